@@ -1,0 +1,133 @@
+//! The route table (every route is listed here), the middleware around it, and the server's
+//! run loop with background upkeep and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Method, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::http::{health, login, oidc};
+use crate::state::{now, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn build_router(state: Arc<AppState>) -> Router {
+    // Endpoints that browsers' JavaScript (single-page apps with PKCE) call directly. No
+    // cookies are involved there, so any origin may read the answers.
+    let api_cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/jwks", get(oidc::jwks))
+        .route("/token", post(oidc::token))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/revoke", post(oidc::revoke))
+        .layer(api_cors);
+    let pages = Router::new()
+        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
+        .route("/login", post(login::login))
+        .route("/consent", post(login::consent))
+        .route("/logout", get(oidc::logout).post(oidc::logout))
+        .route("/logout/confirm", post(oidc::logout_confirm))
+        .route("/introspect", post(oidc::introspect))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{name}", get(health::static_file));
+    let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
+    let body_limit = state.config.max_body_bytes;
+    api.merge(pages)
+        .fallback(health::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::http::Response<_>| hsts.clone()))
+        .layer(CatchPanicLayer::new())
+        .layer(
+            // Only the path is logged: queries can carry personal data (login_hint) or state.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Periodic upkeep: expired in-process entries, expired rows, and keys rotated elsewhere.
+pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            n += 1;
+            state.cache.sweep();
+            if let Err(e) = state.keys.reload(&state.db).await {
+                tracing::error!(error = %e, "could not reload signing keys");
+            }
+            if n % 60 == 0 {
+                match crate::store::grants::purge_expired(&state.db, now()).await {
+                    Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+            }
+        }
+    })
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let upkeep = spawn_upkeep(state.clone());
+    let app = build_router(state.clone());
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    upkeep.abort();
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

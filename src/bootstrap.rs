@@ -1,0 +1,67 @@
+//! First start: a bootstrap administrator and a demo application, announced once on stdout
+//! (never through the log) so the operator can log in straight away.
+
+use crate::config::{Config, Secret};
+use crate::identity::accounts::{self, NewAccount};
+use crate::oidc::clients::{self, GrantType, NewClient};
+use crate::oidc::keys::Alg;
+use crate::state::AppState;
+use crate::store::accounts as account_store;
+
+/// A structurally valid demonstration NIP (born 1 Jan 1980, appointed April 2006, male, #001).
+pub const ADMIN_NIP: &str = "198001012006041001";
+pub const DEMO_CLIENT_ID: &str = "demo";
+
+pub struct Bootstrapped {
+    pub admin_nip: String,
+    pub admin_password: Secret<String>,
+    pub demo_client_id: String,
+}
+
+/// Creates the first admin and the demo application when the database has no administrator.
+pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>> {
+    if !st.config.bootstrap || account_store::count_admins(&st.db).await? > 0 {
+        return Ok(None);
+    }
+    let password = Secret::new(crate::crypto::random_token(15)?);
+    let new = NewAccount {
+        nip: Some(ADMIN_NIP.into()),
+        nik: None,
+        name: "Administrator Gerbang".into(),
+        password: Some(password.clone()),
+        is_admin: true,
+    };
+    accounts::create(&st.db, &st.hasher, new, now).await?;
+    let demo = demo_client(&st.config);
+    let demo_id = match clients::register(&st.db, demo, now).await {
+        Ok((c, _)) => c.id,
+        Err(clients::ClientError::Conflict) => DEMO_CLIENT_ID.to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(Bootstrapped { admin_nip: ADMIN_NIP.into(), admin_password: password, demo_client_id: demo_id }))
+}
+
+/// The demo application lives inside Gerbang at `/demo`: a public client using PKCE.
+pub fn demo_client(config: &Config) -> NewClient {
+    NewClient {
+        id: Some(DEMO_CLIENT_ID.into()),
+        name: "Aplikasi Demo".into(),
+        redirect_uris: vec![format!("{}/demo/callback", config.issuer)],
+        post_logout_redirect_uris: vec![format!("{}/demo", config.issuer)],
+        public: true,
+        first_party: true,
+        scopes: vec!["openid".into(), "profile".into(), "nip".into(), "nik".into()],
+        grant_types: vec![GrantType::AuthorizationCode],
+        token_alg: Alg::RS256,
+    }
+}
+
+pub fn announce(b: &Bootstrapped, config: &Config) {
+    println!();
+    println!("  Gerbang is set up for the first time.");
+    println!("  Administrator  NIP: {}", b.admin_nip);
+    println!("                 password: {}   (shown only now; change it)", b.admin_password.expose());
+    println!("  Demo application: {}/demo  (client_id `{}`)", config.issuer, b.demo_client_id);
+    println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
+    println!();
+}

@@ -1,0 +1,395 @@
+//! Layered configuration: built-in defaults, then `gerbang.toml`, then `GERBANG_*` environment
+//! variables, each setting also readable from a file named by `GERBANG_<NAME>_FILE` (Kubernetes
+//! secrets). Invalid settings stop start-up with an error naming the setting.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Issuer identifier, without a trailing slash.
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// May contain a password, hence secret.
+    pub database_url: Secret<String>,
+    pub redis_url: Option<Secret<String>>,
+    /// Prefix of every Redis key, so environments can share one Redis.
+    pub redis_prefix: String,
+    /// Base64 of 32 bytes; encrypts private signing keys at rest.
+    pub master_key: Option<Secret<String>>,
+    pub themes_dir: PathBuf,
+    pub theme: String,
+    pub default_locale: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub code_ttl: i64,
+    pub session_ttl: i64,
+    pub login_ttl: i64,
+    pub max_body_bytes: usize,
+    pub db_max_connections: u32,
+    /// Create the first admin account and a demo application on first start.
+    pub bootstrap: bool,
+    /// Maximum number of password hashes computed at once (each takes 19 MiB).
+    pub max_concurrent_hashes: usize,
+    pub login_max_failures: u64,
+    pub login_lockout_seconds: i64,
+    /// How long a server keeps a registered application in memory before reading it again.
+    pub client_cache_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{setting}` ({source_name}): {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub source_name: String,
+    pub message: String,
+}
+
+/// Every setting, its default, and whether it may be given in TOML/env at all.
+const SETTINGS: &[(&str, Option<&str>)] = &[
+    ("issuer", None),
+    ("bind", Some("127.0.0.1:8080")),
+    ("data_dir", Some("./data")),
+    ("database_url", None),
+    ("redis_url", None),
+    ("redis_prefix", Some("gerbang:")),
+    ("master_key", None),
+    ("themes_dir", Some("./themes")),
+    ("theme", Some("default")),
+    ("default_locale", Some("id")),
+    ("log", Some("info")),
+    ("log_format", Some("text")),
+    ("access_token_ttl", Some("600")),
+    ("id_token_ttl", Some("600")),
+    ("refresh_token_ttl", Some("1209600")),
+    ("code_ttl", Some("60")),
+    ("session_ttl", Some("28800")),
+    ("login_ttl", Some("900")),
+    ("max_body_bytes", Some("65536")),
+    ("db_max_connections", Some("10")),
+    ("bootstrap", Some("true")),
+    ("max_concurrent_hashes", Some("4")),
+    ("login_max_failures", Some("5")),
+    ("login_lockout_seconds", Some("300")),
+    ("client_cache_seconds", Some("10")),
+];
+
+struct Layered {
+    values: BTreeMap<String, (String, String)>,
+}
+
+impl Layered {
+    fn get(&self, key: &str) -> Option<&(String, String)> {
+        self.values.get(key)
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let source_name = self
+            .get(key)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| "default".into());
+        ConfigError { setting: key.into(), source_name, message: message.into() }
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.get(key).map(|(v, _)| v.clone()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<T, ConfigError> {
+        let raw = self.string(key).ok_or_else(|| self.err(key, "missing value"))?;
+        raw.trim().parse::<T>().map_err(|_| self.err(key, format!("expected {what}, got `{raw}`")))
+    }
+
+    fn positive(&self, key: &str) -> Result<i64, ConfigError> {
+        let v: i64 = self.parse(key, "a number of seconds")?;
+        if v <= 0 {
+            return Err(self.err(key, "must be greater than zero"));
+        }
+        Ok(v)
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.string(key).unwrap_or_default().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(self.err(key, format!("expected true or false, got `{other}`"))),
+        }
+    }
+}
+
+impl Config {
+    /// Load from the process environment and `GERBANG_CONFIG` (or `./gerbang.toml` if present).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let file = env
+            .get("GERBANG_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| Some(PathBuf::from("gerbang.toml")).filter(|p| p.exists()));
+        Config::load(file.as_deref(), &env)
+    }
+
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for (key, default) in SETTINGS {
+            if let Some(d) = default {
+                values.insert((*key).into(), ((*d).into(), "default".into()));
+            }
+        }
+        if let Some(path) = file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                setting: "config file".into(),
+                source_name: name.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+                setting: "config file".into(),
+                source_name: name.clone(),
+                message: e.message().to_string(),
+            })?;
+            for (k, v) in table {
+                let (key, from_file) = match k.strip_suffix("_file") {
+                    Some(base) if k != "data_dir" => (base.to_string(), true),
+                    _ => (k.clone(), false),
+                };
+                if !SETTINGS.iter().any(|(s, _)| *s == key) {
+                    return Err(ConfigError {
+                        setting: k,
+                        source_name: name,
+                        message: "unknown setting".into(),
+                    });
+                }
+                let text = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(ConfigError {
+                            setting: k,
+                            source_name: name,
+                            message: "expected a string, number or boolean".into(),
+                        })
+                    }
+                };
+                let value = if from_file { read_secret_file(&key, &name, &text)? } else { text };
+                values.insert(key, (value, name.clone()));
+            }
+        }
+        for (key, _) in SETTINGS {
+            let var = format!("GERBANG_{}", key.to_ascii_uppercase());
+            let file_var = format!("{var}_FILE");
+            if let Some(path) = env.get(&file_var) {
+                let value = read_secret_file(key, &file_var, path)?;
+                values.insert((*key).into(), (value, file_var));
+            } else if let Some(v) = env.get(&var) {
+                values.insert((*key).into(), (v.clone(), var));
+            }
+        }
+        Config::from_layers(Layered { values })
+    }
+
+    fn from_layers(l: Layered) -> Result<Config, ConfigError> {
+        let bind: SocketAddr = l.parse("bind", "an address like 127.0.0.1:8080")?;
+        let issuer_raw = l.string("issuer").unwrap_or_else(|| {
+            let host = if bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { bind.ip().to_string() };
+            let host = if bind.is_ipv6() && !bind.ip().is_unspecified() { format!("[{host}]") } else { host };
+            format!("http://{host}:{}", bind.port())
+        });
+        let issuer = validate_issuer(&issuer_raw).map_err(|m| l.err("issuer", m))?;
+        let data_dir = PathBuf::from(l.string("data_dir").unwrap_or_else(|| "./data".into()));
+        let database_url = match l.string("database_url") {
+            Some(u) => u,
+            None => format!("sqlite://{}/gerbang.db", data_dir.display()),
+        };
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(l.err("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let redis_url = l.string("redis_url");
+        if let Some(r) = &redis_url {
+            if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
+                return Err(l.err("redis_url", "must start with redis:// or rediss://"));
+            }
+        }
+        let master_key = l.string("master_key");
+        if let Some(k) = &master_key {
+            crate::crypto::decode_master_key(k).map_err(|m| l.err("master_key", m))?;
+        }
+        let default_locale = l.string("default_locale").unwrap_or_else(|| "id".into());
+        if !matches!(default_locale.as_str(), "id" | "en") {
+            return Err(l.err("default_locale", "must be `id` or `en`"));
+        }
+        let log_format = match l.string("log_format").as_deref() {
+            Some("text") | None => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(l.err("log_format", format!("must be `text` or `json`, got `{other}`"))),
+        };
+        let theme = l.string("theme").unwrap_or_else(|| "default".into());
+        if theme.is_empty() || !theme.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(l.err("theme", "must be a plain directory name (letters, digits, - and _)"));
+        }
+        let max_body_bytes: usize = l.parse("max_body_bytes", "a number of bytes")?;
+        if max_body_bytes < 1024 {
+            return Err(l.err("max_body_bytes", "must be at least 1024"));
+        }
+        let max_concurrent_hashes: usize = l.parse("max_concurrent_hashes", "a number")?;
+        if max_concurrent_hashes == 0 {
+            return Err(l.err("max_concurrent_hashes", "must be at least 1"));
+        }
+        let db_max_connections: u32 = l.parse("db_max_connections", "a number")?;
+        if db_max_connections == 0 {
+            return Err(l.err("db_max_connections", "must be at least 1"));
+        }
+        Ok(Config {
+            issuer,
+            bind,
+            data_dir,
+            database_url: Secret::new(database_url),
+            redis_url: redis_url.map(Secret::new),
+            redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
+            master_key: master_key.map(Secret::new),
+            themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
+            theme,
+            default_locale,
+            log: l.string("log").unwrap_or_else(|| "info".into()),
+            log_format,
+            access_token_ttl: l.positive("access_token_ttl")?,
+            id_token_ttl: l.positive("id_token_ttl")?,
+            refresh_token_ttl: l.positive("refresh_token_ttl")?,
+            code_ttl: l.positive("code_ttl")?,
+            session_ttl: l.positive("session_ttl")?,
+            login_ttl: l.positive("login_ttl")?,
+            max_body_bytes,
+            db_max_connections,
+            bootstrap: l.boolean("bootstrap")?,
+            max_concurrent_hashes,
+            login_max_failures: l.parse("login_max_failures", "a number")?,
+            login_lockout_seconds: l.positive("login_lockout_seconds")?,
+            client_cache_seconds: l.parse("client_cache_seconds", "a number of seconds")?,
+        })
+    }
+
+    /// Cookies get `Secure` and the `__Host-` prefix only when the issuer is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+fn read_secret_file(key: &str, source: &str, path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| ConfigError {
+            setting: key.into(),
+            source_name: source.into(),
+            message: format!("cannot read file `{path}`: {e}"),
+        })
+}
+
+fn validate_issuer(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = url::Url::parse(trimmed).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let local = matches!(url.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]"));
+            if !local {
+                return Err("must use https:// (http:// is allowed only for localhost)".into());
+            }
+        }
+        _ => return Err("must start with https://".into()),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not contain a query or fragment (OpenID Connect Discovery 1.0 §3)".into());
+    }
+    Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert!(c.database_url.expose().starts_with("sqlite://"));
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.default_locale, "id");
+    }
+
+    #[test]
+    fn env_overrides_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gerbang.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\naccess_token_ttl = 120\n").unwrap();
+        let c = Config::load(Some(&path), &env(&[("GERBANG_ACCESS_TOKEN_TTL", "30")])).unwrap();
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.access_token_ttl, 30);
+        assert_eq!(c.issuer, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn file_variants_read_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db");
+        std::fs::write(&secret, "postgres://u:p@db/gerbang\n").unwrap();
+        let c = Config::load(None, &env(&[("GERBANG_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://u:p@db/gerbang");
+        assert_eq!(format!("{:?}", c.database_url), "[redacted]");
+    }
+
+    #[test]
+    fn invalid_settings_name_the_setting() {
+        let e = Config::load(None, &env(&[("GERBANG_BIND", "nope")])).unwrap_err();
+        assert_eq!(e.setting, "bind");
+        assert_eq!(e.source_name, "GERBANG_BIND");
+        let e = Config::load(None, &env(&[("GERBANG_ISSUER", "http://sso.example.go.id")])).unwrap_err();
+        assert_eq!(e.setting, "issuer");
+        let e = Config::load(None, &env(&[("GERBANG_ACCESS_TOKEN_TTL", "-5")])).unwrap_err();
+        assert_eq!(e.setting, "access_token_ttl");
+        let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "localhost:6379")])).unwrap_err();
+        assert_eq!(e.setting, "redis_url");
+        let e = Config::load(None, &env(&[("GERBANG_MASTER_KEY", "short")])).unwrap_err();
+        assert_eq!(e.setting, "master_key");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gerbang.toml");
+        std::fs::write(&path, "isuer = \"https://x\"\n").unwrap();
+        let e = Config::load(Some(&path), &env(&[])).unwrap_err();
+        assert_eq!(e.setting, "isuer");
+        assert!(e.to_string().contains("unknown setting"));
+    }
+}

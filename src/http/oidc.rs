@@ -1,0 +1,363 @@
+//! Protocol endpoints: discovery, JWKS, authorize, token, userinfo, introspection, revocation,
+//! logout. Each handler extracts, calls `crate::oidc`, and shapes the response.
+
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use std::net::SocketAddr;
+
+use super::{
+    accept_language, browser_id, client_credentials, error_page, no_store_json, page, see_other, Cookies, FormParams,
+    FormRejection, OAuthResponse, St,
+};
+use crate::auth::session;
+use crate::oidc::authorize::{self, Outcome};
+use crate::oidc::introspect::{self, BearerError};
+use crate::oidc::logout::{self, LogoutOutcome, LogoutRequest};
+use crate::oidc::token::{self, TokenRequest};
+use crate::state::{now, AppState};
+use crate::theme::negotiate;
+
+fn public_json(body: String) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+pub async fn discovery(State(st): State<St>) -> Response {
+    public_json(st.discovery.clone())
+}
+
+pub async fn jwks(State(st): State<St>) -> Response {
+    let mut res = public_json(st.keys.jwks_json().as_str().to_string());
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    res
+}
+
+async fn current_session(st: &AppState, jar: &CookieJar, now: i64) -> Option<session::SsoSession> {
+    let cookie = Cookies::read(st, jar, Cookies::SSO)?;
+    match session::load(&st.cache, &cookie, now).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed");
+            None
+        }
+    }
+}
+
+/// GET (query) and POST (form) authorization requests (OIDC Core §3.1.2.1).
+pub async fn authorize(
+    State(st): State<St>,
+    method: Method,
+    headers: HeaderMap,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
+    let params: Vec<(String, String)> = if method == Method::POST {
+        form.map(|f| f.0).unwrap_or_default()
+    } else {
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
+    };
+    let ui = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.as_str());
+    let locale = negotiate(ui, accept_language(&headers), &st.config.default_locale);
+    let lang_links = (method == Method::GET).then(|| lang_links(&params));
+    let (jar, bid) = browser_id(&st, jar);
+    let t = now();
+    let session = current_session(&st, &jar, t).await;
+    let outcome = authorize::authorize(&st, &params, session.as_ref(), &bid, t).await;
+    (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response()
+}
+
+/// Links to the same authorization request in each UI language.
+fn lang_links(params: &[(String, String)]) -> minijinja::Value {
+    let link = |loc: &str| {
+        let mut s = url::form_urlencoded::Serializer::new(String::from("/authorize?"));
+        for (k, v) in params.iter().filter(|(k, _)| k != "ui_locales") {
+            s.append_pair(k, v);
+        }
+        s.append_pair("ui_locales", loc);
+        s.finish()
+    };
+    minijinja::context! { id => link("id"), en => link("en") }
+}
+
+/// Turns an authorization outcome into a page or redirect. `error` is a translated message
+/// key shown on the login page after a failed attempt.
+pub fn outcome_response(
+    st: &AppState,
+    outcome: Outcome,
+    locale: &str,
+    bid: &str,
+    lang_links: Option<minijinja::Value>,
+    login_error: Option<(&str, StatusCode, Option<String>)>,
+) -> Response {
+    match outcome {
+        Outcome::Redirect(url) => see_other(&url),
+        Outcome::ErrorPage { message_key, code, detail } => {
+            tracing::info!(code, detail = %detail, "authorization request refused");
+            error_page(st, StatusCode::BAD_REQUEST, locale, message_key, code)
+        }
+        Outcome::Login(flow) => {
+            let (error, status, username) = match login_error {
+                Some((key, status, username)) => (Some(st.themes.text(locale, key)), status, username),
+                None => (None, StatusCode::OK, flow.request.login_hint.clone()),
+            };
+            let ctx = minijinja::context! {
+                client_name => flow.client_name,
+                csrf => st.csrf.token(bid, "login"),
+                login_id => flow.id,
+                action => "/login",
+                username => username,
+                error => error,
+                lang_links => lang_links,
+            };
+            page(st, status, "login.html", locale, ctx)
+        }
+        Outcome::Consent(flow) => {
+            let scopes: Vec<minijinja::Value> = flow
+                .request
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(|s| minijinja::context! { name => s, description => st.themes.text(locale, &format!("scope_{s}")) })
+                .collect();
+            let ctx = minijinja::context! {
+                client_name => flow.client_name,
+                scopes => scopes,
+                csrf => st.csrf.token(bid, "consent"),
+                login_id => flow.id,
+                action => "/consent",
+            };
+            page(st, StatusCode::OK, "consent.html", locale, ctx)
+        }
+    }
+}
+
+pub async fn token(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    match token_inner(&st, &headers, form).await {
+        Ok(res) => no_store_json(res),
+        Err(e) => OAuthResponse(e).into_response(),
+    }
+}
+
+async fn token_inner(st: &AppState, headers: &HeaderMap, form: FormParams) -> Result<token::TokenResponse, crate::oidc::OAuthError> {
+    form.check_no_duplicates()?;
+    let creds = client_credentials(headers, &form)?;
+    let client = st.clients.authenticate(&st.db, &creds).await?;
+    let s = |k: &str| form.get(k).map(String::from);
+    let req = TokenRequest {
+        grant_type: form.get("grant_type").unwrap_or("").to_string(),
+        code: s("code"),
+        redirect_uri: s("redirect_uri"),
+        code_verifier: s("code_verifier"),
+        refresh_token: s("refresh_token"),
+        scope: s("scope"),
+    };
+    token::exchange(st, client, req, now()).await
+}
+
+fn bearer_error(e: BearerError) -> Response {
+    let (status, header) = match e {
+        BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"gerbang\"".to_string()),
+        BearerError::InvalidToken(d) => (StatusCode::UNAUTHORIZED, format!("Bearer error=\"invalid_token\", error_description=\"{d}\"")),
+        BearerError::InsufficientScope(d) => (StatusCode::FORBIDDEN, format!("Bearer error=\"insufficient_scope\", error_description=\"{d}\"")),
+        BearerError::Server => return OAuthResponse(crate::oidc::OAuthError::server("userinfo")).into_response(),
+    };
+    let body = match e {
+        BearerError::InvalidToken(d) => serde_json::json!({ "error": "invalid_token", "error_description": d }),
+        BearerError::InsufficientScope(d) => serde_json::json!({ "error": "insufficient_scope", "error_description": d }),
+        _ => serde_json::json!({ "error": "invalid_request", "error_description": "an access token is required" }),
+    };
+    let mut res = (status, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&header) {
+        res.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// The bearer token from the Authorization header or, for POST, the form (RFC 6750 §2.1–2.2).
+fn bearer(headers: &HeaderMap, form: Option<&FormParams>) -> Result<Option<String>, BearerError> {
+    if let Some(h) = headers.get(AUTHORIZATION) {
+        let v = h.to_str().map_err(|_| BearerError::InvalidToken("malformed authorization header"))?;
+        let (scheme, token) = v.split_once(' ').ok_or(BearerError::InvalidToken("malformed authorization header"))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(BearerError::Missing);
+        }
+        return Ok(Some(token.trim().to_string()));
+    }
+    Ok(form.and_then(|f| f.get("access_token")).map(String::from))
+}
+
+pub async fn userinfo(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let token = match bearer(&headers, form.as_ref().ok()) {
+        Ok(t) => t,
+        Err(e) => return bearer_error(e),
+    };
+    match introspect::userinfo(&st, token.as_deref(), now()).await {
+        Ok(claims) => no_store_json(claims),
+        Err(e) => bearer_error(e),
+    }
+}
+
+pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let result = async {
+        form.check_no_duplicates()?;
+        let creds = client_credentials(&headers, &form)?;
+        let client = st.clients.authenticate(&st.db, &creds).await?;
+        let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
+        introspect::introspect(&st, &client, token, now()).await
+    }
+    .await;
+    match result {
+        Ok(v) => no_store_json(v),
+        Err(e) => OAuthResponse(e).into_response(),
+    }
+}
+
+pub async fn revoke(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let result = async {
+        form.check_no_duplicates()?;
+        let creds = client_credentials(&headers, &form)?;
+        let client = st.clients.authenticate(&st.db, &creds).await?;
+        let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
+        introspect::revoke(&st, &client, token, form.get("token_type_hint"), now()).await
+    }
+    .await;
+    match result {
+        Ok(()) => (StatusCode::OK, [(CACHE_CONTROL, "no-store")]).into_response(),
+        Err(e) => OAuthResponse(e).into_response(),
+    }
+}
+
+/// RP-initiated logout, GET or POST.
+pub async fn logout(
+    State(st): State<St>,
+    method: Method,
+    headers: HeaderMap,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
+    let params: Vec<(String, String)> = if method == Method::POST {
+        form.map(|f| f.0).unwrap_or_default()
+    } else {
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
+    };
+    let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let locale = negotiate(get("ui_locales").as_deref(), accept_language(&headers), &st.config.default_locale);
+    let req = LogoutRequest {
+        id_token_hint: get("id_token_hint"),
+        client_id: get("client_id"),
+        post_logout_redirect_uri: get("post_logout_redirect_uri"),
+        state: get("state"),
+    };
+    let (jar, bid) = browser_id(&st, jar);
+    let session = current_session(&st, &jar, now()).await;
+    match logout::request(&st, &req, session.as_ref()).await {
+        LogoutOutcome::ErrorPage { message_key, detail } => {
+            tracing::info!(detail = %detail, "logout request refused");
+            (jar, error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")).into_response()
+        }
+        LogoutOutcome::Done { redirect } => finish_logout(&st, jar, redirect, locale).await,
+        LogoutOutcome::Confirm { client_name } => {
+            let hidden: Vec<minijinja::Value> = ["client_id", "post_logout_redirect_uri", "state", "ui_locales"]
+                .iter()
+                .filter_map(|k| get(k).map(|v| minijinja::context! { name => k, value => v }))
+                .chain(req.id_token_hint.iter().map(|v| minijinja::context! { name => "id_token_hint", value => v }))
+                .collect();
+            let ctx = minijinja::context! {
+                csrf => st.csrf.token(&bid, "logout"),
+                action => "/logout/confirm",
+                client_name => client_name,
+                hidden => hidden,
+            };
+            (jar, page(&st, StatusCode::OK, "logout.html", locale, ctx)).into_response()
+        }
+    }
+}
+
+/// The answer from the logout confirmation page.
+pub async fn logout_confirm(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
+    let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
+    let Ok(form) = form else {
+        return error_page(&st, StatusCode::BAD_REQUEST, locale, "error_invalid_request", "invalid_request");
+    };
+    let locale = negotiate(form.get("ui_locales"), accept_language(&headers), &st.config.default_locale);
+    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
+    if !st.csrf.verify(&bid, "logout", form.get("csrf").unwrap_or("")) {
+        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
+    }
+    let get = |k: &str| form.get(k).map(String::from).filter(|v| !v.is_empty());
+    let req = LogoutRequest {
+        id_token_hint: get("id_token_hint"),
+        client_id: get("client_id"),
+        post_logout_redirect_uri: get("post_logout_redirect_uri"),
+        state: get("state"),
+    };
+    // Re-check the redirect: the hidden fields came back from the browser.
+    let redirect = match logout::request(&st, &req, None).await {
+        LogoutOutcome::Done { redirect } => redirect,
+        LogoutOutcome::ErrorPage { message_key, .. } => {
+            return error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")
+        }
+        LogoutOutcome::Confirm { .. } => None,
+    };
+    if form.get("decision") != Some("logout") {
+        return match redirect {
+            Some(url) => see_other(&url),
+            None => see_other("/"),
+        };
+    }
+    finish_logout(&st, jar, redirect, locale).await
+}
+
+async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, locale: &str) -> Response {
+    if let Some(cookie) = Cookies::read(st, &jar, Cookies::SSO) {
+        if let Err(e) = session::end(&st.cache, &cookie).await {
+            tracing::error!(error = %e, "could not end the session");
+            return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+    }
+    let jar = jar.add(Cookies::removal(st, Cookies::SSO));
+    match redirect {
+        Some(url) => (jar, see_other(&url)).into_response(),
+        None => (jar, page(st, StatusCode::OK, "logged_out.html", locale, minijinja::context! {})).into_response(),
+    }
+}
+
+/// The peer address, for throttling; "unknown" when the server was built without it.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,198 @@
+//! Accounts: creation with NIP/NIK validation on every way in, lookup by login identifier, and
+//! the password policy applied when a password is set.
+
+use serde::Serialize;
+
+use super::nik::{parse_nik, NikError, NikWarning};
+use super::nip::{parse_nip, NipError};
+use crate::auth::password::{HashError, Hasher};
+use crate::config::Secret;
+use crate::store::accounts::{self as store, AccountRow};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Asn,
+    Citizen,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Asn => "asn",
+            AccountKind::Citizen => "citizen",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub kind: AccountKind,
+    pub nip: Option<String>,
+    pub nik: Option<String>,
+    pub name: String,
+    pub is_admin: bool,
+    pub status: String,
+}
+
+impl Account {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+
+    fn from_row(r: AccountRow) -> (Account, Option<String>) {
+        let kind = if r.kind == "asn" { AccountKind::Asn } else { AccountKind::Citizen };
+        (
+            Account { id: r.id, kind, nip: r.nip, nik: r.nik, name: r.name, is_admin: r.is_admin, status: r.status },
+            r.password_hash,
+        )
+    }
+}
+
+pub struct NewAccount {
+    /// Given for civil servants (ASN); the account kind follows from it.
+    pub nip: Option<String>,
+    /// Required for citizens; optional for civil servants.
+    pub nik: Option<String>,
+    pub name: String,
+    pub password: Option<Secret<String>>,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Nip(#[from] NipError),
+    #[error("{0}")]
+    Nik(#[from] NikError),
+    #[error("either a NIP (civil servant) or a NIK (citizen) is required")]
+    MissingIdentifier,
+    #[error("name must be 1 to 200 characters without control characters")]
+    Name,
+    #[error("{0}")]
+    Password(PasswordRule),
+    #[error("an account with this {0} already exists")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(field) => AccountError::Conflict(field.to_uppercase()),
+            other => AccountError::Store(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRule {
+    #[error("password must be at least 10 characters")]
+    TooShort,
+    #[error("password must be at most 256 characters")]
+    TooLong,
+    #[error("password must not contain the NIP or NIK")]
+    ContainsIdentifier,
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+pub fn check_password(password: &str, identifiers: &[&str]) -> Result<(), PasswordRule> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(PasswordRule::TooShort);
+    }
+    if n > 256 {
+        return Err(PasswordRule::TooLong);
+    }
+    if identifiers.iter().any(|id| !id.is_empty() && password.contains(id)) {
+        return Err(PasswordRule::ContainsIdentifier);
+    }
+    Ok(())
+}
+
+/// Creates an account after validating its identifiers; returns NIK warnings (unknown region
+/// codes) for the caller to show, since they do not block creation.
+pub async fn create(
+    db: &Db,
+    hasher: &Hasher,
+    new: NewAccount,
+    now: i64,
+) -> Result<(Account, Vec<NikWarning>), AccountError> {
+    let today = super::today(now);
+    let nip = new.nip.as_deref().map(|n| parse_nip(n, today)).transpose()?;
+    let nik = new.nik.as_deref().map(|n| parse_nik(n, today)).transpose()?;
+    let kind = match (&nip, &nik) {
+        (Some(_), _) => AccountKind::Asn,
+        (None, Some(_)) => AccountKind::Citizen,
+        (None, None) => return Err(AccountError::MissingIdentifier),
+    };
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(AccountError::Name);
+    }
+    let nip_s = nip.as_ref().map(|i| i.nip.as_str().to_string());
+    let nik_s = nik.as_ref().map(|i| i.nik.as_str().to_string());
+    let password_hash = match &new.password {
+        Some(pw) => {
+            let ids: Vec<&str> = [nip_s.as_deref(), nik_s.as_deref()].into_iter().flatten().collect();
+            check_password(pw.expose(), &ids).map_err(AccountError::Password)?;
+            Some(hasher.hash(pw).await?)
+        }
+        None => None,
+    };
+    let row = AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.as_str().into(),
+        nip: nip_s,
+        nik: nik_s,
+        name,
+        password_hash,
+        is_admin: new.is_admin,
+        status: "active".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::insert(db, &row).await?;
+    let warnings = nik.map(|i| i.warnings).unwrap_or_default();
+    Ok((Account::from_row(row).0, warnings))
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Account>, StoreError> {
+    Ok(store::get(db, id).await?.map(|r| Account::from_row(r).0))
+}
+
+/// Finds an account by what a person types at login: an 18-digit NIP or a 16-digit NIK, with
+/// spaces and dots allowed. Returns the stored password hash alongside.
+pub async fn find_for_login(db: &Db, login: &str) -> Result<Option<(Account, Option<String>)>, StoreError> {
+    let digits: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let row = match digits.len() {
+        18 => store::find_by_nip(db, &digits).await?,
+        16 => store::find_by_nik(db, &digits).await?,
+        _ => None,
+    };
+    Ok(row.map(Account::from_row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert_eq!(check_password("pendek", &[]), Err(PasswordRule::TooShort));
+        assert_eq!(
+            check_password("x199001012015031001y", &["199001012015031001"]),
+            Err(PasswordRule::ContainsIdentifier)
+        );
+        assert!(check_password("cukup-panjang-sekali", &["199001012015031001"]).is_ok());
+    }
+}

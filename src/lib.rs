@@ -1,0 +1,16 @@
+//! Gerbang: an OpenID Connect single sign-on provider for Indonesian regional governments.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cache;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod identity;
+pub mod oidc;
+pub mod state;
+pub mod store;
+pub mod theme;
+
+pub use app::build_router;

@@ -1,0 +1,426 @@
+//! The authorization endpoint (RFC 6749 §4.1, OpenID Connect Core §3.1.2): request checks,
+//! PKCE, the login/consent flow kept between pages, and single-use authorization codes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::{Client, GrantType};
+use super::discovery::ACR_LEVEL_1;
+use super::{parse_scope, ErrorCode, OAuthError};
+use crate::auth::session::SsoSession;
+use crate::crypto;
+use crate::identity::accounts;
+use crate::state::AppState;
+use crate::store::grants as grant_store;
+
+/// A checked authorization request, kept while the person logs in and consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Requested scopes the client is registered for; the others are dropped (RFC 6749 §3.3).
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+/// The login/consent flow between pages, bound to the browser that started it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flow {
+    pub id: String,
+    pub browser_id: String,
+    pub request: AuthRequest,
+    pub client_name: String,
+    /// Set once the person has logged in and consent is still to be given.
+    pub sid: Option<String>,
+}
+
+/// What the endpoint answers. Only `Redirect` ever sends the browser back to the client.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Shown to the person, never redirected: the client or redirect URI cannot be trusted.
+    ErrorPage { message_key: &'static str, code: &'static str, detail: String },
+    Redirect(String),
+    Login(Flow),
+    Consent(Flow),
+}
+
+/// Authorization codes: what the token endpoint needs to redeem one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub account_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub sid: String,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub grant_id: String,
+    pub expires_at: i64,
+}
+
+pub fn code_key(code: &str) -> String {
+    format!("code:{}", crypto::sha256_hex(code.as_bytes()))
+}
+
+pub fn used_code_key(code: &str) -> String {
+    format!("code-used:{}", crypto::sha256_hex(code.as_bytes()))
+}
+
+fn flow_key(id: &str) -> String {
+    format!("flow:{}", crypto::sha256_hex(id.as_bytes()))
+}
+
+const MAX_PARAM: usize = 2048;
+
+fn error_page(message_key: &'static str, code: &'static str, detail: impl Into<String>) -> Outcome {
+    Outcome::ErrorPage { message_key, code, detail: detail.into() }
+}
+
+/// Adds parameters to a registered redirect URI, keeping any query it already has, and always
+/// `iss` (RFC 9207) so the client can tell which provider answered.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
+fn error_redirect(st: &AppState, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
+    let mut p: Vec<(&str, &str)> = vec![("error", err.code.as_str()), ("error_description", &err.description)];
+    if let Some(s) = state {
+        p.push(("state", s));
+    }
+    p.push(("iss", &st.config.issuer));
+    Outcome::Redirect(redirect_with(req_redirect, &p))
+}
+
+/// Handles one authorization request. `params` are the query (GET) or form (POST) pairs,
+/// `session` the browser's SSO session if any.
+pub async fn authorize(
+    st: &AppState,
+    params: &[(String, String)],
+    session: Option<&SsoSession>,
+    browser_id: &str,
+    now: i64,
+) -> Outcome {
+    let mut map: HashMap<&str, &str> = HashMap::new();
+    let mut duplicated: Vec<&str> = Vec::new();
+    for (k, v) in params {
+        if map.insert(k.as_str(), v.as_str()).is_some() {
+            duplicated.push(k.as_str());
+        }
+    }
+    if duplicated.iter().any(|k| *k == "client_id" || *k == "redirect_uri") {
+        return error_page("error_invalid_request", "invalid_request", "client_id or redirect_uri was given more than once");
+    }
+    let Some(client_id) = map.get("client_id").filter(|s| !s.is_empty()) else {
+        return error_page("error_unknown_client", "invalid_request", "client_id is missing");
+    };
+    let client = match st.clients.get(&st.db, client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page("error_unknown_client", "invalid_client", "unknown client_id"),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return error_page("error_server", "server_error", "");
+        }
+    };
+    let Some(redirect_uri) = map.get("redirect_uri").filter(|s| !s.is_empty()) else {
+        return error_page("error_bad_redirect_uri", "invalid_request", "redirect_uri is missing");
+    };
+    if !client.has_redirect_uri(redirect_uri) {
+        return error_page("error_bad_redirect_uri", "invalid_request", "redirect_uri is not registered for this client");
+    }
+    let state = map.get("state").copied().filter(|s| !s.is_empty());
+    if state.is_some_and(|s| s.len() > MAX_PARAM) {
+        let err = OAuthError::invalid_request("state is too long");
+        return error_redirect(st, redirect_uri, None, &err);
+    }
+    let fail = |err: OAuthError| error_redirect(st, redirect_uri, state, &err);
+
+    if let Some(k) = duplicated.first() {
+        return fail(OAuthError::invalid_request(format!("parameter `{k}` was given more than once")));
+    }
+    let request = match check_request(&client, &map, redirect_uri, state) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    continue_request(st, &client, request, session, browser_id, now).await
+}
+
+fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str, state: Option<&str>) -> Result<AuthRequest, OAuthError> {
+    if map.contains_key("request") {
+        return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
+    }
+    if map.contains_key("request_uri") {
+        return Err(OAuthError::new(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+    }
+    match map.get("response_type") {
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some(&"code") => {}
+        Some(_) => return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+    }
+    if let Some(m) = map.get("response_mode") {
+        if *m != "query" {
+            return Err(OAuthError::invalid_request("only response_mode=query is supported"));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
+    }
+    let requested = parse_scope(map.get("scope").copied().unwrap_or(""))?;
+    let granted: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
+
+    let method = map.get("code_challenge_method").copied();
+    let challenge = map.get("code_challenge").copied().filter(|s| !s.is_empty());
+    match (challenge, method) {
+        (None, Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
+        (Some(_), Some(m)) if m != "S256" => {
+            return Err(OAuthError::invalid_request("only code_challenge_method=S256 is supported"))
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_request("code_challenge_method=S256 is required")),
+        (Some(c), _) if !is_pkce_value(c) || c.len() != 43 => {
+            return Err(OAuthError::invalid_request("code_challenge must be a base64url SHA-256 (43 characters)"))
+        }
+        (None, None) if client.public => {
+            return Err(OAuthError::invalid_request("PKCE (code_challenge with S256) is required for public clients"))
+        }
+        _ => {}
+    }
+    let prompt: Vec<String> = map.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default();
+    for p in &prompt {
+        if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
+            return Err(OAuthError::invalid_request(format!("unsupported prompt value `{}`", truncate(p, 32))));
+        }
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+    }
+    let max_age = match map.get("max_age") {
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?),
+        None => None,
+    };
+    let bounded = |name: &str, max: usize| -> Result<Option<String>, OAuthError> {
+        match map.get(name).filter(|s| !s.is_empty()) {
+            Some(v) if v.len() > max => Err(OAuthError::invalid_request(format!("{name} is too long"))),
+            Some(v) => Ok(Some((*v).to_string())),
+            None => Ok(None),
+        }
+    };
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        scope: granted.join(" "),
+        state: state.map(String::from),
+        nonce: bounded("nonce", 512)?,
+        code_challenge: challenge.map(String::from),
+        prompt,
+        max_age,
+        login_hint: bounded("login_hint", 64)?,
+        ui_locales: bounded("ui_locales", 64)?,
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// RFC 7636 §4.1: unreserved characters only.
+pub fn is_pkce_value(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+async fn continue_request(
+    st: &AppState,
+    client: &Client,
+    request: AuthRequest,
+    session: Option<&SsoSession>,
+    browser_id: &str,
+    now: i64,
+) -> Outcome {
+    let none = request.prompt.iter().any(|p| p == "none");
+    let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
+    let fail = |err: OAuthError| error_redirect(st, &redirect_uri, state.as_deref(), &err);
+    let mut usable = session.filter(|s| {
+        !request.prompt.iter().any(|p| p == "login" || p == "select_account")
+            && request.max_age.is_none_or(|m| now - s.auth_time <= m)
+    });
+    if let Some(s) = usable {
+        match accounts::get(&st.db, &s.account_id).await {
+            Ok(Some(a)) if a.is_active() => {}
+            Ok(_) => usable = None,
+            Err(e) => return fail(OAuthError::server(e)),
+        }
+    }
+    let Some(session) = usable else {
+        if none {
+            return fail(OAuthError::new(ErrorCode::LoginRequired, "the user must log in"));
+        }
+        return match new_flow(st, client, request, browser_id, None).await {
+            Ok(flow) => Outcome::Login(flow),
+            Err(e) => fail(e),
+        };
+    };
+    match needs_consent(st, client, &request, &session.account_id).await {
+        Err(e) => fail(e),
+        Ok(true) if none => fail(OAuthError::new(ErrorCode::ConsentRequired, "the user must consent")),
+        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone())).await {
+            Ok(flow) => Outcome::Consent(flow),
+            Err(e) => fail(e),
+        },
+        Ok(false) => match issue_code(st, &request, session, now).await {
+            Ok(url) => Outcome::Redirect(url),
+            Err(e) => fail(e),
+        },
+    }
+}
+
+async fn needs_consent(st: &AppState, client: &Client, request: &AuthRequest, account_id: &str) -> Result<bool, OAuthError> {
+    if client.first_party {
+        return Ok(false);
+    }
+    if request.prompt.iter().any(|p| p == "consent") {
+        return Ok(true);
+    }
+    let given = grant_store::get_consent(&st.db, account_id, &client.id).await.map_err(OAuthError::server)?;
+    let given = given.unwrap_or_default();
+    Ok(!request.scope.split(' ').filter(|s| !s.is_empty()).all(|s| super::has_scope(&given, s)))
+}
+
+async fn new_flow(st: &AppState, client: &Client, request: AuthRequest, browser_id: &str, sid: Option<String>) -> Result<Flow, OAuthError> {
+    let flow = Flow {
+        id: crypto::random_token(24).map_err(OAuthError::server)?,
+        browser_id: browser_id.to_string(),
+        request,
+        client_name: client.name.clone(),
+        sid,
+    };
+    save_flow(st, &flow).await?;
+    Ok(flow)
+}
+
+async fn save_flow(st: &AppState, flow: &Flow) -> Result<(), OAuthError> {
+    let ttl = Duration::from_secs(st.config.login_ttl as u64);
+    st.cache.put_json(&flow_key(&flow.id), flow, ttl).await.map_err(OAuthError::server)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlowError {
+    /// Unknown, expired, or started in another browser.
+    Expired,
+    Internal,
+}
+
+/// Finds a flow by the id posted with a form; it must have been started by this browser.
+pub async fn load_flow(st: &AppState, flow_id: &str, browser_id: &str) -> Result<Flow, FlowError> {
+    if flow_id.is_empty() || flow_id.len() > 64 {
+        return Err(FlowError::Expired);
+    }
+    let flow: Option<Flow> = st.cache.get_json(&flow_key(flow_id)).await.map_err(|e| {
+        tracing::error!(error = %e, "flow lookup failed");
+        FlowError::Internal
+    })?;
+    match flow {
+        Some(f) if crypto::constant_time_eq(f.browser_id.as_bytes(), browser_id.as_bytes()) => Ok(f),
+        _ => Err(FlowError::Expired),
+    }
+}
+
+pub async fn end_flow(st: &AppState, flow_id: &str) {
+    if let Err(e) = st.cache.delete(&flow_key(flow_id)).await {
+        tracing::warn!(error = %e, "could not delete a finished login flow");
+    }
+}
+
+/// After a successful login: ask for consent if needed, else send the code.
+pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, now: i64) -> Outcome {
+    let fail = |err: OAuthError| error_redirect(st, &flow.request.redirect_uri, flow.request.state.as_deref(), &err);
+    let client = match st.clients.get(&st.db, &flow.request.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page("error_unknown_client", "invalid_client", "the client was removed"),
+        Err(e) => return fail(OAuthError::server(e)),
+    };
+    match needs_consent(st, &client, &flow.request, &session.account_id).await {
+        Err(e) => fail(e),
+        Ok(true) => {
+            flow.sid = Some(session.sid.clone());
+            if let Err(e) = save_flow(st, &flow).await {
+                return fail(e);
+            }
+            Outcome::Consent(flow)
+        }
+        Ok(false) => {
+            end_flow(st, &flow.id).await;
+            match issue_code(st, &flow.request, session, now).await {
+                Ok(url) => Outcome::Redirect(url),
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+/// The person's answer on the consent page. The flow must belong to the session that logged in.
+pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, allow: bool, now: i64) -> Outcome {
+    let fail = |err: OAuthError| error_redirect(st, &flow.request.redirect_uri, flow.request.state.as_deref(), &err);
+    let Some(session) = session.filter(|s| flow.sid.as_deref() == Some(s.sid.as_str())) else {
+        return error_page("err_session_expired", "invalid_request", "the login session ended before consent");
+    };
+    end_flow(st, &flow.id).await;
+    if !allow {
+        return fail(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
+    }
+    if let Err(e) = grant_store::put_consent(&st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await {
+        return fail(OAuthError::server(e));
+    }
+    match issue_code(st, &flow.request, session, now).await {
+        Ok(url) => Outcome::Redirect(url),
+        Err(e) => fail(e),
+    }
+}
+
+/// Creates a single-use code (256 bits, kept only as a hash) and the redirect that carries it.
+pub async fn issue_code(st: &AppState, request: &AuthRequest, session: &SsoSession, now: i64) -> Result<String, OAuthError> {
+    let code = crypto::random_token(32).map_err(OAuthError::server)?;
+    let grant = CodeGrant {
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        account_id: session.account_id.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        sid: session.sid.clone(),
+        auth_time: session.auth_time,
+        acr: if session.acr.is_empty() { ACR_LEVEL_1.into() } else { session.acr.clone() },
+        amr: session.amr.clone(),
+        grant_id: uuid::Uuid::new_v4().to_string(),
+        expires_at: now + st.config.code_ttl,
+    };
+    st.cache
+        .put_json(&code_key(&code), &grant, Duration::from_secs(st.config.code_ttl as u64))
+        .await
+        .map_err(OAuthError::server)?;
+    let mut p: Vec<(&str, &str)> = vec![("code", &code)];
+    if let Some(s) = &request.state {
+        p.push(("state", s));
+    }
+    p.push(("iss", &st.config.issuer));
+    Ok(redirect_with(&request.redirect_uri, &p))
+}

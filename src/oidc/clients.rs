@@ -1,0 +1,285 @@
+//! Registered applications: registration rules, a short-lived in-memory copy for the token
+//! endpoint's hot path, and client authentication (RFC 6749 §2.3).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::keys::Alg;
+use super::{ErrorCode, OAuthError};
+use crate::config::Secret;
+use crate::crypto;
+use crate::store::clients::{self as store, ClientRow};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+    pub fn parse(s: &str) -> Option<GrantType> {
+        match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    secret_hash: Option<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub token_alg: Alg,
+}
+
+impl Client {
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+    pub fn allows_scope(&self, s: &str) -> bool {
+        self.scopes.iter().any(|x| x == s)
+    }
+    /// Exact string comparison, as RFC 9700 §2.1 requires: no prefix or pattern matching.
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    fn from_row(r: ClientRow) -> Result<Client, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", r.id));
+        let redirect_uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(|_| corrupt("redirect_uris"))?;
+        let post_logout_redirect_uris: Vec<String> =
+            serde_json::from_str(&r.post_logout_redirect_uris).map_err(|_| corrupt("post_logout_redirect_uris"))?;
+        let grant_types = r.grant_types.split(' ').filter_map(GrantType::parse).collect();
+        let token_alg = Alg::parse(&r.token_alg).ok_or_else(|| corrupt("token_alg"))?;
+        Ok(Client {
+            scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            public: r.public_client,
+            first_party: r.first_party,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            token_alg,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// Chosen by the caller (e.g. `simpeg`); generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub token_alg: Alg,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("an application with this id already exists")]
+    Conflict,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => ClientError::Conflict,
+            other => ClientError::Store(other),
+        }
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
+    ClientError::Invalid { field, message: message.into() }
+}
+
+/// Redirect URIs must be absolute, without fragment, and HTTPS except on the loopback interface
+/// (RFC 8252 §7.3 for development and native apps).
+pub fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), ClientError> {
+    let u = url::Url::parse(uri).map_err(|e| invalid(field, format!("`{uri}` is not an absolute URL ({e})")))?;
+    if u.fragment().is_some() {
+        return Err(invalid(field, format!("`{uri}` must not contain a fragment")));
+    }
+    if u.username() != "" || u.password().is_some() {
+        return Err(invalid(field, format!("`{uri}` must not contain credentials")));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]")) => Ok(()),
+        _ => Err(invalid(field, format!("`{uri}` must use https:// (http:// only for localhost)"))),
+    }
+}
+
+/// Registers an application. A confidential client gets a fresh 256-bit secret, returned once
+/// and stored only as its SHA-256.
+pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
+    let id = match new.id {
+        Some(id) => {
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+                return Err(invalid("id", "use 1 to 64 letters, digits, `-`, `_` or `.`"));
+            }
+            id
+        }
+        None => format!("app-{}", crypto::random_token(12).map_err(|e| invalid("id", e.to_string()))?),
+    };
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid("name", "must be 1 to 200 characters"));
+    }
+    if new.grant_types.is_empty() {
+        return Err(invalid("grant", "at least one grant type is required"));
+    }
+    let uses_browser = new.grant_types.contains(&GrantType::AuthorizationCode);
+    if uses_browser && new.redirect_uris.is_empty() {
+        return Err(invalid("redirect_uri", "the authorization_code grant needs at least one redirect URI"));
+    }
+    if new.public && new.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid("grant", "a public client cannot use client_credentials"));
+    }
+    if new.grant_types.contains(&GrantType::RefreshToken) && !uses_browser {
+        return Err(invalid("grant", "refresh_token requires authorization_code"));
+    }
+    for u in &new.redirect_uris {
+        check_redirect_uri("redirect_uri", u)?;
+    }
+    for u in &new.post_logout_redirect_uris {
+        check_redirect_uri("post_logout_redirect_uri", u)?;
+    }
+    let scope_text = new.scopes.join(" ");
+    let scopes = super::parse_scope(&scope_text).map_err(|e| invalid("scope", e.description.to_string()))?;
+    let secret = if new.public { None } else { Some(crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?) };
+    let mut grant_types: Vec<&str> = new.grant_types.iter().map(|g| g.as_str()).collect();
+    grant_types.dedup();
+    let row = ClientRow {
+        id,
+        name,
+        secret_hash: secret.as_ref().map(|s| crypto::sha256_hex(s.as_bytes())),
+        public_client: new.public,
+        first_party: new.first_party,
+        redirect_uris: serde_json::to_string(&new.redirect_uris).map_err(|e| invalid("redirect_uri", e.to_string()))?,
+        post_logout_redirect_uris: serde_json::to_string(&new.post_logout_redirect_uris)
+            .map_err(|e| invalid("post_logout_redirect_uri", e.to_string()))?,
+        scopes: scopes.join(" "),
+        grant_types: grant_types.join(" "),
+        token_alg: new.token_alg.as_str().into(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::insert(db, &row).await?;
+    let client = Client::from_row(row)?;
+    Ok((client, secret.map(Secret::new)))
+}
+
+/// How the client presented its credentials at the token, introspection or revocation endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+    None,
+}
+
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: Option<Secret<String>>,
+    pub method: AuthMethod,
+}
+
+/// Keeps recently used clients in memory so the token endpoint does not read the database on
+/// every request. Changes made elsewhere are seen after `ttl` at most.
+pub struct ClientCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
+}
+
+impl ClientCache {
+    pub fn new(ttl: Duration) -> Self {
+        ClientCache { ttl, entries: RwLock::new(HashMap::new()) }
+    }
+
+    pub async fn get(&self, db: &Db, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if id.is_empty() || id.len() > 128 {
+            return Ok(None);
+        }
+        if let Some((c, at)) = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            if at.elapsed() < self.ttl {
+                return Ok(Some(c.clone()));
+            }
+        }
+        let Some(row) = store::get(db, id).await? else { return Ok(None) };
+        let client = Arc::new(Client::from_row(row)?);
+        if !self.ttl.is_zero() {
+            let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(id.to_string(), (client.clone(), Instant::now()));
+        }
+        Ok(Some(client))
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Authenticates a client. Confidential clients must present their secret; public clients
+    /// present only their id (and are bound to PKCE elsewhere).
+    pub async fn authenticate(&self, db: &Db, creds: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
+        let unknown = || OAuthError::invalid_client("client authentication failed");
+        let client = self.get(db, &creds.client_id).await.map_err(OAuthError::server)?.ok_or_else(unknown)?;
+        if client.public {
+            if creds.method != AuthMethod::None {
+                return Err(OAuthError::invalid_client("a public client must not send a client secret"));
+            }
+            return Ok(client);
+        }
+        let (Some(secret), Some(stored)) = (&creds.secret, &client.secret_hash) else {
+            return Err(OAuthError::invalid_client("client authentication required"));
+        };
+        let presented = crypto::sha256_hex(secret.expose().as_bytes());
+        if !crypto::constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
+            return Err(unknown());
+        }
+        Ok(client)
+    }
+}
+
+pub fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
+    if client.allows_grant(g) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client may not use the {} grant", g.as_str())))
+    }
+}

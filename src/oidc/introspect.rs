@@ -1,0 +1,167 @@
+//! Checking tokens we issued: userinfo (OIDC Core §5.3), introspection (RFC 7662) and
+//! revocation (RFC 7009). An access token is good only while its signature, expiry, its own
+//! revocation entry and its grant (for tokens issued to people) all say so.
+
+use serde_json::{json, Map, Value};
+
+use super::claims::{person_claims, AccessClaims};
+use super::clients::Client;
+use super::keys::TokenType;
+use super::{has_scope, ErrorCode, OAuthError};
+use crate::crypto;
+use crate::identity::accounts::{self, Account};
+use crate::state::AppState;
+use crate::store::grants::{self as grant_store, GrantRow};
+
+/// Why a bearer token was refused (RFC 6750 §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    Missing,
+    InvalidToken(&'static str),
+    InsufficientScope(&'static str),
+    Server,
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Verifies an access token and that nothing revoked it since. Returns its claims and grant.
+pub async fn check_access_token(st: &AppState, token: &str, now: i64) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
+    if token.len() > 8192 || !looks_like_jwt(token) {
+        return Err(BearerError::InvalidToken("malformed access token"));
+    }
+    let claims: AccessClaims = st
+        .keys
+        .verify(token, TokenType::AccessToken, &st.config.issuer, true)
+        .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    if claims.exp <= now {
+        return Err(BearerError::InvalidToken("the access token expired"));
+    }
+    let revoked = grant_store::is_jti_revoked(&st.db, &claims.jti).await.map_err(|e| {
+        tracing::error!(error = %e, "revocation lookup failed");
+        BearerError::Server
+    })?;
+    if revoked {
+        return Err(BearerError::InvalidToken("the access token was revoked"));
+    }
+    let grant = match &claims.gid {
+        Some(gid) => {
+            let g = grant_store::get_grant(&st.db, gid).await.map_err(|e| {
+                tracing::error!(error = %e, "grant lookup failed");
+                BearerError::Server
+            })?;
+            match g {
+                Some(g) if g.revoked_at.is_none() => Some(g),
+                _ => return Err(BearerError::InvalidToken("the access token was revoked")),
+            }
+        }
+        None => None,
+    };
+    Ok((claims, grant))
+}
+
+async fn active_account(st: &AppState, id: &str) -> Result<Option<Account>, BearerError> {
+    let a = accounts::get(&st.db, id).await.map_err(|e| {
+        tracing::error!(error = %e, "account lookup failed");
+        BearerError::Server
+    })?;
+    Ok(a.filter(|a| a.is_active()))
+}
+
+pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
+    let token = token.ok_or(BearerError::Missing)?;
+    let (claims, grant) = check_access_token(st, token, now).await?;
+    if grant.is_none() || !has_scope(&claims.scope, "openid") {
+        return Err(BearerError::InsufficientScope("the access token was not issued with the openid scope"));
+    }
+    let account = active_account(st, &claims.sub)
+        .await?
+        .ok_or(BearerError::InvalidToken("the account is no longer active"))?;
+    Ok(person_claims(&account, &claims.scope))
+}
+
+/// RFC 7662. Callers must be confidential clients and learn only about their own tokens; any
+/// other token is simply `active: false`, which reveals nothing.
+pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -> Result<Value, OAuthError> {
+    if caller.public {
+        return Err(OAuthError::invalid_client("introspection requires a confidential client"));
+    }
+    let inactive = json!({ "active": false });
+    if token.is_empty() || token.len() > 8192 {
+        return Ok(inactive);
+    }
+    if looks_like_jwt(token) {
+        return match check_access_token(st, token, now).await {
+            Ok((c, grant)) if c.client_id == caller.id => {
+                if let Some(g) = &grant {
+                    if active_account(st, &g.account_id).await.map_err(|_| OAuthError::server("account lookup"))?.is_none() {
+                        return Ok(inactive);
+                    }
+                }
+                let mut v = json!({
+                    "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+                    "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+                });
+                if let Some(acr) = c.acr {
+                    v["acr"] = acr.into();
+                }
+                if let Some(at) = c.auth_time {
+                    v["auth_time"] = at.into();
+                }
+                Ok(v)
+            }
+            Ok(_) | Err(BearerError::InvalidToken(_)) | Err(BearerError::Missing) | Err(BearerError::InsufficientScope(_)) => Ok(inactive),
+            Err(BearerError::Server) => Err(OAuthError::server("access token check")),
+        };
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let Some(row) = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)? else {
+        return Ok(inactive);
+    };
+    let Some(grant) = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)? else {
+        return Ok(inactive);
+    };
+    let live = grant.client_id == caller.id
+        && grant.revoked_at.is_none()
+        && row.used_at.is_none()
+        && row.expires_at > now
+        && grant.expires_at > now;
+    if !live {
+        return Ok(inactive);
+    }
+    Ok(json!({
+        "active": true, "token_type": "refresh_token", "scope": grant.scope, "client_id": grant.client_id,
+        "sub": grant.account_id, "iss": st.config.issuer, "exp": row.expires_at, "iat": row.created_at,
+    }))
+}
+
+/// RFC 7009. Unknown tokens and other clients' tokens are answered with success too (§2.2), so
+/// the endpoint cannot be used to probe for valid tokens.
+pub async fn revoke(st: &AppState, caller: &Client, token: &str, hint: Option<&str>, now: i64) -> Result<(), OAuthError> {
+    if let Some(h) = hint {
+        if !matches!(h, "access_token" | "refresh_token") {
+            return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
+        }
+    }
+    if token.is_empty() || token.len() > 8192 {
+        return Ok(());
+    }
+    if looks_like_jwt(token) {
+        if let Ok(c) = st.keys.verify::<AccessClaims>(token, TokenType::AccessToken, &st.config.issuer, false) {
+            if c.client_id == caller.id && c.exp > now {
+                grant_store::revoke_jti(&st.db, &c.jti, c.exp).await.map_err(OAuthError::server)?;
+            }
+        }
+        return Ok(());
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    if let Some(row) = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)? {
+        if let Some(grant) = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)? {
+            if grant.client_id == caller.id {
+                grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! Signing keys: generated and sealed into the database, parsed once into memory, published as
+//! JWKS (current and previous), rotated on demand. Signing never re-parses a key, because for
+//! RS256 that alone would double the cost of every token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{b64url, MasterKey};
+use crate::store::keys::{self as key_store, KeyRow};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Alg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::ES256, Alg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        match s {
+            "RS256" => Some(Alg::RS256),
+            "ES256" => Some(Alg::ES256),
+            "EdDSA" => Some(Alg::EdDSA),
+            _ => None,
+        }
+    }
+
+    fn jwt_alg(self) -> Algorithm {
+        match self {
+            Alg::RS256 => Algorithm::RS256,
+            Alg::ES256 => Algorithm::ES256,
+            Alg::EdDSA => Algorithm::EdDSA,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {0} cannot be opened: {1}")]
+    Open(String, String),
+    #[error("key generation failed")]
+    Generate,
+    #[error("signing failed")]
+    Sign,
+    #[error("no current signing key for {0}")]
+    Missing(&'static str),
+    #[error("token encoding failed: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+struct Signer {
+    kid: String,
+    pair: Pair,
+    /// Pre-encoded protected headers, one per token type, so signing only encodes the payload.
+    header_jwt: String,
+    header_at: String,
+}
+
+/// Token types we sign: ID tokens (`JWT`) and access tokens (`at+jwt`, RFC 9068).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    IdToken,
+    AccessToken,
+}
+
+impl TokenType {
+    fn typ(self) -> &'static str {
+        match self {
+            TokenType::IdToken => "JWT",
+            TokenType::AccessToken => "at+jwt",
+        }
+    }
+}
+
+struct Verifier {
+    alg: Alg,
+    key: DecodingKey,
+}
+
+struct KeySet {
+    signers: HashMap<Alg, Arc<Signer>>,
+    verifiers: HashMap<String, Verifier>,
+    jwks: Arc<String>,
+}
+
+/// The in-memory key set, swapped whole on reload.
+pub struct Keys {
+    master: MasterKey,
+    set: RwLock<Arc<KeySet>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("wrong token type")]
+    WrongType,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+impl Keys {
+    /// Loads the published keys, generating a first key per algorithm when there is none.
+    pub async fn load(db: &Db, master: MasterKey, now: i64) -> Result<Keys, KeyError> {
+        let keys = Keys { master, set: RwLock::new(Arc::new(KeySet::empty())) };
+        keys.ensure(db, now).await?;
+        keys.reload(db).await?;
+        Ok(keys)
+    }
+
+    async fn ensure(&self, db: &Db, now: i64) -> Result<(), KeyError> {
+        let rows = key_store::list_published(db).await?;
+        for alg in Alg::ALL {
+            if !rows.iter().any(|r| r.alg == alg.as_str() && r.state == "current") {
+                let row = self.generate(alg, now).await?;
+                key_store::insert(db, &row).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads keys from the database: picks up rotations done by another replica or the CLI.
+    pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
+        let rows = key_store::list_published(db).await?;
+        let mut signers = HashMap::new();
+        let mut verifiers = HashMap::new();
+        let mut jwks = Vec::new();
+        for row in rows {
+            let Some(alg) = Alg::parse(&row.alg) else { continue };
+            let jwk: serde_json::Value =
+                serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
+            let key = decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
+            verifiers.insert(row.kid.clone(), Verifier { alg, key });
+            if row.state == "current" && !signers.contains_key(&alg) {
+                let der = self
+                    .master
+                    .open(&row.kid, &row.private_key)
+                    .map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
+                let pair = parse_pair(alg, &der).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad private key".into()))?;
+                signers.insert(alg, Arc::new(Signer::new(row.kid.clone(), alg, pair)));
+            }
+            jwks.push(jwk);
+        }
+        let jwks = serde_json::to_string(&serde_json::json!({ "keys": jwks }))?;
+        let set = KeySet { signers, verifiers, jwks: Arc::new(jwks) };
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+
+    /// Makes a new current key per algorithm; the old current becomes previous (still in JWKS so
+    /// tokens it signed stay verifiable) and the old previous is retired.
+    pub async fn rotate(&self, db: &Db, now: i64) -> Result<Vec<String>, KeyError> {
+        let mut kids = Vec::new();
+        for alg in Alg::ALL {
+            let row = self.generate(alg, now).await?;
+            key_store::demote(db, alg.as_str(), now).await?;
+            key_store::insert(db, &row).await?;
+            kids.push(row.kid);
+        }
+        self.reload(db).await?;
+        Ok(kids)
+    }
+
+    async fn generate(&self, alg: Alg, now: i64) -> Result<KeyRow, KeyError> {
+        // RSA generation takes tens of milliseconds: keep it off the async workers.
+        let (der, jwk_base) = tokio::task::spawn_blocking(move || generate_pair(alg))
+            .await
+            .map_err(|_| KeyError::Generate)??;
+        let kid = format!("{}-{}", alg.as_str().to_ascii_lowercase(), crate::crypto::random_token(9).map_err(|_| KeyError::Generate)?);
+        let mut jwk = jwk_base;
+        if let Some(obj) = jwk.as_object_mut() {
+            obj.insert("kid".into(), kid.clone().into());
+            obj.insert("alg".into(), alg.as_str().into());
+            obj.insert("use".into(), "sig".into());
+        }
+        let sealed = self.master.seal(&kid, &der).map_err(|e| KeyError::Open(kid.clone(), e.to_string()))?;
+        Ok(KeyRow {
+            kid,
+            alg: alg.as_str().into(),
+            state: "current".into(),
+            private_key: sealed,
+            public_jwk: jwk.to_string(),
+            created_at: now,
+            rotated_at: None,
+        })
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn jwks_json(&self) -> Arc<String> {
+        self.current().jwks.clone()
+    }
+
+    pub fn current_kid(&self, alg: Alg) -> Option<String> {
+        self.current().signers.get(&alg).map(|s| s.kid.clone())
+    }
+
+    /// Signs `claims` as a compact JWS with the current key of `alg`.
+    pub fn sign<T: Serialize>(&self, alg: Alg, typ: TokenType, claims: &T) -> Result<String, KeyError> {
+        let signer = self.current().signers.get(&alg).cloned().ok_or(KeyError::Missing(alg.as_str()))?;
+        let payload = serde_json::to_vec(claims)?;
+        let header = match typ {
+            TokenType::IdToken => &signer.header_jwt,
+            TokenType::AccessToken => &signer.header_at,
+        };
+        let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
+        out.push_str(header);
+        out.push('.');
+        out.push_str(&b64url(&payload));
+        let sig = signer.sign(out.as_bytes())?;
+        out.push('.');
+        out.push_str(&b64url(&sig));
+        Ok(out)
+    }
+
+    /// Verifies a token we signed. `expected` checks the `typ` header so an ID token can never be
+    /// used as an access token. `check_exp` false lets logout accept an expired ID token hint.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected: TokenType,
+        issuer: &str,
+        check_exp: bool,
+    ) -> Result<T, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.typ.as_deref() != Some(expected.typ()) {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let set = self.current();
+        let v = set.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
+        if header.alg != v.alg.jwt_alg() {
+            return Err(VerifyError::Invalid("algorithm does not match the key".into()));
+        }
+        let mut validation = Validation::new(v.alg.jwt_alg());
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = check_exp;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        jsonwebtoken::decode::<T>(token, &v.key, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+}
+
+impl KeySet {
+    fn empty() -> KeySet {
+        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: Arc::new("{\"keys\":[]}".into()) }
+    }
+}
+
+impl Signer {
+    fn new(kid: String, alg: Alg, pair: Pair) -> Signer {
+        let header = |typ: &str| b64url(serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ }).to_string().as_bytes());
+        Signer { header_jwt: header("JWT"), header_at: header("at+jwt"), kid, pair }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig).map_err(|_| KeyError::Sign)?;
+                Ok(sig)
+            }
+            Pair::Ec(k) => Ok(k.sign(&rng, msg).map_err(|_| KeyError::Sign)?.as_ref().to_vec()),
+            Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+}
+
+fn generate_pair(alg: Alg) -> Result<(Vec<u8>, serde_json::Value), KeyError> {
+    match alg {
+        Alg::RS256 => {
+            let k = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+            let der = k.as_der().map_err(|_| KeyError::Generate)?.as_ref().to_vec();
+            let public = k.public_key();
+            let jwk = serde_json::json!({
+                "kty": "RSA",
+                "n": b64url(public.modulus().big_endian_without_leading_zero()),
+                "e": b64url(public.exponent().big_endian_without_leading_zero()),
+            });
+            Ok((der, jwk))
+        }
+        Alg::ES256 => {
+            let k = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| KeyError::Generate)?;
+            let der = k.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec();
+            let point = k.public_key().as_ref();
+            // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
+            if point.len() != 65 {
+                return Err(KeyError::Generate);
+            }
+            let jwk = serde_json::json!({
+                "kty": "EC", "crv": "P-256",
+                "x": b64url(&point[1..33]),
+                "y": b64url(&point[33..65]),
+            });
+            Ok((der, jwk))
+        }
+        Alg::EdDSA => {
+            let k = Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?;
+            let der = k.to_pkcs8().map_err(|_| KeyError::Generate)?.as_ref().to_vec();
+            let jwk = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64url(k.public_key().as_ref()) });
+            Ok((der, jwk))
+        }
+    }
+}
+
+fn parse_pair(alg: Alg, der: &[u8]) -> Option<Pair> {
+    match alg {
+        Alg::RS256 => RsaKeyPair::from_pkcs8(der).ok().map(Pair::Rsa),
+        Alg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).ok().map(Pair::Ec),
+        Alg::EdDSA => Ed25519KeyPair::from_pkcs8(der).ok().map(Pair::Ed),
+    }
+}
+
+fn decoding_key(alg: Alg, jwk: &serde_json::Value) -> Option<DecodingKey> {
+    let s = |k: &str| jwk.get(k).and_then(|v| v.as_str());
+    match alg {
+        Alg::RS256 => DecodingKey::from_rsa_components(s("n")?, s("e")?).ok(),
+        Alg::ES256 => DecodingKey::from_ec_components(s("x")?, s("y")?).ok(),
+        Alg::EdDSA => DecodingKey::from_ed_components(s("x")?).ok(),
+    }
+}

@@ -1,0 +1,95 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): which session to end, whether
+//! to ask the person first, and where to send them afterwards (only to an exactly registered
+//! `post_logout_redirect_uri`).
+
+use serde::Deserialize;
+
+use super::authorize::redirect_with;
+use super::keys::TokenType;
+use crate::auth::session::SsoSession;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Clone)]
+pub struct LogoutRequest {
+    pub id_token_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    ErrorPage { message_key: &'static str, detail: String },
+    /// Ask the person; the session did not clearly come from the requesting application.
+    Confirm { client_name: Option<String> },
+    /// End the session (if any) and go to `redirect`, or show the logged-out page.
+    Done { redirect: Option<String> },
+}
+
+#[derive(Deserialize)]
+struct HintClaims {
+    sub: String,
+    #[serde(default)]
+    sid: Option<String>,
+    aud: serde_json::Value,
+}
+
+pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
+    let bad = |detail: &str| LogoutOutcome::ErrorPage { message_key: "error_invalid_request", detail: detail.to_string() };
+    let hint = match req.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => match st.keys.verify::<HintClaims>(h, TokenType::IdToken, &st.config.issuer, false) {
+            Ok(c) => Some(c),
+            Err(_) => return bad("id_token_hint is not a valid ID token from this provider"),
+        },
+        None => None,
+    };
+    let hint_aud = hint.as_ref().and_then(|h| match &h.aud {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(String::from),
+        _ => None,
+    });
+    let client_id = match (&req.client_id, hint_aud) {
+        (Some(a), Some(b)) if *a != b => return bad("client_id does not match the ID token"),
+        (Some(a), _) => Some(a.clone()),
+        (None, b) => b,
+    };
+    let client = match &client_id {
+        Some(id) => match st.clients.get(&st.db, id).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => return LogoutOutcome::ErrorPage { message_key: "error_unknown_client", detail: "unknown client_id".into() },
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup failed");
+                return LogoutOutcome::ErrorPage { message_key: "error_server", detail: String::new() };
+            }
+        },
+        None => None,
+    };
+    let redirect = match (&req.post_logout_redirect_uri, &client) {
+        (None, _) => None,
+        (Some(_), None) => return bad("post_logout_redirect_uri needs client_id or id_token_hint"),
+        (Some(uri), Some(c)) => {
+            if !c.post_logout_redirect_uris.iter().any(|u| u == uri) {
+                return LogoutOutcome::ErrorPage {
+                    message_key: "error_bad_redirect_uri",
+                    detail: "post_logout_redirect_uri is not registered for this client".into(),
+                };
+            }
+            let mut p: Vec<(&str, &str)> = Vec::new();
+            if let Some(s) = &req.state {
+                p.push(("state", s));
+            }
+            Some(if p.is_empty() { uri.clone() } else { redirect_with(uri, &p) })
+        }
+    };
+    let Some(session) = session else {
+        return LogoutOutcome::Done { redirect };
+    };
+    let same_session = hint
+        .as_ref()
+        .is_some_and(|h| h.sub == session.account_id && h.sid.as_deref() == Some(session.sid.as_str()));
+    if same_session {
+        LogoutOutcome::Done { redirect }
+    } else {
+        LogoutOutcome::Confirm { client_name: client.map(|c| c.name.clone()) }
+    }
+}

@@ -1,0 +1,291 @@
+//! The token endpoint (RFC 6749 §3.2): one function per grant, each taking `now`. Refresh
+//! tokens rotate on every use; presenting a used one revokes its whole family (RFC 9700 §4.14).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
+use super::claims::{person_claims, AccessClaims};
+use super::clients::{require_grant, Client, GrantType};
+use super::keys::TokenType;
+use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
+use crate::crypto;
+use crate::identity::accounts::{self, Account};
+use crate::state::AppState;
+use crate::store::grants::{self as grant_store, GrantRow, RefreshRow};
+
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    pub grant_type: String,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// How long a redeemed code is remembered so a replay can revoke what it produced.
+const USED_CODE_MEMORY: Duration = Duration::from_secs(3600);
+
+pub async fn exchange(st: &AppState, client: Arc<Client>, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+    match req.grant_type.as_str() {
+        "authorization_code" => authorization_code(st, &client, req, now).await,
+        "refresh_token" => refresh(st, &client, req, now).await,
+        "client_credentials" => client_credentials(st, &client, req, now),
+        "" => Err(OAuthError::invalid_request("grant_type is missing")),
+        _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
+    }
+}
+
+async fn authorization_code(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+    require_grant(client, GrantType::AuthorizationCode)?;
+    let code = req.code.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let redirect_uri = req.redirect_uri.ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+    if code.len() > 128 {
+        return Err(OAuthError::invalid_grant("invalid authorization code"));
+    }
+    let taken: Option<CodeGrant> = st.cache.take_json(&code_key(&code)).await.map_err(OAuthError::server)?;
+    let Some(grant) = taken else {
+        // A second redemption: the code leaked or was replayed. Revoke what the first produced.
+        let first: Option<String> = st.cache.get_json(&used_code_key(&code)).await.map_err(OAuthError::server)?;
+        if let Some(grant_id) = first {
+            grant_store::revoke_grant(&st.db, &grant_id, now).await.map_err(OAuthError::server)?;
+            tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it were revoked");
+            return Err(OAuthError::invalid_grant("authorization code was already used; tokens issued from it are revoked"));
+        }
+        return Err(OAuthError::invalid_grant("invalid or expired authorization code"));
+    };
+    st.cache
+        .put_json(&used_code_key(&code), &grant.grant_id, USED_CODE_MEMORY)
+        .await
+        .map_err(OAuthError::server)?;
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    if grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant("authorization code expired"));
+    }
+    verify_pkce(grant.code_challenge.as_deref(), req.code_verifier.as_deref())?;
+    let account = active_account(st, &grant.account_id).await?;
+    let row = GrantRow {
+        id: grant.grant_id.clone(),
+        account_id: grant.account_id.clone(),
+        client_id: client.id.clone(),
+        scope: grant.scope.clone(),
+        sid: grant.sid.clone(),
+        auth_time: grant.auth_time,
+        acr: grant.acr.clone(),
+        amr: grant.amr.join(" "),
+        created_at: now,
+        expires_at: now + st.config.refresh_token_ttl,
+        revoked_at: None,
+    };
+    grant_store::insert_grant(&st.db, &row).await.map_err(OAuthError::server)?;
+    user_tokens(st, client, &account, &row, &row.scope, grant.nonce.as_deref(), now).await
+}
+
+/// RFC 7636 §4.6. A verifier without a challenge is refused too, so PKCE cannot be downgraded.
+fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier given but the request had no code_challenge")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (Some(c), Some(v)) => {
+            if !(43..=128).contains(&v.len()) || !is_pkce_value(v) {
+                return Err(OAuthError::invalid_grant("code_verifier is malformed"));
+            }
+            let computed = crypto::b64url(&crypto::sha256(v.as_bytes()));
+            if crypto::constant_time_eq(computed.as_bytes(), c.as_bytes()) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant("PKCE verification failed"))
+            }
+        }
+    }
+}
+
+async fn active_account(st: &AppState, id: &str) -> Result<Account, OAuthError> {
+    match accounts::get(&st.db, id).await.map_err(OAuthError::server)? {
+        Some(a) if a.is_active() => Ok(a),
+        _ => Err(OAuthError::invalid_grant("the account is not active")),
+    }
+}
+
+async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+    require_grant(client, GrantType::RefreshToken)?;
+    let token = req.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let invalid = || OAuthError::invalid_grant("invalid refresh token");
+    if token.len() > 128 {
+        return Err(invalid());
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let row = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
+    let grant = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
+    if grant.client_id != client.id {
+        return Err(invalid());
+    }
+    if grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant("refresh token was revoked"));
+    }
+    let reused = row.used_at.is_some() || !grant_store::mark_refresh_used(&st.db, &hash, now).await.map_err(OAuthError::server)?;
+    if reused {
+        grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
+        return Err(OAuthError::invalid_grant("refresh token was already used; all tokens of this session are revoked"));
+    }
+    if row.expires_at <= now || grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant("refresh token expired"));
+    }
+    let scope = match req.scope.as_deref() {
+        Some(s) => {
+            let asked = parse_scope(s)?;
+            if let Some(extra) = asked.iter().find(|a| !has_scope(&grant.scope, a)) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{extra}` was not granted")));
+            }
+            asked.join(" ")
+        }
+        None => grant.scope.clone(),
+    };
+    let account = active_account(st, &grant.account_id).await?;
+    user_tokens(st, client, &account, &grant, &scope, None, now).await
+}
+
+/// Access token, ID token (with `openid`) and a new refresh token (when the client may refresh)
+/// for a person's grant.
+async fn user_tokens(
+    st: &AppState,
+    client: &Client,
+    account: &Account,
+    grant: &GrantRow,
+    scope: &str,
+    nonce: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let cfg = &st.config;
+    let at = AccessClaims {
+        iss: cfg.issuer.clone(),
+        sub: account.id.clone(),
+        aud: client.id.clone(),
+        client_id: client.id.clone(),
+        exp: now + cfg.access_token_ttl,
+        iat: now,
+        jti: crypto::random_token(16).map_err(OAuthError::server)?,
+        scope: scope.to_string(),
+        sid: Some(grant.sid.clone()),
+        gid: Some(grant.id.clone()),
+        auth_time: Some(grant.auth_time),
+        acr: Some(grant.acr.clone()),
+    };
+    let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
+    let id_token = if has_scope(scope, "openid") {
+        let mut c: Map<String, Value> = person_claims(account, scope);
+        c.insert("iss".into(), cfg.issuer.clone().into());
+        c.insert("aud".into(), client.id.clone().into());
+        c.insert("azp".into(), client.id.clone().into());
+        c.insert("exp".into(), (now + cfg.id_token_ttl).into());
+        c.insert("iat".into(), now.into());
+        c.insert("auth_time".into(), grant.auth_time.into());
+        c.insert("acr".into(), grant.acr.clone().into());
+        let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
+        c.insert("amr".into(), amr.into());
+        c.insert("sid".into(), grant.sid.clone().into());
+        if let Some(n) = nonce {
+            c.insert("nonce".into(), n.into());
+        }
+        Some(st.keys.sign(client.token_alg, TokenType::IdToken, &c).map_err(OAuthError::server)?)
+    } else {
+        None
+    };
+    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+        let token = crypto::random_token(32).map_err(OAuthError::server)?;
+        let row = RefreshRow {
+            token_hash: crypto::sha256_hex(token.as_bytes()),
+            grant_id: grant.id.clone(),
+            created_at: now,
+            expires_at: (now + cfg.refresh_token_ttl).min(grant.expires_at),
+            used_at: None,
+        };
+        grant_store::insert_refresh(&st.db, &row).await.map_err(OAuthError::server)?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: cfg.access_token_ttl,
+        refresh_token,
+        id_token,
+        scope: scope.to_string(),
+    })
+}
+
+/// Machine-to-machine tokens: no person, no database round trip, the client is the subject.
+fn client_credentials(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+    require_grant(client, GrantType::ClientCredentials)?;
+    let allowed: Vec<&str> = client.scopes.iter().map(String::as_str).filter(|s| !USER_SCOPES.contains(s)).collect();
+    let scope = match req.scope.as_deref() {
+        Some(s) => {
+            let asked = parse_scope(s)?;
+            if let Some(bad) = asked.iter().find(|a| !allowed.contains(&a.as_str())) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{bad}` is not allowed for this client")));
+            }
+            asked.join(" ")
+        }
+        None => allowed.join(" "),
+    };
+    let cfg = &st.config;
+    let at = AccessClaims {
+        iss: cfg.issuer.clone(),
+        sub: client.id.clone(),
+        aud: client.id.clone(),
+        client_id: client.id.clone(),
+        exp: now + cfg.access_token_ttl,
+        iat: now,
+        jti: crypto::random_token(16).map_err(OAuthError::server)?,
+        scope: scope.clone(),
+        sid: None,
+        gid: None,
+        auth_time: None,
+        acr: None,
+    };
+    let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: cfg.access_token_ttl, refresh_token: None, id_token: None, scope })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_rules() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(verify_pkce(Some(challenge), Some(verifier)).is_ok());
+        assert_eq!(verify_pkce(Some(challenge), Some(&verifier.replace('d', "e"))).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(verify_pkce(Some(challenge), None).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(verify_pkce(None, Some(verifier)).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(verify_pkce(Some(challenge), Some("short")).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert!(verify_pkce(None, None).is_ok());
+    }
+}

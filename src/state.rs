@@ -1,0 +1,115 @@
+//! Everything a request may need, built once at start-up and shared by reference.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::password::Hasher;
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::crypto::{self, CsrfKey, MasterKey};
+use crate::oidc::clients::ClientCache;
+use crate::oidc::keys::Keys;
+use crate::store::Db;
+use crate::theme::Themes;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub cache: Cache,
+    pub keys: Keys,
+    pub clients: ClientCache,
+    pub hasher: Hasher,
+    pub themes: Themes,
+    pub csrf: CsrfKey,
+    /// The discovery document, serialized once.
+    pub discovery: String,
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl AppState {
+    /// Connects storage, applies migrations, opens the signing keys and loads the theme.
+    pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
+        let db = Db::connect(config.database_url.expose(), config.db_max_connections)
+            .await
+            .with_context(|| format!("cannot open the database ({})", redact_url(config.database_url.expose())))?;
+        db.migrate().await.context("cannot apply database migrations")?;
+        let cache = match &config.redis_url {
+            Some(url) => Cache::redis(url.expose(), &config.redis_prefix)
+                .await
+                .with_context(|| format!("cannot connect to Redis ({})", redact_url(url.expose())))?,
+            None => Cache::memory(),
+        };
+        let master_bytes = load_master_key(&config)?;
+        let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
+        let master = MasterKey::new(master_bytes);
+        let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
+        let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
+        let discovery = crate::oidc::discovery::document(&config).to_string();
+        Ok(Arc::new(AppState {
+            clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
+            hasher: Hasher::new(config.max_concurrent_hashes),
+            config: Arc::new(config),
+            db,
+            cache,
+            keys,
+            themes,
+            csrf,
+            discovery,
+        }))
+    }
+}
+
+/// The configured master key, or one generated into the data directory on first start.
+pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    if let Some(k) = &config.master_key {
+        let bytes = crypto::decode_master_key(k.expose()).map_err(|m| anyhow::anyhow!("invalid setting `master_key`: {m}"))?;
+        return Ok(bytes);
+    }
+    let path = config.data_dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = crypto::decode_master_key(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))?;
+        return Ok(bytes);
+    }
+    let bytes: [u8; 32] = crypto::random_bytes()?;
+    write_private_file(&path, &crypto::encode_master_key(&bytes))?;
+    tracing::warn!(
+        path = %path.display(),
+        "no master key configured: generated one into the data directory; set GERBANG_MASTER_KEY_FILE in production and back it up apart from the database"
+    );
+    Ok(bytes)
+}
+
+fn write_private_file(path: &Path, content: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut f, content.as_bytes())?;
+    Ok(())
+}
+
+/// Drops a password from a connection URL before it is shown in an error.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "unparseable URL".into(),
+    }
+}

@@ -1,0 +1,60 @@
+//! Account rows: civil servants keyed by NIP, citizens keyed by NIK, an internal UUID as `sub`.
+
+use super::{dispatch, Db, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: String,
+    pub kind: String,
+    pub nip: Option<String>,
+    pub nik: Option<String>,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at";
+
+pub async fn insert(db: &Db, a: &AccountRow) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        [&a.id, &a.kind, &a.nip, &a.nik, &a.name, &a.password_hash, a.is_admin, &a.status, a.created_at, a.updated_at],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<AccountRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
+    Ok(dispatch!(db, &sql, [id], fetch_optional(AccountRow))?)
+}
+
+pub async fn find_by_nip(db: &Db, nip: &str) -> Result<Option<AccountRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE nip = $1");
+    Ok(dispatch!(db, &sql, [nip], fetch_optional(AccountRow))?)
+}
+
+pub async fn find_by_nik(db: &Db, nik: &str) -> Result<Option<AccountRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE nik = $1");
+    Ok(dispatch!(db, &sql, [nik], fetch_optional(AccountRow))?)
+}
+
+pub async fn count_admins(db: &Db) -> Result<i64, StoreError> {
+    let row: (i64,) = dispatch!(db, "SELECT COUNT(*) FROM accounts WHERE is_admin = $1", [true], fetch_one((i64,)))?;
+    Ok(row.0)
+}
+
+pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3", [status, now, id], execute)?;
+    Ok(n == 1)
+}
+
+pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3", [hash, now, id], execute)?;
+    Ok(n == 1)
+}

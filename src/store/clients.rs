@@ -1,0 +1,47 @@
+//! Registered applications (OAuth clients). Lists are stored as JSON (URIs) or space-separated
+//! text (scopes, grant types) so one schema serves both databases.
+
+use super::{dispatch, Db, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub public_client: bool,
+    pub first_party: bool,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub scopes: String,
+    pub grant_types: String,
+    pub token_alg: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
+                       scopes, grant_types, token_alg, created_at, updated_at";
+
+pub async fn insert(db: &Db, c: &ClientRow) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO clients (id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
+         scopes, grant_types, token_alg, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        [
+            &c.id, &c.name, &c.secret_hash, c.public_client, c.first_party, &c.redirect_uris,
+            &c.post_logout_redirect_uris, &c.scopes, &c.grant_types, &c.token_alg, c.created_at, c.updated_at
+        ],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<ClientRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
+    Ok(dispatch!(db, &sql, [id], fetch_optional(ClientRow))?)
+}
+
+pub async fn list(db: &Db) -> Result<Vec<ClientRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id");
+    Ok(dispatch!(db, &sql, [], fetch_all(ClientRow))?)
+}

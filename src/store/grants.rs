@@ -1,0 +1,135 @@
+//! Grants (one per authorization-code redemption), their refresh-token family, consents, and
+//! revoked access-token ids. Revoking a grant invalidates every token issued under it.
+
+use super::{dispatch, Db, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub id: String,
+    pub account_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub sid: String,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError> {
+    Ok(dispatch!(
+        db,
+        "SELECT id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at \
+         FROM grants WHERE id = $1",
+        [id],
+        fetch_optional(GrantRow)
+    )?)
+}
+
+/// Revokes a grant and with it its whole refresh-token family. Idempotent.
+pub async fn revoke_grant(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [now, id], execute)?;
+    Ok(n == 1)
+}
+
+pub async fn revoke_grants_of_session(db: &Db, sid: &str, now: i64) -> Result<u64, StoreError> {
+    Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL", [now, sid], execute)?)
+}
+
+pub async fn insert_refresh(db: &Db, r: &RefreshRow) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)",
+        [&r.token_hash, &r.grant_id, r.created_at, r.expires_at, r.used_at],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn get_refresh(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(dispatch!(
+        db,
+        "SELECT token_hash, grant_id, created_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
+        [token_hash],
+        fetch_optional(RefreshRow)
+    )?)
+}
+
+/// Marks a refresh token used. Returns false when it already was: the caller treats that as reuse,
+/// and because the check and the update are one statement two replicas cannot both win.
+pub async fn mark_refresh_used(db: &Db, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        [now, token_hash],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn get_consent(db: &Db, account_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> = dispatch!(
+        db,
+        "SELECT scope FROM consents WHERE account_id = $1 AND client_id = $2",
+        [account_id, client_id],
+        fetch_optional((String,))
+    )?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn put_consent(db: &Db, account_id: &str, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO consents (account_id, client_id, scope, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, created_at = excluded.created_at",
+        [account_id, client_id, scope, now],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn revoke_jti(db: &Db, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        [jti, expires_at],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn is_jti_revoked(db: &Db, jti: &str) -> Result<bool, StoreError> {
+    let row: Option<(i64,)> = dispatch!(db, "SELECT expires_at FROM revoked_tokens WHERE jti = $1", [jti], fetch_optional((i64,)))?;
+    Ok(row.is_some())
+}
+
+/// Deletes what can no longer matter: expired refresh tokens, expired revocation entries, and
+/// grants past their lifetime.
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64, StoreError> {
+    let a = dispatch!(db, "DELETE FROM refresh_tokens WHERE expires_at < $1", [now], execute)?;
+    let b = dispatch!(db, "DELETE FROM revoked_tokens WHERE expires_at < $1", [now], execute)?;
+    let c = dispatch!(db, "DELETE FROM grants WHERE expires_at < $1", [now], execute)?;
+    Ok(a + b + c)
+}

@@ -1,0 +1,151 @@
+//! Runtime templates (minijinja) under `themes/<name>/`, with fallback to `themes/default` and
+//! then to a copy of the default theme built into the binary, so an installation without the
+//! themes directory still shows working pages. Translations are per-theme JSON files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{Environment, Value};
+
+pub const LOCALES: &[&str] = &["id", "en"];
+
+const EMBEDDED: &[(&str, &str)] = &[
+    ("base.html", include_str!("../themes/default/base.html")),
+    ("login.html", include_str!("../themes/default/login.html")),
+    ("consent.html", include_str!("../themes/default/consent.html")),
+    ("error.html", include_str!("../themes/default/error.html")),
+    ("logout.html", include_str!("../themes/default/logout.html")),
+    ("logged_out.html", include_str!("../themes/default/logged_out.html")),
+    ("static/style.css", include_str!("../themes/default/static/style.css")),
+    ("locales/id.json", include_str!("../themes/default/locales/id.json")),
+    ("locales/en.json", include_str!("../themes/default/locales/en.json")),
+];
+
+pub struct Themes {
+    env: Environment<'static>,
+    /// Locale → translations, as a template value and as plain strings for server-side messages.
+    strings: HashMap<&'static str, (Value, Arc<HashMap<String, String>>)>,
+    static_files: HashMap<String, Arc<Vec<u8>>>,
+}
+
+/// The first existing file among the chosen theme, the default theme, and the built-in copy.
+fn read_layered(dirs: &[PathBuf], name: &str) -> Option<String> {
+    for d in dirs {
+        if let Ok(s) = std::fs::read_to_string(d.join(name)) {
+            return Some(s);
+        }
+    }
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, s)| (*s).to_string())
+}
+
+impl Themes {
+    pub fn load(themes_dir: &Path, theme: &str) -> anyhow::Result<Themes> {
+        let mut dirs = vec![themes_dir.join(theme)];
+        if theme != "default" {
+            dirs.push(themes_dir.join("default"));
+        }
+        let mut env = Environment::new();
+        for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.ends_with(".html")) {
+            let src = read_layered(&dirs, name).ok_or_else(|| anyhow::anyhow!("template {name} missing"))?;
+            env.add_template_owned(name.to_string(), src)
+                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+        }
+        let mut strings = HashMap::new();
+        for loc in LOCALES {
+            let name = format!("locales/{loc}.json");
+            let text = read_layered(&dirs, &name).ok_or_else(|| anyhow::anyhow!("{name} missing"))?;
+            let map: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            strings.insert(*loc, (Value::from_serialize(&map), Arc::new(map)));
+        }
+        let mut static_files = HashMap::new();
+        for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.starts_with("static/")) {
+            if let Some(s) = read_layered(&dirs, name) {
+                static_files.insert(name.trim_start_matches("static/").to_string(), Arc::new(s.into_bytes()));
+            }
+        }
+        Ok(Themes { env, strings, static_files })
+    }
+
+    /// `id` or `en`; anything else falls back to Indonesian.
+    pub fn locale(&self, wanted: &str) -> &'static str {
+        LOCALES.iter().copied().find(|l| *l == wanted).unwrap_or("id")
+    }
+
+    /// One translated string, for messages assembled on the server.
+    pub fn text(&self, locale: &str, key: &str) -> String {
+        self.strings
+            .get(self.locale(locale))
+            .and_then(|(_, m)| m.get(key).cloned())
+            .unwrap_or_else(|| key.to_string())
+    }
+
+    /// Renders a page with `t` (translations) and `lang` added to `ctx`.
+    pub fn render(&self, name: &str, locale: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        let loc = self.locale(locale);
+        let t = self.strings.get(loc).map(|(v, _)| v.clone()).unwrap_or_default();
+        let tmpl = self.env.get_template(name)?;
+        tmpl.render(minijinja::context! { t => t, lang => loc, ..ctx })
+    }
+
+    pub fn static_file(&self, name: &str) -> Option<Arc<Vec<u8>>> {
+        self.static_files.get(name).cloned()
+    }
+}
+
+/// Picks the page language: `ui_locales` first (OIDC Core §3.1.2.1), then Accept-Language,
+/// then the configured default.
+pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, default: &str) -> &'static str {
+    let pick = |tag: &str| {
+        let primary = tag.split(['-', '_']).next().unwrap_or("").trim().to_ascii_lowercase();
+        LOCALES.iter().copied().find(|l| *l == primary)
+    };
+    if let Some(ui) = ui_locales {
+        if let Some(l) = ui.split(' ').find_map(pick) {
+            return l;
+        }
+    }
+    if let Some(al) = accept_language {
+        let mut tags: Vec<(f32, &str)> = al
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.split(';');
+                let tag = it.next()?.trim();
+                let q = it
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some((q, tag))
+            })
+            .collect();
+        tags.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        if let Some(l) = tags.iter().filter(|(q, _)| *q > 0.0).find_map(|(_, t)| pick(t)) {
+            return l;
+        }
+    }
+    LOCALES.iter().copied().find(|l| *l == default).unwrap_or("id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_order() {
+        assert_eq!(negotiate(Some("en-US id"), Some("id"), "id"), "en");
+        assert_eq!(negotiate(None, Some("fr;q=1, en;q=0.8, id;q=0.5"), "id"), "en");
+        assert_eq!(negotiate(None, Some("fr"), "id"), "id");
+        assert_eq!(negotiate(Some("xx"), None, "en"), "en");
+    }
+
+    #[test]
+    fn embedded_theme_renders_in_both_languages() {
+        let th = Themes::load(Path::new("/nonexistent"), "default").unwrap();
+        let id = th.render("error.html", "id", minijinja::context! { title => "x", message => "<b>" }.into()).unwrap();
+        assert!(id.contains("lang=\"id\""));
+        assert!(id.contains("&lt;b&gt;"));
+        let en = th.render("logged_out.html", "en", minijinja::context! {}.into()).unwrap();
+        assert!(en.contains("lang=\"en\""));
+        assert_ne!(th.text("id", "login_submit"), th.text("en", "login_submit"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Test harness: a real server on a free port (SQLite by default; PostgreSQL and Redis when
+//! GERBANG_TEST_DATABASE_URL / GERBANG_TEST_REDIS_URL are set), and a browser-like HTTP client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gerbang::config::{Config, Secret};
+use gerbang::identity::accounts::{self, Account, NewAccount};
+use gerbang::oidc::clients::{self, GrantType, NewClient};
+use gerbang::oidc::keys::Alg;
+use gerbang::state::{now, AppState};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
+
+pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    _dir: tempfile::TempDir,
+}
+
+pub const PASSWORD: &str = "kata-sandi-uji-coba-2026";
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("GERBANG_ISSUER".into(), base.clone());
+        env.insert("GERBANG_BIND".into(), addr.to_string());
+        env.insert("GERBANG_DATA_DIR".into(), dir.path().display().to_string());
+        env.insert("GERBANG_BOOTSTRAP".into(), "false".into());
+        env.insert("GERBANG_THEMES_DIR".into(), concat!(env!("CARGO_MANIFEST_DIR"), "/themes").into());
+        env.insert("GERBANG_DATABASE_URL".into(), database_url(&dir).await);
+        if let Ok(r) = std::env::var("GERBANG_TEST_REDIS_URL") {
+            env.insert("GERBANG_REDIS_URL".into(), r);
+            env.insert("GERBANG_REDIS_PREFIX".into(), format!("test-{}:", uuid::Uuid::new_v4().simple()));
+        }
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::load(None, &env).expect("config");
+        let state = AppState::init(config).await.expect("state");
+        let app = gerbang::build_router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        });
+        TestApp { base, state, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn asn(&self, nip: &str, name: &str) -> Account {
+        let new = NewAccount {
+            nip: Some(nip.into()),
+            nik: None,
+            name: name.into(),
+            password: Some(Secret::new(PASSWORD.into())),
+            is_admin: false,
+        };
+        accounts::create(&self.state.db, &self.state.hasher, new, now()).await.expect("create asn").0
+    }
+
+    pub async fn citizen(&self, nik: &str, name: &str) -> Account {
+        let new = NewAccount { nip: None, nik: Some(nik.into()), name: name.into(), password: Some(Secret::new(PASSWORD.into())), is_admin: false };
+        accounts::create(&self.state.db, &self.state.hasher, new, now()).await.expect("create citizen").0
+    }
+
+    /// A confidential, first-party web application with the given scopes and grants.
+    pub async fn web_client(&self, scopes: &[&str], grants: &[GrantType], first_party: bool) -> TestClient {
+        self.client_with(scopes, grants, first_party, false, Alg::RS256).await
+    }
+
+    pub async fn client_with(&self, scopes: &[&str], grants: &[GrantType], first_party: bool, public: bool, alg: Alg) -> TestClient {
+        let redirect = format!("https://app-{}.example.go.id/callback", uuid::Uuid::new_v4().simple());
+        let post_logout = format!("https://app.example.go.id/logged-out/{}", uuid::Uuid::new_v4().simple());
+        let new = NewClient {
+            id: None,
+            name: "Aplikasi Uji".into(),
+            redirect_uris: if grants.contains(&GrantType::AuthorizationCode) { vec![redirect.clone()] } else { vec![] },
+            post_logout_redirect_uris: vec![post_logout.clone()],
+            public,
+            first_party,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            grant_types: grants.to_vec(),
+            token_alg: alg,
+        };
+        let (c, secret) = clients::register(&self.state.db, new, now()).await.expect("register client");
+        TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: post_logout }
+    }
+
+    pub async fn rp(&self, c: &TestClient) -> Rp {
+        let http = http_client();
+        let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(self.base.clone()).expect("issuer"), &http)
+            .await
+            .expect("discovery");
+        CoreClient::from_provider_metadata(meta, ClientId::new(c.id.clone()), c.secret.clone().map(ClientSecret::new))
+            .set_redirect_uri(RedirectUrl::new(c.redirect_uri.clone()).expect("redirect"))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+    pub post_logout_uri: String,
+}
+
+async fn database_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("GERBANG_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            // One schema per test server keeps parallel tests apart on one database.
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&url).await.expect("connect postgres");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create schema");
+            pool.close().await;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options=-c%20search_path%3D{schema}")
+        }
+        _ => format!("sqlite://{}/gerbang.db", dir.path().display()),
+    }
+}
+
+/// An HTTP client that does not follow redirects, so tests see every Location.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A browser: keeps cookies, never follows redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("browser")
+}
+
+pub struct AuthStart {
+    pub url: String,
+    pub csrf: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
+pub fn start_auth(rp: &Rp, scopes: &[&str]) -> AuthStart {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut req = rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random);
+    for s in scopes {
+        req = req.add_scope(Scope::new(s.to_string()));
+    }
+    let (url, csrf, nonce) = req.set_pkce_challenge(challenge).url();
+    AuthStart { url: url.to_string(), csrf, nonce, verifier }
+}
+
+/// Reads `name="..." value="..."` from a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in page")) + marker.len();
+    let end = html[start..].find('"').expect("end of value") + start;
+    html[start..end].to_string()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").expect("location header").to_str().expect("ascii").to_string()
+}
+
+/// Query parameters of a redirect.
+pub fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url).expect("url").query_pairs().into_owned().collect()
+}
+
+/// Drives the login page: GET the authorization URL, submit NIP/NIK and password, approve
+/// consent if asked. Returns the final redirect to the application.
+pub async fn login(app: &TestApp, browser: &reqwest::Client, auth_url: &str, username: &str, password: &str) -> String {
+    let res = browser.get(auth_url).send().await.expect("authorize");
+    if res.status() == 303 {
+        return location(&res);
+    }
+    assert_eq!(res.status(), 200, "login page expected");
+    let html = res.text().await.expect("html");
+    let res = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("login_id", hidden(&html, "login_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", username.to_string()),
+            ("password", password.to_string()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    if res.status() == 303 {
+        return location(&res);
+    }
+    assert_eq!(res.status(), 200, "consent page expected after login");
+    let html = res.text().await.expect("html");
+    assert!(html.contains("name=\"decision\""), "consent page expected");
+    consent(app, browser, &html, "allow").await
+}
+
+pub async fn consent(app: &TestApp, browser: &reqwest::Client, html: &str, decision: &str) -> String {
+    let res = browser
+        .post(app.url("/consent"))
+        .form(&[("login_id", hidden(html, "login_id")), ("csrf", hidden(html, "csrf")), ("decision", decision.to_string())])
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(res.status(), 303);
+    location(&res)
+}
+
+/// Decodes a JWT's payload without checking it (tests check signatures separately).
+pub fn jwt_payload(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+pub fn jwt_header(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Valid identifiers for tests; each call gives a different sequence number so tests that run
+/// in parallel on one database never collide.
+pub fn unique_nip() -> String {
+    let n = next();
+    format!("19850312201001{}{:03}", 1 + (n / 999) % 2, 1 + n % 999)
+}
+
+pub fn unique_nik() -> String {
+    let n = next();
+    format!("350901420390{:04}", 1 + n % 9999)
+}
+
+fn next() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    // Start from a per-process random offset so two test processes sharing PostgreSQL schemas
+    // are still independent; schemas already isolate them, this is belt and braces.
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u128() as u64 % 500);
+    seed + N.fetch_add(1, Ordering::Relaxed)
+}

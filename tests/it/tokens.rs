@@ -1,0 +1,249 @@
+//! Token endpoint grants, refresh rotation and reuse detection, introspection, revocation and
+//! key rotation.
+
+use gerbang::oidc::clients::GrantType;
+use gerbang::oidc::keys::Alg;
+use openidconnect::core::CoreProviderMetadata;
+use openidconnect::{AuthorizationCode, IssuerUrl, JsonWebKey, OAuth2TokenResponse, RefreshToken, TokenResponse};
+use serde_json::Value;
+
+use crate::common::*;
+
+const CODE_AND_REFRESH: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
+
+async fn post_form(app: &TestApp, path: &str, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = http_client()
+        .post(app.url(path))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn introspect(app: &TestApp, c: &TestClient, token: &str) -> bool {
+    let (status, v) = post_form(app, "/introspect", c, &[("token", token)]).await;
+    assert_eq!(status, 200);
+    v["active"].as_bool().expect("active flag")
+}
+
+/// Logs a fresh person in and redeems the code by hand; returns (client, code, verifier).
+async fn code_for(app: &TestApp, c: &TestClient) -> (String, String) {
+    let nip = unique_nip();
+    app.asn(&nip, "Pegawai").await;
+    let rp = app.rp(c).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(app, &browser(), &start.url, &nip, PASSWORD).await;
+    (query(&cb)["code"].clone(), start.verifier.secret().clone())
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
+    let rp = app.rp(&c).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Hendra").await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let http = http_client();
+    let first = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let r1 = first.refresh_token().expect("refresh token").clone();
+
+    let second = rp.exchange_refresh_token(&r1).unwrap().request_async(&http).await.expect("first refresh");
+    let r2 = second.refresh_token().expect("rotated refresh token").clone();
+    assert_ne!(r1.secret(), r2.secret());
+    assert!(second.id_token().is_some());
+    assert!(introspect(&app, &c, second.access_token().secret()).await);
+
+    // Presenting the used token again: refused, and the whole family dies with it.
+    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r1.secret())]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r2.secret())]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(!introspect(&app, &c, second.access_token().secret()).await);
+    assert!(!introspect(&app, &c, first.access_token().secret()).await);
+    let res = http.get(app.url("/userinfo")).bearer_auth(second.access_token().secret()).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Scope can be narrowed on refresh but never widened.
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let rt = t.refresh_token().unwrap().secret().clone();
+    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("scope", "openid profile nik")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let _ = RefreshToken::new(rt);
+}
+
+#[tokio::test]
+async fn code_reuse_is_refused_and_revokes_its_tokens() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
+    let (code, verifier) = code_for(&app, &c).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", c.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, first) = post_form(&app, "/token", &c, &form).await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap().to_string();
+    let refresh = first["refresh_token"].as_str().unwrap().to_string();
+    assert!(introspect(&app, &c, &access).await);
+
+    let (status, again) = post_form(&app, "/token", &c, &form).await;
+    assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(!introspect(&app, &c, &access).await, "tokens from a replayed code are revoked");
+    assert!(!introspect(&app, &c, &refresh).await);
+    let (_, r) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(r["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn bad_pkce_verifier_and_wrong_redirect_are_invalid_grant() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let (code, verifier) = code_for(&app, &c).await;
+    let wrong = "x".repeat(43);
+    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &wrong)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    // The code is spent by the failed attempt: single use even when the attempt fails.
+    let (_, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &verifier)]).await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    let (code, verifier) = code_for(&app, &c).await;
+    let (_, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://other.example.go.id/cb"), ("code_verifier", &verifier)]).await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Another client cannot redeem the code.
+    let other = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let (code, verifier) = code_for(&app, &c).await;
+    let (_, body) = post_form(&app, "/token", &other, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &verifier)]).await;
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_for_each_algorithm_verify_against_jwks() {
+    let app = TestApp::spawn().await;
+    let jwks: Value = http_client().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    for alg in [Alg::ES256, Alg::RS256, Alg::EdDSA] {
+        let c = app.client_with(&["laporan.baca"], &[GrantType::ClientCredentials], true, false, alg).await;
+        let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, 200, "{body}");
+        let at = body["access_token"].as_str().unwrap();
+        let header = jwt_header(at);
+        assert_eq!(header["alg"], alg.as_str());
+        assert_eq!(header["typ"], "at+jwt");
+        let kid = header["kid"].as_str().unwrap();
+        let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid).expect("key in JWKS").clone();
+        verify_with_jwk(at, &jwk, alg);
+        let claims = jwt_payload(at);
+        assert_eq!(claims["sub"], c.id.as_str());
+        assert_eq!(claims["scope"], "laporan.baca");
+        assert!(introspect(&app, &c, at).await);
+
+        // client_secret_post works too; a wrong secret does not.
+        let res = http_client().post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &c.id), ("client_secret", c.secret.as_deref().unwrap())]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let res = http_client().post(app.url("/token")).basic_auth(&c.id, Some("salah")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.headers().contains_key("www-authenticate"));
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client");
+    }
+    // A client registered only for the code flow may not use client_credentials.
+    let web = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let (_, body) = post_form(&app, "/token", &web, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(body["error"], "unauthorized_client");
+    let m2m = app.client_with(&["laporan.baca"], &[GrantType::ClientCredentials], true, false, Alg::ES256).await;
+    let (_, body) = post_form(&app, "/token", &m2m, &[("grant_type", "client_credentials"), ("scope", "laporan.tulis")]).await;
+    assert_eq!(body["error"], "invalid_scope");
+}
+
+fn verify_with_jwk(token: &str, jwk: &Value, alg: Alg) {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let s = |k: &str| jwk[k].as_str().unwrap().to_string();
+    let (key, a) = match alg {
+        Alg::RS256 => (DecodingKey::from_rsa_components(&s("n"), &s("e")).unwrap(), Algorithm::RS256),
+        Alg::ES256 => (DecodingKey::from_ec_components(&s("x"), &s("y")).unwrap(), Algorithm::ES256),
+        Alg::EdDSA => (DecodingKey::from_ed_components(&s("x")).unwrap(), Algorithm::EdDSA),
+    };
+    let mut v = Validation::new(a);
+    v.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &v).expect("signature verifies against the published key");
+}
+
+#[tokio::test]
+async fn introspection_requires_authentication_and_revocation_works() {
+    let app = TestApp::spawn().await;
+    let c = app.client_with(&["api"], &[GrantType::ClientCredentials], true, false, Alg::ES256).await;
+    let other = app.client_with(&["api"], &[GrantType::ClientCredentials], true, false, Alg::ES256).await;
+    let (_, body) = post_form(&app, "/token", &c, &[("grant_type", "client_credentials")]).await;
+    let at = body["access_token"].as_str().unwrap().to_string();
+
+    let res = http_client().post(app.url("/introspect")).form(&[("token", at.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 401, "anonymous introspection is refused");
+    assert!(introspect(&app, &c, &at).await);
+    assert!(!introspect(&app, &other, &at).await, "another client learns nothing");
+    assert!(!introspect(&app, &c, "not-a-token").await);
+
+    // Revoking someone else's token does nothing; revoking one's own ends it.
+    let (status, _) = post_form(&app, "/revoke", &other, &[("token", &at)]).await;
+    assert_eq!(status, 200);
+    assert!(introspect(&app, &c, &at).await);
+    let (status, _) = post_form(&app, "/revoke", &c, &[("token", &at), ("token_type_hint", "access_token")]).await;
+    assert_eq!(status, 200);
+    assert!(!introspect(&app, &c, &at).await);
+    let (status, _) = post_form(&app, "/revoke", &c, &[("token", "unknown-token")]).await;
+    assert_eq!(status, 200, "unknown tokens are answered with 200 (RFC 7009 §2.2)");
+
+    // A refresh token revoked through the endpoint takes its access tokens with it.
+    let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
+    let (code, verifier) = code_for(&app, &web).await;
+    let (_, t) = post_form(&app, "/token", &web, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &web.redirect_uri), ("code_verifier", &verifier)]).await;
+    let (rt, at) = (t["refresh_token"].as_str().unwrap(), t["access_token"].as_str().unwrap());
+    assert!(introspect(&app, &web, rt).await);
+    let (status, _) = post_form(&app, "/revoke", &web, &[("token", rt), ("token_type_hint", "refresh_token")]).await;
+    assert_eq!(status, 200);
+    assert!(!introspect(&app, &web, rt).await);
+    assert!(!introspect(&app, &web, at).await);
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_verifiable() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Yanti").await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let http = http_client();
+    let old = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let old_kid = jwt_header(&old.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
+
+    app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
+    let new_kid = app.state.keys.current_kid(Alg::RS256).unwrap();
+    assert_ne!(old_kid, new_kid);
+
+    // A relying party that fetches the key set afresh still verifies the old token...
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
+    let kids: Vec<String> = meta.jwks().keys().iter().filter_map(|k| k.key_id().map(|i| i.to_string())).collect();
+    assert!(kids.contains(&old_kid) && kids.contains(&new_kid));
+    let fresh_rp = app.rp(&c).await;
+    old.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("old token still verifies");
+    assert!(http.get(app.url("/userinfo")).bearer_auth(old.access_token().secret()).send().await.unwrap().status().is_success());
+
+    // ...and new tokens are signed with the new key.
+    let start = start_auth(&fresh_rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let new = fresh_rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    assert_eq!(jwt_header(&new.id_token().unwrap().to_string())["kid"], new_kid.as_str());
+    new.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("new token verifies");
+}
