@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{health, login, oidc};
+use crate::http::{demo, health, login, oidc};
 use crate::state::{now, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,7 +46,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(oidc::introspect))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/static/{name}", get(health::static_file));
+        .route("/static/{name}", get(health::static_file))
+        .route("/demo", get(demo::home))
+        .route("/demo/start", get(demo::start))
+        .route("/demo/callback", get(demo::callback));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)

@@ -17,6 +17,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("error.html", include_str!("../themes/default/error.html")),
     ("logout.html", include_str!("../themes/default/logout.html")),
     ("logged_out.html", include_str!("../themes/default/logged_out.html")),
+    ("demo.html", include_str!("../themes/default/demo.html")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
     ("locales/id.json", include_str!("../themes/default/locales/id.json")),
     ("locales/en.json", include_str!("../themes/default/locales/en.json")),

@@ -1,6 +1,7 @@
 //! One integration test binary (fast to link): every module starts real servers and talks HTTP.
 
 mod common;
+mod demo;
 mod identity;
 mod oidc_flow;
 mod protocol_errors;

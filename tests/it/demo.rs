@@ -1,0 +1,31 @@
+//! First start: the bootstrap admin logs into the built-in demo application end to end.
+
+use crate::common::*;
+
+#[tokio::test]
+async fn bootstrap_admin_logs_into_the_demo_application() {
+    let app = TestApp::spawn_with(&[("GERBANG_BOOTSTRAP", "true")]).await;
+    let b = browser();
+    assert_eq!(b.get(app.url("/demo")).send().await.unwrap().status(), 404, "no demo before bootstrap");
+    let boot = gerbang::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().expect("first run bootstraps");
+    assert!(gerbang::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().is_none(), "only once");
+
+    let home = b.get(app.url("/demo")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains("href=\"/demo/start\""));
+    let res = b.get(app.url("/demo/start")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let auth_url = location(&res);
+    assert!(auth_url.contains("code_challenge_method=S256"));
+    let callback = login(&app, &b, &auth_url, &boot.admin_nip, boot.admin_password.expose()).await;
+    assert!(callback.starts_with(&app.url("/demo/callback")));
+    let res = b.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&boot.admin_nip), "the ID token's nip claim is shown");
+    assert!(html.contains("urn:gerbang:loa:1"));
+    // Replaying the callback (code already used) is refused.
+    let res = b.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+}
