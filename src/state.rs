@@ -25,7 +25,7 @@ pub struct AppState {
     pub themes: Themes,
     pub csrf: CsrfKey,
     /// The discovery document, serialized once.
-    pub discovery: String,
+    pub discovery: axum::body::Bytes,
 }
 
 pub fn now() -> i64 {
@@ -50,7 +50,7 @@ impl AppState {
         let master = MasterKey::new(master_bytes);
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
-        let discovery = crate::oidc::discovery::document(&config).to_string();
+        let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         Ok(Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             hasher: Hasher::new(config.max_concurrent_hashes),

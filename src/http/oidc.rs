@@ -20,7 +20,7 @@ use crate::oidc::token::{self, TokenRequest};
 use crate::state::{now, AppState};
 use crate::theme::negotiate;
 
-fn public_json(body: String) -> Response {
+fn public_json(body: axum::body::Bytes) -> Response {
     let mut res = body.into_response();
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
@@ -32,7 +32,7 @@ pub async fn discovery(State(st): State<St>) -> Response {
 }
 
 pub async fn jwks(State(st): State<St>) -> Response {
-    let mut res = public_json(st.keys.jwks_json().as_str().to_string());
+    let mut res = public_json(st.keys.jwks_json());
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
     res
 }

@@ -107,7 +107,7 @@ struct Verifier {
 struct KeySet {
     signers: HashMap<Alg, Arc<Signer>>,
     verifiers: HashMap<String, Verifier>,
-    jwks: Arc<String>,
+    jwks: axum::body::Bytes,
 }
 
 /// The in-memory key set, swapped whole on reload.
@@ -171,7 +171,7 @@ impl Keys {
             jwks.push(jwk);
         }
         let jwks = serde_json::to_string(&serde_json::json!({ "keys": jwks }))?;
-        let set = KeySet { signers, verifiers, jwks: Arc::new(jwks) };
+        let set = KeySet { signers, verifiers, jwks: axum::body::Bytes::from(jwks) };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -218,7 +218,8 @@ impl Keys {
         self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn jwks_json(&self) -> Arc<String> {
+    /// The published key set, serialized once per reload; cloning it is a reference count.
+    pub fn jwks_json(&self) -> axum::body::Bytes {
         self.current().jwks.clone()
     }
 
@@ -277,7 +278,7 @@ impl Keys {
 
 impl KeySet {
     fn empty() -> KeySet {
-        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: Arc::new("{\"keys\":[]}".into()) }
+        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: axum::body::Bytes::from_static(b"{\"keys\":[]}") }
     }
 }
 

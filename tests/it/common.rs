@@ -58,6 +58,26 @@ impl TestApp {
         TestApp { base, state, _dir: dir }
     }
 
+    /// A second server on the same database, cache and issuer, as another replica behind a
+    /// load balancer would be.
+    pub async fn replica(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = (*self.state.config).clone();
+        config.bind = addr;
+        let state = AppState::init(config).await.expect("replica state");
+        let app = gerbang::build_router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestApp { base: format!("http://{addr}"), state, _dir: dir }
+    }
+
+    pub fn shared_cache(&self) -> bool {
+        self.state.cache.kind() == "redis"
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

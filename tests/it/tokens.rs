@@ -247,3 +247,37 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     assert_eq!(jwt_header(&new.id_token().unwrap().to_string())["kid"], new_kid.as_str());
     new.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("new token verifies");
 }
+
+#[tokio::test]
+async fn a_code_redeemed_at_two_replicas_at_once_is_accepted_once() {
+    let app = TestApp::spawn().await;
+    if !app.shared_cache() {
+        eprintln!("skipped: replicas share codes only through Redis (set GERBANG_TEST_REDIS_URL)");
+        return;
+    }
+    let other = app.replica().await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    for _ in 0..5 {
+        let (code, verifier) = code_for(&app, &c).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (a, b) = tokio::join!(post_form(&app, "/token", &c, &form), post_form(&other, "/token", &c, &form));
+        let mut statuses = vec![a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, vec![200, 400], "exactly one replica redeems the code: {a:?} {b:?}");
+    }
+    // A session started on one replica is known to the other (SSO across replicas).
+    let nip = unique_nip();
+    app.asn(&nip, "Replika").await;
+    let b = browser();
+    let start = start_auth(&app.rp(&c).await, &[]);
+    login(&app, &b, &start.url, &nip, PASSWORD).await;
+    let again = start_auth(&app.rp(&c).await, &[]).url.replace(&app.base, &other.base);
+    let res = b.get(&again).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(query(&location(&res)).contains_key("code"));
+}
