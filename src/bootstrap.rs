@@ -60,7 +60,7 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
     println!();
     println!("  Gerbang is set up for the first time.");
     println!("  Administrator  NIP: {}", b.admin_nip);
-    println!("                 password: {}   (shown only now; change it)", b.admin_password.expose());
+    println!("                 password: {}   (shown only now: store it safely)", b.admin_password.expose());
     println!("  Demo application: {}/demo  (client_id `{}`)", config.issuer, b.demo_client_id);
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();

@@ -66,6 +66,50 @@ pub struct Config {
     pub login_lockout_seconds: i64,
     /// How long a server keeps a registered application in memory before reading it again.
     pub client_cache_seconds: u64,
+    /// Reverse proxies (ingress controllers) whose `X-Forwarded-For` is believed; without it
+    /// every login behind an ingress would share the ingress's address for throttling.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address range such as `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +147,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("login_max_failures", Some("5")),
     ("login_lockout_seconds", Some("300")),
     ("client_cache_seconds", Some("10")),
+    ("trusted_proxies", Some("")),
 ];
 
 struct Layered {
@@ -270,7 +315,13 @@ impl Config {
         if db_max_connections == 0 {
             return Err(l.err("db_max_connections", "must be at least 1"));
         }
+        let mut trusted_proxies = Vec::new();
+        for part in l.string("trusted_proxies").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let c = Cidr::parse(part).ok_or_else(|| l.err("trusted_proxies", format!("`{part}` is not an address or range like 10.0.0.0/8")))?;
+            trusted_proxies.push(c);
+        }
         Ok(Config {
+            trusted_proxies,
             issuer,
             bind,
             data_dir,
@@ -370,6 +421,18 @@ mod tests {
         let c = Config::load(None, &env(&[("GERBANG_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
         assert_eq!(c.database_url.expose(), "postgres://u:p@db/gerbang");
         assert_eq!(format!("{:?}", c.database_url), "[redacted]");
+    }
+
+    #[test]
+    fn trusted_proxy_ranges() {
+        let c = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5")])).unwrap();
+        assert!(c.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+        assert!(c.trusted_proxies[0].contains("::ffff:10.2.3.4".parse().unwrap()));
+        assert!(!c.trusted_proxies[0].contains("11.0.0.1".parse().unwrap()));
+        assert!(c.trusted_proxies[1].contains("192.168.1.5".parse().unwrap()));
+        assert!(!c.trusted_proxies[1].contains("192.168.1.6".parse().unwrap()));
+        let e = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert_eq!(e.setting, "trusted_proxies");
     }
 
     #[test]

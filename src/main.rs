@@ -178,7 +178,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{}", json!({ "rotated": kids }));
             } else {
                 println!("new signing keys: {}", kids.join(", "));
-                println!("running servers pick them up within a minute; previous keys stay in JWKS");
+                println!("servers publish them within a minute and sign with them after {} seconds; previous keys stay in JWKS", gerbang::oidc::keys::PUBLISH_DELAY);
             }
             Ok(ExitCode::SUCCESS)
         }

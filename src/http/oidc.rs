@@ -346,18 +346,33 @@ async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, 
     }
 }
 
-/// The peer address, for throttling; "unknown" when the server was built without it.
+/// The client's address, for throttling: the peer address, or — when the peer is a trusted
+/// proxy — the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+impl axum::extract::FromRequestParts<St> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &St) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() else {
+            return Ok(ClientIp("unknown".into()));
+        };
+        let trusted = |ip: std::net::IpAddr| st.config.trusted_proxies.iter().any(|c| c.contains(ip));
+        let mut client = peer.ip();
+        if trusted(client) {
+            let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+            for hop in forwarded.rsplit(',').map(str::trim) {
+                match hop.parse::<std::net::IpAddr>() {
+                    Ok(ip) => {
+                        client = ip;
+                        if !trusted(ip) {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(ClientIp(client.to_string()))
     }
 }

@@ -33,7 +33,8 @@ pub async fn check_access_token(st: &AppState, token: &str, now: i64) -> Result<
     }
     let claims: AccessClaims = st
         .keys
-        .verify(token, TokenType::AccessToken, &st.config.issuer, true)
+        .verify_fresh(&st.db, token, TokenType::AccessToken, &st.config.issuer, true)
+        .await
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     if claims.exp <= now {
         return Err(BearerError::InvalidToken("the access token expired"));
@@ -148,7 +149,7 @@ pub async fn revoke(st: &AppState, caller: &Client, token: &str, hint: Option<&s
         return Ok(());
     }
     if looks_like_jwt(token) {
-        if let Ok(c) = st.keys.verify::<AccessClaims>(token, TokenType::AccessToken, &st.config.issuer, false) {
+        if let Ok(c) = st.keys.verify_fresh::<AccessClaims>(&st.db, token, TokenType::AccessToken, &st.config.issuer, false).await {
             if c.client_id == caller.id && c.exp > now {
                 grant_store::revoke_jti(&st.db, &c.jti, c.exp).await.map_err(OAuthError::server)?;
             }

@@ -17,6 +17,9 @@ use crate::crypto::{b64url, MasterKey};
 use crate::store::keys::{self as key_store, KeyRow};
 use crate::store::{Db, StoreError};
 
+/// Seconds between publishing a new key in JWKS and signing with it.
+pub const PUBLISH_DELAY: i64 = 120;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Alg {
     RS256,
@@ -114,6 +117,9 @@ struct KeySet {
 pub struct Keys {
     master: MasterKey,
     set: RwLock<Arc<KeySet>>,
+    /// When a token names a key we do not know, another replica may have rotated: re-read the
+    /// keys, but at most this often so forged key ids cannot hammer the database.
+    last_forced_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -131,9 +137,9 @@ pub enum VerifyError {
 impl Keys {
     /// Loads the published keys, generating a first key per algorithm when there is none.
     pub async fn load(db: &Db, master: MasterKey, now: i64) -> Result<Keys, KeyError> {
-        let keys = Keys { master, set: RwLock::new(Arc::new(KeySet::empty())) };
+        let keys = Keys { master, set: RwLock::new(Arc::new(KeySet::empty())), last_forced_reload: std::sync::Mutex::new(None) };
         keys.ensure(db, now).await?;
-        keys.reload(db).await?;
+        keys.reload_at(db, now).await?;
         Ok(keys)
     }
 
@@ -142,7 +148,11 @@ impl Keys {
         for alg in Alg::ALL {
             if !rows.iter().any(|r| r.alg == alg.as_str() && r.state == "current") {
                 let row = self.generate(alg, now).await?;
-                key_store::insert(db, &row).await?;
+                match key_store::insert(db, &row).await {
+                    // Another replica created it first; `reload` picks theirs up.
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(())
@@ -150,17 +160,39 @@ impl Keys {
 
     /// Re-reads keys from the database: picks up rotations done by another replica or the CLI.
     pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
+        self.reload_at(db, chrono::Utc::now().timestamp()).await
+    }
+
+    /// A new key is published at once but signs only after [`PUBLISH_DELAY`], so every replica
+    /// (which reload every minute) and every relying party's cached JWKS knows it before the
+    /// first token it signed appears. Until then the previous key keeps signing.
+    pub async fn reload_at(&self, db: &Db, now: i64) -> Result<(), KeyError> {
         let rows = key_store::list_published(db).await?;
+        // Per algorithm: the newest mature key; if none is mature yet, the one published longest.
+        let mut chosen: HashMap<String, &KeyRow> = HashMap::new();
+        for row in &rows {
+            let mature = now - row.created_at >= PUBLISH_DELAY;
+            match chosen.get(&row.alg) {
+                Some(cur) if now - cur.created_at >= PUBLISH_DELAY => {}
+                Some(_) if !mature => {
+                    // Rows come newest first, so this one was published earlier.
+                    chosen.insert(row.alg.clone(), row);
+                }
+                _ => {
+                    chosen.insert(row.alg.clone(), row);
+                }
+            }
+        }
         let mut signers = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
-        for row in rows {
+        for row in &rows {
             let Some(alg) = Alg::parse(&row.alg) else { continue };
             let jwk: serde_json::Value =
                 serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
             let key = decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
             verifiers.insert(row.kid.clone(), Verifier { alg, key });
-            if row.state == "current" && !signers.contains_key(&alg) {
+            if chosen.get(&row.alg).is_some_and(|c| c.kid == row.kid) {
                 let der = self
                     .master
                     .open(&row.kid, &row.private_key)
@@ -186,7 +218,7 @@ impl Keys {
             key_store::insert(db, &row).await?;
             kids.push(row.kid);
         }
-        self.reload(db).await?;
+        self.reload_at(db, now).await?;
         Ok(kids)
     }
 
@@ -243,6 +275,37 @@ impl Keys {
         out.push('.');
         out.push_str(&b64url(&sig));
         Ok(out)
+    }
+
+    /// Like [`Keys::verify`], but a token signed by a key this replica has not loaded yet
+    /// (rotated elsewhere moments ago) triggers one reload from the database.
+    pub async fn verify_fresh<T: DeserializeOwned>(
+        &self,
+        db: &Db,
+        token: &str,
+        expected: TokenType,
+        issuer: &str,
+        check_exp: bool,
+    ) -> Result<T, VerifyError> {
+        match self.verify(token, expected, issuer, check_exp) {
+            Err(VerifyError::UnknownKey) => {
+                let due = {
+                    let mut last = self.last_forced_reload.lock().unwrap_or_else(|p| p.into_inner());
+                    let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10));
+                    if due {
+                        *last = Some(std::time::Instant::now());
+                    }
+                    due
+                };
+                if due {
+                    if let Err(e) = self.reload(db).await {
+                        tracing::error!(error = %e, "could not reload signing keys");
+                    }
+                }
+                self.verify(token, expected, issuer, check_exp)
+            }
+            other => other,
+        }
     }
 
     /// Verifies a token we signed. `expected` checks the `typ` header so an ID token can never be

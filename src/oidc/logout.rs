@@ -37,7 +37,7 @@ struct HintClaims {
 pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
     let bad = |detail: &str| LogoutOutcome::ErrorPage { message_key: "error_invalid_request", detail: detail.to_string() };
     let hint = match req.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        Some(h) => match st.keys.verify::<HintClaims>(h, TokenType::IdToken, &st.config.issuer, false) {
+        Some(h) => match st.keys.verify_fresh::<HintClaims>(&st.db, h, TokenType::IdToken, &st.config.issuer, false).await {
             Ok(c) => Some(c),
             Err(_) => return bad("id_token_hint is not a valid ID token from this provider"),
         },

@@ -29,7 +29,7 @@ pub async fn list_published(db: &Db) -> Result<Vec<KeyRow>, StoreError> {
     Ok(dispatch!(
         db,
         "SELECT kid, alg, state, private_key, public_jwk, created_at, rotated_at FROM signing_keys \
-         WHERE state IN ('current', 'previous') ORDER BY created_at DESC, kid",
+         WHERE state IN ('current', 'previous') ORDER BY created_at DESC, state ASC, kid",
         [],
         fetch_all(KeyRow)
     )?)

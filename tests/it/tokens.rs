@@ -228,9 +228,15 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let old = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
     let old_kid = jwt_header(&old.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
 
-    app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
-    let new_kid = app.state.keys.current_kid(Alg::RS256).unwrap();
+    let rotated = app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
+    let new_kid = rotated.iter().find(|k| k.starts_with("rs256-")).unwrap().clone();
     assert_ne!(old_kid, new_kid);
+    // The new key is published at once but signs only after the publish delay, so every
+    // replica and every relying party's cached JWKS knows it first.
+    assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), old_kid);
+    let later = gerbang::state::now() + gerbang::oidc::keys::PUBLISH_DELAY;
+    app.state.keys.reload_at(&app.state.db, later).await.unwrap();
+    assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), new_kid);
 
     // A relying party that fetches the key set afresh still verifies the old token...
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
