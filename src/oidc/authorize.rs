@@ -261,7 +261,8 @@ async fn continue_request(
     let fail = |err: OAuthError| error_redirect(st, &redirect_uri, state.as_deref(), &err);
     let mut usable = session.filter(|s| {
         !request.prompt.iter().any(|p| p == "login" || p == "select_account")
-            && request.max_age.is_none_or(|m| now - s.auth_time <= m)
+            // Elapsed time is counted in whole seconds, so `max_age=0` always means a fresh login.
+            && request.max_age.is_none_or(|m| now - s.auth_time < m)
     });
     if let Some(s) = usable {
         match accounts::get(&st.db, &s.account_id).await {

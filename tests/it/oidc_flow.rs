@@ -292,3 +292,26 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     }
     assert_eq!(statuses, vec![401, 401, 401, 429], "locked even with the right password");
 }
+
+#[tokio::test]
+async fn max_age_and_login_hint_are_honoured() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Sri").await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let b = browser();
+    let hinted = format!("{}&login_hint={}", start_auth(&rp, &[]).url, nip);
+    let res = b.get(&hinted).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(&format!("value=\"{nip}\"")), "login_hint prefills the NIP");
+    login(&app, &b, &start_auth(&rp, &[]).url, &nip, PASSWORD).await;
+
+    // A generous max_age reuses the session; max_age=0 always demands a new login.
+    let res = b.get(format!("{}&max_age=3600", start_auth(&rp, &[]).url)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let res = b.get(format!("{}&max_age=0", start_auth(&rp, &[]).url)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "login page again");
+    let res = b.get(format!("{}&max_age=0&prompt=none", start_auth(&rp, &[]).url)).send().await.unwrap();
+    assert_eq!(query(&location(&res))["error"], "login_required");
+}
