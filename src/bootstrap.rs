@@ -2,7 +2,7 @@
 //! (never through the log) so the operator can log in straight away.
 
 use crate::config::{Config, Secret};
-use crate::identity::accounts::{self, NewAccount};
+use crate::identity::accounts::{self, AccountKind, NewAccount};
 use crate::oidc::clients::{self, GrantType, NewClient};
 use crate::oidc::keys::Alg;
 use crate::state::AppState;
@@ -50,9 +50,14 @@ pub fn demo_client(config: &Config) -> NewClient {
         post_logout_redirect_uris: vec![format!("{}/demo", config.issuer)],
         public: true,
         first_party: true,
-        scopes: vec!["openid".into(), "profile".into(), "nip".into(), "nik".into()],
+        scopes: ["openid", "profile", "nip", "nik", "opd", "roles", "asn_profile", "citizen_profile"].map(String::from).to_vec(),
         grant_types: vec![GrantType::AuthorizationCode],
         token_alg: Alg::RS256,
+        category: "umum".into(),
+        owner_opd_id: None,
+        account_types: vec![AccountKind::Asn, AccountKind::Citizen],
+        required_roles: vec![],
+        min_level: 1,
     }
 }
 

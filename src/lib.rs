@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod oidc;

@@ -38,12 +38,116 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage the tree of OPD units.
+    #[command(subcommand)]
+    Opd(OpdCmd),
+    /// Manage roles and their assignment.
+    #[command(subcommand)]
+    Role(RoleCmd),
+    /// Demonstration data.
+    #[command(subcommand)]
+    Demo(DemoCmd),
+}
+
+#[derive(Subcommand)]
+enum OpdCmd {
+    /// Create a unit: `--parent` is the code of the unit above it.
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// One of: pemerintah_daerah, sekretariat_daerah, sekretariat_dprd, inspektorat, dinas, badan,
+        /// kecamatan, kelurahan, bagian, bidang, uptd, unit.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List all units.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoleCmd {
+    /// Create a global role, or an application's role with `--client`.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a role to an account (NIP/NIK) or to an OPD unit (code; its staff inherit).
+    Assign(RoleTarget),
+    /// Take a role away; tokens that carried it are revoked.
+    Unassign(RoleTarget),
+    /// List roles.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RoleTarget {
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    client: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long)]
+    opd: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DemoCmd {
+    /// Load a demonstration region: OPD tree, roles, civil servants and citizens.
+    Seed {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum AccountCmd {
     /// Create an account: a civil servant with --nip, or a citizen with --nik.
     Create(AccountCreate),
+    /// Change an account's OPD unit, profile attributes or status.
+    Update(AccountUpdate),
+    /// Print the profile schema: attributes, types and the scope releasing each.
+    Schema {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct AccountUpdate {
+    /// NIP, NIK or account id.
+    account: String,
+    /// Code of the OPD unit the person belongs to.
+    #[arg(long)]
+    opd: Option<String>,
+    /// Profile attribute `name=value` (repeatable; empty value removes it).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// active, suspended, retired or dismissed. Anything but active revokes all tokens.
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -96,6 +200,21 @@ struct ClientCreate {
     /// RS256 (default), ES256 or EdDSA.
     #[arg(long, default_value = "RS256")]
     token_alg: String,
+    /// umum (common application) or khusus (special application of one OPD).
+    #[arg(long, default_value = "umum")]
+    category: String,
+    /// Minimum security level 1–4.
+    #[arg(long, default_value_t = 1)]
+    min_level: u8,
+    /// Accepted account types, comma-separated: asn, citizen.
+    #[arg(long, default_value = "asn,citizen")]
+    account_types: String,
+    /// A role a person needs (repeatable: any one of them suffices).
+    #[arg(long = "required-role")]
+    required_roles: Vec<String>,
+    /// Code of the OPD unit that owns the application.
+    #[arg(long)]
+    owner_opd: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -168,6 +287,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Account(AccountCmd::Create(a)) => account_create(config, a).await,
+        Command::Account(AccountCmd::Update(u)) => account_update(config, u).await,
+        Command::Account(AccountCmd::Schema { json }) => {
+            if json {
+                println!("{}", json!({ "attributes": gerbang::identity::profile::SCHEMA }));
+            } else {
+                for a in gerbang::identity::profile::SCHEMA {
+                    println!("{:<14} {:<8} scope {:<16} {}", a.name, a.account_type.as_str(), a.scope, a.description);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Opd(cmd) => opd_cmd(config, cmd).await,
+        Command::Role(cmd) => role_cmd(config, cmd).await,
+        Command::Demo(DemoCmd::Seed { json }) => {
+            let db = open_db(&config).await?;
+            let hasher = gerbang::auth::password::Hasher::new(2);
+            let report = gerbang::demo::seed(&db, &hasher, now()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("demo region loaded: {} OPD units, {} roles, {} accounts", report.opd_units, report.roles, report.accounts.len());
+                println!("every demo account's password: {}", report.password);
+                for a in &report.accounts {
+                    println!("  {:<18}  {}", a.login, a.name);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Client(ClientCmd::Create(c)) => client_create(config, c).await,
         Command::Keys(KeysCmd::Rotate { json }) => {
             let db = open_db(&config).await?;
@@ -260,7 +407,26 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
         c.scopes.iter().flat_map(|s| s.split(' ').filter(|x| !x.is_empty()).map(String::from)).collect()
     };
     let db = open_db(&config).await?;
+    let mut account_types = Vec::new();
+    for t in c.account_types.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match gerbang::identity::accounts::AccountKind::parse(t) {
+            Some(k) => account_types.push(k),
+            None => return Ok(fail(c.json, &format!("unknown account type `{t}` (asn or citizen)"), "invalid")),
+        }
+    }
+    let owner_opd_id = match &c.owner_opd {
+        Some(code) => match gerbang::store::opd::find_by_code(&db, code).await? {
+            Some(o) => Some(o.id),
+            None => return Ok(fail(c.json, &format!("unknown OPD unit `{code}`"), "not_found")),
+        },
+        None => None,
+    };
     let new = NewClient {
+        category: c.category.clone(),
+        owner_opd_id,
+        account_types,
+        required_roles: c.required_roles.clone(),
+        min_level: c.min_level,
         id: c.id,
         name: c.name,
         redirect_uris: c.redirect_uris,
@@ -281,6 +447,8 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
                         "name": client.name, "public": client.public, "first_party": client.first_party,
                         "redirect_uris": client.redirect_uris, "scopes": client.scopes,
                         "grant_types": client.grant_types, "token_alg": client.token_alg.as_str(),
+                        "category": client.category, "min_level": client.min_level,
+                        "account_types": client.account_types, "required_roles": client.required_roles,
                     })
                 );
             } else {
@@ -296,4 +464,177 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
             Ok(fail(c.json, &e.to_string(), code))
         }
     }
+}
+
+async fn account_update(config: Config, u: AccountUpdate) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config).await?;
+    let Some(mut account) = accounts::find(&db, &u.account).await? else {
+        return Ok(fail(u.json, &format!("no account `{}`", u.account), "not_found"));
+    };
+    if let Some(code) = &u.opd {
+        if account.kind != gerbang::identity::accounts::AccountKind::Asn {
+            return Ok(fail(u.json, "only civil servants (ASN) belong to an OPD unit", "invalid"));
+        }
+        match gerbang::store::opd::find_by_code(&db, code).await? {
+            Some(o) => account.opd_id = Some(o.id),
+            None => return Ok(fail(u.json, &format!("unknown OPD unit `{code}`"), "not_found")),
+        }
+    }
+    for pair in &u.set {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Ok(fail(u.json, &format!("`{pair}`: use name=value"), "invalid"));
+        };
+        if let Err(e) = gerbang::identity::profile::set(&mut account.profile, account.kind, k.trim(), v) {
+            return Ok(fail(u.json, &e.to_string(), "invalid"));
+        }
+    }
+    accounts::save_profile(&db, &account, now()).await?;
+    if let Some(status) = &u.status {
+        if let Err(e) = accounts::set_status(&db, &account.id, status, now()).await {
+            return Ok(fail(u.json, &e.to_string(), "invalid"));
+        }
+        account.status = status.clone();
+    }
+    if u.json {
+        println!("{}", json!({ "account": account }));
+    } else {
+        println!("updated account {} ({})", account.id, account.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn opd_cmd(config: Config, cmd: OpdCmd) -> anyhow::Result<ExitCode> {
+    use gerbang::identity::opd::{self, NewOpd, OpdError};
+    let db = open_db(&config).await?;
+    match cmd {
+        OpdCmd::Create { code, name, kind, parent, json: j } => match opd::create(&db, NewOpd { code, name, kind, parent }, now()).await {
+            Ok(row) => {
+                if j {
+                    println!("{}", json!({ "opd": row }));
+                } else {
+                    println!("created OPD unit {} {}", row.code, row.name);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(OpdError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                let code = match e {
+                    OpdError::Conflict(_) => "conflict",
+                    OpdError::UnknownParent(_) => "not_found",
+                    _ => "invalid",
+                };
+                Ok(fail(j, &e.to_string(), code))
+            }
+        },
+        OpdCmd::List { json: j } => {
+            let rows = gerbang::store::opd::list(&db).await?;
+            if j {
+                println!("{}", json!({ "opd": rows }));
+            } else {
+                for r in rows {
+                    println!("{:<16} {:<20} {}", r.code, r.kind, r.name);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn role_cmd(config: Config, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
+    use gerbang::identity::roles::{self, RoleError};
+    let db = open_db(&config).await?;
+    let role_error = |j: bool, e: RoleError| -> anyhow::Result<ExitCode> {
+        match e {
+            RoleError::Store(e) => Err(e.into()),
+            RoleError::Conflict | RoleError::AlreadyAssigned => Ok(fail(j, &e.to_string(), "conflict")),
+            RoleError::UnknownRole(_) => Ok(fail(j, &e.to_string(), "not_found")),
+            RoleError::Name => Ok(fail(j, &e.to_string(), "invalid")),
+        }
+    };
+    match cmd {
+        RoleCmd::Create { name, client, description, json: j } => {
+            if let Some(c) = &client {
+                if gerbang::store::clients::get(&db, c).await?.is_none() {
+                    return Ok(fail(j, &format!("unknown application `{c}`"), "not_found"));
+                }
+            }
+            match roles::create(&db, client.as_deref().unwrap_or(""), &name, &description, now()).await {
+                Ok(r) => {
+                    if j {
+                        println!("{}", json!({ "role": r }));
+                    } else {
+                        println!("created role {}", r.name);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => role_error(j, e),
+            }
+        }
+        RoleCmd::Assign(t) | RoleCmd::Unassign(t) if t.account.is_some() == t.opd.is_some() => {
+            Ok(fail(t.json, "give exactly one of --account or --opd", "invalid"))
+        }
+        RoleCmd::Assign(t) => {
+            let role = match roles::find(&db, t.client.as_deref().unwrap_or(""), &t.role).await {
+                Ok(r) => r,
+                Err(e) => return role_error(t.json, e),
+            };
+            let Some(holder) = resolve_holder(&db, &t).await? else {
+                return Ok(fail(t.json, "no such account or OPD unit", "not_found"));
+            };
+            match roles::assign(&db, &role, &holder, now()).await {
+                Ok(()) => {
+                    if t.json {
+                        println!("{}", json!({ "assigned": role.name }));
+                    } else {
+                        println!("assigned role {}", role.name);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => role_error(t.json, e),
+            }
+        }
+        RoleCmd::Unassign(t) => {
+            let role = match roles::find(&db, t.client.as_deref().unwrap_or(""), &t.role).await {
+                Ok(r) => r,
+                Err(e) => return role_error(t.json, e),
+            };
+            let Some(holder) = resolve_holder(&db, &t).await? else {
+                return Ok(fail(t.json, "no such account or OPD unit", "not_found"));
+            };
+            match roles::unassign(&db, &role, &holder, now()).await {
+                Ok(n) => {
+                    if t.json {
+                        println!("{}", json!({ "unassigned": role.name, "revoked_grants": n }));
+                    } else {
+                        println!("removed role {}; {} token grant(s) revoked", role.name, n);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => role_error(t.json, e),
+            }
+        }
+        RoleCmd::List { json: j } => {
+            let rows = gerbang::store::roles::list(&db).await?;
+            if j {
+                println!("{}", json!({ "roles": rows }));
+            } else {
+                for r in rows {
+                    let owner = if r.client_id.is_empty() { "global" } else { r.client_id.as_str() };
+                    println!("{:<24} {:<20} {}", r.name, owner, r.description);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn resolve_holder(db: &Db, t: &RoleTarget) -> anyhow::Result<Option<gerbang::identity::roles::Holder>> {
+    use gerbang::identity::roles::Holder;
+    if let Some(a) = &t.account {
+        return Ok(accounts::find(db, a).await?.map(|a| Holder::Account(a.id)));
+    }
+    if let Some(code) = &t.opd {
+        return Ok(gerbang::store::opd::find_by_code(db, code).await?.map(|o| Holder::Opd(o.id)));
+    }
+    Ok(None)
 }

@@ -50,7 +50,7 @@ pub async fn start(State(st): State<St>, jar: CookieJar, headers: HeaderMap) -> 
             ("response_type", "code"),
             ("client_id", DEMO_CLIENT_ID),
             ("redirect_uri", &callback_uri(&st)),
-            ("scope", "openid profile nip nik"),
+            ("scope", "openid profile nip nik opd roles asn_profile citizen_profile"),
             ("state", &state),
             ("nonce", &nonce),
             ("code_challenge", &challenge),

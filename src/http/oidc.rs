@@ -117,6 +117,20 @@ pub fn outcome_response(
             };
             page(st, status, "login.html", locale, ctx)
         }
+        Outcome::Denied { message_key, level, back_url } => {
+            let mut message = st.themes.text(locale, message_key);
+            if let Some(l) = level.and_then(crate::identity::levels::get) {
+                let name = if locale == "en" { l.name_en } else { l.name_id };
+                message = message.replace("{level}", &l.level.to_string()).replace("{name}", name);
+            }
+            let ctx = minijinja::context! {
+                title => st.themes.text(locale, "error_access_denied_title"),
+                message => message,
+                code => "access_denied",
+                back_url => back_url,
+            };
+            page(st, StatusCode::FORBIDDEN, "error.html", locale, ctx)
+        }
         Outcome::Consent(flow) => {
             let scopes: Vec<minijinja::Value> = flow
                 .request

@@ -10,7 +10,7 @@ use crate::config::Secret;
 use crate::store::accounts::{self as store, AccountRow};
 use crate::store::{Db, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
     Asn,
@@ -24,7 +24,18 @@ impl AccountKind {
             AccountKind::Citizen => "citizen",
         }
     }
+
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        match s {
+            "asn" => Some(AccountKind::Asn),
+            "citizen" => Some(AccountKind::Citizen),
+            _ => None,
+        }
+    }
 }
+
+/// Employment or account status. Only `active` accounts can log in or hold live tokens.
+pub const STATUSES: &[&str] = &["active", "suspended", "retired", "dismissed"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
@@ -35,6 +46,8 @@ pub struct Account {
     pub name: String,
     pub is_admin: bool,
     pub status: String,
+    pub opd_id: Option<String>,
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Account {
@@ -44,8 +57,23 @@ impl Account {
 
     fn from_row(r: AccountRow) -> (Account, Option<String>) {
         let kind = if r.kind == "asn" { AccountKind::Asn } else { AccountKind::Citizen };
+        // A damaged profile must not lock the person out; it shows as empty and is logged.
+        let profile = serde_json::from_str(&r.profile).unwrap_or_else(|e| {
+            tracing::error!(account = %r.id, error = %e, "stored profile is not a JSON object");
+            serde_json::Map::new()
+        });
         (
-            Account { id: r.id, kind, nip: r.nip, nik: r.nik, name: r.name, is_admin: r.is_admin, status: r.status },
+            Account {
+                id: r.id,
+                kind,
+                nip: r.nip,
+                nik: r.nik,
+                name: r.name,
+                is_admin: r.is_admin,
+                status: r.status,
+                opd_id: r.opd_id,
+                profile,
+            },
             r.password_hash,
         )
     }
@@ -71,6 +99,8 @@ pub enum AccountError {
     MissingIdentifier,
     #[error("name must be 1 to 200 characters without control characters")]
     Name,
+    #[error("status must be one of: active, suspended, retired, dismissed")]
+    Status,
     #[error("{0}")]
     Password(PasswordRule),
     #[error("an account with this {0} already exists")]
@@ -157,6 +187,8 @@ pub async fn create(
         status: "active".into(),
         created_at: now,
         updated_at: now,
+        opd_id: None,
+        profile: "{}".into(),
     };
     store::insert(db, &row).await?;
     let warnings = nik.map(|i| i.warnings).unwrap_or_default();
@@ -165,6 +197,34 @@ pub async fn create(
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Account>, StoreError> {
     Ok(store::get(db, id).await?.map(|r| Account::from_row(r).0))
+}
+
+/// Finds an account by NIP, NIK (separators allowed) or internal id, for the CLI and admins.
+pub async fn find(db: &Db, identifier: &str) -> Result<Option<Account>, StoreError> {
+    if let Some((a, _)) = find_for_login(db, identifier).await? {
+        return Ok(Some(a));
+    }
+    get(db, identifier.trim()).await
+}
+
+/// Saves OPD membership and profile attributes.
+pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), StoreError> {
+    let profile = serde_json::Value::Object(account.profile.clone()).to_string();
+    store::set_opd_and_profile(db, &account.id, account.opd_id.as_deref(), &profile, now).await?;
+    Ok(())
+}
+
+/// Changes the status. Any status but `active` revokes every grant of the account at once;
+/// its SSO sessions stop working because each use checks the status.
+pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, AccountError> {
+    if !STATUSES.contains(&status) {
+        return Err(AccountError::Status);
+    }
+    let found = store::set_status(db, id, status, now).await?;
+    if found && status != "active" {
+        crate::store::grants::revoke_grants_of_account(db, id, now).await?;
+    }
+    Ok(found)
 }
 
 /// Finds an account by what a person types at login: an 18-digit NIP or a 16-digit NIK, with

@@ -1,8 +1,12 @@
 //! Who people are: NIP and NIK validation, region codes, and accounts.
 
 pub mod accounts;
+pub mod levels;
 pub mod nik;
 pub mod nip;
+pub mod opd;
+pub mod profile;
+pub mod roles;
 pub mod wilayah;
 
 /// Today's date in Western Indonesia Time (UTC+7), the date people and their documents use.

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::access;
 use super::clients::{Client, GrantType};
 use super::discovery::ACR_LEVEL_1;
 use super::{parse_scope, ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;
 use crate::crypto;
-use crate::identity::accounts;
+use crate::identity::{accounts, levels};
 use crate::state::AppState;
 use crate::store::grants as grant_store;
 
@@ -29,6 +30,9 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// Lowest security level the request asked for with `acr_values` or an `acr` claim request.
+    #[serde(default)]
+    pub acr_level: u8,
 }
 
 /// The login/consent flow between pages, bound to the browser that started it.
@@ -50,6 +54,8 @@ pub enum Outcome {
     Redirect(String),
     Login(Flow),
     Consent(Flow),
+    /// Explained to the person; the way back tells the application `error`.
+    Denied { message_key: &'static str, level: Option<u8>, back_url: String },
 }
 
 /// Authorization codes: what the token endpoint needs to redeem one.
@@ -111,6 +117,41 @@ fn error_redirect(st: &AppState, req_redirect: &str, state: Option<&str>, err: &
     }
     p.push(("iss", &st.config.issuer));
     Outcome::Redirect(redirect_with(req_redirect, &p))
+}
+
+fn denied(st: &AppState, req: &AuthRequest, message_key: &'static str, level: Option<u8>, err: &OAuthError) -> Outcome {
+    match error_redirect(st, &req.redirect_uri, req.state.as_deref(), err) {
+        Outcome::Redirect(back_url) => Outcome::Denied { message_key, level, back_url },
+        other => other,
+    }
+}
+
+/// The level a request asks for: `acr_values` (any listed level is acceptable, so the lowest
+/// known one counts) and an `acr` request in the `claims` parameter (OIDC Core §5.5.1.1).
+fn requested_level(map: &HashMap<&str, &str>) -> Result<u8, OAuthError> {
+    let mut level = 0u8;
+    if let Some(v) = map.get("acr_values") {
+        if let Some(l) = v.split(' ').filter_map(levels::from_acr).min() {
+            level = level.max(l);
+        }
+    }
+    if let Some(c) = map.get("claims") {
+        let v: serde_json::Value = serde_json::from_str(c).map_err(|_| OAuthError::invalid_request("claims is not valid JSON"))?;
+        for target in ["id_token", "userinfo"] {
+            let Some(acr) = v.get(target).and_then(|t| t.get("acr")) else { continue };
+            let mut wanted: Vec<u8> = Vec::new();
+            if let Some(one) = acr.get("value").and_then(|x| x.as_str()) {
+                wanted.extend(levels::from_acr(one));
+            }
+            if let Some(many) = acr.get("values").and_then(|x| x.as_array()) {
+                wanted.extend(many.iter().filter_map(|x| x.as_str()).filter_map(levels::from_acr));
+            }
+            if let Some(l) = wanted.into_iter().min() {
+                level = level.max(l);
+            }
+        }
+    }
+    Ok(level)
 }
 
 /// Handles one authorization request. `params` are the query (GET) or form (POST) pairs,
@@ -236,6 +277,7 @@ fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str,
         max_age,
         login_hint: bounded("login_hint", 64)?,
         ui_locales: bounded("ui_locales", 64)?,
+        acr_level: requested_level(map)?,
     })
 }
 
@@ -259,6 +301,18 @@ async fn continue_request(
     let none = request.prompt.iter().any(|p| p == "none");
     let (redirect_uri, state) = (request.redirect_uri.clone(), request.state.clone());
     let fail = |err: OAuthError| error_redirect(st, &redirect_uri, state.as_deref(), &err);
+    // Step-up: a session below the level asked for must authenticate more strongly. Levels no
+    // method of this version can reach are refused now, never answered with a lower level.
+    let required = client.min_level.max(request.acr_level).max(1);
+    let session_level = session.map(|s| levels::from_acr(&s.acr).unwrap_or(1)).unwrap_or(0);
+    if required > levels::MAX_REACHABLE && session_level < required {
+        let err = OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            format!("security level {required} cannot be reached: no stronger authentication method is available yet"),
+        );
+        return if none { fail(err) } else { denied(st, &request, "denied_level", Some(required), &err) };
+    }
+    let mut account = None;
     let mut usable = session.filter(|s| {
         !request.prompt.iter().any(|p| p == "login" || p == "select_account")
             // Elapsed time is counted in whole seconds, so `max_age=0` always means a fresh login.
@@ -266,7 +320,7 @@ async fn continue_request(
     });
     if let Some(s) = usable {
         match accounts::get(&st.db, &s.account_id).await {
-            Ok(Some(a)) if a.is_active() => {}
+            Ok(Some(a)) if a.is_active() => account = Some(a),
             Ok(_) => usable = None,
             Err(e) => return fail(OAuthError::server(e)),
         }
@@ -280,6 +334,16 @@ async fn continue_request(
             Err(e) => fail(e),
         };
     };
+    if let Some(a) = &account {
+        match access::check(&st.db, client, a).await {
+            Err(e) => return fail(OAuthError::server(e)),
+            Ok(Err(d)) => {
+                let err = OAuthError::new(ErrorCode::AccessDenied, d.description());
+                return if none { fail(err) } else { denied(st, &request, d.message_key(), None, &err) };
+            }
+            Ok(Ok(())) => {}
+        }
+    }
     match needs_consent(st, client, &request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) if none => fail(OAuthError::new(ErrorCode::ConsentRequired, "the user must consent")),
@@ -359,6 +423,20 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
         Ok(None) => return error_page("error_unknown_client", "invalid_client", "the client was removed"),
         Err(e) => return fail(OAuthError::server(e)),
     };
+    let account = match accounts::get(&st.db, &session.account_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return error_page("err_session_expired", "invalid_request", "the account was removed"),
+        Err(e) => return fail(OAuthError::server(e)),
+    };
+    match access::check(&st.db, &client, &account).await {
+        Err(e) => return fail(OAuthError::server(e)),
+        Ok(Err(d)) => {
+            end_flow(st, &flow.id).await;
+            let err = OAuthError::new(ErrorCode::AccessDenied, d.description());
+            return denied(st, &flow.request, d.message_key(), None, &err);
+        }
+        Ok(Ok(())) => {}
+    }
     match needs_consent(st, &client, &flow.request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) => {

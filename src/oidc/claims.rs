@@ -1,10 +1,14 @@
 //! What a token or the userinfo endpoint says about a person, decided by the granted scopes.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::has_scope;
-use crate::identity::accounts::Account;
+use crate::identity::accounts::{Account, AccountKind};
+use crate::identity::opd::{self, OpdClaim};
+use crate::identity::{profile, roles, wilayah};
+use crate::store::roles::RoleRow;
+use crate::store::{Db, StoreError};
 
 /// Claims of our JWT access tokens (RFC 9068 profile).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,24 +31,109 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_level: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_roles: Option<Vec<String>>,
 }
 
-/// Claims about the person released under `scope`; `nip` and `nik` only with their own scopes.
-pub fn person_claims(account: &Account, scope: &str) -> Map<String, Value> {
+/// A person with what claims are made of: account, OPD unit and effective roles.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub account: Account,
+    pub opd: Option<OpdClaim>,
+    pub roles: Vec<RoleRow>,
+}
+
+impl Person {
+    pub async fn load(db: &Db, account: Account) -> Result<Person, StoreError> {
+        let opd = match &account.opd_id {
+            Some(id) => opd::claim(db, id).await?,
+            None => None,
+        };
+        let roles = roles::effective(db, &account.id).await?;
+        Ok(Person { account, opd, roles })
+    }
+
+    pub fn global_roles(&self) -> Vec<String> {
+        self.roles.iter().filter(|r| r.client_id.is_empty()).map(|r| r.name.clone()).collect()
+    }
+
+    pub fn app_roles(&self, client_id: &str) -> Vec<String> {
+        self.roles.iter().filter(|r| r.client_id == client_id).map(|r| r.name.clone()).collect()
+    }
+
+    /// Role ids relevant to one application (its own and the global ones), recorded on the
+    /// grant so that removing one of them can revoke the tokens that carried it.
+    pub fn role_ids_for(&self, client_id: &str) -> String {
+        self.roles
+            .iter()
+            .filter(|r| r.client_id.is_empty() || r.client_id == client_id)
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Holds at least one of `required` (names of the application's or global roles).
+    pub fn holds_any(&self, client_id: &str, required: &[String]) -> bool {
+        required.is_empty()
+            || self
+                .roles
+                .iter()
+                .any(|r| (r.client_id.is_empty() || r.client_id == client_id) && required.contains(&r.name))
+    }
+}
+
+fn region(nik: &str) -> Option<Value> {
+    let part = |len: usize| {
+        let code = nik.get(..len)?;
+        wilayah::lookup(code).map(|r| json!({ "code": r.code, "name": r.name }))
+    };
+    Some(json!({ "province": part(2)?, "regency": part(4), "district": part(6) }))
+}
+
+/// Claims about the person released under `scope` to `client_id`, for ID tokens and userinfo.
+/// `nip` and `nik` only with their own scopes.
+pub fn person_claims(p: &Person, client_id: &str, scope: &str, level: u8) -> Map<String, Value> {
+    let a = &p.account;
     let mut m = Map::new();
-    m.insert("sub".into(), account.id.clone().into());
+    m.insert("sub".into(), a.id.clone().into());
+    m.insert("security_level".into(), level.into());
     if has_scope(scope, "profile") {
-        m.insert("name".into(), account.name.clone().into());
-        m.insert("account_type".into(), account.kind.as_str().into());
+        m.insert("name".into(), a.name.clone().into());
+        m.insert("account_type".into(), a.kind.as_str().into());
     }
     if has_scope(scope, "nip") {
-        if let Some(nip) = &account.nip {
+        if let Some(nip) = &a.nip {
             m.insert("nip".into(), nip.clone().into());
         }
     }
     if has_scope(scope, "nik") {
-        if let Some(nik) = &account.nik {
+        if let Some(nik) = &a.nik {
             m.insert("nik".into(), nik.clone().into());
+        }
+    }
+    if has_scope(scope, "opd") {
+        if let Some(o) = &p.opd {
+            m.insert("opd".into(), json!(o));
+        }
+    }
+    if has_scope(scope, "roles") {
+        m.insert("roles".into(), p.global_roles().into());
+        m.insert("app_roles".into(), p.app_roles(client_id).into());
+    }
+    if has_scope(scope, "asn_profile") && a.kind == AccountKind::Asn {
+        m.extend(profile::released(&a.profile, "asn_profile"));
+    }
+    if has_scope(scope, "citizen_profile") && a.kind == AccountKind::Citizen {
+        m.extend(profile::released(&a.profile, "citizen_profile"));
+        if let Some(r) = a.nik.as_deref().and_then(region) {
+            m.insert("region".into(), r);
+        }
+        if !m.contains_key("verified") {
+            m.insert("verified".into(), false.into());
         }
     }
     m
@@ -53,25 +142,58 @@ pub fn person_claims(account: &Account, scope: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::accounts::AccountKind;
+
+    fn person(kind: AccountKind) -> Person {
+        let mut profile = Map::new();
+        profile.insert("jabatan".into(), "Analis".into());
+        Person {
+            account: Account {
+                id: "u1".into(),
+                kind,
+                nip: Some("198001012006041001".into()),
+                nik: Some("3509014101800001".into()),
+                name: "Budi".into(),
+                is_admin: false,
+                status: "active".into(),
+                opd_id: None,
+                profile,
+            },
+            opd: Some(OpdClaim { code: "1.02".into(), name: "Dinas Kesehatan".into(), kind: "dinas".into(), path: vec!["Dinas Kesehatan".into()] }),
+            roles: vec![
+                RoleRow { id: "r1".into(), client_id: "".into(), name: "auditor".into(), description: "".into(), created_at: 0 },
+                RoleRow { id: "r2".into(), client_id: "simpeg".into(), name: "operator".into(), description: "".into(), created_at: 0 },
+                RoleRow { id: "r3".into(), client_id: "other".into(), name: "admin".into(), description: "".into(), created_at: 0 },
+            ],
+        }
+    }
 
     #[test]
-    fn identifiers_need_their_own_scope() {
-        let a = Account {
-            id: "u1".into(),
-            kind: AccountKind::Asn,
-            nip: Some("198001012006041001".into()),
-            nik: Some("3509014101800001".into()),
-            name: "Budi".into(),
-            is_admin: false,
-            status: "active".into(),
-        };
-        let c = person_claims(&a, "openid");
-        assert_eq!(c.len(), 1);
-        let c = person_claims(&a, "openid profile nip");
+    fn each_claim_needs_its_scope() {
+        let p = person(AccountKind::Asn);
+        let c = person_claims(&p, "simpeg", "openid", 1);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c["security_level"], 1);
+        let c = person_claims(&p, "simpeg", "openid profile nip roles opd asn_profile", 1);
         assert_eq!(c["name"], "Budi");
-        assert_eq!(c["account_type"], "asn");
         assert_eq!(c["nip"], "198001012006041001");
         assert!(!c.contains_key("nik"));
+        assert_eq!(c["roles"], json!(["auditor"]));
+        assert_eq!(c["app_roles"], json!(["operator"]), "only this application's roles");
+        assert_eq!(c["opd"]["code"], "1.02");
+        assert_eq!(c["jabatan"], "Analis");
+        assert!(!c.contains_key("region"), "citizen claims are not for civil servants");
+        assert_eq!(p.role_ids_for("simpeg"), "r1 r2");
+        assert!(p.holds_any("simpeg", &["operator".into()]));
+        assert!(!p.holds_any("simpeg", &["admin".into()]));
+    }
+
+    #[test]
+    fn citizen_claims_carry_the_region_from_the_nik() {
+        let p = person(AccountKind::Citizen);
+        let c = person_claims(&p, "x", "openid citizen_profile", 1);
+        assert_eq!(c["region"]["province"]["code"], "35");
+        assert_eq!(c["region"]["regency"]["code"], "3509");
+        assert_eq!(c["verified"], false);
+        assert!(!c.contains_key("jabatan"));
     }
 }

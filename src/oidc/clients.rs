@@ -11,6 +11,7 @@ use super::keys::Alg;
 use super::{ErrorCode, OAuthError};
 use crate::config::Secret;
 use crate::crypto;
+use crate::identity::accounts::AccountKind;
 use crate::store::clients::{self as store, ClientRow};
 use crate::store::{Db, StoreError};
 
@@ -52,6 +53,14 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_alg: Alg,
+    /// `umum` (common, used by every OPD) or `khusus` (special, one OPD's business).
+    pub category: String,
+    pub owner_opd_id: Option<String>,
+    pub account_types: Vec<AccountKind>,
+    /// A person needs at least one of these roles (the application's own or global).
+    pub required_roles: Vec<String>,
+    /// Minimum security level (1–4) a login must reach for this application.
+    pub min_level: u8,
 }
 
 impl Client {
@@ -73,7 +82,13 @@ impl Client {
             serde_json::from_str(&r.post_logout_redirect_uris).map_err(|_| corrupt("post_logout_redirect_uris"))?;
         let grant_types = r.grant_types.split(' ').filter_map(GrantType::parse).collect();
         let token_alg = Alg::parse(&r.token_alg).ok_or_else(|| corrupt("token_alg"))?;
+        let min_level = u8::try_from(r.min_level).ok().filter(|l| (1..=4).contains(l)).ok_or_else(|| corrupt("min_level"))?;
         Ok(Client {
+            category: r.category,
+            owner_opd_id: r.owner_opd_id,
+            account_types: r.account_types.split(' ').filter_map(AccountKind::parse).collect(),
+            required_roles: r.required_roles.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+            min_level,
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             id: r.id,
             name: r.name,
@@ -100,6 +115,34 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_alg: Alg,
+    pub category: String,
+    pub owner_opd_id: Option<String>,
+    pub account_types: Vec<AccountKind>,
+    pub required_roles: Vec<String>,
+    pub min_level: u8,
+}
+
+impl NewClient {
+    /// A first-party web application with the defaults: category `umum`, both account types,
+    /// no required role, level 1.
+    pub fn web(name: &str, redirect_uris: Vec<String>, scopes: Vec<String>, grant_types: Vec<GrantType>) -> NewClient {
+        NewClient {
+            id: None,
+            name: name.into(),
+            redirect_uris,
+            post_logout_redirect_uris: vec![],
+            public: false,
+            first_party: true,
+            scopes,
+            grant_types,
+            token_alg: Alg::RS256,
+            category: "umum".into(),
+            owner_opd_id: None,
+            account_types: vec![AccountKind::Asn, AccountKind::Citizen],
+            required_roles: vec![],
+            min_level: 1,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +222,18 @@ pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Opti
     }
     let scope_text = new.scopes.join(" ");
     let scopes = super::parse_scope(&scope_text).map_err(|e| invalid("scope", e.description.to_string()))?;
+    if !matches!(new.category.as_str(), "umum" | "khusus") {
+        return Err(invalid("category", "must be `umum` or `khusus`"));
+    }
+    if !(1..=4).contains(&new.min_level) {
+        return Err(invalid("min_level", "must be 1, 2, 3 or 4"));
+    }
+    if new.account_types.is_empty() {
+        return Err(invalid("account_types", "at least one of asn, citizen"));
+    }
+    if let Some(bad) = new.required_roles.iter().find(|r| !crate::identity::roles::valid_name(r)) {
+        return Err(invalid("required_role", format!("`{bad}` is not a valid role name")));
+    }
     let secret = if new.public { None } else { Some(crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?) };
     let mut grant_types: Vec<&str> = new.grant_types.iter().map(|g| g.as_str()).collect();
     grant_types.dedup();
@@ -196,6 +251,11 @@ pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Opti
         token_alg: new.token_alg.as_str().into(),
         created_at: now,
         updated_at: now,
+        category: new.category.clone(),
+        owner_opd_id: new.owner_opd_id.clone(),
+        account_types: new.account_types.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" "),
+        required_roles: new.required_roles.join(" "),
+        min_level: i64::from(new.min_level),
     };
     store::insert(db, &row).await?;
     let client = Client::from_row(row)?;

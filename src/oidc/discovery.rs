@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 
-pub const ACR_LEVEL_1: &str = "urn:gerbang:loa:1";
+pub const ACR_LEVEL_1: &str = crate::identity::levels::LEVELS[0].acr;
 
 pub fn document(config: &Config) -> Value {
     let i = &config.issuer;
@@ -28,8 +28,10 @@ pub fn document(config: &Config) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": crate::oidc::USER_SCOPES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
-                             "name", "account_type", "nip", "nik"],
-        "acr_values_supported": [ACR_LEVEL_1],
+                             "security_level", "name", "account_type", "nip", "nik", "opd", "roles", "app_roles",
+                             "jabatan", "golongan", "pangkat", "eselon", "jenis_pegawai", "region", "verified",
+                             "email", "phone_number"],
+        "acr_values_supported": crate::identity::levels::acr_values(),
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["id", "en"],
         "claims_parameter_supported": false,

@@ -4,12 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::claims::{person_claims, AccessClaims};
+use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::Client;
 use super::keys::TokenType;
 use super::{has_scope, ErrorCode, OAuthError};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
+use crate::identity::levels;
 use crate::state::AppState;
 use crate::store::grants::{self as grant_store, GrantRow};
 
@@ -73,13 +74,21 @@ async fn active_account(st: &AppState, id: &str) -> Result<Option<Account>, Bear
 pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let (claims, grant) = check_access_token(st, token, now).await?;
-    if grant.is_none() || !has_scope(&claims.scope, "openid") {
+    let Some(grant) = grant.filter(|_| has_scope(&claims.scope, "openid")) else {
         return Err(BearerError::InsufficientScope("the access token was not issued with the openid scope"));
-    }
-    let account = active_account(st, &claims.sub)
+    };
+    let account = active_account(st, &grant.account_id)
         .await?
         .ok_or(BearerError::InvalidToken("the account is no longer active"))?;
-    Ok(person_claims(&account, &claims.scope))
+    let person = Person::load(&st.db, account).await.map_err(|e| {
+        tracing::error!(error = %e, "person lookup failed");
+        BearerError::Server
+    })?;
+    let level = levels::from_acr(&grant.acr).unwrap_or(1);
+    let mut m = person_claims(&person, &grant.client_id, &claims.scope, level);
+    // The subject the application knows, which may be pairwise.
+    m.insert("sub".into(), claims.sub.clone().into());
+    Ok(m)
 }
 
 /// RFC 7662. Callers must be confidential clients and learn only about their own tokens; any

@@ -2,6 +2,7 @@
 //! revocation, logout and discovery. Nothing here knows about HTTP frameworks; callers pass in
 //! parsed parameters and the current time and get back protocol outcomes.
 
+pub mod access;
 pub mod authorize;
 pub mod claims;
 pub mod clients;
@@ -34,6 +35,7 @@ pub enum ErrorCode {
     InvalidToken,
     InsufficientScope,
     UnsupportedTokenType,
+    UnmetAuthenticationRequirements,
 }
 
 impl ErrorCode {
@@ -57,6 +59,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
 }
@@ -97,7 +100,8 @@ impl std::fmt::Display for OAuthError {
 
 /// Scopes the provider understands for people; `nip` and `nik` release personal identifiers and
 /// are granted only to applications registered for them (UU 27/2022 on personal data).
-pub const USER_SCOPES: &[&str] = &["openid", "profile", "nip", "nik", "offline_access"];
+pub const USER_SCOPES: &[&str] =
+    &["openid", "profile", "nip", "nik", "opd", "roles", "asn_profile", "citizen_profile", "offline_access"];
 
 /// `scope` strings: space-separated tokens of visible ASCII minus `"` and `\` (RFC 6749 §3.3).
 pub fn parse_scope(s: &str) -> Result<Vec<String>, OAuthError> {

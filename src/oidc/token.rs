@@ -8,12 +8,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
-use super::claims::{person_claims, AccessClaims};
+use super::access;
+use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;
 use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
+use crate::identity::levels;
 use crate::state::AppState;
 use crate::store::grants::{self as grant_store, GrantRow, RefreshRow};
 
@@ -98,6 +100,7 @@ async fn authorization_code(st: &AppState, client: &Client, req: TokenRequest, n
         created_at: now,
         expires_at: now + st.config.refresh_token_ttl,
         revoked_at: None,
+        roles: String::new(),
     };
     grant_store::insert_grant(&st.db, &row).await.map_err(OAuthError::server)?;
     user_tokens(st, client, &account, &row, &row.scope, grant.nonce.as_deref(), now).await
@@ -166,6 +169,11 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
         None => grant.scope.clone(),
     };
     let account = active_account(st, &grant.account_id).await?;
+    // Access rules may have changed since the login (a required role removed, say).
+    if let Err(d) = access::check(&st.db, client, &account).await.map_err(OAuthError::server)? {
+        grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant(d.description()));
+    }
     user_tokens(st, client, &account, &grant, &scope, None, now).await
 }
 
@@ -181,7 +189,13 @@ async fn user_tokens(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let cfg = &st.config;
+    let person = Person::load(&st.db, account.clone()).await.map_err(OAuthError::server)?;
+    let level = levels::from_acr(&grant.acr).unwrap_or(1);
+    let with_roles = has_scope(scope, "roles");
     let at = AccessClaims {
+        security_level: Some(level),
+        roles: with_roles.then(|| person.global_roles()),
+        app_roles: with_roles.then(|| person.app_roles(&client.id)),
         iss: cfg.issuer.clone(),
         sub: account.id.clone(),
         aud: client.id.clone(),
@@ -197,7 +211,7 @@ async fn user_tokens(
     };
     let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
     let id_token = if has_scope(scope, "openid") {
-        let mut c: Map<String, Value> = person_claims(account, scope);
+        let mut c: Map<String, Value> = person_claims(&person, &client.id, scope, level);
         c.insert("iss".into(), cfg.issuer.clone().into());
         c.insert("aud".into(), client.id.clone().into());
         c.insert("azp".into(), client.id.clone().into());
@@ -215,6 +229,10 @@ async fn user_tokens(
     } else {
         None
     };
+    let carried = person.role_ids_for(&client.id);
+    if carried != grant.roles {
+        grant_store::set_grant_roles(&st.db, &grant.id, &carried).await.map_err(OAuthError::server)?;
+    }
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         let token = crypto::random_token(32).map_err(OAuthError::server)?;
         let row = RefreshRow {
@@ -267,6 +285,9 @@ fn client_credentials(st: &AppState, client: &Client, req: TokenRequest, now: i6
         gid: None,
         auth_time: None,
         acr: None,
+        security_level: None,
+        roles: None,
+        app_roles: None,
     };
     let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: cfg.access_token_ttl, refresh_token: None, id_token: None, scope })

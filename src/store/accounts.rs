@@ -14,16 +14,19 @@ pub struct AccountRow {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub opd_id: Option<String>,
+    /// JSON object of profile attributes (see `identity::profile`).
+    pub profile: String,
 }
 
-const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at";
+const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile";
 
 pub async fn insert(db: &Db, a: &AccountRow) -> Result<(), StoreError> {
     dispatch!(
         db,
-        "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        [&a.id, &a.kind, &a.nip, &a.nik, &a.name, &a.password_hash, a.is_admin, &a.status, a.created_at, a.updated_at],
+        "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        [&a.id, &a.kind, &a.nip, &a.nik, &a.name, &a.password_hash, a.is_admin, &a.status, a.created_at, a.updated_at, &a.opd_id, &a.profile],
         execute
     )?;
     Ok(())
@@ -56,5 +59,15 @@ pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<boo
 
 pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(db, "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3", [hash, now, id], execute)?;
+    Ok(n == 1)
+}
+
+pub async fn set_opd_and_profile(db: &Db, id: &str, opd_id: Option<&str>, profile: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE accounts SET opd_id = $1, profile = $2, updated_at = $3 WHERE id = $4",
+        [opd_id, profile, now, id],
+        execute
+    )?;
     Ok(n == 1)
 }

@@ -16,6 +16,8 @@ pub struct GrantRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Space-separated role ids carried by the grant's latest tokens.
+    pub roles: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -30,9 +32,9 @@ pub struct RefreshRow {
 pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
     dispatch!(
         db,
-        "INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at],
+        "INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at, &g.roles],
         execute
     )?;
     Ok(())
@@ -41,7 +43,7 @@ pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
 pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError> {
     Ok(dispatch!(
         db,
-        "SELECT id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at \
+        "SELECT id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles \
          FROM grants WHERE id = $1",
         [id],
         fetch_optional(GrantRow)
@@ -52,6 +54,27 @@ pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError
 pub async fn revoke_grant(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [now, id], execute)?;
     Ok(n == 1)
+}
+
+pub async fn set_grant_roles(db: &Db, id: &str, roles: &str) -> Result<(), StoreError> {
+    dispatch!(db, "UPDATE grants SET roles = $1 WHERE id = $2", [roles, id], execute)?;
+    Ok(())
+}
+
+/// Revokes every live grant of an account (suspension, dismissal).
+pub async fn revoke_grants_of_account(db: &Db, account_id: &str, now: i64) -> Result<u64, StoreError> {
+    Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL", [now, account_id], execute)?)
+}
+
+/// Revokes the live grants of an account whose tokens carried a role.
+pub async fn revoke_grants_with_role(db: &Db, account_id: &str, role_id: &str, now: i64) -> Result<u64, StoreError> {
+    let pattern = format!("%{role_id}%");
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL AND roles LIKE $3",
+        [now, account_id, &pattern],
+        execute
+    )?)
 }
 
 pub async fn revoke_grants_of_session(db: &Db, sid: &str, now: i64) -> Result<u64, StoreError> {

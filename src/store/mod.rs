@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod clients;
 pub mod grants;
 pub mod keys;
+pub mod opd;
+pub mod roles;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gerbang::config::{Config, Secret};
-use gerbang::identity::accounts::{self, Account, NewAccount};
+use gerbang::identity::accounts::{self, Account, AccountKind, NewAccount};
 use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::oidc::keys::Alg;
 use gerbang::state::{now, AppState};
@@ -116,6 +116,11 @@ impl TestApp {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             grant_types: grants.to_vec(),
             token_alg: alg,
+            category: "umum".into(),
+            owner_opd_id: None,
+            account_types: vec![AccountKind::Asn, AccountKind::Citizen],
+            required_roles: vec![],
+            min_level: 1,
         };
         let (c, secret) = clients::register(&self.state.db, new, now()).await.expect("register client");
         TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: post_logout }

@@ -5,4 +5,5 @@ mod demo;
 mod identity;
 mod oidc_flow;
 mod protocol_errors;
+mod spbe;
 mod tokens;

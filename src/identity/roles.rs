@@ -1,0 +1,109 @@
+//! Roles: global (e.g. `diskominfo-admin`, `auditor`) or defined by one application, assigned
+//! to accounts directly or to OPD units (inherited by everyone in the unit and the units below).
+//! Changes reach the next token; removing a role revokes the grants whose tokens carried it.
+
+use crate::store::grants as grant_store;
+use crate::store::opd as opd_store;
+use crate::store::roles::{self as store, RoleRow};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("invalid role name: use 1 to 64 lowercase letters, digits, `-`, `_`, `.` or `:`")]
+    Name,
+    #[error("the role already exists")]
+    Conflict,
+    #[error("the assignment already exists")]
+    AlreadyAssigned,
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RoleError {
+    fn from(e: StoreError) -> Self {
+        RoleError::Store(e)
+    }
+}
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// `client_id` empty for a global role.
+pub async fn create(db: &Db, client_id: &str, name: &str, description: &str, now: i64) -> Result<RoleRow, RoleError> {
+    if !valid_name(name) {
+        return Err(RoleError::Name);
+    }
+    let row = RoleRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: client_id.to_string(),
+        name: name.to_string(),
+        description: description.trim().to_string(),
+        created_at: now,
+    };
+    match store::insert(db, &row).await {
+        Ok(()) => Ok(row),
+        Err(StoreError::Conflict(_)) => Err(RoleError::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find(db: &Db, client_id: &str, name: &str) -> Result<RoleRow, RoleError> {
+    store::find(db, client_id, name).await?.ok_or_else(|| {
+        RoleError::UnknownRole(if client_id.is_empty() { name.to_string() } else { format!("{client_id}:{name}") })
+    })
+}
+
+/// Who receives a role.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    Account(String),
+    Opd(String),
+}
+
+pub async fn assign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Result<(), RoleError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (a, o) = match holder {
+        Holder::Account(a) => (Some(a.as_str()), None),
+        Holder::Opd(o) => (None, Some(o.as_str())),
+    };
+    match store::assign(db, &id, &role.id, a, o, now).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(RoleError::AlreadyAssigned),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes an assignment and revokes the grants of everyone who thereby lost the role. Returns
+/// how many grants were revoked.
+pub async fn unassign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Result<u64, RoleError> {
+    let (a, o) = match holder {
+        Holder::Account(a) => (Some(a.as_str()), None),
+        Holder::Opd(o) => (None, Some(o.as_str())),
+    };
+    if !store::unassign(db, &role.id, a, o).await? {
+        return Ok(0);
+    }
+    let affected = match holder {
+        Holder::Account(a) => vec![a.clone()],
+        Holder::Opd(o) => opd_store::accounts_in_subtree(db, o).await?,
+    };
+    let mut revoked = 0;
+    for account in affected {
+        // Someone who still holds the role another way (directly, or through another unit) keeps
+        // their tokens.
+        let still = store::effective(db, &account).await?.iter().any(|r| r.id == role.id);
+        if !still {
+            revoked += grant_store::revoke_grants_with_role(db, &account, &role.id, now).await?;
+        }
+    }
+    Ok(revoked)
+}
+
+pub async fn effective(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
+    store::effective(db, account_id).await
+}

@@ -1,0 +1,57 @@
+//! Access decisions made at the provider, before any code is issued: the account's type, its
+//! status, and the roles the application requires. A refusal is explained to the person and
+//! the application receives `access_denied`, never a token.
+
+use super::clients::Client;
+use crate::identity::accounts::{Account, AccountKind};
+use crate::identity::roles;
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The application does not accept this kind of account.
+    AccountType(AccountKind),
+    /// Suspended, retired or dismissed.
+    Inactive(String),
+    MissingRole,
+}
+
+impl Denial {
+    /// Translation key of the explanation shown to the person.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            Denial::AccountType(AccountKind::Asn) => "denied_account_type_asn",
+            Denial::AccountType(AccountKind::Citizen) => "denied_account_type_citizen",
+            Denial::Inactive(_) => "denied_inactive",
+            Denial::MissingRole => "denied_missing_role",
+        }
+    }
+
+    /// For the application and the log; no personal data.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Denial::AccountType(_) => "this application does not accept this type of account",
+            Denial::Inactive(_) => "the account is not active",
+            Denial::MissingRole => "the user lacks a role this application requires",
+        }
+    }
+}
+
+pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result<(), Denial>, StoreError> {
+    if !account.is_active() {
+        return Ok(Err(Denial::Inactive(account.status.clone())));
+    }
+    if !client.account_types.contains(&account.kind) {
+        return Ok(Err(Denial::AccountType(account.kind)));
+    }
+    if !client.required_roles.is_empty() {
+        let held = roles::effective(db, &account.id).await?;
+        let ok = held
+            .iter()
+            .any(|r| (r.client_id.is_empty() || r.client_id == client.id) && client.required_roles.contains(&r.name));
+        if !ok {
+            return Ok(Err(Denial::MissingRole));
+        }
+    }
+    Ok(Ok(()))
+}
