@@ -16,6 +16,8 @@ pub struct Bootstrapped {
     pub admin_nip: String,
     pub admin_password: Secret<String>,
     pub demo_client_id: String,
+    /// The demonstration region, when the `demo` setting is on.
+    pub demo: Option<crate::demo::SeedReport>,
 }
 
 /// Creates the first admin and the demo application when the database has no administrator.
@@ -31,14 +33,23 @@ pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>
         password: Some(password.clone()),
         is_admin: true,
     };
-    accounts::create(&st.db, &st.hasher, new, now).await?;
+    let (mut admin, _) = accounts::create(&st.db, &st.hasher, new, now).await?;
+    let seeded = if st.config.demo {
+        let report = crate::demo::seed(&st.db, &st.hasher, now).await?;
+        // The administrator works at Diskominfo and so inherits its `diskominfo-admin` role.
+        admin.opd_id = crate::store::opd::find_by_code(&st.db, crate::demo::DISKOMINFO_UNIT).await?.map(|u| u.id);
+        accounts::save_profile(&st.db, &admin, now).await?;
+        Some(report)
+    } else {
+        None
+    };
     let demo = demo_client(&st.config);
-    let demo_id = match clients::register(&st.db, demo, now).await {
+    let demo_id = match clients::register(&st.db, &st.redirect_policy, demo, now).await {
         Ok((c, _)) => c.id,
         Err(clients::ClientError::Conflict) => DEMO_CLIENT_ID.to_string(),
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(Bootstrapped { admin_nip: ADMIN_NIP.into(), admin_password: password, demo_client_id: demo_id }))
+    Ok(Some(Bootstrapped { admin_nip: ADMIN_NIP.into(), admin_password: password, demo_client_id: demo_id, demo: seeded }))
 }
 
 /// The demo application lives inside Gerbang at `/demo`: a public client using PKCE.
@@ -58,6 +69,8 @@ pub fn demo_client(config: &Config) -> NewClient {
         account_types: vec![AccountKind::Asn, AccountKind::Citizen],
         required_roles: vec![],
         min_level: 1,
+        development: true,
+        pairwise: false,
     }
 }
 
@@ -67,6 +80,12 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
     println!("  Administrator  NIP: {}", b.admin_nip);
     println!("                 password: {}   (shown only now: store it safely)", b.admin_password.expose());
     println!("  Demo application: {}/demo  (client_id `{}`)", config.issuer, b.demo_client_id);
+    if let Some(d) = &b.demo {
+        println!("  Demo region (Kabupaten Jember): {} OPD units; accounts with password `{}`:", d.opd_units, d.password);
+        for a in &d.accounts {
+            println!("    {:<18}  {}", a.login, a.name);
+        }
+    }
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();
 }

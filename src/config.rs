@@ -69,6 +69,11 @@ pub struct Config {
     /// Reverse proxies (ingress controllers) whose `X-Forwarded-For` is believed; without it
     /// every login behind an ingress would share the ingress's address for throttling.
     pub trusted_proxies: Vec<Cidr>,
+    /// Domains applications' redirect URIs must lie under, e.g. `jemberkab.go.id` and
+    /// `*.jemberkab.go.id`. Empty: any HTTPS host (a warning is logged at start-up).
+    pub redirect_domains: Vec<String>,
+    /// With `bootstrap`: also load the demonstration region (OPD tree, roles, accounts).
+    pub demo: bool,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -148,6 +153,8 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("login_lockout_seconds", Some("300")),
     ("client_cache_seconds", Some("10")),
     ("trusted_proxies", Some("")),
+    ("redirect_domains", Some("")),
+    ("demo", Some("true")),
 ];
 
 struct Layered {
@@ -320,7 +327,20 @@ impl Config {
             let c = Cidr::parse(part).ok_or_else(|| l.err("trusted_proxies", format!("`{part}` is not an address or range like 10.0.0.0/8")))?;
             trusted_proxies.push(c);
         }
+        let mut redirect_domains = Vec::new();
+        for part in l.string("redirect_domains").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let host = part.strip_prefix("*.").unwrap_or(part);
+            let ok = !host.is_empty()
+                && host.contains('.')
+                && host.split('.').all(|lbl| !lbl.is_empty() && lbl.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            if !ok {
+                return Err(l.err("redirect_domains", format!("`{part}` is not a domain like jemberkab.go.id or *.jemberkab.go.id")));
+            }
+            redirect_domains.push(part.to_ascii_lowercase());
+        }
         Ok(Config {
+            redirect_domains,
+            demo: l.boolean("demo")?,
             trusted_proxies,
             issuer,
             bind,

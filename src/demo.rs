@@ -13,6 +13,9 @@ use crate::identity::roles::{self, Holder, RoleError};
 use crate::store::opd as opd_store;
 use crate::store::Db;
 
+/// The unit of Diskominfo's application team, whose staff hold `diskominfo-admin`.
+pub const DISKOMINFO_UNIT: &str = "3509.13.01";
+
 /// The one password of every demo account, printed by the command. Demo data only.
 pub const DEMO_PASSWORD: &str = "demo-gerbang-2026";
 

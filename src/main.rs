@@ -215,6 +215,12 @@ struct ClientCreate {
     /// Code of the OPD unit that owns the application.
     #[arg(long)]
     owner_opd: Option<String>,
+    /// A developer's client: may use http://localhost redirect URIs.
+    #[arg(long)]
+    development: bool,
+    /// `public` (default) or `pairwise`: a per-application subject, for third parties.
+    #[arg(long, default_value = "public")]
+    subject_type: String,
     #[arg(long)]
     json: bool,
 }
@@ -421,7 +427,14 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
         },
         None => None,
     };
+    let pairwise = match c.subject_type.as_str() {
+        "public" => false,
+        "pairwise" => true,
+        other => return Ok(fail(c.json, &format!("subject-type must be public or pairwise, not `{other}`"), "invalid")),
+    };
     let new = NewClient {
+        development: c.development,
+        pairwise,
         category: c.category.clone(),
         owner_opd_id,
         account_types,
@@ -437,7 +450,8 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
         grant_types: grants,
         token_alg: alg,
     };
-    match clients::register(&db, new, now()).await {
+    let policy = gerbang::oidc::clients::RedirectPolicy::from_config(&config);
+    match clients::register(&db, &policy, new, now()).await {
         Ok((client, secret)) => {
             if c.json {
                 println!(
@@ -449,6 +463,7 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
                         "grant_types": client.grant_types, "token_alg": client.token_alg.as_str(),
                         "category": client.category, "min_level": client.min_level,
                         "account_types": client.account_types, "required_roles": client.required_roles,
+                        "development": client.development, "subject_type": if client.pairwise { "pairwise" } else { "public" },
                     })
                 );
             } else {

@@ -10,7 +10,8 @@ use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::{self, CsrfKey, MasterKey};
-use crate::oidc::clients::ClientCache;
+use crate::oidc::claims::Subjects;
+use crate::oidc::clients::{ClientCache, RedirectPolicy};
 use crate::oidc::keys::Keys;
 use crate::store::Db;
 use crate::theme::Themes;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub themes: Themes,
     pub csrf: CsrfKey,
+    pub subjects: Subjects,
+    pub redirect_policy: RedirectPolicy,
     /// The discovery document, serialized once.
     pub discovery: axum::body::Bytes,
 }
@@ -47,6 +50,11 @@ impl AppState {
         };
         let master_bytes = load_master_key(&config)?;
         let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
+        let subjects = Subjects::new(crypto::derive_key(&master_bytes, "gerbang pairwise v1"));
+        let redirect_policy = RedirectPolicy::from_config(&config);
+        if config.redirect_domains.is_empty() {
+            tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
+        }
         let master = MasterKey::new(master_bytes);
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
@@ -60,6 +68,8 @@ impl AppState {
             keys,
             themes,
             csrf,
+            subjects,
+            redirect_policy,
             discovery,
         }))
     }

@@ -10,6 +10,25 @@ use crate::identity::{profile, roles, wilayah};
 use crate::store::roles::RoleRow;
 use crate::store::{Db, StoreError};
 
+/// Subject identifiers: the account id, or for pairwise applications a keyed hash of the
+/// application and the account, stable across logins but different per application so that
+/// third parties (banks, insurers) cannot correlate people between them (OIDC Core §8.1).
+pub struct Subjects(aws_lc_rs::hmac::Key);
+
+impl Subjects {
+    pub fn new(secret: [u8; 32]) -> Subjects {
+        Subjects(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret))
+    }
+
+    pub fn for_client(&self, client: &super::clients::Client, account_id: &str) -> String {
+        if !client.pairwise {
+            return account_id.to_string();
+        }
+        let msg = format!("{}\n{}", client.id, account_id);
+        crate::crypto::b64url(aws_lc_rs::hmac::sign(&self.0, msg.as_bytes()).as_ref())
+    }
+}
+
 /// Claims of our JWT access tokens (RFC 9068 profile).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {

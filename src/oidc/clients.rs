@@ -61,6 +61,10 @@ pub struct Client {
     pub required_roles: Vec<String>,
     /// Minimum security level (1–4) a login must reach for this application.
     pub min_level: u8,
+    /// May use loopback redirect URIs (a developer's machine).
+    pub development: bool,
+    /// Sees a per-application subject instead of the account id.
+    pub pairwise: bool,
 }
 
 impl Client {
@@ -89,6 +93,8 @@ impl Client {
             account_types: r.account_types.split(' ').filter_map(AccountKind::parse).collect(),
             required_roles: r.required_roles.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             min_level,
+            development: r.development,
+            pairwise: r.subject_type == "pairwise",
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             id: r.id,
             name: r.name,
@@ -120,6 +126,8 @@ pub struct NewClient {
     pub account_types: Vec<AccountKind>,
     pub required_roles: Vec<String>,
     pub min_level: u8,
+    pub development: bool,
+    pub pairwise: bool,
 }
 
 impl NewClient {
@@ -141,7 +149,35 @@ impl NewClient {
             account_types: vec![AccountKind::Asn, AccountKind::Citizen],
             required_roles: vec![],
             min_level: 1,
+            development: false,
+            pairwise: false,
         }
+    }
+}
+
+/// Where applications may send people back: under the region's domains (or the provider's own
+/// host), and to the loopback interface only for development clients.
+#[derive(Debug, Clone)]
+pub struct RedirectPolicy {
+    pub domains: Vec<String>,
+    pub issuer_host: String,
+}
+
+impl RedirectPolicy {
+    pub fn from_config(c: &crate::config::Config) -> RedirectPolicy {
+        let issuer_host = url::Url::parse(&c.issuer).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+        RedirectPolicy { domains: c.redirect_domains.clone(), issuer_host }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if self.domains.is_empty() || host == self.issuer_host {
+            return true;
+        }
+        self.domains.iter().any(|d| match d.strip_prefix("*.") {
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+            None => host == *d,
+        })
     }
 }
 
@@ -168,9 +204,9 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
     ClientError::Invalid { field, message: message.into() }
 }
 
-/// Redirect URIs must be absolute, without fragment, and HTTPS except on the loopback interface
-/// (RFC 8252 §7.3 for development and native apps).
-pub fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), ClientError> {
+/// Redirect URIs must be absolute, without fragment, HTTPS under the region's domains, or
+/// loopback (RFC 8252 §7.3) for development clients only.
+pub fn check_redirect_uri(field: &'static str, uri: &str, development: bool, policy: &RedirectPolicy) -> Result<(), ClientError> {
     let u = url::Url::parse(uri).map_err(|e| invalid(field, format!("`{uri}` is not an absolute URL ({e})")))?;
     if u.fragment().is_some() {
         return Err(invalid(field, format!("`{uri}` must not contain a fragment")));
@@ -178,16 +214,29 @@ pub fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), ClientEr
     if u.username() != "" || u.password().is_some() {
         return Err(invalid(field, format!("`{uri}` must not contain credentials")));
     }
-    match u.scheme() {
-        "https" => Ok(()),
-        "http" if matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]")) => Ok(()),
-        _ => Err(invalid(field, format!("`{uri}` must use https:// (http:// only for localhost)"))),
+    let host = u.host_str().unwrap_or("");
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    if loopback {
+        if !development {
+            return Err(invalid(field, format!("`{uri}` is a loopback address, allowed only for development clients")));
+        }
+        return match u.scheme() {
+            "http" | "https" => Ok(()),
+            _ => Err(invalid(field, format!("`{uri}` must use http:// or https://"))),
+        };
     }
+    if u.scheme() != "https" {
+        return Err(invalid(field, format!("`{uri}` must use https:// (http:// only for localhost)")));
+    }
+    if !policy.host_allowed(host) {
+        return Err(invalid(field, format!("`{uri}` is outside the region's domains ({})", policy.domains.join(", "))));
+    }
+    Ok(())
 }
 
 /// Registers an application. A confidential client gets a fresh 256-bit secret, returned once
 /// and stored only as its SHA-256.
-pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
+pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
     let id = match new.id {
         Some(id) => {
             if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
@@ -215,10 +264,10 @@ pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Opti
         return Err(invalid("grant", "refresh_token requires authorization_code"));
     }
     for u in &new.redirect_uris {
-        check_redirect_uri("redirect_uri", u)?;
+        check_redirect_uri("redirect_uri", u, new.development, policy)?;
     }
     for u in &new.post_logout_redirect_uris {
-        check_redirect_uri("post_logout_redirect_uri", u)?;
+        check_redirect_uri("post_logout_redirect_uri", u, new.development, policy)?;
     }
     let scope_text = new.scopes.join(" ");
     let scopes = super::parse_scope(&scope_text).map_err(|e| invalid("scope", e.description.to_string()))?;
@@ -256,6 +305,8 @@ pub async fn register(db: &Db, new: NewClient, now: i64) -> Result<(Client, Opti
         account_types: new.account_types.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" "),
         required_roles: new.required_roles.join(" "),
         min_level: i64::from(new.min_level),
+        development: new.development,
+        subject_type: if new.pairwise { "pairwise".into() } else { "public".into() },
     };
     store::insert(db, &row).await?;
     let client = Client::from_row(row)?;
@@ -341,5 +392,25 @@ pub fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
         Ok(())
     } else {
         Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client may not use the {} grant", g.as_str())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_stay_inside_the_region() {
+        let p = RedirectPolicy { domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()], issuer_host: "sso.jemberkab.go.id".into() };
+        assert!(check_redirect_uri("r", "https://jemberkab.go.id/cb", false, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb", false, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://evil-jemberkab.go.id/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "https://jemberkab.go.id.evil.com/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://simpeg.jemberkab.go.id/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://localhost:3000/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://localhost:3000/cb", true, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb#x", false, &p).is_err());
+        let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
+        assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
     }
 }

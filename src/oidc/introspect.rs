@@ -142,7 +142,7 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
     }
     Ok(json!({
         "active": true, "token_type": "refresh_token", "scope": grant.scope, "client_id": grant.client_id,
-        "sub": grant.account_id, "iss": st.config.issuer, "exp": row.expires_at, "iat": row.created_at,
+        "sub": st.subjects.for_client(caller, &grant.account_id), "iss": st.config.issuer, "exp": row.expires_at, "iat": row.created_at,
     }))
 }
 

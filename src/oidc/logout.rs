@@ -84,9 +84,13 @@ pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSes
     let Some(session) = session else {
         return LogoutOutcome::Done { redirect };
     };
-    let same_session = hint
-        .as_ref()
-        .is_some_and(|h| h.sub == session.account_id && h.sid.as_deref() == Some(session.sid.as_str()));
+    let same_session = hint.as_ref().is_some_and(|h| {
+        let expected = match &client {
+            Some(c) => st.subjects.for_client(c, &session.account_id),
+            None => session.account_id.clone(),
+        };
+        h.sub == expected && h.sid.as_deref() == Some(session.sid.as_str())
+    });
     if same_session {
         LogoutOutcome::Done { redirect }
     } else {

@@ -192,12 +192,13 @@ async fn user_tokens(
     let person = Person::load(&st.db, account.clone()).await.map_err(OAuthError::server)?;
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
     let with_roles = has_scope(scope, "roles");
+    let sub = st.subjects.for_client(client, &account.id);
     let at = AccessClaims {
         security_level: Some(level),
         roles: with_roles.then(|| person.global_roles()),
         app_roles: with_roles.then(|| person.app_roles(&client.id)),
         iss: cfg.issuer.clone(),
-        sub: account.id.clone(),
+        sub: sub.clone(),
         aud: client.id.clone(),
         client_id: client.id.clone(),
         exp: now + cfg.access_token_ttl,
@@ -212,6 +213,7 @@ async fn user_tokens(
     let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
     let id_token = if has_scope(scope, "openid") {
         let mut c: Map<String, Value> = person_claims(&person, &client.id, scope, level);
+        c.insert("sub".into(), sub.clone().into());
         c.insert("iss".into(), cfg.issuer.clone().into());
         c.insert("aud".into(), client.id.clone().into());
         c.insert("azp".into(), client.id.clone().into());

@@ -24,22 +24,26 @@ pub struct ClientRow {
     /// Space-separated role names; a person needs at least one of them.
     pub required_roles: String,
     pub min_level: i64,
+    pub development: bool,
+    /// `public` or `pairwise`.
+    pub subject_type: String,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
                        scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, \
-                       required_roles, min_level";
+                       required_roles, min_level, development, subject_type";
 
 pub async fn insert(db: &Db, c: &ClientRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO clients (id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
-         scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, required_roles, min_level) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, required_roles, min_level, \
+         development, subject_type) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         [
             &c.id, &c.name, &c.secret_hash, c.public_client, c.first_party, &c.redirect_uris,
             &c.post_logout_redirect_uris, &c.scopes, &c.grant_types, &c.token_alg, c.created_at, c.updated_at,
-            &c.category, &c.owner_opd_id, &c.account_types, &c.required_roles, c.min_level
+            &c.category, &c.owner_opd_id, &c.account_types, &c.required_roles, c.min_level, c.development, &c.subject_type
         ],
         execute
     )?;

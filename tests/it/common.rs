@@ -121,8 +121,10 @@ impl TestApp {
             account_types: vec![AccountKind::Asn, AccountKind::Citizen],
             required_roles: vec![],
             min_level: 1,
+            development: false,
+            pairwise: false,
         };
-        let (c, secret) = clients::register(&self.state.db, new, now()).await.expect("register client");
+        let (c, secret) = clients::register(&self.state.db, &self.state.redirect_policy, new, now()).await.expect("register client");
         TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: post_logout }
     }
 

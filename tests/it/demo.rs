@@ -25,6 +25,18 @@ async fn bootstrap_admin_logs_into_the_demo_application() {
     let html = res.text().await.unwrap();
     assert!(html.contains(&boot.admin_nip), "the ID token's nip claim is shown");
     assert!(html.contains("urn:gerbang:loa:1"));
+    // The first-run demo region: the administrator sits in Diskominfo and inherits its role.
+    assert!(html.contains("diskominfo-admin"), "{html}");
+    assert!(html.contains("Bidang Aplikasi Informatika"));
+    let report = boot.demo.as_ref().expect("demo region seeded");
+    assert!(report.opd_units >= 15);
+    // A seeded civil servant can log in too.
+    let seeded = &report.accounts[0];
+    let b2 = browser();
+    let res = b2.get(app.url("/demo/start")).send().await.unwrap();
+    let cb = login(&app, &b2, &location(&res), &seeded.login, report.password).await;
+    let html = b2.get(&cb).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Dinas Kesehatan") && html.contains("IV&#x2f;b"), "{html}");
     // Replaying the callback (code already used) is refused.
     let res = b.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), 400);

@@ -122,3 +122,60 @@ async fn cli_creates_accounts_and_clients_with_json_output() {
     assert!(rows.iter().all(|r| r.secret_hash.as_deref() != Some(secret)));
     assert_eq!(rows[0].secret_hash.as_deref().unwrap().len(), 64);
 }
+
+#[tokio::test]
+async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db", dir.path().display());
+    let run = |args: &[&str]| cli(&url, dir.path(), args, None);
+    let (code, out) = run(&["opd", "create", "--code", "9.01", "--name", "Dinas Komunikasi dan Informatika", "--kind", "dinas", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["opd", "create", "--code", "9.01.01", "--name", "Bidang Persandian", "--kind", "bidang", "--parent", "9.01", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out["opd"]["parent_id"].is_string());
+    let (code, out) = run(&["opd", "create", "--code", "9.02", "--name", "X", "--kind", "kementerian", "--json"]);
+    assert_ne!(code, 0);
+    assert!(out["message"].as_str().unwrap().contains("dinas"), "lists the valid kinds");
+    let (code, out) = run(&["opd", "create", "--code", "9.03", "--name", "Y", "--kind", "bidang", "--parent", "nope", "--json"]);
+    assert_ne!(code, 0);
+    assert_eq!(out["error"], "not_found");
+
+    let nip = unique_nip();
+    let (code, _) = cli(&url, dir.path(), &["account", "create", "--nip", &nip, "--name", "Sandi", "--password-stdin", "--json"], Some("sandi-panjang-sekali\n"));
+    assert_eq!(code, 0);
+    let (code, out) = run(&["account", "update", &nip, "--opd", "9.01.01", "--set", "jabatan=Sandiman Ahli Pertama", "--set", "golongan=iii/a", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["account"]["profile"]["golongan"], "III/a");
+    let (code, out) = run(&["account", "update", &nip, "--set", "email=a@b.id", "--json"]);
+    assert_ne!(code, 0, "citizen attribute refused for a civil servant: {out}");
+    let (code, out) = run(&["account", "schema", "--json"]);
+    assert_eq!(code, 0);
+    assert!(out["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "jabatan" && a["scope"] == "asn_profile"));
+
+    let (code, out) = run(&["role", "create", "--name", "auditor", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _) = run(&["role", "assign", "--role", "auditor", "--opd", "9.01", "--json"]);
+    assert_eq!(code, 0);
+    let (code, out) = run(&["role", "assign", "--role", "auditor", "--opd", "9.01", "--json"]);
+    assert_eq!((code, out["error"].as_str()), (1, Some("conflict")));
+    let (code, out) = run(&["role", "unassign", "--role", "auditor", "--opd", "9.01", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["revoked_grants"], 0);
+    let (code, out) = run(&["role", "create", "--name", "operator", "--client", "no-such-app", "--json"]);
+    assert_eq!((code, out["error"].as_str()), (1, Some("not_found")));
+    let (code, out) = run(&["client", "create", "--name", "SIKD", "--redirect-uri", "https://sikd.example.go.id/cb", "--category", "khusus", "--owner-opd", "9.01", "--account-types", "asn", "--required-role", "operator", "--min-level", "2", "--subject-type", "pairwise", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["category"], "khusus");
+    assert_eq!(out["account_types"], serde_json::json!(["asn"]));
+    assert_eq!(out["subject_type"], "pairwise");
+    let (code, _) = run(&["client", "create", "--name", "Bad", "--redirect-uri", "https://x.example.go.id/cb", "--min-level", "5", "--json"]);
+    assert_ne!(code, 0);
+
+    let (code, out) = run(&["demo", "seed", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out["accounts"].as_array().unwrap().len() >= 5);
+    let (code, again) = run(&["demo", "seed", "--json"]);
+    assert_eq!(code, 0, "seeding twice is harmless: {again}");
+    let (_, list) = run(&["opd", "list", "--json"]);
+    assert!(list["opd"].as_array().unwrap().iter().any(|o| o["name"] == "Dinas Kesehatan"));
+}

@@ -23,7 +23,7 @@ async fn register(app: &TestApp, f: impl FnOnce(&mut NewClient)) -> TestClient {
     let redirect = format!("https://app-{}.jemberkab.go.id/cb", uuid::Uuid::new_v4().simple());
     let mut new = NewClient::web("SIMPEG", vec![redirect.clone()], ALL.iter().map(|s| s.to_string()).collect(), vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
     f(&mut new);
-    let (c, secret) = clients::register(&app.state.db, new, now()).await.expect("register");
+    let (c, secret) = clients::register(&app.state.db, &app.state.redirect_policy, new, now()).await.expect("register");
     TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() }
 }
 
@@ -240,4 +240,49 @@ async fn levels_above_one_are_refused_clearly_until_stronger_methods_exist() {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn pairwise_subjects_differ_per_application_and_stay_stable() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let a = app.asn(&nip, "Nasabah").await;
+    let bank = register(&app, |n| n.pairwise = true).await;
+    let insurer = register(&app, |n| n.pairwise = true).await;
+    let public = register(&app, |_| {}).await;
+    let (b1, at, _) = tokens_for(&app, &bank, &nip, &["profile"]).await;
+    let (b2, _, _) = tokens_for(&app, &bank, &nip, &["profile"]).await;
+    let (i1, _, _) = tokens_for(&app, &insurer, &nip, &["profile"]).await;
+    let (p1, _, _) = tokens_for(&app, &public, &nip, &["profile"]).await;
+    assert_eq!(b1["sub"], b2["sub"], "stable across logins");
+    assert_ne!(b1["sub"], i1["sub"], "different per application");
+    assert_ne!(b1["sub"], a.id.as_str());
+    assert_eq!(p1["sub"], a.id.as_str(), "public subject is the account id");
+    assert_eq!(jwt_payload(&at)["sub"], b1["sub"]);
+    let info: Value = http_client().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["sub"], b1["sub"]);
+    assert_eq!(info["name"], "Nasabah");
+}
+
+#[tokio::test]
+async fn redirect_uris_outside_the_region_are_rejected_at_registration() {
+    let app = TestApp::spawn_with(&[("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
+    let try_register = |uri: &str, dev: bool| {
+        let mut n = NewClient::web("X", vec![uri.to_string()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+        n.development = dev;
+        n
+    };
+    let p = &app.state.redirect_policy;
+    let db = &app.state.db;
+    assert!(clients::register(db, p, try_register("https://simpeg.jemberkab.go.id/cb", false), now()).await.is_ok());
+    for (uri, dev) in [("https://simpeg.example.com/cb", false), ("https://jemberkab.go.id.evil.com/cb", false), ("http://localhost:3000/cb", false)] {
+        match clients::register(db, p, try_register(uri, dev), now()).await {
+            Err(clients::ClientError::Invalid { field, message }) => {
+                assert_eq!(field, "redirect_uri");
+                assert!(message.contains(uri), "{message}");
+            }
+            other => panic!("{uri} must be refused, got {other:?}"),
+        }
+    }
+    assert!(clients::register(db, p, try_register("http://localhost:3000/cb", true), now()).await.is_ok(), "development clients may use localhost");
 }
