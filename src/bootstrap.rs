@@ -2,9 +2,8 @@
 //! (never through the log) so the operator can log in straight away.
 
 use crate::config::{Config, Secret};
-use crate::identity::accounts::{self, AccountKind, NewAccount};
+use crate::identity::accounts::{self, NewAccount};
 use crate::oidc::clients::{self, GrantType, NewClient};
-use crate::oidc::keys::Alg;
 use crate::state::AppState;
 use crate::store::accounts as account_store;
 
@@ -54,24 +53,19 @@ pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>
 
 /// The demo application lives inside Gerbang at `/demo`: a public client using PKCE.
 pub fn demo_client(config: &Config) -> NewClient {
-    NewClient {
-        id: Some(DEMO_CLIENT_ID.into()),
-        name: "Aplikasi Demo".into(),
-        redirect_uris: vec![format!("{}/demo/callback", config.issuer)],
-        post_logout_redirect_uris: vec![format!("{}/demo", config.issuer)],
-        public: true,
-        first_party: true,
-        scopes: ["openid", "profile", "nip", "nik", "opd", "roles", "asn_profile", "citizen_profile"].map(String::from).to_vec(),
-        grant_types: vec![GrantType::AuthorizationCode],
-        token_alg: Alg::RS256,
-        category: "umum".into(),
-        owner_opd_id: None,
-        account_types: vec![AccountKind::Asn, AccountKind::Citizen],
-        required_roles: vec![],
-        min_level: 1,
-        development: true,
-        pairwise: false,
-    }
+    let scopes = ["openid", "profile", "nip", "nik", "opd", "roles", "asn_profile", "citizen_profile"];
+    let mut c = NewClient::web(
+        "Aplikasi Demo",
+        vec![format!("{}/demo/callback", config.issuer)],
+        scopes.map(String::from).to_vec(),
+        vec![GrantType::AuthorizationCode],
+    );
+    c.id = Some(DEMO_CLIENT_ID.into());
+    c.post_logout_redirect_uris = vec![format!("{}/demo", config.issuer)];
+    c.public = true;
+    // Served from the provider's own address, which is loopback on a first local run.
+    c.development = true;
+    c
 }
 
 pub fn announce(b: &Bootstrapped, config: &Config) {

@@ -23,10 +23,12 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("locales/en.json", include_str!("../themes/default/locales/en.json")),
 ];
 
+/// One locale's translations, as a template value and as plain strings for server-side messages.
+type Translations = (Value, Arc<HashMap<String, String>>);
+
 pub struct Themes {
     env: Environment<'static>,
-    /// Locale → translations, as a template value and as plain strings for server-side messages.
-    strings: HashMap<&'static str, (Value, Arc<HashMap<String, String>>)>,
+    strings: HashMap<&'static str, Translations>,
     static_files: HashMap<String, Arc<Vec<u8>>>,
 }
 
@@ -142,10 +144,10 @@ mod tests {
     #[test]
     fn embedded_theme_renders_in_both_languages() {
         let th = Themes::load(Path::new("/nonexistent"), "default").unwrap();
-        let id = th.render("error.html", "id", minijinja::context! { title => "x", message => "<b>" }.into()).unwrap();
+        let id = th.render("error.html", "id", minijinja::context! { title => "x", message => "<b>" }).unwrap();
         assert!(id.contains("lang=\"id\""));
         assert!(id.contains("&lt;b&gt;"));
-        let en = th.render("logged_out.html", "en", minijinja::context! {}.into()).unwrap();
+        let en = th.render("logged_out.html", "en", minijinja::context! {}).unwrap();
         assert!(en.contains("lang=\"en\""));
         assert_ne!(th.text("id", "login_submit"), th.text("en", "login_submit"));
     }

@@ -10,10 +10,40 @@ use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St}
 use crate::auth::login::{password_login, LoginError};
 use crate::auth::session;
 use crate::config::Secret;
-use crate::oidc::authorize::{self, FlowError, Outcome};
+use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::oidc::discovery::ACR_LEVEL_1;
 use crate::state::now;
 use crate::theme::negotiate;
+
+/// A form posted inside a login flow: the flow must exist and belong to this browser, and the
+/// CSRF token must match the form's purpose. Otherwise the answer is an explaining page.
+async fn flow_form(
+    st: &St,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    form: Result<FormParams, FormRejection>,
+    purpose: &str,
+) -> Result<(FormParams, String, Flow, &'static str), Response> {
+    let default_locale = negotiate(None, accept_language(headers), &st.config.default_locale);
+    let Ok(form) = form else {
+        return Err(error_page(st, StatusCode::BAD_REQUEST, default_locale, "error_invalid_request", "invalid_request"));
+    };
+    let bid = Cookies::read(st, jar, Cookies::BROWSER).unwrap_or_default();
+    let flow = match authorize::load_flow(st, form.get("login_id").unwrap_or(""), &bid).await {
+        Ok(f) => f,
+        Err(FlowError::Expired) => {
+            return Err(error_page(st, StatusCode::BAD_REQUEST, default_locale, "err_session_expired", "invalid_request"))
+        }
+        Err(FlowError::Internal) => {
+            return Err(error_page(st, StatusCode::INTERNAL_SERVER_ERROR, default_locale, "error_server", "server_error"))
+        }
+    };
+    let locale = negotiate(flow.request.ui_locales.as_deref(), accept_language(headers), &st.config.default_locale);
+    if !st.csrf.verify(&bid, purpose, form.get("csrf").unwrap_or("")) {
+        return Err(error_page(st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request"));
+    }
+    Ok((form, bid, flow, locale))
+}
 
 pub async fn login(
     State(st): State<St>,
@@ -22,24 +52,10 @@ pub async fn login(
     jar: CookieJar,
     form: Result<FormParams, FormRejection>,
 ) -> Response {
-    let default_locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
-    let Ok(form) = form else {
-        return error_page(&st, StatusCode::BAD_REQUEST, default_locale, "error_invalid_request", "invalid_request");
+    let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "login").await {
+        Ok(x) => x,
+        Err(page) => return page,
     };
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    let flow = match authorize::load_flow(&st, form.get("login_id").unwrap_or(""), &bid).await {
-        Ok(f) => f,
-        Err(FlowError::Expired) => {
-            return error_page(&st, StatusCode::BAD_REQUEST, default_locale, "err_session_expired", "invalid_request")
-        }
-        Err(FlowError::Internal) => {
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, default_locale, "error_server", "server_error")
-        }
-    };
-    let locale = negotiate(flow.request.ui_locales.as_deref(), accept_language(&headers), &st.config.default_locale);
-    if !st.csrf.verify(&bid, "login", form.get("csrf").unwrap_or("")) {
-        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
-    }
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
     let t = now();
@@ -75,24 +91,10 @@ pub async fn login(
 }
 
 pub async fn consent(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
-    let default_locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
-    let Ok(form) = form else {
-        return error_page(&st, StatusCode::BAD_REQUEST, default_locale, "error_invalid_request", "invalid_request");
+    let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "consent").await {
+        Ok(x) => x,
+        Err(page) => return page,
     };
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    let flow = match authorize::load_flow(&st, form.get("login_id").unwrap_or(""), &bid).await {
-        Ok(f) => f,
-        Err(FlowError::Expired) => {
-            return error_page(&st, StatusCode::BAD_REQUEST, default_locale, "err_session_expired", "invalid_request")
-        }
-        Err(FlowError::Internal) => {
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, default_locale, "error_server", "server_error")
-        }
-    };
-    let locale = negotiate(flow.request.ui_locales.as_deref(), accept_language(&headers), &st.config.default_locale);
-    if !st.csrf.verify(&bid, "consent", form.get("csrf").unwrap_or("")) {
-        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
-    }
     let t = now();
     let sso = match Cookies::read(&st, &jar, Cookies::SSO) {
         Some(c) => session::load(&st.cache, &c, t).await.ok().flatten(),

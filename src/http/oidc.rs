@@ -48,6 +48,15 @@ async fn current_session(st: &AppState, jar: &CookieJar, now: i64) -> Option<ses
     }
 }
 
+/// Endpoints that accept GET and POST take their parameters from the query or the form.
+fn request_params(method: &Method, query: Option<&str>, form: Result<FormParams, FormRejection>) -> Vec<(String, String)> {
+    if method == Method::POST {
+        form.map(|f| f.0).unwrap_or_default()
+    } else {
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect()
+    }
+}
+
 /// GET (query) and POST (form) authorization requests (OIDC Core §3.1.2.1).
 pub async fn authorize(
     State(st): State<St>,
@@ -57,11 +66,7 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
     form: Result<FormParams, FormRejection>,
 ) -> Response {
-    let params: Vec<(String, String)> = if method == Method::POST {
-        form.map(|f| f.0).unwrap_or_default()
-    } else {
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
-    };
+    let params = request_params(&method, query.as_deref(), form);
     let ui = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.as_str());
     let locale = negotiate(ui, accept_language(&headers), &st.config.default_locale);
     let lang_links = (method == Method::GET).then(|| lang_links(&params));
@@ -268,11 +273,7 @@ pub async fn logout(
     RawQuery(query): RawQuery,
     form: Result<FormParams, FormRejection>,
 ) -> Response {
-    let params: Vec<(String, String)> = if method == Method::POST {
-        form.map(|f| f.0).unwrap_or_default()
-    } else {
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect()
-    };
+    let params = request_params(&method, query.as_deref(), form);
     let get = |k: &str| params.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     let locale = negotiate(get("ui_locales").as_deref(), accept_language(&headers), &st.config.default_locale);
     let req = LogoutRequest {

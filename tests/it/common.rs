@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gerbang::config::{Config, Secret};
-use gerbang::identity::accounts::{self, Account, AccountKind, NewAccount};
+use gerbang::identity::accounts::{self, Account, NewAccount};
 use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::oidc::keys::Alg;
 use gerbang::state::{now, AppState};
@@ -106,24 +106,12 @@ impl TestApp {
     pub async fn client_with(&self, scopes: &[&str], grants: &[GrantType], first_party: bool, public: bool, alg: Alg) -> TestClient {
         let redirect = format!("https://app-{}.example.go.id/callback", uuid::Uuid::new_v4().simple());
         let post_logout = format!("https://app.example.go.id/logged-out/{}", uuid::Uuid::new_v4().simple());
-        let new = NewClient {
-            id: None,
-            name: "Aplikasi Uji".into(),
-            redirect_uris: if grants.contains(&GrantType::AuthorizationCode) { vec![redirect.clone()] } else { vec![] },
-            post_logout_redirect_uris: vec![post_logout.clone()],
-            public,
-            first_party,
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            grant_types: grants.to_vec(),
-            token_alg: alg,
-            category: "umum".into(),
-            owner_opd_id: None,
-            account_types: vec![AccountKind::Asn, AccountKind::Citizen],
-            required_roles: vec![],
-            min_level: 1,
-            development: false,
-            pairwise: false,
-        };
+        let uris = if grants.contains(&GrantType::AuthorizationCode) { vec![redirect.clone()] } else { vec![] };
+        let mut new = NewClient::web("Aplikasi Uji", uris, scopes.iter().map(|s| s.to_string()).collect(), grants.to_vec());
+        new.post_logout_redirect_uris = vec![post_logout.clone()];
+        new.public = public;
+        new.first_party = first_party;
+        new.token_alg = alg;
         let (c, secret) = clients::register(&self.state.db, &self.state.redirect_policy, new, now()).await.expect("register client");
         TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: post_logout }
     }
@@ -284,4 +272,19 @@ fn next() -> u64 {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u128() as u64 % 500);
     seed + N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Posts the login form of `html` (a login page) with the given credentials.
+pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, html: &str, username: &str, password: &str) -> reqwest::Response {
+    browser
+        .post(app.url("/login"))
+        .form(&[
+            ("login_id", hidden(html, "login_id")),
+            ("csrf", hidden(html, "csrf")),
+            ("username", username.to_string()),
+            ("password", password.to_string()),
+        ])
+        .send()
+        .await
+        .expect("login")
 }

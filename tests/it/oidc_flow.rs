@@ -108,12 +108,7 @@ async fn third_party_client_asks_consent_once_and_deny_returns_access_denied() {
     let start = start_auth(&rp, &["profile"]);
     let res = b.get(&start.url).send().await.unwrap();
     let html = res.text().await.unwrap();
-    let res = b
-        .post(app.url("/login"))
-        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nik.clone()), ("password", PASSWORD.into())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit_login(&app, &b, &html, &nik, PASSWORD).await;
     assert_eq!(res.status(), 200);
     let consent_page = res.text().await.unwrap();
     assert!(consent_page.contains("value=\"deny\""));
@@ -239,12 +234,7 @@ async fn wrong_password_and_unknown_account_look_the_same() {
     for user in [nip.as_str(), "199001012015031999"] {
         let res = b.get(&start_auth(&rp, &[]).url).send().await.unwrap();
         let html = res.text().await.unwrap();
-        let res = b
-            .post(app.url("/login"))
-            .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", user.to_string()), ("password", "salah-sekali-123".into())])
-            .send()
-            .await
-            .unwrap();
+        let res = submit_login(&app, &b, &html, user, "salah-sekali-123").await;
         assert_eq!(res.status(), 401);
         let body = res.text().await.unwrap();
         bodies.push(body.replace(&hidden(&body, "login_id"), "").replace(user, ""));
@@ -282,12 +272,7 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     let mut statuses = Vec::new();
     for pw in ["salah-satu-1234", "salah-dua-12345", "salah-tiga-1234", PASSWORD] {
         let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
-        let res = b
-            .post(app.url("/login"))
-            .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nip.clone()), ("password", pw.into())])
-            .send()
-            .await
-            .unwrap();
+        let res = submit_login(&app, &b, &html, &nip, &pw).await;
         statuses.push(res.status().as_u16());
     }
     assert_eq!(statuses, vec![401, 401, 401, 429], "locked even with the right password");

@@ -132,12 +132,7 @@ async fn applications_refuse_the_wrong_people_with_an_explanation() {
     let b = browser();
     let start = start_auth(&rp, &[]);
     let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
-    let res = b
-        .post(app.url("/login"))
-        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nik.clone()), ("password", PASSWORD.into())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit_login(&app, &b, &html, &nik, PASSWORD).await;
     assert_eq!(res.status(), 403, "a page explains the refusal");
     let page = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
     assert!(page.contains("NIP"), "explains that the application is for civil servants");
@@ -158,12 +153,7 @@ async fn applications_refuse_the_wrong_people_with_an_explanation() {
     let rp = app.rp(&needs_role).await;
     let b = browser();
     let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
-    let res = b
-        .post(app.url("/login"))
-        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nip.clone()), ("password", PASSWORD.into())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 403);
     let op = roles::create(db, &needs_role.id, "operator", "", now()).await.unwrap();
     roles::assign(db, &op, &Holder::Account(a.id), now()).await.unwrap();
@@ -192,12 +182,7 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
     let res = b.get(format!("{}&prompt=none", start_auth(&rp, &[]).url)).send().await.unwrap();
     assert_eq!(query(&location(&res))["error"], "login_required", "the SSO session no longer counts");
     let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
-    let res = b
-        .post(app.url("/login"))
-        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nip.clone()), ("password", PASSWORD.into())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 403, "the right password does not help");
     assert!(accounts::set_status(&app.state.db, &a.id, "active", now()).await.unwrap());
     assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, PASSWORD).await).contains_key("code"));
