@@ -128,11 +128,50 @@ pub enum PasswordRule {
     TooLong,
     #[error("password must not contain the NIP or NIK")]
     ContainsIdentifier,
+    #[error("password must not contain the account holder's name")]
+    ContainsName,
+    #[error("password is one of the most common passwords")]
+    Common,
+}
+
+impl PasswordRule {
+    /// Translation key of the rule for the account pages.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            PasswordRule::TooShort => "pw_too_short",
+            PasswordRule::TooLong => "pw_too_long",
+            PasswordRule::ContainsIdentifier => "pw_contains_identifier",
+            PasswordRule::ContainsName => "pw_contains_name",
+            PasswordRule::Common => "pw_common",
+        }
+    }
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-pub fn check_password(password: &str, identifiers: &[&str]) -> Result<(), PasswordRule> {
+/// The 10,000 most common passwords (see the file's header for its source).
+const COMMON: &str = include_str!("../auth/common_passwords.txt");
+
+/// Common choices in Indonesia that the international list misses; ours.
+const COMMON_ID: &[&str] = &[
+    "bismillah", "bismillah123", "indonesia", "indonesia123", "indonesia45", "merdeka45", "sayangku", "rahasia",
+    "rahasia123", "katasandi", "katasandi123", "password123", "qwerty123", "jember123", "asdfghjkl", "1234567890",
+    "pemerintah", "pemkab123", "diskominfo", "kominfo123", "admin12345", "nasional", "garuda123", "pancasila",
+];
+
+fn is_common(password: &str) -> bool {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let set = SET.get_or_init(|| {
+        COMMON.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).chain(COMMON_ID.iter().copied()).collect()
+    });
+    set.contains(password.to_lowercase().as_str())
+}
+
+/// The password policy: length, not a common password, not containing the NIP/NIK or any part
+/// of the name of four letters or more.
+pub fn check_password(password: &str, identifiers: &[&str], name: &str) -> Result<(), PasswordRule> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
         return Err(PasswordRule::TooShort);
@@ -142,6 +181,19 @@ pub fn check_password(password: &str, identifiers: &[&str]) -> Result<(), Passwo
     }
     if identifiers.iter().any(|id| !id.is_empty() && password.contains(id)) {
         return Err(PasswordRule::ContainsIdentifier);
+    }
+    let lower = password.to_lowercase();
+    let name_parts = name
+        .split(|c: char| !c.is_alphabetic())
+        .map(str::to_lowercase)
+        .filter(|p| p.chars().count() >= 4);
+    for part in name_parts {
+        if lower.contains(&part) {
+            return Err(PasswordRule::ContainsName);
+        }
+    }
+    if is_common(password) {
+        return Err(PasswordRule::Common);
     }
     Ok(())
 }
@@ -171,7 +223,7 @@ pub async fn create(
     let password_hash = match &new.password {
         Some(pw) => {
             let ids: Vec<&str> = [nip_s.as_deref(), nik_s.as_deref()].into_iter().flatten().collect();
-            check_password(pw.expose(), &ids).map_err(AccountError::Password)?;
+            check_password(pw.expose(), &ids, &name).map_err(AccountError::Password)?;
             Some(hasher.hash(pw).await?)
         }
         None => None,
@@ -248,11 +300,16 @@ mod tests {
 
     #[test]
     fn password_policy() {
-        assert_eq!(check_password("pendek", &[]), Err(PasswordRule::TooShort));
+        assert_eq!(check_password("pendek", &[], ""), Err(PasswordRule::TooShort));
         assert_eq!(
-            check_password("x199001012015031001y", &["199001012015031001"]),
+            check_password("x199001012015031001y", &["199001012015031001"], ""),
             Err(PasswordRule::ContainsIdentifier)
         );
-        assert!(check_password("cukup-panjang-sekali", &["199001012015031001"]).is_ok());
+        assert_eq!(check_password("SitiAminah2026!", &[], "Siti Aminah, S.Kom."), Err(PasswordRule::ContainsName));
+        assert_eq!(check_password("1234567890", &[], ""), Err(PasswordRule::Common));
+        assert_eq!(check_password("Password123", &[], ""), Err(PasswordRule::Common), "case does not help");
+        assert_eq!(check_password("bismillah123", &[], ""), Err(PasswordRule::Common));
+        assert!(check_password("cukup-panjang-sekali", &["199001012015031001"], "Siti Aminah").is_ok());
+        assert!(is_common("123456") && is_common("dragon"));
     }
 }

@@ -141,7 +141,7 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     assert_eq!(out["error"], "not_found");
 
     let nip = unique_nip();
-    let (code, _) = cli(&url, dir.path(), &["account", "create", "--nip", &nip, "--name", "Sandi", "--password-stdin", "--json"], Some("sandi-panjang-sekali\n"));
+    let (code, _) = cli(&url, dir.path(), &["account", "create", "--nip", &nip, "--name", "Sandi", "--password-stdin", "--json"], Some("kunci-panjang-sekali\n"));
     assert_eq!(code, 0);
     let (code, out) = run(&["account", "update", &nip, "--opd", "9.01.01", "--set", "jabatan=Sandiman Ahli Pertama", "--set", "golongan=iii/a", "--json"]);
     assert_eq!(code, 0, "{out}");
