@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{demo, health, login, oidc};
+use crate::http::{account, demo, health, login, oidc};
 use crate::state::{now, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,6 +40,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
     let pages = Router::new()
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", post(login::login))
+        .route("/login/otp", post(login::second_factor))
         .route("/consent", post(login::consent))
         .route("/logout", get(oidc::logout).post(oidc::logout))
         .route("/logout/confirm", post(oidc::logout_confirm))
@@ -47,6 +48,11 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{name}", get(health::static_file))
+        .route("/account", get(account::overview))
+        .route("/account/password", get(account::password_form).post(account::password_change))
+        .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
+        .route("/account/totp/remove", get(account::totp_remove_form).post(account::totp_remove))
+        .route("/account/recovery", get(account::recovery_form).post(account::recovery_new))
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));

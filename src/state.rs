@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::auth::password::Hasher;
+use crate::auth::recovery::RecoveryKey;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::{self, CsrfKey, MasterKey};
@@ -26,6 +27,9 @@ pub struct AppState {
     pub themes: Themes,
     pub csrf: CsrfKey,
     pub subjects: Subjects,
+    /// Seals second-factor secrets (the same master key that seals signing keys).
+    pub sealer: MasterKey,
+    pub recovery: RecoveryKey,
     pub redirect_policy: RedirectPolicy,
     /// The discovery document, serialized once.
     pub discovery: axum::body::Bytes,
@@ -55,11 +59,13 @@ impl AppState {
         if config.redirect_domains.is_empty() {
             tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
         }
+        let recovery = RecoveryKey::new(crypto::derive_key(&master_bytes, "gerbang recovery v1"));
         let master = MasterKey::new(master_bytes);
+        let sealer = master.clone();
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
         let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config).to_string());
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             hasher: Hasher::new(config.max_concurrent_hashes),
             config: Arc::new(config),
@@ -69,9 +75,13 @@ impl AppState {
             themes,
             csrf,
             subjects,
+            sealer,
+            recovery,
             redirect_policy,
             discovery,
-        }))
+        });
+        crate::bootstrap::ensure_internal_clients(&state, now()).await.context("cannot register the built-in account client")?;
+        Ok(state)
     }
 }
 

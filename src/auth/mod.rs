@@ -3,4 +3,6 @@
 
 pub mod login;
 pub mod password;
+pub mod recovery;
 pub mod session;
+pub mod totp;

@@ -8,10 +8,10 @@ use axum_extra::extract::cookie::CookieJar;
 use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
 use crate::auth::login::{password_login, LoginError};
-use crate::auth::session;
+use crate::auth::{recovery, session, totp};
 use crate::config::Secret;
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
-use crate::oidc::discovery::ACR_LEVEL_1;
+use crate::identity::levels;
 use crate::state::now;
 use crate::theme::negotiate;
 
@@ -73,21 +73,107 @@ pub async fn login(
             return outcome_response(&st, Outcome::Login(flow), locale, &bid, None, Some((key, status, Some(username))));
         }
     };
-    // A fresh session id at every login: a cookie planted before login is worthless after it.
-    if let Some(old) = Cookies::read(&st, &jar, Cookies::SSO) {
+    // With an authenticator enrolled the password is only the first step.
+    match totp::is_enrolled(&st.db, &account.id).await {
+        Ok(true) => {
+            let mut flow = flow;
+            flow.pending_account = Some(account.id.clone());
+            flow.sid = None;
+            if let Err(e) = authorize::save_flow(&st, &flow).await {
+                tracing::error!(error = %e, "could not save the login flow");
+                return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+            }
+            return outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, None);
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "factor lookup failed");
+            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+    }
+    tracing::info!(account = %account.id, "login succeeded");
+    start_session(&st, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, t).await
+}
+
+/// A fresh session id at every login and step-up: a cookie planted or stolen before is
+/// worthless after it. Then the authorization continues.
+#[allow(clippy::too_many_arguments)]
+async fn start_session(
+    st: &St,
+    jar: CookieJar,
+    flow: Flow,
+    account_id: &str,
+    level: u8,
+    amr: Vec<String>,
+    locale: &'static str,
+    bid: &str,
+    t: i64,
+) -> Response {
+    if let Some(old) = Cookies::read(st, &jar, Cookies::SSO) {
         let _ = session::end(&st.cache, &old).await;
     }
-    let (cookie, sso) = match session::create(&st.cache, &account.id, ACR_LEVEL_1, vec!["pwd".into()], st.config.session_ttl, t).await {
+    let (cookie, sso) = match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "could not create a session");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+            return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }
     };
-    tracing::info!(account = %account.id, "login succeeded");
-    let jar = jar.add(Cookies::make(&st, Cookies::SSO, cookie));
-    let outcome = authorize::after_login(&st, flow, &sso, t).await;
-    (jar, outcome_response(&st, outcome, locale, &bid, None, None)).into_response()
+    let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
+    let outcome = authorize::after_login(st, flow, &sso, t).await;
+    (jar, outcome_response(st, outcome, locale, bid, None, None)).into_response()
+}
+
+/// The second step: a code from the authenticator app (level 2) or a recovery code (level 1,
+/// and the code is spent).
+pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "otp").await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let Some(account_id) = flow.pending_account.clone() else {
+        return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request");
+    };
+    let t = now();
+    // Stepping up an existing session: it must still be the one the flow started from.
+    if let Some(sid) = &flow.sid {
+        let current = match Cookies::read(&st, &jar, Cookies::SSO) {
+            Some(c) => session::load(&st.cache, &c, t).await.ok().flatten(),
+            None => None,
+        };
+        if !current.is_some_and(|s| &s.sid == sid && s.account_id == account_id) {
+            return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request");
+        }
+    }
+    let fail_key = format!("fail:otp:{account_id}");
+    let window = std::time::Duration::from_secs(st.config.login_lockout_seconds as u64);
+    let failures = st.cache.get(&fail_key).await.ok().flatten().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    if st.config.login_max_failures > 0 && failures >= st.config.login_max_failures {
+        return outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)));
+    }
+    let code = form.get("code").unwrap_or("").trim();
+    let recovery_code = form.get("recovery_code").unwrap_or("").trim();
+    let verified = if !recovery_code.is_empty() {
+        recovery::redeem(&st.db, &st.recovery, &account_id, recovery_code, t).await.map(|ok| ok.then_some(1u8)).map_err(|e| e.to_string())
+    } else {
+        totp::verify(&st.db, &st.sealer, &account_id, code, t).await.map(|ok| ok.then_some(2u8)).map_err(|e| e.to_string())
+    };
+    match verified {
+        Ok(Some(level)) => {
+            let _ = st.cache.delete(&fail_key).await;
+            let amr: Vec<String> = if level == 2 { vec!["pwd".into(), "otp".into()] } else { vec!["pwd".into()] };
+            tracing::info!(account = %account_id, level, "second factor accepted");
+            start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, t).await
+        }
+        Ok(None) => {
+            let _ = st.cache.incr(&fail_key, window).await;
+            outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "second factor check failed");
+            error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
+        }
+    }
 }
 
 pub async fn consent(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {

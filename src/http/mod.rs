@@ -2,6 +2,7 @@
 //! function, turn its outcome into a response. Shared extractors, cookies and error responses
 //! live here.
 
+pub mod account;
 pub mod demo;
 pub mod health;
 pub mod login;

@@ -136,6 +136,20 @@ pub fn outcome_response(
             };
             page(st, StatusCode::FORBIDDEN, "error.html", locale, ctx)
         }
+        Outcome::SecondFactor(flow) => {
+            let (error, status) = match login_error {
+                Some((key, status, _)) => (Some(st.themes.text(locale, key)), status),
+                None => (None, StatusCode::OK),
+            };
+            let ctx = minijinja::context! {
+                client_name => flow.client_name,
+                csrf => st.csrf.token(bid, "otp"),
+                login_id => flow.id,
+                action => "/login/otp",
+                error => error,
+            };
+            page(st, status, "totp.html", locale, ctx)
+        }
         Outcome::Consent(flow) => {
             let scopes: Vec<minijinja::Value> = flow
                 .request

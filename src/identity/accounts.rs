@@ -279,6 +279,37 @@ pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<boo
     Ok(found)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is wrong")]
+    WrongCurrent,
+    #[error("{0}")]
+    Policy(PasswordRule),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Changes a password after checking the current one and the policy for the new one.
+pub async fn change_password(
+    db: &Db,
+    hasher: &Hasher,
+    account_id: &str,
+    current: &Secret<String>,
+    new: &Secret<String>,
+    now: i64,
+) -> Result<(), PasswordChangeError> {
+    let internal = |e: &dyn std::fmt::Display| PasswordChangeError::Internal(e.to_string());
+    let row = store::get(db, account_id).await.map_err(|e| internal(&e))?.ok_or(PasswordChangeError::WrongCurrent)?;
+    if !hasher.verify(current, row.password_hash.as_deref()).await.map_err(|e| internal(&e))? {
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    let ids: Vec<&str> = [row.nip.as_deref(), row.nik.as_deref()].into_iter().flatten().collect();
+    check_password(new.expose(), &ids, &row.name).map_err(PasswordChangeError::Policy)?;
+    let hash = hasher.hash(new).await.map_err(|e| internal(&e))?;
+    store::set_password_hash(db, account_id, &hash, now).await.map_err(|e| internal(&e))?;
+    Ok(())
+}
+
 /// Finds an account by what a person types at login: an 18-digit NIP or a 16-digit NIK, with
 /// spaces and dots allowed. Returns the stored password hash alongside.
 pub async fn find_for_login(db: &Db, login: &str) -> Result<Option<(Account, Option<String>)>, StoreError> {

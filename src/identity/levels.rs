@@ -18,9 +18,9 @@ pub const LEVELS: [Level; 4] = [
 ];
 
 /// The highest level a login can reach with the authentication methods this version has:
-/// password only. Requests for more are refused with a clear error instead of being answered
-/// with a lower level.
-pub const MAX_REACHABLE: u8 = 1;
+/// password plus a one-time code. Requests for more are refused with a clear error instead of
+/// being answered with a lower level.
+pub const MAX_REACHABLE: u8 = 2;
 
 pub fn from_acr(acr: &str) -> Option<u8> {
     LEVELS.iter().find(|l| l.acr == acr).map(|l| l.level)

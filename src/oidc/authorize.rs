@@ -11,6 +11,7 @@ use super::clients::{Client, GrantType};
 use super::discovery::ACR_LEVEL_1;
 use super::{parse_scope, ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;
+use crate::auth::totp;
 use crate::crypto;
 use crate::identity::{accounts, levels};
 use crate::state::AppState;
@@ -42,8 +43,12 @@ pub struct Flow {
     pub browser_id: String,
     pub request: AuthRequest,
     pub client_name: String,
-    /// Set once the person has logged in and consent is still to be given.
+    /// Set once the person has logged in and consent is still to be given, or when an existing
+    /// session is being stepped up.
     pub sid: Option<String>,
+    /// The account whose password (or session) is verified and whose second factor is due.
+    #[serde(default)]
+    pub pending_account: Option<String>,
 }
 
 /// What the endpoint answers. Only `Redirect` ever sends the browser back to the client.
@@ -53,6 +58,8 @@ pub enum Outcome {
     ErrorPage { message_key: &'static str, code: &'static str, detail: String },
     Redirect(String),
     Login(Flow),
+    /// Ask for the second factor (a code from the authenticator app or a recovery code).
+    SecondFactor(Flow),
     Consent(Flow),
     /// Explained to the person; the way back tells the application `error`.
     Denied { message_key: &'static str, level: Option<u8>, back_url: String },
@@ -329,7 +336,7 @@ async fn continue_request(
         if none {
             return fail(OAuthError::new(ErrorCode::LoginRequired, "the user must log in"));
         }
-        return match new_flow(st, client, request, browser_id, None).await {
+        return match new_flow(st, client, request, browser_id, None, None).await {
             Ok(flow) => Outcome::Login(flow),
             Err(e) => fail(e),
         };
@@ -344,10 +351,28 @@ async fn continue_request(
             Ok(Ok(())) => {}
         }
     }
+    // Step-up within reach: the session is weaker than required and a second factor can fix it.
+    if session_level < required {
+        return match totp::is_enrolled(&st.db, &session.account_id).await {
+            Err(e) => fail(OAuthError::server(e)),
+            Ok(false) => {
+                // No second factor: the level is out of reach even with interaction.
+                let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no second factor enrolled");
+                if none { fail(err) } else { denied(st, &request, "denied_level_enrol", Some(required), &err) }
+            }
+            Ok(true) if none => fail(OAuthError::new(ErrorCode::InteractionRequired, "a stronger authentication is required")),
+            Ok(true) => {
+                match new_flow(st, client, request, browser_id, Some(session.sid.clone()), Some(session.account_id.clone())).await {
+                    Ok(flow) => Outcome::SecondFactor(flow),
+                    Err(e) => fail(e),
+                }
+            }
+        };
+    }
     match needs_consent(st, client, &request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) if none => fail(OAuthError::new(ErrorCode::ConsentRequired, "the user must consent")),
-        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone())).await {
+        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone()), None).await {
             Ok(flow) => Outcome::Consent(flow),
             Err(e) => fail(e),
         },
@@ -370,19 +395,27 @@ async fn needs_consent(st: &AppState, client: &Client, request: &AuthRequest, ac
     Ok(!request.scope.split(' ').filter(|s| !s.is_empty()).all(|s| super::has_scope(&given, s)))
 }
 
-async fn new_flow(st: &AppState, client: &Client, request: AuthRequest, browser_id: &str, sid: Option<String>) -> Result<Flow, OAuthError> {
+async fn new_flow(
+    st: &AppState,
+    client: &Client,
+    request: AuthRequest,
+    browser_id: &str,
+    sid: Option<String>,
+    pending_account: Option<String>,
+) -> Result<Flow, OAuthError> {
     let flow = Flow {
         id: crypto::random_token(24).map_err(OAuthError::server)?,
         browser_id: browser_id.to_string(),
         request,
         client_name: client.name.clone(),
         sid,
+        pending_account,
     };
     save_flow(st, &flow).await?;
     Ok(flow)
 }
 
-async fn save_flow(st: &AppState, flow: &Flow) -> Result<(), OAuthError> {
+pub async fn save_flow(st: &AppState, flow: &Flow) -> Result<(), OAuthError> {
     let ttl = Duration::from_secs(st.config.login_ttl as u64);
     st.cache.put_json(&flow_key(&flow.id), flow, ttl).await.map_err(OAuthError::server)
 }
@@ -437,6 +470,13 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
         }
         Ok(Ok(())) => {}
     }
+    let required = client.min_level.max(flow.request.acr_level).max(1);
+    if levels::from_acr(&session.acr).unwrap_or(1) < required {
+        end_flow(st, &flow.id).await;
+        let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the login did not reach the required security level");
+        return denied(st, &flow.request, "denied_level_enrol", Some(required), &err);
+    }
+    flow.pending_account = None;
     match needs_consent(st, &client, &flow.request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) => {

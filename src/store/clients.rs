@@ -59,3 +59,13 @@ pub async fn list(db: &Db) -> Result<Vec<ClientRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id");
     Ok(dispatch!(db, &sql, [], fetch_all(ClientRow))?)
 }
+
+pub async fn set_redirect_uris(db: &Db, id: &str, redirect_uris: &str, post_logout: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE clients SET redirect_uris = $1, post_logout_redirect_uris = $2, updated_at = $3 WHERE id = $4",
+        [redirect_uris, post_logout, now, id],
+        execute
+    )?;
+    Ok(n == 1)
+}

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod factors;
 pub mod grants;
 pub mod keys;
 pub mod opd;

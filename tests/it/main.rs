@@ -2,6 +2,7 @@
 
 mod common;
 mod demo;
+mod factors;
 mod identity;
 mod oidc_flow;
 mod protocol_errors;

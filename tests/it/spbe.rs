@@ -189,7 +189,7 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
 }
 
 #[tokio::test]
-async fn levels_above_one_are_refused_clearly_until_stronger_methods_exist() {
+async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
     let app = TestApp::spawn().await;
     let d: Value = http_client().get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["acr_values_supported"], json!(["urn:gerbang:loa:1", "urn:gerbang:loa:2", "urn:gerbang:loa:3", "urn:gerbang:loa:4"]));
@@ -211,6 +211,7 @@ async fn levels_above_one_are_refused_clearly_until_stronger_methods_exist() {
         let res = b.get(&url).send().await.unwrap();
         assert_eq!(res.status(), 403, "{url}");
         let page = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
+        // Level 2 needs an authenticator this person has not enrolled; level 3 needs passkeys.
         assert!(page.contains("tingkat keamanan"), "explains the level in Indonesian");
         let back = page.split("href=\"").filter_map(|s| s.split('"').next()).find(|h| h.starts_with(&c.redirect_uri)).expect("way back");
         assert_eq!(query(back)["error"], "unmet_authentication_requirements");

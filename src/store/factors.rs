@@ -1,0 +1,100 @@
+//! Second-factor rows: TOTP authenticators and recovery codes.
+
+use super::{dispatch, Db, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TotpRow {
+    pub account_id: String,
+    pub secret: Vec<u8>,
+    pub confirmed: bool,
+    pub last_step: i64,
+    pub created_at: i64,
+}
+
+pub async fn get_totp(db: &Db, account_id: &str) -> Result<Option<TotpRow>, StoreError> {
+    Ok(dispatch!(
+        db,
+        "SELECT account_id, secret, confirmed, last_step, created_at FROM totp_factors WHERE account_id = $1",
+        [account_id],
+        fetch_optional(TotpRow)
+    )?)
+}
+
+/// Starts (or restarts) an enrolment: an unconfirmed secret replaces any unconfirmed one; a
+/// confirmed authenticator is kept until the new one is confirmed.
+pub async fn put_pending_totp(db: &Db, account_id: &str, secret: &[u8], now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "INSERT INTO totp_factors (account_id, secret, confirmed, last_step, created_at) VALUES ($1, $2, FALSE, 0, $3) \
+         ON CONFLICT (account_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0 \
+         WHERE totp_factors.confirmed = FALSE",
+        [account_id, secret, now],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn confirm_totp(db: &Db, account_id: &str, step: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE totp_factors SET confirmed = TRUE, last_step = $1 WHERE account_id = $2 AND confirmed = FALSE",
+        [step, account_id],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+/// Records a time step as used. False when it (or a later one) was already used: a replay.
+pub async fn use_totp_step(db: &Db, account_id: &str, step: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE totp_factors SET last_step = $1 WHERE account_id = $2 AND confirmed = TRUE AND last_step < $1",
+        [step, account_id],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn delete_totp(db: &Db, account_id: &str) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "DELETE FROM totp_factors WHERE account_id = $1", [account_id], execute)?;
+    Ok(n == 1)
+}
+
+pub async fn replace_recovery_codes(db: &Db, account_id: &str, hashes: &[String], now: i64) -> Result<(), StoreError> {
+    dispatch!(db, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
+    for h in hashes {
+        dispatch!(
+            db,
+            "INSERT INTO recovery_codes (account_id, code_hash, used_at, created_at) VALUES ($1, $2, NULL, $3)",
+            [account_id, h, now],
+            execute
+        )?;
+    }
+    Ok(())
+}
+
+/// Spends a recovery code; false when unknown or already used.
+pub async fn use_recovery_code(db: &Db, account_id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        [now, account_id, hash],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn unused_recovery_codes(db: &Db, account_id: &str) -> Result<i64, StoreError> {
+    let row: (i64,) = dispatch!(
+        db,
+        "SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        [account_id],
+        fetch_one((i64,))
+    )?;
+    Ok(row.0)
+}
+
+pub async fn delete_recovery_codes(db: &Db, account_id: &str) -> Result<(), StoreError> {
+    dispatch!(db, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Second factors through the browser-facing pages: enrolling an authenticator on the account
+//! page, logging in with a one-time code (level 2), replay refusal, recovery codes, step-up, and
+//! the password change.
+
+use gerbang::auth::totp;
+use gerbang::oidc::clients::{self, GrantType, NewClient};
+use gerbang::state::now;
+use openidconnect::{AuthorizationCode, TokenResponse};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+fn code_now(secret_b32: &str, offset_steps: i64) -> String {
+    let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).expect("base32");
+    format!("{:06}", totp::hotp(&secret, (totp::step_at(now()) + offset_steps) as u64))
+}
+
+fn text_of(html: &str, marker: &str) -> String {
+    let start = html.find(marker).unwrap_or_else(|| panic!("{marker} not in page")) + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].trim().to_string()
+}
+
+/// Logs `b` into the account page and enrols an authenticator; returns its secret and the
+/// recovery codes shown once.
+async fn enrol(app: &TestApp, b: &reqwest::Client, login_id: &str) -> (String, Vec<String>) {
+    let res = b.get(app.url("/account")).send().await.unwrap();
+    if res.status() == 303 {
+        let back = login(app, b, &location(&res), login_id, PASSWORD).await;
+        assert!(back.starts_with(&app.url("/account")), "{back}");
+    }
+    let page = b.get(app.url("/account/totp")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.replace("&#x2f;", "/").contains("data:image/svg+xml;base64,"), "QR code rendered on the server");
+    let secret = text_of(&html, "id=\"secret\">");
+    let res = b.post(app.url("/account/totp")).form(&[("csrf", hidden(&html, "csrf")), ("code", "000000".into())]).send().await.unwrap();
+    assert_eq!(res.status(), 400, "a wrong first code does not enrol");
+    let res = b.post(app.url("/account/totp")).form(&[("csrf", hidden(&html, "csrf")), ("code", code_now(&secret, 0))]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let codes_page = res.text().await.unwrap();
+    let codes: Vec<String> = codes_page.split("<li>").skip(1).map(|s| s[..s.find('<').unwrap()].trim().to_string()).collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+async fn password_step(app: &TestApp, b: &reqwest::Client, auth_url: &str, login_id: &str) -> String {
+    let html = b.get(auth_url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(app, b, &html, login_id, PASSWORD).await;
+    assert_eq!(res.status(), 200, "the second step follows the password");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\""));
+    html
+}
+
+async fn otp(app: &TestApp, b: &reqwest::Client, html: &str, field: &str, value: &str) -> reqwest::Response {
+    b.post(app.url("/login/otp"))
+        .form(&[("login_id", hidden(html, "login_id")), ("csrf", hidden(html, "csrf")), (field, value.to_string())])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn id_claims(app: &TestApp, c: &TestClient, start: AuthStart, callback: &str) -> Value {
+    let rp = app.rp(c).await;
+    let t = rp.exchange_code(AuthorizationCode::new(query(callback)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.expect("exchange");
+    jwt_payload(&t.id_token().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn one_time_codes_give_level_two_once_each_and_recovery_codes_work_once() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Langkah").await;
+    let (secret, codes) = enrol(&app, &browser(), &nip).await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+
+    let b = browser();
+    let start = start_auth(&rp, &[]);
+    let html = password_step(&app, &b, &start.url, &nip).await;
+    let res = otp(&app, &b, &html, "code", "123456").await;
+    assert_eq!(res.status(), 401);
+    // The next step's code: accepted (one step of clock drift), and then spent.
+    let code = code_now(&secret, 1);
+    let res = otp(&app, &b, &res.text().await.unwrap(), "code", &code).await;
+    assert_eq!(res.status(), 303);
+    let claims = id_claims(&app, &c, start, &location(&res)).await;
+    assert_eq!(claims["acr"], "urn:gerbang:loa:2");
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    assert_eq!(claims["security_level"], 2);
+
+    let b2 = browser();
+    let html = password_step(&app, &b2, &start_auth(&rp, &[]).url, &nip).await;
+    let res = otp(&app, &b2, &html, "code", &code).await;
+    assert_eq!(res.status(), 401, "a code is accepted once (replay refused)");
+    let res = otp(&app, &b2, &html, "code", &code_now(&secret, -1)).await;
+    assert_eq!(res.status(), 401, "an earlier step than the last one used is refused too");
+
+    // A recovery code: level 1 only, and single use.
+    let b3 = browser();
+    let start = start_auth(&rp, &[]);
+    let html = password_step(&app, &b3, &start.url, &nip).await;
+    let res = otp(&app, &b3, &html, "recovery_code", &codes[0].to_uppercase()).await;
+    assert_eq!(res.status(), 303);
+    let claims = id_claims(&app, &c, start, &location(&res)).await;
+    assert_eq!(claims["acr"], "urn:gerbang:loa:1");
+    let b4 = browser();
+    let html = password_step(&app, &b4, &start_auth(&rp, &[]).url, &nip).await;
+    assert_eq!(otp(&app, &b4, &html, "recovery_code", &codes[0]).await.status(), 401);
+    let page = b3.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(": 9."), "nine codes left");
+}
+
+#[tokio::test]
+async fn an_application_requiring_level_two_steps_a_password_session_up() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Naik Level").await;
+    let basic = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let redirect = format!("https://keu-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
+    let mut n = NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    n.min_level = 2;
+    let (k, secret) = clients::register(&app.state.db, &app.state.redirect_policy, n, now()).await.unwrap();
+    let strict = TestClient { id: k.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() };
+
+    let b = browser();
+    // Without an authenticator the level cannot be reached: a clear refusal.
+    let cb = login(&app, &b, &start_auth(&app.rp(&basic).await, &[]).url, &nip, PASSWORD).await;
+    assert!(query(&cb).contains_key("code"));
+    let res = b.get(&start_auth(&app.rp(&strict).await, &[]).url).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("verifikasi dua langkah"));
+
+    // Enrol in the same browser (the level-1 session), then step up.
+    let (secret, codes) = enrol(&app, &b, &nip).await;
+    let start = start_auth(&app.rp(&strict).await, &[]);
+    let res = b.get(&start.url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "asked for the code, not the password");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\"") && !html.contains("name=\"password\""));
+    // The code that confirmed the enrolment is spent; the next one works.
+    assert_eq!(otp(&app, &b, &html, "code", &code_now(&secret, 0)).await.status(), 401);
+    let res = otp(&app, &b, &html, "code", &code_now(&secret, 1)).await;
+    assert_eq!(res.status(), 303);
+    let claims = id_claims(&app, &strict, start, &location(&res)).await;
+    assert_eq!(claims["acr"], "urn:gerbang:loa:2");
+    // A recovery-code login is level 1; prompt=none cannot step it up: interaction is required.
+    let b2 = browser();
+    let html = password_step(&app, &b2, &start_auth(&app.rp(&basic).await, &[]).url, &nip).await;
+    assert_eq!(otp(&app, &b2, &html, "recovery_code", &codes[1]).await.status(), 303);
+    let res = b2.get(format!("{}&prompt=none", start_auth(&app.rp(&strict).await, &[]).url)).send().await.unwrap();
+    assert_eq!(query(&location(&res))["error"], "interaction_required");
+}
+
+#[tokio::test]
+async fn password_change_checks_the_current_password_and_the_policy() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Ganti Kunci").await;
+    let b = browser();
+    let res = b.get(app.url("/account")).send().await.unwrap();
+    login(&app, &b, &location(&res), &nip, PASSWORD).await;
+    let html = b.get(app.url("/account/password")).send().await.unwrap().text().await.unwrap();
+    let post = |current: &str, new: &str, repeat: &str| {
+        b.post(app.url("/account/password"))
+            .form(&[("csrf", hidden(&html, "csrf")), ("current_password", current.into()), ("new_password", new.into()), ("repeat_password", repeat.into())])
+            .send()
+    };
+    assert_eq!(post("salah-sekali-1234", "sandi-baru-yang-kuat", "sandi-baru-yang-kuat").await.unwrap().status(), 400);
+    assert_eq!(post(PASSWORD, "sandi-baru-yang-kuat", "sandi-baru-yang-lain").await.unwrap().status(), 400);
+    let res = post(PASSWORD, "1234567890", "1234567890").await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("paling sering"), "explains the common-password rule");
+    let res = post(PASSWORD, "sandi-baru-yang-kuat", "sandi-baru-yang-kuat").await.unwrap();
+    assert_eq!(res.status(), 303);
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let b2 = browser();
+    let html = b2.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(submit_login(&app, &b2, &html, &nip, PASSWORD).await.status(), 401, "the old password no longer works");
+    assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, "sandi-baru-yang-kuat").await).contains_key("code"));
+    // Forged form without CSRF token.
+    let res = b.post(app.url("/account/password")).form(&[("current_password", "x")]).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+}
