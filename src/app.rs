@@ -21,7 +21,8 @@ use crate::state::{now, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'";
 
 pub fn build_router(state: Arc<AppState>) -> Router {
     // Endpoints that browsers' JavaScript (single-page apps with PKCE) call directly. No
@@ -41,6 +42,9 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/login", post(login::login))
         .route("/login/otp", post(login::second_factor))
+        .route("/login/otp/passkey-options", post(login::passkey_factor_options))
+        .route("/login/passkey", post(login::passkey_login))
+        .route("/login/passkey/options", post(login::passkey_login_options))
         .route("/consent", post(login::consent))
         .route("/logout", get(oidc::logout).post(oidc::logout))
         .route("/logout/confirm", post(oidc::logout_confirm))
@@ -53,6 +57,9 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
         .route("/account/totp/remove", get(account::totp_remove_form).post(account::totp_remove))
         .route("/account/recovery", get(account::recovery_form).post(account::recovery_new))
+        .route("/account/passkeys", post(account::passkey_add))
+        .route("/account/passkeys/options", post(account::passkey_options))
+        .route("/account/passkeys/{id}/remove", get(account::passkey_remove_form).post(account::passkey_remove))
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));

@@ -273,9 +273,10 @@ impl Config {
 
     fn from_layers(l: Layered) -> Result<Config, ConfigError> {
         let bind: SocketAddr = l.parse("bind", "an address like 127.0.0.1:8080")?;
+        // A loopback default issuer is `localhost`: browsers refuse passkeys for IP addresses.
         let issuer_raw = l.string("issuer").unwrap_or_else(|| {
-            let host = if bind.ip().is_unspecified() { "127.0.0.1".to_string() } else { bind.ip().to_string() };
-            let host = if bind.is_ipv6() && !bind.ip().is_unspecified() { format!("[{host}]") } else { host };
+            let host = if bind.ip().is_unspecified() || bind.ip().is_loopback() { "localhost".to_string() } else { bind.ip().to_string() };
+            let host = if bind.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
             format!("http://{host}:{}", bind.port())
         });
         let issuer = validate_issuer(&issuer_raw).map_err(|m| l.err("issuer", m))?;
@@ -416,7 +417,7 @@ mod tests {
     #[test]
     fn defaults_are_usable() {
         let c = Config::load(None, &env(&[])).unwrap();
-        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://localhost:8080");
         assert!(c.database_url.expose().starts_with("sqlite://"));
         assert!(c.redis_url.is_none());
         assert_eq!(c.default_locale, "id");
@@ -430,7 +431,7 @@ mod tests {
         let c = Config::load(Some(&path), &env(&[("GERBANG_ACCESS_TOKEN_TTL", "30")])).unwrap();
         assert_eq!(c.bind.port(), 9000);
         assert_eq!(c.access_token_ttl, 30);
-        assert_eq!(c.issuer, "http://127.0.0.1:9000");
+        assert_eq!(c.issuer, "http://localhost:9000");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct AppState {
     /// Seals second-factor secrets (the same master key that seals signing keys).
     pub sealer: MasterKey,
     pub recovery: RecoveryKey,
+    /// None when the issuer's host cannot be a WebAuthn relying party (an IP address).
+    pub webauthn: Option<webauthn_rs::Webauthn>,
     pub redirect_policy: RedirectPolicy,
     /// The discovery document, serialized once.
     pub discovery: axum::body::Bytes,
@@ -56,6 +58,13 @@ impl AppState {
         let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
         let subjects = Subjects::new(crypto::derive_key(&master_bytes, "gerbang pairwise v1"));
         let redirect_policy = RedirectPolicy::from_config(&config);
+        let webauthn = match crate::auth::passkeys::build(&config.issuer) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, issuer = %config.issuer, "passkeys are disabled: browsers need a domain name (e.g. localhost), not an IP address, as the issuer's host");
+                None
+            }
+        };
         if config.redirect_domains.is_empty() {
             tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
         }
@@ -77,6 +86,7 @@ impl AppState {
             subjects,
             sealer,
             recovery,
+            webauthn,
             redirect_policy,
             discovery,
         });

@@ -25,6 +25,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("account_codes.html", include_str!("../themes/default/account_codes.html")),
     ("confirm.html", include_str!("../themes/default/confirm.html")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
+    ("static/webauthn.js", include_str!("../themes/default/static/webauthn.js")),
     ("locales/id.json", include_str!("../themes/default/locales/id.json")),
     ("locales/en.json", include_str!("../themes/default/locales/en.json")),
 ];

@@ -2,7 +2,41 @@
 //! records who logged in, when, and how strongly.
 
 pub mod login;
+pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod session;
 pub mod totp;
+
+use crate::store::{Db, StoreError};
+
+/// The second factors an account has, and the security level they can reach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Factors {
+    pub totp: bool,
+    pub passkeys: bool,
+}
+
+impl Factors {
+    pub async fn of(db: &Db, account_id: &str) -> Result<Factors, StoreError> {
+        Ok(Factors {
+            totp: totp::is_enrolled(db, account_id).await?,
+            passkeys: !crate::store::passkeys::list(db, account_id).await?.is_empty(),
+        })
+    }
+
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys
+    }
+
+    /// Passkeys with user verification reach level 3; a one-time code level 2.
+    pub fn reachable(&self) -> u8 {
+        if self.passkeys {
+            3
+        } else if self.totp {
+            2
+        } else {
+            1
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::{accept_language, browser_id, error_page, page, see_other, Cookies, FormParams, FormRejection, St};
 use crate::auth::session::{self, SsoSession};
-use crate::auth::{recovery, totp};
+use crate::auth::{passkeys, recovery, totp};
 use crate::config::Secret;
 use crate::crypto;
 use crate::identity::accounts::{self, Account, AccountKind};
@@ -27,7 +27,7 @@ pub const ACCOUNT_CLIENT_ID: &str = "gerbang-account";
 const RECENT_AUTH_SECONDS: i64 = 600;
 
 /// Outcome messages shown once on the account page; only these keys are accepted from the URL.
-const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed"];
+const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed"];
 
 fn locale_of(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> &'static str {
     negotiate(q.get("ui_locales").map(String::as_str), accept_language(headers), &st.config.default_locale)
@@ -90,6 +90,15 @@ pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, 
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     };
     let level = levels::get(levels::from_acr(&s.acr).unwrap_or(1)).map(|l| if locale == "en" { l.name_en } else { l.name_id });
+    let Ok(keys) = passkeys::list(&st.db, &a.id).await else {
+        return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+    };
+    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let keys: Vec<minijinja::Value> = keys
+        .iter()
+        .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day) })
+        .collect();
+    let (jar, bid) = browser_id(&st, jar);
     let done = q.get("done").filter(|d| DONE.contains(&d.as_str())).map(|d| st.themes.text(locale, &format!("done_{d}")));
     let ctx = minijinja::context! {
         name => a.name,
@@ -102,8 +111,92 @@ pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, 
         recovery_remaining => remaining,
         low_on_codes => totp_enrolled && remaining <= 3,
         done => done,
+        passkeys => keys,
+        passkeys_enabled => st.webauthn.is_some(),
+        csrf => st.csrf.token(&bid, "account"),
     };
-    page(&st, StatusCode::OK, "account.html", locale, ctx)
+    (jar, page(&st, StatusCode::OK, "account.html", locale, ctx)).into_response()
+}
+
+/// Creation options for a new passkey (fetched by the page's script).
+pub async fn passkey_options(State(st): State<St>, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let Some((s, a)) = current(&st, &jar).await else {
+        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": "login_required" }))).into_response();
+    };
+    if now() - s.auth_time > RECENT_AUTH_SECONDS || !checked_post(&st, &jar, form).await {
+        return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "reauthenticate" }))).into_response();
+    }
+    let user = a.nip.clone().or(a.nik.clone()).unwrap_or_else(|| a.id.clone());
+    match passkeys::start_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, &user, &a.name).await {
+        Ok(v) => super::no_store_json(v),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey registration options failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "error": "server_error" }))).into_response()
+        }
+    }
+}
+
+pub async fn passkey_add(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
+    let (_, a) = require_session!(st, jar, recent);
+    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
+    let Ok(form) = form else {
+        return error_page(&st, StatusCode::BAD_REQUEST, locale, "error_invalid_request", "invalid_request");
+    };
+    if !st.csrf.verify(&bid, "account", form.get("csrf").unwrap_or("")) {
+        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
+    }
+    let Ok(cred) = serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(form.get("credential").unwrap_or("")) else {
+        return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_passkey", "invalid_request");
+    };
+    match passkeys::finish_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, form.get("name").unwrap_or(""), &cred, now()).await {
+        Ok(row) => {
+            tracing::info!(account = %a.id, passkey = %row.id, "passkey registered");
+            see_other("/account?done=passkey_added")
+        }
+        Err(passkeys::PasskeyError::Store(e)) => {
+            tracing::error!(error = %e, "passkey registration failed");
+            error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "passkey registration refused");
+            error_page(&st, StatusCode::BAD_REQUEST, locale, "err_passkey", "invalid_request")
+        }
+    }
+}
+
+pub async fn passkey_remove_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let locale = locale_of(&st, &headers, &q);
+    let _ = require_session!(st, jar, recent);
+    confirm_page(&st, jar, locale, &format!("/account/passkeys/{id}/remove"), "confirm_passkey_remove", "confirm_remove_passkey")
+}
+
+pub async fn passkey_remove(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
+    let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
+    let (_, a) = require_session!(st, jar, recent);
+    if !checked_post(&st, &jar, form).await {
+        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
+    }
+    match passkeys::remove(&st.db, &a.id, &id).await {
+        Ok(true) => {
+            tracing::info!(account = %a.id, passkey = %id, "passkey removed");
+            see_other("/account?done=passkey_removed")
+        }
+        Ok(false) => error_page(&st, StatusCode::NOT_FOUND, locale, "error_not_found", "not_found"),
+        Err(_) => error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
+    }
 }
 
 pub async fn password_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {

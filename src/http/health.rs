@@ -34,7 +34,13 @@ pub async fn static_file(State(st): State<St>, Path(name): Path<String>) -> Resp
     let Some(bytes) = st.themes.static_file(&name) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let ctype = if name.ends_with(".css") { "text/css; charset=utf-8" } else { "application/octet-stream" };
+    let ctype = if name.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else if name.ends_with(".js") {
+        "text/javascript; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
     let mut res = bytes.as_ref().clone().into_response();
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));

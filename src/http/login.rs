@@ -8,7 +8,8 @@ use axum_extra::extract::cookie::CookieJar;
 use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
 use crate::auth::login::{password_login, LoginError};
-use crate::auth::{recovery, session, totp};
+use crate::auth::passkeys::{self, PasskeyError};
+use crate::auth::{recovery, session, totp, Factors};
 use crate::config::Secret;
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::identity::levels;
@@ -73,23 +74,27 @@ pub async fn login(
             return outcome_response(&st, Outcome::Login(flow), locale, &bid, None, Some((key, status, Some(username))));
         }
     };
-    // With an authenticator enrolled the password is only the first step.
-    match totp::is_enrolled(&st.db, &account.id).await {
-        Ok(true) => {
-            let mut flow = flow;
-            flow.pending_account = Some(account.id.clone());
-            flow.sid = None;
-            if let Err(e) = authorize::save_flow(&st, &flow).await {
-                tracing::error!(error = %e, "could not save the login flow");
-                return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-            }
-            return outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, None);
-        }
-        Ok(false) => {}
+    // With a second factor enrolled the password is only the first step, and no session exists
+    // until the second one succeeds.
+    let factors = match Factors::of(&st.db, &account.id).await {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "factor lookup failed");
             return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }
+    };
+    if factors.any() {
+        if factors.reachable() < flow.required_level {
+            return outcome_response(&st, authorize::deny_level(&st, &flow).await, locale, &bid, None, None);
+        }
+        let mut flow = flow;
+        flow.pending_account = Some(account.id.clone());
+        flow.sid = None;
+        if let Err(e) = authorize::save_flow(&st, &flow).await {
+            tracing::error!(error = %e, "could not save the login flow");
+            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+        return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, None);
     }
     tracing::info!(account = %account.id, "login succeeded");
     start_session(&st, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, t).await
@@ -145,15 +150,36 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
             return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request");
         }
     }
+    let factors = match Factors::of(&st.db, &account_id).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "factor lookup failed");
+            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+    };
     let fail_key = format!("fail:otp:{account_id}");
     let window = std::time::Duration::from_secs(st.config.login_lockout_seconds as u64);
     let failures = st.cache.get(&fail_key).await.ok().flatten().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     if st.config.login_max_failures > 0 && failures >= st.config.login_max_failures {
-        return outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)));
+        return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)));
     }
     let code = form.get("code").unwrap_or("").trim();
     let recovery_code = form.get("recovery_code").unwrap_or("").trim();
-    let verified = if !recovery_code.is_empty() {
+    let credential = form.get("credential").unwrap_or("").trim();
+    let verified = if !credential.is_empty() {
+        match serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(credential) {
+            Ok(cred) => match passkeys::finish_authentication(st.webauthn.as_ref(), &st.cache, &st.db, &account_id, &flow.id, &cred, t).await {
+                Ok(()) => Ok(Some(3u8)),
+                Err(PasskeyError::Store(e)) => Err(e.to_string()),
+                Err(PasskeyError::Internal(e)) => Err(e),
+                Err(e) => {
+                    tracing::info!(account = %account_id, error = %e, "passkey refused");
+                    Ok(None)
+                }
+            },
+            Err(_) => Ok(None),
+        }
+    } else if !recovery_code.is_empty() {
         recovery::redeem(&st.db, &st.recovery, &account_id, recovery_code, t).await.map(|ok| ok.then_some(1u8)).map_err(|e| e.to_string())
     } else {
         totp::verify(&st.db, &st.sealer, &account_id, code, t).await.map(|ok| ok.then_some(2u8)).map_err(|e| e.to_string())
@@ -161,13 +187,17 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
     match verified {
         Ok(Some(level)) => {
             let _ = st.cache.delete(&fail_key).await;
-            let amr: Vec<String> = if level == 2 { vec!["pwd".into(), "otp".into()] } else { vec!["pwd".into()] };
+            let amr: Vec<String> = match level {
+                3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
+                2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
+                _ => vec!["pwd".into()],
+            };
             tracing::info!(account = %account_id, level, "second factor accepted");
             start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, t).await
         }
         Ok(None) => {
             let _ = st.cache.incr(&fail_key, window).await;
-            outcome_response(&st, Outcome::SecondFactor(flow), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
+            outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
         }
         Err(e) => {
             tracing::error!(error = %e, "second factor check failed");
@@ -189,4 +219,73 @@ pub async fn consent(State(st): State<St>, headers: HeaderMap, jar: CookieJar, f
     let allow = form.get("decision") == Some("allow");
     let outcome = authorize::consent(&st, flow, sso.as_ref(), allow, t).await;
     outcome_response(&st, outcome, locale, &bid, None, None)
+}
+
+fn json_error(status: StatusCode, error: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+/// Options for passwordless login from the login page (any passkey of this site).
+pub async fn passkey_login_options(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let (_, _, flow, _) = match flow_form(&st, &headers, &jar, form, "login").await {
+        Ok(x) => x,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),
+    };
+    match passkeys::start_discoverable(st.webauthn.as_ref(), &st.cache, &flow.id).await {
+        Ok(v) => super::no_store_json(v),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey options failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+    }
+}
+
+/// Passwordless login with a discoverable passkey and user verification: level 3 at once.
+pub async fn passkey_login(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "login").await {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let t = now();
+    let refused = |st: &St, flow: Flow| outcome_response(st, Outcome::Login(flow), locale, &bid, None, Some(("err_passkey", StatusCode::UNAUTHORIZED, None)));
+    let Ok(cred) = serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(form.get("credential").unwrap_or("")) else {
+        return refused(&st, flow);
+    };
+    let account_id = match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, &cred, t).await {
+        Ok(a) => a,
+        Err(PasskeyError::Store(e)) => {
+            tracing::error!(error = %e, "passkey login failed");
+            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "passkey login refused");
+            return refused(&st, flow);
+        }
+    };
+    match crate::identity::accounts::get(&st.db, &account_id).await {
+        Ok(Some(a)) if a.is_active() => {}
+        Ok(_) => return outcome_response(&st, Outcome::Login(flow), locale, &bid, None, Some(("err_account_disabled", StatusCode::FORBIDDEN, None))),
+        Err(_) => return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
+    }
+    tracing::info!(account = %account_id, "passwordless login succeeded");
+    start_session(&st, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, t).await
+}
+
+/// Options for a passkey as the second step (after the password, or to step a session up).
+pub async fn passkey_factor_options(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+    let (_, _, flow, _) = match flow_form(&st, &headers, &jar, form, "otp").await {
+        Ok(x) => x,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),
+    };
+    let Some(account_id) = flow.pending_account.clone() else {
+        return json_error(StatusCode::BAD_REQUEST, "login_expired");
+    };
+    match passkeys::start_authentication(st.webauthn.as_ref(), &st.cache, &st.db, &account_id, &flow.id).await {
+        Ok(v) => super::no_store_json(v),
+        Err(PasskeyError::UnknownCredential) => json_error(StatusCode::BAD_REQUEST, "no_passkey"),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey options failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+        }
+    }
 }

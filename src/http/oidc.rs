@@ -119,6 +119,7 @@ pub fn outcome_response(
                 username => username,
                 error => error,
                 lang_links => lang_links,
+                passkeys_enabled => st.webauthn.is_some(),
             };
             page(st, status, "login.html", locale, ctx)
         }
@@ -136,17 +137,21 @@ pub fn outcome_response(
             };
             page(st, StatusCode::FORBIDDEN, "error.html", locale, ctx)
         }
-        Outcome::SecondFactor(flow) => {
+        Outcome::SecondFactor(flow, factors) => {
             let (error, status) = match login_error {
                 Some((key, status, _)) => (Some(st.themes.text(locale, key)), status),
                 None => (None, StatusCode::OK),
             };
+            // A one-time code reaches level 2 only: offered when that is enough.
+            let totp = factors.totp && flow.required_level <= 2;
             let ctx = minijinja::context! {
                 client_name => flow.client_name,
                 csrf => st.csrf.token(bid, "otp"),
                 login_id => flow.id,
                 action => "/login/otp",
                 error => error,
+                totp => totp,
+                passkey => factors.passkeys,
             };
             page(st, status, "totp.html", locale, ctx)
         }

@@ -18,9 +18,10 @@ pub const LEVELS: [Level; 4] = [
 ];
 
 /// The highest level a login can reach with the authentication methods this version has:
-/// password plus a one-time code. Requests for more are refused with a clear error instead of
-/// being answered with a lower level.
-pub const MAX_REACHABLE: u8 = 2;
+/// a passkey with user verification. Level 4 also needs a bound electronic certificate, which
+/// does not exist yet; requests for it are refused with a clear error instead of being answered
+/// with a lower level.
+pub const MAX_REACHABLE: u8 = 3;
 
 pub fn from_acr(acr: &str) -> Option<u8> {
     LEVELS.iter().find(|l| l.acr == acr).map(|l| l.level)

@@ -11,7 +11,7 @@ use super::clients::{Client, GrantType};
 use super::discovery::ACR_LEVEL_1;
 use super::{parse_scope, ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;
-use crate::auth::totp;
+use crate::auth::Factors;
 use crate::crypto;
 use crate::identity::{accounts, levels};
 use crate::state::AppState;
@@ -49,6 +49,9 @@ pub struct Flow {
     /// The account whose password (or session) is verified and whose second factor is due.
     #[serde(default)]
     pub pending_account: Option<String>,
+    /// The security level this request needs (application minimum or `acr` request).
+    #[serde(default)]
+    pub required_level: u8,
 }
 
 /// What the endpoint answers. Only `Redirect` ever sends the browser back to the client.
@@ -58,8 +61,8 @@ pub enum Outcome {
     ErrorPage { message_key: &'static str, code: &'static str, detail: String },
     Redirect(String),
     Login(Flow),
-    /// Ask for the second factor (a code from the authenticator app or a recovery code).
-    SecondFactor(Flow),
+    /// Ask for the second factor: a passkey, a code from the authenticator app, or a recovery code.
+    SecondFactor(Flow, Factors),
     Consent(Flow),
     /// Explained to the person; the way back tells the application `error`.
     Denied { message_key: &'static str, level: Option<u8>, back_url: String },
@@ -336,7 +339,7 @@ async fn continue_request(
         if none {
             return fail(OAuthError::new(ErrorCode::LoginRequired, "the user must log in"));
         }
-        return match new_flow(st, client, request, browser_id, None, None).await {
+        return match new_flow(st, client, request, browser_id, None, None, required).await {
             Ok(flow) => Outcome::Login(flow),
             Err(e) => fail(e),
         };
@@ -353,26 +356,28 @@ async fn continue_request(
     }
     // Step-up within reach: the session is weaker than required and a second factor can fix it.
     if session_level < required {
-        return match totp::is_enrolled(&st.db, &session.account_id).await {
-            Err(e) => fail(OAuthError::server(e)),
-            Ok(false) => {
-                // No second factor: the level is out of reach even with interaction.
-                let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no second factor enrolled");
-                if none { fail(err) } else { denied(st, &request, "denied_level_enrol", Some(required), &err) }
-            }
-            Ok(true) if none => fail(OAuthError::new(ErrorCode::InteractionRequired, "a stronger authentication is required")),
-            Ok(true) => {
-                match new_flow(st, client, request, browser_id, Some(session.sid.clone()), Some(session.account_id.clone())).await {
-                    Ok(flow) => Outcome::SecondFactor(flow),
-                    Err(e) => fail(e),
-                }
-            }
+        let factors = match Factors::of(&st.db, &session.account_id).await {
+            Ok(f) => f,
+            Err(e) => return fail(OAuthError::server(e)),
+        };
+        if factors.reachable() < required {
+            // Out of reach even with interaction: the person has not enrolled a strong enough factor.
+            let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no factor reaching the required level");
+            return if none { fail(err) } else { denied(st, &request, "denied_level_enrol", Some(required), &err) };
+        }
+        if none {
+            return fail(OAuthError::new(ErrorCode::InteractionRequired, "a stronger authentication is required"));
+        }
+        let pending = Some(session.account_id.clone());
+        return match new_flow(st, client, request, browser_id, Some(session.sid.clone()), pending, required).await {
+            Ok(flow) => Outcome::SecondFactor(flow, factors),
+            Err(e) => fail(e),
         };
     }
     match needs_consent(st, client, &request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) if none => fail(OAuthError::new(ErrorCode::ConsentRequired, "the user must consent")),
-        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone()), None).await {
+        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone()), None, required).await {
             Ok(flow) => Outcome::Consent(flow),
             Err(e) => fail(e),
         },
@@ -402,6 +407,7 @@ async fn new_flow(
     browser_id: &str,
     sid: Option<String>,
     pending_account: Option<String>,
+    required_level: u8,
 ) -> Result<Flow, OAuthError> {
     let flow = Flow {
         id: crypto::random_token(24).map_err(OAuthError::server)?,
@@ -410,6 +416,7 @@ async fn new_flow(
         client_name: client.name.clone(),
         sid,
         pending_account,
+        required_level,
     };
     save_flow(st, &flow).await?;
     Ok(flow)
@@ -494,6 +501,13 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
             }
         }
     }
+}
+
+/// The person's factors cannot reach the level the request needs: refuse without a session.
+pub async fn deny_level(st: &AppState, flow: &Flow) -> Outcome {
+    end_flow(st, &flow.id).await;
+    let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no factor reaching the required level");
+    denied(st, &flow.request, "denied_level_enrol", Some(flow.required_level), &err)
 }
 
 /// The person's answer on the consent page. The flow must belong to the session that logged in.

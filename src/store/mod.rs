@@ -7,6 +7,7 @@ pub mod factors;
 pub mod grants;
 pub mod keys;
 pub mod opd;
+pub mod passkeys;
 pub mod roles;
 
 use std::str::FromStr;

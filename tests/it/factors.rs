@@ -86,7 +86,7 @@ async fn one_time_codes_give_level_two_once_each_and_recovery_codes_work_once() 
     assert_eq!(res.status(), 303);
     let claims = id_claims(&app, &c, start, &location(&res)).await;
     assert_eq!(claims["acr"], "urn:gerbang:loa:2");
-    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["security_level"], 2);
 
     let b2 = browser();

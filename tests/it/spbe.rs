@@ -218,10 +218,15 @@ async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
         let res = b.get(format!("{url}&prompt=none")).send().await.unwrap();
         assert_eq!(query(&location(&res))["error"], "unmet_authentication_requirements", "never a lower level");
     }
-    // An application whose minimum is level 3 is refused the same way, before any login.
-    let strict = register(&app, |n| n.min_level = 3).await;
-    let res = browser().get(&start_auth(&app.rp(&strict).await, &[]).url).send().await.unwrap();
+    // Level 4 (a bound electronic certificate) does not exist yet: refused before any login.
+    let signer = register(&app, |n| n.min_level = 4).await;
+    let res = browser().get(&start_auth(&app.rp(&signer).await, &[]).url).send().await.unwrap();
     assert_eq!(res.status(), 403);
+    // Level 3 needs a passkey: someone without one is refused after the password, with no session.
+    let strict = register(&app, |n| n.min_level = 3).await;
+    let b = browser();
+    let html = b.get(&start_auth(&app.rp(&strict).await, &[]).url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(submit_login(&app, &b, &html, &nip, PASSWORD).await.status(), 403);
 }
 
 fn urlencode(s: &str) -> String {
