@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The browser suite: starts Gerbang (debug build, fresh SQLite) with a localhost issuer, creates
+# an account and an application that demands level 3, and runs passkeys.mjs in headless
+# Chromium. Screenshots go to target/browser-artifacts/. Installs Chromium (Debian's package)
+# and playwright-core (from package-lock.json) when missing; never downloads a browser of its own.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+cargo build --quiet --bin gerbang
+
+TMP="$(mktemp -d)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+export GERBANG_DATA_DIR="$TMP" GERBANG_DATABASE_URL="sqlite://$TMP/gerbang.db" GERBANG_BIND="127.0.0.1:$PORT"
+export GERBANG_ISSUER="http://localhost:$PORT" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-gerbang=info,warn}
+BIN="$ROOT/target/debug/gerbang"
+NIP=198503122010011001
+PASSWORD=kunci-uji-peramban-2026
+echo "$PASSWORD" | "$BIN" account create --nip "$NIP" --name "Siti Rahmawati" --password-stdin --json >/dev/null
+"$BIN" client create --id e2e-strict --name "Aplikasi Tingkat 3" --public --first-party --development --min-level 3 \
+    --redirect-uri "http://localhost:$PORT/e2e/callback" --scope "openid profile" --json >/dev/null
+
+"$BIN" serve >"$TMP/server.log" 2>&1 &
+PID=$!
+cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+ARTIFACTS="$ROOT/target/browser-artifacts"
+rm -rf "$ARTIFACTS"
+if ! BASE="http://localhost:$PORT" NIP="$NIP" PASSWORD="$PASSWORD" CLIENT_ID=e2e-strict ARTIFACTS="$ARTIFACTS" \
+    node tests/browser/passkeys.mjs; then
+    echo "--- server log"; cat "$TMP/server.log"
+    exit 1
+fi
+echo "screenshots: $ARTIFACTS"
