@@ -1,8 +1,8 @@
-//! Password login with throttling per account and per client address. Unknown accounts and
-//! wrong passwords get the same answer after the same work.
+//! Password login with throttling per account and per client address (growing delays, then a
+//! temporary lockout). Unknown accounts and wrong passwords get the same answer after the same
+//! work.
 
-use std::time::Duration;
-
+use super::throttle::{self, Policy, Verdict};
 use crate::config::Secret;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
@@ -11,37 +11,51 @@ use crate::state::AppState;
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginError {
     InvalidCredentials,
-    TooManyAttempts,
+    /// Locked or asked to wait; the seconds until the next attempt may be judged.
+    TooManyAttempts { retry_after: i64 },
     AccountDisabled,
     Internal,
 }
 
-fn account_key(login: &str) -> String {
+fn account_id(login: &str) -> String {
     let norm: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
-    format!("fail:acct:{}", crypto::sha256_hex(norm.as_bytes()))
-}
-
-fn ip_key(ip: &str) -> String {
-    format!("fail:ip:{ip}")
+    crypto::sha256_hex(norm.as_bytes())
 }
 
 /// Per-address failures allowed before a lockout: an office behind one NAT address shares it,
 /// so it is much higher than the per-account limit.
 const IP_FACTOR: u64 = 20;
 
-pub async fn password_login(st: &AppState, login: &str, password: &Secret<String>, ip: &str, _now: i64) -> Result<Account, LoginError> {
-    let cfg = &st.config;
+pub fn account_policy(st: &AppState) -> Policy {
+    let max = st.config.login_max_failures;
+    Policy { free_failures: max.saturating_sub(2).min(3), max_failures: max, lockout_seconds: st.config.login_lockout_seconds }
+}
+
+fn ip_policy(st: &AppState) -> Policy {
+    let max = st.config.login_max_failures.saturating_mul(IP_FACTOR);
+    Policy { free_failures: max, max_failures: max, lockout_seconds: st.config.login_lockout_seconds }
+}
+
+fn refused(v: Verdict, now: i64) -> Option<LoginError> {
+    match v {
+        Verdict::Allowed => None,
+        Verdict::Wait { seconds } => Some(LoginError::TooManyAttempts { retry_after: seconds }),
+        Verdict::Locked { until } => Some(LoginError::TooManyAttempts { retry_after: until - now }),
+    }
+}
+
+pub async fn password_login(st: &AppState, login: &str, password: &Secret<String>, ip: &str, now: i64) -> Result<Account, LoginError> {
     let internal = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "login failed internally");
         LoginError::Internal
     };
-    let window = Duration::from_secs(cfg.login_lockout_seconds as u64);
-    let counts = |key: String| async move { st.cache.get(&key).await.map(|v| v.and_then(|b| parse_count(&b)).unwrap_or(0)) };
-    let acct_fails = counts(account_key(login)).await.map_err(|e| internal(&e))?;
-    let ip_fails = counts(ip_key(ip)).await.map_err(|e| internal(&e))?;
-    if cfg.login_max_failures > 0 && (acct_fails >= cfg.login_max_failures || ip_fails >= cfg.login_max_failures * IP_FACTOR) {
+    let (ap, ipp) = (account_policy(st), ip_policy(st));
+    let acct = account_id(login);
+    let acct_rec = throttle::load(&st.cache, "acct", &acct).await.map_err(|e| internal(&e))?;
+    let ip_rec = throttle::load(&st.cache, "ip", ip).await.map_err(|e| internal(&e))?;
+    if let Some(e) = refused(throttle::verdict(&acct_rec, &ap, now), now).or_else(|| refused(throttle::verdict(&ip_rec, &ipp, now), now)) {
         tracing::warn!(ip = %ip, "login refused: too many failed attempts");
-        return Err(LoginError::TooManyAttempts);
+        return Err(e);
     }
     if login.len() > 64 || password.expose().len() > 1024 {
         return Err(LoginError::InvalidCredentials);
@@ -54,18 +68,16 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
             if !account.is_active() {
                 return Err(LoginError::AccountDisabled);
             }
-            let _ = st.cache.delete(&account_key(login)).await;
+            let _ = throttle::clear(&st.cache, "acct", &acct).await;
             Ok(account)
         }
-        _ => {
-            st.cache.incr(&account_key(login), window).await.map_err(|e| internal(&e))?;
-            st.cache.incr(&ip_key(ip), window).await.map_err(|e| internal(&e))?;
+        found => {
+            let rec = throttle::fail(&st.cache, "acct", &acct, &ap, now).await.map_err(|e| internal(&e))?;
+            throttle::fail(&st.cache, "ip", ip, &ipp, now).await.map_err(|e| internal(&e))?;
+            if rec.locked_until > now {
+                tracing::warn!(ip = %ip, account = found.as_ref().map(|(a, _)| a.id.as_str()).unwrap_or("unknown"), until = rec.locked_until, "login locked after repeated failures");
+            }
             Err(LoginError::InvalidCredentials)
         }
     }
-}
-
-/// Counters are decimal text in both cache implementations.
-fn parse_count(b: &[u8]) -> Option<u64> {
-    std::str::from_utf8(b).ok()?.parse().ok()
 }

@@ -6,6 +6,7 @@ pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod session;
+pub mod throttle;
 pub mod totp;
 
 use crate::store::{Db, StoreError};

@@ -9,7 +9,7 @@ use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
 use crate::auth::login::{password_login, LoginError};
 use crate::auth::passkeys::{self, PasskeyError};
-use crate::auth::{recovery, session, totp, Factors};
+use crate::auth::{recovery, session, throttle, totp, Factors};
 use crate::config::Secret;
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::identity::levels;
@@ -65,7 +65,7 @@ pub async fn login(
         Err(e) => {
             let (key, status) = match e {
                 LoginError::InvalidCredentials => ("err_invalid_credentials", StatusCode::UNAUTHORIZED),
-                LoginError::TooManyAttempts => ("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
+                LoginError::TooManyAttempts { .. } => ("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
                 LoginError::AccountDisabled => ("err_account_disabled", StatusCode::FORBIDDEN),
                 LoginError::Internal => {
                     return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
@@ -157,10 +157,15 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
             return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }
     };
-    let fail_key = format!("fail:otp:{account_id}");
-    let window = std::time::Duration::from_secs(st.config.login_lockout_seconds as u64);
-    let failures = st.cache.get(&fail_key).await.ok().flatten().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    if st.config.login_max_failures > 0 && failures >= st.config.login_max_failures {
+    let policy = crate::auth::login::account_policy(&st);
+    let record = match throttle::load(&st.cache, "otp", &account_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "throttle lookup failed");
+            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+        }
+    };
+    if throttle::verdict(&record, &policy, t) != throttle::Verdict::Allowed {
         return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)));
     }
     let code = form.get("code").unwrap_or("").trim();
@@ -186,7 +191,7 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
     };
     match verified {
         Ok(Some(level)) => {
-            let _ = st.cache.delete(&fail_key).await;
+            let _ = throttle::clear(&st.cache, "otp", &account_id).await;
             let amr: Vec<String> = match level {
                 3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
                 2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
@@ -196,7 +201,7 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
             start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, t).await
         }
         Ok(None) => {
-            let _ = st.cache.incr(&fail_key, window).await;
+            let _ = throttle::fail(&st.cache, "otp", &account_id, &policy, t).await;
             outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
         }
         Err(e) => {

@@ -262,20 +262,36 @@ async fn wrong_password_and_unknown_account_look_the_same() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_for_a_while() {
-    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "3")]).await;
+async fn repeated_failures_slow_down_then_lock_and_the_lock_expires() {
+    use gerbang::auth::login::{password_login, LoginError};
+    use gerbang::config::Secret;
+    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "5"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
     let nip = unique_nip();
     app.asn(&nip, "Rudi").await;
-    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
-    let rp = app.rp(&c).await;
-    let b = browser();
-    let mut statuses = Vec::new();
-    for pw in ["salah-satu-1234", "salah-dua-12345", "salah-tiga-1234", PASSWORD] {
-        let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
-        let res = submit_login(&app, &b, &html, &nip, &pw).await;
-        statuses.push(res.status().as_u16());
+    let st = &app.state;
+    let wrong = Secret::new("salah-sekali-1234".to_string());
+    let right = Secret::new(PASSWORD.to_string());
+    let t = gerbang::state::now();
+    for _ in 0..4 {
+        assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", t).await.unwrap_err(), LoginError::InvalidCredentials);
     }
-    assert_eq!(statuses, vec![401, 401, 401, 429], "locked even with the right password");
+    // After the free failures each attempt waits a growing delay, judged or not.
+    assert_eq!(password_login(st, &nip, &right, "10.1.1.1", t).await.unwrap_err(), LoginError::TooManyAttempts { retry_after: 1 });
+    assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", t + 1).await.unwrap_err(), LoginError::InvalidCredentials);
+    // The fifth failure locks the account, whatever the address and even with the right password.
+    assert_eq!(password_login(st, &nip, &right, "10.9.9.9", t + 2).await.unwrap_err(), LoginError::TooManyAttempts { retry_after: 299 });
+    assert!(password_login(st, &nip, &right, "10.1.1.1", t + 301).await.is_ok(), "the lockout expires");
+
+    // Through the page: a locked account answers 429 with an explanation.
+    let later = gerbang::state::now() + 400;
+    for i in 0..5 {
+        assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", later + 2 * i).await.unwrap_err(), LoginError::InvalidCredentials);
+    }
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let html = b.get(&start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 429);
 }
 
 #[tokio::test]

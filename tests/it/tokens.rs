@@ -287,3 +287,23 @@ async fn a_code_redeemed_at_two_replicas_at_once_is_accepted_once() {
     assert_eq!(res.status(), 303);
     assert!(query(&location(&res)).contains_key("code"));
 }
+
+#[tokio::test]
+async fn a_lockout_on_one_replica_holds_on_the_other() {
+    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "3")]).await;
+    if !app.shared_cache() {
+        eprintln!("skipped: replicas share throttling only through Redis (set GERBANG_TEST_REDIS_URL)");
+        return;
+    }
+    let other = app.replica().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Replika").await;
+    let wrong = gerbang::config::Secret::new("salah-sekali-1234".to_string());
+    let t = gerbang::state::now();
+    for i in 0..3 {
+        let _ = gerbang::auth::login::password_login(&app.state, &nip, &wrong, "10.2.2.2", t + 10 * i).await;
+    }
+    let right = gerbang::config::Secret::new(PASSWORD.to_string());
+    let res = gerbang::auth::login::password_login(&other.state, &nip, &right, "10.3.3.3", t + 25).await;
+    assert!(matches!(res, Err(gerbang::auth::login::LoginError::TooManyAttempts { .. })), "{res:?}");
+}
