@@ -1,6 +1,7 @@
 //! Gerbang: an OpenID Connect single sign-on provider for Indonesian regional governments.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;

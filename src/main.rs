@@ -47,6 +47,28 @@ enum Command {
     /// Demonstration data.
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain; exits non-zero and names the first broken record if any.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest events, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only events about this account (NIP, NIK or id).
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +153,16 @@ enum AccountCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Remove every second factor (authenticator app, recovery codes, passkeys). Audited.
+    ResetFactors {
+        /// NIP, NIK or account id.
+        account: String,
+        /// Who does it (recorded in the audit trail), e.g. the administrator's NIP.
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -146,6 +178,9 @@ struct AccountUpdate {
     /// active, suspended, retired or dismissed. Anything but active revokes all tokens.
     #[arg(long)]
     status: Option<String>,
+    /// Who makes the change (recorded in the audit trail).
+    #[arg(long, default_value = "cli")]
+    actor: String,
     #[arg(long)]
     json: bool,
 }
@@ -300,6 +335,53 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 for a in gerbang::identity::profile::SCHEMA {
                     println!("{:<14} {:<8} scope {:<16} {}", a.name, a.account_type.as_str(), a.scope, a.description);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account(AccountCmd::ResetFactors { account, actor, json: j }) => {
+            let db = open_db(&config).await?;
+            let Some(a) = accounts::find(&db, &account).await? else {
+                return Ok(fail(j, &format!("no account `{account}`"), "not_found"));
+            };
+            gerbang::auth::reset_factors(&db, &a.id).await?;
+            let event = gerbang::audit::Event::new("account.factors_reset").actor(&format!("cli:{actor}")).subject(&a.id);
+            gerbang::audit::append(&db, event, now()).await?;
+            if j {
+                println!("{}", json!({ "reset": a.id }));
+            } else {
+                println!("second factors of {} ({}) removed; recorded in the audit trail", a.id, a.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCmd::Verify { json: j }) => {
+            let db = open_db(&config).await?;
+            let v = gerbang::audit::verify(&db).await?;
+            if j {
+                println!("{}", serde_json::to_string(&v)?);
+            } else if v.ok {
+                println!("audit trail intact: {} records", v.records);
+            } else {
+                println!("audit trail BROKEN: {}", v.problem.clone().unwrap_or_default());
+            }
+            Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Audit(AuditCmd::List { limit, account, json: j }) => {
+            let db = open_db(&config).await?;
+            let subject = match &account {
+                Some(a) => match accounts::find(&db, a).await? {
+                    Some(acc) => Some(acc.id),
+                    None => return Ok(fail(j, &format!("no account `{a}`"), "not_found")),
+                },
+                None => None,
+            };
+            let rows = gerbang::audit::list(&db, limit, subject.as_deref()).await?;
+            if j {
+                println!("{}", json!({ "events": rows }));
+            } else {
+                for r in rows {
+                    let at = chrono::DateTime::from_timestamp(r.at, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+                    println!("{:>6} {} {:<24} actor={} subject={} ip={} {}", r.seq, at, r.kind, r.actor, r.subject, r.ip, r.detail);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -508,6 +590,9 @@ async fn account_update(config: Config, u: AccountUpdate) -> anyhow::Result<Exit
         if let Err(e) = accounts::set_status(&db, &account.id, status, now()).await {
             return Ok(fail(u.json, &e.to_string(), "invalid"));
         }
+        let detail = json!({ "before": account.status, "after": status });
+        let event = gerbang::audit::Event::new("account.status_changed").actor(&format!("cli:{}", u.actor)).subject(&account.id).detail(detail);
+        gerbang::audit::append(&db, event, now()).await?;
         account.status = status.clone();
     }
     if u.json {

@@ -3,6 +3,7 @@
 //! work.
 
 use super::throttle::{self, Policy, Verdict};
+use crate::audit::{self, Event};
 use crate::config::Secret;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
@@ -55,6 +56,7 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
     let ip_rec = throttle::load(&st.cache, "ip", ip).await.map_err(|e| internal(&e))?;
     if let Some(e) = refused(throttle::verdict(&acct_rec, &ap, now), now).or_else(|| refused(throttle::verdict(&ip_rec, &ipp, now), now)) {
         tracing::warn!(ip = %ip, "login refused: too many failed attempts");
+        audit::record(&st.db, Event::new("login.throttled").subject(&acct).ip(ip), now).await;
         return Err(e);
     }
     if login.len() > 64 || password.expose().len() > 1024 {
@@ -66,6 +68,7 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
     match found {
         Some((account, _)) if ok => {
             if !account.is_active() {
+                audit::record(&st.db, Event::new("login.refused_inactive").subject(&account.id).ip(ip), now).await;
                 return Err(LoginError::AccountDisabled);
             }
             let _ = throttle::clear(&st.cache, "acct", &acct).await;
@@ -74,8 +77,12 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
         found => {
             let rec = throttle::fail(&st.cache, "acct", &acct, &ap, now).await.map_err(|e| internal(&e))?;
             throttle::fail(&st.cache, "ip", ip, &ipp, now).await.map_err(|e| internal(&e))?;
+            // Unknown identifiers are recorded by their hash only: a typo can be someone's NIK.
+            let subject = found.as_ref().map(|(a, _)| a.id.clone()).unwrap_or_else(|| acct.clone());
+            audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
             if rec.locked_until > now {
-                tracing::warn!(ip = %ip, account = found.as_ref().map(|(a, _)| a.id.as_str()).unwrap_or("unknown"), until = rec.locked_until, "login locked after repeated failures");
+                tracing::warn!(ip = %ip, account = %subject, until = rec.locked_until, "login locked after repeated failures");
+                audit::record(&st.db, Event::new("login.locked").subject(&subject).ip(ip).detail(serde_json::json!({ "until": rec.locked_until })), now).await;
             }
             Err(LoginError::InvalidCredentials)
         }

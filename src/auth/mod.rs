@@ -41,3 +41,15 @@ impl Factors {
         }
     }
 }
+
+/// An administrator's reset of all second factors (lost phone, left security key): the person
+/// logs in with the password alone afterwards and enrols again. Callers record it in the audit
+/// trail with who did it.
+pub async fn reset_factors(db: &Db, account_id: &str) -> Result<(), StoreError> {
+    totp::remove(db, account_id).await?;
+    crate::store::factors::delete_recovery_codes(db, account_id).await?;
+    for k in crate::store::passkeys::list(db, account_id).await? {
+        crate::store::passkeys::delete(db, account_id, &k.id).await?;
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use std::collections::HashMap;
 
 use super::{accept_language, browser_id, error_page, page, see_other, Cookies, FormParams, FormRejection, St};
+use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::auth::{passkeys, recovery, totp};
 use crate::config::Secret;
@@ -152,6 +153,7 @@ pub async fn passkey_add(State(st): State<St>, headers: HeaderMap, jar: CookieJa
     match passkeys::finish_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, form.get("name").unwrap_or(""), &cred, now()).await {
         Ok(row) => {
             tracing::info!(account = %a.id, passkey = %row.id, "passkey registered");
+            audit::record(&st.db, Event::new("passkey.registered").actor(&a.id).subject(&a.id), now()).await;
             see_other("/account?done=passkey_added")
         }
         Err(passkeys::PasskeyError::Store(e)) => {
@@ -192,6 +194,7 @@ pub async fn passkey_remove(
     match passkeys::remove(&st.db, &a.id, &id).await {
         Ok(true) => {
             tracing::info!(account = %a.id, passkey = %id, "passkey removed");
+            audit::record(&st.db, Event::new("passkey.removed").actor(&a.id).subject(&a.id), now()).await;
             see_other("/account?done=passkey_removed")
         }
         Ok(false) => error_page(&st, StatusCode::NOT_FOUND, locale, "error_not_found", "not_found"),
@@ -231,6 +234,7 @@ pub async fn password_change(State(st): State<St>, headers: HeaderMap, jar: Cook
     match accounts::change_password(&st.db, &st.hasher, &a.id, &current_pw, &new_pw, now()).await {
         Ok(()) => {
             tracing::info!(account = %a.id, "password changed");
+            audit::record(&st.db, Event::new("password.changed").actor(&a.id).subject(&a.id), now()).await;
             see_other("/account?done=password_changed")
         }
         Err(accounts::PasswordChangeError::WrongCurrent) => again("pw_wrong_current", StatusCode::BAD_REQUEST),
@@ -282,6 +286,7 @@ pub async fn totp_confirm(State(st): State<St>, headers: HeaderMap, jar: CookieJ
         }
     }
     tracing::info!(account = %a.id, "authenticator app enrolled");
+    audit::record(&st.db, Event::new("totp.enrolled").actor(&a.id).subject(&a.id), now()).await;
     // The first enrolment comes with recovery codes, shown once.
     match recovery::remaining(&st.db, &a.id).await {
         Ok(0) => show_new_codes(&st, &a, locale, t).await,
@@ -292,7 +297,10 @@ pub async fn totp_confirm(State(st): State<St>, headers: HeaderMap, jar: CookieJ
 
 async fn show_new_codes(st: &AppState, a: &Account, locale: &str, t: i64) -> Response {
     match recovery::generate(&st.db, &st.recovery, &a.id, t).await {
-        Ok(codes) => page(st, StatusCode::OK, "account_codes.html", locale, minijinja::context! { codes => codes }),
+        Ok(codes) => {
+            audit::record(&st.db, Event::new("recovery_codes.generated").actor(&a.id).subject(&a.id), t).await;
+            page(st, StatusCode::OK, "account_codes.html", locale, minijinja::context! { codes => codes })
+        }
         Err(e) => {
             tracing::error!(error = %e, "recovery code generation failed");
             error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
@@ -340,6 +348,7 @@ pub async fn totp_remove(State(st): State<St>, headers: HeaderMap, jar: CookieJa
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     }
     tracing::info!(account = %a.id, "authenticator app removed");
+    audit::record(&st.db, Event::new("totp.removed").actor(&a.id).subject(&a.id), now()).await;
     see_other("/account?done=totp_removed")
 }
 

@@ -8,6 +8,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
 use crate::auth::login::{password_login, LoginError};
+use crate::audit::{self, Event};
 use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::{recovery, session, throttle, totp, Factors};
 use crate::config::Secret;
@@ -97,7 +98,7 @@ pub async fn login(
         return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, None);
     }
     tracing::info!(account = %account.id, "login succeeded");
-    start_session(&st, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, t).await
+    start_session(&st, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, &ip, t).await
 }
 
 /// A fresh session id at every login and step-up: a cookie planted or stolen before is
@@ -112,8 +113,12 @@ async fn start_session(
     amr: Vec<String>,
     locale: &'static str,
     bid: &str,
+    ip: &str,
     t: i64,
 ) -> Response {
+    let kind = if flow.sid.is_some() { "login.step_up" } else { "login.succeeded" };
+    let detail = serde_json::json!({ "level": level, "amr": amr, "client_id": flow.request.client_id });
+    audit::record(&st.db, Event::new(kind).actor(account_id).subject(account_id).ip(ip).detail(detail), t).await;
     if let Some(old) = Cookies::read(st, &jar, Cookies::SSO) {
         let _ = session::end(&st.cache, &old).await;
     }
@@ -131,7 +136,13 @@ async fn start_session(
 
 /// The second step: a code from the authenticator app (level 2) or a recovery code (level 1,
 /// and the code is spent).
-pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn second_factor(
+    State(st): State<St>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "otp").await {
         Ok(x) => x,
         Err(page) => return page,
@@ -198,9 +209,13 @@ pub async fn second_factor(State(st): State<St>, headers: HeaderMap, jar: Cookie
                 _ => vec!["pwd".into()],
             };
             tracing::info!(account = %account_id, level, "second factor accepted");
-            start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, t).await
+            if level == 1 {
+                audit::record(&st.db, Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(&ip), t).await;
+            }
+            start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, &ip, t).await
         }
         Ok(None) => {
+            audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(&ip), t).await;
             let _ = throttle::fail(&st.cache, "otp", &account_id, &policy, t).await;
             outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
         }
@@ -246,7 +261,13 @@ pub async fn passkey_login_options(State(st): State<St>, headers: HeaderMap, jar
 }
 
 /// Passwordless login with a discoverable passkey and user verification: level 3 at once.
-pub async fn passkey_login(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn passkey_login(
+    State(st): State<St>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "login").await {
         Ok(x) => x,
         Err(page) => return page,
@@ -273,7 +294,7 @@ pub async fn passkey_login(State(st): State<St>, headers: HeaderMap, jar: Cookie
         Err(_) => return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    start_session(&st, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, t).await
+    start_session(&st, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t).await
 }
 
 /// Options for a passkey as the second step (after the password, or to step a session up).

@@ -176,6 +176,19 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     assert!(out["accounts"].as_array().unwrap().len() >= 5);
     let (code, again) = run(&["demo", "seed", "--json"]);
     assert_eq!(code, 0, "seeding twice is harmless: {again}");
+
+    // Administrative changes are audited and the chain verifies.
+    let (code, out) = run(&["account", "update", &nip, "--status", "suspended", "--actor", "199001012015031001", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["account", "reset-factors", &nip, "--actor", "199001012015031001", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&["audit", "list", "--account", &nip, "--json"]);
+    assert_eq!(code, 0);
+    let kinds: Vec<&str> = out["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["account.factors_reset", "account.status_changed"]);
+    assert!(out["events"][1]["detail"].as_str().unwrap().contains("suspended"));
+    let (code, out) = run(&["audit", "verify", "--json"]);
+    assert_eq!((code, out["ok"].as_bool()), (0, Some(true)), "{out}");
     let (_, list) = run(&["opd", "list", "--json"]);
     assert!(list["opd"].as_array().unwrap().iter().any(|o| o["name"] == "Dinas Kesehatan"));
 }

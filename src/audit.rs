@@ -1,0 +1,158 @@
+//! The audit trail: security-relevant events appended with a hash chain. Each record's hash
+//! covers its content and the previous record's hash, so altering or deleting a record breaks
+//! every later link; `verify` walks the chain and says where. Appends are serialized (one lock
+//! per process, plus a PostgreSQL advisory lock across replicas).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::crypto;
+use crate::store::{Db, StoreError};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Arbitrary constant naming the audit chain's PostgreSQL advisory lock.
+const PG_LOCK: i64 = 0x6765_7262_616e_6701;
+
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub kind: &'static str,
+    pub actor: String,
+    pub subject: String,
+    pub ip: String,
+    pub detail: Value,
+}
+
+impl Event {
+    pub fn new(kind: &'static str) -> Event {
+        Event { kind, detail: Value::Object(Default::default()), ..Default::default() }
+    }
+    pub fn actor(mut self, a: &str) -> Event {
+        self.actor = a.to_string();
+        self
+    }
+    pub fn subject(mut self, s: &str) -> Event {
+        self.subject = s.to_string();
+        self
+    }
+    pub fn ip(mut self, ip: &str) -> Event {
+        self.ip = ip.to_string();
+        self
+    }
+    pub fn detail(mut self, d: Value) -> Event {
+        self.detail = d;
+        self
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub subject: String,
+    pub ip: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn link_hash(prev: &str, at: i64, kind: &str, actor: &str, subject: &str, ip: &str, detail: &str) -> String {
+    // Length-prefixed fields: no two different records serialize the same way.
+    let mut buf = String::new();
+    for f in [prev, &at.to_string(), kind, actor, subject, ip, detail] {
+        buf.push_str(&f.len().to_string());
+        buf.push(':');
+        buf.push_str(f);
+    }
+    crypto::sha256_hex(buf.as_bytes())
+}
+
+static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const LAST: &str = "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+const INSERT: &str = "INSERT INTO audit_events (at, kind, actor, subject, ip, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
+    let _guard = APPEND.lock().await;
+    let detail = e.detail.to_string();
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
+            let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
+            let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
+            sqlx::query(INSERT).bind(now).bind(e.kind).bind(&e.actor).bind(&e.subject).bind(&e.ip).bind(&detail).bind(&prev).bind(&hash).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK).execute(&mut *tx).await?;
+            let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
+            let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
+            let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
+            sqlx::query(INSERT).bind(now).bind(e.kind).bind(&e.actor).bind(&e.subject).bind(&e.ip).bind(&detail).bind(&prev).bind(&hash).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends and logs instead of failing: an event that cannot be recorded must not turn a
+/// successful login into an error, but it must be visible to operators.
+pub async fn record(db: &Db, e: Event, now: i64) {
+    let kind = e.kind;
+    if let Err(err) = append(db, e, now).await {
+        tracing::error!(error = %err, kind, "could not append to the audit trail");
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Verification {
+    pub records: u64,
+    pub ok: bool,
+    /// The first broken record and why.
+    pub broken_at: Option<i64>,
+    pub problem: Option<String>,
+}
+
+pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
+    let rows: Vec<AuditRow> = crate::store::dispatch!(
+        db,
+        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events ORDER BY seq",
+        [],
+        fetch_all(AuditRow)
+    )?;
+    let mut prev = GENESIS.to_string();
+    for (i, r) in rows.iter().enumerate() {
+        if r.prev_hash != prev {
+            let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
+            return Ok(Verification { records: i as u64, ok: false, broken_at: Some(r.seq), problem: Some(problem) });
+        }
+        let expected = link_hash(&r.prev_hash, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail);
+        if r.hash != expected {
+            let problem = format!("record #{} was altered (its content does not match its hash)", r.seq);
+            return Ok(Verification { records: i as u64, ok: false, broken_at: Some(r.seq), problem: Some(problem) });
+        }
+        prev = r.hash.clone();
+    }
+    Ok(Verification { records: rows.len() as u64, ok: true, broken_at: None, problem: None })
+}
+
+pub async fn list(db: &Db, limit: i64, subject: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
+    let limit = limit.clamp(1, 10_000);
+    Ok(match subject {
+        Some(s) => crate::store::dispatch!(
+            db,
+            "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events WHERE subject = $1 ORDER BY seq DESC LIMIT $2",
+            [s, limit],
+            fetch_all(AuditRow)
+        )?,
+        None => crate::store::dispatch!(
+            db,
+            "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events ORDER BY seq DESC LIMIT $1",
+            [limit],
+            fetch_all(AuditRow)
+        )?,
+    })
+}
