@@ -60,6 +60,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/passkeys", post(account::passkey_add))
         .route("/account/passkeys/options", post(account::passkey_options))
         .route("/account/passkeys/{id}/remove", get(account::passkey_remove_form).post(account::passkey_remove))
+        .route("/account/sessions/{sid}/end", get(account::session_end_form).post(account::session_end))
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));

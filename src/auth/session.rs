@@ -18,6 +18,28 @@ pub struct SsoSession {
     pub acr: String,
     pub amr: Vec<String>,
     pub expires_at: i64,
+    /// Where it was opened, for the person's list of sessions.
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub user_agent: String,
+}
+
+/// Per-account list of session keys, so a person can see and end their sessions. Advisory: a
+/// session missing from it still works; entries whose session expired are dropped on read.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+struct Index {
+    entries: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IndexEntry {
+    key: String,
+    sid: String,
+}
+
+fn index_key(account_id: &str) -> String {
+    format!("sso-index:{account_id}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +56,7 @@ fn key(cookie: &str) -> String {
 
 /// Starts a new session (always a new cookie value: no session fixation). Returns the cookie
 /// value and the session.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     cache: &Cache,
     account_id: &str,
@@ -41,6 +64,8 @@ pub async fn create(
     amr: Vec<String>,
     ttl: i64,
     now: i64,
+    ip: &str,
+    user_agent: &str,
 ) -> Result<(String, SsoSession), SessionError> {
     let cookie = crypto::random_token(32)?;
     let session = SsoSession {
@@ -50,9 +75,43 @@ pub async fn create(
         acr: acr.to_string(),
         amr,
         expires_at: now + ttl,
+        ip: ip.chars().take(64).collect(),
+        user_agent: user_agent.chars().take(200).collect(),
     };
-    cache.put_json(&key(&cookie), &session, Duration::from_secs(ttl.max(1) as u64)).await?;
+    let ttl_d = Duration::from_secs(ttl.max(1) as u64);
+    cache.put_json(&key(&cookie), &session, ttl_d).await?;
+    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
+    if index.entries.len() > 50 {
+        index.entries.remove(0);
+    }
+    cache.put_json(&index_key(account_id), &index, ttl_d).await?;
     Ok((cookie, session))
+}
+
+/// The account's live sessions, newest first.
+pub async fn list_for_account(cache: &Cache, account_id: &str, now: i64) -> Result<Vec<SsoSession>, SessionError> {
+    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let mut out = Vec::new();
+    for e in &index.entries {
+        if let Some(s) = cache.get_json::<SsoSession>(&e.key).await? {
+            if s.expires_at > now && s.account_id == account_id {
+                out.push(s);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.auth_time.cmp(&a.auth_time));
+    Ok(out)
+}
+
+/// Ends one of the account's sessions by its public id. False when there is no such session.
+pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
+    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let Some(pos) = index.entries.iter().position(|e| e.sid == sid) else { return Ok(false) };
+    let entry = index.entries.remove(pos);
+    cache.delete(&entry.key).await?;
+    cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
+    Ok(true)
 }
 
 pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSession>, SessionError> {

@@ -28,7 +28,25 @@ pub const ACCOUNT_CLIENT_ID: &str = "gerbang-account";
 const RECENT_AUTH_SECONDS: i64 = 600;
 
 /// Outcome messages shown once on the account page; only these keys are accepted from the URL.
-const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed"];
+const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_ended"];
+
+/// "Chrome · Windows" from a User-Agent header: enough for a person to recognise a device.
+fn device(ua: &str) -> String {
+    let browser = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+        .iter()
+        .find(|(m, _)| ua.contains(m))
+        .map(|(_, n)| *n);
+    let os = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
+        .iter()
+        .find(|(m, _)| ua.contains(m))
+        .map(|(_, n)| *n);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} · {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => o.to_string(),
+        (None, None) => "?".to_string(),
+    }
+}
 
 fn locale_of(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> &'static str {
     negotiate(q.get("ui_locales").map(String::as_str), accept_language(headers), &st.config.default_locale)
@@ -99,9 +117,21 @@ pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, 
         .iter()
         .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day) })
         .collect();
+    let when = |t: i64| chrono::DateTime::from_timestamp(t + 7 * 3600, 0).map(|d| d.format("%Y-%m-%d %H:%M WIB").to_string()).unwrap_or_default();
+    let sessions: Vec<minijinja::Value> = match session::list_for_account(&st.cache, &a.id, now()).await {
+        Ok(list) => list
+            .iter()
+            .map(|x| minijinja::context! { sid => x.sid, since => when(x.auth_time), ip => x.ip, device => device(&x.user_agent), current => x.sid == s.sid })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "session list unavailable");
+            Vec::new()
+        }
+    };
     let (jar, bid) = browser_id(&st, jar);
     let done = q.get("done").filter(|d| DONE.contains(&d.as_str())).map(|d| st.themes.text(locale, &format!("done_{d}")));
     let ctx = minijinja::context! {
+        sessions => sessions,
         name => a.name,
         account_type => st.themes.text(locale, if a.kind == AccountKind::Asn { "account_type_asn" } else { "account_type_citizen" }),
         nip => a.nip,
@@ -359,4 +389,41 @@ pub async fn recovery_new(State(st): State<St>, headers: HeaderMap, jar: CookieJ
         return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
     }
     show_new_codes(&st, &a, locale, now()).await
+}
+
+pub async fn session_end_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let locale = locale_of(&st, &headers, &q);
+    let _ = require_session!(st, jar);
+    confirm_page(&st, jar, locale, &format!("/account/sessions/{sid}/end"), "confirm_session_end", "confirm_end_session")
+}
+
+pub async fn session_end(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
+    let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
+    let (current_session, a) = require_session!(st, jar);
+    if !checked_post(&st, &jar, form).await {
+        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
+    }
+    match session::end_by_sid(&st.cache, &a.id, &sid).await {
+        Ok(true) => {
+            audit::record(&st.db, Event::new("session.ended").actor(&a.id).subject(&a.id).detail(serde_json::json!({ "sid": sid })), now()).await;
+            if sid == current_session.sid {
+                return (jar.add(Cookies::removal(&st, Cookies::SSO)), see_other("/account")).into_response();
+            }
+            see_other("/account?done=session_ended")
+        }
+        Ok(false) => error_page(&st, StatusCode::NOT_FOUND, locale, "error_not_found", "not_found"),
+        Err(_) => error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
+    }
 }

@@ -98,7 +98,7 @@ pub async fn login(
         return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, None);
     }
     tracing::info!(account = %account.id, "login succeeded");
-    start_session(&st, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, &ip, t).await
+    start_session(&st, &headers, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, &ip, t).await
 }
 
 /// A fresh session id at every login and step-up: a cookie planted or stolen before is
@@ -106,6 +106,7 @@ pub async fn login(
 #[allow(clippy::too_many_arguments)]
 async fn start_session(
     st: &St,
+    headers: &HeaderMap,
     jar: CookieJar,
     flow: Flow,
     account_id: &str,
@@ -122,7 +123,8 @@ async fn start_session(
     if let Some(old) = Cookies::read(st, &jar, Cookies::SSO) {
         let _ = session::end(&st.cache, &old).await;
     }
-    let (cookie, sso) = match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t).await {
+    let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (cookie, sso) = match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t, ip, ua).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "could not create a session");
@@ -212,7 +214,7 @@ pub async fn second_factor(
             if level == 1 {
                 audit::record(&st.db, Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(&ip), t).await;
             }
-            start_session(&st, jar, flow, &account_id, level, amr, locale, &bid, &ip, t).await
+            start_session(&st, &headers, jar, flow, &account_id, level, amr, locale, &bid, &ip, t).await
         }
         Ok(None) => {
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(&ip), t).await;
@@ -294,7 +296,7 @@ pub async fn passkey_login(
         Err(_) => return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    start_session(&st, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t).await
+    start_session(&st, &headers, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t).await
 }
 
 /// Options for a passkey as the second step (after the password, or to step a session up).

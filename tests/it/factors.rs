@@ -183,3 +183,39 @@ async fn password_change_checks_the_current_password_and_the_policy() {
     let res = b.post(app.url("/account/password")).form(&[("current_password", "x")]).send().await.unwrap();
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn people_see_their_sessions_and_can_end_one() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Perangkat").await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let laptop = browser();
+    let phone = browser();
+    let res = laptop.get(app.url("/account")).send().await.unwrap();
+    login(&app, &laptop, &location(&res), &nip, PASSWORD).await;
+    login(&app, &phone, &start_auth(&rp, &[]).url, &nip, PASSWORD).await;
+    let page = laptop.get(app.url("/account")).send().await.unwrap().text().await.unwrap().replace("&#x2f;", "/");
+    let items: Vec<(String, bool)> = page
+        .split("<li class=\"keys__item\">")
+        .filter(|li| li.contains("/account/sessions/"))
+        .map(|li| {
+            let at = li.find("/account/sessions/").unwrap() + "/account/sessions/".len();
+            (li[at..at + li[at..].find('/').unwrap()].to_string(), li.contains("perangkat ini"))
+        })
+        .collect();
+    assert_eq!(items.len(), 2, "both sessions are listed");
+    assert_eq!(items.iter().filter(|(_, current)| *current).count(), 1, "the current one is marked");
+    // End the other one (the phone's): confirmation first, then the phone has to log in again.
+    let other = items.iter().find(|(_, current)| !current).unwrap().0.clone();
+    let confirm = laptop.get(app.url(&format!("/account/sessions/{other}/end"))).send().await.unwrap().text().await.unwrap().replace("&#x2f;", "/");
+    assert!(confirm.contains("href=\"/account\"") && confirm.contains("name=\"csrf\""), "a confirmation with a way to cancel");
+    let res = laptop.post(app.url(&format!("/account/sessions/{other}/end"))).form(&[("csrf", hidden(&confirm, "csrf"))]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let silent = |b: &reqwest::Client| b.get(format!("{}&prompt=none", start_auth(&rp, &[]).url)).send();
+    let phone_res = silent(&phone).await.unwrap();
+    let laptop_res = silent(&laptop).await.unwrap();
+    assert_eq!(query(&location(&phone_res))["error"], "login_required", "the phone must log in again");
+    assert!(query(&location(&laptop_res)).contains_key("code"), "the laptop keeps its session");
+}
