@@ -24,6 +24,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("account_totp.html", include_str!("../themes/default/account_totp.html")),
     ("account_codes.html", include_str!("../themes/default/account_codes.html")),
     ("confirm.html", include_str!("../themes/default/confirm.html")),
+    ("recovery_used.html", include_str!("../themes/default/recovery_used.html")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
     ("static/webauthn.js", include_str!("../themes/default/static/webauthn.js")),
     ("locales/id.json", include_str!("../themes/default/locales/id.json")),

@@ -133,6 +133,14 @@ async fn start_session(
     };
     let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
     let outcome = authorize::after_login(st, flow, &sso, t).await;
+    // After a recovery code the person is asked to enrol a new authenticator before going on.
+    if amr_is_recovery(&sso) {
+        if let Outcome::Redirect(url) = &outcome {
+            let remaining = recovery::remaining(&st.db, account_id).await.unwrap_or(0);
+            let ctx = minijinja::context! { continue_url => url, remaining => remaining };
+            return (jar, super::page(st, StatusCode::OK, "recovery_used.html", locale, ctx)).into_response();
+        }
+    }
     (jar, outcome_response(st, outcome, locale, bid, None, None)).into_response()
 }
 
@@ -208,7 +216,9 @@ pub async fn second_factor(
             let amr: Vec<String> = match level {
                 3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
                 2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
-                _ => vec!["pwd".into()],
+                // RFC 8176 has no value for recovery codes; "kba"-like one-off secrets are closest
+                // to a "pwd" second use, so the session records only the password plus our marker.
+                _ => vec!["pwd".into(), RECOVERY_AMR.into()],
             };
             tracing::info!(account = %account_id, level, "second factor accepted");
             if level == 1 {
@@ -241,6 +251,13 @@ pub async fn consent(State(st): State<St>, headers: HeaderMap, jar: CookieJar, f
     let allow = form.get("decision") == Some("allow");
     let outcome = authorize::consent(&st, flow, sso.as_ref(), allow, t).await;
     outcome_response(&st, outcome, locale, &bid, None, None)
+}
+
+/// Marks a session opened with a recovery code (level 1; the person should enrol again).
+const RECOVERY_AMR: &str = "x-recovery";
+
+fn amr_is_recovery(s: &session::SsoSession) -> bool {
+    s.amr.iter().any(|a| a == RECOVERY_AMR)
 }
 
 fn json_error(status: StatusCode, error: &str) -> Response {
