@@ -100,7 +100,7 @@ pub async fn list_for_account(cache: &Cache, account_id: &str, now: i64) -> Resu
             }
         }
     }
-    out.sort_by(|a, b| b.auth_time.cmp(&a.auth_time));
+    out.sort_by_key(|s| std::cmp::Reverse(s.auth_time));
     Ok(out)
 }
 
