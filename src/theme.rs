@@ -27,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("recovery_used.html", include_str!("../themes/default/recovery_used.html")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
     ("static/webauthn.js", include_str!("../themes/default/static/webauthn.js")),
+    ("static/theme.css", include_str!("../themes/default/static/theme.css")),
     ("locales/id.json", include_str!("../themes/default/locales/id.json")),
     ("locales/en.json", include_str!("../themes/default/locales/en.json")),
 ];
@@ -62,11 +63,24 @@ impl Themes {
             env.add_template_owned(name.to_string(), src)
                 .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
         }
+        // Translations merge key by key: a theme lists only the strings it changes.
         let mut strings = HashMap::new();
         for loc in LOCALES {
             let name = format!("locales/{loc}.json");
-            let text = read_layered(&dirs, &name).ok_or_else(|| anyhow::anyhow!("{name} missing"))?;
-            let map: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let mut map: HashMap<String, String> = HashMap::new();
+            let mut layers: Vec<(String, String)> = Vec::new();
+            if let Some((_, s)) = EMBEDDED.iter().find(|(n, _)| *n == name) {
+                layers.push(("built-in".into(), (*s).to_string()));
+            }
+            for d in dirs.iter().rev() {
+                if let Ok(s) = std::fs::read_to_string(d.join(&name)) {
+                    layers.push((d.join(&name).display().to_string(), s));
+                }
+            }
+            for (origin, text) in layers {
+                let layer: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+                map.extend(layer);
+            }
             strings.insert(*loc, (Value::from_serialize(&map), Arc::new(map)));
         }
         let mut static_files = HashMap::new();
@@ -158,5 +172,20 @@ mod tests {
         let en = th.render("logged_out.html", "en", minijinja::context! {}).unwrap();
         assert!(en.contains("lang=\"en\""));
         assert_ne!(th.text("id", "login_submit"), th.text("en", "login_submit"));
+    }
+
+    #[test]
+    fn a_region_theme_overrides_only_what_it_has() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/themes");
+        let th = Themes::load(Path::new(dir), "jember").unwrap();
+        assert!(th.text("id", "tagline").contains("Jember"), "overridden string");
+        assert_eq!(th.text("id", "login_submit"), "Masuk", "other strings fall back to the default theme");
+        let css = String::from_utf8(th.static_file("theme.css").unwrap().to_vec()).unwrap();
+        assert!(css.contains("--c-primary"), "the region's colours");
+        assert!(th.static_file("style.css").is_some(), "the default stylesheet still served");
+        let page = th.render("login.html", "id", minijinja::context! { csrf => "x", login_id => "y", action => "/login" }).unwrap();
+        assert!(page.contains("Kabupaten Jember"));
+        let plain = Themes::load(Path::new(dir), "default").unwrap();
+        assert!(!plain.text("id", "tagline").contains("Jember"));
     }
 }
