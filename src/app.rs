@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, demo, health, login, oidc};
+use crate::http::{account, admin, demo, health, login, oidc};
 use crate::state::{now, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,9 +64,18 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));
+    let admin_api = Router::new()
+        .route("/admin/api/openapi.json", get(admin::openapi))
+        .route("/admin/api/v1/accounts", get(admin::search_accounts))
+        .route("/admin/api/v1/accounts/{id}", get(admin::get_account))
+        .route("/admin/api/v1/accounts/{id}/status", axum::routing::put(admin::set_status))
+        .route("/admin/api/v1/opd", get(admin::list_opd))
+        .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))
+        .route("/admin/api/v1/audit", get(admin::list_audit));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)
+        .merge(admin_api)
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -71,8 +71,12 @@ pub fn demo_client(config: &Config) -> NewClient {
 /// The provider's own account page signs people in like any application; its registration is
 /// kept in step with the issuer at every start.
 pub async fn ensure_internal_clients(st: &AppState, now: i64) -> anyhow::Result<()> {
-    let id = crate::http::account::ACCOUNT_CLIENT_ID;
-    let redirect = format!("{}/account", st.config.issuer);
+    ensure_client(st, crate::http::account::ACCOUNT_CLIENT_ID, "Akun Gerbang", "/account", &["openid"], now).await?;
+    ensure_client(st, crate::http::admin::CONSOLE_CLIENT_ID, "Konsol Admin Gerbang", "/console/callback", &["openid", "profile", "roles"], now).await
+}
+
+async fn ensure_client(st: &AppState, id: &str, name: &str, path: &str, scopes: &[&str], now: i64) -> anyhow::Result<()> {
+    let redirect = format!("{}{}", st.config.issuer, path);
     if let Some(c) = st.clients.get(&st.db, id).await? {
         if !c.has_redirect_uri(&redirect) {
             // The issuer changed (say, from a local trial to the region's domain).
@@ -82,7 +86,7 @@ pub async fn ensure_internal_clients(st: &AppState, now: i64) -> anyhow::Result<
         }
         return Ok(());
     }
-    let mut c = NewClient::web("Akun Gerbang", vec![redirect], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    let mut c = NewClient::web(name, vec![redirect], scopes.iter().map(|s| s.to_string()).collect(), vec![GrantType::AuthorizationCode]);
     c.id = Some(id.into());
     c.public = true;
     c.development = true;

@@ -74,6 +74,8 @@ pub struct Config {
     pub redirect_domains: Vec<String>,
     /// With `bootstrap`: also load the demonstration region (OPD tree, roles, accounts).
     pub demo: bool,
+    /// Security level an administrator's token must carry for the admin API (3: a passkey).
+    pub admin_min_level: u8,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -155,6 +157,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("trusted_proxies", Some("")),
     ("redirect_domains", Some("")),
     ("demo", Some("true")),
+    ("admin_min_level", Some("3")),
 ];
 
 struct Layered {
@@ -342,6 +345,13 @@ impl Config {
         Ok(Config {
             redirect_domains,
             demo: l.boolean("demo")?,
+            admin_min_level: {
+                let v: u8 = l.parse("admin_min_level", "a level 1 to 4")?;
+                if !(1..=4).contains(&v) {
+                    return Err(l.err("admin_min_level", "must be 1, 2, 3 or 4"));
+                }
+                v
+            },
             trusted_proxies,
             issuer,
             bind,

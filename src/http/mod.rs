@@ -3,6 +3,7 @@
 //! live here.
 
 pub mod account;
+pub mod admin;
 pub mod demo;
 pub mod health;
 pub mod login;

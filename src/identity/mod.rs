@@ -1,6 +1,7 @@
 //! Who people are: NIP and NIK validation, region codes, and accounts.
 
 pub mod accounts;
+pub mod admin;
 pub mod levels;
 pub mod nik;
 pub mod nip;

@@ -71,3 +71,14 @@ pub async fn set_opd_and_profile(db: &Db, id: &str, opd_id: Option<&str>, profil
     )?;
     Ok(n == 1)
 }
+
+/// Accounts whose name contains, or whose NIP/NIK starts with, `query`; newest first.
+pub async fn search(db: &Db, query: &str, limit: i64) -> Result<Vec<AccountRow>, StoreError> {
+    let like = format!("%{}%", query.replace(['%', '_'], ""));
+    let prefix = format!("{}%", query.replace(['%', '_'], ""));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM accounts WHERE LOWER(name) LIKE LOWER($1) OR nip LIKE $2 OR nik LIKE $2 \
+         ORDER BY created_at DESC, id LIMIT $3"
+    );
+    Ok(dispatch!(db, &sql, [&like, &prefix, limit], fetch_all(AccountRow))?)
+}

@@ -62,3 +62,14 @@ pub async fn accounts_in_subtree(db: &Db, id: &str) -> Result<Vec<String>, Store
     let rows: Vec<(String,)> = dispatch!(db, sql, [id], fetch_all((String,)))?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
+
+/// The unit and every unit below it.
+pub async fn subtree_ids(db: &Db, id: &str) -> Result<Vec<String>, StoreError> {
+    let sql = "WITH RECURSIVE sub (id, depth) AS ( \
+                 SELECT id, 0 FROM opd_units WHERE id = $1 \
+                 UNION ALL \
+                 SELECT o.id, s.depth + 1 FROM opd_units o JOIN sub s ON o.parent_id = s.id WHERE s.depth < 32) \
+               SELECT id FROM sub";
+    let rows: Vec<(String,)> = dispatch!(db, sql, [id], fetch_all((String,)))?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

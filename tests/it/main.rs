@@ -1,5 +1,6 @@
 //! One integration test binary (fast to link): every module starts real servers and talks HTTP.
 
+mod admin;
 mod audit;
 mod common;
 mod demo;

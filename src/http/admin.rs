@@ -1,0 +1,326 @@
+//! The admin API under `/admin/api/v1` (JSON, errors as RFC 9457 problem details) and its
+//! OpenAPI document. Callers present an access token issued by Gerbang to the built-in
+//! `gerbang-console` application, at the configured security level; what they may do follows
+//! from their live roles (`identity::admin`).
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::St;
+use crate::audit::{self, Event};
+use crate::identity::accounts::{self, Account};
+use crate::identity::admin::Admin;
+use crate::identity::roles::{self, Holder, RoleError};
+use crate::oidc::introspect::check_access_token;
+use crate::state::now;
+use crate::store::{accounts as account_store, opd as opd_store};
+
+pub const CONSOLE_CLIENT_ID: &str = "gerbang-console";
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+}
+
+pub struct ProblemResponse(StatusCode, &'static str, String);
+
+impl IntoResponse for ProblemResponse {
+    fn into_response(self) -> Response {
+        let ProblemResponse(status, title, detail) = self;
+        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
+        let mut res = (status, Json(body)).into_response();
+        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gerbang-admin\""));
+        }
+        res
+    }
+}
+
+fn forbidden(detail: &str) -> ProblemResponse {
+    ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", detail.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> ProblemResponse {
+    tracing::error!(error = %e, "admin API failure");
+    ProblemResponse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the server could not complete the request".into())
+}
+
+fn not_found(what: &str) -> ProblemResponse {
+    ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}"))
+}
+
+/// The authenticated administrator of a request.
+pub struct AdminAuth(pub Admin);
+
+impl FromRequestParts<St> for AdminAuth {
+    type Rejection = ProblemResponse;
+
+    async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
+        let unauthorized = |d: &str| ProblemResponse(StatusCode::UNAUTHORIZED, "Unauthorized", d.to_string());
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+            return Err(unauthorized("a bearer access token is required"));
+        };
+        let (claims, grant) = check_access_token(st, token.trim(), now()).await.map_err(|_| unauthorized("the access token is invalid, expired or revoked"))?;
+        let grant = grant.ok_or_else(|| forbidden("a person's token is required, not an application's"))?;
+        if claims.client_id != CONSOLE_CLIENT_ID {
+            return Err(forbidden("the token was not issued to the admin console"));
+        }
+        let level = claims.security_level.unwrap_or(1);
+        if level < st.config.admin_min_level {
+            return Err(forbidden(&format!("administration requires security level {}; log in with a passkey", st.config.admin_min_level)));
+        }
+        let account = accounts::get(&st.db, &grant.account_id).await.map_err(internal)?.filter(|a| a.is_active());
+        let account = account.ok_or_else(|| unauthorized("the account is not active"))?;
+        let admin = Admin::load(&st.db, account).await.map_err(internal)?.ok_or_else(|| forbidden("no administrative role"))?;
+        Ok(AdminAuth(admin))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub account_type: String,
+    pub nip: Option<String>,
+    pub nik: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub opd_id: Option<String>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView { id: a.id, account_type: a.kind.as_str().into(), nip: a.nip, nik: a.nik, name: a.name, status: a.status, opd_id: a.opd_id }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Part of the name, or the beginning of a NIP/NIK.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Search accounts. Diskominfo admins see everyone; OPD admins their own subtree's staff.
+#[utoipa::path(get, path = "/admin/api/v1/accounts", params(SearchParams),
+    responses((status = 200, body = [AccountView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn search_accounts(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<SearchParams>) -> Result<Json<Vec<AccountView>>, ProblemResponse> {
+    if !admin.sees_accounts() {
+        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
+    }
+    let q = p.q.unwrap_or_default();
+    let rows = account_store::search(&st.db, q.trim(), p.limit.unwrap_or(50).clamp(1, 500)).await.map_err(internal)?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(a) = accounts::get(&st.db, &r.id).await.map_err(internal)? {
+            if admin.manages_account(&a) {
+                out.push(AccountView::from(a));
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn managed_account(st: &St, admin: &Admin, id: &str) -> Result<Account, ProblemResponse> {
+    let a = accounts::get(&st.db, id).await.map_err(internal)?.ok_or_else(|| not_found("account"))?;
+    if !admin.manages_account(&a) {
+        return Err(forbidden("the account is outside the OPD units you manage"));
+    }
+    Ok(a)
+}
+
+/// One account.
+#[utoipa::path(get, path = "/admin/api/v1/accounts/{id}", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Json<AccountView>, ProblemResponse> {
+    Ok(Json(managed_account(&st, &admin, &id).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusChange {
+    /// active, suspended, retired or dismissed
+    pub status: String,
+}
+
+/// Change an account's status (Diskominfo admins). Anything but `active` revokes its tokens.
+#[utoipa::path(put, path = "/admin/api/v1/accounts/{id}/status", request_body = StatusChange,
+    params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_status(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<StatusChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AccountView>, ProblemResponse> {
+    if !admin.changes_status() {
+        return Err(forbidden("changing a status needs diskominfo-admin"));
+    }
+    let Json(change) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let mut a = accounts::get(&st.db, &id).await.map_err(internal)?.ok_or_else(|| not_found("account"))?;
+    let before = a.status.clone();
+    match accounts::set_status(&st.db, &a.id, &change.status, now()).await {
+        Ok(_) => {}
+        Err(accounts::AccountError::Status) => {
+            return Err(ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "status must be active, suspended, retired or dismissed".into()))
+        }
+        Err(e) => return Err(internal(e)),
+    }
+    let detail = serde_json::json!({ "before": before, "after": change.status });
+    audit::record(&st.db, Event::new("account.status_changed").actor(&admin.account.id).subject(&a.id).detail(detail), now()).await;
+    a.status = change.status;
+    Ok(Json(a.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpdView {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+}
+
+/// The OPD tree (OPD admins: their own subtree).
+#[utoipa::path(get, path = "/admin/api/v1/opd", responses((status = 200, body = [OpdView]), (status = 403, body = Problem)))]
+pub async fn list_opd(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<OpdView>>, ProblemResponse> {
+    if !admin.sees_accounts() {
+        return Err(forbidden("reading the OPD tree needs diskominfo-admin or opd-admin"));
+    }
+    let rows = opd_store::list(&st.db).await.map_err(internal)?;
+    Ok(Json(
+        rows.into_iter()
+            .filter(|o| admin.manages_unit(Some(&o.id)))
+            .map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Assignment {
+    pub role: String,
+    /// The application the role belongs to; absent for a global role.
+    pub client_id: Option<String>,
+    pub account_id: String,
+}
+
+async fn check_assignment(st: &St, admin: &Admin, a: &Assignment) -> Result<(crate::store::roles::RoleRow, Account), ProblemResponse> {
+    let client = a.client_id.as_deref().unwrap_or("");
+    let owner = if client.is_empty() {
+        None
+    } else {
+        let c = st.clients.get(&st.db, client).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
+        Some(c.owner_opd_id.clone())
+    };
+    if !admin.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
+        return Err(forbidden("you may assign only roles of applications your OPD units own"));
+    }
+    let account = managed_account(st, admin, &a.account_id).await?;
+    let role = match roles::find(&st.db, client, &a.role).await {
+        Ok(r) => r,
+        Err(RoleError::UnknownRole(_)) => return Err(not_found("role")),
+        Err(e) => return Err(internal(e)),
+    };
+    Ok((role, account))
+}
+
+/// Give a role to an account.
+#[utoipa::path(post, path = "/admin/api/v1/role-assignments", request_body = Assignment,
+    responses((status = 201), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn assign_role(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ProblemResponse> {
+    let Json(a) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let (role, account) = check_assignment(&st, &admin, &a).await?;
+    match roles::assign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await {
+        Ok(()) => {}
+        Err(RoleError::AlreadyAssigned) => return Err(ProblemResponse(StatusCode::CONFLICT, "Conflict", "the account already holds this role".into())),
+        Err(e) => return Err(internal(e)),
+    }
+    let detail = serde_json::json!({ "role": role.name, "client_id": role.client_id });
+    audit::record(&st.db, Event::new("role.assigned").actor(&admin.account.id).subject(&account.id).detail(detail), now()).await;
+    Ok(StatusCode::CREATED)
+}
+
+/// Take a role away; tokens that carried it are revoked.
+#[utoipa::path(delete, path = "/admin/api/v1/role-assignments", request_body = Assignment,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn unassign_role(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ProblemResponse> {
+    let Json(a) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let (role, account) = check_assignment(&st, &admin, &a).await?;
+    let revoked = roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await.map_err(internal)?;
+    let detail = serde_json::json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
+    audit::record(&st.db, Event::new("role.unassigned").actor(&admin.account.id).subject(&account.id).detail(detail), now()).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// Only events about this account id.
+    pub account: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub subject: String,
+    pub ip: String,
+    pub detail: serde_json::Value,
+}
+
+/// The audit trail, newest first (Diskominfo admins and auditors).
+#[utoipa::path(get, path = "/admin/api/v1/audit", params(AuditParams), responses((status = 200, body = [AuditView]), (status = 403, body = Problem)))]
+pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<AuditParams>) -> Result<Json<Vec<AuditView>>, ProblemResponse> {
+    if !admin.reads_audit() {
+        return Err(forbidden("reading the audit trail needs diskominfo-admin or auditor"));
+    }
+    let rows = audit::list(&st.db, p.limit.unwrap_or(100), p.account.as_deref()).await.map_err(internal)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| AuditView {
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+                seq: r.seq,
+                at: r.at,
+                kind: r.kind,
+                actor: r.actor,
+                subject: r.subject,
+                ip: r.ip,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles and the audit trail. Errors are RFC 9457 problem details."),
+    paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit),
+    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView))
+)]
+pub struct ApiDoc;
+
+pub async fn openapi() -> Response {
+    let mut res = Json(ApiDoc::openapi()).into_response();
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}

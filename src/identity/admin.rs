@@ -1,0 +1,70 @@
+//! Delegated administration: `diskominfo-admin` may do everything, `opd-admin` manages the
+//! staff of its own OPD subtree and the application roles of applications that subtree owns,
+//! `auditor` reads the audit trail. Roles are read live from the database at every request,
+//! so a removed role stops working at once.
+
+use crate::identity::accounts::Account;
+use crate::identity::roles;
+use crate::store::opd as opd_store;
+use crate::store::{Db, StoreError};
+
+pub const DISKOMINFO_ADMIN: &str = "diskominfo-admin";
+pub const OPD_ADMIN: &str = "opd-admin";
+pub const AUDITOR: &str = "auditor";
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub account: Account,
+    pub diskominfo: bool,
+    pub opd_admin: bool,
+    pub auditor: bool,
+    /// OPD units an OPD admin manages: its own unit and everything below.
+    pub scope: Vec<String>,
+}
+
+impl Admin {
+    /// `None` when the account holds no administrative role at all.
+    pub async fn load(db: &Db, account: Account) -> Result<Option<Admin>, StoreError> {
+        let held = roles::effective(db, &account.id).await?;
+        let has = |name: &str| held.iter().any(|r| r.client_id.is_empty() && r.name == name);
+        let (diskominfo, opd_admin, auditor) = (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR));
+        if !(diskominfo || opd_admin || auditor) {
+            return Ok(None);
+        }
+        let scope = match (&account.opd_id, opd_admin) {
+            (Some(unit), true) => opd_store::subtree_ids(db, unit).await?,
+            _ => Vec::new(),
+        };
+        Ok(Some(Admin { account, diskominfo, opd_admin, auditor, scope }))
+    }
+
+    pub fn manages_unit(&self, unit: Option<&str>) -> bool {
+        self.diskominfo || (self.opd_admin && unit.is_some_and(|u| self.scope.iter().any(|s| s == u)))
+    }
+
+    /// Reading or changing a person's roles and details.
+    pub fn manages_account(&self, target: &Account) -> bool {
+        self.manages_unit(target.opd_id.as_deref())
+    }
+
+    pub fn sees_accounts(&self) -> bool {
+        self.diskominfo || self.opd_admin
+    }
+
+    pub fn changes_status(&self) -> bool {
+        self.diskominfo
+    }
+
+    pub fn reads_audit(&self) -> bool {
+        self.diskominfo || self.auditor
+    }
+
+    /// Global roles are Diskominfo's alone; an OPD admin may hand out roles of applications
+    /// its subtree owns.
+    pub fn assigns_role(&self, role_client_owner_unit: Option<Option<&str>>) -> bool {
+        match role_client_owner_unit {
+            None => self.diskominfo,
+            Some(owner) => self.manages_unit(owner),
+        }
+    }
+}

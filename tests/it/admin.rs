@@ -1,0 +1,200 @@
+//! The admin API's authorization matrix: every endpoint against every administrative role,
+//! inside and outside the administrator's own OPD subtree.
+
+use gerbang::identity::accounts;
+use gerbang::identity::opd::{self, NewOpd};
+use gerbang::identity::roles::{self, Holder};
+use gerbang::oidc::clients::{self, GrantType, NewClient};
+use gerbang::state::now;
+use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+async fn unit(app: &TestApp, code: &str, parent: Option<&str>) -> String {
+    let new = NewOpd { code: code.into(), name: format!("Unit {code}"), kind: "dinas".into(), parent: parent.map(String::from) };
+    opd::create(&app.state.db, new, now()).await.unwrap().id
+}
+
+async fn person(app: &TestApp, unit: Option<&str>, role: Option<&str>) -> (String, String) {
+    let nip = unique_nip();
+    let mut a = app.asn(&nip, "Pegawai Uji").await;
+    a.opd_id = unit.map(String::from);
+    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
+    if let Some(r) = role {
+        let role = match roles::find(&app.state.db, "", r).await {
+            Ok(x) => x,
+            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.unwrap(),
+        };
+        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.unwrap();
+    }
+    (nip, a.id)
+}
+
+/// An access token for the admin console, through the ordinary login.
+async fn console_token(app: &TestApp, nip: &str) -> String {
+    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["profile", "roles"]);
+    let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;
+    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    t.access_token().secret().clone()
+}
+
+async fn call(app: &TestApp, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let http = http_client();
+    let url = app.url(path);
+    let mut req = match method {
+        "GET" => http.get(url),
+        "PUT" => http.put(url),
+        "POST" => http.post(url),
+        _ => http.delete(url),
+    };
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    if status >= 400 {
+        assert_eq!(res.headers()["content-type"], "application/problem+json", "{method} {path}");
+    }
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_endpoint_against_every_role() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let db = &app.state.db;
+    let a = unit(&app, "A", None).await;
+    let a1 = unit(&app, "A.1", Some("A")).await;
+    let b = unit(&app, "B", None).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (aud_nip, _) = person(&app, None, Some("auditor")).await;
+    let (plain_nip, _) = person(&app, Some(&a1), None).await;
+    let (_, staff_a1) = person(&app, Some(&a1), None).await;
+    let (_, staff_b) = person(&app, Some(&b), None).await;
+
+    let app_of = |owner: String| {
+        let mut n = NewClient::web("Aplikasi OPD", vec![format!("https://{}.example.go.id/cb", uuid::Uuid::new_v4().simple())], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+        n.owner_opd_id = Some(owner);
+        n
+    };
+    let (app_a, _) = clients::register(db, &app.state.redirect_policy, app_of(a.clone()), now()).await.unwrap();
+    let (app_b, _) = clients::register(db, &app.state.redirect_policy, app_of(b.clone()), now()).await.unwrap();
+    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
+    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let aud = console_token(&app, &aud_nip).await;
+    let plain = console_token(&app, &plain_nip).await;
+
+    // Authentication: no token 401; a token of another application 403.
+    assert_eq!(call(&app, None, "GET", "/admin/api/v1/accounts", None).await.0, 401);
+    let other = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&other).await;
+    let start = start_auth(&rp, &[]);
+    let cb = login(&app, &browser(), &start.url, &super_nip, PASSWORD).await;
+    let foreign = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    assert_eq!(call(&app, Some(foreign.access_token().secret()), "GET", "/admin/api/v1/accounts", None).await.0, 403);
+
+    let ids = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect() };
+
+    // Accounts: search and read.
+    let (s, v) = call(&app, Some(&sup), "GET", "/admin/api/v1/accounts?q=Pegawai&limit=100", None).await;
+    assert_eq!(s, 200);
+    assert!(ids(&v).contains(&staff_b) && ids(&v).contains(&staff_a1));
+    let (s, v) = call(&app, Some(&opd), "GET", "/admin/api/v1/accounts?q=Pegawai&limit=100", None).await;
+    assert_eq!(s, 200);
+    assert!(ids(&v).contains(&staff_a1), "own subtree");
+    assert!(!ids(&v).contains(&staff_b), "nothing outside it");
+    for t in [&aud, &plain] {
+        assert_eq!(call(&app, Some(t), "GET", "/admin/api/v1/accounts", None).await.0, 403);
+    }
+    let get = |id: &str| format!("/admin/api/v1/accounts/{id}");
+    assert_eq!(call(&app, Some(&sup), "GET", &get(&staff_b), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &get(&staff_a1), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &get(&staff_b), None).await.0, 403);
+    assert_eq!(call(&app, Some(&aud), "GET", &get(&staff_a1), None).await.0, 403);
+    assert_eq!(call(&app, Some(&plain), "GET", &get(&staff_a1), None).await.0, 403);
+    assert_eq!(call(&app, Some(&sup), "GET", &get("no-such-id"), None).await.0, 404);
+
+    // Status changes: Diskominfo only; bad input 422.
+    let status = |id: &str| format!("/admin/api/v1/accounts/{id}/status");
+    for t in [&opd, &aud, &plain] {
+        assert_eq!(call(&app, Some(t), "PUT", &status(&staff_a1), Some(json!({ "status": "suspended" }))).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&sup), "PUT", &status(&staff_b), Some(json!({ "status": "holiday" }))).await.0, 422);
+    assert_eq!(call(&app, Some(&sup), "PUT", &status(&staff_b), Some(json!({ "nope": 1 }))).await.0, 422);
+    let (s, v) = call(&app, Some(&sup), "PUT", &status(&staff_b), Some(json!({ "status": "retired" }))).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("retired")));
+
+    // The OPD tree.
+    let (s, v) = call(&app, Some(&sup), "GET", "/admin/api/v1/opd", None).await;
+    assert_eq!((s, v.as_array().unwrap().len()), (200, 3));
+    let (s, v) = call(&app, Some(&opd), "GET", "/admin/api/v1/opd", None).await;
+    assert_eq!(s, 200);
+    let mut seen = ids(&v);
+    seen.sort();
+    let mut want = vec![a.clone(), a1.clone()];
+    want.sort();
+    assert_eq!(seen, want);
+    for t in [&aud, &plain] {
+        assert_eq!(call(&app, Some(t), "GET", "/admin/api/v1/opd", None).await.0, 403);
+    }
+
+    // Role assignments.
+    let ra = "/admin/api/v1/role-assignments";
+    let body = |role: &str, client: Option<&str>, account: &str| json!({ "role": role, "client_id": client, "account_id": account });
+    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 201, "own application, own staff");
+    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 409);
+    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_b.id), &staff_a1))).await.0, 403, "another OPD's application");
+    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_b))).await.0, 403, "staff outside the subtree");
+    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("auditor", None, &staff_a1))).await.0, 403, "global roles are Diskominfo's");
+    for t in [&aud, &plain] {
+        assert_eq!(call(&app, Some(t), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&sup), "POST", ra, Some(body("auditor", None, &staff_b))).await.0, 201);
+    assert_eq!(call(&app, Some(&sup), "POST", ra, Some(body("no-such-role", None, &staff_b))).await.0, 404);
+    assert_eq!(call(&app, Some(&aud), "DELETE", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "DELETE", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 204);
+    assert_eq!(call(&app, Some(&sup), "DELETE", ra, Some(body("auditor", None, &staff_b))).await.0, 204);
+
+    // The audit trail: Diskominfo and auditors; the changes above are in it, with the actor.
+    for t in [&opd, &plain] {
+        assert_eq!(call(&app, Some(t), "GET", "/admin/api/v1/audit", None).await.0, 403);
+    }
+    let (s, v) = call(&app, Some(&aud), "GET", &format!("/admin/api/v1/audit?account={staff_a1}"), None).await;
+    assert_eq!(s, 200);
+    let kinds: Vec<&str> = v.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["role.unassigned", "role.assigned"]);
+    let (s, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/audit?account={staff_b}"), None).await;
+    assert_eq!(s, 200);
+    assert!(v.as_array().unwrap().iter().any(|e| e["kind"] == "account.status_changed" && e["detail"]["after"] == "retired"));
+
+    // A removed role stops working at once.
+    let role = roles::find(db, "", "auditor").await.unwrap();
+    let aud_id = accounts::find(db, &aud_nip).await.unwrap().unwrap().id;
+    roles::unassign(db, &role, &Holder::Account(aud_id), now()).await.unwrap();
+    assert_ne!(call(&app, Some(&aud), "GET", "/admin/api/v1/audit", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_admin_api_requires_the_configured_security_level_and_documents_itself() {
+    let app = TestApp::spawn().await;
+    let (nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &nip).await;
+    let (s, v) = call(&app, Some(&token), "GET", "/admin/api/v1/accounts", None).await;
+    assert_eq!(s, 403, "a password-only token does not administer");
+    assert!(v["detail"].as_str().unwrap().contains("level 3"));
+    let doc: Value = http_client().get(app.url("/admin/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for p in ["/admin/api/v1/accounts", "/admin/api/v1/accounts/{id}/status", "/admin/api/v1/role-assignments", "/admin/api/v1/audit", "/admin/api/v1/opd"] {
+        assert!(doc["paths"].get(p).is_some(), "{p} documented");
+    }
+    assert!(doc["components"]["schemas"].get("Problem").is_some());
+}
