@@ -71,7 +71,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/accounts/{id}/status", axum::routing::put(admin::set_status))
         .route("/admin/api/v1/opd", get(admin::list_opd))
         .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))
-        .route("/admin/api/v1/audit", get(admin::list_audit));
+        .route("/admin/api/v1/audit", get(admin::list_audit))
+        .route("/admin/api/v1/app-requests", get(admin::list_requests).post(admin::submit_request))
+        .route("/admin/api/v1/app-requests/{id}/decision", post(admin::decide_request))
+        .route("/admin/api/v1/app-requests/{id}/credentials", post(admin::fetch_credentials));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)

@@ -19,6 +19,9 @@ use crate::identity::admin::Admin;
 use crate::identity::roles::{self, Holder, RoleError};
 use crate::oidc::introspect::check_access_token;
 use crate::state::now;
+use crate::oidc::clients::ClientError;
+use crate::oidc::registration::{self, AppRequest, WorkflowError};
+use crate::store::app_requests::{self as app_request_store, RequestRow};
 use crate::store::{accounts as account_store, opd as opd_store};
 
 pub const CONSOLE_CLIENT_ID: &str = "gerbang-console";
@@ -311,11 +314,145 @@ pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query
     ))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub status: String,
+    pub requester_id: String,
+    pub opd_id: String,
+    pub request: AppRequest,
+    /// The reviewer's reason for a rejection.
+    pub reason: String,
+    pub client_id: Option<String>,
+    pub created_at: i64,
+    pub reviewed_at: Option<i64>,
+    pub credentials_fetched: bool,
+}
+
+impl From<&RequestRow> for RequestView {
+    fn from(r: &RequestRow) -> Self {
+        RequestView {
+            id: r.id.clone(),
+            status: r.status.clone(),
+            requester_id: r.requester_id.clone(),
+            opd_id: r.opd_id.clone(),
+            request: registration::request_of(r),
+            reason: r.reason.clone(),
+            client_id: r.client_id.clone(),
+            created_at: r.created_at,
+            reviewed_at: r.reviewed_at,
+            credentials_fetched: r.fetched_at.is_some(),
+        }
+    }
+}
+
+fn workflow_problem(e: WorkflowError) -> ProblemResponse {
+    match e {
+        WorkflowError::Invalid(ClientError::Invalid { field, message }) => {
+            ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", format!("{field}: {message}"))
+        }
+        WorkflowError::Invalid(ClientError::Conflict) => ProblemResponse(StatusCode::CONFLICT, "Conflict", "an application with this id exists".into()),
+        WorkflowError::NoUnit => forbidden("you belong to no OPD unit"),
+        WorkflowError::NotFound => not_found("request"),
+        WorkflowError::AlreadyDecided => ProblemResponse(StatusCode::CONFLICT, "Conflict", "the request was already decided".into()),
+        WorkflowError::ReasonRequired => ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "a rejection needs a reason".into()),
+        WorkflowError::AlreadyFetched => ProblemResponse(StatusCode::GONE, "Gone", "the credentials were already fetched; ask Diskominfo to rotate the secret".into()),
+        WorkflowError::NotRequester => forbidden("only the requester may fetch the credentials"),
+        WorkflowError::NotApproved => ProblemResponse(StatusCode::CONFLICT, "Conflict", "the request is not approved".into()),
+        e => internal(e),
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ProblemResponse> {
+    body.map(|Json(b)| b).map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
+}
+
+/// Request an application for one's own OPD unit (OPD admins and OPD developers).
+#[utoipa::path(post, path = "/admin/api/v1/app-requests", request_body = AppRequest,
+    responses((status = 201, body = RequestView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn submit_request(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<AppRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<RequestView>), ProblemResponse> {
+    if !admin.requests_applications() {
+        return Err(forbidden("requesting an application needs opd-admin or opd-developer and an OPD unit"));
+    }
+    let req = json_body(body)?;
+    let row = registration::submit(&st, &admin.account, req, now()).await.map_err(workflow_problem)?;
+    audit::record(&st.db, Event::new("app_request.submitted").actor(&admin.account.id).detail(serde_json::json!({ "request": row.id, "name": row.name })), now()).await;
+    Ok((StatusCode::CREATED, Json(RequestView::from(&row))))
+}
+
+/// Requests visible to the caller, newest first.
+#[utoipa::path(get, path = "/admin/api/v1/app-requests", responses((status = 200, body = [RequestView]), (status = 403, body = Problem)))]
+pub async fn list_requests(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<RequestView>>, ProblemResponse> {
+    if !(admin.reviews_applications() || admin.requests_applications()) {
+        return Err(forbidden("application requests are for Diskominfo, OPD admins and OPD developers"));
+    }
+    let rows = app_request_store::list(&st.db).await.map_err(internal)?;
+    Ok(Json(rows.iter().filter(|r| admin.sees_request(&r.opd_id, &r.requester_id)).map(RequestView::from).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Decision {
+    /// `approve` or `reject`
+    pub decision: String,
+    /// Required for a rejection; shown to the requester.
+    #[serde(default)]
+    pub reason: String,
+    /// The reviewer's corrections, replacing the request when approving.
+    pub corrected: Option<AppRequest>,
+}
+
+/// Approve (optionally corrected) or reject with a reason (Diskominfo admins).
+#[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/decision", request_body = Decision,
+    params(("id" = String, Path, description = "request id")),
+    responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn decide_request(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<Decision>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<RequestView>, ProblemResponse> {
+    if !admin.reviews_applications() {
+        return Err(forbidden("reviewing requests needs diskominfo-admin"));
+    }
+    let d = json_body(body)?;
+    let row = match d.decision.as_str() {
+        "approve" => registration::approve(&st, &id, &admin.account, d.corrected, now()).await,
+        "reject" => registration::reject(&st, &id, &admin.account, &d.reason, now()).await,
+        _ => return Err(ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "decision must be approve or reject".into())),
+    }
+    .map_err(workflow_problem)?;
+    let kind = if row.status == "approved" { "app_request.approved" } else { "app_request.rejected" };
+    let detail = serde_json::json!({ "request": row.id, "client_id": row.client_id, "reason": row.reason });
+    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).subject(&row.requester_id).detail(detail), now()).await;
+    Ok(Json(RequestView::from(&row)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credentials {
+    pub client_id: String,
+    /// Absent for public clients. Shown once.
+    pub client_secret: Option<String>,
+}
+
+/// The approved application's credentials, for the requester, once.
+#[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/credentials", params(("id" = String, Path, description = "request id")),
+    responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 410, body = Problem)))]
+pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Response, ProblemResponse> {
+    let (client_id, secret) = registration::fetch_credentials(&st, &id, &admin.account, now()).await.map_err(workflow_problem)?;
+    audit::record(&st.db, Event::new("app_request.credentials_fetched").actor(&admin.account.id).detail(serde_json::json!({ "request": id })), now()).await;
+    Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles and the audit trail. Errors are RFC 9457 problem details."),
-    paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit),
-    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView))
+    paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit,
+          submit_request, list_requests, decide_request, fetch_credentials),
+    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView, AppRequest, RequestView, Decision, Credentials))
 )]
 pub struct ApiDoc;
 

@@ -11,6 +11,7 @@ use crate::store::{Db, StoreError};
 pub const DISKOMINFO_ADMIN: &str = "diskominfo-admin";
 pub const OPD_ADMIN: &str = "opd-admin";
 pub const AUDITOR: &str = "auditor";
+pub const OPD_DEVELOPER: &str = "opd-developer";
 
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -18,6 +19,8 @@ pub struct Admin {
     pub diskominfo: bool,
     pub opd_admin: bool,
     pub auditor: bool,
+    /// May request applications for its own OPD unit.
+    pub developer: bool,
     /// OPD units an OPD admin manages: its own unit and everything below.
     pub scope: Vec<String>,
 }
@@ -27,15 +30,15 @@ impl Admin {
     pub async fn load(db: &Db, account: Account) -> Result<Option<Admin>, StoreError> {
         let held = roles::effective(db, &account.id).await?;
         let has = |name: &str| held.iter().any(|r| r.client_id.is_empty() && r.name == name);
-        let (diskominfo, opd_admin, auditor) = (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR));
-        if !(diskominfo || opd_admin || auditor) {
+        let (diskominfo, opd_admin, auditor, developer) = (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER));
+        if !(diskominfo || opd_admin || auditor || developer) {
             return Ok(None);
         }
         let scope = match (&account.opd_id, opd_admin) {
             (Some(unit), true) => opd_store::subtree_ids(db, unit).await?,
             _ => Vec::new(),
         };
-        Ok(Some(Admin { account, diskominfo, opd_admin, auditor, scope }))
+        Ok(Some(Admin { account, diskominfo, opd_admin, auditor, developer, scope }))
     }
 
     pub fn manages_unit(&self, unit: Option<&str>) -> bool {
@@ -53,6 +56,20 @@ impl Admin {
 
     pub fn changes_status(&self) -> bool {
         self.diskominfo
+    }
+
+    pub fn requests_applications(&self) -> bool {
+        (self.opd_admin || self.developer) && self.account.opd_id.is_some()
+    }
+
+    pub fn reviews_applications(&self) -> bool {
+        self.diskominfo
+    }
+
+    /// Requests an administrator may see: all for Diskominfo, their subtree's for OPD admins,
+    /// their own for developers.
+    pub fn sees_request(&self, opd_id: &str, requester_id: &str) -> bool {
+        self.diskominfo || (self.opd_admin && self.manages_unit(Some(opd_id))) || requester_id == self.account.id
     }
 
     pub fn reads_audit(&self) -> bool {

@@ -236,16 +236,9 @@ pub fn check_redirect_uri(field: &'static str, uri: &str, development: bool, pol
 
 /// Registers an application. A confidential client gets a fresh 256-bit secret, returned once
 /// and stored only as its SHA-256.
-pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
-    let id = match new.id {
-        Some(id) => {
-            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-                return Err(invalid("id", "use 1 to 64 letters, digits, `-`, `_` or `.`"));
-            }
-            id
-        }
-        None => format!("app-{}", crypto::random_token(12).map_err(|e| invalid("id", e.to_string()))?),
-    };
+/// Checks a registration (name, grants, redirect URIs against the region's policy, scopes,
+/// category, level, roles) without storing anything; returns the cleaned name and scopes.
+pub fn validate(new: &NewClient, policy: &RedirectPolicy) -> Result<(String, Vec<String>), ClientError> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(invalid("name", "must be 1 to 200 characters"));
@@ -283,6 +276,20 @@ pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64
     if let Some(bad) = new.required_roles.iter().find(|r| !crate::identity::roles::valid_name(r)) {
         return Err(invalid("required_role", format!("`{bad}` is not a valid role name")));
     }
+    Ok((name, scopes))
+}
+
+pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
+    let (name, scopes) = validate(&new, policy)?;
+    let id = match new.id.clone() {
+        Some(id) => {
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+                return Err(invalid("id", "use 1 to 64 letters, digits, `-`, `_` or `.`"));
+            }
+            id
+        }
+        None => format!("app-{}", crypto::random_token(12).map_err(|e| invalid("id", e.to_string()))?),
+    };
     let secret = if new.public { None } else { Some(crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?) };
     let mut grant_types: Vec<&str> = new.grant_types.iter().map(|g| g.as_str()).collect();
     grant_types.dedup();

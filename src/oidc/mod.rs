@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod registration;
 pub mod token;
 
 use std::borrow::Cow;

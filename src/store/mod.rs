@@ -2,6 +2,7 @@
 //! run time. Each query is written once with `$n` placeholders and dispatched over [`Db`].
 
 pub mod accounts;
+pub mod app_requests;
 pub mod clients;
 pub mod factors;
 pub mod grants;

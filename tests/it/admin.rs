@@ -198,3 +198,71 @@ async fn the_admin_api_requires_the_configured_security_level_and_documents_itse
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
 }
+
+#[tokio::test]
+async fn application_registration_workflow_end_to_end() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
+    let a = unit(&app, "A", None).await;
+    let b = unit(&app, "B", None).await;
+    let (dev_nip, dev_id) = person(&app, Some(&a), Some("opd-developer")).await;
+    let (other_nip, _) = person(&app, Some(&b), Some("opd-admin")).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (plain_nip, _) = person(&app, Some(&a), None).await;
+    let dev = console_token(&app, &dev_nip).await;
+    let other = console_token(&app, &other_nip).await;
+    let sup = console_token(&app, &super_nip).await;
+    let plain = console_token(&app, &plain_nip).await;
+    let path = "/admin/api/v1/app-requests";
+    let request = |uri: &str| json!({ "name": "SIMPEG Dinas A", "category": "khusus", "redirect_uris": [uri], "scopes": ["openid", "profile", "nip"], "min_level": 1 });
+
+    let (s, v) = call(&app, Some(&dev), "POST", path, Some(request("https://simpeg.example.com/cb"))).await;
+    assert_eq!(s, 422, "outside the region's domains");
+    assert!(v["detail"].as_str().unwrap().contains("redirect_uri"));
+    assert_eq!(call(&app, Some(&plain), "POST", path, Some(request("https://simpeg.jemberkab.go.id/cb"))).await.0, 403);
+    let (s, v) = call(&app, Some(&dev), "POST", path, Some(request("https://simpeg.jemberkab.go.id/cb"))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["status"], "pending");
+    let id = v["id"].as_str().unwrap().to_string();
+
+    let listed = |v: &Value| v.as_array().unwrap().iter().any(|r| r["id"] == id.as_str());
+    assert!(listed(&call(&app, Some(&sup), "GET", path, None).await.1));
+    assert!(listed(&call(&app, Some(&dev), "GET", path, None).await.1));
+    assert!(!listed(&call(&app, Some(&other), "GET", path, None).await.1), "another OPD's admin does not see it");
+
+    let decision = format!("{path}/{id}/decision");
+    assert_eq!(call(&app, Some(&dev), "POST", &decision, Some(json!({ "decision": "approve" }))).await.0, 403);
+    assert_eq!(call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject" }))).await.0, 422, "a rejection needs a reason");
+    let mut corrected = request("https://simpeg.jemberkab.go.id/oidc/callback");
+    corrected["name"] = json!("SIMPEG Dinas A (dikoreksi)");
+    let (s, v) = call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "approve", "corrected": corrected }))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "approved");
+    assert_eq!(v["request"]["name"], "SIMPEG Dinas A (dikoreksi)");
+    let client_id = v["client_id"].as_str().unwrap().to_string();
+    assert_eq!(call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject", "reason": "x" }))).await.0, 409);
+
+    let creds = format!("{path}/{id}/credentials");
+    assert_eq!(call(&app, Some(&sup), "POST", &creds, None).await.0, 403, "only the requester");
+    let (s, v) = call(&app, Some(&dev), "POST", &creds, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["client_id"], client_id.as_str());
+    let secret = v["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(call(&app, Some(&dev), "POST", &creds, None).await.0, 410, "once");
+    // The credentials work, and the application belongs to the requester's OPD unit.
+    let res = http_client().post(app.url("/introspect")).basic_auth(&client_id, Some(&secret)).form(&[("token", "x")]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let c = app.state.clients.get(&app.state.db, &client_id).await.unwrap().unwrap();
+    assert_eq!(c.owner_opd_id.as_deref(), Some(a.as_str()));
+    assert_eq!(c.category, "khusus");
+    assert!(c.has_redirect_uri("https://simpeg.jemberkab.go.id/oidc/callback"));
+
+    // A rejection carries its reason back to the requester.
+    let (_, v) = call(&app, Some(&dev), "POST", path, Some(request("https://lain.jemberkab.go.id/cb"))).await;
+    let second = v["id"].as_str().unwrap().to_string();
+    call(&app, Some(&sup), "POST", &format!("{path}/{second}/decision"), Some(json!({ "decision": "reject", "reason": "Sudah ada aplikasi umum untuk ini" }))).await;
+    let (_, v) = call(&app, Some(&dev), "GET", path, None).await;
+    let r = v.as_array().unwrap().iter().find(|r| r["id"] == second.as_str()).unwrap().clone();
+    assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("rejected"), Some("Sudah ada aplikasi umum untuk ini")));
+    let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 50, Some(&dev_id)).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"app_request.approved".to_string()) && kinds.contains(&"app_request.rejected".to_string()));
+}

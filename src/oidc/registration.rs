@@ -1,0 +1,169 @@
+//! The application registration workflow: an OPD developer or OPD admin requests an
+//! application; a Diskominfo admin reviews, corrects, approves or rejects it with a reason; on
+//! approval the requester fetches the client credentials exactly once.
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::{self, ClientError, GrantType, NewClient};
+use crate::config::Secret;
+use crate::crypto::MasterKey;
+use crate::identity::accounts::Account;
+use crate::state::AppState;
+use crate::store::app_requests::{self as store, RequestRow};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AppRequest {
+    pub name: String,
+    /// `umum` or `khusus`
+    pub category: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub min_level: u8,
+    /// A browser or mobile application (no secret, PKCE).
+    #[serde(default)]
+    pub public: bool,
+}
+
+impl AppRequest {
+    fn to_client(&self, owner_opd: &str) -> NewClient {
+        let grants = if self.public {
+            vec![GrantType::AuthorizationCode]
+        } else {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        };
+        let mut c = NewClient::web(&self.name, self.redirect_uris.clone(), self.scopes.clone(), grants);
+        c.public = self.public;
+        c.first_party = true;
+        c.category = self.category.clone();
+        c.min_level = self.min_level;
+        c.owner_opd_id = Some(owner_opd.to_string());
+        c
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Invalid(#[from] ClientError),
+    #[error("the requester belongs to no OPD unit")]
+    NoUnit,
+    #[error("no such request")]
+    NotFound,
+    #[error("the request was already decided")]
+    AlreadyDecided,
+    #[error("a rejection needs a reason")]
+    ReasonRequired,
+    #[error("the credentials were already fetched")]
+    AlreadyFetched,
+    #[error("only the requester may fetch the credentials")]
+    NotRequester,
+    #[error("the request is not approved")]
+    NotApproved,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealing failed")]
+    Seal,
+}
+
+pub async fn submit(st: &AppState, requester: &Account, req: AppRequest, now: i64) -> Result<RequestRow, WorkflowError> {
+    let unit = requester.opd_id.clone().ok_or(WorkflowError::NoUnit)?;
+    let (name, scopes) = clients::validate(&req.to_client(&unit), &st.redirect_policy)?;
+    let row = RequestRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        requester_id: requester.id.clone(),
+        opd_id: unit,
+        name,
+        category: req.category,
+        redirect_uris: serde_json::to_string(&req.redirect_uris).map_err(|_| WorkflowError::Seal)?,
+        scopes: scopes.join(" "),
+        min_level: i64::from(req.min_level),
+        public_client: req.public,
+        status: "pending".into(),
+        reason: String::new(),
+        client_id: None,
+        sealed_secret: None,
+        reviewed_by: None,
+        created_at: now,
+        reviewed_at: None,
+        fetched_at: None,
+    };
+    store::insert(&st.db, &row).await?;
+    Ok(row)
+}
+
+pub fn request_of(row: &RequestRow) -> AppRequest {
+    AppRequest {
+        name: row.name.clone(),
+        category: row.category.clone(),
+        redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+        scopes: row.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
+        min_level: u8::try_from(row.min_level).unwrap_or(1),
+        public: row.public_client,
+    }
+}
+
+/// Approves, optionally with the reviewer's corrections, and registers the application.
+pub async fn approve(st: &AppState, id: &str, reviewer: &Account, corrected: Option<AppRequest>, now: i64) -> Result<RequestRow, WorkflowError> {
+    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    if row.status != "pending" {
+        return Err(WorkflowError::AlreadyDecided);
+    }
+    let req = match corrected {
+        Some(c) => {
+            let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), &st.redirect_policy)?;
+            let uris = serde_json::to_string(&c.redirect_uris).map_err(|_| WorkflowError::Seal)?;
+            store::correct(&st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public).await?;
+            c
+        }
+        None => request_of(&row),
+    };
+    let (client, secret) = clients::register(&st.db, &st.redirect_policy, req.to_client(&row.opd_id), now).await?;
+    let sealed = match &secret {
+        Some(s) => Some(seal(&st.sealer, id, s)?),
+        None => None,
+    };
+    if !store::decide(&st.db, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
+        return Err(WorkflowError::AlreadyDecided);
+    }
+    store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)
+}
+
+fn seal(master: &MasterKey, id: &str, secret: &Secret<String>) -> Result<Vec<u8>, WorkflowError> {
+    master.seal(&format!("app-request:{id}"), secret.expose().as_bytes()).map_err(|_| WorkflowError::Seal)
+}
+
+pub async fn reject(st: &AppState, id: &str, reviewer: &Account, reason: &str, now: i64) -> Result<RequestRow, WorkflowError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(WorkflowError::ReasonRequired);
+    }
+    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    if row.status != "pending" || !store::decide(&st.db, id, "rejected", reason, None, None, &reviewer.id, now).await? {
+        return Err(WorkflowError::AlreadyDecided);
+    }
+    store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)
+}
+
+/// The client id, and the secret for a confidential client — once.
+pub async fn fetch_credentials(st: &AppState, id: &str, requester: &Account, now: i64) -> Result<(String, Option<Secret<String>>), WorkflowError> {
+    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    if row.requester_id != requester.id {
+        return Err(WorkflowError::NotRequester);
+    }
+    if row.status != "approved" {
+        return Err(WorkflowError::NotApproved);
+    }
+    let client_id = row.client_id.clone().ok_or(WorkflowError::NotApproved)?;
+    if row.fetched_at.is_some() || !store::take_secret(&st.db, id, now).await? {
+        return Err(WorkflowError::AlreadyFetched);
+    }
+    let secret = match &row.sealed_secret {
+        Some(sealed) => {
+            let plain = st.sealer.open(&format!("app-request:{id}"), sealed).map_err(|_| WorkflowError::Seal)?;
+            Some(Secret::new(String::from_utf8(plain).map_err(|_| WorkflowError::Seal)?))
+        }
+        None => None,
+    };
+    Ok((client_id, secret))
+}
