@@ -89,6 +89,12 @@ async fn one_time_codes_give_level_two_once_each_and_recovery_codes_work_once() 
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["security_level"], 2);
 
+    // An expired code (two steps old), checked at an injected time against the stored factor.
+    let account = gerbang::identity::accounts::find(&app.state.db, &nip).await.unwrap().unwrap();
+    let later = now() + 4 * totp::STEP_SECONDS;
+    let (db, sealer) = (&app.state.db, &app.state.sealer);
+    assert!(!totp::verify(db, sealer, &account.id, &code_now(&secret, 2), later).await.unwrap(), "two steps old: expired");
+    assert!(totp::verify(db, sealer, &account.id, &code_now(&secret, 4), later).await.unwrap(), "the current code at that time works");
     let b2 = browser();
     let html = password_step(&app, &b2, &start_auth(&rp, &[]).url, &nip).await;
     let res = otp(&app, &b2, &html, "code", &code).await;
