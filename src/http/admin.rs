@@ -22,7 +22,7 @@ use crate::state::now;
 use crate::oidc::clients::ClientError;
 use crate::oidc::registration::{self, AppRequest, WorkflowError};
 use crate::store::app_requests::{self as app_request_store, RequestRow};
-use crate::store::{accounts as account_store, opd as opd_store};
+use crate::store::opd as opd_store;
 
 pub const CONSOLE_CLIENT_ID: &str = "gerbang-console";
 
@@ -124,16 +124,8 @@ pub async fn search_accounts(State(st): State<St>, AdminAuth(admin): AdminAuth, 
         return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
     }
     let q = p.q.unwrap_or_default();
-    let rows = account_store::search(&st.db, q.trim(), p.limit.unwrap_or(50).clamp(1, 500)).await.map_err(internal)?;
-    let mut out = Vec::new();
-    for r in rows {
-        if let Some(a) = accounts::get(&st.db, &r.id).await.map_err(internal)? {
-            if admin.manages_account(&a) {
-                out.push(AccountView::from(a));
-            }
-        }
-    }
-    Ok(Json(out))
+    let found = accounts::search(&st.db, q.trim(), p.limit.unwrap_or(50).clamp(1, 500)).await.map_err(internal)?;
+    Ok(Json(found.into_iter().filter(|a| admin.manages_account(a)).map(AccountView::from).collect()))
 }
 
 async fn managed_account(st: &St, admin: &Admin, id: &str) -> Result<Account, ProblemResponse> {

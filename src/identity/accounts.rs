@@ -259,6 +259,11 @@ pub async fn find(db: &Db, identifier: &str) -> Result<Option<Account>, StoreErr
     get(db, identifier.trim()).await
 }
 
+/// Accounts matching a name fragment or a NIP/NIK prefix, newest first.
+pub async fn search(db: &Db, query: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
+    Ok(store::search(db, query, limit).await?.into_iter().map(|r| Account::from_row(r).0).collect())
+}
+
 /// Saves OPD membership and profile attributes.
 pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), StoreError> {
     let profile = serde_json::Value::Object(account.profile.clone()).to_string();

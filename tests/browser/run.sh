@@ -12,13 +12,17 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
-cargo build --quiet --bin gerbang
+# CI passes the binary `cargo test` just built (same features); alone, build it here.
+BIN="${GERBANG_BIN:-}"
+if [ -z "$BIN" ]; then
+    cargo build --quiet --bin gerbang
+    BIN="$ROOT/target/debug/gerbang"
+fi
 
 TMP="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 export GERBANG_DATA_DIR="$TMP" GERBANG_DATABASE_URL="sqlite://$TMP/gerbang.db" GERBANG_BIND="127.0.0.1:$PORT"
 export GERBANG_ISSUER="http://localhost:$PORT" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-gerbang=info,warn}
-BIN="$ROOT/target/debug/gerbang"
 NIP=198503122010011001
 PASSWORD=kunci-uji-peramban-2026
 echo "$PASSWORD" | "$BIN" account create --nip "$NIP" --name "Siti Rahmawati" --password-stdin --json >/dev/null
