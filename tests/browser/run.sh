@@ -40,9 +40,9 @@ done
 
 ARTIFACTS="$ROOT/target/browser-artifacts"
 rm -rf "$ARTIFACTS"
+echo "screenshots: $ARTIFACTS"
 if ! BASE="http://localhost:$PORT" NIP="$NIP" PASSWORD="$PASSWORD" CLIENT_ID=e2e-strict ARTIFACTS="$ARTIFACTS" \
     node tests/browser/passkeys.mjs; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi
-echo "screenshots: $ARTIFACTS"
