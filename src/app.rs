@@ -74,7 +74,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/audit", get(admin::list_audit))
         .route("/admin/api/v1/app-requests", get(admin::list_requests).post(admin::submit_request))
         .route("/admin/api/v1/app-requests/{id}/decision", post(admin::decide_request))
-        .route("/admin/api/v1/app-requests/{id}/credentials", post(admin::fetch_credentials));
+        .route("/admin/api/v1/app-requests/{id}/credentials", post(admin::fetch_credentials))
+        .route("/admin/api/v1/applications", get(admin::list_applications))
+        .route("/admin/api/v1/applications/{id}/secret", post(admin::rotate_secret))
+        .route("/admin/api/v1/applications/{id}/enabled", axum::routing::put(admin::set_enabled));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)

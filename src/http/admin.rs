@@ -19,7 +19,7 @@ use crate::identity::admin::Admin;
 use crate::identity::roles::{self, Holder, RoleError};
 use crate::oidc::introspect::check_access_token;
 use crate::state::now;
-use crate::oidc::clients::ClientError;
+use crate::oidc::clients::{self, Client, ClientError};
 use crate::oidc::registration::{self, AppRequest, WorkflowError};
 use crate::store::app_requests::{self as app_request_store, RequestRow};
 use crate::store::opd as opd_store;
@@ -439,12 +439,111 @@ pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth
     Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub client_id: String,
+    pub name: String,
+    pub category: String,
+    pub owner_opd_id: Option<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub min_level: u8,
+    pub disabled: bool,
+}
+
+impl From<&Client> for ApplicationView {
+    fn from(c: &Client) -> Self {
+        ApplicationView {
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            category: c.category.clone(),
+            owner_opd_id: c.owner_opd_id.clone(),
+            public: c.public,
+            first_party: c.first_party,
+            redirect_uris: c.redirect_uris.clone(),
+            scopes: c.scopes.clone(),
+            min_level: c.min_level,
+            disabled: c.disabled,
+        }
+    }
+}
+
+/// Registered applications (OPD admins: those their subtree owns).
+#[utoipa::path(get, path = "/admin/api/v1/applications", responses((status = 200, body = [ApplicationView]), (status = 403, body = Problem)))]
+pub async fn list_applications(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<ApplicationView>>, ProblemResponse> {
+    if !admin.sees_accounts() {
+        return Err(forbidden("reading applications needs diskominfo-admin or opd-admin"));
+    }
+    let rows = crate::store::clients::list(&st.db).await.map_err(internal)?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(c) = st.clients.get(&st.db, &r.id).await.map_err(internal)? {
+            if admin.manages_unit(c.owner_opd_id.as_deref()) {
+                out.push(ApplicationView::from(c.as_ref()));
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn managed_application(st: &St, admin: &Admin, id: &str) -> Result<std::sync::Arc<Client>, ProblemResponse> {
+    let c = st.clients.get(&st.db, id).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
+    if !admin.manages_unit(c.owner_opd_id.as_deref()) {
+        return Err(forbidden("the application belongs to an OPD you do not manage"));
+    }
+    Ok(c)
+}
+
+/// A new client secret (Diskominfo, or the owning OPD's admin); the old one stops working.
+#[utoipa::path(post, path = "/admin/api/v1/applications/{id}/secret", params(("id" = String, Path, description = "client id")),
+    responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_secret(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Response, ProblemResponse> {
+    let c = managed_application(&st, &admin, &id).await?;
+    if c.public {
+        return Err(ProblemResponse(StatusCode::CONFLICT, "Conflict", "a public client has no secret".into()));
+    }
+    let secret = clients::rotate_secret(&st.db, &st.clients, &c.id, now()).await.map_err(internal)?;
+    let Some(secret) = secret else { return Err(not_found("application")) };
+    audit::record(&st.db, Event::new("application.secret_rotated").actor(&admin.account.id).detail(serde_json::json!({ "client_id": c.id })), now()).await;
+    Ok(super::no_store_json(Credentials { client_id: c.id.clone(), client_secret: Some(secret.expose().clone()) }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+/// Disable (revoking every grant) or enable an application (Diskominfo admins).
+#[utoipa::path(put, path = "/admin/api/v1/applications/{id}/enabled", request_body = Enabled, params(("id" = String, Path, description = "client id")),
+    responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_enabled(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<Enabled>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ApplicationView>, ProblemResponse> {
+    if !admin.diskominfo {
+        return Err(forbidden("disabling an application needs diskominfo-admin"));
+    }
+    let e = json_body(body)?;
+    if !clients::set_disabled(&st.db, &st.clients, &id, !e.enabled, now()).await.map_err(internal)? {
+        return Err(not_found("application"));
+    }
+    let kind = if e.enabled { "application.enabled" } else { "application.disabled" };
+    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).detail(serde_json::json!({ "client_id": id })), now()).await;
+    let c = st.clients.get(&st.db, &id).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
+    Ok(Json(ApplicationView::from(c.as_ref())))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles and the audit trail. Errors are RFC 9457 problem details."),
     paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit,
-          submit_request, list_requests, decide_request, fetch_credentials),
-    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView, AppRequest, RequestView, Decision, Credentials))
+          submit_request, list_requests, decide_request, fetch_credentials, list_applications, rotate_secret, set_enabled),
+    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView, AppRequest, RequestView, Decision, Credentials,
+                       ApplicationView, Enabled))
 )]
 pub struct ApiDoc;
 

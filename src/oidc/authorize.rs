@@ -187,6 +187,7 @@ pub async fn authorize(
         return error_page("error_unknown_client", "invalid_request", "client_id is missing");
     };
     let client = match st.clients.get(&st.db, client_id).await {
+        Ok(Some(c)) if c.disabled => return error_page("error_client_disabled", "invalid_client", "the application is disabled"),
         Ok(Some(c)) => c,
         Ok(None) => return error_page("error_unknown_client", "invalid_client", "unknown client_id"),
         Err(e) => {

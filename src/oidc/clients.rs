@@ -65,6 +65,8 @@ pub struct Client {
     pub development: bool,
     /// Sees a per-application subject instead of the account id.
     pub pairwise: bool,
+    /// Disabled by an administrator: no logins, no tokens.
+    pub disabled: bool,
 }
 
 impl Client {
@@ -95,6 +97,7 @@ impl Client {
             min_level,
             development: r.development,
             pairwise: r.subject_type == "pairwise",
+            disabled: r.disabled,
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             id: r.id,
             name: r.name,
@@ -314,6 +317,7 @@ pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64
         min_level: i64::from(new.min_level),
         development: new.development,
         subject_type: if new.pairwise { "pairwise".into() } else { "public".into() },
+        disabled: false,
     };
     store::insert(db, &row).await?;
     let client = Client::from_row(row)?;
@@ -377,6 +381,9 @@ impl ClientCache {
     pub async fn authenticate(&self, db: &Db, creds: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
         let unknown = || OAuthError::invalid_client("client authentication failed");
         let client = self.get(db, &creds.client_id).await.map_err(OAuthError::server)?.ok_or_else(unknown)?;
+        if client.disabled {
+            return Err(OAuthError::invalid_client("the application is disabled"));
+        }
         if client.public {
             if creds.method != AuthMethod::None {
                 return Err(OAuthError::invalid_client("a public client must not send a client secret"));
@@ -420,4 +427,25 @@ mod tests {
         let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
         assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
     }
+}
+
+/// A new secret for a confidential client; the old one stops working (on other replicas within
+/// `client_cache_seconds`). Returns the secret, shown once.
+pub async fn rotate_secret(db: &Db, cache: &ClientCache, id: &str, now: i64) -> Result<Option<Secret<String>>, ClientError> {
+    let secret = crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?;
+    if !store::set_secret_hash(db, id, &crypto::sha256_hex(secret.as_bytes()), now).await? {
+        return Ok(None);
+    }
+    cache.forget(id);
+    Ok(Some(Secret::new(secret)))
+}
+
+/// Disables (revoking every grant) or enables an application.
+pub async fn set_disabled(db: &Db, cache: &ClientCache, id: &str, disabled: bool, now: i64) -> Result<bool, ClientError> {
+    let found = store::set_disabled(db, id, disabled, now).await?;
+    if found && disabled {
+        crate::store::grants::revoke_grants_of_client(db, id, now).await?;
+    }
+    cache.forget(id);
+    Ok(found)
 }

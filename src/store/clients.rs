@@ -27,11 +27,12 @@ pub struct ClientRow {
     pub development: bool,
     /// `public` or `pairwise`.
     pub subject_type: String,
+    pub disabled: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
                        scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, \
-                       required_roles, min_level, development, subject_type";
+                       required_roles, min_level, development, subject_type, disabled";
 
 pub async fn insert(db: &Db, c: &ClientRow) -> Result<(), StoreError> {
     dispatch!(
@@ -67,5 +68,15 @@ pub async fn set_redirect_uris(db: &Db, id: &str, redirect_uris: &str, post_logo
         [redirect_uris, post_logout, now, id],
         execute
     )?;
+    Ok(n == 1)
+}
+
+pub async fn set_secret_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3 AND public_client = FALSE", [hash, now, id], execute)?;
+    Ok(n == 1)
+}
+
+pub async fn set_disabled(db: &Db, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE clients SET disabled = $1, updated_at = $2 WHERE id = $3", [disabled, now, id], execute)?;
     Ok(n == 1)
 }

@@ -77,6 +77,10 @@ pub async fn revoke_grants_with_role(db: &Db, account_id: &str, role_id: &str, n
     )?)
 }
 
+pub async fn revoke_grants_of_client(db: &Db, client_id: &str, now: i64) -> Result<u64, StoreError> {
+    Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL", [now, client_id], execute)?)
+}
+
 pub async fn revoke_grants_of_session(db: &Db, sid: &str, now: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL", [now, sid], execute)?)
 }

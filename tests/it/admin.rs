@@ -266,3 +266,50 @@ async fn application_registration_workflow_end_to_end() {
     let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 50, Some(&dev_id)).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.contains(&"app_request.approved".to_string()) && kinds.contains(&"app_request.rejected".to_string()));
 }
+
+#[tokio::test]
+async fn applications_can_be_listed_rotated_and_disabled_by_the_right_people() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let db = &app.state.db;
+    let a = unit(&app, "A", None).await;
+    let b = unit(&app, "B", None).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let mut own = NewClient::web("Milik A", vec!["https://a.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    own.owner_opd_id = Some(a.clone());
+    own.scopes = vec!["openid".into(), "laporan".into()];
+    let (own, old_secret) = clients::register(db, &app.state.redirect_policy, own, now()).await.unwrap();
+    let mut foreign = NewClient::web("Milik B", vec!["https://b.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    foreign.owner_opd_id = Some(b.clone());
+    let (foreign, _) = clients::register(db, &app.state.redirect_policy, foreign, now()).await.unwrap();
+
+    let (s, v) = call(&app, Some(&opd), "GET", "/admin/api/v1/applications", None).await;
+    assert_eq!(s, 200);
+    let seen: Vec<&str> = v.as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    assert!(seen.contains(&own.id.as_str()) && !seen.contains(&foreign.id.as_str()));
+
+    assert_eq!(call(&app, Some(&opd), "POST", &format!("/admin/api/v1/applications/{}/secret", foreign.id), None).await.0, 403);
+    let (s, v) = call(&app, Some(&opd), "POST", &format!("/admin/api/v1/applications/{}/secret", own.id), None).await;
+    assert_eq!(s, 200);
+    let new_secret = v["client_secret"].as_str().unwrap().to_string();
+    let token = |secret: String| {
+        let id = own.id.clone();
+        let url = app.url("/token");
+        async move { http_client().post(url).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(token(old_secret.unwrap().expose().clone()).await, 401, "the old secret stops working");
+    assert_eq!(token(new_secret.clone()).await, 200);
+
+    let enabled = |id: &str| format!("/admin/api/v1/applications/{id}/enabled");
+    assert_eq!(call(&app, Some(&opd), "PUT", &enabled(&own.id), Some(json!({ "enabled": false }))).await.0, 403, "Diskominfo only");
+    let (s, v) = call(&app, Some(&sup), "PUT", &enabled(&own.id), Some(json!({ "enabled": false }))).await;
+    assert_eq!((s, v["disabled"].as_bool()), (200, Some(true)));
+    assert_eq!(token(new_secret.clone()).await, 401, "a disabled application gets no tokens");
+    let res = browser().get(app.url(&format!("/authorize?response_type=code&client_id={}&redirect_uri=https://a.example.go.id/cb", own.id))).send().await.unwrap();
+    assert_eq!(res.status(), 400, "and logs nobody in");
+    assert!(res.headers().get("location").is_none());
+    call(&app, Some(&sup), "PUT", &enabled(&own.id), Some(json!({ "enabled": true }))).await;
+    assert_eq!(token(new_secret).await, 200);
+}
