@@ -72,6 +72,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/opd", get(admin::list_opd))
         .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))
         .route("/admin/api/v1/audit", get(admin::list_audit))
+        .route("/admin/api/v1/audit/export", get(admin::export_audit))
         .route("/admin/api/v1/app-requests", get(admin::list_requests).post(admin::submit_request))
         .route("/admin/api/v1/app-requests/{id}/decision", post(admin::decide_request))
         .route("/admin/api/v1/app-requests/{id}/credentials", post(admin::fetch_credentials))
@@ -120,6 +121,14 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                     Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+                let days = state.config.audit_retention_days;
+                if days > 0 {
+                    match crate::audit::purge_before(&state.db, now() - days * 86_400, now()).await {
+                        Ok(k) if k > 0 => tracing::info!(records = k, "audit records past retention removed"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "audit retention failed"),
+                    }
                 }
             }
         }

@@ -123,7 +123,10 @@ pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
         [],
         fetch_all(AuditRow)
     )?;
-    let mut prev = GENESIS.to_string();
+    // After a retention purge the chain starts at the anchor: the last removed record's hash.
+    let anchor: Option<(i64, String)> =
+        crate::store::dispatch!(db, "SELECT seq, hash FROM audit_anchor WHERE id = 1", [], fetch_optional((i64, String)))?;
+    let mut prev = anchor.map(|a| a.1).unwrap_or_else(|| GENESIS.to_string());
     for (i, r) in rows.iter().enumerate() {
         if r.prev_hash != prev {
             let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
@@ -155,4 +158,56 @@ pub async fn list(db: &Db, limit: i64, subject: Option<&str>) -> Result<Vec<Audi
             fetch_all(AuditRow)
         )?,
     })
+}
+
+/// Records between two instants (inclusive start, exclusive end), oldest first, for exports.
+pub async fn range(db: &Db, since: i64, until: i64) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(crate::store::dispatch!(
+        db,
+        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events WHERE at >= $1 AND at < $2 ORDER BY seq",
+        [since, until],
+        fetch_all(AuditRow)
+    )?)
+}
+
+/// CSV (RFC 4180) of records, with times in UTC, for the region's periodic SPBE reporting.
+pub fn to_csv(rows: &[AuditRow]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let mut out = String::from("seq,time_utc,kind,actor,subject,ip,detail,hash\r\n");
+    for r in rows {
+        let time = chrono::DateTime::from_timestamp(r.at, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+        let cols = [r.seq.to_string(), time, r.kind.clone(), r.actor.clone(), r.subject.clone(), r.ip.clone(), r.detail.clone(), r.hash.clone()];
+        out.push_str(&cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Removes records older than `before` (the retention policy) and moves the chain's anchor to
+/// the last removed record, so `verify` still checks everything that remains. Returns how many
+/// records were removed.
+pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreError> {
+    let _guard = APPEND.lock().await;
+    let last: Option<(i64, String)> = crate::store::dispatch!(
+        db,
+        "SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY seq DESC LIMIT 1",
+        [before],
+        fetch_optional((i64, String))
+    )?;
+    let Some((seq, hash)) = last else { return Ok(0) };
+    crate::store::dispatch!(
+        db,
+        "INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",
+        [seq, &hash, now],
+        execute
+    )?;
+    let n = crate::store::dispatch!(db, "DELETE FROM audit_events WHERE seq <= $1", [seq], execute)?;
+    Ok(n)
 }

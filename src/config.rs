@@ -76,6 +76,8 @@ pub struct Config {
     pub demo: bool,
     /// Security level an administrator's token must carry for the admin API (3: a passkey).
     pub admin_min_level: u8,
+    /// Audit records older than this are removed (0: kept for ever).
+    pub audit_retention_days: i64,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -158,6 +160,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("redirect_domains", Some("")),
     ("demo", Some("true")),
     ("admin_min_level", Some("3")),
+    ("audit_retention_days", Some("0")),
 ];
 
 struct Layered {
@@ -345,6 +348,13 @@ impl Config {
         Ok(Config {
             redirect_domains,
             demo: l.boolean("demo")?,
+            audit_retention_days: {
+                let v: i64 = l.parse("audit_retention_days", "a number of days")?;
+                if v < 0 {
+                    return Err(l.err("audit_retention_days", "must be 0 (keep for ever) or more"));
+                }
+                v
+            },
             admin_min_level: {
                 let v: u8 = l.parse("admin_min_level", "a level 1 to 4")?;
                 if !(1..=4).contains(&v) {

@@ -59,6 +59,18 @@ enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Records in a date range (UTC days, end exclusive) as CSV or JSON, for SPBE reporting.
+    Export {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        since: String,
+        /// Day after the last, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+        /// csv (default) or json
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
     /// The latest events, newest first.
     List {
         #[arg(long, default_value_t = 50)]
@@ -365,6 +377,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("audit trail BROKEN: {}", v.problem.clone().unwrap_or_default());
             }
             Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Audit(AuditCmd::Export { since, until, format }) => {
+            let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp());
+            let (Some(from), Some(to)) = (day(&since), day(&until)) else {
+                return Ok(fail(false, "dates must look like 2026-11-01", "invalid"));
+            };
+            let db = open_db(&config).await?;
+            let rows = gerbang::audit::range(&db, from, to).await?;
+            match format.as_str() {
+                "csv" => print!("{}", gerbang::audit::to_csv(&rows)),
+                "json" => println!("{}", json!({ "events": rows })),
+                other => return Ok(fail(false, &format!("format must be csv or json, not `{other}`"), "invalid")),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCmd::List { limit, account, json: j }) => {
             let db = open_db(&config).await?;

@@ -439,6 +439,30 @@ pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth
     Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportParams {
+    /// Start, Unix seconds (inclusive).
+    pub since: i64,
+    /// End, Unix seconds (exclusive).
+    pub until: i64,
+}
+
+/// The audit trail between two instants as CSV, for the region's SPBE reporting (Diskominfo
+/// admins and auditors).
+#[utoipa::path(get, path = "/admin/api/v1/audit/export", params(ExportParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem)))]
+pub async fn export_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<ExportParams>) -> Result<Response, ProblemResponse> {
+    if !admin.reads_audit() {
+        return Err(forbidden("exporting the audit trail needs diskominfo-admin or auditor"));
+    }
+    let rows = audit::range(&st.db, p.since, p.until).await.map_err(internal)?;
+    let mut res = audit::to_csv(&rows).into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"gerbang-audit.csv\""));
+    audit::record(&st.db, Event::new("audit.exported").actor(&admin.account.id).detail(serde_json::json!({ "since": p.since, "until": p.until, "records": rows.len() })), now()).await;
+    Ok(res)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicationView {
     pub client_id: String,
@@ -541,7 +565,7 @@ pub async fn set_enabled(
 #[openapi(
     info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles and the audit trail. Errors are RFC 9457 problem details."),
     paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit,
-          submit_request, list_requests, decide_request, fetch_credentials, list_applications, rotate_secret, set_enabled),
+          submit_request, list_requests, decide_request, fetch_credentials, list_applications, rotate_secret, set_enabled, export_audit),
     components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView, AppRequest, RequestView, Decision, Credentials,
                        ApplicationView, Enabled))
 )]

@@ -176,6 +176,14 @@ async fn every_endpoint_against_every_role() {
     assert_eq!(s, 200);
     assert!(v.as_array().unwrap().iter().any(|e| e["kind"] == "account.status_changed" && e["detail"]["after"] == "retired"));
 
+    // CSV export for reporting: auditors yes, OPD admins no.
+    let export = format!("/admin/api/v1/audit/export?since=0&until={}", now() + 10);
+    let res = http_client().get(app.url(&export)).bearer_auth(&aud).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(res.text().await.unwrap().starts_with("seq,time_utc,kind"));
+    assert_eq!(call(&app, Some(&opd), "GET", &export, None).await.0, 403);
+
     // A removed role stops working at once.
     let role = roles::find(db, "", "auditor").await.unwrap();
     let aud_id = accounts::find(db, &aud_nip).await.unwrap().unwrap().id;

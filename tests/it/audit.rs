@@ -61,3 +61,30 @@ async fn logins_failures_and_lockouts_are_chained_and_tampering_is_found() {
     assert!(!v.ok);
     assert!(v.broken_at.unwrap() > victim);
 }
+
+#[tokio::test]
+async fn retention_removes_old_records_and_the_rest_still_verifies_and_exports() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let day = 86_400;
+    let t = gerbang::state::now();
+    for (i, at) in [t - 10 * day, t - 9 * day, t - 2 * day, t - day].into_iter().enumerate() {
+        let detail = serde_json::json!({ "note": format!("catatan, \"{i}\"") });
+        audit::append(db, audit::Event::new("test.event").actor("a").subject("s").detail(detail), at).await.unwrap();
+    }
+    let removed = audit::purge_before(db, t - 7 * day, t).await.unwrap();
+    assert_eq!(removed, 2);
+    let v = audit::verify(db).await.unwrap();
+    assert!(v.ok, "the remaining chain verifies from the anchor: {v:?}");
+    assert_eq!(v.records, 2);
+    let left = audit::list(db, 10, None).await.unwrap();
+    // Deleting the oldest remaining record is still detected.
+    exec(db, &format!("DELETE FROM audit_events WHERE seq = {}", left.last().unwrap().seq)).await;
+    assert!(!audit::verify(db).await.unwrap().ok);
+
+    let csv = audit::to_csv(&audit::range(db, t - 3 * day, t + 1).await.unwrap());
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "seq,time_utc,kind,actor,subject,ip,detail,hash");
+    assert_eq!(lines.len(), 2, "one record left in the range: {csv}");
+    assert!(lines[1].contains("\"{\"\"note\"\":\"\"catatan, \\\"\"3\\\"\"\"\"}\""), "quoted per RFC 4180: {}", lines[1]);
+}
