@@ -409,26 +409,6 @@ pub fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_uris_stay_inside_the_region() {
-        let p = RedirectPolicy { domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()], issuer_host: "sso.jemberkab.go.id".into() };
-        assert!(check_redirect_uri("r", "https://jemberkab.go.id/cb", false, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb", false, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://evil-jemberkab.go.id/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "https://jemberkab.go.id.evil.com/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://simpeg.jemberkab.go.id/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://localhost:3000/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://localhost:3000/cb", true, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb#x", false, &p).is_err());
-        let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
-        assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
-    }
-}
-
 /// A new secret for a confidential client; the old one stops working (on other replicas within
 /// `client_cache_seconds`). Returns the secret, shown once.
 pub async fn rotate_secret(db: &Db, cache: &ClientCache, id: &str, now: i64) -> Result<Option<Secret<String>>, ClientError> {
@@ -448,4 +428,24 @@ pub async fn set_disabled(db: &Db, cache: &ClientCache, id: &str, disabled: bool
     }
     cache.forget(id);
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_stay_inside_the_region() {
+        let p = RedirectPolicy { domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()], issuer_host: "sso.jemberkab.go.id".into() };
+        assert!(check_redirect_uri("r", "https://jemberkab.go.id/cb", false, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb", false, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://evil-jemberkab.go.id/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "https://jemberkab.go.id.evil.com/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://simpeg.jemberkab.go.id/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://localhost:3000/cb", false, &p).is_err());
+        assert!(check_redirect_uri("r", "http://localhost:3000/cb", true, &p).is_ok());
+        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb#x", false, &p).is_err());
+        let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
+        assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
+    }
 }
