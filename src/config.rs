@@ -296,8 +296,13 @@ impl Config {
         }
         let redis_url = l.string("redis_url");
         if let Some(r) = &redis_url {
-            if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
-                return Err(l.err("redis_url", "must start with redis:// or rediss://"));
+            // The redis client is built without TLS; better to refuse at start than to fail at
+            // the first connection.
+            if r.starts_with("rediss://") {
+                return Err(l.err("redis_url", "TLS to Redis (rediss://) is not supported yet; use redis:// on a private network"));
+            }
+            if !r.starts_with("redis://") {
+                return Err(l.err("redis_url", "must start with redis://"));
             }
         }
         let master_key = l.string("master_key");
@@ -487,6 +492,8 @@ mod tests {
         assert_eq!(e.setting, "access_token_ttl");
         let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "localhost:6379")])).unwrap_err();
         assert_eq!(e.setting, "redis_url");
+        let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")])).unwrap_err();
+        assert!(e.message.contains("TLS"));
         let e = Config::load(None, &env(&[("GERBANG_MASTER_KEY", "short")])).unwrap_err();
         assert_eq!(e.setting, "master_key");
         let dir = tempfile::tempdir().unwrap();
