@@ -155,6 +155,14 @@ fn refused(e: WebauthnError, account: &str) -> PasskeyError {
     PasskeyError::Refused(e.to_string())
 }
 
+/// A possible clone is a security event administrators must see, not only a log line.
+async fn audit_clone(db: &Db, account: &str, err: &PasskeyError) {
+    if matches!(err, PasskeyError::PossibleClone) {
+        let now = chrono::Utc::now().timestamp();
+        crate::audit::record(db, crate::audit::Event::new("passkey.possible_clone").subject(account), now).await;
+    }
+}
+
 pub async fn finish_authentication(
     wa: Option<&Webauthn>,
     cache: &Cache,
@@ -170,7 +178,14 @@ pub async fn finish_authentication(
         .await
         .map_err(|e| PasskeyError::Internal(e.to_string()))?
         .ok_or(PasskeyError::Expired)?;
-    let result = wa.finish_passkey_authentication(credential, &state).map_err(|e| refused(e, account_id))?;
+    let result = match wa.finish_passkey_authentication(credential, &state) {
+        Ok(r) => r,
+        Err(e) => {
+            let err = refused(e, account_id);
+            audit_clone(db, account_id, &err).await;
+            return Err(err);
+        }
+    };
     let rows = store::list(db, account_id).await?;
     let cred = crypto::b64url(result.cred_id().as_ref());
     let row = rows.into_iter().find(|r| r.cred_id == cred).ok_or(PasskeyError::UnknownCredential)?;
@@ -201,7 +216,14 @@ pub async fn finish_discoverable(
         return Err(PasskeyError::UnknownCredential);
     }
     let discoverable: Vec<DiscoverableKey> = keys.iter().map(|(_, p)| p.into()).collect();
-    let result = wa.finish_discoverable_authentication(credential, state, &discoverable).map_err(|e| refused(e, &account_id))?;
+    let result = match wa.finish_discoverable_authentication(credential, state, &discoverable) {
+        Ok(r) => r,
+        Err(e) => {
+            let err = refused(e, &account_id);
+            audit_clone(db, &account_id, &err).await;
+            return Err(err);
+        }
+    };
     let cred = crypto::b64url(result.cred_id().as_ref());
     let (row, passkey) = keys.into_iter().find(|(r, _)| r.cred_id == cred).ok_or(PasskeyError::UnknownCredential)?;
     record_use(db, &row, passkey, &result, now).await?;
