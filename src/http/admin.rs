@@ -162,7 +162,7 @@ pub async fn set_status(
     if !admin.changes_status() {
         return Err(forbidden("changing a status needs diskominfo-admin"));
     }
-    let Json(change) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let change = json_body(body)?;
     let mut a = accounts::get(&st.db, &id).await.map_err(internal)?.ok_or_else(|| not_found("account"))?;
     let before = a.status.clone();
     match accounts::set_status(&st.db, &a.id, &change.status, now()).await {
@@ -238,7 +238,7 @@ pub async fn assign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ProblemResponse> {
-    let Json(a) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let a = json_body(body)?;
     let (role, account) = check_assignment(&st, &admin, &a).await?;
     match roles::assign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await {
         Ok(()) => {}
@@ -258,7 +258,7 @@ pub async fn unassign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ProblemResponse> {
-    let Json(a) = body.map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))?;
+    let a = json_body(body)?;
     let (role, account) = check_assignment(&st, &admin, &a).await?;
     let revoked = roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await.map_err(internal)?;
     let detail = serde_json::json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
@@ -500,16 +500,8 @@ pub async fn list_applications(State(st): State<St>, AdminAuth(admin): AdminAuth
     if !admin.sees_accounts() {
         return Err(forbidden("reading applications needs diskominfo-admin or opd-admin"));
     }
-    let rows = crate::store::clients::list(&st.db).await.map_err(internal)?;
-    let mut out = Vec::new();
-    for r in rows {
-        if let Some(c) = st.clients.get(&st.db, &r.id).await.map_err(internal)? {
-            if admin.manages_unit(c.owner_opd_id.as_deref()) {
-                out.push(ApplicationView::from(c.as_ref()));
-            }
-        }
-    }
-    Ok(Json(out))
+    let all = clients::list(&st.db).await.map_err(internal)?;
+    Ok(Json(all.iter().filter(|c| admin.manages_unit(c.owner_opd_id.as_deref())).map(ApplicationView::from).collect()))
 }
 
 async fn managed_application(st: &St, admin: &Admin, id: &str) -> Result<std::sync::Arc<Client>, ProblemResponse> {

@@ -409,6 +409,11 @@ pub fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
     }
 }
 
+/// Every registered application, in one query (for administrators).
+pub async fn list(db: &Db) -> Result<Vec<Client>, StoreError> {
+    store::list(db).await?.into_iter().map(Client::from_row).collect()
+}
+
 /// A new secret for a confidential client; the old one stops working (on other replicas within
 /// `client_cache_seconds`). Returns the secret, shown once.
 pub async fn rotate_secret(db: &Db, cache: &ClientCache, id: &str, now: i64) -> Result<Option<Secret<String>>, ClientError> {
