@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, Request};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -66,19 +66,26 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/demo/callback", get(demo::callback));
     let admin_api = Router::new()
         .route("/admin/api/openapi.json", get(admin::openapi))
-        .route("/admin/api/v1/accounts", get(admin::search_accounts))
-        .route("/admin/api/v1/accounts/{id}", get(admin::get_account))
-        .route("/admin/api/v1/accounts/{id}/status", axum::routing::put(admin::set_status))
+        .route("/admin/api/v1/accounts", get(admin::search_accounts).post(admin::create_account))
+        .route("/admin/api/v1/accounts/{id}", get(admin::get_account).patch(admin::edit_account))
+        .route("/admin/api/v1/accounts/{id}/status", put(admin::set_status))
+        .route("/admin/api/v1/accounts/{id}/factor-reset", post(admin::reset_factors))
+        .route("/admin/api/v1/accounts/{id}/roles", get(admin::account_roles))
+        .route("/admin/api/v1/accounts/{id}/sessions", get(admin::list_sessions))
+        .route("/admin/api/v1/accounts/{id}/sessions/{sid}", delete(admin::end_session))
         .route("/admin/api/v1/opd", get(admin::list_opd))
+        .route("/admin/api/v1/roles", get(admin::list_roles))
         .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))
+        .route("/admin/api/v1/role-assignments/bulk", post(admin::bulk_assignments))
         .route("/admin/api/v1/audit", get(admin::list_audit))
         .route("/admin/api/v1/audit/export", get(admin::export_audit))
         .route("/admin/api/v1/app-requests", get(admin::list_requests).post(admin::submit_request))
         .route("/admin/api/v1/app-requests/{id}/decision", post(admin::decide_request))
         .route("/admin/api/v1/app-requests/{id}/credentials", post(admin::fetch_credentials))
-        .route("/admin/api/v1/applications", get(admin::list_applications))
+        .route("/admin/api/v1/applications", get(admin::list_applications).post(admin::register_application))
+        .route("/admin/api/v1/applications/{id}", get(admin::get_application).patch(admin::edit_application))
         .route("/admin/api/v1/applications/{id}/secret", post(admin::rotate_secret))
-        .route("/admin/api/v1/applications/{id}/enabled", axum::routing::put(admin::set_enabled));
+        .route("/admin/api/v1/applications/{id}/enabled", put(admin::set_enabled));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)

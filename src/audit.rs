@@ -160,6 +160,32 @@ pub async fn list(db: &Db, limit: i64, subject: Option<&str>) -> Result<Vec<Audi
     })
 }
 
+/// What the audit viewer filters on; empty strings match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// An event kind or the start of one (`login.` matches every login event).
+    pub kind: String,
+    /// An account id that is the actor or the subject of the event.
+    pub who: String,
+    pub since: i64,
+    pub until: i64,
+    pub limit: i64,
+}
+
+/// Records matching a filter, newest first.
+pub async fn search(db: &Db, f: &Filter) -> Result<Vec<AuditRow>, StoreError> {
+    let kind = if f.kind.is_empty() { String::new() } else { format!("{}%", f.kind.replace(['%', '_'], "")) };
+    let until = if f.until <= 0 { i64::MAX } else { f.until };
+    Ok(crate::store::dispatch!(
+        db,
+        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events \
+         WHERE ($1 = '' OR kind LIKE $1) AND ($2 = '' OR actor = $2 OR subject = $2) AND at >= $3 AND at < $4 \
+         ORDER BY seq DESC LIMIT $5",
+        [&kind, &f.who, f.since, until, f.limit.clamp(1, 10_000)],
+        fetch_all(AuditRow)
+    )?)
+}
+
 /// Records between two instants (inclusive start, exclusive end), oldest first, for exports.
 pub async fn range(db: &Db, since: i64, until: i64) -> Result<Vec<AuditRow>, StoreError> {
     Ok(crate::store::dispatch!(

@@ -1,5 +1,6 @@
 //! Gerbang: an OpenID Connect single sign-on provider for Indonesian regional governments.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

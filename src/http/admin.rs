@@ -1,8 +1,10 @@
 //! The admin API under `/admin/api/v1` (JSON, errors as RFC 9457 problem details) and its
 //! OpenAPI document. Callers present an access token issued by Gerbang to the built-in
 //! `gerbang-console` application, at the configured security level; what they may do follows
-//! from their live roles (`identity::admin`).
+//! from their live roles. The operations themselves live in `crate::admin`, shared with the
+//! console.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
@@ -13,18 +15,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::St;
-use crate::audit::{self, Event};
-use crate::identity::accounts::{self, Account};
+use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport};
+use crate::audit;
+use crate::auth::session::SsoSession;
+use crate::identity::accounts::Account;
 use crate::identity::admin::Admin;
-use crate::identity::roles::{self, Holder, RoleError};
-use crate::oidc::introspect::check_access_token;
+use crate::oidc::clients::{Client, ClientEdit};
+use crate::oidc::registration::{self, AppRequest};
 use crate::state::now;
-use crate::oidc::clients::{self, Client, ClientError};
-use crate::oidc::registration::{self, AppRequest, WorkflowError};
-use crate::store::app_requests::{self as app_request_store, RequestRow};
-use crate::store::opd as opd_store;
+use crate::store::app_requests::RequestRow;
+use crate::store::roles::RoleRow;
 
-pub const CONSOLE_CLIENT_ID: &str = "gerbang-console";
+pub use crate::admin::CONSOLE_CLIENT_ID;
 
 /// RFC 9457 problem details.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,18 +53,26 @@ impl IntoResponse for ProblemResponse {
     }
 }
 
-fn forbidden(detail: &str) -> ProblemResponse {
-    ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", detail.to_string())
+impl From<AdminError> for ProblemResponse {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Unauthenticated(d) => ProblemResponse(StatusCode::UNAUTHORIZED, "Unauthorized", d),
+            AdminError::NeedsLevel(l) => {
+                ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", format!("administration requires security level {l}; log in with a passkey"))
+            }
+            AdminError::Forbidden(d) => ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", d),
+            AdminError::NotFound(what) => ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}")),
+            AdminError::Conflict(d) => ProblemResponse(StatusCode::CONFLICT, "Conflict", d),
+            AdminError::Invalid(d) => ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", d),
+            AdminError::Gone(d) => ProblemResponse(StatusCode::GONE, "Gone", d),
+            AdminError::Internal => {
+                ProblemResponse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the server could not complete the request".into())
+            }
+        }
+    }
 }
 
-fn internal(e: impl std::fmt::Display) -> ProblemResponse {
-    tracing::error!(error = %e, "admin API failure");
-    ProblemResponse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the server could not complete the request".into())
-}
-
-fn not_found(what: &str) -> ProblemResponse {
-    ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}"))
-}
+type ApiResult<T> = Result<T, ProblemResponse>;
 
 /// The authenticated administrator of a request.
 pub struct AdminAuth(pub Admin);
@@ -71,25 +81,16 @@ impl FromRequestParts<St> for AdminAuth {
     type Rejection = ProblemResponse;
 
     async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
-        let unauthorized = |d: &str| ProblemResponse(StatusCode::UNAUTHORIZED, "Unauthorized", d.to_string());
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
-            return Err(unauthorized("a bearer access token is required"));
+            return Err(AdminError::Unauthenticated("a bearer access token is required".into()).into());
         };
-        let (claims, grant) = check_access_token(st, token.trim(), now()).await.map_err(|_| unauthorized("the access token is invalid, expired or revoked"))?;
-        let grant = grant.ok_or_else(|| forbidden("a person's token is required, not an application's"))?;
-        if claims.client_id != CONSOLE_CLIENT_ID {
-            return Err(forbidden("the token was not issued to the admin console"));
-        }
-        let level = claims.security_level.unwrap_or(1);
-        if level < st.config.admin_min_level {
-            return Err(forbidden(&format!("administration requires security level {}; log in with a passkey", st.config.admin_min_level)));
-        }
-        let account = accounts::get(&st.db, &grant.account_id).await.map_err(internal)?.filter(|a| a.is_active());
-        let account = account.ok_or_else(|| unauthorized("the account is not active"))?;
-        let admin = Admin::load(&st.db, account).await.map_err(internal)?.ok_or_else(|| forbidden("no administrative role"))?;
-        Ok(AdminAuth(admin))
+        Ok(AdminAuth(ops::authenticate(st, token.trim(), now()).await?))
     }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(b)| b).map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,28 +120,38 @@ pub struct SearchParams {
 /// Search accounts. Diskominfo admins see everyone; OPD admins their own subtree's staff.
 #[utoipa::path(get, path = "/admin/api/v1/accounts", params(SearchParams),
     responses((status = 200, body = [AccountView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn search_accounts(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<SearchParams>) -> Result<Json<Vec<AccountView>>, ProblemResponse> {
-    if !admin.sees_accounts() {
-        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
-    }
-    let q = p.q.unwrap_or_default();
-    let found = accounts::search(&st.db, q.trim(), p.limit.unwrap_or(50).clamp(1, 500)).await.map_err(internal)?;
-    Ok(Json(found.into_iter().filter(|a| admin.manages_account(a)).map(AccountView::from).collect()))
+pub async fn search_accounts(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<SearchParams>) -> ApiResult<Json<Vec<AccountView>>> {
+    let found = ops::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
+    Ok(Json(found.into_iter().map(AccountView::from).collect()))
 }
 
-async fn managed_account(st: &St, admin: &Admin, id: &str) -> Result<Account, ProblemResponse> {
-    let a = accounts::get(&st.db, id).await.map_err(internal)?.ok_or_else(|| not_found("account"))?;
-    if !admin.manages_account(&a) {
-        return Err(forbidden("the account is outside the OPD units you manage"));
-    }
-    Ok(a)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: AccountView,
+    /// Non-blocking remarks about the NIK, such as an unknown region code.
+    pub warnings: Vec<String>,
+}
+
+/// Create an account (Diskominfo anywhere; OPD admins in their own units).
+#[utoipa::path(post, path = "/admin/api/v1/accounts", request_body = AccountInput,
+    responses((status = 201, body = CreatedAccount), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_account(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<AccountInput>, JsonRejection>) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
+    let (account, warnings) = ops::create_account(&st, &admin, json_body(body)?, now()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
 }
 
 /// One account.
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Json<AccountView>, ProblemResponse> {
-    Ok(Json(managed_account(&st, &admin, &id).await?.into()))
+pub async fn get_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<AccountView>> {
+    Ok(Json(ops::account(&st, &admin, &id).await?.into()))
+}
+
+/// Change the name or the OPD unit of an account.
+#[utoipa::path(patch, path = "/admin/api/v1/accounts/{id}", request_body = AccountEdit, params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<AccountEdit>, JsonRejection>) -> ApiResult<Json<AccountView>> {
+    Ok(Json(ops::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -153,29 +164,92 @@ pub struct StatusChange {
 #[utoipa::path(put, path = "/admin/api/v1/accounts/{id}/status", request_body = StatusChange,
     params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn set_status(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    Path(id): Path<String>,
-    body: Result<Json<StatusChange>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<AccountView>, ProblemResponse> {
-    if !admin.changes_status() {
-        return Err(forbidden("changing a status needs diskominfo-admin"));
-    }
+pub async fn set_status(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<StatusChange>, JsonRejection>) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
-    let mut a = accounts::get(&st.db, &id).await.map_err(internal)?.ok_or_else(|| not_found("account"))?;
-    let before = a.status.clone();
-    match accounts::set_status(&st.db, &a.id, &change.status, now()).await {
-        Ok(_) => {}
-        Err(accounts::AccountError::Status) => {
-            return Err(ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "status must be active, suspended, retired or dismissed".into()))
-        }
-        Err(e) => return Err(internal(e)),
+    Ok(Json(ops::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactorReset {
+    pub sessions_ended: usize,
+}
+
+/// Remove every second factor (TOTP, passkeys, recovery codes) and end the person's sessions
+/// (Diskominfo admins).
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/factor-reset", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = FactorReset), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn reset_factors(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<FactorReset>> {
+    Ok(Json(FactorReset { sessions_ended: ops::reset_factors(&st, &admin, &id, now()).await? }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session's public id (`sid` in ID tokens).
+    pub sid: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl From<SsoSession> for SessionView {
+    fn from(s: SsoSession) -> Self {
+        SessionView { sid: s.sid, auth_time: s.auth_time, expires_at: s.expires_at, acr: s.acr, amr: s.amr, ip: s.ip, user_agent: s.user_agent }
     }
-    let detail = serde_json::json!({ "before": before, "after": change.status });
-    audit::record(&st.db, Event::new("account.status_changed").actor(&admin.account.id).subject(&a.id).detail(detail), now()).await;
-    a.status = change.status;
-    Ok(Json(a.into()))
+}
+
+/// The account's live single sign-on sessions.
+#[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/sessions", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = [SessionView]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_sessions(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<SessionView>>> {
+    Ok(Json(ops::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
+}
+
+/// End a session; tokens issued under it are revoked.
+#[utoipa::path(delete, path = "/admin/api/v1/accounts/{id}/sessions/{sid}",
+    params(("id" = String, Path, description = "account id"), ("sid" = String, Path, description = "session id")),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn end_session(State(st): State<St>, AdminAuth(admin): AdminAuth, Path((id, sid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    ops::end_session(&st, &admin, &id, &sid, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    /// Empty for a global role.
+    pub client_id: String,
+    pub description: String,
+}
+
+impl From<RoleRow> for RoleView {
+    fn from(r: RoleRow) -> Self {
+        RoleView { name: r.name, client_id: r.client_id, description: r.description }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountRoles {
+    /// Assigned to the person; these can be removed from them.
+    pub direct: Vec<RoleView>,
+    /// Everything held, including roles of the person's OPD unit and the units above it.
+    pub effective: Vec<RoleView>,
+}
+
+/// The roles an account holds.
+#[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/roles", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountRoles), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn account_roles(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<AccountRoles>> {
+    let (direct, effective) = ops::roles_of(&st, &admin, &id).await?;
+    Ok(Json(AccountRoles { direct: direct.into_iter().map(RoleView::from).collect(), effective: effective.into_iter().map(RoleView::from).collect() }))
+}
+
+/// Roles the caller may assign.
+#[utoipa::path(get, path = "/admin/api/v1/roles", responses((status = 200, body = [RoleView]), (status = 403, body = Problem)))]
+pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<RoleView>>> {
+    Ok(Json(ops::assignable_roles(&st, &admin).await?.into_iter().map(RoleView::from).collect()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -189,87 +263,45 @@ pub struct OpdView {
 
 /// The OPD tree (OPD admins: their own subtree).
 #[utoipa::path(get, path = "/admin/api/v1/opd", responses((status = 200, body = [OpdView]), (status = 403, body = Problem)))]
-pub async fn list_opd(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<OpdView>>, ProblemResponse> {
-    if !admin.sees_accounts() {
-        return Err(forbidden("reading the OPD tree needs diskominfo-admin or opd-admin"));
-    }
-    let rows = opd_store::list(&st.db).await.map_err(internal)?;
-    Ok(Json(
-        rows.into_iter()
-            .filter(|o| admin.manages_unit(Some(&o.id)))
-            .map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })
-            .collect(),
-    ))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Assignment {
-    pub role: String,
-    /// The application the role belongs to; absent for a global role.
-    pub client_id: Option<String>,
-    pub account_id: String,
-}
-
-async fn check_assignment(st: &St, admin: &Admin, a: &Assignment) -> Result<(crate::store::roles::RoleRow, Account), ProblemResponse> {
-    let client = a.client_id.as_deref().unwrap_or("");
-    let owner = if client.is_empty() {
-        None
-    } else {
-        let c = st.clients.get(&st.db, client).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
-        Some(c.owner_opd_id.clone())
-    };
-    if !admin.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
-        return Err(forbidden("you may assign only roles of applications your OPD units own"));
-    }
-    let account = managed_account(st, admin, &a.account_id).await?;
-    let role = match roles::find(&st.db, client, &a.role).await {
-        Ok(r) => r,
-        Err(RoleError::UnknownRole(_)) => return Err(not_found("role")),
-        Err(e) => return Err(internal(e)),
-    };
-    Ok((role, account))
+pub async fn list_opd(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<OpdView>>> {
+    let rows = ops::opd_units(&st, &admin).await?;
+    Ok(Json(rows.into_iter().map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id }).collect()))
 }
 
 /// Give a role to an account.
 #[utoipa::path(post, path = "/admin/api/v1/role-assignments", request_body = Assignment,
     responses((status = 201), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn assign_role(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
-) -> Result<StatusCode, ProblemResponse> {
-    let a = json_body(body)?;
-    let (role, account) = check_assignment(&st, &admin, &a).await?;
-    match roles::assign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await {
-        Ok(()) => {}
-        Err(RoleError::AlreadyAssigned) => return Err(ProblemResponse(StatusCode::CONFLICT, "Conflict", "the account already holds this role".into())),
-        Err(e) => return Err(internal(e)),
-    }
-    let detail = serde_json::json!({ "role": role.name, "client_id": role.client_id });
-    audit::record(&st.db, Event::new("role.assigned").actor(&admin.account.id).subject(&account.id).detail(detail), now()).await;
+pub async fn assign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<Assignment>, JsonRejection>) -> ApiResult<StatusCode> {
+    ops::assign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::CREATED)
 }
 
 /// Take a role away; tokens that carried it are revoked.
 #[utoipa::path(delete, path = "/admin/api/v1/role-assignments", request_body = Assignment,
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn unassign_role(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    body: Result<Json<Assignment>, axum::extract::rejection::JsonRejection>,
-) -> Result<StatusCode, ProblemResponse> {
-    let a = json_body(body)?;
-    let (role, account) = check_assignment(&st, &admin, &a).await?;
-    let revoked = roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now()).await.map_err(internal)?;
-    let detail = serde_json::json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
-    audit::record(&st.db, Event::new("role.unassigned").actor(&admin.account.id).subject(&account.id).detail(detail), now()).await;
+pub async fn unassign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<Assignment>, JsonRejection>) -> ApiResult<StatusCode> {
+    ops::unassign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Assign or remove many roles at once. Every item is checked before any is applied: one
+/// refused item refuses the whole request.
+#[utoipa::path(post, path = "/admin/api/v1/role-assignments/bulk", request_body = BulkAssignments,
+    responses((status = 200, body = BulkReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn bulk_assignments(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<BulkAssignments>, JsonRejection>) -> ApiResult<Json<BulkReport>> {
+    Ok(Json(ops::bulk(&st, &admin, &json_body(body)?, now()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditParams {
-    /// Only events about this account id.
+    /// Only events about this account id (as actor or subject).
     pub account: Option<String>,
+    /// An event kind, or its beginning (`login.`).
+    pub kind: Option<String>,
+    /// Start, Unix seconds (inclusive).
+    pub since: Option<i64>,
+    /// End, Unix seconds (exclusive).
+    pub until: Option<i64>,
     pub limit: Option<i64>,
 }
 
@@ -286,11 +318,15 @@ pub struct AuditView {
 
 /// The audit trail, newest first (Diskominfo admins and auditors).
 #[utoipa::path(get, path = "/admin/api/v1/audit", params(AuditParams), responses((status = 200, body = [AuditView]), (status = 403, body = Problem)))]
-pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<AuditParams>) -> Result<Json<Vec<AuditView>>, ProblemResponse> {
-    if !admin.reads_audit() {
-        return Err(forbidden("reading the audit trail needs diskominfo-admin or auditor"));
-    }
-    let rows = audit::list(&st.db, p.limit.unwrap_or(100), p.account.as_deref()).await.map_err(internal)?;
+pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<AuditParams>) -> ApiResult<Json<Vec<AuditView>>> {
+    let filter = audit::Filter {
+        kind: p.kind.unwrap_or_default(),
+        who: p.account.unwrap_or_default(),
+        since: p.since.unwrap_or(0),
+        until: p.until.unwrap_or(0),
+        limit: p.limit.unwrap_or(100),
+    };
+    let rows = ops::audit_events(&st, &admin, &filter).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| AuditView {
@@ -304,6 +340,30 @@ pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query
             })
             .collect(),
     ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportParams {
+    /// Start, Unix seconds (inclusive).
+    pub since: i64,
+    /// End, Unix seconds (exclusive).
+    pub until: i64,
+}
+
+/// The audit trail between two instants as CSV, for the region's SPBE reporting (Diskominfo
+/// admins and auditors).
+#[utoipa::path(get, path = "/admin/api/v1/audit/export", params(ExportParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem)))]
+pub async fn export_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<ExportParams>) -> ApiResult<Response> {
+    let csv = ops::export_audit(&st, &admin, p.since, p.until, now()).await?;
+    Ok(csv_response(csv))
+}
+
+pub fn csv_response(csv: String) -> Response {
+    let mut res = csv.into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"gerbang-audit.csv\""));
+    res
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -338,52 +398,18 @@ impl From<&RequestRow> for RequestView {
     }
 }
 
-fn workflow_problem(e: WorkflowError) -> ProblemResponse {
-    match e {
-        WorkflowError::Invalid(ClientError::Invalid { field, message }) => {
-            ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", format!("{field}: {message}"))
-        }
-        WorkflowError::Invalid(ClientError::Conflict) => ProblemResponse(StatusCode::CONFLICT, "Conflict", "an application with this id exists".into()),
-        WorkflowError::NoUnit => forbidden("you belong to no OPD unit"),
-        WorkflowError::NotFound => not_found("request"),
-        WorkflowError::AlreadyDecided => ProblemResponse(StatusCode::CONFLICT, "Conflict", "the request was already decided".into()),
-        WorkflowError::ReasonRequired => ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "a rejection needs a reason".into()),
-        WorkflowError::AlreadyFetched => ProblemResponse(StatusCode::GONE, "Gone", "the credentials were already fetched; ask Diskominfo to rotate the secret".into()),
-        WorkflowError::NotRequester => forbidden("only the requester may fetch the credentials"),
-        WorkflowError::NotApproved => ProblemResponse(StatusCode::CONFLICT, "Conflict", "the request is not approved".into()),
-        e => internal(e),
-    }
-}
-
-fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ProblemResponse> {
-    body.map(|Json(b)| b).map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
-}
-
 /// Request an application for one's own OPD unit (OPD admins and OPD developers).
 #[utoipa::path(post, path = "/admin/api/v1/app-requests", request_body = AppRequest,
     responses((status = 201, body = RequestView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn submit_request(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    body: Result<Json<AppRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<RequestView>), ProblemResponse> {
-    if !admin.requests_applications() {
-        return Err(forbidden("requesting an application needs opd-admin or opd-developer and an OPD unit"));
-    }
-    let req = json_body(body)?;
-    let row = registration::submit(&st, &admin.account, req, now()).await.map_err(workflow_problem)?;
-    audit::record(&st.db, Event::new("app_request.submitted").actor(&admin.account.id).detail(serde_json::json!({ "request": row.id, "name": row.name })), now()).await;
+pub async fn submit_request(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<AppRequest>, JsonRejection>) -> ApiResult<(StatusCode, Json<RequestView>)> {
+    let row = ops::submit_request(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(RequestView::from(&row))))
 }
 
 /// Requests visible to the caller, newest first.
 #[utoipa::path(get, path = "/admin/api/v1/app-requests", responses((status = 200, body = [RequestView]), (status = 403, body = Problem)))]
-pub async fn list_requests(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<RequestView>>, ProblemResponse> {
-    if !(admin.reviews_applications() || admin.requests_applications()) {
-        return Err(forbidden("application requests are for Diskominfo, OPD admins and OPD developers"));
-    }
-    let rows = app_request_store::list(&st.db).await.map_err(internal)?;
-    Ok(Json(rows.iter().filter(|r| admin.sees_request(&r.opd_id, &r.requester_id)).map(RequestView::from).collect()))
+pub async fn list_requests(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<RequestView>>> {
+    Ok(Json(ops::requests(&st, &admin).await?.iter().map(RequestView::from).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -401,25 +427,14 @@ pub struct Decision {
 #[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/decision", request_body = Decision,
     params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn decide_request(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    Path(id): Path<String>,
-    body: Result<Json<Decision>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<RequestView>, ProblemResponse> {
-    if !admin.reviews_applications() {
-        return Err(forbidden("reviewing requests needs diskominfo-admin"));
-    }
+pub async fn decide_request(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<Decision>, JsonRejection>) -> ApiResult<Json<RequestView>> {
     let d = json_body(body)?;
-    let row = match d.decision.as_str() {
-        "approve" => registration::approve(&st, &id, &admin.account, d.corrected, now()).await,
-        "reject" => registration::reject(&st, &id, &admin.account, &d.reason, now()).await,
-        _ => return Err(ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", "decision must be approve or reject".into())),
-    }
-    .map_err(workflow_problem)?;
-    let kind = if row.status == "approved" { "app_request.approved" } else { "app_request.rejected" };
-    let detail = serde_json::json!({ "request": row.id, "client_id": row.client_id, "reason": row.reason });
-    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).subject(&row.requester_id).detail(detail), now()).await;
+    let approve = match d.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(AdminError::Invalid("decision: must be approve or reject".into()).into()),
+    };
+    let row = ops::decide(&st, &admin, &id, approve, &d.reason, d.corrected, now()).await?;
     Ok(Json(RequestView::from(&row)))
 }
 
@@ -433,34 +448,9 @@ pub struct Credentials {
 /// The approved application's credentials, for the requester, once.
 #[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/credentials", params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 410, body = Problem)))]
-pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Response, ProblemResponse> {
-    let (client_id, secret) = registration::fetch_credentials(&st, &id, &admin.account, now()).await.map_err(workflow_problem)?;
-    audit::record(&st.db, Event::new("app_request.credentials_fetched").actor(&admin.account.id).detail(serde_json::json!({ "request": id })), now()).await;
+pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Response> {
+    let (client_id, secret) = ops::fetch_credentials(&st, &admin, &id, now()).await?;
     Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ExportParams {
-    /// Start, Unix seconds (inclusive).
-    pub since: i64,
-    /// End, Unix seconds (exclusive).
-    pub until: i64,
-}
-
-/// The audit trail between two instants as CSV, for the region's SPBE reporting (Diskominfo
-/// admins and auditors).
-#[utoipa::path(get, path = "/admin/api/v1/audit/export", params(ExportParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem)))]
-pub async fn export_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<ExportParams>) -> Result<Response, ProblemResponse> {
-    if !admin.reads_audit() {
-        return Err(forbidden("exporting the audit trail needs diskominfo-admin or auditor"));
-    }
-    let rows = audit::range(&st.db, p.since, p.until).await.map_err(internal)?;
-    let mut res = audit::to_csv(&rows).into_response();
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"gerbang-audit.csv\""));
-    audit::record(&st.db, Event::new("audit.exported").actor(&admin.account.id).detail(serde_json::json!({ "since": p.since, "until": p.until, "records": rows.len() })), now()).await;
-    Ok(res)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -472,7 +462,9 @@ pub struct ApplicationView {
     pub public: bool,
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
+    pub required_roles: Vec<String>,
     pub min_level: u8,
     pub disabled: bool,
 }
@@ -487,7 +479,9 @@ impl From<&Client> for ApplicationView {
             public: c.public,
             first_party: c.first_party,
             redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             scopes: c.scopes.clone(),
+            required_roles: c.required_roles.clone(),
             min_level: c.min_level,
             disabled: c.disabled,
         }
@@ -496,34 +490,50 @@ impl From<&Client> for ApplicationView {
 
 /// Registered applications (OPD admins: those their subtree owns).
 #[utoipa::path(get, path = "/admin/api/v1/applications", responses((status = 200, body = [ApplicationView]), (status = 403, body = Problem)))]
-pub async fn list_applications(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Result<Json<Vec<ApplicationView>>, ProblemResponse> {
-    if !admin.sees_accounts() {
-        return Err(forbidden("reading applications needs diskominfo-admin or opd-admin"));
-    }
-    let all = clients::list(&st.db).await.map_err(internal)?;
-    Ok(Json(all.iter().filter(|c| admin.manages_unit(c.owner_opd_id.as_deref())).map(ApplicationView::from).collect()))
+pub async fn list_applications(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<ApplicationView>>> {
+    Ok(Json(ops::applications(&st, &admin).await?.iter().map(ApplicationView::from).collect()))
 }
 
-async fn managed_application(st: &St, admin: &Admin, id: &str) -> Result<std::sync::Arc<Client>, ProblemResponse> {
-    let c = st.clients.get(&st.db, id).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
-    if !admin.manages_unit(c.owner_opd_id.as_deref()) {
-        return Err(forbidden("the application belongs to an OPD you do not manage"));
-    }
-    Ok(c)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredApplication {
+    pub application: ApplicationView,
+    /// Absent for public clients. Shown once.
+    pub client_secret: Option<String>,
+}
+
+/// Register an application directly (Diskominfo admins; OPDs submit a request instead).
+#[utoipa::path(post, path = "/admin/api/v1/applications", request_body = ApplicationInput,
+    responses((status = 201, body = RegisteredApplication), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_application(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<ApplicationInput>, JsonRejection>) -> ApiResult<Response> {
+    let (client, secret) = ops::register_application(&st, &admin, json_body(body)?, now()).await?;
+    let body = RegisteredApplication { application: ApplicationView::from(&client), client_secret: secret.map(|s| s.expose().clone()) };
+    let mut res = super::no_store_json(body);
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
+}
+
+/// One application.
+#[utoipa::path(get, path = "/admin/api/v1/applications/{id}", params(("id" = String, Path, description = "client id")),
+    responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_application(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<ApplicationView>> {
+    Ok(Json(ApplicationView::from(ops::application(&st, &admin, &id).await?.as_ref())))
+}
+
+/// Edit an application's settings (Diskominfo, or the owning OPD's admin; category and owner
+/// only Diskominfo). Absent fields stay unchanged.
+#[utoipa::path(patch, path = "/admin/api/v1/applications/{id}", request_body = ClientEdit, params(("id" = String, Path, description = "client id")),
+    responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit_application(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<ClientEdit>, JsonRejection>) -> ApiResult<Json<ApplicationView>> {
+    let c = ops::edit_application(&st, &admin, &id, json_body(body)?, now()).await?;
+    Ok(Json(ApplicationView::from(&c)))
 }
 
 /// A new client secret (Diskominfo, or the owning OPD's admin); the old one stops working.
 #[utoipa::path(post, path = "/admin/api/v1/applications/{id}/secret", params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 409, body = Problem)))]
-pub async fn rotate_secret(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> Result<Response, ProblemResponse> {
-    let c = managed_application(&st, &admin, &id).await?;
-    if c.public {
-        return Err(ProblemResponse(StatusCode::CONFLICT, "Conflict", "a public client has no secret".into()));
-    }
-    let secret = clients::rotate_secret(&st.db, &st.clients, &c.id, now()).await.map_err(internal)?;
-    let Some(secret) = secret else { return Err(not_found("application")) };
-    audit::record(&st.db, Event::new("application.secret_rotated").actor(&admin.account.id).detail(serde_json::json!({ "client_id": c.id })), now()).await;
-    Ok(super::no_store_json(Credentials { client_id: c.id.clone(), client_secret: Some(secret.expose().clone()) }))
+pub async fn rotate_secret(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Response> {
+    let secret = ops::rotate_secret(&st, &admin, &id, now()).await?;
+    Ok(super::no_store_json(Credentials { client_id: id, client_secret: Some(secret.expose().clone()) }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -534,32 +544,22 @@ pub struct Enabled {
 /// Disable (revoking every grant) or enable an application (Diskominfo admins).
 #[utoipa::path(put, path = "/admin/api/v1/applications/{id}/enabled", request_body = Enabled, params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn set_enabled(
-    State(st): State<St>,
-    AdminAuth(admin): AdminAuth,
-    Path(id): Path<String>,
-    body: Result<Json<Enabled>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<ApplicationView>, ProblemResponse> {
-    if !admin.diskominfo {
-        return Err(forbidden("disabling an application needs diskominfo-admin"));
-    }
+pub async fn set_enabled(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<Enabled>, JsonRejection>) -> ApiResult<Json<ApplicationView>> {
     let e = json_body(body)?;
-    if !clients::set_disabled(&st.db, &st.clients, &id, !e.enabled, now()).await.map_err(internal)? {
-        return Err(not_found("application"));
-    }
-    let kind = if e.enabled { "application.enabled" } else { "application.disabled" };
-    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).detail(serde_json::json!({ "client_id": id })), now()).await;
-    let c = st.clients.get(&st.db, &id).await.map_err(internal)?.ok_or_else(|| not_found("application"))?;
+    let c = ops::set_enabled(&st, &admin, &id, e.enabled, now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles and the audit trail. Errors are RFC 9457 problem details."),
-    paths(search_accounts, get_account, set_status, list_opd, assign_role, unassign_role, list_audit,
-          submit_request, list_requests, decide_request, fetch_credentials, list_applications, rotate_secret, set_enabled, export_audit),
-    components(schemas(Problem, AccountView, StatusChange, OpdView, Assignment, AuditView, AppRequest, RequestView, Decision, Credentials,
-                       ApplicationView, Enabled))
+    info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles, applications, sessions and the audit trail. Errors are RFC 9457 problem details."),
+    paths(search_accounts, create_account, get_account, edit_account, set_status, reset_factors, list_sessions, end_session, account_roles,
+          list_roles, list_opd, assign_role, unassign_role, bulk_assignments, list_audit, export_audit,
+          submit_request, list_requests, decide_request, fetch_credentials,
+          list_applications, register_application, get_application, edit_application, rotate_secret, set_enabled),
+    components(schemas(Problem, AccountView, AccountInput, CreatedAccount, AccountEdit, StatusChange, FactorReset, SessionView, RoleView,
+                       AccountRoles, OpdView, Assignment, BulkAssignments, BulkReport, AuditView, AppRequest, RequestView, Decision,
+                       Credentials, ApplicationView, ApplicationInput, RegisteredApplication, ClientEdit, Enabled))
 )]
 pub struct ApiDoc;
 

@@ -435,6 +435,90 @@ pub async fn set_disabled(db: &Db, cache: &ClientCache, id: &str, disabled: bool
     Ok(found)
 }
 
+/// Changes to an application's settings; absent fields stay as they are.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct ClientEdit {
+    pub name: Option<String>,
+    /// `umum` or `khusus`
+    pub category: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub min_level: Option<u8>,
+    pub required_roles: Option<Vec<String>>,
+    /// The owning OPD unit's id; an empty string removes the owner.
+    pub owner_opd_id: Option<String>,
+}
+
+impl Client {
+    /// The registration this client would have, for validating an edit with the same rules.
+    fn as_new(&self) -> NewClient {
+        NewClient {
+            id: Some(self.id.clone()),
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            public: self.public,
+            first_party: self.first_party,
+            scopes: self.scopes.clone(),
+            grant_types: self.grant_types.clone(),
+            token_alg: self.token_alg,
+            category: self.category.clone(),
+            owner_opd_id: self.owner_opd_id.clone(),
+            account_types: self.account_types.clone(),
+            required_roles: self.required_roles.clone(),
+            min_level: self.min_level,
+            development: self.development,
+            pairwise: self.pairwise,
+        }
+    }
+}
+
+/// Applies an edit after checking it with the registration rules (redirect URIs inside the
+/// region, known scopes, level 1–4). Returns the client as it is now.
+pub async fn update(db: &Db, cache: &ClientCache, policy: &RedirectPolicy, current: &Client, edit: ClientEdit, now: i64) -> Result<Client, ClientError> {
+    let mut n = current.as_new();
+    if let Some(v) = edit.name {
+        n.name = v;
+    }
+    if let Some(v) = edit.category {
+        n.category = v;
+    }
+    if let Some(v) = edit.redirect_uris {
+        n.redirect_uris = v;
+    }
+    if let Some(v) = edit.post_logout_redirect_uris {
+        n.post_logout_redirect_uris = v;
+    }
+    if let Some(v) = edit.scopes {
+        n.scopes = v;
+    }
+    if let Some(v) = edit.min_level {
+        n.min_level = v;
+    }
+    if let Some(v) = edit.required_roles {
+        n.required_roles = v;
+    }
+    if let Some(v) = edit.owner_opd_id {
+        n.owner_opd_id = Some(v).filter(|s| !s.is_empty());
+    }
+    let (name, scopes) = validate(&n, policy)?;
+    let mut row = store::get(db, &current.id).await?.ok_or_else(|| invalid("id", "no such application"))?;
+    row.name = name;
+    row.redirect_uris = serde_json::to_string(&n.redirect_uris).map_err(|e| invalid("redirect_uri", e.to_string()))?;
+    row.post_logout_redirect_uris =
+        serde_json::to_string(&n.post_logout_redirect_uris).map_err(|e| invalid("post_logout_redirect_uri", e.to_string()))?;
+    row.scopes = scopes.join(" ");
+    row.category = n.category;
+    row.owner_opd_id = n.owner_opd_id;
+    row.required_roles = n.required_roles.join(" ");
+    row.min_level = i64::from(n.min_level);
+    row.updated_at = now;
+    store::update_settings(db, &row).await?;
+    cache.forget(&current.id);
+    Ok(Client::from_row(row)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,3 +82,25 @@ pub async fn search(db: &Db, query: &str, limit: i64) -> Result<Vec<AccountRow>,
     );
     Ok(dispatch!(db, &sql, [&like, &prefix, limit], fetch_all(AccountRow))?)
 }
+
+/// As `search`, restricted to accounts in the unit or any unit below it, so an OPD admin's
+/// search fills its limit with their own staff.
+pub async fn search_in_subtree(db: &Db, query: &str, unit: &str, limit: i64) -> Result<Vec<AccountRow>, StoreError> {
+    let like = format!("%{}%", query.replace(['%', '_'], ""));
+    let prefix = format!("{}%", query.replace(['%', '_'], ""));
+    let sql = format!(
+        "WITH RECURSIVE sub (id, depth) AS ( \
+           SELECT id, 0 FROM opd_units WHERE id = $3 \
+           UNION ALL \
+           SELECT o.id, s.depth + 1 FROM opd_units o JOIN sub s ON o.parent_id = s.id WHERE s.depth < 32) \
+         SELECT {COLUMNS} FROM accounts WHERE opd_id IN (SELECT id FROM sub) \
+         AND (LOWER(name) LIKE LOWER($1) OR nip LIKE $2 OR nik LIKE $2) \
+         ORDER BY created_at DESC, id LIMIT $4"
+    );
+    Ok(dispatch!(db, &sql, [&like, &prefix, unit, limit], fetch_all(AccountRow))?)
+}
+
+pub async fn set_name(db: &Db, id: &str, name: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(db, "UPDATE accounts SET name = $1, updated_at = $2 WHERE id = $3", [name, now, id], execute)?;
+    Ok(n == 1)
+}

@@ -80,3 +80,18 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool, now: i64) -> Result
     let n = dispatch!(db, "UPDATE clients SET disabled = $1, updated_at = $2 WHERE id = $3", [disabled, now, id], execute)?;
     Ok(n == 1)
 }
+
+/// The settings an administrator may edit after registration.
+pub async fn update_settings(db: &Db, c: &ClientRow) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, scopes = $4, category = $5, \
+         owner_opd_id = $6, account_types = $7, required_roles = $8, min_level = $9, updated_at = $10 WHERE id = $11",
+        [
+            &c.name, &c.redirect_uris, &c.post_logout_redirect_uris, &c.scopes, &c.category, &c.owner_opd_id,
+            &c.account_types, &c.required_roles, c.min_level, c.updated_at, &c.id
+        ],
+        execute
+    )?;
+    Ok(n == 1)
+}

@@ -67,3 +67,15 @@ pub async fn effective(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreE
                ORDER BY r.client_id, r.name";
     Ok(dispatch!(db, sql, [account_id], fetch_all(RoleRow))?)
 }
+
+/// Roles assigned to the account itself (not through its unit): the ones an admin can remove
+/// from the person.
+pub async fn direct_of_account(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
+    Ok(dispatch!(
+        db,
+        "SELECT r.id, r.client_id, r.name, r.description, r.created_at FROM roles r \
+         JOIN role_assignments ra ON ra.role_id = r.id WHERE ra.account_id = $1 ORDER BY r.client_id, r.name",
+        [account_id],
+        fetch_all(RoleRow)
+    )?)
+}
