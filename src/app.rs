@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, demo, health, login, oidc};
+use crate::http::{account, admin, console, demo, health, login, oidc};
 use crate::state::{now, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,6 +64,35 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));
+    let console_pages = Router::new()
+        .route("/console", get(console::dashboard))
+        .route("/console/login", get(console::login))
+        .route("/console/callback", get(console::callback))
+        .route("/console/logout", get(console::logout))
+        .route("/console/accounts", get(console::accounts))
+        .route("/console/accounts/new", get(console::account_new_form).post(console::account_new))
+        .route("/console/accounts/{id}", get(console::account))
+        .route("/console/accounts/{id}/edit", post(console::account_edit))
+        .route("/console/accounts/{id}/roles/add", post(console::account_role_add))
+        .route("/console/accounts/{id}/roles/remove", post(console::account_role_remove))
+        .route("/console/accounts/{id}/sessions/end", post(console::account_session_end))
+        .route("/console/accounts/{id}/status", post(console::account_status))
+        .route("/console/accounts/{id}/factor-reset", post(console::account_factor_reset))
+        .route("/console/sessions", get(console::sessions))
+        .route("/console/opd", get(console::opd))
+        .route("/console/roles", get(console::roles))
+        .route("/console/roles/bulk", post(console::roles_bulk))
+        .route("/console/applications", get(console::applications))
+        .route("/console/applications/{id}", get(console::application))
+        .route("/console/applications/{id}/edit", post(console::application_edit))
+        .route("/console/applications/{id}/secret", post(console::application_secret))
+        .route("/console/applications/{id}/enabled", post(console::application_enabled))
+        .route("/console/requests", get(console::requests).post(console::request_submit))
+        .route("/console/requests/{id}", get(console::request))
+        .route("/console/requests/{id}/decide", post(console::request_decide))
+        .route("/console/requests/{id}/credentials", post(console::request_credentials))
+        .route("/console/audit", get(console::audit_view))
+        .route("/console/audit/export", get(console::audit_export));
     let admin_api = Router::new()
         .route("/admin/api/openapi.json", get(admin::openapi))
         .route("/admin/api/v1/accounts", get(admin::search_accounts).post(admin::create_account))
@@ -90,6 +119,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     api.merge(pages)
         .merge(admin_api)
+        .merge(console_pages)
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -31,7 +31,7 @@ const RECENT_AUTH_SECONDS: i64 = 600;
 const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_ended"];
 
 /// "Chrome · Windows" from a User-Agent header: enough for a person to recognise a device.
-fn device(ua: &str) -> String {
+pub fn device(ua: &str) -> String {
     let browser = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
         .iter()
         .find(|(m, _)| ua.contains(m))
