@@ -153,6 +153,20 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.keys.reload(&state.db).await {
                 tracing::error!(error = %e, "could not reload signing keys");
             }
+            // Every replica flushes the past hour every five minutes: counters are taken
+            // atomically, so each token is recorded once, and a token another replica counted
+            // into that hour after an earlier flush (clock skew) is picked up by a later one.
+            if n % 5 == 0 {
+                let t = now();
+                match crate::store::clients::ids(&state.db).await {
+                    Ok(ids) => match crate::stats::flush_token_counts(&state.db, &state.cache, &ids, t / 3600 - 1, t).await {
+                        Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "could not record token counts"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "could not list applications to record token counts"),
+                }
+            }
             if n % 60 == 0 {
                 match crate::store::grants::purge_expired(&state.db, now()).await {
                     Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),

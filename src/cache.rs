@@ -15,6 +15,8 @@ pub enum CacheError {
     Redis(#[from] redis::RedisError),
     #[error("cached value is damaged: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("cached counter `{0}` is not a decimal number")]
+    NotACounter(String),
 }
 
 #[derive(Clone)]
@@ -116,6 +118,48 @@ impl Cache {
         }
     }
 
+    /// Reads a counter made by [`Cache::incr`] without resetting it; 0 when absent or expired.
+    pub async fn peek_count(&self, key: &str) -> Result<u64, CacheError> {
+        parse_count(key, self.get(key).await?)
+    }
+
+    /// Reads and removes a counter made by [`Cache::incr`] in one step, so of several replicas
+    /// collecting the same counter only one sees each increment.
+    pub async fn take_count(&self, key: &str) -> Result<u64, CacheError> {
+        parse_count(key, self.take(key).await?)
+    }
+
+    /// How many live keys start with `prefix`. Redis walks the key space with SCAN in batches:
+    /// KEYS would block a shared Redis for the whole walk.
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.count_prefix(prefix, Instant::now())),
+            Cache::Redis(r) => {
+                let pattern = format!("{}*", glob_escape(&r.key(prefix)));
+                let mut conn = r.conn.clone();
+                let mut cursor: u64 = 0;
+                let mut n: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    // SCAN may return a key twice when the table is rehashed mid-walk; for a
+                    // dashboard figure that slight overcount is acceptable.
+                    n += keys.len() as u64;
+                    if next == 0 {
+                        return Ok(n);
+                    }
+                    cursor = next;
+                }
+            }
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), CacheError> {
         match self {
             Cache::Memory(_) => Ok(()),
@@ -150,6 +194,30 @@ impl Cache {
             m.sweep(Instant::now());
         }
     }
+}
+
+/// Counters are decimal text in both backends (Redis INCR keeps them that way).
+fn parse_count(key: &str, value: Option<Vec<u8>>) -> Result<u64, CacheError> {
+    match value {
+        None => Ok(0),
+        Some(v) => std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| CacheError::NotACounter(key.to_string())),
+    }
+}
+
+/// A Redis key prefix (e.g. one with `[` or `*` in `redis_prefix`) must match only itself in a
+/// MATCH pattern.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[derive(Clone)]
@@ -203,6 +271,10 @@ impl MemoryCache {
         n
     }
 
+    fn count_prefix(&self, prefix: &str, now: Instant) -> u64 {
+        self.lock().iter().filter(|(k, (_, exp))| k.starts_with(prefix) && *exp > now).count() as u64
+    }
+
     fn sweep(&self, now: Instant) {
         self.lock().retain(|_, (_, exp)| *exp > now);
     }
@@ -223,5 +295,39 @@ mod tests {
         assert_eq!(c.get("b").await.unwrap(), None);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await.unwrap(), 1);
         assert_eq!(c.incr("n", Duration::from_secs(60)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn memory_counters_read_back_as_numbers() {
+        let c = Cache::memory();
+        for _ in 0..3 {
+            c.incr("k", Duration::from_secs(60)).await.unwrap();
+        }
+        assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"3"[..]), "decimal text, as in Redis");
+        assert_eq!(c.peek_count("k").await.unwrap(), 3);
+        assert_eq!(c.take_count("k").await.unwrap(), 3);
+        assert_eq!(c.take_count("k").await.unwrap(), 0);
+        assert_eq!(c.peek_count("absent").await.unwrap(), 0);
+        c.put("bad", b"{}", Duration::from_secs(60)).await.unwrap();
+        assert!(matches!(c.peek_count("bad").await, Err(CacheError::NotACounter(_))));
+    }
+
+    #[tokio::test]
+    async fn memory_count_prefix_counts_only_live_matching_keys() {
+        let c = Cache::memory();
+        let minute = Duration::from_secs(60);
+        c.put("sso:a", b"1", minute).await.unwrap();
+        c.put("sso:b", b"1", minute).await.unwrap();
+        c.put("sso:gone", b"1", Duration::from_millis(0)).await.unwrap();
+        c.put("sso-index:acct", b"1", minute).await.unwrap();
+        c.put("code:x", b"1", minute).await.unwrap();
+        assert_eq!(c.count_prefix("sso:").await.unwrap(), 2);
+        assert_eq!(c.count_prefix("nothing:").await.unwrap(), 0);
+    }
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(glob_escape("gerbang:sso:"), "gerbang:sso:");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 }

@@ -78,6 +78,9 @@ pub struct Config {
     pub admin_min_level: u8,
     /// Audit records older than this are removed (0: kept for ever).
     pub audit_retention_days: i64,
+    /// The region's offset from UTC in minutes (420 WIB, 480 WITA, 540 WIT): where the
+    /// dashboard's days begin and end.
+    pub utc_offset_minutes: i32,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -161,6 +164,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("demo", Some("true")),
     ("admin_min_level", Some("3")),
     ("audit_retention_days", Some("0")),
+    ("utc_offset_minutes", Some("420")),
 ];
 
 struct Layered {
@@ -360,6 +364,13 @@ impl Config {
                 }
                 v
             },
+            utc_offset_minutes: {
+                let v: i32 = l.parse("utc_offset_minutes", "a number of minutes east of UTC")?;
+                if !(-720..=840).contains(&v) {
+                    return Err(l.err("utc_offset_minutes", "must be between -720 and 840 (UTC-12:00 to UTC+14:00); 420 is WIB"));
+                }
+                v
+            },
             admin_min_level: {
                 let v: u8 = l.parse("admin_min_level", "a level 1 to 4")?;
                 if !(1..=4).contains(&v) {
@@ -446,6 +457,23 @@ mod tests {
         assert!(c.database_url.expose().starts_with("sqlite://"));
         assert!(c.redis_url.is_none());
         assert_eq!(c.default_locale, "id");
+        assert_eq!(c.utc_offset_minutes, 420);
+    }
+
+    #[test]
+    fn utc_offset_is_layered_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gerbang.toml");
+        std::fs::write(&path, "utc_offset_minutes = 480\n").unwrap();
+        assert_eq!(Config::load(Some(&path), &env(&[])).unwrap().utc_offset_minutes, 480);
+        let c = Config::load(Some(&path), &env(&[("GERBANG_UTC_OFFSET_MINUTES", "540")])).unwrap();
+        assert_eq!(c.utc_offset_minutes, 540);
+        assert_eq!(Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", "-720")])).unwrap().utc_offset_minutes, -720);
+        for bad in ["841", "-721", "WIB", "7.5"] {
+            let e = Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", bad)])).unwrap_err();
+            assert_eq!(e.setting, "utc_offset_minutes", "{bad}");
+            assert_eq!(e.source_name, "GERBANG_UTC_OFFSET_MINUTES");
+        }
     }
 
     #[test]

@@ -50,8 +50,12 @@ pub enum SessionError {
     Crypto(#[from] CryptoError),
 }
 
+/// Every session's cache key starts with this (and no other key does: the index uses
+/// `sso-index:`), so live sessions can be counted by prefix.
+pub const KEY_PREFIX: &str = "sso:";
+
 fn key(cookie: &str) -> String {
-    format!("sso:{}", crypto::sha256_hex(cookie.as_bytes()))
+    format!("{KEY_PREFIX}{}", crypto::sha256_hex(cookie.as_bytes()))
 }
 
 /// Starts a new session (always a new cookie value: no session fixation). Returns the cookie

@@ -46,13 +46,18 @@ pub struct TokenResponse {
 const USED_CODE_MEMORY: Duration = Duration::from_secs(3600);
 
 pub async fn exchange(st: &AppState, client: Arc<Client>, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
-    match req.grant_type.as_str() {
+    let issued = match req.grant_type.as_str() {
         "authorization_code" => authorization_code(st, &client, req, now).await,
         "refresh_token" => refresh(st, &client, req, now).await,
         "client_credentials" => client_credentials(st, &client, req, now),
         "" => Err(OAuthError::invalid_request("grant_type is missing")),
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
+    };
+    // Counted here, once for every grant, and only for responses that carry tokens.
+    if issued.is_ok() {
+        crate::stats::count_token(&st.cache, &client.id, now).await;
     }
+    issued
 }
 
 async fn authorization_code(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {

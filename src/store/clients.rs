@@ -61,6 +61,12 @@ pub async fn list(db: &Db) -> Result<Vec<ClientRow>, StoreError> {
     Ok(dispatch!(db, &sql, [], fetch_all(ClientRow))?)
 }
 
+/// Every registered application's id, for jobs that need no more than that.
+pub async fn ids(db: &Db) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = dispatch!(db, "SELECT id FROM clients ORDER BY id", [], fetch_all((String,)))?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 pub async fn set_redirect_uris(db: &Db, id: &str, redirect_uris: &str, post_logout: &str, now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,

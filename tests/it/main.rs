@@ -9,4 +9,5 @@ mod identity;
 mod oidc_flow;
 mod protocol_errors;
 mod spbe;
+mod stats;
 mod tokens;
