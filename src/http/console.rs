@@ -123,7 +123,7 @@ impl FromRequestParts<St> for Console {
             let locale = locale_of(st, &parts.headers, lang);
             if parts.method == Method::GET {
                 let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console");
-                see_other(&redirect_with("/console/login", &[("next", next)]))
+                see_other(&local_url("/console/login", &[("next", next)]))
             } else {
                 error_page(st, StatusCode::UNAUTHORIZED, locale, "c_err_session_ended", "login_required")
             }
@@ -233,6 +233,15 @@ impl Console {
         let offset = i64::from(self.st.config.utc_offset_minutes) * 60;
         chrono::DateTime::from_timestamp(at + offset, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
     }
+}
+
+/// A same-site path with a query (relative, so it works behind any proxy prefix-free host).
+fn local_url(path: &str, params: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
 }
 
 fn confirmed(form: &FormParams) -> bool {
@@ -370,7 +379,7 @@ pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
     }
     let mut gone = make_cookie(&st, COOKIE, String::new(), true);
     gone.make_removal();
-    let url = if hint.is_empty() { "/logout".to_string() } else { redirect_with("/logout", &[("id_token_hint", &hint)]) };
+    let url = if hint.is_empty() { "/logout".to_string() } else { local_url("/logout", &[("id_token_hint", &hint)]) };
     (jar.add(gone), see_other(&url)).into_response()
 }
 
@@ -1136,7 +1145,7 @@ pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
     let t = now();
     let export_since = since.unwrap_or(t - 30 * 86_400).to_string();
     let export_until = until.unwrap_or(t + 1).to_string();
-    let export_url = redirect_with("/console/audit/export", &[("since", &export_since), ("until", &export_until)]);
+    let export_url = local_url("/console/audit/export", &[("since", &export_since), ("until", &export_until)]);
     let f = context! { kind => q.kind, who => q.who, since => q.since, until => q.until };
     c.ok("console_audit.html", "audit", context! { events => events, f => f, kinds => AUDIT_KINDS, export_url => export_url })
 }

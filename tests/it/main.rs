@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod common;
+mod console;
 mod demo;
 mod factors;
 mod identity;
