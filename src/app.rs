@@ -153,6 +153,9 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.keys.reload(&state.db).await {
                 tracing::error!(error = %e, "could not reload signing keys");
             }
+            if let Err(e) = crate::stats::push_tally(&state.token_tally, &state.cache).await {
+                tracing::warn!(error = %e, "could not add token counts to the shared counters; kept for the next round");
+            }
             // Every replica flushes the past hour every five minutes: counters are taken
             // atomically, so each token is recorded once, and a token another replica counted
             // into that hour after an earlier flush (clock skew) is picked up by a later one.

@@ -100,17 +100,23 @@ impl Cache {
 
     /// Increments a counter whose window starts at its first increment; returns the new count.
     pub async fn incr(&self, key: &str, window: Duration) -> Result<u64, CacheError> {
+        self.incr_by(key, 1, window).await
+    }
+
+    /// Adds `by` to a counter whose window starts when it is created; returns the new count.
+    pub async fn incr_by(&self, key: &str, by: u64, window: Duration) -> Result<u64, CacheError> {
         match self {
-            Cache::Memory(m) => Ok(m.incr(key, window)),
+            Cache::Memory(m) => Ok(m.incr(key, by, window)),
             Cache::Redis(r) => {
                 let script = redis::Script::new(
-                    "local n = redis.call('INCR', KEYS[1]) \
-                     if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+                    "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
+                     if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
                      return n",
                 );
                 let n: u64 = script
                     .key(r.key(key))
                     .arg(window.as_secs().max(1))
+                    .arg(by)
                     .invoke_async(&mut r.conn.clone())
                     .await?;
                 Ok(n)
@@ -258,7 +264,7 @@ impl MemoryCache {
         self.lock().remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)
     }
 
-    fn incr(&self, key: &str, window: Duration) -> u64 {
+    fn incr(&self, key: &str, by: u64, window: Duration) -> u64 {
         let now = Instant::now();
         let mut map = self.lock();
         let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), now + window));
@@ -266,7 +272,7 @@ impl MemoryCache {
             *entry = (b"0".to_vec(), now + window);
         }
         // Decimal text, the same representation Redis uses for counters.
-        let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0).saturating_add(1);
+        let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0).saturating_add(by);
         entry.0 = n.to_string().into_bytes();
         n
     }

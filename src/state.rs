@@ -23,6 +23,8 @@ pub struct AppState {
     pub cache: Cache,
     pub keys: Keys,
     pub clients: ClientCache,
+    /// Tokens issued here since the upkeep last added them to the shared counters.
+    pub token_tally: crate::stats::TokenTally,
     pub hasher: Hasher,
     pub themes: Themes,
     pub csrf: CsrfKey,
@@ -76,6 +78,7 @@ impl AppState {
         let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
+            token_tally: crate::stats::TokenTally::default(),
             hasher: Hasher::new(config.max_concurrent_hashes),
             config: Arc::new(config),
             db,

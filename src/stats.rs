@@ -82,12 +82,44 @@ fn token_key(hour: i64, client_id: &str) -> String {
     format!("stats:tok:{hour}:{client_id}")
 }
 
-/// Counts one successful token response for `client_id` in the current hour.
-pub async fn count_token(cache: &Cache, client_id: &str, now: i64) {
-    // A statistic must never turn an issued token into an error.
-    if let Err(e) = cache.incr(&token_key(now / HOUR, client_id), COUNTER_WINDOW).await {
-        tracing::warn!(error = %e, client_id, "could not count an issued token");
+/// Tokens issued on this replica and not yet added to the shared counters. Counting in memory
+/// keeps the token endpoint free of a cache round trip (Redis, with several replicas); the
+/// upkeep adds the tally to the cache every minute with [`push_tally`].
+#[derive(Debug, Default)]
+pub struct TokenTally(std::sync::Mutex<HashMap<(i64, String), u64>>);
+
+impl TokenTally {
+    /// Counts one successful token response for `client_id` in the current hour.
+    pub fn count(&self, client_id: &str, now: i64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((now / HOUR, client_id.to_string())).or_insert(0) += 1;
     }
+
+    fn drain(&self) -> Vec<((i64, String), u64)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).drain().collect()
+    }
+
+    fn give_back(&self, rest: impl IntoIterator<Item = ((i64, String), u64)>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, n) in rest {
+            *m.entry(k).or_insert(0) += n;
+        }
+    }
+}
+
+/// Adds this replica's tally to the shared hourly counters. What could not be added stays in
+/// the tally for the next round, so a short cache outage loses nothing.
+pub async fn push_tally(tally: &TokenTally, cache: &Cache) -> Result<u64, CacheError> {
+    let mut pending = tally.drain().into_iter();
+    let mut pushed = 0;
+    while let Some(((hour, client), n)) = pending.next() {
+        if let Err(e) = cache.incr_by(&token_key(hour, &client), n, COUNTER_WINDOW).await {
+            tally.give_back(std::iter::once(((hour, client), n)).chain(pending));
+            return Err(e);
+        }
+        pushed += n;
+    }
+    Ok(pushed)
 }
 
 /// Moves the given applications' token counters of `hour` (Unix time / 3600) into one

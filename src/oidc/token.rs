@@ -55,7 +55,7 @@ pub async fn exchange(st: &AppState, client: Arc<Client>, req: TokenRequest, now
     };
     // Counted here, once for every grant, and only for responses that carry tokens.
     if issued.is_ok() {
-        crate::stats::count_token(&st.cache, &client.id, now).await;
+        st.token_tally.count(&client.id, now);
     }
     issued
 }

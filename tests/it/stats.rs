@@ -40,6 +40,7 @@ async fn recorded_tokens(app: &TestApp) -> (HashMap<String, u64>, usize) {
 }
 
 async fn flush(app: &TestApp, hours: &[i64]) -> u64 {
+    gerbang::stats::push_tally(&app.state.token_tally, &app.state.cache).await.unwrap();
     let ids = gerbang::store::clients::ids(&app.state.db).await.unwrap();
     let mut total = 0;
     for &h in hours {
@@ -103,6 +104,7 @@ async fn token_counts_reach_the_audit_trail_once_and_the_dashboard_shows_the_day
     // One more token, not flushed yet: the dashboard adds it from the cache without taking it.
     let hour = now() / 3600;
     assert_eq!(client_credentials(&app, &other, None).await, 200);
+    assert_eq!(gerbang::stats::push_tally(&st.token_tally, &st.cache).await.unwrap(), 1, "the replica's tally reaches the cache");
     let offset = st.config.utc_offset_minutes;
     let t = now();
     let d = dashboard(&st.db, &st.cache, t, 7, offset).await.unwrap();
