@@ -108,6 +108,7 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
             println!("    {:<18}  {}", a.login, a.name);
         }
     }
+    println!("  Admin console: {}/console  (needs security level {}: register a passkey at {}/account first)", config.issuer, config.admin_min_level, config.issuer);
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();
 }

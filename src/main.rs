@@ -466,6 +466,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Role changes made on the command line are recorded like the console's, with `cli` as actor.
+fn role_event(kind: &'static str, role: &gerbang::store::roles::RoleRow, holder: &gerbang::identity::roles::Holder, revoked: Option<u64>) -> gerbang::audit::Event {
+    let (subject, unit) = match holder {
+        gerbang::identity::roles::Holder::Account(a) => (a.as_str(), None),
+        gerbang::identity::roles::Holder::Opd(o) => ("", Some(o.as_str())),
+    };
+    let detail = json!({ "role": role.name, "client_id": role.client_id, "opd_id": unit, "revoked_grants": revoked, "source": "cli" });
+    gerbang::audit::Event::new(kind).actor("cli").subject(subject).detail(detail)
+}
+
 async fn account_create(config: Config, a: AccountCreate) -> anyhow::Result<ExitCode> {
     let password = if a.password_stdin {
         let mut s = String::new();
@@ -480,6 +490,8 @@ async fn account_create(config: Config, a: AccountCreate) -> anyhow::Result<Exit
     let new = NewAccount { nip: a.nip, nik: a.nik, name: a.name, password, is_admin: a.admin };
     match accounts::create(&db, &hasher, new, now()).await {
         Ok((acc, warnings)) => {
+            let detail = json!({ "source": "cli", "kind": acc.kind.as_str() });
+            gerbang::audit::append(&db, gerbang::audit::Event::new("account.created").actor("cli").subject(&acc.id).detail(detail), now()).await?;
             if a.json {
                 println!("{}", json!({ "account": acc, "warnings": warnings }));
             } else {
@@ -709,6 +721,8 @@ async fn role_cmd(config: Config, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
             };
             match roles::assign(&db, &role, &holder, now()).await {
                 Ok(()) => {
+                    let event = role_event("role.assigned", &role, &holder, None);
+                    gerbang::audit::append(&db, event, now()).await?;
                     if t.json {
                         println!("{}", json!({ "assigned": role.name }));
                     } else {
@@ -729,6 +743,8 @@ async fn role_cmd(config: Config, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
             };
             match roles::unassign(&db, &role, &holder, now()).await {
                 Ok(n) => {
+                    let event = role_event("role.unassigned", &role, &holder, Some(n));
+                    gerbang::audit::append(&db, event, now()).await?;
                     if t.json {
                         println!("{}", json!({ "unassigned": role.name, "revoked_grants": n }));
                     } else {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The browser suite: starts Gerbang (debug build, fresh SQLite) with a localhost issuer, creates
 # an account and an application that demands level 3, and runs passkeys.mjs in headless
-# Chromium. Screenshots go to target/browser-artifacts/. Installs Chromium (Debian's package)
+# Chromium; then, on the same server, console.mjs drives the admin console as an administrator
+# (diskominfo-admin + opd-admin, logging in at level 3 with a passkey) over a staff account and a
+# global role made here. Screenshots go to target/browser-artifacts/. Installs Chromium (Debian's package)
 # and playwright-core (from package-lock.json) when missing; never downloads a browser of its own.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,11 +25,28 @@ TMP="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 export GERBANG_DATA_DIR="$TMP" GERBANG_DATABASE_URL="sqlite://$TMP/gerbang.db" GERBANG_BIND="127.0.0.1:$PORT"
 export GERBANG_ISSUER="http://localhost:$PORT" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-gerbang=info,warn}
+# Applications requested in the console must send people back under the region's domains.
+export GERBANG_REDIRECT_DOMAINS="contoh.go.id,*.contoh.go.id"
 NIP=198503122010011001
 PASSWORD=kunci-uji-peramban-2026
 echo "$PASSWORD" | "$BIN" account create --nip "$NIP" --name "Siti Rahmawati" --password-stdin --json >/dev/null
 "$BIN" client create --id e2e-strict --name "Aplikasi Tingkat 3" --public --first-party --development --min-level 3 \
     --redirect-uri "http://localhost:$PORT/e2e/callback" --scope "openid profile" --json >/dev/null
+
+# The console run: an administrator and a staff member in one unit, and a role to give. The
+# admin roles are ordinary global roles; administration keeps its default level 3 (a passkey).
+account_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])'; }
+ADMIN_NIP=197902152005012002
+STAFF_NIP=198807222012011003
+"$BIN" opd create --code 3509.13 --name "Dinas Komunikasi dan Informatika" --kind dinas --json >/dev/null
+ADMIN_ID="$(echo "$PASSWORD" | "$BIN" account create --nip "$ADMIN_NIP" --name "Rina Wulandari" --password-stdin --json | account_id)"
+STAFF_ID="$("$BIN" account create --nip "$STAFF_NIP" --name "Agus Prasetyo" --json | account_id)"
+for nip in "$ADMIN_NIP" "$STAFF_NIP"; do "$BIN" account update "$nip" --opd 3509.13 --json >/dev/null; done
+for role in diskominfo-admin opd-admin; do
+    "$BIN" role create --name "$role" --json >/dev/null
+    "$BIN" role assign --role "$role" --account "$ADMIN_NIP" --json >/dev/null
+done
+"$BIN" role create --name verifikator --description "Verifikator dokumen" --json >/dev/null
 
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -41,8 +60,10 @@ done
 ARTIFACTS="$ROOT/target/browser-artifacts"
 rm -rf "$ARTIFACTS"
 echo "screenshots: $ARTIFACTS"
-if ! BASE="http://localhost:$PORT" NIP="$NIP" PASSWORD="$PASSWORD" CLIENT_ID=e2e-strict ARTIFACTS="$ARTIFACTS" \
-    node tests/browser/passkeys.mjs; then
+export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
+if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
+       ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_NIP="$STAFF_NIP" STAFF_ID="$STAFF_ID" ROLE=verifikator \
+       node tests/browser/console.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi
