@@ -141,6 +141,10 @@ pub async fn search_accounts(st: &AppState, admin: &Admin, q: &str, limit: i64) 
 }
 
 pub async fn account(st: &AppState, admin: &Admin, id: &str) -> Result<Account, AdminError> {
+    // Refused before the lookup: without account powers, not even whether an id exists.
+    if !admin.sees_accounts() {
+        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
+    }
     let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
     if !admin.manages_account(&a) {
         return Err(forbidden("the account is outside the OPD units you manage"));
@@ -201,32 +205,46 @@ pub struct AccountEdit {
     pub opd_id: Option<String>,
 }
 
-/// Name and unit. Moving someone needs power over both the old and the new unit.
+/// Name and unit. Moving someone needs power over both the old and the new unit. Everything is
+/// checked before anything is written, so a refused edit changes nothing (not even the name
+/// sent along with a refused unit).
 pub async fn edit_account(st: &AppState, admin: &Admin, id: &str, edit: AccountEdit, now: i64) -> Result<Account, AdminError> {
     let mut a = account(st, admin, id).await?;
     let before = json!({ "name": a.name, "opd_id": a.opd_id });
-    if let Some(name) = edit.name {
-        let name = name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(AdminError::Invalid(AccountError::Name.to_string()));
+    let name = match edit.name {
+        Some(name) => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(AdminError::Invalid(AccountError::Name.to_string()));
+            }
+            Some(name).filter(|n| *n != a.name)
         }
-        if name != a.name {
-            account_store::set_name(&st.db, &a.id, &name, now).await?;
-            a.name = name;
+        None => None,
+    };
+    let unit = match edit.opd_id {
+        Some(unit) => {
+            let unit = Some(unit).filter(|u| !u.is_empty());
+            if unit != a.opd_id {
+                if let Some(u) = &unit {
+                    opd_store::get(&st.db, u).await?.ok_or(AdminError::Invalid("opd_id: no such OPD unit".into()))?;
+                }
+                if !admin.manages_unit(unit.as_deref()) {
+                    return Err(forbidden("the new unit is outside the OPD units you manage"));
+                }
+                Some(unit)
+            } else {
+                None
+            }
         }
+        None => None,
+    };
+    if let Some(name) = name {
+        account_store::set_name(&st.db, &a.id, &name, now).await?;
+        a.name = name;
     }
-    if let Some(unit) = edit.opd_id {
-        let unit = Some(unit).filter(|u| !u.is_empty());
-        if unit != a.opd_id {
-            if let Some(u) = &unit {
-                opd_store::get(&st.db, u).await?.ok_or(AdminError::Invalid("opd_id: no such OPD unit".into()))?;
-            }
-            if !admin.manages_unit(unit.as_deref()) {
-                return Err(forbidden("the new unit is outside the OPD units you manage"));
-            }
-            a.opd_id = unit;
-            accounts::save_profile(&st.db, &a, now).await?;
-        }
+    if let Some(unit) = unit {
+        a.opd_id = unit;
+        accounts::save_profile(&st.db, &a, now).await?;
     }
     let after = json!({ "name": a.name, "opd_id": a.opd_id });
     if before != after {

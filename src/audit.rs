@@ -174,12 +174,13 @@ pub struct Filter {
 
 /// Records matching a filter, newest first.
 pub async fn search(db: &Db, f: &Filter) -> Result<Vec<AuditRow>, StoreError> {
-    let kind = if f.kind.is_empty() { String::new() } else { format!("{}%", f.kind.replace(['%', '_'], "")) };
+    // A prefix: `%` and `_` in it are literal characters (kinds contain `_`), not wildcards.
+    let kind = if f.kind.is_empty() { String::new() } else { format!("{}%", f.kind.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")) };
     let until = if f.until <= 0 { i64::MAX } else { f.until };
     Ok(crate::store::dispatch!(
         db,
         "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events \
-         WHERE ($1 = '' OR kind LIKE $1) AND ($2 = '' OR actor = $2 OR subject = $2) AND at >= $3 AND at < $4 \
+         WHERE ($1 = '' OR kind LIKE $1 ESCAPE '\\') AND ($2 = '' OR actor = $2 OR subject = $2) AND at >= $3 AND at < $4 \
          ORDER BY seq DESC LIMIT $5",
         [&kind, &f.who, f.since, until, f.limit.clamp(1, 10_000)],
         fetch_all(AuditRow)

@@ -1,12 +1,15 @@
 //! The admin API's authorization matrix: every endpoint against every administrative role,
 //! inside and outside the administrator's own OPD subtree.
 
+use gerbang::auth::{recovery, Factors};
 use gerbang::identity::accounts;
 use gerbang::identity::opd::{self, NewOpd};
 use gerbang::identity::roles::{self, Holder};
 use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::state::now;
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+use gerbang::store::factors as factor_store;
+use gerbang::store::passkeys::{self as passkey_store, PasskeyRow};
+use openidconnect::{AuthorizationCode, OAuth2TokenResponse, TokenResponse};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -48,7 +51,9 @@ async fn call(app: &TestApp, token: Option<&str>, method: &str, path: &str, body
         "GET" => http.get(url),
         "PUT" => http.put(url),
         "POST" => http.post(url),
-        _ => http.delete(url),
+        "PATCH" => http.patch(url),
+        "DELETE" => http.delete(url),
+        other => panic!("method {other}"),
     };
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -320,4 +325,697 @@ async fn applications_can_be_listed_rotated_and_disabled_by_the_right_people() {
     assert!(res.headers().get("location").is_none());
     call(&app, Some(&sup), "PUT", &enabled(&own.id), Some(json!({ "enabled": true }))).await;
     assert_eq!(token(new_secret).await, 200);
+}
+
+// ------------------------------------------------------------------ helpers for the endpoints
+// added with the shared admin operations
+
+/// An application owned by an OPD unit, with its credentials.
+async fn owned_client(app: &TestApp, owner: &str) -> TestClient {
+    let redirect = format!("https://opd-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
+    let mut n = NewClient::web("Aplikasi OPD", vec![redirect.clone()], vec!["openid".into(), "profile".into()], vec![GrantType::AuthorizationCode]);
+    n.owner_opd_id = Some(owner.to_string());
+    let (c, secret) = clients::register(&app.state.db, &app.state.redirect_policy, n, now()).await.unwrap();
+    TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() }
+}
+
+/// A person signed in through a browser at an application: the browser (holding the SSO
+/// cookie), the access token, and the session id the ID token names.
+struct SignedIn {
+    browser: reqwest::Client,
+    access: String,
+    sid: String,
+}
+
+async fn sign_in(app: &TestApp, c: &TestClient, nip: &str) -> SignedIn {
+    let rp = app.rp(c).await;
+    let start = start_auth(&rp, &["profile"]);
+    let b = browser();
+    let cb = login(app, &b, &start.url, nip, PASSWORD).await;
+    assert!(cb.starts_with(&c.redirect_uri), "{cb}");
+    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    let sid = jwt_payload(&t.id_token().unwrap().to_string())["sid"].as_str().unwrap().to_string();
+    SignedIn { browser: b, access: t.access_token().secret().clone(), sid }
+}
+
+/// The status /userinfo answers an access token with.
+async fn userinfo(app: &TestApp, token: &str) -> u16 {
+    http_client().get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+/// Whether introspection (by the application the token was issued to) says the token is active.
+async fn active(app: &TestApp, c: &TestClient, token: &str) -> bool {
+    let res = http_client().post(app.url("/introspect")).basic_auth(&c.id, c.secret.as_deref()).form(&[("token", token)]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["active"].as_bool().unwrap()
+}
+
+/// Whether the browser's SSO session still logs it in silently (`prompt=none`).
+async fn still_signed_in(app: &TestApp, c: &TestClient, b: &reqwest::Client) -> bool {
+    let rp = app.rp(c).await;
+    let res = b.get(format!("{}&prompt=none", start_auth(&rp, &[]).url)).send().await.unwrap();
+    let q = query(&location(&res));
+    assert!(q.contains_key("code") || q.get("error").map(String::as_str) == Some("login_required"), "{q:?}");
+    q.contains_key("code")
+}
+
+fn sids(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v.as_array().unwrap().iter().map(|s| s["sid"].as_str().unwrap().to_string()).collect();
+    out.sort();
+    out
+}
+
+/// (client_id, name) of each role in a list, sorted.
+fn role_pairs(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        v.as_array().unwrap().iter().map(|r| (r["client_id"].as_str().unwrap().to_string(), r["name"].as_str().unwrap().to_string())).collect();
+    out.sort();
+    out
+}
+
+fn pair(client: &str, name: &str) -> (String, String) {
+    (client.to_string(), name.to_string())
+}
+
+/// The roles assigned to the account itself, as an administrator sees them.
+async fn direct_roles(app: &TestApp, token: &str, account: &str) -> Vec<(String, String)> {
+    let (s, v) = call(app, Some(token), "GET", &format!("/admin/api/v1/accounts/{account}/roles"), None).await;
+    assert_eq!(s, 200, "{v}");
+    role_pairs(&v["direct"])
+}
+
+/// Name and unit as stored.
+async fn stored(app: &TestApp, id: &str) -> (String, Option<String>) {
+    let a = accounts::get(&app.state.db, id).await.unwrap().unwrap();
+    (a.name, a.opd_id)
+}
+
+async fn exists(app: &TestApp, nip: &str) -> bool {
+    accounts::find(&app.state.db, nip).await.unwrap().is_some()
+}
+
+/// Audit records through the API (newest first).
+async fn audit_rows(app: &TestApp, token: &str, filter: &str) -> Vec<Value> {
+    let (s, v) = call(app, Some(token), "GET", &format!("/admin/api/v1/audit?limit=1000{filter}"), None).await;
+    assert_eq!(s, 200, "{filter}: {v}");
+    v.as_array().unwrap().clone()
+}
+
+fn bulk_item(role: &str, client: Option<&str>, account: &str) -> Value {
+    json!({ "role": role, "client_id": client, "account_id": account })
+}
+
+const BULK: &str = "/admin/api/v1/role-assignments/bulk";
+
+/// The endpoints added with the shared admin operations, against every role: Diskominfo, an OPD
+/// admin inside and outside its subtree (and the admin of the other OPD), an auditor, an OPD
+/// developer and a person without any administrative role. Refusals are checked to have changed
+/// nothing.
+#[tokio::test]
+async fn newer_endpoints_against_every_role() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id")]).await;
+    let db = &app.state.db;
+    let a = unit(&app, "A", None).await;
+    let a1 = unit(&app, "A.1", Some("A")).await;
+    let b = unit(&app, "B", None).await;
+    let (super_nip, super_id) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, opd_id) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (opd_b_nip, _) = person(&app, Some(&b), Some("opd-admin")).await;
+    let (aud_nip, _) = person(&app, None, Some("auditor")).await;
+    let (dev_nip, _) = person(&app, Some(&a), Some("opd-developer")).await;
+    let (plain_nip, _) = person(&app, Some(&a1), None).await;
+    let (a1_nip, staff_a1) = person(&app, Some(&a1), None).await;
+    let (b_nip, staff_b) = person(&app, Some(&b), None).await;
+    let app_a = owned_client(&app, &a).await;
+    let app_b = owned_client(&app, &b).await;
+    for (client, name) in [(&app_a.id, "operator"), (&app_a.id, "viewer"), (&app_b.id, "operator")] {
+        roles::create(db, client, name, "", now()).await.unwrap();
+    }
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let opd_b = console_token(&app, &opd_b_nip).await;
+    let aud = console_token(&app, &aud_nip).await;
+    let dev = console_token(&app, &dev_nip).await;
+    let plain = console_token(&app, &plain_nip).await;
+    // No power over accounts or applications at all.
+    let outsiders = [&aud, &dev, &plain];
+    // Both staff members are signed in somewhere.
+    let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let s_a1 = sign_in(&app, &web, &a1_nip).await;
+    let s_b = sign_in(&app, &web, &b_nip).await;
+
+    // ---- POST /accounts: Diskominfo anywhere, an OPD admin only into its own units.
+    let create = "/admin/api/v1/accounts";
+    for (t, into) in [(&aud, &a1), (&dev, &a1), (&plain, &a1), (&opd, &b), (&opd_b, &a1)] {
+        let nip = unique_nip();
+        let (s, v) = call(&app, Some(t), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru", "opd_id": into }))).await;
+        assert_eq!(s, 403, "{v}");
+        assert!(!exists(&app, &nip).await, "a refused creation leaves no account");
+    }
+    let nip = unique_nip();
+    assert_eq!(call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru" }))).await.0, 403, "an OPD admin's accounts belong to a unit");
+    assert!(!exists(&app, &nip).await);
+    let nip = unique_nip();
+    let (s, v) = call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru A.1", "opd_id": a1 }))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!((v["account"]["opd_id"].as_str(), v["account"]["account_type"].as_str()), (Some(a1.as_str()), Some("asn")));
+    assert_eq!(accounts::find(db, &nip).await.unwrap().unwrap().opd_id.as_deref(), Some(a1.as_str()));
+    let (s, v) = call(&app, Some(&sup), "POST", create, Some(json!({ "nip": unique_nip(), "name": "Pegawai Baru B", "opd_id": b }))).await;
+    assert_eq!((s, v["account"]["opd_id"].as_str()), (201, Some(b.as_str())));
+    let nik = unique_nik();
+    let (s, v) = call(&app, Some(&sup), "POST", create, Some(json!({ "nik": nik, "name": "Warga Baru" }))).await;
+    assert_eq!((s, v["account"]["account_type"].as_str()), (201, Some("citizen")), "{v}");
+    assert!(v["account"]["opd_id"].is_null() && v["warnings"].is_array());
+    assert_eq!(call(&app, Some(&sup), "POST", create, Some(json!({ "nip": b_nip, "name": "Kembar" }))).await.0, 409, "NIP taken");
+    assert_eq!(call(&app, Some(&sup), "POST", create, Some(json!({ "nik": nik, "name": "Kembar" }))).await.0, 409, "NIK taken");
+    for body in [
+        json!({ "nip": "19850312", "name": "NIP pendek" }),
+        json!({ "nip": "1985031220100110xx", "name": "NIP bukan angka" }),
+        json!({ "nik": "3509014203", "name": "NIK pendek" }),
+        json!({ "nip": unique_nip(), "name": "   " }),
+        json!({ "nip": unique_nip(), "name": "Tanda\u{7}bel" }),
+        json!({ "nip": unique_nip(), "name": "x".repeat(201) }),
+        json!({ "name": "Tanpa nomor" }),
+        json!({ "nip": unique_nip(), "name": "Unit tak dikenal", "opd_id": "no-such-unit" }),
+        json!({ "nip": unique_nip() }),
+    ] {
+        let (s, v) = call(&app, Some(&sup), "POST", create, Some(body.clone())).await;
+        assert_eq!(s, 422, "{body} -> {v}");
+        if let Some(nip) = body["nip"].as_str() {
+            assert!(!exists(&app, nip).await, "{body}");
+        }
+    }
+
+    // ---- PATCH /accounts/{id}: power over the account, and over the new unit when moving.
+    let acct = |id: &str| format!("/admin/api/v1/accounts/{id}");
+    for t in [&aud, &dev, &plain, &opd_b] {
+        assert_eq!(call(&app, Some(t), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Diubah" }))).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_b), Some(json!({ "name": "Diubah" }))).await.0, 403, "staff of another OPD");
+    assert_eq!(stored(&app, &staff_a1).await, ("Pegawai Uji".to_string(), Some(a1.clone())));
+    assert_eq!(stored(&app, &staff_b).await, ("Pegawai Uji".to_string(), Some(b.clone())));
+    let (s, v) = call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Pegawai A.1", "opd_id": a }))).await;
+    assert_eq!((s, v["name"].as_str(), v["opd_id"].as_str()), (200, Some("Pegawai A.1"), Some(a.as_str())), "renamed and moved inside the subtree");
+    // Out of the subtree, or out of every unit: refused, and a refused edit changes nothing, not
+    // even the name sent along with it.
+    for body in [json!({ "opd_id": b }), json!({ "opd_id": "" }), json!({ "name": "Nama Sela", "opd_id": b }), json!({ "name": "Nama Sela", "opd_id": "" })] {
+        assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(body.clone())).await.0, 403, "{body}");
+    }
+    assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Nama Sela", "opd_id": "no-such-unit" }))).await.0, 422);
+    assert_eq!(stored(&app, &staff_a1).await, ("Pegawai A.1".to_string(), Some(a.clone())));
+    for body in [json!({ "name": "" }), json!({ "name": "x".repeat(201) }), json!({ "name": "Baris\nbaru" }), json!({ "opd_id": "no-such-unit" }), json!({ "name": 5 })] {
+        assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(body.clone())).await.0, 422, "{body}");
+    }
+    assert_eq!(stored(&app, &staff_b).await, ("Pegawai Uji".to_string(), Some(b.clone())));
+    assert_eq!(call(&app, Some(&sup), "PATCH", &acct("no-such-id"), Some(json!({ "name": "X" }))).await.0, 404);
+    for t in outsiders {
+        assert_eq!(call(&app, Some(t), "PATCH", &acct("no-such-id"), Some(json!({ "name": "X" }))).await.0, 403, "without account powers, not even whether an id exists");
+        assert_eq!(call(&app, Some(t), "GET", &acct("no-such-id"), None).await.0, 403);
+    }
+    let (s, v) = call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "opd_id": "" }))).await;
+    assert_eq!((s, v["opd_id"].is_null()), (200, true), "Diskominfo may take someone out of every unit");
+    assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "name": "Pegawai B", "opd_id": b }))).await.0, 200);
+    assert_eq!(stored(&app, &staff_b).await, ("Pegawai B".to_string(), Some(b.clone())));
+
+    // ---- PUT /accounts/{id}/status on oneself.
+    let status = |id: &str| format!("/admin/api/v1/accounts/{id}/status");
+    assert_eq!(call(&app, Some(&sup), "PUT", &status(&super_id), Some(json!({ "status": "suspended" }))).await.0, 409, "not one's own status");
+    assert_eq!(call(&app, Some(&opd), "PUT", &status(&opd_id), Some(json!({ "status": "retired" }))).await.0, 403);
+    assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status, "active");
+    assert_eq!(call(&app, Some(&sup), "GET", "/admin/api/v1/accounts", None).await.0, 200, "still an administrator");
+
+    // ---- GET /accounts/{id}/sessions and DELETE /accounts/{id}/sessions/{sid}.
+    let sessions = |id: &str| format!("/admin/api/v1/accounts/{id}/sessions");
+    let end = |id: &str, sid: &str| format!("/admin/api/v1/accounts/{id}/sessions/{sid}");
+    for t in [&sup, &opd] {
+        let (s, v) = call(&app, Some(t), "GET", &sessions(&staff_a1), None).await;
+        assert_eq!((s, sids(&v)), (200, vec![s_a1.sid.clone()]));
+    }
+    for t in [&aud, &dev, &plain, &opd_b] {
+        assert_eq!(call(&app, Some(t), "GET", &sessions(&staff_a1), None).await.0, 403);
+        assert_eq!(call(&app, Some(t), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&opd), "GET", &sessions(&staff_b), None).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_b, &s_b.sid), None).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_b.sid), None).await.0, 404, "another OPD's session is not reachable through one's own staff");
+    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, "no-such-sid"), None).await.0, 404);
+    assert_eq!(call(&app, Some(&sup), "GET", &sessions("no-such-id"), None).await.0, 404);
+    assert_eq!(sids(&call(&app, Some(&sup), "GET", &sessions(&staff_b), None).await.1), vec![s_b.sid.clone()], "the refusals ended nothing");
+    assert_eq!((userinfo(&app, &s_a1.access).await, userinfo(&app, &s_b.access).await), (200, 200));
+    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0, 204, "an OPD admin ends its own staff's session");
+    assert_eq!(userinfo(&app, &s_a1.access).await, 401);
+    assert!(sids(&call(&app, Some(&opd), "GET", &sessions(&staff_a1), None).await.1).is_empty());
+    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0, 404, "already ended");
+
+    // ---- POST /accounts/{id}/factor-reset: Diskominfo only, even for an OPD admin's own staff.
+    let reset = |id: &str| format!("/admin/api/v1/accounts/{id}/factor-reset");
+    for t in [&opd, &opd_b, &aud, &dev, &plain] {
+        assert_eq!(call(&app, Some(t), "POST", &reset(&staff_b), None).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&opd), "POST", &reset(&staff_a1), None).await.0, 403);
+    assert_eq!(userinfo(&app, &s_b.access).await, 200, "the refusals ended nothing");
+    assert_eq!(call(&app, Some(&sup), "POST", &reset("no-such-id"), None).await.0, 404);
+    let (s, v) = call(&app, Some(&sup), "POST", &reset(&staff_b), None).await;
+    assert_eq!((s, v["sessions_ended"].as_u64()), (200, Some(1)));
+    assert_eq!(userinfo(&app, &s_b.access).await, 401);
+
+    // ---- GET /accounts/{id}/roles.
+    let roles_of = |id: &str| format!("/admin/api/v1/accounts/{id}/roles");
+    let (s, v) = call(&app, Some(&sup), "GET", &roles_of(&opd_id), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(role_pairs(&v["direct"]), vec![pair("", "opd-admin")]);
+    assert_eq!(role_pairs(&v["effective"]), vec![pair("", "opd-admin")]);
+    assert_eq!(call(&app, Some(&sup), "GET", &roles_of(&staff_b), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &roles_of(&staff_a1), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &roles_of(&staff_b), None).await.0, 403);
+    for t in [&aud, &dev, &plain, &opd_b] {
+        assert_eq!(call(&app, Some(t), "GET", &roles_of(&staff_a1), None).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&sup), "GET", &roles_of("no-such-id"), None).await.0, 404);
+
+    // ---- GET /roles: everything for Diskominfo, the own applications' roles for an OPD admin.
+    let (s, v) = call(&app, Some(&sup), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!(s, 200);
+    let all = role_pairs(&v);
+    for want in [pair("", "diskominfo-admin"), pair("", "auditor"), pair("", "opd-admin"), pair(&app_a.id, "operator"), pair(&app_b.id, "operator")] {
+        assert!(all.contains(&want), "{want:?} in {all:?}");
+    }
+    let (s, v) = call(&app, Some(&opd), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!((s, role_pairs(&v)), (200, vec![pair(&app_a.id, "operator"), pair(&app_a.id, "viewer")]));
+    let (s, v) = call(&app, Some(&opd_b), "GET", "/admin/api/v1/roles", None).await;
+    assert_eq!((s, role_pairs(&v)), (200, vec![pair(&app_b.id, "operator")]));
+    for t in outsiders {
+        assert_eq!(call(&app, Some(t), "GET", "/admin/api/v1/roles", None).await.0, 403);
+    }
+
+    // ---- POST /role-assignments/bulk: all or nothing.
+    let own = bulk_item("operator", Some(&app_a.id), &staff_a1);
+    let own2 = bulk_item("viewer", Some(&app_a.id), &staff_a1);
+    for t in outsiders {
+        assert_eq!(call(&app, Some(t), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own] }))).await.0, 403);
+    }
+    for bad in [bulk_item("operator", Some(&app_b.id), &staff_a1), bulk_item("operator", Some(&app_a.id), &staff_b), bulk_item("auditor", None, &staff_a1)] {
+        let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await;
+        assert_eq!(s, 403, "{bad}");
+        assert!(v["detail"].as_str().unwrap().starts_with("assignments[1]"), "{v}");
+    }
+    for bad in [bulk_item("no-such-role", Some(&app_a.id), &staff_a1), bulk_item("operator", Some("no-such-app"), &staff_a1), bulk_item("operator", Some(&app_a.id), "no-such-id")] {
+        assert_eq!(call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await.0, 422, "{bad}");
+    }
+    let too_many: Vec<Value> = (0..=gerbang::admin::MAX_BULK).map(|_| own.clone()).collect();
+    for body in [
+        json!({ "action": "toggle", "assignments": [own] }),
+        json!({ "action": "assign", "assignments": [] }),
+        json!({ "action": "assign", "assignments": too_many }),
+        json!({ "action": "assign" }),
+    ] {
+        assert_eq!(call(&app, Some(&opd), "POST", BULK, Some(body)).await.0, 422);
+    }
+    assert!(direct_roles(&app, &sup, &staff_a1).await.is_empty(), "nothing was applied");
+    assert!(direct_roles(&app, &sup, &staff_b).await.is_empty());
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, own2] }))).await;
+    assert_eq!((s, v["changed"].as_u64(), v["unchanged"].as_u64()), (200, Some(2), Some(0)), "{v}");
+    assert_eq!(direct_roles(&app, &opd, &staff_a1).await, vec![pair(&app_a.id, "operator"), pair(&app_a.id, "viewer")]);
+    assert_eq!(call(&app, Some(&opd_b), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own] }))).await.0, 403);
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own, own2] }))).await;
+    assert_eq!((s, v["changed"].as_u64(), v["unchanged"].as_u64()), (200, Some(2), Some(0)), "{v}");
+    assert!(direct_roles(&app, &opd, &staff_a1).await.is_empty());
+    let global = bulk_item("auditor", None, &staff_b);
+    assert_eq!(call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "assign", "assignments": [global] }))).await.1["changed"], 1);
+    assert_eq!(direct_roles(&app, &sup, &staff_b).await, vec![pair("", "auditor")]);
+    assert_eq!(call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [global] }))).await.1["changed"], 1);
+
+    // ---- POST /applications: direct registration is Diskominfo's.
+    let apps = "/admin/api/v1/applications";
+    let registration = |id: &str, uri: &str, owner: &str| {
+        json!({ "client_id": id, "owner_opd_id": owner, "name": "Aplikasi Langsung", "category": "umum", "redirect_uris": [uri], "scopes": ["openid", "profile"], "min_level": 1 })
+    };
+    for t in [&opd, &opd_b, &aud, &dev, &plain] {
+        assert_eq!(call(&app, Some(t), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await.0, 403);
+    }
+    assert!(app.state.clients.get(db, "langsung").await.unwrap().is_none());
+    let (s, v) = call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await;
+    assert_eq!(s, 201, "{v}");
+    assert!(v["client_secret"].as_str().unwrap().len() >= 32);
+    assert_eq!((v["application"]["client_id"].as_str(), v["application"]["owner_opd_id"].as_str()), (Some("langsung"), Some(a.as_str())));
+    assert_eq!(call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await.0, 409);
+    let (s, v) = call(&app, Some(&sup), "POST", apps, Some(registration("luar", "https://luar.example.com/cb", &a))).await;
+    assert_eq!(s, 422, "outside the region");
+    assert!(v["detail"].as_str().unwrap().contains("redirect_uri"), "{v}");
+    assert_eq!(call(&app, Some(&sup), "POST", apps, Some(registration("tanpa-unit", "https://t.example.go.id/cb", "no-such-unit"))).await.0, 422);
+    for id in ["luar", "tanpa-unit"] {
+        assert!(app.state.clients.get(db, id).await.unwrap().is_none());
+    }
+
+    // ---- GET and PATCH /applications/{id}.
+    let one = |id: &str| format!("/admin/api/v1/applications/{id}");
+    let (s, v) = call(&app, Some(&opd), "GET", &one("langsung"), None).await;
+    assert_eq!(s, 200);
+    assert!(v.get("client_secret").is_none(), "the secret is shown once only");
+    assert_eq!(call(&app, Some(&sup), "GET", &one(&app_a.id), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &one(&app_a.id), None).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "GET", &one(&app_b.id), None).await.0, 403);
+    for t in [&opd_b, &aud, &dev, &plain] {
+        assert_eq!(call(&app, Some(t), "GET", &one(&app_a.id), None).await.0, 403);
+        assert_eq!(call(&app, Some(t), "PATCH", &one(&app_a.id), Some(json!({ "name": "Diambil alih" }))).await.0, 403);
+    }
+    assert_eq!(call(&app, Some(&sup), "GET", &one("no-such-app"), None).await.0, 404);
+    assert_eq!(call(&app, Some(&sup), "PATCH", &one("no-such-app"), Some(json!({ "name": "X" }))).await.0, 404);
+    let (s, v) = call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Aplikasi A" }))).await;
+    assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A")), "{v}");
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus" }))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Pindah", "owner_opd_id": b }))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "redirect_uris": ["https://a.example.com/cb"] }))).await.0, 422);
+    assert_eq!(call(&app, Some(&sup), "PATCH", &one(&app_a.id), Some(json!({ "category": "semua" }))).await.0, 422);
+    let c = app.state.clients.get(db, &app_a.id).await.unwrap().unwrap();
+    assert_eq!((c.name.as_str(), c.category.as_str(), c.owner_opd_id.as_deref()), ("Aplikasi A", "umum", Some(a.as_str())));
+    assert_eq!(c.redirect_uris, vec![app_a.redirect_uri.clone()]);
+    let (s, v) = call(&app, Some(&sup), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus", "owner_opd_id": b }))).await;
+    assert_eq!((s, v["category"].as_str(), v["owner_opd_id"].as_str()), (200, Some("khusus"), Some(b.as_str())));
+    assert_eq!(call(&app, Some(&opd), "GET", &one(&app_a.id), None).await.0, 403, "given to B, out of A's hands");
+    assert_eq!(call(&app, Some(&opd_b), "GET", &one(&app_a.id), None).await.0, 200);
+
+    // ---- GET /audit with filters: Diskominfo and auditors only.
+    for t in [&opd, &opd_b, &dev, &plain] {
+        assert_eq!(call(&app, Some(t), "GET", &format!("/admin/api/v1/audit?kind=account.&account={staff_a1}"), None).await.0, 403);
+    }
+    for t in [&sup, &aud] {
+        assert!(!audit_rows(&app, t, &format!("&kind=account.&account={staff_a1}")).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_after() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app, "A", None).await;
+    let a1 = unit(&app, "A.1", Some("A")).await;
+    let (super_nip, super_id) = person(&app, None, Some("diskominfo-admin")).await;
+    let (aud_nip, _) = person(&app, None, Some("auditor")).await;
+    let sup = console_token(&app, &super_nip).await;
+    let aud = console_token(&app, &aud_nip).await;
+
+    let nip = unique_nip();
+    let name = format!("Sekar Ayu {}", uuid::Uuid::new_v4().simple());
+    let body = json!({ "nip": nip, "name": name, "opd_id": a, "password": PASSWORD });
+    let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/accounts", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["account"]["id"].as_str().unwrap().to_string();
+    assert_eq!((v["account"]["nip"].as_str(), v["account"]["name"].as_str(), v["account"]["status"].as_str()), (Some(nip.as_str()), Some(name.as_str()), Some("active")));
+
+    // Found by part of the name and by the NIP's beginning.
+    let found = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect() };
+    let q = &name[name.len() - 12..];
+    let (s, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts?q={q}"), None).await;
+    assert_eq!((s, found(&v)), (200, vec![id.clone()]));
+    let (s, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts?q={nip}"), None).await;
+    assert_eq!((s, found(&v)), (200, vec![id.clone()]));
+    // The initial password works.
+    let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    assert_eq!(userinfo(&app, &sign_in(&app, &web, &nip).await.access).await, 200);
+
+    let (s, v) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "  Sekar Ayu Lestari ", "opd_id": a1 }))).await;
+    assert_eq!((s, v["name"].as_str(), v["opd_id"].as_str()), (200, Some("Sekar Ayu Lestari"), Some(a1.as_str())), "{v}");
+    let (_, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts/{id}"), None).await;
+    assert_eq!((v["name"].as_str(), v["opd_id"].as_str()), (Some("Sekar Ayu Lestari"), Some(a1.as_str())));
+
+    let updates = audit_rows(&app, &aud, &format!("&kind=account.updated&account={id}")).await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let e = &updates[0];
+    assert_eq!((e["actor"].as_str(), e["subject"].as_str()), (Some(super_id.as_str()), Some(id.as_str())));
+    assert_eq!(e["detail"]["before"], json!({ "name": name, "opd_id": a }));
+    assert_eq!(e["detail"]["after"], json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 }));
+    // An edit that changes nothing records nothing.
+    let (s, _) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 }))).await;
+    assert_eq!(s, 200);
+    assert_eq!(audit_rows(&app, &aud, &format!("&kind=account.updated&account={id}")).await.len(), 1);
+    let created = audit_rows(&app, &aud, &format!("&kind=account.created&account={id}")).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!((created[0]["actor"].as_str(), created[0]["detail"]["opd_id"].as_str()), (Some(super_id.as_str()), Some(a.as_str())));
+}
+
+#[tokio::test]
+async fn bulk_assignment_gives_a_role_to_many_people_and_takes_it_back() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app, "A", None).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let client = owned_client(&app, &a).await;
+    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+    let mut people = Vec::new();
+    for _ in 0..3 {
+        people.push(person(&app, Some(&a), None).await);
+    }
+    let items: Vec<Value> = people.iter().map(|(_, id)| bulk_item("operator", Some(&client.id), id)).collect();
+    let report = |v: &Value| (v["changed"].as_u64().unwrap(), v["unchanged"].as_u64().unwrap(), v["revoked_grants"].as_u64().unwrap());
+
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": items }))).await;
+    assert_eq!((s, report(&v)), (200, (3, 0, 0)), "{v}");
+    for (_, id) in &people {
+        let (_, v) = call(&app, Some(&opd), "GET", &format!("/admin/api/v1/accounts/{id}/roles"), None).await;
+        assert_eq!(role_pairs(&v["direct"]), vec![pair(&client.id, "operator")]);
+        assert_eq!(role_pairs(&v["effective"]), vec![pair(&client.id, "operator")]);
+    }
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": items }))).await;
+    assert_eq!((s, report(&v)), (200, (0, 3, 0)), "already held");
+
+    // The first person signs in while holding the role: the token carries it.
+    let signed = sign_in(&app, &client, &people[0].0).await;
+    assert_eq!(userinfo(&app, &signed.access).await, 200);
+
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
+    assert_eq!((s, report(&v)), (200, (3, 0, 1)), "{v}");
+    assert_eq!(userinfo(&app, &signed.access).await, 401, "a token that carried the role is revoked");
+    for (_, id) in &people {
+        assert!(direct_roles(&app, &opd, id).await.is_empty());
+    }
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
+    assert_eq!((s, report(&v)), (200, (0, 3, 0)), "no longer held");
+}
+
+#[tokio::test]
+async fn a_bulk_request_with_one_refused_item_applies_nothing() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let db = &app.state.db;
+    let a = unit(&app, "A", None).await;
+    let b = unit(&app, "B", None).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let app_a = owned_client(&app, &a).await;
+    let app_b = owned_client(&app, &b).await;
+    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
+    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+    let (_, x) = person(&app, Some(&a), None).await;
+    let (_, y) = person(&app, Some(&a), None).await;
+    let (_, foreign) = person(&app, Some(&b), None).await;
+    let own = |id: &str| bulk_item("operator", Some(&app_a.id), id);
+    let everyone = [&x, &y, &foreign];
+
+    for (assignments, status, at) in [
+        (vec![own(&x), own(&y), own(&foreign)], 403, 2),
+        (vec![own(&x), bulk_item("operator", Some(&app_b.id), &y), own(&y)], 403, 1),
+        (vec![own(&x), own(&y), bulk_item("auditor", None, &y)], 403, 2),
+        (vec![own(&x), own("no-such-id"), own(&y)], 422, 1),
+        (vec![own(&x), own(&y), bulk_item("no-such-role", Some(&app_a.id), &y)], 422, 2),
+    ] {
+        let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": assignments }))).await;
+        assert_eq!(s, status, "{v}");
+        assert!(v["detail"].as_str().unwrap().starts_with(&format!("assignments[{at}]")), "the refused item is named: {v}");
+        for id in everyone {
+            assert!(direct_roles(&app, &sup, id).await.is_empty(), "nothing applied");
+        }
+    }
+    // The same for removals: the valid items stay assigned.
+    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own(&x), own(&y)] }))).await;
+    assert_eq!((s, v["changed"].as_u64()), (200, Some(2)));
+    let (s, _) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own(&x), own(&y), own(&foreign)] }))).await;
+    assert_eq!(s, 403);
+    for id in [&x, &y] {
+        assert_eq!(direct_roles(&app, &sup, id).await, vec![pair(&app_a.id, "operator")]);
+    }
+    let kinds: Vec<String> = audit_rows(&app, &sup, "&kind=role.").await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, vec!["role.assigned", "role.assigned"], "only the successful request is in the trail");
+}
+
+#[tokio::test]
+async fn an_ended_session_takes_its_tokens_with_it() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (nip, id) = person(&app, None, None).await;
+    let sup = console_token(&app, &super_nip).await;
+    let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let list = format!("/admin/api/v1/accounts/{id}/sessions");
+    assert!(sids(&call(&app, Some(&sup), "GET", &list, None).await.1).is_empty());
+
+    let laptop = sign_in(&app, &web, &nip).await;
+    let phone = sign_in(&app, &web, &nip).await;
+    let (s, v) = call(&app, Some(&sup), "GET", &list, None).await;
+    assert_eq!(s, 200);
+    let mut both = vec![laptop.sid.clone(), phone.sid.clone()];
+    both.sort();
+    assert_eq!(sids(&v), both, "both browser logins are listed under the sids their ID tokens name");
+    for s in v.as_array().unwrap() {
+        assert!(s["expires_at"].as_i64().unwrap() > s["auth_time"].as_i64().unwrap());
+        assert!(!s["amr"].as_array().unwrap().is_empty());
+    }
+
+    let (s, _) = call(&app, Some(&sup), "DELETE", &format!("{list}/{}", phone.sid), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(sids(&call(&app, Some(&sup), "GET", &list, None).await.1), vec![laptop.sid.clone()]);
+    assert_eq!(userinfo(&app, &phone.access).await, 401, "the ended session's token is refused");
+    assert!(!active(&app, &web, &phone.access).await);
+    assert_eq!(userinfo(&app, &laptop.access).await, 200, "the other session's token still works");
+    assert!(active(&app, &web, &laptop.access).await);
+    assert!(!still_signed_in(&app, &web, &phone.browser).await, "the phone must log in again");
+    assert!(still_signed_in(&app, &web, &laptop.browser).await);
+    assert_eq!(call(&app, Some(&sup), "DELETE", &format!("{list}/{}", phone.sid), None).await.0, 404);
+
+    let ended = audit_rows(&app, &sup, &format!("&kind=session.ended&account={id}")).await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!((ended[0]["detail"]["sid"].as_str(), ended[0]["detail"]["revoked_grants"].as_u64()), (Some(phone.sid.as_str()), Some(1)));
+}
+
+#[tokio::test]
+async fn a_factor_reset_removes_every_factor_and_ends_every_session() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let db = &app.state.db;
+    let (super_nip, super_id) = person(&app, None, Some("diskominfo-admin")).await;
+    let (nip, id) = person(&app, None, None).await;
+    let sup = console_token(&app, &super_nip).await;
+    let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let one = sign_in(&app, &web, &nip).await;
+    let two = sign_in(&app, &web, &nip).await;
+    // Second factors as enrolment leaves them: a confirmed authenticator, a passkey, recovery codes.
+    assert!(factor_store::put_pending_totp(db, &id, b"sealed-secret", now()).await.unwrap());
+    assert!(factor_store::confirm_totp(db, &id, 1).await.unwrap());
+    let key = PasskeyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: id.clone(),
+        cred_id: format!("cred-{}", uuid::Uuid::new_v4().simple()),
+        name: "Kunci keamanan".into(),
+        credential: "{}".into(),
+        created_at: now(),
+        last_used_at: None,
+    };
+    passkey_store::insert(db, &key).await.unwrap();
+    recovery::generate(db, &app.state.recovery, &id, now()).await.unwrap();
+    assert_eq!(Factors::of(db, &id).await.unwrap(), Factors { totp: true, passkeys: true });
+    assert_eq!(recovery::remaining(db, &id).await.unwrap(), recovery::COUNT as i64);
+
+    let (s, v) = call(&app, Some(&sup), "POST", &format!("/admin/api/v1/accounts/{id}/factor-reset"), None).await;
+    assert_eq!((s, v["sessions_ended"].as_u64()), (200, Some(2)), "{v}");
+    assert!(!Factors::of(db, &id).await.unwrap().any());
+    assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
+    assert!(sids(&call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts/{id}/sessions"), None).await.1).is_empty());
+    assert_eq!((userinfo(&app, &one.access).await, userinfo(&app, &two.access).await), (401, 401));
+    assert!(!still_signed_in(&app, &web, &one.browser).await && !still_signed_in(&app, &web, &two.browser).await);
+    // The password alone logs in again, to enrol anew.
+    assert_eq!(userinfo(&app, &sign_in(&app, &web, &nip).await.access).await, 200);
+
+    let rows = audit_rows(&app, &sup, &format!("&kind=account.factors_reset&account={id}")).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["actor"].as_str(), rows[0]["detail"]["sessions_ended"].as_u64()), (Some(super_id.as_str()), Some(2)));
+}
+
+#[tokio::test]
+async fn an_edited_redirect_uri_replaces_the_old_one_at_authorize() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id")]).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (nip, _) = person(&app, None, None).await;
+    let sup = console_token(&app, &super_nip).await;
+    let (old, new) = ("https://simpeg.example.go.id/lama/cb".to_string(), "https://simpeg.example.go.id/baru/cb".to_string());
+    let body = json!({ "client_id": "simpeg-uji", "name": "SIMPEG", "category": "umum", "redirect_uris": [old], "scopes": ["openid", "profile"], "min_level": 1 });
+    let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/applications", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let registered = TestClient { id: "simpeg-uji".into(), secret: v["client_secret"].as_str().map(String::from), redirect_uri: old.clone(), post_logout_uri: String::new() };
+    let rp_old = app.rp(&registered).await;
+    let res = browser().get(start_auth(&rp_old, &[]).url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the registered URI leads to the login page");
+
+    let (s, v) = call(&app, Some(&sup), "PATCH", "/admin/api/v1/applications/simpeg-uji", Some(json!({ "redirect_uris": [new] }))).await;
+    assert_eq!((s, v["redirect_uris"].clone()), (200, json!([new])), "{v}");
+    let res = browser().get(start_auth(&rp_old, &[]).url).send().await.unwrap();
+    assert_eq!(res.status(), 400, "the old URI is refused");
+    assert!(res.headers().get("location").is_none(), "and nobody is sent to it");
+    let moved = TestClient { redirect_uri: new.clone(), ..registered };
+    assert_eq!(userinfo(&app, &sign_in(&app, &moved, &nip).await.access).await, 200, "the new URI completes a login, with the secret given at registration");
+
+    let rows = audit_rows(&app, &sup, "&kind=application.updated").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["detail"]["client_id"], "simpeg-uji");
+    assert_eq!((rows[0]["detail"]["before"]["redirect_uris"].clone(), rows[0]["detail"]["after"]["redirect_uris"].clone()), (json!([old]), json!([new])));
+}
+
+#[tokio::test]
+async fn audit_filters_return_exactly_the_matching_rows() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app, "A", None).await;
+    let (super_nip, super_id) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, opd_id) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (aud_nip, _) = person(&app, None, Some("auditor")).await;
+    let (_, x) = person(&app, Some(&a), None).await;
+    let (y_nip, y) = person(&app, Some(&a), None).await;
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let aud = console_token(&app, &aud_nip).await;
+    let client = owned_client(&app, &a).await;
+    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+
+    // Events of several kinds, actors and subjects.
+    let acct = |id: &str| format!("/admin/api/v1/accounts/{id}");
+    assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&x), Some(json!({ "name": "Pegawai X" }))).await.0, 200);
+    assert_eq!(call(&app, Some(&sup), "PUT", &format!("{}/status", acct(&y)), Some(json!({ "status": "suspended" }))).await.0, 200);
+    assert_eq!(call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [bulk_item("operator", Some(&client.id), &x)] }))).await.0, 200);
+    assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&opd_id), Some(json!({ "name": "Admin OPD A" }))).await.0, 200);
+    assert_eq!(call(&app, Some(&sup), "POST", "/admin/api/v1/accounts", Some(json!({ "nip": unique_nip(), "name": "Baru" }))).await.0, 201);
+    let rp = app.rp(&client).await;
+    let b = browser();
+    let html = b.get(start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
+    submit_login(&app, &b, &html, &y_nip, "bukan-kata-sandinya").await;
+
+    let all = audit_rows(&app, &aud, "").await;
+    let seqs = |rows: &[Value]| -> Vec<i64> { rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect() };
+    let kind = |r: &Value| r["kind"].as_str().unwrap().to_string();
+    let involves = |r: &Value, id: &str| r["actor"] == id || r["subject"] == id;
+    // Each filter returns exactly the rows of the whole trail that match it, newest first.
+    let (app_r, aud_r, all_r) = (&app, &aud, &all);
+    let check = move |filter: String, keep: Box<dyn Fn(&Value) -> bool>| {
+        let want: Vec<i64> = all_r.iter().filter(|r| keep(r)).map(|r| r["seq"].as_i64().unwrap()).collect();
+        async move {
+            let got = seqs(&audit_rows(app_r, aud_r, &filter).await);
+            assert_eq!(got, want, "{filter}");
+            got.len()
+        }
+    };
+    assert!(check("&kind=account.".into(), Box::new(move |r: &Value| kind(r).starts_with("account."))).await >= 4);
+    assert_eq!(check("&kind=account.status_changed".into(), Box::new(move |r: &Value| kind(r) == "account.status_changed")).await, 1);
+    assert_eq!(check("&kind=account.status".into(), Box::new(move |r: &Value| kind(r).starts_with("account.status"))).await, 1);
+    assert_eq!(check("&kind=role.".into(), Box::new(move |r: &Value| kind(r).starts_with("role."))).await, 1);
+    assert_eq!(check("&kind=login.".into(), Box::new(move |r: &Value| kind(r).starts_with("login."))).await, 4, "three console logins and the failure");
+    // `%` and `_` are characters of a prefix, not wildcards.
+    assert_eq!(check("&kind=%25".into(), Box::new(move |r: &Value| kind(r).starts_with('%'))).await, 0);
+    assert_eq!(check("&kind=account_".into(), Box::new(move |r: &Value| kind(r).starts_with("account_"))).await, 0);
+    assert_eq!(check("&kind=account%25updated".into(), Box::new(move |r: &Value| kind(r).starts_with("account%updated"))).await, 0);
+    let xs = x.clone();
+    assert!(check(format!("&account={x}"), Box::new(move |r: &Value| involves(r, &xs))).await >= 2);
+    let ys = y.clone();
+    assert!(check(format!("&account={y}"), Box::new(move |r: &Value| involves(r, &ys))).await >= 2, "the status change and the failed login");
+    let os = opd_id.clone();
+    let opd_rows = audit_rows(&app, &aud, &format!("&account={opd_id}")).await;
+    assert!(opd_rows.iter().any(|r| r["actor"] == opd_id.as_str() && r["kind"] == "role.assigned"), "rows where the account acted");
+    assert!(opd_rows.iter().any(|r| r["subject"] == opd_id.as_str() && r["kind"] == "account.updated" && r["actor"] == super_id.as_str()), "and rows about it");
+    assert_eq!(check(format!("&kind=role.&account={opd_id}"), Box::new(move |r: &Value| kind(r).starts_with("role.") && involves(r, &os))).await, 1);
+    assert_eq!(check("&account=no-such-id".into(), Box::new(|_: &Value| false)).await, 0);
+    // Time bounds: `since` inclusive, `until` exclusive.
+    let status_row = all.iter().find(|r| r["kind"] == "account.status_changed").unwrap().clone();
+    let t = status_row["at"].as_i64().unwrap();
+    let s = status_row["seq"].as_i64().unwrap();
+    assert!(seqs(&audit_rows(&app, &aud, &format!("&since={t}")).await).contains(&s));
+    assert!(!seqs(&audit_rows(&app, &aud, &format!("&until={t}")).await).contains(&s));
+    assert!(seqs(&audit_rows(&app, &aud, &format!("&since={t}&until={}", t + 1)).await).contains(&s));
+    assert!(!seqs(&audit_rows(&app, &aud, &format!("&since={}", t + 1)).await).contains(&s));
+    assert!(check(format!("&since={t}"), Box::new(move |r: &Value| r["at"].as_i64().unwrap() >= t)).await >= 1);
+    check(format!("&until={t}"), Box::new(move |r: &Value| r["at"].as_i64().unwrap() < t)).await;
+    check(format!("&since={t}&until={}", t + 1), Box::new(move |r: &Value| r["at"].as_i64().unwrap() == t)).await;
 }
