@@ -11,7 +11,7 @@ use crate::audit::{self, AuditRow, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account, AccountError, NewAccount};
-use crate::identity::admin::Admin;
+use crate::identity::admin::{Admin, DISKOMINFO_ADMIN};
 use crate::identity::roles::{self, Holder, RoleError};
 use crate::oidc::clients::{self, Client, ClientEdit, ClientError, GrantType, NewClient};
 use crate::oidc::introspect::check_access_token;
@@ -149,6 +149,11 @@ pub async fn account(st: &AppState, admin: &Admin, id: &str) -> Result<Account, 
     if !admin.manages_account(&a) {
         return Err(forbidden("the account is outside the OPD units you manage"));
     }
+    // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
+    // manage, or an OPD admin could end their sessions or rename them.
+    if !admin.diskominfo && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN) {
+        return Err(forbidden("accounts of Diskominfo administrators are managed by Diskominfo"));
+    }
     Ok(a)
 }
 
@@ -242,13 +247,16 @@ pub async fn edit_account(st: &AppState, admin: &Admin, id: &str, edit: AccountE
         account_store::set_name(&st.db, &a.id, &name, now).await?;
         a.name = name;
     }
+    let mut revoked = 0;
     if let Some(unit) = unit {
         a.opd_id = unit;
         accounts::save_profile(&st.db, &a, now).await?;
+        // Tokens carry the unit and the roles inherited through it; both just changed.
+        revoked = crate::store::grants::revoke_grants_of_account(&st.db, &a.id, now).await?;
     }
     let after = json!({ "name": a.name, "opd_id": a.opd_id });
     if before != after {
-        let detail = json!({ "before": before, "after": after });
+        let detail = json!({ "before": before, "after": after, "revoked_grants": revoked });
         audit::record(&st.db, Event::new("account.updated").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
     }
     Ok(a)
@@ -522,8 +530,24 @@ fn settings(c: &Client) -> serde_json::Value {
 /// Diskominfo's decision.
 pub async fn edit_application(st: &AppState, admin: &Admin, id: &str, edit: ClientEdit, now: i64) -> Result<Client, AdminError> {
     let current = application(st, admin, id).await?;
-    if !admin.diskominfo && (edit.category.is_some() || edit.owner_opd_id.is_some()) {
-        return Err(forbidden("only diskominfo-admin changes an application's category or owner"));
+    if !admin.diskominfo {
+        // What Diskominfo reviewed (the data the application may read, how strongly people must
+        // log in, who may use it) stays Diskominfo's decision; the owner runs the technical side.
+        let differs = |a: &[String], b: &[String]| {
+            let (mut a, mut b) = (a.to_vec(), b.to_vec());
+            a.sort();
+            b.sort();
+            a != b
+        };
+        if edit.category.is_some() || edit.owner_opd_id.is_some() {
+            return Err(forbidden("only diskominfo-admin changes an application's category or owner"));
+        }
+        if edit.scopes.as_deref().is_some_and(|s| differs(s, &current.scopes))
+            || edit.min_level.is_some_and(|l| l != current.min_level)
+            || edit.required_roles.as_deref().is_some_and(|r| differs(r, &current.required_roles))
+        {
+            return Err(forbidden("only diskominfo-admin changes an application's scopes, minimum level or required roles"));
+        }
     }
     if let Some(o) = edit.owner_opd_id.as_deref().filter(|o| !o.is_empty()) {
         opd_store::get(&st.db, o).await?.ok_or(AdminError::Invalid("owner_opd_id: no such OPD unit".into()))?;

@@ -5,6 +5,10 @@
 //! token or a removed role ends console access at once. Every change is shown on a confirmation
 //! page before it is made.
 
+// Handlers return `Result<_, Response>` so a refusal is a finished page; axum's `Response` is
+// large, and boxing it on the rare error path would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -867,17 +871,20 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
         Err(e) => return c.fail(e, "/console/applications"),
     };
     let back = format!("/console/applications/{id}");
-    let Ok(min_level) = form.get("min_level").unwrap_or("").parse::<u8>() else {
-        return app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some("min_level".into())).await;
-    };
     let diskominfo = c.admin.diskominfo;
+    // Scopes and level are Diskominfo's to change; an OPD admin's form shows them read-only.
+    let min_level = match form.get("min_level").filter(|_| diskominfo).map(str::parse::<u8>) {
+        None => None,
+        Some(Ok(l)) => Some(l),
+        Some(Err(_)) => return app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some("min_level".into())).await,
+    };
     let edit = ClientEdit {
         name: form.get("name").map(String::from),
         category: form.get("category").filter(|_| diskominfo).map(String::from),
         redirect_uris: Some(lines(form.get("redirect_uris"))),
         post_logout_redirect_uris: Some(lines(form.get("post_logout_redirect_uris"))),
-        scopes: Some(words(form.get("scopes"))),
-        min_level: Some(min_level),
+        scopes: form.get("scopes").filter(|_| diskominfo).map(|s| words(Some(s))),
+        min_level,
         required_roles: None,
         owner_opd_id: form.get("owner_opd_id").filter(|_| diskominfo).map(String::from),
     };
@@ -893,7 +900,7 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
                 _ => after.trim().to_string(),
             };
             let before = if before == "none" { String::new() } else { before };
-            if normalized != before && (diskominfo || !matches!(field, "category" | "owner_opd_id")) {
+            if normalized != before && (diskominfo || !matches!(field, "category" | "owner_opd_id" | "scopes" | "min_level")) {
                 summary.push(c.fmt("c_sum_app_field", &[&c.text(label), &before.replace('\n', ", "), &normalized.replace('\n', ", ")]));
             }
         }

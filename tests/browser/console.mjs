@@ -28,6 +28,13 @@ function check(name, ok, detail = "") {
   console.log(`${ok ? "ok  " : "FAIL"} ${name}${detail ? ` — ${detail}` : ""}`);
   if (!ok) throw new Error(`check failed: ${name} ${detail}`);
 }
+// Known console bugs, reported and awaiting a fix in the Rust code: printed, but they do not fail
+// the run. Once fixed, each reads "ok"; then turn it into check().
+const bugs = [];
+function knownBug(name, ok, detail = "") {
+  if (!ok) bugs.push(name);
+  console.log(`${ok ? "ok  " : "BUG "} ${name}${detail ? ` — ${detail}` : ""}${ok ? "" : " (known, not failing the run)"}`);
+}
 
 const started = Date.now();
 const browser = await chromium.launch({
@@ -87,13 +94,10 @@ try {
   check("the logins chart has 14 days and today's logins drawn", bars.length === 14 && bars[13] > 0, JSON.stringify(bars));
   const tile = await page.locator(".tile", { hasText: "Login berhasil (14 hari)" }).locator(".tile__value").innerText();
   check("the dashboard counts this run's successful logins", Number(tile) >= 3, tile);
-  const apps = page.getByRole("img", { name: /Aplikasi menurut pemakaian/ });
-  check("the applications chart lists the application used by passkeys.mjs", (await apps.textContent()).includes("Aplikasi Tingkat 3"));
   await shot("dashboard");
 
   // 3. An application request, made through the console's own form (the admin's unit requests it).
-  await nav().getByRole("link", { name: "Permohonan aplikasi" }).click();
-  await page.waitForURL(/\/console\/requests$/);
+  await Promise.all([page.waitForURL(`${BASE}/console/requests`), nav().getByRole("link", { name: "Permohonan aplikasi" }).click()]);
   check("the requests page is empty at first", (await main().innerText()).includes("Belum ada permohonan."));
   const form = page.locator("form", { has: button("Ajukan") });
   await form.getByLabel("Nama", { exact: true }).fill("SIMPUS");
@@ -117,6 +121,8 @@ try {
   await confirm(/\/console\/requests\/[0-9a-f-]{36}\?done=request_submitted$/);
   const requestUrl = page.url().split("?")[0];
   check("the submitted request is pending", (await page.locator("#request-status").innerText()) === "Menunggu");
+  const reason = await page.getByLabel("Alasan").inputValue();
+  knownBug("the rejection reason starts empty (an unedited rejection must ask for a reason)", reason === "", JSON.stringify(reason));
   check("the notice says the request was sent", (await page.getByRole("status").innerText()).includes("Permohonan dikirim."));
 
   // 4. Diskominfo corrects the request while approving it: a clearer name, and level 3.
@@ -140,7 +146,8 @@ try {
   // 5. The requester (the same admin here) fetches the credentials, once.
   await button("Ambil kredensial").click();
   await confirmationPage(["Kredensial ditampilkan sekali saja"]);
-  await Promise.all([page.waitForURL(`${requestUrl}/credentials`), button("Ya, lakukan").click()]);
+  await button("Ya, lakukan").click();
+  await page.getByRole("heading", { level: 1, name: "Kredensial aplikasi" }).waitFor();
   check("the credentials page shows the client_id", (await page.locator("#client-id").innerText()) === clientId);
   const secret = await page.locator("#client-secret").innerText();
   check("the credentials page shows a client secret", secret.length >= 32, `${secret.length} characters`);
@@ -151,9 +158,17 @@ try {
   await page.goto(`${BASE}/console/applications/${clientId}`);
   check("the registered application has the corrected name and level 3", (await h1()).includes("SIMPUS Dinas Kesehatan")
     && (await page.getByLabel("Level keamanan minimum").inputValue()) === "3", await h1());
+  check("the registered application belongs to the requesting unit", (await page.getByLabel("Perangkat daerah pemilik").locator("option:checked").innerText()).includes("3509.13"));
+  // An application without an owning unit (registered by the CLI), sent back unchanged.
+  await page.goto(`${BASE}/console/applications/e2e-strict`);
+  await Promise.all([page.waitForEvent("framenavigated", (f) => f === page.mainFrame()), button("Lanjut").click()]);
+  await page.waitForLoadState();
+  const unchanged = (await h1()) !== "Konfirmasi";
+  knownBug("an unchanged application form asks no confirmation", unchanged, unchanged ? "" : (await page.locator("ul.effects").innerText()).replace(/\s+/g, " "));
+  if (!unchanged) await page.getByRole("link", { name: "Batal" }).click();
 
   // 6. A role for a staff member of the unit, found by searching.
-  await nav().getByRole("link", { name: "Akun", exact: true }).click();
+  await Promise.all([page.waitForURL(`${BASE}/console/accounts`), nav().getByRole("link", { name: "Akun", exact: true }).click()]);
   await page.getByLabel("Cari nama, NIP atau NIK").fill("Agus");
   await Promise.all([page.waitForURL(/q=Agus/), button("Cari").click()]);
   await Promise.all([page.waitForURL(`${BASE}/console/accounts/${STAFF_ID}`), main().getByRole("link", { name: "Agus Prasetyo" }).click()]);
@@ -170,7 +185,10 @@ try {
   await shot("role-assigned");
 
   // 7. The audit trail, filtered to role events, shows who gave the role to whom.
-  await nav().getByRole("link", { name: "Jejak audit" }).click();
+  await Promise.all([page.waitForURL(`${BASE}/console/audit`), nav().getByRole("link", { name: "Jejak audit" }).click()]);
+  const filters = { kind: await page.getByLabel("Jenis peristiwa").inputValue(), who: await page.getByLabel("ID akun (pelaku atau subjek)").inputValue() };
+  knownBug("the audit filter starts empty", filters.kind === "" && filters.who === "", JSON.stringify(filters));
+  await page.getByLabel("ID akun (pelaku atau subjek)").fill("");
   await page.getByLabel("Jenis peristiwa").fill("role.");
   await Promise.all([page.waitForURL(/kind=role\./), button("Saring").click()]);
   const events = page.getByRole("row").filter({ has: page.locator('code:text-is("role.assigned")') });
@@ -187,6 +205,20 @@ try {
   await page.getByRole("link", { name: "Bahasa Indonesia" }).click();
   await page.waitForURL(/lang=id/);
   check("back to Indonesian", (await h1()) === "Jejak audit", await h1());
+
+  // 8. Token usage: each replica adds its in-process tally to the shared counters once a minute,
+  // so the tokens passkeys.mjs and this login got reach the applications chart within a minute.
+  await Promise.all([page.waitForURL(`${BASE}/console`), nav().getByRole("link", { name: "Dasbor" }).click()]);
+  const apps = page.getByRole("img", { name: /Aplikasi menurut pemakaian/ });
+  const waitFrom = Date.now();
+  while ((await apps.count()) === 0 && Date.now() - waitFrom < 75_000) {
+    await page.waitForTimeout(2_000);
+    await page.reload();
+  }
+  check("token usage reaches the applications chart", (await apps.count()) === 1, `after ${((Date.now() - waitFrom) / 1000).toFixed(0)} s`);
+  const appsText = await apps.textContent();
+  check("the applications chart names the applications used", appsText.includes("Aplikasi Tingkat 3") && appsText.includes("Konsol Admin Gerbang"), appsText);
+  await shot("dashboard-usage");
 } catch (e) {
   console.error(e);
   if (page) {
@@ -198,5 +230,6 @@ try {
   await browser.close();
 }
 const failed = results.filter((r) => !r.ok).length;
-console.log(`console: ${results.length - failed} passed, ${failed + (exitCode && !failed ? 1 : 0)} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+const known = bugs.length ? `, ${bugs.length} known console bug(s)` : "";
+console.log(`console: ${results.length - failed} passed, ${failed + (exitCode && !failed ? 1 : 0)} failed${known} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 process.exit(exitCode);

@@ -56,6 +56,11 @@ for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
     sleep 0.1
 done
+# A target directory shared with other checkouts can hold a build without the console.
+if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/console/login")" != 303 ]; then
+    echo "$BIN serves no /console/login: a stale build (shared target directory?); rebuild it" >&2
+    exit 1
+fi
 
 ARTIFACTS="$ROOT/target/browser-artifacts"
 rm -rf "$ARTIFACTS"

@@ -461,8 +461,6 @@ async fn newer_endpoints_against_every_role() {
     let outsiders = [&aud, &dev, &plain];
     // Both staff members are signed in somewhere.
     let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
-    let s_a1 = sign_in(&app, &web, &a1_nip).await;
-    let s_b = sign_in(&app, &web, &b_nip).await;
 
     // ---- POST /accounts: Diskominfo anywhere, an OPD admin only into its own units.
     let create = "/admin/api/v1/accounts";
@@ -536,6 +534,9 @@ async fn newer_endpoints_against_every_role() {
     assert_eq!((s, v["opd_id"].is_null()), (200, true), "Diskominfo may take someone out of every unit");
     assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "name": "Pegawai B", "opd_id": b }))).await.0, 200);
     assert_eq!(stored(&app, &staff_b).await, ("Pegawai B".to_string(), Some(b.clone())));
+    // Signed in after the moves above, which revoke tokens (they carried the old unit).
+    let s_a1 = sign_in(&app, &web, &a1_nip).await;
+    let s_b = sign_in(&app, &web, &b_nip).await;
 
     // ---- PUT /accounts/{id}/status on oneself.
     let status = |id: &str| format!("/admin/api/v1/accounts/{id}/status");
@@ -731,7 +732,8 @@ async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_af
     assert_eq!((s, found(&v)), (200, vec![id.clone()]));
     // The initial password works.
     let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
-    assert_eq!(userinfo(&app, &sign_in(&app, &web, &nip).await.access).await, 200);
+    let before_move = sign_in(&app, &web, &nip).await;
+    assert_eq!(userinfo(&app, &before_move.access).await, 200);
 
     let (s, v) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "  Sekar Ayu Lestari ", "opd_id": a1 }))).await;
     assert_eq!((s, v["name"].as_str(), v["opd_id"].as_str()), (200, Some("Sekar Ayu Lestari"), Some(a1.as_str())), "{v}");
@@ -744,6 +746,9 @@ async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_af
     assert_eq!((e["actor"].as_str(), e["subject"].as_str()), (Some(super_id.as_str()), Some(id.as_str())));
     assert_eq!(e["detail"]["before"], json!({ "name": name, "opd_id": a }));
     assert_eq!(e["detail"]["after"], json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 }));
+    // The token carried the old unit (and roles inherited through it): the move revoked it.
+    assert_eq!(e["detail"]["revoked_grants"], 1);
+    assert_eq!(userinfo(&app, &before_move.access).await, 401);
     // An edit that changes nothing records nothing.
     let (s, _) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 }))).await;
     assert_eq!(s, 200);
@@ -1018,4 +1023,36 @@ async fn audit_filters_return_exactly_the_matching_rows() {
     assert!(check(format!("&since={t}"), Box::new(move |r: &Value| r["at"].as_i64().unwrap() >= t)).await >= 1);
     check(format!("&until={t}"), Box::new(move |r: &Value| r["at"].as_i64().unwrap() < t)).await;
     check(format!("&since={t}&until={}", t + 1), Box::new(move |r: &Value| r["at"].as_i64().unwrap() == t)).await;
+}
+
+#[tokio::test]
+async fn an_opd_admin_cannot_touch_diskominfo_admins_or_widen_what_diskominfo_approved() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app, &format!("A{}", unique_nip()), None).await;
+    let (super_nip, super_id) = person(&app, Some(&a), Some("diskominfo-admin")).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (_, staff) = person(&app, Some(&a), None).await;
+    let sup = console_token(&app, &super_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+
+    // A Diskominfo administrator working in the OPD admin's unit stays out of its reach.
+    let acct = format!("/admin/api/v1/accounts/{super_id}");
+    assert_eq!(call(&app, Some(&opd), "GET", &acct, None).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "PATCH", &acct, Some(json!({ "name": "Diambil alih" }))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "GET", &format!("{acct}/sessions"), None).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "GET", &format!("/admin/api/v1/accounts/{staff}"), None).await.0, 200, "ordinary staff are reachable");
+
+    let body = json!({ "client_id": format!("app-{}", unique_nip()), "owner_opd_id": a, "name": "Aplikasi A", "category": "khusus",
+                       "redirect_uris": ["https://a.example.go.id/cb"], "scopes": ["openid", "profile"], "min_level": 2 });
+    let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/applications", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let one = format!("/admin/api/v1/applications/{}", v["application"]["client_id"].as_str().unwrap());
+    // Widening the data or lowering the level after approval is Diskominfo's decision.
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"] }))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "min_level": 1 }))).await.0, 403);
+    assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "required_roles": ["x"] }))).await.0, 403);
+    let (s, v) = call(&app, Some(&opd), "PATCH", &one, Some(json!({ "scopes": ["profile", "openid"], "min_level": 2, "name": "Aplikasi A2" }))).await;
+    assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A2")), "the same scopes in another order are no change");
+    let (s, v) = call(&app, Some(&sup), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"], "min_level": 3 }))).await;
+    assert_eq!((s, v["min_level"].as_u64()), (200, Some(3)), "{v}");
 }

@@ -185,7 +185,7 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     let (code, out) = run(&["audit", "list", "--account", &nip, "--json"]);
     assert_eq!(code, 0);
     let kinds: Vec<&str> = out["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, vec!["account.factors_reset", "account.status_changed"]);
+    assert_eq!(kinds, vec!["account.factors_reset", "account.status_changed", "account.created"], "provisioning is recorded too");
     assert!(out["events"][1]["detail"].as_str().unwrap().contains("suspended"));
     let (code, out) = run(&["audit", "verify", "--json"]);
     assert_eq!((code, out["ok"].as_bool()), (0, Some(true)), "{out}");
