@@ -416,12 +416,18 @@ pub async fn dashboard(c: Console) -> Response {
             }
         })
         .collect();
-    let names: HashMap<String, String> = crate::oidc::clients::list(&st.db).await.unwrap_or_default().into_iter().map(|c| (c.id, c.name)).collect();
-    let top_app = d.applications.iter().map(|a| a.tokens).max().unwrap_or(0).max(1);
+    // Region-wide figures for Diskominfo and auditors; an OPD admin sees its own applications.
+    let visible = if c.admin.diskominfo || c.admin.auditor {
+        crate::oidc::clients::list(&st.db).await.unwrap_or_default()
+    } else {
+        ops::applications(st, &c.admin).await.unwrap_or_default()
+    };
+    let names: HashMap<String, String> = visible.into_iter().map(|c| (c.id, c.name)).collect();
+    let top_app = d.applications.iter().filter(|a| names.contains_key(&a.client_id)).map(|a| a.tokens).max().unwrap_or(0).max(1);
     let apps: Vec<Value> = d
         .applications
         .iter()
-        .filter(|a| c.admin.diskominfo || c.admin.auditor || names.contains_key(&a.client_id))
+        .filter(|a| names.contains_key(&a.client_id))
         .map(|a| context! { name => names.get(&a.client_id).cloned().unwrap_or_else(|| a.client_id.clone()), tokens => a.tokens, w => a.tokens * 300 / top_app })
         .collect();
     let ctx = context! { dash => d, totals => d.totals, chart => context! { width => width, height => height, bars => bars }, apps => apps };
