@@ -18,6 +18,7 @@ use crate::oidc::introspect::check_access_token;
 use crate::oidc::registration::{self, AppRequest, WorkflowError};
 use crate::state::AppState;
 use crate::store::accounts as account_store;
+use crate::store::certs::{self as cert_store, CertRow};
 use crate::store::app_requests::{self as request_store, RequestRow};
 use crate::store::opd::{self as opd_store, OpdRow};
 use crate::store::roles::{self as role_store, RoleRow};
@@ -44,6 +45,18 @@ pub enum AdminError {
     Gone(String),
     /// Logged where it happened; callers show a generic message.
     Internal,
+}
+
+impl AdminError {
+    /// The explanation for the person, without internals.
+    pub fn detail(&self) -> String {
+        match self {
+            AdminError::Unauthenticated(d) | AdminError::Forbidden(d) | AdminError::Conflict(d) | AdminError::Invalid(d) | AdminError::Gone(d) => d.clone(),
+            AdminError::NeedsLevel(l) => format!("security level {l} is required"),
+            AdminError::NotFound(what) => format!("no such {what}"),
+            AdminError::Internal => "the server could not complete the request".into(),
+        }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> AdminError {
@@ -661,4 +674,72 @@ pub async fn export_audit(st: &AppState, admin: &Admin, since: i64, until: i64, 
     let detail = json!({ "since": since, "until": until, "records": rows.len() });
     audit::record(&st.db, Event::new("audit.exported").actor(&admin.account.id).detail(detail), now).await;
     Ok(audit::to_csv(&rows))
+}
+
+// ---------------------------------------------------------------- electronic certificates
+
+/// Days before expiry from which a certificate is listed as expiring.
+pub const CERT_WARN_DAYS: i64 = 30;
+
+impl From<crate::certs::BindError> for AdminError {
+    fn from(e: crate::certs::BindError) -> Self {
+        match e {
+            crate::certs::BindError::Cert(crate::certs::CertError::AlreadyBound) => AdminError::Conflict(crate::certs::CertError::AlreadyBound.to_string()),
+            crate::certs::BindError::Cert(c) => AdminError::Invalid(format!("certificate: {c}")),
+            crate::certs::BindError::Store(s) => internal(s),
+        }
+    }
+}
+
+/// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
+/// its own staff's. `attention` limits the list to revoked, expired and soon-expiring ones.
+pub async fn certificates(st: &AppState, admin: &Admin, attention: bool, now: i64) -> Result<Vec<(CertRow, Account)>, AdminError> {
+    if !(admin.sees_accounts() || admin.auditor) {
+        return Err(forbidden("monitoring certificates needs diskominfo-admin, opd-admin or auditor"));
+    }
+    let rows = if attention { crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await? } else { cert_store::list(&st.db, 1000).await? };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let Some(a) = accounts::get(&st.db, &r.account_id).await? else { continue };
+        if admin.diskominfo || admin.auditor || admin.manages_account(&a) {
+            out.push((r, a));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn certificates_of(st: &AppState, admin: &Admin, account_id: &str) -> Result<Vec<CertRow>, AdminError> {
+    let a = account(st, admin, account_id).await?;
+    Ok(cert_store::of_account(&st.db, &a.id).await?)
+}
+
+/// Binds a person's signing certificate after checking it (validity, key usage, and the
+/// configured issuers).
+pub async fn bind_certificate(st: &AppState, admin: &Admin, account_id: &str, pem: &str, now: i64) -> Result<CertRow, AdminError> {
+    let a = account(st, admin, account_id).await?;
+    let checked = crate::certs::check(pem, &st.cert_issuers, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
+    let row = crate::certs::bind(&st.db, &a.id, &checked, &admin.account.id, now).await?;
+    let detail = json!({
+        "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
+        "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
+    });
+    audit::record(&st.db, Event::new("certificate.bound").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    Ok(row)
+}
+
+/// Records a revocation (reported by the certificate authority or the holder); the certificate
+/// no longer counts for signing.
+pub async fn revoke_certificate(st: &AppState, admin: &Admin, id: &str, reason: &str, now: i64) -> Result<CertRow, AdminError> {
+    let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
+    let a = account(st, admin, &row.account_id).await?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(AdminError::Invalid("reason: give a reason of 1 to 500 characters".into()));
+    }
+    if !cert_store::revoke(&st.db, &row.id, reason, now).await? {
+        return Err(AdminError::Conflict("the certificate is already revoked".into()));
+    }
+    let detail = json!({ "certificate": row.id, "fingerprint": row.fingerprint, "reason": reason });
+    audit::record(&st.db, Event::new("certificate.revoked").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))
 }

@@ -81,6 +81,10 @@ pub struct Config {
     /// The region's offset from UTC in minutes (420 WIB, 480 WITA, 540 WIT): where the
     /// dashboard's days begin and end.
     pub utc_offset_minutes: i32,
+    /// A PEM file of the certificate authorities whose electronic certificates may be bound to
+    /// accounts (BSrE's issuing CA). Without it any well-formed certificate is accepted and the
+    /// issuer is only recorded.
+    pub certificate_issuers: Option<PathBuf>,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -165,6 +169,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("admin_min_level", Some("3")),
     ("audit_retention_days", Some("0")),
     ("utc_offset_minutes", Some("420")),
+    ("certificate_issuers", None),
 ];
 
 struct Layered {
@@ -385,6 +390,7 @@ impl Config {
             database_url: Secret::new(database_url),
             redis_url: redis_url.map(Secret::new),
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
+            certificate_issuers: l.string("certificate_issuers").filter(|s| !s.is_empty()).map(PathBuf::from),
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
             theme,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
+pub mod certs;
 pub mod config;
 pub mod crypto;
 pub mod demo;

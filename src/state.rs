@@ -25,6 +25,8 @@ pub struct AppState {
     pub clients: ClientCache,
     /// Tokens issued here since the upkeep last added them to the shared counters.
     pub token_tally: crate::stats::TokenTally,
+    /// Certificate authorities whose electronic certificates may be bound (empty: any).
+    pub cert_issuers: Vec<crate::certs::TrustedIssuer>,
     pub hasher: Hasher,
     pub themes: Themes,
     pub csrf: CsrfKey,
@@ -74,11 +76,16 @@ impl AppState {
         let master = MasterKey::new(master_bytes);
         let sealer = master.clone();
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
+        let cert_issuers = match &config.certificate_issuers {
+            Some(path) => crate::certs::load_issuers(path)?,
+            None => Vec::new(),
+        };
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
         let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
+            cert_issuers,
             hasher: Hasher::new(config.max_concurrent_hashes),
             config: Arc::new(config),
             db,

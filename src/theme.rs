@@ -75,6 +75,15 @@ impl Themes {
             dirs.push(themes_dir.join("default"));
         }
         let mut env = Environment::new();
+        // An absent value (a form field never filled, an optional fact) prints as nothing, never
+        // as the word "none" inside a page or a pre-filled input.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.ends_with(".html")) {
             let src = read_layered(&dirs, name).ok_or_else(|| anyhow::anyhow!("template {name} missing"))?;
             env.add_template_owned(name.to_string(), src)

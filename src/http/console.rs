@@ -392,6 +392,10 @@ pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
 pub async fn dashboard(c: Console) -> Response {
     const DAYS: u32 = 14;
     let st = &c.st;
+    // This replica's own recent tokens, so the page is current rather than up to a minute behind.
+    if let Err(e) = crate::stats::push_tally(&st.token_tally, &st.cache).await {
+        tracing::warn!(error = %e, "could not add token counts before the dashboard");
+    }
     let d = match crate::stats::dashboard(&st.db, &st.cache, now(), DAYS, st.config.utc_offset_minutes).await {
         Ok(d) => d,
         Err(e) => {
@@ -428,7 +432,12 @@ pub async fn dashboard(c: Console) -> Response {
         .applications
         .iter()
         .filter(|a| names.contains_key(&a.client_id))
-        .map(|a| context! { name => names.get(&a.client_id).cloned().unwrap_or_else(|| a.client_id.clone()), tokens => a.tokens, w => a.tokens * 300 / top_app })
+        .map(|a| {
+            let name = names.get(&a.client_id).cloned().unwrap_or_else(|| a.client_id.clone());
+            // Long names would run into the bars; the full name stays in the bar's tooltip.
+            let short = if name.chars().count() > 40 { format!("{}…", name.chars().take(39).collect::<String>()) } else { name.clone() };
+            context! { name => name, short => short, tokens => a.tokens, w => a.tokens * 560 / top_app }
+        })
         .collect();
     let ctx = context! { dash => d, totals => d.totals, chart => context! { width => width, height => height, bars => bars }, apps => apps };
     c.ok("console_dashboard.html", "dashboard", ctx)
@@ -896,16 +905,22 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
     };
     if !confirmed(&form) {
         let mut summary = Vec::new();
-        let old = app_form_from_client(&current);
-        for (field, label) in [("name", "c_name"), ("redirect_uris", "c_redirect_uris"), ("post_logout_redirect_uris", "c_post_logout_uris"), ("scopes", "c_scopes"), ("min_level", "c_min_level"), ("category", "c_category"), ("owner_opd_id", "c_owner")] {
-            let before = old.get_attr(field).ok().map(|v| v.to_string()).unwrap_or_default();
+        let before: [(&str, &str, String); 7] = [
+            ("name", "c_name", current.name.clone()),
+            ("redirect_uris", "c_redirect_uris", current.redirect_uris.join("\n")),
+            ("post_logout_redirect_uris", "c_post_logout_uris", current.post_logout_redirect_uris.join("\n")),
+            ("scopes", "c_scopes", current.scopes.join(" ")),
+            ("min_level", "c_min_level", current.min_level.to_string()),
+            ("category", "c_category", current.category.clone()),
+            ("owner_opd_id", "c_owner", current.owner_opd_id.clone().unwrap_or_default()),
+        ];
+        for (field, label, before) in before {
             let Some(after) = form.get(field) else { continue };
             let normalized = match field {
                 "redirect_uris" | "post_logout_redirect_uris" => lines(Some(after)).join("\n"),
                 "scopes" => words(Some(after)).join(" "),
                 _ => after.trim().to_string(),
             };
-            let before = if before == "none" { String::new() } else { before };
             if normalized != before && (diskominfo || !matches!(field, "category" | "owner_opd_id" | "scopes" | "min_level")) {
                 summary.push(c.fmt("c_sum_app_field", &[&c.text(label), &before.replace('\n', ", "), &normalized.replace('\n', ", ")]));
             }
@@ -1013,6 +1028,9 @@ pub async fn request_submit(c: Console, headers: HeaderMap, form: Result<FormPar
         Ok(r) => r,
         Err(field) => return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(field)).await,
     };
+    if let Err(e) = registration::check(&c.st, &req) {
+        return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(AdminError::from(e).detail())).await;
+    }
     if !confirmed(&form) {
         let mut summary = vec![c.text("c_sum_request")];
         summary.extend(request_summary(&c, &req));
@@ -1074,6 +1092,11 @@ pub async fn request_decide(c: Console, headers: HeaderMap, Path(id): Path<Strin
     };
     if !approve && reason.is_empty() {
         return request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, None, None, Some(c.text("c_err_reason_required"))).await;
+    }
+    if let Some(r) = &corrected {
+        if let Err(e) = registration::check(&c.st, r) {
+            return request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(AdminError::from(e).detail())).await;
+        }
     }
     if !confirmed(&form) {
         let summary = match &corrected {

@@ -66,6 +66,12 @@ pub enum WorkflowError {
     Seal,
 }
 
+/// The registration rules a request must meet, checked before anything is stored, so a form can
+/// say what is wrong before asking for confirmation.
+pub fn check(st: &AppState, req: &AppRequest) -> Result<(), ClientError> {
+    clients::validate(&req.to_client("check"), &st.redirect_policy).map(|_| ())
+}
+
 pub async fn submit(st: &AppState, requester: &Account, req: AppRequest, now: i64) -> Result<RequestRow, WorkflowError> {
     let unit = requester.opd_id.clone().ok_or(WorkflowError::NoUnit)?;
     let (name, scopes) = clients::validate(&req.to_client(&unit), &st.redirect_policy)?;

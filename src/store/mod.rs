@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app_requests;
+pub mod certs;
 pub mod clients;
 pub mod factors;
 pub mod grants;

@@ -2,9 +2,10 @@
 # The browser suite: starts Gerbang (debug build, fresh SQLite) with a localhost issuer, creates
 # an account and an application that demands level 3, and runs passkeys.mjs in headless
 # Chromium; then, on the same server, console.mjs drives the admin console as an administrator
-# (diskominfo-admin + opd-admin, logging in at level 3 with a passkey) over a staff account and a
-# global role made here. Screenshots go to target/browser-artifacts/. Installs Chromium (Debian's package)
-# and playwright-core (from package-lock.json) when missing; never downloads a browser of its own.
+# (diskominfo-admin + opd-admin of a unit, at level 3 with a passkey) over a staff account and a
+# global role made here. Screenshots go to target/browser-artifacts/. Installs Chromium
+# (Debian's package) and playwright-core (from package-lock.json) when missing; never downloads
+# a browser of its own.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -67,7 +68,7 @@ rm -rf "$ARTIFACTS"
 echo "screenshots: $ARTIFACTS"
 export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
-       ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_NIP="$STAFF_NIP" STAFF_ID="$STAFF_ID" ROLE=verifikator \
+       ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator \
        node tests/browser/console.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1

@@ -1,0 +1,76 @@
+//! Electronic certificates bound to accounts.
+
+use super::{dispatch, Db, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct CertRow {
+    pub id: String,
+    pub account_id: String,
+    /// SHA-256 of the DER, hex.
+    pub fingerprint: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `active` or `revoked`.
+    pub status: String,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: String,
+    #[serde(skip)]
+    pub pem: String,
+    pub bound_by: String,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, revoked_at, \
+                       revocation_reason, pem, bound_by, created_at";
+
+pub async fn insert(db: &Db, c: &CertRow) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "INSERT INTO certificates (id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, \
+         revocation_reason, pem, bound_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        [
+            &c.id, &c.account_id, &c.fingerprint, &c.subject, &c.issuer, &c.serial, c.not_before, c.not_after, &c.status,
+            &c.revocation_reason, &c.pem, &c.bound_by, c.created_at
+        ],
+        execute
+    )?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<CertRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id = $1");
+    Ok(dispatch!(db, &sql, [id], fetch_optional(CertRow))?)
+}
+
+pub async fn of_account(db: &Db, account_id: &str) -> Result<Vec<CertRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE account_id = $1 ORDER BY not_after DESC, id");
+    Ok(dispatch!(db, &sql, [account_id], fetch_all(CertRow))?)
+}
+
+/// Certificates that need attention: revoked ones, and active ones ending before `until`
+/// (already expired included), soonest first.
+pub async fn needing_attention(db: &Db, until: i64, limit: i64) -> Result<Vec<CertRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM certificates WHERE status = 'revoked' OR not_after < $1 ORDER BY not_after, id LIMIT $2"
+    );
+    Ok(dispatch!(db, &sql, [until, limit], fetch_all(CertRow))?)
+}
+
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<CertRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates ORDER BY not_after, id LIMIT $1");
+    Ok(dispatch!(db, &sql, [limit], fetch_all(CertRow))?)
+}
+
+/// Marks an active certificate revoked; false when it was not active.
+pub async fn revoke(db: &Db, id: &str, reason: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND status = 'active'",
+        [now, reason, id],
+        execute
+    )?;
+    Ok(n == 1)
+}
