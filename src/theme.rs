@@ -41,6 +41,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("console_request_form.html", include_str!("../themes/default/console_request_form.html")),
     ("console_request.html", include_str!("../themes/default/console_request.html")),
     ("console_audit.html", include_str!("../themes/default/console_audit.html")),
+    ("console_certificates.html", include_str!("../themes/default/console_certificates.html")),
     ("static/console.css", include_str!("../themes/default/static/console.css")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
     ("static/webauthn.js", include_str!("../themes/default/static/webauthn.js")),

@@ -42,7 +42,7 @@ const LOGIN_COOKIE: &str = "gerbang_console_login";
 const DONE: &[&str] = &[
     "account_created", "account_updated", "role_assigned", "role_removed", "session_ended", "status_changed", "factors_reset",
     "application_updated", "application_enabled", "application_disabled", "request_submitted", "request_approved",
-    "request_rejected", "bulk_done",
+    "request_rejected", "bulk_done", "certificate_bound", "certificate_revoked",
 ];
 
 /// The console's server-side session: the tokens Gerbang issued to the console.
@@ -567,7 +567,13 @@ pub async fn account_new(c: Console, headers: HeaderMap, form: Result<FormParams
 }
 
 pub async fn account(c: Console, Path(id): Path<String>) -> Response {
+    account_page(&c, &id, StatusCode::OK, None).await
+}
+
+/// The account page; `cert_error` is a refused certificate (message, detail, the text given).
+async fn account_page(c: &Console, id: &str, status: StatusCode, cert_error: Option<(String, String, String)>) -> Response {
     let st = &c.st;
+    let id = id.to_string();
     let a = match ops::account(st, &c.admin, &id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/accounts"),
@@ -583,13 +589,16 @@ pub async fn account(c: Console, Path(id): Path<String>) -> Response {
         .map(|s| context! { sid => s.sid, since => c.local_time(s.auth_time), level => levels::from_acr(&s.acr).unwrap_or(1), ip => s.ip, device => super::account::device(&s.user_agent) })
         .collect();
     let units = all_units(st).await;
-    let options = unit_options(&managed_units(&c).await);
+    let options = unit_options(&managed_units(c).await);
+    let certs: Vec<Value> = ops::certificates_of(st, &c.admin, &id).await.unwrap_or_default().iter().map(|r| cert_row(c, r, None, t)).collect();
+    let (cert_error, cert_detail, cert_text) = cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
         account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
         unit => unit_name(&units, a.opd_id.as_deref()), units => options, direct => direct, inherited => inherited,
-        assignable => assignable, sessions => sessions, statuses => STATUSES,
+        assignable => assignable, sessions => sessions, statuses => STATUSES, certs => certs,
+        cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
     };
-    c.ok("console_account.html", "accounts", ctx)
+    c.render(status, "console_account.html", "accounts", ctx)
 }
 
 async fn form_and_csrf(c: &Console, headers: &HeaderMap, form: Result<FormParams, FormRejection>) -> Result<FormParams, Response> {
@@ -752,6 +761,97 @@ pub async fn account_factor_reset(c: Console, headers: HeaderMap, Path(id): Path
     }
     match ops::reset_factors(&c.st, &c.admin, &id, now()).await {
         Ok(_) => done(&back, "factors_reset"),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+// ---------------------------------------------------------------- electronic certificates
+
+fn cert_row(c: &Console, r: &crate::store::certs::CertRow, holder: Option<&Account>, t: i64) -> Value {
+    context! {
+        id => r.id, subject => r.subject, issuer => r.issuer, serial => r.serial, fingerprint => r.fingerprint,
+        not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
+        standing => crate::certs::standing(r, t, ops::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
+        account_id => r.account_id, account_name => holder.map(|a| a.name.clone()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CertQuery {
+    all: Option<String>,
+}
+
+/// Monitoring: revoked, expired and soon-expiring certificates first (or all of them).
+pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
+    let all = q.all.as_deref() == Some("1");
+    let t = now();
+    let rows = match ops::certificates(&c.st, &c.admin, !all, t).await {
+        Ok(r) => r,
+        Err(e) => return c.fail(e, "/console"),
+    };
+    let list: Vec<Value> = rows.iter().map(|(r, a)| cert_row(&c, r, Some(a), t)).collect();
+    c.ok("console_certificates.html", "certificates", context! { certs => list, all => all, warn_days => ops::CERT_WARN_DAYS })
+}
+
+pub async fn certificate_bind(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form_and_csrf(&c, &headers, form).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let a = match target(&c, &id).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let back = format!("/console/accounts/{id}");
+    let pem = form.get("certificate").unwrap_or("").to_string();
+    let t = now();
+    // Checked first, so the confirmation shows what the certificate says about itself.
+    let checked = match crate::certs::check(&pem, &c.st.cert_issuers, t) {
+        Ok(x) => x,
+        Err(e) => return account_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some((c.text(e.message_key()), e.to_string(), pem))).await,
+    };
+    if !confirmed(&form) {
+        let mut summary = vec![
+            c.fmt("c_sum_cert_bind", &[&a.name]),
+            format!("{}: {}", c.text("c_cert_subject"), checked.subject),
+            format!("{}: {}", c.text("c_cert_issuer"), checked.issuer),
+            format!("{}: {} – {}", c.text("c_cert_validity"), c.local_time(checked.not_before), c.local_time(checked.not_after)),
+        ];
+        if !checked.common_name.eq_ignore_ascii_case(a.name.trim()) {
+            summary.push(c.fmt("c_sum_cert_name_differs", &[&checked.common_name, &a.name]));
+        }
+        return c.confirm(&form, &format!("/console/accounts/{id}/certificates"), &back, summary);
+    }
+    match ops::bind_certificate(&c.st, &c.admin, &id, &pem, t).await {
+        Ok(_) => done(&back, "certificate_bound"),
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
+            account_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some((c.text("c_err_invalid"), d, pem))).await
+        }
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+pub async fn certificate_revoke(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form_and_csrf(&c, &headers, form).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = form.get("back").filter(|b| b.starts_with("/console/")).unwrap_or("/console/certificates").to_string();
+    let reason = form.get("reason").unwrap_or("").trim().to_string();
+    if reason.is_empty() {
+        return c.fail(AdminError::Invalid(c.text("c_err_reason_required")), &back);
+    }
+    if !confirmed(&form) {
+        let cert = match crate::store::certs::get(&c.st.db, &id).await {
+            Ok(Some(x)) => x,
+            Ok(None) => return c.fail(AdminError::NotFound("certificate"), &back),
+            Err(e) => return c.fail(AdminError::from(e), &back),
+        };
+        let summary = vec![c.fmt("c_sum_cert_revoke", &[&cert.subject]), c.fmt("c_sum_reject", &[&reason])];
+        return c.confirm(&form, &format!("/console/certificates/{id}/revoke"), &back, summary);
+    }
+    match ops::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
+        Ok(_) => done(&back, "certificate_revoked"),
         Err(e) => c.fail(e, &back),
     }
 }

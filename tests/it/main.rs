@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod certs;
 mod common;
 mod console;
 mod demo;

@@ -1,0 +1,172 @@
+//! Electronic certificates: binding with checks, monitoring, revocation, trusted issuers, the
+//! powers of each admin role, and the console's pages.
+
+use gerbang::identity::accounts;
+use gerbang::identity::opd::{self, NewOpd};
+use gerbang::identity::roles::{self, Holder};
+use gerbang::state::now;
+use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+}
+
+async fn unit(app: &TestApp) -> String {
+    let new = NewOpd { code: format!("U{}", unique_nip()), name: "Dinas Uji".into(), kind: "dinas".into(), parent: None };
+    opd::create(&app.state.db, new, now()).await.unwrap().id
+}
+
+async fn person(app: &TestApp, name: &str, unit: &str, role: Option<&str>) -> (String, String) {
+    let nip = unique_nip();
+    let mut a = app.asn(&nip, name).await;
+    a.opd_id = Some(unit.to_string());
+    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
+    if let Some(r) = role {
+        let role = match roles::find(&app.state.db, "", r).await {
+            Ok(x) => x,
+            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.unwrap(),
+        };
+        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.unwrap();
+    }
+    (nip, a.id)
+}
+
+async fn token(app: &TestApp, nip: &str) -> String {
+    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["profile", "roles"]);
+    let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;
+    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    t.access_token().secret().clone()
+}
+
+async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let http = http_client();
+    let req = if method == "GET" { http.get(app.url(path)) } else { http.post(app.url(path)) };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let res = req.bearer_auth(token).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_people() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (a, b) = (unit(&app).await, unit(&app).await);
+    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
+    let (aud_nip, _) = person(&app, "Dewi Anggraini", &a, Some("auditor")).await;
+    let (opd_b_nip, _) = person(&app, "Bayu Saputra", &b, Some("opd-admin")).await;
+    let (_, siti) = person(&app, "Siti Rahmawati", &a, None).await;
+    let (sup, aud, opd_b) = (token(&app, &sup_nip).await, token(&app, &aud_nip).await, token(&app, &opd_b_nip).await);
+    let bind = format!("/admin/api/v1/accounts/{siti}/certificates");
+
+    // Unusable certificates are refused with the reason.
+    for (name, says) in [("expired.pem", "expired"), ("encryption-only.pem", "not for signing"), ("ca.pem", "authority")] {
+        let (s, v) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture(name) }))).await;
+        assert_eq!(s, 422, "{name}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains(says), "{name}: {v}");
+    }
+    let (s, _) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": "-----BEGIN CERTIFICATE-----\nrusak\n-----END CERTIFICATE-----" }))).await;
+    assert_eq!(s, 422);
+    // Outside one's powers: another OPD's admin, and the read-only auditor.
+    assert_eq!(call(&app, &opd_b, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
+    assert_eq!(call(&app, &aud, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
+
+    let (s, v) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!((v["standing"].as_str(), v["account_id"].as_str()), (Some("valid"), Some(siti.as_str())));
+    assert!(v["subject"].as_str().unwrap().contains("Siti Rahmawati"));
+    let cert_id = v["id"].as_str().unwrap().to_string();
+    let (s, _) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await;
+    assert_eq!(s, 409, "one certificate, one account");
+
+    // Monitoring: a valid certificate needs no attention; all of them lists it.
+    let ids = |v: &Value| v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(!ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id));
+    assert!(ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates", None).await.1).contains(&cert_id), "auditors monitor");
+    assert!(ids(&call(&app, &opd_b, "GET", "/admin/api/v1/certificates", None).await.1).is_empty(), "another OPD's staff are not listed");
+
+    let revoke = format!("/admin/api/v1/certificates/{cert_id}/revocation");
+    assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": " " }))).await.0, 422);
+    assert_eq!(call(&app, &opd_b, "POST", &revoke, Some(json!({ "reason": "hilang" }))).await.0, 403);
+    let (s, v) = call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "Dicabut BSrE: kunci hilang" }))).await;
+    assert_eq!((s, v["standing"].as_str(), v["revocation_reason"].as_str()), (200, Some("revoked"), Some("Dicabut BSrE: kunci hilang")));
+    assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "lagi" }))).await.0, 409);
+    assert!(ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id), "revoked needs attention");
+    let (s, v) = call(&app, &sup, "GET", &format!("/admin/api/v1/accounts/{siti}/certificates"), None).await;
+    assert_eq!((s, ids(&v)), (200, vec![cert_id.clone()]));
+
+    let (_, trail) = call(&app, &aud, "GET", &format!("/admin/api/v1/audit?kind=certificate.&account={siti}"), None).await;
+    let kinds: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["certificate.revoked", "certificate.bound"]);
+    assert_eq!(trail[1]["detail"]["name_matches"], true);
+}
+
+#[tokio::test]
+async fn with_trusted_issuers_configured_only_their_certificates_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("issuers.pem");
+    std::fs::write(&bundle, fixture("ca.pem")).unwrap();
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", bundle.to_str().unwrap())]).await;
+    let a = unit(&app).await;
+    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
+    let (_, agus) = person(&app, "Agus Prasetyo", &a, None).await;
+    let sup = token(&app, &sup_nip).await;
+    let bind = format!("/admin/api/v1/accounts/{agus}/certificates");
+    assert_eq!(call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("agus.pem") }))).await.0, 201);
+
+    let other = dir.path().join("impostor.pem");
+    std::fs::write(&other, fixture("impostor-ca.pem")).unwrap();
+    let strict = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", other.to_str().unwrap())]).await;
+    let a = unit(&strict).await;
+    let (sup_nip, _) = person(&strict, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
+    let (_, agus) = person(&strict, "Agus Prasetyo", &a, None).await;
+    let sup = token(&strict, &sup_nip).await;
+    let (s, v) = call(&strict, &sup, "POST", &format!("/admin/api/v1/accounts/{agus}/certificates"), Some(json!({ "certificate": fixture("agus.pem") }))).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("signature"), "{v}");
+}
+
+#[tokio::test]
+async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app).await;
+    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
+    let (_, siti) = person(&app, "Siti Rahmawati", &a, None).await;
+    let b = browser();
+    let res = b.get(app.url("/console/login?next=/console")).send().await.unwrap();
+    let cb = login(&app, &b, &location(&res), &sup_nip, PASSWORD).await;
+    assert_eq!(b.get(&cb).send().await.unwrap().status(), 303);
+    let page = b.get(app.url(&format!("/console/accounts/{siti}"))).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let path = format!("/console/accounts/{siti}/certificates");
+
+    // A broken certificate comes back with a translated reason and the text kept for correction.
+    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", "bukan sertifikat"), ("confirmed", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("bukan sertifikat X.509") && html.contains(">bukan sertifikat</textarea>"));
+
+    let pem = fixture("siti.pem");
+    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let confirm = res.text().await.unwrap();
+    assert!(confirm.contains("BSRE CA DS G1 UJI") && confirm.contains("2035-06-01"), "the confirmation shows issuer and validity");
+    assert!(gerbang::store::certs::of_account(&app.state.db, &siti).await.unwrap().is_empty(), "nothing bound before confirming");
+    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str()), ("confirmed", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(gerbang::store::certs::of_account(&app.state.db, &siti).await.unwrap().len(), 1);
+
+    let list = b.get(app.url("/console/certificates?all=1")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("Siti Rahmawati") && list.contains("badge--cert-valid"));
+    let attention = b.get(app.url("/console/certificates")).send().await.unwrap().text().await.unwrap();
+    assert!(attention.contains("id=\"no-certs\""), "a certificate valid until 2035 needs no attention");
+}
