@@ -7,7 +7,7 @@
 // page of interest is photographed into $ARTIFACTS as console-NN-*.png. Run by tests/browser/run.sh
 // after passkeys.mjs, on the same server; the accounts, unit and roles are made there by the CLI.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 
 const BASE = process.env.BASE;
 const PASSWORD = process.env.PASSWORD;
@@ -175,6 +175,20 @@ try {
   check("the role is listed on the account page", (await roleRow.count()) === 1 && (await roleRow.innerText()).includes("global"));
   check("the role can be removed from there", (await roleRow.getByRole("button", { name: "Cabut" }).count()) === 1);
   await shot("role-assigned");
+
+  // 6b. Agus's electronic certificate: pasted on his account page, shown on the confirmation page
+  // with what it says about itself, then listed under certificates.
+  const pem = readFileSync(new URL("../fixtures/certs/agus.pem", import.meta.url), "utf8");
+  await page.getByLabel("Sertifikat elektronik (PEM)").fill(pem);
+  await button("Ikat sertifikat").click();
+  await confirmationPage(["Sertifikat ini diikat ke akun Agus Prasetyo", "BSRE CA DS G1 UJI"]);
+  await shot("certificate-confirm");
+  await confirm(`${BASE}/console/accounts/${STAFF_ID}?done=certificate_bound`);
+  await Promise.all([page.waitForURL(/\/console\/certificates/), nav().getByRole("link", { name: "Sertifikat elektronik" }).click()]);
+  await Promise.all([page.waitForURL(/all=1/), page.getByRole("link", { name: "Tampilkan semua" }).click()]);
+  const certRow = page.getByRole("row").filter({ hasText: "Agus Prasetyo" });
+  check("the bound certificate is listed as valid", (await certRow.count()) === 1 && (await certRow.innerText()).includes("Berlaku"));
+  await shot("certificates");
 
   // 7. The audit trail, filtered to role events, shows who gave the role to whom.
   await Promise.all([page.waitForURL(`${BASE}/console/audit`), nav().getByRole("link", { name: "Jejak audit" }).click()]);
