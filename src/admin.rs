@@ -18,7 +18,7 @@ use crate::oidc::introspect::check_access_token;
 use crate::oidc::registration::{self, AppRequest, WorkflowError};
 use crate::state::AppState;
 use crate::store::accounts as account_store;
-use crate::store::certs::{self as cert_store, CertRow};
+use crate::store::certs::{self as cert_store, CertRow, HeldCert};
 use crate::store::app_requests::{self as request_store, RequestRow};
 use crate::store::opd::{self as opd_store, OpdRow};
 use crate::store::roles::{self as role_store, RoleRow};
@@ -142,15 +142,7 @@ pub async fn search_accounts(st: &AppState, admin: &Admin, q: &str, limit: i64) 
         return Ok(accounts::search(&st.db, q.trim(), limit).await?);
     }
     let Some(unit) = admin.account.opd_id.as_deref() else { return Ok(Vec::new()) };
-    let rows = account_store::search_in_subtree(&st.db, q.trim(), unit, limit).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        // Through `get` so both searches build accounts the same way.
-        if let Some(a) = accounts::get(&st.db, &r.id).await? {
-            out.push(a);
-        }
-    }
-    Ok(out)
+    Ok(accounts::search_in_subtree(&st.db, q.trim(), unit, limit).await?)
 }
 
 pub async fn account(st: &AppState, admin: &Admin, id: &str) -> Result<Account, AdminError> {
@@ -693,19 +685,13 @@ impl From<crate::certs::BindError> for AdminError {
 
 /// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
 /// its own staff's. `attention` limits the list to revoked, expired and soon-expiring ones.
-pub async fn certificates(st: &AppState, admin: &Admin, attention: bool, now: i64) -> Result<Vec<(CertRow, Account)>, AdminError> {
+pub async fn certificates(st: &AppState, admin: &Admin, attention: bool, now: i64) -> Result<Vec<HeldCert>, AdminError> {
     if !(admin.sees_accounts() || admin.auditor) {
         return Err(forbidden("monitoring certificates needs diskominfo-admin, opd-admin or auditor"));
     }
     let rows = if attention { crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await? } else { cert_store::list(&st.db, 1000).await? };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let Some(a) = accounts::get(&st.db, &r.account_id).await? else { continue };
-        if admin.diskominfo || admin.auditor || admin.manages_account(&a) {
-            out.push((r, a));
-        }
-    }
-    Ok(out)
+    let region_wide = admin.diskominfo || admin.auditor;
+    Ok(rows.into_iter().filter(|r| region_wide || admin.manages_unit(r.holder_opd_id.as_deref())).collect())
 }
 
 pub async fn certificates_of(st: &AppState, admin: &Admin, account_id: &str) -> Result<Vec<CertRow>, AdminError> {

@@ -275,7 +275,7 @@ pub fn standing(c: &CertRow, now: i64, warn_days: i64) -> Standing {
 }
 
 /// Certificates Diskominfo should look at: revoked, expired, or ending within `warn_days`.
-pub async fn needing_attention(db: &Db, now: i64, warn_days: i64) -> Result<Vec<CertRow>, StoreError> {
+pub async fn needing_attention(db: &Db, now: i64, warn_days: i64) -> Result<Vec<store::HeldCert>, StoreError> {
     store::needing_attention(db, now + warn_days * DAY, 1000).await
 }
 

@@ -599,7 +599,7 @@ pub struct CertificateParams {
 pub async fn list_certificates(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<CertificateParams>) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
     let rows = ops::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
-    Ok(Json(rows.into_iter().map(|(c, a)| certificate_view(c, a.name, t)).collect()))
+    Ok(Json(rows.into_iter().map(|r| certificate_view(r.cert, r.holder_name, t)).collect()))
 }
 
 /// An account's certificates.

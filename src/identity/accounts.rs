@@ -264,6 +264,11 @@ pub async fn search(db: &Db, query: &str, limit: i64) -> Result<Vec<Account>, St
     Ok(store::search(db, query, limit).await?.into_iter().map(|r| Account::from_row(r).0).collect())
 }
 
+/// As `search`, within an OPD unit and the units below it.
+pub async fn search_in_subtree(db: &Db, query: &str, unit: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
+    Ok(store::search_in_subtree(db, query, unit, limit).await?.into_iter().map(|r| Account::from_row(r).0).collect())
+}
+
 /// Saves OPD membership and profile attributes.
 pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), StoreError> {
     let profile = serde_json::Value::Object(account.profile.clone()).to_string();

@@ -50,18 +50,31 @@ pub async fn of_account(db: &Db, account_id: &str) -> Result<Vec<CertRow>, Store
     Ok(dispatch!(db, &sql, [account_id], fetch_all(CertRow))?)
 }
 
-/// Certificates that need attention: revoked ones, and active ones ending before `until`
-/// (already expired included), soonest first.
-pub async fn needing_attention(db: &Db, until: i64, limit: i64) -> Result<Vec<CertRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM certificates WHERE status = 'revoked' OR not_after < $1 ORDER BY not_after, id LIMIT $2"
-    );
-    Ok(dispatch!(db, &sql, [until, limit], fetch_all(CertRow))?)
+/// A certificate with the name and unit of the person it is bound to, for monitoring lists.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HeldCert {
+    #[sqlx(flatten)]
+    pub cert: CertRow,
+    pub holder_name: String,
+    pub holder_opd_id: Option<String>,
 }
 
-pub async fn list(db: &Db, limit: i64) -> Result<Vec<CertRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM certificates ORDER BY not_after, id LIMIT $1");
-    Ok(dispatch!(db, &sql, [limit], fetch_all(CertRow))?)
+const HELD: &str = "c.id, c.account_id, c.fingerprint, c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.status, \
+                    c.revoked_at, c.revocation_reason, c.pem, c.bound_by, c.created_at, a.name AS holder_name, a.opd_id AS holder_opd_id";
+
+/// Certificates that need attention: revoked ones, and active ones ending before `until`
+/// (already expired included), soonest first.
+pub async fn needing_attention(db: &Db, until: i64, limit: i64) -> Result<Vec<HeldCert>, StoreError> {
+    let sql = format!(
+        "SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id \
+         WHERE c.status = 'revoked' OR c.not_after < $1 ORDER BY c.not_after, c.id LIMIT $2"
+    );
+    Ok(dispatch!(db, &sql, [until, limit], fetch_all(HeldCert))?)
+}
+
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<HeldCert>, StoreError> {
+    let sql = format!("SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id ORDER BY c.not_after, c.id LIMIT $1");
+    Ok(dispatch!(db, &sql, [limit], fetch_all(HeldCert))?)
 }
 
 /// Marks an active certificate revoked; false when it was not active.
