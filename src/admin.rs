@@ -349,6 +349,77 @@ pub async fn assignable_roles(st: &AppState, admin: &Admin) -> Result<Vec<RoleRo
         .collect())
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NewRole {
+    /// 1 to 64 lowercase letters, digits, `-`, `_`, `.` or `:`.
+    pub name: String,
+    /// The application the role belongs to; absent for a global role (Diskominfo only).
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Global roles are Diskominfo's; an OPD admin defines roles of its own applications.
+pub async fn create_role(st: &AppState, admin: &Admin, new: NewRole, now: i64) -> Result<RoleRow, AdminError> {
+    let client = new.client_id.clone().filter(|c| !c.is_empty());
+    match &client {
+        None if !admin.diskominfo => return Err(forbidden("global roles are created by diskominfo-admin")),
+        None => {}
+        Some(c) => {
+            application(st, admin, c).await?;
+        }
+    }
+    let description = new.description.trim();
+    if description.chars().count() > 500 || description.chars().any(char::is_control) {
+        return Err(AdminError::Invalid("description: up to 500 characters on one line".into()));
+    }
+    let role = match roles::create(&st.db, client.as_deref().unwrap_or(""), new.name.trim(), description, now).await {
+        Ok(r) => r,
+        Err(RoleError::Name) => return Err(AdminError::Invalid(format!("name: {}", RoleError::Name))),
+        Err(RoleError::Conflict) => return Err(AdminError::Conflict(RoleError::Conflict.to_string())),
+        Err(e) => return Err(internal(e)),
+    };
+    let detail = json!({ "role": role.name, "client_id": role.client_id, "description": role.description });
+    audit::record(&st.db, Event::new("role.created").actor(&admin.account.id).detail(detail), now).await;
+    Ok(role)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NewUnit {
+    /// E.g. `3509.11`.
+    pub code: String,
+    pub name: String,
+    /// `dinas`, `badan`, `kecamatan`, `bagian`, ...
+    pub kind: String,
+    /// The parent unit's code; absent for a top-level unit.
+    pub parent: Option<String>,
+}
+
+/// Diskominfo shapes the OPD tree; an OPD admin may add units below its own.
+pub async fn create_unit(st: &AppState, admin: &Admin, new: NewUnit, now: i64) -> Result<OpdRow, AdminError> {
+    let parent = new.parent.clone().filter(|p| !p.is_empty());
+    match &parent {
+        None if !admin.diskominfo => return Err(forbidden("top-level units are created by diskominfo-admin")),
+        None => {}
+        Some(code) => {
+            let p = opd_store::find_by_code(&st.db, code).await?.ok_or_else(|| AdminError::Invalid(format!("parent: unknown OPD unit `{code}`")))?;
+            if !admin.manages_unit(Some(&p.id)) {
+                return Err(forbidden("the parent unit is outside the OPD units you manage"));
+            }
+        }
+    }
+    let unit = crate::identity::opd::create(&st.db, crate::identity::opd::NewOpd { code: new.code, name: new.name, kind: new.kind, parent }, now)
+        .await
+        .map_err(|e| match e {
+            crate::identity::opd::OpdError::Invalid { .. } | crate::identity::opd::OpdError::UnknownParent(_) => AdminError::Invalid(e.to_string()),
+            crate::identity::opd::OpdError::Conflict(_) => AdminError::Conflict(e.to_string()),
+            crate::identity::opd::OpdError::Store(s) => internal(s),
+        })?;
+    let detail = json!({ "opd_id": unit.id, "code": unit.code, "name": unit.name, "parent_id": unit.parent_id });
+    audit::record(&st.db, Event::new("opd.created").actor(&admin.account.id).detail(detail), now).await;
+    Ok(unit)
+}
+
 /// The roles an account holds: (directly assigned, held in all including through its unit).
 pub async fn roles_of(st: &AppState, admin: &Admin, account_id: &str) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
     let a = account(st, admin, account_id).await?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::St;
-use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport};
+use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport, NewRole, NewUnit};
 use crate::audit;
 use crate::auth::session::SsoSession;
 use crate::identity::accounts::Account;
@@ -253,6 +253,14 @@ pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Ap
     Ok(Json(ops::assignable_roles(&st, &admin).await?.into_iter().map(RoleView::from).collect()))
 }
 
+/// Define a role: global (Diskominfo) or of an application the caller manages.
+#[utoipa::path(post, path = "/admin/api/v1/roles", request_body = NewRole,
+    responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<NewRole>, JsonRejection>) -> ApiResult<(StatusCode, Json<RoleView>)> {
+    let role = ops::create_role(&st, &admin, json_body(body)?, now()).await?;
+    Ok((StatusCode::CREATED, Json(role.into())))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpdView {
     pub id: String,
@@ -260,6 +268,14 @@ pub struct OpdView {
     pub name: String,
     pub kind: String,
     pub parent_id: Option<String>,
+}
+
+/// Add an OPD unit (Diskominfo anywhere; OPD admins below their own units).
+#[utoipa::path(post, path = "/admin/api/v1/opd", request_body = NewUnit,
+    responses((status = 201, body = OpdView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_opd(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<NewUnit>, JsonRejection>) -> ApiResult<(StatusCode, Json<OpdView>)> {
+    let o = ops::create_unit(&st, &admin, json_body(body)?, now()).await?;
+    Ok((StatusCode::CREATED, Json(OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })))
 }
 
 /// The OPD tree (OPD admins: their own subtree).
@@ -653,12 +669,12 @@ pub async fn revoke_certificate(State(st): State<St>, AdminAuth(admin): AdminAut
 #[openapi(
     info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles, applications, sessions, electronic certificates and the audit trail. Errors are RFC 9457 problem details."),
     paths(search_accounts, create_account, get_account, edit_account, set_status, reset_factors, list_sessions, end_session, account_roles,
-          list_roles, list_opd, assign_role, unassign_role, bulk_assignments, list_audit, export_audit,
+          list_roles, create_role, list_opd, create_opd, assign_role, unassign_role, bulk_assignments, list_audit, export_audit,
           submit_request, list_requests, decide_request, fetch_credentials,
           list_applications, register_application, get_application, edit_application, rotate_secret, set_enabled,
           list_certificates, account_certificates, bind_certificate, revoke_certificate),
     components(schemas(Problem, AccountView, AccountInput, CreatedAccount, AccountEdit, StatusChange, FactorReset, SessionView, RoleView,
-                       AccountRoles, OpdView, Assignment, BulkAssignments, BulkReport, AuditView, AppRequest, RequestView, Decision,
+                       AccountRoles, NewRole, NewUnit, OpdView, Assignment, BulkAssignments, BulkReport, AuditView, AppRequest, RequestView, Decision,
                        Credentials, ApplicationView, ApplicationInput, RegisteredApplication, ClientEdit, Enabled,
                        CertificateView, CertificateUpload, Revocation))
 )]

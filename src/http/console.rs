@@ -42,7 +42,7 @@ const LOGIN_COOKIE: &str = "gerbang_console_login";
 const DONE: &[&str] = &[
     "account_created", "account_updated", "role_assigned", "role_removed", "session_ended", "status_changed", "factors_reset",
     "application_updated", "application_enabled", "application_disabled", "request_submitted", "request_approved",
-    "request_rejected", "bulk_done", "certificate_bound", "certificate_revoked",
+    "request_rejected", "bulk_done", "certificate_bound", "certificate_revoked", "role_created", "opd_created",
 ];
 
 /// The console's server-side session: the tokens Gerbang issued to the console.
@@ -859,17 +859,76 @@ pub async fn certificate_revoke(c: Console, headers: HeaderMap, Path(id): Path<S
 
 // ---------------------------------------------------------------- OPD units and roles
 
-pub async fn opd(c: Console) -> Response {
+async fn opd_page(c: &Console, status: StatusCode, form: Value, error: Option<String>) -> Response {
     match ops::opd_units(&c.st, &c.admin).await {
-        Ok(units) => c.ok("console_opd.html", "opd", context! { units => unit_options(&units) }),
+        Ok(units) => c.render(status, "console_opd.html", "opd", context! { units => unit_options(&units), form => form, error => error }),
         Err(e) => c.fail(e, "/console"),
     }
 }
 
+pub async fn opd(c: Console) -> Response {
+    opd_page(&c, StatusCode::OK, context! { kind => "dinas" }, None).await
+}
+
+pub async fn opd_create(c: Console, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form_and_csrf(&c, &headers, form).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let values = context! { code => form.get("code"), name => form.get("name"), kind => form.get("kind"), parent => form.get("parent") };
+    let new = ops::NewUnit {
+        code: form.get("code").unwrap_or("").trim().to_string(),
+        name: form.get("name").unwrap_or("").trim().to_string(),
+        kind: form.get("kind").unwrap_or("").trim().to_string(),
+        parent: form.get("parent").map(String::from).filter(|p| !p.is_empty()),
+    };
+    if new.code.is_empty() || new.name.is_empty() {
+        return opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(c.text("c_err_code_name_required"))).await;
+    }
+    if !confirmed(&form) {
+        let parent = new.parent.clone().unwrap_or_else(|| "—".into());
+        return c.confirm(&form, "/console/opd", "/console/opd", vec![c.fmt("c_sum_opd_create", &[&new.code, &new.name, &parent])]);
+    }
+    match ops::create_unit(&c.st, &c.admin, new, now()).await {
+        Ok(_) => done("/console/opd", "opd_created"),
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await,
+        Err(e) => c.fail(e, "/console/opd"),
+    }
+}
+
+async fn roles_page(c: &Console, status: StatusCode, role_form: Value, error: Option<String>) -> Response {
+    let roles = match ops::assignable_roles(&c.st, &c.admin).await {
+        Ok(r) => r,
+        Err(e) => return c.fail(e, "/console"),
+    };
+    let apps: Vec<Value> = ops::applications(&c.st, &c.admin).await.unwrap_or_default().iter().map(|a| context! { id => a.id, name => a.name }).collect();
+    let ctx = context! { roles => roles, apps => apps, form => context! { action => "assign" }, role_form => role_form, role_error => error };
+    c.render(status, "console_roles.html", "roles", ctx)
+}
+
 pub async fn roles(c: Console) -> Response {
-    match ops::assignable_roles(&c.st, &c.admin).await {
-        Ok(r) => c.ok("console_roles.html", "roles", context! { roles => r, form => context! { action => "assign" } }),
-        Err(e) => c.fail(e, "/console"),
+    roles_page(&c, StatusCode::OK, context! {}, None).await
+}
+
+pub async fn role_create(c: Console, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+    let form = match form_and_csrf(&c, &headers, form).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let values = context! { name => form.get("name"), client_id => form.get("client_id"), description => form.get("description") };
+    let new = ops::NewRole {
+        name: form.get("name").unwrap_or("").trim().to_string(),
+        client_id: form.get("client_id").map(String::from).filter(|x| !x.is_empty()),
+        description: form.get("description").unwrap_or("").trim().to_string(),
+    };
+    if !confirmed(&form) {
+        let label = role_label(&c, new.client_id.as_deref().unwrap_or(""), &new.name);
+        return c.confirm(&form, "/console/roles/new", "/console/roles", vec![c.fmt("c_sum_role_create", &[&label])]);
+    }
+    match ops::create_role(&c.st, &c.admin, new, now()).await {
+        Ok(_) => done("/console/roles", "role_created"),
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => roles_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await,
+        Err(e) => c.fail(e, "/console/roles"),
     }
 }
 
@@ -883,7 +942,7 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
     let roles = ops::assignable_roles(&c.st, &c.admin).await.unwrap_or_default();
     let again = |c: &Console, e: String| {
         let values = context! { action => form.get("action"), role => form.get("role"), people => form.get("people") };
-        c.render(StatusCode::UNPROCESSABLE_ENTITY, "console_roles.html", "roles", context! { roles => roles, form => values, error => e })
+        c.render(StatusCode::UNPROCESSABLE_ENTITY, "console_roles.html", "roles", context! { roles => roles, form => values, error => e, role_form => context! {} })
     };
     let Some((client, name)) = parse_role(form.get("role")) else { return again(&c, c.text("c_err_choose_role")) };
     let action = if form.get("action") == Some("unassign") { "unassign" } else { "assign" };

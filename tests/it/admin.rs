@@ -1056,3 +1056,64 @@ async fn an_opd_admin_cannot_touch_diskominfo_admins_or_widen_what_diskominfo_ap
     let (s, v) = call(&app, Some(&sup), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"], "min_level": 3 }))).await;
     assert_eq!((s, v["min_level"].as_u64()), (200, Some(3)), "{v}");
 }
+
+#[tokio::test]
+async fn roles_and_units_are_created_within_each_admin_role_s_powers() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let code_a = format!("A{}", unique_nip());
+    let a = unit(&app, &code_a, None).await;
+    let b = unit(&app, &format!("B{}", unique_nip()), None).await;
+    let (sup_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (aud_nip, _) = person(&app, Some(&a), Some("auditor")).await;
+    let (dev_nip, _) = person(&app, Some(&a), Some("opd-developer")).await;
+    let (plain_nip, _) = person(&app, Some(&a), None).await;
+    let sup = console_token(&app, &sup_nip).await;
+    let opd = console_token(&app, &opd_nip).await;
+    let others = [console_token(&app, &aud_nip).await, console_token(&app, &dev_nip).await, console_token(&app, &plain_nip).await];
+
+    let mut own = NewClient::web("Aplikasi A", vec!["https://a.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    own.owner_opd_id = Some(a.clone());
+    let own = clients::register(&app.state.db, &app.state.redirect_policy, own, now()).await.unwrap().0.id;
+    let mut foreign = NewClient::web("Aplikasi B", vec!["https://b.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    foreign.owner_opd_id = Some(b.clone());
+    let foreign = clients::register(&app.state.db, &app.state.redirect_policy, foreign, now()).await.unwrap().0.id;
+
+    let roles_path = "/admin/api/v1/roles";
+    // Global roles: Diskominfo only.
+    let global = json!({ "name": "verifikator", "description": "Verifikator dokumen" });
+    assert_eq!(call(&app, Some(&opd), "POST", roles_path, Some(global.clone())).await.0, 403);
+    let (s, v) = call(&app, Some(&sup), "POST", roles_path, Some(global.clone())).await;
+    assert_eq!((s, v["name"].as_str(), v["client_id"].as_str()), (201, Some("verifikator"), Some("")), "{v}");
+    assert_eq!(call(&app, Some(&sup), "POST", roles_path, Some(global)).await.0, 409);
+    assert_eq!(call(&app, Some(&sup), "POST", roles_path, Some(json!({ "name": "Bukan Nama!" }))).await.0, 422);
+    // Application roles: the owning OPD's admin, not another OPD's application.
+    let (s, v) = call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": own }))).await;
+    assert_eq!((s, v["client_id"].as_str()), (201, Some(own.as_str())), "{v}");
+    assert_eq!(call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": foreign }))).await.0, 403);
+    for t in &others {
+        assert_eq!(call(&app, Some(t), "POST", roles_path, Some(json!({ "name": "lain", "client_id": own }))).await.0, 403);
+    }
+    let (_, listed) = call(&app, Some(&opd), "GET", roles_path, None).await;
+    assert!(listed.as_array().unwrap().iter().any(|r| r["name"] == "operator" && r["client_id"] == own.as_str()), "{listed}");
+
+    // Units: Diskominfo anywhere; an OPD admin only below its own units.
+    let opd_path = "/admin/api/v1/opd";
+    let below_a = json!({ "code": format!("{code_a}.01"), "name": "Bidang Uji", "kind": "bidang", "parent": code_a });
+    let (s, v) = call(&app, Some(&opd), "POST", opd_path, Some(below_a.clone())).await;
+    assert_eq!((s, v["parent_id"].as_str()), (201, Some(a.as_str())), "{v}");
+    assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(below_a)).await.0, 409, "codes are unique");
+    assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(json!({ "code": format!("T{}", unique_nip()), "name": "Dinas Baru", "kind": "dinas" }))).await.0, 403, "top level is Diskominfo's");
+    let b_code = format!("B{}", unique_nip());
+    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": b_code, "name": "Dinas Baru", "kind": "dinas" }))).await.0, 201);
+    assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(json!({ "code": format!("{b_code}.1"), "name": "X", "kind": "bidang", "parent": b_code }))).await.0, 403);
+    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": "X 1", "name": "X", "kind": "dinas" }))).await.0, 422);
+    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": "X2", "name": "X", "kind": "dinas", "parent": "tidak-ada" }))).await.0, 422);
+    for t in &others {
+        assert_eq!(call(&app, Some(t), "POST", opd_path, Some(json!({ "code": format!("{code_a}.09"), "name": "X", "kind": "bidang", "parent": code_a }))).await.0, 403);
+    }
+    let (_, trail) = call(&app, Some(&sup), "GET", "/admin/api/v1/audit?kind=role.created", None).await;
+    assert_eq!(trail.as_array().unwrap().len(), 2);
+    let (_, trail) = call(&app, Some(&sup), "GET", "/admin/api/v1/audit?kind=opd.created", None).await;
+    assert_eq!(trail.as_array().unwrap().len(), 2);
+}

@@ -76,9 +76,16 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
     }
     let (s, _) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": "-----BEGIN CERTIFICATE-----\nrusak\n-----END CERTIFICATE-----" }))).await;
     assert_eq!(s, 422);
-    // Outside one's powers: another OPD's admin, and the read-only auditor.
-    assert_eq!(call(&app, &opd_b, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
-    assert_eq!(call(&app, &aud, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
+    // Outside one's powers: another OPD's admin, the read-only auditor, a developer, anyone else.
+    let (dev_nip, _) = person(&app, "Andri Wijaya", &a, Some("opd-developer")).await;
+    let (plain_nip, _) = person(&app, "Budi Santoso", &a, None).await;
+    let (dev, plain) = (token(&app, &dev_nip).await, token(&app, &plain_nip).await);
+    for t in [&opd_b, &aud, &dev, &plain] {
+        assert_eq!(call(&app, t, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
+    }
+    for t in [&dev, &plain] {
+        assert_eq!(call(&app, t, "GET", "/admin/api/v1/certificates", None).await.0, 403);
+    }
 
     let (s, v) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await;
     assert_eq!(s, 201, "{v}");
@@ -96,7 +103,13 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
 
     let revoke = format!("/admin/api/v1/certificates/{cert_id}/revocation");
     assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": " " }))).await.0, 422);
-    assert_eq!(call(&app, &opd_b, "POST", &revoke, Some(json!({ "reason": "hilang" }))).await.0, 403);
+    for t in [&opd_b, &aud, &dev, &plain] {
+        assert_eq!(call(&app, t, "POST", &revoke, Some(json!({ "reason": "hilang" }))).await.0, 403);
+    }
+    // The OPD admin of Siti's own unit may record it too; here Diskominfo does.
+    let (opd_a_nip, _) = person(&app, "Lina Marlina", &a, Some("opd-admin")).await;
+    let opd_a = token(&app, &opd_a_nip).await;
+    assert_eq!(call(&app, &opd_a, "GET", &format!("/admin/api/v1/accounts/{siti}/certificates"), None).await.0, 200);
     let (s, v) = call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "Dicabut BSrE: kunci hilang" }))).await;
     assert_eq!((s, v["standing"].as_str(), v["revocation_reason"].as_str()), (200, Some("revoked"), Some("Dicabut BSrE: kunci hilang")));
     assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "lagi" }))).await.0, 409);

@@ -237,3 +237,32 @@ async fn an_application_request_goes_from_opd_developer_to_approval_and_credenti
     let res = post(&app, &dev, &creds, &[("csrf", &csrf), ("confirmed", "1")]).await;
     assert_eq!(res.status(), 410, "only once");
 }
+
+#[tokio::test]
+async fn roles_and_units_are_created_from_the_console_after_confirmation() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let code = format!("U{}", unique_nip());
+    let top = unit(&app, &code, None).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", &top, Some("diskominfo-admin")).await;
+    let b = browser();
+    assert_eq!(console_login(&app, &b, &admin_nip).await.status(), 303);
+    let html = page(&app, &b, "/console/roles").await;
+    let csrf = hidden(&html, "csrf");
+
+    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "Bukan Nama!"), ("client_id", ""), ("confirmed", "1")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("value=\"Bukan Nama!\""), "the form keeps what was typed");
+    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "penelaah"), ("client_id", ""), ("description", "Penelaah berkas")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("penelaah"));
+    assert!(roles::find(&app.state.db, "", "penelaah").await.is_err(), "not before confirming");
+    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "penelaah"), ("client_id", ""), ("description", "Penelaah berkas"), ("confirmed", "1")]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(roles::find(&app.state.db, "", "penelaah").await.unwrap().description, "Penelaah berkas");
+
+    let child = format!("{code}.01");
+    let res = post(&app, &b, "/console/opd", &[("csrf", &csrf), ("code", &child), ("name", "Bidang Aplikasi"), ("kind", "bidang"), ("parent", &code), ("confirmed", "1")]).await;
+    assert_eq!(res.status(), 303);
+    let tree = page(&app, &b, "/console/opd").await;
+    assert!(tree.contains("Bidang Aplikasi") && tree.contains("indent--1"), "shown below its parent");
+}
