@@ -130,6 +130,24 @@ pub async fn authenticate(st: &AppState, token: &str, now: i64) -> Result<Admin,
     Admin::load(&st.db, account).await?.ok_or_else(|| forbidden("no administrative role"))
 }
 
+/// Who is using the console: its session holds the grant the console's login created. The
+/// grant must be unrevoked, the browser's single sign-on session that made it still alive
+/// (`live_sid`), the login strong enough, the account active and an admin role held now. So
+/// logging out, a revoked grant or a removed role ends console access at once, while an admin
+/// at work is not sent through the login every time an access token would expire.
+pub async fn authenticate_grant(st: &AppState, grant_id: &str, live_sid: Option<&str>, now: i64) -> Result<Admin, AdminError> {
+    let ended = || AdminError::Unauthenticated("the console session ended".into());
+    let grant = crate::store::grants::get_grant(&st.db, grant_id).await?.ok_or_else(ended)?;
+    if grant.revoked_at.is_some() || grant.expires_at <= now || grant.client_id != CONSOLE_CLIENT_ID || live_sid != Some(grant.sid.as_str()) {
+        return Err(ended());
+    }
+    if crate::identity::levels::from_acr(&grant.acr).unwrap_or(1) < st.config.admin_min_level {
+        return Err(AdminError::NeedsLevel(st.config.admin_min_level));
+    }
+    let account = accounts::get(&st.db, &grant.account_id).await?.filter(|a| a.is_active()).ok_or_else(ended)?;
+    Admin::load(&st.db, account).await?.ok_or_else(|| forbidden("no administrative role"))
+}
+
 // ---------------------------------------------------------------- accounts
 
 /// Diskominfo admins search everyone; OPD admins their own subtree's staff.

@@ -1,9 +1,9 @@
 //! The admin console under `/console`: server-rendered pages for the operations in
 //! `crate::admin`. The console is an OIDC client of Gerbang (`gerbang-console`, code + PKCE,
-//! redeemed in-process); the access token it receives stays on the server in a console session
-//! and is checked at every request exactly as the admin API checks a bearer token, so a revoked
-//! token or a removed role ends console access at once. Every change is shown on a confirmation
-//! page before it is made.
+//! redeemed in-process). The console session on the server holds the grant that login created;
+//! every request checks it together with the browser's single sign-on session and the person's
+//! live roles, so logging out, a revoked grant or a removed role ends console access at once.
+//! Every change is shown on a confirmation page before it is made.
 
 // Handlers return `Result<_, Response>` so a refusal is a finished page; axum's `Response` is
 // large, and boxing it on the rare error path would buy nothing.
@@ -45,10 +45,11 @@ const DONE: &[&str] = &[
     "request_rejected", "bulk_done", "certificate_bound", "certificate_revoked", "role_created", "opd_created",
 ];
 
-/// The console's server-side session: the tokens Gerbang issued to the console.
+/// The console's server-side session: the grant its login created (checked at every request,
+/// see `admin::authenticate_grant`) and the ID token for logging out.
 #[derive(Debug, Serialize, Deserialize)]
 struct ConsoleSession {
-    access_token: String,
+    grant_id: String,
     id_token: String,
     lang: Option<String>,
     expires_at: i64,
@@ -134,7 +135,12 @@ impl FromRequestParts<St> for Console {
         };
         let (Some(key), Some(mut session)) = (key, session) else { return Err(relogin(wanted_lang.as_deref())) };
         let locale = locale_of(st, &parts.headers, wanted_lang.as_deref().or(session.lang.as_deref()));
-        let admin = match ops::authenticate(st, &session.access_token, t).await {
+        let sso = super::Cookies::read(st, &jar, super::Cookies::SSO);
+        let live = match sso {
+            Some(cookie) => crate::auth::session::load(&st.cache, &cookie, t).await.ok().flatten(),
+            None => None,
+        };
+        let admin = match ops::authenticate_grant(st, &session.grant_id, live.as_ref().map(|s| s.sid.as_str()), t).await {
             Ok(a) => a,
             Err(AdminError::Unauthenticated(_)) => {
                 let _ = st.cache.delete(&key).await;
@@ -347,6 +353,10 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
         return fail("err_session_expired", "invalid_request");
     }
     // Refuse here rather than on the next page, so a person without a role sees why at once.
+    let grant_id = match crate::oidc::introspect::check_access_token(&st, &tokens.access_token, t).await {
+        Ok((_, Some(g))) => g.id,
+        _ => return fail("c_err_login_failed", "invalid_token"),
+    };
     match ops::authenticate(&st, &tokens.access_token, t).await {
         Ok(_) => {}
         Err(AdminError::NeedsLevel(_)) => return error_page(&st, StatusCode::FORBIDDEN, locale, "c_err_level", "insufficient_user_authentication"),
@@ -354,8 +364,9 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
         Err(_) => return fail("c_err_login_failed", "invalid_token"),
     }
     let Ok(cookie) = crypto::random_token(32) else { return fail("error_server", "server_error") };
-    let session = ConsoleSession { access_token: tokens.access_token, id_token, lang: None, expires_at: t + tokens.expires_in };
-    let ttl = std::time::Duration::from_secs(tokens.expires_in.max(1) as u64);
+    // Bounded by the single sign-on session it depends on anyway.
+    let session = ConsoleSession { grant_id, id_token, lang: None, expires_at: t + st.config.session_ttl };
+    let ttl = std::time::Duration::from_secs(st.config.session_ttl.max(1) as u64);
     if let Err(e) = st.cache.put_json(&session_key(&cookie), &session, ttl).await {
         tracing::error!(error = %e, "could not store a console session");
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
@@ -372,11 +383,8 @@ pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
     if let Some(c) = jar.get(&name) {
         let key = session_key(c.value());
         if let Ok(Some(s)) = st.cache.take_json::<ConsoleSession>(&key).await {
-            // The token stays on the server, but revoking it closes the window entirely.
-            if let Ok(Some(client)) = st.clients.get(&st.db, CONSOLE_CLIENT_ID).await {
-                if let Err(e) = crate::oidc::introspect::revoke(&st, &client, &s.access_token, Some("access_token"), now()).await {
-                    tracing::warn!(error = %e, "could not revoke the console token at logout");
-                }
+            if let Err(e) = crate::store::grants::revoke_grant(&st.db, &s.grant_id, now()).await {
+                tracing::warn!(error = %e, "could not revoke the console's grant at logout");
             }
             hint = s.id_token;
         }

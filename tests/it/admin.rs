@@ -1117,3 +1117,23 @@ async fn roles_and_units_are_created_within_each_admin_role_s_powers() {
     let (_, trail) = call(&app, Some(&sup), "GET", "/admin/api/v1/audit?kind=opd.created", None).await;
     assert_eq!(trail.as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_on() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &nip).await;
+    let t = now();
+    let (_, grant) = gerbang::oidc::introspect::check_access_token(&app.state, &token, t).await.unwrap();
+    let grant = grant.expect("a person's grant");
+    let later = t + app.state.config.access_token_ttl + 3600;
+    let st = &app.state;
+    use gerbang::admin::{authenticate, authenticate_grant, AdminError};
+    assert!(matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))), "the bearer token has expired by then");
+    assert!(authenticate_grant(st, &grant.id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
+    assert!(matches!(authenticate_grant(st, &grant.id, None, later).await, Err(AdminError::Unauthenticated(_))), "no live sign-on session");
+    assert!(matches!(authenticate_grant(st, &grant.id, Some("another-sid"), later).await, Err(AdminError::Unauthenticated(_))));
+    assert!(matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), grant.expires_at).await, Err(AdminError::Unauthenticated(_))), "the grant's end");
+    gerbang::store::grants::revoke_grant(&st.db, &grant.id, t).await.unwrap();
+    assert!(matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))), "revoked");
+}

@@ -266,3 +266,25 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
     let tree = page(&app, &b, "/console/opd").await;
     assert!(tree.contains("Bidang Aplikasi") && tree.contains("indent--1"), "shown below its parent");
 }
+
+#[tokio::test]
+async fn the_console_session_ends_with_the_single_sign_on_session_it_came_from() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let top = unit(&app, &format!("U{}", unique_nip()), None).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", &top, Some("diskominfo-admin")).await;
+    let b = browser();
+    assert_eq!(console_login(&app, &b, &admin_nip).await.status(), 303);
+    assert_eq!(b.get(app.url("/console/opd")).send().await.unwrap().status(), 200);
+
+    // Logging out of Gerbang itself (not through the console) ends console access too.
+    let res = b.get(app.url("/logout")).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    let res = b.post(app.url("/logout/confirm")).form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = b.get(app.url("/console/opd")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "back to the login");
+    assert!(location(&res).starts_with("/console/login"));
+    // A form posted then says the session ended instead of acting.
+    let res = b.post(app.url("/console/opd")).form(&[("csrf", "x"), ("code", "X1"), ("name", "X"), ("kind", "dinas")]).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}
