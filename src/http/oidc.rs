@@ -288,6 +288,7 @@ pub async fn logout(
     State(st): State<St>,
     method: Method,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     RawQuery(query): RawQuery,
     form: Result<FormParams, FormRejection>,
@@ -308,7 +309,7 @@ pub async fn logout(
             tracing::info!(detail = %detail, "logout request refused");
             (jar, error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")).into_response()
         }
-        LogoutOutcome::Done { redirect } => finish_logout(&st, jar, redirect, locale).await,
+        LogoutOutcome::Done { redirect } => finish_logout(&st, jar, redirect, locale, &ip).await,
         LogoutOutcome::Confirm { client_name } => {
             let hidden: Vec<minijinja::Value> = ["client_id", "post_logout_redirect_uri", "state", "ui_locales"]
                 .iter()
@@ -330,6 +331,7 @@ pub async fn logout(
 pub async fn logout_confirm(
     State(st): State<St>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     form: Result<FormParams, FormRejection>,
 ) -> Response {
@@ -363,12 +365,12 @@ pub async fn logout_confirm(
             None => see_other("/"),
         };
     }
-    finish_logout(&st, jar, redirect, locale).await
+    finish_logout(&st, jar, redirect, locale, &ip).await
 }
 
-async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, locale: &str) -> Response {
+async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, locale: &str, ip: &str) -> Response {
     if let Some(cookie) = Cookies::read(st, &jar, Cookies::SSO) {
-        if let Err(e) = session::end(&st.cache, &cookie).await {
+        if let Err(e) = logout::end_session(st, &cookie, ip, now()).await {
             tracing::error!(error = %e, "could not end the session");
             return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }

@@ -97,3 +97,25 @@ pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSes
         LogoutOutcome::Confirm { client_name: client.map(|c| c.name.clone()) }
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndError {
+    #[error(transparent)]
+    Session(#[from] crate::auth::session::SessionError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Ends the single sign-on session behind `cookie` and revokes every grant made under it, so
+/// the tokens applications received through this login (refresh tokens included) stop working
+/// with it. Returns how many grants were revoked.
+pub async fn end_session(st: &AppState, cookie: &str, ip: &str, now: i64) -> Result<u64, EndError> {
+    let session = crate::auth::session::load(&st.cache, cookie, now).await?;
+    crate::auth::session::end(&st.cache, cookie).await?;
+    let Some(s) = session else { return Ok(0) };
+    let revoked = crate::store::grants::revoke_grants_of_session(&st.db, &s.sid, now).await?;
+    let detail = serde_json::json!({ "sid": s.sid, "revoked_grants": revoked });
+    let event = crate::audit::Event::new("logout").actor(&s.account_id).subject(&s.account_id).ip(ip).detail(detail);
+    crate::audit::record(&st.db, event, now).await;
+    Ok(revoked)
+}

@@ -316,3 +316,41 @@ async fn max_age_and_login_hint_are_honoured() {
     let res = b.get(format!("{}&max_age=0&prompt=none", start_auth(&rp, &[]).url)).send().await.unwrap();
     assert_eq!(query(&location(&res))["error"], "login_required");
 }
+
+#[tokio::test]
+async fn logging_out_revokes_the_tokens_issued_under_that_session() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Wulan Sari").await;
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let rp = app.rp(&c).await;
+    let b = browser();
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
+    let http = http_client();
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let access = t.access_token().secret().clone();
+    let refresh = t.refresh_token().unwrap().clone();
+    let userinfo = |token: String| {
+        let http = http.clone();
+        let url = app.url("/userinfo");
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(userinfo(access.clone()).await, 200);
+
+    let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let res = b.post(app.url("/logout/confirm")).form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
+    assert_eq!(userinfo(access).await, 401, "the access token went with the session");
+    assert!(rp.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.is_err(), "so did the refresh token");
+    let trail = gerbang::audit::list(&app.state.db, 50, None).await.unwrap();
+    let logout = trail.iter().find(|e| e.kind == "logout").expect("logout recorded");
+    assert!(logout.detail.contains("\"revoked_grants\":1"), "{}", logout.detail);
+}
