@@ -616,20 +616,19 @@ async fn form_and_csrf(c: &Console, headers: &HeaderMap, form: Result<FormParams
     Ok(form)
 }
 
-async fn target(c: &Console, id: &str) -> Result<Account, Response> {
-    ops::account(&c.st, &c.admin, id).await.map_err(|e| c.fail(e, "/console/accounts"))
+/// The common start of a change to one account: the form, its CSRF token, the account (within
+/// the admin's powers) and the page to return to.
+async fn account_change(c: &Console, headers: &HeaderMap, id: &str, form: Result<FormParams, FormRejection>) -> Result<(FormParams, Account, String), Response> {
+    let form = form_and_csrf(c, headers, form).await?;
+    let a = ops::account(&c.st, &c.admin, id).await.map_err(|e| c.fail(e, "/console/accounts"))?;
+    Ok((form, a, format!("/console/accounts/{id}")))
 }
 
 pub async fn account_edit(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     let edit = AccountEdit { name: form.get("name").map(String::from), opd_id: form.get("opd_id").map(String::from) };
     if !confirmed(&form) {
         let units = all_units(&c.st).await;
@@ -668,15 +667,10 @@ fn role_label(c: &Console, client: &str, name: &str) -> String {
 }
 
 async fn role_change(c: Console, headers: HeaderMap, id: String, form: Result<FormParams, FormRejection>, adding: bool) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     let Some((client, name)) = parse_role(form.get("role")) else { return c.fail(AdminError::Invalid("role".into()), &back) };
     let assignment = Assignment { role: name.clone(), client_id: Some(client.clone()).filter(|c| !c.is_empty()), account_id: a.id.clone() };
     if !confirmed(&form) {
@@ -704,15 +698,10 @@ pub async fn account_role_remove(c: Console, headers: HeaderMap, Path(id): Path<
 }
 
 pub async fn account_session_end(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     let sid = form.get("sid").unwrap_or("").to_string();
     if !confirmed(&form) {
         return c.confirm(&form, &format!("/console/accounts/{id}/sessions/end"), &back, vec![c.fmt("c_sum_end_session", &[&a.name])]);
@@ -724,15 +713,10 @@ pub async fn account_session_end(c: Console, headers: HeaderMap, Path(id): Path<
 }
 
 pub async fn account_status(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     let status = form.get("status").unwrap_or("").to_string();
     if !STATUSES.contains(&status.as_str()) {
         return c.fail(AdminError::Invalid("status".into()), &back);
@@ -755,15 +739,10 @@ pub async fn account_status(c: Console, headers: HeaderMap, Path(id): Path<Strin
 }
 
 pub async fn account_factor_reset(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     if !confirmed(&form) {
         let summary = vec![c.fmt("c_sum_factor_reset", &[&a.name]), c.text("c_sum_factor_reset_sessions")];
         return c.confirm(&form, &format!("/console/accounts/{id}/factor-reset"), &back, summary);
@@ -803,15 +782,10 @@ pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
 }
 
 pub async fn certificate_bind(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
-    let form = match form_and_csrf(&c, &headers, form).await {
-        Ok(f) => f,
+    let (form, a, back) = match account_change(&c, &headers, &id, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let a = match target(&c, &id).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let back = format!("/console/accounts/{id}");
     let pem = form.get("certificate").unwrap_or("").to_string();
     let t = now();
     // Checked first, so the confirmation shows what the certificate says about itself.
