@@ -3,7 +3,6 @@
 
 use gerbang::auth::{recovery, Factors};
 use gerbang::identity::accounts;
-use gerbang::identity::opd::{self, NewOpd};
 use gerbang::identity::roles::{self, Holder};
 use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::state::now;
@@ -14,34 +13,11 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-async fn unit(app: &TestApp, code: &str, parent: Option<&str>) -> String {
-    let new = NewOpd { code: code.into(), name: format!("Unit {code}"), kind: "dinas".into(), parent: parent.map(String::from) };
-    opd::create(&app.state.db, new, now()).await.unwrap().id
-}
+use crate::common::opd_unit as unit;
 
+/// A staff member named "Pegawai Uji".
 async fn person(app: &TestApp, unit: Option<&str>, role: Option<&str>) -> (String, String) {
-    let nip = unique_nip();
-    let mut a = app.asn(&nip, "Pegawai Uji").await;
-    a.opd_id = unit.map(String::from);
-    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
-    if let Some(r) = role {
-        let role = match roles::find(&app.state.db, "", r).await {
-            Ok(x) => x,
-            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.unwrap(),
-        };
-        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.unwrap();
-    }
-    (nip, a.id)
-}
-
-/// An access token for the admin console, through the ordinary login.
-async fn console_token(app: &TestApp, nip: &str) -> String {
-    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
-    let rp = app.rp(&c).await;
-    let start = start_auth(&rp, &["profile", "roles"]);
-    let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;
-    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
-    t.access_token().secret().clone()
+    staff(app, "Pegawai Uji", unit, role).await
 }
 
 async fn call(app: &TestApp, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -1,11 +1,6 @@
 //! Electronic certificates: binding with checks, monitoring, revocation, trusted issuers, the
 //! powers of each admin role, and the console's pages.
 
-use gerbang::identity::accounts;
-use gerbang::identity::opd::{self, NewOpd};
-use gerbang::identity::roles::{self, Holder};
-use gerbang::state::now;
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -17,32 +12,7 @@ fn fixture(name: &str) -> String {
 }
 
 async fn unit(app: &TestApp) -> String {
-    let new = NewOpd { code: format!("U{}", unique_nip()), name: "Dinas Uji".into(), kind: "dinas".into(), parent: None };
-    opd::create(&app.state.db, new, now()).await.unwrap().id
-}
-
-async fn person(app: &TestApp, name: &str, unit: &str, role: Option<&str>) -> (String, String) {
-    let nip = unique_nip();
-    let mut a = app.asn(&nip, name).await;
-    a.opd_id = Some(unit.to_string());
-    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
-    if let Some(r) = role {
-        let role = match roles::find(&app.state.db, "", r).await {
-            Ok(x) => x,
-            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.unwrap(),
-        };
-        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.unwrap();
-    }
-    (nip, a.id)
-}
-
-async fn token(app: &TestApp, nip: &str) -> String {
-    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
-    let rp = app.rp(&c).await;
-    let start = start_auth(&rp, &["profile", "roles"]);
-    let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;
-    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
-    t.access_token().secret().clone()
+    opd_unit(app, &format!("U{}", unique_nip()), None).await
 }
 
 async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -61,11 +31,11 @@ async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option
 async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_people() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let (a, b) = (unit(&app).await, unit(&app).await);
-    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
-    let (aud_nip, _) = person(&app, "Dewi Anggraini", &a, Some("auditor")).await;
-    let (opd_b_nip, _) = person(&app, "Bayu Saputra", &b, Some("opd-admin")).await;
-    let (_, siti) = person(&app, "Siti Rahmawati", &a, None).await;
-    let (sup, aud, opd_b) = (token(&app, &sup_nip).await, token(&app, &aud_nip).await, token(&app, &opd_b_nip).await);
+    let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (aud_nip, _) = staff(&app, "Dewi Anggraini", Some(&a), Some("auditor")).await;
+    let (opd_b_nip, _) = staff(&app, "Bayu Saputra", Some(&b), Some("opd-admin")).await;
+    let (_, siti) = staff(&app, "Siti Rahmawati", Some(&a), None).await;
+    let (sup, aud, opd_b) = (console_token(&app, &sup_nip).await, console_token(&app, &aud_nip).await, console_token(&app, &opd_b_nip).await);
     let bind = format!("/admin/api/v1/accounts/{siti}/certificates");
 
     // Unusable certificates are refused with the reason.
@@ -77,9 +47,9 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
     let (s, _) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": "-----BEGIN CERTIFICATE-----\nrusak\n-----END CERTIFICATE-----" }))).await;
     assert_eq!(s, 422);
     // Outside one's powers: another OPD's admin, the read-only auditor, a developer, anyone else.
-    let (dev_nip, _) = person(&app, "Andri Wijaya", &a, Some("opd-developer")).await;
-    let (plain_nip, _) = person(&app, "Budi Santoso", &a, None).await;
-    let (dev, plain) = (token(&app, &dev_nip).await, token(&app, &plain_nip).await);
+    let (dev_nip, _) = staff(&app, "Andri Wijaya", Some(&a), Some("opd-developer")).await;
+    let (plain_nip, _) = staff(&app, "Budi Santoso", Some(&a), None).await;
+    let (dev, plain) = (console_token(&app, &dev_nip).await, console_token(&app, &plain_nip).await);
     for t in [&opd_b, &aud, &dev, &plain] {
         assert_eq!(call(&app, t, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await.0, 403);
     }
@@ -107,8 +77,8 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
         assert_eq!(call(&app, t, "POST", &revoke, Some(json!({ "reason": "hilang" }))).await.0, 403);
     }
     // The OPD admin of Siti's own unit may record it too; here Diskominfo does.
-    let (opd_a_nip, _) = person(&app, "Lina Marlina", &a, Some("opd-admin")).await;
-    let opd_a = token(&app, &opd_a_nip).await;
+    let (opd_a_nip, _) = staff(&app, "Lina Marlina", Some(&a), Some("opd-admin")).await;
+    let opd_a = console_token(&app, &opd_a_nip).await;
     assert_eq!(call(&app, &opd_a, "GET", &format!("/admin/api/v1/accounts/{siti}/certificates"), None).await.0, 200);
     let (s, v) = call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "Dicabut BSrE: kunci hilang" }))).await;
     assert_eq!((s, v["standing"].as_str(), v["revocation_reason"].as_str()), (200, Some("revoked"), Some("Dicabut BSrE: kunci hilang")));
@@ -130,9 +100,9 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
     std::fs::write(&bundle, fixture("ca.pem")).unwrap();
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", bundle.to_str().unwrap())]).await;
     let a = unit(&app).await;
-    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
-    let (_, agus) = person(&app, "Agus Prasetyo", &a, None).await;
-    let sup = token(&app, &sup_nip).await;
+    let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (_, agus) = staff(&app, "Agus Prasetyo", Some(&a), None).await;
+    let sup = console_token(&app, &sup_nip).await;
     let bind = format!("/admin/api/v1/accounts/{agus}/certificates");
     assert_eq!(call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("agus.pem") }))).await.0, 201);
 
@@ -140,9 +110,9 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
     std::fs::write(&other, fixture("impostor-ca.pem")).unwrap();
     let strict = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", other.to_str().unwrap())]).await;
     let a = unit(&strict).await;
-    let (sup_nip, _) = person(&strict, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
-    let (_, agus) = person(&strict, "Agus Prasetyo", &a, None).await;
-    let sup = token(&strict, &sup_nip).await;
+    let (sup_nip, _) = staff(&strict, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (_, agus) = staff(&strict, "Agus Prasetyo", Some(&a), None).await;
+    let sup = console_token(&strict, &sup_nip).await;
     let (s, v) = call(&strict, &sup, "POST", &format!("/admin/api/v1/accounts/{agus}/certificates"), Some(json!({ "certificate": fixture("agus.pem") }))).await;
     assert_eq!(s, 422, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("signature"), "{v}");
@@ -152,8 +122,8 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
 async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let a = unit(&app).await;
-    let (sup_nip, _) = person(&app, "Rina Wulandari", &a, Some("diskominfo-admin")).await;
-    let (_, siti) = person(&app, "Siti Rahmawati", &a, None).await;
+    let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (_, siti) = staff(&app, "Siti Rahmawati", Some(&a), None).await;
     let b = browser();
     let res = b.get(app.url("/console/login?next=/console")).send().await.unwrap();
     let cb = login(&app, &b, &location(&res), &sup_nip, PASSWORD).await;

@@ -288,3 +288,44 @@ pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, html: &str, 
         .await
         .expect("login")
 }
+
+/// An OPD unit named "Dinas <code>"; returns its id.
+pub async fn opd_unit(app: &TestApp, code: &str, parent: Option<&str>) -> String {
+    let new = gerbang::identity::opd::NewOpd { code: code.into(), name: format!("Dinas {code}"), kind: "dinas".into(), parent: parent.map(String::from) };
+    gerbang::identity::opd::create(&app.state.db, new, now()).await.expect("unit").id
+}
+
+/// A civil servant with the test password, in `unit`, optionally holding a global role (made
+/// when missing). Returns the NIP and the account id.
+pub async fn staff(app: &TestApp, name: &str, unit: Option<&str>, role: Option<&str>) -> (String, String) {
+    use gerbang::identity::roles::{self, Holder};
+    let nip = unique_nip();
+    let mut a = app.asn(&nip, name).await;
+    a.opd_id = unit.map(String::from);
+    accounts::save_profile(&app.state.db, &a, now()).await.expect("profile");
+    if let Some(r) = role {
+        let role = match roles::find(&app.state.db, "", r).await {
+            Ok(x) => x,
+            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.expect("role"),
+        };
+        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.expect("assign");
+    }
+    (nip, a.id)
+}
+
+/// An access token issued to the admin console, through the ordinary login.
+pub async fn console_token(app: &TestApp, nip: &str) -> String {
+    use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["profile", "roles"]);
+    let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .expect("exchange")
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .expect("token");
+    t.access_token().secret().clone()
+}

@@ -2,31 +2,12 @@
 //! confirmation step before each change, CSRF, kept form data, languages and logout.
 
 use gerbang::identity::accounts;
-use gerbang::identity::opd::{self, NewOpd};
 use gerbang::identity::roles::{self, Holder};
 use gerbang::state::now;
 
 use crate::common::*;
 
-async fn unit(app: &TestApp, code: &str, parent: Option<&str>) -> String {
-    let new = NewOpd { code: code.into(), name: format!("Dinas {code}"), kind: "dinas".into(), parent: parent.map(String::from) };
-    opd::create(&app.state.db, new, now()).await.unwrap().id
-}
-
-async fn staff(app: &TestApp, name: &str, unit: &str, role: Option<&str>) -> (String, String) {
-    let nip = unique_nip();
-    let mut a = app.asn(&nip, name).await;
-    a.opd_id = Some(unit.to_string());
-    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
-    if let Some(r) = role {
-        let role = match roles::find(&app.state.db, "", r).await {
-            Ok(x) => x,
-            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.unwrap(),
-        };
-        roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.unwrap();
-    }
-    (nip, a.id)
-}
+use crate::common::opd_unit as unit;
 
 /// Logs a browser into the console: /console → console login → Gerbang login → callback.
 async fn console_login(app: &TestApp, b: &reqwest::Client, nip: &str) -> reqwest::Response {
@@ -61,8 +42,8 @@ async fn post(app: &TestApp, b: &reqwest::Client, path: &str, form: &[(&str, &st
 async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confirmation() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let top = unit(&app, "3509.13", None).await;
-    let (admin_nip, admin_id) = staff(&app, "Rina Wulandari", &top, Some("diskominfo-admin")).await;
-    let (_, staff_id) = staff(&app, "Agus Prasetyo", &top, None).await;
+    let (admin_nip, admin_id) = staff(&app, "Rina Wulandari", Some(&top), Some("diskominfo-admin")).await;
+    let (_, staff_id) = staff(&app, "Agus Prasetyo", Some(&top), None).await;
     roles::create(&app.state.db, "", "verifikator", "Verifikator dokumen", now()).await.unwrap();
 
     let b = browser();
@@ -157,13 +138,13 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
 async fn people_without_an_admin_role_are_turned_away_and_roles_removed_end_access_at_once() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let top = unit(&app, "3509.14", None).await;
-    let (nip, _) = staff(&app, "Sri Lestari", &top, None).await;
+    let (nip, _) = staff(&app, "Sri Lestari", Some(&top), None).await;
     let b = browser();
     let res = console_login(&app, &b, &nip).await;
     assert_eq!(res.status(), 403);
     assert!(res.text().await.unwrap().contains("tidak memiliki peran administrasi"));
 
-    let (auditor_nip, auditor_id) = staff(&app, "Dewi Anggraini", &top, Some("auditor")).await;
+    let (auditor_nip, auditor_id) = staff(&app, "Dewi Anggraini", Some(&top), Some("auditor")).await;
     let b = browser();
     assert_eq!(console_login(&app, &b, &auditor_nip).await.status(), 303);
     let html = page(&app, &b, "/console/audit").await;
@@ -180,8 +161,8 @@ async fn an_application_request_goes_from_opd_developer_to_approval_and_credenti
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
     let diskominfo = unit(&app, "3509.15", None).await;
     let dinkes = unit(&app, "3509.16", None).await;
-    let (admin_nip, _) = staff(&app, "Rina Wulandari", &diskominfo, Some("diskominfo-admin")).await;
-    let (dev_nip, _) = staff(&app, "Bambang Kurniawan", &dinkes, Some("opd-developer")).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", Some(&diskominfo), Some("diskominfo-admin")).await;
+    let (dev_nip, _) = staff(&app, "Bambang Kurniawan", Some(&dinkes), Some("opd-developer")).await;
 
     let dev = browser();
     assert_eq!(console_login(&app, &dev, &dev_nip).await.status(), 303);
@@ -243,7 +224,7 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let code = format!("U{}", unique_nip());
     let top = unit(&app, &code, None).await;
-    let (admin_nip, _) = staff(&app, "Rina Wulandari", &top, Some("diskominfo-admin")).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", Some(&top), Some("diskominfo-admin")).await;
     let b = browser();
     assert_eq!(console_login(&app, &b, &admin_nip).await.status(), 303);
     let html = page(&app, &b, "/console/roles").await;
@@ -271,7 +252,7 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
 async fn the_console_session_ends_with_the_single_sign_on_session_it_came_from() {
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let top = unit(&app, &format!("U{}", unique_nip()), None).await;
-    let (admin_nip, _) = staff(&app, "Rina Wulandari", &top, Some("diskominfo-admin")).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", Some(&top), Some("diskominfo-admin")).await;
     let b = browser();
     assert_eq!(console_login(&app, &b, &admin_nip).await.status(), 303);
     assert_eq!(b.get(app.url("/console/opd")).send().await.unwrap().status(), 200);
