@@ -19,7 +19,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{accept_language, error_page, page, see_other, FormParams, FormRejection, St};
+use super::{accept_language, error_page, page, see_other, Cookies, FormParams, FormRejection, St};
 use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, Assignment, BulkAssignments, CONSOLE_CLIENT_ID};
 use crate::audit;
 use crate::crypto;
@@ -66,23 +66,11 @@ fn session_key(cookie: &str) -> String {
     format!("console:{}", crypto::sha256_hex(cookie.as_bytes()))
 }
 
-fn cookie_name(st: &AppState, base: &str) -> String {
-    if st.config.secure_cookies() {
-        format!("__Host-{base}")
-    } else {
-        base.to_string()
-    }
-}
-
 /// Strict: the console is only ever reached from its own pages, so no other site's link or
-/// form can ride on the session.
-fn make_cookie(st: &AppState, base: &str, value: String, strict: bool) -> Cookie<'static> {
-    let mut c = Cookie::new(cookie_name(st, base), value);
-    c.set_http_only(true);
-    c.set_same_site(if strict { SameSite::Strict } else { SameSite::Lax });
-    c.set_path("/");
-    c.set_secure(st.config.secure_cookies());
-    c
+/// form can ride on the session. The login cookie is Lax, because the browser comes back to the
+/// callback by a redirect from the login pages.
+fn make_cookie(st: &AppState, base: &'static str, value: String, strict: bool) -> Cookie<'static> {
+    Cookies::make_with(st, base, value, if strict { SameSite::Strict } else { SameSite::Lax })
 }
 
 fn callback_uri(st: &AppState) -> String {
@@ -118,7 +106,7 @@ impl FromRequestParts<St> for Console {
         let query: HashMap<String, String> = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
         let wanted_lang = query.get("lang").filter(|l| crate::theme::LOCALES.contains(&l.as_str())).cloned();
         let t = now();
-        let cookie = jar.get(&cookie_name(st, COOKIE)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
+        let cookie = jar.get(&Cookies::name(st, COOKIE)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
         let key = cookie.as_deref().map(session_key);
         let session = match &key {
             Some(k) => st.cache.get_json::<ConsoleSession>(k).await.ok().flatten().filter(|s| s.expires_at > t),
@@ -135,7 +123,7 @@ impl FromRequestParts<St> for Console {
         };
         let (Some(key), Some(mut session)) = (key, session) else { return Err(relogin(wanted_lang.as_deref())) };
         let locale = locale_of(st, &parts.headers, wanted_lang.as_deref().or(session.lang.as_deref()));
-        let sso = super::Cookies::read(st, &jar, super::Cookies::SSO);
+        let sso = Cookies::read(st, &jar, Cookies::SSO);
         let live = match sso {
             Some(cookie) => crate::auth::session::load(&st.cache, &cookie, t).await.ok().flatten(),
             None => None,
@@ -304,7 +292,6 @@ pub async fn login(State(st): State<St>, jar: CookieJar, headers: HeaderMap, Que
             ("ui_locales", locale),
         ],
     );
-    // Lax, because the browser comes back to the callback by a redirect from the login pages.
     (jar.add(make_cookie(&st, LOGIN_COOKIE, state, false)), see_other(&auth)).into_response()
 }
 
@@ -316,7 +303,7 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
         let key = if e == "unmet_authentication_requirements" { "c_err_level" } else { "c_err_login_failed" };
         return fail(key, e);
     }
-    let saved = jar.get(&cookie_name(&st, LOGIN_COOKIE)).map(|c| c.value().to_string()).unwrap_or_default();
+    let saved = jar.get(&Cookies::name(&st, LOGIN_COOKIE)).map(|c| c.value().to_string()).unwrap_or_default();
     let state = q.get("state").map(String::as_str).unwrap_or("");
     if saved.is_empty() || !crypto::constant_time_eq(state.as_bytes(), saved.as_bytes()) {
         return fail("err_session_expired", "invalid_request");
@@ -378,7 +365,7 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
 
 /// Ends the console session, then the single sign-on session through the ordinary logout.
 pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
-    let name = cookie_name(&st, COOKIE);
+    let name = Cookies::name(&st, COOKIE);
     let mut hint = String::new();
     if let Some(c) = jar.get(&name) {
         let key = session_key(c.value());

@@ -182,9 +182,14 @@ impl Cookies {
     /// HttpOnly, SameSite=Lax (the redirect back from another site must carry it), Secure on
     /// HTTPS, no expiry: it ends with the browser, which suits shared office computers.
     pub fn make(st: &AppState, base: &'static str, value: String) -> Cookie<'static> {
+        Cookies::make_with(st, base, value, SameSite::Lax)
+    }
+
+    /// As `make`, with another SameSite policy (the admin console's session cookie is Strict).
+    pub fn make_with(st: &AppState, base: &'static str, value: String, same_site: SameSite) -> Cookie<'static> {
         let mut c = Cookie::new(Cookies::name(st, base), value);
         c.set_http_only(true);
-        c.set_same_site(SameSite::Lax);
+        c.set_same_site(same_site);
         c.set_path("/");
         c.set_secure(st.config.secure_cookies());
         c
