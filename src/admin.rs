@@ -18,8 +18,8 @@ use crate::oidc::introspect::check_access_token;
 use crate::oidc::registration::{self, AppRequest, WorkflowError};
 use crate::state::AppState;
 use crate::store::accounts as account_store;
-use crate::store::certs::{self as cert_store, CertRow, HeldCert};
 use crate::store::app_requests::{self as request_store, RequestRow};
+use crate::store::certs::{self as cert_store, CertRow, HeldCert};
 use crate::store::opd::{self as opd_store, OpdRow};
 use crate::store::roles::{self as role_store, RoleRow};
 
@@ -51,7 +51,11 @@ impl AdminError {
     /// The explanation for the person, without internals.
     pub fn detail(&self) -> String {
         match self {
-            AdminError::Unauthenticated(d) | AdminError::Forbidden(d) | AdminError::Conflict(d) | AdminError::Invalid(d) | AdminError::Gone(d) => d.clone(),
+            AdminError::Unauthenticated(d)
+            | AdminError::Forbidden(d)
+            | AdminError::Conflict(d)
+            | AdminError::Invalid(d)
+            | AdminError::Gone(d) => d.clone(),
             AdminError::NeedsLevel(l) => format!("security level {l} is required"),
             AdminError::NotFound(what) => format!("no such {what}"),
             AdminError::Internal => "the server could not complete the request".into(),
@@ -105,7 +109,9 @@ impl From<WorkflowError> for AdminError {
 impl From<AccountError> for AdminError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::Conflict(field) => AdminError::Conflict(format!("an account with this {field} already exists")),
+            AccountError::Conflict(field) => {
+                AdminError::Conflict(format!("an account with this {field} already exists"))
+            }
             AccountError::Store(s) => internal(s),
             AccountError::Hash(h) => internal(h),
             other => AdminError::Invalid(other.to_string()),
@@ -117,7 +123,9 @@ impl From<AccountError> for AdminError {
 /// tokens are refused; roles are read live, so a removed role stops working at once.
 pub async fn authenticate(st: &AppState, token: &str, now: i64) -> Result<Admin, AdminError> {
     let unauthenticated = |d: &str| AdminError::Unauthenticated(d.to_string());
-    let (claims, grant) = check_access_token(st, token, now).await.map_err(|_| unauthenticated("the access token is invalid, expired or revoked"))?;
+    let (claims, grant) = check_access_token(st, token, now)
+        .await
+        .map_err(|_| unauthenticated("the access token is invalid, expired or revoked"))?;
     let grant = grant.ok_or_else(|| forbidden("a person's token is required, not an application's"))?;
     if claims.client_id != CONSOLE_CLIENT_ID {
         return Err(forbidden("the token was not issued to the admin console"));
@@ -135,10 +143,19 @@ pub async fn authenticate(st: &AppState, token: &str, now: i64) -> Result<Admin,
 /// (`live_sid`), the login strong enough, the account active and an admin role held now. So
 /// logging out, a revoked grant or a removed role ends console access at once, while an admin
 /// at work is not sent through the login every time an access token would expire.
-pub async fn authenticate_grant(st: &AppState, grant_id: &str, live_sid: Option<&str>, now: i64) -> Result<Admin, AdminError> {
+pub async fn authenticate_grant(
+    st: &AppState,
+    grant_id: &str,
+    live_sid: Option<&str>,
+    now: i64,
+) -> Result<Admin, AdminError> {
     let ended = || AdminError::Unauthenticated("the console session ended".into());
     let grant = crate::store::grants::get_grant(&st.db, grant_id).await?.ok_or_else(ended)?;
-    if grant.revoked_at.is_some() || grant.expires_at <= now || grant.client_id != CONSOLE_CLIENT_ID || live_sid != Some(grant.sid.as_str()) {
+    if grant.revoked_at.is_some()
+        || grant.expires_at <= now
+        || grant.client_id != CONSOLE_CLIENT_ID
+        || live_sid != Some(grant.sid.as_str())
+    {
         return Err(ended());
     }
     if crate::identity::levels::from_acr(&grant.acr).unwrap_or(1) < st.config.admin_min_level {
@@ -174,7 +191,9 @@ pub async fn account(st: &AppState, admin: &Admin, id: &str) -> Result<Account, 
     }
     // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
     // manage, or an OPD admin could end their sessions or rename them.
-    if !admin.diskominfo && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN) {
+    if !admin.diskominfo
+        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN)
+    {
         return Err(forbidden("accounts of Diskominfo administrators are managed by Diskominfo"));
     }
     Ok(a)
@@ -196,7 +215,12 @@ pub struct AccountInput {
 
 /// Provisioning by hand: Diskominfo admins anywhere, OPD admins into their own units.
 /// Returns the account and warnings about the NIK (unknown region codes), which do not block.
-pub async fn create_account(st: &AppState, admin: &Admin, input: AccountInput, now: i64) -> Result<(Account, Vec<String>), AdminError> {
+pub async fn create_account(
+    st: &AppState,
+    admin: &Admin,
+    input: AccountInput,
+    now: i64,
+) -> Result<(Account, Vec<String>), AdminError> {
     let unit = input.opd_id.clone().filter(|u| !u.is_empty());
     match &unit {
         Some(u) => {
@@ -222,7 +246,12 @@ pub async fn create_account(st: &AppState, admin: &Admin, input: AccountInput, n
         accounts::save_profile(&st.db, &account, now).await?;
     }
     let detail = json!({ "source": "admin", "kind": account.kind.as_str(), "opd_id": account.opd_id });
-    audit::record(&st.db, Event::new("account.created").actor(&admin.account.id).subject(&account.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("account.created").actor(&admin.account.id).subject(&account.id).detail(detail),
+        now,
+    )
+    .await;
     Ok((account, warnings.iter().map(|w| w.to_string()).collect()))
 }
 
@@ -236,7 +265,13 @@ pub struct AccountEdit {
 /// Name and unit. Moving someone needs power over both the old and the new unit. Everything is
 /// checked before anything is written, so a refused edit changes nothing (not even the name
 /// sent along with a refused unit).
-pub async fn edit_account(st: &AppState, admin: &Admin, id: &str, edit: AccountEdit, now: i64) -> Result<Account, AdminError> {
+pub async fn edit_account(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    edit: AccountEdit,
+    now: i64,
+) -> Result<Account, AdminError> {
     let mut a = account(st, admin, id).await?;
     let before = json!({ "name": a.name, "opd_id": a.opd_id });
     let name = match edit.name {
@@ -280,7 +315,12 @@ pub async fn edit_account(st: &AppState, admin: &Admin, id: &str, edit: AccountE
     let after = json!({ "name": a.name, "opd_id": a.opd_id });
     if before != after {
         let detail = json!({ "before": before, "after": after, "revoked_grants": revoked });
-        audit::record(&st.db, Event::new("account.updated").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+        audit::record(
+            &st.db,
+            Event::new("account.updated").actor(&admin.account.id).subject(&a.id).detail(detail),
+            now,
+        )
+        .await;
     }
     Ok(a)
 }
@@ -297,7 +337,12 @@ pub async fn set_status(st: &AppState, admin: &Admin, id: &str, status: &str, no
     let before = a.status.clone();
     accounts::set_status(&st.db, &a.id, status, now).await?;
     let detail = json!({ "before": before, "after": status });
-    audit::record(&st.db, Event::new("account.status_changed").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("account.status_changed").actor(&admin.account.id).subject(&a.id).detail(detail),
+        now,
+    )
+    .await;
     a.status = status.to_string();
     Ok(a)
 }
@@ -316,7 +361,12 @@ pub async fn reset_factors(st: &AppState, admin: &Admin, id: &str, now: i64) -> 
         crate::store::grants::revoke_grants_of_session(&st.db, &s.sid, now).await?;
     }
     let detail = json!({ "sessions_ended": sessions.len() });
-    audit::record(&st.db, Event::new("account.factors_reset").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("account.factors_reset").actor(&admin.account.id).subject(&a.id).detail(detail),
+        now,
+    )
+    .await;
     Ok(sessions.len())
 }
 
@@ -328,14 +378,21 @@ pub async fn sessions(st: &AppState, admin: &Admin, account_id: &str, now: i64) 
 }
 
 /// Ends one session and revokes the tokens issued under it.
-pub async fn end_session(st: &AppState, admin: &Admin, account_id: &str, sid: &str, now: i64) -> Result<u64, AdminError> {
+pub async fn end_session(
+    st: &AppState,
+    admin: &Admin,
+    account_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<u64, AdminError> {
     let a = account(st, admin, account_id).await?;
     if !session::end_by_sid(&st.cache, &a.id, sid).await.map_err(internal)? {
         return Err(AdminError::NotFound("session"));
     }
     let revoked = crate::store::grants::revoke_grants_of_session(&st.db, sid, now).await?;
     let detail = json!({ "sid": sid, "revoked_grants": revoked });
-    audit::record(&st.db, Event::new("session.ended").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    audit::record(&st.db, Event::new("session.ended").actor(&admin.account.id).subject(&a.id).detail(detail), now)
+        .await;
     Ok(revoked)
 }
 
@@ -363,7 +420,9 @@ pub async fn assignable_roles(st: &AppState, admin: &Admin) -> Result<Vec<RoleRo
         clients::list(&st.db).await?.into_iter().map(|c| (c.id, c.owner_opd_id)).collect();
     Ok(all
         .into_iter()
-        .filter(|r| !r.client_id.is_empty() && owners.get(&r.client_id).is_some_and(|o| admin.manages_unit(o.as_deref())))
+        .filter(|r| {
+            !r.client_id.is_empty() && owners.get(&r.client_id).is_some_and(|o| admin.manages_unit(o.as_deref()))
+        })
         .collect())
 }
 
@@ -420,26 +479,38 @@ pub async fn create_unit(st: &AppState, admin: &Admin, new: NewUnit, now: i64) -
         None if !admin.diskominfo => return Err(forbidden("top-level units are created by diskominfo-admin")),
         None => {}
         Some(code) => {
-            let p = opd_store::find_by_code(&st.db, code).await?.ok_or_else(|| AdminError::Invalid(format!("parent: unknown OPD unit `{code}`")))?;
+            let p = opd_store::find_by_code(&st.db, code)
+                .await?
+                .ok_or_else(|| AdminError::Invalid(format!("parent: unknown OPD unit `{code}`")))?;
             if !admin.manages_unit(Some(&p.id)) {
                 return Err(forbidden("the parent unit is outside the OPD units you manage"));
             }
         }
     }
-    let unit = crate::identity::opd::create(&st.db, crate::identity::opd::NewOpd { code: new.code, name: new.name, kind: new.kind, parent }, now)
-        .await
-        .map_err(|e| match e {
-            crate::identity::opd::OpdError::Invalid { .. } | crate::identity::opd::OpdError::UnknownParent(_) => AdminError::Invalid(e.to_string()),
-            crate::identity::opd::OpdError::Conflict(_) => AdminError::Conflict(e.to_string()),
-            crate::identity::opd::OpdError::Store(s) => internal(s),
-        })?;
+    let unit = crate::identity::opd::create(
+        &st.db,
+        crate::identity::opd::NewOpd { code: new.code, name: new.name, kind: new.kind, parent },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::identity::opd::OpdError::Invalid { .. } | crate::identity::opd::OpdError::UnknownParent(_) => {
+            AdminError::Invalid(e.to_string())
+        }
+        crate::identity::opd::OpdError::Conflict(_) => AdminError::Conflict(e.to_string()),
+        crate::identity::opd::OpdError::Store(s) => internal(s),
+    })?;
     let detail = json!({ "opd_id": unit.id, "code": unit.code, "name": unit.name, "parent_id": unit.parent_id });
     audit::record(&st.db, Event::new("opd.created").actor(&admin.account.id).detail(detail), now).await;
     Ok(unit)
 }
 
 /// The roles an account holds: (directly assigned, held in all including through its unit).
-pub async fn roles_of(st: &AppState, admin: &Admin, account_id: &str) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
+pub async fn roles_of(
+    st: &AppState,
+    admin: &Admin,
+    account_id: &str,
+) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
     let a = account(st, admin, account_id).await?;
     Ok((role_store::direct_of_account(&st.db, &a.id).await?, roles::effective(&st.db, &a.id).await?))
 }
@@ -474,18 +545,32 @@ async fn check_assignment(st: &AppState, admin: &Admin, a: &Assignment) -> Resul
 
 pub async fn assign(st: &AppState, admin: &Admin, a: &Assignment, now: i64) -> Result<(), AdminError> {
     let (role, account) = check_assignment(st, admin, a).await?;
-    apply_assign(st, admin, &role, &account, now).await?.then_some(()).ok_or_else(|| AdminError::Conflict("the account already holds this role".into()))
+    apply_assign(st, admin, &role, &account, now)
+        .await?
+        .then_some(())
+        .ok_or_else(|| AdminError::Conflict("the account already holds this role".into()))
 }
 
 /// True when the role was newly given.
-async fn apply_assign(st: &AppState, admin: &Admin, role: &RoleRow, account: &Account, now: i64) -> Result<bool, AdminError> {
+async fn apply_assign(
+    st: &AppState,
+    admin: &Admin,
+    role: &RoleRow,
+    account: &Account,
+    now: i64,
+) -> Result<bool, AdminError> {
     match roles::assign(&st.db, role, &Holder::Account(account.id.clone()), now).await {
         Ok(()) => {}
         Err(RoleError::AlreadyAssigned) => return Ok(false),
         Err(e) => return Err(internal(e)),
     }
     let detail = json!({ "role": role.name, "client_id": role.client_id });
-    audit::record(&st.db, Event::new("role.assigned").actor(&admin.account.id).subject(&account.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("role.assigned").actor(&admin.account.id).subject(&account.id).detail(detail),
+        now,
+    )
+    .await;
     Ok(true)
 }
 
@@ -495,10 +580,21 @@ pub async fn unassign(st: &AppState, admin: &Admin, a: &Assignment, now: i64) ->
     apply_unassign(st, admin, &role, &account, now).await
 }
 
-async fn apply_unassign(st: &AppState, admin: &Admin, role: &RoleRow, account: &Account, now: i64) -> Result<u64, AdminError> {
+async fn apply_unassign(
+    st: &AppState,
+    admin: &Admin,
+    role: &RoleRow,
+    account: &Account,
+    now: i64,
+) -> Result<u64, AdminError> {
     let revoked = roles::unassign(&st.db, role, &Holder::Account(account.id.clone()), now).await.map_err(internal)?;
     let detail = json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
-    audit::record(&st.db, Event::new("role.unassigned").actor(&admin.account.id).subject(&account.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("role.unassigned").actor(&admin.account.id).subject(&account.id).detail(detail),
+        now,
+    )
+    .await;
     Ok(revoked)
 }
 
@@ -590,7 +686,12 @@ pub struct ApplicationInput {
 
 /// Direct registration by Diskominfo (OPDs go through the request workflow). The secret is
 /// returned once.
-pub async fn register_application(st: &AppState, admin: &Admin, input: ApplicationInput, now: i64) -> Result<(Client, Option<Secret<String>>), AdminError> {
+pub async fn register_application(
+    st: &AppState,
+    admin: &Admin,
+    input: ApplicationInput,
+    now: i64,
+) -> Result<(Client, Option<Secret<String>>), AdminError> {
     if !admin.diskominfo {
         return Err(forbidden("registering directly needs diskominfo-admin; OPDs submit a request"));
     }
@@ -599,7 +700,11 @@ pub async fn register_application(st: &AppState, admin: &Admin, input: Applicati
         opd_store::get(&st.db, o).await?.ok_or(AdminError::Invalid("owner_opd_id: no such OPD unit".into()))?;
     }
     let r = &input.app;
-    let grants = if r.public { vec![GrantType::AuthorizationCode] } else { vec![GrantType::AuthorizationCode, GrantType::RefreshToken] };
+    let grants = if r.public {
+        vec![GrantType::AuthorizationCode]
+    } else {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    };
     let mut new = NewClient::web(&r.name, r.redirect_uris.clone(), r.scopes.clone(), grants);
     new.id = input.client_id.filter(|i| !i.is_empty());
     new.public = r.public;
@@ -622,7 +727,13 @@ fn settings(c: &Client) -> serde_json::Value {
 
 /// The owning OPD's admin may change the technical settings; the category and the owner are
 /// Diskominfo's decision.
-pub async fn edit_application(st: &AppState, admin: &Admin, id: &str, edit: ClientEdit, now: i64) -> Result<Client, AdminError> {
+pub async fn edit_application(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    edit: ClientEdit,
+    now: i64,
+) -> Result<Client, AdminError> {
     let current = application(st, admin, id).await?;
     if !admin.diskominfo {
         // What Diskominfo reviewed (the data the application may read, how strongly people must
@@ -640,7 +751,9 @@ pub async fn edit_application(st: &AppState, admin: &Admin, id: &str, edit: Clie
             || edit.min_level.is_some_and(|l| l != current.min_level)
             || edit.required_roles.as_deref().is_some_and(|r| differs(r, &current.required_roles))
         {
-            return Err(forbidden("only diskominfo-admin changes an application's scopes, minimum level or required roles"));
+            return Err(forbidden(
+                "only diskominfo-admin changes an application's scopes, minimum level or required roles",
+            ));
         }
     }
     if let Some(o) = edit.owner_opd_id.as_deref().filter(|o| !o.is_empty()) {
@@ -661,13 +774,25 @@ pub async fn rotate_secret(st: &AppState, admin: &Admin, id: &str, now: i64) -> 
     if c.public {
         return Err(AdminError::Conflict("a public client has no secret".into()));
     }
-    let secret = clients::rotate_secret(&st.db, &st.clients, &c.id, now).await?.ok_or(AdminError::NotFound("application"))?;
-    audit::record(&st.db, Event::new("application.secret_rotated").actor(&admin.account.id).detail(json!({ "client_id": c.id })), now).await;
+    let secret =
+        clients::rotate_secret(&st.db, &st.clients, &c.id, now).await?.ok_or(AdminError::NotFound("application"))?;
+    audit::record(
+        &st.db,
+        Event::new("application.secret_rotated").actor(&admin.account.id).detail(json!({ "client_id": c.id })),
+        now,
+    )
+    .await;
     Ok(secret)
 }
 
 /// Disables (revoking every grant) or enables an application. Diskominfo admins only.
-pub async fn set_enabled(st: &AppState, admin: &Admin, id: &str, enabled: bool, now: i64) -> Result<Arc<Client>, AdminError> {
+pub async fn set_enabled(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    enabled: bool,
+    now: i64,
+) -> Result<Arc<Client>, AdminError> {
     if !admin.diskominfo {
         return Err(forbidden("disabling an application needs diskominfo-admin"));
     }
@@ -689,7 +814,14 @@ pub async fn submit_request(st: &AppState, admin: &Admin, req: AppRequest, now: 
         return Err(forbidden("requesting an application needs opd-admin or opd-developer and an OPD unit"));
     }
     let row = registration::submit(st, &admin.account, req, now).await?;
-    audit::record(&st.db, Event::new("app_request.submitted").actor(&admin.account.id).detail(json!({ "request": row.id, "name": row.name })), now).await;
+    audit::record(
+        &st.db,
+        Event::new("app_request.submitted")
+            .actor(&admin.account.id)
+            .detail(json!({ "request": row.id, "name": row.name })),
+        now,
+    )
+    .await;
     Ok(row)
 }
 
@@ -711,7 +843,15 @@ pub async fn request(st: &AppState, admin: &Admin, id: &str) -> Result<RequestRo
 }
 
 /// Approve (optionally corrected) or reject with a reason. Diskominfo admins only.
-pub async fn decide(st: &AppState, admin: &Admin, id: &str, approve: bool, reason: &str, corrected: Option<AppRequest>, now: i64) -> Result<RequestRow, AdminError> {
+pub async fn decide(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    approve: bool,
+    reason: &str,
+    corrected: Option<AppRequest>,
+    now: i64,
+) -> Result<RequestRow, AdminError> {
     if !admin.reviews_applications() {
         return Err(forbidden("reviewing requests needs diskominfo-admin"));
     }
@@ -722,14 +862,25 @@ pub async fn decide(st: &AppState, admin: &Admin, id: &str, approve: bool, reaso
     };
     let kind = if row.status == "approved" { "app_request.approved" } else { "app_request.rejected" };
     let detail = json!({ "request": row.id, "client_id": row.client_id, "reason": row.reason });
-    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).subject(&row.requester_id).detail(detail), now).await;
+    audit::record(&st.db, Event::new(kind).actor(&admin.account.id).subject(&row.requester_id).detail(detail), now)
+        .await;
     Ok(row)
 }
 
 /// The approved application's credentials, for the requester, once.
-pub async fn fetch_credentials(st: &AppState, admin: &Admin, id: &str, now: i64) -> Result<(String, Option<Secret<String>>), AdminError> {
+pub async fn fetch_credentials(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    now: i64,
+) -> Result<(String, Option<Secret<String>>), AdminError> {
     let out = registration::fetch_credentials(st, id, &admin.account, now).await?;
-    audit::record(&st.db, Event::new("app_request.credentials_fetched").actor(&admin.account.id).detail(json!({ "request": id })), now).await;
+    audit::record(
+        &st.db,
+        Event::new("app_request.credentials_fetched").actor(&admin.account.id).detail(json!({ "request": id })),
+        now,
+    )
+    .await;
     Ok(out)
 }
 
@@ -744,7 +895,13 @@ pub async fn audit_events(st: &AppState, admin: &Admin, filter: &audit::Filter) 
 
 /// CSV of the trail between two instants, for the region's SPBE reporting; the export itself is
 /// recorded.
-pub async fn export_audit(st: &AppState, admin: &Admin, since: i64, until: i64, now: i64) -> Result<String, AdminError> {
+pub async fn export_audit(
+    st: &AppState,
+    admin: &Admin,
+    since: i64,
+    until: i64,
+    now: i64,
+) -> Result<String, AdminError> {
     if !admin.reads_audit() {
         return Err(forbidden("exporting the audit trail needs diskominfo-admin or auditor"));
     }
@@ -765,7 +922,9 @@ pub const CERT_WARN_DAYS: i64 = 30;
 impl From<crate::certs::BindError> for AdminError {
     fn from(e: crate::certs::BindError) -> Self {
         match e {
-            crate::certs::BindError::Cert(crate::certs::CertError::AlreadyBound) => AdminError::Conflict(crate::certs::CertError::AlreadyBound.to_string()),
+            crate::certs::BindError::Cert(crate::certs::CertError::AlreadyBound) => {
+                AdminError::Conflict(crate::certs::CertError::AlreadyBound.to_string())
+            }
             crate::certs::BindError::Cert(c) => AdminError::Invalid(format!("certificate: {c}")),
             crate::certs::BindError::Store(s) => internal(s),
         }
@@ -774,11 +933,20 @@ impl From<crate::certs::BindError> for AdminError {
 
 /// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
 /// its own staff's. `attention` limits the list to revoked, expired and soon-expiring ones.
-pub async fn certificates(st: &AppState, admin: &Admin, attention: bool, now: i64) -> Result<Vec<HeldCert>, AdminError> {
+pub async fn certificates(
+    st: &AppState,
+    admin: &Admin,
+    attention: bool,
+    now: i64,
+) -> Result<Vec<HeldCert>, AdminError> {
     if !(admin.sees_accounts() || admin.auditor) {
         return Err(forbidden("monitoring certificates needs diskominfo-admin, opd-admin or auditor"));
     }
-    let rows = if attention { crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await? } else { cert_store::list(&st.db, 1000).await? };
+    let rows = if attention {
+        crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await?
+    } else {
+        cert_store::list(&st.db, 1000).await?
+    };
     let region_wide = admin.diskominfo || admin.auditor;
     Ok(rows.into_iter().filter(|r| region_wide || admin.manages_unit(r.holder_opd_id.as_deref())).collect())
 }
@@ -790,21 +958,35 @@ pub async fn certificates_of(st: &AppState, admin: &Admin, account_id: &str) -> 
 
 /// Binds a person's signing certificate after checking it (validity, key usage, and the
 /// configured issuers).
-pub async fn bind_certificate(st: &AppState, admin: &Admin, account_id: &str, pem: &str, now: i64) -> Result<CertRow, AdminError> {
+pub async fn bind_certificate(
+    st: &AppState,
+    admin: &Admin,
+    account_id: &str,
+    pem: &str,
+    now: i64,
+) -> Result<CertRow, AdminError> {
     let a = account(st, admin, account_id).await?;
-    let checked = crate::certs::check(pem, &st.cert_issuers, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
+    let checked = crate::certs::check(pem, &st.cert_issuers, now)
+        .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
     let row = crate::certs::bind(&st.db, &a.id, &checked, &admin.account.id, now).await?;
     let detail = json!({
         "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
         "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
     });
-    audit::record(&st.db, Event::new("certificate.bound").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    audit::record(&st.db, Event::new("certificate.bound").actor(&admin.account.id).subject(&a.id).detail(detail), now)
+        .await;
     Ok(row)
 }
 
 /// Records a revocation (reported by the certificate authority or the holder); the certificate
 /// no longer counts for signing.
-pub async fn revoke_certificate(st: &AppState, admin: &Admin, id: &str, reason: &str, now: i64) -> Result<CertRow, AdminError> {
+pub async fn revoke_certificate(
+    st: &AppState,
+    admin: &Admin,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<CertRow, AdminError> {
     let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
     let a = account(st, admin, &row.account_id).await?;
     let reason = reason.trim();
@@ -815,6 +997,11 @@ pub async fn revoke_certificate(st: &AppState, admin: &Admin, id: &str, reason: 
         return Err(AdminError::Conflict("the certificate is already revoked".into()));
     }
     let detail = json!({ "certificate": row.id, "fingerprint": row.fingerprint, "reason": reason });
-    audit::record(&st.db, Event::new("certificate.revoked").actor(&admin.account.id).subject(&a.id).detail(detail), now).await;
+    audit::record(
+        &st.db,
+        Event::new("certificate.revoked").actor(&admin.account.id).subject(&a.id).detail(detail),
+        now,
+    )
+    .await;
     cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))
 }

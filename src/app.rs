@@ -106,7 +106,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/accounts/{id}/roles", get(admin::account_roles))
         .route("/admin/api/v1/accounts/{id}/sessions", get(admin::list_sessions))
         .route("/admin/api/v1/accounts/{id}/sessions/{sid}", delete(admin::end_session))
-        .route("/admin/api/v1/accounts/{id}/certificates", get(admin::account_certificates).post(admin::bind_certificate))
+        .route(
+            "/admin/api/v1/accounts/{id}/certificates",
+            get(admin::account_certificates).post(admin::bind_certificate),
+        )
         .route("/admin/api/v1/certificates", get(admin::list_certificates))
         .route("/admin/api/v1/certificates/{id}/revocation", post(admin::revoke_certificate))
         .route("/admin/api/v1/opd", get(admin::list_opd).post(admin::create_opd))
@@ -135,7 +138,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::http::Response<_>| hsts.clone()))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::http::Response<_>| hsts.clone(),
+        ))
         .layer(CatchPanicLayer::new())
         .layer(
             // Only the path is logged: queries can carry personal data (login_hint) or state.
@@ -169,11 +175,13 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             if n % 5 == 0 {
                 let t = now();
                 match crate::store::clients::ids(&state.db).await {
-                    Ok(ids) => match crate::stats::flush_token_counts(&state.db, &state.cache, &ids, t / 3600 - 1, t).await {
-                        Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "could not record token counts"),
-                    },
+                    Ok(ids) => {
+                        match crate::stats::flush_token_counts(&state.db, &state.cache, &ids, t / 3600 - 1, t).await {
+                            Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
+                            Ok(_) => {}
+                            Err(e) => tracing::error!(error = %e, "could not record token counts"),
+                        }
+                    }
                     Err(e) => tracing::error!(error = %e, "could not list applications to record token counts"),
                 }
             }

@@ -82,7 +82,17 @@ pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
             let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
             let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
             let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
-            sqlx::query(INSERT).bind(now).bind(e.kind).bind(&e.actor).bind(&e.subject).bind(&e.ip).bind(&detail).bind(&prev).bind(&hash).execute(&mut *tx).await?;
+            sqlx::query(INSERT)
+                .bind(now)
+                .bind(e.kind)
+                .bind(&e.actor)
+                .bind(&e.subject)
+                .bind(&e.ip)
+                .bind(&detail)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         Db::Postgres(pool) => {
@@ -91,7 +101,17 @@ pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
             let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
             let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
             let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
-            sqlx::query(INSERT).bind(now).bind(e.kind).bind(&e.actor).bind(&e.subject).bind(&e.ip).bind(&detail).bind(&prev).bind(&hash).execute(&mut *tx).await?;
+            sqlx::query(INSERT)
+                .bind(now)
+                .bind(e.kind)
+                .bind(&e.actor)
+                .bind(&e.subject)
+                .bind(&e.ip)
+                .bind(&detail)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
     }
@@ -124,8 +144,12 @@ pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
         fetch_all(AuditRow)
     )?;
     // After a retention purge the chain starts at the anchor: the last removed record's hash.
-    let anchor: Option<(i64, String)> =
-        crate::store::dispatch!(db, "SELECT seq, hash FROM audit_anchor WHERE id = 1", [], fetch_optional((i64, String)))?;
+    let anchor: Option<(i64, String)> = crate::store::dispatch!(
+        db,
+        "SELECT seq, hash FROM audit_anchor WHERE id = 1",
+        [],
+        fetch_optional((i64, String))
+    )?;
     let mut prev = anchor.map(|a| a.1).unwrap_or_else(|| GENESIS.to_string());
     for (i, r) in rows.iter().enumerate() {
         if r.prev_hash != prev {
@@ -175,7 +199,11 @@ pub struct Filter {
 /// Records matching a filter, newest first.
 pub async fn search(db: &Db, f: &Filter) -> Result<Vec<AuditRow>, StoreError> {
     // A prefix: `%` and `_` in it are literal characters (kinds contain `_`), not wildcards.
-    let kind = if f.kind.is_empty() { String::new() } else { format!("{}%", f.kind.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")) };
+    let kind = if f.kind.is_empty() {
+        String::new()
+    } else {
+        format!("{}%", f.kind.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+    };
     let until = if f.until <= 0 { i64::MAX } else { f.until };
     Ok(crate::store::dispatch!(
         db,
@@ -208,8 +236,19 @@ pub fn to_csv(rows: &[AuditRow]) -> String {
     }
     let mut out = String::from("seq,time_utc,kind,actor,subject,ip,detail,hash\r\n");
     for r in rows {
-        let time = chrono::DateTime::from_timestamp(r.at, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
-        let cols = [r.seq.to_string(), time, r.kind.clone(), r.actor.clone(), r.subject.clone(), r.ip.clone(), r.detail.clone(), r.hash.clone()];
+        let time = chrono::DateTime::from_timestamp(r.at, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        let cols = [
+            r.seq.to_string(),
+            time,
+            r.kind.clone(),
+            r.actor.clone(),
+            r.subject.clone(),
+            r.ip.clone(),
+            r.detail.clone(),
+            r.hash.clone(),
+        ];
         out.push_str(&cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     }

@@ -48,7 +48,12 @@ pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>
         Err(clients::ClientError::Conflict) => DEMO_CLIENT_ID.to_string(),
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(Bootstrapped { admin_nip: ADMIN_NIP.into(), admin_password: password, demo_client_id: demo_id, demo: seeded }))
+    Ok(Some(Bootstrapped {
+        admin_nip: ADMIN_NIP.into(),
+        admin_password: password,
+        demo_client_id: demo_id,
+        demo: seeded,
+    }))
 }
 
 /// The demo application lives inside Gerbang at `/demo`: a public client using PKCE.
@@ -72,10 +77,25 @@ pub fn demo_client(config: &Config) -> NewClient {
 /// kept in step with the issuer at every start.
 pub async fn ensure_internal_clients(st: &AppState, now: i64) -> anyhow::Result<()> {
     ensure_client(st, crate::http::account::ACCOUNT_CLIENT_ID, "Akun Gerbang", "/account", &["openid"], now).await?;
-    ensure_client(st, crate::http::admin::CONSOLE_CLIENT_ID, "Konsol Admin Gerbang", "/console/callback", &["openid", "profile", "roles"], now).await
+    ensure_client(
+        st,
+        crate::http::admin::CONSOLE_CLIENT_ID,
+        "Konsol Admin Gerbang",
+        "/console/callback",
+        &["openid", "profile", "roles"],
+        now,
+    )
+    .await
 }
 
-async fn ensure_client(st: &AppState, id: &str, name: &str, path: &str, scopes: &[&str], now: i64) -> anyhow::Result<()> {
+async fn ensure_client(
+    st: &AppState,
+    id: &str,
+    name: &str,
+    path: &str,
+    scopes: &[&str],
+    now: i64,
+) -> anyhow::Result<()> {
     let redirect = format!("{}{}", st.config.issuer, path);
     if let Some(c) = st.clients.get(&st.db, id).await? {
         if !c.has_redirect_uri(&redirect) {
@@ -86,7 +106,12 @@ async fn ensure_client(st: &AppState, id: &str, name: &str, path: &str, scopes: 
         }
         return Ok(());
     }
-    let mut c = NewClient::web(name, vec![redirect], scopes.iter().map(|s| s.to_string()).collect(), vec![GrantType::AuthorizationCode]);
+    let mut c = NewClient::web(
+        name,
+        vec![redirect],
+        scopes.iter().map(|s| s.to_string()).collect(),
+        vec![GrantType::AuthorizationCode],
+    );
     c.id = Some(id.into());
     c.public = true;
     c.development = true;
@@ -103,12 +128,18 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
     println!("                 password: {}   (shown only now: store it safely)", b.admin_password.expose());
     println!("  Demo application: {}/demo  (client_id `{}`)", config.issuer, b.demo_client_id);
     if let Some(d) = &b.demo {
-        println!("  Demo region (Kabupaten Jember): {} OPD units; accounts with password `{}`:", d.opd_units, d.password);
+        println!(
+            "  Demo region (Kabupaten Jember): {} OPD units; accounts with password `{}`:",
+            d.opd_units, d.password
+        );
         for a in &d.accounts {
             println!("    {:<18}  {}", a.login, a.name);
         }
     }
-    println!("  Admin console: {}/console  (needs security level {}: register a passkey at {}/account first)", config.issuer, config.admin_min_level, config.issuer);
+    println!(
+        "  Admin console: {}/console  (needs security level {}: register a passkey at {}/account first)",
+        config.issuer, config.admin_min_level, config.issuer
+    );
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();
 }

@@ -182,10 +182,7 @@ impl Layered {
     }
 
     fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        let source_name = self
-            .get(key)
-            .map(|(_, s)| s.clone())
-            .unwrap_or_else(|| "default".into());
+        let source_name = self.get(key).map(|(_, s)| s.clone()).unwrap_or_else(|| "default".into());
         ConfigError { setting: key.into(), source_name, message: message.into() }
     }
 
@@ -251,11 +248,7 @@ impl Config {
                     _ => (k.clone(), false),
                 };
                 if !SETTINGS.iter().any(|(s, _)| *s == key) {
-                    return Err(ConfigError {
-                        setting: k,
-                        source_name: name,
-                        message: "unknown setting".into(),
-                    });
+                    return Err(ConfigError { setting: k, source_name: name, message: "unknown setting".into() });
                 }
                 let text = match v {
                     toml::Value::String(s) => s,
@@ -290,7 +283,11 @@ impl Config {
         let bind: SocketAddr = l.parse("bind", "an address like 127.0.0.1:8080")?;
         // A loopback default issuer is `localhost`: browsers refuse passkeys for IP addresses.
         let issuer_raw = l.string("issuer").unwrap_or_else(|| {
-            let host = if bind.ip().is_unspecified() || bind.ip().is_loopback() { "localhost".to_string() } else { bind.ip().to_string() };
+            let host = if bind.ip().is_unspecified() || bind.ip().is_loopback() {
+                "localhost".to_string()
+            } else {
+                bind.ip().to_string()
+            };
             let host = if bind.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
             format!("http://{host}:{}", bind.port())
         });
@@ -300,7 +297,10 @@ impl Config {
             Some(u) => u,
             None => format!("sqlite://{}/gerbang.db", data_dir.display()),
         };
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(l.err("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
         let redis_url = l.string("redis_url");
@@ -308,7 +308,10 @@ impl Config {
             // The redis client is built without TLS; better to refuse at start than to fail at
             // the first connection.
             if r.starts_with("rediss://") {
-                return Err(l.err("redis_url", "TLS to Redis (rediss://) is not supported yet; use redis:// on a private network"));
+                return Err(l.err(
+                    "redis_url",
+                    "TLS to Redis (rediss://) is not supported yet; use redis:// on a private network",
+                ));
             }
             if !r.starts_with("redis://") {
                 return Err(l.err("redis_url", "must start with redis://"));
@@ -344,18 +347,27 @@ impl Config {
             return Err(l.err("db_max_connections", "must be at least 1"));
         }
         let mut trusted_proxies = Vec::new();
-        for part in l.string("trusted_proxies").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let c = Cidr::parse(part).ok_or_else(|| l.err("trusted_proxies", format!("`{part}` is not an address or range like 10.0.0.0/8")))?;
+        for part in l.string("trusted_proxies").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty())
+        {
+            let c = Cidr::parse(part).ok_or_else(|| {
+                l.err("trusted_proxies", format!("`{part}` is not an address or range like 10.0.0.0/8"))
+            })?;
             trusted_proxies.push(c);
         }
         let mut redirect_domains = Vec::new();
-        for part in l.string("redirect_domains").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in l.string("redirect_domains").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty())
+        {
             let host = part.strip_prefix("*.").unwrap_or(part);
             let ok = !host.is_empty()
                 && host.contains('.')
-                && host.split('.').all(|lbl| !lbl.is_empty() && lbl.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                && host
+                    .split('.')
+                    .all(|lbl| !lbl.is_empty() && lbl.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
             if !ok {
-                return Err(l.err("redirect_domains", format!("`{part}` is not a domain like jemberkab.go.id or *.jemberkab.go.id")));
+                return Err(l.err(
+                    "redirect_domains",
+                    format!("`{part}` is not a domain like jemberkab.go.id or *.jemberkab.go.id"),
+                ));
             }
             redirect_domains.push(part.to_ascii_lowercase());
         }
@@ -372,7 +384,10 @@ impl Config {
             utc_offset_minutes: {
                 let v: i32 = l.parse("utc_offset_minutes", "a number of minutes east of UTC")?;
                 if !(-720..=840).contains(&v) {
-                    return Err(l.err("utc_offset_minutes", "must be between -720 and 840 (UTC-12:00 to UTC+14:00); 420 is WIB"));
+                    return Err(l.err(
+                        "utc_offset_minutes",
+                        "must be between -720 and 840 (UTC-12:00 to UTC+14:00); 420 is WIB",
+                    ));
                 }
                 v
             },
@@ -420,13 +435,11 @@ impl Config {
 }
 
 fn read_secret_file(key: &str, source: &str, path: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-        .map_err(|e| ConfigError {
-            setting: key.into(),
-            source_name: source.into(),
-            message: format!("cannot read file `{path}`: {e}"),
-        })
+    std::fs::read_to_string(path).map(|s| s.trim_end_matches(['\n', '\r']).to_string()).map_err(|e| ConfigError {
+        setting: key.into(),
+        source_name: source.into(),
+        message: format!("cannot read file `{path}`: {e}"),
+    })
 }
 
 fn validate_issuer(raw: &str) -> Result<String, String> {
@@ -474,7 +487,10 @@ mod tests {
         assert_eq!(Config::load(Some(&path), &env(&[])).unwrap().utc_offset_minutes, 480);
         let c = Config::load(Some(&path), &env(&[("GERBANG_UTC_OFFSET_MINUTES", "540")])).unwrap();
         assert_eq!(c.utc_offset_minutes, 540);
-        assert_eq!(Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", "-720")])).unwrap().utc_offset_minutes, -720);
+        assert_eq!(
+            Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", "-720")])).unwrap().utc_offset_minutes,
+            -720
+        );
         for bad in ["841", "-721", "WIB", "7.5"] {
             let e = Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", bad)])).unwrap_err();
             assert_eq!(e.setting, "utc_offset_minutes", "{bad}");

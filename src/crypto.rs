@@ -101,7 +101,11 @@ impl MasterKey {
         let nonce_bytes: [u8; NONCE_LEN] = random_bytes()?;
         let mut buf = plaintext.to_vec();
         self.key()?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| CryptoError::Encrypt)?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);

@@ -78,7 +78,12 @@ pub struct SeededAccount {
 
 pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedReport> {
     for (code, name, kind, parent) in UNITS {
-        let new = NewOpd { code: (*code).into(), name: (*name).into(), kind: (*kind).into(), parent: parent.map(String::from) };
+        let new = NewOpd {
+            code: (*code).into(),
+            name: (*name).into(),
+            kind: (*kind).into(),
+            parent: parent.map(String::from),
+        };
         match opd::create(db, new, now).await {
             Ok(_) | Err(OpdError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
@@ -90,7 +95,8 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
             Err(RoleError::Conflict) => roles::find(db, "", name).await?,
             Err(e) => return Err(e.into()),
         };
-        let unit = opd_store::find_by_code(db, unit).await?.ok_or_else(|| anyhow::anyhow!("demo unit {unit} missing"))?;
+        let unit =
+            opd_store::find_by_code(db, unit).await?.ok_or_else(|| anyhow::anyhow!("demo unit {unit} missing"))?;
         match roles::assign(db, &role, &Holder::Opd(unit.id), now).await {
             Ok(()) | Err(RoleError::AlreadyAssigned) => {}
             Err(e) => return Err(e.into()),
@@ -99,10 +105,18 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
     let mut seeded = Vec::new();
     let password = Secret::new(DEMO_PASSWORD.to_string());
     for (nip, name, unit, jabatan, golongan, eselon) in ASN {
-        let new = NewAccount { nip: Some((*nip).into()), nik: None, name: (*name).into(), password: Some(password.clone()), is_admin: false };
+        let new = NewAccount {
+            nip: Some((*nip).into()),
+            nik: None,
+            name: (*name).into(),
+            password: Some(password.clone()),
+            is_admin: false,
+        };
         let mut account = match accounts::create(db, hasher, new, now).await {
             Ok((a, _)) => a,
-            Err(AccountError::Conflict(_)) => accounts::find(db, nip).await?.ok_or_else(|| anyhow::anyhow!("demo account {nip} vanished"))?,
+            Err(AccountError::Conflict(_)) => {
+                accounts::find(db, nip).await?.ok_or_else(|| anyhow::anyhow!("demo account {nip} vanished"))?
+            }
             Err(e) => return Err(e.into()),
         };
         account.opd_id = opd_store::find_by_code(db, unit).await?.map(|u| u.id);
@@ -114,10 +128,18 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
         seeded.push(SeededAccount { login: (*nip).into(), name: (*name).into(), account_type: "asn" });
     }
     for (nik, name, email) in CITIZENS {
-        let new = NewAccount { nip: None, nik: Some((*nik).into()), name: (*name).into(), password: Some(password.clone()), is_admin: false };
+        let new = NewAccount {
+            nip: None,
+            nik: Some((*nik).into()),
+            name: (*name).into(),
+            password: Some(password.clone()),
+            is_admin: false,
+        };
         let mut account = match accounts::create(db, hasher, new, now).await {
             Ok((a, _)) => a,
-            Err(AccountError::Conflict(_)) => accounts::find(db, nik).await?.ok_or_else(|| anyhow::anyhow!("demo account {nik} vanished"))?,
+            Err(AccountError::Conflict(_)) => {
+                accounts::find(db, nik).await?.ok_or_else(|| anyhow::anyhow!("demo account {nik} vanished"))?
+            }
             Err(e) => return Err(e.into()),
         };
         profile::set(&mut account.profile, account.kind, "email", email)?;

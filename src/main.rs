@@ -282,8 +282,9 @@ enum KeysCmd {
 }
 
 fn init_tracing(config: &Config, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(if default_level.is_empty() { &config.log } else { default_level })
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(if default_level.is_empty() { &config.log } else { default_level })
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
@@ -357,7 +358,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 return Ok(fail(j, &format!("no account `{account}`"), "not_found"));
             };
             gerbang::auth::reset_factors(&db, &a.id).await?;
-            let event = gerbang::audit::Event::new("account.factors_reset").actor(&format!("cli:{actor}")).subject(&a.id);
+            let event =
+                gerbang::audit::Event::new("account.factors_reset").actor(&format!("cli:{actor}")).subject(&a.id);
             gerbang::audit::append(&db, event, now()).await?;
             if j {
                 println!("{}", json!({ "reset": a.id }));
@@ -379,7 +381,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Audit(AuditCmd::Export { since, until, format }) => {
-            let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp());
+            let day = |s: &str| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc().timestamp())
+            };
             let (Some(from), Some(to)) = (day(&since), day(&until)) else {
                 return Ok(fail(false, "dates must look like 2026-11-01", "invalid"));
             };
@@ -407,7 +414,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 for r in rows {
                     let at = chrono::DateTime::from_timestamp(r.at, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
-                    println!("{:>6} {} {:<24} actor={} subject={} ip={} {}", r.seq, at, r.kind, r.actor, r.subject, r.ip, r.detail);
+                    println!(
+                        "{:>6} {} {:<24} actor={} subject={} ip={} {}",
+                        r.seq, at, r.kind, r.actor, r.subject, r.ip, r.detail
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -421,7 +431,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("demo region loaded: {} OPD units, {} roles, {} accounts", report.opd_units, report.roles, report.accounts.len());
+                println!(
+                    "demo region loaded: {} OPD units, {} roles, {} accounts",
+                    report.opd_units,
+                    report.roles,
+                    report.accounts.len()
+                );
                 println!("every demo account's password: {}", report.password);
                 for a in &report.accounts {
                     println!("  {:<18}  {}", a.login, a.name);
@@ -467,7 +482,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// Role changes made on the command line are recorded like the console's, with `cli` as actor.
-fn role_event(kind: &'static str, role: &gerbang::store::roles::RoleRow, holder: &gerbang::identity::roles::Holder, revoked: Option<u64>) -> gerbang::audit::Event {
+fn role_event(
+    kind: &'static str,
+    role: &gerbang::store::roles::RoleRow,
+    holder: &gerbang::identity::roles::Holder,
+    revoked: Option<u64>,
+) -> gerbang::audit::Event {
     let (subject, unit) = match holder {
         gerbang::identity::roles::Holder::Account(a) => (a.as_str(), None),
         gerbang::identity::roles::Holder::Opd(o) => ("", Some(o.as_str())),
@@ -491,7 +511,12 @@ async fn account_create(config: Config, a: AccountCreate) -> anyhow::Result<Exit
     match accounts::create(&db, &hasher, new, now()).await {
         Ok((acc, warnings)) => {
             let detail = json!({ "source": "cli", "kind": acc.kind.as_str() });
-            gerbang::audit::append(&db, gerbang::audit::Event::new("account.created").actor("cli").subject(&acc.id).detail(detail), now()).await?;
+            gerbang::audit::append(
+                &db,
+                gerbang::audit::Event::new("account.created").actor("cli").subject(&acc.id).detail(detail),
+                now(),
+            )
+            .await?;
             if a.json {
                 println!("{}", json!({ "account": acc, "warnings": warnings }));
             } else {
@@ -528,7 +553,11 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
         return Ok(fail(c.json, "token-alg must be RS256, ES256 or EdDSA", "invalid"));
     };
     let scopes: Vec<String> = if c.scopes.is_empty() {
-        if grants.contains(&GrantType::AuthorizationCode) { vec!["openid".into(), "profile".into()] } else { vec![] }
+        if grants.contains(&GrantType::AuthorizationCode) {
+            vec!["openid".into(), "profile".into()]
+        } else {
+            vec![]
+        }
     } else {
         c.scopes.iter().flat_map(|s| s.split(' ').filter(|x| !x.is_empty()).map(String::from)).collect()
     };
@@ -550,7 +579,9 @@ async fn client_create(config: Config, c: ClientCreate) -> anyhow::Result<ExitCo
     let pairwise = match c.subject_type.as_str() {
         "public" => false,
         "pairwise" => true,
-        other => return Ok(fail(c.json, &format!("subject-type must be public or pairwise, not `{other}`"), "invalid")),
+        other => {
+            return Ok(fail(c.json, &format!("subject-type must be public or pairwise, not `{other}`"), "invalid"))
+        }
     };
     let new = NewClient {
         development: c.development,
@@ -629,7 +660,10 @@ async fn account_update(config: Config, u: AccountUpdate) -> anyhow::Result<Exit
             return Ok(fail(u.json, &e.to_string(), "invalid"));
         }
         let detail = json!({ "before": account.status, "after": status });
-        let event = gerbang::audit::Event::new("account.status_changed").actor(&format!("cli:{}", u.actor)).subject(&account.id).detail(detail);
+        let event = gerbang::audit::Event::new("account.status_changed")
+            .actor(&format!("cli:{}", u.actor))
+            .subject(&account.id)
+            .detail(detail);
         gerbang::audit::append(&db, event, now()).await?;
         account.status = status.clone();
     }
@@ -645,25 +679,27 @@ async fn opd_cmd(config: Config, cmd: OpdCmd) -> anyhow::Result<ExitCode> {
     use gerbang::identity::opd::{self, NewOpd, OpdError};
     let db = open_db(&config).await?;
     match cmd {
-        OpdCmd::Create { code, name, kind, parent, json: j } => match opd::create(&db, NewOpd { code, name, kind, parent }, now()).await {
-            Ok(row) => {
-                if j {
-                    println!("{}", json!({ "opd": row }));
-                } else {
-                    println!("created OPD unit {} {}", row.code, row.name);
+        OpdCmd::Create { code, name, kind, parent, json: j } => {
+            match opd::create(&db, NewOpd { code, name, kind, parent }, now()).await {
+                Ok(row) => {
+                    if j {
+                        println!("{}", json!({ "opd": row }));
+                    } else {
+                        println!("created OPD unit {} {}", row.code, row.name);
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
-                Ok(ExitCode::SUCCESS)
+                Err(OpdError::Store(e)) => Err(e.into()),
+                Err(e) => {
+                    let code = match e {
+                        OpdError::Conflict(_) => "conflict",
+                        OpdError::UnknownParent(_) => "not_found",
+                        _ => "invalid",
+                    };
+                    Ok(fail(j, &e.to_string(), code))
+                }
             }
-            Err(OpdError::Store(e)) => Err(e.into()),
-            Err(e) => {
-                let code = match e {
-                    OpdError::Conflict(_) => "conflict",
-                    OpdError::UnknownParent(_) => "not_found",
-                    _ => "invalid",
-                };
-                Ok(fail(j, &e.to_string(), code))
-            }
-        },
+        }
         OpdCmd::List { json: j } => {
             let rows = gerbang::store::opd::list(&db).await?;
             if j {

@@ -100,7 +100,9 @@ impl AppState {
             redirect_policy,
             discovery,
         });
-        crate::bootstrap::ensure_internal_clients(&state, now()).await.context("cannot register the built-in account client")?;
+        crate::bootstrap::ensure_internal_clients(&state, now())
+            .await
+            .context("cannot register the built-in account client")?;
         Ok(state)
     }
 }
@@ -108,7 +110,8 @@ impl AppState {
 /// The configured master key, or one generated into the data directory on first start.
 pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     if let Some(k) = &config.master_key {
-        let bytes = crypto::decode_master_key(k.expose()).map_err(|m| anyhow::anyhow!("invalid setting `master_key`: {m}"))?;
+        let bytes =
+            crypto::decode_master_key(k.expose()).map_err(|m| anyhow::anyhow!("invalid setting `master_key`: {m}"))?;
         return Ok(bytes);
     }
     let path = config.data_dir.join("master.key");

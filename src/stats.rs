@@ -126,7 +126,13 @@ pub async fn push_tally(tally: &TokenTally, cache: &Cache) -> Result<u64, CacheE
 /// `token.issued` audit record and returns how many tokens it covers. Counters are taken
 /// atomically, so replicas flushing the same hour at once never record a token twice; flushing
 /// an hour again later records only tokens counted since.
-pub async fn flush_token_counts(db: &Db, cache: &Cache, client_ids: &[String], hour: i64, now: i64) -> Result<u64, StatsError> {
+pub async fn flush_token_counts(
+    db: &Db,
+    cache: &Cache,
+    client_ids: &[String],
+    hour: i64,
+    now: i64,
+) -> Result<u64, StatsError> {
     let mut clients = Map::new();
     let mut total: u64 = 0;
     let mut failure = None;
@@ -164,7 +170,13 @@ pub async fn flush_token_counts(db: &Db, cache: &Cache, client_ids: &[String], h
 /// Figures kept in the cache (live sessions, tokens of the last two hours not yet flushed) are
 /// left out, with a warning in the log, when the cache cannot be read: the database figures are
 /// still worth showing.
-pub async fn dashboard(db: &Db, cache: &Cache, now: i64, days: u32, utc_offset_minutes: i32) -> Result<Dashboard, StoreError> {
+pub async fn dashboard(
+    db: &Db,
+    cache: &Cache,
+    now: i64,
+    days: u32,
+    utc_offset_minutes: i32,
+) -> Result<Dashboard, StoreError> {
     let days = days.clamp(1, MAX_DAYS);
     let offset = i64::from(utc_offset_minutes) * 60;
     let (first_day, since) = window(now, days, offset);
@@ -222,9 +234,7 @@ fn window(now: i64, days: u32, offset: i64) -> (i64, i64) {
 
 /// A local day number (days since 1970-01-01 in local time) as a calendar date.
 fn date_label(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day * DAY, 0)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(day * DAY, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
 /// One entry per day, oldest first, days without events included.
@@ -266,7 +276,8 @@ fn add_token_record(tokens: &mut HashMap<String, u64>, detail: &str, since: i64)
 }
 
 fn top_applications(tokens: HashMap<String, u64>) -> Vec<AppUse> {
-    let mut apps: Vec<AppUse> = tokens.into_iter().filter(|(_, n)| *n > 0).map(|(client_id, tokens)| AppUse { client_id, tokens }).collect();
+    let mut apps: Vec<AppUse> =
+        tokens.into_iter().filter(|(_, n)| *n > 0).map(|(client_id, tokens)| AppUse { client_id, tokens }).collect();
     // Ties by id, so the list does not reshuffle between two loads of the page.
     apps.sort_by(|a, b| b.tokens.cmp(&a.tokens).then_with(|| a.client_id.cmp(&b.client_id)));
     apps.truncate(TOP_APPLICATIONS);
@@ -347,12 +358,12 @@ mod tests {
         let cache = Cache::memory();
         let midnight = NOW - 30 * 60;
         for (at, kind) in [
-            (midnight - 1, LOGIN_SUCCEEDED),      // 23:59:59 WIB on the 10th
-            (midnight, LOGIN_SUCCEEDED),          // 00:00:00 WIB on the 11th
+            (midnight - 1, LOGIN_SUCCEEDED), // 23:59:59 WIB on the 10th
+            (midnight, LOGIN_SUCCEEDED),     // 00:00:00 WIB on the 11th
             (midnight + 60, LOGIN_FAILED),
             (midnight + 61, SECOND_FACTOR_FAILED),
-            (midnight - 2 * DAY, LOCKED),         // the 9th
-            (midnight - 2 * DAY - 1, STEP_UP),    // the 8th: outside a 3-day window
+            (midnight - 2 * DAY, LOCKED),      // the 9th
+            (midnight - 2 * DAY - 1, STEP_UP), // the 8th: outside a 3-day window
             (midnight + 62, "password.changed"),
         ] {
             audit::append(&db, Event::new(kind), at).await.unwrap();
@@ -362,7 +373,10 @@ mod tests {
         assert_eq!(dates, ["2026-03-09", "2026-03-10", "2026-03-11"]);
         assert_eq!(d.days[0], DayFigures { date: "2026-03-09".into(), lockouts: 1, ..DayFigures::default() });
         assert_eq!(d.days[1], DayFigures { date: "2026-03-10".into(), logins: 1, ..DayFigures::default() });
-        assert_eq!(d.days[2], DayFigures { date: "2026-03-11".into(), logins: 1, failures: 2, ..DayFigures::default() });
+        assert_eq!(
+            d.days[2],
+            DayFigures { date: "2026-03-11".into(), logins: 1, failures: 2, ..DayFigures::default() }
+        );
         assert_eq!(d.totals, Totals { logins: 2, failures: 2, step_ups: 0, lockouts: 1, tokens: 0 });
         // In UTC the same records fall differently: both logins are on the 10th.
         let d = dashboard(&db, &cache, NOW, 3, 0).await.unwrap();

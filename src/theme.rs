@@ -78,17 +78,18 @@ impl Themes {
         let mut env = Environment::new();
         // An absent value (a form field never filled, an optional fact) prints as nothing, never
         // as the word "none" inside a page or a pre-filled input.
-        env.set_formatter(|out, state, value| {
-            if value.is_none() {
-                Ok(())
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
+        env.set_formatter(
+            |out, state, value| {
+                if value.is_none() {
+                    Ok(())
+                } else {
+                    minijinja::escape_formatter(out, state, value)
+                }
+            },
+        );
         for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.ends_with(".html")) {
             let src = read_layered(&dirs, name).ok_or_else(|| anyhow::anyhow!("template {name} missing"))?;
-            env.add_template_owned(name.to_string(), src)
-                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+            env.add_template_owned(name.to_string(), src).map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
         }
         // Translations merge key by key: a theme lists only the strings it changes.
         let mut strings = HashMap::new();
@@ -105,7 +106,8 @@ impl Themes {
                 }
             }
             for (origin, text) in layers {
-                let layer: HashMap<String, String> = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+                let layer: HashMap<String, String> =
+                    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
                 map.extend(layer);
             }
             strings.insert(*loc, (Value::from_serialize(&map), Arc::new(map)));
@@ -126,10 +128,7 @@ impl Themes {
 
     /// One translated string, for messages assembled on the server.
     pub fn text(&self, locale: &str, key: &str) -> String {
-        self.strings
-            .get(self.locale(locale))
-            .and_then(|(_, m)| m.get(key).cloned())
-            .unwrap_or_else(|| key.to_string())
+        self.strings.get(self.locale(locale)).and_then(|(_, m)| m.get(key).cloned()).unwrap_or_else(|| key.to_string())
     }
 
     /// Renders a page with `t` (translations) and `lang` added to `ctx`.
@@ -163,10 +162,7 @@ pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, defaul
             .filter_map(|part| {
                 let mut it = part.split(';');
                 let tag = it.next()?.trim();
-                let q = it
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 Some((q, tag))
             })
             .collect();
@@ -210,7 +206,9 @@ mod tests {
         let css = String::from_utf8(th.static_file("theme.css").unwrap().to_vec()).unwrap();
         assert!(css.contains("--c-primary"), "the region's colours");
         assert!(th.static_file("style.css").is_some(), "the default stylesheet still served");
-        let page = th.render("login.html", "id", minijinja::context! { csrf => "x", login_id => "y", action => "/login" }).unwrap();
+        let page = th
+            .render("login.html", "id", minijinja::context! { csrf => "x", login_id => "y", action => "/login" })
+            .unwrap();
         assert!(page.contains("Kabupaten Jember"));
         let plain = Themes::load(Path::new(dir), "default").unwrap();
         assert!(!plain.text("id", "tagline").contains("Jember"));

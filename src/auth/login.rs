@@ -13,7 +13,9 @@ use crate::state::AppState;
 pub enum LoginError {
     InvalidCredentials,
     /// Locked or asked to wait; the seconds until the next attempt may be judged.
-    TooManyAttempts { retry_after: i64 },
+    TooManyAttempts {
+        retry_after: i64,
+    },
     AccountDisabled,
     Internal,
 }
@@ -29,7 +31,11 @@ const IP_FACTOR: u64 = 20;
 
 pub fn account_policy(st: &AppState) -> Policy {
     let max = st.config.login_max_failures;
-    Policy { free_failures: max.saturating_sub(2).min(3), max_failures: max, lockout_seconds: st.config.login_lockout_seconds }
+    Policy {
+        free_failures: max.saturating_sub(2).min(3),
+        max_failures: max,
+        lockout_seconds: st.config.login_lockout_seconds,
+    }
 }
 
 fn ip_policy(st: &AppState) -> Policy {
@@ -45,7 +51,13 @@ fn refused(v: Verdict, now: i64) -> Option<LoginError> {
     }
 }
 
-pub async fn password_login(st: &AppState, login: &str, password: &Secret<String>, ip: &str, now: i64) -> Result<Account, LoginError> {
+pub async fn password_login(
+    st: &AppState,
+    login: &str,
+    password: &Secret<String>,
+    ip: &str,
+    now: i64,
+) -> Result<Account, LoginError> {
     let internal = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "login failed internally");
         LoginError::Internal
@@ -54,7 +66,9 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
     let acct = account_id(login);
     let acct_rec = throttle::load(&st.cache, "acct", &acct).await.map_err(|e| internal(&e))?;
     let ip_rec = throttle::load(&st.cache, "ip", ip).await.map_err(|e| internal(&e))?;
-    if let Some(e) = refused(throttle::verdict(&acct_rec, &ap, now), now).or_else(|| refused(throttle::verdict(&ip_rec, &ipp, now), now)) {
+    if let Some(e) = refused(throttle::verdict(&acct_rec, &ap, now), now)
+        .or_else(|| refused(throttle::verdict(&ip_rec, &ipp, now), now))
+    {
         tracing::warn!(ip = %ip, "login refused: too many failed attempts");
         audit::record(&st.db, Event::new("login.throttled").subject(&acct).ip(ip), now).await;
         return Err(e);
@@ -82,7 +96,15 @@ pub async fn password_login(st: &AppState, login: &str, password: &Secret<String
             audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
             if rec.locked_until > now {
                 tracing::warn!(ip = %ip, account = %subject, until = rec.locked_until, "login locked after repeated failures");
-                audit::record(&st.db, Event::new("login.locked").subject(&subject).ip(ip).detail(serde_json::json!({ "until": rec.locked_until })), now).await;
+                audit::record(
+                    &st.db,
+                    Event::new("login.locked")
+                        .subject(&subject)
+                        .ip(ip)
+                        .detail(serde_json::json!({ "until": rec.locked_until })),
+                    now,
+                )
+                .await;
             }
             Err(LoginError::InvalidCredentials)
         }

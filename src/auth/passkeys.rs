@@ -65,7 +65,8 @@ pub async fn start_registration(
     let wa = available(wa)?;
     let uid = Uuid::parse_str(account_id).map_err(|e| PasskeyError::Internal(e.to_string()))?;
     let existing = store::list(db, account_id).await?;
-    let exclude: Vec<CredentialID> = existing.iter().filter_map(|r| load(r).ok()).map(|p| p.cred_id().clone()).collect();
+    let exclude: Vec<CredentialID> =
+        existing.iter().filter_map(|r| load(r).ok()).map(|p| p.cred_id().clone()).collect();
     let (options, state) = wa
         .start_passkey_registration(uid, user_name, display_name, Some(exclude))
         .map_err(|e| PasskeyError::Refused(e.to_string()))?;
@@ -96,7 +97,8 @@ pub async fn finish_registration(
         .await
         .map_err(|e| PasskeyError::Internal(e.to_string()))?
         .ok_or(PasskeyError::Expired)?;
-    let passkey = wa.finish_passkey_registration(credential, &state).map_err(|e| PasskeyError::Refused(e.to_string()))?;
+    let passkey =
+        wa.finish_passkey_registration(credential, &state).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     let name = name.trim();
     let name = if name.is_empty() { "Passkey".to_string() } else { name.chars().take(60).collect() };
     let row = PasskeyRow {
@@ -114,7 +116,12 @@ pub async fn finish_registration(
 
 /// Request options for a known account (second factor or step-up). `key` names the ceremony.
 pub async fn start_authentication(
-    wa: Option<&Webauthn>, cache: &Cache, db: &Db, account_id: &str, key: &str) -> Result<serde_json::Value, PasskeyError> {
+    wa: Option<&Webauthn>,
+    cache: &Cache,
+    db: &Db,
+    account_id: &str,
+    key: &str,
+) -> Result<serde_json::Value, PasskeyError> {
     let wa = available(wa)?;
     let rows = store::list(db, account_id).await?;
     let keys: Vec<Passkey> = rows.iter().filter_map(|r| load(r).ok()).collect();
@@ -122,22 +129,37 @@ pub async fn start_authentication(
         return Err(PasskeyError::UnknownCredential);
     }
     let (options, state) = wa.start_passkey_authentication(&keys).map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    cache.put_json(&format!("webauthn-auth:{key}"), &state, CEREMONY_TTL).await.map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    cache
+        .put_json(&format!("webauthn-auth:{key}"), &state, CEREMONY_TTL)
+        .await
+        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
 /// Request options for passwordless login: any discoverable credential of this site.
 pub async fn start_discoverable(
-    wa: Option<&Webauthn>, cache: &Cache, key: &str) -> Result<serde_json::Value, PasskeyError> {
+    wa: Option<&Webauthn>,
+    cache: &Cache,
+    key: &str,
+) -> Result<serde_json::Value, PasskeyError> {
     let wa = available(wa)?;
     let (options, state) = wa.start_discoverable_authentication().map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    cache.put_json(&format!("webauthn-disc:{key}"), &state, CEREMONY_TTL).await.map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    cache
+        .put_json(&format!("webauthn-disc:{key}"), &state, CEREMONY_TTL)
+        .await
+        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
 /// Counter regressions are refused and logged: two authenticators answering for one credential
 /// means it was copied.
-async fn record_use(db: &Db, row: &PasskeyRow, mut passkey: Passkey, result: &AuthenticationResult, now: i64) -> Result<(), PasskeyError> {
+async fn record_use(
+    db: &Db,
+    row: &PasskeyRow,
+    mut passkey: Passkey,
+    result: &AuthenticationResult,
+    now: i64,
+) -> Result<(), PasskeyError> {
     if !result.user_verified() {
         return Err(PasskeyError::NoUserVerification);
     }
@@ -208,7 +230,8 @@ pub async fn finish_discoverable(
         .await
         .map_err(|e| PasskeyError::Internal(e.to_string()))?
         .ok_or(PasskeyError::Expired)?;
-    let (uid, _) = wa.identify_discoverable_authentication(credential).map_err(|e| PasskeyError::Refused(e.to_string()))?;
+    let (uid, _) =
+        wa.identify_discoverable_authentication(credential).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     let account_id = uid.to_string();
     let rows = store::list(db, &account_id).await?;
     let keys: Vec<(PasskeyRow, Passkey)> = rows.into_iter().filter_map(|r| load(&r).ok().map(|p| (r, p))).collect();

@@ -28,8 +28,12 @@ pub struct Record {
 pub enum Verdict {
     Allowed,
     /// Too soon after the last failure; the attempt is refused without being judged.
-    Wait { seconds: i64 },
-    Locked { until: i64 },
+    Wait {
+        seconds: i64,
+    },
+    Locked {
+        until: i64,
+    },
 }
 
 const MAX_DELAY: i64 = 60;

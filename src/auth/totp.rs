@@ -17,7 +17,10 @@ pub fn hotp(secret: &[u8], counter: u64) -> u32 {
     let tag = hmac::sign(&key, &counter.to_be_bytes());
     let h = tag.as_ref();
     let offset = (h[h.len() - 1] & 0x0f) as usize;
-    let bin = (u32::from(h[offset]) & 0x7f) << 24 | u32::from(h[offset + 1]) << 16 | u32::from(h[offset + 2]) << 8 | u32::from(h[offset + 3]);
+    let bin = (u32::from(h[offset]) & 0x7f) << 24
+        | u32::from(h[offset + 1]) << 16
+        | u32::from(h[offset + 2]) << 8
+        | u32::from(h[offset + 3]);
     bin % 10u32.pow(DIGITS)
 }
 
@@ -58,7 +61,14 @@ pub struct Enrolment {
 }
 
 /// Starts an enrolment with a fresh 160-bit secret (RFC 4226 §4 recommends 160 bits).
-pub async fn start_enrolment(db: &Db, master: &MasterKey, account_id: &str, label: &str, issuer_name: &str, now: i64) -> Result<Enrolment, TotpError> {
+pub async fn start_enrolment(
+    db: &Db,
+    master: &MasterKey,
+    account_id: &str,
+    label: &str,
+    issuer_name: &str,
+    now: i64,
+) -> Result<Enrolment, TotpError> {
     let secret: [u8; 20] = crypto::random_bytes().map_err(|_| TotpError::Sealed)?;
     let sealed = master.seal(&format!("totp:{account_id}"), &secret).map_err(|_| TotpError::Sealed)?;
     store::put_pending_totp(db, account_id, &sealed, now).await?;
@@ -75,7 +85,10 @@ pub async fn start_enrolment(db: &Db, master: &MasterKey, account_id: &str, labe
     );
     let qr = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| TotpError::Sealed)?;
     let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
-    let qr_svg_data_uri = format!("data:image/svg+xml;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg));
+    let qr_svg_data_uri = format!(
+        "data:image/svg+xml;base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
+    );
     Ok(Enrolment { secret_base32, uri, qr_svg_data_uri })
 }
 
@@ -89,7 +102,13 @@ async fn secret(db: &Db, master: &MasterKey, account_id: &str, confirmed: bool) 
 }
 
 /// Confirms a pending enrolment with a first code from the authenticator.
-pub async fn confirm_enrolment(db: &Db, master: &MasterKey, account_id: &str, code: &str, now: i64) -> Result<bool, TotpError> {
+pub async fn confirm_enrolment(
+    db: &Db,
+    master: &MasterKey,
+    account_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool, TotpError> {
     let Some(secret) = secret(db, master, account_id, false).await? else { return Ok(false) };
     let Some(step) = matching_step(&secret, code, now) else { return Ok(false) };
     Ok(store::confirm_totp(db, account_id, step).await?)
@@ -118,7 +137,13 @@ mod tests {
     fn rfc6238_sha1_test_vectors() {
         // RFC 6238 Appendix B, SHA1, 8 digits there; the last 6 digits are the 6-digit codes.
         let secret = b"12345678901234567890";
-        for (t, code) in [(59i64, 94287082u32), (1111111109, 7081804), (1111111111, 14050471), (1234567890, 89005924), (2000000000, 69279037)] {
+        for (t, code) in [
+            (59i64, 94287082u32),
+            (1111111109, 7081804),
+            (1111111111, 14050471),
+            (1234567890, 89005924),
+            (2000000000, 69279037),
+        ] {
             assert_eq!(hotp(secret, step_at(t) as u64), code % 1_000_000, "t={t}");
         }
     }

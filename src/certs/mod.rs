@@ -170,7 +170,8 @@ pub fn check(input: &str, issuers: &[TrustedIssuer], now: i64) -> Result<Checked
     if !issuers.is_empty() {
         verify_issuer(&cert, issuers)?;
     }
-    let common_name = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(String::from).unwrap_or_default();
+    let common_name =
+        cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(String::from).unwrap_or_default();
     let email = cert.subject().iter_email().next().and_then(|a| a.as_str().ok()).map(String::from);
     Ok(Checked {
         fingerprint: crypto::sha256_hex(&der),
@@ -317,7 +318,10 @@ mod tests {
         assert_eq!(check(SITI, &[], 1_700_000_000).unwrap_err(), CertError::NotYetValid("2025-06-01".into()));
         assert_eq!(check(ENCRYPTION, &[], NOW).unwrap_err(), CertError::NotForSigning);
         assert_eq!(check(CA, &[], NOW).unwrap_err(), CertError::Authority);
-        assert_eq!(check("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----", &[], NOW).unwrap_err(), CertError::Malformed);
+        assert_eq!(
+            check("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----", &[], NOW).unwrap_err(),
+            CertError::Malformed
+        );
         assert_eq!(check("hello", &[], NOW).unwrap_err(), CertError::Malformed);
         assert_eq!(check(&"A".repeat(MAX_PEM_BYTES + 1), &[], NOW).unwrap_err(), CertError::TooLarge);
         let mut tampered = SITI.to_string();

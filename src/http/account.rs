@@ -28,18 +28,27 @@ pub const ACCOUNT_CLIENT_ID: &str = "gerbang-account";
 const RECENT_AUTH_SECONDS: i64 = 600;
 
 /// Outcome messages shown once on the account page; only these keys are accepted from the URL.
-const DONE: &[&str] = &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_ended"];
+const DONE: &[&str] =
+    &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_ended"];
 
 /// "Chrome · Windows" from a User-Agent header: enough for a person to recognise a device.
 pub fn device(ua: &str) -> String {
-    let browser = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
-        .iter()
-        .find(|(m, _)| ua.contains(m))
-        .map(|(_, n)| *n);
-    let os = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
-        .iter()
-        .find(|(m, _)| ua.contains(m))
-        .map(|(_, n)| *n);
+    let browser =
+        [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+            .iter()
+            .find(|(m, _)| ua.contains(m))
+            .map(|(_, n)| *n);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(m, _)| ua.contains(m))
+    .map(|(_, n)| *n);
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} · {o}"),
         (Some(b), None) => b.to_string(),
@@ -98,26 +107,39 @@ macro_rules! require_session {
     };
 }
 
-pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn overview(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let (s, a) = require_session!(st, jar);
     let opd = match &a.opd_id {
         Some(id) => opd_store::get(&st.db, id).await.ok().flatten().map(|o| o.name),
         None => None,
     };
-    let (Ok(totp_enrolled), Ok(remaining)) = (totp::is_enrolled(&st.db, &a.id).await, recovery::remaining(&st.db, &a.id).await) else {
+    let (Ok(totp_enrolled), Ok(remaining)) =
+        (totp::is_enrolled(&st.db, &a.id).await, recovery::remaining(&st.db, &a.id).await)
+    else {
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     };
-    let level = levels::get(levels::from_acr(&s.acr).unwrap_or(1)).map(|l| if locale == "en" { l.name_en } else { l.name_id });
+    let level =
+        levels::get(levels::from_acr(&s.acr).unwrap_or(1)).map(|l| if locale == "en" { l.name_en } else { l.name_id });
     let Ok(keys) = passkeys::list(&st.db, &a.id).await else {
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     };
-    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let day =
+        |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
     let keys: Vec<minijinja::Value> = keys
         .iter()
         .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day) })
         .collect();
-    let when = |t: i64| chrono::DateTime::from_timestamp(t + 7 * 3600, 0).map(|d| d.format("%Y-%m-%d %H:%M WIB").to_string()).unwrap_or_default();
+    let when = |t: i64| {
+        chrono::DateTime::from_timestamp(t + 7 * 3600, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M WIB").to_string())
+            .unwrap_or_default()
+    };
     let sessions: Vec<minijinja::Value> = match session::list_for_account(&st.cache, &a.id, now()).await {
         Ok(list) => list
             .iter()
@@ -129,7 +151,8 @@ pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, 
         }
     };
     let (jar, bid) = browser_id(&st, jar);
-    let done = q.get("done").filter(|d| DONE.contains(&d.as_str())).map(|d| st.themes.text(locale, &format!("done_{d}")));
+    let done =
+        q.get("done").filter(|d| DONE.contains(&d.as_str())).map(|d| st.themes.text(locale, &format!("done_{d}")));
     let ctx = minijinja::context! {
         sessions => sessions,
         name => a.name,
@@ -150,9 +173,14 @@ pub async fn overview(State(st): State<St>, headers: HeaderMap, jar: CookieJar, 
 }
 
 /// Creation options for a new passkey (fetched by the page's script).
-pub async fn passkey_options(State(st): State<St>, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn passkey_options(
+    State(st): State<St>,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let Some((s, a)) = current(&st, &jar).await else {
-        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": "login_required" }))).into_response();
+        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": "login_required" })))
+            .into_response();
     };
     if now() - s.auth_time > RECENT_AUTH_SECONDS || !checked_post(&st, &jar, form).await {
         return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "reauthenticate" }))).into_response();
@@ -162,12 +190,18 @@ pub async fn passkey_options(State(st): State<St>, jar: CookieJar, form: Result<
         Ok(v) => super::no_store_json(v),
         Err(e) => {
             tracing::error!(error = %e, "passkey registration options failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "error": "server_error" }))).into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "error": "server_error" })))
+                .into_response()
         }
     }
 }
 
-pub async fn passkey_add(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn passkey_add(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let (_, a) = require_session!(st, jar, recent);
     let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
@@ -177,10 +211,22 @@ pub async fn passkey_add(State(st): State<St>, headers: HeaderMap, jar: CookieJa
     if !st.csrf.verify(&bid, "account", form.get("csrf").unwrap_or("")) {
         return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
     }
-    let Ok(cred) = serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(form.get("credential").unwrap_or("")) else {
+    let Ok(cred) =
+        serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(form.get("credential").unwrap_or(""))
+    else {
         return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_passkey", "invalid_request");
     };
-    match passkeys::finish_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, form.get("name").unwrap_or(""), &cred, now()).await {
+    match passkeys::finish_registration(
+        st.webauthn.as_ref(),
+        &st.cache,
+        &st.db,
+        &a.id,
+        form.get("name").unwrap_or(""),
+        &cred,
+        now(),
+    )
+    .await
+    {
         Ok(row) => {
             tracing::info!(account = %a.id, passkey = %row.id, "passkey registered");
             audit::record(&st.db, Event::new("passkey.registered").actor(&a.id).subject(&a.id), now()).await;
@@ -206,7 +252,14 @@ pub async fn passkey_remove_form(
 ) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let _ = require_session!(st, jar, recent);
-    confirm_page(&st, jar, locale, &format!("/account/passkeys/{id}/remove"), "confirm_passkey_remove", "confirm_remove_passkey")
+    confirm_page(
+        &st,
+        jar,
+        locale,
+        &format!("/account/passkeys/{id}/remove"),
+        "confirm_passkey_remove",
+        "confirm_remove_passkey",
+    )
 }
 
 pub async fn passkey_remove(
@@ -232,7 +285,12 @@ pub async fn passkey_remove(
     }
 }
 
-pub async fn password_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn password_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let _ = require_session!(st, jar);
     let (jar, bid) = browser_id(&st, jar);
@@ -240,7 +298,12 @@ pub async fn password_form(State(st): State<St>, headers: HeaderMap, jar: Cookie
     (jar, page(&st, StatusCode::OK, "account_password.html", locale, ctx)).into_response()
 }
 
-pub async fn password_change(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn password_change(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let (_, a) = require_session!(st, jar);
     let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
@@ -276,7 +339,12 @@ pub async fn password_change(State(st): State<St>, headers: HeaderMap, jar: Cook
     }
 }
 
-pub async fn totp_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn totp_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let (_, a) = require_session!(st, jar, recent);
     match totp::is_enrolled(&st.db, &a.id).await {
@@ -296,7 +364,12 @@ pub async fn totp_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar,
     (jar, page(&st, StatusCode::OK, "account_totp.html", locale, ctx)).into_response()
 }
 
-pub async fn totp_confirm(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn totp_confirm(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let (_, a) = require_session!(st, jar, recent);
     let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
@@ -309,7 +382,9 @@ pub async fn totp_confirm(State(st): State<St>, headers: HeaderMap, jar: CookieJ
     let t = now();
     match totp::confirm_enrolment(&st.db, &st.sealer, &a.id, form.get("code").unwrap_or(""), t).await {
         Ok(true) => {}
-        Ok(false) => return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_invalid_code_enrol", "invalid_request"),
+        Ok(false) => {
+            return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_invalid_code_enrol", "invalid_request")
+        }
         Err(e) => {
             tracing::error!(error = %e, "TOTP confirmation failed");
             return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
@@ -339,7 +414,14 @@ async fn show_new_codes(st: &AppState, a: &Account, locale: &str, t: i64) -> Res
 }
 
 /// Destructive actions first show what will happen, with a way to cancel.
-fn confirm_page(st: &AppState, jar: CookieJar, locale: &str, action: &str, message_key: &str, button_key: &str) -> Response {
+fn confirm_page(
+    st: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    action: &str,
+    message_key: &str,
+    button_key: &str,
+) -> Response {
     let (jar, bid) = browser_id(st, jar);
     let ctx = minijinja::context! {
         csrf => st.csrf.token(&bid, "account"), action => action,
@@ -349,13 +431,23 @@ fn confirm_page(st: &AppState, jar: CookieJar, locale: &str, action: &str, messa
     (jar, page(st, StatusCode::OK, "confirm.html", locale, ctx)).into_response()
 }
 
-pub async fn totp_remove_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn totp_remove_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let _ = require_session!(st, jar, recent);
     confirm_page(&st, jar, locale, "/account/totp/remove", "confirm_totp_remove", "confirm_remove")
 }
 
-pub async fn recovery_form(State(st): State<St>, headers: HeaderMap, jar: CookieJar, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn recovery_form(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let _ = require_session!(st, jar, recent);
     confirm_page(&st, jar, locale, "/account/recovery", "confirm_recovery_new", "confirm_generate")
@@ -366,7 +458,12 @@ async fn checked_post(st: &AppState, jar: &CookieJar, form: Result<FormParams, F
     form.is_ok_and(|f| st.csrf.verify(&bid, "account", f.get("csrf").unwrap_or("")))
 }
 
-pub async fn totp_remove(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn totp_remove(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let (_, a) = require_session!(st, jar, recent);
     if !checked_post(&st, &jar, form).await {
@@ -382,7 +479,12 @@ pub async fn totp_remove(State(st): State<St>, headers: HeaderMap, jar: CookieJa
     see_other("/account?done=totp_removed")
 }
 
-pub async fn recovery_new(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn recovery_new(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let (_, a) = require_session!(st, jar, recent);
     if !checked_post(&st, &jar, form).await {
@@ -400,7 +502,14 @@ pub async fn session_end_form(
 ) -> Response {
     let locale = locale_of(&st, &headers, &q);
     let _ = require_session!(st, jar);
-    confirm_page(&st, jar, locale, &format!("/account/sessions/{sid}/end"), "confirm_session_end", "confirm_end_session")
+    confirm_page(
+        &st,
+        jar,
+        locale,
+        &format!("/account/sessions/{sid}/end"),
+        "confirm_session_end",
+        "confirm_end_session",
+    )
 }
 
 pub async fn session_end(
@@ -417,7 +526,12 @@ pub async fn session_end(
     }
     match session::end_by_sid(&st.cache, &a.id, &sid).await {
         Ok(true) => {
-            audit::record(&st.db, Event::new("session.ended").actor(&a.id).subject(&a.id).detail(serde_json::json!({ "sid": sid })), now()).await;
+            audit::record(
+                &st.db,
+                Event::new("session.ended").actor(&a.id).subject(&a.id).detail(serde_json::json!({ "sid": sid })),
+                now(),
+            )
+            .await;
             if sid == current_session.sid {
                 return (jar.add(Cookies::removal(&st, Cookies::SSO)), see_other("/account")).into_response();
             }

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::St;
-use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport, NewRole, NewUnit};
+use crate::admin::{
+    self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport,
+    NewRole, NewUnit,
+};
 use crate::audit;
 use crate::auth::session::SsoSession;
 use crate::identity::accounts::Account;
@@ -58,17 +61,23 @@ impl From<AdminError> for ProblemResponse {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Unauthenticated(d) => ProblemResponse(StatusCode::UNAUTHORIZED, "Unauthorized", d),
-            AdminError::NeedsLevel(l) => {
-                ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", format!("administration requires security level {l}; log in with a passkey"))
-            }
+            AdminError::NeedsLevel(l) => ProblemResponse(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("administration requires security level {l}; log in with a passkey"),
+            ),
             AdminError::Forbidden(d) => ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", d),
-            AdminError::NotFound(what) => ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}")),
+            AdminError::NotFound(what) => {
+                ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}"))
+            }
             AdminError::Conflict(d) => ProblemResponse(StatusCode::CONFLICT, "Conflict", d),
             AdminError::Invalid(d) => ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", d),
             AdminError::Gone(d) => ProblemResponse(StatusCode::GONE, "Gone", d),
-            AdminError::Internal => {
-                ProblemResponse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "the server could not complete the request".into())
-            }
+            AdminError::Internal => ProblemResponse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the server could not complete the request".into(),
+            ),
         }
     }
 }
@@ -91,7 +100,8 @@ impl FromRequestParts<St> for AdminAuth {
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(b)| b).map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
+    body.map(|Json(b)| b)
+        .map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,7 +117,15 @@ pub struct AccountView {
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
-        AccountView { id: a.id, account_type: a.kind.as_str().into(), nip: a.nip, nik: a.nik, name: a.name, status: a.status, opd_id: a.opd_id }
+        AccountView {
+            id: a.id,
+            account_type: a.kind.as_str().into(),
+            nip: a.nip,
+            nik: a.nik,
+            name: a.name,
+            status: a.status,
+            opd_id: a.opd_id,
+        }
     }
 }
 
@@ -121,7 +139,11 @@ pub struct SearchParams {
 /// Search accounts. Diskominfo admins see everyone; OPD admins their own subtree's staff.
 #[utoipa::path(get, path = "/admin/api/v1/accounts", params(SearchParams),
     responses((status = 200, body = [AccountView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn search_accounts(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<SearchParams>) -> ApiResult<Json<Vec<AccountView>>> {
+pub async fn search_accounts(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<Vec<AccountView>>> {
     let found = ops::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(AccountView::from).collect()))
 }
@@ -136,7 +158,11 @@ pub struct CreatedAccount {
 /// Create an account (Diskominfo anywhere; OPD admins in their own units).
 #[utoipa::path(post, path = "/admin/api/v1/accounts", request_body = AccountInput,
     responses((status = 201, body = CreatedAccount), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_account(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<AccountInput>, JsonRejection>) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
+pub async fn create_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<AccountInput>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
     let (account, warnings) = ops::create_account(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
 }
@@ -144,14 +170,23 @@ pub async fn create_account(State(st): State<St>, AdminAuth(admin): AdminAuth, b
 /// One account.
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<AccountView>> {
+pub async fn get_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     Ok(Json(ops::account(&st, &admin, &id).await?.into()))
 }
 
 /// Change the name or the OPD unit of an account.
 #[utoipa::path(patch, path = "/admin/api/v1/accounts/{id}", request_body = AccountEdit, params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn edit_account(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<AccountEdit>, JsonRejection>) -> ApiResult<Json<AccountView>> {
+pub async fn edit_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<AccountEdit>, JsonRejection>,
+) -> ApiResult<Json<AccountView>> {
     Ok(Json(ops::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
 }
 
@@ -165,7 +200,12 @@ pub struct StatusChange {
 #[utoipa::path(put, path = "/admin/api/v1/accounts/{id}/status", request_body = StatusChange,
     params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn set_status(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<StatusChange>, JsonRejection>) -> ApiResult<Json<AccountView>> {
+pub async fn set_status(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<StatusChange>, JsonRejection>,
+) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
     Ok(Json(ops::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
 }
@@ -179,7 +219,11 @@ pub struct FactorReset {
 /// (Diskominfo admins).
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/factor-reset", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = FactorReset), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn reset_factors(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<FactorReset>> {
+pub async fn reset_factors(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FactorReset>> {
     Ok(Json(FactorReset { sessions_ended: ops::reset_factors(&st, &admin, &id, now()).await? }))
 }
 
@@ -197,14 +241,26 @@ pub struct SessionView {
 
 impl From<SsoSession> for SessionView {
     fn from(s: SsoSession) -> Self {
-        SessionView { sid: s.sid, auth_time: s.auth_time, expires_at: s.expires_at, acr: s.acr, amr: s.amr, ip: s.ip, user_agent: s.user_agent }
+        SessionView {
+            sid: s.sid,
+            auth_time: s.auth_time,
+            expires_at: s.expires_at,
+            acr: s.acr,
+            amr: s.amr,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
     }
 }
 
 /// The account's live single sign-on sessions.
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/sessions", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = [SessionView]), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn list_sessions(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<SessionView>>> {
+pub async fn list_sessions(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<SessionView>>> {
     Ok(Json(ops::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
 }
 
@@ -212,7 +268,11 @@ pub async fn list_sessions(State(st): State<St>, AdminAuth(admin): AdminAuth, Pa
 #[utoipa::path(delete, path = "/admin/api/v1/accounts/{id}/sessions/{sid}",
     params(("id" = String, Path, description = "account id"), ("sid" = String, Path, description = "session id")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn end_session(State(st): State<St>, AdminAuth(admin): AdminAuth, Path((id, sid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn end_session(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     ops::end_session(&st, &admin, &id, &sid, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -242,9 +302,16 @@ pub struct AccountRoles {
 /// The roles an account holds.
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/roles", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountRoles), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn account_roles(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<AccountRoles>> {
+pub async fn account_roles(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountRoles>> {
     let (direct, effective) = ops::roles_of(&st, &admin, &id).await?;
-    Ok(Json(AccountRoles { direct: direct.into_iter().map(RoleView::from).collect(), effective: effective.into_iter().map(RoleView::from).collect() }))
+    Ok(Json(AccountRoles {
+        direct: direct.into_iter().map(RoleView::from).collect(),
+        effective: effective.into_iter().map(RoleView::from).collect(),
+    }))
 }
 
 /// Roles the caller may assign.
@@ -256,7 +323,11 @@ pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Ap
 /// Define a role: global (Diskominfo) or of an application the caller manages.
 #[utoipa::path(post, path = "/admin/api/v1/roles", request_body = NewRole,
     responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<NewRole>, JsonRejection>) -> ApiResult<(StatusCode, Json<RoleView>)> {
+pub async fn create_role(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<NewRole>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<RoleView>)> {
     let role = ops::create_role(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(role.into())))
 }
@@ -273,22 +344,37 @@ pub struct OpdView {
 /// Add an OPD unit (Diskominfo anywhere; OPD admins below their own units).
 #[utoipa::path(post, path = "/admin/api/v1/opd", request_body = NewUnit,
     responses((status = 201, body = OpdView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_opd(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<NewUnit>, JsonRejection>) -> ApiResult<(StatusCode, Json<OpdView>)> {
+pub async fn create_opd(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<NewUnit>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<OpdView>)> {
     let o = ops::create_unit(&st, &admin, json_body(body)?, now()).await?;
-    Ok((StatusCode::CREATED, Json(OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })))
+    Ok((
+        StatusCode::CREATED,
+        Json(OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id }),
+    ))
 }
 
 /// The OPD tree (OPD admins: their own subtree).
 #[utoipa::path(get, path = "/admin/api/v1/opd", responses((status = 200, body = [OpdView]), (status = 403, body = Problem)))]
 pub async fn list_opd(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<OpdView>>> {
     let rows = ops::opd_units(&st, &admin).await?;
-    Ok(Json(rows.into_iter().map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id }).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })
+            .collect(),
+    ))
 }
 
 /// Give a role to an account.
 #[utoipa::path(post, path = "/admin/api/v1/role-assignments", request_body = Assignment,
     responses((status = 201), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn assign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<Assignment>, JsonRejection>) -> ApiResult<StatusCode> {
+pub async fn assign_role(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<Assignment>, JsonRejection>,
+) -> ApiResult<StatusCode> {
     ops::assign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::CREATED)
 }
@@ -296,7 +382,11 @@ pub async fn assign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body
 /// Take a role away; tokens that carried it are revoked.
 #[utoipa::path(delete, path = "/admin/api/v1/role-assignments", request_body = Assignment,
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn unassign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<Assignment>, JsonRejection>) -> ApiResult<StatusCode> {
+pub async fn unassign_role(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<Assignment>, JsonRejection>,
+) -> ApiResult<StatusCode> {
     ops::unassign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -305,7 +395,11 @@ pub async fn unassign_role(State(st): State<St>, AdminAuth(admin): AdminAuth, bo
 /// refused item refuses the whole request.
 #[utoipa::path(post, path = "/admin/api/v1/role-assignments/bulk", request_body = BulkAssignments,
     responses((status = 200, body = BulkReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn bulk_assignments(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<BulkAssignments>, JsonRejection>) -> ApiResult<Json<BulkReport>> {
+pub async fn bulk_assignments(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<BulkAssignments>, JsonRejection>,
+) -> ApiResult<Json<BulkReport>> {
     Ok(Json(ops::bulk(&st, &admin, &json_body(body)?, now()).await?))
 }
 
@@ -335,7 +429,11 @@ pub struct AuditView {
 
 /// The audit trail, newest first (Diskominfo admins and auditors).
 #[utoipa::path(get, path = "/admin/api/v1/audit", params(AuditParams), responses((status = 200, body = [AuditView]), (status = 403, body = Problem)))]
-pub async fn list_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<AuditParams>) -> ApiResult<Json<Vec<AuditView>>> {
+pub async fn list_audit(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<Json<Vec<AuditView>>> {
     let filter = audit::Filter {
         kind: p.kind.unwrap_or_default(),
         who: p.account.unwrap_or_default(),
@@ -371,7 +469,11 @@ pub struct ExportParams {
 /// admins and auditors).
 #[utoipa::path(get, path = "/admin/api/v1/audit/export", params(ExportParams),
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem)))]
-pub async fn export_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<ExportParams>) -> ApiResult<Response> {
+pub async fn export_audit(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Query(p): Query<ExportParams>,
+) -> ApiResult<Response> {
     let csv = ops::export_audit(&st, &admin, p.since, p.until, now()).await?;
     Ok(csv_response(csv))
 }
@@ -379,7 +481,10 @@ pub async fn export_audit(State(st): State<St>, AdminAuth(admin): AdminAuth, Que
 pub fn csv_response(csv: String) -> Response {
     let mut res = csv.into_response();
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"gerbang-audit.csv\""));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"gerbang-audit.csv\""),
+    );
     res
 }
 
@@ -418,7 +523,11 @@ impl From<&RequestRow> for RequestView {
 /// Request an application for one's own OPD unit (OPD admins and OPD developers).
 #[utoipa::path(post, path = "/admin/api/v1/app-requests", request_body = AppRequest,
     responses((status = 201, body = RequestView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn submit_request(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<AppRequest>, JsonRejection>) -> ApiResult<(StatusCode, Json<RequestView>)> {
+pub async fn submit_request(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<AppRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
     let row = ops::submit_request(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(RequestView::from(&row))))
 }
@@ -444,7 +553,12 @@ pub struct Decision {
 #[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/decision", request_body = Decision,
     params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = RequestView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn decide_request(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<Decision>, JsonRejection>) -> ApiResult<Json<RequestView>> {
+pub async fn decide_request(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<Decision>, JsonRejection>,
+) -> ApiResult<Json<RequestView>> {
     let d = json_body(body)?;
     let approve = match d.decision.as_str() {
         "approve" => true,
@@ -465,7 +579,11 @@ pub struct Credentials {
 /// The approved application's credentials, for the requester, once.
 #[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/credentials", params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 410, body = Problem)))]
-pub async fn fetch_credentials(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn fetch_credentials(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let (client_id, secret) = ops::fetch_credentials(&st, &admin, &id, now()).await?;
     Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
 }
@@ -507,7 +625,10 @@ impl From<&Client> for ApplicationView {
 
 /// Registered applications (OPD admins: those their subtree owns).
 #[utoipa::path(get, path = "/admin/api/v1/applications", responses((status = 200, body = [ApplicationView]), (status = 403, body = Problem)))]
-pub async fn list_applications(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<ApplicationView>>> {
+pub async fn list_applications(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+) -> ApiResult<Json<Vec<ApplicationView>>> {
     Ok(Json(ops::applications(&st, &admin).await?.iter().map(ApplicationView::from).collect()))
 }
 
@@ -521,9 +642,16 @@ pub struct RegisteredApplication {
 /// Register an application directly (Diskominfo admins; OPDs submit a request instead).
 #[utoipa::path(post, path = "/admin/api/v1/applications", request_body = ApplicationInput,
     responses((status = 201, body = RegisteredApplication), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn register_application(State(st): State<St>, AdminAuth(admin): AdminAuth, body: Result<Json<ApplicationInput>, JsonRejection>) -> ApiResult<Response> {
+pub async fn register_application(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<ApplicationInput>, JsonRejection>,
+) -> ApiResult<Response> {
     let (client, secret) = ops::register_application(&st, &admin, json_body(body)?, now()).await?;
-    let body = RegisteredApplication { application: ApplicationView::from(&client), client_secret: secret.map(|s| s.expose().clone()) };
+    let body = RegisteredApplication {
+        application: ApplicationView::from(&client),
+        client_secret: secret.map(|s| s.expose().clone()),
+    };
     let mut res = super::no_store_json(body);
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
@@ -532,7 +660,11 @@ pub async fn register_application(State(st): State<St>, AdminAuth(admin): AdminA
 /// One application.
 #[utoipa::path(get, path = "/admin/api/v1/applications/{id}", params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_application(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<ApplicationView>> {
+pub async fn get_application(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApplicationView>> {
     Ok(Json(ApplicationView::from(ops::application(&st, &admin, &id).await?.as_ref())))
 }
 
@@ -540,7 +672,12 @@ pub async fn get_application(State(st): State<St>, AdminAuth(admin): AdminAuth, 
 /// only Diskominfo). Absent fields stay unchanged.
 #[utoipa::path(patch, path = "/admin/api/v1/applications/{id}", request_body = ClientEdit, params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn edit_application(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<ClientEdit>, JsonRejection>) -> ApiResult<Json<ApplicationView>> {
+pub async fn edit_application(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<ClientEdit>, JsonRejection>,
+) -> ApiResult<Json<ApplicationView>> {
     let c = ops::edit_application(&st, &admin, &id, json_body(body)?, now()).await?;
     Ok(Json(ApplicationView::from(&c)))
 }
@@ -548,7 +685,11 @@ pub async fn edit_application(State(st): State<St>, AdminAuth(admin): AdminAuth,
 /// A new client secret (Diskominfo, or the owning OPD's admin); the old one stops working.
 #[utoipa::path(post, path = "/admin/api/v1/applications/{id}/secret", params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 409, body = Problem)))]
-pub async fn rotate_secret(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn rotate_secret(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let secret = ops::rotate_secret(&st, &admin, &id, now()).await?;
     Ok(super::no_store_json(Credentials { client_id: id, client_secret: Some(secret.expose().clone()) }))
 }
@@ -561,7 +702,12 @@ pub struct Enabled {
 /// Disable (revoking every grant) or enable an application (Diskominfo admins).
 #[utoipa::path(put, path = "/admin/api/v1/applications/{id}/enabled", request_body = Enabled, params(("id" = String, Path, description = "client id")),
     responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn set_enabled(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<Enabled>, JsonRejection>) -> ApiResult<Json<ApplicationView>> {
+pub async fn set_enabled(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<Enabled>, JsonRejection>,
+) -> ApiResult<Json<ApplicationView>> {
     let e = json_body(body)?;
     let c = ops::set_enabled(&st, &admin, &id, e.enabled, now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
@@ -612,7 +758,11 @@ pub struct CertificateParams {
 /// staff's), soonest expiry first.
 #[utoipa::path(get, path = "/admin/api/v1/certificates", params(CertificateParams),
     responses((status = 200, body = [CertificateView]), (status = 403, body = Problem)))]
-pub async fn list_certificates(State(st): State<St>, AdminAuth(admin): AdminAuth, Query(p): Query<CertificateParams>) -> ApiResult<Json<Vec<CertificateView>>> {
+pub async fn list_certificates(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Query(p): Query<CertificateParams>,
+) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
     let rows = ops::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
     Ok(Json(rows.into_iter().map(|r| certificate_view(r.cert, r.holder_name, t)).collect()))
@@ -621,7 +771,11 @@ pub async fn list_certificates(State(st): State<St>, AdminAuth(admin): AdminAuth
 /// An account's certificates.
 #[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/certificates", params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = [CertificateView]), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn account_certificates(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>) -> ApiResult<Json<Vec<CertificateView>>> {
+pub async fn account_certificates(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
     let a = ops::account(&st, &admin, &id).await?;
     let rows = ops::certificates_of(&st, &admin, &id).await?;
@@ -640,7 +794,12 @@ pub struct CertificateUpload {
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/certificates", request_body = CertificateUpload,
     params(("id" = String, Path, description = "account id")),
     responses((status = 201, body = CertificateView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn bind_certificate(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<CertificateUpload>, JsonRejection>) -> ApiResult<(StatusCode, Json<CertificateView>)> {
+pub async fn bind_certificate(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<CertificateUpload>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
     let t = now();
     let row = ops::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
@@ -657,7 +816,12 @@ pub struct Revocation {
 #[utoipa::path(post, path = "/admin/api/v1/certificates/{id}/revocation", request_body = Revocation,
     params(("id" = String, Path, description = "certificate id")),
     responses((status = 200, body = CertificateView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn revoke_certificate(State(st): State<St>, AdminAuth(admin): AdminAuth, Path(id): Path<String>, body: Result<Json<Revocation>, JsonRejection>) -> ApiResult<Json<CertificateView>> {
+pub async fn revoke_certificate(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<Revocation>, JsonRejection>,
+) -> ApiResult<Json<CertificateView>> {
     let r = json_body(body)?;
     let t = now();
     let row = ops::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
@@ -667,16 +831,75 @@ pub async fn revoke_certificate(State(st): State<St>, AdminAuth(admin): AdminAut
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gerbang admin API", description = "Administration of accounts, OPD units, roles, applications, sessions, electronic certificates and the audit trail. Errors are RFC 9457 problem details."),
-    paths(search_accounts, create_account, get_account, edit_account, set_status, reset_factors, list_sessions, end_session, account_roles,
-          list_roles, create_role, list_opd, create_opd, assign_role, unassign_role, bulk_assignments, list_audit, export_audit,
-          submit_request, list_requests, decide_request, fetch_credentials,
-          list_applications, register_application, get_application, edit_application, rotate_secret, set_enabled,
-          list_certificates, account_certificates, bind_certificate, revoke_certificate),
-    components(schemas(Problem, AccountView, AccountInput, CreatedAccount, AccountEdit, StatusChange, FactorReset, SessionView, RoleView,
-                       AccountRoles, NewRole, NewUnit, OpdView, Assignment, BulkAssignments, BulkReport, AuditView, AppRequest, RequestView, Decision,
-                       Credentials, ApplicationView, ApplicationInput, RegisteredApplication, ClientEdit, Enabled,
-                       CertificateView, CertificateUpload, Revocation))
+    info(
+        title = "Gerbang admin API",
+        description = "Administration of accounts, OPD units, roles, applications, sessions, electronic certificates and the audit trail. Errors are RFC 9457 problem details."
+    ),
+    paths(
+        search_accounts,
+        create_account,
+        get_account,
+        edit_account,
+        set_status,
+        reset_factors,
+        list_sessions,
+        end_session,
+        account_roles,
+        list_roles,
+        create_role,
+        list_opd,
+        create_opd,
+        assign_role,
+        unassign_role,
+        bulk_assignments,
+        list_audit,
+        export_audit,
+        submit_request,
+        list_requests,
+        decide_request,
+        fetch_credentials,
+        list_applications,
+        register_application,
+        get_application,
+        edit_application,
+        rotate_secret,
+        set_enabled,
+        list_certificates,
+        account_certificates,
+        bind_certificate,
+        revoke_certificate
+    ),
+    components(schemas(
+        Problem,
+        AccountView,
+        AccountInput,
+        CreatedAccount,
+        AccountEdit,
+        StatusChange,
+        FactorReset,
+        SessionView,
+        RoleView,
+        AccountRoles,
+        NewRole,
+        NewUnit,
+        OpdView,
+        Assignment,
+        BulkAssignments,
+        BulkReport,
+        AuditView,
+        AppRequest,
+        RequestView,
+        Decision,
+        Credentials,
+        ApplicationView,
+        ApplicationInput,
+        RegisteredApplication,
+        ClientEdit,
+        Enabled,
+        CertificateView,
+        CertificateUpload,
+        Revocation
+    ))
 )]
 pub struct ApiDoc;
 

@@ -20,7 +20,9 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::{accept_language, error_page, page, see_other, Cookies, FormParams, FormRejection, St};
-use crate::admin::{self as ops, AccountEdit, AccountInput, AdminError, Assignment, BulkAssignments, CONSOLE_CLIENT_ID};
+use crate::admin::{
+    self as ops, AccountEdit, AccountInput, AdminError, Assignment, BulkAssignments, CONSOLE_CLIENT_ID,
+};
 use crate::audit;
 use crate::crypto;
 use crate::identity::accounts::{self, Account, STATUSES};
@@ -40,9 +42,24 @@ const LOGIN_COOKIE: &str = "gerbang_console_login";
 
 /// Outcome messages shown once after a change; only these keys are accepted from the URL.
 const DONE: &[&str] = &[
-    "account_created", "account_updated", "role_assigned", "role_removed", "session_ended", "status_changed", "factors_reset",
-    "application_updated", "application_enabled", "application_disabled", "request_submitted", "request_approved",
-    "request_rejected", "bulk_done", "certificate_bound", "certificate_revoked", "role_created", "opd_created",
+    "account_created",
+    "account_updated",
+    "role_assigned",
+    "role_removed",
+    "session_ended",
+    "status_changed",
+    "factors_reset",
+    "application_updated",
+    "application_enabled",
+    "application_disabled",
+    "request_submitted",
+    "request_approved",
+    "request_rejected",
+    "bulk_done",
+    "certificate_bound",
+    "certificate_revoked",
+    "role_created",
+    "opd_created",
 ];
 
 /// The console's server-side session: the grant its login created (checked at every request,
@@ -80,7 +97,9 @@ fn callback_uri(st: &AppState) -> String {
 /// Only paths inside the console: a `next` pointing elsewhere would be an open redirect.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n.to_string(),
+        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+            n.to_string()
+        }
         _ => "/console".to_string(),
     }
 }
@@ -103,7 +122,8 @@ impl FromRequestParts<St> for Console {
 
     async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let query: HashMap<String, String> = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        let query: HashMap<String, String> =
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
         let wanted_lang = query.get("lang").filter(|l| crate::theme::LOCALES.contains(&l.as_str())).cloned();
         let t = now();
         let cookie = jar.get(&Cookies::name(st, COOKIE)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
@@ -128,15 +148,28 @@ impl FromRequestParts<St> for Console {
             Some(cookie) => crate::auth::session::load(&st.cache, &cookie, t).await.ok().flatten(),
             None => None,
         };
-        let admin = match ops::authenticate_grant(st, &session.grant_id, live.as_ref().map(|s| s.sid.as_str()), t).await {
+        let admin = match ops::authenticate_grant(st, &session.grant_id, live.as_ref().map(|s| s.sid.as_str()), t).await
+        {
             Ok(a) => a,
             Err(AdminError::Unauthenticated(_)) => {
                 let _ = st.cache.delete(&key).await;
                 return Err(relogin(session.lang.as_deref()));
             }
-            Err(AdminError::NeedsLevel(_)) => return Err(error_page(st, StatusCode::FORBIDDEN, locale, "c_err_level", "insufficient_user_authentication")),
-            Err(AdminError::Forbidden(_)) => return Err(error_page(st, StatusCode::FORBIDDEN, locale, "c_err_no_admin_role", "access_denied")),
-            Err(_) => return Err(error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")),
+            Err(AdminError::NeedsLevel(_)) => {
+                return Err(error_page(
+                    st,
+                    StatusCode::FORBIDDEN,
+                    locale,
+                    "c_err_level",
+                    "insufficient_user_authentication",
+                ))
+            }
+            Err(AdminError::Forbidden(_)) => {
+                return Err(error_page(st, StatusCode::FORBIDDEN, locale, "c_err_no_admin_role", "access_denied"))
+            }
+            Err(_) => {
+                return Err(error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"))
+            }
         };
         if wanted_lang.is_some() && wanted_lang != session.lang {
             session.lang = wanted_lang;
@@ -170,7 +203,12 @@ impl Console {
     fn me(&self) -> Value {
         let a = &self.admin;
         let mut powers = Vec::new();
-        for (held, name) in [(a.diskominfo, "diskominfo-admin"), (a.opd_admin, "opd-admin"), (a.auditor, "auditor"), (a.developer, "opd-developer")] {
+        for (held, name) in [
+            (a.diskominfo, "diskominfo-admin"),
+            (a.opd_admin, "opd-admin"),
+            (a.auditor, "auditor"),
+            (a.developer, "opd-developer"),
+        ] {
             if held {
                 powers.push(name);
             }
@@ -214,7 +252,8 @@ impl Console {
 
     /// The confirmation step: what will happen, the same fields again, and a way back.
     fn confirm(&self, form: &FormParams, action: &str, cancel: &str, summary: Vec<String>) -> Response {
-        let fields: Vec<(String, String)> = form.0.iter().filter(|(k, _)| k != "csrf" && k != "confirmed").cloned().collect();
+        let fields: Vec<(String, String)> =
+            form.0.iter().filter(|(k, _)| k != "csrf" && k != "confirmed").cloned().collect();
         let ctx = context! { summary => summary, fields => fields, action => action, cancel_url => cancel };
         self.ok("console_confirm.html", "", ctx)
     }
@@ -229,7 +268,9 @@ impl Console {
 
     fn local_time(&self, at: i64) -> String {
         let offset = i64::from(self.st.config.utc_offset_minutes) * 60;
-        chrono::DateTime::from_timestamp(at + offset, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+        chrono::DateTime::from_timestamp(at + offset, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -266,7 +307,9 @@ pub struct NextParam {
 /// Starts the console's own authorization request, at the level administration needs.
 pub async fn login(State(st): State<St>, jar: CookieJar, headers: HeaderMap, Query(q): Query<NextParam>) -> Response {
     let locale = locale_of(&st, &headers, None);
-    let (Ok(state), Ok(verifier), Ok(nonce)) = (crypto::random_token(16), crypto::random_token(32), crypto::random_token(16)) else {
+    let (Ok(state), Ok(verifier), Ok(nonce)) =
+        (crypto::random_token(16), crypto::random_token(32), crypto::random_token(16))
+    else {
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     };
     let pending = PendingLogin { verifier: verifier.clone(), nonce: nonce.clone(), next: safe_next(q.next.as_deref()) };
@@ -295,7 +338,12 @@ pub async fn login(State(st): State<St>, jar: CookieJar, headers: HeaderMap, Que
     (jar.add(make_cookie(&st, LOGIN_COOKIE, state, false)), see_other(&auth)).into_response()
 }
 
-pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn callback(
+    State(st): State<St>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = locale_of(&st, &headers, None);
     let fail = |key: &str, code: &str| error_page(&st, StatusCode::BAD_REQUEST, locale, key, code);
     if let Some(e) = q.get("error") {
@@ -346,8 +394,12 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
     };
     match ops::authenticate(&st, &tokens.access_token, t).await {
         Ok(_) => {}
-        Err(AdminError::NeedsLevel(_)) => return error_page(&st, StatusCode::FORBIDDEN, locale, "c_err_level", "insufficient_user_authentication"),
-        Err(AdminError::Forbidden(_)) => return error_page(&st, StatusCode::FORBIDDEN, locale, "c_err_no_admin_role", "access_denied"),
+        Err(AdminError::NeedsLevel(_)) => {
+            return error_page(&st, StatusCode::FORBIDDEN, locale, "c_err_level", "insufficient_user_authentication")
+        }
+        Err(AdminError::Forbidden(_)) => {
+            return error_page(&st, StatusCode::FORBIDDEN, locale, "c_err_no_admin_role", "access_denied")
+        }
         Err(_) => return fail("c_err_login_failed", "invalid_token"),
     }
     let Ok(cookie) = crypto::random_token(32) else { return fail("error_server", "server_error") };
@@ -422,7 +474,8 @@ pub async fn dashboard(c: Console) -> Response {
         ops::applications(st, &c.admin).await.unwrap_or_default()
     };
     let names: HashMap<String, String> = visible.into_iter().map(|c| (c.id, c.name)).collect();
-    let top_app = d.applications.iter().filter(|a| names.contains_key(&a.client_id)).map(|a| a.tokens).max().unwrap_or(0).max(1);
+    let top_app =
+        d.applications.iter().filter(|a| names.contains_key(&a.client_id)).map(|a| a.tokens).max().unwrap_or(0).max(1);
     let apps: Vec<Value> = d
         .applications
         .iter()
@@ -430,7 +483,11 @@ pub async fn dashboard(c: Console) -> Response {
         .map(|a| {
             let name = names.get(&a.client_id).cloned().unwrap_or_else(|| a.client_id.clone());
             // Long names would run into the bars; the full name stays in the bar's tooltip.
-            let short = if name.chars().count() > 40 { format!("{}…", name.chars().take(39).collect::<String>()) } else { name.clone() };
+            let short = if name.chars().count() > 40 {
+                format!("{}…", name.chars().take(39).collect::<String>())
+            } else {
+                name.clone()
+            };
             context! { name => name, short => short, tokens => a.tokens, w => a.tokens * 560 / top_app }
         })
         .collect();
@@ -567,7 +624,12 @@ pub async fn account(c: Console, Path(id): Path<String>) -> Response {
 }
 
 /// The account page; `cert_error` is a refused certificate (message, detail, the text given).
-async fn account_page(c: &Console, id: &str, status: StatusCode, cert_error: Option<(String, String, String)>) -> Response {
+async fn account_page(
+    c: &Console,
+    id: &str,
+    status: StatusCode,
+    cert_error: Option<(String, String, String)>,
+) -> Response {
     let st = &c.st;
     let id = id.to_string();
     let a = match ops::account(st, &c.admin, &id).await {
@@ -577,7 +639,12 @@ async fn account_page(c: &Console, id: &str, status: StatusCode, cert_error: Opt
     let t = now();
     let (direct, effective) = ops::roles_of(st, &c.admin, &id).await.unwrap_or_default();
     let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
-    let assignable: Vec<_> = ops::assignable_roles(st, &c.admin).await.unwrap_or_default().into_iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).collect();
+    let assignable: Vec<_> = ops::assignable_roles(st, &c.admin)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !direct.iter().any(|d| d.id == r.id))
+        .collect();
     let sessions: Vec<Value> = ops::sessions(st, &c.admin, &id, t)
         .await
         .unwrap_or_default()
@@ -586,8 +653,14 @@ async fn account_page(c: &Console, id: &str, status: StatusCode, cert_error: Opt
         .collect();
     let units = all_units(st).await;
     let options = unit_options(&managed_units(c).await);
-    let certs: Vec<Value> = ops::certificates_of(st, &c.admin, &id).await.unwrap_or_default().iter().map(|r| cert_row(c, r, None, t)).collect();
-    let (cert_error, cert_detail, cert_text) = cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
+    let certs: Vec<Value> = ops::certificates_of(st, &c.admin, &id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| cert_row(c, r, None, t))
+        .collect();
+    let (cert_error, cert_detail, cert_text) =
+        cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
         account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
         unit => unit_name(&units, a.opd_id.as_deref()), units => options, direct => direct, inherited => inherited,
@@ -597,7 +670,11 @@ async fn account_page(c: &Console, id: &str, status: StatusCode, cert_error: Opt
     c.render(status, "console_account.html", "accounts", ctx)
 }
 
-async fn form_and_csrf(c: &Console, headers: &HeaderMap, form: Result<FormParams, FormRejection>) -> Result<FormParams, Response> {
+async fn form_and_csrf(
+    c: &Console,
+    headers: &HeaderMap,
+    form: Result<FormParams, FormRejection>,
+) -> Result<FormParams, Response> {
     let form = form.map_err(|r| bad_form(&c.st, headers, r))?;
     c.check_csrf(&form)?;
     Ok(form)
@@ -605,13 +682,23 @@ async fn form_and_csrf(c: &Console, headers: &HeaderMap, form: Result<FormParams
 
 /// The common start of a change to one account: the form, its CSRF token, the account (within
 /// the admin's powers) and the page to return to.
-async fn account_change(c: &Console, headers: &HeaderMap, id: &str, form: Result<FormParams, FormRejection>) -> Result<(FormParams, Account, String), Response> {
+async fn account_change(
+    c: &Console,
+    headers: &HeaderMap,
+    id: &str,
+    form: Result<FormParams, FormRejection>,
+) -> Result<(FormParams, Account, String), Response> {
     let form = form_and_csrf(c, headers, form).await?;
     let a = ops::account(&c.st, &c.admin, id).await.map_err(|e| c.fail(e, "/console/accounts"))?;
     Ok((form, a, format!("/console/accounts/{id}")))
 }
 
-pub async fn account_edit(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_edit(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -623,7 +710,9 @@ pub async fn account_edit(c: Console, headers: HeaderMap, Path(id): Path<String>
         if let Some(n) = edit.name.as_deref().filter(|n| n.trim() != a.name) {
             summary.push(c.fmt("c_sum_rename", &[&a.name, n.trim()]));
         }
-        if let Some(u) = edit.opd_id.as_deref().filter(|u| Some(*u) != a.opd_id.as_deref() && !(u.is_empty() && a.opd_id.is_none())) {
+        if let Some(u) =
+            edit.opd_id.as_deref().filter(|u| Some(*u) != a.opd_id.as_deref() && !(u.is_empty() && a.opd_id.is_none()))
+        {
             let from = unit_name(&units, a.opd_id.as_deref()).unwrap_or_else(|| "—".into());
             let to = unit_name(&units, Some(u)).unwrap_or_else(|| "—".into());
             summary.push(c.fmt("c_sum_move", &[&a.name, &from, &to]));
@@ -653,13 +742,25 @@ fn role_label(c: &Console, client: &str, name: &str) -> String {
     }
 }
 
-async fn role_change(c: Console, headers: HeaderMap, id: String, form: Result<FormParams, FormRejection>, adding: bool) -> Response {
+async fn role_change(
+    c: Console,
+    headers: HeaderMap,
+    id: String,
+    form: Result<FormParams, FormRejection>,
+    adding: bool,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some((client, name)) = parse_role(form.get("role")) else { return c.fail(AdminError::Invalid("role".into()), &back) };
-    let assignment = Assignment { role: name.clone(), client_id: Some(client.clone()).filter(|c| !c.is_empty()), account_id: a.id.clone() };
+    let Some((client, name)) = parse_role(form.get("role")) else {
+        return c.fail(AdminError::Invalid("role".into()), &back);
+    };
+    let assignment = Assignment {
+        role: name.clone(),
+        client_id: Some(client.clone()).filter(|c| !c.is_empty()),
+        account_id: a.id.clone(),
+    };
     if !confirmed(&form) {
         let (action, key) = if adding { ("add", "c_sum_assign") } else { ("remove", "c_sum_unassign") };
         let mut summary = vec![c.fmt(key, &[&role_label(&c, &client, &name), &a.name])];
@@ -669,29 +770,53 @@ async fn role_change(c: Console, headers: HeaderMap, id: String, form: Result<Fo
         return c.confirm(&form, &format!("/console/accounts/{id}/roles/{action}"), &back, summary);
     }
     let t = now();
-    let result = if adding { ops::assign(&c.st, &c.admin, &assignment, t).await } else { ops::unassign(&c.st, &c.admin, &assignment, t).await.map(|_| ()) };
+    let result = if adding {
+        ops::assign(&c.st, &c.admin, &assignment, t).await
+    } else {
+        ops::unassign(&c.st, &c.admin, &assignment, t).await.map(|_| ())
+    };
     match result {
         Ok(()) => done(&back, if adding { "role_assigned" } else { "role_removed" }),
         Err(e) => c.fail(e, &back),
     }
 }
 
-pub async fn account_role_add(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_role_add(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     role_change(c, headers, id, form, true).await
 }
 
-pub async fn account_role_remove(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_role_remove(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     role_change(c, headers, id, form, false).await
 }
 
-pub async fn account_session_end(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_session_end(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let sid = form.get("sid").unwrap_or("").to_string();
     if !confirmed(&form) {
-        return c.confirm(&form, &format!("/console/accounts/{id}/sessions/end"), &back, vec![c.fmt("c_sum_end_session", &[&a.name])]);
+        return c.confirm(
+            &form,
+            &format!("/console/accounts/{id}/sessions/end"),
+            &back,
+            vec![c.fmt("c_sum_end_session", &[&a.name])],
+        );
     }
     match ops::end_session(&c.st, &c.admin, &id, &sid, now()).await {
         Ok(_) => done(&back, "session_ended"),
@@ -699,7 +824,12 @@ pub async fn account_session_end(c: Console, headers: HeaderMap, Path(id): Path<
     }
 }
 
-pub async fn account_status(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_status(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -725,7 +855,12 @@ pub async fn account_status(c: Console, headers: HeaderMap, Path(id): Path<Strin
     }
 }
 
-pub async fn account_factor_reset(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn account_factor_reset(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -765,10 +900,19 @@ pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
         Err(e) => return c.fail(e, "/console"),
     };
     let list: Vec<Value> = rows.iter().map(|r| cert_row(&c, &r.cert, Some(&r.holder_name), t)).collect();
-    c.ok("console_certificates.html", "certificates", context! { certs => list, all => all, warn_days => ops::CERT_WARN_DAYS })
+    c.ok(
+        "console_certificates.html",
+        "certificates",
+        context! { certs => list, all => all, warn_days => ops::CERT_WARN_DAYS },
+    )
 }
 
-pub async fn certificate_bind(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn certificate_bind(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, a, back) = match account_change(&c, &headers, &id, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -778,14 +922,27 @@ pub async fn certificate_bind(c: Console, headers: HeaderMap, Path(id): Path<Str
     // Checked first, so the confirmation shows what the certificate says about itself.
     let checked = match crate::certs::check(&pem, &c.st.cert_issuers, t) {
         Ok(x) => x,
-        Err(e) => return account_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some((c.text(e.message_key()), e.to_string(), pem))).await,
+        Err(e) => {
+            return account_page(
+                &c,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((c.text(e.message_key()), e.to_string(), pem)),
+            )
+            .await
+        }
     };
     if !confirmed(&form) {
         let mut summary = vec![
             c.fmt("c_sum_cert_bind", &[&a.name]),
             format!("{}: {}", c.text("c_cert_subject"), checked.subject),
             format!("{}: {}", c.text("c_cert_issuer"), checked.issuer),
-            format!("{}: {} – {}", c.text("c_cert_validity"), c.local_time(checked.not_before), c.local_time(checked.not_after)),
+            format!(
+                "{}: {} – {}",
+                c.text("c_cert_validity"),
+                c.local_time(checked.not_before),
+                c.local_time(checked.not_after)
+            ),
         ];
         if !checked.common_name.eq_ignore_ascii_case(a.name.trim()) {
             summary.push(c.fmt("c_sum_cert_name_differs", &[&checked.common_name, &a.name]));
@@ -801,7 +958,12 @@ pub async fn certificate_bind(c: Console, headers: HeaderMap, Path(id): Path<Str
     }
 }
 
-pub async fn certificate_revoke(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn certificate_revoke(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
@@ -830,7 +992,12 @@ pub async fn certificate_revoke(c: Console, headers: HeaderMap, Path(id): Path<S
 
 async fn opd_page(c: &Console, status: StatusCode, form: Value, error: Option<String>) -> Response {
     match ops::opd_units(&c.st, &c.admin).await {
-        Ok(units) => c.render(status, "console_opd.html", "opd", context! { units => unit_options(&units), form => form, error => error }),
+        Ok(units) => c.render(
+            status,
+            "console_opd.html",
+            "opd",
+            context! { units => unit_options(&units), form => form, error => error },
+        ),
         Err(e) => c.fail(e, "/console"),
     }
 }
@@ -856,11 +1023,18 @@ pub async fn opd_create(c: Console, headers: HeaderMap, form: Result<FormParams,
     }
     if !confirmed(&form) {
         let parent = new.parent.clone().unwrap_or_else(|| "—".into());
-        return c.confirm(&form, "/console/opd", "/console/opd", vec![c.fmt("c_sum_opd_create", &[&new.code, &new.name, &parent])]);
+        return c.confirm(
+            &form,
+            "/console/opd",
+            "/console/opd",
+            vec![c.fmt("c_sum_opd_create", &[&new.code, &new.name, &parent])],
+        );
     }
     match ops::create_unit(&c.st, &c.admin, new, now()).await {
         Ok(_) => done("/console/opd", "opd_created"),
-        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await,
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
+            opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
+        }
         Err(e) => c.fail(e, "/console/opd"),
     }
 }
@@ -870,7 +1044,12 @@ async fn roles_page(c: &Console, status: StatusCode, role_form: Value, error: Op
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
-    let apps: Vec<Value> = ops::applications(&c.st, &c.admin).await.unwrap_or_default().iter().map(|a| context! { id => a.id, name => a.name }).collect();
+    let apps: Vec<Value> = ops::applications(&c.st, &c.admin)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|a| context! { id => a.id, name => a.name })
+        .collect();
     let ctx = context! { roles => roles, apps => apps, form => context! { action => "assign" }, role_form => role_form, role_error => error };
     c.render(status, "console_roles.html", "roles", ctx)
 }
@@ -896,7 +1075,9 @@ pub async fn role_create(c: Console, headers: HeaderMap, form: Result<FormParams
     }
     match ops::create_role(&c.st, &c.admin, new, now()).await {
         Ok(_) => done("/console/roles", "role_created"),
-        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => roles_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await,
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
+            roles_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
+        }
         Err(e) => c.fail(e, "/console/roles"),
     }
 }
@@ -911,7 +1092,12 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
     let roles = ops::assignable_roles(&c.st, &c.admin).await.unwrap_or_default();
     let again = |c: &Console, e: String| {
         let values = context! { action => form.get("action"), role => form.get("role"), people => form.get("people") };
-        c.render(StatusCode::UNPROCESSABLE_ENTITY, "console_roles.html", "roles", context! { roles => roles, form => values, error => e, role_form => context! {} })
+        c.render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "console_roles.html",
+            "roles",
+            context! { roles => roles, form => values, error => e, role_form => context! {} },
+        )
     };
     let Some((client, name)) = parse_role(form.get("role")) else { return again(&c, c.text("c_err_choose_role")) };
     let action = if form.get("action") == Some("unassign") { "unassign" } else { "assign" };
@@ -936,14 +1122,20 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
     if !confirmed(&form) {
         let key = if action == "assign" { "c_sum_bulk_assign" } else { "c_sum_bulk_unassign" };
         let mut summary = vec![c.fmt(key, &[&role_label(&c, &client, &name), &people.len().to_string()])];
-        summary.extend(people.iter().map(|p| format!("{} ({})", p.name, p.nip.as_deref().or(p.nik.as_deref()).unwrap_or(""))));
+        summary.extend(
+            people.iter().map(|p| format!("{} ({})", p.name, p.nip.as_deref().or(p.nik.as_deref()).unwrap_or(""))),
+        );
         return c.confirm(&form, "/console/roles/bulk", "/console/roles", summary);
     }
     let bulk = BulkAssignments {
         action: action.into(),
         assignments: people
             .iter()
-            .map(|p| Assignment { role: name.clone(), client_id: Some(client.clone()).filter(|c| !c.is_empty()), account_id: p.id.clone() })
+            .map(|p| Assignment {
+                role: name.clone(),
+                client_id: Some(client.clone()).filter(|c| !c.is_empty()),
+                account_id: p.id.clone(),
+            })
             .collect(),
     };
     match ops::bulk(&c.st, &c.admin, &bulk, now()).await {
@@ -998,14 +1190,24 @@ async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>
     let units = if c.admin.diskominfo { unit_options(&all_units(&c.st).await) } else { Vec::new() };
     let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
-    c.render(status, "console_application.html", "applications", context! { app => view, form => form, units => units, error => error })
+    c.render(
+        status,
+        "console_application.html",
+        "applications",
+        context! { app => view, form => form, units => units, error => error },
+    )
 }
 
 pub async fn application(c: Console, Path(id): Path<String>) -> Response {
     app_page(&c, &id, StatusCode::OK, None, None).await
 }
 
-pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn application_edit(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
@@ -1020,7 +1222,16 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
     let min_level = match form.get("min_level").filter(|_| diskominfo).map(str::parse::<u8>) {
         None => None,
         Some(Ok(l)) => Some(l),
-        Some(Err(_)) => return app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some("min_level".into())).await,
+        Some(Err(_)) => {
+            return app_page(
+                &c,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(app_form_from_params(&form)),
+                Some("min_level".into()),
+            )
+            .await
+        }
     };
     let edit = ClientEdit {
         name: form.get("name").map(String::from),
@@ -1050,8 +1261,13 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
                 "scopes" => words(Some(after)).join(" "),
                 _ => after.trim().to_string(),
             };
-            if normalized != before && (diskominfo || !matches!(field, "category" | "owner_opd_id" | "scopes" | "min_level")) {
-                summary.push(c.fmt("c_sum_app_field", &[&c.text(label), &before.replace('\n', ", "), &normalized.replace('\n', ", ")]));
+            if normalized != before
+                && (diskominfo || !matches!(field, "category" | "owner_opd_id" | "scopes" | "min_level"))
+            {
+                summary.push(c.fmt(
+                    "c_sum_app_field",
+                    &[&c.text(label), &before.replace('\n', ", "), &normalized.replace('\n', ", ")],
+                ));
             }
         }
         if summary.is_empty() {
@@ -1061,27 +1277,48 @@ pub async fn application_edit(c: Console, headers: HeaderMap, Path(id): Path<Str
     }
     match ops::edit_application(&c.st, &c.admin, &id, edit, now()).await {
         Ok(_) => done(&back, "application_updated"),
-        Err(AdminError::Invalid(d)) => app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some(d)).await,
+        Err(AdminError::Invalid(d)) => {
+            app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some(d)).await
+        }
         Err(e) => c.fail(e, &back),
     }
 }
 
-pub async fn application_secret(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn application_secret(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let back = format!("/console/applications/{id}");
     if !confirmed(&form) {
-        return c.confirm(&form, &format!("/console/applications/{id}/secret"), &back, vec![c.fmt("c_sum_rotate", &[&id])]);
+        return c.confirm(
+            &form,
+            &format!("/console/applications/{id}/secret"),
+            &back,
+            vec![c.fmt("c_sum_rotate", &[&id])],
+        );
     }
     match ops::rotate_secret(&c.st, &c.admin, &id, now()).await {
-        Ok(secret) => c.ok("console_secret.html", "applications", context! { client_id => id, client_secret => secret.expose(), back_url => back }),
+        Ok(secret) => c.ok(
+            "console_secret.html",
+            "applications",
+            context! { client_id => id, client_secret => secret.expose(), back_url => back },
+        ),
         Err(e) => c.fail(e, &back),
     }
 }
 
-pub async fn application_enabled(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn application_enabled(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
@@ -1089,7 +1326,11 @@ pub async fn application_enabled(c: Console, headers: HeaderMap, Path(id): Path<
     let back = format!("/console/applications/{id}");
     let enable = form.get("enabled") == Some("1");
     if !confirmed(&form) {
-        let summary = if enable { vec![c.fmt("c_sum_enable", &[&id])] } else { vec![c.fmt("c_sum_disable", &[&id]), c.text("c_sum_disable_tokens")] };
+        let summary = if enable {
+            vec![c.fmt("c_sum_enable", &[&id])]
+        } else {
+            vec![c.fmt("c_sum_disable", &[&id]), c.text("c_sum_disable_tokens")]
+        };
         return c.confirm(&form, &format!("/console/applications/{id}/enabled"), &back, summary);
     }
     match ops::set_enabled(&c.st, &c.admin, &id, enable, now()).await {
@@ -1126,7 +1367,11 @@ fn request_summary(c: &Console, r: &AppRequest) -> Vec<String> {
         format!("{}: {}", c.text("c_redirect_uris"), r.redirect_uris.join(", ")),
         format!("{}: {}", c.text("c_scopes"), r.scopes.join(" ")),
         format!("{}: {}", c.text("c_min_level"), r.min_level),
-        format!("{}: {}", c.text("c_client_type"), c.text(if r.public { "c_public_client" } else { "c_confidential_client" })),
+        format!(
+            "{}: {}",
+            c.text("c_client_type"),
+            c.text(if r.public { "c_public_client" } else { "c_confidential_client" })
+        ),
     ]
 }
 
@@ -1155,10 +1400,18 @@ pub async fn request_submit(c: Console, headers: HeaderMap, form: Result<FormPar
     };
     let req = match request_from_form(&form) {
         Ok(r) => r,
-        Err(field) => return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(field)).await,
+        Err(field) => {
+            return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(field)).await
+        }
     };
     if let Err(e) = registration::check(&c.st, &req) {
-        return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(AdminError::from(e).detail())).await;
+        return requests_page(
+            &c,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            request_form_values(&form),
+            Some(AdminError::from(e).detail()),
+        )
+        .await;
     }
     if !confirmed(&form) {
         let mut summary = vec![c.text("c_sum_request")];
@@ -1167,19 +1420,33 @@ pub async fn request_submit(c: Console, headers: HeaderMap, form: Result<FormPar
     }
     match ops::submit_request(&c.st, &c.admin, req, now()).await {
         Ok(row) => done(&format!("/console/requests/{}", row.id), "request_submitted"),
-        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(d)).await,
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
+            requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(d)).await
+        }
         Err(e) => c.fail(e, "/console/requests"),
     }
 }
 
-async fn request_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>, reject_reason: Option<&str>, error: Option<String>) -> Response {
+async fn request_page(
+    c: &Console,
+    id: &str,
+    status: StatusCode,
+    form: Option<Value>,
+    reject_reason: Option<&str>,
+    error: Option<String>,
+) -> Response {
     let r = match ops::request(&c.st, &c.admin, id).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console/requests"),
     };
     let units = all_units(&c.st).await;
     let asked = registration::request_of(&r);
-    let requester = accounts::get(&c.st.db, &r.requester_id).await.ok().flatten().map(|a| a.name).unwrap_or_else(|| r.requester_id.clone());
+    let requester = accounts::get(&c.st.db, &r.requester_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.name)
+        .unwrap_or_else(|| r.requester_id.clone());
     let view = context! {
         id => r.id, name => r.name, status => r.status, unit => unit_name(&units, Some(&r.opd_id)), requester => requester,
         category => asked.category, redirect_uris => asked.redirect_uris, scopes => asked.scopes.join(" "), min_level => asked.min_level,
@@ -1203,7 +1470,12 @@ pub async fn request(c: Console, Path(id): Path<String>) -> Response {
     request_page(&c, &id, StatusCode::OK, None, None, None).await
 }
 
-pub async fn request_decide(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn request_decide(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
@@ -1214,17 +1486,43 @@ pub async fn request_decide(c: Console, headers: HeaderMap, Path(id): Path<Strin
     let corrected = if approve {
         match request_from_form(&form) {
             Ok(r) => Some(r),
-            Err(field) => return request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(field)).await,
+            Err(field) => {
+                return request_page(
+                    &c,
+                    &id,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(request_form_values(&form)),
+                    None,
+                    Some(field),
+                )
+                .await
+            }
         }
     } else {
         None
     };
     if !approve && reason.is_empty() {
-        return request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, None, None, Some(c.text("c_err_reason_required"))).await;
+        return request_page(
+            &c,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            None,
+            Some(c.text("c_err_reason_required")),
+        )
+        .await;
     }
     if let Some(r) = &corrected {
         if let Err(e) = registration::check(&c.st, r) {
-            return request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(AdminError::from(e).detail())).await;
+            return request_page(
+                &c,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(request_form_values(&form)),
+                None,
+                Some(AdminError::from(e).detail()),
+            )
+            .await;
         }
     }
     if !confirmed(&form) {
@@ -1240,25 +1538,44 @@ pub async fn request_decide(c: Console, headers: HeaderMap, Path(id): Path<Strin
     }
     match ops::decide(&c.st, &c.admin, &id, approve, &reason, corrected, now()).await {
         Ok(_) => done(&back, if approve { "request_approved" } else { "request_rejected" }),
-        Err(AdminError::Invalid(d)) if approve => request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(d)).await,
-        Err(AdminError::Invalid(d)) => request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, None, Some(&reason), Some(d)).await,
+        Err(AdminError::Invalid(d)) if approve => {
+            request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(d))
+                .await
+        }
+        Err(AdminError::Invalid(d)) => {
+            request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, None, Some(&reason), Some(d)).await
+        }
         Err(e) => c.fail(e, &back),
     }
 }
 
-pub async fn request_credentials(c: Console, headers: HeaderMap, Path(id): Path<String>, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn request_credentials(
+    c: Console,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form_and_csrf(&c, &headers, form).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let back = format!("/console/requests/{id}");
     if !confirmed(&form) {
-        return c.confirm(&form, &format!("/console/requests/{id}/credentials"), &back, vec![c.text("c_sum_fetch_credentials")]);
+        return c.confirm(
+            &form,
+            &format!("/console/requests/{id}/credentials"),
+            &back,
+            vec![c.text("c_sum_fetch_credentials")],
+        );
     }
     match ops::fetch_credentials(&c.st, &c.admin, &id, now()).await {
         Ok((client_id, secret)) => {
             let secret = secret.map(|s| s.expose().clone());
-            c.ok("console_secret.html", "requests", context! { client_id => client_id, client_secret => secret, back_url => back })
+            c.ok(
+                "console_secret.html",
+                "requests",
+                context! { client_id => client_id, client_secret => secret, back_url => back },
+            )
         }
         Err(e) => c.fail(e, &back),
     }
@@ -1284,8 +1601,21 @@ fn local_day(c: &Console, date: Option<&str>, end: bool) -> Option<i64> {
 }
 
 const AUDIT_KINDS: &[&str] = &[
-    "login.", "login.succeeded", "login.failed", "login.locked", "login.step_up", "second_factor.failed", "token.issued", "account.",
-    "role.", "application.", "app_request.", "session.", "passkey.", "totp.", "audit.exported",
+    "login.",
+    "login.succeeded",
+    "login.failed",
+    "login.locked",
+    "login.step_up",
+    "second_factor.failed",
+    "token.issued",
+    "account.",
+    "role.",
+    "application.",
+    "app_request.",
+    "session.",
+    "passkey.",
+    "totp.",
+    "audit.exported",
 ];
 
 pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
@@ -1312,7 +1642,11 @@ pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
     let export_until = until.unwrap_or(t + 1).to_string();
     let export_url = local_url("/console/audit/export", &[("since", &export_since), ("until", &export_until)]);
     let f = context! { kind => q.kind, who => q.who, since => q.since, until => q.until };
-    c.ok("console_audit.html", "audit", context! { events => events, f => f, kinds => AUDIT_KINDS, export_url => export_url })
+    c.ok(
+        "console_audit.html",
+        "audit",
+        context! { events => events, f => f, kinds => AUDIT_KINDS, export_url => export_url },
+    )
 }
 
 #[derive(Deserialize)]

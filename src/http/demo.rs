@@ -40,7 +40,9 @@ pub async fn start(State(st): State<St>, jar: CookieJar, headers: HeaderMap) -> 
     if !demo_enabled(&st).await {
         return error_page(&st, StatusCode::NOT_FOUND, locale, "error_not_found", "not_found");
     }
-    let (Ok(state), Ok(verifier), Ok(nonce)) = (crypto::random_token(16), crypto::random_token(32), crypto::random_token(16)) else {
+    let (Ok(state), Ok(verifier), Ok(nonce)) =
+        (crypto::random_token(16), crypto::random_token(32), crypto::random_token(16))
+    else {
         return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
     };
     let challenge = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
@@ -65,7 +67,12 @@ pub async fn start(State(st): State<St>, jar: CookieJar, headers: HeaderMap) -> 
     (jar.add(c), see_other(&auth)).into_response()
 }
 
-pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn callback(
+    State(st): State<St>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let locale = negotiate(None, accept_language(&headers), &st.config.default_locale);
     let fail = |key: &str, code: &str| error_page(&st, StatusCode::BAD_REQUEST, locale, key, code);
     if let Some(e) = q.get("error") {
@@ -116,6 +123,12 @@ pub async fn callback(State(st): State<St>, jar: CookieJar, headers: HeaderMap, 
     let mut gone = Cookie::new(COOKIE, "");
     gone.set_path("/demo");
     gone.make_removal();
-    let res = page(&st, StatusCode::OK, "demo.html", locale, minijinja::context! { claims => pretty, logout_url => logout_url });
+    let res = page(
+        &st,
+        StatusCode::OK,
+        "demo.html",
+        locale,
+        minijinja::context! { claims => pretty, logout_url => logout_url },
+    );
     (jar.add(gone), res).into_response()
 }

@@ -7,13 +7,13 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
-use crate::auth::login::{password_login, LoginError};
 use crate::audit::{self, Event};
+use crate::auth::login::{password_login, LoginError};
 use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::{recovery, session, throttle, totp, Factors};
 use crate::config::Secret;
-use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::identity::levels;
+use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::state::now;
 use crate::theme::negotiate;
 
@@ -28,16 +28,34 @@ async fn flow_form(
 ) -> Result<(FormParams, String, Flow, &'static str), Response> {
     let default_locale = negotiate(None, accept_language(headers), &st.config.default_locale);
     let Ok(form) = form else {
-        return Err(error_page(st, StatusCode::BAD_REQUEST, default_locale, "error_invalid_request", "invalid_request"));
+        return Err(error_page(
+            st,
+            StatusCode::BAD_REQUEST,
+            default_locale,
+            "error_invalid_request",
+            "invalid_request",
+        ));
     };
     let bid = Cookies::read(st, jar, Cookies::BROWSER).unwrap_or_default();
     let flow = match authorize::load_flow(st, form.get("login_id").unwrap_or(""), &bid).await {
         Ok(f) => f,
         Err(FlowError::Expired) => {
-            return Err(error_page(st, StatusCode::BAD_REQUEST, default_locale, "err_session_expired", "invalid_request"))
+            return Err(error_page(
+                st,
+                StatusCode::BAD_REQUEST,
+                default_locale,
+                "err_session_expired",
+                "invalid_request",
+            ))
         }
         Err(FlowError::Internal) => {
-            return Err(error_page(st, StatusCode::INTERNAL_SERVER_ERROR, default_locale, "error_server", "server_error"))
+            return Err(error_page(
+                st,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                default_locale,
+                "error_server",
+                "server_error",
+            ))
         }
     };
     let locale = negotiate(flow.request.ui_locales.as_deref(), accept_language(headers), &st.config.default_locale);
@@ -72,7 +90,14 @@ pub async fn login(
                     return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
                 }
             };
-            return outcome_response(&st, Outcome::Login(flow), locale, &bid, None, Some((key, status, Some(username))));
+            return outcome_response(
+                &st,
+                Outcome::Login(flow),
+                locale,
+                &bid,
+                None,
+                Some((key, status, Some(username))),
+            );
         }
     };
     // With a second factor enrolled the password is only the first step, and no session exists
@@ -124,13 +149,14 @@ async fn start_session(
         let _ = session::end(&st.cache, &old).await;
     }
     let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (cookie, sso) = match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t, ip, ua).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "could not create a session");
-            return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-    };
+    let (cookie, sso) =
+        match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t, ip, ua).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "could not create a session");
+                return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+            }
+        };
     let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
     let outcome = authorize::after_login(st, flow, &sso, t).await;
     // After a recovery code the person is asked to enrol a new authenticator before going on.
@@ -187,14 +213,31 @@ pub async fn second_factor(
         }
     };
     if throttle::verdict(&record, &policy, t) != throttle::Verdict::Allowed {
-        return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)));
+        return outcome_response(
+            &st,
+            Outcome::SecondFactor(flow, factors),
+            locale,
+            &bid,
+            None,
+            Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)),
+        );
     }
     let code = form.get("code").unwrap_or("").trim();
     let recovery_code = form.get("recovery_code").unwrap_or("").trim();
     let credential = form.get("credential").unwrap_or("").trim();
     let verified = if !credential.is_empty() {
         match serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(credential) {
-            Ok(cred) => match passkeys::finish_authentication(st.webauthn.as_ref(), &st.cache, &st.db, &account_id, &flow.id, &cred, t).await {
+            Ok(cred) => match passkeys::finish_authentication(
+                st.webauthn.as_ref(),
+                &st.cache,
+                &st.db,
+                &account_id,
+                &flow.id,
+                &cred,
+                t,
+            )
+            .await
+            {
                 Ok(()) => Ok(Some(3u8)),
                 Err(PasskeyError::Store(e)) => Err(e.to_string()),
                 Err(PasskeyError::Internal(e)) => Err(e),
@@ -206,9 +249,15 @@ pub async fn second_factor(
             Err(_) => Ok(None),
         }
     } else if !recovery_code.is_empty() {
-        recovery::redeem(&st.db, &st.recovery, &account_id, recovery_code, t).await.map(|ok| ok.then_some(1u8)).map_err(|e| e.to_string())
+        recovery::redeem(&st.db, &st.recovery, &account_id, recovery_code, t)
+            .await
+            .map(|ok| ok.then_some(1u8))
+            .map_err(|e| e.to_string())
     } else {
-        totp::verify(&st.db, &st.sealer, &account_id, code, t).await.map(|ok| ok.then_some(2u8)).map_err(|e| e.to_string())
+        totp::verify(&st.db, &st.sealer, &account_id, code, t)
+            .await
+            .map(|ok| ok.then_some(2u8))
+            .map_err(|e| e.to_string())
     };
     match verified {
         Ok(Some(level)) => {
@@ -222,14 +271,26 @@ pub async fn second_factor(
             };
             tracing::info!(account = %account_id, level, "second factor accepted");
             if level == 1 {
-                audit::record(&st.db, Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(&ip), t).await;
+                audit::record(
+                    &st.db,
+                    Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(&ip),
+                    t,
+                )
+                .await;
             }
             start_session(&st, &headers, jar, flow, &account_id, level, amr, locale, &bid, &ip, t).await
         }
         Ok(None) => {
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(&ip), t).await;
             let _ = throttle::fail(&st.cache, "otp", &account_id, &policy, t).await;
-            outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)))
+            outcome_response(
+                &st,
+                Outcome::SecondFactor(flow, factors),
+                locale,
+                &bid,
+                None,
+                Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "second factor check failed");
@@ -238,7 +299,12 @@ pub async fn second_factor(
     }
 }
 
-pub async fn consent(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn consent(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (form, bid, flow, locale) = match flow_form(&st, &headers, &jar, form, "consent").await {
         Ok(x) => x,
         Err(page) => return page,
@@ -265,7 +331,12 @@ fn json_error(status: StatusCode, error: &str) -> Response {
 }
 
 /// Options for passwordless login from the login page (any passkey of this site).
-pub async fn passkey_login_options(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn passkey_login_options(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (_, _, flow, _) = match flow_form(&st, &headers, &jar, form, "login").await {
         Ok(x) => x,
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),
@@ -292,32 +363,59 @@ pub async fn passkey_login(
         Err(page) => return page,
     };
     let t = now();
-    let refused = |st: &St, flow: Flow| outcome_response(st, Outcome::Login(flow), locale, &bid, None, Some(("err_passkey", StatusCode::UNAUTHORIZED, None)));
-    let Ok(cred) = serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(form.get("credential").unwrap_or("")) else {
+    let refused = |st: &St, flow: Flow| {
+        outcome_response(
+            st,
+            Outcome::Login(flow),
+            locale,
+            &bid,
+            None,
+            Some(("err_passkey", StatusCode::UNAUTHORIZED, None)),
+        )
+    };
+    let Ok(cred) =
+        serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(form.get("credential").unwrap_or(""))
+    else {
         return refused(&st, flow);
     };
-    let account_id = match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, &cred, t).await {
-        Ok(a) => a,
-        Err(PasskeyError::Store(e)) => {
-            tracing::error!(error = %e, "passkey login failed");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "passkey login refused");
-            return refused(&st, flow);
-        }
-    };
+    let account_id =
+        match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, &cred, t).await {
+            Ok(a) => a,
+            Err(PasskeyError::Store(e)) => {
+                tracing::error!(error = %e, "passkey login failed");
+                return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "passkey login refused");
+                return refused(&st, flow);
+            }
+        };
     match crate::identity::accounts::get(&st.db, &account_id).await {
         Ok(Some(a)) if a.is_active() => {}
-        Ok(_) => return outcome_response(&st, Outcome::Login(flow), locale, &bid, None, Some(("err_account_disabled", StatusCode::FORBIDDEN, None))),
+        Ok(_) => {
+            return outcome_response(
+                &st,
+                Outcome::Login(flow),
+                locale,
+                &bid,
+                None,
+                Some(("err_account_disabled", StatusCode::FORBIDDEN, None)),
+            )
+        }
         Err(_) => return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    start_session(&st, &headers, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t).await
+    start_session(&st, &headers, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t)
+        .await
 }
 
 /// Options for a passkey as the second step (after the password, or to step a session up).
-pub async fn passkey_factor_options(State(st): State<St>, headers: HeaderMap, jar: CookieJar, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn passkey_factor_options(
+    State(st): State<St>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let (_, _, flow, _) = match flow_form(&st, &headers, &jar, form, "otp").await {
         Ok(x) => x,
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),

@@ -86,11 +86,9 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
     type Rejection = FormRejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        let is_form = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
         if !is_form {
             return Err(FormRejection {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -117,7 +115,10 @@ impl FormParams {
     pub fn check_no_duplicates(&self) -> Result<(), OAuthError> {
         for (i, (k, _)) in self.0.iter().enumerate() {
             if self.0[..i].iter().any(|(p, _)| p == k) {
-                return Err(OAuthError::invalid_request(format!("parameter `{}` was given more than once", k.chars().take(40).collect::<String>())));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{}` was given more than once",
+                    k.chars().take(40).collect::<String>()
+                )));
             }
         }
         Ok(())
@@ -141,7 +142,8 @@ pub fn client_credentials(headers: &HeaderMap, form: &FormParams) -> Result<Clie
         let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-        let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let id = decode(id).ok_or_else(bad)?;
         let secret = decode(secret).ok_or_else(bad)?;
         if form_id.is_some_and(|f| f != id) {

@@ -49,7 +49,11 @@ async fn current_session(st: &AppState, jar: &CookieJar, now: i64) -> Option<ses
 }
 
 /// Endpoints that accept GET and POST take their parameters from the query or the form.
-fn request_params(method: &Method, query: Option<&str>, form: Result<FormParams, FormRejection>) -> Vec<(String, String)> {
+fn request_params(
+    method: &Method,
+    query: Option<&str>,
+    form: Result<FormParams, FormRejection>,
+) -> Vec<(String, String)> {
     if method == Method::POST {
         form.map(|f| f.0).unwrap_or_default()
     } else {
@@ -161,7 +165,9 @@ pub fn outcome_response(
                 .scope
                 .split(' ')
                 .filter(|s| !s.is_empty())
-                .map(|s| minijinja::context! { name => s, description => st.themes.text(locale, &format!("scope_{s}")) })
+                .map(
+                    |s| minijinja::context! { name => s, description => st.themes.text(locale, &format!("scope_{s}")) },
+                )
                 .collect();
             let ctx = minijinja::context! {
                 client_name => flow.client_name,
@@ -186,7 +192,11 @@ pub async fn token(State(st): State<St>, headers: HeaderMap, form: Result<FormPa
     }
 }
 
-async fn token_inner(st: &AppState, headers: &HeaderMap, form: FormParams) -> Result<token::TokenResponse, crate::oidc::OAuthError> {
+async fn token_inner(
+    st: &AppState,
+    headers: &HeaderMap,
+    form: FormParams,
+) -> Result<token::TokenResponse, crate::oidc::OAuthError> {
     form.check_no_duplicates()?;
     let creds = client_credentials(headers, &form)?;
     let client = st.clients.authenticate(&st.db, &creds).await?;
@@ -205,13 +215,19 @@ async fn token_inner(st: &AppState, headers: &HeaderMap, form: FormParams) -> Re
 fn bearer_error(e: BearerError) -> Response {
     let (status, header) = match e {
         BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"gerbang\"".to_string()),
-        BearerError::InvalidToken(d) => (StatusCode::UNAUTHORIZED, format!("Bearer error=\"invalid_token\", error_description=\"{d}\"")),
-        BearerError::InsufficientScope(d) => (StatusCode::FORBIDDEN, format!("Bearer error=\"insufficient_scope\", error_description=\"{d}\"")),
+        BearerError::InvalidToken(d) => {
+            (StatusCode::UNAUTHORIZED, format!("Bearer error=\"invalid_token\", error_description=\"{d}\""))
+        }
+        BearerError::InsufficientScope(d) => {
+            (StatusCode::FORBIDDEN, format!("Bearer error=\"insufficient_scope\", error_description=\"{d}\""))
+        }
         BearerError::Server => return OAuthResponse(crate::oidc::OAuthError::server("userinfo")).into_response(),
     };
     let body = match e {
         BearerError::InvalidToken(d) => serde_json::json!({ "error": "invalid_token", "error_description": d }),
-        BearerError::InsufficientScope(d) => serde_json::json!({ "error": "insufficient_scope", "error_description": d }),
+        BearerError::InsufficientScope(d) => {
+            serde_json::json!({ "error": "insufficient_scope", "error_description": d })
+        }
         _ => serde_json::json!({ "error": "invalid_request", "error_description": "an access token is required" }),
     };
     let mut res = (status, axum::Json(body)).into_response();
@@ -396,7 +412,13 @@ impl axum::extract::FromRequestParts<St> for ClientIp {
         let trusted = |ip: std::net::IpAddr| st.config.trusted_proxies.iter().any(|c| c.contains(ip));
         let mut client = peer.ip();
         if trusted(client) {
-            let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
             for hop in forwarded.rsplit(',').map(str::trim) {
                 match hop.parse::<std::net::IpAddr>() {
                     Ok(ip) => {

@@ -154,9 +154,30 @@ const COMMON: &str = include_str!("../auth/common_passwords.txt");
 
 /// Common choices in Indonesia that the international list misses; ours.
 const COMMON_ID: &[&str] = &[
-    "bismillah", "bismillah123", "indonesia", "indonesia123", "indonesia45", "merdeka45", "sayangku", "rahasia",
-    "rahasia123", "katasandi", "katasandi123", "password123", "qwerty123", "jember123", "asdfghjkl", "1234567890",
-    "pemerintah", "pemkab123", "diskominfo", "kominfo123", "admin12345", "nasional", "garuda123", "pancasila",
+    "bismillah",
+    "bismillah123",
+    "indonesia",
+    "indonesia123",
+    "indonesia45",
+    "merdeka45",
+    "sayangku",
+    "rahasia",
+    "rahasia123",
+    "katasandi",
+    "katasandi123",
+    "password123",
+    "qwerty123",
+    "jember123",
+    "asdfghjkl",
+    "1234567890",
+    "pemerintah",
+    "pemkab123",
+    "diskominfo",
+    "kominfo123",
+    "admin12345",
+    "nasional",
+    "garuda123",
+    "pancasila",
 ];
 
 fn is_common(password: &str) -> bool {
@@ -183,10 +204,7 @@ pub fn check_password(password: &str, identifiers: &[&str], name: &str) -> Resul
         return Err(PasswordRule::ContainsIdentifier);
     }
     let lower = password.to_lowercase();
-    let name_parts = name
-        .split(|c: char| !c.is_alphabetic())
-        .map(str::to_lowercase)
-        .filter(|p| p.chars().count() >= 4);
+    let name_parts = name.split(|c: char| !c.is_alphabetic()).map(str::to_lowercase).filter(|p| p.chars().count() >= 4);
     for part in name_parts {
         if lower.contains(&part) {
             return Err(PasswordRule::ContainsName);

@@ -30,7 +30,8 @@ impl Admin {
     pub async fn load(db: &Db, account: Account) -> Result<Option<Admin>, StoreError> {
         let held = roles::effective(db, &account.id).await?;
         let has = |name: &str| held.iter().any(|r| r.client_id.is_empty() && r.name == name);
-        let (diskominfo, opd_admin, auditor, developer) = (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER));
+        let (diskominfo, opd_admin, auditor, developer) =
+            (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER));
         if !(diskominfo || opd_admin || auditor || developer) {
             return Ok(None);
         }

@@ -13,7 +13,5 @@ pub mod wilayah;
 /// Today's date in Western Indonesia Time (UTC+7), the date people and their documents use.
 pub fn today(now: i64) -> chrono::NaiveDate {
     let wib = now.saturating_add(7 * 3600);
-    chrono::DateTime::from_timestamp(wib, 0)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(wib, 0).map(|d| d.date_naive()).unwrap_or_default()
 }

@@ -74,14 +74,12 @@ impl NikWarning {
     /// User-facing message in Bahasa Indonesia.
     pub fn message_id(&self) -> String {
         match self {
-            Self::UnknownRegency(code) => format!(
-                "Kode kabupaten/kota {} pada NIK tidak ditemukan dalam data wilayah Kemendagri",
-                dotted(code)
-            ),
-            Self::UnknownDistrict(code) => format!(
-                "Kode kecamatan {} pada NIK tidak ditemukan dalam data wilayah Kemendagri",
-                dotted(code)
-            ),
+            Self::UnknownRegency(code) => {
+                format!("Kode kabupaten/kota {} pada NIK tidak ditemukan dalam data wilayah Kemendagri", dotted(code))
+            }
+            Self::UnknownDistrict(code) => {
+                format!("Kode kecamatan {} pada NIK tidak ditemukan dalam data wilayah Kemendagri", dotted(code))
+            }
         }
     }
 }
@@ -89,16 +87,12 @@ impl NikWarning {
 impl fmt::Display for NikWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownRegency(code) => write!(
-                f,
-                "NIK regency/city code {} is not in any edition of the Kemendagri region list",
-                dotted(code)
-            ),
-            Self::UnknownDistrict(code) => write!(
-                f,
-                "NIK district code {} is not in any edition of the Kemendagri region list",
-                dotted(code)
-            ),
+            Self::UnknownRegency(code) => {
+                write!(f, "NIK regency/city code {} is not in any edition of the Kemendagri region list", dotted(code))
+            }
+            Self::UnknownDistrict(code) => {
+                write!(f, "NIK district code {} is not in any edition of the Kemendagri region list", dotted(code))
+            }
         }
     }
 }
@@ -194,15 +188,11 @@ pub fn parse_nik(input: &str, today: NaiveDate) -> Result<NikInfo, NikError> {
 
     let province_code = ascii(&digits[0..2]);
     if !wilayah::is_current_province(&province_code) {
-        return Err(NikError::Province {
-            code: province_code,
-        });
+        return Err(NikError::Province { code: province_code });
     }
     let regency_digits = &digits[2..4];
     if regency_digits == b"00" || regency_digits == b"70" {
-        return Err(NikError::Regency {
-            code: ascii(regency_digits),
-        });
+        return Err(NikError::Regency { code: ascii(regency_digits) });
     }
     let regency_code = ascii(&digits[0..4]);
     let district_code = ascii(&digits[0..6]);
@@ -214,37 +204,18 @@ pub fn parse_nik(input: &str, today: NaiveDate) -> Result<NikInfo, NikError> {
     }
 
     let warnings = region_warnings(&regency_code, &district_code);
-    Ok(NikInfo {
-        nik: Nik(nik),
-        province_code,
-        regency_code,
-        district_code,
-        birth_date,
-        gender,
-        warnings,
-    })
+    Ok(NikInfo { nik: Nik(nik), province_code, regency_code, district_code, birth_date, gender, warnings })
 }
 
 /// Users copy NIKs grouped as "35.09.12.120385.0001" or with spaces, and spreadsheets
 /// add tabs or non-breaking spaces, so every kind of whitespace is dropped.
 fn normalize(input: &str) -> Result<(String, [u8; NIK_LEN]), NikError> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '.')
-        .collect();
-    if let Some((i, c)) = cleaned
-        .chars()
-        .enumerate()
-        .find(|(_, c)| !c.is_ascii_digit())
-    {
-        return Err(NikError::NonDigit {
-            position: i + 1,
-            found: c,
-        });
+    let cleaned: String = input.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
+    if let Some((i, c)) = cleaned.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+        return Err(NikError::NonDigit { position: i + 1, found: c });
     }
-    let digits = <[u8; NIK_LEN]>::try_from(cleaned.as_bytes()).map_err(|_| NikError::Length {
-        found: cleaned.len(),
-    })?;
+    let digits =
+        <[u8; NIK_LEN]>::try_from(cleaned.as_bytes()).map_err(|_| NikError::Length { found: cleaned.len() })?;
     Ok((cleaned, digits))
 }
 
@@ -273,17 +244,12 @@ fn birth(digits: &[u8; NIK_LEN], today: NaiveDate) -> Result<(NaiveDate, Gender)
         century - 100 + yy as i32
     };
 
-    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(NikError::BirthDateInvalid {
-        year,
-        month,
-        day,
-    })?;
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(NikError::BirthDateInvalid { year, month, day })?;
     Ok((date, gender))
 }
 
 fn region_warnings(regency_code: &str, district_code: &str) -> Vec<NikWarning> {
-    let known =
-        |code: &str, level: RegionLevel| wilayah::lookup(code).is_some_and(|r| r.level == level);
+    let known = |code: &str, level: RegionLevel| wilayah::lookup(code).is_some_and(|r| r.level == level);
     // An unknown regency makes its districts unknown too; one warning says it all.
     if !known(regency_code, RegionLevel::Regency) {
         vec![NikWarning::UnknownRegency(regency_code.to_string())]
@@ -300,9 +266,7 @@ fn ascii(digits: &[u8]) -> String {
 
 /// Callers pass only ASCII digits, at most 2 of them, so this cannot overflow.
 fn number(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
+    digits.iter().fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
 }
 
 #[cfg(test)]
@@ -356,12 +320,9 @@ mod tests {
 
     #[test]
     fn normalization_removes_spaces_and_dots() {
-        for input in [
-            "35.09.12.120385.0001",
-            "3509 1212 0385 0001",
-            " 35.09.12 120385 0001\n",
-            "3509121203850001\u{a0}",
-        ] {
+        for input in
+            ["35.09.12.120385.0001", "3509 1212 0385 0001", " 35.09.12 120385 0001\n", "3509121203850001\u{a0}"]
+        {
             assert_eq!(ok(input).nik.as_str(), MAN, "{input:?}");
         }
     }
@@ -369,13 +330,7 @@ mod tests {
     #[test]
     fn non_digit_rejected() {
         let e = err("35091212O3850001");
-        assert_eq!(
-            e,
-            NikError::NonDigit {
-                position: 9,
-                found: 'O'
-            }
-        );
+        assert_eq!(e, NikError::NonDigit { position: 9, found: 'O' });
         assert_eq!(e.code(), "nik_non_digit");
         assert_eq!(err("35-09-12").code(), "nik_non_digit");
     }
@@ -413,10 +368,7 @@ mod tests {
         let e = err("3500121203850001");
         assert_eq!(e, NikError::Regency { code: "00".into() });
         assert_eq!(e.code(), "nik_regency");
-        assert_eq!(
-            err("3570121203850001"),
-            NikError::Regency { code: "70".into() }
-        );
+        assert_eq!(err("3570121203850001"), NikError::Regency { code: "70".into() });
     }
 
     #[test]
@@ -454,25 +406,11 @@ mod tests {
     #[test]
     fn birth_date_must_exist() {
         let e = err("3509123102850001");
-        assert_eq!(
-            e,
-            NikError::BirthDateInvalid {
-                year: 1985,
-                month: 2,
-                day: 31
-            }
-        );
+        assert_eq!(e, NikError::BirthDateInvalid { year: 1985, month: 2, day: 31 });
         assert_eq!(e.code(), "nik_birth_date_invalid");
         assert_eq!(err("3509123104850001").code(), "nik_birth_date_invalid");
         // Women: 71 = day 31, still impossible in April.
-        assert_eq!(
-            err("3509127104850001"),
-            NikError::BirthDateInvalid {
-                year: 1985,
-                month: 4,
-                day: 31
-            }
-        );
+        assert_eq!(err("3509127104850001"), NikError::BirthDateInvalid { year: 1985, month: 4, day: 31 });
     }
 
     #[test]
@@ -482,14 +420,7 @@ mod tests {
         // 2000 is a leap year (divisible by 400).
         assert_eq!(ok("3509122902000001").birth_date, date(2000, 2, 29));
         let e = err("3509122902050001");
-        assert_eq!(
-            e,
-            NikError::BirthDateInvalid {
-                year: 2005,
-                month: 2,
-                day: 29
-            }
-        );
+        assert_eq!(e, NikError::BirthDateInvalid { year: 2005, month: 2, day: 29 });
         assert_eq!(err("3509126902850001").code(), "nik_birth_date_invalid");
     }
 
@@ -531,30 +462,19 @@ mod tests {
     fn unknown_district_warns() {
         // Jember has districts 350901-350931; 350999 does not exist in any edition.
         let info = ok("3509991203850001");
-        assert_eq!(
-            info.warnings,
-            vec![NikWarning::UnknownDistrict("350999".into())]
-        );
+        assert_eq!(info.warnings, vec![NikWarning::UnknownDistrict("350999".into())]);
         let w = &info.warnings[0];
         assert_eq!(w.code(), "nik_unknown_district");
-        assert_eq!(
-            w.to_string(),
-            "NIK district code 35.09.99 is not in any edition of the Kemendagri region list"
-        );
+        assert_eq!(w.to_string(), "NIK district code 35.09.99 is not in any edition of the Kemendagri region list");
         assert!(w.message_id().contains("kecamatan 35.09.99"));
     }
 
     #[test]
     fn unknown_regency_warns_once() {
         let info = ok("3569991203850001");
-        assert_eq!(
-            info.warnings,
-            vec![NikWarning::UnknownRegency("3569".into())]
-        );
+        assert_eq!(info.warnings, vec![NikWarning::UnknownRegency("3569".into())]);
         assert_eq!(info.warnings[0].code(), "nik_unknown_regency");
-        assert!(info.warnings[0]
-            .message_id()
-            .contains("kabupaten/kota 35.69"));
+        assert!(info.warnings[0].message_id().contains("kabupaten/kota 35.69"));
     }
 
     #[test]
@@ -592,10 +512,7 @@ mod tests {
             assert!(!e.message_id().is_empty(), "{e:?}");
             assert!(!e.to_string().is_empty(), "{e:?}");
         }
-        assert_eq!(
-            err("3509").message_id(),
-            "NIK harus terdiri dari 16 digit (ditemukan 4 digit)"
-        );
+        assert_eq!(err("3509").message_id(), "NIK harus terdiri dari 16 digit (ditemukan 4 digit)");
         assert_eq!(
             err("3509123102850001").message_id(),
             "Digit 7-12 NIK harus berupa tanggal lahir yang ada di kalender (ditemukan 31-02-1985)"
@@ -605,10 +522,7 @@ mod tests {
     #[test]
     fn serializes_as_plain_strings() {
         let info = ok(MAN);
-        assert_eq!(
-            serde_json::to_string(&info.nik).unwrap(),
-            format!("\"{MAN}\"")
-        );
+        assert_eq!(serde_json::to_string(&info.nik).unwrap(), format!("\"{MAN}\""));
         assert_eq!(
             serde_json::to_string(&NikWarning::UnknownRegency("3569".into())).unwrap(),
             r#"{"code":"nik_unknown_regency","region":"3569"}"#

@@ -81,12 +81,7 @@ pub enum NipError {
         period_en(.year, .month),
         period_en(.earliest_year, .earliest_month)
     )]
-    AppointmentBeforeAge18 {
-        year: i32,
-        month: Option<u32>,
-        earliest_year: i32,
-        earliest_month: Option<u32>,
-    },
+    AppointmentBeforeAge18 { year: i32, month: Option<u32>, earliest_year: i32, earliest_month: Option<u32> },
     #[error(
         "NIP appointment {} must not be after the current {}",
         period_en(.year, .month),
@@ -118,9 +113,9 @@ impl NipError {
     /// User-facing message in Bahasa Indonesia.
     pub fn message_id(&self) -> String {
         match self {
-            Self::NonDigit { position, found } => format!(
-                "NIP hanya boleh berisi angka (ditemukan '{found}' pada digit ke-{position})"
-            ),
+            Self::NonDigit { position, found } => {
+                format!("NIP hanya boleh berisi angka (ditemukan '{found}' pada digit ke-{position})")
+            }
             Self::Length { found } => {
                 format!("NIP harus terdiri dari 18 digit (ditemukan {found} digit)")
             }
@@ -130,16 +125,10 @@ impl NipError {
             Self::BirthYearTooEarly { year } => {
                 format!("Tahun lahir pada NIP tidak boleh sebelum 1940 (ditemukan {year})")
             }
-            Self::BirthDateInFuture { date } => format!(
-                "Tanggal lahir pada NIP tidak boleh melewati hari ini (ditemukan {})",
-                date.format("%d-%m-%Y")
-            ),
-            Self::AppointmentBeforeAge18 {
-                year,
-                month,
-                earliest_year,
-                earliest_month,
-            } => format!(
+            Self::BirthDateInFuture { date } => {
+                format!("Tanggal lahir pada NIP tidak boleh melewati hari ini (ditemukan {})", date.format("%d-%m-%Y"))
+            }
+            Self::AppointmentBeforeAge18 { year, month, earliest_year, earliest_month } => format!(
                 "Pengangkatan pada NIP ({}) terlalu awal: pegawai harus sudah berusia 18 tahun (paling cepat {})",
                 period_id(*year, *month),
                 period_id(*earliest_year, *earliest_month)
@@ -188,10 +177,7 @@ fn period_id(year: i32, month: Option<u32>) -> String {
         "November",
         "Desember",
     ];
-    let name = month
-        .and_then(|m| usize::try_from(m).ok())
-        .and_then(|m| m.checked_sub(1))
-        .and_then(|i| BULAN.get(i));
+    let name = month.and_then(|m| usize::try_from(m).ok()).and_then(|m| m.checked_sub(1)).and_then(|i| BULAN.get(i));
     match name {
         Some(name) => format!("{name} {year}"),
         None => year.to_string(),
@@ -211,45 +197,23 @@ pub fn parse_nip(input: &str, today: NaiveDate) -> Result<NipInfo, NipError> {
     let gender = match digits[14] {
         b'1' => Gender::Male,
         b'2' => Gender::Female,
-        other => {
-            return Err(NipError::Gender {
-                found: char::from(other),
-            })
-        }
+        other => return Err(NipError::Gender { found: char::from(other) }),
     };
     if &digits[15..18] == b"000" {
         return Err(NipError::SequenceZero);
     }
-    Ok(NipInfo {
-        nip: Nip(nip),
-        kind,
-        birth_date,
-        appointment_year,
-        appointment_month,
-        gender,
-    })
+    Ok(NipInfo { nip: Nip(nip), kind, birth_date, appointment_year, appointment_month, gender })
 }
 
 /// Users paste NIPs grouped as "19850312 201001 1 001" or with dots, and spreadsheets
 /// add tabs or non-breaking spaces, so every kind of whitespace is dropped.
 fn normalize(input: &str) -> Result<(String, [u8; NIP_LEN]), NipError> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '.')
-        .collect();
-    if let Some((i, c)) = cleaned
-        .chars()
-        .enumerate()
-        .find(|(_, c)| !c.is_ascii_digit())
-    {
-        return Err(NipError::NonDigit {
-            position: i + 1,
-            found: c,
-        });
+    let cleaned: String = input.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
+    if let Some((i, c)) = cleaned.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+        return Err(NipError::NonDigit { position: i + 1, found: c });
     }
-    let digits = <[u8; NIP_LEN]>::try_from(cleaned.as_bytes()).map_err(|_| NipError::Length {
-        found: cleaned.len(),
-    })?;
+    let digits =
+        <[u8; NIP_LEN]>::try_from(cleaned.as_bytes()).map_err(|_| NipError::Length { found: cleaned.len() })?;
     Ok((cleaned, digits))
 }
 
@@ -257,9 +221,7 @@ fn birth_date(digits: &[u8; NIP_LEN], today: NaiveDate) -> Result<NaiveDate, Nip
     let field = &digits[0..8];
     let year = number(&field[0..4]) as i32;
     let date = NaiveDate::from_ymd_opt(year, number(&field[4..6]), number(&field[6..8]))
-        .ok_or_else(|| NipError::BirthDateInvalid {
-            found: String::from_utf8_lossy(field).into_owned(),
-        })?;
+        .ok_or_else(|| NipError::BirthDateInvalid { found: String::from_utf8_lossy(field).into_owned() })?;
     if year < MIN_BIRTH_YEAR {
         return Err(NipError::BirthYearTooEarly { year });
     }
@@ -280,20 +242,13 @@ fn appointment(
     let year = number(&digits[8..12]) as i32;
     let month_digits = number(&digits[12..14]);
     let month = (1..=12).contains(&month_digits).then_some(month_digits);
-    let kind = if month.is_some() {
-        NipKind::Pns
-    } else {
-        NipKind::Pppk
-    };
+    let kind = if month.is_some() { NipKind::Pns } else { NipKind::Pppk };
 
     let earliest_year = birth.year() + MIN_APPOINTMENT_AGE;
     // Month precision because a PNS appointment month is known; the 18th birthday
     // month itself counts, since the NIP carries no appointment day to compare.
     let (too_early, in_future) = match month {
-        Some(m) => (
-            (year, m) < (earliest_year, birth.month()),
-            (year, m) > (today.year(), today.month()),
-        ),
+        Some(m) => ((year, m) < (earliest_year, birth.month()), (year, m) > (today.year(), today.month())),
         None => (year < earliest_year, year > today.year()),
     };
     if too_early {
@@ -312,9 +267,7 @@ fn appointment(
 
 /// Callers pass only ASCII digits, at most 4 of them, so this cannot overflow.
 fn number(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
+    digits.iter().fold(0, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
 }
 
 #[cfg(test)]
@@ -370,11 +323,7 @@ mod tests {
         assert_eq!(ok("198503122010121001").kind, NipKind::Pns);
         assert_eq!(ok("198503122010121001").appointment_month, Some(12));
         assert_eq!(ok("198503122010011001").kind, NipKind::Pns);
-        for pppk in [
-            "198503122010001001",
-            "198503122010131001",
-            "198503122010991001",
-        ] {
+        for pppk in ["198503122010001001", "198503122010131001", "198503122010991001"] {
             let info = ok(pppk);
             assert_eq!(info.kind, NipKind::Pppk, "{pppk}");
             assert_eq!(info.appointment_month, None, "{pppk}");
@@ -396,30 +345,12 @@ mod tests {
     #[test]
     fn non_digit_rejected() {
         let e = err("19850312201001100A");
-        assert_eq!(
-            e,
-            NipError::NonDigit {
-                position: 18,
-                found: 'A'
-            }
-        );
+        assert_eq!(e, NipError::NonDigit { position: 18, found: 'A' });
         assert_eq!(e.code(), "nip_non_digit");
         // Position counts normalized digits, not raw characters.
-        assert_eq!(
-            err("1985 0312-201001 1 001"),
-            NipError::NonDigit {
-                position: 9,
-                found: '-'
-            }
-        );
+        assert_eq!(err("1985 0312-201001 1 001"), NipError::NonDigit { position: 9, found: '-' });
         // Non-ASCII digits look like digits but are not accepted.
-        assert_eq!(
-            err("١٩٨٥٠٣١٢٢٠١٠٠١١٠٠١"),
-            NipError::NonDigit {
-                position: 1,
-                found: '١'
-            }
-        );
+        assert_eq!(err("١٩٨٥٠٣١٢٢٠١٠٠١١٠٠١"), NipError::NonDigit { position: 1, found: '١' });
     }
 
     #[test]
@@ -438,12 +369,7 @@ mod tests {
     #[test]
     fn birth_date_must_be_real() {
         let e = err("198502312010011001");
-        assert_eq!(
-            e,
-            NipError::BirthDateInvalid {
-                found: "19850231".into()
-            }
-        );
+        assert_eq!(e, NipError::BirthDateInvalid { found: "19850231".into() });
         assert_eq!(e.code(), "nip_birth_date_invalid");
         assert_eq!(err("198513012010011001").code(), "nip_birth_date_invalid");
         assert_eq!(err("198503002010011001").code(), "nip_birth_date_invalid");
@@ -464,18 +390,10 @@ mod tests {
     #[test]
     fn birth_date_not_in_future() {
         let e = err("202611242026111001");
-        assert_eq!(
-            e,
-            NipError::BirthDateInFuture {
-                date: date(2026, 11, 24)
-            }
-        );
+        assert_eq!(e, NipError::BirthDateInFuture { date: date(2026, 11, 24) });
         assert_eq!(e.code(), "nip_birth_date_future");
         // Born today is not in the future; it then fails the age rule instead.
-        assert_eq!(
-            err("202611232026111001").code(),
-            "nip_appointment_before_age_18"
-        );
+        assert_eq!(err("202611232026111001").code(), "nip_appointment_before_age_18");
         // Latest birth date that still allows an appointment this month.
         assert_eq!(ok("200811302026111001").birth_date, date(2008, 11, 30));
     }
@@ -495,10 +413,7 @@ mod tests {
             }
         );
         assert_eq!(e.code(), "nip_appointment_before_age_18");
-        assert_eq!(
-            e.to_string(),
-            "NIP appointment 2003-02 must be at least 18 years after birth (earliest 2003-03)"
-        );
+        assert_eq!(e.to_string(), "NIP appointment 2003-02 must be at least 18 years after birth (earliest 2003-03)");
     }
 
     #[test]
@@ -508,12 +423,7 @@ mod tests {
         let e = err("198512312002211001");
         assert_eq!(
             e,
-            NipError::AppointmentBeforeAge18 {
-                year: 2002,
-                month: None,
-                earliest_year: 2003,
-                earliest_month: None,
-            }
+            NipError::AppointmentBeforeAge18 { year: 2002, month: None, earliest_year: 2003, earliest_month: None }
         );
         assert_eq!(e.code(), "nip_appointment_before_age_18");
     }
@@ -522,31 +432,16 @@ mod tests {
     fn pns_appointment_not_after_current_month() {
         assert_eq!(ok("198503122026111001").appointment_year, 2026);
         let e = err("198503122026121001");
-        assert_eq!(
-            e,
-            NipError::AppointmentInFuture {
-                year: 2026,
-                month: Some(12)
-            }
-        );
+        assert_eq!(e, NipError::AppointmentInFuture { year: 2026, month: Some(12) });
         assert_eq!(e.code(), "nip_appointment_future");
-        assert_eq!(
-            e.to_string(),
-            "NIP appointment 2026-12 must not be after the current month"
-        );
+        assert_eq!(e.to_string(), "NIP appointment 2026-12 must not be after the current month");
     }
 
     #[test]
     fn pppk_appointment_not_after_current_year() {
         assert_eq!(ok("198503122026211001").appointment_year, 2026);
         let e = err("198503122027211001");
-        assert_eq!(
-            e,
-            NipError::AppointmentInFuture {
-                year: 2027,
-                month: None
-            }
-        );
+        assert_eq!(e, NipError::AppointmentInFuture { year: 2027, month: None });
         assert_eq!(e.code(), "nip_appointment_future");
     }
 
@@ -596,10 +491,7 @@ mod tests {
             assert!(!e.message_id().is_empty(), "{e:?}");
             assert!(!e.to_string().is_empty(), "{e:?}");
         }
-        assert_eq!(
-            err("1985").message_id(),
-            "NIP harus terdiri dari 18 digit (ditemukan 4 digit)"
-        );
+        assert_eq!(err("1985").message_id(), "NIP harus terdiri dari 18 digit (ditemukan 4 digit)");
         assert_eq!(
             err("198503122003021001").message_id(),
             "Pengangkatan pada NIP (Februari 2003) terlalu awal: pegawai harus sudah berusia 18 tahun (paling cepat Maret 2003)"
@@ -610,15 +502,9 @@ mod tests {
     #[test]
     fn serializes_as_plain_strings() {
         let info = ok(PNS);
-        assert_eq!(
-            serde_json::to_string(&info.nip).unwrap(),
-            format!("\"{PNS}\"")
-        );
+        assert_eq!(serde_json::to_string(&info.nip).unwrap(), format!("\"{PNS}\""));
         assert_eq!(serde_json::to_string(&NipKind::Pns).unwrap(), "\"pns\"");
         assert_eq!(serde_json::to_string(&NipKind::Pppk).unwrap(), "\"pppk\"");
-        assert_eq!(
-            serde_json::to_string(&Gender::Female).unwrap(),
-            "\"female\""
-        );
+        assert_eq!(serde_json::to_string(&Gender::Female).unwrap(), "\"female\"");
     }
 }

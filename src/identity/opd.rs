@@ -49,7 +49,8 @@ pub struct NewOpd {
 
 pub async fn create(db: &Db, new: NewOpd, now: i64) -> Result<OpdRow, OpdError> {
     let code = new.code.trim().to_string();
-    if code.is_empty() || code.len() > 32 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+    if code.is_empty() || code.len() > 32 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
         return Err(OpdError::Invalid { field: "code", message: "1 to 32 letters, digits, `.` or `-`".into() });
     }
     let name = new.name.trim().to_string();
@@ -63,7 +64,15 @@ pub async fn create(db: &Db, new: NewOpd, now: i64) -> Result<OpdRow, OpdError> 
         Some(p) => Some(store::find_by_code(db, p).await?.ok_or_else(|| OpdError::UnknownParent(p.clone()))?.id),
         None => None,
     };
-    let row = OpdRow { id: uuid::Uuid::new_v4().to_string(), code: code.clone(), name, kind: new.kind, parent_id, created_at: now, updated_at: now };
+    let row = OpdRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        code: code.clone(),
+        name,
+        kind: new.kind,
+        parent_id,
+        created_at: now,
+        updated_at: now,
+    };
     match store::insert(db, &row).await {
         Ok(()) => Ok(row),
         Err(StoreError::Conflict(_)) => Err(OpdError::Conflict(code)),

@@ -28,22 +28,70 @@ pub struct Attribute {
 
 /// Civil-servant ranks: PNS golongan/ruang (PP 99/2000) and PPPK golongan I–XVII (Perpres 98/2020).
 pub const GOLONGAN: &[&str] = &[
-    "I/a", "I/b", "I/c", "I/d", "II/a", "II/b", "II/c", "II/d", "III/a", "III/b", "III/c", "III/d", "IV/a", "IV/b", "IV/c",
-    "IV/d", "IV/e", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI",
-    "XVII",
+    "I/a", "I/b", "I/c", "I/d", "II/a", "II/b", "II/c", "II/d", "III/a", "III/b", "III/c", "III/d", "IV/a", "IV/b",
+    "IV/c", "IV/d", "IV/e", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV",
+    "XV", "XVI", "XVII",
 ];
 
 pub const ESELON: &[&str] = &["I.a", "I.b", "II.a", "II.b", "III.a", "III.b", "IV.a", "IV.b", "V.a", "non-eselon"];
 
 pub const SCHEMA: &[Attribute] = &[
-    Attribute { name: "jabatan", ty: AttrType::Text, account_type: AccountKind::Asn, scope: "asn_profile", description: "position (jabatan)" },
-    Attribute { name: "golongan", ty: AttrType::Enum(GOLONGAN), account_type: AccountKind::Asn, scope: "asn_profile", description: "rank group (golongan/ruang)" },
-    Attribute { name: "pangkat", ty: AttrType::Text, account_type: AccountKind::Asn, scope: "asn_profile", description: "rank title (pangkat)" },
-    Attribute { name: "eselon", ty: AttrType::Enum(ESELON), account_type: AccountKind::Asn, scope: "asn_profile", description: "echelon (eselon)" },
-    Attribute { name: "jenis_pegawai", ty: AttrType::Enum(&["PNS", "PPPK"]), account_type: AccountKind::Asn, scope: "asn_profile", description: "employee type" },
-    Attribute { name: "email", ty: AttrType::Email, account_type: AccountKind::Citizen, scope: "citizen_profile", description: "contact e-mail" },
-    Attribute { name: "phone_number", ty: AttrType::Phone, account_type: AccountKind::Citizen, scope: "citizen_profile", description: "contact phone number" },
-    Attribute { name: "verified", ty: AttrType::Bool, account_type: AccountKind::Citizen, scope: "citizen_profile", description: "identity verified against population data" },
+    Attribute {
+        name: "jabatan",
+        ty: AttrType::Text,
+        account_type: AccountKind::Asn,
+        scope: "asn_profile",
+        description: "position (jabatan)",
+    },
+    Attribute {
+        name: "golongan",
+        ty: AttrType::Enum(GOLONGAN),
+        account_type: AccountKind::Asn,
+        scope: "asn_profile",
+        description: "rank group (golongan/ruang)",
+    },
+    Attribute {
+        name: "pangkat",
+        ty: AttrType::Text,
+        account_type: AccountKind::Asn,
+        scope: "asn_profile",
+        description: "rank title (pangkat)",
+    },
+    Attribute {
+        name: "eselon",
+        ty: AttrType::Enum(ESELON),
+        account_type: AccountKind::Asn,
+        scope: "asn_profile",
+        description: "echelon (eselon)",
+    },
+    Attribute {
+        name: "jenis_pegawai",
+        ty: AttrType::Enum(&["PNS", "PPPK"]),
+        account_type: AccountKind::Asn,
+        scope: "asn_profile",
+        description: "employee type",
+    },
+    Attribute {
+        name: "email",
+        ty: AttrType::Email,
+        account_type: AccountKind::Citizen,
+        scope: "citizen_profile",
+        description: "contact e-mail",
+    },
+    Attribute {
+        name: "phone_number",
+        ty: AttrType::Phone,
+        account_type: AccountKind::Citizen,
+        scope: "citizen_profile",
+        description: "contact phone number",
+    },
+    Attribute {
+        name: "verified",
+        ty: AttrType::Bool,
+        account_type: AccountKind::Citizen,
+        scope: "citizen_profile",
+        description: "identity verified against population data",
+    },
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,7 +124,10 @@ pub fn set(profile: &mut Map<String, Value>, kind: AccountKind, name: &str, valu
             Value::from(value)
         }
         AttrType::Enum(allowed) => {
-            let found = allowed.iter().find(|a| a.eq_ignore_ascii_case(value)).ok_or_else(|| invalid(&format!("one of {}", allowed.join(", "))))?;
+            let found = allowed
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(value))
+                .ok_or_else(|| invalid(&format!("one of {}", allowed.join(", "))))?;
             Value::from(*found)
         }
         AttrType::Bool => match value {
@@ -85,7 +136,11 @@ pub fn set(profile: &mut Map<String, Value>, kind: AccountKind, name: &str, valu
             _ => return Err(invalid("true or false")),
         },
         AttrType::Email => {
-            let ok = value.len() <= 254 && value.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')) && !value.contains(char::is_whitespace);
+            let ok = value.len() <= 254
+                && value
+                    .split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+                && !value.contains(char::is_whitespace);
             if !ok {
                 return Err(invalid("an e-mail address like nama@contoh.go.id"));
             }
@@ -94,7 +149,9 @@ pub fn set(profile: &mut Map<String, Value>, kind: AccountKind, name: &str, valu
         AttrType::Phone => {
             let digits: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '.')).collect();
             let normalized = if let Some(rest) = digits.strip_prefix('0') { format!("+62{rest}") } else { digits };
-            let ok = normalized.starts_with('+') && (9..=16).contains(&normalized.len()) && normalized[1..].bytes().all(|b| b.is_ascii_digit());
+            let ok = normalized.starts_with('+')
+                && (9..=16).contains(&normalized.len())
+                && normalized[1..].bytes().all(|b| b.is_ascii_digit());
             if !ok {
                 return Err(invalid("a phone number like 0812… or +62812…"));
             }
@@ -124,7 +181,10 @@ mod tests {
         set(&mut p, AccountKind::Asn, "golongan", "iii/a").unwrap();
         assert_eq!(p["golongan"], "III/a");
         assert!(matches!(set(&mut p, AccountKind::Asn, "golongan", "V/z"), Err(ProfileError::Invalid { .. })));
-        assert_eq!(set(&mut p, AccountKind::Asn, "email", "a@b.id"), Err(ProfileError::WrongAccountType("email".into())));
+        assert_eq!(
+            set(&mut p, AccountKind::Asn, "email", "a@b.id"),
+            Err(ProfileError::WrongAccountType("email".into()))
+        );
         assert_eq!(set(&mut p, AccountKind::Asn, "hobby", "x"), Err(ProfileError::Unknown("hobby".into())));
         let mut c = Map::new();
         set(&mut c, AccountKind::Citizen, "phone_number", "0812-3456-7890").unwrap();

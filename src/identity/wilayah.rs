@@ -116,18 +116,11 @@ fn parse_line(line: &'static str) -> Option<Region> {
         return None;
     }
     let current = editions.split_whitespace().any(|e| e == CURRENT_EDITION);
-    Some(Region {
-        code,
-        name,
-        level,
-        current,
-    })
+    Some(Region { code, name, level, current })
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s)
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
 }
 
 #[cfg(test)]
@@ -191,10 +184,7 @@ mod tests {
         assert!(!is_current_province("20"));
         assert!(!is_current_province("3509"));
         assert!(!is_current_province(""));
-        let count = table()
-            .values()
-            .filter(|r| r.level == RegionLevel::Province && r.current)
-            .count();
+        let count = table().values().filter(|r| r.level == RegionLevel::Province && r.current).count();
         assert_eq!(count, 38);
     }
 
@@ -239,9 +229,6 @@ mod tests {
     #[test]
     fn region_serializes_level_lowercase() {
         let json = serde_json::to_string(lookup("3509").unwrap()).unwrap();
-        assert_eq!(
-            json,
-            r#"{"code":"3509","name":"Kabupaten Jember","level":"regency","current":true}"#
-        );
+        assert_eq!(json, r#"{"code":"3509","name":"Kabupaten Jember","level":"regency","current":true}"#);
     }
 }

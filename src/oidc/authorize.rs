@@ -58,14 +58,22 @@ pub struct Flow {
 #[derive(Debug)]
 pub enum Outcome {
     /// Shown to the person, never redirected: the client or redirect URI cannot be trusted.
-    ErrorPage { message_key: &'static str, code: &'static str, detail: String },
+    ErrorPage {
+        message_key: &'static str,
+        code: &'static str,
+        detail: String,
+    },
     Redirect(String),
     Login(Flow),
     /// Ask for the second factor: a passkey, a code from the authenticator app, or a recovery code.
     SecondFactor(Flow, Factors),
     Consent(Flow),
     /// Explained to the person; the way back tells the application `error`.
-    Denied { message_key: &'static str, level: Option<u8>, back_url: String },
+    Denied {
+        message_key: &'static str,
+        level: Option<u8>,
+        back_url: String,
+    },
 }
 
 /// Authorization codes: what the token endpoint needs to redeem one.
@@ -146,7 +154,8 @@ fn requested_level(map: &HashMap<&str, &str>) -> Result<u8, OAuthError> {
         }
     }
     if let Some(c) = map.get("claims") {
-        let v: serde_json::Value = serde_json::from_str(c).map_err(|_| OAuthError::invalid_request("claims is not valid JSON"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(c).map_err(|_| OAuthError::invalid_request("claims is not valid JSON"))?;
         for target in ["id_token", "userinfo"] {
             let Some(acr) = v.get(target).and_then(|t| t.get("acr")) else { continue };
             let mut wanted: Vec<u8> = Vec::new();
@@ -181,13 +190,19 @@ pub async fn authorize(
         }
     }
     if duplicated.iter().any(|k| *k == "client_id" || *k == "redirect_uri") {
-        return error_page("error_invalid_request", "invalid_request", "client_id or redirect_uri was given more than once");
+        return error_page(
+            "error_invalid_request",
+            "invalid_request",
+            "client_id or redirect_uri was given more than once",
+        );
     }
     let Some(client_id) = map.get("client_id").filter(|s| !s.is_empty()) else {
         return error_page("error_unknown_client", "invalid_request", "client_id is missing");
     };
     let client = match st.clients.get(&st.db, client_id).await {
-        Ok(Some(c)) if c.disabled => return error_page("error_client_disabled", "invalid_client", "the application is disabled"),
+        Ok(Some(c)) if c.disabled => {
+            return error_page("error_client_disabled", "invalid_client", "the application is disabled")
+        }
         Ok(Some(c)) => c,
         Ok(None) => return error_page("error_unknown_client", "invalid_client", "unknown client_id"),
         Err(e) => {
@@ -199,7 +214,11 @@ pub async fn authorize(
         return error_page("error_bad_redirect_uri", "invalid_request", "redirect_uri is missing");
     };
     if !client.has_redirect_uri(redirect_uri) {
-        return error_page("error_bad_redirect_uri", "invalid_request", "redirect_uri is not registered for this client");
+        return error_page(
+            "error_bad_redirect_uri",
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+        );
     }
     let state = map.get("state").copied().filter(|s| !s.is_empty());
     if state.is_some_and(|s| s.len() > MAX_PARAM) {
@@ -218,7 +237,12 @@ pub async fn authorize(
     continue_request(st, &client, request, session, browser_id, now).await
 }
 
-fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str, state: Option<&str>) -> Result<AuthRequest, OAuthError> {
+fn check_request(
+    client: &Client,
+    map: &HashMap<&str, &str>,
+    redirect_uri: &str,
+    state: Option<&str>,
+) -> Result<AuthRequest, OAuthError> {
     if map.contains_key("request") {
         return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
@@ -228,7 +252,9 @@ fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str,
     match map.get("response_type") {
         None => return Err(OAuthError::invalid_request("response_type is missing")),
         Some(&"code") => {}
-        Some(_) => return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+        Some(_) => {
+            return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"))
+        }
     }
     if let Some(m) = map.get("response_mode") {
         if *m != "query" {
@@ -236,7 +262,10 @@ fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str,
         }
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
     }
     let requested = parse_scope(map.get("scope").copied().unwrap_or(""))?;
     let granted: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
@@ -257,7 +286,10 @@ fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str,
         }
         _ => {}
     }
-    let prompt: Vec<String> = map.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default();
+    let prompt: Vec<String> = map
+        .get("prompt")
+        .map(|p| p.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
     for p in &prompt {
         if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
             return Err(OAuthError::invalid_request(format!("unsupported prompt value `{}`", truncate(p, 32))));
@@ -267,7 +299,12 @@ fn check_request(client: &Client, map: &HashMap<&str, &str>, redirect_uri: &str,
         return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
     }
     let max_age = match map.get("max_age") {
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))?,
+        ),
         None => None,
     };
     let bounded = |name: &str, max: usize| -> Result<Option<String>, OAuthError> {
@@ -363,7 +400,10 @@ async fn continue_request(
         };
         if factors.reachable() < required {
             // Out of reach even with interaction: the person has not enrolled a strong enough factor.
-            let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no factor reaching the required level");
+            let err = OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "the user has no factor reaching the required level",
+            );
             return if none { fail(err) } else { denied(st, &request, "denied_level_enrol", Some(required), &err) };
         }
         if none {
@@ -389,7 +429,12 @@ async fn continue_request(
     }
 }
 
-async fn needs_consent(st: &AppState, client: &Client, request: &AuthRequest, account_id: &str) -> Result<bool, OAuthError> {
+async fn needs_consent(
+    st: &AppState,
+    client: &Client,
+    request: &AuthRequest,
+    account_id: &str,
+) -> Result<bool, OAuthError> {
     if client.first_party {
         return Ok(false);
     }
@@ -481,7 +526,10 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
     let required = client.min_level.max(flow.request.acr_level).max(1);
     if levels::from_acr(&session.acr).unwrap_or(1) < required {
         end_flow(st, &flow.id).await;
-        let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the login did not reach the required security level");
+        let err = OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the login did not reach the required security level",
+        );
         return denied(st, &flow.request, "denied_level_enrol", Some(required), &err);
     }
     flow.pending_account = None;
@@ -507,7 +555,10 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
 /// The person's factors cannot reach the level the request needs: refuse without a session.
 pub async fn deny_level(st: &AppState, flow: &Flow) -> Outcome {
     end_flow(st, &flow.id).await;
-    let err = OAuthError::new(ErrorCode::UnmetAuthenticationRequirements, "the user has no factor reaching the required level");
+    let err = OAuthError::new(
+        ErrorCode::UnmetAuthenticationRequirements,
+        "the user has no factor reaching the required level",
+    );
     denied(st, &flow.request, "denied_level_enrol", Some(flow.required_level), &err)
 }
 
@@ -521,7 +572,9 @@ pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, al
     if !allow {
         return fail(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
     }
-    if let Err(e) = grant_store::put_consent(&st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await {
+    if let Err(e) =
+        grant_store::put_consent(&st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await
+    {
         return fail(OAuthError::server(e));
     }
     match issue_code(st, &flow.request, session, now).await {
@@ -531,7 +584,12 @@ pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, al
 }
 
 /// Creates a single-use code (256 bits, kept only as a hash) and the redirect that carries it.
-pub async fn issue_code(st: &AppState, request: &AuthRequest, session: &SsoSession, now: i64) -> Result<String, OAuthError> {
+pub async fn issue_code(
+    st: &AppState,
+    request: &AuthRequest,
+    session: &SsoSession,
+    now: i64,
+) -> Result<String, OAuthError> {
     let code = crypto::random_token(32).map_err(OAuthError::server)?;
     let grant = CodeGrant {
         client_id: request.client_id.clone(),

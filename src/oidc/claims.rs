@@ -177,11 +177,34 @@ mod tests {
                 opd_id: None,
                 profile,
             },
-            opd: Some(OpdClaim { code: "1.02".into(), name: "Dinas Kesehatan".into(), kind: "dinas".into(), path: vec!["Dinas Kesehatan".into()] }),
+            opd: Some(OpdClaim {
+                code: "1.02".into(),
+                name: "Dinas Kesehatan".into(),
+                kind: "dinas".into(),
+                path: vec!["Dinas Kesehatan".into()],
+            }),
             roles: vec![
-                RoleRow { id: "r1".into(), client_id: "".into(), name: "auditor".into(), description: "".into(), created_at: 0 },
-                RoleRow { id: "r2".into(), client_id: "simpeg".into(), name: "operator".into(), description: "".into(), created_at: 0 },
-                RoleRow { id: "r3".into(), client_id: "other".into(), name: "admin".into(), description: "".into(), created_at: 0 },
+                RoleRow {
+                    id: "r1".into(),
+                    client_id: "".into(),
+                    name: "auditor".into(),
+                    description: "".into(),
+                    created_at: 0,
+                },
+                RoleRow {
+                    id: "r2".into(),
+                    client_id: "simpeg".into(),
+                    name: "operator".into(),
+                    description: "".into(),
+                    created_at: 0,
+                },
+                RoleRow {
+                    id: "r3".into(),
+                    client_id: "other".into(),
+                    name: "admin".into(),
+                    description: "".into(),
+                    created_at: 0,
+                },
             ],
         }
     }

@@ -83,12 +83,14 @@ impl Client {
 
     fn from_row(r: ClientRow) -> Result<Client, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", r.id));
-        let redirect_uris: Vec<String> = serde_json::from_str(&r.redirect_uris).map_err(|_| corrupt("redirect_uris"))?;
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&r.redirect_uris).map_err(|_| corrupt("redirect_uris"))?;
         let post_logout_redirect_uris: Vec<String> =
             serde_json::from_str(&r.post_logout_redirect_uris).map_err(|_| corrupt("post_logout_redirect_uris"))?;
         let grant_types = r.grant_types.split(' ').filter_map(GrantType::parse).collect();
         let token_alg = Alg::parse(&r.token_alg).ok_or_else(|| corrupt("token_alg"))?;
-        let min_level = u8::try_from(r.min_level).ok().filter(|l| (1..=4).contains(l)).ok_or_else(|| corrupt("min_level"))?;
+        let min_level =
+            u8::try_from(r.min_level).ok().filter(|l| (1..=4).contains(l)).ok_or_else(|| corrupt("min_level"))?;
         Ok(Client {
             category: r.category,
             owner_opd_id: r.owner_opd_id,
@@ -168,7 +170,8 @@ pub struct RedirectPolicy {
 
 impl RedirectPolicy {
     pub fn from_config(c: &crate::config::Config) -> RedirectPolicy {
-        let issuer_host = url::Url::parse(&c.issuer).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+        let issuer_host =
+            url::Url::parse(&c.issuer).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
         RedirectPolicy { domains: c.redirect_domains.clone(), issuer_host }
     }
 
@@ -178,7 +181,11 @@ impl RedirectPolicy {
             return true;
         }
         self.domains.iter().any(|d| match d.strip_prefix("*.") {
-            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+            Some(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix)
+                    && host[..host.len() - suffix.len()].ends_with('.')
+            }
             None => host == *d,
         })
     }
@@ -209,7 +216,12 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
 
 /// Redirect URIs must be absolute, without fragment, HTTPS under the region's domains, or
 /// loopback (RFC 8252 §7.3) for development clients only.
-pub fn check_redirect_uri(field: &'static str, uri: &str, development: bool, policy: &RedirectPolicy) -> Result<(), ClientError> {
+pub fn check_redirect_uri(
+    field: &'static str,
+    uri: &str,
+    development: bool,
+    policy: &RedirectPolicy,
+) -> Result<(), ClientError> {
     let u = url::Url::parse(uri).map_err(|e| invalid(field, format!("`{uri}` is not an absolute URL ({e})")))?;
     if u.fragment().is_some() {
         return Err(invalid(field, format!("`{uri}` must not contain a fragment")));
@@ -282,18 +294,27 @@ pub fn validate(new: &NewClient, policy: &RedirectPolicy) -> Result<(String, Vec
     Ok((name, scopes))
 }
 
-pub async fn register(db: &Db, policy: &RedirectPolicy, new: NewClient, now: i64) -> Result<(Client, Option<Secret<String>>), ClientError> {
+pub async fn register(
+    db: &Db,
+    policy: &RedirectPolicy,
+    new: NewClient,
+    now: i64,
+) -> Result<(Client, Option<Secret<String>>), ClientError> {
     let (name, scopes) = validate(&new, policy)?;
     let id = match new.id.clone() {
         Some(id) => {
-            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+            if id.is_empty()
+                || id.len() > 64
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            {
                 return Err(invalid("id", "use 1 to 64 letters, digits, `-`, `_` or `.`"));
             }
             id
         }
         None => format!("app-{}", crypto::random_token(12).map_err(|e| invalid("id", e.to_string()))?),
     };
-    let secret = if new.public { None } else { Some(crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?) };
+    let secret =
+        if new.public { None } else { Some(crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?) };
     let mut grant_types: Vec<&str> = new.grant_types.iter().map(|g| g.as_str()).collect();
     grant_types.dedup();
     let row = ClientRow {
@@ -416,7 +437,12 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, StoreError> {
 
 /// A new secret for a confidential client; the old one stops working (on other replicas within
 /// `client_cache_seconds`). Returns the secret, shown once.
-pub async fn rotate_secret(db: &Db, cache: &ClientCache, id: &str, now: i64) -> Result<Option<Secret<String>>, ClientError> {
+pub async fn rotate_secret(
+    db: &Db,
+    cache: &ClientCache,
+    id: &str,
+    now: i64,
+) -> Result<Option<Secret<String>>, ClientError> {
     let secret = crypto::random_token(32).map_err(|e| invalid("secret", e.to_string()))?;
     if !store::set_secret_hash(db, id, &crypto::sha256_hex(secret.as_bytes()), now).await? {
         return Ok(None);
@@ -426,7 +452,13 @@ pub async fn rotate_secret(db: &Db, cache: &ClientCache, id: &str, now: i64) -> 
 }
 
 /// Disables (revoking every grant) or enables an application.
-pub async fn set_disabled(db: &Db, cache: &ClientCache, id: &str, disabled: bool, now: i64) -> Result<bool, ClientError> {
+pub async fn set_disabled(
+    db: &Db,
+    cache: &ClientCache,
+    id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<bool, ClientError> {
     let found = store::set_disabled(db, id, disabled, now).await?;
     if found && disabled {
         crate::store::grants::revoke_grants_of_client(db, id, now).await?;
@@ -476,7 +508,14 @@ impl Client {
 
 /// Applies an edit after checking it with the registration rules (redirect URIs inside the
 /// region, known scopes, level 1–4). Returns the client as it is now.
-pub async fn update(db: &Db, cache: &ClientCache, policy: &RedirectPolicy, current: &Client, edit: ClientEdit, now: i64) -> Result<Client, ClientError> {
+pub async fn update(
+    db: &Db,
+    cache: &ClientCache,
+    policy: &RedirectPolicy,
+    current: &Client,
+    edit: ClientEdit,
+    now: i64,
+) -> Result<Client, ClientError> {
     let mut n = current.as_new();
     if let Some(v) = edit.name {
         n.name = v;
@@ -506,8 +545,8 @@ pub async fn update(db: &Db, cache: &ClientCache, policy: &RedirectPolicy, curre
     let mut row = store::get(db, &current.id).await?.ok_or_else(|| invalid("id", "no such application"))?;
     row.name = name;
     row.redirect_uris = serde_json::to_string(&n.redirect_uris).map_err(|e| invalid("redirect_uri", e.to_string()))?;
-    row.post_logout_redirect_uris =
-        serde_json::to_string(&n.post_logout_redirect_uris).map_err(|e| invalid("post_logout_redirect_uri", e.to_string()))?;
+    row.post_logout_redirect_uris = serde_json::to_string(&n.post_logout_redirect_uris)
+        .map_err(|e| invalid("post_logout_redirect_uri", e.to_string()))?;
     row.scopes = scopes.join(" ");
     row.category = n.category;
     row.owner_opd_id = n.owner_opd_id;
@@ -525,7 +564,10 @@ mod tests {
 
     #[test]
     fn redirect_uris_stay_inside_the_region() {
-        let p = RedirectPolicy { domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()], issuer_host: "sso.jemberkab.go.id".into() };
+        let p = RedirectPolicy {
+            domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()],
+            issuer_host: "sso.jemberkab.go.id".into(),
+        };
         assert!(check_redirect_uri("r", "https://jemberkab.go.id/cb", false, &p).is_ok());
         assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb", false, &p).is_ok());
         assert!(check_redirect_uri("r", "https://evil-jemberkab.go.id/cb", false, &p).is_err());

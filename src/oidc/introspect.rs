@@ -28,7 +28,11 @@ fn looks_like_jwt(token: &str) -> bool {
 }
 
 /// Verifies an access token and that nothing revoked it since. Returns its claims and grant.
-pub async fn check_access_token(st: &AppState, token: &str, now: i64) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
+pub async fn check_access_token(
+    st: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
     if token.len() > 8192 || !looks_like_jwt(token) {
         return Err(BearerError::InvalidToken("malformed access token"));
     }
@@ -105,7 +109,11 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
         return match check_access_token(st, token, now).await {
             Ok((c, grant)) if c.client_id == caller.id => {
                 if let Some(g) = &grant {
-                    if active_account(st, &g.account_id).await.map_err(|_| OAuthError::server("account lookup"))?.is_none() {
+                    if active_account(st, &g.account_id)
+                        .await
+                        .map_err(|_| OAuthError::server("account lookup"))?
+                        .is_none()
+                    {
                         return Ok(inactive);
                     }
                 }
@@ -121,7 +129,10 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
                 }
                 Ok(v)
             }
-            Ok(_) | Err(BearerError::InvalidToken(_)) | Err(BearerError::Missing) | Err(BearerError::InsufficientScope(_)) => Ok(inactive),
+            Ok(_)
+            | Err(BearerError::InvalidToken(_))
+            | Err(BearerError::Missing)
+            | Err(BearerError::InsufficientScope(_)) => Ok(inactive),
             Err(BearerError::Server) => Err(OAuthError::server("access token check")),
         };
     }
@@ -148,17 +159,28 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
 
 /// RFC 7009. Unknown tokens and other clients' tokens are answered with success too (§2.2), so
 /// the endpoint cannot be used to probe for valid tokens.
-pub async fn revoke(st: &AppState, caller: &Client, token: &str, hint: Option<&str>, now: i64) -> Result<(), OAuthError> {
+pub async fn revoke(
+    st: &AppState,
+    caller: &Client,
+    token: &str,
+    hint: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
     if let Some(h) = hint {
         if !matches!(h, "access_token" | "refresh_token") {
-            return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint must be access_token or refresh_token"));
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint must be access_token or refresh_token",
+            ));
         }
     }
     if token.is_empty() || token.len() > 8192 {
         return Ok(());
     }
     if looks_like_jwt(token) {
-        if let Ok(c) = st.keys.verify_fresh::<AccessClaims>(&st.db, token, TokenType::AccessToken, &st.config.issuer, false).await {
+        if let Ok(c) =
+            st.keys.verify_fresh::<AccessClaims>(&st.db, token, TokenType::AccessToken, &st.config.issuer, false).await
+        {
             if c.client_id == caller.id && c.exp > now {
                 grant_store::revoke_jti(&st.db, &c.jti, c.exp).await.map_err(OAuthError::server)?;
             }

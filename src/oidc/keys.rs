@@ -8,7 +8,9 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -137,7 +139,11 @@ pub enum VerifyError {
 impl Keys {
     /// Loads the published keys, generating a first key per algorithm when there is none.
     pub async fn load(db: &Db, master: MasterKey, now: i64) -> Result<Keys, KeyError> {
-        let keys = Keys { master, set: RwLock::new(Arc::new(KeySet::empty())), last_forced_reload: std::sync::Mutex::new(None) };
+        let keys = Keys {
+            master,
+            set: RwLock::new(Arc::new(KeySet::empty())),
+            last_forced_reload: std::sync::Mutex::new(None),
+        };
         keys.ensure(db, now).await?;
         keys.reload_at(db, now).await?;
         Ok(keys)
@@ -190,14 +196,16 @@ impl Keys {
             let Some(alg) = Alg::parse(&row.alg) else { continue };
             let jwk: serde_json::Value =
                 serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
-            let key = decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
+            let key =
+                decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
             verifiers.insert(row.kid.clone(), Verifier { alg, key });
             if chosen.get(&row.alg).is_some_and(|c| c.kid == row.kid) {
                 let der = self
                     .master
                     .open(&row.kid, &row.private_key)
                     .map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
-                let pair = parse_pair(alg, &der).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad private key".into()))?;
+                let pair =
+                    parse_pair(alg, &der).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad private key".into()))?;
                 signers.insert(alg, Arc::new(Signer::new(row.kid.clone(), alg, pair)));
             }
             jwks.push(jwk);
@@ -224,10 +232,13 @@ impl Keys {
 
     async fn generate(&self, alg: Alg, now: i64) -> Result<KeyRow, KeyError> {
         // RSA generation takes tens of milliseconds: keep it off the async workers.
-        let (der, jwk_base) = tokio::task::spawn_blocking(move || generate_pair(alg))
-            .await
-            .map_err(|_| KeyError::Generate)??;
-        let kid = format!("{}-{}", alg.as_str().to_ascii_lowercase(), crate::crypto::random_token(9).map_err(|_| KeyError::Generate)?);
+        let (der, jwk_base) =
+            tokio::task::spawn_blocking(move || generate_pair(alg)).await.map_err(|_| KeyError::Generate)??;
+        let kid = format!(
+            "{}-{}",
+            alg.as_str().to_ascii_lowercase(),
+            crate::crypto::random_token(9).map_err(|_| KeyError::Generate)?
+        );
         let mut jwk = jwk_base;
         if let Some(obj) = jwk.as_object_mut() {
             obj.insert("kid".into(), kid.clone().into());
@@ -341,13 +352,19 @@ impl Keys {
 
 impl KeySet {
     fn empty() -> KeySet {
-        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: axum::body::Bytes::from_static(b"{\"keys\":[]}") }
+        KeySet {
+            signers: HashMap::new(),
+            verifiers: HashMap::new(),
+            jwks: axum::body::Bytes::from_static(b"{\"keys\":[]}"),
+        }
     }
 }
 
 impl Signer {
     fn new(kid: String, alg: Alg, pair: Pair) -> Signer {
-        let header = |typ: &str| b64url(serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ }).to_string().as_bytes());
+        let header = |typ: &str| {
+            b64url(serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ }).to_string().as_bytes())
+        };
         Signer { header_jwt: header("JWT"), header_at: header("at+jwt"), kid, pair }
     }
 

@@ -19,11 +19,18 @@ pub struct LogoutRequest {
 
 #[derive(Debug)]
 pub enum LogoutOutcome {
-    ErrorPage { message_key: &'static str, detail: String },
+    ErrorPage {
+        message_key: &'static str,
+        detail: String,
+    },
     /// Ask the person; the session did not clearly come from the requesting application.
-    Confirm { client_name: Option<String> },
+    Confirm {
+        client_name: Option<String>,
+    },
     /// End the session (if any) and go to `redirect`, or show the logged-out page.
-    Done { redirect: Option<String> },
+    Done {
+        redirect: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -35,12 +42,15 @@ struct HintClaims {
 }
 
 pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
-    let bad = |detail: &str| LogoutOutcome::ErrorPage { message_key: "error_invalid_request", detail: detail.to_string() };
+    let bad =
+        |detail: &str| LogoutOutcome::ErrorPage { message_key: "error_invalid_request", detail: detail.to_string() };
     let hint = match req.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        Some(h) => match st.keys.verify_fresh::<HintClaims>(&st.db, h, TokenType::IdToken, &st.config.issuer, false).await {
-            Ok(c) => Some(c),
-            Err(_) => return bad("id_token_hint is not a valid ID token from this provider"),
-        },
+        Some(h) => {
+            match st.keys.verify_fresh::<HintClaims>(&st.db, h, TokenType::IdToken, &st.config.issuer, false).await {
+                Ok(c) => Some(c),
+                Err(_) => return bad("id_token_hint is not a valid ID token from this provider"),
+            }
+        }
         None => None,
     };
     let hint_aud = hint.as_ref().and_then(|h| match &h.aud {
@@ -56,7 +66,12 @@ pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSes
     let client = match &client_id {
         Some(id) => match st.clients.get(&st.db, id).await {
             Ok(Some(c)) => Some(c),
-            Ok(None) => return LogoutOutcome::ErrorPage { message_key: "error_unknown_client", detail: "unknown client_id".into() },
+            Ok(None) => {
+                return LogoutOutcome::ErrorPage {
+                    message_key: "error_unknown_client",
+                    detail: "unknown client_id".into(),
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
                 return LogoutOutcome::ErrorPage { message_key: "error_server", detail: String::new() };

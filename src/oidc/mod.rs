@@ -108,7 +108,9 @@ pub const USER_SCOPES: &[&str] =
 pub fn parse_scope(s: &str) -> Result<Vec<String>, OAuthError> {
     let mut out: Vec<String> = Vec::new();
     for tok in s.split(' ').filter(|t| !t.is_empty()) {
-        if tok.len() > 128 || !tok.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
+        if tok.len() > 128
+            || !tok.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        {
             return Err(OAuthError::new(ErrorCode::InvalidScope, "scope contains invalid characters"));
         }
         if !out.iter().any(|t| t == tok) {

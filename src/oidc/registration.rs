@@ -72,7 +72,12 @@ pub fn check(st: &AppState, req: &AppRequest) -> Result<(), ClientError> {
     clients::validate(&req.to_client("check"), &st.redirect_policy).map(|_| ())
 }
 
-pub async fn submit(st: &AppState, requester: &Account, req: AppRequest, now: i64) -> Result<RequestRow, WorkflowError> {
+pub async fn submit(
+    st: &AppState,
+    requester: &Account,
+    req: AppRequest,
+    now: i64,
+) -> Result<RequestRow, WorkflowError> {
     let unit = requester.opd_id.clone().ok_or(WorkflowError::NoUnit)?;
     let (name, scopes) = clients::validate(&req.to_client(&unit), &st.redirect_policy)?;
     let row = RequestRow {
@@ -110,7 +115,13 @@ pub fn request_of(row: &RequestRow) -> AppRequest {
 }
 
 /// Approves, optionally with the reviewer's corrections, and registers the application.
-pub async fn approve(st: &AppState, id: &str, reviewer: &Account, corrected: Option<AppRequest>, now: i64) -> Result<RequestRow, WorkflowError> {
+pub async fn approve(
+    st: &AppState,
+    id: &str,
+    reviewer: &Account,
+    corrected: Option<AppRequest>,
+    now: i64,
+) -> Result<RequestRow, WorkflowError> {
     let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
     if row.status != "pending" {
         return Err(WorkflowError::AlreadyDecided);
@@ -119,7 +130,8 @@ pub async fn approve(st: &AppState, id: &str, reviewer: &Account, corrected: Opt
         Some(c) => {
             let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), &st.redirect_policy)?;
             let uris = serde_json::to_string(&c.redirect_uris).map_err(|_| WorkflowError::Seal)?;
-            store::correct(&st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public).await?;
+            store::correct(&st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public)
+                .await?;
             c
         }
         None => request_of(&row),
@@ -139,7 +151,13 @@ fn seal(master: &MasterKey, id: &str, secret: &Secret<String>) -> Result<Vec<u8>
     master.seal(&format!("app-request:{id}"), secret.expose().as_bytes()).map_err(|_| WorkflowError::Seal)
 }
 
-pub async fn reject(st: &AppState, id: &str, reviewer: &Account, reason: &str, now: i64) -> Result<RequestRow, WorkflowError> {
+pub async fn reject(
+    st: &AppState,
+    id: &str,
+    reviewer: &Account,
+    reason: &str,
+    now: i64,
+) -> Result<RequestRow, WorkflowError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(WorkflowError::ReasonRequired);
@@ -152,7 +170,12 @@ pub async fn reject(st: &AppState, id: &str, reviewer: &Account, reason: &str, n
 }
 
 /// The client id, and the secret for a confidential client — once.
-pub async fn fetch_credentials(st: &AppState, id: &str, requester: &Account, now: i64) -> Result<(String, Option<Secret<String>>), WorkflowError> {
+pub async fn fetch_credentials(
+    st: &AppState,
+    id: &str,
+    requester: &Account,
+    now: i64,
+) -> Result<(String, Option<Secret<String>>), WorkflowError> {
     let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
     if row.requester_id != requester.id {
         return Err(WorkflowError::NotRequester);

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
 use super::access;
+use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
 use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;
@@ -45,7 +45,12 @@ pub struct TokenResponse {
 /// How long a redeemed code is remembered so a replay can revoke what it produced.
 const USED_CODE_MEMORY: Duration = Duration::from_secs(3600);
 
-pub async fn exchange(st: &AppState, client: Arc<Client>, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+pub async fn exchange(
+    st: &AppState,
+    client: Arc<Client>,
+    req: TokenRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     let issued = match req.grant_type.as_str() {
         "authorization_code" => authorization_code(st, &client, req, now).await,
         "refresh_token" => refresh(st, &client, req, now).await,
@@ -60,7 +65,12 @@ pub async fn exchange(st: &AppState, client: Arc<Client>, req: TokenRequest, now
     issued
 }
 
-async fn authorization_code(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+async fn authorization_code(
+    st: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::AuthorizationCode)?;
     let code = req.code.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let redirect_uri = req.redirect_uri.ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
@@ -74,14 +84,13 @@ async fn authorization_code(st: &AppState, client: &Client, req: TokenRequest, n
         if let Some(grant_id) = first {
             grant_store::revoke_grant(&st.db, &grant_id, now).await.map_err(OAuthError::server)?;
             tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it were revoked");
-            return Err(OAuthError::invalid_grant("authorization code was already used; tokens issued from it are revoked"));
+            return Err(OAuthError::invalid_grant(
+                "authorization code was already used; tokens issued from it are revoked",
+            ));
         }
         return Err(OAuthError::invalid_grant("invalid or expired authorization code"));
     };
-    st.cache
-        .put_json(&used_code_key(&code), &grant.grant_id, USED_CODE_MEMORY)
-        .await
-        .map_err(OAuthError::server)?;
+    st.cache.put_json(&used_code_key(&code), &grant.grant_id, USED_CODE_MEMORY).await.map_err(OAuthError::server)?;
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
@@ -140,7 +149,10 @@ async fn active_account(st: &AppState, id: &str) -> Result<Account, OAuthError> 
 
 async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::RefreshToken)?;
-    let token = req.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let token = req
+        .refresh_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let invalid = || OAuthError::invalid_grant("invalid refresh token");
     if token.len() > 128 {
         return Err(invalid());
@@ -154,11 +166,14 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("refresh token was revoked"));
     }
-    let reused = row.used_at.is_some() || !grant_store::mark_refresh_used(&st.db, &hash, now).await.map_err(OAuthError::server)?;
+    let reused = row.used_at.is_some()
+        || !grant_store::mark_refresh_used(&st.db, &hash, now).await.map_err(OAuthError::server)?;
     if reused {
         grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
-        return Err(OAuthError::invalid_grant("refresh token was already used; all tokens of this session are revoked"));
+        return Err(OAuthError::invalid_grant(
+            "refresh token was already used; all tokens of this session are revoked",
+        ));
     }
     if row.expires_at <= now || grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("refresh token expired"));
@@ -265,14 +280,22 @@ async fn user_tokens(
 }
 
 /// Machine-to-machine tokens: no person, no database round trip, the client is the subject.
-fn client_credentials(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+fn client_credentials(
+    st: &AppState,
+    client: &Client,
+    req: TokenRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::ClientCredentials)?;
     let allowed: Vec<&str> = client.scopes.iter().map(String::as_str).filter(|s| !USER_SCOPES.contains(s)).collect();
     let scope = match req.scope.as_deref() {
         Some(s) => {
             let asked = parse_scope(s)?;
             if let Some(bad) = asked.iter().find(|a| !allowed.contains(&a.as_str())) {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{bad}` is not allowed for this client")));
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{bad}` is not allowed for this client"),
+                ));
             }
             asked.join(" ")
         }
@@ -297,7 +320,14 @@ fn client_credentials(st: &AppState, client: &Client, req: TokenRequest, now: i6
         app_roles: None,
     };
     let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: cfg.access_token_ttl, refresh_token: None, id_token: None, scope })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: cfg.access_token_ttl,
+        refresh_token: None,
+        id_token: None,
+        scope,
+    })
 }
 
 #[cfg(test)]
@@ -310,7 +340,10 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(verify_pkce(Some(challenge), Some(verifier)).is_ok());
-        assert_eq!(verify_pkce(Some(challenge), Some(&verifier.replace('d', "e"))).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            verify_pkce(Some(challenge), Some(&verifier.replace('d', "e"))).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
         assert_eq!(verify_pkce(Some(challenge), None).unwrap_err().code, ErrorCode::InvalidGrant);
         assert_eq!(verify_pkce(None, Some(verifier)).unwrap_err().code, ErrorCode::InvalidGrant);
         assert_eq!(verify_pkce(Some(challenge), Some("short")).unwrap_err().code, ErrorCode::InvalidGrant);

@@ -19,7 +19,8 @@ pub struct AccountRow {
     pub profile: String,
 }
 
-const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile";
+const COLUMNS: &str =
+    "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile";
 
 pub async fn insert(db: &Db, a: &AccountRow) -> Result<(), StoreError> {
     dispatch!(
@@ -53,16 +54,28 @@ pub async fn count_admins(db: &Db) -> Result<i64, StoreError> {
 }
 
 pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, StoreError> {
-    let n = dispatch!(db, "UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3", [status, now, id], execute)?;
+    let n =
+        dispatch!(db, "UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3", [status, now, id], execute)?;
     Ok(n == 1)
 }
 
 pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
-    let n = dispatch!(db, "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3", [hash, now, id], execute)?;
+    let n = dispatch!(
+        db,
+        "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",
+        [hash, now, id],
+        execute
+    )?;
     Ok(n == 1)
 }
 
-pub async fn set_opd_and_profile(db: &Db, id: &str, opd_id: Option<&str>, profile: &str, now: i64) -> Result<bool, StoreError> {
+pub async fn set_opd_and_profile(
+    db: &Db,
+    id: &str,
+    opd_id: Option<&str>,
+    profile: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,
         "UPDATE accounts SET opd_id = $1, profile = $2, updated_at = $3 WHERE id = $4",

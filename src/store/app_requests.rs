@@ -23,7 +23,8 @@ pub struct RequestRow {
     pub fetched_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, requester_id, opd_id, name, category, redirect_uris, scopes, min_level, public_client, status, reason, \
+const COLUMNS: &str =
+    "id, requester_id, opd_id, name, category, redirect_uris, scopes, min_level, public_client, status, reason, \
                        client_id, sealed_secret, reviewed_by, created_at, reviewed_at, fetched_at";
 
 pub async fn insert(db: &Db, r: &RequestRow) -> Result<(), StoreError> {

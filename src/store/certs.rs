@@ -23,7 +23,8 @@ pub struct CertRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, revoked_at, \
+const COLUMNS: &str =
+    "id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, revoked_at, \
                        revocation_reason, pem, bound_by, created_at";
 
 pub async fn insert(db: &Db, c: &CertRow) -> Result<(), StoreError> {
@@ -73,7 +74,9 @@ pub async fn needing_attention(db: &Db, until: i64, limit: i64) -> Result<Vec<He
 }
 
 pub async fn list(db: &Db, limit: i64) -> Result<Vec<HeldCert>, StoreError> {
-    let sql = format!("SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id ORDER BY c.not_after, c.id LIMIT $1");
+    let sql = format!(
+        "SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id ORDER BY c.not_after, c.id LIMIT $1"
+    );
     Ok(dispatch!(db, &sql, [limit], fetch_all(HeldCert))?)
 }
 

@@ -67,7 +67,13 @@ pub async fn ids(db: &Db) -> Result<Vec<String>, StoreError> {
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-pub async fn set_redirect_uris(db: &Db, id: &str, redirect_uris: &str, post_logout: &str, now: i64) -> Result<bool, StoreError> {
+pub async fn set_redirect_uris(
+    db: &Db,
+    id: &str,
+    redirect_uris: &str,
+    post_logout: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,
         "UPDATE clients SET redirect_uris = $1, post_logout_redirect_uris = $2, updated_at = $3 WHERE id = $4",
@@ -78,12 +84,18 @@ pub async fn set_redirect_uris(db: &Db, id: &str, redirect_uris: &str, post_logo
 }
 
 pub async fn set_secret_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
-    let n = dispatch!(db, "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3 AND public_client = FALSE", [hash, now, id], execute)?;
+    let n = dispatch!(
+        db,
+        "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3 AND public_client = FALSE",
+        [hash, now, id],
+        execute
+    )?;
     Ok(n == 1)
 }
 
 pub async fn set_disabled(db: &Db, id: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
-    let n = dispatch!(db, "UPDATE clients SET disabled = $1, updated_at = $2 WHERE id = $3", [disabled, now, id], execute)?;
+    let n =
+        dispatch!(db, "UPDATE clients SET disabled = $1, updated_at = $2 WHERE id = $3", [disabled, now, id], execute)?;
     Ok(n == 1)
 }
 

@@ -52,7 +52,8 @@ pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError
 
 /// Revokes a grant and with it its whole refresh-token family. Idempotent.
 pub async fn revoke_grant(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [now, id], execute)?;
+    let n =
+        dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [now, id], execute)?;
     Ok(n == 1)
 }
 
@@ -63,7 +64,12 @@ pub async fn set_grant_roles(db: &Db, id: &str, roles: &str) -> Result<(), Store
 
 /// Revokes every live grant of an account (suspension, dismissal).
 pub async fn revoke_grants_of_account(db: &Db, account_id: &str, now: i64) -> Result<u64, StoreError> {
-    Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL", [now, account_id], execute)?)
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        [now, account_id],
+        execute
+    )?)
 }
 
 /// Revokes the live grants of an account whose tokens carried a role.
@@ -78,7 +84,12 @@ pub async fn revoke_grants_with_role(db: &Db, account_id: &str, role_id: &str, n
 }
 
 pub async fn revoke_grants_of_client(db: &Db, client_id: &str, now: i64) -> Result<u64, StoreError> {
-    Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL", [now, client_id], execute)?)
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        [now, client_id],
+        execute
+    )?)
 }
 
 pub async fn revoke_grants_of_session(db: &Db, sid: &str, now: i64) -> Result<u64, StoreError> {
@@ -148,7 +159,8 @@ pub async fn revoke_jti(db: &Db, jti: &str, expires_at: i64) -> Result<(), Store
 }
 
 pub async fn is_jti_revoked(db: &Db, jti: &str) -> Result<bool, StoreError> {
-    let row: Option<(i64,)> = dispatch!(db, "SELECT expires_at FROM revoked_tokens WHERE jti = $1", [jti], fetch_optional((i64,)))?;
+    let row: Option<(i64,)> =
+        dispatch!(db, "SELECT expires_at FROM revoked_tokens WHERE jti = $1", [jti], fetch_optional((i64,)))?;
     Ok(row.is_some())
 }
 

@@ -37,7 +37,17 @@ pub async fn list_published(db: &Db) -> Result<Vec<KeyRow>, StoreError> {
 
 /// Retires the keys of one algorithm that were `previous` and demotes the `current` one.
 pub async fn demote(db: &Db, alg: &str, now: i64) -> Result<(), StoreError> {
-    dispatch!(db, "UPDATE signing_keys SET state = 'retired', rotated_at = $1 WHERE alg = $2 AND state = 'previous'", [now, alg], execute)?;
-    dispatch!(db, "UPDATE signing_keys SET state = 'previous', rotated_at = $1 WHERE alg = $2 AND state = 'current'", [now, alg], execute)?;
+    dispatch!(
+        db,
+        "UPDATE signing_keys SET state = 'retired', rotated_at = $1 WHERE alg = $2 AND state = 'previous'",
+        [now, alg],
+        execute
+    )?;
+    dispatch!(
+        db,
+        "UPDATE signing_keys SET state = 'previous', rotated_at = $1 WHERE alg = $2 AND state = 'current'",
+        [now, alg],
+        execute
+    )?;
     Ok(())
 }

@@ -32,7 +32,12 @@ pub async fn list(db: &Db, account_id: &str) -> Result<Vec<PasskeyRow>, StoreErr
 }
 
 pub async fn update_after_use(db: &Db, id: &str, credential: &str, now: i64) -> Result<(), StoreError> {
-    dispatch!(db, "UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3", [credential, now, id], execute)?;
+    dispatch!(
+        db,
+        "UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3",
+        [credential, now, id],
+        execute
+    )?;
     Ok(())
 }
 

@@ -32,10 +32,22 @@ pub async fn find(db: &Db, client_id: &str, name: &str) -> Result<Option<RoleRow
 }
 
 pub async fn list(db: &Db) -> Result<Vec<RoleRow>, StoreError> {
-    Ok(dispatch!(db, "SELECT id, client_id, name, description, created_at FROM roles ORDER BY client_id, name", [], fetch_all(RoleRow))?)
+    Ok(dispatch!(
+        db,
+        "SELECT id, client_id, name, description, created_at FROM roles ORDER BY client_id, name",
+        [],
+        fetch_all(RoleRow)
+    )?)
 }
 
-pub async fn assign(db: &Db, id: &str, role_id: &str, account_id: Option<&str>, opd_id: Option<&str>, now: i64) -> Result<(), StoreError> {
+pub async fn assign(
+    db: &Db,
+    id: &str,
+    role_id: &str,
+    account_id: Option<&str>,
+    opd_id: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO role_assignments (id, role_id, account_id, opd_id, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -45,10 +57,19 @@ pub async fn assign(db: &Db, id: &str, role_id: &str, account_id: Option<&str>, 
     Ok(())
 }
 
-pub async fn unassign(db: &Db, role_id: &str, account_id: Option<&str>, opd_id: Option<&str>) -> Result<bool, StoreError> {
+pub async fn unassign(
+    db: &Db,
+    role_id: &str,
+    account_id: Option<&str>,
+    opd_id: Option<&str>,
+) -> Result<bool, StoreError> {
     let n = match (account_id, opd_id) {
-        (Some(a), _) => dispatch!(db, "DELETE FROM role_assignments WHERE role_id = $1 AND account_id = $2", [role_id, a], execute)?,
-        (None, Some(o)) => dispatch!(db, "DELETE FROM role_assignments WHERE role_id = $1 AND opd_id = $2", [role_id, o], execute)?,
+        (Some(a), _) => {
+            dispatch!(db, "DELETE FROM role_assignments WHERE role_id = $1 AND account_id = $2", [role_id, a], execute)?
+        }
+        (None, Some(o)) => {
+            dispatch!(db, "DELETE FROM role_assignments WHERE role_id = $1 AND opd_id = $2", [role_id, o], execute)?
+        }
         (None, None) => 0,
     };
     Ok(n > 0)

@@ -60,7 +60,12 @@ async fn every_endpoint_against_every_role() {
     let (_, staff_b) = person(&app, Some(&b), None).await;
 
     let app_of = |owner: String| {
-        let mut n = NewClient::web("Aplikasi OPD", vec![format!("https://{}.example.go.id/cb", uuid::Uuid::new_v4().simple())], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+        let mut n = NewClient::web(
+            "Aplikasi OPD",
+            vec![format!("https://{}.example.go.id/cb", uuid::Uuid::new_v4().simple())],
+            vec!["openid".into()],
+            vec![GrantType::AuthorizationCode],
+        );
         n.owner_opd_id = Some(owner);
         n
     };
@@ -80,10 +85,18 @@ async fn every_endpoint_against_every_role() {
     let rp = app.rp(&other).await;
     let start = start_auth(&rp, &[]);
     let cb = login(&app, &browser(), &start.url, &super_nip, PASSWORD).await;
-    let foreign = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    let foreign = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .unwrap();
     assert_eq!(call(&app, Some(foreign.access_token().secret()), "GET", "/admin/api/v1/accounts", None).await.0, 403);
 
-    let ids = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect() };
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+    };
 
     // Accounts: search and read.
     let (s, v) = call(&app, Some(&sup), "GET", "/admin/api/v1/accounts?q=Pegawai&limit=100", None).await;
@@ -131,11 +144,27 @@ async fn every_endpoint_against_every_role() {
     // Role assignments.
     let ra = "/admin/api/v1/role-assignments";
     let body = |role: &str, client: Option<&str>, account: &str| json!({ "role": role, "client_id": client, "account_id": account });
-    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 201, "own application, own staff");
+    assert_eq!(
+        call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0,
+        201,
+        "own application, own staff"
+    );
     assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 409);
-    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_b.id), &staff_a1))).await.0, 403, "another OPD's application");
-    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_b))).await.0, 403, "staff outside the subtree");
-    assert_eq!(call(&app, Some(&opd), "POST", ra, Some(body("auditor", None, &staff_a1))).await.0, 403, "global roles are Diskominfo's");
+    assert_eq!(
+        call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_b.id), &staff_a1))).await.0,
+        403,
+        "another OPD's application"
+    );
+    assert_eq!(
+        call(&app, Some(&opd), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_b))).await.0,
+        403,
+        "staff outside the subtree"
+    );
+    assert_eq!(
+        call(&app, Some(&opd), "POST", ra, Some(body("auditor", None, &staff_a1))).await.0,
+        403,
+        "global roles are Diskominfo's"
+    );
     for t in [&aud, &plain] {
         assert_eq!(call(&app, Some(t), "POST", ra, Some(body("operator", Some(&app_a.id), &staff_a1))).await.0, 403);
     }
@@ -155,7 +184,11 @@ async fn every_endpoint_against_every_role() {
     assert_eq!(kinds, vec!["role.unassigned", "role.assigned"]);
     let (s, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/audit?account={staff_b}"), None).await;
     assert_eq!(s, 200);
-    assert!(v.as_array().unwrap().iter().any(|e| e["kind"] == "account.status_changed" && e["detail"]["after"] == "retired"));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "account.status_changed" && e["detail"]["after"] == "retired"));
 
     // CSV export for reporting: auditors yes, OPD admins no.
     let export = format!("/admin/api/v1/audit/export?since=0&until={}", now() + 10);
@@ -182,7 +215,13 @@ async fn the_admin_api_requires_the_configured_security_level_and_documents_itse
     assert!(v["detail"].as_str().unwrap().contains("level 3"));
     let doc: Value = http_client().get(app.url("/admin/api/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/admin/api/v1/accounts", "/admin/api/v1/accounts/{id}/status", "/admin/api/v1/role-assignments", "/admin/api/v1/audit", "/admin/api/v1/opd"] {
+    for p in [
+        "/admin/api/v1/accounts",
+        "/admin/api/v1/accounts/{id}/status",
+        "/admin/api/v1/role-assignments",
+        "/admin/api/v1/audit",
+        "/admin/api/v1/opd",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
@@ -190,7 +229,11 @@ async fn the_admin_api_requires_the_configured_security_level_and_documents_itse
 
 #[tokio::test]
 async fn application_registration_workflow_end_to_end() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id"),
+    ])
+    .await;
     let a = unit(&app, "A", None).await;
     let b = unit(&app, "B", None).await;
     let (dev_nip, dev_id) = person(&app, Some(&a), Some("opd-developer")).await;
@@ -220,15 +263,23 @@ async fn application_registration_workflow_end_to_end() {
 
     let decision = format!("{path}/{id}/decision");
     assert_eq!(call(&app, Some(&dev), "POST", &decision, Some(json!({ "decision": "approve" }))).await.0, 403);
-    assert_eq!(call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject" }))).await.0, 422, "a rejection needs a reason");
+    assert_eq!(
+        call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject" }))).await.0,
+        422,
+        "a rejection needs a reason"
+    );
     let mut corrected = request("https://simpeg.jemberkab.go.id/oidc/callback");
     corrected["name"] = json!("SIMPEG Dinas A (dikoreksi)");
-    let (s, v) = call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "approve", "corrected": corrected }))).await;
+    let (s, v) =
+        call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "approve", "corrected": corrected }))).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], "approved");
     assert_eq!(v["request"]["name"], "SIMPEG Dinas A (dikoreksi)");
     let client_id = v["client_id"].as_str().unwrap().to_string();
-    assert_eq!(call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject", "reason": "x" }))).await.0, 409);
+    assert_eq!(
+        call(&app, Some(&sup), "POST", &decision, Some(json!({ "decision": "reject", "reason": "x" }))).await.0,
+        409
+    );
 
     let creds = format!("{path}/{id}/credentials");
     assert_eq!(call(&app, Some(&sup), "POST", &creds, None).await.0, 403, "only the requester");
@@ -238,7 +289,13 @@ async fn application_registration_workflow_end_to_end() {
     let secret = v["client_secret"].as_str().unwrap().to_string();
     assert_eq!(call(&app, Some(&dev), "POST", &creds, None).await.0, 410, "once");
     // The credentials work, and the application belongs to the requester's OPD unit.
-    let res = http_client().post(app.url("/introspect")).basic_auth(&client_id, Some(&secret)).form(&[("token", "x")]).send().await.unwrap();
+    let res = http_client()
+        .post(app.url("/introspect"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let c = app.state.clients.get(&app.state.db, &client_id).await.unwrap().unwrap();
     assert_eq!(c.owner_opd_id.as_deref(), Some(a.as_str()));
@@ -248,11 +305,22 @@ async fn application_registration_workflow_end_to_end() {
     // A rejection carries its reason back to the requester.
     let (_, v) = call(&app, Some(&dev), "POST", path, Some(request("https://lain.jemberkab.go.id/cb"))).await;
     let second = v["id"].as_str().unwrap().to_string();
-    call(&app, Some(&sup), "POST", &format!("{path}/{second}/decision"), Some(json!({ "decision": "reject", "reason": "Sudah ada aplikasi umum untuk ini" }))).await;
+    call(
+        &app,
+        Some(&sup),
+        "POST",
+        &format!("{path}/{second}/decision"),
+        Some(json!({ "decision": "reject", "reason": "Sudah ada aplikasi umum untuk ini" })),
+    )
+    .await;
     let (_, v) = call(&app, Some(&dev), "GET", path, None).await;
     let r = v.as_array().unwrap().iter().find(|r| r["id"] == second.as_str()).unwrap().clone();
-    assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("rejected"), Some("Sudah ada aplikasi umum untuk ini")));
-    let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 50, Some(&dev_id)).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        (r["status"].as_str(), r["reason"].as_str()),
+        (Some("rejected"), Some("Sudah ada aplikasi umum untuk ini"))
+    );
+    let kinds: Vec<String> =
+        gerbang::audit::list(&app.state.db, 50, Some(&dev_id)).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.contains(&"app_request.approved".to_string()) && kinds.contains(&"app_request.rejected".to_string()));
 }
 
@@ -266,11 +334,21 @@ async fn applications_can_be_listed_rotated_and_disabled_by_the_right_people() {
     let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
     let sup = console_token(&app, &super_nip).await;
     let opd = console_token(&app, &opd_nip).await;
-    let mut own = NewClient::web("Milik A", vec!["https://a.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode, GrantType::ClientCredentials]);
+    let mut own = NewClient::web(
+        "Milik A",
+        vec!["https://a.example.go.id/cb".into()],
+        vec!["openid".into()],
+        vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
+    );
     own.owner_opd_id = Some(a.clone());
     own.scopes = vec!["openid".into(), "laporan".into()];
     let (own, old_secret) = clients::register(db, &app.state.redirect_policy, own, now()).await.unwrap();
-    let mut foreign = NewClient::web("Milik B", vec!["https://b.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    let mut foreign = NewClient::web(
+        "Milik B",
+        vec!["https://b.example.go.id/cb".into()],
+        vec!["openid".into()],
+        vec![GrantType::AuthorizationCode],
+    );
     foreign.owner_opd_id = Some(b.clone());
     let (foreign, _) = clients::register(db, &app.state.redirect_policy, foreign, now()).await.unwrap();
 
@@ -279,24 +357,48 @@ async fn applications_can_be_listed_rotated_and_disabled_by_the_right_people() {
     let seen: Vec<&str> = v.as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
     assert!(seen.contains(&own.id.as_str()) && !seen.contains(&foreign.id.as_str()));
 
-    assert_eq!(call(&app, Some(&opd), "POST", &format!("/admin/api/v1/applications/{}/secret", foreign.id), None).await.0, 403);
+    assert_eq!(
+        call(&app, Some(&opd), "POST", &format!("/admin/api/v1/applications/{}/secret", foreign.id), None).await.0,
+        403
+    );
     let (s, v) = call(&app, Some(&opd), "POST", &format!("/admin/api/v1/applications/{}/secret", own.id), None).await;
     assert_eq!(s, 200);
     let new_secret = v["client_secret"].as_str().unwrap().to_string();
     let token = |secret: String| {
         let id = own.id.clone();
         let url = app.url("/token");
-        async move { http_client().post(url).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap().status().as_u16() }
+        async move {
+            http_client()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(token(old_secret.unwrap().expose().clone()).await, 401, "the old secret stops working");
     assert_eq!(token(new_secret.clone()).await, 200);
 
     let enabled = |id: &str| format!("/admin/api/v1/applications/{id}/enabled");
-    assert_eq!(call(&app, Some(&opd), "PUT", &enabled(&own.id), Some(json!({ "enabled": false }))).await.0, 403, "Diskominfo only");
+    assert_eq!(
+        call(&app, Some(&opd), "PUT", &enabled(&own.id), Some(json!({ "enabled": false }))).await.0,
+        403,
+        "Diskominfo only"
+    );
     let (s, v) = call(&app, Some(&sup), "PUT", &enabled(&own.id), Some(json!({ "enabled": false }))).await;
     assert_eq!((s, v["disabled"].as_bool()), (200, Some(true)));
     assert_eq!(token(new_secret.clone()).await, 401, "a disabled application gets no tokens");
-    let res = browser().get(app.url(&format!("/authorize?response_type=code&client_id={}&redirect_uri=https://a.example.go.id/cb", own.id))).send().await.unwrap();
+    let res = browser()
+        .get(app.url(&format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri=https://a.example.go.id/cb",
+            own.id
+        )))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400, "and logs nobody in");
     assert!(res.headers().get("location").is_none());
     call(&app, Some(&sup), "PUT", &enabled(&own.id), Some(json!({ "enabled": true }))).await;
@@ -309,10 +411,20 @@ async fn applications_can_be_listed_rotated_and_disabled_by_the_right_people() {
 /// An application owned by an OPD unit, with its credentials.
 async fn owned_client(app: &TestApp, owner: &str) -> TestClient {
     let redirect = format!("https://opd-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
-    let mut n = NewClient::web("Aplikasi OPD", vec![redirect.clone()], vec!["openid".into(), "profile".into()], vec![GrantType::AuthorizationCode]);
+    let mut n = NewClient::web(
+        "Aplikasi OPD",
+        vec![redirect.clone()],
+        vec!["openid".into(), "profile".into()],
+        vec![GrantType::AuthorizationCode],
+    );
     n.owner_opd_id = Some(owner.to_string());
     let (c, secret) = clients::register(&app.state.db, &app.state.redirect_policy, n, now()).await.unwrap();
-    TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() }
+    TestClient {
+        id: c.id,
+        secret: secret.map(|s| s.expose().clone()),
+        redirect_uri: redirect,
+        post_logout_uri: String::new(),
+    }
 }
 
 /// A person signed in through a browser at an application: the browser (holding the SSO
@@ -329,7 +441,13 @@ async fn sign_in(app: &TestApp, c: &TestClient, nip: &str) -> SignedIn {
     let b = browser();
     let cb = login(app, &b, &start.url, nip, PASSWORD).await;
     assert!(cb.starts_with(&c.redirect_uri), "{cb}");
-    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .unwrap();
     let sid = jwt_payload(&t.id_token().unwrap().to_string())["sid"].as_str().unwrap().to_string();
     SignedIn { browser: b, access: t.access_token().secret().clone(), sid }
 }
@@ -341,7 +459,13 @@ async fn userinfo(app: &TestApp, token: &str) -> u16 {
 
 /// Whether introspection (by the application the token was issued to) says the token is active.
 async fn active(app: &TestApp, c: &TestClient, token: &str) -> bool {
-    let res = http_client().post(app.url("/introspect")).basic_auth(&c.id, c.secret.as_deref()).form(&[("token", token)]).send().await.unwrap();
+    let res = http_client()
+        .post(app.url("/introspect"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     res.json::<Value>().await.unwrap()["active"].as_bool().unwrap()
 }
@@ -363,8 +487,12 @@ fn sids(v: &Value) -> Vec<String> {
 
 /// (client_id, name) of each role in a list, sorted.
 fn role_pairs(v: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        v.as_array().unwrap().iter().map(|r| (r["client_id"].as_str().unwrap().to_string(), r["name"].as_str().unwrap().to_string())).collect();
+    let mut out: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["client_id"].as_str().unwrap().to_string(), r["name"].as_str().unwrap().to_string()))
+        .collect();
     out.sort();
     out
 }
@@ -409,7 +537,11 @@ const BULK: &str = "/admin/api/v1/role-assignments/bulk";
 /// nothing.
 #[tokio::test]
 async fn newer_endpoints_against_every_role() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id")]).await;
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id"),
+    ])
+    .await;
     let db = &app.state.db;
     let a = unit(&app, "A", None).await;
     let a1 = unit(&app, "A.1", Some("A")).await;
@@ -442,26 +574,52 @@ async fn newer_endpoints_against_every_role() {
     let create = "/admin/api/v1/accounts";
     for (t, into) in [(&aud, &a1), (&dev, &a1), (&plain, &a1), (&opd, &b), (&opd_b, &a1)] {
         let nip = unique_nip();
-        let (s, v) = call(&app, Some(t), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru", "opd_id": into }))).await;
+        let (s, v) =
+            call(&app, Some(t), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru", "opd_id": into })))
+                .await;
         assert_eq!(s, 403, "{v}");
         assert!(!exists(&app, &nip).await, "a refused creation leaves no account");
     }
     let nip = unique_nip();
-    assert_eq!(call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru" }))).await.0, 403, "an OPD admin's accounts belong to a unit");
+    assert_eq!(
+        call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru" }))).await.0,
+        403,
+        "an OPD admin's accounts belong to a unit"
+    );
     assert!(!exists(&app, &nip).await);
     let nip = unique_nip();
-    let (s, v) = call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru A.1", "opd_id": a1 }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", create, Some(json!({ "nip": nip, "name": "Pegawai Baru A.1", "opd_id": a1 })))
+            .await;
     assert_eq!(s, 201, "{v}");
-    assert_eq!((v["account"]["opd_id"].as_str(), v["account"]["account_type"].as_str()), (Some(a1.as_str()), Some("asn")));
+    assert_eq!(
+        (v["account"]["opd_id"].as_str(), v["account"]["account_type"].as_str()),
+        (Some(a1.as_str()), Some("asn"))
+    );
     assert_eq!(accounts::find(db, &nip).await.unwrap().unwrap().opd_id.as_deref(), Some(a1.as_str()));
-    let (s, v) = call(&app, Some(&sup), "POST", create, Some(json!({ "nip": unique_nip(), "name": "Pegawai Baru B", "opd_id": b }))).await;
+    let (s, v) = call(
+        &app,
+        Some(&sup),
+        "POST",
+        create,
+        Some(json!({ "nip": unique_nip(), "name": "Pegawai Baru B", "opd_id": b })),
+    )
+    .await;
     assert_eq!((s, v["account"]["opd_id"].as_str()), (201, Some(b.as_str())));
     let nik = unique_nik();
     let (s, v) = call(&app, Some(&sup), "POST", create, Some(json!({ "nik": nik, "name": "Warga Baru" }))).await;
     assert_eq!((s, v["account"]["account_type"].as_str()), (201, Some("citizen")), "{v}");
     assert!(v["account"]["opd_id"].is_null() && v["warnings"].is_array());
-    assert_eq!(call(&app, Some(&sup), "POST", create, Some(json!({ "nip": b_nip, "name": "Kembar" }))).await.0, 409, "NIP taken");
-    assert_eq!(call(&app, Some(&sup), "POST", create, Some(json!({ "nik": nik, "name": "Kembar" }))).await.0, 409, "NIK taken");
+    assert_eq!(
+        call(&app, Some(&sup), "POST", create, Some(json!({ "nip": b_nip, "name": "Kembar" }))).await.0,
+        409,
+        "NIP taken"
+    );
+    assert_eq!(
+        call(&app, Some(&sup), "POST", create, Some(json!({ "nik": nik, "name": "Kembar" }))).await.0,
+        409,
+        "NIK taken"
+    );
     for body in [
         json!({ "nip": "19850312", "name": "NIP pendek" }),
         json!({ "nip": "1985031220100110xx", "name": "NIP bukan angka" }),
@@ -485,30 +643,68 @@ async fn newer_endpoints_against_every_role() {
     for t in [&aud, &dev, &plain, &opd_b] {
         assert_eq!(call(&app, Some(t), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Diubah" }))).await.0, 403);
     }
-    assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_b), Some(json!({ "name": "Diubah" }))).await.0, 403, "staff of another OPD");
+    assert_eq!(
+        call(&app, Some(&opd), "PATCH", &acct(&staff_b), Some(json!({ "name": "Diubah" }))).await.0,
+        403,
+        "staff of another OPD"
+    );
     assert_eq!(stored(&app, &staff_a1).await, ("Pegawai Uji".to_string(), Some(a1.clone())));
     assert_eq!(stored(&app, &staff_b).await, ("Pegawai Uji".to_string(), Some(b.clone())));
-    let (s, v) = call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Pegawai A.1", "opd_id": a }))).await;
-    assert_eq!((s, v["name"].as_str(), v["opd_id"].as_str()), (200, Some("Pegawai A.1"), Some(a.as_str())), "renamed and moved inside the subtree");
+    let (s, v) =
+        call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Pegawai A.1", "opd_id": a }))).await;
+    assert_eq!(
+        (s, v["name"].as_str(), v["opd_id"].as_str()),
+        (200, Some("Pegawai A.1"), Some(a.as_str())),
+        "renamed and moved inside the subtree"
+    );
     // Out of the subtree, or out of every unit: refused, and a refused edit changes nothing, not
     // even the name sent along with it.
-    for body in [json!({ "opd_id": b }), json!({ "opd_id": "" }), json!({ "name": "Nama Sela", "opd_id": b }), json!({ "name": "Nama Sela", "opd_id": "" })] {
+    for body in [
+        json!({ "opd_id": b }),
+        json!({ "opd_id": "" }),
+        json!({ "name": "Nama Sela", "opd_id": b }),
+        json!({ "name": "Nama Sela", "opd_id": "" }),
+    ] {
         assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(body.clone())).await.0, 403, "{body}");
     }
-    assert_eq!(call(&app, Some(&opd), "PATCH", &acct(&staff_a1), Some(json!({ "name": "Nama Sela", "opd_id": "no-such-unit" }))).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            Some(&opd),
+            "PATCH",
+            &acct(&staff_a1),
+            Some(json!({ "name": "Nama Sela", "opd_id": "no-such-unit" }))
+        )
+        .await
+        .0,
+        422
+    );
     assert_eq!(stored(&app, &staff_a1).await, ("Pegawai A.1".to_string(), Some(a.clone())));
-    for body in [json!({ "name": "" }), json!({ "name": "x".repeat(201) }), json!({ "name": "Baris\nbaru" }), json!({ "opd_id": "no-such-unit" }), json!({ "name": 5 })] {
+    for body in [
+        json!({ "name": "" }),
+        json!({ "name": "x".repeat(201) }),
+        json!({ "name": "Baris\nbaru" }),
+        json!({ "opd_id": "no-such-unit" }),
+        json!({ "name": 5 }),
+    ] {
         assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(body.clone())).await.0, 422, "{body}");
     }
     assert_eq!(stored(&app, &staff_b).await, ("Pegawai Uji".to_string(), Some(b.clone())));
     assert_eq!(call(&app, Some(&sup), "PATCH", &acct("no-such-id"), Some(json!({ "name": "X" }))).await.0, 404);
     for t in outsiders {
-        assert_eq!(call(&app, Some(t), "PATCH", &acct("no-such-id"), Some(json!({ "name": "X" }))).await.0, 403, "without account powers, not even whether an id exists");
+        assert_eq!(
+            call(&app, Some(t), "PATCH", &acct("no-such-id"), Some(json!({ "name": "X" }))).await.0,
+            403,
+            "without account powers, not even whether an id exists"
+        );
         assert_eq!(call(&app, Some(t), "GET", &acct("no-such-id"), None).await.0, 403);
     }
     let (s, v) = call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "opd_id": "" }))).await;
     assert_eq!((s, v["opd_id"].is_null()), (200, true), "Diskominfo may take someone out of every unit");
-    assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "name": "Pegawai B", "opd_id": b }))).await.0, 200);
+    assert_eq!(
+        call(&app, Some(&sup), "PATCH", &acct(&staff_b), Some(json!({ "name": "Pegawai B", "opd_id": b }))).await.0,
+        200
+    );
     assert_eq!(stored(&app, &staff_b).await, ("Pegawai B".to_string(), Some(b.clone())));
     // Signed in after the moves above, which revoke tokens (they carried the old unit).
     let s_a1 = sign_in(&app, &web, &a1_nip).await;
@@ -516,7 +712,11 @@ async fn newer_endpoints_against_every_role() {
 
     // ---- PUT /accounts/{id}/status on oneself.
     let status = |id: &str| format!("/admin/api/v1/accounts/{id}/status");
-    assert_eq!(call(&app, Some(&sup), "PUT", &status(&super_id), Some(json!({ "status": "suspended" }))).await.0, 409, "not one's own status");
+    assert_eq!(
+        call(&app, Some(&sup), "PUT", &status(&super_id), Some(json!({ "status": "suspended" }))).await.0,
+        409,
+        "not one's own status"
+    );
     assert_eq!(call(&app, Some(&opd), "PUT", &status(&opd_id), Some(json!({ "status": "retired" }))).await.0, 403);
     assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status, "active");
     assert_eq!(call(&app, Some(&sup), "GET", "/admin/api/v1/accounts", None).await.0, 200, "still an administrator");
@@ -534,12 +734,24 @@ async fn newer_endpoints_against_every_role() {
     }
     assert_eq!(call(&app, Some(&opd), "GET", &sessions(&staff_b), None).await.0, 403);
     assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_b, &s_b.sid), None).await.0, 403);
-    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_b.sid), None).await.0, 404, "another OPD's session is not reachable through one's own staff");
+    assert_eq!(
+        call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_b.sid), None).await.0,
+        404,
+        "another OPD's session is not reachable through one's own staff"
+    );
     assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, "no-such-sid"), None).await.0, 404);
     assert_eq!(call(&app, Some(&sup), "GET", &sessions("no-such-id"), None).await.0, 404);
-    assert_eq!(sids(&call(&app, Some(&sup), "GET", &sessions(&staff_b), None).await.1), vec![s_b.sid.clone()], "the refusals ended nothing");
+    assert_eq!(
+        sids(&call(&app, Some(&sup), "GET", &sessions(&staff_b), None).await.1),
+        vec![s_b.sid.clone()],
+        "the refusals ended nothing"
+    );
     assert_eq!((userinfo(&app, &s_a1.access).await, userinfo(&app, &s_b.access).await), (200, 200));
-    assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0, 204, "an OPD admin ends its own staff's session");
+    assert_eq!(
+        call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0,
+        204,
+        "an OPD admin ends its own staff's session"
+    );
     assert_eq!(userinfo(&app, &s_a1.access).await, 401);
     assert!(sids(&call(&app, Some(&opd), "GET", &sessions(&staff_a1), None).await.1).is_empty());
     assert_eq!(call(&app, Some(&opd), "DELETE", &end(&staff_a1, &s_a1.sid), None).await.0, 404, "already ended");
@@ -574,7 +786,13 @@ async fn newer_endpoints_against_every_role() {
     let (s, v) = call(&app, Some(&sup), "GET", "/admin/api/v1/roles", None).await;
     assert_eq!(s, 200);
     let all = role_pairs(&v);
-    for want in [pair("", "diskominfo-admin"), pair("", "auditor"), pair("", "opd-admin"), pair(&app_a.id, "operator"), pair(&app_b.id, "operator")] {
+    for want in [
+        pair("", "diskominfo-admin"),
+        pair("", "auditor"),
+        pair("", "opd-admin"),
+        pair(&app_a.id, "operator"),
+        pair(&app_b.id, "operator"),
+    ] {
         assert!(all.contains(&want), "{want:?} in {all:?}");
     }
     let (s, v) = call(&app, Some(&opd), "GET", "/admin/api/v1/roles", None).await;
@@ -589,15 +807,33 @@ async fn newer_endpoints_against_every_role() {
     let own = bulk_item("operator", Some(&app_a.id), &staff_a1);
     let own2 = bulk_item("viewer", Some(&app_a.id), &staff_a1);
     for t in outsiders {
-        assert_eq!(call(&app, Some(t), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own] }))).await.0, 403);
+        assert_eq!(
+            call(&app, Some(t), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own] }))).await.0,
+            403
+        );
     }
-    for bad in [bulk_item("operator", Some(&app_b.id), &staff_a1), bulk_item("operator", Some(&app_a.id), &staff_b), bulk_item("auditor", None, &staff_a1)] {
-        let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await;
+    for bad in [
+        bulk_item("operator", Some(&app_b.id), &staff_a1),
+        bulk_item("operator", Some(&app_a.id), &staff_b),
+        bulk_item("auditor", None, &staff_a1),
+    ] {
+        let (s, v) =
+            call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await;
         assert_eq!(s, 403, "{bad}");
         assert!(v["detail"].as_str().unwrap().starts_with("assignments[1]"), "{v}");
     }
-    for bad in [bulk_item("no-such-role", Some(&app_a.id), &staff_a1), bulk_item("operator", Some("no-such-app"), &staff_a1), bulk_item("operator", Some(&app_a.id), "no-such-id")] {
-        assert_eq!(call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await.0, 422, "{bad}");
+    for bad in [
+        bulk_item("no-such-role", Some(&app_a.id), &staff_a1),
+        bulk_item("operator", Some("no-such-app"), &staff_a1),
+        bulk_item("operator", Some(&app_a.id), "no-such-id"),
+    ] {
+        assert_eq!(
+            call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] })))
+                .await
+                .0,
+            422,
+            "{bad}"
+        );
     }
     let too_many: Vec<Value> = (0..=gerbang::admin::MAX_BULK).map(|_| own.clone()).collect();
     for body in [
@@ -610,36 +846,74 @@ async fn newer_endpoints_against_every_role() {
     }
     assert!(direct_roles(&app, &sup, &staff_a1).await.is_empty(), "nothing was applied");
     assert!(direct_roles(&app, &sup, &staff_b).await.is_empty());
-    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, own2] }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, own2] }))).await;
     assert_eq!((s, v["changed"].as_u64(), v["unchanged"].as_u64()), (200, Some(2), Some(0)), "{v}");
     assert_eq!(direct_roles(&app, &opd, &staff_a1).await, vec![pair(&app_a.id, "operator"), pair(&app_a.id, "viewer")]);
-    assert_eq!(call(&app, Some(&opd_b), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own] }))).await.0, 403);
-    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own, own2] }))).await;
+    assert_eq!(
+        call(&app, Some(&opd_b), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own] }))).await.0,
+        403
+    );
+    let (s, v) =
+        call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own, own2] }))).await;
     assert_eq!((s, v["changed"].as_u64(), v["unchanged"].as_u64()), (200, Some(2), Some(0)), "{v}");
     assert!(direct_roles(&app, &opd, &staff_a1).await.is_empty());
     let global = bulk_item("auditor", None, &staff_b);
-    assert_eq!(call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "assign", "assignments": [global] }))).await.1["changed"], 1);
+    assert_eq!(
+        call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "assign", "assignments": [global] }))).await.1
+            ["changed"],
+        1
+    );
     assert_eq!(direct_roles(&app, &sup, &staff_b).await, vec![pair("", "auditor")]);
-    assert_eq!(call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [global] }))).await.1["changed"], 1);
+    assert_eq!(
+        call(&app, Some(&sup), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [global] }))).await.1
+            ["changed"],
+        1
+    );
 
     // ---- POST /applications: direct registration is Diskominfo's.
     let apps = "/admin/api/v1/applications";
-    let registration = |id: &str, uri: &str, owner: &str| {
-        json!({ "client_id": id, "owner_opd_id": owner, "name": "Aplikasi Langsung", "category": "umum", "redirect_uris": [uri], "scopes": ["openid", "profile"], "min_level": 1 })
-    };
+    let registration = |id: &str, uri: &str, owner: &str| json!({ "client_id": id, "owner_opd_id": owner, "name": "Aplikasi Langsung", "category": "umum", "redirect_uris": [uri], "scopes": ["openid", "profile"], "min_level": 1 });
     for t in [&opd, &opd_b, &aud, &dev, &plain] {
-        assert_eq!(call(&app, Some(t), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await.0, 403);
+        assert_eq!(
+            call(&app, Some(t), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a)))
+                .await
+                .0,
+            403
+        );
     }
     assert!(app.state.clients.get(db, "langsung").await.unwrap().is_none());
-    let (s, v) = call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await;
+    let (s, v) =
+        call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a)))
+            .await;
     assert_eq!(s, 201, "{v}");
     assert!(v["client_secret"].as_str().unwrap().len() >= 32);
-    assert_eq!((v["application"]["client_id"].as_str(), v["application"]["owner_opd_id"].as_str()), (Some("langsung"), Some(a.as_str())));
-    assert_eq!(call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a))).await.0, 409);
-    let (s, v) = call(&app, Some(&sup), "POST", apps, Some(registration("luar", "https://luar.example.com/cb", &a))).await;
+    assert_eq!(
+        (v["application"]["client_id"].as_str(), v["application"]["owner_opd_id"].as_str()),
+        (Some("langsung"), Some(a.as_str()))
+    );
+    assert_eq!(
+        call(&app, Some(&sup), "POST", apps, Some(registration("langsung", "https://langsung.example.go.id/cb", &a)))
+            .await
+            .0,
+        409
+    );
+    let (s, v) =
+        call(&app, Some(&sup), "POST", apps, Some(registration("luar", "https://luar.example.com/cb", &a))).await;
     assert_eq!(s, 422, "outside the region");
     assert!(v["detail"].as_str().unwrap().contains("redirect_uri"), "{v}");
-    assert_eq!(call(&app, Some(&sup), "POST", apps, Some(registration("tanpa-unit", "https://t.example.go.id/cb", "no-such-unit"))).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            Some(&sup),
+            "POST",
+            apps,
+            Some(registration("tanpa-unit", "https://t.example.go.id/cb", "no-such-unit"))
+        )
+        .await
+        .0,
+        422
+    );
     for id in ["luar", "tanpa-unit"] {
         assert!(app.state.clients.get(db, id).await.unwrap().is_none());
     }
@@ -661,20 +935,42 @@ async fn newer_endpoints_against_every_role() {
     let (s, v) = call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Aplikasi A" }))).await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A")), "{v}");
     assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus" }))).await.0, 403);
-    assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Pindah", "owner_opd_id": b }))).await.0, 403);
-    assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "redirect_uris": ["https://a.example.com/cb"] }))).await.0, 422);
+    assert_eq!(
+        call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Pindah", "owner_opd_id": b }))).await.0,
+        403
+    );
+    assert_eq!(
+        call(
+            &app,
+            Some(&opd),
+            "PATCH",
+            &one(&app_a.id),
+            Some(json!({ "redirect_uris": ["https://a.example.com/cb"] }))
+        )
+        .await
+        .0,
+        422
+    );
     assert_eq!(call(&app, Some(&sup), "PATCH", &one(&app_a.id), Some(json!({ "category": "semua" }))).await.0, 422);
     let c = app.state.clients.get(db, &app_a.id).await.unwrap().unwrap();
-    assert_eq!((c.name.as_str(), c.category.as_str(), c.owner_opd_id.as_deref()), ("Aplikasi A", "umum", Some(a.as_str())));
+    assert_eq!(
+        (c.name.as_str(), c.category.as_str(), c.owner_opd_id.as_deref()),
+        ("Aplikasi A", "umum", Some(a.as_str()))
+    );
     assert_eq!(c.redirect_uris, vec![app_a.redirect_uri.clone()]);
-    let (s, v) = call(&app, Some(&sup), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus", "owner_opd_id": b }))).await;
+    let (s, v) =
+        call(&app, Some(&sup), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus", "owner_opd_id": b })))
+            .await;
     assert_eq!((s, v["category"].as_str(), v["owner_opd_id"].as_str()), (200, Some("khusus"), Some(b.as_str())));
     assert_eq!(call(&app, Some(&opd), "GET", &one(&app_a.id), None).await.0, 403, "given to B, out of A's hands");
     assert_eq!(call(&app, Some(&opd_b), "GET", &one(&app_a.id), None).await.0, 200);
 
     // ---- GET /audit with filters: Diskominfo and auditors only.
     for t in [&opd, &opd_b, &dev, &plain] {
-        assert_eq!(call(&app, Some(t), "GET", &format!("/admin/api/v1/audit?kind=account.&account={staff_a1}"), None).await.0, 403);
+        assert_eq!(
+            call(&app, Some(t), "GET", &format!("/admin/api/v1/audit?kind=account.&account={staff_a1}"), None).await.0,
+            403
+        );
     }
     for t in [&sup, &aud] {
         assert!(!audit_rows(&app, t, &format!("&kind=account.&account={staff_a1}")).await.is_empty());
@@ -697,10 +993,15 @@ async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_af
     let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/accounts", Some(body)).await;
     assert_eq!(s, 201, "{v}");
     let id = v["account"]["id"].as_str().unwrap().to_string();
-    assert_eq!((v["account"]["nip"].as_str(), v["account"]["name"].as_str(), v["account"]["status"].as_str()), (Some(nip.as_str()), Some(name.as_str()), Some("active")));
+    assert_eq!(
+        (v["account"]["nip"].as_str(), v["account"]["name"].as_str(), v["account"]["status"].as_str()),
+        (Some(nip.as_str()), Some(name.as_str()), Some("active"))
+    );
 
     // Found by part of the name and by the NIP's beginning.
-    let found = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect() };
+    let found = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+    };
     let q = &name[name.len() - 12..];
     let (s, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts?q={q}"), None).await;
     assert_eq!((s, found(&v)), (200, vec![id.clone()]));
@@ -711,8 +1012,19 @@ async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_af
     let before_move = sign_in(&app, &web, &nip).await;
     assert_eq!(userinfo(&app, &before_move.access).await, 200);
 
-    let (s, v) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "  Sekar Ayu Lestari ", "opd_id": a1 }))).await;
-    assert_eq!((s, v["name"].as_str(), v["opd_id"].as_str()), (200, Some("Sekar Ayu Lestari"), Some(a1.as_str())), "{v}");
+    let (s, v) = call(
+        &app,
+        Some(&sup),
+        "PATCH",
+        &format!("/admin/api/v1/accounts/{id}"),
+        Some(json!({ "name": "  Sekar Ayu Lestari ", "opd_id": a1 })),
+    )
+    .await;
+    assert_eq!(
+        (s, v["name"].as_str(), v["opd_id"].as_str()),
+        (200, Some("Sekar Ayu Lestari"), Some(a1.as_str())),
+        "{v}"
+    );
     let (_, v) = call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts/{id}"), None).await;
     assert_eq!((v["name"].as_str(), v["opd_id"].as_str()), (Some("Sekar Ayu Lestari"), Some(a1.as_str())));
 
@@ -726,12 +1038,22 @@ async fn a_created_account_is_found_and_its_edits_are_audited_with_before_and_af
     assert_eq!(e["detail"]["revoked_grants"], 1);
     assert_eq!(userinfo(&app, &before_move.access).await, 401);
     // An edit that changes nothing records nothing.
-    let (s, _) = call(&app, Some(&sup), "PATCH", &format!("/admin/api/v1/accounts/{id}"), Some(json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 }))).await;
+    let (s, _) = call(
+        &app,
+        Some(&sup),
+        "PATCH",
+        &format!("/admin/api/v1/accounts/{id}"),
+        Some(json!({ "name": "Sekar Ayu Lestari", "opd_id": a1 })),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(audit_rows(&app, &aud, &format!("&kind=account.updated&account={id}")).await.len(), 1);
     let created = audit_rows(&app, &aud, &format!("&kind=account.created&account={id}")).await;
     assert_eq!(created.len(), 1);
-    assert_eq!((created[0]["actor"].as_str(), created[0]["detail"]["opd_id"].as_str()), (Some(super_id.as_str()), Some(a.as_str())));
+    assert_eq!(
+        (created[0]["actor"].as_str(), created[0]["detail"]["opd_id"].as_str()),
+        (Some(super_id.as_str()), Some(a.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -747,7 +1069,9 @@ async fn bulk_assignment_gives_a_role_to_many_people_and_takes_it_back() {
         people.push(person(&app, Some(&a), None).await);
     }
     let items: Vec<Value> = people.iter().map(|(_, id)| bulk_item("operator", Some(&client.id), id)).collect();
-    let report = |v: &Value| (v["changed"].as_u64().unwrap(), v["unchanged"].as_u64().unwrap(), v["revoked_grants"].as_u64().unwrap());
+    let report = |v: &Value| {
+        (v["changed"].as_u64().unwrap(), v["unchanged"].as_u64().unwrap(), v["revoked_grants"].as_u64().unwrap())
+    };
 
     let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": items }))).await;
     assert_eq!((s, report(&v)), (200, (3, 0, 0)), "{v}");
@@ -763,13 +1087,15 @@ async fn bulk_assignment_gives_a_role_to_many_people_and_takes_it_back() {
     let signed = sign_in(&app, &client, &people[0].0).await;
     assert_eq!(userinfo(&app, &signed.access).await, 200);
 
-    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
     assert_eq!((s, report(&v)), (200, (3, 0, 1)), "{v}");
     assert_eq!(userinfo(&app, &signed.access).await, 401, "a token that carried the role is revoked");
     for (_, id) in &people {
         assert!(direct_roles(&app, &opd, id).await.is_empty());
     }
-    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": items }))).await;
     assert_eq!((s, report(&v)), (200, (0, 3, 0)), "no longer held");
 }
 
@@ -800,22 +1126,36 @@ async fn a_bulk_request_with_one_refused_item_applies_nothing() {
         (vec![own(&x), own("no-such-id"), own(&y)], 422, 1),
         (vec![own(&x), own(&y), bulk_item("no-such-role", Some(&app_a.id), &y)], 422, 2),
     ] {
-        let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": assignments }))).await;
+        let (s, v) =
+            call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": assignments }))).await;
         assert_eq!(s, status, "{v}");
-        assert!(v["detail"].as_str().unwrap().starts_with(&format!("assignments[{at}]")), "the refused item is named: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().starts_with(&format!("assignments[{at}]")),
+            "the refused item is named: {v}"
+        );
         for id in everyone {
             assert!(direct_roles(&app, &sup, id).await.is_empty(), "nothing applied");
         }
     }
     // The same for removals: the valid items stay assigned.
-    let (s, v) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own(&x), own(&y)] }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own(&x), own(&y)] })))
+            .await;
     assert_eq!((s, v["changed"].as_u64()), (200, Some(2)));
-    let (s, _) = call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "unassign", "assignments": [own(&x), own(&y), own(&foreign)] }))).await;
+    let (s, _) = call(
+        &app,
+        Some(&opd),
+        "POST",
+        BULK,
+        Some(json!({ "action": "unassign", "assignments": [own(&x), own(&y), own(&foreign)] })),
+    )
+    .await;
     assert_eq!(s, 403);
     for id in [&x, &y] {
         assert_eq!(direct_roles(&app, &sup, id).await, vec![pair(&app_a.id, "operator")]);
     }
-    let kinds: Vec<String> = audit_rows(&app, &sup, "&kind=role.").await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> =
+        audit_rows(&app, &sup, "&kind=role.").await.iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
     assert_eq!(kinds, vec!["role.assigned", "role.assigned"], "only the successful request is in the trail");
 }
 
@@ -854,7 +1194,10 @@ async fn an_ended_session_takes_its_tokens_with_it() {
 
     let ended = audit_rows(&app, &sup, &format!("&kind=session.ended&account={id}")).await;
     assert_eq!(ended.len(), 1);
-    assert_eq!((ended[0]["detail"]["sid"].as_str(), ended[0]["detail"]["revoked_grants"].as_u64()), (Some(phone.sid.as_str()), Some(1)));
+    assert_eq!(
+        (ended[0]["detail"]["sid"].as_str(), ended[0]["detail"]["revoked_grants"].as_u64()),
+        (Some(phone.sid.as_str()), Some(1))
+    );
 }
 
 #[tokio::test]
@@ -888,7 +1231,9 @@ async fn a_factor_reset_removes_every_factor_and_ends_every_session() {
     assert_eq!((s, v["sessions_ended"].as_u64()), (200, Some(2)), "{v}");
     assert!(!Factors::of(db, &id).await.unwrap().any());
     assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
-    assert!(sids(&call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts/{id}/sessions"), None).await.1).is_empty());
+    assert!(
+        sids(&call(&app, Some(&sup), "GET", &format!("/admin/api/v1/accounts/{id}/sessions"), None).await.1).is_empty()
+    );
     assert_eq!((userinfo(&app, &one.access).await, userinfo(&app, &two.access).await), (401, 401));
     assert!(!still_signed_in(&app, &web, &one.browser).await && !still_signed_in(&app, &web, &two.browser).await);
     // The password alone logs in again, to enrol anew.
@@ -896,36 +1241,63 @@ async fn a_factor_reset_removes_every_factor_and_ends_every_session() {
 
     let rows = audit_rows(&app, &sup, &format!("&kind=account.factors_reset&account={id}")).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!((rows[0]["actor"].as_str(), rows[0]["detail"]["sessions_ended"].as_u64()), (Some(super_id.as_str()), Some(2)));
+    assert_eq!(
+        (rows[0]["actor"].as_str(), rows[0]["detail"]["sessions_ended"].as_u64()),
+        (Some(super_id.as_str()), Some(2))
+    );
 }
 
 #[tokio::test]
 async fn an_edited_redirect_uri_replaces_the_old_one_at_authorize() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id")]).await;
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "example.go.id,*.example.go.id"),
+    ])
+    .await;
     let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
     let (nip, _) = person(&app, None, None).await;
     let sup = console_token(&app, &super_nip).await;
-    let (old, new) = ("https://simpeg.example.go.id/lama/cb".to_string(), "https://simpeg.example.go.id/baru/cb".to_string());
+    let (old, new) =
+        ("https://simpeg.example.go.id/lama/cb".to_string(), "https://simpeg.example.go.id/baru/cb".to_string());
     let body = json!({ "client_id": "simpeg-uji", "name": "SIMPEG", "category": "umum", "redirect_uris": [old], "scopes": ["openid", "profile"], "min_level": 1 });
     let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/applications", Some(body)).await;
     assert_eq!(s, 201, "{v}");
-    let registered = TestClient { id: "simpeg-uji".into(), secret: v["client_secret"].as_str().map(String::from), redirect_uri: old.clone(), post_logout_uri: String::new() };
+    let registered = TestClient {
+        id: "simpeg-uji".into(),
+        secret: v["client_secret"].as_str().map(String::from),
+        redirect_uri: old.clone(),
+        post_logout_uri: String::new(),
+    };
     let rp_old = app.rp(&registered).await;
     let res = browser().get(start_auth(&rp_old, &[]).url).send().await.unwrap();
     assert_eq!(res.status(), 200, "the registered URI leads to the login page");
 
-    let (s, v) = call(&app, Some(&sup), "PATCH", "/admin/api/v1/applications/simpeg-uji", Some(json!({ "redirect_uris": [new] }))).await;
+    let (s, v) = call(
+        &app,
+        Some(&sup),
+        "PATCH",
+        "/admin/api/v1/applications/simpeg-uji",
+        Some(json!({ "redirect_uris": [new] })),
+    )
+    .await;
     assert_eq!((s, v["redirect_uris"].clone()), (200, json!([new])), "{v}");
     let res = browser().get(start_auth(&rp_old, &[]).url).send().await.unwrap();
     assert_eq!(res.status(), 400, "the old URI is refused");
     assert!(res.headers().get("location").is_none(), "and nobody is sent to it");
     let moved = TestClient { redirect_uri: new.clone(), ..registered };
-    assert_eq!(userinfo(&app, &sign_in(&app, &moved, &nip).await.access).await, 200, "the new URI completes a login, with the secret given at registration");
+    assert_eq!(
+        userinfo(&app, &sign_in(&app, &moved, &nip).await.access).await,
+        200,
+        "the new URI completes a login, with the secret given at registration"
+    );
 
     let rows = audit_rows(&app, &sup, "&kind=application.updated").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["detail"]["client_id"], "simpeg-uji");
-    assert_eq!((rows[0]["detail"]["before"]["redirect_uris"].clone(), rows[0]["detail"]["after"]["redirect_uris"].clone()), (json!([old]), json!([new])));
+    assert_eq!(
+        (rows[0]["detail"]["before"]["redirect_uris"].clone(), rows[0]["detail"]["after"]["redirect_uris"].clone()),
+        (json!([old]), json!([new]))
+    );
 }
 
 #[tokio::test]
@@ -946,10 +1318,29 @@ async fn audit_filters_return_exactly_the_matching_rows() {
     // Events of several kinds, actors and subjects.
     let acct = |id: &str| format!("/admin/api/v1/accounts/{id}");
     assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&x), Some(json!({ "name": "Pegawai X" }))).await.0, 200);
-    assert_eq!(call(&app, Some(&sup), "PUT", &format!("{}/status", acct(&y)), Some(json!({ "status": "suspended" }))).await.0, 200);
-    assert_eq!(call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [bulk_item("operator", Some(&client.id), &x)] }))).await.0, 200);
+    assert_eq!(
+        call(&app, Some(&sup), "PUT", &format!("{}/status", acct(&y)), Some(json!({ "status": "suspended" }))).await.0,
+        200
+    );
+    assert_eq!(
+        call(
+            &app,
+            Some(&opd),
+            "POST",
+            BULK,
+            Some(json!({ "action": "assign", "assignments": [bulk_item("operator", Some(&client.id), &x)] }))
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(call(&app, Some(&sup), "PATCH", &acct(&opd_id), Some(json!({ "name": "Admin OPD A" }))).await.0, 200);
-    assert_eq!(call(&app, Some(&sup), "POST", "/admin/api/v1/accounts", Some(json!({ "nip": unique_nip(), "name": "Baru" }))).await.0, 201);
+    assert_eq!(
+        call(&app, Some(&sup), "POST", "/admin/api/v1/accounts", Some(json!({ "nip": unique_nip(), "name": "Baru" })))
+            .await
+            .0,
+        201
+    );
     let rp = app.rp(&client).await;
     let b = browser();
     let html = b.get(start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
@@ -970,23 +1361,56 @@ async fn audit_filters_return_exactly_the_matching_rows() {
         }
     };
     assert!(check("&kind=account.".into(), Box::new(move |r: &Value| kind(r).starts_with("account."))).await >= 4);
-    assert_eq!(check("&kind=account.status_changed".into(), Box::new(move |r: &Value| kind(r) == "account.status_changed")).await, 1);
-    assert_eq!(check("&kind=account.status".into(), Box::new(move |r: &Value| kind(r).starts_with("account.status"))).await, 1);
+    assert_eq!(
+        check("&kind=account.status_changed".into(), Box::new(move |r: &Value| kind(r) == "account.status_changed"))
+            .await,
+        1
+    );
+    assert_eq!(
+        check("&kind=account.status".into(), Box::new(move |r: &Value| kind(r).starts_with("account.status"))).await,
+        1
+    );
     assert_eq!(check("&kind=role.".into(), Box::new(move |r: &Value| kind(r).starts_with("role."))).await, 1);
-    assert_eq!(check("&kind=login.".into(), Box::new(move |r: &Value| kind(r).starts_with("login."))).await, 4, "three console logins and the failure");
+    assert_eq!(
+        check("&kind=login.".into(), Box::new(move |r: &Value| kind(r).starts_with("login."))).await,
+        4,
+        "three console logins and the failure"
+    );
     // `%` and `_` are characters of a prefix, not wildcards.
     assert_eq!(check("&kind=%25".into(), Box::new(move |r: &Value| kind(r).starts_with('%'))).await, 0);
     assert_eq!(check("&kind=account_".into(), Box::new(move |r: &Value| kind(r).starts_with("account_"))).await, 0);
-    assert_eq!(check("&kind=account%25updated".into(), Box::new(move |r: &Value| kind(r).starts_with("account%updated"))).await, 0);
+    assert_eq!(
+        check("&kind=account%25updated".into(), Box::new(move |r: &Value| kind(r).starts_with("account%updated")))
+            .await,
+        0
+    );
     let xs = x.clone();
     assert!(check(format!("&account={x}"), Box::new(move |r: &Value| involves(r, &xs))).await >= 2);
     let ys = y.clone();
-    assert!(check(format!("&account={y}"), Box::new(move |r: &Value| involves(r, &ys))).await >= 2, "the status change and the failed login");
+    assert!(
+        check(format!("&account={y}"), Box::new(move |r: &Value| involves(r, &ys))).await >= 2,
+        "the status change and the failed login"
+    );
     let os = opd_id.clone();
     let opd_rows = audit_rows(&app, &aud, &format!("&account={opd_id}")).await;
-    assert!(opd_rows.iter().any(|r| r["actor"] == opd_id.as_str() && r["kind"] == "role.assigned"), "rows where the account acted");
-    assert!(opd_rows.iter().any(|r| r["subject"] == opd_id.as_str() && r["kind"] == "account.updated" && r["actor"] == super_id.as_str()), "and rows about it");
-    assert_eq!(check(format!("&kind=role.&account={opd_id}"), Box::new(move |r: &Value| kind(r).starts_with("role.") && involves(r, &os))).await, 1);
+    assert!(
+        opd_rows.iter().any(|r| r["actor"] == opd_id.as_str() && r["kind"] == "role.assigned"),
+        "rows where the account acted"
+    );
+    assert!(
+        opd_rows.iter().any(|r| r["subject"] == opd_id.as_str()
+            && r["kind"] == "account.updated"
+            && r["actor"] == super_id.as_str()),
+        "and rows about it"
+    );
+    assert_eq!(
+        check(
+            format!("&kind=role.&account={opd_id}"),
+            Box::new(move |r: &Value| kind(r).starts_with("role.") && involves(r, &os))
+        )
+        .await,
+        1
+    );
     assert_eq!(check("&account=no-such-id".into(), Box::new(|_: &Value| false)).await, 0);
     // Time bounds: `since` inclusive, `until` exclusive.
     let status_row = all.iter().find(|r| r["kind"] == "account.status_changed").unwrap().clone();
@@ -1016,7 +1440,11 @@ async fn an_opd_admin_cannot_touch_diskominfo_admins_or_widen_what_diskominfo_ap
     assert_eq!(call(&app, Some(&opd), "GET", &acct, None).await.0, 403);
     assert_eq!(call(&app, Some(&opd), "PATCH", &acct, Some(json!({ "name": "Diambil alih" }))).await.0, 403);
     assert_eq!(call(&app, Some(&opd), "GET", &format!("{acct}/sessions"), None).await.0, 403);
-    assert_eq!(call(&app, Some(&opd), "GET", &format!("/admin/api/v1/accounts/{staff}"), None).await.0, 200, "ordinary staff are reachable");
+    assert_eq!(
+        call(&app, Some(&opd), "GET", &format!("/admin/api/v1/accounts/{staff}"), None).await.0,
+        200,
+        "ordinary staff are reachable"
+    );
 
     let body = json!({ "client_id": format!("app-{}", unique_nip()), "owner_opd_id": a, "name": "Aplikasi A", "category": "khusus",
                        "redirect_uris": ["https://a.example.go.id/cb"], "scopes": ["openid", "profile"], "min_level": 2 });
@@ -1024,12 +1452,24 @@ async fn an_opd_admin_cannot_touch_diskominfo_admins_or_widen_what_diskominfo_ap
     assert_eq!(s, 201, "{v}");
     let one = format!("/admin/api/v1/applications/{}", v["application"]["client_id"].as_str().unwrap());
     // Widening the data or lowering the level after approval is Diskominfo's decision.
-    assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"] }))).await.0, 403);
+    assert_eq!(
+        call(&app, Some(&opd), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"] }))).await.0,
+        403
+    );
     assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "min_level": 1 }))).await.0, 403);
     assert_eq!(call(&app, Some(&opd), "PATCH", &one, Some(json!({ "required_roles": ["x"] }))).await.0, 403);
-    let (s, v) = call(&app, Some(&opd), "PATCH", &one, Some(json!({ "scopes": ["profile", "openid"], "min_level": 2, "name": "Aplikasi A2" }))).await;
+    let (s, v) = call(
+        &app,
+        Some(&opd),
+        "PATCH",
+        &one,
+        Some(json!({ "scopes": ["profile", "openid"], "min_level": 2, "name": "Aplikasi A2" })),
+    )
+    .await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A2")), "the same scopes in another order are no change");
-    let (s, v) = call(&app, Some(&sup), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"], "min_level": 3 }))).await;
+    let (s, v) =
+        call(&app, Some(&sup), "PATCH", &one, Some(json!({ "scopes": ["openid", "profile", "nik"], "min_level": 3 })))
+            .await;
     assert_eq!((s, v["min_level"].as_u64()), (200, Some(3)), "{v}");
 }
 
@@ -1046,12 +1486,26 @@ async fn roles_and_units_are_created_within_each_admin_role_s_powers() {
     let (plain_nip, _) = person(&app, Some(&a), None).await;
     let sup = console_token(&app, &sup_nip).await;
     let opd = console_token(&app, &opd_nip).await;
-    let others = [console_token(&app, &aud_nip).await, console_token(&app, &dev_nip).await, console_token(&app, &plain_nip).await];
+    let others = [
+        console_token(&app, &aud_nip).await,
+        console_token(&app, &dev_nip).await,
+        console_token(&app, &plain_nip).await,
+    ];
 
-    let mut own = NewClient::web("Aplikasi A", vec!["https://a.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    let mut own = NewClient::web(
+        "Aplikasi A",
+        vec!["https://a.example.go.id/cb".into()],
+        vec!["openid".into()],
+        vec![GrantType::AuthorizationCode],
+    );
     own.owner_opd_id = Some(a.clone());
     let own = clients::register(&app.state.db, &app.state.redirect_policy, own, now()).await.unwrap().0.id;
-    let mut foreign = NewClient::web("Aplikasi B", vec!["https://b.example.go.id/cb".into()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    let mut foreign = NewClient::web(
+        "Aplikasi B",
+        vec!["https://b.example.go.id/cb".into()],
+        vec!["openid".into()],
+        vec![GrantType::AuthorizationCode],
+    );
     foreign.owner_opd_id = Some(b.clone());
     let foreign = clients::register(&app.state.db, &app.state.redirect_policy, foreign, now()).await.unwrap().0.id;
 
@@ -1064,14 +1518,24 @@ async fn roles_and_units_are_created_within_each_admin_role_s_powers() {
     assert_eq!(call(&app, Some(&sup), "POST", roles_path, Some(global)).await.0, 409);
     assert_eq!(call(&app, Some(&sup), "POST", roles_path, Some(json!({ "name": "Bukan Nama!" }))).await.0, 422);
     // Application roles: the owning OPD's admin, not another OPD's application.
-    let (s, v) = call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": own }))).await;
+    let (s, v) =
+        call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": own }))).await;
     assert_eq!((s, v["client_id"].as_str()), (201, Some(own.as_str())), "{v}");
-    assert_eq!(call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": foreign }))).await.0, 403);
+    assert_eq!(
+        call(&app, Some(&opd), "POST", roles_path, Some(json!({ "name": "operator", "client_id": foreign }))).await.0,
+        403
+    );
     for t in &others {
-        assert_eq!(call(&app, Some(t), "POST", roles_path, Some(json!({ "name": "lain", "client_id": own }))).await.0, 403);
+        assert_eq!(
+            call(&app, Some(t), "POST", roles_path, Some(json!({ "name": "lain", "client_id": own }))).await.0,
+            403
+        );
     }
     let (_, listed) = call(&app, Some(&opd), "GET", roles_path, None).await;
-    assert!(listed.as_array().unwrap().iter().any(|r| r["name"] == "operator" && r["client_id"] == own.as_str()), "{listed}");
+    assert!(
+        listed.as_array().unwrap().iter().any(|r| r["name"] == "operator" && r["client_id"] == own.as_str()),
+        "{listed}"
+    );
 
     // Units: Diskominfo anywhere; an OPD admin only below its own units.
     let opd_path = "/admin/api/v1/opd";
@@ -1079,14 +1543,73 @@ async fn roles_and_units_are_created_within_each_admin_role_s_powers() {
     let (s, v) = call(&app, Some(&opd), "POST", opd_path, Some(below_a.clone())).await;
     assert_eq!((s, v["parent_id"].as_str()), (201, Some(a.as_str())), "{v}");
     assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(below_a)).await.0, 409, "codes are unique");
-    assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(json!({ "code": format!("T{}", unique_nip()), "name": "Dinas Baru", "kind": "dinas" }))).await.0, 403, "top level is Diskominfo's");
+    assert_eq!(
+        call(
+            &app,
+            Some(&opd),
+            "POST",
+            opd_path,
+            Some(json!({ "code": format!("T{}", unique_nip()), "name": "Dinas Baru", "kind": "dinas" }))
+        )
+        .await
+        .0,
+        403,
+        "top level is Diskominfo's"
+    );
     let b_code = format!("B{}", unique_nip());
-    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": b_code, "name": "Dinas Baru", "kind": "dinas" }))).await.0, 201);
-    assert_eq!(call(&app, Some(&opd), "POST", opd_path, Some(json!({ "code": format!("{b_code}.1"), "name": "X", "kind": "bidang", "parent": b_code }))).await.0, 403);
-    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": "X 1", "name": "X", "kind": "dinas" }))).await.0, 422);
-    assert_eq!(call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": "X2", "name": "X", "kind": "dinas", "parent": "tidak-ada" }))).await.0, 422);
+    assert_eq!(
+        call(
+            &app,
+            Some(&sup),
+            "POST",
+            opd_path,
+            Some(json!({ "code": b_code, "name": "Dinas Baru", "kind": "dinas" }))
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        call(
+            &app,
+            Some(&opd),
+            "POST",
+            opd_path,
+            Some(json!({ "code": format!("{b_code}.1"), "name": "X", "kind": "bidang", "parent": b_code }))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(&app, Some(&sup), "POST", opd_path, Some(json!({ "code": "X 1", "name": "X", "kind": "dinas" }))).await.0,
+        422
+    );
+    assert_eq!(
+        call(
+            &app,
+            Some(&sup),
+            "POST",
+            opd_path,
+            Some(json!({ "code": "X2", "name": "X", "kind": "dinas", "parent": "tidak-ada" }))
+        )
+        .await
+        .0,
+        422
+    );
     for t in &others {
-        assert_eq!(call(&app, Some(t), "POST", opd_path, Some(json!({ "code": format!("{code_a}.09"), "name": "X", "kind": "bidang", "parent": code_a }))).await.0, 403);
+        assert_eq!(
+            call(
+                &app,
+                Some(t),
+                "POST",
+                opd_path,
+                Some(json!({ "code": format!("{code_a}.09"), "name": "X", "kind": "bidang", "parent": code_a }))
+            )
+            .await
+            .0,
+            403
+        );
     }
     let (_, trail) = call(&app, Some(&sup), "GET", "/admin/api/v1/audit?kind=role.created", None).await;
     assert_eq!(trail.as_array().unwrap().len(), 2);
@@ -1105,11 +1628,29 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
     let later = t + app.state.config.access_token_ttl + 3600;
     let st = &app.state;
     use gerbang::admin::{authenticate, authenticate_grant, AdminError};
-    assert!(matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))), "the bearer token has expired by then");
+    assert!(
+        matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))),
+        "the bearer token has expired by then"
+    );
     assert!(authenticate_grant(st, &grant.id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
-    assert!(matches!(authenticate_grant(st, &grant.id, None, later).await, Err(AdminError::Unauthenticated(_))), "no live sign-on session");
-    assert!(matches!(authenticate_grant(st, &grant.id, Some("another-sid"), later).await, Err(AdminError::Unauthenticated(_))));
-    assert!(matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), grant.expires_at).await, Err(AdminError::Unauthenticated(_))), "the grant's end");
+    assert!(
+        matches!(authenticate_grant(st, &grant.id, None, later).await, Err(AdminError::Unauthenticated(_))),
+        "no live sign-on session"
+    );
+    assert!(matches!(
+        authenticate_grant(st, &grant.id, Some("another-sid"), later).await,
+        Err(AdminError::Unauthenticated(_))
+    ));
+    assert!(
+        matches!(
+            authenticate_grant(st, &grant.id, Some(&grant.sid), grant.expires_at).await,
+            Err(AdminError::Unauthenticated(_))
+        ),
+        "the grant's end"
+    );
     gerbang::store::grants::revoke_grant(&st.db, &grant.id, t).await.unwrap();
-    assert!(matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))), "revoked");
+    assert!(
+        matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))),
+        "revoked"
+    );
 }

@@ -86,5 +86,9 @@ async fn retention_removes_old_records_and_the_rest_still_verifies_and_exports()
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines[0], "seq,time_utc,kind,actor,subject,ip,detail,hash");
     assert_eq!(lines.len(), 2, "one record left in the range: {csv}");
-    assert!(lines[1].contains("\"{\"\"note\"\":\"\"catatan, \\\"\"3\\\"\"\"\"}\""), "quoted per RFC 4180: {}", lines[1]);
+    assert!(
+        lines[1].contains("\"{\"\"note\"\":\"\"catatan, \\\"\"3\\\"\"\"\"}\""),
+        "quoted per RFC 4180: {}",
+        lines[1]
+    );
 }

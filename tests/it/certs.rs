@@ -35,16 +35,29 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
     let (aud_nip, _) = staff(&app, "Dewi Anggraini", Some(&a), Some("auditor")).await;
     let (opd_b_nip, _) = staff(&app, "Bayu Saputra", Some(&b), Some("opd-admin")).await;
     let (_, siti) = staff(&app, "Siti Rahmawati", Some(&a), None).await;
-    let (sup, aud, opd_b) = (console_token(&app, &sup_nip).await, console_token(&app, &aud_nip).await, console_token(&app, &opd_b_nip).await);
+    let (sup, aud, opd_b) = (
+        console_token(&app, &sup_nip).await,
+        console_token(&app, &aud_nip).await,
+        console_token(&app, &opd_b_nip).await,
+    );
     let bind = format!("/admin/api/v1/accounts/{siti}/certificates");
 
     // Unusable certificates are refused with the reason.
-    for (name, says) in [("expired.pem", "expired"), ("encryption-only.pem", "not for signing"), ("ca.pem", "authority")] {
+    for (name, says) in
+        [("expired.pem", "expired"), ("encryption-only.pem", "not for signing"), ("ca.pem", "authority")]
+    {
         let (s, v) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture(name) }))).await;
         assert_eq!(s, 422, "{name}: {v}");
         assert!(v["detail"].as_str().unwrap().contains(says), "{name}: {v}");
     }
-    let (s, _) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": "-----BEGIN CERTIFICATE-----\nrusak\n-----END CERTIFICATE-----" }))).await;
+    let (s, _) = call(
+        &app,
+        &sup,
+        "POST",
+        &bind,
+        Some(json!({ "certificate": "-----BEGIN CERTIFICATE-----\nrusak\n-----END CERTIFICATE-----" })),
+    )
+    .await;
     assert_eq!(s, 422);
     // Outside one's powers: another OPD's admin, the read-only auditor, a developer, anyone else.
     let (dev_nip, _) = staff(&app, "Andri Wijaya", Some(&a), Some("opd-developer")).await;
@@ -66,10 +79,19 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
     assert_eq!(s, 409, "one certificate, one account");
 
     // Monitoring: a valid certificate needs no attention; all of them lists it.
-    let ids = |v: &Value| v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-    assert!(!ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id));
-    assert!(ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates", None).await.1).contains(&cert_id), "auditors monitor");
-    assert!(ids(&call(&app, &opd_b, "GET", "/admin/api/v1/certificates", None).await.1).is_empty(), "another OPD's staff are not listed");
+    let ids =
+        |v: &Value| v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(
+        !ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id)
+    );
+    assert!(
+        ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates", None).await.1).contains(&cert_id),
+        "auditors monitor"
+    );
+    assert!(
+        ids(&call(&app, &opd_b, "GET", "/admin/api/v1/certificates", None).await.1).is_empty(),
+        "another OPD's staff are not listed"
+    );
 
     let revoke = format!("/admin/api/v1/certificates/{cert_id}/revocation");
     assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": " " }))).await.0, 422);
@@ -81,13 +103,20 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
     let opd_a = console_token(&app, &opd_a_nip).await;
     assert_eq!(call(&app, &opd_a, "GET", &format!("/admin/api/v1/accounts/{siti}/certificates"), None).await.0, 200);
     let (s, v) = call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "Dicabut BSrE: kunci hilang" }))).await;
-    assert_eq!((s, v["standing"].as_str(), v["revocation_reason"].as_str()), (200, Some("revoked"), Some("Dicabut BSrE: kunci hilang")));
+    assert_eq!(
+        (s, v["standing"].as_str(), v["revocation_reason"].as_str()),
+        (200, Some("revoked"), Some("Dicabut BSrE: kunci hilang"))
+    );
     assert_eq!(call(&app, &sup, "POST", &revoke, Some(json!({ "reason": "lagi" }))).await.0, 409);
-    assert!(ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id), "revoked needs attention");
+    assert!(
+        ids(&call(&app, &aud, "GET", "/admin/api/v1/certificates?attention=true", None).await.1).contains(&cert_id),
+        "revoked needs attention"
+    );
     let (s, v) = call(&app, &sup, "GET", &format!("/admin/api/v1/accounts/{siti}/certificates"), None).await;
     assert_eq!((s, ids(&v)), (200, vec![cert_id.clone()]));
 
-    let (_, trail) = call(&app, &aud, "GET", &format!("/admin/api/v1/audit?kind=certificate.&account={siti}"), None).await;
+    let (_, trail) =
+        call(&app, &aud, "GET", &format!("/admin/api/v1/audit?kind=certificate.&account={siti}"), None).await;
     let kinds: Vec<&str> = trail.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["certificate.revoked", "certificate.bound"]);
     assert_eq!(trail[1]["detail"]["name_matches"], true);
@@ -98,7 +127,11 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("issuers.pem");
     std::fs::write(&bundle, fixture("ca.pem")).unwrap();
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", bundle.to_str().unwrap())]).await;
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_CERTIFICATE_ISSUERS", bundle.to_str().unwrap()),
+    ])
+    .await;
     let a = unit(&app).await;
     let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (_, agus) = staff(&app, "Agus Prasetyo", Some(&a), None).await;
@@ -108,12 +141,23 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
 
     let other = dir.path().join("impostor.pem");
     std::fs::write(&other, fixture("impostor-ca.pem")).unwrap();
-    let strict = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", other.to_str().unwrap())]).await;
+    let strict = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_CERTIFICATE_ISSUERS", other.to_str().unwrap()),
+    ])
+    .await;
     let a = unit(&strict).await;
     let (sup_nip, _) = staff(&strict, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (_, agus) = staff(&strict, "Agus Prasetyo", Some(&a), None).await;
     let sup = console_token(&strict, &sup_nip).await;
-    let (s, v) = call(&strict, &sup, "POST", &format!("/admin/api/v1/accounts/{agus}/certificates"), Some(json!({ "certificate": fixture("agus.pem") }))).await;
+    let (s, v) = call(
+        &strict,
+        &sup,
+        "POST",
+        &format!("/admin/api/v1/accounts/{agus}/certificates"),
+        Some(json!({ "certificate": fixture("agus.pem") })),
+    )
+    .await;
     assert_eq!(s, 422, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("signature"), "{v}");
 }
@@ -133,18 +177,35 @@ async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it(
     let path = format!("/console/accounts/{siti}/certificates");
 
     // A broken certificate comes back with a translated reason and the text kept for correction.
-    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", "bukan sertifikat"), ("confirmed", "1")]).send().await.unwrap();
+    let res = b
+        .post(app.url(&path))
+        .form(&[("csrf", csrf.as_str()), ("certificate", "bukan sertifikat"), ("confirmed", "1")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
     let html = res.text().await.unwrap();
     assert!(html.contains("bukan sertifikat X.509") && html.contains(">bukan sertifikat</textarea>"));
 
     let pem = fixture("siti.pem");
-    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str())]).send().await.unwrap();
+    let res =
+        b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str())]).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let confirm = res.text().await.unwrap();
-    assert!(confirm.contains("BSRE CA DS G1 UJI") && confirm.contains("2035-06-01"), "the confirmation shows issuer and validity");
-    assert!(gerbang::store::certs::of_account(&app.state.db, &siti).await.unwrap().is_empty(), "nothing bound before confirming");
-    let res = b.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str()), ("confirmed", "1")]).send().await.unwrap();
+    assert!(
+        confirm.contains("BSRE CA DS G1 UJI") && confirm.contains("2035-06-01"),
+        "the confirmation shows issuer and validity"
+    );
+    assert!(
+        gerbang::store::certs::of_account(&app.state.db, &siti).await.unwrap().is_empty(),
+        "nothing bound before confirming"
+    );
+    let res = b
+        .post(app.url(&path))
+        .form(&[("csrf", csrf.as_str()), ("certificate", pem.as_str()), ("confirmed", "1")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(gerbang::store::certs::of_account(&app.state.db, &siti).await.unwrap().len(), 1);
 

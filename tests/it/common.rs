@@ -15,7 +15,8 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 
-pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+pub type Rp =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 pub struct TestApp {
     pub base: String,
@@ -94,7 +95,13 @@ impl TestApp {
     }
 
     pub async fn citizen(&self, nik: &str, name: &str) -> Account {
-        let new = NewAccount { nip: None, nik: Some(nik.into()), name: name.into(), password: Some(Secret::new(PASSWORD.into())), is_admin: false };
+        let new = NewAccount {
+            nip: None,
+            nik: Some(nik.into()),
+            name: name.into(),
+            password: Some(Secret::new(PASSWORD.into())),
+            is_admin: false,
+        };
         accounts::create(&self.state.db, &self.state.hasher, new, now()).await.expect("create citizen").0
     }
 
@@ -103,17 +110,31 @@ impl TestApp {
         self.client_with(scopes, grants, first_party, false, Alg::RS256).await
     }
 
-    pub async fn client_with(&self, scopes: &[&str], grants: &[GrantType], first_party: bool, public: bool, alg: Alg) -> TestClient {
+    pub async fn client_with(
+        &self,
+        scopes: &[&str],
+        grants: &[GrantType],
+        first_party: bool,
+        public: bool,
+        alg: Alg,
+    ) -> TestClient {
         let redirect = format!("https://app-{}.example.go.id/callback", uuid::Uuid::new_v4().simple());
         let post_logout = format!("https://app.example.go.id/logged-out/{}", uuid::Uuid::new_v4().simple());
         let uris = if grants.contains(&GrantType::AuthorizationCode) { vec![redirect.clone()] } else { vec![] };
-        let mut new = NewClient::web("Aplikasi Uji", uris, scopes.iter().map(|s| s.to_string()).collect(), grants.to_vec());
+        let mut new =
+            NewClient::web("Aplikasi Uji", uris, scopes.iter().map(|s| s.to_string()).collect(), grants.to_vec());
         new.post_logout_redirect_uris = vec![post_logout.clone()];
         new.public = public;
         new.first_party = first_party;
         new.token_alg = alg;
-        let (c, secret) = clients::register(&self.state.db, &self.state.redirect_policy, new, now()).await.expect("register client");
-        TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: post_logout }
+        let (c, secret) =
+            clients::register(&self.state.db, &self.state.redirect_policy, new, now()).await.expect("register client");
+        TestClient {
+            id: c.id,
+            secret: secret.map(|s| s.expose().clone()),
+            redirect_uri: redirect,
+            post_logout_uri: post_logout,
+        }
     }
 
     pub async fn rp(&self, c: &TestClient) -> Rp {
@@ -156,11 +177,7 @@ pub fn http_client() -> reqwest::Client {
 
 /// A browser: keeps cookies, never follows redirects.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .expect("browser")
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().expect("browser")
 }
 
 pub struct AuthStart {
@@ -229,7 +246,11 @@ pub async fn login(app: &TestApp, browser: &reqwest::Client, auth_url: &str, use
 pub async fn consent(app: &TestApp, browser: &reqwest::Client, html: &str, decision: &str) -> String {
     let res = browser
         .post(app.url("/consent"))
-        .form(&[("login_id", hidden(html, "login_id")), ("csrf", hidden(html, "csrf")), ("decision", decision.to_string())])
+        .form(&[
+            ("login_id", hidden(html, "login_id")),
+            ("csrf", hidden(html, "csrf")),
+            ("decision", decision.to_string()),
+        ])
         .send()
         .await
         .expect("consent");
@@ -275,7 +296,13 @@ fn next() -> u64 {
 }
 
 /// Posts the login form of `html` (a login page) with the given credentials.
-pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, html: &str, username: &str, password: &str) -> reqwest::Response {
+pub async fn submit_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    html: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     browser
         .post(app.url("/login"))
         .form(&[
@@ -291,7 +318,12 @@ pub async fn submit_login(app: &TestApp, browser: &reqwest::Client, html: &str, 
 
 /// An OPD unit named "Dinas <code>"; returns its id.
 pub async fn opd_unit(app: &TestApp, code: &str, parent: Option<&str>) -> String {
-    let new = gerbang::identity::opd::NewOpd { code: code.into(), name: format!("Dinas {code}"), kind: "dinas".into(), parent: parent.map(String::from) };
+    let new = gerbang::identity::opd::NewOpd {
+        code: code.into(),
+        name: format!("Dinas {code}"),
+        kind: "dinas".into(),
+        parent: parent.map(String::from),
+    };
     gerbang::identity::opd::create(&app.state.db, new, now()).await.expect("unit").id
 }
 
@@ -316,7 +348,12 @@ pub async fn staff(app: &TestApp, name: &str, unit: Option<&str>, role: Option<&
 /// An access token issued to the admin console, through the ordinary login.
 pub async fn console_token(app: &TestApp, nip: &str) -> String {
     use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
-    let c = TestClient { id: "gerbang-console".into(), secret: None, redirect_uri: app.url("/console/callback"), post_logout_uri: String::new() };
+    let c = TestClient {
+        id: "gerbang-console".into(),
+        secret: None,
+        redirect_uri: app.url("/console/callback"),
+        post_logout_uri: String::new(),
+    };
     let rp = app.rp(&c).await;
     let start = start_auth(&rp, &["profile", "roles"]);
     let cb = login(app, &browser(), &start.url, nip, PASSWORD).await;

@@ -31,7 +31,12 @@ async fn page(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&#x2f;", "/").replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">")
+    s.replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }
 
 async fn post(app: &TestApp, b: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -50,7 +55,8 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     let res = console_login(&app, &b, &admin_nip).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/console/accounts", "back where the person started");
-    let set_cookie: Vec<String> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let set_cookie: Vec<String> =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     let console_cookie = set_cookie.iter().find(|c| c.starts_with("gerbang_console=")).expect("console cookie");
     assert!(console_cookie.contains("HttpOnly") && console_cookie.contains("SameSite=Strict"), "{console_cookie}");
 
@@ -83,15 +89,40 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
 
     // Giving a role: first a confirmation page saying what will happen, nothing changed yet.
     let csrf = hidden(&detail, "csrf");
-    let res = post(&app, &b, &format!("/console/accounts/{staff_id}/roles/add"), &[("csrf", &csrf), ("role", "|verifikator")]).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/console/accounts/{staff_id}/roles/add"),
+        &[("csrf", &csrf), ("role", "|verifikator")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let confirm = unescape(&res.text().await.unwrap());
-    assert!(confirm.contains("verifikator") && confirm.contains("Agus Prasetyo") && confirm.contains("name=\"confirmed\" value=\"1\""));
-    assert!(roles::effective(&app.state.db, &staff_id).await.unwrap().iter().all(|r| r.name != "verifikator"), "not before confirming");
+    assert!(
+        confirm.contains("verifikator")
+            && confirm.contains("Agus Prasetyo")
+            && confirm.contains("name=\"confirmed\" value=\"1\"")
+    );
+    assert!(
+        roles::effective(&app.state.db, &staff_id).await.unwrap().iter().all(|r| r.name != "verifikator"),
+        "not before confirming"
+    );
     // Without the CSRF token the change is refused.
-    let res = post(&app, &b, &format!("/console/accounts/{staff_id}/roles/add"), &[("role", "|verifikator"), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/console/accounts/{staff_id}/roles/add"),
+        &[("role", "|verifikator"), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
-    let res = post(&app, &b, &format!("/console/accounts/{staff_id}/roles/add"), &[("csrf", &csrf), ("role", "|verifikator"), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/console/accounts/{staff_id}/roles/add"),
+        &[("csrf", &csrf), ("role", "|verifikator"), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).ends_with("done=role_assigned"));
     assert!(roles::effective(&app.state.db, &staff_id).await.unwrap().iter().any(|r| r.name == "verifikator"));
@@ -99,29 +130,62 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     assert!(trail.contains("role.assigned") && trail.contains(&admin_id), "audit shows who gave the role");
 
     // A form with a mistake comes back with what was typed and the reason.
-    let res = post(&app, &b, "/console/accounts/new", &[("csrf", &csrf), ("nip", "12345"), ("name", "Budi Santoso"), ("opd_id", &top), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/accounts/new",
+        &[("csrf", &csrf), ("nip", "12345"), ("name", "Budi Santoso"), ("opd_id", &top), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 422);
     let again = res.text().await.unwrap();
-    assert!(again.contains("value=\"Budi Santoso\"") && again.contains("value=\"12345\"") && again.contains("alert--error"));
+    assert!(
+        again.contains("value=\"Budi Santoso\"") && again.contains("value=\"12345\"") && again.contains("alert--error")
+    );
     // The same form, corrected, creates the account after confirmation.
     let nip = unique_nip();
-    let res = post(&app, &b, "/console/accounts/new", &[("csrf", &csrf), ("nip", &nip), ("name", "Budi Santoso"), ("opd_id", &top)]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/accounts/new",
+        &[("csrf", &csrf), ("nip", &nip), ("name", "Budi Santoso"), ("opd_id", &top)],
+    )
+    .await;
     assert_eq!(res.status(), 200, "confirmation first");
-    let res = post(&app, &b, "/console/accounts/new", &[("csrf", &csrf), ("nip", &nip), ("name", "Budi Santoso"), ("opd_id", &top), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/accounts/new",
+        &[("csrf", &csrf), ("nip", &nip), ("name", "Budi Santoso"), ("opd_id", &top), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     let created = accounts::find(&app.state.db, &nip).await.unwrap().expect("created");
     assert_eq!(created.opd_id.as_deref(), Some(top.as_str()));
 
     // Suspending is confirmed and then revokes; the admin cannot suspend themself.
-    let res = post(&app, &b, &format!("/console/accounts/{admin_id}/status"), &[("csrf", &csrf), ("status", "suspended"), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/console/accounts/{admin_id}/status"),
+        &[("csrf", &csrf), ("status", "suspended"), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 409);
-    let res = post(&app, &b, &format!("/console/accounts/{}/status", created.id), &[("csrf", &csrf), ("status", "suspended"), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        &format!("/console/accounts/{}/status", created.id),
+        &[("csrf", &csrf), ("status", "suspended"), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert_eq!(accounts::get(&app.state.db, &created.id).await.unwrap().unwrap().status, "suspended");
 
     // The CSV export downloads the trail.
     let t = now();
-    let res = b.get(app.url(&format!("/console/audit/export?since={}&until={}", t - 3600, t + 60))).send().await.unwrap();
+    let res =
+        b.get(app.url(&format!("/console/audit/export?since={}&until={}", t - 3600, t + 60))).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert!(res.text().await.unwrap().contains("role.assigned"));
@@ -148,7 +212,10 @@ async fn people_without_an_admin_role_are_turned_away_and_roles_removed_end_acce
     let b = browser();
     assert_eq!(console_login(&app, &b, &auditor_nip).await.status(), 303);
     let html = page(&app, &b, "/console/audit").await;
-    assert!(html.contains("Jejak audit") && !html.contains("href=\"/console/accounts\""), "an auditor sees the audit, not accounts");
+    assert!(
+        html.contains("Jejak audit") && !html.contains("href=\"/console/accounts\""),
+        "an auditor sees the audit, not accounts"
+    );
     assert_eq!(b.get(app.url("/console/accounts")).send().await.unwrap().status(), 403);
     let role = roles::find(&app.state.db, "", "auditor").await.unwrap();
     roles::unassign(&app.state.db, &role, &Holder::Account(auditor_id), now()).await.unwrap();
@@ -158,7 +225,11 @@ async fn people_without_an_admin_role_are_turned_away_and_roles_removed_end_acce
 
 #[tokio::test]
 async fn an_application_request_goes_from_opd_developer_to_approval_and_credentials_once() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id"),
+    ])
+    .await;
     let diskominfo = unit(&app, "3509.15", None).await;
     let dinkes = unit(&app, "3509.16", None).await;
     let (admin_nip, _) = staff(&app, "Rina Wulandari", Some(&diskominfo), Some("diskominfo-admin")).await;
@@ -169,7 +240,13 @@ async fn an_application_request_goes_from_opd_developer_to_approval_and_credenti
     let html = page(&app, &dev, "/console/requests").await;
     let csrf = hidden(&html, "csrf");
     let fields = |uri: &'static str| {
-        vec![("name", "SIMPUS"), ("category", "khusus"), ("redirect_uris", uri), ("scopes", "openid profile"), ("min_level", "2")]
+        vec![
+            ("name", "SIMPUS"),
+            ("category", "khusus"),
+            ("redirect_uris", uri),
+            ("scopes", "openid profile"),
+            ("min_level", "2"),
+        ]
     };
     // A redirect outside the region comes back with the form filled in.
     let mut bad = fields("https://evil.example/cb");
@@ -192,8 +269,13 @@ async fn an_application_request_goes_from_opd_developer_to_approval_and_credenti
     // The reviewer corrects the level to 3 while approving.
     let decide = format!("{request_path}/decide");
     let approve = [
-        ("csrf", csrf_admin.as_str()), ("decision", "approve"), ("name", "SIMPUS Dinkes"), ("category", "khusus"),
-        ("redirect_uris", "https://simpus.jemberkab.go.id/cb"), ("scopes", "openid profile"), ("min_level", "3"),
+        ("csrf", csrf_admin.as_str()),
+        ("decision", "approve"),
+        ("name", "SIMPUS Dinkes"),
+        ("category", "khusus"),
+        ("redirect_uris", "https://simpus.jemberkab.go.id/cb"),
+        ("scopes", "openid profile"),
+        ("min_level", "3"),
     ];
     let res = post(&app, &admin, &decide, &approve).await;
     assert_eq!(res.status(), 200);
@@ -210,7 +292,8 @@ async fn an_application_request_goes_from_opd_developer_to_approval_and_credenti
     let res = post(&app, &dev, &creds, &[("csrf", &csrf), ("confirmed", "1")]).await;
     assert_eq!(res.status(), 200);
     let shown = res.text().await.unwrap();
-    let client_id = shown.split("id=\"client-id\">").nth(1).and_then(|s| s.split('<').next()).expect("client id shown").to_string();
+    let client_id =
+        shown.split("id=\"client-id\">").nth(1).and_then(|s| s.split('<').next()).expect("client id shown").to_string();
     assert!(shown.contains("id=\"client-secret\""));
     let client = app.state.clients.get(&app.state.db, &client_id).await.unwrap().expect("registered");
     assert_eq!(client.min_level, 3);
@@ -230,19 +313,56 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
     let html = page(&app, &b, "/console/roles").await;
     let csrf = hidden(&html, "csrf");
 
-    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "Bukan Nama!"), ("client_id", ""), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/roles/new",
+        &[("csrf", &csrf), ("name", "Bukan Nama!"), ("client_id", ""), ("confirmed", "1")],
+    )
+    .await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("value=\"Bukan Nama!\""), "the form keeps what was typed");
-    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "penelaah"), ("client_id", ""), ("description", "Penelaah berkas")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/roles/new",
+        &[("csrf", &csrf), ("name", "penelaah"), ("client_id", ""), ("description", "Penelaah berkas")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("penelaah"));
     assert!(roles::find(&app.state.db, "", "penelaah").await.is_err(), "not before confirming");
-    let res = post(&app, &b, "/console/roles/new", &[("csrf", &csrf), ("name", "penelaah"), ("client_id", ""), ("description", "Penelaah berkas"), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/roles/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "penelaah"),
+            ("client_id", ""),
+            ("description", "Penelaah berkas"),
+            ("confirmed", "1"),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert_eq!(roles::find(&app.state.db, "", "penelaah").await.unwrap().description, "Penelaah berkas");
 
     let child = format!("{code}.01");
-    let res = post(&app, &b, "/console/opd", &[("csrf", &csrf), ("code", &child), ("name", "Bidang Aplikasi"), ("kind", "bidang"), ("parent", &code), ("confirmed", "1")]).await;
+    let res = post(
+        &app,
+        &b,
+        "/console/opd",
+        &[
+            ("csrf", &csrf),
+            ("code", &child),
+            ("name", "Bidang Aplikasi"),
+            ("kind", "bidang"),
+            ("parent", &code),
+            ("confirmed", "1"),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     let tree = page(&app, &b, "/console/opd").await;
     assert!(tree.contains("Bidang Aplikasi") && tree.contains("indent--1"), "shown below its parent");
@@ -260,12 +380,22 @@ async fn the_console_session_ends_with_the_single_sign_on_session_it_came_from()
     // Logging out of Gerbang itself (not through the console) ends console access too.
     let res = b.get(app.url("/logout")).send().await.unwrap();
     let html = res.text().await.unwrap();
-    let res = b.post(app.url("/logout/confirm")).form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
+    let res = b
+        .post(app.url("/logout/confirm"))
+        .form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let res = b.get(app.url("/console/opd")).send().await.unwrap();
     assert_eq!(res.status(), 303, "back to the login");
     assert!(location(&res).starts_with("/console/login"));
     // A form posted then says the session ended instead of acting.
-    let res = b.post(app.url("/console/opd")).form(&[("csrf", "x"), ("code", "X1"), ("name", "X"), ("kind", "dinas")]).send().await.unwrap();
+    let res = b
+        .post(app.url("/console/opd"))
+        .form(&[("csrf", "x"), ("code", "X1"), ("name", "X"), ("kind", "dinas")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }

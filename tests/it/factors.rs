@@ -33,12 +33,23 @@ async fn enrol(app: &TestApp, b: &reqwest::Client, login_id: &str) -> (String, V
     let html = page.text().await.unwrap();
     assert!(html.replace("&#x2f;", "/").contains("data:image/svg+xml;base64,"), "QR code rendered on the server");
     let secret = text_of(&html, "id=\"secret\">");
-    let res = b.post(app.url("/account/totp")).form(&[("csrf", hidden(&html, "csrf")), ("code", "000000".into())]).send().await.unwrap();
+    let res = b
+        .post(app.url("/account/totp"))
+        .form(&[("csrf", hidden(&html, "csrf")), ("code", "000000".into())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400, "a wrong first code does not enrol");
-    let res = b.post(app.url("/account/totp")).form(&[("csrf", hidden(&html, "csrf")), ("code", code_now(&secret, 0))]).send().await.unwrap();
+    let res = b
+        .post(app.url("/account/totp"))
+        .form(&[("csrf", hidden(&html, "csrf")), ("code", code_now(&secret, 0))])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let codes_page = res.text().await.unwrap();
-    let codes: Vec<String> = codes_page.split("<li>").skip(1).map(|s| s[..s.find('<').unwrap()].trim().to_string()).collect();
+    let codes: Vec<String> =
+        codes_page.split("<li>").skip(1).map(|s| s[..s.find('<').unwrap()].trim().to_string()).collect();
     assert_eq!(codes.len(), 10);
     (secret, codes)
 }
@@ -62,7 +73,13 @@ async fn otp(app: &TestApp, b: &reqwest::Client, html: &str, field: &str, value:
 
 async fn id_claims(app: &TestApp, c: &TestClient, start: AuthStart, callback: &str) -> Value {
     let rp = app.rp(c).await;
-    let t = rp.exchange_code(AuthorizationCode::new(query(callback)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.expect("exchange");
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(callback)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .expect("exchange");
     jwt_payload(&t.id_token().unwrap().to_string())
 }
 
@@ -93,8 +110,14 @@ async fn one_time_codes_give_level_two_once_each_and_recovery_codes_work_once() 
     let account = gerbang::identity::accounts::find(&app.state.db, &nip).await.unwrap().unwrap();
     let later = now() + 4 * totp::STEP_SECONDS;
     let (db, sealer) = (&app.state.db, &app.state.sealer);
-    assert!(!totp::verify(db, sealer, &account.id, &code_now(&secret, 2), later).await.unwrap(), "two steps old: expired");
-    assert!(totp::verify(db, sealer, &account.id, &code_now(&secret, 4), later).await.unwrap(), "the current code at that time works");
+    assert!(
+        !totp::verify(db, sealer, &account.id, &code_now(&secret, 2), later).await.unwrap(),
+        "two steps old: expired"
+    );
+    assert!(
+        totp::verify(db, sealer, &account.id, &code_now(&secret, 4), later).await.unwrap(),
+        "the current code at that time works"
+    );
     let b2 = browser();
     let html = password_step(&app, &b2, &start_auth(&rp, &[]).url, &nip).await;
     let res = otp(&app, &b2, &html, "code", &code).await;
@@ -110,7 +133,12 @@ async fn one_time_codes_give_level_two_once_each_and_recovery_codes_work_once() 
     assert_eq!(res.status(), 200, "asked to enrol again before going on");
     let notice = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
     assert!(notice.contains("href=\"/account\""));
-    let cont = notice.split("href=\"").filter_map(|s| s.split('"').next()).find(|h| h.starts_with(&c.redirect_uri)).expect("continue link").to_string();
+    let cont = notice
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with(&c.redirect_uri))
+        .expect("continue link")
+        .to_string();
     let claims = id_claims(&app, &c, start, &cont).await;
     assert_eq!(claims["acr"], "urn:gerbang:loa:1");
     let b4 = browser();
@@ -127,10 +155,16 @@ async fn an_application_requiring_level_two_steps_a_password_session_up() {
     app.asn(&nip, "Naik Level").await;
     let basic = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let redirect = format!("https://keu-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
-    let mut n = NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    let mut n =
+        NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
     n.min_level = 2;
     let (k, secret) = clients::register(&app.state.db, &app.state.redirect_policy, n, now()).await.unwrap();
-    let strict = TestClient { id: k.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() };
+    let strict = TestClient {
+        id: k.id,
+        secret: secret.map(|s| s.expose().clone()),
+        redirect_uri: redirect,
+        post_logout_uri: String::new(),
+    };
 
     let b = browser();
     // Without an authenticator the level cannot be reached: a clear refusal.
@@ -172,7 +206,12 @@ async fn password_change_checks_the_current_password_and_the_policy() {
     let html = b.get(app.url("/account/password")).send().await.unwrap().text().await.unwrap();
     let post = |current: &str, new: &str, repeat: &str| {
         b.post(app.url("/account/password"))
-            .form(&[("csrf", hidden(&html, "csrf")), ("current_password", current.into()), ("new_password", new.into()), ("repeat_password", repeat.into())])
+            .form(&[
+                ("csrf", hidden(&html, "csrf")),
+                ("current_password", current.into()),
+                ("new_password", new.into()),
+                ("repeat_password", repeat.into()),
+            ])
             .send()
     };
     assert_eq!(post("salah-sekali-1234", "sandi-baru-yang-kuat", "sandi-baru-yang-kuat").await.unwrap().status(), 400);
@@ -187,7 +226,8 @@ async fn password_change_checks_the_current_password_and_the_policy() {
     let b2 = browser();
     let html = b2.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
     assert_eq!(submit_login(&app, &b2, &html, &nip, PASSWORD).await.status(), 401, "the old password no longer works");
-    assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, "sandi-baru-yang-kuat").await).contains_key("code"));
+    assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, "sandi-baru-yang-kuat").await)
+        .contains_key("code"));
     // Forged form without CSRF token.
     let res = b.post(app.url("/account/password")).form(&[("current_password", "x")]).send().await.unwrap();
     assert_eq!(res.status(), 403);
@@ -218,9 +258,25 @@ async fn people_see_their_sessions_and_can_end_one() {
     assert_eq!(items.iter().filter(|(_, current)| *current).count(), 1, "the current one is marked");
     // End the other one (the phone's): confirmation first, then the phone has to log in again.
     let other = items.iter().find(|(_, current)| !current).unwrap().0.clone();
-    let confirm = laptop.get(app.url(&format!("/account/sessions/{other}/end"))).send().await.unwrap().text().await.unwrap().replace("&#x2f;", "/");
-    assert!(confirm.contains("href=\"/account\"") && confirm.contains("name=\"csrf\""), "a confirmation with a way to cancel");
-    let res = laptop.post(app.url(&format!("/account/sessions/{other}/end"))).form(&[("csrf", hidden(&confirm, "csrf"))]).send().await.unwrap();
+    let confirm = laptop
+        .get(app.url(&format!("/account/sessions/{other}/end")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(
+        confirm.contains("href=\"/account\"") && confirm.contains("name=\"csrf\""),
+        "a confirmation with a way to cancel"
+    );
+    let res = laptop
+        .post(app.url(&format!("/account/sessions/{other}/end")))
+        .form(&[("csrf", hidden(&confirm, "csrf"))])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     let silent = |b: &reqwest::Client| b.get(format!("{}&prompt=none", start_auth(&rp, &[]).url)).send();
     let phone_res = silent(&phone).await.unwrap();

@@ -9,7 +9,13 @@ use gerbang::state::now;
 use crate::common::*;
 
 fn new(nip: Option<&str>, nik: Option<&str>) -> NewAccount {
-    NewAccount { nip: nip.map(String::from), nik: nik.map(String::from), name: "Uji".into(), password: Some(Secret::new(PASSWORD.into())), is_admin: false }
+    NewAccount {
+        nip: nip.map(String::from),
+        nik: nik.map(String::from),
+        name: "Uji".into(),
+        password: Some(Secret::new(PASSWORD.into())),
+        is_admin: false,
+    }
 }
 
 #[tokio::test]
@@ -82,7 +88,8 @@ fn cli(app_db_url: &str, dir: &std::path::Path, args: &[&str], stdin: Option<&st
     drop(child.stdin.take());
     let out = child.wait_with_output().expect("output");
     let text = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("JSON output expected, got {text:?} / {}", String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_str(text.trim())
+        .unwrap_or_else(|_| panic!("JSON output expected, got {text:?} / {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), json)
 }
 
@@ -91,7 +98,12 @@ async fn cli_creates_accounts_and_clients_with_json_output() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/cli.db", dir.path().display());
     let nip = unique_nip();
-    let (code, out) = cli(&url, dir.path(), &["account", "create", "--nip", &nip, "--name", "Lestari", "--password-stdin", "--json"], Some("sandi-yang-cukup-panjang\n"));
+    let (code, out) = cli(
+        &url,
+        dir.path(),
+        &["account", "create", "--nip", &nip, "--name", "Lestari", "--password-stdin", "--json"],
+        Some("sandi-yang-cukup-panjang\n"),
+    );
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["account"]["nip"], nip.as_str());
     assert_eq!(out["account"]["kind"], "asn");
@@ -103,13 +115,39 @@ async fn cli_creates_accounts_and_clients_with_json_output() {
     assert_ne!(code, 0);
     assert_eq!(out["error"], "conflict");
 
-    let (code, out) = cli(&url, dir.path(), &["client", "create", "--name", "SIMPEG", "--redirect-uri", "https://simpeg.example.go.id/cb", "--scope", "openid profile nip", "--grant", "authorization_code", "--grant", "refresh_token", "--token-alg", "ES256", "--json"], None);
+    let (code, out) = cli(
+        &url,
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "SIMPEG",
+            "--redirect-uri",
+            "https://simpeg.example.go.id/cb",
+            "--scope",
+            "openid profile nip",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--token-alg",
+            "ES256",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out["client_id"].as_str().unwrap().starts_with("app-"));
     let secret = out["client_secret"].as_str().unwrap();
     assert!(secret.len() >= 43, "256-bit secret");
     assert_eq!(out["token_alg"], "ES256");
-    let (code, out) = cli(&url, dir.path(), &["client", "create", "--name", "Bad", "--redirect-uri", "http://example.com/cb", "--json"], None);
+    let (code, out) = cli(
+        &url,
+        dir.path(),
+        &["client", "create", "--name", "Bad", "--redirect-uri", "http://example.com/cb", "--json"],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(out["message"].as_str().unwrap().contains("https"));
     let (code, out) = cli(&url, dir.path(), &["keys", "rotate", "--json"], None);
@@ -128,29 +166,72 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/cli.db", dir.path().display());
     let run = |args: &[&str]| cli(&url, dir.path(), args, None);
-    let (code, out) = run(&["opd", "create", "--code", "9.01", "--name", "Dinas Komunikasi dan Informatika", "--kind", "dinas", "--json"]);
+    let (code, out) = run(&[
+        "opd",
+        "create",
+        "--code",
+        "9.01",
+        "--name",
+        "Dinas Komunikasi dan Informatika",
+        "--kind",
+        "dinas",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(&["opd", "create", "--code", "9.01.01", "--name", "Bidang Persandian", "--kind", "bidang", "--parent", "9.01", "--json"]);
+    let (code, out) = run(&[
+        "opd",
+        "create",
+        "--code",
+        "9.01.01",
+        "--name",
+        "Bidang Persandian",
+        "--kind",
+        "bidang",
+        "--parent",
+        "9.01",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out["opd"]["parent_id"].is_string());
     let (code, out) = run(&["opd", "create", "--code", "9.02", "--name", "X", "--kind", "kementerian", "--json"]);
     assert_ne!(code, 0);
     assert!(out["message"].as_str().unwrap().contains("dinas"), "lists the valid kinds");
-    let (code, out) = run(&["opd", "create", "--code", "9.03", "--name", "Y", "--kind", "bidang", "--parent", "nope", "--json"]);
+    let (code, out) =
+        run(&["opd", "create", "--code", "9.03", "--name", "Y", "--kind", "bidang", "--parent", "nope", "--json"]);
     assert_ne!(code, 0);
     assert_eq!(out["error"], "not_found");
 
     let nip = unique_nip();
-    let (code, _) = cli(&url, dir.path(), &["account", "create", "--nip", &nip, "--name", "Sandi", "--password-stdin", "--json"], Some("kunci-panjang-sekali\n"));
+    let (code, _) = cli(
+        &url,
+        dir.path(),
+        &["account", "create", "--nip", &nip, "--name", "Sandi", "--password-stdin", "--json"],
+        Some("kunci-panjang-sekali\n"),
+    );
     assert_eq!(code, 0);
-    let (code, out) = run(&["account", "update", &nip, "--opd", "9.01.01", "--set", "jabatan=Sandiman Ahli Pertama", "--set", "golongan=iii/a", "--json"]);
+    let (code, out) = run(&[
+        "account",
+        "update",
+        &nip,
+        "--opd",
+        "9.01.01",
+        "--set",
+        "jabatan=Sandiman Ahli Pertama",
+        "--set",
+        "golongan=iii/a",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["account"]["profile"]["golongan"], "III/a");
     let (code, out) = run(&["account", "update", &nip, "--set", "email=a@b.id", "--json"]);
     assert_ne!(code, 0, "citizen attribute refused for a civil servant: {out}");
     let (code, out) = run(&["account", "schema", "--json"]);
     assert_eq!(code, 0);
-    assert!(out["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "jabatan" && a["scope"] == "asn_profile"));
+    assert!(out["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "jabatan" && a["scope"] == "asn_profile"));
 
     let (code, out) = run(&["role", "create", "--name", "auditor", "--json"]);
     assert_eq!(code, 0, "{out}");
@@ -163,12 +244,42 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     assert_eq!(out["revoked_grants"], 0);
     let (code, out) = run(&["role", "create", "--name", "operator", "--client", "no-such-app", "--json"]);
     assert_eq!((code, out["error"].as_str()), (1, Some("not_found")));
-    let (code, out) = run(&["client", "create", "--name", "SIKD", "--redirect-uri", "https://sikd.example.go.id/cb", "--category", "khusus", "--owner-opd", "9.01", "--account-types", "asn", "--required-role", "operator", "--min-level", "2", "--subject-type", "pairwise", "--json"]);
+    let (code, out) = run(&[
+        "client",
+        "create",
+        "--name",
+        "SIKD",
+        "--redirect-uri",
+        "https://sikd.example.go.id/cb",
+        "--category",
+        "khusus",
+        "--owner-opd",
+        "9.01",
+        "--account-types",
+        "asn",
+        "--required-role",
+        "operator",
+        "--min-level",
+        "2",
+        "--subject-type",
+        "pairwise",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["category"], "khusus");
     assert_eq!(out["account_types"], serde_json::json!(["asn"]));
     assert_eq!(out["subject_type"], "pairwise");
-    let (code, _) = run(&["client", "create", "--name", "Bad", "--redirect-uri", "https://x.example.go.id/cb", "--min-level", "5", "--json"]);
+    let (code, _) = run(&[
+        "client",
+        "create",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "https://x.example.go.id/cb",
+        "--min-level",
+        "5",
+        "--json",
+    ]);
     assert_ne!(code, 0);
 
     let (code, out) = run(&["demo", "seed", "--json"]);
@@ -178,14 +289,19 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     assert_eq!(code, 0, "seeding twice is harmless: {again}");
 
     // Administrative changes are audited and the chain verifies.
-    let (code, out) = run(&["account", "update", &nip, "--status", "suspended", "--actor", "199001012015031001", "--json"]);
+    let (code, out) =
+        run(&["account", "update", &nip, "--status", "suspended", "--actor", "199001012015031001", "--json"]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["account", "reset-factors", &nip, "--actor", "199001012015031001", "--json"]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["audit", "list", "--account", &nip, "--json"]);
     assert_eq!(code, 0);
     let kinds: Vec<&str> = out["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, vec!["account.factors_reset", "account.status_changed", "account.created"], "provisioning is recorded too");
+    assert_eq!(
+        kinds,
+        vec!["account.factors_reset", "account.status_changed", "account.created"],
+        "provisioning is recorded too"
+    );
     assert!(out["events"][1]["detail"].as_str().unwrap().contains("suspended"));
     let (code, out) = run(&["audit", "verify", "--json"]);
     assert_eq!((code, out["ok"].as_bool()), (0, Some(true)), "{out}");

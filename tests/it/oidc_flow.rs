@@ -140,18 +140,38 @@ async fn nik_is_released_only_to_clients_registered_for_it() {
     let rp = app.rp(&without).await;
     let start = start_auth(&rp, &["profile", "nik"]);
     let cb = login(&app, &b, &start.url, &nik, PASSWORD).await;
-    let tokens = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     let granted: Vec<String> = tokens.scopes().unwrap().iter().map(|s| s.to_string()).collect();
     assert!(!granted.contains(&"nik".to_string()), "nik scope must not be granted: {granted:?}");
     assert!(jwt_payload(&tokens.id_token().unwrap().to_string()).get("nik").is_none());
-    let info: serde_json::Value = http.get(app.url("/userinfo")).bearer_auth(tokens.access_token().secret()).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = http
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(info.get("nik").is_none());
     assert_eq!(info["sub"], person.id.as_str());
 
     let rp = app.rp(&with).await;
     let start = start_auth(&rp, &["profile", "nik"]);
     let cb = login(&app, &b, &start.url, &nik, PASSWORD).await;
-    let tokens = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     assert_eq!(jwt_payload(&tokens.id_token().unwrap().to_string())["nik"], nik.as_str());
     assert_eq!(jwt_payload(&tokens.id_token().unwrap().to_string())["account_type"], "citizen");
 }
@@ -166,7 +186,13 @@ async fn logout_ends_the_sso_session() {
     let b = browser();
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
-    let tokens = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .unwrap();
     let id_token = tokens.id_token().unwrap().to_string();
 
     // A post_logout_redirect_uri that is not registered is refused with a page, not followed.
@@ -181,7 +207,11 @@ async fn logout_ends_the_sso_session() {
 
     let res = b
         .get(app.url("/logout"))
-        .query(&[("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", c.post_logout_uri.as_str()), ("state", "s1")])
+        .query(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", c.post_logout_uri.as_str()),
+            ("state", "s1"),
+        ])
         .send()
         .await
         .unwrap();
@@ -254,7 +284,12 @@ async fn wrong_password_and_unknown_account_look_the_same() {
     // A login flow started in another browser is not usable here.
     let res = browser()
         .post(app.url("/login"))
-        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("username", nip.clone()), ("password", PASSWORD.into())])
+        .form(&[
+            ("login_id", hidden(&html, "login_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", nip.clone()),
+            ("password", PASSWORD.into()),
+        ])
         .send()
         .await
         .unwrap();
@@ -265,7 +300,8 @@ async fn wrong_password_and_unknown_account_look_the_same() {
 async fn repeated_failures_slow_down_then_lock_and_the_lock_expires() {
     use gerbang::auth::login::{password_login, LoginError};
     use gerbang::config::Secret;
-    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "5"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
+    let app =
+        TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "5"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
     let nip = unique_nip();
     app.asn(&nip, "Rudi").await;
     let st = &app.state;
@@ -276,16 +312,25 @@ async fn repeated_failures_slow_down_then_lock_and_the_lock_expires() {
         assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", t).await.unwrap_err(), LoginError::InvalidCredentials);
     }
     // After the free failures each attempt waits a growing delay, judged or not.
-    assert_eq!(password_login(st, &nip, &right, "10.1.1.1", t).await.unwrap_err(), LoginError::TooManyAttempts { retry_after: 1 });
+    assert_eq!(
+        password_login(st, &nip, &right, "10.1.1.1", t).await.unwrap_err(),
+        LoginError::TooManyAttempts { retry_after: 1 }
+    );
     assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", t + 1).await.unwrap_err(), LoginError::InvalidCredentials);
     // The fifth failure locks the account, whatever the address and even with the right password.
-    assert_eq!(password_login(st, &nip, &right, "10.9.9.9", t + 2).await.unwrap_err(), LoginError::TooManyAttempts { retry_after: 299 });
+    assert_eq!(
+        password_login(st, &nip, &right, "10.9.9.9", t + 2).await.unwrap_err(),
+        LoginError::TooManyAttempts { retry_after: 299 }
+    );
     assert!(password_login(st, &nip, &right, "10.1.1.1", t + 301).await.is_ok(), "the lockout expires");
 
     // Through the page: a locked account answers 429 with an explanation.
     let later = gerbang::state::now() + 400;
     for i in 0..5 {
-        assert_eq!(password_login(st, &nip, &wrong, "10.1.1.1", later + 2 * i).await.unwrap_err(), LoginError::InvalidCredentials);
+        assert_eq!(
+            password_login(st, &nip, &wrong, "10.1.1.1", later + 2 * i).await.unwrap_err(),
+            LoginError::InvalidCredentials
+        );
     }
     let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let b = browser();
@@ -322,7 +367,8 @@ async fn logging_out_revokes_the_tokens_issued_under_that_session() {
     let app = TestApp::spawn().await;
     let nip = unique_nip();
     app.asn(&nip, "Wulan Sari").await;
-    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let c =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
     let rp = app.rp(&c).await;
     let b = browser();
     let start = start_auth(&rp, &["profile"]);
@@ -345,11 +391,19 @@ async fn logging_out_revokes_the_tokens_issued_under_that_session() {
     assert_eq!(userinfo(access.clone()).await, 200);
 
     let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
-    let res = b.post(app.url("/logout/confirm")).form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())]).send().await.unwrap();
+    let res = b
+        .post(app.url("/logout/confirm"))
+        .form(&[("decision", "logout"), ("csrf", hidden(&html, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 
     assert_eq!(userinfo(access).await, 401, "the access token went with the session");
-    assert!(rp.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.is_err(), "so did the refresh token");
+    assert!(
+        rp.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.is_err(),
+        "so did the refresh token"
+    );
     let trail = gerbang::audit::list(&app.state.db, 50, None).await.unwrap();
     let logout = trail.iter().find(|e| e.kind == "logout").expect("logout recorded");
     assert!(logout.detail.contains("\"revoked_grants\":1"), "{}", logout.detail);

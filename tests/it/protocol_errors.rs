@@ -13,7 +13,10 @@ async fn unregistered_redirect_uri_gets_an_error_page_never_a_redirect() {
     let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let b = browser();
     let cases = [
-        format!("/authorize?response_type=code&client_id={}&redirect_uri=https://evil.example.com/cb&scope=openid", c.id),
+        format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri=https://evil.example.com/cb&scope=openid",
+            c.id
+        ),
         format!("/authorize?response_type=code&client_id={}&redirect_uri={}/extra&scope=openid", c.id, c.redirect_uri),
         format!("/authorize?response_type=code&client_id={}&scope=openid", c.id),
         "/authorize?response_type=code&client_id=nope&redirect_uri=https://evil.example.com/cb".to_string(),
@@ -47,7 +50,10 @@ async fn invalid_authorization_requests_are_redirected_with_oauth_errors() {
         (format!("{}&response_type=token", base(&web)), "unsupported_response_type"),
         (format!("{}&scope=openid", base(&web)), "invalid_request"),
         (format!("{}&response_type=code&scope=openid", base(&public)), "invalid_request"),
-        (format!("{}&response_type=code&code_challenge=abc&code_challenge_method=plain", base(&web)), "invalid_request"),
+        (
+            format!("{}&response_type=code&code_challenge=abc&code_challenge_method=plain", base(&web)),
+            "invalid_request",
+        ),
         (format!("{}&response_type=code&prompt=none%20login", base(&web)), "invalid_request"),
         (format!("{}&response_type=code&max_age=-1", base(&web)), "invalid_request"),
         (format!("{}&response_type=code&request=eyJ", base(&web)), "request_not_supported"),
@@ -82,18 +88,104 @@ async fn malformed_token_requests_get_oauth_errors_not_500s() {
         assert_eq!(v["error"], error, "{v}");
         assert!(v["error_description"].is_string());
     };
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).body("grant_type=client_credentials").send().await.unwrap(), 415, "invalid_request").await;
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("x", "y")]).send().await.unwrap(), 400, "invalid_request").await;
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "password")]).send().await.unwrap(), 400, "unsupported_grant_type").await;
-    check(http.post(&token).form(&[("grant_type", "client_credentials")]).send().await.unwrap(), 401, "invalid_client").await;
-    check(http.post(&token).header("authorization", "Basic !!!").form(&[("grant_type", "client_credentials")]).send().await.unwrap(), 401, "invalid_client").await;
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("grant_type", "client_credentials")]).send().await.unwrap(), 400, "invalid_request").await;
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("scope", "bad\"scope")]).send().await.unwrap(), 400, "invalid_scope").await;
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "authorization_code"), ("code", "x")]).send().await.unwrap(), 400, "unauthorized_client").await;
+    check(
+        http.post(&token).basic_auth(&c.id, Some(&secret)).body("grant_type=client_credentials").send().await.unwrap(),
+        415,
+        "invalid_request",
+    )
+    .await;
+    check(
+        http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("x", "y")]).send().await.unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    check(
+        http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "password")]).send().await.unwrap(),
+        400,
+        "unsupported_grant_type",
+    )
+    .await;
+    check(http.post(&token).form(&[("grant_type", "client_credentials")]).send().await.unwrap(), 401, "invalid_client")
+        .await;
+    check(
+        http.post(&token)
+            .header("authorization", "Basic !!!")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+    check(
+        http.post(&token)
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    check(
+        http.post(&token)
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "bad\"scope")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_scope",
+    )
+    .await;
+    check(
+        http.post(&token)
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "unauthorized_client",
+    )
+    .await;
     let huge = "a".repeat(200_000);
-    check(http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "client_credentials"), ("scope", huge.as_str())]).send().await.unwrap(), 413, "invalid_request").await;
-    check(http.post(app.url("/revoke")).basic_auth(&c.id, Some(&secret)).form(&[("token", "x"), ("token_type_hint", "id_token")]).send().await.unwrap(), 400, "unsupported_token_type").await;
-    check(http.post(app.url("/introspect")).basic_auth(&c.id, Some(&secret)).form(&[("nothing", "here")]).send().await.unwrap(), 400, "invalid_request").await;
+    check(
+        http.post(&token)
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", huge.as_str())])
+            .send()
+            .await
+            .unwrap(),
+        413,
+        "invalid_request",
+    )
+    .await;
+    check(
+        http.post(app.url("/revoke"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("token", "x"), ("token_type_hint", "id_token")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "unsupported_token_type",
+    )
+    .await;
+    check(
+        http.post(app.url("/introspect"))
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("nothing", "here")])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
 
     // Bearer errors follow RFC 6750.
     let res = http.get(app.url("/userinfo")).send().await.unwrap();
@@ -103,7 +195,13 @@ async fn malformed_token_requests_get_oauth_errors_not_500s() {
     assert_eq!(res.status(), 401);
     assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     let (_, cc) = {
-        let r = http.post(&token).basic_auth(&c.id, Some(&secret)).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        let r = http
+            .post(&token)
+            .basic_auth(&c.id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
         (r.status(), r.json::<Value>().await.unwrap())
     };
     let res = http.get(app.url("/userinfo")).bearer_auth(cc["access_token"].as_str().unwrap()).send().await.unwrap();
@@ -132,7 +230,15 @@ async fn discovery_health_and_security_headers() {
     assert!(res.headers().contains_key("x-request-id"));
     let d: Value = res.json().await.unwrap();
     assert_eq!(d["issuer"], app.base);
-    for k in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"] {
+    for k in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "end_session_endpoint",
+    ] {
         let url = d[k].as_str().unwrap_or_else(|| panic!("{k} advertised"));
         assert!(url.starts_with(&app.base));
     }

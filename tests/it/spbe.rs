@@ -21,10 +21,20 @@ async fn unit(app: &TestApp, code: &str, name: &str, kind: &str, parent: Option<
 
 async fn register(app: &TestApp, f: impl FnOnce(&mut NewClient)) -> TestClient {
     let redirect = format!("https://app-{}.jemberkab.go.id/cb", uuid::Uuid::new_v4().simple());
-    let mut new = NewClient::web("SIMPEG", vec![redirect.clone()], ALL.iter().map(|s| s.to_string()).collect(), vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+    let mut new = NewClient::web(
+        "SIMPEG",
+        vec![redirect.clone()],
+        ALL.iter().map(|s| s.to_string()).collect(),
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+    );
     f(&mut new);
     let (c, secret) = clients::register(&app.state.db, &app.state.redirect_policy, new, now()).await.expect("register");
-    TestClient { id: c.id, secret: secret.map(|s| s.expose().clone()), redirect_uri: redirect, post_logout_uri: String::new() }
+    TestClient {
+        id: c.id,
+        secret: secret.map(|s| s.expose().clone()),
+        redirect_uri: redirect,
+        post_logout_uri: String::new(),
+    }
 }
 
 /// Logs in through the RP and returns (ID token claims, token response as JSON-ish parts).
@@ -34,7 +44,13 @@ async fn tokens_for(app: &TestApp, c: &TestClient, login_id: &str, scopes: &[&st
     let cb = login(app, &browser(), &start.url, login_id, PASSWORD).await;
     let q = query(&cb);
     assert!(q.contains_key("code"), "login refused: {cb}");
-    let t = rp.exchange_code(AuthorizationCode::new(q["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.expect("exchange");
+    let t = rp
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .expect("exchange");
     let id = t.id_token().expect("id token");
     id.claims(&rp.id_token_verifier(), &start.nonce).expect("valid");
     (jwt_payload(&id.to_string()), t.access_token().secret().clone(), t.refresh_token().map(|r| r.secret().clone()))
@@ -70,7 +86,8 @@ async fn claims_follow_scopes_and_roles_are_inherited_from_opd_units() {
     assert_eq!(bare["security_level"], 1);
     assert_eq!(bare["acr"], "urn:gerbang:loa:1");
 
-    let (full, access, _) = tokens_for(&app, &c, &nip, &["profile", "nip", "opd", "roles", "asn_profile", "citizen_profile"]).await;
+    let (full, access, _) =
+        tokens_for(&app, &c, &nip, &["profile", "nip", "opd", "roles", "asn_profile", "citizen_profile"]).await;
     assert_eq!(full["roles"], json!(["auditor"]), "inherited from Dinas Kesehatan");
     assert_eq!(full["app_roles"], json!(["operator"]), "only this application's roles");
     assert_eq!(full["opd"]["code"], "1.02.01");
@@ -81,7 +98,8 @@ async fn claims_follow_scopes_and_roles_are_inherited_from_opd_units() {
     let at = jwt_payload(&access);
     assert_eq!(at["roles"], json!(["auditor"]));
     assert_eq!(at["app_roles"], json!(["operator"]));
-    let info: Value = http_client().get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    let info: Value =
+        http_client().get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["opd"]["name"], "Bidang Pelayanan Kesehatan");
     assert_eq!(info["app_roles"], json!(["operator"]));
 
@@ -113,7 +131,13 @@ async fn removing_a_role_takes_effect_and_revokes_refresh_tokens() {
     assert_eq!(revoked, 0);
     let revoked = roles::unassign(db, &op, &Holder::Account(a.id.clone()), now()).await.unwrap();
     assert_eq!(revoked, 1);
-    let res = http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())]).send().await.unwrap();
+    let res = http_client()
+        .post(app.url("/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(http_client().get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap().status(), 401);
@@ -136,7 +160,11 @@ async fn applications_refuse_the_wrong_people_with_an_explanation() {
     assert_eq!(res.status(), 403, "a page explains the refusal");
     let page = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
     assert!(page.contains("NIP"), "explains that the application is for civil servants");
-    let back = page.split("href=\"").filter_map(|s| s.split('"').next()).find(|h| h.starts_with(&asn_only.redirect_uri)).expect("a way back to the application");
+    let back = page
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with(&asn_only.redirect_uri))
+        .expect("a way back to the application");
     assert_eq!(query(back)["error"], "access_denied");
     assert!(!query(back).contains_key("code"), "never a code");
 
@@ -172,12 +200,27 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
     let b = browser();
     let start = start_auth(&rp, &[]);
     let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
-    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http_client()).await.unwrap();
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http_client())
+        .await
+        .unwrap();
     let refresh = t.refresh_token().unwrap().secret().clone();
 
     assert!(accounts::set_status(&app.state.db, &a.id, "suspended", now()).await.unwrap());
-    assert_eq!(http_client().get(app.url("/userinfo")).bearer_auth(t.access_token().secret()).send().await.unwrap().status(), 401);
-    let res = http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())]).send().await.unwrap();
+    assert_eq!(
+        http_client().get(app.url("/userinfo")).bearer_auth(t.access_token().secret()).send().await.unwrap().status(),
+        401
+    );
+    let res = http_client()
+        .post(app.url("/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
     let res = b.get(format!("{}&prompt=none", start_auth(&rp, &[]).url)).send().await.unwrap();
     assert_eq!(query(&location(&res))["error"], "login_required", "the SSO session no longer counts");
@@ -191,8 +234,12 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
 #[tokio::test]
 async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
     let app = TestApp::spawn().await;
-    let d: Value = http_client().get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(d["acr_values_supported"], json!(["urn:gerbang:loa:1", "urn:gerbang:loa:2", "urn:gerbang:loa:3", "urn:gerbang:loa:4"]));
+    let d: Value =
+        http_client().get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        d["acr_values_supported"],
+        json!(["urn:gerbang:loa:1", "urn:gerbang:loa:2", "urn:gerbang:loa:3", "urn:gerbang:loa:4"])
+    );
     let nip = unique_nip();
     app.asn(&nip, "Penandatangan").await;
     let c = register(&app, |_| {}).await;
@@ -202,7 +249,10 @@ async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
     let url = format!("{}&acr_values=urn:gerbang:loa:1", start_auth(&rp, &[]).url);
     assert!(query(&login(&app, &b, &url, &nip, PASSWORD).await).contains_key("code"));
 
-    let essential = serde_json::to_string(&json!({ "id_token": { "acr": { "essential": true, "values": ["urn:gerbang:loa:3"] } } })).unwrap();
+    let essential = serde_json::to_string(
+        &json!({ "id_token": { "acr": { "essential": true, "values": ["urn:gerbang:loa:3"] } } }),
+    )
+    .unwrap();
     let cases = [
         format!("{}&acr_values=urn:gerbang:loa:2", start_auth(&rp, &[]).url),
         format!("{}&claims={}", start_auth(&rp, &[]).url, urlencode(&essential)),
@@ -213,7 +263,11 @@ async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
         let page = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
         // Level 2 needs an authenticator this person has not enrolled; level 3 needs passkeys.
         assert!(page.contains("tingkat keamanan"), "explains the level in Indonesian");
-        let back = page.split("href=\"").filter_map(|s| s.split('"').next()).find(|h| h.starts_with(&c.redirect_uri)).expect("way back");
+        let back = page
+            .split("href=\"")
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.starts_with(&c.redirect_uri))
+            .expect("way back");
         assert_eq!(query(back)["error"], "unmet_authentication_requirements");
         let res = b.get(format!("{url}&prompt=none")).send().await.unwrap();
         assert_eq!(query(&location(&res))["error"], "unmet_authentication_requirements", "never a lower level");
@@ -250,7 +304,8 @@ async fn pairwise_subjects_differ_per_application_and_stay_stable() {
     assert_ne!(b1["sub"], a.id.as_str());
     assert_eq!(p1["sub"], a.id.as_str(), "public subject is the account id");
     assert_eq!(jwt_payload(&at)["sub"], b1["sub"]);
-    let info: Value = http_client().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap().json().await.unwrap();
+    let info: Value =
+        http_client().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["sub"], b1["sub"]);
     assert_eq!(info["name"], "Nasabah");
 }
@@ -259,14 +314,19 @@ async fn pairwise_subjects_differ_per_application_and_stay_stable() {
 async fn redirect_uris_outside_the_region_are_rejected_at_registration() {
     let app = TestApp::spawn_with(&[("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id")]).await;
     let try_register = |uri: &str, dev: bool| {
-        let mut n = NewClient::web("X", vec![uri.to_string()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+        let mut n =
+            NewClient::web("X", vec![uri.to_string()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
         n.development = dev;
         n
     };
     let p = &app.state.redirect_policy;
     let db = &app.state.db;
     assert!(clients::register(db, p, try_register("https://simpeg.jemberkab.go.id/cb", false), now()).await.is_ok());
-    for (uri, dev) in [("https://simpeg.example.com/cb", false), ("https://jemberkab.go.id.evil.com/cb", false), ("http://localhost:3000/cb", false)] {
+    for (uri, dev) in [
+        ("https://simpeg.example.com/cb", false),
+        ("https://jemberkab.go.id.evil.com/cb", false),
+        ("http://localhost:3000/cb", false),
+    ] {
         match clients::register(db, p, try_register(uri, dev), now()).await {
             Err(clients::ClientError::Invalid { field, message }) => {
                 assert_eq!(field, "redirect_uri");
@@ -275,5 +335,8 @@ async fn redirect_uris_outside_the_region_are_rejected_at_registration() {
             other => panic!("{uri} must be refused, got {other:?}"),
         }
     }
-    assert!(clients::register(db, p, try_register("http://localhost:3000/cb", true), now()).await.is_ok(), "development clients may use localhost");
+    assert!(
+        clients::register(db, p, try_register("http://localhost:3000/cb", true), now()).await.is_ok(),
+        "development clients may use localhost"
+    );
 }

@@ -19,7 +19,8 @@ async fn client_credentials(app: &TestApp, c: &TestClient, scope: Option<&str>) 
     if let Some(s) = scope {
         form.push(("scope", s));
     }
-    let res = http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(&form).send().await.unwrap();
+    let res =
+        http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(&form).send().await.unwrap();
     res.status().as_u16()
 }
 
@@ -55,7 +56,8 @@ async fn token_counts_reach_the_audit_trail_once_and_the_dashboard_shows_the_day
     let st = &app.state;
     let m2m = app.client_with(&["laporan.baca"], &[GrantType::ClientCredentials], true, false, Alg::ES256).await;
     let other = app.client_with(&["laporan.baca"], &[GrantType::ClientCredentials], true, false, Alg::RS256).await;
-    let web = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let web =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
     // The test may straddle an hour boundary; every hour it touched is flushed.
     let first_hour = now() / 3600;
 
@@ -104,7 +106,11 @@ async fn token_counts_reach_the_audit_trail_once_and_the_dashboard_shows_the_day
     // One more token, not flushed yet: the dashboard adds it from the cache without taking it.
     let hour = now() / 3600;
     assert_eq!(client_credentials(&app, &other, None).await, 200);
-    assert_eq!(gerbang::stats::push_tally(&st.token_tally, &st.cache).await.unwrap(), 1, "the replica's tally reaches the cache");
+    assert_eq!(
+        gerbang::stats::push_tally(&st.token_tally, &st.cache).await.unwrap(),
+        1,
+        "the replica's tally reaches the cache"
+    );
     let offset = st.config.utc_offset_minutes;
     let t = now();
     let d = dashboard(&st.db, &st.cache, t, 7, offset).await.unwrap();

@@ -12,13 +12,7 @@ use crate::common::*;
 const CODE_AND_REFRESH: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
 
 async fn post_form(app: &TestApp, path: &str, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = http_client()
-        .post(app.url(path))
-        .basic_auth(&c.id, c.secret.as_deref())
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let res = http_client().post(app.url(path)).basic_auth(&c.id, c.secret.as_deref()).form(form).send().await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -50,7 +44,13 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let first = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let first = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     let r1 = first.refresh_token().expect("refresh token").clone();
 
     let second = rp.exchange_refresh_token(&r1).unwrap().request_async(&http).await.expect("first refresh");
@@ -60,10 +60,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert!(introspect(&app, &c, second.access_token().secret()).await);
 
     // Presenting the used token again: refused, and the whole family dies with it.
-    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r1.secret())]).await;
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r1.secret())]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
-    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r2.secret())]).await;
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", r2.secret())]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     assert!(!introspect(&app, &c, second.access_token().secret()).await);
     assert!(!introspect(&app, &c, first.access_token().secret()).await);
@@ -73,9 +75,21 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     // Scope can be narrowed on refresh but never widened.
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let t = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     let rt = t.refresh_token().unwrap().secret().clone();
-    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("scope", "openid profile nik")]).await;
+    let (status, body) = post_form(
+        &app,
+        "/token",
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("scope", "openid profile nik")],
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
 }
 
@@ -110,20 +124,64 @@ async fn bad_pkce_verifier_and_wrong_redirect_are_invalid_grant() {
     let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let (code, verifier) = code_for(&app, &c).await;
     let wrong = "x".repeat(43);
-    let (status, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &wrong)]).await;
+    let (status, body) = post_form(
+        &app,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", &wrong),
+        ],
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     // The code is spent by the failed attempt: single use even when the attempt fails.
-    let (_, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &verifier)]).await;
+    let (_, body) = post_form(
+        &app,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_grant");
 
     let (code, verifier) = code_for(&app, &c).await;
-    let (_, body) = post_form(&app, "/token", &c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://other.example.go.id/cb"), ("code_verifier", &verifier)]).await;
+    let (_, body) = post_form(
+        &app,
+        "/token",
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://other.example.go.id/cb"),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_grant");
 
     // Another client cannot redeem the code.
     let other = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let (code, verifier) = code_for(&app, &c).await;
-    let (_, body) = post_form(&app, "/token", &other, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &c.redirect_uri), ("code_verifier", &verifier)]).await;
+    let (_, body) = post_form(
+        &app,
+        "/token",
+        &other,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
@@ -148,9 +206,24 @@ async fn client_credentials_tokens_for_each_algorithm_verify_against_jwks() {
         assert!(introspect(&app, &c, at).await);
 
         // client_secret_post works too; a wrong secret does not.
-        let res = http_client().post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &c.id), ("client_secret", c.secret.as_deref().unwrap())]).send().await.unwrap();
+        let res = http_client()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &c.id),
+                ("client_secret", c.secret.as_deref().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
-        let res = http_client().post(app.url("/token")).basic_auth(&c.id, Some("salah")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        let res = http_client()
+            .post(app.url("/token"))
+            .basic_auth(&c.id, Some("salah"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 401);
         assert!(res.headers().contains_key("www-authenticate"));
         let v: Value = res.json().await.unwrap();
@@ -161,7 +234,8 @@ async fn client_credentials_tokens_for_each_algorithm_verify_against_jwks() {
     let (_, body) = post_form(&app, "/token", &web, &[("grant_type", "client_credentials")]).await;
     assert_eq!(body["error"], "unauthorized_client");
     let m2m = app.client_with(&["laporan.baca"], &[GrantType::ClientCredentials], true, false, Alg::ES256).await;
-    let (_, body) = post_form(&app, "/token", &m2m, &[("grant_type", "client_credentials"), ("scope", "laporan.tulis")]).await;
+    let (_, body) =
+        post_form(&app, "/token", &m2m, &[("grant_type", "client_credentials"), ("scope", "laporan.tulis")]).await;
     assert_eq!(body["error"], "invalid_scope");
 }
 
@@ -205,7 +279,18 @@ async fn introspection_requires_authentication_and_revocation_works() {
     // A refresh token revoked through the endpoint takes its access tokens with it.
     let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
     let (code, verifier) = code_for(&app, &web).await;
-    let (_, t) = post_form(&app, "/token", &web, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &web.redirect_uri), ("code_verifier", &verifier)]).await;
+    let (_, t) = post_form(
+        &app,
+        "/token",
+        &web,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &web.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     let (rt, at) = (t["refresh_token"].as_str().unwrap(), t["access_token"].as_str().unwrap());
     assert!(introspect(&app, &web, rt).await);
     let (status, _) = post_form(&app, "/revoke", &web, &[("token", rt), ("token_type_hint", "refresh_token")]).await;
@@ -224,7 +309,13 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let old = rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let old = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     let old_kid = jwt_header(&old.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
 
     let rotated = app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
@@ -243,12 +334,25 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     assert!(kids.contains(&old_kid) && kids.contains(&new_kid));
     let fresh_rp = app.rp(&c).await;
     old.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("old token still verifies");
-    assert!(http.get(app.url("/userinfo")).bearer_auth(old.access_token().secret()).send().await.unwrap().status().is_success());
+    assert!(http
+        .get(app.url("/userinfo"))
+        .bearer_auth(old.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
 
     // ...and new tokens are signed with the new key.
     let start = start_auth(&fresh_rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let new = fresh_rp.exchange_code(AuthorizationCode::new(query(&cb)["code"].clone())).unwrap().set_pkce_verifier(start.verifier).request_async(&http).await.unwrap();
+    let new = fresh_rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
     assert_eq!(jwt_header(&new.id_token().unwrap().to_string())["kid"], new_kid.as_str());
     new.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("new token verifies");
 }
