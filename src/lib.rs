@@ -1,10 +1,8 @@
 //! Gerbang: an OpenID Connect single sign-on provider for Indonesian regional governments.
 
-pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
-pub mod bootstrap;
 pub mod cache;
 pub mod certs;
 pub mod config;
@@ -13,6 +11,7 @@ pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod oidc;
+pub mod ops;
 pub mod state;
 pub mod stats;
 pub mod store;

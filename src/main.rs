@@ -464,8 +464,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let bind = config.bind;
     let state = AppState::init(config).await?;
-    if let Some(b) = gerbang::bootstrap::run(&state, now()).await? {
-        gerbang::bootstrap::announce(&b, &state.config);
+    if let Some(b) = gerbang::ops::bootstrap::run(&state, now()).await? {
+        gerbang::ops::bootstrap::announce(&b, &state.config);
     }
     let listener = tokio::net::TcpListener::bind(bind)
         .await

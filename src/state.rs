@@ -38,7 +38,7 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::Webauthn>,
     pub redirect_policy: RedirectPolicy,
     /// The discovery document, serialized once.
-    pub discovery: axum::body::Bytes,
+    pub discovery: bytes::Bytes,
 }
 
 pub fn now() -> i64 {
@@ -81,7 +81,7 @@ impl AppState {
             None => Vec::new(),
         };
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
-        let discovery = axum::body::Bytes::from(crate::oidc::discovery::document(&config).to_string());
+        let discovery = bytes::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
@@ -100,9 +100,15 @@ impl AppState {
             redirect_policy,
             discovery,
         });
-        crate::bootstrap::ensure_internal_clients(&state, now())
-            .await
-            .context("cannot register the built-in account client")?;
+        crate::oidc::internal_clients::ensure(
+            &state.db,
+            &state.clients,
+            &state.redirect_policy,
+            &state.config.issuer,
+            now(),
+        )
+        .await
+        .context("cannot register the built-in account client")?;
         Ok(state)
     }
 }

@@ -21,7 +21,7 @@ use crate::state::{now, AppState};
 use crate::store::opd as opd_store;
 use crate::theme::negotiate;
 
-pub const ACCOUNT_CLIENT_ID: &str = "gerbang-account";
+use crate::oidc::internal_clients::ACCOUNT_CLIENT_ID;
 
 /// Changing factors needs a recent login, so a session left open on a shared computer cannot be
 /// used to take the account over.

@@ -1,7 +1,7 @@
 //! The admin API under `/admin/api/v1` (JSON, errors as RFC 9457 problem details) and its
 //! OpenAPI document. Callers present an access token issued by Gerbang to the built-in
 //! `gerbang-console` application, at the configured security level; what they may do follows
-//! from their live roles. The operations themselves live in `crate::admin`, shared with the
+//! from their live roles. The operations themselves live in `crate::ops`, shared with the
 //! console.
 
 use axum::extract::rejection::JsonRejection;
@@ -15,22 +15,22 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::St;
-use crate::admin::{
-    self as ops, AccountEdit, AccountInput, AdminError, ApplicationInput, Assignment, BulkAssignments, BulkReport,
-    NewRole, NewUnit,
-};
 use crate::audit;
 use crate::auth::session::SsoSession;
 use crate::identity::accounts::Account;
-use crate::identity::admin::Admin;
 use crate::oidc::clients::{Client, ClientEdit};
 use crate::oidc::registration::{self, AppRequest};
+use crate::ops::accounts::{AccountEdit, AccountInput};
+use crate::ops::applications::ApplicationInput;
+use crate::ops::roles::{Assignment, BulkAssignments, BulkReport, NewRole};
+use crate::ops::units::NewUnit;
+use crate::ops::{self, AdminError, Principal};
 use crate::state::now;
 use crate::store::app_requests::RequestRow;
 use crate::store::certs::CertRow;
 use crate::store::roles::RoleRow;
 
-pub use crate::admin::CONSOLE_CLIENT_ID;
+pub use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 
 /// RFC 9457 problem details.
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,7 +85,7 @@ impl From<AdminError> for ProblemResponse {
 type ApiResult<T> = Result<T, ProblemResponse>;
 
 /// The authenticated administrator of a request.
-pub struct AdminAuth(pub Admin);
+pub struct AdminAuth(pub Principal);
 
 impl FromRequestParts<St> for AdminAuth {
     type Rejection = ProblemResponse;
@@ -144,7 +144,8 @@ pub async fn search_accounts(
     AdminAuth(admin): AdminAuth,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<Vec<AccountView>>> {
-    let found = ops::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
+    let found =
+        ops::accounts::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(AccountView::from).collect()))
 }
 
@@ -163,7 +164,7 @@ pub async fn create_account(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<AccountInput>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
-    let (account, warnings) = ops::create_account(&st, &admin, json_body(body)?, now()).await?;
+    let (account, warnings) = ops::accounts::create_account(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
 }
 
@@ -175,7 +176,7 @@ pub async fn get_account(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(ops::account(&st, &admin, &id).await?.into()))
+    Ok(Json(ops::accounts::account(&st, &admin, &id).await?.into()))
 }
 
 /// Change the name or the OPD unit of an account.
@@ -187,7 +188,7 @@ pub async fn edit_account(
     Path(id): Path<String>,
     body: Result<Json<AccountEdit>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(ops::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
+    Ok(Json(ops::accounts::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -207,7 +208,7 @@ pub async fn set_status(
     body: Result<Json<StatusChange>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
-    Ok(Json(ops::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
+    Ok(Json(ops::accounts::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -224,7 +225,7 @@ pub async fn reset_factors(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FactorReset>> {
-    Ok(Json(FactorReset { sessions_ended: ops::reset_factors(&st, &admin, &id, now()).await? }))
+    Ok(Json(FactorReset { sessions_ended: ops::accounts::reset_factors(&st, &admin, &id, now()).await? }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -261,7 +262,7 @@ pub async fn list_sessions(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    Ok(Json(ops::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
+    Ok(Json(ops::accounts::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
 }
 
 /// End a session; tokens issued under it are revoked.
@@ -273,7 +274,7 @@ pub async fn end_session(
     AdminAuth(admin): AdminAuth,
     Path((id, sid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    ops::end_session(&st, &admin, &id, &sid, now()).await?;
+    ops::accounts::end_session(&st, &admin, &id, &sid, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,7 +308,7 @@ pub async fn account_roles(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountRoles>> {
-    let (direct, effective) = ops::roles_of(&st, &admin, &id).await?;
+    let (direct, effective) = ops::roles::roles_of(&st, &admin, &id).await?;
     Ok(Json(AccountRoles {
         direct: direct.into_iter().map(RoleView::from).collect(),
         effective: effective.into_iter().map(RoleView::from).collect(),
@@ -317,7 +318,7 @@ pub async fn account_roles(
 /// Roles the caller may assign.
 #[utoipa::path(get, path = "/admin/api/v1/roles", responses((status = 200, body = [RoleView]), (status = 403, body = Problem)))]
 pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<RoleView>>> {
-    Ok(Json(ops::assignable_roles(&st, &admin).await?.into_iter().map(RoleView::from).collect()))
+    Ok(Json(ops::roles::assignable_roles(&st, &admin).await?.into_iter().map(RoleView::from).collect()))
 }
 
 /// Define a role: global (Diskominfo) or of an application the caller manages.
@@ -328,7 +329,7 @@ pub async fn create_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<NewRole>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
-    let role = ops::create_role(&st, &admin, json_body(body)?, now()).await?;
+    let role = ops::roles::create_role(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(role.into())))
 }
 
@@ -349,7 +350,7 @@ pub async fn create_opd(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<NewUnit>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<OpdView>)> {
-    let o = ops::create_unit(&st, &admin, json_body(body)?, now()).await?;
+    let o = ops::units::create_unit(&st, &admin, json_body(body)?, now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id }),
@@ -359,7 +360,7 @@ pub async fn create_opd(
 /// The OPD tree (OPD admins: their own subtree).
 #[utoipa::path(get, path = "/admin/api/v1/opd", responses((status = 200, body = [OpdView]), (status = 403, body = Problem)))]
 pub async fn list_opd(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<OpdView>>> {
-    let rows = ops::opd_units(&st, &admin).await?;
+    let rows = ops::units::opd_units(&st, &admin).await?;
     Ok(Json(
         rows.into_iter()
             .map(|o| OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id })
@@ -375,7 +376,7 @@ pub async fn assign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    ops::assign(&st, &admin, &json_body(body)?, now()).await?;
+    ops::roles::assign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -387,7 +388,7 @@ pub async fn unassign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    ops::unassign(&st, &admin, &json_body(body)?, now()).await?;
+    ops::roles::unassign(&st, &admin, &json_body(body)?, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -400,7 +401,7 @@ pub async fn bulk_assignments(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<BulkAssignments>, JsonRejection>,
 ) -> ApiResult<Json<BulkReport>> {
-    Ok(Json(ops::bulk(&st, &admin, &json_body(body)?, now()).await?))
+    Ok(Json(ops::roles::bulk(&st, &admin, &json_body(body)?, now()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -441,7 +442,7 @@ pub async fn list_audit(
         until: p.until.unwrap_or(0),
         limit: p.limit.unwrap_or(100),
     };
-    let rows = ops::audit_events(&st, &admin, &filter).await?;
+    let rows = ops::audit::audit_events(&st, &admin, &filter).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| AuditView {
@@ -474,7 +475,7 @@ pub async fn export_audit(
     AdminAuth(admin): AdminAuth,
     Query(p): Query<ExportParams>,
 ) -> ApiResult<Response> {
-    let csv = ops::export_audit(&st, &admin, p.since, p.until, now()).await?;
+    let csv = ops::audit::export_audit(&st, &admin, p.since, p.until, now()).await?;
     Ok(csv_response(csv))
 }
 
@@ -528,14 +529,14 @@ pub async fn submit_request(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<AppRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    let row = ops::submit_request(&st, &admin, json_body(body)?, now()).await?;
+    let row = ops::requests::submit_request(&st, &admin, json_body(body)?, now()).await?;
     Ok((StatusCode::CREATED, Json(RequestView::from(&row))))
 }
 
 /// Requests visible to the caller, newest first.
 #[utoipa::path(get, path = "/admin/api/v1/app-requests", responses((status = 200, body = [RequestView]), (status = 403, body = Problem)))]
 pub async fn list_requests(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<RequestView>>> {
-    Ok(Json(ops::requests(&st, &admin).await?.iter().map(RequestView::from).collect()))
+    Ok(Json(ops::requests::requests(&st, &admin).await?.iter().map(RequestView::from).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -565,7 +566,7 @@ pub async fn decide_request(
         "reject" => false,
         _ => return Err(AdminError::Invalid("decision: must be approve or reject".into()).into()),
     };
-    let row = ops::decide(&st, &admin, &id, approve, &d.reason, d.corrected, now()).await?;
+    let row = ops::requests::decide(&st, &admin, &id, approve, &d.reason, d.corrected, now()).await?;
     Ok(Json(RequestView::from(&row)))
 }
 
@@ -584,7 +585,7 @@ pub async fn fetch_credentials(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (client_id, secret) = ops::fetch_credentials(&st, &admin, &id, now()).await?;
+    let (client_id, secret) = ops::requests::fetch_credentials(&st, &admin, &id, now()).await?;
     Ok(super::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
 }
 
@@ -629,7 +630,7 @@ pub async fn list_applications(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
 ) -> ApiResult<Json<Vec<ApplicationView>>> {
-    Ok(Json(ops::applications(&st, &admin).await?.iter().map(ApplicationView::from).collect()))
+    Ok(Json(ops::applications::applications(&st, &admin).await?.iter().map(ApplicationView::from).collect()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -647,7 +648,7 @@ pub async fn register_application(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<ApplicationInput>, JsonRejection>,
 ) -> ApiResult<Response> {
-    let (client, secret) = ops::register_application(&st, &admin, json_body(body)?, now()).await?;
+    let (client, secret) = ops::applications::register_application(&st, &admin, json_body(body)?, now()).await?;
     let body = RegisteredApplication {
         application: ApplicationView::from(&client),
         client_secret: secret.map(|s| s.expose().clone()),
@@ -665,7 +666,7 @@ pub async fn get_application(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApplicationView>> {
-    Ok(Json(ApplicationView::from(ops::application(&st, &admin, &id).await?.as_ref())))
+    Ok(Json(ApplicationView::from(ops::applications::application(&st, &admin, &id).await?.as_ref())))
 }
 
 /// Edit an application's settings (Diskominfo, or the owning OPD's admin; category and owner
@@ -678,7 +679,7 @@ pub async fn edit_application(
     Path(id): Path<String>,
     body: Result<Json<ClientEdit>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
-    let c = ops::edit_application(&st, &admin, &id, json_body(body)?, now()).await?;
+    let c = ops::applications::edit_application(&st, &admin, &id, json_body(body)?, now()).await?;
     Ok(Json(ApplicationView::from(&c)))
 }
 
@@ -690,7 +691,7 @@ pub async fn rotate_secret(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let secret = ops::rotate_secret(&st, &admin, &id, now()).await?;
+    let secret = ops::applications::rotate_secret(&st, &admin, &id, now()).await?;
     Ok(super::no_store_json(Credentials { client_id: id, client_secret: Some(secret.expose().clone()) }))
 }
 
@@ -709,7 +710,7 @@ pub async fn set_enabled(
     body: Result<Json<Enabled>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
     let e = json_body(body)?;
-    let c = ops::set_enabled(&st, &admin, &id, e.enabled, now()).await?;
+    let c = ops::applications::set_enabled(&st, &admin, &id, e.enabled, now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
 }
 
@@ -733,7 +734,7 @@ pub struct CertificateView {
 
 fn certificate_view(c: CertRow, account_name: String, now: i64) -> CertificateView {
     CertificateView {
-        standing: crate::certs::standing(&c, now, ops::CERT_WARN_DAYS).as_str().into(),
+        standing: crate::certs::standing(&c, now, ops::certificates::CERT_WARN_DAYS).as_str().into(),
         id: c.id,
         account_id: c.account_id,
         account_name,
@@ -764,7 +765,7 @@ pub async fn list_certificates(
     Query(p): Query<CertificateParams>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
-    let rows = ops::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
+    let rows = ops::certificates::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
     Ok(Json(rows.into_iter().map(|r| certificate_view(r.cert, r.holder_name, t)).collect()))
 }
 
@@ -777,8 +778,8 @@ pub async fn account_certificates(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
-    let a = ops::account(&st, &admin, &id).await?;
-    let rows = ops::certificates_of(&st, &admin, &id).await?;
+    let a = ops::accounts::account(&st, &admin, &id).await?;
+    let rows = ops::certificates::certificates_of(&st, &admin, &id).await?;
     Ok(Json(rows.into_iter().map(|c| certificate_view(c, a.name.clone(), t)).collect()))
 }
 
@@ -802,8 +803,8 @@ pub async fn bind_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
     let t = now();
-    let row = ops::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
-    let name = ops::account(&st, &admin, &id).await?.name;
+    let row = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
+    let name = ops::accounts::account(&st, &admin, &id).await?.name;
     Ok((StatusCode::CREATED, Json(certificate_view(row, name, t))))
 }
 
@@ -824,8 +825,8 @@ pub async fn revoke_certificate(
 ) -> ApiResult<Json<CertificateView>> {
     let r = json_body(body)?;
     let t = now();
-    let row = ops::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
-    let name = ops::account(&st, &admin, &row.account_id).await?.name;
+    let row = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
+    let name = ops::accounts::account(&st, &admin, &row.account_id).await?.name;
     Ok(Json(certificate_view(row, name, t)))
 }
 

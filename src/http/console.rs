@@ -1,5 +1,5 @@
 //! The admin console under `/console`: server-rendered pages for the operations in
-//! `crate::admin`. The console is an OIDC client of Gerbang (`gerbang-console`, code + PKCE,
+//! `crate::ops`. The console is an OIDC client of Gerbang (`gerbang-console`, code + PKCE,
 //! redeemed in-process). The console session on the server holds the grant that login created;
 //! every request checks it together with the browser's single sign-on session and the person's
 //! live roles, so logging out, a revoked grant or a removed role ends console access at once.
@@ -20,19 +20,18 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::{accept_language, error_page, page, see_other, Cookies, FormParams, FormRejection, St};
-use crate::admin::{
-    self as ops, AccountEdit, AccountInput, AdminError, Assignment, BulkAssignments, CONSOLE_CLIENT_ID,
-};
 use crate::audit;
 use crate::crypto;
 use crate::identity::accounts::{self, Account, STATUSES};
-use crate::identity::admin::Admin;
 use crate::identity::levels;
 use crate::oidc::authorize::redirect_with;
 use crate::oidc::clients::ClientEdit;
+use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 use crate::oidc::keys::TokenType;
 use crate::oidc::registration::{self, AppRequest};
 use crate::oidc::token::{self, TokenRequest};
+use crate::ops::{self, accounts::AccountEdit, accounts::AccountInput, roles::Assignment, roles::BulkAssignments};
+use crate::ops::{AdminError, Principal};
 use crate::state::{now, AppState};
 use crate::store::opd::OpdRow;
 use crate::theme::negotiate;
@@ -111,7 +110,7 @@ fn locale_of(st: &AppState, headers: &HeaderMap, session_lang: Option<&str>) -> 
 /// A logged-in administrator on a console page.
 pub struct Console {
     st: St,
-    admin: Admin,
+    admin: Principal,
     key: String,
     locale: &'static str,
     done: Option<String>,
@@ -201,26 +200,28 @@ impl Console {
     }
 
     fn me(&self) -> Value {
-        let a = &self.admin;
+        let p = &self.admin;
         let mut powers = Vec::new();
-        for (held, name) in [
-            (a.diskominfo, "diskominfo-admin"),
-            (a.opd_admin, "opd-admin"),
-            (a.auditor, "auditor"),
-            (a.developer, "opd-developer"),
-        ] {
-            if held {
-                powers.push(name);
+        if let Some(a) = p.person() {
+            for (held, name) in [
+                (a.diskominfo, "diskominfo-admin"),
+                (a.opd_admin, "opd-admin"),
+                (a.auditor, "auditor"),
+                (a.developer, "opd-developer"),
+            ] {
+                if held {
+                    powers.push(name);
+                }
             }
         }
         context! {
-            name => a.account.name,
+            name => p.account().map(|a| a.name.clone()),
             powers => powers.join(", "),
-            diskominfo => a.diskominfo,
-            sees_accounts => a.sees_accounts(),
-            sees_requests => a.reviews_applications() || a.requests_applications(),
-            requests_applications => a.requests_applications(),
-            reads_audit => a.reads_audit(),
+            diskominfo => p.diskominfo(),
+            sees_accounts => p.sees_accounts(),
+            sees_requests => p.reviews_applications() || p.requests_applications(),
+            requests_applications => p.requests_applications(),
+            reads_audit => p.reads_audit(),
         }
     }
 
@@ -468,10 +469,10 @@ pub async fn dashboard(c: Console) -> Response {
         })
         .collect();
     // Region-wide figures for Diskominfo and auditors; an OPD admin sees its own applications.
-    let visible = if c.admin.diskominfo || c.admin.auditor {
+    let visible = if c.admin.diskominfo() || c.admin.auditor() {
         crate::oidc::clients::list(&st.db).await.unwrap_or_default()
     } else {
-        ops::applications(st, &c.admin).await.unwrap_or_default()
+        ops::applications::applications(st, &c.admin).await.unwrap_or_default()
     };
     let names: HashMap<String, String> = visible.into_iter().map(|c| (c.id, c.name)).collect();
     let top_app =
@@ -536,7 +537,7 @@ pub struct SearchQuery {
 
 pub async fn accounts(c: Console, Query(p): Query<SearchQuery>) -> Response {
     let q = p.q.unwrap_or_default();
-    let found = match ops::search_accounts(&c.st, &c.admin, &q, 100).await {
+    let found = match ops::accounts::search_accounts(&c.st, &c.admin, &q, 100).await {
         Ok(f) => f,
         Err(e) => return c.fail(e, "/console"),
     };
@@ -551,7 +552,7 @@ pub async fn sessions(c: Console, Query(p): Query<SearchQuery>) -> Response {
     let found = if q.trim().is_empty() {
         Vec::new()
     } else {
-        match ops::search_accounts(&c.st, &c.admin, &q, 50).await {
+        match ops::accounts::search_accounts(&c.st, &c.admin, &q, 50).await {
             Ok(f) => f,
             Err(e) => return c.fail(e, "/console"),
         }
@@ -573,12 +574,12 @@ fn account_form_values(form: &FormParams) -> Value {
 }
 
 async fn managed_units(c: &Console) -> Vec<OpdRow> {
-    ops::opd_units(&c.st, &c.admin).await.unwrap_or_default()
+    ops::units::opd_units(&c.st, &c.admin).await.unwrap_or_default()
 }
 
 pub async fn account_new_form(c: Console) -> Response {
     let units = managed_units(&c).await;
-    let form = context! { opd_id => c.admin.account.opd_id };
+    let form = context! { opd_id => c.admin.account().and_then(|a| a.opd_id.clone()) };
     c.ok("console_account_new.html", "accounts", context! { units => unit_options(&units), form => form })
 }
 
@@ -612,7 +613,7 @@ pub async fn account_new(c: Console, headers: HeaderMap, form: Result<FormParams
         let summary = vec![c.fmt("c_sum_account_create", &[&input.name, &id, &unit])];
         return c.confirm(&form, "/console/accounts/new", "/console/accounts", summary);
     }
-    match ops::create_account(&c.st, &c.admin, input, now()).await {
+    match ops::accounts::create_account(&c.st, &c.admin, input, now()).await {
         Ok((a, _)) => done(&format!("/console/accounts/{}", a.id), "account_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => again(&c, d),
         Err(e) => c.fail(e, "/console/accounts"),
@@ -632,20 +633,20 @@ async fn account_page(
 ) -> Response {
     let st = &c.st;
     let id = id.to_string();
-    let a = match ops::account(st, &c.admin, &id).await {
+    let a = match ops::accounts::account(st, &c.admin, &id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/accounts"),
     };
     let t = now();
-    let (direct, effective) = ops::roles_of(st, &c.admin, &id).await.unwrap_or_default();
+    let (direct, effective) = ops::roles::roles_of(st, &c.admin, &id).await.unwrap_or_default();
     let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
-    let assignable: Vec<_> = ops::assignable_roles(st, &c.admin)
+    let assignable: Vec<_> = ops::roles::assignable_roles(st, &c.admin)
         .await
         .unwrap_or_default()
         .into_iter()
         .filter(|r| !direct.iter().any(|d| d.id == r.id))
         .collect();
-    let sessions: Vec<Value> = ops::sessions(st, &c.admin, &id, t)
+    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, &id, t)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -653,7 +654,7 @@ async fn account_page(
         .collect();
     let units = all_units(st).await;
     let options = unit_options(&managed_units(c).await);
-    let certs: Vec<Value> = ops::certificates_of(st, &c.admin, &id)
+    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, &id)
         .await
         .unwrap_or_default()
         .iter()
@@ -689,7 +690,7 @@ async fn account_change(
     form: Result<FormParams, FormRejection>,
 ) -> Result<(FormParams, Account, String), Response> {
     let form = form_and_csrf(c, headers, form).await?;
-    let a = ops::account(&c.st, &c.admin, id).await.map_err(|e| c.fail(e, "/console/accounts"))?;
+    let a = ops::accounts::account(&c.st, &c.admin, id).await.map_err(|e| c.fail(e, "/console/accounts"))?;
     Ok((form, a, format!("/console/accounts/{id}")))
 }
 
@@ -722,7 +723,7 @@ pub async fn account_edit(
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/edit"), &back, summary);
     }
-    match ops::edit_account(&c.st, &c.admin, &id, edit, now()).await {
+    match ops::accounts::edit_account(&c.st, &c.admin, &id, edit, now()).await {
         Ok(_) => done(&back, "account_updated"),
         Err(e) => c.fail(e, &back),
     }
@@ -771,9 +772,9 @@ async fn role_change(
     }
     let t = now();
     let result = if adding {
-        ops::assign(&c.st, &c.admin, &assignment, t).await
+        ops::roles::assign(&c.st, &c.admin, &assignment, t).await
     } else {
-        ops::unassign(&c.st, &c.admin, &assignment, t).await.map(|_| ())
+        ops::roles::unassign(&c.st, &c.admin, &assignment, t).await.map(|_| ())
     };
     match result {
         Ok(()) => done(&back, if adding { "role_assigned" } else { "role_removed" }),
@@ -818,7 +819,7 @@ pub async fn account_session_end(
             vec![c.fmt("c_sum_end_session", &[&a.name])],
         );
     }
-    match ops::end_session(&c.st, &c.admin, &id, &sid, now()).await {
+    match ops::accounts::end_session(&c.st, &c.admin, &id, &sid, now()).await {
         Ok(_) => done(&back, "session_ended"),
         Err(e) => c.fail(e, &back),
     }
@@ -849,7 +850,7 @@ pub async fn account_status(
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/status"), &back, summary);
     }
-    match ops::set_status(&c.st, &c.admin, &id, &status, now()).await {
+    match ops::accounts::set_status(&c.st, &c.admin, &id, &status, now()).await {
         Ok(_) => done(&back, "status_changed"),
         Err(e) => c.fail(e, &back),
     }
@@ -869,7 +870,7 @@ pub async fn account_factor_reset(
         let summary = vec![c.fmt("c_sum_factor_reset", &[&a.name]), c.text("c_sum_factor_reset_sessions")];
         return c.confirm(&form, &format!("/console/accounts/{id}/factor-reset"), &back, summary);
     }
-    match ops::reset_factors(&c.st, &c.admin, &id, now()).await {
+    match ops::accounts::reset_factors(&c.st, &c.admin, &id, now()).await {
         Ok(_) => done(&back, "factors_reset"),
         Err(e) => c.fail(e, &back),
     }
@@ -881,7 +882,7 @@ fn cert_row(c: &Console, r: &crate::store::certs::CertRow, holder: Option<&str>,
     context! {
         id => r.id, subject => r.subject, issuer => r.issuer, serial => r.serial, fingerprint => r.fingerprint,
         not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
-        standing => crate::certs::standing(r, t, ops::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
+        standing => crate::certs::standing(r, t, ops::certificates::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
         account_id => r.account_id, account_name => holder,
     }
 }
@@ -895,7 +896,7 @@ pub struct CertQuery {
 pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
     let all = q.all.as_deref() == Some("1");
     let t = now();
-    let rows = match ops::certificates(&c.st, &c.admin, !all, t).await {
+    let rows = match ops::certificates::certificates(&c.st, &c.admin, !all, t).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
@@ -903,7 +904,7 @@ pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
     c.ok(
         "console_certificates.html",
         "certificates",
-        context! { certs => list, all => all, warn_days => ops::CERT_WARN_DAYS },
+        context! { certs => list, all => all, warn_days => ops::certificates::CERT_WARN_DAYS },
     )
 }
 
@@ -949,7 +950,7 @@ pub async fn certificate_bind(
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/certificates"), &back, summary);
     }
-    match ops::bind_certificate(&c.st, &c.admin, &id, &pem, t).await {
+    match ops::certificates::bind_certificate(&c.st, &c.admin, &id, &pem, t).await {
         Ok(_) => done(&back, "certificate_bound"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             account_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some((c.text("c_err_invalid"), d, pem))).await
@@ -982,7 +983,7 @@ pub async fn certificate_revoke(
         let summary = vec![c.fmt("c_sum_cert_revoke", &[&cert.subject]), c.fmt("c_sum_reject", &[&reason])];
         return c.confirm(&form, &format!("/console/certificates/{id}/revoke"), &back, summary);
     }
-    match ops::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
+    match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
         Ok(_) => done(&back, "certificate_revoked"),
         Err(e) => c.fail(e, &back),
     }
@@ -991,7 +992,7 @@ pub async fn certificate_revoke(
 // ---------------------------------------------------------------- OPD units and roles
 
 async fn opd_page(c: &Console, status: StatusCode, form: Value, error: Option<String>) -> Response {
-    match ops::opd_units(&c.st, &c.admin).await {
+    match ops::units::opd_units(&c.st, &c.admin).await {
         Ok(units) => c.render(
             status,
             "console_opd.html",
@@ -1012,7 +1013,7 @@ pub async fn opd_create(c: Console, headers: HeaderMap, form: Result<FormParams,
         Err(r) => return r,
     };
     let values = context! { code => form.get("code"), name => form.get("name"), kind => form.get("kind"), parent => form.get("parent") };
-    let new = ops::NewUnit {
+    let new = ops::units::NewUnit {
         code: form.get("code").unwrap_or("").trim().to_string(),
         name: form.get("name").unwrap_or("").trim().to_string(),
         kind: form.get("kind").unwrap_or("").trim().to_string(),
@@ -1030,7 +1031,7 @@ pub async fn opd_create(c: Console, headers: HeaderMap, form: Result<FormParams,
             vec![c.fmt("c_sum_opd_create", &[&new.code, &new.name, &parent])],
         );
     }
-    match ops::create_unit(&c.st, &c.admin, new, now()).await {
+    match ops::units::create_unit(&c.st, &c.admin, new, now()).await {
         Ok(_) => done("/console/opd", "opd_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
@@ -1040,11 +1041,11 @@ pub async fn opd_create(c: Console, headers: HeaderMap, form: Result<FormParams,
 }
 
 async fn roles_page(c: &Console, status: StatusCode, role_form: Value, error: Option<String>) -> Response {
-    let roles = match ops::assignable_roles(&c.st, &c.admin).await {
+    let roles = match ops::roles::assignable_roles(&c.st, &c.admin).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
-    let apps: Vec<Value> = ops::applications(&c.st, &c.admin)
+    let apps: Vec<Value> = ops::applications::applications(&c.st, &c.admin)
         .await
         .unwrap_or_default()
         .iter()
@@ -1064,7 +1065,7 @@ pub async fn role_create(c: Console, headers: HeaderMap, form: Result<FormParams
         Err(r) => return r,
     };
     let values = context! { name => form.get("name"), client_id => form.get("client_id"), description => form.get("description") };
-    let new = ops::NewRole {
+    let new = ops::roles::NewRole {
         name: form.get("name").unwrap_or("").trim().to_string(),
         client_id: form.get("client_id").map(String::from).filter(|x| !x.is_empty()),
         description: form.get("description").unwrap_or("").trim().to_string(),
@@ -1073,7 +1074,7 @@ pub async fn role_create(c: Console, headers: HeaderMap, form: Result<FormParams
         let label = role_label(&c, new.client_id.as_deref().unwrap_or(""), &new.name);
         return c.confirm(&form, "/console/roles/new", "/console/roles", vec![c.fmt("c_sum_role_create", &[&label])]);
     }
-    match ops::create_role(&c.st, &c.admin, new, now()).await {
+    match ops::roles::create_role(&c.st, &c.admin, new, now()).await {
         Ok(_) => done("/console/roles", "role_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             roles_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
@@ -1089,7 +1090,7 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
         Ok(f) => f,
         Err(r) => return r,
     };
-    let roles = ops::assignable_roles(&c.st, &c.admin).await.unwrap_or_default();
+    let roles = ops::roles::assignable_roles(&c.st, &c.admin).await.unwrap_or_default();
     let again = |c: &Console, e: String| {
         let values = context! { action => form.get("action"), role => form.get("role"), people => form.get("people") };
         c.render(
@@ -1116,8 +1117,8 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
     if !unknown.is_empty() {
         return again(&c, c.fmt("c_err_unknown_people", &[&unknown.join(", ")]));
     }
-    if people.is_empty() || people.len() > ops::MAX_BULK {
-        return again(&c, c.fmt("c_err_bulk_count", &[&ops::MAX_BULK.to_string()]));
+    if people.is_empty() || people.len() > ops::roles::MAX_BULK {
+        return again(&c, c.fmt("c_err_bulk_count", &[&ops::roles::MAX_BULK.to_string()]));
     }
     if !confirmed(&form) {
         let key = if action == "assign" { "c_sum_bulk_assign" } else { "c_sum_bulk_unassign" };
@@ -1138,7 +1139,7 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
             })
             .collect(),
     };
-    match ops::bulk(&c.st, &c.admin, &bulk, now()).await {
+    match ops::roles::bulk(&c.st, &c.admin, &bulk, now()).await {
         Ok(_) => done("/console/roles", "bulk_done"),
         Err(AdminError::Invalid(d)) => again(&c, d),
         Err(e) => c.fail(e, "/console/roles"),
@@ -1148,7 +1149,7 @@ pub async fn roles_bulk(c: Console, headers: HeaderMap, form: Result<FormParams,
 // ---------------------------------------------------------------- applications
 
 pub async fn applications(c: Console) -> Response {
-    let apps = match ops::applications(&c.st, &c.admin).await {
+    let apps = match ops::applications::applications(&c.st, &c.admin).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console"),
     };
@@ -1183,11 +1184,11 @@ fn words(v: Option<&str>) -> Vec<String> {
 }
 
 async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>, error: Option<String>) -> Response {
-    let app = match ops::application(&c.st, &c.admin, id).await {
+    let app = match ops::applications::application(&c.st, &c.admin, id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
     };
-    let units = if c.admin.diskominfo { unit_options(&all_units(&c.st).await) } else { Vec::new() };
+    let units = if c.admin.diskominfo() { unit_options(&all_units(&c.st).await) } else { Vec::new() };
     let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
     c.render(
@@ -1212,12 +1213,12 @@ pub async fn application_edit(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let current = match ops::application(&c.st, &c.admin, &id).await {
+    let current = match ops::applications::application(&c.st, &c.admin, &id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
     };
     let back = format!("/console/applications/{id}");
-    let diskominfo = c.admin.diskominfo;
+    let diskominfo = c.admin.diskominfo();
     // Scopes and level are Diskominfo's to change; an OPD admin's form shows them read-only.
     let min_level = match form.get("min_level").filter(|_| diskominfo).map(str::parse::<u8>) {
         None => None,
@@ -1275,7 +1276,7 @@ pub async fn application_edit(
         }
         return c.confirm(&form, &format!("/console/applications/{id}/edit"), &back, summary);
     }
-    match ops::edit_application(&c.st, &c.admin, &id, edit, now()).await {
+    match ops::applications::edit_application(&c.st, &c.admin, &id, edit, now()).await {
         Ok(_) => done(&back, "application_updated"),
         Err(AdminError::Invalid(d)) => {
             app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some(d)).await
@@ -1303,7 +1304,7 @@ pub async fn application_secret(
             vec![c.fmt("c_sum_rotate", &[&id])],
         );
     }
-    match ops::rotate_secret(&c.st, &c.admin, &id, now()).await {
+    match ops::applications::rotate_secret(&c.st, &c.admin, &id, now()).await {
         Ok(secret) => c.ok(
             "console_secret.html",
             "applications",
@@ -1333,7 +1334,7 @@ pub async fn application_enabled(
         };
         return c.confirm(&form, &format!("/console/applications/{id}/enabled"), &back, summary);
     }
-    match ops::set_enabled(&c.st, &c.admin, &id, enable, now()).await {
+    match ops::applications::set_enabled(&c.st, &c.admin, &id, enable, now()).await {
         Ok(_) => done(&back, if enable { "application_enabled" } else { "application_disabled" }),
         Err(e) => c.fail(e, &back),
     }
@@ -1376,7 +1377,7 @@ fn request_summary(c: &Console, r: &AppRequest) -> Vec<String> {
 }
 
 async fn requests_page(c: &Console, status: StatusCode, form: Value, error: Option<String>) -> Response {
-    let rows = match ops::requests(&c.st, &c.admin).await {
+    let rows = match ops::requests::requests(&c.st, &c.admin).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
@@ -1418,7 +1419,7 @@ pub async fn request_submit(c: Console, headers: HeaderMap, form: Result<FormPar
         summary.extend(request_summary(&c, &req));
         return c.confirm(&form, "/console/requests", "/console/requests", summary);
     }
-    match ops::submit_request(&c.st, &c.admin, req, now()).await {
+    match ops::requests::submit_request(&c.st, &c.admin, req, now()).await {
         Ok(row) => done(&format!("/console/requests/{}", row.id), "request_submitted"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(d)).await
@@ -1435,7 +1436,7 @@ async fn request_page(
     reject_reason: Option<&str>,
     error: Option<String>,
 ) -> Response {
-    let r = match ops::request(&c.st, &c.admin, id).await {
+    let r = match ops::requests::request(&c.st, &c.admin, id).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console/requests"),
     };
@@ -1451,7 +1452,7 @@ async fn request_page(
         id => r.id, name => r.name, status => r.status, unit => unit_name(&units, Some(&r.opd_id)), requester => requester,
         category => asked.category, redirect_uris => asked.redirect_uris, scopes => asked.scopes.join(" "), min_level => asked.min_level,
         reason => r.reason, client_id => r.client_id,
-        can_fetch => r.status == "approved" && r.fetched_at.is_none() && r.requester_id == c.admin.account.id,
+        can_fetch => r.status == "approved" && r.fetched_at.is_none() && c.admin.is_account(&r.requester_id),
     };
     let form = form.unwrap_or_else(|| {
         context! {
@@ -1536,7 +1537,7 @@ pub async fn request_decide(
         };
         return c.confirm(&form, &format!("/console/requests/{id}/decide"), &back, summary);
     }
-    match ops::decide(&c.st, &c.admin, &id, approve, &reason, corrected, now()).await {
+    match ops::requests::decide(&c.st, &c.admin, &id, approve, &reason, corrected, now()).await {
         Ok(_) => done(&back, if approve { "request_approved" } else { "request_rejected" }),
         Err(AdminError::Invalid(d)) if approve => {
             request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(d))
@@ -1568,7 +1569,7 @@ pub async fn request_credentials(
             vec![c.text("c_sum_fetch_credentials")],
         );
     }
-    match ops::fetch_credentials(&c.st, &c.admin, &id, now()).await {
+    match ops::requests::fetch_credentials(&c.st, &c.admin, &id, now()).await {
         Ok((client_id, secret)) => {
             let secret = secret.map(|s| s.expose().clone());
             c.ok(
@@ -1628,7 +1629,7 @@ pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
         until: until.unwrap_or(0),
         limit: 200,
     };
-    let rows = match ops::audit_events(&c.st, &c.admin, &filter).await {
+    let rows = match ops::audit::audit_events(&c.st, &c.admin, &filter).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
@@ -1656,7 +1657,7 @@ pub struct ExportQuery {
 }
 
 pub async fn audit_export(c: Console, Query(q): Query<ExportQuery>) -> Response {
-    match ops::export_audit(&c.st, &c.admin, q.since, q.until, now()).await {
+    match ops::audit::export_audit(&c.st, &c.admin, q.since, q.until, now()).await {
         Ok(csv) => super::admin::csv_response(csv),
         Err(e) => c.fail(e, "/console/audit"),
     }

@@ -9,11 +9,11 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::collections::HashMap;
 
 use super::{accept_language, error_page, page, see_other, St};
-use crate::bootstrap::DEMO_CLIENT_ID;
 use crate::crypto;
 use crate::oidc::authorize::redirect_with;
 use crate::oidc::keys::TokenType;
 use crate::oidc::token::{self, TokenRequest};
+use crate::ops::bootstrap::DEMO_CLIENT_ID;
 use crate::state::{now, AppState};
 use crate::theme::negotiate;
 

@@ -112,7 +112,7 @@ struct Verifier {
 struct KeySet {
     signers: HashMap<Alg, Arc<Signer>>,
     verifiers: HashMap<String, Verifier>,
-    jwks: axum::body::Bytes,
+    jwks: bytes::Bytes,
 }
 
 /// The in-memory key set, swapped whole on reload.
@@ -211,7 +211,7 @@ impl Keys {
             jwks.push(jwk);
         }
         let jwks = serde_json::to_string(&serde_json::json!({ "keys": jwks }))?;
-        let set = KeySet { signers, verifiers, jwks: axum::body::Bytes::from(jwks) };
+        let set = KeySet { signers, verifiers, jwks: bytes::Bytes::from(jwks) };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -262,7 +262,7 @@ impl Keys {
     }
 
     /// The published key set, serialized once per reload; cloning it is a reference count.
-    pub fn jwks_json(&self) -> axum::body::Bytes {
+    pub fn jwks_json(&self) -> bytes::Bytes {
         self.current().jwks.clone()
     }
 
@@ -352,11 +352,7 @@ impl Keys {
 
 impl KeySet {
     fn empty() -> KeySet {
-        KeySet {
-            signers: HashMap::new(),
-            verifiers: HashMap::new(),
-            jwks: axum::body::Bytes::from_static(b"{\"keys\":[]}"),
-        }
+        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: bytes::Bytes::from_static(b"{\"keys\":[]}") }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod claims;
 pub mod clients;
 pub mod discovery;
+pub mod internal_clients;
 pub mod introspect;
 pub mod keys;
 pub mod logout;

@@ -835,7 +835,7 @@ async fn newer_endpoints_against_every_role() {
             "{bad}"
         );
     }
-    let too_many: Vec<Value> = (0..=gerbang::admin::MAX_BULK).map(|_| own.clone()).collect();
+    let too_many: Vec<Value> = (0..=gerbang::ops::roles::MAX_BULK).map(|_| own.clone()).collect();
     for body in [
         json!({ "action": "toggle", "assignments": [own] }),
         json!({ "action": "assign", "assignments": [] }),
@@ -1627,7 +1627,7 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
     let grant = grant.expect("a person's grant");
     let later = t + app.state.config.access_token_ttl + 3600;
     let st = &app.state;
-    use gerbang::admin::{authenticate, authenticate_grant, AdminError};
+    use gerbang::ops::{authenticate, authenticate_grant, AdminError};
     assert!(
         matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))),
         "the bearer token has expired by then"

@@ -7,8 +7,9 @@ async fn bootstrap_admin_logs_into_the_demo_application() {
     let app = TestApp::spawn_with(&[("GERBANG_BOOTSTRAP", "true")]).await;
     let b = browser();
     assert_eq!(b.get(app.url("/demo")).send().await.unwrap().status(), 404, "no demo before bootstrap");
-    let boot = gerbang::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().expect("first run bootstraps");
-    assert!(gerbang::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().is_none(), "only once");
+    let boot =
+        gerbang::ops::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().expect("first run bootstraps");
+    assert!(gerbang::ops::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().is_none(), "only once");
 
     let home = b.get(app.url("/demo")).send().await.unwrap();
     assert_eq!(home.status(), 200);

@@ -8,6 +8,7 @@ mod console;
 mod demo;
 mod factors;
 mod identity;
+mod layers;
 mod oidc_flow;
 mod protocol_errors;
 mod spbe;

@@ -73,54 +73,6 @@ pub fn demo_client(config: &Config) -> NewClient {
     c
 }
 
-/// The provider's own account page signs people in like any application; its registration is
-/// kept in step with the issuer at every start.
-pub async fn ensure_internal_clients(st: &AppState, now: i64) -> anyhow::Result<()> {
-    ensure_client(st, crate::http::account::ACCOUNT_CLIENT_ID, "Akun Gerbang", "/account", &["openid"], now).await?;
-    ensure_client(
-        st,
-        crate::http::admin::CONSOLE_CLIENT_ID,
-        "Konsol Admin Gerbang",
-        "/console/callback",
-        &["openid", "profile", "roles"],
-        now,
-    )
-    .await
-}
-
-async fn ensure_client(
-    st: &AppState,
-    id: &str,
-    name: &str,
-    path: &str,
-    scopes: &[&str],
-    now: i64,
-) -> anyhow::Result<()> {
-    let redirect = format!("{}{}", st.config.issuer, path);
-    if let Some(c) = st.clients.get(&st.db, id).await? {
-        if !c.has_redirect_uri(&redirect) {
-            // The issuer changed (say, from a local trial to the region's domain).
-            let uris = serde_json::to_string(&[&redirect])?;
-            crate::store::clients::set_redirect_uris(&st.db, id, &uris, "[]", now).await?;
-            st.clients.forget(id);
-        }
-        return Ok(());
-    }
-    let mut c = NewClient::web(
-        name,
-        vec![redirect],
-        scopes.iter().map(|s| s.to_string()).collect(),
-        vec![GrantType::AuthorizationCode],
-    );
-    c.id = Some(id.into());
-    c.public = true;
-    c.development = true;
-    match clients::register(&st.db, &st.redirect_policy, c, now).await {
-        Ok(_) | Err(clients::ClientError::Conflict) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub fn announce(b: &Bootstrapped, config: &Config) {
     println!();
     println!("  Gerbang is set up for the first time.");

@@ -1,0 +1,236 @@
+//! Administration of accounts: search, provisioning by hand, edits, status, factor reset and sessions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{forbidden, internal, AdminError, Principal};
+use crate::audit::{self, Event};
+use crate::auth::session::{self, SsoSession};
+use crate::config::Secret;
+use crate::identity::accounts::{self, Account, AccountError, NewAccount};
+use crate::identity::admin::DISKOMINFO_ADMIN;
+use crate::identity::roles::{self};
+use crate::state::AppState;
+use crate::store::accounts as account_store;
+use crate::store::opd::{self as opd_store};
+
+/// Diskominfo admins search everyone; OPD admins their own subtree's staff.
+pub async fn search_accounts(st: &AppState, who: &Principal, q: &str, limit: i64) -> Result<Vec<Account>, AdminError> {
+    if !who.sees_accounts() {
+        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
+    }
+    let limit = limit.clamp(1, 500);
+    if who.diskominfo() {
+        return Ok(accounts::search(&st.db, q.trim(), limit).await?);
+    }
+    let Some(unit) = who.account().and_then(|a| a.opd_id.as_deref()) else { return Ok(Vec::new()) };
+    Ok(accounts::search_in_subtree(&st.db, q.trim(), unit, limit).await?)
+}
+
+pub async fn account(st: &AppState, who: &Principal, id: &str) -> Result<Account, AdminError> {
+    // Refused before the lookup: without account powers, not even whether an id exists.
+    if !who.sees_accounts() {
+        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
+    }
+    let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    if !who.manages_account(&a) {
+        return Err(forbidden("the account is outside the OPD units you manage"));
+    }
+    // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
+    // manage, or an OPD admin could end their sessions or rename them.
+    if !who.diskominfo()
+        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN)
+    {
+        return Err(forbidden("accounts of Diskominfo administrators are managed by Diskominfo"));
+    }
+    Ok(a)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AccountInput {
+    /// For a civil servant (ASN): 18 digits.
+    pub nip: Option<String>,
+    /// For a citizen: 16 digits (optional for ASN).
+    pub nik: Option<String>,
+    pub name: String,
+    /// The OPD unit's id.
+    pub opd_id: Option<String>,
+    /// An initial password; without one the person cannot log in until one is set.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+/// Provisioning by hand: Diskominfo admins anywhere, OPD admins into their own units.
+/// Returns the account and warnings about the NIK (unknown region codes), which do not block.
+pub async fn create_account(
+    st: &AppState,
+    who: &Principal,
+    input: AccountInput,
+    now: i64,
+) -> Result<(Account, Vec<String>), AdminError> {
+    let unit = input.opd_id.clone().filter(|u| !u.is_empty());
+    match &unit {
+        Some(u) => {
+            opd_store::get(&st.db, u).await?.ok_or(AdminError::Invalid("opd_id: no such OPD unit".into()))?;
+            if !who.manages_unit(Some(u)) {
+                return Err(forbidden("the unit is outside the OPD units you manage"));
+            }
+        }
+        None if !who.diskominfo() => return Err(forbidden("an OPD admin creates accounts in their own units")),
+        None => {}
+    }
+    let blank = |s: Option<String>| s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let new = NewAccount {
+        nip: blank(input.nip),
+        nik: blank(input.nik),
+        name: input.name,
+        password: blank(input.password).map(Secret::new),
+        is_admin: false,
+    };
+    let (mut account, warnings) = accounts::create(&st.db, &st.hasher, new, now).await?;
+    if unit.is_some() {
+        account.opd_id = unit;
+        accounts::save_profile(&st.db, &account, now).await?;
+    }
+    let detail = json!({ "source": "admin", "kind": account.kind.as_str(), "opd_id": account.opd_id });
+    audit::record(&st.db, Event::new("account.created").actor(&who.actor()).subject(&account.id).detail(detail), now)
+        .await;
+    Ok((account, warnings.iter().map(|w| w.to_string()).collect()))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AccountEdit {
+    pub name: Option<String>,
+    /// The OPD unit's id; an empty string removes the account from its unit (Diskominfo only).
+    pub opd_id: Option<String>,
+}
+
+/// Name and unit. Moving someone needs power over both the old and the new unit. Everything is
+/// checked before anything is written, so a refused edit changes nothing (not even the name
+/// sent along with a refused unit).
+pub async fn edit_account(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    edit: AccountEdit,
+    now: i64,
+) -> Result<Account, AdminError> {
+    let mut a = account(st, who, id).await?;
+    let before = json!({ "name": a.name, "opd_id": a.opd_id });
+    let name = match edit.name {
+        Some(name) => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(AdminError::Invalid(AccountError::Name.to_string()));
+            }
+            Some(name).filter(|n| *n != a.name)
+        }
+        None => None,
+    };
+    let unit = match edit.opd_id {
+        Some(unit) => {
+            let unit = Some(unit).filter(|u| !u.is_empty());
+            if unit != a.opd_id {
+                if let Some(u) = &unit {
+                    opd_store::get(&st.db, u).await?.ok_or(AdminError::Invalid("opd_id: no such OPD unit".into()))?;
+                }
+                if !who.manages_unit(unit.as_deref()) {
+                    return Err(forbidden("the new unit is outside the OPD units you manage"));
+                }
+                Some(unit)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    if let Some(name) = name {
+        account_store::set_name(&st.db, &a.id, &name, now).await?;
+        a.name = name;
+    }
+    let mut revoked = 0;
+    if let Some(unit) = unit {
+        a.opd_id = unit;
+        accounts::save_profile(&st.db, &a, now).await?;
+        // Tokens carry the unit and the roles inherited through it; both just changed.
+        revoked = crate::store::grants::revoke_grants_of_account(&st.db, &a.id, now).await?;
+    }
+    let after = json!({ "name": a.name, "opd_id": a.opd_id });
+    if before != after {
+        let detail = json!({ "before": before, "after": after, "revoked_grants": revoked });
+        audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now)
+            .await;
+    }
+    Ok(a)
+}
+
+/// Diskominfo admins only: anything but `active` revokes the account's tokens.
+pub async fn set_status(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> Result<Account, AdminError> {
+    if !who.changes_status() {
+        return Err(forbidden("changing a status needs diskominfo-admin"));
+    }
+    let mut a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    if who.is_account(&a.id) {
+        return Err(AdminError::Conflict("you cannot change the status of your own account".into()));
+    }
+    let before = a.status.clone();
+    accounts::set_status(&st.db, &a.id, status, now).await?;
+    let detail = json!({ "before": before, "after": status });
+    audit::record(&st.db, Event::new("account.status_changed").actor(&who.actor()).subject(&a.id).detail(detail), now)
+        .await;
+    a.status = status.to_string();
+    Ok(a)
+}
+
+/// Removes every second factor (lost phone, lost key) and ends the person's sessions, since a
+/// session opened with the lost factor may be in someone else's hands. Diskominfo admins only.
+pub async fn reset_factors(st: &AppState, who: &Principal, id: &str, now: i64) -> Result<usize, AdminError> {
+    if !who.diskominfo() {
+        return Err(forbidden("resetting second factors needs diskominfo-admin"));
+    }
+    let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    crate::auth::reset_factors(&st.db, &a.id).await?;
+    let sessions = session::list_for_account(&st.cache, &a.id, now).await.map_err(internal)?;
+    for s in &sessions {
+        session::end_by_sid(&st.cache, &a.id, &s.sid).await.map_err(internal)?;
+        crate::store::grants::revoke_grants_of_session(&st.db, &s.sid, now).await?;
+    }
+    let detail = json!({ "sessions_ended": sessions.len() });
+    audit::record(&st.db, Event::new("account.factors_reset").actor(&who.actor()).subject(&a.id).detail(detail), now)
+        .await;
+    Ok(sessions.len())
+}
+
+pub async fn sessions(
+    st: &AppState,
+    who: &Principal,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<SsoSession>, AdminError> {
+    let a = account(st, who, account_id).await?;
+    session::list_for_account(&st.cache, &a.id, now).await.map_err(internal)
+}
+
+/// Ends one session and revokes the tokens issued under it.
+pub async fn end_session(
+    st: &AppState,
+    who: &Principal,
+    account_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<u64, AdminError> {
+    let a = account(st, who, account_id).await?;
+    if !session::end_by_sid(&st.cache, &a.id, sid).await.map_err(internal)? {
+        return Err(AdminError::NotFound("session"));
+    }
+    let revoked = crate::store::grants::revoke_grants_of_session(&st.db, sid, now).await?;
+    let detail = json!({ "sid": sid, "revoked_grants": revoked });
+    audit::record(&st.db, Event::new("session.ended").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
+    Ok(revoked)
+}

@@ -1,0 +1,94 @@
+//! Electronic certificates: monitoring, binding to accounts and recording revocations.
+
+use serde_json::json;
+
+use super::accounts::account;
+use super::{forbidden, internal, AdminError, Principal};
+use crate::audit::{self, Event};
+use crate::state::AppState;
+use crate::store::certs::{self as cert_store, CertRow, HeldCert};
+
+/// Days before expiry from which a certificate is listed as expiring.
+pub const CERT_WARN_DAYS: i64 = 30;
+
+impl From<crate::certs::BindError> for AdminError {
+    fn from(e: crate::certs::BindError) -> Self {
+        match e {
+            crate::certs::BindError::Cert(crate::certs::CertError::AlreadyBound) => {
+                AdminError::Conflict(crate::certs::CertError::AlreadyBound.to_string())
+            }
+            crate::certs::BindError::Cert(c) => AdminError::Invalid(format!("certificate: {c}")),
+            crate::certs::BindError::Store(s) => internal(s),
+        }
+    }
+}
+
+/// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
+/// its own staff's. `attention` limits the list to revoked, expired and soon-expiring ones.
+pub async fn certificates(
+    st: &AppState,
+    who: &Principal,
+    attention: bool,
+    now: i64,
+) -> Result<Vec<HeldCert>, AdminError> {
+    if !(who.sees_accounts() || who.auditor()) {
+        return Err(forbidden("monitoring certificates needs diskominfo-admin, opd-admin or auditor"));
+    }
+    let rows = if attention {
+        crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await?
+    } else {
+        cert_store::list(&st.db, 1000).await?
+    };
+    let region_wide = who.diskominfo() || who.auditor();
+    Ok(rows.into_iter().filter(|r| region_wide || who.manages_unit(r.holder_opd_id.as_deref())).collect())
+}
+
+pub async fn certificates_of(st: &AppState, who: &Principal, account_id: &str) -> Result<Vec<CertRow>, AdminError> {
+    let a = account(st, who, account_id).await?;
+    Ok(cert_store::of_account(&st.db, &a.id).await?)
+}
+
+/// Binds a person's signing certificate after checking it (validity, key usage, and the
+/// configured issuers).
+pub async fn bind_certificate(
+    st: &AppState,
+    who: &Principal,
+    account_id: &str,
+    pem: &str,
+    now: i64,
+) -> Result<CertRow, AdminError> {
+    let a = account(st, who, account_id).await?;
+    let checked = crate::certs::check(pem, &st.cert_issuers, now)
+        .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
+    let row = crate::certs::bind(&st.db, &a.id, &checked, &who.actor(), now).await?;
+    let detail = json!({
+        "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
+        "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
+    });
+    audit::record(&st.db, Event::new("certificate.bound").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
+    Ok(row)
+}
+
+/// Records a revocation (reported by the certificate authority or the holder); the certificate
+/// no longer counts for signing.
+pub async fn revoke_certificate(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<CertRow, AdminError> {
+    let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
+    let a = account(st, who, &row.account_id).await?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(AdminError::Invalid("reason: give a reason of 1 to 500 characters".into()));
+    }
+    if !cert_store::revoke(&st.db, &row.id, reason, now).await? {
+        return Err(AdminError::Conflict("the certificate is already revoked".into()));
+    }
+    let detail = json!({ "certificate": row.id, "fingerprint": row.fingerprint, "reason": reason });
+    audit::record(&st.db, Event::new("certificate.revoked").actor(&who.actor()).subject(&a.id).detail(detail), now)
+        .await;
+    cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))
+}

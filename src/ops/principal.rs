@@ -1,0 +1,147 @@
+//! Who performs an operation: a person with their live administrative roles, an application
+//! acting for itself, or the operator at the server's command line. Every operation takes one,
+//! checks its powers through it and names it in the audit trail.
+
+use crate::identity::accounts::Account;
+use crate::identity::admin::Admin;
+
+/// The operator of the `gerbang` command. Whoever can run it holds the master key and the
+/// database, so it has every administrative power; it is still named in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator(String);
+
+impl Operator {
+    pub const LOCAL: &'static str = "local";
+
+    /// 1 to 64 letters, digits, `-`, `_`, `.` or `@`: it goes into audit records verbatim.
+    pub fn new(name: &str) -> Result<Operator, String> {
+        let name = name.trim();
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+        if ok {
+            Ok(Operator(name.to_string()))
+        } else {
+            Err("--actor: give 1 to 64 letters, digits, '-', '_', '.' or '@'".into())
+        }
+    }
+
+    pub fn local() -> Operator {
+        Operator(Operator::LOCAL.into())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A person acting through the console or the admin API; roles read at this request.
+    Person(Admin),
+    /// An application acting for itself (client credentials).
+    Application(String),
+    Operator(Operator),
+}
+
+impl Principal {
+    /// How the audit trail names the actor: an account id, `client:<id>` or `cli:<name>`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Person(a) => a.account.id.clone(),
+            Principal::Application(id) => format!("client:{id}"),
+            Principal::Operator(o) => format!("cli:{}", o.name()),
+        }
+    }
+
+    pub fn person(&self) -> Option<&Admin> {
+        match self {
+            Principal::Person(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn account(&self) -> Option<&Account> {
+        self.person().map(|a| &a.account)
+    }
+
+    fn operator(&self) -> bool {
+        matches!(self, Principal::Operator(_))
+    }
+
+    /// Region-wide administration (Diskominfo's powers).
+    pub fn diskominfo(&self) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.diskominfo)
+    }
+
+    pub fn auditor(&self) -> bool {
+        self.person().is_some_and(|a| a.auditor)
+    }
+
+    pub fn manages_unit(&self, unit: Option<&str>) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.manages_unit(unit))
+    }
+
+    pub fn manages_account(&self, target: &Account) -> bool {
+        self.manages_unit(target.opd_id.as_deref())
+    }
+
+    pub fn sees_accounts(&self) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.sees_accounts())
+    }
+
+    pub fn changes_status(&self) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.changes_status())
+    }
+
+    /// Requests are submitted by a person of an OPD unit, never by the operator.
+    pub fn requests_applications(&self) -> bool {
+        self.person().is_some_and(|a| a.requests_applications())
+    }
+
+    /// Reviews are a Diskominfo administrator's decision, recorded under their account.
+    pub fn reviews_applications(&self) -> bool {
+        self.person().is_some_and(|a| a.reviews_applications())
+    }
+
+    pub fn sees_request(&self, opd_id: &str, requester_id: &str) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.sees_request(opd_id, requester_id))
+    }
+
+    pub fn reads_audit(&self) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.reads_audit())
+    }
+
+    pub fn assigns_role(&self, role_client_owner_unit: Option<Option<&str>>) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.assigns_role(role_client_owner_unit))
+    }
+
+    /// Whether this principal is the given account (nobody changes their own status).
+    pub fn is_account(&self, id: &str) -> bool {
+        self.account().is_some_and(|a| a.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_names_are_checked() {
+        assert_eq!(Operator::new("budi.s@jember").map(|o| o.name().to_string()), Ok("budi.s@jember".into()));
+        assert!(Operator::new("").is_err());
+        assert!(Operator::new("a b").is_err());
+        assert!(Operator::new("x\ny").is_err());
+        assert!(Operator::new(&"a".repeat(65)).is_err());
+        assert_eq!(Principal::Operator(Operator::local()).actor(), "cli:local");
+        assert_eq!(Principal::Application("simpeg".into()).actor(), "client:simpeg");
+    }
+
+    #[test]
+    fn applications_hold_no_administrative_power() {
+        let p = Principal::Application("simpeg".into());
+        assert!(!p.diskominfo() && !p.sees_accounts() && !p.reads_audit() && !p.manages_unit(Some("x")));
+        let o = Principal::Operator(Operator::local());
+        assert!(o.diskominfo() && o.manages_unit(None) && !o.requests_applications());
+    }
+}

@@ -1,0 +1,211 @@
+//! Roles: defining them and assigning them to accounts, one at a time or in bulk.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::accounts::account;
+use super::applications::application;
+use super::{forbidden, internal, AdminError, Principal};
+use crate::audit::{self, Event};
+use crate::identity::accounts::Account;
+use crate::identity::roles::{self, Holder, RoleError};
+use crate::oidc::clients::{self};
+use crate::state::AppState;
+use crate::store::roles::{self as role_store, RoleRow};
+
+/// Most items one bulk request may carry: enough for a whole OPD, small enough for one request.
+pub const MAX_BULK: usize = 500;
+
+/// Roles the caller may hand out: all for Diskominfo, those of their own applications for an
+/// OPD admin.
+pub async fn assignable_roles(st: &AppState, who: &Principal) -> Result<Vec<RoleRow>, AdminError> {
+    if !who.sees_accounts() {
+        return Err(forbidden("reading roles needs diskominfo-admin or opd-admin"));
+    }
+    let all = role_store::list(&st.db).await?;
+    if who.diskominfo() {
+        return Ok(all);
+    }
+    let owners: std::collections::HashMap<String, Option<String>> =
+        clients::list(&st.db).await?.into_iter().map(|c| (c.id, c.owner_opd_id)).collect();
+    Ok(all
+        .into_iter()
+        .filter(|r| !r.client_id.is_empty() && owners.get(&r.client_id).is_some_and(|o| who.manages_unit(o.as_deref())))
+        .collect())
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NewRole {
+    /// 1 to 64 lowercase letters, digits, `-`, `_`, `.` or `:`.
+    pub name: String,
+    /// The application the role belongs to; absent for a global role (Diskominfo only).
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Global roles are Diskominfo's; an OPD admin defines roles of its own applications.
+pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64) -> Result<RoleRow, AdminError> {
+    let client = new.client_id.clone().filter(|c| !c.is_empty());
+    match &client {
+        None if !who.diskominfo() => return Err(forbidden("global roles are created by diskominfo-admin")),
+        None => {}
+        Some(c) => {
+            application(st, who, c).await?;
+        }
+    }
+    let description = new.description.trim();
+    if description.chars().count() > 500 || description.chars().any(char::is_control) {
+        return Err(AdminError::Invalid("description: up to 500 characters on one line".into()));
+    }
+    let role = match roles::create(&st.db, client.as_deref().unwrap_or(""), new.name.trim(), description, now).await {
+        Ok(r) => r,
+        Err(RoleError::Name) => return Err(AdminError::Invalid(format!("name: {}", RoleError::Name))),
+        Err(RoleError::Conflict) => return Err(AdminError::Conflict(RoleError::Conflict.to_string())),
+        Err(e) => return Err(internal(e)),
+    };
+    let detail = json!({ "role": role.name, "client_id": role.client_id, "description": role.description });
+    audit::record(&st.db, Event::new("role.created").actor(&who.actor()).detail(detail), now).await;
+    Ok(role)
+}
+
+/// The roles an account holds: (directly assigned, held in all including through its unit).
+pub async fn roles_of(
+    st: &AppState,
+    who: &Principal,
+    account_id: &str,
+) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
+    let a = account(st, who, account_id).await?;
+    Ok((role_store::direct_of_account(&st.db, &a.id).await?, roles::effective(&st.db, &a.id).await?))
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct Assignment {
+    pub role: String,
+    /// The application the role belongs to; absent for a global role.
+    pub client_id: Option<String>,
+    pub account_id: String,
+}
+
+async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Result<(RoleRow, Account), AdminError> {
+    let client = a.client_id.as_deref().unwrap_or("");
+    let owner = if client.is_empty() {
+        None
+    } else {
+        let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
+        Some(c.owner_opd_id.clone())
+    };
+    if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
+        return Err(forbidden("you may assign only roles of applications your OPD units own"));
+    }
+    let account = account(st, who, &a.account_id).await?;
+    let role = match roles::find(&st.db, client, &a.role).await {
+        Ok(r) => r,
+        Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),
+        Err(e) => return Err(internal(e)),
+    };
+    Ok((role, account))
+}
+
+pub async fn assign(st: &AppState, who: &Principal, a: &Assignment, now: i64) -> Result<(), AdminError> {
+    let (role, account) = check_assignment(st, who, a).await?;
+    apply_assign(st, who, &role, &account, now)
+        .await?
+        .then_some(())
+        .ok_or_else(|| AdminError::Conflict("the account already holds this role".into()))
+}
+
+/// True when the role was newly given.
+async fn apply_assign(
+    st: &AppState,
+    who: &Principal,
+    role: &RoleRow,
+    account: &Account,
+    now: i64,
+) -> Result<bool, AdminError> {
+    match roles::assign(&st.db, role, &Holder::Account(account.id.clone()), now).await {
+        Ok(()) => {}
+        Err(RoleError::AlreadyAssigned) => return Ok(false),
+        Err(e) => return Err(internal(e)),
+    }
+    let detail = json!({ "role": role.name, "client_id": role.client_id });
+    audit::record(&st.db, Event::new("role.assigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
+        .await;
+    Ok(true)
+}
+
+/// Takes a role away; tokens that carried it are revoked. Returns how many grants were revoked.
+pub async fn unassign(st: &AppState, who: &Principal, a: &Assignment, now: i64) -> Result<u64, AdminError> {
+    let (role, account) = check_assignment(st, who, a).await?;
+    apply_unassign(st, who, &role, &account, now).await
+}
+
+async fn apply_unassign(
+    st: &AppState,
+    who: &Principal,
+    role: &RoleRow,
+    account: &Account,
+    now: i64,
+) -> Result<u64, AdminError> {
+    let revoked = roles::unassign(&st.db, role, &Holder::Account(account.id.clone()), now).await.map_err(internal)?;
+    let detail = json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
+    audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
+        .await;
+    Ok(revoked)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct BulkAssignments {
+    /// `assign` or `unassign`
+    pub action: String,
+    pub assignments: Vec<Assignment>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkReport {
+    /// Assignments made or removed.
+    pub changed: usize,
+    /// Already as asked (role already held, or not held).
+    pub unchanged: usize,
+    pub revoked_grants: u64,
+}
+
+/// All or nothing: every item is checked (existence and the caller's powers) before any is
+/// applied, so a mistake in row 300 does not leave 299 half-done changes behind.
+pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64) -> Result<BulkReport, AdminError> {
+    let assigning = match b.action.as_str() {
+        "assign" => true,
+        "unassign" => false,
+        _ => return Err(AdminError::Invalid("action: must be assign or unassign".into())),
+    };
+    if b.assignments.is_empty() || b.assignments.len() > MAX_BULK {
+        return Err(AdminError::Invalid(format!("assignments: give 1 to {MAX_BULK} items")));
+    }
+    let mut checked = Vec::with_capacity(b.assignments.len());
+    for (i, a) in b.assignments.iter().enumerate() {
+        let item = check_assignment(st, who, a).await.map_err(|e| match e {
+            AdminError::NotFound(what) => AdminError::Invalid(format!("assignments[{i}]: no such {what}")),
+            AdminError::Forbidden(why) => AdminError::Forbidden(format!("assignments[{i}]: {why}")),
+            other => other,
+        })?;
+        checked.push(item);
+    }
+    let mut report = BulkReport { changed: 0, unchanged: 0, revoked_grants: 0 };
+    for (role, account) in &checked {
+        let changed = if assigning {
+            apply_assign(st, who, role, account, now).await?
+        } else {
+            let held = role_store::direct_of_account(&st.db, &account.id).await?.iter().any(|r| r.id == role.id);
+            if held {
+                report.revoked_grants += apply_unassign(st, who, role, account, now).await?;
+            }
+            held
+        };
+        if changed {
+            report.changed += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,61 @@
+//! The OPD tree: reading it and adding units, within the principal's powers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{forbidden, internal, AdminError, Principal};
+use crate::audit::{self, Event};
+use crate::state::AppState;
+use crate::store::opd::{self as opd_store, OpdRow};
+
+/// The OPD tree (OPD admins: their own subtree).
+pub async fn opd_units(st: &AppState, who: &Principal) -> Result<Vec<OpdRow>, AdminError> {
+    if !who.sees_accounts() {
+        return Err(forbidden("reading the OPD tree needs diskominfo-admin or opd-admin"));
+    }
+    Ok(opd_store::list(&st.db).await?.into_iter().filter(|o| who.manages_unit(Some(&o.id))).collect())
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NewUnit {
+    /// E.g. `3509.11`.
+    pub code: String,
+    pub name: String,
+    /// `dinas`, `badan`, `kecamatan`, `bagian`, ...
+    pub kind: String,
+    /// The parent unit's code; absent for a top-level unit.
+    pub parent: Option<String>,
+}
+
+/// Diskominfo shapes the OPD tree; an OPD admin may add units below its own.
+pub async fn create_unit(st: &AppState, who: &Principal, new: NewUnit, now: i64) -> Result<OpdRow, AdminError> {
+    let parent = new.parent.clone().filter(|p| !p.is_empty());
+    match &parent {
+        None if !who.diskominfo() => return Err(forbidden("top-level units are created by diskominfo-admin")),
+        None => {}
+        Some(code) => {
+            let p = opd_store::find_by_code(&st.db, code)
+                .await?
+                .ok_or_else(|| AdminError::Invalid(format!("parent: unknown OPD unit `{code}`")))?;
+            if !who.manages_unit(Some(&p.id)) {
+                return Err(forbidden("the parent unit is outside the OPD units you manage"));
+            }
+        }
+    }
+    let unit = crate::identity::opd::create(
+        &st.db,
+        crate::identity::opd::NewOpd { code: new.code, name: new.name, kind: new.kind, parent },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::identity::opd::OpdError::Invalid { .. } | crate::identity::opd::OpdError::UnknownParent(_) => {
+            AdminError::Invalid(e.to_string())
+        }
+        crate::identity::opd::OpdError::Conflict(_) => AdminError::Conflict(e.to_string()),
+        crate::identity::opd::OpdError::Store(s) => internal(s),
+    })?;
+    let detail = json!({ "opd_id": unit.id, "code": unit.code, "name": unit.name, "parent_id": unit.parent_id });
+    audit::record(&st.db, Event::new("opd.created").actor(&who.actor()).detail(detail), now).await;
+    Ok(unit)
+}
