@@ -41,6 +41,22 @@ pub struct AppState {
     pub discovery: bytes::Bytes,
 }
 
+impl AppState {
+    /// The parts of the state the protocol layer works with.
+    pub fn provider(&self) -> crate::oidc::Provider<'_> {
+        crate::oidc::Provider {
+            config: &self.config,
+            db: &self.db,
+            cache: &self.cache,
+            keys: &self.keys,
+            clients: &self.clients,
+            subjects: &self.subjects,
+            redirect_policy: &self.redirect_policy,
+            sealer: &self.sealer,
+        }
+    }
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }

@@ -29,7 +29,7 @@ use crate::oidc::clients::ClientEdit;
 use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 use crate::oidc::keys::TokenType;
 use crate::oidc::registration::{self, AppRequest};
-use crate::oidc::token::{self, TokenRequest};
+use crate::oidc::token::TokenRequest;
 use crate::ops::{self, accounts::AccountEdit, accounts::AccountInput, roles::Assignment, roles::BulkAssignments};
 use crate::ops::{AdminError, Principal};
 use crate::state::{now, AppState};
@@ -373,7 +373,7 @@ pub async fn callback(
         ..TokenRequest::default()
     };
     let t = now();
-    let tokens = match token::exchange(&st, client, req, t).await {
+    let tokens = match ops::oauth::exchange(&st, client, req, t).await {
         Ok(tk) => tk,
         Err(e) => {
             tracing::info!(error = %e, "console code exchange failed");
@@ -389,7 +389,7 @@ pub async fn callback(
         return fail("err_session_expired", "invalid_request");
     }
     // Refuse here rather than on the next page, so a person without a role sees why at once.
-    let grant_id = match crate::oidc::introspect::check_access_token(&st, &tokens.access_token, t).await {
+    let grant_id = match crate::oidc::introspect::check_access_token(&st.provider(), &tokens.access_token, t).await {
         Ok((_, Some(g))) => g.id,
         _ => return fail("c_err_login_failed", "invalid_token"),
     };
@@ -1405,7 +1405,7 @@ pub async fn request_submit(c: Console, headers: HeaderMap, form: Result<FormPar
             return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(field)).await
         }
     };
-    if let Err(e) = registration::check(&c.st, &req) {
+    if let Err(e) = registration::check(&c.st.provider(), &req) {
         return requests_page(
             &c,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1514,7 +1514,7 @@ pub async fn request_decide(
         .await;
     }
     if let Some(r) = &corrected {
-        if let Err(e) = registration::check(&c.st, r) {
+        if let Err(e) = registration::check(&c.st.provider(), r) {
             return request_page(
                 &c,
                 &id,

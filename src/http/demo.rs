@@ -12,7 +12,7 @@ use super::{accept_language, error_page, page, see_other, St};
 use crate::crypto;
 use crate::oidc::authorize::redirect_with;
 use crate::oidc::keys::TokenType;
-use crate::oidc::token::{self, TokenRequest};
+use crate::oidc::token::TokenRequest;
 use crate::ops::bootstrap::DEMO_CLIENT_ID;
 use crate::state::{now, AppState};
 use crate::theme::negotiate;
@@ -98,7 +98,7 @@ pub async fn callback(
         code_verifier: Some((*verifier).to_string()),
         ..TokenRequest::default()
     };
-    let tokens = match token::exchange(&st, client, req, now()).await {
+    let tokens = match crate::ops::oauth::exchange(&st, client, req, now()).await {
         Ok(t) => t,
         Err(e) => {
             tracing::info!(error = %e, "demo code exchange failed");

@@ -37,7 +37,7 @@ async fn flow_form(
         ));
     };
     let bid = Cookies::read(st, jar, Cookies::BROWSER).unwrap_or_default();
-    let flow = match authorize::load_flow(st, form.get("login_id").unwrap_or(""), &bid).await {
+    let flow = match authorize::load_flow(&st.provider(), form.get("login_id").unwrap_or(""), &bid).await {
         Ok(f) => f,
         Err(FlowError::Expired) => {
             return Err(error_page(
@@ -111,12 +111,12 @@ pub async fn login(
     };
     if factors.any() {
         if factors.reachable() < flow.required_level {
-            return outcome_response(&st, authorize::deny_level(&st, &flow).await, locale, &bid, None, None);
+            return outcome_response(&st, authorize::deny_level(&st.provider(), &flow).await, locale, &bid, None, None);
         }
         let mut flow = flow;
         flow.pending_account = Some(account.id.clone());
         flow.sid = None;
-        if let Err(e) = authorize::save_flow(&st, &flow).await {
+        if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
             tracing::error!(error = %e, "could not save the login flow");
             return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }
@@ -158,7 +158,7 @@ async fn start_session(
             }
         };
     let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
-    let outcome = authorize::after_login(st, flow, &sso, t).await;
+    let outcome = authorize::after_login(&st.provider(), flow, &sso, t).await;
     // After a recovery code the person is asked to enrol a new authenticator before going on.
     if amr_is_recovery(&sso) {
         if let Outcome::Redirect(url) = &outcome {
@@ -315,7 +315,7 @@ pub async fn consent(
         None => None,
     };
     let allow = form.get("decision") == Some("allow");
-    let outcome = authorize::consent(&st, flow, sso.as_ref(), allow, t).await;
+    let outcome = authorize::consent(&st.provider(), flow, sso.as_ref(), allow, t).await;
     outcome_response(&st, outcome, locale, &bid, None, None)
 }
 

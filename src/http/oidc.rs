@@ -13,10 +13,11 @@ use super::{
     FormRejection, OAuthResponse, St,
 };
 use crate::auth::session;
-use crate::oidc::authorize::{self, Outcome};
-use crate::oidc::introspect::{self, BearerError};
-use crate::oidc::logout::{self, LogoutOutcome, LogoutRequest};
+use crate::oidc::authorize::Outcome;
+use crate::oidc::introspect::BearerError;
+use crate::oidc::logout::{LogoutOutcome, LogoutRequest};
 use crate::oidc::token::{self, TokenRequest};
+use crate::ops;
 use crate::state::{now, AppState};
 use crate::theme::negotiate;
 
@@ -77,7 +78,7 @@ pub async fn authorize(
     let (jar, bid) = browser_id(&st, jar);
     let t = now();
     let session = current_session(&st, &jar, t).await;
-    let outcome = authorize::authorize(&st, &params, session.as_ref(), &bid, t).await;
+    let outcome = ops::oauth::authorize(&st, &params, session.as_ref(), &bid, t).await;
     (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response()
 }
 
@@ -199,7 +200,6 @@ async fn token_inner(
 ) -> Result<token::TokenResponse, crate::oidc::OAuthError> {
     form.check_no_duplicates()?;
     let creds = client_credentials(headers, &form)?;
-    let client = st.clients.authenticate(&st.db, &creds).await?;
     let s = |k: &str| form.get(k).map(String::from);
     let req = TokenRequest {
         grant_type: form.get("grant_type").unwrap_or("").to_string(),
@@ -209,7 +209,7 @@ async fn token_inner(
         refresh_token: s("refresh_token"),
         scope: s("scope"),
     };
-    token::exchange(st, client, req, now()).await
+    ops::oauth::token(st, &creds, req, now()).await
 }
 
 fn bearer_error(e: BearerError) -> Response {
@@ -255,7 +255,7 @@ pub async fn userinfo(State(st): State<St>, headers: HeaderMap, form: Result<For
         Ok(t) => t,
         Err(e) => return bearer_error(e),
     };
-    match introspect::userinfo(&st, token.as_deref(), now()).await {
+    match ops::oauth::userinfo(&st, token.as_deref(), now()).await {
         Ok(claims) => no_store_json(claims),
         Err(e) => bearer_error(e),
     }
@@ -269,9 +269,8 @@ pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<F
     let result = async {
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
-        let client = st.clients.authenticate(&st.db, &creds).await?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        introspect::introspect(&st, &client, token, now()).await
+        ops::oauth::introspect(&st, &creds, token, now()).await
     }
     .await;
     match result {
@@ -288,9 +287,8 @@ pub async fn revoke(State(st): State<St>, headers: HeaderMap, form: Result<FormP
     let result = async {
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
-        let client = st.clients.authenticate(&st.db, &creds).await?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        introspect::revoke(&st, &client, token, form.get("token_type_hint"), now()).await
+        ops::oauth::revoke(&st, &creds, token, form.get("token_type_hint"), now()).await
     }
     .await;
     match result {
@@ -320,7 +318,7 @@ pub async fn logout(
     };
     let (jar, bid) = browser_id(&st, jar);
     let session = current_session(&st, &jar, now()).await;
-    match logout::request(&st, &req, session.as_ref()).await {
+    match ops::oauth::logout_request(&st, &req, session.as_ref()).await {
         LogoutOutcome::ErrorPage { message_key, detail } => {
             tracing::info!(detail = %detail, "logout request refused");
             (jar, error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")).into_response()
@@ -368,7 +366,7 @@ pub async fn logout_confirm(
         state: get("state"),
     };
     // Re-check the redirect: the hidden fields came back from the browser.
-    let redirect = match logout::request(&st, &req, None).await {
+    let redirect = match ops::oauth::logout_request(&st, &req, None).await {
         LogoutOutcome::Done { redirect } => redirect,
         LogoutOutcome::ErrorPage { message_key, .. } => {
             return error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")
@@ -386,7 +384,7 @@ pub async fn logout_confirm(
 
 async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, locale: &str, ip: &str) -> Response {
     if let Some(cookie) = Cookies::read(st, &jar, Cookies::SSO) {
-        if let Err(e) = logout::end_session(st, &cookie, ip, now()).await {
+        if let Err(e) = ops::oauth::end_session(st, &cookie, ip, now()).await {
             tracing::error!(error = %e, "could not end the session");
             return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }

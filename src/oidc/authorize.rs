@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::access;
 use super::clients::{Client, GrantType};
 use super::discovery::ACR_LEVEL_1;
+use super::Provider;
 use super::{parse_scope, ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;
 use crate::auth::Factors;
 use crate::crypto;
 use crate::identity::{accounts, levels};
-use crate::state::AppState;
 use crate::store::grants as grant_store;
 
 /// A checked authorization request, kept while the person logs in and consents.
@@ -128,7 +128,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-fn error_redirect(st: &AppState, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
+fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
     let mut p: Vec<(&str, &str)> = vec![("error", err.code.as_str()), ("error_description", &err.description)];
     if let Some(s) = state {
         p.push(("state", s));
@@ -137,7 +137,13 @@ fn error_redirect(st: &AppState, req_redirect: &str, state: Option<&str>, err: &
     Outcome::Redirect(redirect_with(req_redirect, &p))
 }
 
-fn denied(st: &AppState, req: &AuthRequest, message_key: &'static str, level: Option<u8>, err: &OAuthError) -> Outcome {
+fn denied(
+    st: &Provider<'_>,
+    req: &AuthRequest,
+    message_key: &'static str,
+    level: Option<u8>,
+    err: &OAuthError,
+) -> Outcome {
     match error_redirect(st, &req.redirect_uri, req.state.as_deref(), err) {
         Outcome::Redirect(back_url) => Outcome::Denied { message_key, level, back_url },
         other => other,
@@ -176,7 +182,7 @@ fn requested_level(map: &HashMap<&str, &str>) -> Result<u8, OAuthError> {
 /// Handles one authorization request. `params` are the query (GET) or form (POST) pairs,
 /// `session` the browser's SSO session if any.
 pub async fn authorize(
-    st: &AppState,
+    st: &Provider<'_>,
     params: &[(String, String)],
     session: Option<&SsoSession>,
     browser_id: &str,
@@ -199,7 +205,7 @@ pub async fn authorize(
     let Some(client_id) = map.get("client_id").filter(|s| !s.is_empty()) else {
         return error_page("error_unknown_client", "invalid_request", "client_id is missing");
     };
-    let client = match st.clients.get(&st.db, client_id).await {
+    let client = match st.clients.get(st.db, client_id).await {
         Ok(Some(c)) if c.disabled => {
             return error_page("error_client_disabled", "invalid_client", "the application is disabled")
         }
@@ -339,7 +345,7 @@ pub fn is_pkce_value(s: &str) -> bool {
 }
 
 async fn continue_request(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     request: AuthRequest,
     session: Option<&SsoSession>,
@@ -367,7 +373,7 @@ async fn continue_request(
             && request.max_age.is_none_or(|m| now - s.auth_time < m)
     });
     if let Some(s) = usable {
-        match accounts::get(&st.db, &s.account_id).await {
+        match accounts::get(st.db, &s.account_id).await {
             Ok(Some(a)) if a.is_active() => account = Some(a),
             Ok(_) => usable = None,
             Err(e) => return fail(OAuthError::server(e)),
@@ -383,7 +389,7 @@ async fn continue_request(
         };
     };
     if let Some(a) = &account {
-        match access::check(&st.db, client, a).await {
+        match access::check(st.db, client, a).await {
             Err(e) => return fail(OAuthError::server(e)),
             Ok(Err(d)) => {
                 let err = OAuthError::new(ErrorCode::AccessDenied, d.description());
@@ -394,7 +400,7 @@ async fn continue_request(
     }
     // Step-up within reach: the session is weaker than required and a second factor can fix it.
     if session_level < required {
-        let factors = match Factors::of(&st.db, &session.account_id).await {
+        let factors = match Factors::of(st.db, &session.account_id).await {
             Ok(f) => f,
             Err(e) => return fail(OAuthError::server(e)),
         };
@@ -430,7 +436,7 @@ async fn continue_request(
 }
 
 async fn needs_consent(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     request: &AuthRequest,
     account_id: &str,
@@ -441,13 +447,13 @@ async fn needs_consent(
     if request.prompt.iter().any(|p| p == "consent") {
         return Ok(true);
     }
-    let given = grant_store::get_consent(&st.db, account_id, &client.id).await.map_err(OAuthError::server)?;
+    let given = grant_store::get_consent(st.db, account_id, &client.id).await.map_err(OAuthError::server)?;
     let given = given.unwrap_or_default();
     Ok(!request.scope.split(' ').filter(|s| !s.is_empty()).all(|s| super::has_scope(&given, s)))
 }
 
 async fn new_flow(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     request: AuthRequest,
     browser_id: &str,
@@ -468,7 +474,7 @@ async fn new_flow(
     Ok(flow)
 }
 
-pub async fn save_flow(st: &AppState, flow: &Flow) -> Result<(), OAuthError> {
+pub async fn save_flow(st: &Provider<'_>, flow: &Flow) -> Result<(), OAuthError> {
     let ttl = Duration::from_secs(st.config.login_ttl as u64);
     st.cache.put_json(&flow_key(&flow.id), flow, ttl).await.map_err(OAuthError::server)
 }
@@ -481,7 +487,7 @@ pub enum FlowError {
 }
 
 /// Finds a flow by the id posted with a form; it must have been started by this browser.
-pub async fn load_flow(st: &AppState, flow_id: &str, browser_id: &str) -> Result<Flow, FlowError> {
+pub async fn load_flow(st: &Provider<'_>, flow_id: &str, browser_id: &str) -> Result<Flow, FlowError> {
     if flow_id.is_empty() || flow_id.len() > 64 {
         return Err(FlowError::Expired);
     }
@@ -495,26 +501,26 @@ pub async fn load_flow(st: &AppState, flow_id: &str, browser_id: &str) -> Result
     }
 }
 
-pub async fn end_flow(st: &AppState, flow_id: &str) {
+pub async fn end_flow(st: &Provider<'_>, flow_id: &str) {
     if let Err(e) = st.cache.delete(&flow_key(flow_id)).await {
         tracing::warn!(error = %e, "could not delete a finished login flow");
     }
 }
 
 /// After a successful login: ask for consent if needed, else send the code.
-pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, now: i64) -> Outcome {
+pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession, now: i64) -> Outcome {
     let fail = |err: OAuthError| error_redirect(st, &flow.request.redirect_uri, flow.request.state.as_deref(), &err);
-    let client = match st.clients.get(&st.db, &flow.request.client_id).await {
+    let client = match st.clients.get(st.db, &flow.request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return error_page("error_unknown_client", "invalid_client", "the client was removed"),
         Err(e) => return fail(OAuthError::server(e)),
     };
-    let account = match accounts::get(&st.db, &session.account_id).await {
+    let account = match accounts::get(st.db, &session.account_id).await {
         Ok(Some(a)) => a,
         Ok(None) => return error_page("err_session_expired", "invalid_request", "the account was removed"),
         Err(e) => return fail(OAuthError::server(e)),
     };
-    match access::check(&st.db, &client, &account).await {
+    match access::check(st.db, &client, &account).await {
         Err(e) => return fail(OAuthError::server(e)),
         Ok(Err(d)) => {
             end_flow(st, &flow.id).await;
@@ -553,7 +559,7 @@ pub async fn after_login(st: &AppState, mut flow: Flow, session: &SsoSession, no
 }
 
 /// The person's factors cannot reach the level the request needs: refuse without a session.
-pub async fn deny_level(st: &AppState, flow: &Flow) -> Outcome {
+pub async fn deny_level(st: &Provider<'_>, flow: &Flow) -> Outcome {
     end_flow(st, &flow.id).await;
     let err = OAuthError::new(
         ErrorCode::UnmetAuthenticationRequirements,
@@ -563,7 +569,7 @@ pub async fn deny_level(st: &AppState, flow: &Flow) -> Outcome {
 }
 
 /// The person's answer on the consent page. The flow must belong to the session that logged in.
-pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, allow: bool, now: i64) -> Outcome {
+pub async fn consent(st: &Provider<'_>, flow: Flow, session: Option<&SsoSession>, allow: bool, now: i64) -> Outcome {
     let fail = |err: OAuthError| error_redirect(st, &flow.request.redirect_uri, flow.request.state.as_deref(), &err);
     let Some(session) = session.filter(|s| flow.sid.as_deref() == Some(s.sid.as_str())) else {
         return error_page("err_session_expired", "invalid_request", "the login session ended before consent");
@@ -573,7 +579,7 @@ pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, al
         return fail(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
     }
     if let Err(e) =
-        grant_store::put_consent(&st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await
+        grant_store::put_consent(st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await
     {
         return fail(OAuthError::server(e));
     }
@@ -585,7 +591,7 @@ pub async fn consent(st: &AppState, flow: Flow, session: Option<&SsoSession>, al
 
 /// Creates a single-use code (256 bits, kept only as a hash) and the redirect that carries it.
 pub async fn issue_code(
-    st: &AppState,
+    st: &Provider<'_>,
     request: &AuthRequest,
     session: &SsoSession,
     now: i64,

@@ -7,11 +7,11 @@ use serde_json::{json, Map, Value};
 use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::Client;
 use super::keys::TokenType;
+use super::Provider;
 use super::{has_scope, ErrorCode, OAuthError};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
-use crate::state::AppState;
 use crate::store::grants::{self as grant_store, GrantRow};
 
 /// Why a bearer token was refused (RFC 6750 §3.1).
@@ -29,7 +29,7 @@ fn looks_like_jwt(token: &str) -> bool {
 
 /// Verifies an access token and that nothing revoked it since. Returns its claims and grant.
 pub async fn check_access_token(
-    st: &AppState,
+    st: &Provider<'_>,
     token: &str,
     now: i64,
 ) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
@@ -38,13 +38,13 @@ pub async fn check_access_token(
     }
     let claims: AccessClaims = st
         .keys
-        .verify_fresh(&st.db, token, TokenType::AccessToken, &st.config.issuer, true)
+        .verify_fresh(st.db, token, TokenType::AccessToken, &st.config.issuer, true)
         .await
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     if claims.exp <= now {
         return Err(BearerError::InvalidToken("the access token expired"));
     }
-    let revoked = grant_store::is_jti_revoked(&st.db, &claims.jti).await.map_err(|e| {
+    let revoked = grant_store::is_jti_revoked(st.db, &claims.jti).await.map_err(|e| {
         tracing::error!(error = %e, "revocation lookup failed");
         BearerError::Server
     })?;
@@ -53,7 +53,7 @@ pub async fn check_access_token(
     }
     let grant = match &claims.gid {
         Some(gid) => {
-            let g = grant_store::get_grant(&st.db, gid).await.map_err(|e| {
+            let g = grant_store::get_grant(st.db, gid).await.map_err(|e| {
                 tracing::error!(error = %e, "grant lookup failed");
                 BearerError::Server
             })?;
@@ -67,15 +67,15 @@ pub async fn check_access_token(
     Ok((claims, grant))
 }
 
-async fn active_account(st: &AppState, id: &str) -> Result<Option<Account>, BearerError> {
-    let a = accounts::get(&st.db, id).await.map_err(|e| {
+async fn active_account(st: &Provider<'_>, id: &str) -> Result<Option<Account>, BearerError> {
+    let a = accounts::get(st.db, id).await.map_err(|e| {
         tracing::error!(error = %e, "account lookup failed");
         BearerError::Server
     })?;
     Ok(a.filter(|a| a.is_active()))
 }
 
-pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
+pub async fn userinfo(st: &Provider<'_>, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
     let (claims, grant) = check_access_token(st, token, now).await?;
     let Some(grant) = grant.filter(|_| has_scope(&claims.scope, "openid")) else {
@@ -84,7 +84,7 @@ pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Ma
     let account = active_account(st, &grant.account_id)
         .await?
         .ok_or(BearerError::InvalidToken("the account is no longer active"))?;
-    let person = Person::load(&st.db, account).await.map_err(|e| {
+    let person = Person::load(st.db, account).await.map_err(|e| {
         tracing::error!(error = %e, "person lookup failed");
         BearerError::Server
     })?;
@@ -97,7 +97,7 @@ pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Ma
 
 /// RFC 7662. Callers must be confidential clients and learn only about their own tokens; any
 /// other token is simply `active: false`, which reveals nothing.
-pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -> Result<Value, OAuthError> {
+pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i64) -> Result<Value, OAuthError> {
     if caller.public {
         return Err(OAuthError::invalid_client("introspection requires a confidential client"));
     }
@@ -137,10 +137,10 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
         };
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let Some(row) = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)? else {
+    let Some(row) = grant_store::get_refresh(st.db, &hash).await.map_err(OAuthError::server)? else {
         return Ok(inactive);
     };
-    let Some(grant) = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)? else {
+    let Some(grant) = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)? else {
         return Ok(inactive);
     };
     let live = grant.client_id == caller.id
@@ -153,14 +153,14 @@ pub async fn introspect(st: &AppState, caller: &Client, token: &str, now: i64) -
     }
     Ok(json!({
         "active": true, "token_type": "refresh_token", "scope": grant.scope, "client_id": grant.client_id,
-        "sub": st.subjects.for_client(caller, &grant.account_id), "iss": st.config.issuer, "exp": row.expires_at, "iat": row.created_at,
+        "sub": st.subjects.for_client(caller, &grant.account_id), "iss": &st.config.issuer, "exp": row.expires_at, "iat": row.created_at,
     }))
 }
 
 /// RFC 7009. Unknown tokens and other clients' tokens are answered with success too (§2.2), so
 /// the endpoint cannot be used to probe for valid tokens.
 pub async fn revoke(
-    st: &AppState,
+    st: &Provider<'_>,
     caller: &Client,
     token: &str,
     hint: Option<&str>,
@@ -179,19 +179,19 @@ pub async fn revoke(
     }
     if looks_like_jwt(token) {
         if let Ok(c) =
-            st.keys.verify_fresh::<AccessClaims>(&st.db, token, TokenType::AccessToken, &st.config.issuer, false).await
+            st.keys.verify_fresh::<AccessClaims>(st.db, token, TokenType::AccessToken, &st.config.issuer, false).await
         {
             if c.client_id == caller.id && c.exp > now {
-                grant_store::revoke_jti(&st.db, &c.jti, c.exp).await.map_err(OAuthError::server)?;
+                grant_store::revoke_jti(st.db, &c.jti, c.exp).await.map_err(OAuthError::server)?;
             }
         }
         return Ok(());
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    if let Some(row) = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)? {
-        if let Some(grant) = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)? {
+    if let Some(row) = grant_store::get_refresh(st.db, &hash).await.map_err(OAuthError::server)? {
+        if let Some(grant) = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)? {
             if grant.client_id == caller.id {
-                grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+                grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
             }
         }
     }

@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use super::authorize::redirect_with;
 use super::keys::TokenType;
+use super::Provider;
 use crate::auth::session::SsoSession;
-use crate::state::AppState;
 
 #[derive(Debug, Default, Clone)]
 pub struct LogoutRequest {
@@ -41,12 +41,12 @@ struct HintClaims {
     aud: serde_json::Value,
 }
 
-pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
+pub async fn request(st: &Provider<'_>, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
     let bad =
         |detail: &str| LogoutOutcome::ErrorPage { message_key: "error_invalid_request", detail: detail.to_string() };
     let hint = match req.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => {
-            match st.keys.verify_fresh::<HintClaims>(&st.db, h, TokenType::IdToken, &st.config.issuer, false).await {
+            match st.keys.verify_fresh::<HintClaims>(st.db, h, TokenType::IdToken, &st.config.issuer, false).await {
                 Ok(c) => Some(c),
                 Err(_) => return bad("id_token_hint is not a valid ID token from this provider"),
             }
@@ -64,7 +64,7 @@ pub async fn request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSes
         (None, b) => b,
     };
     let client = match &client_id {
-        Some(id) => match st.clients.get(&st.db, id).await {
+        Some(id) => match st.clients.get(st.db, id).await {
             Ok(Some(c)) => Some(c),
             Ok(None) => {
                 return LogoutOutcome::ErrorPage {
@@ -123,14 +123,12 @@ pub enum EndError {
 
 /// Ends the single sign-on session behind `cookie` and revokes every grant made under it, so
 /// the tokens applications received through this login (refresh tokens included) stop working
-/// with it. Returns how many grants were revoked.
-pub async fn end_session(st: &AppState, cookie: &str, ip: &str, now: i64) -> Result<u64, EndError> {
-    let session = crate::auth::session::load(&st.cache, cookie, now).await?;
-    crate::auth::session::end(&st.cache, cookie).await?;
-    let Some(s) = session else { return Ok(0) };
-    let revoked = crate::store::grants::revoke_grants_of_session(&st.db, &s.sid, now).await?;
-    let detail = serde_json::json!({ "sid": s.sid, "revoked_grants": revoked });
-    let event = crate::audit::Event::new("logout").actor(&s.account_id).subject(&s.account_id).ip(ip).detail(detail);
-    crate::audit::record(&st.db, event, now).await;
-    Ok(revoked)
+/// with it. Returns the session that ended (if it was still alive) and how many grants were
+/// revoked.
+pub async fn end_session(st: &Provider<'_>, cookie: &str, now: i64) -> Result<Option<(SsoSession, u64)>, EndError> {
+    let session = crate::auth::session::load(st.cache, cookie, now).await?;
+    crate::auth::session::end(st.cache, cookie).await?;
+    let Some(s) = session else { return Ok(None) };
+    let revoked = crate::store::grants::revoke_grants_of_session(st.db, &s.sid, now).await?;
+    Ok(Some((s, revoked)))
 }

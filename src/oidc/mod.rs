@@ -16,6 +16,26 @@ pub mod token;
 
 use std::borrow::Cow;
 
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::store::Db;
+
+/// What the protocol works with: borrowed from the application state by the operations in
+/// `ops`, so nothing here holds (or can reach) the whole state.
+#[derive(Clone, Copy)]
+pub struct Provider<'a> {
+    pub config: &'a Config,
+    pub db: &'a Db,
+    pub cache: &'a Cache,
+    pub keys: &'a keys::Keys,
+    pub clients: &'a clients::ClientCache,
+    pub subjects: &'a claims::Subjects,
+    pub redirect_policy: &'a clients::RedirectPolicy,
+    /// Seals approved applications' secrets until their requester fetches them.
+    pub sealer: &'a MasterKey,
+}
+
 /// The error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1 and OpenID Connect Core §3.1.2.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::clients::{self, ClientError, GrantType, NewClient};
+use super::Provider;
 use crate::config::Secret;
 use crate::crypto::MasterKey;
 use crate::identity::accounts::Account;
-use crate::state::AppState;
 use crate::store::app_requests::{self as store, RequestRow};
 use crate::store::StoreError;
 
@@ -68,18 +68,18 @@ pub enum WorkflowError {
 
 /// The registration rules a request must meet, checked before anything is stored, so a form can
 /// say what is wrong before asking for confirmation.
-pub fn check(st: &AppState, req: &AppRequest) -> Result<(), ClientError> {
-    clients::validate(&req.to_client("check"), &st.redirect_policy).map(|_| ())
+pub fn check(st: &Provider<'_>, req: &AppRequest) -> Result<(), ClientError> {
+    clients::validate(&req.to_client("check"), st.redirect_policy).map(|_| ())
 }
 
 pub async fn submit(
-    st: &AppState,
+    st: &Provider<'_>,
     requester: &Account,
     req: AppRequest,
     now: i64,
 ) -> Result<RequestRow, WorkflowError> {
     let unit = requester.opd_id.clone().ok_or(WorkflowError::NoUnit)?;
-    let (name, scopes) = clients::validate(&req.to_client(&unit), &st.redirect_policy)?;
+    let (name, scopes) = clients::validate(&req.to_client(&unit), st.redirect_policy)?;
     let row = RequestRow {
         id: uuid::Uuid::new_v4().to_string(),
         requester_id: requester.id.clone(),
@@ -99,7 +99,7 @@ pub async fn submit(
         reviewed_at: None,
         fetched_at: None,
     };
-    store::insert(&st.db, &row).await?;
+    store::insert(st.db, &row).await?;
     Ok(row)
 }
 
@@ -116,35 +116,35 @@ pub fn request_of(row: &RequestRow) -> AppRequest {
 
 /// Approves, optionally with the reviewer's corrections, and registers the application.
 pub async fn approve(
-    st: &AppState,
+    st: &Provider<'_>,
     id: &str,
     reviewer: &Account,
     corrected: Option<AppRequest>,
     now: i64,
 ) -> Result<RequestRow, WorkflowError> {
-    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    let row = store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)?;
     if row.status != "pending" {
         return Err(WorkflowError::AlreadyDecided);
     }
     let req = match corrected {
         Some(c) => {
-            let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), &st.redirect_policy)?;
+            let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), st.redirect_policy)?;
             let uris = serde_json::to_string(&c.redirect_uris).map_err(|_| WorkflowError::Seal)?;
-            store::correct(&st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public)
+            store::correct(st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public)
                 .await?;
             c
         }
         None => request_of(&row),
     };
-    let (client, secret) = clients::register(&st.db, &st.redirect_policy, req.to_client(&row.opd_id), now).await?;
+    let (client, secret) = clients::register(st.db, st.redirect_policy, req.to_client(&row.opd_id), now).await?;
     let sealed = match &secret {
-        Some(s) => Some(seal(&st.sealer, id, s)?),
+        Some(s) => Some(seal(st.sealer, id, s)?),
         None => None,
     };
-    if !store::decide(&st.db, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
+    if !store::decide(st.db, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
         return Err(WorkflowError::AlreadyDecided);
     }
-    store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)
+    store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)
 }
 
 fn seal(master: &MasterKey, id: &str, secret: &Secret<String>) -> Result<Vec<u8>, WorkflowError> {
@@ -152,7 +152,7 @@ fn seal(master: &MasterKey, id: &str, secret: &Secret<String>) -> Result<Vec<u8>
 }
 
 pub async fn reject(
-    st: &AppState,
+    st: &Provider<'_>,
     id: &str,
     reviewer: &Account,
     reason: &str,
@@ -162,21 +162,21 @@ pub async fn reject(
     if reason.is_empty() {
         return Err(WorkflowError::ReasonRequired);
     }
-    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
-    if row.status != "pending" || !store::decide(&st.db, id, "rejected", reason, None, None, &reviewer.id, now).await? {
+    let row = store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    if row.status != "pending" || !store::decide(st.db, id, "rejected", reason, None, None, &reviewer.id, now).await? {
         return Err(WorkflowError::AlreadyDecided);
     }
-    store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)
+    store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)
 }
 
 /// The client id, and the secret for a confidential client — once.
 pub async fn fetch_credentials(
-    st: &AppState,
+    st: &Provider<'_>,
     id: &str,
     requester: &Account,
     now: i64,
 ) -> Result<(String, Option<Secret<String>>), WorkflowError> {
-    let row = store::get(&st.db, id).await?.ok_or(WorkflowError::NotFound)?;
+    let row = store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)?;
     if row.requester_id != requester.id {
         return Err(WorkflowError::NotRequester);
     }
@@ -184,7 +184,7 @@ pub async fn fetch_credentials(
         return Err(WorkflowError::NotApproved);
     }
     let client_id = row.client_id.clone().ok_or(WorkflowError::NotApproved)?;
-    if row.fetched_at.is_some() || !store::take_secret(&st.db, id, now).await? {
+    if row.fetched_at.is_some() || !store::take_secret(st.db, id, now).await? {
         return Err(WorkflowError::AlreadyFetched);
     }
     let secret = match &row.sealed_secret {

@@ -12,11 +12,11 @@ use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
 use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;
+use super::Provider;
 use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
-use crate::state::AppState;
 use crate::store::grants::{self as grant_store, GrantRow, RefreshRow};
 
 #[derive(Debug, Default)]
@@ -46,27 +46,22 @@ pub struct TokenResponse {
 const USED_CODE_MEMORY: Duration = Duration::from_secs(3600);
 
 pub async fn exchange(
-    st: &AppState,
+    st: &Provider<'_>,
     client: Arc<Client>,
     req: TokenRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let issued = match req.grant_type.as_str() {
+    match req.grant_type.as_str() {
         "authorization_code" => authorization_code(st, &client, req, now).await,
         "refresh_token" => refresh(st, &client, req, now).await,
         "client_credentials" => client_credentials(st, &client, req, now),
         "" => Err(OAuthError::invalid_request("grant_type is missing")),
         _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
-    };
-    // Counted here, once for every grant, and only for responses that carry tokens.
-    if issued.is_ok() {
-        st.token_tally.count(&client.id, now);
     }
-    issued
 }
 
 async fn authorization_code(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     req: TokenRequest,
     now: i64,
@@ -82,7 +77,7 @@ async fn authorization_code(
         // A second redemption: the code leaked or was replayed. Revoke what the first produced.
         let first: Option<String> = st.cache.get_json(&used_code_key(&code)).await.map_err(OAuthError::server)?;
         if let Some(grant_id) = first {
-            grant_store::revoke_grant(&st.db, &grant_id, now).await.map_err(OAuthError::server)?;
+            grant_store::revoke_grant(st.db, &grant_id, now).await.map_err(OAuthError::server)?;
             tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it were revoked");
             return Err(OAuthError::invalid_grant(
                 "authorization code was already used; tokens issued from it are revoked",
@@ -116,7 +111,7 @@ async fn authorization_code(
         revoked_at: None,
         roles: String::new(),
     };
-    grant_store::insert_grant(&st.db, &row).await.map_err(OAuthError::server)?;
+    grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
     user_tokens(st, client, &account, &row, &row.scope, grant.nonce.as_deref(), now).await
 }
 
@@ -140,14 +135,14 @@ fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OA
     }
 }
 
-async fn active_account(st: &AppState, id: &str) -> Result<Account, OAuthError> {
-    match accounts::get(&st.db, id).await.map_err(OAuthError::server)? {
+async fn active_account(st: &Provider<'_>, id: &str) -> Result<Account, OAuthError> {
+    match accounts::get(st.db, id).await.map_err(OAuthError::server)? {
         Some(a) if a.is_active() => Ok(a),
         _ => Err(OAuthError::invalid_grant("the account is not active")),
     }
 }
 
-async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
+async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64) -> Result<TokenResponse, OAuthError> {
     require_grant(client, GrantType::RefreshToken)?;
     let token = req
         .refresh_token
@@ -158,8 +153,8 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
         return Err(invalid());
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let row = grant_store::get_refresh(&st.db, &hash).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
-    let grant = grant_store::get_grant(&st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
+    let row = grant_store::get_refresh(st.db, &hash).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
+    let grant = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
     if grant.client_id != client.id {
         return Err(invalid());
     }
@@ -167,9 +162,9 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
         return Err(OAuthError::invalid_grant("refresh token was revoked"));
     }
     let reused = row.used_at.is_some()
-        || !grant_store::mark_refresh_used(&st.db, &hash, now).await.map_err(OAuthError::server)?;
+        || !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)?;
     if reused {
-        grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
         return Err(OAuthError::invalid_grant(
             "refresh token was already used; all tokens of this session are revoked",
@@ -190,8 +185,8 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
     };
     let account = active_account(st, &grant.account_id).await?;
     // Access rules may have changed since the login (a required role removed, say).
-    if let Err(d) = access::check(&st.db, client, &account).await.map_err(OAuthError::server)? {
-        grant_store::revoke_grant(&st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+    if let Err(d) = access::check(st.db, client, &account).await.map_err(OAuthError::server)? {
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant(d.description()));
     }
     user_tokens(st, client, &account, &grant, &scope, None, now).await
@@ -200,7 +195,7 @@ async fn refresh(st: &AppState, client: &Client, req: TokenRequest, now: i64) ->
 /// Access token, ID token (with `openid`) and a new refresh token (when the client may refresh)
 /// for a person's grant.
 async fn user_tokens(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     account: &Account,
     grant: &GrantRow,
@@ -208,8 +203,8 @@ async fn user_tokens(
     nonce: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let cfg = &st.config;
-    let person = Person::load(&st.db, account.clone()).await.map_err(OAuthError::server)?;
+    let cfg = st.config;
+    let person = Person::load(st.db, account.clone()).await.map_err(OAuthError::server)?;
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
     let with_roles = has_scope(scope, "roles");
     let sub = st.subjects.for_client(client, &account.id);
@@ -253,7 +248,7 @@ async fn user_tokens(
     };
     let carried = person.role_ids_for(&client.id);
     if carried != grant.roles {
-        grant_store::set_grant_roles(&st.db, &grant.id, &carried).await.map_err(OAuthError::server)?;
+        grant_store::set_grant_roles(st.db, &grant.id, &carried).await.map_err(OAuthError::server)?;
     }
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         let token = crypto::random_token(32).map_err(OAuthError::server)?;
@@ -264,7 +259,7 @@ async fn user_tokens(
             expires_at: (now + cfg.refresh_token_ttl).min(grant.expires_at),
             used_at: None,
         };
-        grant_store::insert_refresh(&st.db, &row).await.map_err(OAuthError::server)?;
+        grant_store::insert_refresh(st.db, &row).await.map_err(OAuthError::server)?;
         Some(token)
     } else {
         None
@@ -281,7 +276,7 @@ async fn user_tokens(
 
 /// Machine-to-machine tokens: no person, no database round trip, the client is the subject.
 fn client_credentials(
-    st: &AppState,
+    st: &Provider<'_>,
     client: &Client,
     req: TokenRequest,
     now: i64,
@@ -301,7 +296,7 @@ fn client_credentials(
         }
         None => allowed.join(" "),
     };
-    let cfg = &st.config;
+    let cfg = st.config;
     let at = AccessClaims {
         iss: cfg.issuer.clone(),
         sub: client.id.clone(),

@@ -7,6 +7,7 @@ pub mod applications;
 pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
+pub mod oauth;
 pub mod principal;
 pub mod requests;
 pub mod roles;
@@ -115,7 +116,7 @@ impl From<AccountError> for AdminError {
 /// tokens are refused; roles are read live, so a removed role stops working at once.
 pub async fn authenticate(st: &AppState, token: &str, now: i64) -> Result<Principal, AdminError> {
     let unauthenticated = |d: &str| AdminError::Unauthenticated(d.to_string());
-    let (claims, grant) = check_access_token(st, token, now)
+    let (claims, grant) = check_access_token(&st.provider(), token, now)
         .await
         .map_err(|_| unauthenticated("the access token is invalid, expired or revoked"))?;
     let grant = grant.ok_or_else(|| forbidden("a person's token is required, not an application's"))?;

@@ -18,7 +18,7 @@ pub async fn submit_request(
     if !who.requests_applications() {
         return Err(forbidden("requesting an application needs opd-admin or opd-developer and an OPD unit"));
     }
-    let row = registration::submit(st, person(who)?, req, now).await?;
+    let row = registration::submit(&st.provider(), person(who)?, req, now).await?;
     audit::record(
         &st.db,
         Event::new("app_request.submitted").actor(&who.actor()).detail(json!({ "request": row.id, "name": row.name })),
@@ -59,9 +59,9 @@ pub async fn decide(
         return Err(forbidden("reviewing requests needs diskominfo-admin"));
     }
     let row = if approve {
-        registration::approve(st, id, person(who)?, corrected, now).await?
+        registration::approve(&st.provider(), id, person(who)?, corrected, now).await?
     } else {
-        registration::reject(st, id, person(who)?, reason, now).await?
+        registration::reject(&st.provider(), id, person(who)?, reason, now).await?
     };
     let kind = if row.status == "approved" { "app_request.approved" } else { "app_request.rejected" };
     let detail = json!({ "request": row.id, "client_id": row.client_id, "reason": row.reason });
@@ -76,7 +76,7 @@ pub async fn fetch_credentials(
     id: &str,
     now: i64,
 ) -> Result<(String, Option<Secret<String>>), AdminError> {
-    let out = registration::fetch_credentials(st, id, person(who)?, now).await?;
+    let out = registration::fetch_credentials(&st.provider(), id, person(who)?, now).await?;
     audit::record(
         &st.db,
         Event::new("app_request.credentials_fetched").actor(&who.actor()).detail(json!({ "request": id })),

@@ -1623,7 +1623,7 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
     let (nip, _) = person(&app, None, Some("diskominfo-admin")).await;
     let token = console_token(&app, &nip).await;
     let t = now();
-    let (_, grant) = gerbang::oidc::introspect::check_access_token(&app.state, &token, t).await.unwrap();
+    let (_, grant) = gerbang::oidc::introspect::check_access_token(&app.state.provider(), &token, t).await.unwrap();
     let grant = grant.expect("a person's grant");
     let later = t + app.state.config.access_token_ttl + 3600;
     let st = &app.state;

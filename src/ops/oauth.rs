@@ -1,0 +1,87 @@
+//! The protocol endpoints' operations: authorization requests, tokens, userinfo, introspection,
+//! revocation and logout. The rules are in `oidc`; this layer authenticates the calling
+//! application, counts issued tokens and records what the audit trail needs.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::audit::{self, Event};
+use crate::auth::session::SsoSession;
+use crate::oidc::authorize::{self, Outcome};
+use crate::oidc::clients::{Client, ClientCredentials};
+use crate::oidc::introspect::{self, BearerError};
+use crate::oidc::logout::{self, EndError, LogoutOutcome, LogoutRequest};
+use crate::oidc::token::{self, TokenRequest, TokenResponse};
+use crate::oidc::OAuthError;
+use crate::state::AppState;
+
+pub async fn authorize(
+    st: &AppState,
+    params: &[(String, String)],
+    session: Option<&SsoSession>,
+    browser_id: &str,
+    now: i64,
+) -> Outcome {
+    authorize::authorize(&st.provider(), params, session, browser_id, now).await
+}
+
+/// The token endpoint: the application authenticates, then its grant is exchanged.
+pub async fn token(
+    st: &AppState,
+    creds: &ClientCredentials,
+    req: TokenRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let client = st.clients.authenticate(&st.db, creds).await?;
+    exchange(st, client, req, now).await
+}
+
+/// A grant exchanged for tokens, also in-process by Gerbang's own applications. Counted here,
+/// once for every grant and only for responses that carry tokens; the tally stays in memory so
+/// the token path makes no extra round trip.
+pub async fn exchange(
+    st: &AppState,
+    client: Arc<Client>,
+    req: TokenRequest,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let issued = token::exchange(&st.provider(), client.clone(), req, now).await;
+    if issued.is_ok() {
+        st.token_tally.count(&client.id, now);
+    }
+    issued
+}
+
+pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
+    introspect::userinfo(&st.provider(), token, now).await
+}
+
+pub async fn introspect(st: &AppState, creds: &ClientCredentials, token: &str, now: i64) -> Result<Value, OAuthError> {
+    let client = st.clients.authenticate(&st.db, creds).await?;
+    introspect::introspect(&st.provider(), &client, token, now).await
+}
+
+pub async fn revoke(
+    st: &AppState,
+    creds: &ClientCredentials,
+    token: &str,
+    hint: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let client = st.clients.authenticate(&st.db, creds).await?;
+    introspect::revoke(&st.provider(), &client, token, hint, now).await
+}
+
+pub async fn logout_request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
+    logout::request(&st.provider(), req, session).await
+}
+
+/// Ends the browser's single sign-on session with every grant made under it, and records it.
+pub async fn end_session(st: &AppState, cookie: &str, ip: &str, now: i64) -> Result<u64, EndError> {
+    let Some((s, revoked)) = logout::end_session(&st.provider(), cookie, now).await? else { return Ok(0) };
+    let detail = json!({ "sid": s.sid, "revoked_grants": revoked });
+    let event = Event::new("logout").actor(&s.account_id).subject(&s.account_id).ip(ip).detail(detail);
+    audit::record(&st.db, event, now).await;
+    Ok(revoked)
+}
