@@ -3,6 +3,7 @@
 //! parsed parameters and the current time and get back protocol outcomes.
 
 pub mod access;
+pub mod auth_request;
 pub mod authorize;
 pub mod claims;
 pub mod clients;

@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::access;
-use super::authorize::{code_key, is_pkce_value, used_code_key, CodeGrant};
+use super::auth_request::is_pkce_value;
+use super::authorize::{code_key, used_code_key, CodeGrant};
 use super::claims::{person_claims, AccessClaims, Person};
 use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;

@@ -1,0 +1,190 @@
+//! Admin API: accounts, their status, second factors and sessions.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{json_body, AdminAuth, ApiResult, Problem};
+use crate::auth::session::SsoSession;
+use crate::http::St;
+use crate::identity::accounts::Account;
+use crate::ops::accounts::{AccountEdit, AccountInput};
+use crate::ops::{self};
+use crate::state::now;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub account_type: String,
+    pub nip: Option<String>,
+    pub nik: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub opd_id: Option<String>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            id: a.id,
+            account_type: a.kind.as_str().into(),
+            nip: a.nip,
+            nik: a.nik,
+            name: a.name,
+            status: a.status,
+            opd_id: a.opd_id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Part of the name, or the beginning of a NIP/NIK.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Search accounts. Diskominfo admins see everyone; OPD admins their own subtree's staff.
+#[utoipa::path(get, path = "/admin/api/v1/accounts", params(SearchParams),
+    responses((status = 200, body = [AccountView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn search_accounts(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<Vec<AccountView>>> {
+    let found =
+        ops::accounts::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
+    Ok(Json(found.into_iter().map(AccountView::from).collect()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: AccountView,
+    /// Non-blocking remarks about the NIK, such as an unknown region code.
+    pub warnings: Vec<String>,
+}
+
+/// Create an account (Diskominfo anywhere; OPD admins in their own units).
+#[utoipa::path(post, path = "/admin/api/v1/accounts", request_body = AccountInput,
+    responses((status = 201, body = CreatedAccount), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    body: Result<Json<AccountInput>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
+    let (account, warnings) = ops::accounts::create_account(&st, &admin, json_body(body)?, now()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/admin/api/v1/accounts/{id}", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    Ok(Json(ops::accounts::account(&st, &admin, &id).await?.into()))
+}
+
+/// Change the name or the OPD unit of an account.
+#[utoipa::path(patch, path = "/admin/api/v1/accounts/{id}", request_body = AccountEdit, params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit_account(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<AccountEdit>, JsonRejection>,
+) -> ApiResult<Json<AccountView>> {
+    Ok(Json(ops::accounts::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusChange {
+    /// active, suspended, retired or dismissed
+    pub status: String,
+}
+
+/// Change an account's status (Diskominfo admins). Anything but `active` revokes its tokens.
+#[utoipa::path(put, path = "/admin/api/v1/accounts/{id}/status", request_body = StatusChange,
+    params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_status(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<StatusChange>, JsonRejection>,
+) -> ApiResult<Json<AccountView>> {
+    let change = json_body(body)?;
+    Ok(Json(ops::accounts::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactorReset {
+    pub sessions_ended: usize,
+}
+
+/// Remove every second factor (TOTP, passkeys, recovery codes) and end the person's sessions
+/// (Diskominfo admins).
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/factor-reset", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = FactorReset), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn reset_factors(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FactorReset>> {
+    Ok(Json(FactorReset { sessions_ended: ops::accounts::reset_factors(&st, &admin, &id, now()).await? }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session's public id (`sid` in ID tokens).
+    pub sid: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl From<SsoSession> for SessionView {
+    fn from(s: SsoSession) -> Self {
+        SessionView {
+            sid: s.sid,
+            auth_time: s.auth_time,
+            expires_at: s.expires_at,
+            acr: s.acr,
+            amr: s.amr,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// The account's live single sign-on sessions.
+#[utoipa::path(get, path = "/admin/api/v1/accounts/{id}/sessions", params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = [SessionView]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_sessions(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    Ok(Json(ops::accounts::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
+}
+
+/// End a session; tokens issued under it are revoked.
+#[utoipa::path(delete, path = "/admin/api/v1/accounts/{id}/sessions/{sid}",
+    params(("id" = String, Path, description = "account id"), ("sid" = String, Path, description = "session id")),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn end_session(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    ops::accounts::end_session(&st, &admin, &id, &sid, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,191 @@
+//! The admin API under `/admin/api/v1` (JSON, errors as RFC 9457 problem details) and its
+//! OpenAPI document. Callers present an access token issued by Gerbang to the built-in
+//! `gerbang-console` application, at the configured security level; what they may do follows
+//! from their live roles. The operations themselves live in `crate::ops`, shared with the
+//! console.
+
+mod accounts;
+mod applications;
+mod audit_trail;
+mod certificates;
+mod roles;
+
+pub use accounts::*;
+pub use applications::*;
+pub use audit_trail::*;
+pub use certificates::*;
+pub use roles::*;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::FromRequestParts;
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::St;
+use crate::oidc::clients::ClientEdit;
+use crate::oidc::registration::AppRequest;
+use crate::ops::accounts::{AccountEdit, AccountInput};
+use crate::ops::applications::ApplicationInput;
+use crate::ops::roles::{Assignment, BulkAssignments, BulkReport, NewRole};
+use crate::ops::units::NewUnit;
+use crate::ops::{self, AdminError, Principal};
+use crate::state::now;
+
+pub use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+}
+
+pub struct ProblemResponse(StatusCode, &'static str, String);
+
+impl IntoResponse for ProblemResponse {
+    fn into_response(self) -> Response {
+        let ProblemResponse(status, title, detail) = self;
+        let body = Problem { kind: "about:blank", title, status: status.as_u16(), detail };
+        let mut res = (status, Json(body)).into_response();
+        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gerbang-admin\""));
+        }
+        res
+    }
+}
+
+impl From<AdminError> for ProblemResponse {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Unauthenticated(d) => ProblemResponse(StatusCode::UNAUTHORIZED, "Unauthorized", d),
+            AdminError::NeedsLevel(l) => ProblemResponse(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("administration requires security level {l}; log in with a passkey"),
+            ),
+            AdminError::Forbidden(d) => ProblemResponse(StatusCode::FORBIDDEN, "Forbidden", d),
+            AdminError::NotFound(what) => {
+                ProblemResponse(StatusCode::NOT_FOUND, "Not Found", format!("no such {what}"))
+            }
+            AdminError::Conflict(d) => ProblemResponse(StatusCode::CONFLICT, "Conflict", d),
+            AdminError::Invalid(d) => ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", d),
+            AdminError::Gone(d) => ProblemResponse(StatusCode::GONE, "Gone", d),
+            AdminError::Internal => ProblemResponse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the server could not complete the request".into(),
+            ),
+        }
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ProblemResponse>;
+
+/// The authenticated administrator of a request.
+pub struct AdminAuth(pub Principal);
+
+impl FromRequestParts<St> for AdminAuth {
+    type Rejection = ProblemResponse;
+
+    async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+            return Err(AdminError::Unauthenticated("a bearer access token is required".into()).into());
+        };
+        Ok(AdminAuth(ops::authenticate(st, token.trim(), now()).await?))
+    }
+}
+
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gerbang admin API",
+        description = "Administration of accounts, OPD units, roles, applications, sessions, electronic certificates and the audit trail. Errors are RFC 9457 problem details."
+    ),
+    paths(
+        search_accounts,
+        create_account,
+        get_account,
+        edit_account,
+        set_status,
+        reset_factors,
+        list_sessions,
+        end_session,
+        account_roles,
+        list_roles,
+        create_role,
+        list_opd,
+        create_opd,
+        assign_role,
+        unassign_role,
+        bulk_assignments,
+        list_audit,
+        export_audit,
+        submit_request,
+        list_requests,
+        decide_request,
+        fetch_credentials,
+        list_applications,
+        register_application,
+        get_application,
+        edit_application,
+        rotate_secret,
+        set_enabled,
+        list_certificates,
+        account_certificates,
+        bind_certificate,
+        revoke_certificate
+    ),
+    components(schemas(
+        Problem,
+        AccountView,
+        AccountInput,
+        CreatedAccount,
+        AccountEdit,
+        StatusChange,
+        FactorReset,
+        SessionView,
+        RoleView,
+        AccountRoles,
+        NewRole,
+        NewUnit,
+        OpdView,
+        Assignment,
+        BulkAssignments,
+        BulkReport,
+        AuditView,
+        AppRequest,
+        RequestView,
+        Decision,
+        Credentials,
+        ApplicationView,
+        ApplicationInput,
+        RegisteredApplication,
+        ClientEdit,
+        Enabled,
+        CertificateView,
+        CertificateUpload,
+        Revocation
+    ))
+)]
+pub struct ApiDoc;
+
+pub async fn openapi() -> Response {
+    let mut res = Json(ApiDoc::openapi()).into_response();
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
