@@ -154,7 +154,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Periodic upkeep: expired in-process entries, expired rows, and keys rotated elsewhere.
+/// Runs the upkeep rounds of `ops::upkeep` once a minute.
 pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -162,44 +162,7 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             n += 1;
-            state.cache.sweep();
-            if let Err(e) = state.keys.reload(&state.db).await {
-                tracing::error!(error = %e, "could not reload signing keys");
-            }
-            if let Err(e) = crate::stats::push_tally(&state.token_tally, &state.cache).await {
-                tracing::warn!(error = %e, "could not add token counts to the shared counters; kept for the next round");
-            }
-            // Every replica flushes the past hour every five minutes: counters are taken
-            // atomically, so each token is recorded once, and a token another replica counted
-            // into that hour after an earlier flush (clock skew) is picked up by a later one.
-            if n % 5 == 0 {
-                let t = now();
-                match crate::store::clients::ids(&state.db).await {
-                    Ok(ids) => {
-                        match crate::stats::flush_token_counts(&state.db, &state.cache, &ids, t / 3600 - 1, t).await {
-                            Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
-                            Ok(_) => {}
-                            Err(e) => tracing::error!(error = %e, "could not record token counts"),
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "could not list applications to record token counts"),
-                }
-            }
-            if n % 60 == 0 {
-                match crate::store::grants::purge_expired(&state.db, now()).await {
-                    Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "purge failed"),
-                }
-                let days = state.config.audit_retention_days;
-                if days > 0 {
-                    match crate::audit::purge_before(&state.db, now() - days * 86_400, now()).await {
-                        Ok(k) if k > 0 => tracing::info!(records = k, "audit records past retention removed"),
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "audit retention failed"),
-                    }
-                }
-            }
+            crate::ops::upkeep::round(&state, n, now()).await;
         }
     })
 }

@@ -12,6 +12,7 @@ pub mod principal;
 pub mod requests;
 pub mod roles;
 pub mod units;
+pub mod upkeep;
 
 pub use principal::{Operator, Principal};
 

@@ -1,0 +1,44 @@
+//! Periodic upkeep, one round a minute on every replica: expired in-process entries, signing
+//! keys rotated elsewhere, token counts, expired grants and audit retention. Failures are logged
+//! and retried next round; none stops the server.
+
+use crate::state::AppState;
+
+/// Round `n` (from 1) of the upkeep, at `now`.
+pub async fn round(st: &AppState, n: u64, now: i64) {
+    st.cache.sweep();
+    if let Err(e) = st.keys.reload(&st.db).await {
+        tracing::error!(error = %e, "could not reload signing keys");
+    }
+    if let Err(e) = crate::stats::push_tally(&st.token_tally, &st.cache).await {
+        tracing::warn!(error = %e, "could not add token counts to the shared counters; kept for the next round");
+    }
+    // Every replica flushes the past hour every five minutes: counters are taken atomically,
+    // so each token is recorded once, and a token another replica counted into that hour after
+    // an earlier flush (clock skew) is picked up by a later one.
+    if n % 5 == 0 {
+        match crate::store::clients::ids(&st.db).await {
+            Ok(ids) => match crate::stats::flush_token_counts(&st.db, &st.cache, &ids, now / 3600 - 1, now).await {
+                Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not record token counts"),
+            },
+            Err(e) => tracing::error!(error = %e, "could not list applications to record token counts"),
+        }
+    }
+    if n % 60 == 0 {
+        match crate::store::grants::purge_expired(&st.db, now).await {
+            Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purge failed"),
+        }
+        let days = st.config.audit_retention_days;
+        if days > 0 {
+            match crate::audit::purge_before(&st.db, now - days * 86_400, now).await {
+                Ok(k) if k > 0 => tracing::info!(records = k, "audit records past retention removed"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "audit retention failed"),
+            }
+        }
+    }
+}
