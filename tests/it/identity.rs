@@ -299,8 +299,14 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     let kinds: Vec<&str> = out["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        vec!["account.factors_reset", "account.status_changed", "account.created"],
-        "provisioning is recorded too"
+        vec![
+            "account.factors_reset",
+            "account.status_changed",
+            "account.updated",
+            "account.updated",
+            "account.created"
+        ],
+        "provisioning, the move to another unit and the profile change are recorded too"
     );
     assert!(out["events"][1]["detail"].as_str().unwrap().contains("suspended"));
     let (code, out) = run(&["audit", "verify", "--json"]);
