@@ -79,7 +79,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
             };
             match done {
                 Ok(()) => Ok(print(t.json, json!({ "assigned": t.role }), || println!("assigned role {}", t.role))),
-                Err(e) => Ok(refused(t.json, &e)),
+                Err(e) => Ok(role_refused(&t, &e)),
             }
         }
         RoleCmd::Unassign(t) => {
@@ -95,7 +95,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
                 Ok(n) => Ok(print(t.json, json!({ "unassigned": t.role, "revoked_grants": n }), || {
                     println!("removed role {}; {} token grant(s) revoked", t.role, n)
                 })),
-                Err(e) => Ok(refused(t.json, &e)),
+                Err(e) => Ok(role_refused(&t, &e)),
             }
         }
         RoleCmd::List { json } => {
@@ -130,5 +130,12 @@ async fn target(ctx: &Ctx, t: &RoleTarget) -> Result<Target, ExitCode> {
             Err(e) => Err(refused(t.json, &e)),
         },
         _ => Err(fail(t.json, "give exactly one of --account or --opd", "invalid")),
+    }
+}
+
+fn role_refused(t: &RoleTarget, e: &AdminError) -> ExitCode {
+    match e {
+        AdminError::NotFound("role") => fail(t.json, &format!("unknown role `{}`", t.role), "not_found"),
+        e => refused(t.json, e),
     }
 }

@@ -304,7 +304,7 @@ async fn moving_a_person_to_another_unit_revokes_their_tokens() {
     let last = run.stderr.lines().last().unwrap_or("");
     assert_eq!((run.code, run.stdout.as_str(), last), (1, "", "error: `email` does not apply to this account type"));
     let run = op.run_env(&["role", "assign", "--role", "nobody", "--account", &nip, "--json"], &[]);
-    assert_eq!((run.code, run.json()), (1, json!({ "error": "not_found", "message": "no such role" })));
+    assert_eq!((run.code, run.json()), (1, json!({ "error": "not_found", "message": "unknown role `nobody`" })));
     let citizen = op.ok(&["account", "update", &nik, "--json"]);
     assert_eq!((&citizen["account"]["opd_id"], &citizen["account"]["profile"]), (&Value::Null, &json!({})));
 }
