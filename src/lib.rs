@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod certs;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod demo;

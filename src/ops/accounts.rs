@@ -234,3 +234,97 @@ pub async fn end_session(
     audit::record(&st.db, Event::new("session.ended").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
     Ok(revoked)
 }
+
+/// An account by NIP, NIK or id, as the command line names people; the same powers as `account`.
+pub async fn find_account(st: &AppState, who: &Principal, key: &str) -> Result<Account, AdminError> {
+    if !who.sees_accounts() {
+        return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
+    }
+    let found = accounts::find(&st.db, key).await?.ok_or(AdminError::NotFound("account"))?;
+    account(st, who, &found.id).await
+}
+
+/// Why provisioning failed: refused like any operation, or the account's own data is wrong,
+/// kept whole so the caller can name the exact rule (`nip_length`, `password_policy`, ...).
+#[derive(Debug)]
+pub enum ProvisionError {
+    Refused(AdminError),
+    Account(AccountError),
+}
+
+impl From<AdminError> for ProvisionError {
+    fn from(e: AdminError) -> Self {
+        ProvisionError::Refused(e)
+    }
+}
+
+/// Region-wide provisioning without a unit, possibly of an administrator (the operator's
+/// `account create`). Diskominfo powers only; the NIK warnings are returned as they are.
+pub async fn provision_account(
+    st: &AppState,
+    who: &Principal,
+    new: NewAccount,
+    now: i64,
+) -> Result<(Account, Vec<crate::identity::nik::NikWarning>), ProvisionError> {
+    if !who.diskominfo() {
+        return Err(forbidden("provisioning outside an OPD unit needs diskominfo-admin").into());
+    }
+    let is_admin = new.is_admin;
+    let (account, warnings) = match accounts::create(&st.db, &st.hasher, new, now).await {
+        Ok(created) => created,
+        Err(AccountError::Store(e)) => return Err(internal(e).into()),
+        Err(AccountError::Hash(e)) => return Err(internal(e).into()),
+        Err(e) => return Err(ProvisionError::Account(e)),
+    };
+    let source = if matches!(who, Principal::Operator(_)) { "cli" } else { "admin" };
+    let detail = json!({ "source": source, "kind": account.kind.as_str(), "is_admin": is_admin });
+    audit::record(&st.db, Event::new("account.created").actor(&who.actor()).subject(&account.id).detail(detail), now)
+        .await;
+    Ok((account, warnings))
+}
+
+/// A change of unit and of profile attributes (`name`, `value`; an empty value removes one).
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    /// The new OPD unit's id.
+    pub opd_id: Option<String>,
+    pub profile: Vec<(String, String)>,
+}
+
+/// Moves a person (through `edit_account`, so their tokens are revoked as the console does) and
+/// sets profile attributes, recorded as `account.updated` with the changed attributes before and
+/// after. Everything is checked before anything is written.
+pub async fn update_account(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    change: AccountChange,
+    now: i64,
+) -> Result<Account, AdminError> {
+    let a = account(st, who, id).await?;
+    let mut profile = a.profile.clone();
+    for (name, value) in &change.profile {
+        crate::identity::profile::set(&mut profile, a.kind, name.trim(), value)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    }
+    if change.opd_id.is_some() && a.kind != crate::identity::accounts::AccountKind::Asn {
+        return Err(AdminError::Invalid("only civil servants (ASN) belong to an OPD unit".into()));
+    }
+    let mut a = match change.opd_id {
+        Some(unit) => edit_account(st, who, &a.id, AccountEdit { name: None, opd_id: Some(unit) }, now).await?,
+        None => a,
+    };
+    let changed: std::collections::BTreeSet<&String> =
+        a.profile.keys().chain(profile.keys()).filter(|k| a.profile.get(*k) != profile.get(*k)).collect();
+    if changed.is_empty() {
+        return Ok(a);
+    }
+    let pick = |p: &serde_json::Map<String, serde_json::Value>| -> serde_json::Map<String, serde_json::Value> {
+        changed.iter().map(|k| (k.to_string(), p.get(*k).cloned().unwrap_or(serde_json::Value::Null))).collect()
+    };
+    let detail = json!({ "before": pick(&a.profile), "after": pick(&profile) });
+    a.profile = profile;
+    accounts::save_profile(&st.db, &a, now).await?;
+    audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
+    Ok(a)
+}

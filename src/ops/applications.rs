@@ -164,3 +164,27 @@ pub async fn set_enabled(
     audit::record(&st.db, Event::new(kind).actor(&who.actor()).detail(json!({ "client_id": id })), now).await;
     st.clients.get(&st.db, id).await?.ok_or(AdminError::NotFound("application"))
 }
+
+/// Registration with every setting of a client (the operator's `client create`): Diskominfo's
+/// power, recorded as `application.registered` like a registration from the console.
+pub async fn register_client(
+    st: &AppState,
+    who: &Principal,
+    new: NewClient,
+    now: i64,
+) -> Result<(Client, Option<Secret<String>>), AdminError> {
+    if !who.diskominfo() {
+        return Err(forbidden("registering directly needs diskominfo-admin; OPDs submit a request"));
+    }
+    if let Some(o) = &new.owner_opd_id {
+        opd_store::get(&st.db, o).await?.ok_or(AdminError::Invalid("owner_opd_id: no such OPD unit".into()))?;
+    }
+    let (client, secret) = clients::register(&st.db, &st.redirect_policy, new, now).await?;
+    let detail = json!({
+        "client_id": client.id, "name": client.name, "category": client.category, "owner_opd_id": client.owner_opd_id,
+        "public": client.public, "first_party": client.first_party, "scopes": client.scopes,
+        "min_level": client.min_level, "token_alg": client.token_alg.as_str(),
+    });
+    audit::record(&st.db, Event::new("application.registered").actor(&who.actor()).detail(detail), now).await;
+    Ok((client, secret))
+}

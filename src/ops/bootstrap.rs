@@ -95,3 +95,20 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();
 }
+
+/// Loads the demonstration region on the operator's command (harmless when already loaded),
+/// recorded as `demo.seeded`. Diskominfo powers only.
+pub async fn seed_demo(
+    st: &AppState,
+    who: &super::Principal,
+    now: i64,
+) -> Result<crate::demo::SeedReport, super::AdminError> {
+    if !who.diskominfo() {
+        return Err(super::forbidden("loading the demo region needs diskominfo-admin"));
+    }
+    let report = crate::demo::seed(&st.db, &st.hasher, now).await.map_err(super::internal)?;
+    let detail =
+        serde_json::json!({ "opd_units": report.opd_units, "roles": report.roles, "accounts": report.accounts.len() });
+    crate::audit::record(&st.db, crate::audit::Event::new("demo.seeded").actor(&who.actor()).detail(detail), now).await;
+    Ok(report)
+}

@@ -209,3 +209,69 @@ pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64)
     }
     Ok(report)
 }
+
+/// A role held by a whole OPD unit: its staff and the staff of the units below it inherit it.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct UnitAssignment {
+    pub role: String,
+    /// The application the role belongs to; absent for a global role.
+    pub client_id: Option<String>,
+    /// The OPD unit's id.
+    pub opd_id: String,
+}
+
+async fn check_unit_assignment(
+    st: &AppState,
+    who: &Principal,
+    a: &UnitAssignment,
+) -> Result<(RoleRow, Holder), AdminError> {
+    let client = a.client_id.as_deref().unwrap_or("");
+    let owner = if client.is_empty() {
+        None
+    } else {
+        let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
+        Some(c.owner_opd_id.clone())
+    };
+    if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
+        return Err(forbidden("you may assign only roles of applications your OPD units own"));
+    }
+    crate::store::opd::get(&st.db, &a.opd_id).await?.ok_or(AdminError::NotFound("OPD unit"))?;
+    if !who.manages_unit(Some(&a.opd_id)) {
+        return Err(forbidden("the unit is outside the OPD units you manage"));
+    }
+    let role = match roles::find(&st.db, client, &a.role).await {
+        Ok(r) => r,
+        Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),
+        Err(e) => return Err(internal(e)),
+    };
+    Ok((role, Holder::Opd(a.opd_id.clone())))
+}
+
+/// Gives a role to a unit, recorded as `role.assigned` with the unit in the detail.
+pub async fn assign_to_unit(st: &AppState, who: &Principal, a: &UnitAssignment, now: i64) -> Result<(), AdminError> {
+    let (role, holder) = check_unit_assignment(st, who, a).await?;
+    match roles::assign(&st.db, &role, &holder, now).await {
+        Ok(()) => {}
+        Err(RoleError::AlreadyAssigned) => return Err(AdminError::Conflict("the unit already holds this role".into())),
+        Err(e) => return Err(internal(e)),
+    }
+    let detail = json!({ "role": role.name, "client_id": role.client_id, "opd_id": a.opd_id });
+    audit::record(&st.db, Event::new("role.assigned").actor(&who.actor()).detail(detail), now).await;
+    Ok(())
+}
+
+/// Takes a role from a unit; tokens of its staff that carried it are revoked. Returns how many
+/// grants were revoked.
+pub async fn unassign_from_unit(
+    st: &AppState,
+    who: &Principal,
+    a: &UnitAssignment,
+    now: i64,
+) -> Result<u64, AdminError> {
+    let (role, holder) = check_unit_assignment(st, who, a).await?;
+    let revoked = roles::unassign(&st.db, &role, &holder, now).await.map_err(internal)?;
+    let detail =
+        json!({ "role": role.name, "client_id": role.client_id, "opd_id": a.opd_id, "revoked_grants": revoked });
+    audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).detail(detail), now).await;
+    Ok(revoked)
+}

@@ -59,3 +59,15 @@ pub async fn create_unit(st: &AppState, who: &Principal, new: NewUnit, now: i64)
     audit::record(&st.db, Event::new("opd.created").actor(&who.actor()).detail(detail), now).await;
     Ok(unit)
 }
+
+/// A unit by its code, as the command line names units.
+pub async fn unit_by_code(st: &AppState, who: &Principal, code: &str) -> Result<OpdRow, AdminError> {
+    if !who.sees_accounts() {
+        return Err(forbidden("reading the OPD tree needs diskominfo-admin or opd-admin"));
+    }
+    let unit = opd_store::find_by_code(&st.db, code.trim()).await?.ok_or(AdminError::NotFound("OPD unit"))?;
+    if !who.manages_unit(Some(&unit.id)) {
+        return Err(forbidden("the unit is outside the OPD units you manage"));
+    }
+    Ok(unit)
+}

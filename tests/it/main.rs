@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod certs;
+mod cli;
 mod common;
 mod console;
 mod demo;

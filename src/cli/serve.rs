@@ -1,0 +1,45 @@
+//! Running the provider, applying migrations, and the log set-up both share.
+
+use std::process::ExitCode;
+
+use crate::config::{Config, LogFormat};
+use crate::state::{now, AppState};
+use crate::store::Db;
+
+pub(super) fn init_tracing(config: &Config, default_level: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(if default_level.is_empty() { &config.log } else { default_level })
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub(super) async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
+    let db = Db::connect(config.database_url.expose(), 2).await?;
+    db.migrate().await?;
+    println!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let bind = config.bind;
+    let state = AppState::init(config).await?;
+    if let Some(b) = crate::ops::bootstrap::run(&state, now()).await? {
+        crate::ops::bootstrap::announce(&b, &state.config);
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind} (setting `bind`): {e}"))?;
+    tracing::info!(
+        issuer = %state.config.issuer,
+        bind = %bind,
+        database = state.db.kind(),
+        cache = state.cache.kind(),
+        "Gerbang is listening"
+    );
+    crate::app::serve(state, listener).await?;
+    Ok(ExitCode::SUCCESS)
+}

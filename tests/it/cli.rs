@@ -1,0 +1,310 @@
+//! The `gerbang` command as an operator runs it: the real binary against a temporary SQLite
+//! database. Its changes go through the application layer, so they are read back from the
+//! audit trail with the operator as actor, and a move to another unit revokes tokens.
+
+use gerbang::store::grants::{self, GrantRow};
+use gerbang::store::Db;
+use serde_json::{json, Value};
+
+use crate::common::{unique_nik, unique_nip};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
+    }
+}
+
+struct Operator {
+    dir: tempfile::TempDir,
+}
+
+impl Operator {
+    fn new() -> Operator {
+        Operator { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}/cli.db", self.dir.path().display())
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
+        cmd.args(args)
+            .env("GERBANG_DATABASE_URL", self.url())
+            .env("GERBANG_DATA_DIR", self.dir.path())
+            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
+            .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
+            .env_remove("GERBANG_CONFIG")
+            .env_remove("GERBANG_ACTOR")
+            .env_remove("GERBANG_REDIS_URL")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run gerbang");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a command that must succeed with `--json`, returning its output.
+    fn ok(&self, args: &[&str]) -> Value {
+        let run = self.run_env(args, &[]);
+        assert_eq!(run.code, 0, "{args:?}: {} / {}", run.stdout, run.stderr);
+        run.json()
+    }
+
+    /// The whole audit trail, oldest first, as (kind, actor, subject, detail).
+    fn trail(&self) -> Vec<(String, String, String, Value)> {
+        let out = self.ok(&["audit", "list", "--limit", "1000", "--json"]);
+        let mut events: Vec<_> = out["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().expect("text field").to_string();
+                (s("kind"), s("actor"), s("subject"), serde_json::from_str(&s("detail")).expect("detail"))
+            })
+            .collect();
+        events.reverse();
+        events
+    }
+}
+
+/// The events after the first `skip`, without their detail.
+fn kinds(trail: &[(String, String, String, Value)], skip: usize) -> Vec<(&str, &str, &str)> {
+    trail[skip..].iter().map(|(k, a, s, _)| (k.as_str(), a.as_str(), s.as_str())).collect()
+}
+
+#[tokio::test]
+async fn every_change_from_the_command_line_is_audited_with_the_operator_as_actor() {
+    let op = Operator::new();
+    let unit = op.ok(&["opd", "create", "--code", "7.01", "--name", "Dinas Kominfo", "--kind", "dinas", "--json"]);
+    let unit_id = unit["opd"]["id"].as_str().unwrap().to_string();
+    let child = op.ok(&[
+        "--actor",
+        "budi",
+        "opd",
+        "create",
+        "--code",
+        "7.01.01",
+        "--name",
+        "Bidang Statistik",
+        "--kind",
+        "bidang",
+        "--parent",
+        "7.01",
+        "--json",
+    ]);
+    let child_id = child["opd"]["id"].as_str().unwrap().to_string();
+    let client = op.ok(&[
+        "client",
+        "create",
+        "--id",
+        "sipd",
+        "--name",
+        "SIPD",
+        "--redirect-uri",
+        "https://sipd.example.go.id/cb",
+        "--owner-opd",
+        "7.01",
+        "--json",
+    ]);
+    assert_eq!(client["client_id"], "sipd");
+    let rotated = op.ok(&["keys", "rotate", "--json"]);
+    let kids: Vec<&str> = rotated["rotated"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(kids.len(), 3);
+    let nip = unique_nip();
+    let created = op.ok(&["account", "create", "--nip", &nip, "--name", "Ratna", "--json"]);
+    let id = created["account"]["id"].as_str().unwrap().to_string();
+    let updated = op.ok(&["account", "update", &nip, "--opd", "7.01.01", "--set", "jabatan=Statistisi", "--json"]);
+    assert_eq!(updated["account"]["opd_id"], child_id.as_str());
+    assert_eq!(updated["account"]["profile"], json!({ "jabatan": "Statistisi" }));
+    op.ok(&["role", "create", "--name", "penguji", "--json"]);
+    assert_eq!(
+        op.ok(&["role", "assign", "--role", "penguji", "--account", &nip, "--json"]),
+        json!({ "assigned": "penguji" })
+    );
+    assert_eq!(
+        op.ok(&["--actor", "budi", "role", "unassign", "--role", "penguji", "--account", &nip, "--json"]),
+        json!({ "unassigned": "penguji", "revoked_grants": 0 })
+    );
+    // The actor may follow the subcommand (it is global) or come from the environment.
+    op.ok(&["role", "assign", "--role", "penguji", "--opd", "7.01", "--actor", "budi", "--json"]);
+    let run =
+        op.run_env(&["role", "unassign", "--role", "penguji", "--opd", "7.01", "--json"], &[("GERBANG_ACTOR", "siti")]);
+    assert_eq!((run.code, run.json()), (0, json!({ "unassigned": "penguji", "revoked_grants": 0 })));
+
+    let trail = op.trail();
+    assert_eq!(
+        kinds(&trail, 0),
+        vec![
+            ("opd.created", "cli:local", ""),
+            ("opd.created", "cli:budi", ""),
+            ("application.registered", "cli:local", ""),
+            ("keys.rotated", "cli:local", ""),
+            ("account.created", "cli:local", id.as_str()),
+            ("account.updated", "cli:local", id.as_str()),
+            ("account.updated", "cli:local", id.as_str()),
+            ("role.created", "cli:local", ""),
+            ("role.assigned", "cli:local", id.as_str()),
+            ("role.unassigned", "cli:budi", id.as_str()),
+            ("role.assigned", "cli:budi", ""),
+            ("role.unassigned", "cli:siti", ""),
+        ]
+    );
+    let detail = |i: usize| trail[i].3.clone();
+    assert_eq!(detail(0), json!({ "opd_id": unit_id, "code": "7.01", "name": "Dinas Kominfo", "parent_id": null }));
+    assert_eq!(
+        detail(2),
+        json!({
+            "client_id": "sipd", "name": "SIPD", "category": "umum", "owner_opd_id": unit_id, "public": false,
+            "first_party": false, "scopes": ["openid", "profile"], "min_level": 1, "token_alg": "RS256",
+        })
+    );
+    assert_eq!(
+        detail(3),
+        json!({ "keys": [
+            { "kid": kids[0], "alg": "RS256" }, { "kid": kids[1], "alg": "ES256" }, { "kid": kids[2], "alg": "EdDSA" },
+        ] })
+    );
+    assert_eq!(detail(4), json!({ "source": "cli", "kind": "asn", "is_admin": false }));
+    assert_eq!(
+        detail(5),
+        json!({
+            "before": { "name": "Ratna", "opd_id": null }, "after": { "name": "Ratna", "opd_id": child_id },
+            "revoked_grants": 0,
+        })
+    );
+    assert_eq!(detail(6), json!({ "before": { "jabatan": null }, "after": { "jabatan": "Statistisi" } }));
+    assert_eq!(detail(8), json!({ "role": "penguji", "client_id": "" }));
+    assert_eq!(detail(10), json!({ "role": "penguji", "client_id": "", "opd_id": unit_id }));
+    assert_eq!(detail(11), json!({ "role": "penguji", "client_id": "", "opd_id": unit_id, "revoked_grants": 0 }));
+
+    // Status, second-factor reset and the demo region are recorded the same way.
+    op.ok(&["account", "update", &nip, "--status", "suspended", "--actor", "199001012015031001", "--json"]);
+    assert_eq!(op.ok(&["account", "reset-factors", &nip, "--json"]), json!({ "reset": id }));
+    op.ok(&["demo", "seed", "--actor", "budi", "--json"]);
+    let trail = op.trail();
+    assert_eq!(
+        kinds(&trail, 12),
+        vec![
+            ("account.status_changed", "cli:199001012015031001", id.as_str()),
+            ("account.factors_reset", "cli:local", id.as_str()),
+            ("demo.seeded", "cli:budi", ""),
+        ]
+    );
+    assert_eq!(trail[12].3, json!({ "before": "active", "after": "suspended" }));
+    let verify = op.ok(&["audit", "verify", "--json"]);
+    assert_eq!(verify["ok"], true);
+
+    // An export is recorded too, after the records it holds.
+    let exported = op.ok(&["audit", "export", "--since", "2000-01-01", "--until", "2100-01-01", "--format", "json"]);
+    assert_eq!(exported["events"].as_array().unwrap().len(), 15);
+    let trail = op.trail();
+    assert_eq!(kinds(&trail, 15), vec![("audit.exported", "cli:local", "")]);
+    assert_eq!(trail[15].3, json!({ "since": 946684800, "until": 4102444800i64, "records": 15 }));
+}
+
+#[tokio::test]
+async fn an_invalid_actor_is_refused_before_anything_is_done() {
+    let op = Operator::new();
+    let message = "error: --actor: give 1 to 64 letters, digits, '-', '_', '.' or '@'\n";
+    let run = op.run_env(
+        &["--actor", "budi santoso", "opd", "create", "--code", "8.01", "--name", "X", "--kind", "dinas"],
+        &[],
+    );
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (2, "", message));
+    let run =
+        op.run_env(&["opd", "create", "--code", "8.01", "--name", "X", "--kind", "dinas"], &[("GERBANG_ACTOR", "a;b")]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (2, "", message));
+    let long = "a".repeat(65);
+    let run = op.run_env(&["--actor", &long, "keys", "rotate", "--json"], &[]);
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (2, "", message));
+    assert_eq!(op.ok(&["opd", "list", "--json"]), json!({ "opd": [] }));
+    assert_eq!(op.trail(), vec![]);
+}
+
+fn grant(id: &str, account_id: &str) -> GrantRow {
+    let now = gerbang::state::now();
+    GrantRow {
+        id: id.into(),
+        account_id: account_id.into(),
+        client_id: "sipd".into(),
+        scope: "openid profile".into(),
+        sid: format!("sid-{id}"),
+        auth_time: now,
+        acr: "1".into(),
+        amr: "pwd".into(),
+        created_at: now,
+        expires_at: now + 3600,
+        revoked_at: None,
+        roles: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn moving_a_person_to_another_unit_revokes_their_tokens() {
+    let op = Operator::new();
+    op.ok(&["opd", "create", "--code", "5.01", "--name", "Dinas Pendidikan", "--kind", "dinas", "--json"]);
+    let b = op.ok(&["opd", "create", "--code", "5.02", "--name", "Dinas Kesehatan", "--kind", "dinas", "--json"]);
+    op.ok(&[
+        "client",
+        "create",
+        "--id",
+        "sipd",
+        "--name",
+        "SIPD",
+        "--redirect-uri",
+        "https://sipd.example.go.id/cb",
+        "--json",
+    ]);
+    let nip = unique_nip();
+    let id = op.ok(&["account", "create", "--nip", &nip, "--name", "Wahyu", "--json"])["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    op.ok(&["account", "update", &nip, "--opd", "5.01", "--json"]);
+    let db = Db::connect(&op.url(), 1).await.unwrap();
+    grants::insert_grant(&db, &grant("g-before-move", &id)).await.unwrap();
+
+    op.ok(&["account", "update", &nip, "--opd", "5.02", "--json"]);
+    let moved = grants::get_grant(&db, "g-before-move").await.unwrap().unwrap();
+    assert!(moved.revoked_at.is_some(), "the token issued in the old unit is revoked");
+    let trail = op.trail();
+    let (kind, actor, subject, detail) = trail.last().unwrap().clone();
+    assert_eq!((kind.as_str(), actor.as_str(), subject.as_str()), ("account.updated", "cli:local", id.as_str()));
+    assert_eq!(detail["after"]["opd_id"], b["opd"]["id"]);
+    assert_eq!(detail["revoked_grants"], 1);
+
+    // A profile change alone leaves the person's tokens alone.
+    grants::insert_grant(&db, &grant("g-after-move", &id)).await.unwrap();
+    op.ok(&["account", "update", &nip, "--set", "golongan=iii/b", "--json"]);
+    assert_eq!(grants::get_grant(&db, "g-after-move").await.unwrap().unwrap().revoked_at, None);
+
+    // Refusals of the application layer are explained and exit non-zero; nothing is written.
+    let nik = unique_nik();
+    op.ok(&["account", "create", "--nik", &nik, "--name", "Warga", "--json"]);
+    let run = op.run_env(&["account", "update", &nik, "--opd", "5.01", "--set", "email=w@contoh.id", "--json"], &[]);
+    assert_eq!(
+        (run.code, run.json()),
+        (1, json!({ "error": "invalid", "message": "only civil servants (ASN) belong to an OPD unit" }))
+    );
+    let run = op.run_env(&["account", "update", &nip, "--set", "email=a@b.id"], &[]);
+    // Warnings of the start-up (a master key generated on first use) may come before it.
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert_eq!((run.code, run.stdout.as_str(), last), (1, "", "error: `email` does not apply to this account type"));
+    let run = op.run_env(&["role", "assign", "--role", "nobody", "--account", &nip, "--json"], &[]);
+    assert_eq!((run.code, run.json()), (1, json!({ "error": "not_found", "message": "unknown role `nobody`" })));
+    let citizen = op.ok(&["account", "update", &nik, "--json"]);
+    assert_eq!((&citizen["account"]["opd_id"], &citizen["account"]["profile"]), (&Value::Null, &json!({})));
+}
