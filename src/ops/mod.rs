@@ -7,6 +7,7 @@ pub mod applications;
 pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
+pub mod login;
 pub mod principal;
 pub mod requests;
 pub mod roles;
