@@ -1,112 +1,138 @@
 //! Password login with throttling per account and per client address (growing delays, then a
 //! temporary lockout). Unknown accounts and wrong passwords get the same answer after the same
-//! work.
+//! work. The verdict says what happened in enough detail for the caller to record it.
 
+use super::password::Hasher;
 use super::throttle::{self, Policy, Verdict};
-use crate::audit::{self, Event};
+use crate::cache::{Cache, CacheError};
 use crate::config::Secret;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
-use crate::state::AppState;
+use crate::store::{Db, StoreError};
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum LoginError {
-    InvalidCredentials,
-    /// Locked or asked to wait; the seconds until the next attempt may be judged.
-    TooManyAttempts {
-        retry_after: i64,
-    },
-    AccountDisabled,
-    Internal,
-}
-
-fn account_id(login: &str) -> String {
-    let norm: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
-    crypto::sha256_hex(norm.as_bytes())
+/// The configured failure limits, from which the per-account and per-address policies follow.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_failures: u64,
+    pub lockout_seconds: i64,
 }
 
 /// Per-address failures allowed before a lockout: an office behind one NAT address shares it,
 /// so it is much higher than the per-account limit.
 const IP_FACTOR: u64 = 20;
 
-pub fn account_policy(st: &AppState) -> Policy {
-    let max = st.config.login_max_failures;
-    Policy {
-        free_failures: max.saturating_sub(2).min(3),
-        max_failures: max,
-        lockout_seconds: st.config.login_lockout_seconds,
+impl Limits {
+    /// For one account (and for its second factor).
+    pub fn per_account(&self) -> Policy {
+        let max = self.max_failures;
+        Policy { free_failures: max.saturating_sub(2).min(3), max_failures: max, lockout_seconds: self.lockout_seconds }
+    }
+
+    pub fn per_address(&self) -> Policy {
+        let max = self.max_failures.saturating_mul(IP_FACTOR);
+        Policy { free_failures: max, max_failures: max, lockout_seconds: self.lockout_seconds }
     }
 }
 
-fn ip_policy(st: &AppState) -> Policy {
-    let max = st.config.login_max_failures.saturating_mul(IP_FACTOR);
-    Policy { free_failures: max, max_failures: max, lockout_seconds: st.config.login_lockout_seconds }
+/// The throttle key of a typed identifier: unknown identifiers are never stored in clear, and
+/// `1985.03.12` and `19850312` count as one.
+pub fn login_key(login: &str) -> String {
+    let norm: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
+    crypto::sha256_hex(norm.as_bytes())
 }
 
-fn refused(v: Verdict, now: i64) -> Option<LoginError> {
+#[derive(Debug)]
+pub enum PasswordVerdict {
+    Accepted(Account),
+    /// Refused without being judged; `login_key` names the identifier by its hash.
+    Throttled {
+        login_key: String,
+        retry_after: i64,
+    },
+    /// The right password for an account that may not log in.
+    Inactive(Account),
+    /// A wrong password or an unknown identifier: `subject` is the account id, or the
+    /// identifier's hash (a typo can be someone's NIK). `locked_until` is set when this failure
+    /// locked the account.
+    Rejected {
+        subject: String,
+        locked_until: Option<i64>,
+    },
+    /// Longer than any real identifier or password: refused without work or counting.
+    Oversized,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginFailure {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] super::password::HashError),
+}
+
+/// What a password check needs: where accounts and throttle records live, and the limits.
+pub struct PasswordCheck<'a> {
+    pub db: &'a Db,
+    pub cache: &'a Cache,
+    pub hasher: &'a Hasher,
+    pub limits: Limits,
+}
+
+fn retry_after(v: Verdict, now: i64) -> Option<i64> {
     match v {
         Verdict::Allowed => None,
-        Verdict::Wait { seconds } => Some(LoginError::TooManyAttempts { retry_after: seconds }),
-        Verdict::Locked { until } => Some(LoginError::TooManyAttempts { retry_after: until - now }),
+        Verdict::Wait { seconds } => Some(seconds),
+        Verdict::Locked { until } => Some(until - now),
     }
 }
 
-pub async fn password_login(
-    st: &AppState,
-    login: &str,
-    password: &Secret<String>,
-    ip: &str,
-    now: i64,
-) -> Result<Account, LoginError> {
-    let internal = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "login failed internally");
-        LoginError::Internal
-    };
-    let (ap, ipp) = (account_policy(st), ip_policy(st));
-    let acct = account_id(login);
-    let acct_rec = throttle::load(&st.cache, "acct", &acct).await.map_err(|e| internal(&e))?;
-    let ip_rec = throttle::load(&st.cache, "ip", ip).await.map_err(|e| internal(&e))?;
-    if let Some(e) = refused(throttle::verdict(&acct_rec, &ap, now), now)
-        .or_else(|| refused(throttle::verdict(&ip_rec, &ipp, now), now))
-    {
-        tracing::warn!(ip = %ip, "login refused: too many failed attempts");
-        audit::record(&st.db, Event::new("login.throttled").subject(&acct).ip(ip), now).await;
-        return Err(e);
-    }
-    if login.len() > 64 || password.expose().len() > 1024 {
-        return Err(LoginError::InvalidCredentials);
-    }
-    let found = accounts::find_for_login(&st.db, login).await.map_err(|e| internal(&e))?;
-    let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
-    let ok = st.hasher.verify(password, stored).await.map_err(|e| internal(&e))?;
-    match found {
-        Some((account, _)) if ok => {
-            if !account.is_active() {
-                audit::record(&st.db, Event::new("login.refused_inactive").subject(&account.id).ip(ip), now).await;
-                return Err(LoginError::AccountDisabled);
-            }
-            let _ = throttle::clear(&st.cache, "acct", &acct).await;
-            Ok(account)
+impl PasswordCheck<'_> {
+    pub async fn check(
+        &self,
+        login: &str,
+        password: &Secret<String>,
+        ip: &str,
+        now: i64,
+    ) -> Result<PasswordVerdict, LoginFailure> {
+        let (ap, ipp) = (self.limits.per_account(), self.limits.per_address());
+        let acct = login_key(login);
+        let acct_rec = throttle::load(self.cache, "acct", &acct).await?;
+        let ip_rec = throttle::load(self.cache, "ip", ip).await?;
+        if let Some(seconds) = retry_after(throttle::verdict(&acct_rec, &ap, now), now)
+            .or_else(|| retry_after(throttle::verdict(&ip_rec, &ipp, now), now))
+        {
+            tracing::warn!(ip = %ip, "login refused: too many failed attempts");
+            return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
         }
-        found => {
-            let rec = throttle::fail(&st.cache, "acct", &acct, &ap, now).await.map_err(|e| internal(&e))?;
-            throttle::fail(&st.cache, "ip", ip, &ipp, now).await.map_err(|e| internal(&e))?;
-            // Unknown identifiers are recorded by their hash only: a typo can be someone's NIK.
-            let subject = found.as_ref().map(|(a, _)| a.id.clone()).unwrap_or_else(|| acct.clone());
-            audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
-            if rec.locked_until > now {
-                tracing::warn!(ip = %ip, account = %subject, until = rec.locked_until, "login locked after repeated failures");
-                audit::record(
-                    &st.db,
-                    Event::new("login.locked")
-                        .subject(&subject)
-                        .ip(ip)
-                        .detail(serde_json::json!({ "until": rec.locked_until })),
-                    now,
-                )
-                .await;
+        if login.len() > 64 || password.expose().len() > 1024 {
+            return Ok(PasswordVerdict::Oversized);
+        }
+        let found = accounts::find_for_login(self.db, login).await?;
+        let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
+        let ok = self.hasher.verify(password, stored).await?;
+        match found {
+            Some((account, _)) if ok => {
+                if !account.is_active() {
+                    return Ok(PasswordVerdict::Inactive(account));
+                }
+                if let Err(e) = throttle::clear(self.cache, "acct", &acct).await {
+                    // A record left behind only makes the next failures count sooner.
+                    tracing::warn!(error = %e, "could not clear the login throttle");
+                }
+                Ok(PasswordVerdict::Accepted(account))
             }
-            Err(LoginError::InvalidCredentials)
+            found => {
+                let rec = throttle::fail(self.cache, "acct", &acct, &ap, now).await?;
+                throttle::fail(self.cache, "ip", ip, &ipp, now).await?;
+                let subject = found.map(|(a, _)| a.id).unwrap_or(acct);
+                let locked_until = (rec.locked_until > now).then_some(rec.locked_until);
+                if let Some(until) = locked_until {
+                    tracing::warn!(ip = %ip, account = %subject, until, "login locked after repeated failures");
+                }
+                Ok(PasswordVerdict::Rejected { subject, locked_until })
+            }
         }
     }
 }

@@ -20,8 +20,9 @@ pub enum PasskeyError {
     Expired,
     #[error("the authenticator's answer was refused: {0}")]
     Refused(String),
+    /// A security event the caller records: two authenticators answering for one credential.
     #[error("the credential's signature counter went backwards: the authenticator may have been cloned")]
-    PossibleClone,
+    PossibleClone { account_id: String },
     #[error("user verification was not performed")]
     NoUserVerification,
     #[error("unknown credential")]
@@ -172,17 +173,9 @@ async fn record_use(
 fn refused(e: WebauthnError, account: &str) -> PasskeyError {
     if matches!(e, WebauthnError::CredentialPossibleCompromise) {
         tracing::warn!(account = %account, "passkey counter went backwards: possible cloned authenticator");
-        return PasskeyError::PossibleClone;
+        return PasskeyError::PossibleClone { account_id: account.to_string() };
     }
     PasskeyError::Refused(e.to_string())
-}
-
-/// A possible clone is a security event administrators must see, not only a log line.
-async fn audit_clone(db: &Db, account: &str, err: &PasskeyError) {
-    if matches!(err, PasskeyError::PossibleClone) {
-        let now = chrono::Utc::now().timestamp();
-        crate::audit::record(db, crate::audit::Event::new("passkey.possible_clone").subject(account), now).await;
-    }
 }
 
 pub async fn finish_authentication(
@@ -200,14 +193,7 @@ pub async fn finish_authentication(
         .await
         .map_err(|e| PasskeyError::Internal(e.to_string()))?
         .ok_or(PasskeyError::Expired)?;
-    let result = match wa.finish_passkey_authentication(credential, &state) {
-        Ok(r) => r,
-        Err(e) => {
-            let err = refused(e, account_id);
-            audit_clone(db, account_id, &err).await;
-            return Err(err);
-        }
-    };
+    let result = wa.finish_passkey_authentication(credential, &state).map_err(|e| refused(e, account_id))?;
     let rows = store::list(db, account_id).await?;
     let cred = crypto::b64url(result.cred_id().as_ref());
     let row = rows.into_iter().find(|r| r.cred_id == cred).ok_or(PasskeyError::UnknownCredential)?;
@@ -239,14 +225,8 @@ pub async fn finish_discoverable(
         return Err(PasskeyError::UnknownCredential);
     }
     let discoverable: Vec<DiscoverableKey> = keys.iter().map(|(_, p)| p.into()).collect();
-    let result = match wa.finish_discoverable_authentication(credential, state, &discoverable) {
-        Ok(r) => r,
-        Err(e) => {
-            let err = refused(e, &account_id);
-            audit_clone(db, &account_id, &err).await;
-            return Err(err);
-        }
-    };
+    let result =
+        wa.finish_discoverable_authentication(credential, state, &discoverable).map_err(|e| refused(e, &account_id))?;
     let cred = crypto::b64url(result.cred_id().as_ref());
     let (row, passkey) = keys.into_iter().find(|(r, _)| r.cred_id == cred).ok_or(PasskeyError::UnknownCredential)?;
     record_use(db, &row, passkey, &result, now).await?;

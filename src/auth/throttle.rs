@@ -83,9 +83,27 @@ pub async fn load(cache: &Cache, scope: &str, id: &str) -> Result<Record, CacheE
 /// Records a failure; returns the new record (locked or not).
 pub async fn fail(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Record, CacheError> {
     let r = after_failure(load(cache, scope, id).await?, p, now);
-    let keep = (r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY) as u64;
-    cache.put_json(&key(scope, id), &r, Duration::from_secs(keep)).await?;
+    store(cache, scope, id, &r, p, now).await?;
     Ok(r)
+}
+
+async fn store(cache: &Cache, scope: &str, id: &str, r: &Record, p: &Policy, now: i64) -> Result<(), CacheError> {
+    let keep = (r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY) as u64;
+    cache.put_json(&key(scope, id), r, Duration::from_secs(keep)).await
+}
+
+/// Admits one attempt, failing closed: while the key must wait or is locked the attempt is
+/// refused unjudged; otherwise it is counted as a failure *before* it is judged, and the caller
+/// clears the record when it succeeds. When the count cannot be written (a Redis refusing writes
+/// but still answering reads, say) the error comes back and the attempt must not be judged, so
+/// a broken cache never hands out unthrottled guesses.
+pub async fn admit(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Verdict, CacheError> {
+    let before = load(cache, scope, id).await?;
+    let v = verdict(&before, p, now);
+    if v == Verdict::Allowed {
+        store(cache, scope, id, &after_failure(before, p, now), p, now).await?;
+    }
+    Ok(v)
 }
 
 pub async fn clear(cache: &Cache, scope: &str, id: &str) -> Result<(), CacheError> {
@@ -120,6 +138,20 @@ mod tests {
         assert_eq!(verdict(&r, &P, t + 305), Verdict::Allowed, "the lockout expires");
         r = after_failure(r, &P, t + 306);
         assert_eq!(r.failures, 1, "a fresh count after the lockout");
+    }
+
+    #[tokio::test]
+    async fn admitted_attempts_are_counted_before_they_are_judged() {
+        let cache = Cache::memory();
+        let t = 1_000_000;
+        assert_eq!(admit(&cache, "otp", "a", &P, t).await.unwrap(), Verdict::Allowed);
+        assert_eq!(load(&cache, "otp", "a").await.unwrap().failures, 1, "charged in advance");
+        clear(&cache, "otp", "a").await.unwrap();
+        for i in 0..5 {
+            assert_eq!(admit(&cache, "otp", "a", &P, t + 10 * i).await.unwrap(), Verdict::Allowed);
+        }
+        assert_eq!(admit(&cache, "otp", "a", &P, t + 41).await.unwrap(), Verdict::Locked { until: t + 340 });
+        assert_eq!(load(&cache, "otp", "a").await.unwrap().failures, 5, "a refused attempt is not counted again");
     }
 
     #[test]

@@ -1,19 +1,17 @@
-//! The login and consent forms of the authorization flow.
+//! The login and consent forms of the authorization flow: reads the form, the cookies and the
+//! headers, checks the flow's CSRF token, calls the login operation and renders its step.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::oidc::{outcome_response, ClientIp};
 use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St};
-use crate::audit::{self, Event};
-use crate::auth::login::{password_login, LoginError};
-use crate::auth::passkeys::{self, PasskeyError};
-use crate::auth::{recovery, session, throttle, totp, Factors};
 use crate::config::Secret;
-use crate::identity::levels;
-use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
+use crate::oidc::authorize::{Flow, FlowError, Outcome};
+use crate::ops::login::{self as ops, Browser, OptionsError, Proof, Refusal, Step};
 use crate::state::now;
 use crate::theme::negotiate;
 
@@ -37,7 +35,7 @@ async fn flow_form(
         ));
     };
     let bid = Cookies::read(st, jar, Cookies::BROWSER).unwrap_or_default();
-    let flow = match authorize::load_flow(&st.provider(), form.get("login_id").unwrap_or(""), &bid).await {
+    let flow = match ops::open_flow(st, form.get("login_id").unwrap_or(""), &bid).await {
         Ok(f) => f,
         Err(FlowError::Expired) => {
             return Err(error_page(
@@ -65,6 +63,48 @@ async fn flow_form(
     Ok((form, bid, flow, locale))
 }
 
+/// What a login step needs to know about the browser beyond the form.
+fn browser<'a>(ip: &'a str, headers: &'a HeaderMap, sso_cookie: Option<&'a str>) -> Browser<'a> {
+    let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Browser { ip, user_agent, sso_cookie }
+}
+
+fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
+    match r {
+        Refusal::InvalidCredentials => ("err_invalid_credentials", StatusCode::UNAUTHORIZED),
+        Refusal::TooManyAttempts => ("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
+        Refusal::AccountDisabled => ("err_account_disabled", StatusCode::FORBIDDEN),
+        Refusal::InvalidCode => ("err_invalid_code", StatusCode::UNAUTHORIZED),
+        Refusal::Passkey => ("err_passkey", StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Renders a login step; a new session's cookie goes into `jar`.
+fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str) -> Response {
+    match step {
+        Step::Authorize(outcome) => outcome_response(st, outcome, locale, bid, None, None),
+        Step::LoginAgain { flow, refusal, username } => {
+            let (key, status) = refusal_message(refusal);
+            outcome_response(st, Outcome::Login(flow), locale, bid, None, Some((key, status, username)))
+        }
+        Step::SecondFactorAgain { flow, factors, refusal } => {
+            let (key, status) = refusal_message(refusal);
+            outcome_response(st, Outcome::SecondFactor(flow, factors), locale, bid, None, Some((key, status, None)))
+        }
+        Step::SignedIn { cookie, next } => {
+            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
+            (jar, outcome_response(st, next, locale, bid, None, None)).into_response()
+        }
+        Step::SignedInWithRecoveryCode { cookie, continue_url, remaining } => {
+            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
+            let ctx = minijinja::context! { continue_url => continue_url, remaining => remaining };
+            (jar, super::page(st, StatusCode::OK, "recovery_used.html", locale, ctx)).into_response()
+        }
+        Step::Expired => error_page(st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request"),
+        Step::Internal => error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
+    }
+}
+
 pub async fn login(
     State(st): State<St>,
     ClientIp(ip): ClientIp,
@@ -76,102 +116,14 @@ pub async fn login(
         Ok(x) => x,
         Err(page) => return page,
     };
-    let username = form.get("username").unwrap_or("").trim().to_string();
+    let username = form.get("username").unwrap_or("").trim();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
-    let t = now();
-    let account = match password_login(&st, &username, &password, &ip, t).await {
-        Ok(a) => a,
-        Err(e) => {
-            let (key, status) = match e {
-                LoginError::InvalidCredentials => ("err_invalid_credentials", StatusCode::UNAUTHORIZED),
-                LoginError::TooManyAttempts { .. } => ("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
-                LoginError::AccountDisabled => ("err_account_disabled", StatusCode::FORBIDDEN),
-                LoginError::Internal => {
-                    return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
-                }
-            };
-            return outcome_response(
-                &st,
-                Outcome::Login(flow),
-                locale,
-                &bid,
-                None,
-                Some((key, status, Some(username))),
-            );
-        }
-    };
-    // With a second factor enrolled the password is only the first step, and no session exists
-    // until the second one succeeds.
-    let factors = match Factors::of(&st.db, &account.id).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "factor lookup failed");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-    };
-    if factors.any() {
-        if factors.reachable() < flow.required_level {
-            return outcome_response(&st, authorize::deny_level(&st.provider(), &flow).await, locale, &bid, None, None);
-        }
-        let mut flow = flow;
-        flow.pending_account = Some(account.id.clone());
-        flow.sid = None;
-        if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
-            tracing::error!(error = %e, "could not save the login flow");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-        return outcome_response(&st, Outcome::SecondFactor(flow, factors), locale, &bid, None, None);
-    }
-    tracing::info!(account = %account.id, "login succeeded");
-    start_session(&st, &headers, jar, flow, &account.id, 1, vec!["pwd".into()], locale, &bid, &ip, t).await
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
+    let step = ops::password(&st, flow, &browser(&ip, &headers, sso.as_deref()), username, &password, now()).await;
+    render(&st, step, jar, locale, &bid)
 }
 
-/// A fresh session id at every login and step-up: a cookie planted or stolen before is
-/// worthless after it. Then the authorization continues.
-#[allow(clippy::too_many_arguments)]
-async fn start_session(
-    st: &St,
-    headers: &HeaderMap,
-    jar: CookieJar,
-    flow: Flow,
-    account_id: &str,
-    level: u8,
-    amr: Vec<String>,
-    locale: &'static str,
-    bid: &str,
-    ip: &str,
-    t: i64,
-) -> Response {
-    let kind = if flow.sid.is_some() { "login.step_up" } else { "login.succeeded" };
-    let detail = serde_json::json!({ "level": level, "amr": amr, "client_id": flow.request.client_id });
-    audit::record(&st.db, Event::new(kind).actor(account_id).subject(account_id).ip(ip).detail(detail), t).await;
-    if let Some(old) = Cookies::read(st, &jar, Cookies::SSO) {
-        let _ = session::end(&st.cache, &old).await;
-    }
-    let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (cookie, sso) =
-        match session::create(&st.cache, account_id, levels::acr(level), amr, st.config.session_ttl, t, ip, ua).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "could not create a session");
-                return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-            }
-        };
-    let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
-    let outcome = authorize::after_login(&st.provider(), flow, &sso, t).await;
-    // After a recovery code the person is asked to enrol a new authenticator before going on.
-    if amr_is_recovery(&sso) {
-        if let Outcome::Redirect(url) = &outcome {
-            let remaining = recovery::remaining(&st.db, account_id).await.unwrap_or(0);
-            let ctx = minijinja::context! { continue_url => url, remaining => remaining };
-            return (jar, super::page(st, StatusCode::OK, "recovery_used.html", locale, ctx)).into_response();
-        }
-    }
-    (jar, outcome_response(st, outcome, locale, bid, None, None)).into_response()
-}
-
-/// The second step: a code from the authenticator app (level 2) or a recovery code (level 1,
-/// and the code is spent).
+/// The second step: a passkey, a code from the authenticator app, or a recovery code.
 pub async fn second_factor(
     State(st): State<St>,
     ClientIp(ip): ClientIp,
@@ -183,120 +135,18 @@ pub async fn second_factor(
         Ok(x) => x,
         Err(page) => return page,
     };
-    let Some(account_id) = flow.pending_account.clone() else {
-        return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request");
-    };
-    let t = now();
-    // Stepping up an existing session: it must still be the one the flow started from.
-    if let Some(sid) = &flow.sid {
-        let current = match Cookies::read(&st, &jar, Cookies::SSO) {
-            Some(c) => session::load(&st.cache, &c, t).await.ok().flatten(),
-            None => None,
-        };
-        if !current.is_some_and(|s| &s.sid == sid && s.account_id == account_id) {
-            return error_page(&st, StatusCode::BAD_REQUEST, locale, "err_session_expired", "invalid_request");
-        }
-    }
-    let factors = match Factors::of(&st.db, &account_id).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "factor lookup failed");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-    };
-    let policy = crate::auth::login::account_policy(&st);
-    let record = match throttle::load(&st.cache, "otp", &account_id).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "throttle lookup failed");
-            return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-        }
-    };
-    if throttle::verdict(&record, &policy, t) != throttle::Verdict::Allowed {
-        return outcome_response(
-            &st,
-            Outcome::SecondFactor(flow, factors),
-            locale,
-            &bid,
-            None,
-            Some(("err_too_many_attempts", StatusCode::TOO_MANY_REQUESTS, None)),
-        );
-    }
-    let code = form.get("code").unwrap_or("").trim();
-    let recovery_code = form.get("recovery_code").unwrap_or("").trim();
-    let credential = form.get("credential").unwrap_or("").trim();
-    let verified = if !credential.is_empty() {
-        match serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(credential) {
-            Ok(cred) => match passkeys::finish_authentication(
-                st.webauthn.as_ref(),
-                &st.cache,
-                &st.db,
-                &account_id,
-                &flow.id,
-                &cred,
-                t,
-            )
-            .await
-            {
-                Ok(()) => Ok(Some(3u8)),
-                Err(PasskeyError::Store(e)) => Err(e.to_string()),
-                Err(PasskeyError::Internal(e)) => Err(e),
-                Err(e) => {
-                    tracing::info!(account = %account_id, error = %e, "passkey refused");
-                    Ok(None)
-                }
-            },
-            Err(_) => Ok(None),
-        }
+    let field = |name: &str| form.get(name).unwrap_or("").trim().to_string();
+    let (credential, recovery_code) = (field("credential"), field("recovery_code"));
+    let proof = if !credential.is_empty() {
+        Proof::Passkey(serde_json::from_str::<PublicKeyCredential>(&credential).ok().map(Box::new))
     } else if !recovery_code.is_empty() {
-        recovery::redeem(&st.db, &st.recovery, &account_id, recovery_code, t)
-            .await
-            .map(|ok| ok.then_some(1u8))
-            .map_err(|e| e.to_string())
+        Proof::RecoveryCode(recovery_code)
     } else {
-        totp::verify(&st.db, &st.sealer, &account_id, code, t)
-            .await
-            .map(|ok| ok.then_some(2u8))
-            .map_err(|e| e.to_string())
+        Proof::Code(field("code"))
     };
-    match verified {
-        Ok(Some(level)) => {
-            let _ = throttle::clear(&st.cache, "otp", &account_id).await;
-            let amr: Vec<String> = match level {
-                3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
-                2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
-                // RFC 8176 has no value for recovery codes; "kba"-like one-off secrets are closest
-                // to a "pwd" second use, so the session records only the password plus our marker.
-                _ => vec!["pwd".into(), RECOVERY_AMR.into()],
-            };
-            tracing::info!(account = %account_id, level, "second factor accepted");
-            if level == 1 {
-                audit::record(
-                    &st.db,
-                    Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(&ip),
-                    t,
-                )
-                .await;
-            }
-            start_session(&st, &headers, jar, flow, &account_id, level, amr, locale, &bid, &ip, t).await
-        }
-        Ok(None) => {
-            audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(&ip), t).await;
-            let _ = throttle::fail(&st.cache, "otp", &account_id, &policy, t).await;
-            outcome_response(
-                &st,
-                Outcome::SecondFactor(flow, factors),
-                locale,
-                &bid,
-                None,
-                Some(("err_invalid_code", StatusCode::UNAUTHORIZED, None)),
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "second factor check failed");
-            error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error")
-        }
-    }
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
+    let step = ops::second_factor(&st, flow, &browser(&ip, &headers, sso.as_deref()), proof, now()).await;
+    render(&st, step, jar, locale, &bid)
 }
 
 pub async fn consent(
@@ -309,25 +159,23 @@ pub async fn consent(
         Ok(x) => x,
         Err(page) => return page,
     };
-    let t = now();
-    let sso = match Cookies::read(&st, &jar, Cookies::SSO) {
-        Some(c) => session::load(&st.cache, &c, t).await.ok().flatten(),
-        None => None,
-    };
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
     let allow = form.get("decision") == Some("allow");
-    let outcome = authorize::consent(&st.provider(), flow, sso.as_ref(), allow, t).await;
+    let outcome = ops::consent(&st, flow, sso.as_deref(), allow, now()).await;
     outcome_response(&st, outcome, locale, &bid, None, None)
-}
-
-/// Marks a session opened with a recovery code (level 1; the person should enrol again).
-const RECOVERY_AMR: &str = "x-recovery";
-
-fn amr_is_recovery(s: &session::SsoSession) -> bool {
-    s.amr.iter().any(|a| a == RECOVERY_AMR)
 }
 
 fn json_error(status: StatusCode, error: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+fn options_response(options: Result<serde_json::Value, OptionsError>) -> Response {
+    match options {
+        Ok(v) => super::no_store_json(v),
+        Err(OptionsError::Expired) => json_error(StatusCode::BAD_REQUEST, "login_expired"),
+        Err(OptionsError::NoPasskey) => json_error(StatusCode::BAD_REQUEST, "no_passkey"),
+        Err(OptionsError::Internal) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
 }
 
 /// Options for passwordless login from the login page (any passkey of this site).
@@ -341,13 +189,7 @@ pub async fn passkey_login_options(
         Ok(x) => x,
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),
     };
-    match passkeys::start_discoverable(st.webauthn.as_ref(), &st.cache, &flow.id).await {
-        Ok(v) => super::no_store_json(v),
-        Err(e) => {
-            tracing::error!(error = %e, "passkey options failed");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
-        }
-    }
+    options_response(ops::passkey_options(&st, &flow).await)
 }
 
 /// Passwordless login with a discoverable passkey and user verification: level 3 at once.
@@ -362,51 +204,10 @@ pub async fn passkey_login(
         Ok(x) => x,
         Err(page) => return page,
     };
-    let t = now();
-    let refused = |st: &St, flow: Flow| {
-        outcome_response(
-            st,
-            Outcome::Login(flow),
-            locale,
-            &bid,
-            None,
-            Some(("err_passkey", StatusCode::UNAUTHORIZED, None)),
-        )
-    };
-    let Ok(cred) =
-        serde_json::from_str::<webauthn_rs::prelude::PublicKeyCredential>(form.get("credential").unwrap_or(""))
-    else {
-        return refused(&st, flow);
-    };
-    let account_id =
-        match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, &cred, t).await {
-            Ok(a) => a,
-            Err(PasskeyError::Store(e)) => {
-                tracing::error!(error = %e, "passkey login failed");
-                return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "passkey login refused");
-                return refused(&st, flow);
-            }
-        };
-    match crate::identity::accounts::get(&st.db, &account_id).await {
-        Ok(Some(a)) if a.is_active() => {}
-        Ok(_) => {
-            return outcome_response(
-                &st,
-                Outcome::Login(flow),
-                locale,
-                &bid,
-                None,
-                Some(("err_account_disabled", StatusCode::FORBIDDEN, None)),
-            )
-        }
-        Err(_) => return error_page(&st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error"),
-    }
-    tracing::info!(account = %account_id, "passwordless login succeeded");
-    start_session(&st, &headers, jar, flow, &account_id, 3, vec!["hwk".into(), "mfa".into()], locale, &bid, &ip, t)
-        .await
+    let credential = serde_json::from_str::<PublicKeyCredential>(form.get("credential").unwrap_or("")).ok();
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
+    let step = ops::passkey(&st, flow, &browser(&ip, &headers, sso.as_deref()), credential.as_ref(), now()).await;
+    render(&st, step, jar, locale, &bid)
 }
 
 /// Options for a passkey as the second step (after the password, or to step a session up).
@@ -420,15 +221,5 @@ pub async fn passkey_factor_options(
         Ok(x) => x,
         Err(_) => return json_error(StatusCode::BAD_REQUEST, "login_expired"),
     };
-    let Some(account_id) = flow.pending_account.clone() else {
-        return json_error(StatusCode::BAD_REQUEST, "login_expired");
-    };
-    match passkeys::start_authentication(st.webauthn.as_ref(), &st.cache, &st.db, &account_id, &flow.id).await {
-        Ok(v) => super::no_store_json(v),
-        Err(PasskeyError::UnknownCredential) => json_error(StatusCode::BAD_REQUEST, "no_passkey"),
-        Err(e) => {
-            tracing::error!(error = %e, "passkey options failed");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
-        }
-    }
+    options_response(ops::passkey_factor_options(&st, &flow).await)
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
 pub mod keys;
+pub mod login;
 pub mod oauth;
 pub mod principal;
 pub mod requests;

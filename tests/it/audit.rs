@@ -2,8 +2,8 @@
 //! detects an altered or deleted record.
 
 use gerbang::audit;
-use gerbang::auth::login::password_login;
 use gerbang::config::Secret;
+use gerbang::ops::login::password_login;
 use gerbang::store::Db;
 
 use crate::common::*;

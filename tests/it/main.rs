@@ -10,6 +10,7 @@ mod demo;
 mod factors;
 mod identity;
 mod layers;
+mod login;
 mod oidc_flow;
 mod protocol_errors;
 mod spbe;

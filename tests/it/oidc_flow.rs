@@ -298,8 +298,8 @@ async fn wrong_password_and_unknown_account_look_the_same() {
 
 #[tokio::test]
 async fn repeated_failures_slow_down_then_lock_and_the_lock_expires() {
-    use gerbang::auth::login::{password_login, LoginError};
     use gerbang::config::Secret;
+    use gerbang::ops::login::{password_login, LoginError};
     let app =
         TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "5"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
     let nip = unique_nip();

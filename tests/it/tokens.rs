@@ -404,9 +404,9 @@ async fn a_lockout_on_one_replica_holds_on_the_other() {
     let wrong = gerbang::config::Secret::new("salah-sekali-1234".to_string());
     let t = gerbang::state::now();
     for i in 0..3 {
-        let _ = gerbang::auth::login::password_login(&app.state, &nip, &wrong, "10.2.2.2", t + 10 * i).await;
+        let _ = gerbang::ops::login::password_login(&app.state, &nip, &wrong, "10.2.2.2", t + 10 * i).await;
     }
     let right = gerbang::config::Secret::new(PASSWORD.to_string());
-    let res = gerbang::auth::login::password_login(&other.state, &nip, &right, "10.3.3.3", t + 25).await;
-    assert!(matches!(res, Err(gerbang::auth::login::LoginError::TooManyAttempts { .. })), "{res:?}");
+    let res = gerbang::ops::login::password_login(&other.state, &nip, &right, "10.3.3.3", t + 25).await;
+    assert!(matches!(res, Err(gerbang::ops::login::LoginError::TooManyAttempts { .. })), "{res:?}");
 }

@@ -1,0 +1,247 @@
+//! The login flow of an authorization request: password (throttled), second factor or passkey,
+//! step-up of an existing session, the single sign-on session, consent and the code. Each step
+//! takes what the browser sent, already parsed, and `now`; it writes the audit records and
+//! returns a [`Step`] for the face to render.
+
+mod second_factor;
+mod session;
+
+pub use second_factor::{second_factor, Proof};
+
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use crate::audit::{self, Event};
+use crate::auth::login::{Limits, PasswordCheck, PasswordVerdict};
+use crate::auth::passkeys::{self, PasskeyError};
+use crate::auth::{session as sso, Factors};
+use crate::config::Secret;
+use crate::identity::accounts::{self, Account};
+use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
+use crate::state::AppState;
+
+/// Why an attempt was refused; the face explains it on the page the person is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    InvalidCredentials,
+    TooManyAttempts,
+    AccountDisabled,
+    InvalidCode,
+    Passkey,
+}
+
+/// The browser a step comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Browser<'a> {
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    /// The single sign-on cookie it holds, if any.
+    pub sso_cookie: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum Step {
+    /// The authorization goes on or ends as the protocol decided: second factor, consent, the
+    /// redirect with a code, a denial.
+    Authorize(Outcome),
+    /// The login page again, saying why; `username` fills the form again.
+    LoginAgain { flow: Flow, refusal: Refusal, username: Option<String> },
+    /// The second-factor page again, saying why.
+    SecondFactorAgain { flow: Flow, factors: Factors, refusal: Refusal },
+    /// Logged in: the browser gets this new single sign-on cookie, then `next`.
+    SignedIn { cookie: String, next: Outcome },
+    /// Logged in with a recovery code: the new cookie, then a notice urging a new
+    /// authenticator before going on to the application at `continue_url`.
+    SignedInWithRecoveryCode { cookie: String, continue_url: String, remaining: i64 },
+    /// The login flow ended, or the session it was stepping up is gone.
+    Expired,
+    /// Logged where it happened; the person sees a generic error.
+    Internal,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginError {
+    InvalidCredentials,
+    /// Locked or asked to wait; the seconds until the next attempt may be judged.
+    TooManyAttempts {
+        retry_after: i64,
+    },
+    AccountDisabled,
+    Internal,
+}
+
+/// Why passkey request options cannot be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsError {
+    /// No second factor is due in this flow.
+    Expired,
+    /// The account has no passkey.
+    NoPasskey,
+    Internal,
+}
+
+pub(crate) fn limits(st: &AppState) -> Limits {
+    Limits { max_failures: st.config.login_max_failures, lockout_seconds: st.config.login_lockout_seconds }
+}
+
+/// The flow a form was posted in; it must have been started by this browser.
+pub async fn open_flow(st: &AppState, login_id: &str, browser_id: &str) -> Result<Flow, FlowError> {
+    authorize::load_flow(&st.provider(), login_id, browser_id).await
+}
+
+/// Checks a password with the throttles and records the outcome in the audit trail.
+pub async fn password_login(
+    st: &AppState,
+    login: &str,
+    password: &Secret<String>,
+    ip: &str,
+    now: i64,
+) -> Result<Account, LoginError> {
+    let check = PasswordCheck { db: &st.db, cache: &st.cache, hasher: &st.hasher, limits: limits(st) };
+    let verdict = match check.check(login, password, ip, now).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "login failed internally");
+            return Err(LoginError::Internal);
+        }
+    };
+    match verdict {
+        PasswordVerdict::Accepted(account) => Ok(account),
+        PasswordVerdict::Throttled { login_key, retry_after } => {
+            audit::record(&st.db, Event::new("login.throttled").subject(&login_key).ip(ip), now).await;
+            Err(LoginError::TooManyAttempts { retry_after })
+        }
+        PasswordVerdict::Inactive(account) => {
+            audit::record(&st.db, Event::new("login.refused_inactive").subject(&account.id).ip(ip), now).await;
+            Err(LoginError::AccountDisabled)
+        }
+        PasswordVerdict::Rejected { subject, locked_until } => {
+            audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
+            if let Some(until) = locked_until {
+                let detail = serde_json::json!({ "until": until });
+                audit::record(&st.db, Event::new("login.locked").subject(&subject).ip(ip).detail(detail), now).await;
+            }
+            Err(LoginError::InvalidCredentials)
+        }
+        PasswordVerdict::Oversized => Err(LoginError::InvalidCredentials),
+    }
+}
+
+/// The login form: with a second factor enrolled the password is only the first step, and no
+/// session exists until the second one succeeds.
+pub async fn password(
+    st: &AppState,
+    flow: Flow,
+    browser: &Browser<'_>,
+    username: &str,
+    password: &Secret<String>,
+    now: i64,
+) -> Step {
+    let account = match password_login(st, username, password, browser.ip, now).await {
+        Ok(a) => a,
+        Err(e) => {
+            let refusal = match e {
+                LoginError::InvalidCredentials => Refusal::InvalidCredentials,
+                LoginError::TooManyAttempts { .. } => Refusal::TooManyAttempts,
+                LoginError::AccountDisabled => Refusal::AccountDisabled,
+                LoginError::Internal => return Step::Internal,
+            };
+            return Step::LoginAgain { flow, refusal, username: Some(username.to_string()) };
+        }
+    };
+    let factors = match Factors::of(&st.db, &account.id).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "factor lookup failed");
+            return Step::Internal;
+        }
+    };
+    if factors.any() {
+        if factors.reachable() < flow.required_level {
+            return Step::Authorize(authorize::deny_level(&st.provider(), &flow).await);
+        }
+        let mut flow = flow;
+        flow.pending_account = Some(account.id.clone());
+        flow.sid = None;
+        if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
+            tracing::error!(error = %e, "could not save the login flow");
+            return Step::Internal;
+        }
+        return Step::Authorize(Outcome::SecondFactor(flow, factors));
+    }
+    tracing::info!(account = %account.id, "login succeeded");
+    session::start(st, flow, browser, &account.id, 1, vec!["pwd".into()], now).await
+}
+
+/// Passwordless login with a discoverable passkey and user verification: level 3 at once.
+/// `credential` is `None` when the browser's answer could not be read.
+pub async fn passkey(
+    st: &AppState,
+    flow: Flow,
+    browser: &Browser<'_>,
+    credential: Option<&PublicKeyCredential>,
+    now: i64,
+) -> Step {
+    let refused = |flow| Step::LoginAgain { flow, refusal: Refusal::Passkey, username: None };
+    let Some(credential) = credential else { return refused(flow) };
+    let account_id =
+        match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, credential, now).await {
+            Ok(a) => a,
+            Err(PasskeyError::Store(e)) => {
+                tracing::error!(error = %e, "passkey login failed");
+                return Step::Internal;
+            }
+            Err(e) => {
+                record_possible_clone(st, &e, browser.ip, now).await;
+                tracing::info!(error = %e, "passkey login refused");
+                return refused(flow);
+            }
+        };
+    match accounts::get(&st.db, &account_id).await {
+        Ok(Some(a)) if a.is_active() => {}
+        Ok(_) => return Step::LoginAgain { flow, refusal: Refusal::AccountDisabled, username: None },
+        Err(e) => {
+            tracing::error!(error = %e, "account lookup failed");
+            return Step::Internal;
+        }
+    }
+    tracing::info!(account = %account_id, "passwordless login succeeded");
+    session::start(st, flow, browser, &account_id, 3, vec!["hwk".into(), "mfa".into()], now).await
+}
+
+/// A possibly cloned authenticator is a security event administrators must see, not only a
+/// log line.
+async fn record_possible_clone(st: &AppState, err: &PasskeyError, ip: &str, now: i64) {
+    if let PasskeyError::PossibleClone { account_id } = err {
+        audit::record(&st.db, Event::new("passkey.possible_clone").subject(account_id).ip(ip), now).await;
+    }
+}
+
+/// The person's answer on the consent page.
+pub async fn consent(st: &AppState, flow: Flow, sso_cookie: Option<&str>, allow: bool, now: i64) -> Outcome {
+    let session = match sso_cookie {
+        Some(c) => sso::load(&st.cache, c, now).await.ok().flatten(),
+        None => None,
+    };
+    authorize::consent(&st.provider(), flow, session.as_ref(), allow, now).await
+}
+
+/// Request options for passwordless login from the login page (any passkey of this site).
+pub async fn passkey_options(st: &AppState, flow: &Flow) -> Result<serde_json::Value, OptionsError> {
+    passkeys::start_discoverable(st.webauthn.as_ref(), &st.cache, &flow.id).await.map_err(|e| {
+        tracing::error!(error = %e, "passkey options failed");
+        OptionsError::Internal
+    })
+}
+
+/// Request options for a passkey as the second step (after the password, or stepping up).
+pub async fn passkey_factor_options(st: &AppState, flow: &Flow) -> Result<serde_json::Value, OptionsError> {
+    let Some(account_id) = flow.pending_account.as_deref() else { return Err(OptionsError::Expired) };
+    match passkeys::start_authentication(st.webauthn.as_ref(), &st.cache, &st.db, account_id, &flow.id).await {
+        Ok(v) => Ok(v),
+        Err(PasskeyError::UnknownCredential) => Err(OptionsError::NoPasskey),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey options failed");
+            Err(OptionsError::Internal)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The second step of a login, or the step-up of an existing session: a passkey (level 3), a
+//! code from the authenticator app (level 2) or a recovery code (level 1, and the code is
+//! spent). Fails closed: an attempt the throttle cannot count is not judged.
+
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use super::session::{self, RECOVERY_AMR};
+use super::{limits, record_possible_clone, Browser, Refusal, Step};
+use crate::audit::{self, Event};
+use crate::auth::passkeys::{self, PasskeyError};
+use crate::auth::throttle::{self, Verdict};
+use crate::auth::{recovery, session as sso, totp, Factors};
+use crate::oidc::authorize::Flow;
+use crate::state::AppState;
+
+/// What the person offers as the second factor.
+#[derive(Debug)]
+pub enum Proof {
+    /// A code from the authenticator app.
+    Code(String),
+    RecoveryCode(String),
+    /// The authenticator's answer; `None` when it could not be read.
+    Passkey(Option<Box<PublicKeyCredential>>),
+}
+
+const SCOPE: &str = "otp";
+
+pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, proof: Proof, now: i64) -> Step {
+    let Some(account_id) = flow.pending_account.clone() else { return Step::Expired };
+    // Stepping up an existing session: it must still be the one the flow started from.
+    if let Some(sid) = &flow.sid {
+        let current = match browser.sso_cookie {
+            Some(c) => sso::load(&st.cache, c, now).await.ok().flatten(),
+            None => None,
+        };
+        if !current.is_some_and(|s| &s.sid == sid && s.account_id == account_id) {
+            return Step::Expired;
+        }
+    }
+    let factors = match Factors::of(&st.db, &account_id).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "factor lookup failed");
+            return Step::Internal;
+        }
+    };
+    match throttle::admit(&st.cache, SCOPE, &account_id, &limits(st).per_account(), now).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(_) => return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts },
+        Err(e) => {
+            tracing::error!(error = %e, account = %account_id, "second-factor attempt refused: the throttle cannot count it");
+            return Step::Internal;
+        }
+    }
+    let level = match verify(st, &flow, &account_id, proof, browser.ip, now).await {
+        Ok(Some(level)) => level,
+        Ok(None) => {
+            audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
+            return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "second factor check failed");
+            return Step::Internal;
+        }
+    };
+    if let Err(e) = throttle::clear(&st.cache, SCOPE, &account_id).await {
+        // The failure counted in advance stays; it can only make later failures count sooner.
+        tracing::warn!(error = %e, "could not clear the second-factor throttle");
+    }
+    let amr: Vec<String> = match level {
+        3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
+        2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
+        // RFC 8176 has no value for recovery codes; "kba"-like one-off secrets are closest
+        // to a "pwd" second use, so the session records only the password plus our marker.
+        _ => vec!["pwd".into(), RECOVERY_AMR.into()],
+    };
+    tracing::info!(account = %account_id, level, "second factor accepted");
+    if level == 1 {
+        let event = Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(browser.ip);
+        audit::record(&st.db, event, now).await;
+    }
+    session::start(st, flow, browser, &account_id, level, amr, now).await
+}
+
+/// The level the proof reaches, `None` when it is refused.
+async fn verify(
+    st: &AppState,
+    flow: &Flow,
+    account_id: &str,
+    proof: Proof,
+    ip: &str,
+    now: i64,
+) -> Result<Option<u8>, String> {
+    match proof {
+        Proof::Passkey(None) => Ok(None),
+        Proof::Passkey(Some(cred)) => {
+            let wa = st.webauthn.as_ref();
+            match passkeys::finish_authentication(wa, &st.cache, &st.db, account_id, &flow.id, &cred, now).await {
+                Ok(()) => Ok(Some(3)),
+                Err(PasskeyError::Store(e)) => Err(e.to_string()),
+                Err(PasskeyError::Internal(e)) => Err(e),
+                Err(e) => {
+                    record_possible_clone(st, &e, ip, now).await;
+                    tracing::info!(account = %account_id, error = %e, "passkey refused");
+                    Ok(None)
+                }
+            }
+        }
+        Proof::RecoveryCode(code) => recovery::redeem(&st.db, &st.recovery, account_id, &code, now)
+            .await
+            .map(|ok| ok.then_some(1))
+            .map_err(|e| e.to_string()),
+        Proof::Code(code) => totp::verify(&st.db, &st.sealer, account_id, &code, now)
+            .await
+            .map(|ok| ok.then_some(2))
+            .map_err(|e| e.to_string()),
+    }
+}
