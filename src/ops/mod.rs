@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
 pub mod principal;
+pub mod relying_party;
 pub mod requests;
 pub mod roles;
 pub mod units;
