@@ -168,14 +168,30 @@ pub async fn start(st: &AppState, rp: &RelyingParty, opts: Options<'_>) -> Resul
             st.cache.put_json(&format!("{prefix}:{state}"), &pending, ttl).await.map_err(internal)?;
             state
         }
-        // `state~verifier~nonce`, then the encoded `next` when there is one.
-        Keep::Cookie if pending.next.is_empty() => format!("{state}~{}~{}", pending.verifier, pending.nonce),
-        Keep::Cookie => {
-            format!("{state}~{}~{}~{}", pending.verifier, pending.nonce, crypto::b64url(pending.next.as_bytes()))
-        }
+        Keep::Cookie => to_cookie(&state, &pending),
         Keep::Nothing => String::new(),
     };
     Ok(Started { authorize_url, cookie })
+}
+
+/// `state~verifier~nonce`, then the encoded `next` when there is one. None of the tokens contain
+/// `~` (they are base64url).
+fn to_cookie(state: &str, p: &Pending) -> String {
+    if p.next.is_empty() {
+        format!("{state}~{}~{}", p.verifier, p.nonce)
+    } else {
+        format!("{state}~{}~{}~{}", p.verifier, p.nonce, crypto::b64url(p.next.as_bytes()))
+    }
+}
+
+fn from_cookie(cookie: &str) -> Option<(String, Pending)> {
+    let parts: Vec<&str> = cookie.split('~').collect();
+    let (state, verifier, nonce, next) = match parts.as_slice() {
+        [s, v, n] => (*s, *v, *n, String::new()),
+        [s, v, n, next] => (*s, *v, *n, String::from_utf8(crypto::b64url_decode(next)?).ok()?),
+        _ => return None,
+    };
+    Some((state.to_string(), Pending { verifier: verifier.to_string(), nonce: nonce.to_string(), next }))
 }
 
 /// The login kept for `state`, if the browser's cookie matches it.
@@ -192,21 +208,10 @@ async fn pending(st: &AppState, rp: &RelyingParty, cookie: &str, state: &str) ->
                 _ => Err(RpError::Expired),
             }
         }
-        Keep::Cookie => {
-            let parts: Vec<&str> = cookie.split('~').collect();
-            let (kept, verifier, nonce, next) = match parts.as_slice() {
-                [s, v, n] => (*s, *v, *n, String::new()),
-                [s, v, n, next] => {
-                    let next = crypto::b64url_decode(next).and_then(|b| String::from_utf8(b).ok());
-                    (*s, *v, *n, next.ok_or(RpError::Expired)?)
-                }
-                _ => return Err(RpError::Expired),
-            };
-            if !matches(kept) {
-                return Err(RpError::Expired);
-            }
-            Ok(Pending { verifier: verifier.to_string(), nonce: nonce.to_string(), next })
-        }
+        Keep::Cookie => match from_cookie(cookie) {
+            Some((kept, p)) if matches(&kept) => Ok(p),
+            _ => Err(RpError::Expired),
+        },
         Keep::Nothing => Err(RpError::Expired),
     }
 }
@@ -260,4 +265,27 @@ pub async fn finish(
         claims,
         next: pending.next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_kept_in_a_cookie_reads_back_whole() {
+        let p = Pending { verifier: "v-1_x".into(), nonce: "n0".into(), next: "/demo?a=b~c".into() };
+        let (state, back) = from_cookie(&to_cookie("s1", &p)).expect("reads back");
+        assert_eq!((state.as_str(), back.verifier.as_str(), back.nonce.as_str()), ("s1", "v-1_x", "n0"));
+        assert_eq!(back.next, "/demo?a=b~c");
+        let bare = Pending { verifier: "v".into(), nonce: "n".into(), next: String::new() };
+        assert_eq!(to_cookie("s", &bare), "s~v~n", "the demo's cookie as before");
+        assert_eq!(from_cookie("s~v~n").map(|(s, p)| (s, p.next)), Some(("s".into(), String::new())));
+    }
+
+    #[test]
+    fn a_malformed_cookie_is_no_login() {
+        for bad in ["", "s~v", "s~v~n~!!!", "s~v~n~x~y"] {
+            assert!(from_cookie(bad).is_none(), "{bad}");
+        }
+    }
 }
