@@ -9,6 +9,9 @@ pub mod demo;
 pub mod health;
 pub mod login;
 pub mod oidc;
+pub mod page;
+
+pub use page::{CsrfBound, PageError, SignedInForm};
 
 use std::sync::Arc;
 

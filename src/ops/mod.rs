@@ -11,6 +11,7 @@ pub mod keys;
 pub mod login;
 pub mod oauth;
 pub mod principal;
+pub mod relying_party;
 pub mod requests;
 pub mod roles;
 pub mod units;

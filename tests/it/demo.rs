@@ -42,3 +42,27 @@ async fn bootstrap_admin_logs_into_the_demo_application() {
     let res = b.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), 400);
 }
+
+/// The shared in-process relying party refuses a callback that is not the answer to this
+/// browser's own request: another state, no login cookie, or an error from the provider.
+#[tokio::test]
+async fn the_demo_callback_refuses_what_this_browser_did_not_start() {
+    let app = TestApp::spawn_with(&[("GERBANG_BOOTSTRAP", "true")]).await;
+    gerbang::ops::bootstrap::run(&app.state, gerbang::state::now()).await.unwrap().expect("first run bootstraps");
+    let b = browser();
+    let res = b.get(app.url("/demo/start")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(cookie.iter().any(|c| c.starts_with("gerbang_demo=") && c.contains("Path=/demo")), "{cookie:?}");
+    let refused = |html: &str, code: &str| html.contains(&format!("<code>{code}</code>"));
+    let res = b.get(app.url("/demo/callback?code=abc&state=not-the-one")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(refused(&res.text().await.unwrap(), "invalid_request"));
+    let res = b.get(app.url("/demo/callback?error=access_denied&state=x")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(refused(&res.text().await.unwrap(), "access_denied"));
+    let res = browser().get(app.url("/demo/callback?code=abc&state=x")).send().await.unwrap();
+    assert_eq!(res.status(), 400, "no login cookie");
+    assert!(refused(&res.text().await.unwrap(), "invalid_request"));
+}

@@ -1,0 +1,297 @@
+//! People: search, the sessions page, creating an account, and the account page with its
+//! changes (name and unit, roles, sessions, status, second-factor reset).
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::{context, Value};
+use serde::Deserialize;
+
+use super::certificates::cert_row;
+use super::{all_units, confirmed, done, managed_units, parse_role, role_label, unit_name, unit_options, Console};
+use crate::http::{see_other, FormParams, SignedInForm};
+use crate::identity::accounts::{Account, STATUSES};
+use crate::identity::levels;
+use crate::ops::accounts::{AccountEdit, AccountInput};
+use crate::ops::roles::Assignment;
+use crate::ops::{self, AdminError};
+use crate::state::now;
+use crate::store::opd::OpdRow;
+
+fn account_row(a: &Account, units: &[OpdRow], sessions: Option<usize>) -> Value {
+    context! { id => a.id, name => a.name, nip => a.nip, nik => a.nik, status => a.status, unit => unit_name(units, a.opd_id.as_deref()), sessions => sessions }
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+pub async fn accounts(c: Console, Query(p): Query<SearchQuery>) -> Response {
+    let q = p.q.unwrap_or_default();
+    let found = match ops::accounts::search_accounts(&c.st, &c.admin, &q, 100).await {
+        Ok(f) => f,
+        Err(e) => return c.fail(e, "/console"),
+    };
+    let units = all_units(&c.st).await;
+    let rows: Vec<Value> = found.iter().map(|a| account_row(a, &units, None)).collect();
+    c.ok("console_accounts.html", "accounts", context! { accounts => rows, q => q, show_new => true })
+}
+
+/// The sessions page: find people, see how many live sessions each has, open one to end them.
+pub async fn sessions(c: Console, Query(p): Query<SearchQuery>) -> Response {
+    let q = p.q.unwrap_or_default();
+    let found = if q.trim().is_empty() {
+        Vec::new()
+    } else {
+        match ops::accounts::search_accounts(&c.st, &c.admin, &q, 50).await {
+            Ok(f) => f,
+            Err(e) => return c.fail(e, "/console"),
+        }
+    };
+    let units = all_units(&c.st).await;
+    let t = now();
+    let mut rows = Vec::new();
+    for a in &found {
+        // Counts only (from the cache); opening the account checks the admin's powers over it.
+        let n = crate::auth::session::list_for_account(&c.st.cache, &a.id, t).await.map(|s| s.len()).unwrap_or(0);
+        rows.push(account_row(a, &units, Some(n)));
+    }
+    let ctx = context! { accounts => rows, q => q, with_sessions => true, heading => c.text("c_nav_sessions"), search_action => "/console/sessions" };
+    c.ok("console_accounts.html", "sessions", ctx)
+}
+
+fn account_form_values(form: &FormParams) -> Value {
+    context! { nip => form.get("nip"), nik => form.get("nik"), name => form.get("name"), opd_id => form.get("opd_id") }
+}
+
+pub async fn account_new_form(c: Console) -> Response {
+    let units = managed_units(&c).await;
+    let form = context! { opd_id => c.admin.account().and_then(|a| a.opd_id.clone()) };
+    c.ok("console_account_new.html", "accounts", context! { units => unit_options(&units), form => form })
+}
+
+pub async fn account_new(SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let input = AccountInput {
+        nip: form.get("nip").map(String::from),
+        nik: form.get("nik").map(String::from),
+        name: form.get("name").unwrap_or("").to_string(),
+        opd_id: form.get("opd_id").map(String::from),
+        password: form.get("password").map(String::from),
+    };
+    let units = managed_units(&c).await;
+    // The form comes back with what was typed (never the password) and the reason.
+    let again = |c: &Console, e: String| {
+        let ctx = context! { units => unit_options(&units), form => account_form_values(&form), error => e };
+        c.render(StatusCode::UNPROCESSABLE_ENTITY, "console_account_new.html", "accounts", ctx)
+    };
+    if input.name.trim().is_empty() {
+        return again(&c, c.text("c_err_name_required"));
+    }
+    if !confirmed(&form) {
+        let id = input.nip.clone().filter(|s| !s.is_empty()).or(input.nik.clone()).unwrap_or_default();
+        let unit = unit_name(&units, input.opd_id.as_deref()).unwrap_or_else(|| "—".into());
+        let summary = vec![c.fmt("c_sum_account_create", &[&input.name, &id, &unit])];
+        return c.confirm(&form, "/console/accounts/new", "/console/accounts", summary);
+    }
+    match ops::accounts::create_account(&c.st, &c.admin, input, now()).await {
+        Ok((a, _)) => done(&format!("/console/accounts/{}", a.id), "account_created"),
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => again(&c, d),
+        Err(e) => c.fail(e, "/console/accounts"),
+    }
+}
+
+pub async fn account(c: Console, Path(id): Path<String>) -> Response {
+    account_page(&c, &id, StatusCode::OK, None).await
+}
+
+/// The account page; `cert_error` is a refused certificate (message, detail, the text given).
+pub(super) async fn account_page(
+    c: &Console,
+    id: &str,
+    status: StatusCode,
+    cert_error: Option<(String, String, String)>,
+) -> Response {
+    let st = &c.st;
+    let id = id.to_string();
+    let a = match ops::accounts::account(st, &c.admin, &id).await {
+        Ok(a) => a,
+        Err(e) => return c.fail(e, "/console/accounts"),
+    };
+    let t = now();
+    let (direct, effective) = ops::roles::roles_of(st, &c.admin, &id).await.unwrap_or_default();
+    let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
+    let assignable: Vec<_> = ops::roles::assignable_roles(st, &c.admin)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !direct.iter().any(|d| d.id == r.id))
+        .collect();
+    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, &id, t)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| context! { sid => s.sid, since => c.local_time(s.auth_time), level => levels::from_acr(&s.acr).unwrap_or(1), ip => s.ip, device => crate::http::account::device(&s.user_agent) })
+        .collect();
+    let units = all_units(st).await;
+    let options = unit_options(&managed_units(c).await);
+    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, &id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| cert_row(c, r, None, t))
+        .collect();
+    let (cert_error, cert_detail, cert_text) =
+        cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
+    let ctx = context! {
+        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
+        unit => unit_name(&units, a.opd_id.as_deref()), units => options, direct => direct, inherited => inherited,
+        assignable => assignable, sessions => sessions, statuses => STATUSES, certs => certs,
+        cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
+    };
+    c.render(status, "console_account.html", "accounts", ctx)
+}
+
+pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let edit = AccountEdit { name: form.get("name").map(String::from), opd_id: form.get("opd_id").map(String::from) };
+    if !confirmed(&form) {
+        let units = all_units(&c.st).await;
+        let mut summary = Vec::new();
+        if let Some(n) = edit.name.as_deref().filter(|n| n.trim() != a.name) {
+            summary.push(c.fmt("c_sum_rename", &[&a.name, n.trim()]));
+        }
+        if let Some(u) =
+            edit.opd_id.as_deref().filter(|u| Some(*u) != a.opd_id.as_deref() && !(u.is_empty() && a.opd_id.is_none()))
+        {
+            let from = unit_name(&units, a.opd_id.as_deref()).unwrap_or_else(|| "—".into());
+            let to = unit_name(&units, Some(u)).unwrap_or_else(|| "—".into());
+            summary.push(c.fmt("c_sum_move", &[&a.name, &from, &to]));
+        }
+        if summary.is_empty() {
+            return see_other(&back);
+        }
+        return c.confirm(&form, &format!("/console/accounts/{id}/edit"), &back, summary);
+    }
+    match ops::accounts::edit_account(&c.st, &c.admin, &id, edit, now()).await {
+        Ok(_) => done(&back, "account_updated"),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+async fn role_change(c: Console, id: String, form: FormParams, adding: bool) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some((client, name)) = parse_role(form.get("role")) else {
+        return c.fail(AdminError::Invalid("role".into()), &back);
+    };
+    let assignment = Assignment {
+        role: name.clone(),
+        client_id: Some(client.clone()).filter(|c| !c.is_empty()),
+        account_id: a.id.clone(),
+    };
+    if !confirmed(&form) {
+        let (action, key) = if adding { ("add", "c_sum_assign") } else { ("remove", "c_sum_unassign") };
+        let mut summary = vec![c.fmt(key, &[&role_label(&c, &client, &name), &a.name])];
+        if !adding {
+            summary.push(c.text("c_sum_unassign_tokens"));
+        }
+        return c.confirm(&form, &format!("/console/accounts/{id}/roles/{action}"), &back, summary);
+    }
+    let t = now();
+    let result = if adding {
+        ops::roles::assign(&c.st, &c.admin, &assignment, t).await
+    } else {
+        ops::roles::unassign(&c.st, &c.admin, &assignment, t).await.map(|_| ())
+    };
+    match result {
+        Ok(()) => done(&back, if adding { "role_assigned" } else { "role_removed" }),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+pub async fn account_role_add(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    role_change(c, id, form, true).await
+}
+
+pub async fn account_role_remove(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    role_change(c, id, form, false).await
+}
+
+pub async fn account_session_end(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let sid = form.get("sid").unwrap_or("").to_string();
+    if !confirmed(&form) {
+        return c.confirm(
+            &form,
+            &format!("/console/accounts/{id}/sessions/end"),
+            &back,
+            vec![c.fmt("c_sum_end_session", &[&a.name])],
+        );
+    }
+    match ops::accounts::end_session(&c.st, &c.admin, &id, &sid, now()).await {
+        Ok(_) => done(&back, "session_ended"),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let status = form.get("status").unwrap_or("").to_string();
+    if !STATUSES.contains(&status.as_str()) {
+        return c.fail(AdminError::Invalid("status".into()), &back);
+    }
+    if !confirmed(&form) {
+        if status == a.status {
+            return see_other(&back);
+        }
+        let (from, to) = (c.text(&format!("c_status_{}", a.status)), c.text(&format!("c_status_{status}")));
+        let mut summary = vec![c.fmt("c_sum_status", &[&a.name, &from, &to])];
+        if status != "active" {
+            summary.push(c.text("c_sum_status_revokes"));
+        }
+        return c.confirm(&form, &format!("/console/accounts/{id}/status"), &back, summary);
+    }
+    match ops::accounts::set_status(&c.st, &c.admin, &id, &status, now()).await {
+        Ok(_) => done(&back, "status_changed"),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+pub async fn account_factor_reset(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !confirmed(&form) {
+        let summary = vec![c.fmt("c_sum_factor_reset", &[&a.name]), c.text("c_sum_factor_reset_sessions")];
+        return c.confirm(&form, &format!("/console/accounts/{id}/factor-reset"), &back, summary);
+    }
+    match ops::accounts::reset_factors(&c.st, &c.admin, &id, now()).await {
+        Ok(_) => done(&back, "factors_reset"),
+        Err(e) => c.fail(e, &back),
+    }
+}

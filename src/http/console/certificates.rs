@@ -1,0 +1,116 @@
+//! Electronic certificates: monitoring, binding one to an account, revoking one.
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::{context, Value};
+use serde::Deserialize;
+
+use super::accounts::account_page;
+use super::{confirmed, done, Console};
+use crate::http::SignedInForm;
+use crate::ops::{self, AdminError};
+use crate::state::now;
+
+pub(super) fn cert_row(c: &Console, r: &crate::store::certs::CertRow, holder: Option<&str>, t: i64) -> Value {
+    context! {
+        id => r.id, subject => r.subject, issuer => r.issuer, serial => r.serial, fingerprint => r.fingerprint,
+        not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
+        standing => crate::certs::standing(r, t, ops::certificates::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
+        account_id => r.account_id, account_name => holder,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CertQuery {
+    all: Option<String>,
+}
+
+/// Monitoring: revoked, expired and soon-expiring certificates first (or all of them).
+pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
+    let all = q.all.as_deref() == Some("1");
+    let t = now();
+    let rows = match ops::certificates::certificates(&c.st, &c.admin, !all, t).await {
+        Ok(r) => r,
+        Err(e) => return c.fail(e, "/console"),
+    };
+    let list: Vec<Value> = rows.iter().map(|r| cert_row(&c, &r.cert, Some(&r.holder_name), t)).collect();
+    c.ok(
+        "console_certificates.html",
+        "certificates",
+        context! { certs => list, all => all, warn_days => ops::certificates::CERT_WARN_DAYS },
+    )
+}
+
+pub async fn certificate_bind(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pem = form.get("certificate").unwrap_or("").to_string();
+    let t = now();
+    // Checked first, so the confirmation shows what the certificate says about itself.
+    let checked = match crate::certs::check(&pem, &c.st.cert_issuers, t) {
+        Ok(x) => x,
+        Err(e) => {
+            return account_page(
+                &c,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((c.text(e.message_key()), e.to_string(), pem)),
+            )
+            .await
+        }
+    };
+    if !confirmed(&form) {
+        let mut summary = vec![
+            c.fmt("c_sum_cert_bind", &[&a.name]),
+            format!("{}: {}", c.text("c_cert_subject"), checked.subject),
+            format!("{}: {}", c.text("c_cert_issuer"), checked.issuer),
+            format!(
+                "{}: {} – {}",
+                c.text("c_cert_validity"),
+                c.local_time(checked.not_before),
+                c.local_time(checked.not_after)
+            ),
+        ];
+        if !checked.common_name.eq_ignore_ascii_case(a.name.trim()) {
+            summary.push(c.fmt("c_sum_cert_name_differs", &[&checked.common_name, &a.name]));
+        }
+        return c.confirm(&form, &format!("/console/accounts/{id}/certificates"), &back, summary);
+    }
+    match ops::certificates::bind_certificate(&c.st, &c.admin, &id, &pem, t).await {
+        Ok(_) => done(&back, "certificate_bound"),
+        Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
+            account_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some((c.text("c_err_invalid"), d, pem))).await
+        }
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+pub async fn certificate_revoke(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let back = form.get("back").filter(|b| b.starts_with("/console/")).unwrap_or("/console/certificates").to_string();
+    let reason = form.get("reason").unwrap_or("").trim().to_string();
+    if reason.is_empty() {
+        return c.fail(AdminError::Invalid(c.text("c_err_reason_required")), &back);
+    }
+    if !confirmed(&form) {
+        let cert = match crate::store::certs::get(&c.st.db, &id).await {
+            Ok(Some(x)) => x,
+            Ok(None) => return c.fail(AdminError::NotFound("certificate"), &back),
+            Err(e) => return c.fail(AdminError::from(e), &back),
+        };
+        let summary = vec![c.fmt("c_sum_cert_revoke", &[&cert.subject]), c.fmt("c_sum_reject", &[&reason])];
+        return c.confirm(&form, &format!("/console/certificates/{id}/revoke"), &back, summary);
+    }
+    match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
+        Ok(_) => done(&back, "certificate_revoked"),
+        Err(e) => c.fail(e, &back),
+    }
+}

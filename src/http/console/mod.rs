@@ -1,0 +1,452 @@
+//! The admin console under `/console`: server-rendered pages for the operations in
+//! `crate::ops`. The console is an OIDC client of Gerbang (`gerbang-console`, code + PKCE,
+//! redeemed in-process). The console session on the server holds the grant that login created;
+//! every request checks it together with the browser's single sign-on session and the person's
+//! live roles, so logging out, a revoked grant or a removed role ends console access at once.
+//! Every change is shown on a confirmation page before it is made. This module holds the
+//! `Console` extractor, the console's session (login, callback, logout) and what the pages
+//! share; the pages themselves are in the submodules, one per subject.
+
+// Refusals are `Result<_, Response>`, a finished page; axum's `Response` is large, and boxing it
+// on the rare error path would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod accounts;
+mod applications;
+mod audit;
+mod certificates;
+mod dashboard;
+mod requests;
+mod units;
+
+pub use accounts::{
+    account, account_edit, account_factor_reset, account_new, account_new_form, account_role_add, account_role_remove,
+    account_session_end, account_status, accounts, sessions,
+};
+pub use applications::{application, application_edit, application_enabled, application_secret, applications};
+pub use audit::{audit_export, audit_view};
+pub use certificates::{certificate_bind, certificate_revoke, certificates};
+pub use dashboard::dashboard;
+pub use requests::{request, request_credentials, request_decide, request_submit, requests};
+pub use units::{opd, opd_create, role_create, roles, roles_bulk};
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use minijinja::{context, Value};
+use serde::{Deserialize, Serialize};
+
+use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, PageError, St};
+use crate::crypto;
+use crate::identity::accounts::Account;
+use crate::identity::levels;
+use crate::ops::relying_party::{self, RpError, CONSOLE};
+use crate::ops::{self, AdminError, Principal};
+use crate::state::{now, AppState};
+use crate::store::opd::OpdRow;
+use crate::theme::negotiate;
+
+const COOKIE: &str = "gerbang_console";
+const LOGIN_COOKIE: &str = "gerbang_console_login";
+
+/// Outcome messages shown once after a change; only these keys are accepted from the URL.
+const DONE: &[&str] = &[
+    "account_created",
+    "account_updated",
+    "role_assigned",
+    "role_removed",
+    "session_ended",
+    "status_changed",
+    "factors_reset",
+    "application_updated",
+    "application_enabled",
+    "application_disabled",
+    "request_submitted",
+    "request_approved",
+    "request_rejected",
+    "bulk_done",
+    "certificate_bound",
+    "certificate_revoked",
+    "role_created",
+    "opd_created",
+];
+
+/// The console's server-side session: the grant its login created (checked at every request,
+/// see `ops::authenticate_grant`) and the ID token for logging out.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsoleSession {
+    grant_id: String,
+    id_token: String,
+    lang: Option<String>,
+    expires_at: i64,
+}
+
+fn session_key(cookie: &str) -> String {
+    format!("console:{}", crypto::sha256_hex(cookie.as_bytes()))
+}
+
+/// Strict: the console is only ever reached from its own pages, so no other site's link or
+/// form can ride on the session. The login cookie is Lax, because the browser comes back to the
+/// callback by a redirect from the login pages.
+fn make_cookie(st: &AppState, base: &'static str, value: String, strict: bool) -> Cookie<'static> {
+    Cookies::make_with(st, base, value, if strict { SameSite::Strict } else { SameSite::Lax })
+}
+
+/// Only paths inside the console: a `next` pointing elsewhere would be an open redirect.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+            n.to_string()
+        }
+        _ => "/console".to_string(),
+    }
+}
+
+fn locale_of(st: &AppState, headers: &HeaderMap, session_lang: Option<&str>) -> &'static str {
+    negotiate(session_lang, accept_language(headers), &st.config.default_locale)
+}
+
+/// A logged-in administrator on a console page.
+pub struct Console {
+    st: St,
+    admin: Principal,
+    key: String,
+    locale: &'static str,
+    done: Option<String>,
+}
+
+impl FromRequestParts<St> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let query: HashMap<String, String> =
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        let wanted_lang = query.get("lang").filter(|l| crate::theme::LOCALES.contains(&l.as_str())).cloned();
+        let t = now();
+        let cookie = jar.get(&Cookies::name(st, COOKIE)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
+        let key = cookie.as_deref().map(session_key);
+        let session = match &key {
+            Some(k) => st.cache.get_json::<ConsoleSession>(k).await.ok().flatten().filter(|s| s.expires_at > t),
+            None => None,
+        };
+        let relogin = |lang: Option<&str>| -> Response {
+            let locale = locale_of(st, &parts.headers, lang);
+            if parts.method == Method::GET {
+                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console");
+                see_other(&local_url("/console/login", &[("next", next)]))
+            } else {
+                PageError::new(st, locale, StatusCode::UNAUTHORIZED, "c_err_session_ended", "login_required")
+                    .into_response()
+            }
+        };
+        let (Some(key), Some(mut session)) = (key, session) else { return Err(relogin(wanted_lang.as_deref())) };
+        let locale = locale_of(st, &parts.headers, wanted_lang.as_deref().or(session.lang.as_deref()));
+        let sso = Cookies::read(st, &jar, Cookies::SSO);
+        let live = match sso {
+            Some(cookie) => crate::auth::session::load(&st.cache, &cookie, t).await.ok().flatten(),
+            None => None,
+        };
+        let admin = match ops::authenticate_grant(st, &session.grant_id, live.as_ref().map(|s| s.sid.as_str()), t).await
+        {
+            Ok(a) => a,
+            Err(AdminError::Unauthenticated(_)) => {
+                let _ = st.cache.delete(&key).await;
+                return Err(relogin(session.lang.as_deref()));
+            }
+            Err(AdminError::NeedsLevel(_)) => {
+                let level = "insufficient_user_authentication";
+                return Err(PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_level", level).into_response());
+            }
+            Err(AdminError::Forbidden(_)) => {
+                let no_role = PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied");
+                return Err(no_role.into_response());
+            }
+            Err(_) => return Err(PageError::server(st, locale).into_response()),
+        };
+        if wanted_lang.is_some() && wanted_lang != session.lang {
+            session.lang = wanted_lang;
+            let ttl = std::time::Duration::from_secs((session.expires_at - t).max(1) as u64);
+            if let Err(e) = st.cache.put_json(&key, &session, ttl).await {
+                tracing::warn!(error = %e, "could not keep the console language");
+            }
+        }
+        let done = query.get("done").filter(|d| DONE.contains(&d.as_str())).cloned();
+        Ok(Console { st: st.clone(), admin, key, locale, done })
+    }
+}
+
+impl Console {
+    fn csrf(&self) -> String {
+        self.st.csrf.token(&self.key, "console")
+    }
+
+    /// One account within the admin's powers, and its page to return to after a change.
+    async fn managed_account(&self, id: &str) -> Result<(Account, String), Response> {
+        let a =
+            ops::accounts::account(&self.st, &self.admin, id).await.map_err(|e| self.fail(e, "/console/accounts"))?;
+        Ok((a, format!("/console/accounts/{id}")))
+    }
+
+    fn text(&self, key: &str) -> String {
+        self.st.themes.text(self.locale, key)
+    }
+
+    fn me(&self) -> Value {
+        let p = &self.admin;
+        let mut powers = Vec::new();
+        if let Some(a) = p.person() {
+            for (held, name) in [
+                (a.diskominfo, "diskominfo-admin"),
+                (a.opd_admin, "opd-admin"),
+                (a.auditor, "auditor"),
+                (a.developer, "opd-developer"),
+            ] {
+                if held {
+                    powers.push(name);
+                }
+            }
+        }
+        context! {
+            name => p.account().map(|a| a.name.clone()),
+            powers => powers.join(", "),
+            diskominfo => p.diskominfo(),
+            sees_accounts => p.sees_accounts(),
+            sees_requests => p.reviews_applications() || p.requests_applications(),
+            requests_applications => p.requests_applications(),
+            reads_audit => p.reads_audit(),
+        }
+    }
+
+    fn render(&self, status: StatusCode, template: &str, nav: &str, ctx: Value) -> Response {
+        let notice = self.done.as_ref().map(|d| self.text(&format!("c_done_{d}")));
+        let full = context! { me => self.me(), nav => nav, csrf => self.csrf(), notice => notice, ..ctx };
+        page(&self.st, status, template, self.locale, full)
+    }
+
+    fn ok(&self, template: &str, nav: &str, ctx: Value) -> Response {
+        self.render(StatusCode::OK, template, nav, ctx)
+    }
+
+    /// A refused or failed operation as a page with a way back.
+    fn fail(&self, e: AdminError, back: &str) -> Response {
+        let (status, key, detail) = match e {
+            AdminError::Forbidden(d) => (StatusCode::FORBIDDEN, "c_err_forbidden", d),
+            AdminError::NotFound(what) => (StatusCode::NOT_FOUND, "c_err_not_found", what.to_string()),
+            AdminError::Conflict(d) => (StatusCode::CONFLICT, "c_err_conflict", d),
+            AdminError::Invalid(d) => (StatusCode::UNPROCESSABLE_ENTITY, "c_err_invalid", d),
+            AdminError::Gone(d) => (StatusCode::GONE, "c_err_gone", d),
+            AdminError::NeedsLevel(_) => (StatusCode::FORBIDDEN, "c_err_level", String::new()),
+            AdminError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "c_err_session_ended", String::new()),
+            AdminError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "error_server", String::new()),
+        };
+        let ctx = context! { title => self.text("error_title"), message => self.text(key), detail => detail, back_url => back };
+        self.render(status, "console_message.html", "", ctx)
+    }
+
+    /// The confirmation step: what will happen, the same fields again, and a way back.
+    fn confirm(&self, form: &FormParams, action: &str, cancel: &str, summary: Vec<String>) -> Response {
+        let fields: Vec<(String, String)> =
+            form.0.iter().filter(|(k, _)| k != "csrf" && k != "confirmed").cloned().collect();
+        let ctx = context! { summary => summary, fields => fields, action => action, cancel_url => cancel };
+        self.ok("console_confirm.html", "", ctx)
+    }
+
+    fn fmt(&self, key: &str, args: &[&str]) -> String {
+        let mut s = self.text(key);
+        for (i, a) in args.iter().enumerate() {
+            s = s.replace(&format!("{{{i}}}"), a);
+        }
+        s
+    }
+
+    fn local_time(&self, at: i64) -> String {
+        let offset = i64::from(self.st.config.utc_offset_minutes) * 60;
+        chrono::DateTime::from_timestamp(at + offset, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl CsrfBound for Console {
+    fn csrf_binding(&self) -> (&str, &'static str) {
+        (&self.key, "console")
+    }
+
+    fn locale(&self) -> &'static str {
+        self.locale
+    }
+}
+
+/// A same-site path with a query (relative, so it works behind any proxy prefix-free host).
+fn local_url(path: &str, params: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
+}
+
+fn confirmed(form: &FormParams) -> bool {
+    form.get("confirmed") == Some("1")
+}
+
+fn done(url: &str, what: &str) -> Response {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    see_other(&format!("{url}{sep}done={what}"))
+}
+
+// ---------------------------------------------------------------- login and logout
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+/// Starts the console's own authorization request, at the level administration needs.
+pub async fn login(
+    State(st): State<St>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<NextParam>,
+) -> Result<Response, PageError> {
+    let locale = locale_of(&st, &headers, None);
+    let opts = relying_party::Options {
+        acr_values: Some(levels::acr(st.config.admin_min_level)),
+        ui_locales: Some(locale),
+        prompt: None,
+        next: safe_next(q.next.as_deref()),
+    };
+    let started = relying_party::start(&st, &CONSOLE, opts).await.map_err(|_| PageError::server(&st, locale))?;
+    Ok((jar.add(make_cookie(&st, LOGIN_COOKIE, started.cookie, false)), see_other(&started.authorize_url))
+        .into_response())
+}
+
+pub async fn callback(
+    State(st): State<St>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(mut q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let locale = locale_of(&st, &headers, None);
+    let fail = |key, code: &str| PageError::new(&st, locale, StatusCode::BAD_REQUEST, key, code);
+    let cb = relying_party::Callback { code: q.remove("code"), state: q.remove("state"), error: q.remove("error") };
+    let kept = jar.get(&Cookies::name(&st, LOGIN_COOKIE)).map(|c| c.value().to_string()).unwrap_or_default();
+    let t = now();
+    let signed_in = relying_party::finish(&st, &CONSOLE, &kept, &cb, t).await.map_err(|e| match e {
+        RpError::Refused(e) if e == "unmet_authentication_requirements" => fail("c_err_level", &e),
+        RpError::Refused(e) => fail("c_err_login_failed", &e),
+        RpError::Expired => fail("err_session_expired", "invalid_request"),
+        RpError::UnknownClient | RpError::Internal => PageError::server(&st, locale),
+        RpError::Exchange(code) => fail("c_err_login_failed", code.as_str()),
+        RpError::NoIdToken => fail("c_err_login_failed", "server_error"),
+        RpError::InvalidToken => fail("c_err_login_failed", "invalid_token"),
+    })?;
+    // Refuse here rather than on the next page, so a person without a role sees why at once.
+    match ops::authenticate_grant(&st, &signed_in.grant_id, Some(&signed_in.sid), t).await {
+        Ok(_) => {}
+        Err(AdminError::NeedsLevel(_)) => {
+            let code = "insufficient_user_authentication";
+            return Err(PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_level", code));
+        }
+        Err(AdminError::Forbidden(_)) => {
+            return Err(PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied"))
+        }
+        Err(_) => return Err(fail("c_err_login_failed", "invalid_token")),
+    }
+    let cookie = crypto::random_token(32).map_err(|_| PageError::server(&st, locale))?;
+    // Bounded by the single sign-on session it depends on anyway.
+    let session = ConsoleSession {
+        grant_id: signed_in.grant_id,
+        id_token: signed_in.id_token,
+        lang: None,
+        expires_at: t + st.config.session_ttl,
+    };
+    let ttl = std::time::Duration::from_secs(st.config.session_ttl.max(1) as u64);
+    if let Err(e) = st.cache.put_json(&session_key(&cookie), &session, ttl).await {
+        tracing::error!(error = %e, "could not store a console session");
+        return Err(PageError::server(&st, locale));
+    }
+    let mut gone = make_cookie(&st, LOGIN_COOKIE, String::new(), false);
+    gone.make_removal();
+    Ok((jar.add(gone).add(make_cookie(&st, COOKIE, cookie, true)), see_other(&signed_in.next)).into_response())
+}
+
+/// Ends the console session, then the single sign-on session through the ordinary logout.
+pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
+    let name = Cookies::name(&st, COOKIE);
+    let mut hint = String::new();
+    if let Some(c) = jar.get(&name) {
+        let key = session_key(c.value());
+        if let Ok(Some(s)) = st.cache.take_json::<ConsoleSession>(&key).await {
+            if let Err(e) = crate::store::grants::revoke_grant(&st.db, &s.grant_id, now()).await {
+                tracing::warn!(error = %e, "could not revoke the console's grant at logout");
+            }
+            hint = s.id_token;
+        }
+    }
+    let mut gone = make_cookie(&st, COOKIE, String::new(), true);
+    gone.make_removal();
+    let url = if hint.is_empty() { "/logout".to_string() } else { local_url("/logout", &[("id_token_hint", &hint)]) };
+    (jar.add(gone), see_other(&url)).into_response()
+}
+
+// ---------------------------------------------------------------- shared by the pages
+
+/// Units as an indented list for selects, depth-first from the roots.
+fn unit_options(units: &[OpdRow]) -> Vec<Value> {
+    fn walk(units: &[OpdRow], parent: Option<&str>, depth: usize, out: &mut Vec<Value>) {
+        for u in units.iter().filter(|u| u.parent_id.as_deref() == parent) {
+            out.push(context! { id => u.id, code => u.code, name => u.name, kind => u.kind, depth => depth.min(4), indent => "\u{2003}".repeat(depth) });
+            if depth < 32 {
+                walk(units, Some(&u.id), depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    // Roots are units whose parent is not in the list (for an OPD admin, the top of their subtree).
+    let ids: std::collections::HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    for root in units.iter().filter(|u| u.parent_id.as_deref().is_none_or(|p| !ids.contains(p))) {
+        out.push(context! { id => root.id, code => root.code, name => root.name, kind => root.kind, depth => 0, indent => "" });
+        walk(units, Some(&root.id), 1, &mut out);
+    }
+    out
+}
+
+fn unit_name(units: &[OpdRow], id: Option<&str>) -> Option<String> {
+    id.and_then(|i| units.iter().find(|u| u.id == i)).map(|u| format!("{} · {}", u.code, u.name))
+}
+
+async fn all_units(st: &AppState) -> Vec<OpdRow> {
+    crate::store::opd::list(&st.db).await.unwrap_or_default()
+}
+
+async fn managed_units(c: &Console) -> Vec<OpdRow> {
+    ops::units::opd_units(&c.st, &c.admin).await.unwrap_or_default()
+}
+
+/// `client_id|name` from the role selects.
+fn parse_role(v: Option<&str>) -> Option<(String, String)> {
+    let (client, name) = v?.split_once('|')?;
+    Some((client.to_string(), name.to_string()))
+}
+
+fn role_label(c: &Console, client: &str, name: &str) -> String {
+    if client.is_empty() {
+        format!("{name} ({})", c.text("c_global"))
+    } else {
+        format!("{name} ({client})")
+    }
+}
+
+fn lines(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+fn words(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("").split_whitespace().map(String::from).collect()
+}
