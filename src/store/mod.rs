@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app_requests;
+pub mod audit;
 pub mod certs;
 pub mod clients;
 pub mod factors;
@@ -11,13 +12,14 @@ pub mod keys;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;
+pub mod stats;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -59,32 +61,98 @@ fn conflicting_field(message: &str, constraint: Option<&str>) -> String {
     message.rsplit('.').next().unwrap_or(message).trim().to_string()
 }
 
-/// Runs one SQL string against whichever database is connected. Arguments are bound in order.
+/// Where a query runs: straight on the pool, or on the connection of an open [`Tx`]. Store
+/// functions that take part in transactions accept `impl Into<Exec>`, so callers pass `&Db` or
+/// `&mut Tx` and the query is still written once.
+pub enum Exec<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+    SqliteTx(&'a mut SqliteConnection),
+    PostgresTx(&'a mut PgConnection),
+}
+
+impl<'a> From<&'a Db> for Exec<'a> {
+    fn from(db: &'a Db) -> Self {
+        match db {
+            Db::Sqlite(p) => Exec::Sqlite(p),
+            Db::Postgres(p) => Exec::Postgres(p),
+        }
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Exec<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        match tx {
+            Tx::Sqlite(t) => Exec::SqliteTx(&mut **t),
+            Tx::Postgres(t) => Exec::PostgresTx(&mut **t),
+        }
+    }
+}
+
+impl Exec<'_> {
+    /// A shorter-lived copy, for a function that runs several queries on one `Exec`.
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::Sqlite(p) => Exec::Sqlite(p),
+            Exec::Postgres(p) => Exec::Postgres(p),
+            Exec::SqliteTx(c) => Exec::SqliteTx(&mut **c),
+            Exec::PostgresTx(c) => Exec::PostgresTx(&mut **c),
+        }
+    }
+}
+
+/// An open transaction on either database; dropped without [`Tx::commit`] it rolls back.
+///
+/// On SQLite it holds the database's only write lock until it ends, so while one is open every
+/// query of the work must go through it: a write on another pooled connection (an audit append,
+/// say) would wait for the lock this transaction holds. Transactions therefore begin and end
+/// inside one store or domain function, and audit records are appended after the commit.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Runs one SQL string wherever `$db` points (`&Db`, `&mut Tx` or an [`Exec`]). Arguments are
+/// bound in order.
 macro_rules! dispatch {
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_optional($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_optional(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_optional(pool).await,
+    (@run $db:expr, $q:ident, $op:ident, $map:expr) => {
+        match ::core::convert::Into::<$crate::store::Exec<'_>>::into($db) {
+            $crate::store::Exec::Sqlite(pool) => $q!(sqlx::Sqlite).$op(pool).await.map($map),
+            $crate::store::Exec::Postgres(pool) => $q!(sqlx::Postgres).$op(pool).await.map($map),
+            $crate::store::Exec::SqliteTx(conn) => $q!(sqlx::Sqlite).$op(conn).await.map($map),
+            $crate::store::Exec::PostgresTx(conn) => $q!(sqlx::Postgres).$op(conn).await.map($map),
         }
     };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_all($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_all(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_all(pool).await,
-        }
-    };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_one($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_one(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_one(pool).await,
-        }
-    };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], execute) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-            $crate::store::Db::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-        }
-    };
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_optional($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_optional, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_all($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_all, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_one($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_one, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], execute) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query::<$d>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, execute, |r| r.rows_affected())
+    }};
 }
 pub(crate) use dispatch;
 
@@ -126,6 +194,16 @@ impl Db {
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// transaction that reads first and writes later could otherwise fail with "database is
+    /// locked" when another writer came in between, instead of waiting its turn.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
