@@ -3,7 +3,8 @@
 
 pub mod login;
 pub mod passkeys;
-pub mod password;
+/// The hasher lives outside `auth` (identity hashes passwords too); re-exported for its old path.
+pub use crate::password;
 pub mod recovery;
 pub mod session;
 pub mod throttle;

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::nik::{parse_nik, NikError, NikWarning};
 use super::nip::{parse_nip, NipError};
-use crate::auth::password::{HashError, Hasher};
 use crate::config::Secret;
+use crate::password::{HashError, Hasher};
 use crate::store::accounts::{self as store, AccountRow};
 use crate::store::{Db, StoreError};
 
@@ -150,7 +150,7 @@ impl PasswordRule {
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// The 10,000 most common passwords (see the file's header for its source).
-const COMMON: &str = include_str!("../auth/common_passwords.txt");
+const COMMON: &str = include_str!("common_passwords.txt");
 
 /// Common choices in Indonesia that the international list misses; ours.
 const COMMON_ID: &[&str] = &[
