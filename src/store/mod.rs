@@ -228,6 +228,83 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Tables and their columns as a directory of migrations leaves them, read roughly: `CREATE
+    /// TABLE` column lists (without table constraints), `ALTER TABLE … ADD COLUMN`, `DROP TABLE`.
+    /// Any other `ALTER TABLE` fails the test, so the parser is extended before it lies.
+    fn schema(dir: &Path) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>) {
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(dir.join(f)).expect("migration");
+            let code: String = text.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join(" ");
+            for stmt in code.split(';') {
+                let words: Vec<String> = stmt.split_whitespace().map(str::to_lowercase).collect();
+                let w: Vec<&str> = words.iter().map(String::as_str).collect();
+                match w.as_slice() {
+                    ["create", "table", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "not", "exists"][..]).unwrap_or(rest);
+                        let name = rest[0].split('(').next().unwrap_or("").to_string();
+                        let body = &stmt[stmt.find('(').expect("column list") + 1..stmt.rfind(')').expect("end")];
+                        let mut columns = BTreeSet::new();
+                        let (mut depth, mut item) = (0, String::new());
+                        for c in body.chars().chain(std::iter::once(',')) {
+                            match c {
+                                '(' => depth += 1,
+                                ')' => depth -= 1,
+                                ',' if depth == 0 => {
+                                    let first = item.split_whitespace().next().unwrap_or("").to_lowercase();
+                                    if !["", "primary", "unique", "check", "foreign", "constraint"]
+                                        .contains(&first.as_str())
+                                    {
+                                        columns.insert(first);
+                                    }
+                                    item.clear();
+                                    continue;
+                                }
+                                _ => {}
+                            }
+                            item.push(c);
+                        }
+                        assert!(tables.insert(name.clone(), columns).is_none(), "{f}: {name} created twice");
+                    }
+                    ["alter", "table", name, "add", "column", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "not", "exists"][..]).unwrap_or(rest);
+                        let table =
+                            tables.get_mut(*name).unwrap_or_else(|| panic!("{f}: {name} altered before created"));
+                        table.insert(rest[0].to_string());
+                    }
+                    ["alter", ..] => panic!("{f}: statement not understood by this test: {stmt}"),
+                    ["drop", "table", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "exists"][..]).unwrap_or(rest);
+                        tables.remove(rest[0]);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (files, tables)
+    }
+
+    #[test]
+    fn both_databases_have_the_same_migrations_tables_and_columns() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let (lite_files, lite) = schema(&root.join("sqlite"));
+        let (pg_files, pg) = schema(&root.join("postgres"));
+        assert_eq!(lite_files, pg_files, "the same migration files");
+        assert!(lite.len() >= 17 && lite["accounts"].contains("opd_id"), "the parser found the schema: {lite:?}");
+        assert_eq!(lite.keys().collect::<Vec<_>>(), pg.keys().collect::<Vec<_>>(), "the same tables");
+        for (table, columns) in &lite {
+            assert_eq!(columns, &pg[table], "the same columns in {table}");
+        }
+    }
+
     #[test]
     fn conflict_field_names() {
         assert_eq!(super::conflicting_field("UNIQUE constraint failed: accounts.nip", None), "nip");
