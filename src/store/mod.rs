@@ -83,8 +83,8 @@ impl<'a> From<&'a Db> for Exec<'a> {
 impl<'a> From<&'a mut Tx> for Exec<'a> {
     fn from(tx: &'a mut Tx) -> Self {
         match tx {
-            Tx::Sqlite(t) => Exec::SqliteTx(&mut **t),
-            Tx::Postgres(t) => Exec::PostgresTx(&mut **t),
+            Tx::Sqlite(t) => Exec::SqliteTx(t),
+            Tx::Postgres(t) => Exec::PostgresTx(t),
         }
     }
 }
@@ -95,8 +95,8 @@ impl Exec<'_> {
         match self {
             Exec::Sqlite(p) => Exec::Sqlite(p),
             Exec::Postgres(p) => Exec::Postgres(p),
-            Exec::SqliteTx(c) => Exec::SqliteTx(&mut **c),
-            Exec::PostgresTx(c) => Exec::PostgresTx(&mut **c),
+            Exec::SqliteTx(c) => Exec::SqliteTx(c),
+            Exec::PostgresTx(c) => Exec::PostgresTx(c),
         }
     }
 }
