@@ -7,11 +7,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::crypto;
+pub use crate::store::audit::AuditRow;
+use crate::store::audit::{self as store, NewRecord};
 use crate::store::{Db, StoreError};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// Arbitrary constant naming the audit chain's PostgreSQL advisory lock.
-const PG_LOCK: i64 = 0x6765_7262_616e_6701;
 
 #[derive(Debug, Clone, Default)]
 pub struct Event {
@@ -44,19 +44,6 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct AuditRow {
-    pub seq: i64,
-    pub at: i64,
-    pub kind: String,
-    pub actor: String,
-    pub subject: String,
-    pub ip: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
 fn link_hash(prev: &str, at: i64, kind: &str, actor: &str, subject: &str, ip: &str, detail: &str) -> String {
     // Length-prefixed fields: no two different records serialize the same way.
     let mut buf = String::new();
@@ -70,52 +57,16 @@ fn link_hash(prev: &str, at: i64, kind: &str, actor: &str, subject: &str, ip: &s
 
 static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const LAST: &str = "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1";
-const INSERT: &str = "INSERT INTO audit_events (at, kind, actor, subject, ip, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
 pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
     let _guard = APPEND.lock().await;
     let detail = e.detail.to_string();
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
-            let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
-            let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
-            sqlx::query(INSERT)
-                .bind(now)
-                .bind(e.kind)
-                .bind(&e.actor)
-                .bind(&e.subject)
-                .bind(&e.ip)
-                .bind(&detail)
-                .bind(&prev)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK).execute(&mut *tx).await?;
-            let prev: Option<(String,)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
-            let prev = prev.map(|p| p.0).unwrap_or_else(|| GENESIS.into());
-            let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
-            sqlx::query(INSERT)
-                .bind(now)
-                .bind(e.kind)
-                .bind(&e.actor)
-                .bind(&e.subject)
-                .bind(&e.ip)
-                .bind(&detail)
-                .bind(&prev)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-    }
-    Ok(())
+    let record = NewRecord { at: now, kind: e.kind, actor: &e.actor, subject: &e.subject, ip: &e.ip, detail: &detail };
+    store::append(db, &record, |last| {
+        let prev = last.unwrap_or_else(|| GENESIS.into());
+        let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
+        (prev, hash)
+    })
+    .await
 }
 
 /// Appends and logs instead of failing: an event that cannot be recorded must not turn a
@@ -137,19 +88,9 @@ pub struct Verification {
 }
 
 pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
-    let rows: Vec<AuditRow> = crate::store::dispatch!(
-        db,
-        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events ORDER BY seq",
-        [],
-        fetch_all(AuditRow)
-    )?;
+    let rows = store::all(db).await?;
     // After a retention purge the chain starts at the anchor: the last removed record's hash.
-    let anchor: Option<(i64, String)> = crate::store::dispatch!(
-        db,
-        "SELECT seq, hash FROM audit_anchor WHERE id = 1",
-        [],
-        fetch_optional((i64, String))
-    )?;
+    let anchor = store::anchor(db).await?;
     let mut prev = anchor.map(|a| a.1).unwrap_or_else(|| GENESIS.to_string());
     for (i, r) in rows.iter().enumerate() {
         if r.prev_hash != prev {
@@ -167,21 +108,7 @@ pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
 }
 
 pub async fn list(db: &Db, limit: i64, subject: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
-    let limit = limit.clamp(1, 10_000);
-    Ok(match subject {
-        Some(s) => crate::store::dispatch!(
-            db,
-            "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events WHERE subject = $1 ORDER BY seq DESC LIMIT $2",
-            [s, limit],
-            fetch_all(AuditRow)
-        )?,
-        None => crate::store::dispatch!(
-            db,
-            "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events ORDER BY seq DESC LIMIT $1",
-            [limit],
-            fetch_all(AuditRow)
-        )?,
-    })
+    store::latest(db, limit.clamp(1, 10_000), subject).await
 }
 
 /// What the audit viewer filters on; empty strings match everything.
@@ -198,31 +125,13 @@ pub struct Filter {
 
 /// Records matching a filter, newest first.
 pub async fn search(db: &Db, f: &Filter) -> Result<Vec<AuditRow>, StoreError> {
-    // A prefix: `%` and `_` in it are literal characters (kinds contain `_`), not wildcards.
-    let kind = if f.kind.is_empty() {
-        String::new()
-    } else {
-        format!("{}%", f.kind.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
-    };
     let until = if f.until <= 0 { i64::MAX } else { f.until };
-    Ok(crate::store::dispatch!(
-        db,
-        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events \
-         WHERE ($1 = '' OR kind LIKE $1 ESCAPE '\\') AND ($2 = '' OR actor = $2 OR subject = $2) AND at >= $3 AND at < $4 \
-         ORDER BY seq DESC LIMIT $5",
-        [&kind, &f.who, f.since, until, f.limit.clamp(1, 10_000)],
-        fetch_all(AuditRow)
-    )?)
+    store::search(db, &f.kind, &f.who, f.since, until, f.limit.clamp(1, 10_000)).await
 }
 
 /// Records between two instants (inclusive start, exclusive end), oldest first, for exports.
 pub async fn range(db: &Db, since: i64, until: i64) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(crate::store::dispatch!(
-        db,
-        "SELECT seq, at, kind, actor, subject, ip, detail, prev_hash, hash FROM audit_events WHERE at >= $1 AND at < $2 ORDER BY seq",
-        [since, until],
-        fetch_all(AuditRow)
-    )?)
+    store::range(db, since, until).await
 }
 
 /// CSV (RFC 4180) of records, with times in UTC, for the region's periodic SPBE reporting.
@@ -260,20 +169,5 @@ pub fn to_csv(rows: &[AuditRow]) -> String {
 /// records were removed.
 pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreError> {
     let _guard = APPEND.lock().await;
-    let last: Option<(i64, String)> = crate::store::dispatch!(
-        db,
-        "SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY seq DESC LIMIT 1",
-        [before],
-        fetch_optional((i64, String))
-    )?;
-    let Some((seq, hash)) = last else { return Ok(0) };
-    crate::store::dispatch!(
-        db,
-        "INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, $1, $2, $3) \
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",
-        [seq, &hash, now],
-        execute
-    )?;
-    let n = crate::store::dispatch!(db, "DELETE FROM audit_events WHERE seq <= $1", [seq], execute)?;
-    Ok(n)
+    store::purge_before(db, before, now).await
 }

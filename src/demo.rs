@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use crate::auth::password::Hasher;
 use crate::config::Secret;
 use crate::identity::accounts::{self, AccountError, NewAccount};
 use crate::identity::opd::{self, NewOpd, OpdError};
 use crate::identity::profile;
 use crate::identity::roles::{self, Holder, RoleError};
+use crate::password::Hasher;
 use crate::store::opd as opd_store;
 use crate::store::Db;
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod oidc;
 pub mod ops;
+pub mod password;
 pub mod state;
 pub mod stats;
 pub mod store;

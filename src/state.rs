@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::auth::password::Hasher;
 use crate::auth::recovery::RecoveryKey;
 use crate::cache::Cache;
 use crate::config::Config;
@@ -14,6 +13,7 @@ use crate::crypto::{self, CsrfKey, MasterKey};
 use crate::oidc::claims::Subjects;
 use crate::oidc::clients::{ClientCache, RedirectPolicy};
 use crate::oidc::keys::Keys;
+use crate::password::Hasher;
 use crate::store::Db;
 use crate::theme::Themes;
 

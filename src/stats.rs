@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 
 use crate::audit::{self, Event};
 use crate::cache::{Cache, CacheError};
-use crate::store::{dispatch, Db, StoreError};
+use crate::store::stats as stats_store;
+use crate::store::{Db, StoreError};
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -27,14 +28,6 @@ const STEP_UP: &str = "login.step_up";
 const LOGIN_FAILED: &str = "login.failed";
 const SECOND_FACTOR_FAILED: &str = "second_factor.failed";
 const LOCKED: &str = "login.locked";
-
-/// The offset is added before dividing so days break at local midnight. `COUNT(*)` and integer
-/// division of `BIGINT` are both `BIGINT` on PostgreSQL and INTEGER on SQLite: `i64` on both.
-const PER_DAY: &str = "SELECT (at + $1) / 86400 AS day, kind, COUNT(*) AS n FROM audit_events \
-                       WHERE at >= $2 AND kind IN ('login.succeeded', 'login.step_up', 'login.failed', \
-                       'second_factor.failed', 'login.locked') \
-                       GROUP BY 1, 2";
-const TOKEN_RECORDS: &str = "SELECT detail FROM audit_events WHERE kind = 'token.issued' AND at >= $1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
@@ -180,14 +173,14 @@ pub async fn dashboard(
     let days = days.clamp(1, MAX_DAYS);
     let offset = i64::from(utc_offset_minutes) * 60;
     let (first_day, since) = window(now, days, offset);
-    let rows: Vec<(i64, String, i64)> = dispatch!(db, PER_DAY, [offset, since], fetch_all((i64, String, i64)))?;
+    let rows = stats_store::login_outcomes_per_day(db, offset, since).await?;
     let figures = day_figures(first_day, days, &rows);
 
     // The audit trail is read before the cache: a flush landing in between then makes this
     // answer miss those tokens once, rather than count them twice.
-    let records: Vec<(String,)> = dispatch!(db, TOKEN_RECORDS, [since], fetch_all((String,)))?;
+    let records = stats_store::token_records(db, since).await?;
     let mut tokens: HashMap<String, u64> = HashMap::new();
-    for (detail,) in &records {
+    for detail in &records {
         add_token_record(&mut tokens, detail, since);
     }
     let current = now / HOUR;

@@ -3,7 +3,8 @@
 
 pub mod login;
 pub mod passkeys;
-pub mod password;
+/// The hasher lives outside `auth` (identity hashes passwords too); re-exported for its old path.
+pub use crate::password;
 pub mod recovery;
 pub mod session;
 pub mod throttle;
@@ -46,10 +47,21 @@ impl Factors {
 /// logs in with the password alone afterwards and enrols again. Callers record it in the audit
 /// trail with who did it.
 pub async fn reset_factors(db: &Db, account_id: &str) -> Result<(), StoreError> {
-    totp::remove(db, account_id).await?;
-    crate::store::factors::delete_recovery_codes(db, account_id).await?;
-    for k in crate::store::passkeys::list(db, account_id).await? {
-        crate::store::passkeys::delete(db, account_id, &k.id).await?;
+    reset_factors_revoking(db, account_id, &[], 0).await.map(|_| ())
+}
+
+/// As [`reset_factors`], also revoking the grants issued under the given SSO sessions (which may
+/// have been opened with the lost factor), all in one transaction: no factor is left half-reset
+/// and no such grant outlives the reset. Returns how many grants were revoked.
+pub async fn reset_factors_revoking(db: &Db, account_id: &str, sids: &[String], now: i64) -> Result<u64, StoreError> {
+    let mut tx = db.begin().await?;
+    crate::store::factors::delete_totp(&mut tx, account_id).await?;
+    crate::store::factors::delete_recovery_codes(&mut tx, account_id).await?;
+    crate::store::passkeys::delete_all(&mut tx, account_id).await?;
+    let mut revoked = 0;
+    for sid in sids {
+        revoked += crate::store::grants::revoke_grants_of_session(&mut tx, sid, now).await?;
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(revoked)
 }

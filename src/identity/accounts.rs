@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::nik::{parse_nik, NikError, NikWarning};
 use super::nip::{parse_nip, NipError};
-use crate::auth::password::{HashError, Hasher};
 use crate::config::Secret;
+use crate::password::{HashError, Hasher};
 use crate::store::accounts::{self as store, AccountRow};
 use crate::store::{Db, StoreError};
 
@@ -150,7 +150,7 @@ impl PasswordRule {
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// The 10,000 most common passwords (see the file's header for its source).
-const COMMON: &str = include_str!("../auth/common_passwords.txt");
+const COMMON: &str = include_str!("common_passwords.txt");
 
 /// Common choices in Indonesia that the international list misses; ours.
 const COMMON_ID: &[&str] = &[
@@ -224,6 +224,18 @@ pub async fn create(
     new: NewAccount,
     now: i64,
 ) -> Result<(Account, Vec<NikWarning>), AccountError> {
+    create_in_unit(db, hasher, new, None, now).await
+}
+
+/// As [`create`], with the account placed in an OPD unit by the same insert, so it never exists
+/// outside the unit it was created for.
+pub async fn create_in_unit(
+    db: &Db,
+    hasher: &Hasher,
+    new: NewAccount,
+    opd_id: Option<&str>,
+    now: i64,
+) -> Result<(Account, Vec<NikWarning>), AccountError> {
     let today = super::today(now);
     let nip = new.nip.as_deref().map(|n| parse_nip(n, today)).transpose()?;
     let nik = new.nik.as_deref().map(|n| parse_nik(n, today)).transpose()?;
@@ -257,7 +269,7 @@ pub async fn create(
         status: "active".into(),
         created_at: now,
         updated_at: now,
-        opd_id: None,
+        opd_id: opd_id.map(String::from),
         profile: "{}".into(),
     };
     store::insert(db, &row).await?;
@@ -294,16 +306,18 @@ pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), St
     Ok(())
 }
 
-/// Changes the status. Any status but `active` revokes every grant of the account at once;
-/// its SSO sessions stop working because each use checks the status.
+/// Changes the status. Any status but `active` revokes every grant of the account at once, in
+/// the same transaction; its SSO sessions stop working because each use checks the status.
 pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, AccountError> {
     if !STATUSES.contains(&status) {
         return Err(AccountError::Status);
     }
-    let found = store::set_status(db, id, status, now).await?;
+    let mut tx = db.begin().await?;
+    let found = store::set_status(&mut tx, id, status, now).await?;
     if found && status != "active" {
-        crate::store::grants::revoke_grants_of_account(db, id, now).await?;
+        crate::store::grants::revoke_grants_of_account(&mut tx, id, now).await?;
     }
+    tx.commit().await?;
     Ok(found)
 }
 

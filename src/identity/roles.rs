@@ -5,7 +5,7 @@
 use crate::store::grants as grant_store;
 use crate::store::opd as opd_store;
 use crate::store::roles::{self as store, RoleRow};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, Exec, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
@@ -65,43 +65,81 @@ pub enum Holder {
     Opd(String),
 }
 
-pub async fn assign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Result<(), RoleError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let (a, o) = match holder {
+fn columns(holder: &Holder) -> (Option<&str>, Option<&str>) {
+    match holder {
         Holder::Account(a) => (Some(a.as_str()), None),
         Holder::Opd(o) => (None, Some(o.as_str())),
-    };
-    match store::assign(db, &id, &role.id, a, o, now).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict(_)) => Err(RoleError::AlreadyAssigned),
-        Err(e) => Err(e.into()),
     }
 }
 
-/// Removes an assignment and revokes the grants of everyone who thereby lost the role. Returns
-/// how many grants were revoked.
+pub async fn assign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Result<(), RoleError> {
+    if assign_on(db, role, holder, now).await? {
+        Ok(())
+    } else {
+        Err(RoleError::AlreadyAssigned)
+    }
+}
+
+/// True when the role was newly given.
+async fn assign_on(db: impl Into<Exec<'_>>, role: &RoleRow, holder: &Holder, now: i64) -> Result<bool, RoleError> {
+    let (a, o) = columns(holder);
+    Ok(store::assign(db, &uuid::Uuid::new_v4().to_string(), &role.id, a, o, now).await?)
+}
+
+/// Removes an assignment and revokes the grants of everyone who thereby lost the role, in one
+/// transaction: the role is never gone while tokens carrying it stay valid. Returns how many
+/// grants were revoked.
 pub async fn unassign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Result<u64, RoleError> {
-    let (a, o) = match holder {
-        Holder::Account(a) => (Some(a.as_str()), None),
-        Holder::Opd(o) => (None, Some(o.as_str())),
-    };
-    if !store::unassign(db, &role.id, a, o).await? {
-        return Ok(0);
+    let mut tx = db.begin().await?;
+    let revoked = unassign_in(&mut tx, role, holder, now).await?;
+    tx.commit().await?;
+    Ok(revoked.unwrap_or(0))
+}
+
+/// `None` when the holder did not have the role; otherwise how many grants were revoked.
+async fn unassign_in(tx: &mut Tx, role: &RoleRow, holder: &Holder, now: i64) -> Result<Option<u64>, RoleError> {
+    let (a, o) = columns(holder);
+    if !store::unassign(&mut *tx, &role.id, a, o).await? {
+        return Ok(None);
     }
     let affected = match holder {
         Holder::Account(a) => vec![a.clone()],
-        Holder::Opd(o) => opd_store::accounts_in_subtree(db, o).await?,
+        Holder::Opd(o) => opd_store::accounts_in_subtree(&mut *tx, o).await?,
     };
     let mut revoked = 0;
     for account in affected {
         // Someone who still holds the role another way (directly, or through another unit) keeps
         // their tokens.
-        let still = store::effective(db, &account).await?.iter().any(|r| r.id == role.id);
+        let still = store::effective(&mut *tx, &account).await?.iter().any(|r| r.id == role.id);
         if !still {
-            revoked += grant_store::revoke_grants_with_role(db, &account, &role.id, now).await?;
+            revoked += grant_store::revoke_grants_with_role(&mut *tx, &account, &role.id, now).await?;
         }
     }
-    Ok(revoked)
+    Ok(Some(revoked))
+}
+
+/// Gives every role to its holder, all or nothing: one transaction, so a failure half-way
+/// leaves no assignment behind. Returns, per item, whether it was newly given.
+pub async fn assign_all(db: &Db, items: &[(RoleRow, Holder)], now: i64) -> Result<Vec<bool>, RoleError> {
+    let mut tx = db.begin().await?;
+    let mut given = Vec::with_capacity(items.len());
+    for (role, holder) in items {
+        given.push(assign_on(&mut tx, role, holder, now).await?);
+    }
+    tx.commit().await?;
+    Ok(given)
+}
+
+/// Takes every role from its holder, with the revocations, all or nothing. Returns, per item,
+/// `None` when the holder did not have it, otherwise how many grants were revoked.
+pub async fn unassign_all(db: &Db, items: &[(RoleRow, Holder)], now: i64) -> Result<Vec<Option<u64>>, RoleError> {
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (role, holder) in items {
+        outcomes.push(unassign_in(&mut tx, role, holder, now).await?);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 pub async fn effective(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {

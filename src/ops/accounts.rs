@@ -87,11 +87,8 @@ pub async fn create_account(
         password: blank(input.password).map(Secret::new),
         is_admin: false,
     };
-    let (mut account, warnings) = accounts::create(&st.db, &st.hasher, new, now).await?;
-    if unit.is_some() {
-        account.opd_id = unit;
-        accounts::save_profile(&st.db, &account, now).await?;
-    }
+    // The unit goes in with the account: no moment where it exists outside it.
+    let (account, warnings) = accounts::create_in_unit(&st.db, &st.hasher, new, unit.as_deref(), now).await?;
     let detail = json!({ "source": "admin", "kind": account.kind.as_str(), "opd_id": account.opd_id });
     audit::record(&st.db, Event::new("account.created").actor(&who.actor()).subject(&account.id).detail(detail), now)
         .await;
@@ -195,11 +192,13 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &str, now: i64) -
         return Err(forbidden("resetting second factors needs diskominfo-admin"));
     }
     let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
-    crate::auth::reset_factors(&st.db, &a.id).await?;
     let sessions = session::list_for_account(&st.cache, &a.id, now).await.map_err(internal)?;
+    let sids: Vec<String> = sessions.iter().map(|s| s.sid.clone()).collect();
+    // Factors and the sessions' grants go in one transaction; the sessions live in the cache,
+    // outside it, so they end after the commit (a failure there is fixed by trying again).
+    crate::auth::reset_factors_revoking(&st.db, &a.id, &sids, now).await?;
     for s in &sessions {
         session::end_by_sid(&st.cache, &a.id, &s.sid).await.map_err(internal)?;
-        crate::store::grants::revoke_grants_of_session(&st.db, &s.sid, now).await?;
     }
     let detail = json!({ "sessions_ended": sessions.len() });
     audit::record(&st.db, Event::new("account.factors_reset").actor(&who.actor()).subject(&a.id).detail(detail), now)

@@ -109,49 +109,35 @@ async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Res
 
 pub async fn assign(st: &AppState, who: &Principal, a: &Assignment, now: i64) -> Result<(), AdminError> {
     let (role, account) = check_assignment(st, who, a).await?;
-    apply_assign(st, who, &role, &account, now)
-        .await?
-        .then_some(())
-        .ok_or_else(|| AdminError::Conflict("the account already holds this role".into()))
-}
-
-/// True when the role was newly given.
-async fn apply_assign(
-    st: &AppState,
-    who: &Principal,
-    role: &RoleRow,
-    account: &Account,
-    now: i64,
-) -> Result<bool, AdminError> {
-    match roles::assign(&st.db, role, &Holder::Account(account.id.clone()), now).await {
+    match roles::assign(&st.db, &role, &Holder::Account(account.id.clone()), now).await {
         Ok(()) => {}
-        Err(RoleError::AlreadyAssigned) => return Ok(false),
+        Err(RoleError::AlreadyAssigned) => {
+            return Err(AdminError::Conflict("the account already holds this role".into()));
+        }
         Err(e) => return Err(internal(e)),
     }
+    record_assigned(st, who, &role, &account, now).await;
+    Ok(())
+}
+
+async fn record_assigned(st: &AppState, who: &Principal, role: &RoleRow, account: &Account, now: i64) {
     let detail = json!({ "role": role.name, "client_id": role.client_id });
     audit::record(&st.db, Event::new("role.assigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
         .await;
-    Ok(true)
 }
 
 /// Takes a role away; tokens that carried it are revoked. Returns how many grants were revoked.
 pub async fn unassign(st: &AppState, who: &Principal, a: &Assignment, now: i64) -> Result<u64, AdminError> {
     let (role, account) = check_assignment(st, who, a).await?;
-    apply_unassign(st, who, &role, &account, now).await
+    let revoked = roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now).await.map_err(internal)?;
+    record_unassigned(st, who, &role, &account, revoked, now).await;
+    Ok(revoked)
 }
 
-async fn apply_unassign(
-    st: &AppState,
-    who: &Principal,
-    role: &RoleRow,
-    account: &Account,
-    now: i64,
-) -> Result<u64, AdminError> {
-    let revoked = roles::unassign(&st.db, role, &Holder::Account(account.id.clone()), now).await.map_err(internal)?;
+async fn record_unassigned(st: &AppState, who: &Principal, role: &RoleRow, account: &Account, revoked: u64, now: i64) {
     let detail = json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
     audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
         .await;
-    Ok(revoked)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -171,7 +157,8 @@ pub struct BulkReport {
 }
 
 /// All or nothing: every item is checked (existence and the caller's powers) before any is
-/// applied, so a mistake in row 300 does not leave 299 half-done changes behind.
+/// applied, so a mistake in row 300 does not leave 299 half-done changes behind, and all are
+/// applied in one transaction, so neither does a database failure.
 pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64) -> Result<BulkReport, AdminError> {
     let assigning = match b.action.as_str() {
         "assign" => true,
@@ -190,21 +177,27 @@ pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64)
         })?;
         checked.push(item);
     }
+    // Applied in one transaction; the audit records follow its commit, one per change.
+    let items: Vec<(RoleRow, Holder)> =
+        checked.iter().map(|(role, account)| (role.clone(), Holder::Account(account.id.clone()))).collect();
     let mut report = BulkReport { changed: 0, unchanged: 0, revoked_grants: 0 };
-    for (role, account) in &checked {
-        let changed = if assigning {
-            apply_assign(st, who, role, account, now).await?
-        } else {
-            let held = role_store::direct_of_account(&st.db, &account.id).await?.iter().any(|r| r.id == role.id);
-            if held {
-                report.revoked_grants += apply_unassign(st, who, role, account, now).await?;
-            }
-            held
-        };
-        if changed {
-            report.changed += 1;
-        } else {
+    let outcomes: Vec<Option<u64>> = if assigning {
+        let given = roles::assign_all(&st.db, &items, now).await.map_err(internal)?;
+        given.into_iter().map(|g| g.then_some(0)).collect()
+    } else {
+        roles::unassign_all(&st.db, &items, now).await.map_err(internal)?
+    };
+    for ((role, account), outcome) in checked.iter().zip(outcomes) {
+        let Some(revoked) = outcome else {
             report.unchanged += 1;
+            continue;
+        };
+        report.changed += 1;
+        report.revoked_grants += revoked;
+        if assigning {
+            record_assigned(st, who, role, account, now).await;
+        } else {
+            record_unassigned(st, who, role, account, revoked, now).await;
         }
     }
     Ok(report)

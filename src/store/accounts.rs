@@ -1,6 +1,6 @@
 //! Account rows: civil servants keyed by NIP, citizens keyed by NIK, an internal UUID as `sub`.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -53,7 +53,7 @@ pub async fn count_admins(db: &Db) -> Result<i64, StoreError> {
     Ok(row.0)
 }
 
-pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, StoreError> {
+pub async fn set_status(db: impl Into<Exec<'_>>, id: &str, status: &str, now: i64) -> Result<bool, StoreError> {
     let n =
         dispatch!(db, "UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3", [status, now, id], execute)?;
     Ok(n == 1)

@@ -1,6 +1,6 @@
 //! Second-factor rows: TOTP authenticators and recovery codes.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TotpRow {
@@ -55,22 +55,25 @@ pub async fn use_totp_step(db: &Db, account_id: &str, step: i64) -> Result<bool,
     Ok(n == 1)
 }
 
-pub async fn delete_totp(db: &Db, account_id: &str) -> Result<bool, StoreError> {
+pub async fn delete_totp(db: impl Into<Exec<'_>>, account_id: &str) -> Result<bool, StoreError> {
     let n = dispatch!(db, "DELETE FROM totp_factors WHERE account_id = $1", [account_id], execute)?;
     Ok(n == 1)
 }
 
+/// In one transaction: a failure half-way must not leave the person with no codes or a mix of
+/// old and new ones.
 pub async fn replace_recovery_codes(db: &Db, account_id: &str, hashes: &[String], now: i64) -> Result<(), StoreError> {
-    dispatch!(db, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
+    let mut tx = db.begin().await?;
+    dispatch!(&mut tx, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
     for h in hashes {
         dispatch!(
-            db,
+            &mut tx,
             "INSERT INTO recovery_codes (account_id, code_hash, used_at, created_at) VALUES ($1, $2, NULL, $3)",
             [account_id, h, now],
             execute
         )?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// Spends a recovery code; false when unknown or already used.
@@ -94,7 +97,7 @@ pub async fn unused_recovery_codes(db: &Db, account_id: &str) -> Result<i64, Sto
     Ok(row.0)
 }
 
-pub async fn delete_recovery_codes(db: &Db, account_id: &str) -> Result<(), StoreError> {
+pub async fn delete_recovery_codes(db: impl Into<Exec<'_>>, account_id: &str) -> Result<(), StoreError> {
     dispatch!(db, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
     Ok(())
 }

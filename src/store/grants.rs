@@ -1,7 +1,7 @@
 //! Grants (one per authorization-code redemption), their refresh-token family, consents, and
 //! revoked access-token ids. Revoking a grant invalidates every token issued under it.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GrantRow {
@@ -63,7 +63,7 @@ pub async fn set_grant_roles(db: &Db, id: &str, roles: &str) -> Result<(), Store
 }
 
 /// Revokes every live grant of an account (suspension, dismissal).
-pub async fn revoke_grants_of_account(db: &Db, account_id: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn revoke_grants_of_account(db: impl Into<Exec<'_>>, account_id: &str, now: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(
         db,
         "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
@@ -73,7 +73,12 @@ pub async fn revoke_grants_of_account(db: &Db, account_id: &str, now: i64) -> Re
 }
 
 /// Revokes the live grants of an account whose tokens carried a role.
-pub async fn revoke_grants_with_role(db: &Db, account_id: &str, role_id: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn revoke_grants_with_role(
+    db: impl Into<Exec<'_>>,
+    account_id: &str,
+    role_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
     let pattern = format!("%{role_id}%");
     Ok(dispatch!(
         db,
@@ -92,7 +97,7 @@ pub async fn revoke_grants_of_client(db: &Db, client_id: &str, now: i64) -> Resu
     )?)
 }
 
-pub async fn revoke_grants_of_session(db: &Db, sid: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn revoke_grants_of_session(db: impl Into<Exec<'_>>, sid: &str, now: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL", [now, sid], execute)?)
 }
 

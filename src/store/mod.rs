@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app_requests;
+pub mod audit;
 pub mod certs;
 pub mod clients;
 pub mod factors;
@@ -11,13 +12,14 @@ pub mod keys;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;
+pub mod stats;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -59,32 +61,98 @@ fn conflicting_field(message: &str, constraint: Option<&str>) -> String {
     message.rsplit('.').next().unwrap_or(message).trim().to_string()
 }
 
-/// Runs one SQL string against whichever database is connected. Arguments are bound in order.
+/// Where a query runs: straight on the pool, or on the connection of an open [`Tx`]. Store
+/// functions that take part in transactions accept `impl Into<Exec>`, so callers pass `&Db` or
+/// `&mut Tx` and the query is still written once.
+pub enum Exec<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+    SqliteTx(&'a mut SqliteConnection),
+    PostgresTx(&'a mut PgConnection),
+}
+
+impl<'a> From<&'a Db> for Exec<'a> {
+    fn from(db: &'a Db) -> Self {
+        match db {
+            Db::Sqlite(p) => Exec::Sqlite(p),
+            Db::Postgres(p) => Exec::Postgres(p),
+        }
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Exec<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        match tx {
+            Tx::Sqlite(t) => Exec::SqliteTx(t),
+            Tx::Postgres(t) => Exec::PostgresTx(t),
+        }
+    }
+}
+
+impl Exec<'_> {
+    /// A shorter-lived copy, for a function that runs several queries on one `Exec`.
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::Sqlite(p) => Exec::Sqlite(p),
+            Exec::Postgres(p) => Exec::Postgres(p),
+            Exec::SqliteTx(c) => Exec::SqliteTx(c),
+            Exec::PostgresTx(c) => Exec::PostgresTx(c),
+        }
+    }
+}
+
+/// An open transaction on either database; dropped without [`Tx::commit`] it rolls back.
+///
+/// On SQLite it holds the database's only write lock until it ends, so while one is open every
+/// query of the work must go through it: a write on another pooled connection (an audit append,
+/// say) would wait for the lock this transaction holds. Transactions therefore begin and end
+/// inside one store or domain function, and audit records are appended after the commit.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Runs one SQL string wherever `$db` points (`&Db`, `&mut Tx` or an [`Exec`]). Arguments are
+/// bound in order.
 macro_rules! dispatch {
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_optional($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_optional(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_optional(pool).await,
+    (@run $db:expr, $q:ident, $op:ident, $map:expr) => {
+        match ::core::convert::Into::<$crate::store::Exec<'_>>::into($db) {
+            $crate::store::Exec::Sqlite(pool) => $q!(sqlx::Sqlite).$op(pool).await.map($map),
+            $crate::store::Exec::Postgres(pool) => $q!(sqlx::Postgres).$op(pool).await.map($map),
+            $crate::store::Exec::SqliteTx(conn) => $q!(sqlx::Sqlite).$op(conn).await.map($map),
+            $crate::store::Exec::PostgresTx(conn) => $q!(sqlx::Postgres).$op(conn).await.map($map),
         }
     };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_all($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_all(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_all(pool).await,
-        }
-    };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_one($ty:ty)) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_one(pool).await,
-            $crate::store::Db::Postgres(pool) => sqlx::query_as::<_, $ty>($sql)$(.bind($arg))*.fetch_one(pool).await,
-        }
-    };
-    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], execute) => {
-        match $db {
-            $crate::store::Db::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-            $crate::store::Db::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await.map(|r| r.rows_affected()),
-        }
-    };
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_optional($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_optional, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_all($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_all, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], fetch_one($ty:ty)) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query_as::<$d, $ty>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, fetch_one, |r| r)
+    }};
+    ($db:expr, $sql:expr, [$($arg:expr),* $(,)?], execute) => {{
+        macro_rules! q { ($d:ty) => { sqlx::query::<$d>($sql)$(.bind($arg))* } }
+        $crate::store::dispatch!(@run $db, q, execute, |r| r.rows_affected())
+    }};
 }
 pub(crate) use dispatch;
 
@@ -128,6 +196,16 @@ impl Db {
         Ok(())
     }
 
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// transaction that reads first and writes later could otherwise fail with "database is
+    /// locked" when another writer came in between, instead of waiting its turn.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, "SELECT 1", [], execute)?;
         Ok(())
@@ -150,6 +228,83 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Tables and their columns as a directory of migrations leaves them, read roughly: `CREATE
+    /// TABLE` column lists (without table constraints), `ALTER TABLE … ADD COLUMN`, `DROP TABLE`.
+    /// Any other `ALTER TABLE` fails the test, so the parser is extended before it lies.
+    fn schema(dir: &Path) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>) {
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(dir.join(f)).expect("migration");
+            let code: String = text.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join(" ");
+            for stmt in code.split(';') {
+                let words: Vec<String> = stmt.split_whitespace().map(str::to_lowercase).collect();
+                let w: Vec<&str> = words.iter().map(String::as_str).collect();
+                match w.as_slice() {
+                    ["create", "table", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "not", "exists"][..]).unwrap_or(rest);
+                        let name = rest[0].split('(').next().unwrap_or("").to_string();
+                        let body = &stmt[stmt.find('(').expect("column list") + 1..stmt.rfind(')').expect("end")];
+                        let mut columns = BTreeSet::new();
+                        let (mut depth, mut item) = (0, String::new());
+                        for c in body.chars().chain(std::iter::once(',')) {
+                            match c {
+                                '(' => depth += 1,
+                                ')' => depth -= 1,
+                                ',' if depth == 0 => {
+                                    let first = item.split_whitespace().next().unwrap_or("").to_lowercase();
+                                    if !["", "primary", "unique", "check", "foreign", "constraint"]
+                                        .contains(&first.as_str())
+                                    {
+                                        columns.insert(first);
+                                    }
+                                    item.clear();
+                                    continue;
+                                }
+                                _ => {}
+                            }
+                            item.push(c);
+                        }
+                        assert!(tables.insert(name.clone(), columns).is_none(), "{f}: {name} created twice");
+                    }
+                    ["alter", "table", name, "add", "column", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "not", "exists"][..]).unwrap_or(rest);
+                        let table =
+                            tables.get_mut(*name).unwrap_or_else(|| panic!("{f}: {name} altered before created"));
+                        table.insert(rest[0].to_string());
+                    }
+                    ["alter", ..] => panic!("{f}: statement not understood by this test: {stmt}"),
+                    ["drop", "table", rest @ ..] => {
+                        let rest = rest.strip_prefix(&["if", "exists"][..]).unwrap_or(rest);
+                        tables.remove(rest[0]);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (files, tables)
+    }
+
+    #[test]
+    fn both_databases_have_the_same_migrations_tables_and_columns() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let (lite_files, lite) = schema(&root.join("sqlite"));
+        let (pg_files, pg) = schema(&root.join("postgres"));
+        assert_eq!(lite_files, pg_files, "the same migration files");
+        assert!(lite.len() >= 17 && lite["accounts"].contains("opd_id"), "the parser found the schema: {lite:?}");
+        assert_eq!(lite.keys().collect::<Vec<_>>(), pg.keys().collect::<Vec<_>>(), "the same tables");
+        for (table, columns) in &lite {
+            assert_eq!(columns, &pg[table], "the same columns in {table}");
+        }
+    }
+
     #[test]
     fn conflict_field_names() {
         assert_eq!(super::conflicting_field("UNIQUE constraint failed: accounts.nip", None), "nip");

@@ -1,6 +1,6 @@
 //! The tree of regional government units (OPD and the units below them).
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct OpdRow {
@@ -53,7 +53,7 @@ pub async fn ancestry(db: &Db, id: &str) -> Result<Vec<OpdRow>, StoreError> {
 }
 
 /// Accounts in the unit or any unit below it.
-pub async fn accounts_in_subtree(db: &Db, id: &str) -> Result<Vec<String>, StoreError> {
+pub async fn accounts_in_subtree(db: impl Into<Exec<'_>>, id: &str) -> Result<Vec<String>, StoreError> {
     let sql = "WITH RECURSIVE sub (id, depth) AS ( \
                  SELECT id, 0 FROM opd_units WHERE id = $1 \
                  UNION ALL \

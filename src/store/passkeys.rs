@@ -1,6 +1,6 @@
 //! Stored WebAuthn credentials.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct PasskeyRow {
@@ -44,4 +44,9 @@ pub async fn update_after_use(db: &Db, id: &str, credential: &str, now: i64) -> 
 pub async fn delete(db: &Db, account_id: &str, id: &str) -> Result<bool, StoreError> {
     let n = dispatch!(db, "DELETE FROM passkeys WHERE account_id = $1 AND id = $2", [account_id, id], execute)?;
     Ok(n == 1)
+}
+
+/// Every passkey of an account (an administrator's factor reset); returns how many.
+pub async fn delete_all(db: impl Into<Exec<'_>>, account_id: &str) -> Result<u64, StoreError> {
+    Ok(dispatch!(db, "DELETE FROM passkeys WHERE account_id = $1", [account_id], execute)?)
 }

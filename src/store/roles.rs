@@ -1,6 +1,6 @@
 //! Roles (global or per application) and their assignment to accounts or OPD units.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RoleRow {
@@ -40,25 +40,29 @@ pub async fn list(db: &Db) -> Result<Vec<RoleRow>, StoreError> {
     )?)
 }
 
+/// False when the holder already had the role. The existing assignment is skipped rather than
+/// reported as a unique violation because on PostgreSQL a failed statement would abort the
+/// whole transaction the insert may be part of.
 pub async fn assign(
-    db: &Db,
+    db: impl Into<Exec<'_>>,
     id: &str,
     role_id: &str,
     account_id: Option<&str>,
     opd_id: Option<&str>,
     now: i64,
-) -> Result<(), StoreError> {
-    dispatch!(
+) -> Result<bool, StoreError> {
+    let n = dispatch!(
         db,
-        "INSERT INTO role_assignments (id, role_id, account_id, opd_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO role_assignments (id, role_id, account_id, opd_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
         [id, role_id, account_id, opd_id, now],
         execute
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 pub async fn unassign(
-    db: &Db,
+    db: impl Into<Exec<'_>>,
     role_id: &str,
     account_id: Option<&str>,
     opd_id: Option<&str>,
@@ -76,7 +80,7 @@ pub async fn unassign(
 }
 
 /// Every role an account holds: assigned to it directly, or to its OPD unit or any unit above.
-pub async fn effective(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
+pub async fn effective(db: impl Into<Exec<'_>>, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
     let sql = "WITH RECURSIVE chain (id, depth) AS ( \
                  SELECT opd_id, 0 FROM accounts WHERE id = $1 AND opd_id IS NOT NULL \
                  UNION ALL \

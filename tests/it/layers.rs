@@ -101,7 +101,6 @@ fn the_domain_does_not_reach_up() {
 }
 
 #[test]
-#[ignore = "issue 9: the password hasher moves out of auth/"]
 fn identity_does_not_depend_on_auth() {
     let t = tree();
     assert!(!t.graph.get("identity").is_some_and(|d| d.contains("auth")), "identity imports auth");

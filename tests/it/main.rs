@@ -16,3 +16,4 @@ mod protocol_errors;
 mod spbe;
 mod stats;
 mod tokens;
+mod transactions;
