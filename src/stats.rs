@@ -1,14 +1,13 @@
 //! Usage figures for the admin console's dashboard: login outcomes per local day (from the audit
-//! trail), tokens issued per application (counted per hour in the cache, then summed into one
-//! `token.issued` audit record per hour) and live SSO sessions.
+//! trail), tokens issued per application (counted per hour in the cache, then taken out for the
+//! upkeep to sum into one `token.issued` audit record per hour) and live SSO sessions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::audit::{self, Event};
 use crate::cache::{Cache, CacheError};
 use crate::store::stats as stats_store;
 use crate::store::{Db, StoreError};
@@ -115,48 +114,44 @@ pub async fn push_tally(tally: &TokenTally, cache: &Cache) -> Result<u64, CacheE
     Ok(pushed)
 }
 
-/// Moves the given applications' token counters of `hour` (Unix time / 3600) into one
-/// `token.issued` audit record and returns how many tokens it covers. Counters are taken
-/// atomically, so replicas flushing the same hour at once never record a token twice; flushing
-/// an hour again later records only tokens counted since.
-pub async fn flush_token_counts(
-    db: &Db,
-    cache: &Cache,
-    client_ids: &[String],
-    hour: i64,
-    now: i64,
-) -> Result<u64, StatsError> {
-    let mut clients = Map::new();
-    let mut total: u64 = 0;
-    let mut failure = None;
+/// Token counts taken out of the cache for one hour, to be recorded as one `token.issued` audit
+/// record (see [`TokenCounts::detail`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    /// Unix time / 3600.
+    pub hour: i64,
+    /// Applications with at least one token, and how many.
+    pub clients: BTreeMap<String, u64>,
+    pub total: u64,
+}
+
+impl TokenCounts {
+    /// The audit record's detail: `{"hour_start": …, "clients": {"<client id>": n, …}}`.
+    pub fn detail(&self) -> Value {
+        json!({ "hour_start": self.hour * HOUR, "clients": self.clients })
+    }
+}
+
+/// Takes the given applications' token counters of `hour` out of the cache. Counters are taken
+/// atomically (GETDEL), so replicas taking the same hour at once never get a token twice, and
+/// taking an hour again later gets only tokens counted since. What was taken has left the cache
+/// even when a later counter fails: the counts are returned with the failure, and the caller
+/// must still record them.
+pub async fn take_token_counts(cache: &Cache, client_ids: &[String], hour: i64) -> (TokenCounts, Option<CacheError>) {
+    let mut counts = TokenCounts { hour, ..TokenCounts::default() };
     for id in client_ids {
         match cache.take_count(&token_key(hour, id)).await {
             Ok(0) => {}
             Ok(n) => {
-                total = total.saturating_add(n);
-                clients.insert(id.clone(), n.into());
+                counts.total = counts.total.saturating_add(n);
+                counts.clients.insert(id.clone(), n);
             }
             // Taking it removed it already; there is nothing to put back.
             Err(CacheError::NotACounter(key)) => tracing::warn!(key, "damaged token counter dropped"),
-            // Stop, but still record what was already taken: it is no longer in the cache.
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+            Err(e) => return (counts, Some(e)),
         }
     }
-    if total > 0 {
-        let detail = json!({ "hour_start": hour * HOUR, "clients": clients });
-        if let Err(e) = audit::append(db, Event::new(TOKEN_ISSUED).detail(detail.clone()), now).await {
-            // The counters have left the cache, so this line is where the figures survive.
-            tracing::error!(error = %e, figures = %detail, "could not record token counts in the audit trail");
-            return Err(e.into());
-        }
-    }
-    match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(total),
-    }
+    (counts, None)
 }
 
 /// The figures of the last `days` local days (today included; at least 1, at most 366).
@@ -280,6 +275,7 @@ fn top_applications(tokens: HashMap<String, u64>) -> Vec<AppUse> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{self, Event};
 
     const WIB: i64 = 420 * 60;
     /// 2026-03-11 00:30 WIB, i.e. 2026-03-10 17:30 UTC: a fixed `now` just past local midnight.

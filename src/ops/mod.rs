@@ -2,6 +2,7 @@
 //! account page, console, admin API, CLI). It alone holds the whole state, checks the
 //! principal's powers and writes audit records; below it are the domain modules and `store`.
 
+pub mod account;
 pub mod accounts;
 pub mod applications;
 pub mod audit;

@@ -2,7 +2,9 @@
 //! keys rotated elsewhere, token counts, expired grants and audit retention. Failures are logged
 //! and retried next round; none stops the server.
 
+use crate::audit::{self, Event};
 use crate::state::AppState;
+use crate::stats::{self, StatsError, TOKEN_ISSUED};
 
 /// Round `n` (from 1) of the upkeep, at `now`.
 pub async fn round(st: &AppState, n: u64, now: i64) {
@@ -17,13 +19,10 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
     // so each token is recorded once, and a token another replica counted into that hour after
     // an earlier flush (clock skew) is picked up by a later one.
     if n % 5 == 0 {
-        match crate::store::clients::ids(&st.db).await {
-            Ok(ids) => match crate::stats::flush_token_counts(&st.db, &st.cache, &ids, now / 3600 - 1, now).await {
-                Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "could not record token counts"),
-            },
-            Err(e) => tracing::error!(error = %e, "could not list applications to record token counts"),
+        match flush_token_counts(st, now / 3600 - 1, now).await {
+            Ok(k) if k > 0 => tracing::info!(tokens = k, "token counts of the past hour recorded"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not record token counts"),
         }
     }
     if n % 60 == 0 {
@@ -40,5 +39,28 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
                 Err(e) => tracing::error!(error = %e, "audit retention failed"),
             }
         }
+    }
+}
+
+/// Moves every application's token counters of `hour` (Unix time / 3600) into one `token.issued`
+/// audit record and returns how many tokens it covers (none: no record). The counters are taken
+/// atomically, so replicas flushing the same hour at once never record a token twice; flushing
+/// an hour again later records only tokens counted since.
+pub async fn flush_token_counts(st: &AppState, hour: i64, now: i64) -> Result<u64, StatsError> {
+    let ids = crate::store::clients::ids(&st.db).await?;
+    // A cache failure half-way stops the taking, but what was taken is recorded all the same:
+    // it is no longer in the cache.
+    let (counts, failure) = stats::take_token_counts(&st.cache, &ids, hour).await;
+    if counts.total > 0 {
+        let detail = counts.detail();
+        if let Err(e) = audit::append(&st.db, Event::new(TOKEN_ISSUED).detail(detail.clone()), now).await {
+            // The counters have left the cache, so this line is where the figures survive.
+            tracing::error!(error = %e, figures = %detail, "could not record token counts in the audit trail");
+            return Err(e.into());
+        }
+    }
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(counts.total),
     }
 }

@@ -13,6 +13,7 @@ mod layers;
 mod login;
 mod oidc_flow;
 mod protocol_errors;
+mod self_service;
 mod spbe;
 mod stats;
 mod tokens;

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use gerbang::audit;
 use gerbang::oidc::clients::GrantType;
 use gerbang::oidc::keys::Alg;
+use gerbang::ops::upkeep::flush_token_counts;
 use gerbang::state::now;
-use gerbang::stats::{dashboard, flush_token_counts};
+use gerbang::stats::dashboard;
 use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
 use serde_json::Value;
 
@@ -42,10 +43,9 @@ async fn recorded_tokens(app: &TestApp) -> (HashMap<String, u64>, usize) {
 
 async fn flush(app: &TestApp, hours: &[i64]) -> u64 {
     gerbang::stats::push_tally(&app.state.token_tally, &app.state.cache).await.unwrap();
-    let ids = gerbang::store::clients::ids(&app.state.db).await.unwrap();
     let mut total = 0;
     for &h in hours {
-        total += flush_token_counts(&app.state.db, &app.state.cache, &ids, h, now()).await.unwrap();
+        total += flush_token_counts(&app.state, h, now()).await.unwrap();
     }
     total
 }

@@ -38,7 +38,7 @@ async fn run(db: &Db, sql: &str) {
 
 /// Makes the database refuse `op` (INSERT, UPDATE or DELETE) of `table`'s rows belonging to one
 /// account, as a full disk or a lost connection would half-way through a change.
-async fn refuse(db: &Db, name: &str, op: &str, table: &str, account: &str) {
+pub(crate) async fn refuse(db: &Db, name: &str, op: &str, table: &str, account: &str) {
     let row = if op == "DELETE" { "OLD" } else { "NEW" };
     let sql = match db {
         Db::Sqlite(_) => format!(
@@ -56,7 +56,7 @@ async fn refuse(db: &Db, name: &str, op: &str, table: &str, account: &str) {
     run(db, &sql).await;
 }
 
-async fn allow(db: &Db, name: &str, table: &str) {
+pub(crate) async fn allow(db: &Db, name: &str, table: &str) {
     let sql = match db {
         Db::Sqlite(_) => format!("DROP TRIGGER {name};"),
         Db::Postgres(_) => format!("DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}();"),

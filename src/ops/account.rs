@@ -1,0 +1,320 @@
+//! Self-service: what a signed-in person does to their own account from the account page — the
+//! overview, passkeys, password, authenticator app, recovery codes and sessions. The person is
+//! both the actor and the subject of every audit record written here.
+
+use crate::audit::{self, Event};
+use crate::auth::session::{self, SsoSession};
+use crate::auth::{passkeys, recovery, totp};
+use crate::config::Secret;
+use crate::identity::accounts::{self, Account, PasswordChangeError, PasswordRule};
+use crate::identity::levels;
+use crate::state::AppState;
+use crate::store::factors as factor_store;
+use crate::store::opd as opd_store;
+pub use crate::store::passkeys::PasskeyRow;
+
+/// Changing factors needs a recent login, so a session left open on a shared computer cannot be
+/// used to take the account over.
+pub const RECENT_AUTH_SECONDS: i64 = 600;
+
+/// A person signed in through the single sign-on session, with their active account.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: SsoSession,
+    pub account: Account,
+}
+
+/// A signed-in person who logged in within [`RECENT_AUTH_SECONDS`]. Only [`SignedIn::recent`]
+/// makes one, and every factor change takes one, so none can skip the check.
+#[derive(Debug, Clone)]
+pub struct Recent(SignedIn);
+
+impl SignedIn {
+    /// The person as allowed to change factors; `None` when the login is too old.
+    pub fn recent(self, now: i64) -> Option<Recent> {
+        recent_enough(self.session.auth_time, now).then_some(Recent(self))
+    }
+
+    fn id(&self) -> &str {
+        &self.account.id
+    }
+}
+
+fn recent_enough(auth_time: i64, now: i64) -> bool {
+    now - auth_time <= RECENT_AUTH_SECONDS
+}
+
+impl std::ops::Deref for Recent {
+    type Target = SignedIn;
+
+    fn deref(&self) -> &SignedIn {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfServiceError {
+    /// No such passkey or session among the person's own.
+    NotFound,
+    /// The authenticator's answer, or the first one-time code, was not accepted.
+    Refused,
+    /// The new password was not taken; the person can try again.
+    Password(PasswordRefusal),
+    /// Logged where it happened; the page shows a generic error.
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRefusal {
+    /// The new password and its repetition differ.
+    Mismatch,
+    WrongCurrent,
+    Policy(PasswordRule),
+}
+
+impl PasswordRefusal {
+    /// Translation key of the explanation on the password page.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            PasswordRefusal::Mismatch => "pw_mismatch",
+            PasswordRefusal::WrongCurrent => "pw_wrong_current",
+            PasswordRefusal::Policy(rule) => rule.message_key(),
+        }
+    }
+}
+
+fn internal(what: &'static str, e: impl std::fmt::Display) -> SelfServiceError {
+    tracing::error!(error = %e, "{what}");
+    SelfServiceError::Internal
+}
+
+/// Writes the record of a change the person made to their own account.
+async fn record(st: &AppState, me: &SignedIn, event: Event, now: i64) {
+    audit::record(&st.db, event.actor(me.id()).subject(me.id()), now).await;
+}
+
+/// Who the single sign-on cookie belongs to: `None` without a live session or with an account
+/// that is no longer active, and also when either cannot be read (the person is sent to the
+/// login, which reports what is wrong).
+pub async fn signed_in(st: &AppState, sso_cookie: &str, now: i64) -> Option<SignedIn> {
+    let session = match session::load(&st.cache, sso_cookie, now).await {
+        Ok(s) => s?,
+        Err(e) => {
+            tracing::warn!(error = %e, "session lookup failed");
+            return None;
+        }
+    };
+    let account = match accounts::get(&st.db, &session.account_id).await {
+        Ok(a) => a.filter(|a| a.is_active())?,
+        Err(e) => {
+            tracing::warn!(error = %e, "account lookup failed");
+            return None;
+        }
+    };
+    Some(SignedIn { session, account })
+}
+
+/// What the account page shows.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// The name of the person's OPD unit, when they have one and it can be read.
+    pub unit_name: Option<String>,
+    /// The security level of the login behind the current session.
+    pub level: u8,
+    pub totp_enrolled: bool,
+    pub recovery_remaining: i64,
+    pub passkeys: Vec<PasskeyRow>,
+    pub passkeys_enabled: bool,
+    /// Newest first; empty (with a warning in the log) when the cache cannot be read: the rest
+    /// of the page is still worth showing.
+    pub sessions: Vec<SsoSession>,
+}
+
+pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview, SelfServiceError> {
+    let unit_name = match &me.account.opd_id {
+        Some(id) => opd_store::get(&st.db, id).await.ok().flatten().map(|o| o.name),
+        None => None,
+    };
+    let factors_unread = |e| internal("second factors could not be read", e);
+    let totp_enrolled = totp::is_enrolled(&st.db, me.id()).await.map_err(factors_unread)?;
+    let recovery_remaining = recovery::remaining(&st.db, me.id()).await.map_err(factors_unread)?;
+    let passkeys = passkeys::list(&st.db, me.id()).await.map_err(|e| internal("passkeys could not be read", e))?;
+    let sessions = sessions(st, me, now).await.unwrap_or_default();
+    Ok(Overview {
+        unit_name,
+        level: levels::from_acr(&me.session.acr).unwrap_or(1),
+        totp_enrolled,
+        recovery_remaining,
+        passkeys,
+        passkeys_enabled: st.webauthn.is_some(),
+        sessions,
+    })
+}
+
+/// The person's live sessions, newest first.
+pub async fn sessions(st: &AppState, me: &SignedIn, now: i64) -> Result<Vec<SsoSession>, SelfServiceError> {
+    session::list_for_account(&st.cache, me.id(), now).await.map_err(|e| {
+        tracing::warn!(error = %e, "session list unavailable");
+        SelfServiceError::Internal
+    })
+}
+
+/// Creation options for a new passkey, for the browser's WebAuthn call.
+pub async fn passkey_options(st: &AppState, me: &Recent) -> Result<serde_json::Value, SelfServiceError> {
+    let a = &me.account;
+    let user = a.nip.clone().or(a.nik.clone()).unwrap_or_else(|| a.id.clone());
+    passkeys::start_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, &user, &a.name)
+        .await
+        .map_err(|e| internal("passkey registration options failed", e))
+}
+
+/// Stores the passkey the browser created (`credential`: its JSON answer) under `name`.
+pub async fn add_passkey(
+    st: &AppState,
+    me: &Recent,
+    name: &str,
+    credential: &str,
+    now: i64,
+) -> Result<(), SelfServiceError> {
+    let cred = serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(credential)
+        .map_err(|_| SelfServiceError::Refused)?;
+    match passkeys::finish_registration(st.webauthn.as_ref(), &st.cache, &st.db, me.id(), name, &cred, now).await {
+        Ok(row) => {
+            tracing::info!(account = %me.id(), passkey = %row.id, "passkey registered");
+            record(st, me, Event::new("passkey.registered"), now).await;
+            Ok(())
+        }
+        Err(passkeys::PasskeyError::Store(e)) => Err(internal("passkey registration failed", e)),
+        Err(e) => {
+            tracing::info!(error = %e, "passkey registration refused");
+            Err(SelfServiceError::Refused)
+        }
+    }
+}
+
+pub async fn remove_passkey(st: &AppState, me: &Recent, id: &str, now: i64) -> Result<(), SelfServiceError> {
+    match passkeys::remove(&st.db, me.id(), id).await {
+        Ok(true) => {
+            tracing::info!(account = %me.id(), passkey = %id, "passkey removed");
+            record(st, me, Event::new("passkey.removed"), now).await;
+            Ok(())
+        }
+        Ok(false) => Err(SelfServiceError::NotFound),
+        Err(e) => Err(internal("passkey removal failed", e)),
+    }
+}
+
+/// The person's own password change: the current one, then the new one twice.
+pub async fn change_password(
+    st: &AppState,
+    me: &SignedIn,
+    current: &Secret<String>,
+    new: &Secret<String>,
+    repeat: &Secret<String>,
+    now: i64,
+) -> Result<(), SelfServiceError> {
+    if new.expose() != repeat.expose() {
+        return Err(SelfServiceError::Password(PasswordRefusal::Mismatch));
+    }
+    match accounts::change_password(&st.db, &st.hasher, me.id(), current, new, now).await {
+        Ok(()) => {
+            tracing::info!(account = %me.id(), "password changed");
+            record(st, me, Event::new("password.changed"), now).await;
+            Ok(())
+        }
+        Err(PasswordChangeError::WrongCurrent) => Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent)),
+        Err(PasswordChangeError::Policy(rule)) => Err(SelfServiceError::Password(PasswordRefusal::Policy(rule))),
+        Err(PasswordChangeError::Internal(e)) => Err(internal("password change failed", e)),
+    }
+}
+
+/// Starts enrolling an authenticator app: the secret to scan. `None` when one is enrolled
+/// already (it is removed first, on purpose).
+pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<totp::Enrolment>, SelfServiceError> {
+    if totp::is_enrolled(&st.db, me.id()).await.map_err(|e| internal("second factors could not be read", e))? {
+        return Ok(None);
+    }
+    let label = me.account.nip.clone().or(me.account.nik.clone()).unwrap_or_default();
+    let e = totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now)
+        .await
+        .map_err(|e| internal("TOTP enrolment could not start", e))?;
+    Ok(Some(e))
+}
+
+/// Confirms the enrolment with a first code. The first authenticator comes with recovery codes,
+/// returned here to be shown once; `None` when the person still has codes.
+pub async fn confirm_totp(
+    st: &AppState,
+    me: &Recent,
+    code: &str,
+    now: i64,
+) -> Result<Option<Vec<String>>, SelfServiceError> {
+    match totp::confirm_enrolment(&st.db, &st.sealer, me.id(), code, now).await {
+        Ok(true) => {}
+        Ok(false) => return Err(SelfServiceError::Refused),
+        Err(e) => return Err(internal("TOTP confirmation failed", e)),
+    }
+    tracing::info!(account = %me.id(), "authenticator app enrolled");
+    record(st, me, Event::new("totp.enrolled"), now).await;
+    match recovery::remaining(&st.db, me.id()).await {
+        Ok(0) => new_recovery_codes(st, me, now).await.map(Some),
+        Ok(_) => Ok(None),
+        Err(e) => Err(internal("recovery codes could not be counted", e)),
+    }
+}
+
+/// Removes the authenticator app and, with it, the recovery codes that stood in for it, in one
+/// transaction: never one without the other.
+pub async fn remove_totp(st: &AppState, me: &Recent, now: i64) -> Result<(), SelfServiceError> {
+    let removed = async {
+        let mut tx = st.db.begin().await?;
+        factor_store::delete_totp(&mut tx, me.id()).await?;
+        factor_store::delete_recovery_codes(&mut tx, me.id()).await?;
+        tx.commit().await
+    };
+    removed.await.map_err(|e| internal("authenticator app removal failed", e))?;
+    tracing::info!(account = %me.id(), "authenticator app removed");
+    record(st, me, Event::new("totp.removed"), now).await;
+    Ok(())
+}
+
+/// A new set of recovery codes, replacing the old one; returned to be shown once.
+pub async fn new_recovery_codes(st: &AppState, me: &Recent, now: i64) -> Result<Vec<String>, SelfServiceError> {
+    let codes = recovery::generate(&st.db, &st.recovery, me.id(), now)
+        .await
+        .map_err(|e| internal("recovery code generation failed", e))?;
+    record(st, me, Event::new("recovery_codes.generated"), now).await;
+    Ok(codes)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnded {
+    /// The session the person is using now: their browser is signed out.
+    This,
+    Other,
+}
+
+/// Ends one of the person's own sessions by its public id.
+pub async fn end_session(st: &AppState, me: &SignedIn, sid: &str, now: i64) -> Result<SessionEnded, SelfServiceError> {
+    match session::end_by_sid(&st.cache, me.id(), sid).await {
+        Ok(true) => {
+            record(st, me, Event::new("session.ended").detail(serde_json::json!({ "sid": sid })), now).await;
+            Ok(if sid == me.session.sid { SessionEnded::This } else { SessionEnded::Other })
+        }
+        Ok(false) => Err(SelfServiceError::NotFound),
+        Err(e) => Err(internal("session could not be ended", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factor_changes_need_a_login_within_ten_minutes() {
+        let t = 1_000_000;
+        assert!(recent_enough(t - RECENT_AUTH_SECONDS, t), "exactly ten minutes ago: still recent");
+        assert!(!recent_enough(t - RECENT_AUTH_SECONDS - 1, t));
+        assert!(recent_enough(t + 5, t), "a replica's clock a little behind");
+    }
+}

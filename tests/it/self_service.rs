@@ -1,0 +1,191 @@
+//! The account page's changes go through the application layer: each is recorded in the audit
+//! trail with the person as both actor and subject, refusals record nothing, and removing the
+//! authenticator takes the recovery codes with it in one transaction.
+
+use gerbang::auth::{recovery, totp, Factors};
+use gerbang::state::now;
+use gerbang::store::passkeys::{self as passkey_store, PasskeyRow};
+use serde_json::{json, Value};
+
+use crate::common::*;
+use crate::transactions::{allow, refuse};
+
+/// The account's self-service records, oldest first, as (kind, actor, subject, detail); the
+/// login's own records are left out.
+async fn records(app: &TestApp, account: &str) -> Vec<(String, String, String, Value)> {
+    let mut rows = gerbang::audit::list(&app.state.db, 1000, Some(account)).await.unwrap();
+    rows.sort_by_key(|r| r.seq);
+    rows.into_iter()
+        .filter(|r| !r.kind.starts_with("login."))
+        .map(|r| (r.kind, r.actor, r.subject, serde_json::from_str(&r.detail).unwrap()))
+        .collect()
+}
+
+fn mine(account: &str, kinds: &[(&str, Value)]) -> Vec<(String, String, String, Value)> {
+    kinds.iter().map(|(k, d)| (k.to_string(), account.to_string(), account.to_string(), d.clone())).collect()
+}
+
+fn code_now(secret_b32: &str, offset_steps: i64) -> String {
+    let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).expect("base32");
+    format!("{:06}", totp::hotp(&secret, (totp::step_at(now()) + offset_steps) as u64))
+}
+
+/// A browser signed in to the account page.
+async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
+    let b = browser();
+    let res = b.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let back = login(app, &b, &location(&res), nip, PASSWORD).await;
+    assert!(back.starts_with(&app.url("/account")), "{back}");
+    b
+}
+
+async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    let res = b.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.text().await.unwrap().replace("&#x2f;", "/")
+}
+
+async fn post(b: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, String)]) -> reqwest::Response {
+    b.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+/// The public ids of the account's live sessions.
+async fn sids(app: &TestApp, account: &str) -> Vec<String> {
+    let list = gerbang::auth::session::list_for_account(&app.state.cache, account, now()).await.unwrap();
+    list.into_iter().map(|s| s.sid).collect()
+}
+
+/// Enrols an authenticator; returns the number of recovery codes shown.
+async fn enrol(app: &TestApp, b: &reqwest::Client) -> usize {
+    let html = page(b, app, "/account/totp").await;
+    let marker = "id=\"secret\">";
+    let at = html.find(marker).unwrap() + marker.len();
+    let secret = html[at..at + html[at..].find('<').unwrap()].trim().to_string();
+    let csrf = hidden(&html, "csrf");
+    let res = post(b, app, "/account/totp", &[("csrf", csrf.clone()), ("code", "000000".into())]).await;
+    assert_eq!(res.status(), 400, "a wrong first code does not enrol");
+    let res = post(b, app, "/account/totp", &[("csrf", csrf), ("code", code_now(&secret, 0))]).await;
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap().matches("<li>").count()
+}
+
+#[tokio::test]
+async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subject() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Swa Layan").await.id;
+    let b = signed_in(&app, &nip).await;
+    let mine_only = sids(&app, &id).await;
+    let phone = signed_in(&app, &nip).await;
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+    let none = || json!({});
+
+    // Enrolment: the authenticator, then the first recovery codes.
+    assert_eq!(enrol(&app, &b).await, recovery::COUNT);
+    assert_eq!(records(&app, &id).await, mine(&id, &[("totp.enrolled", none()), ("recovery_codes.generated", none())]));
+
+    // A new set of codes.
+    let res = post(&b, &app, "/account/recovery", &[("csrf", csrf.clone())]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap().matches("<li>").count(), recovery::COUNT);
+
+    // A refused password change records nothing; an accepted one is recorded.
+    let pw = |current: &str, new: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("current_password", current.to_string()),
+            ("new_password", new.to_string()),
+            ("repeat_password", new.to_string()),
+        ]
+    };
+    assert_eq!(
+        post(&b, &app, "/account/password", &pw("salah-sekali-1234", "sandi-baru-yang-kuat")).await.status(),
+        400
+    );
+    let res = post(&b, &app, "/account/password", &pw(PASSWORD, "sandi-baru-yang-kuat")).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=password_changed".to_string()));
+
+    // A passkey: a broken answer from the browser is refused; removal of an unknown one is 404;
+    // removal of the person's own is recorded.
+    let res = post(&b, &app, "/account/passkeys", &[("csrf", csrf.clone()), ("credential", "{".into())]).await;
+    assert_eq!(res.status(), 400);
+    let key = PasskeyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: id.clone(),
+        cred_id: format!("cred-{}", uuid::Uuid::new_v4().simple()),
+        name: "Kunci keamanan".into(),
+        credential: "{}".into(),
+        created_at: now(),
+        last_used_at: None,
+    };
+    passkey_store::insert(db, &key).await.unwrap();
+    let res = post(&b, &app, "/account/passkeys/no-such-key/remove", &[("csrf", csrf.clone())]).await;
+    assert_eq!(res.status(), 404);
+    let res = post(&b, &app, &format!("/account/passkeys/{}/remove", key.id), &[("csrf", csrf.clone())]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=passkey_removed".to_string()));
+    assert!(passkey_store::list(db, &id).await.unwrap().is_empty());
+
+    // Removing the authenticator removes the recovery codes too.
+    let res = post(&b, &app, "/account/totp/remove", &[("csrf", csrf.clone())]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=totp_removed".to_string()));
+    assert_eq!(Factors::of(db, &id).await.unwrap(), Factors::default());
+    assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
+
+    // Ending a session: another browser's, then an unknown one (404, nothing recorded).
+    let both = sids(&app, &id).await;
+    assert_eq!((mine_only.len(), both.len()), (1, 2));
+    let other = both.into_iter().find(|s| !mine_only.contains(s)).unwrap();
+    let res = post(&b, &app, &format!("/account/sessions/{other}/end"), &[("csrf", csrf.clone())]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=session_ended".to_string()));
+    assert_eq!(phone.get(app.url("/account")).send().await.unwrap().status(), 303, "the phone must log in again");
+    let res = post(&b, &app, "/account/sessions/no-such-session/end", &[("csrf", csrf.clone())]).await;
+    assert_eq!(res.status(), 404);
+
+    assert_eq!(
+        records(&app, &id).await,
+        mine(
+            &id,
+            &[
+                ("totp.enrolled", none()),
+                ("recovery_codes.generated", none()),
+                ("recovery_codes.generated", none()),
+                ("password.changed", none()),
+                ("passkey.removed", none()),
+                ("totp.removed", none()),
+                ("session.ended", json!({ "sid": other })),
+            ]
+        )
+    );
+    let v = gerbang::audit::verify(db).await.unwrap();
+    assert!(v.ok, "{v:?}");
+}
+
+#[tokio::test]
+async fn removing_the_authenticator_and_its_recovery_codes_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Satu Transaksi").await.id;
+    let b = signed_in(&app, &nip).await;
+    assert_eq!(enrol(&app, &b).await, recovery::COUNT);
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+
+    // The authenticator goes first; the recovery codes' removal then fails.
+    refuse(db, "refuse_code_removal", "DELETE", "recovery_codes", &id).await;
+    let res = post(&b, &app, "/account/totp/remove", &[("csrf", csrf.clone())]).await;
+    assert_eq!(res.status(), 500);
+    assert!(totp::is_enrolled(db, &id).await.unwrap(), "the authenticator is still there");
+    assert_eq!(recovery::remaining(db, &id).await.unwrap(), recovery::COUNT as i64);
+    let kinds: Vec<String> = records(&app, &id).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["totp.enrolled", "recovery_codes.generated"], "no record of a removal that did not happen");
+
+    allow(db, "refuse_code_removal", "recovery_codes").await;
+    let res = post(&b, &app, "/account/totp/remove", &[("csrf", csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(!totp::is_enrolled(db, &id).await.unwrap());
+    assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
+    let kinds: Vec<String> = records(&app, &id).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["totp.enrolled", "recovery_codes.generated", "totp.removed"]);
+}
