@@ -327,3 +327,38 @@ pub async fn update_account(
     audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
     Ok(a)
 }
+
+/// Accounts found as by `search_accounts`, each with its number of live sessions (0 when the
+/// cache cannot tell: opening the account shows them, or the failure).
+pub async fn search_with_sessions(
+    st: &AppState,
+    who: &Principal,
+    q: &str,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<(Account, usize)>, AdminError> {
+    let found = search_accounts(st, who, q, limit).await?;
+    let mut out = Vec::with_capacity(found.len());
+    for a in found {
+        let n = session::list_for_account(&st.cache, &a.id, now).await.map(|s| s.len()).unwrap_or(0);
+        out.push((a, n));
+    }
+    Ok(out)
+}
+
+/// People named by NIP, NIK or id (one per key), for a bulk change: those within the
+/// principal's units, and the keys that name nobody there (unknown and out of reach look alike).
+pub async fn find_people(
+    st: &AppState,
+    who: &Principal,
+    keys: &[String],
+) -> Result<(Vec<Account>, Vec<String>), AdminError> {
+    let (mut found, mut unknown) = (Vec::new(), Vec::new());
+    for key in keys {
+        match accounts::find(&st.db, key).await? {
+            Some(a) if who.manages_account(&a) => found.push(a),
+            _ => unknown.push(key.clone()),
+        }
+    }
+    Ok((found, unknown))
+}

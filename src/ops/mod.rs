@@ -7,6 +7,7 @@ pub mod applications;
 pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
+pub mod console;
 pub mod keys;
 pub mod login;
 pub mod oauth;
@@ -14,6 +15,7 @@ pub mod principal;
 pub mod relying_party;
 pub mod requests;
 pub mod roles;
+pub mod stats;
 pub mod units;
 pub mod upkeep;
 
