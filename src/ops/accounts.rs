@@ -362,3 +362,50 @@ pub async fn find_people(
     }
     Ok((found, unknown))
 }
+
+/// Everything the account page shows, read within the principal's powers.
+#[derive(Debug)]
+pub struct AccountOverview {
+    pub account: Account,
+    /// Assigned to the person; these can be removed from them.
+    pub direct: Vec<crate::store::roles::RoleRow>,
+    /// Held through the person's unit and the units above it.
+    pub inherited: Vec<crate::store::roles::RoleRow>,
+    /// Roles the principal may still assign to the person.
+    pub assignable: Vec<crate::store::roles::RoleRow>,
+    pub sessions: Vec<SsoSession>,
+    pub certificates: Vec<crate::store::certs::CertRow>,
+    /// Every unit, to name the person's.
+    pub units: Vec<crate::store::opd::OpdRow>,
+    /// The units the principal manages: where the person may be moved.
+    pub managed_units: Vec<crate::store::opd::OpdRow>,
+}
+
+/// The account page of `id`: refused as `account` refuses; the parts that fail to load are
+/// shown empty, so a slow cache does not hide the account.
+pub async fn account_overview(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    now: i64,
+) -> Result<AccountOverview, AdminError> {
+    let account = account(st, who, id).await?;
+    let (direct, effective) = super::roles::roles_of(st, who, id).await.unwrap_or_default();
+    let inherited = effective.into_iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).collect();
+    let assignable = super::roles::assignable_roles(st, who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !direct.iter().any(|d| d.id == r.id))
+        .collect();
+    Ok(AccountOverview {
+        sessions: sessions(st, who, id, now).await.unwrap_or_default(),
+        certificates: super::certificates::certificates_of(st, who, id).await.unwrap_or_default(),
+        units: super::units::unit_names(st, who).await.unwrap_or_default(),
+        managed_units: super::units::opd_units(st, who).await.unwrap_or_default(),
+        account,
+        direct,
+        inherited,
+        assignable,
+    })
+}

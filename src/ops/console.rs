@@ -100,7 +100,7 @@ pub struct Opened {
     pub next: String,
 }
 
-/// Finishes the console's login (`cookie` is the login cookie kept by `relying_party::start`)
+/// Finishes the console's login (`login_cookie` as `relying_party::start` handed it out)
 /// and opens a console session for an administrator. A person without an admin role is
 /// refused here rather than on the next page, so they see why at once.
 pub async fn open(st: &AppState, login_cookie: &str, cb: &Callback, now: i64) -> Result<Opened, OpenError> {

@@ -107,41 +107,24 @@ pub(super) async fn account_page(
     status: StatusCode,
     cert_error: Option<(String, String, String)>,
 ) -> Response {
-    let st = &c.st;
-    let id = id.to_string();
-    let a = match ops::accounts::account(st, &c.admin, &id).await {
-        Ok(a) => a,
+    let t = now();
+    let o = match ops::accounts::account_overview(&c.st, &c.admin, id, t).await {
+        Ok(o) => o,
         Err(e) => return c.fail(e, "/console/accounts"),
     };
-    let t = now();
-    let (direct, effective) = ops::roles::roles_of(st, &c.admin, &id).await.unwrap_or_default();
-    let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
-    let assignable: Vec<_> = ops::roles::assignable_roles(st, &c.admin)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| !direct.iter().any(|d| d.id == r.id))
-        .collect();
-    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, &id, t)
-        .await
-        .unwrap_or_default()
-        .into_iter()
+    let sessions: Vec<Value> = o
+        .sessions
+        .iter()
         .map(|s| context! { sid => s.sid, since => c.local_time(s.auth_time), level => levels::from_acr(&s.acr).unwrap_or(1), ip => s.ip, device => crate::http::account::device(&s.user_agent) })
         .collect();
-    let units = all_units(c).await;
-    let options = unit_options(&managed_units(c).await);
-    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, &id)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| cert_row(c, r, None, t))
-        .collect();
+    let certs: Vec<Value> = o.certificates.iter().map(|r| cert_row(c, r, None, t)).collect();
+    let a = &o.account;
     let (cert_error, cert_detail, cert_text) =
         cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
         account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
-        unit => unit_name(&units, a.opd_id.as_deref()), units => options, direct => direct, inherited => inherited,
-        assignable => assignable, sessions => sessions, statuses => STATUSES, certs => certs,
+        unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
+        inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => STATUSES, certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
     };
     c.render(status, "console_account.html", "accounts", ctx)

@@ -43,7 +43,7 @@ async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
     };
-    let units = if c.admin.diskominfo() { unit_options(&all_units(&c).await) } else { Vec::new() };
+    let units = if c.admin.diskominfo() { unit_options(&all_units(c).await) } else { Vec::new() };
     let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
     c.render(

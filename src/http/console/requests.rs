@@ -51,7 +51,7 @@ async fn requests_page(c: &Console, status: StatusCode, form: Value, error: Opti
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
-    let units = all_units(&c).await;
+    let units = all_units(c).await;
     let list: Vec<Value> = rows
         .iter()
         .map(|r| context! { id => r.id, name => r.name, status => r.status, created => c.local_time(r.created_at), unit => unit_name(&units, Some(&r.opd_id)) })
@@ -100,7 +100,7 @@ async fn request_page(
         Ok(x) => x,
         Err(e) => return c.fail(e, "/console/requests"),
     };
-    let units = all_units(&c).await;
+    let units = all_units(c).await;
     let asked = registration::request_of(&r);
     let view = context! {
         id => r.id, name => r.name, status => r.status, unit => unit_name(&units, Some(&r.opd_id)), requester => requester,
