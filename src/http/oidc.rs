@@ -12,7 +12,6 @@ use super::{
     accept_language, browser_id, client_credentials, error_page, no_store_json, page, see_other, Cookies, FormParams,
     FormRejection, OAuthResponse, St,
 };
-use crate::auth::session;
 use crate::oidc::authorize::Outcome;
 use crate::oidc::introspect::BearerError;
 use crate::oidc::logout::{LogoutOutcome, LogoutRequest};
@@ -36,17 +35,6 @@ pub async fn jwks(State(st): State<St>) -> Response {
     let mut res = public_json(st.keys.jwks_json());
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
     res
-}
-
-async fn current_session(st: &AppState, jar: &CookieJar, now: i64) -> Option<session::SsoSession> {
-    let cookie = Cookies::read(st, jar, Cookies::SSO)?;
-    match session::load(&st.cache, &cookie, now).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "session lookup failed");
-            None
-        }
-    }
 }
 
 /// Endpoints that accept GET and POST take their parameters from the query or the form.
@@ -76,9 +64,8 @@ pub async fn authorize(
     let locale = negotiate(ui, accept_language(&headers), &st.config.default_locale);
     let lang_links = (method == Method::GET).then(|| lang_links(&params));
     let (jar, bid) = browser_id(&st, jar);
-    let t = now();
-    let session = current_session(&st, &jar, t).await;
-    let outcome = ops::oauth::authorize(&st, &params, session.as_ref(), &bid, t).await;
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
+    let outcome = ops::oauth::authorize(&st, &params, sso.as_deref(), &bid, now()).await;
     (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response()
 }
 
@@ -317,8 +304,8 @@ pub async fn logout(
         state: get("state"),
     };
     let (jar, bid) = browser_id(&st, jar);
-    let session = current_session(&st, &jar, now()).await;
-    match ops::oauth::logout_request(&st, &req, session.as_ref()).await {
+    let sso = Cookies::read(&st, &jar, Cookies::SSO);
+    match ops::oauth::logout_request(&st, &req, sso.as_deref(), now()).await {
         LogoutOutcome::ErrorPage { message_key, detail } => {
             tracing::info!(detail = %detail, "logout request refused");
             (jar, error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")).into_response()
@@ -366,7 +353,7 @@ pub async fn logout_confirm(
         state: get("state"),
     };
     // Re-check the redirect: the hidden fields came back from the browser.
-    let redirect = match ops::oauth::logout_request(&st, &req, None).await {
+    let redirect = match ops::oauth::logout_request(&st, &req, None, now()).await {
         LogoutOutcome::Done { redirect } => redirect,
         LogoutOutcome::ErrorPage { message_key, .. } => {
             return error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")

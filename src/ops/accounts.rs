@@ -327,3 +327,85 @@ pub async fn update_account(
     audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
     Ok(a)
 }
+
+/// Accounts found as by `search_accounts`, each with its number of live sessions (0 when the
+/// cache cannot tell: opening the account shows them, or the failure).
+pub async fn search_with_sessions(
+    st: &AppState,
+    who: &Principal,
+    q: &str,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<(Account, usize)>, AdminError> {
+    let found = search_accounts(st, who, q, limit).await?;
+    let mut out = Vec::with_capacity(found.len());
+    for a in found {
+        let n = session::list_for_account(&st.cache, &a.id, now).await.map(|s| s.len()).unwrap_or(0);
+        out.push((a, n));
+    }
+    Ok(out)
+}
+
+/// People named by NIP, NIK or id (one per key), for a bulk change: those within the
+/// principal's units, and the keys that name nobody there (unknown and out of reach look alike).
+pub async fn find_people(
+    st: &AppState,
+    who: &Principal,
+    keys: &[String],
+) -> Result<(Vec<Account>, Vec<String>), AdminError> {
+    let (mut found, mut unknown) = (Vec::new(), Vec::new());
+    for key in keys {
+        match accounts::find(&st.db, key).await? {
+            Some(a) if who.manages_account(&a) => found.push(a),
+            _ => unknown.push(key.clone()),
+        }
+    }
+    Ok((found, unknown))
+}
+
+/// Everything the account page shows, read within the principal's powers.
+#[derive(Debug)]
+pub struct AccountOverview {
+    pub account: Account,
+    /// Assigned to the person; these can be removed from them.
+    pub direct: Vec<crate::store::roles::RoleRow>,
+    /// Held through the person's unit and the units above it.
+    pub inherited: Vec<crate::store::roles::RoleRow>,
+    /// Roles the principal may still assign to the person.
+    pub assignable: Vec<crate::store::roles::RoleRow>,
+    pub sessions: Vec<SsoSession>,
+    pub certificates: Vec<crate::store::certs::CertRow>,
+    /// Every unit, to name the person's.
+    pub units: Vec<crate::store::opd::OpdRow>,
+    /// The units the principal manages: where the person may be moved.
+    pub managed_units: Vec<crate::store::opd::OpdRow>,
+}
+
+/// The account page of `id`: refused as `account` refuses; the parts that fail to load are
+/// shown empty, so a slow cache does not hide the account.
+pub async fn account_overview(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+    now: i64,
+) -> Result<AccountOverview, AdminError> {
+    let account = account(st, who, id).await?;
+    let (direct, effective) = super::roles::roles_of(st, who, id).await.unwrap_or_default();
+    let inherited = effective.into_iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).collect();
+    let assignable = super::roles::assignable_roles(st, who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !direct.iter().any(|d| d.id == r.id))
+        .collect();
+    Ok(AccountOverview {
+        sessions: sessions(st, who, id, now).await.unwrap_or_default(),
+        certificates: super::certificates::certificates_of(st, who, id).await.unwrap_or_default(),
+        units: super::units::unit_names(st, who).await.unwrap_or_default(),
+        managed_units: super::units::opd_units(st, who).await.unwrap_or_default(),
+        account,
+        direct,
+        inherited,
+        assignable,
+    })
+}

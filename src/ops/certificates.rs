@@ -6,7 +6,8 @@ use super::accounts::account;
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::state::AppState;
-use crate::store::certs::{self as cert_store, CertRow, HeldCert};
+use crate::store::certs::{self as cert_store};
+pub use crate::store::certs::{CertRow, HeldCert};
 
 /// Days before expiry from which a certificate is listed as expiring.
 pub const CERT_WARN_DAYS: i64 = 30;
@@ -49,14 +50,14 @@ pub async fn certificates_of(st: &AppState, who: &Principal, account_id: &str) -
 }
 
 /// Binds a person's signing certificate after checking it (validity, key usage, and the
-/// configured issuers).
+/// configured issuers). Returns it with its holder.
 pub async fn bind_certificate(
     st: &AppState,
     who: &Principal,
     account_id: &str,
     pem: &str,
     now: i64,
-) -> Result<CertRow, AdminError> {
+) -> Result<HeldCert, AdminError> {
     let a = account(st, who, account_id).await?;
     let checked = crate::certs::check(pem, &st.cert_issuers, now)
         .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
@@ -66,18 +67,18 @@ pub async fn bind_certificate(
         "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
     });
     audit::record(&st.db, Event::new("certificate.bound").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
-    Ok(row)
+    Ok(HeldCert { cert: row, holder_name: a.name, holder_opd_id: a.opd_id })
 }
 
 /// Records a revocation (reported by the certificate authority or the holder); the certificate
-/// no longer counts for signing.
+/// no longer counts for signing. Returns it with its holder.
 pub async fn revoke_certificate(
     st: &AppState,
     who: &Principal,
     id: &str,
     reason: &str,
     now: i64,
-) -> Result<CertRow, AdminError> {
+) -> Result<HeldCert, AdminError> {
     let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
     let a = account(st, who, &row.account_id).await?;
     let reason = reason.trim();
@@ -90,5 +91,31 @@ pub async fn revoke_certificate(
     let detail = json!({ "certificate": row.id, "fingerprint": row.fingerprint, "reason": reason });
     audit::record(&st.db, Event::new("certificate.revoked").actor(&who.actor()).subject(&a.id).detail(detail), now)
         .await;
-    cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))
+    let cert = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
+    Ok(HeldCert { cert, holder_name: a.name, holder_opd_id: a.opd_id })
+}
+
+/// An account's certificates with their holder, as the admin API lists them.
+pub async fn held_certificates_of(
+    st: &AppState,
+    who: &Principal,
+    account_id: &str,
+) -> Result<Vec<HeldCert>, AdminError> {
+    let a = account(st, who, account_id).await?;
+    let rows = cert_store::of_account(&st.db, &a.id).await?;
+    let held = |cert| HeldCert { cert, holder_name: a.name.clone(), holder_opd_id: a.opd_id.clone() };
+    Ok(rows.into_iter().map(held).collect())
+}
+
+/// One certificate, for an admin who manages its holder (the revocation's confirmation page).
+pub async fn certificate(st: &AppState, who: &Principal, id: &str) -> Result<CertRow, AdminError> {
+    let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
+    account(st, who, &row.account_id).await?;
+    Ok(row)
+}
+
+/// What a certificate says about itself, checked as binding checks it (validity, key usage and
+/// the configured issuers), for the confirmation before the binding. Nothing is stored.
+pub fn check_certificate(st: &AppState, pem: &str, now: i64) -> Result<crate::certs::Checked, crate::certs::CertError> {
+    crate::certs::check(pem, &st.cert_issuers, now)
 }

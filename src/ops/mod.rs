@@ -8,6 +8,7 @@ pub mod applications;
 pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
+pub mod console;
 pub mod keys;
 pub mod login;
 pub mod oauth;
@@ -15,6 +16,7 @@ pub mod principal;
 pub mod relying_party;
 pub mod requests;
 pub mod roles;
+pub mod stats;
 pub mod units;
 pub mod upkeep;
 

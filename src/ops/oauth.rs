@@ -16,14 +16,16 @@ use crate::oidc::token::{self, TokenRequest, TokenResponse};
 use crate::oidc::OAuthError;
 use crate::state::AppState;
 
+/// An authorization request from a browser holding the single sign-on cookie `sso_cookie`.
 pub async fn authorize(
     st: &AppState,
     params: &[(String, String)],
-    session: Option<&SsoSession>,
+    sso_cookie: Option<&str>,
     browser_id: &str,
     now: i64,
 ) -> Outcome {
-    authorize::authorize(&st.provider(), params, session, browser_id, now).await
+    let session = sso_session(st, sso_cookie, now).await;
+    authorize::authorize(&st.provider(), params, session.as_ref(), browser_id, now).await
 }
 
 /// The token endpoint: the application authenticates, then its grant is exchanged.
@@ -73,8 +75,11 @@ pub async fn revoke(
     introspect::revoke(&st.provider(), &client, token, hint, now).await
 }
 
-pub async fn logout_request(st: &AppState, req: &LogoutRequest, session: Option<&SsoSession>) -> LogoutOutcome {
-    logout::request(&st.provider(), req, session).await
+/// A logout request from a browser holding the single sign-on cookie `sso_cookie` (`None` when
+/// the request is only checked again).
+pub async fn logout_request(st: &AppState, req: &LogoutRequest, sso_cookie: Option<&str>, now: i64) -> LogoutOutcome {
+    let session = sso_session(st, sso_cookie, now).await;
+    logout::request(&st.provider(), req, session.as_ref()).await
 }
 
 /// Ends the browser's single sign-on session with every grant made under it, and records it.
@@ -84,4 +89,16 @@ pub async fn end_session(st: &AppState, cookie: &str, ip: &str, now: i64) -> Res
     let event = Event::new("logout").actor(&s.account_id).subject(&s.account_id).ip(ip).detail(detail);
     audit::record(&st.db, event, now).await;
     Ok(revoked)
+}
+
+/// The live single sign-on session behind the browser's cookie. A cache failure counts as no
+/// session (logged): the person is asked to log in rather than shown an error.
+async fn sso_session(st: &AppState, cookie: Option<&str>, now: i64) -> Option<SsoSession> {
+    match crate::auth::session::load(&st.cache, cookie?, now).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "session lookup failed");
+            None
+        }
+    }
 }

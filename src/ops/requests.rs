@@ -7,7 +7,8 @@ use crate::audit::{self, Event};
 use crate::config::Secret;
 use crate::oidc::registration::{self, AppRequest};
 use crate::state::AppState;
-use crate::store::app_requests::{self as request_store, RequestRow};
+pub use crate::store::app_requests::RequestRow;
+use crate::store::app_requests::{self as request_store};
 
 pub async fn submit_request(
     st: &AppState,
@@ -89,4 +90,22 @@ pub async fn fetch_credentials(
 /// Requests are made, reviewed and collected by people, under their own accounts.
 fn person(who: &Principal) -> Result<&crate::identity::accounts::Account, AdminError> {
     who.account().ok_or_else(|| forbidden("application requests are handled by people, not from the command line"))
+}
+
+/// A request with its requester's name, as the request's page shows it (the requester's id
+/// when the account is gone).
+pub async fn request_with_requester(
+    st: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<(RequestRow, String), AdminError> {
+    let r = request(st, who, id).await?;
+    let requester = crate::identity::accounts::get(&st.db, &r.requester_id).await.ok().flatten().map(|a| a.name);
+    let requester = requester.unwrap_or_else(|| r.requester_id.clone());
+    Ok((r, requester))
+}
+
+/// A request checked as submitting or approving it checks it, for the confirmation step.
+pub fn check_request(st: &AppState, req: &AppRequest) -> Result<(), AdminError> {
+    Ok(registration::check(&st.provider(), req)?)
 }

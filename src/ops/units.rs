@@ -6,7 +6,8 @@ use serde_json::json;
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::state::AppState;
-use crate::store::opd::{self as opd_store, OpdRow};
+pub use crate::store::opd::OpdRow;
+use crate::store::opd::{self as opd_store};
 
 /// The OPD tree (OPD admins: their own subtree).
 pub async fn opd_units(st: &AppState, who: &Principal) -> Result<Vec<OpdRow>, AdminError> {
@@ -70,4 +71,13 @@ pub async fn unit_by_code(st: &AppState, who: &Principal, code: &str) -> Result<
         return Err(forbidden("the unit is outside the OPD units you manage"));
     }
     Ok(unit)
+}
+
+/// Every unit, to name the units of accounts, applications and requests on a page. Anyone with
+/// an administrative role may read the names; what they may change is checked elsewhere.
+pub async fn unit_names(st: &AppState, who: &Principal) -> Result<Vec<OpdRow>, AdminError> {
+    if who.person().is_none() && !who.diskominfo() {
+        return Err(forbidden("unit names are for people with an administrative role"));
+    }
+    Ok(opd_store::list(&st.db).await?)
 }

@@ -13,9 +13,9 @@ use crate::http::St;
 use crate::oidc::clients::{Client, ClientEdit};
 use crate::oidc::registration::{self, AppRequest};
 use crate::ops::applications::ApplicationInput;
+use crate::ops::requests::RequestRow;
 use crate::ops::{self, AdminError};
 use crate::state::now;
-use crate::store::app_requests::RequestRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestView {

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{json_body, AdminAuth, ApiResult, Problem};
 use crate::http::St;
+use crate::ops::certificates::HeldCert;
 use crate::ops::{self};
 use crate::state::now;
-use crate::store::certs::CertRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateView {
@@ -31,7 +31,8 @@ pub struct CertificateView {
     pub revocation_reason: String,
 }
 
-fn certificate_view(c: CertRow, account_name: String, now: i64) -> CertificateView {
+fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
+    let HeldCert { cert: c, holder_name: account_name, .. } = held;
     CertificateView {
         standing: crate::certs::standing(&c, now, ops::certificates::CERT_WARN_DAYS).as_str().into(),
         id: c.id,
@@ -65,7 +66,7 @@ pub async fn list_certificates(
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
     let rows = ops::certificates::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
-    Ok(Json(rows.into_iter().map(|r| certificate_view(r.cert, r.holder_name, t)).collect()))
+    Ok(Json(rows.into_iter().map(|r| certificate_view(r, t)).collect()))
 }
 
 /// An account's certificates.
@@ -77,9 +78,8 @@ pub async fn account_certificates(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
-    let a = ops::accounts::account(&st, &admin, &id).await?;
-    let rows = ops::certificates::certificates_of(&st, &admin, &id).await?;
-    Ok(Json(rows.into_iter().map(|c| certificate_view(c, a.name.clone(), t)).collect()))
+    let rows = ops::certificates::held_certificates_of(&st, &admin, &id).await?;
+    Ok(Json(rows.into_iter().map(|c| certificate_view(c, t)).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,9 +102,8 @@ pub async fn bind_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
     let t = now();
-    let row = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
-    let name = ops::accounts::account(&st, &admin, &id).await?.name;
-    Ok((StatusCode::CREATED, Json(certificate_view(row, name, t))))
+    let held = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
+    Ok((StatusCode::CREATED, Json(certificate_view(held, t))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,7 +123,6 @@ pub async fn revoke_certificate(
 ) -> ApiResult<Json<CertificateView>> {
     let r = json_body(body)?;
     let t = now();
-    let row = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
-    let name = ops::accounts::account(&st, &admin, &row.account_id).await?.name;
-    Ok(Json(certificate_view(row, name, t)))
+    let held = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
+    Ok(Json(certificate_view(held, t)))
 }

@@ -14,9 +14,9 @@ use crate::identity::accounts::{Account, STATUSES};
 use crate::identity::levels;
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
+use crate::ops::units::OpdRow;
 use crate::ops::{self, AdminError};
 use crate::state::now;
-use crate::store::opd::OpdRow;
 
 fn account_row(a: &Account, units: &[OpdRow], sessions: Option<usize>) -> Value {
     context! { id => a.id, name => a.name, nip => a.nip, nik => a.nik, status => a.status, unit => unit_name(units, a.opd_id.as_deref()), sessions => sessions }
@@ -33,7 +33,7 @@ pub async fn accounts(c: Console, Query(p): Query<SearchQuery>) -> Response {
         Ok(f) => f,
         Err(e) => return c.fail(e, "/console"),
     };
-    let units = all_units(&c.st).await;
+    let units = all_units(&c).await;
     let rows: Vec<Value> = found.iter().map(|a| account_row(a, &units, None)).collect();
     c.ok("console_accounts.html", "accounts", context! { accounts => rows, q => q, show_new => true })
 }
@@ -44,19 +44,14 @@ pub async fn sessions(c: Console, Query(p): Query<SearchQuery>) -> Response {
     let found = if q.trim().is_empty() {
         Vec::new()
     } else {
-        match ops::accounts::search_accounts(&c.st, &c.admin, &q, 50).await {
+        // Counts only (from the cache); opening the account checks the admin's powers over it.
+        match ops::accounts::search_with_sessions(&c.st, &c.admin, &q, 50, now()).await {
             Ok(f) => f,
             Err(e) => return c.fail(e, "/console"),
         }
     };
-    let units = all_units(&c.st).await;
-    let t = now();
-    let mut rows = Vec::new();
-    for a in &found {
-        // Counts only (from the cache); opening the account checks the admin's powers over it.
-        let n = crate::auth::session::list_for_account(&c.st.cache, &a.id, t).await.map(|s| s.len()).unwrap_or(0);
-        rows.push(account_row(a, &units, Some(n)));
-    }
+    let units = all_units(&c).await;
+    let rows: Vec<Value> = found.iter().map(|(a, n)| account_row(a, &units, Some(*n))).collect();
     let ctx = context! { accounts => rows, q => q, with_sessions => true, heading => c.text("c_nav_sessions"), search_action => "/console/sessions" };
     c.ok("console_accounts.html", "sessions", ctx)
 }
@@ -112,41 +107,24 @@ pub(super) async fn account_page(
     status: StatusCode,
     cert_error: Option<(String, String, String)>,
 ) -> Response {
-    let st = &c.st;
-    let id = id.to_string();
-    let a = match ops::accounts::account(st, &c.admin, &id).await {
-        Ok(a) => a,
+    let t = now();
+    let o = match ops::accounts::account_overview(&c.st, &c.admin, id, t).await {
+        Ok(o) => o,
         Err(e) => return c.fail(e, "/console/accounts"),
     };
-    let t = now();
-    let (direct, effective) = ops::roles::roles_of(st, &c.admin, &id).await.unwrap_or_default();
-    let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
-    let assignable: Vec<_> = ops::roles::assignable_roles(st, &c.admin)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| !direct.iter().any(|d| d.id == r.id))
-        .collect();
-    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, &id, t)
-        .await
-        .unwrap_or_default()
-        .into_iter()
+    let sessions: Vec<Value> = o
+        .sessions
+        .iter()
         .map(|s| context! { sid => s.sid, since => c.local_time(s.auth_time), level => levels::from_acr(&s.acr).unwrap_or(1), ip => s.ip, device => crate::http::account::device(&s.user_agent) })
         .collect();
-    let units = all_units(st).await;
-    let options = unit_options(&managed_units(c).await);
-    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, &id)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| cert_row(c, r, None, t))
-        .collect();
+    let certs: Vec<Value> = o.certificates.iter().map(|r| cert_row(c, r, None, t)).collect();
+    let a = &o.account;
     let (cert_error, cert_detail, cert_text) =
         cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
         account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
-        unit => unit_name(&units, a.opd_id.as_deref()), units => options, direct => direct, inherited => inherited,
-        assignable => assignable, sessions => sessions, statuses => STATUSES, certs => certs,
+        unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
+        inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => STATUSES, certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
     };
     c.render(status, "console_account.html", "accounts", ctx)
@@ -159,7 +137,7 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
     };
     let edit = AccountEdit { name: form.get("name").map(String::from), opd_id: form.get("opd_id").map(String::from) };
     if !confirmed(&form) {
-        let units = all_units(&c.st).await;
+        let units = all_units(&c).await;
         let mut summary = Vec::new();
         if let Some(n) = edit.name.as_deref().filter(|n| n.trim() != a.name) {
             summary.push(c.fmt("c_sum_rename", &[&a.name, n.trim()]));

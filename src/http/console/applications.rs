@@ -16,7 +16,7 @@ pub async fn applications(c: Console) -> Response {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console"),
     };
-    let units = all_units(&c.st).await;
+    let units = all_units(&c).await;
     let rows: Vec<Value> = apps
         .iter()
         .map(|a| context! { id => a.id, name => a.name, category => a.category, owner => unit_name(&units, a.owner_opd_id.as_deref()), min_level => a.min_level, disabled => a.disabled })
@@ -43,7 +43,7 @@ async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
     };
-    let units = if c.admin.diskominfo() { unit_options(&all_units(&c.st).await) } else { Vec::new() };
+    let units = if c.admin.diskominfo() { unit_options(&all_units(c).await) } else { Vec::new() };
     let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
     c.render(

@@ -9,10 +9,11 @@ use serde::Deserialize;
 use super::accounts::account_page;
 use super::{confirmed, done, Console};
 use crate::http::SignedInForm;
+use crate::ops::certificates::CertRow;
 use crate::ops::{self, AdminError};
 use crate::state::now;
 
-pub(super) fn cert_row(c: &Console, r: &crate::store::certs::CertRow, holder: Option<&str>, t: i64) -> Value {
+pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -> Value {
     context! {
         id => r.id, subject => r.subject, issuer => r.issuer, serial => r.serial, fingerprint => r.fingerprint,
         not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
@@ -53,7 +54,7 @@ pub async fn certificate_bind(
     let pem = form.get("certificate").unwrap_or("").to_string();
     let t = now();
     // Checked first, so the confirmation shows what the certificate says about itself.
-    let checked = match crate::certs::check(&pem, &c.st.cert_issuers, t) {
+    let checked = match ops::certificates::check_certificate(&c.st, &pem, t) {
         Ok(x) => x,
         Err(e) => {
             return account_page(
@@ -101,10 +102,9 @@ pub async fn certificate_revoke(
         return c.fail(AdminError::Invalid(c.text("c_err_reason_required")), &back);
     }
     if !confirmed(&form) {
-        let cert = match crate::store::certs::get(&c.st.db, &id).await {
-            Ok(Some(x)) => x,
-            Ok(None) => return c.fail(AdminError::NotFound("certificate"), &back),
-            Err(e) => return c.fail(AdminError::from(e), &back),
+        let cert = match ops::certificates::certificate(&c.st, &c.admin, &id).await {
+            Ok(x) => x,
+            Err(e) => return c.fail(e, &back),
         };
         let summary = vec![c.fmt("c_sum_cert_revoke", &[&cert.subject]), c.fmt("c_sum_reject", &[&reason])];
         return c.confirm(&form, &format!("/console/certificates/{id}/revoke"), &back, summary);

@@ -38,16 +38,16 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::{context, Value};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, PageError, St};
-use crate::crypto;
 use crate::identity::accounts::Account;
 use crate::identity::levels;
+use crate::ops::console::{Entry, OpenError};
 use crate::ops::relying_party::{self, RpError, CONSOLE};
+use crate::ops::units::OpdRow;
 use crate::ops::{self, AdminError, Principal};
 use crate::state::{now, AppState};
-use crate::store::opd::OpdRow;
 use crate::theme::negotiate;
 
 const COOKIE: &str = "gerbang_console";
@@ -74,20 +74,6 @@ const DONE: &[&str] = &[
     "role_created",
     "opd_created",
 ];
-
-/// The console's server-side session: the grant its login created (checked at every request,
-/// see `ops::authenticate_grant`) and the ID token for logging out.
-#[derive(Debug, Serialize, Deserialize)]
-struct ConsoleSession {
-    grant_id: String,
-    id_token: String,
-    lang: Option<String>,
-    expires_at: i64,
-}
-
-fn session_key(cookie: &str) -> String {
-    format!("console:{}", crypto::sha256_hex(cookie.as_bytes()))
-}
 
 /// Strict: the console is only ever reached from its own pages, so no other site's link or
 /// form can ride on the session. The login cookie is Lax, because the browser comes back to the
@@ -127,13 +113,8 @@ impl FromRequestParts<St> for Console {
         let query: HashMap<String, String> =
             url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
         let wanted_lang = query.get("lang").filter(|l| crate::theme::LOCALES.contains(&l.as_str())).cloned();
-        let t = now();
-        let cookie = jar.get(&Cookies::name(st, COOKIE)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
-        let key = cookie.as_deref().map(session_key);
-        let session = match &key {
-            Some(k) => st.cache.get_json::<ConsoleSession>(k).await.ok().flatten().filter(|s| s.expires_at > t),
-            None => None,
-        };
+        let cookie = jar.get(&Cookies::name(st, COOKIE)).map(|c| c.value().to_string());
+        let sso = Cookies::read(st, &jar, Cookies::SSO);
         let relogin = |lang: Option<&str>| -> Response {
             let locale = locale_of(st, &parts.headers, lang);
             if parts.method == Method::GET {
@@ -144,37 +125,26 @@ impl FromRequestParts<St> for Console {
                     .into_response()
             }
         };
-        let (Some(key), Some(mut session)) = (key, session) else { return Err(relogin(wanted_lang.as_deref())) };
-        let locale = locale_of(st, &parts.headers, wanted_lang.as_deref().or(session.lang.as_deref()));
-        let sso = Cookies::read(st, &jar, Cookies::SSO);
-        let live = match sso {
-            Some(cookie) => crate::auth::session::load(&st.cache, &cookie, t).await.ok().flatten(),
-            None => None,
-        };
-        let admin = match ops::authenticate_grant(st, &session.grant_id, live.as_ref().map(|s| s.sid.as_str()), t).await
-        {
-            Ok(a) => a,
-            Err(AdminError::Unauthenticated(_)) => {
-                let _ = st.cache.delete(&key).await;
-                return Err(relogin(session.lang.as_deref()));
-            }
-            Err(AdminError::NeedsLevel(_)) => {
-                let level = "insufficient_user_authentication";
-                return Err(PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_level", level).into_response());
-            }
-            Err(AdminError::Forbidden(_)) => {
-                let no_role = PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied");
-                return Err(no_role.into_response());
-            }
-            Err(_) => return Err(PageError::server(st, locale).into_response()),
-        };
-        if wanted_lang.is_some() && wanted_lang != session.lang {
-            session.lang = wanted_lang;
-            let ttl = std::time::Duration::from_secs((session.expires_at - t).max(1) as u64);
-            if let Err(e) = st.cache.put_json(&key, &session, ttl).await {
-                tracing::warn!(error = %e, "could not keep the console language");
-            }
-        }
+        let (admin, key, lang) =
+            match ops::console::enter(st, cookie.as_deref(), sso.as_deref(), wanted_lang, now()).await {
+                Entry::In { admin, session_id, lang } => (admin, session_id, lang),
+                Entry::LogIn(lang) => return Err(relogin(lang.as_deref())),
+                Entry::Refused(e, lang) => {
+                    let locale = locale_of(st, &parts.headers, lang.as_deref());
+                    let page = match e {
+                        AdminError::NeedsLevel(_) => {
+                            let level = "insufficient_user_authentication";
+                            PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_level", level)
+                        }
+                        AdminError::Forbidden(_) => {
+                            PageError::new(st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied")
+                        }
+                        _ => PageError::server(st, locale),
+                    };
+                    return Err(page.into_response());
+                }
+            };
+        let locale = locale_of(st, &parts.headers, lang.as_deref());
         let done = query.get("done").filter(|d| DONE.contains(&d.as_str())).cloned();
         Ok(Console { st: st.clone(), admin, key, locale, done })
     }
@@ -336,59 +306,35 @@ pub async fn callback(
     let fail = |key, code: &str| PageError::new(&st, locale, StatusCode::BAD_REQUEST, key, code);
     let cb = relying_party::Callback { code: q.remove("code"), state: q.remove("state"), error: q.remove("error") };
     let kept = jar.get(&Cookies::name(&st, LOGIN_COOKIE)).map(|c| c.value().to_string()).unwrap_or_default();
-    let t = now();
-    let signed_in = relying_party::finish(&st, &CONSOLE, &kept, &cb, t).await.map_err(|e| match e {
-        RpError::Refused(e) if e == "unmet_authentication_requirements" => fail("c_err_level", &e),
-        RpError::Refused(e) => fail("c_err_login_failed", &e),
-        RpError::Expired => fail("err_session_expired", "invalid_request"),
-        RpError::UnknownClient | RpError::Internal => PageError::server(&st, locale),
-        RpError::Exchange(code) => fail("c_err_login_failed", code.as_str()),
-        RpError::NoIdToken => fail("c_err_login_failed", "server_error"),
-        RpError::InvalidToken => fail("c_err_login_failed", "invalid_token"),
+    let opened = ops::console::open(&st, &kept, &cb, now()).await.map_err(|e| match e {
+        OpenError::Login(RpError::Refused(e)) if e == "unmet_authentication_requirements" => fail("c_err_level", &e),
+        OpenError::Login(RpError::Refused(e)) => fail("c_err_login_failed", &e),
+        OpenError::Login(RpError::Expired) => fail("err_session_expired", "invalid_request"),
+        OpenError::Login(RpError::UnknownClient | RpError::Internal) | OpenError::Internal => {
+            PageError::server(&st, locale)
+        }
+        OpenError::Login(RpError::Exchange(code)) => fail("c_err_login_failed", code.as_str()),
+        OpenError::Login(RpError::NoIdToken) => fail("c_err_login_failed", "server_error"),
+        OpenError::Login(RpError::InvalidToken) => fail("c_err_login_failed", "invalid_token"),
+        OpenError::Refused(AdminError::NeedsLevel(_)) => {
+            PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_level", "insufficient_user_authentication")
+        }
+        OpenError::Refused(AdminError::Forbidden(_)) => {
+            PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied")
+        }
+        OpenError::Refused(_) => fail("c_err_login_failed", "invalid_token"),
     })?;
-    // Refuse here rather than on the next page, so a person without a role sees why at once.
-    match ops::authenticate_grant(&st, &signed_in.grant_id, Some(&signed_in.sid), t).await {
-        Ok(_) => {}
-        Err(AdminError::NeedsLevel(_)) => {
-            let code = "insufficient_user_authentication";
-            return Err(PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_level", code));
-        }
-        Err(AdminError::Forbidden(_)) => {
-            return Err(PageError::new(&st, locale, StatusCode::FORBIDDEN, "c_err_no_admin_role", "access_denied"))
-        }
-        Err(_) => return Err(fail("c_err_login_failed", "invalid_token")),
-    }
-    let cookie = crypto::random_token(32).map_err(|_| PageError::server(&st, locale))?;
-    // Bounded by the single sign-on session it depends on anyway.
-    let session = ConsoleSession {
-        grant_id: signed_in.grant_id,
-        id_token: signed_in.id_token,
-        lang: None,
-        expires_at: t + st.config.session_ttl,
-    };
-    let ttl = std::time::Duration::from_secs(st.config.session_ttl.max(1) as u64);
-    if let Err(e) = st.cache.put_json(&session_key(&cookie), &session, ttl).await {
-        tracing::error!(error = %e, "could not store a console session");
-        return Err(PageError::server(&st, locale));
-    }
     let mut gone = make_cookie(&st, LOGIN_COOKIE, String::new(), false);
     gone.make_removal();
-    Ok((jar.add(gone).add(make_cookie(&st, COOKIE, cookie, true)), see_other(&signed_in.next)).into_response())
+    Ok((jar.add(gone).add(make_cookie(&st, COOKIE, opened.cookie, true)), see_other(&opened.next)).into_response())
 }
 
 /// Ends the console session, then the single sign-on session through the ordinary logout.
 pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
-    let name = Cookies::name(&st, COOKIE);
-    let mut hint = String::new();
-    if let Some(c) = jar.get(&name) {
-        let key = session_key(c.value());
-        if let Ok(Some(s)) = st.cache.take_json::<ConsoleSession>(&key).await {
-            if let Err(e) = crate::store::grants::revoke_grant(&st.db, &s.grant_id, now()).await {
-                tracing::warn!(error = %e, "could not revoke the console's grant at logout");
-            }
-            hint = s.id_token;
-        }
-    }
+    let hint = match jar.get(&Cookies::name(&st, COOKIE)) {
+        Some(c) => ops::console::close(&st, c.value(), now()).await.unwrap_or_default(),
+        None => String::new(),
+    };
     let mut gone = make_cookie(&st, COOKIE, String::new(), true);
     gone.make_removal();
     let url = if hint.is_empty() { "/logout".to_string() } else { local_url("/logout", &[("id_token_hint", &hint)]) };
@@ -421,8 +367,9 @@ fn unit_name(units: &[OpdRow], id: Option<&str>) -> Option<String> {
     id.and_then(|i| units.iter().find(|u| u.id == i)).map(|u| format!("{} · {}", u.code, u.name))
 }
 
-async fn all_units(st: &AppState) -> Vec<OpdRow> {
-    crate::store::opd::list(&st.db).await.unwrap_or_default()
+/// Every unit, to name units on pages (the names are not secret within the administration).
+async fn all_units(c: &Console) -> Vec<OpdRow> {
+    ops::units::unit_names(&c.st, &c.admin).await.unwrap_or_default()
 }
 
 async fn managed_units(c: &Console) -> Vec<OpdRow> {

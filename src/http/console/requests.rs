@@ -8,7 +8,6 @@ use minijinja::{context, Value};
 
 use super::{all_units, confirmed, done, lines, unit_name, words, Console};
 use crate::http::{FormParams, SignedInForm};
-use crate::identity::accounts;
 use crate::oidc::registration::{self, AppRequest};
 use crate::ops::{self, AdminError};
 use crate::state::now;
@@ -52,7 +51,7 @@ async fn requests_page(c: &Console, status: StatusCode, form: Value, error: Opti
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
     };
-    let units = all_units(&c.st).await;
+    let units = all_units(c).await;
     let list: Vec<Value> = rows
         .iter()
         .map(|r| context! { id => r.id, name => r.name, status => r.status, created => c.local_time(r.created_at), unit => unit_name(&units, Some(&r.opd_id)) })
@@ -72,14 +71,8 @@ pub async fn request_submit(SignedInForm { who: c, form }: SignedInForm<Console>
             return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(field)).await
         }
     };
-    if let Err(e) = registration::check(&c.st.provider(), &req) {
-        return requests_page(
-            &c,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            request_form_values(&form),
-            Some(AdminError::from(e).detail()),
-        )
-        .await;
+    if let Err(e) = ops::requests::check_request(&c.st, &req) {
+        return requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(e.detail())).await;
     }
     if !confirmed(&form) {
         let mut summary = vec![c.text("c_sum_request")];
@@ -103,18 +96,12 @@ async fn request_page(
     reject_reason: Option<&str>,
     error: Option<String>,
 ) -> Response {
-    let r = match ops::requests::request(&c.st, &c.admin, id).await {
-        Ok(r) => r,
+    let (r, requester) = match ops::requests::request_with_requester(&c.st, &c.admin, id).await {
+        Ok(x) => x,
         Err(e) => return c.fail(e, "/console/requests"),
     };
-    let units = all_units(&c.st).await;
+    let units = all_units(c).await;
     let asked = registration::request_of(&r);
-    let requester = accounts::get(&c.st.db, &r.requester_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|a| a.name)
-        .unwrap_or_else(|| r.requester_id.clone());
     let view = context! {
         id => r.id, name => r.name, status => r.status, unit => unit_name(&units, Some(&r.opd_id)), requester => requester,
         category => asked.category, redirect_uris => asked.redirect_uris, scopes => asked.scopes.join(" "), min_level => asked.min_level,
@@ -172,14 +159,14 @@ pub async fn request_decide(Path(id): Path<String>, SignedInForm { who: c, form 
         .await;
     }
     if let Some(r) = &corrected {
-        if let Err(e) = registration::check(&c.st.provider(), r) {
+        if let Err(e) = ops::requests::check_request(&c.st, r) {
             return request_page(
                 &c,
                 &id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(request_form_values(&form)),
                 None,
-                Some(AdminError::from(e).detail()),
+                Some(e.detail()),
             )
             .await;
         }

@@ -4,9 +4,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::{context, Value};
 
-use super::{confirmed, done, parse_role, role_label, unit_options, Console};
+use super::{confirmed, done, lines, parse_role, role_label, unit_options, Console};
 use crate::http::SignedInForm;
-use crate::identity::accounts;
 use crate::ops::roles::{Assignment, BulkAssignments};
 use crate::ops::{self, AdminError};
 use crate::state::now;
@@ -110,18 +109,11 @@ pub async fn roles_bulk(SignedInForm { who: c, form }: SignedInForm<Console>) ->
     };
     let Some((client, name)) = parse_role(form.get("role")) else { return again(&c, c.text("c_err_choose_role")) };
     let action = if form.get("action") == Some("unassign") { "unassign" } else { "assign" };
-    let mut people = Vec::new();
-    let mut unknown = Vec::new();
-    for line in form.get("people").unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()) {
-        match accounts::find(&c.st.db, line).await {
-            Ok(Some(a)) if c.admin.manages_account(&a) => people.push(a),
-            Ok(_) => unknown.push(line.to_string()),
-            Err(e) => {
-                tracing::error!(error = %e, "bulk lookup failed");
-                return c.fail(AdminError::Internal, "/console/roles");
-            }
-        }
-    }
+    let keys: Vec<String> = lines(form.get("people"));
+    let (people, unknown) = match ops::accounts::find_people(&c.st, &c.admin, &keys).await {
+        Ok(x) => x,
+        Err(e) => return c.fail(e, "/console/roles"),
+    };
     if !unknown.is_empty() {
         return again(&c, c.fmt("c_err_unknown_people", &[&unknown.join(", ")]));
     }
