@@ -11,7 +11,8 @@ use crate::identity::accounts::Account;
 use crate::identity::roles::{self, Holder, RoleError};
 use crate::oidc::clients::{self};
 use crate::state::AppState;
-use crate::store::roles::{self as role_store, RoleRow};
+use crate::store::roles as role_store;
+pub use crate::store::roles::RoleRow;
 
 /// Most items one bulk request may carry: enough for a whole OPD, small enough for one request.
 pub const MAX_BULK: usize = 500;

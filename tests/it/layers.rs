@@ -193,13 +193,6 @@ fn storage_in_handlers() -> Vec<String> {
 }
 
 #[test]
-fn the_account_page_does_not_touch_storage() {
-    let found = storage_in_handlers();
-    assert!(!found.iter().any(|f| f == "http/account.rs"), "the account page reads the store: {found:?}");
-}
-
-#[test]
-#[ignore = "issue 9: console and admin handlers still read the store"]
 fn handlers_do_not_touch_storage() {
     let found = storage_in_handlers();
     assert!(found.is_empty(), "handlers reading the database or the cache themselves: {found:?}");

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 
 use super::{json_body, AdminAuth, ApiResult, Problem};
 use crate::http::St;
+use crate::ops::roles::RoleRow;
 use crate::ops::roles::{Assignment, BulkAssignments, BulkReport, NewRole};
 use crate::ops::units::NewUnit;
 use crate::ops::{self};
 use crate::state::now;
-use crate::store::roles::RoleRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoleView {
