@@ -214,3 +214,35 @@ async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it(
     let attention = b.get(app.url("/console/certificates")).send().await.unwrap().text().await.unwrap();
     assert!(attention.contains("id=\"no-certs\""), "a certificate valid until 2035 needs no attention");
 }
+
+#[tokio::test]
+async fn the_console_refuses_another_opds_admin_before_showing_a_certificate_to_revoke() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (a, b) = (unit(&app).await, unit(&app).await);
+    let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (other_nip, _) = staff(&app, "Dewi Lestari", Some(&b), Some("opd-admin")).await;
+    let (_, siti) = staff(&app, "Siti Rahmawati", Some(&a), None).await;
+    let sup = console_token(&app, &sup_nip).await;
+    let bind = format!("/admin/api/v1/accounts/{siti}/certificates");
+    let (s, v) = call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("siti.pem") }))).await;
+    assert_eq!(s, 201, "{v}");
+    let cert_id = v["id"].as_str().unwrap().to_string();
+
+    let br = browser();
+    let res = br.get(app.url("/console/login?next=/console")).send().await.unwrap();
+    let cb = login(&app, &br, &location(&res), &other_nip, PASSWORD).await;
+    assert_eq!(br.get(&cb).send().await.unwrap().status(), 303);
+    let page = br.get(app.url("/console/opd")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+    let res = br
+        .post(app.url(&format!("/console/certificates/{cert_id}/revoke")))
+        .form(&[("csrf", csrf.as_str()), ("reason", "kunci hilang")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "refused at the confirmation step, not after it");
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("Siti Rahmawati"), "the certificate's subject is not shown to another OPD's admin");
+    let row = gerbang::store::certs::get(&app.state.db, &cert_id).await.unwrap().expect("still bound");
+    assert!(row.revoked_at.is_none());
+}
