@@ -718,7 +718,7 @@ async fn newer_endpoints_against_every_role() {
         "not one's own status"
     );
     assert_eq!(call(&app, Some(&opd), "PUT", &status(&opd_id), Some(json!({ "status": "retired" }))).await.0, 403);
-    assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status, "active");
+    assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status.as_str(), "active");
     assert_eq!(call(&app, Some(&sup), "GET", "/admin/api/v1/accounts", None).await.0, 200, "still an administrator");
 
     // ---- GET /accounts/{id}/sessions and DELETE /accounts/{id}/sessions/{sid}.
