@@ -299,7 +299,7 @@ async fn application_registration_workflow_end_to_end() {
     assert_eq!(res.status(), 200);
     let c = app.state.clients.get(&app.state.db, &client_id).await.unwrap().unwrap();
     assert_eq!(c.owner_opd_id.as_deref(), Some(a.as_str()));
-    assert_eq!(c.category, "khusus");
+    assert_eq!(c.category.as_str(), "khusus");
     assert!(c.has_redirect_uri("https://simpeg.jemberkab.go.id/oidc/callback"));
 
     // A rejection carries its reason back to the requester.
