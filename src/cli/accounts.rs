@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{fail, print, refused, Ctx};
 use crate::config::{Config, Secret};
-use crate::identity::accounts::{Account, AccountError, NewAccount};
+use crate::identity::accounts::{Account, AccountError, AccountStatus, NewAccount};
 use crate::ops::accounts::{self as ops_accounts, AccountChange, ProvisionError};
 use crate::ops::{units, AdminError, Operator};
 use crate::state::now;
@@ -130,6 +130,10 @@ async fn create(ctx: &Ctx, a: AccountCreate) -> anyhow::Result<ExitCode> {
 
 /// The unit and profile change first (all checked before anything is written), then the status.
 async fn update(ctx: &Ctx, u: AccountUpdate) -> anyhow::Result<ExitCode> {
+    let status = match u.status.as_deref().map(|s| AccountStatus::parse(s).ok_or(s)).transpose() {
+        Ok(status) => status,
+        Err(_) => return Ok(fail(u.json, AccountStatus::EXPECTED, "invalid")),
+    };
     let mut account = match find(ctx, &u.account, u.json).await {
         Ok(a) => a,
         Err(code) => return Ok(code),
@@ -156,7 +160,7 @@ async fn update(ctx: &Ctx, u: AccountUpdate) -> anyhow::Result<ExitCode> {
             Err(e) => return Ok(refused(u.json, &e)),
         };
     }
-    if let Some(status) = &u.status {
+    if let Some(status) = status {
         account = match ops_accounts::set_status(&ctx.st, &ctx.who, &account.id, status, now()).await {
             Ok(a) => a,
             Err(e) => return Ok(refused(u.json, &e)),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{fail, print, refused, Ctx};
 use crate::identity::accounts::AccountKind;
-use crate::oidc::clients::{GrantType, NewClient};
+use crate::oidc::clients::{Category, GrantType, NewClient};
 use crate::oidc::keys::Alg;
 use crate::ops::{applications, units, AdminError};
 use crate::state::now;
@@ -102,6 +102,9 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
             None => return Ok(fail(c.json, &format!("unknown account type `{t}` (asn or citizen)"), "invalid")),
         }
     }
+    let Some(category) = Category::parse(&c.category) else {
+        return Ok(fail(c.json, &format!("category: {}", Category::EXPECTED), "invalid"));
+    };
     let pairwise = match c.subject_type.as_str() {
         "public" => false,
         "pairwise" => true,
@@ -122,7 +125,7 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
     let new = NewClient {
         development: c.development,
         pairwise,
-        category: c.category,
+        category,
         owner_opd_id,
         account_types,
         required_roles: c.required_roles,

@@ -35,7 +35,41 @@ impl AccountKind {
 }
 
 /// Employment or account status. Only `active` accounts can log in or hold live tokens.
-pub const STATUSES: &[&str] = &["active", "suspended", "retired", "dismissed"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Retired,
+    Dismissed,
+}
+
+impl AccountStatus {
+    pub const ALL: [AccountStatus; 4] =
+        [AccountStatus::Active, AccountStatus::Suspended, AccountStatus::Retired, AccountStatus::Dismissed];
+
+    /// What a face says when it is given anything else.
+    pub const EXPECTED: &'static str = "status must be one of: active, suspended, retired, dismissed";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Retired => "retired",
+            AccountStatus::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountStatus> {
+        AccountStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
@@ -45,24 +79,27 @@ pub struct Account {
     pub nik: Option<String>,
     pub name: String,
     pub is_admin: bool,
-    pub status: String,
+    pub status: AccountStatus,
     pub opd_id: Option<String>,
     pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Account {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == AccountStatus::Active
     }
 
-    fn from_row(r: AccountRow) -> (Account, Option<String>) {
+    /// A status the code does not know is damage, not a reason to guess whether the person may log in.
+    fn from_row(r: AccountRow) -> Result<(Account, Option<String>), StoreError> {
         let kind = if r.kind == "asn" { AccountKind::Asn } else { AccountKind::Citizen };
+        let status = AccountStatus::parse(&r.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("account {} has the unknown status `{}`", r.id, r.status)))?;
         // A damaged profile must not lock the person out; it shows as empty and is logged.
         let profile = serde_json::from_str(&r.profile).unwrap_or_else(|e| {
             tracing::error!(account = %r.id, error = %e, "stored profile is not a JSON object");
             serde_json::Map::new()
         });
-        (
+        Ok((
             Account {
                 id: r.id,
                 kind,
@@ -70,12 +107,12 @@ impl Account {
                 nik: r.nik,
                 name: r.name,
                 is_admin: r.is_admin,
-                status: r.status,
+                status,
                 opd_id: r.opd_id,
                 profile,
             },
             r.password_hash,
-        )
+        ))
     }
 }
 
@@ -99,8 +136,6 @@ pub enum AccountError {
     MissingIdentifier,
     #[error("name must be 1 to 200 characters without control characters")]
     Name,
-    #[error("status must be one of: active, suspended, retired, dismissed")]
-    Status,
     #[error("{0}")]
     Password(PasswordRule),
     #[error("an account with this {0} already exists")]
@@ -266,7 +301,7 @@ pub async fn create_in_unit(
         name,
         password_hash,
         is_admin: new.is_admin,
-        status: "active".into(),
+        status: AccountStatus::Active.as_str().into(),
         created_at: now,
         updated_at: now,
         opd_id: opd_id.map(String::from),
@@ -274,11 +309,11 @@ pub async fn create_in_unit(
     };
     store::insert(db, &row).await?;
     let warnings = nik.map(|i| i.warnings).unwrap_or_default();
-    Ok((Account::from_row(row).0, warnings))
+    Ok((Account::from_row(row)?.0, warnings))
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Account>, StoreError> {
-    Ok(store::get(db, id).await?.map(|r| Account::from_row(r).0))
+    store::get(db, id).await?.map(|r| Ok(Account::from_row(r)?.0)).transpose()
 }
 
 /// Finds an account by NIP, NIK (separators allowed) or internal id, for the CLI and admins.
@@ -291,12 +326,12 @@ pub async fn find(db: &Db, identifier: &str) -> Result<Option<Account>, StoreErr
 
 /// Accounts matching a name fragment or a NIP/NIK prefix, newest first.
 pub async fn search(db: &Db, query: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
-    Ok(store::search(db, query, limit).await?.into_iter().map(|r| Account::from_row(r).0).collect())
+    store::search(db, query, limit).await?.into_iter().map(|r| Ok(Account::from_row(r)?.0)).collect()
 }
 
 /// As `search`, within an OPD unit and the units below it.
 pub async fn search_in_subtree(db: &Db, query: &str, unit: &str, limit: i64) -> Result<Vec<Account>, StoreError> {
-    Ok(store::search_in_subtree(db, query, unit, limit).await?.into_iter().map(|r| Account::from_row(r).0).collect())
+    store::search_in_subtree(db, query, unit, limit).await?.into_iter().map(|r| Ok(Account::from_row(r)?.0)).collect()
 }
 
 /// Saves OPD membership and profile attributes.
@@ -308,13 +343,10 @@ pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), St
 
 /// Changes the status. Any status but `active` revokes every grant of the account at once, in
 /// the same transaction; its SSO sessions stop working because each use checks the status.
-pub async fn set_status(db: &Db, id: &str, status: &str, now: i64) -> Result<bool, AccountError> {
-    if !STATUSES.contains(&status) {
-        return Err(AccountError::Status);
-    }
+pub async fn set_status(db: &Db, id: &str, status: AccountStatus, now: i64) -> Result<bool, AccountError> {
     let mut tx = db.begin().await?;
-    let found = store::set_status(&mut tx, id, status, now).await?;
-    if found && status != "active" {
+    let found = store::set_status(&mut tx, id, status.as_str(), now).await?;
+    if found && status != AccountStatus::Active {
         crate::store::grants::revoke_grants_of_account(&mut tx, id, now).await?;
     }
     tx.commit().await?;
@@ -364,7 +396,7 @@ pub async fn find_for_login(db: &Db, login: &str) -> Result<Option<(Account, Opt
         16 => store::find_by_nik(db, &digits).await?,
         _ => None,
     };
-    Ok(row.map(Account::from_row))
+    row.map(Account::from_row).transpose()
 }
 
 #[cfg(test)]
@@ -384,5 +416,19 @@ mod tests {
         assert_eq!(check_password("bismillah123", &[], ""), Err(PasswordRule::Common));
         assert!(check_password("cukup-panjang-sekali", &["199001012015031001"], "Siti Aminah").is_ok());
         assert!(is_common("123456") && is_common("dragon"));
+    }
+
+    #[test]
+    fn statuses_read_and_write_as_stored() {
+        for s in AccountStatus::ALL {
+            assert_eq!(AccountStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert_eq!(AccountStatus::parse("retired"), Some(AccountStatus::Retired));
+        assert_eq!(AccountStatus::parse("Active"), None, "stored lowercase only");
+        assert_eq!(AccountStatus::parse("holiday"), None);
+        assert_eq!(AccountStatus::parse(""), None);
+        assert!(serde_json::from_str::<AccountStatus>("\"holiday\"").is_err());
+        assert_eq!(serde_json::from_str::<AccountStatus>("\"dismissed\"").unwrap(), AccountStatus::Dismissed);
     }
 }

@@ -3,7 +3,7 @@
 //! the application receives `access_denied`, never a token.
 
 use super::clients::Client;
-use crate::identity::accounts::{Account, AccountKind};
+use crate::identity::accounts::{Account, AccountKind, AccountStatus};
 use crate::identity::roles;
 use crate::store::{Db, StoreError};
 
@@ -12,7 +12,7 @@ pub enum Denial {
     /// The application does not accept this kind of account.
     AccountType(AccountKind),
     /// Suspended, retired or dismissed.
-    Inactive(String),
+    Inactive(AccountStatus),
     MissingRole,
 }
 
@@ -39,7 +39,7 @@ impl Denial {
 
 pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result<(), Denial>, StoreError> {
     if !account.is_active() {
-        return Ok(Err(Denial::Inactive(account.status.clone())));
+        return Ok(Err(Denial::Inactive(account.status)));
     }
     if !client.account_types.contains(&account.kind) {
         return Ok(Err(Denial::AccountType(account.kind)));

@@ -173,7 +173,7 @@ mod tests {
                 nik: Some("3509014101800001".into()),
                 name: "Budi".into(),
                 is_admin: false,
-                status: "active".into(),
+                status: crate::identity::accounts::AccountStatus::Active,
                 opd_id: None,
                 profile,
             },

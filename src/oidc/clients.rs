@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use super::category::Category;
 use super::keys::Alg;
 use super::{ErrorCode, OAuthError};
 use crate::config::Secret;
@@ -53,8 +54,7 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_alg: Alg,
-    /// `umum` (common, used by every OPD) or `khusus` (special, one OPD's business).
-    pub category: String,
+    pub category: Category,
     pub owner_opd_id: Option<String>,
     pub account_types: Vec<AccountKind>,
     /// A person needs at least one of these roles (the application's own or global).
@@ -91,8 +91,9 @@ impl Client {
         let token_alg = Alg::parse(&r.token_alg).ok_or_else(|| corrupt("token_alg"))?;
         let min_level =
             u8::try_from(r.min_level).ok().filter(|l| (1..=4).contains(l)).ok_or_else(|| corrupt("min_level"))?;
+        let category = Category::parse(&r.category).ok_or_else(|| corrupt("category"))?;
         Ok(Client {
-            category: r.category,
+            category,
             owner_opd_id: r.owner_opd_id,
             account_types: r.account_types.split(' ').filter_map(AccountKind::parse).collect(),
             required_roles: r.required_roles.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
@@ -126,7 +127,7 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_alg: Alg,
-    pub category: String,
+    pub category: Category,
     pub owner_opd_id: Option<String>,
     pub account_types: Vec<AccountKind>,
     pub required_roles: Vec<String>,
@@ -149,7 +150,7 @@ impl NewClient {
             scopes,
             grant_types,
             token_alg: Alg::RS256,
-            category: "umum".into(),
+            category: Category::Umum,
             owner_opd_id: None,
             account_types: vec![AccountKind::Asn, AccountKind::Citizen],
             required_roles: vec![],
@@ -252,7 +253,7 @@ pub fn check_redirect_uri(
 /// Registers an application. A confidential client gets a fresh 256-bit secret, returned once
 /// and stored only as its SHA-256.
 /// Checks a registration (name, grants, redirect URIs against the region's policy, scopes,
-/// category, level, roles) without storing anything; returns the cleaned name and scopes.
+/// level, roles) without storing anything; returns the cleaned name and scopes.
 pub fn validate(new: &NewClient, policy: &RedirectPolicy) -> Result<(String, Vec<String>), ClientError> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -279,9 +280,6 @@ pub fn validate(new: &NewClient, policy: &RedirectPolicy) -> Result<(String, Vec
     }
     let scope_text = new.scopes.join(" ");
     let scopes = super::parse_scope(&scope_text).map_err(|e| invalid("scope", e.description.to_string()))?;
-    if !matches!(new.category.as_str(), "umum" | "khusus") {
-        return Err(invalid("category", "must be `umum` or `khusus`"));
-    }
     if !(1..=4).contains(&new.min_level) {
         return Err(invalid("min_level", "must be 1, 2, 3 or 4"));
     }
@@ -331,7 +329,7 @@ pub async fn register(
         token_alg: new.token_alg.as_str().into(),
         created_at: now,
         updated_at: now,
-        category: new.category.clone(),
+        category: new.category.as_str().into(),
         owner_opd_id: new.owner_opd_id.clone(),
         account_types: new.account_types.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" "),
         required_roles: new.required_roles.join(" "),
@@ -471,8 +469,7 @@ pub async fn set_disabled(
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct ClientEdit {
     pub name: Option<String>,
-    /// `umum` or `khusus`
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
@@ -495,7 +492,7 @@ impl Client {
             scopes: self.scopes.clone(),
             grant_types: self.grant_types.clone(),
             token_alg: self.token_alg,
-            category: self.category.clone(),
+            category: self.category,
             owner_opd_id: self.owner_opd_id.clone(),
             account_types: self.account_types.clone(),
             required_roles: self.required_roles.clone(),
@@ -548,7 +545,7 @@ pub async fn update(
     row.post_logout_redirect_uris = serde_json::to_string(&n.post_logout_redirect_uris)
         .map_err(|e| invalid("post_logout_redirect_uri", e.to_string()))?;
     row.scopes = scopes.join(" ");
-    row.category = n.category;
+    row.category = n.category.as_str().into();
     row.owner_opd_id = n.owner_opd_id;
     row.required_roles = n.required_roles.join(" ");
     row.min_level = i64::from(n.min_level);
@@ -578,5 +575,33 @@ mod tests {
         assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb#x", false, &p).is_err());
         let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
         assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_stored_category_is_damage() {
+        let row = |category: &str| ClientRow {
+            id: "simpeg".into(),
+            name: "SIMPEG".into(),
+            secret_hash: None,
+            public_client: true,
+            first_party: true,
+            redirect_uris: "[]".into(),
+            post_logout_redirect_uris: "[]".into(),
+            scopes: "openid".into(),
+            grant_types: "authorization_code".into(),
+            token_alg: "RS256".into(),
+            created_at: 0,
+            updated_at: 0,
+            category: category.into(),
+            owner_opd_id: None,
+            account_types: "asn".into(),
+            required_roles: String::new(),
+            min_level: 1,
+            development: false,
+            subject_type: "public".into(),
+            disabled: false,
+        };
+        assert_eq!(Client::from_row(row("khusus")).unwrap().category, Category::Khusus);
+        assert!(matches!(Client::from_row(row("semua")), Err(StoreError::Corrupt(m)) if m.contains("category")));
     }
 }

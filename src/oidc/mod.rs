@@ -5,6 +5,7 @@
 pub mod access;
 pub mod auth_request;
 pub mod authorize;
+pub mod category;
 pub mod claims;
 pub mod clients;
 pub mod discovery;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::clients::{self, ClientError, GrantType, NewClient};
+use super::clients::{self, Category, ClientError, GrantType, NewClient};
 use super::Provider;
 use crate::config::Secret;
 use crate::crypto::MasterKey;
@@ -15,8 +15,7 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AppRequest {
     pub name: String,
-    /// `umum` or `khusus`
-    pub category: String,
+    pub category: Category,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub min_level: u8,
@@ -35,7 +34,7 @@ impl AppRequest {
         let mut c = NewClient::web(&self.name, self.redirect_uris.clone(), self.scopes.clone(), grants);
         c.public = self.public;
         c.first_party = true;
-        c.category = self.category.clone();
+        c.category = self.category;
         c.min_level = self.min_level;
         c.owner_opd_id = Some(owner_opd.to_string());
         c
@@ -85,7 +84,7 @@ pub async fn submit(
         requester_id: requester.id.clone(),
         opd_id: unit,
         name,
-        category: req.category,
+        category: req.category.as_str().into(),
         redirect_uris: serde_json::to_string(&req.redirect_uris).map_err(|_| WorkflowError::Seal)?,
         scopes: scopes.join(" "),
         min_level: i64::from(req.min_level),
@@ -103,15 +102,18 @@ pub async fn submit(
     Ok(row)
 }
 
-pub fn request_of(row: &RequestRow) -> AppRequest {
-    AppRequest {
+/// The request as it was asked (or corrected); a category the code does not know is damage.
+pub fn request_of(row: &RequestRow) -> Result<AppRequest, StoreError> {
+    let category = Category::parse(&row.category)
+        .ok_or_else(|| StoreError::Corrupt(format!("app request {}: category `{}`", row.id, row.category)))?;
+    Ok(AppRequest {
         name: row.name.clone(),
-        category: row.category.clone(),
+        category,
         redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
         scopes: row.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
         min_level: u8::try_from(row.min_level).unwrap_or(1),
         public: row.public_client,
-    }
+    })
 }
 
 /// Approves, optionally with the reviewer's corrections, and registers the application.
@@ -130,11 +132,20 @@ pub async fn approve(
         Some(c) => {
             let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), st.redirect_policy)?;
             let uris = serde_json::to_string(&c.redirect_uris).map_err(|_| WorkflowError::Seal)?;
-            store::correct(st.db, id, &name, &c.category, &uris, &scopes.join(" "), i64::from(c.min_level), c.public)
-                .await?;
+            store::correct(
+                st.db,
+                id,
+                &name,
+                c.category.as_str(),
+                &uris,
+                &scopes.join(" "),
+                i64::from(c.min_level),
+                c.public,
+            )
+            .await?;
             c
         }
-        None => request_of(&row),
+        None => request_of(&row)?,
     };
     let (client, secret) = clients::register(st.db, st.redirect_policy, req.to_client(&row.opd_id), now).await?;
     let sealed = match &secret {

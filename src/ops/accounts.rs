@@ -7,7 +7,7 @@ use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::config::Secret;
-use crate::identity::accounts::{self, Account, AccountError, NewAccount};
+use crate::identity::accounts::{self, Account, AccountError, AccountStatus, NewAccount};
 use crate::identity::admin::DISKOMINFO_ADMIN;
 use crate::identity::roles::{self};
 use crate::state::AppState;
@@ -166,7 +166,7 @@ pub async fn set_status(
     st: &AppState,
     who: &Principal,
     id: &str,
-    status: &str,
+    status: AccountStatus,
     now: i64,
 ) -> Result<Account, AdminError> {
     if !who.changes_status() {
@@ -176,12 +176,12 @@ pub async fn set_status(
     if who.is_account(&a.id) {
         return Err(AdminError::Conflict("you cannot change the status of your own account".into()));
     }
-    let before = a.status.clone();
+    let before = a.status;
     accounts::set_status(&st.db, &a.id, status, now).await?;
     let detail = json!({ "before": before, "after": status });
     audit::record(&st.db, Event::new("account.status_changed").actor(&who.actor()).subject(&a.id).detail(detail), now)
         .await;
-    a.status = status.to_string();
+    a.status = status;
     Ok(a)
 }
 

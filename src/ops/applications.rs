@@ -66,7 +66,7 @@ pub async fn register_application(
     let mut new = NewClient::web(&r.name, r.redirect_uris.clone(), r.scopes.clone(), grants);
     new.id = input.client_id.filter(|i| !i.is_empty());
     new.public = r.public;
-    new.category = r.category.clone();
+    new.category = r.category;
     new.min_level = r.min_level;
     new.owner_opd_id = owner;
     let (client, secret) = clients::register(&st.db, &st.redirect_policy, new, now).await?;

@@ -141,10 +141,30 @@ async fn record_unassigned(st: &AppState, who: &Principal, role: &RoleRow, accou
         .await;
 }
 
+/// What a bulk request does to every item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkAction {
+    Assign,
+    Unassign,
+}
+
+impl BulkAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkAction::Assign => "assign",
+            BulkAction::Unassign => "unassign",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BulkAction> {
+        [BulkAction::Assign, BulkAction::Unassign].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct BulkAssignments {
-    /// `assign` or `unassign`
-    pub action: String,
+    pub action: BulkAction,
     pub assignments: Vec<Assignment>,
 }
 
@@ -161,11 +181,7 @@ pub struct BulkReport {
 /// applied, so a mistake in row 300 does not leave 299 half-done changes behind, and all are
 /// applied in one transaction, so neither does a database failure.
 pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64) -> Result<BulkReport, AdminError> {
-    let assigning = match b.action.as_str() {
-        "assign" => true,
-        "unassign" => false,
-        _ => return Err(AdminError::Invalid("action: must be assign or unassign".into())),
-    };
+    let assigning = b.action == BulkAction::Assign;
     if b.assignments.is_empty() || b.assignments.len() > MAX_BULK {
         return Err(AdminError::Invalid(format!("assignments: give 1 to {MAX_BULK} items")));
     }
@@ -268,4 +284,25 @@ pub async fn unassign_from_unit(
         json!({ "role": role.name, "client_id": role.client_id, "opd_id": a.opd_id, "revoked_grants": revoked });
     audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).detail(detail), now).await;
     Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_actions_read_and_write_as_the_api_names_them() {
+        for a in [BulkAction::Assign, BulkAction::Unassign] {
+            assert_eq!(BulkAction::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(a.as_str()));
+        }
+        assert_eq!(BulkAction::parse("toggle"), None);
+        assert_eq!(BulkAction::parse("Assign"), None);
+        let body = serde_json::json!({ "action": "unassign", "assignments": [] });
+        assert_eq!(serde_json::from_value::<BulkAssignments>(body).unwrap().action, BulkAction::Unassign);
+        assert!(serde_json::from_value::<BulkAssignments>(
+            serde_json::json!({ "action": "toggle", "assignments": [] })
+        )
+        .is_err());
+    }
 }

@@ -299,7 +299,7 @@ async fn application_registration_workflow_end_to_end() {
     assert_eq!(res.status(), 200);
     let c = app.state.clients.get(&app.state.db, &client_id).await.unwrap().unwrap();
     assert_eq!(c.owner_opd_id.as_deref(), Some(a.as_str()));
-    assert_eq!(c.category, "khusus");
+    assert_eq!(c.category.as_str(), "khusus");
     assert!(c.has_redirect_uri("https://simpeg.jemberkab.go.id/oidc/callback"));
 
     // A rejection carries its reason back to the requester.
@@ -718,7 +718,7 @@ async fn newer_endpoints_against_every_role() {
         "not one's own status"
     );
     assert_eq!(call(&app, Some(&opd), "PUT", &status(&opd_id), Some(json!({ "status": "retired" }))).await.0, 403);
-    assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status, "active");
+    assert_eq!(accounts::get(db, &super_id).await.unwrap().unwrap().status.as_str(), "active");
     assert_eq!(call(&app, Some(&sup), "GET", "/admin/api/v1/accounts", None).await.0, 200, "still an administrator");
 
     // ---- GET /accounts/{id}/sessions and DELETE /accounts/{id}/sessions/{sid}.

@@ -180,7 +180,7 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     )
     .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(accounts::get(&app.state.db, &created.id).await.unwrap().unwrap().status, "suspended");
+    assert_eq!(accounts::get(&app.state.db, &created.id).await.unwrap().unwrap().status.as_str(), "suspended");
 
     // The CSV export downloads the trail.
     let t = now();

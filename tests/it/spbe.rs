@@ -209,7 +209,7 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
         .unwrap();
     let refresh = t.refresh_token().unwrap().secret().clone();
 
-    assert!(accounts::set_status(&app.state.db, &a.id, "suspended", now()).await.unwrap());
+    assert!(accounts::set_status(&app.state.db, &a.id, accounts::AccountStatus::Suspended, now()).await.unwrap());
     assert_eq!(
         http_client().get(app.url("/userinfo")).bearer_auth(t.access_token().secret()).send().await.unwrap().status(),
         401
@@ -227,7 +227,7 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
     let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
     let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 403, "the right password does not help");
-    assert!(accounts::set_status(&app.state.db, &a.id, "active", now()).await.unwrap());
+    assert!(accounts::set_status(&app.state.db, &a.id, accounts::AccountStatus::Active, now()).await.unwrap());
     assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, PASSWORD).await).contains_key("code"));
 }
 

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{json_body, AdminAuth, ApiResult, Problem};
 use crate::auth::session::SsoSession;
 use crate::http::St;
-use crate::identity::accounts::Account;
+use crate::identity::accounts::{Account, AccountStatus};
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::{self};
 use crate::state::now;
@@ -22,7 +22,7 @@ pub struct AccountView {
     pub nip: Option<String>,
     pub nik: Option<String>,
     pub name: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub opd_id: Option<String>,
 }
 
@@ -104,8 +104,7 @@ pub async fn edit_account(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusChange {
-    /// active, suspended, retired or dismissed
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 /// Change an account's status (Diskominfo admins). Anything but `active` revokes its tokens.
@@ -119,7 +118,7 @@ pub async fn set_status(
     body: Result<Json<StatusChange>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
-    Ok(Json(ops::accounts::set_status(&st, &admin, &id, &change.status, now()).await?.into()))
+    Ok(Json(ops::accounts::set_status(&st, &admin, &id, change.status, now()).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

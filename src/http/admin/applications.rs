@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::{json_body, AdminAuth, ApiResult, Problem};
 use crate::http::St;
-use crate::oidc::clients::{Client, ClientEdit};
+use crate::oidc::clients::{Category, Client, ClientEdit};
 use crate::oidc::registration::{self, AppRequest};
 use crate::ops::applications::ApplicationInput;
 use crate::ops::requests::RequestRow;
@@ -32,20 +32,22 @@ pub struct RequestView {
     pub credentials_fetched: bool,
 }
 
-impl From<&RequestRow> for RequestView {
-    fn from(r: &RequestRow) -> Self {
-        RequestView {
+impl TryFrom<&RequestRow> for RequestView {
+    type Error = AdminError;
+
+    fn try_from(r: &RequestRow) -> Result<Self, AdminError> {
+        Ok(RequestView {
             id: r.id.clone(),
             status: r.status.clone(),
             requester_id: r.requester_id.clone(),
             opd_id: r.opd_id.clone(),
-            request: registration::request_of(r),
+            request: registration::request_of(r)?,
             reason: r.reason.clone(),
             client_id: r.client_id.clone(),
             created_at: r.created_at,
             reviewed_at: r.reviewed_at,
             credentials_fetched: r.fetched_at.is_some(),
-        }
+        })
     }
 }
 
@@ -58,13 +60,13 @@ pub async fn submit_request(
     body: Result<Json<AppRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
     let row = ops::requests::submit_request(&st, &admin, json_body(body)?, now()).await?;
-    Ok((StatusCode::CREATED, Json(RequestView::from(&row))))
+    Ok((StatusCode::CREATED, Json(RequestView::try_from(&row)?)))
 }
 
 /// Requests visible to the caller, newest first.
 #[utoipa::path(get, path = "/admin/api/v1/app-requests", responses((status = 200, body = [RequestView]), (status = 403, body = Problem)))]
 pub async fn list_requests(State(st): State<St>, AdminAuth(admin): AdminAuth) -> ApiResult<Json<Vec<RequestView>>> {
-    Ok(Json(ops::requests::requests(&st, &admin).await?.iter().map(RequestView::from).collect()))
+    Ok(Json(ops::requests::requests(&st, &admin).await?.iter().map(RequestView::try_from).collect::<Result<_, _>>()?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,7 +97,7 @@ pub async fn decide_request(
         _ => return Err(AdminError::Invalid("decision: must be approve or reject".into()).into()),
     };
     let row = ops::requests::decide(&st, &admin, &id, approve, &d.reason, d.corrected, now()).await?;
-    Ok(Json(RequestView::from(&row)))
+    Ok(Json(RequestView::try_from(&row)?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -121,7 +123,7 @@ pub async fn fetch_credentials(
 pub struct ApplicationView {
     pub client_id: String,
     pub name: String,
-    pub category: String,
+    pub category: Category,
     pub owner_opd_id: Option<String>,
     pub public: bool,
     pub first_party: bool,
@@ -138,7 +140,7 @@ impl From<&Client> for ApplicationView {
         ApplicationView {
             client_id: c.id.clone(),
             name: c.name.clone(),
-            category: c.category.clone(),
+            category: c.category,
             owner_opd_id: c.owner_opd_id.clone(),
             public: c.public,
             first_party: c.first_party,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::certificates::cert_row;
 use super::{all_units, confirmed, done, managed_units, parse_role, role_label, unit_name, unit_options, Console};
 use crate::http::{see_other, FormParams, SignedInForm};
-use crate::identity::accounts::{Account, STATUSES};
+use crate::identity::accounts::{Account, AccountStatus};
 use crate::identity::levels;
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
@@ -19,7 +19,7 @@ use crate::ops::{self, AdminError};
 use crate::state::now;
 
 fn account_row(a: &Account, units: &[OpdRow], sessions: Option<usize>) -> Value {
-    context! { id => a.id, name => a.name, nip => a.nip, nik => a.nik, status => a.status, unit => unit_name(units, a.opd_id.as_deref()), sessions => sessions }
+    context! { id => a.id, name => a.name, nip => a.nip, nik => a.nik, status => a.status.as_str(), unit => unit_name(units, a.opd_id.as_deref()), sessions => sessions }
 }
 
 #[derive(Deserialize)]
@@ -122,9 +122,9 @@ pub(super) async fn account_page(
     let (cert_error, cert_detail, cert_text) =
         cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
-        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status, opd_id => a.opd_id },
+        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status.as_str(), opd_id => a.opd_id },
         unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
-        inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => STATUSES, certs => certs,
+        inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => AccountStatus::ALL.map(AccountStatus::as_str), certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
     };
     c.render(status, "console_account.html", "accounts", ctx)
@@ -235,22 +235,21 @@ pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let status = form.get("status").unwrap_or("").to_string();
-    if !STATUSES.contains(&status.as_str()) {
+    let Some(status) = form.get("status").and_then(AccountStatus::parse) else {
         return c.fail(AdminError::Invalid("status".into()), &back);
-    }
+    };
     if !confirmed(&form) {
         if status == a.status {
             return see_other(&back);
         }
         let (from, to) = (c.text(&format!("c_status_{}", a.status)), c.text(&format!("c_status_{status}")));
         let mut summary = vec![c.fmt("c_sum_status", &[&a.name, &from, &to])];
-        if status != "active" {
+        if status != AccountStatus::Active {
             summary.push(c.text("c_sum_status_revokes"));
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/status"), &back, summary);
     }
-    match ops::accounts::set_status(&c.st, &c.admin, &id, &status, now()).await {
+    match ops::accounts::set_status(&c.st, &c.admin, &id, status, now()).await {
         Ok(_) => done(&back, "status_changed"),
         Err(e) => c.fail(e, &back),
     }

@@ -7,7 +7,7 @@ use minijinja::{context, Value};
 
 use super::{all_units, confirmed, done, lines, unit_name, unit_options, words, Console};
 use crate::http::{see_other, FormParams, SignedInForm};
-use crate::oidc::clients::ClientEdit;
+use crate::oidc::clients::{Category, ClientEdit};
 use crate::ops::{self, AdminError};
 use crate::state::now;
 
@@ -19,7 +19,7 @@ pub async fn applications(c: Console) -> Response {
     let units = all_units(&c).await;
     let rows: Vec<Value> = apps
         .iter()
-        .map(|a| context! { id => a.id, name => a.name, category => a.category, owner => unit_name(&units, a.owner_opd_id.as_deref()), min_level => a.min_level, disabled => a.disabled })
+        .map(|a| context! { id => a.id, name => a.name, category => a.category.as_str(), owner => unit_name(&units, a.owner_opd_id.as_deref()), min_level => a.min_level, disabled => a.disabled })
         .collect();
     c.ok("console_applications.html", "applications", context! { apps => rows })
 }
@@ -27,7 +27,7 @@ pub async fn applications(c: Console) -> Response {
 fn app_form_from_client(a: &crate::oidc::clients::Client) -> Value {
     context! {
         name => a.name, redirect_uris => a.redirect_uris.join("\n"), post_logout_redirect_uris => a.post_logout_redirect_uris.join("\n"),
-        scopes => a.scopes.join(" "), min_level => a.min_level.to_string(), category => a.category, owner_opd_id => a.owner_opd_id,
+        scopes => a.scopes.join(" "), min_level => a.min_level.to_string(), category => a.category.as_str(), owner_opd_id => a.owner_opd_id,
     }
 }
 
@@ -83,9 +83,18 @@ pub async fn application_edit(
             .await
         }
     };
+    let category = match form.get("category").filter(|_| diskominfo).map(Category::parse) {
+        None => None,
+        Some(Some(category)) => Some(category),
+        Some(None) => {
+            let error = format!("category: {}", Category::EXPECTED);
+            return app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some(error))
+                .await;
+        }
+    };
     let edit = ClientEdit {
         name: form.get("name").map(String::from),
-        category: form.get("category").filter(|_| diskominfo).map(String::from),
+        category,
         redirect_uris: Some(lines(form.get("redirect_uris"))),
         post_logout_redirect_uris: Some(lines(form.get("post_logout_redirect_uris"))),
         scopes: form.get("scopes").filter(|_| diskominfo).map(|s| words(Some(s))),
@@ -101,7 +110,7 @@ pub async fn application_edit(
             ("post_logout_redirect_uris", "c_post_logout_uris", current.post_logout_redirect_uris.join("\n")),
             ("scopes", "c_scopes", current.scopes.join(" ")),
             ("min_level", "c_min_level", current.min_level.to_string()),
-            ("category", "c_category", current.category.clone()),
+            ("category", "c_category", current.category.as_str().to_string()),
             ("owner_opd_id", "c_owner", current.owner_opd_id.clone().unwrap_or_default()),
         ];
         for (field, label, before) in before {

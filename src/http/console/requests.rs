@@ -8,15 +8,18 @@ use minijinja::{context, Value};
 
 use super::{all_units, confirmed, done, lines, unit_name, words, Console};
 use crate::http::{FormParams, SignedInForm};
+use crate::oidc::clients::Category;
 use crate::oidc::registration::{self, AppRequest};
 use crate::ops::{self, AdminError};
 use crate::state::now;
 
 fn request_from_form(f: &FormParams) -> Result<AppRequest, String> {
     let min_level = f.get("min_level").unwrap_or("1").parse::<u8>().map_err(|_| "min_level".to_string())?;
+    let category =
+        Category::parse(f.get("category").unwrap_or("")).ok_or_else(|| format!("category: {}", Category::EXPECTED))?;
     Ok(AppRequest {
         name: f.get("name").unwrap_or("").to_string(),
-        category: f.get("category").unwrap_or("").to_string(),
+        category,
         redirect_uris: lines(f.get("redirect_uris")),
         scopes: words(f.get("scopes")),
         min_level,
@@ -101,16 +104,19 @@ async fn request_page(
         Err(e) => return c.fail(e, "/console/requests"),
     };
     let units = all_units(c).await;
-    let asked = registration::request_of(&r);
+    let asked = match registration::request_of(&r) {
+        Ok(a) => a,
+        Err(e) => return c.fail(AdminError::from(e), "/console/requests"),
+    };
     let view = context! {
         id => r.id, name => r.name, status => r.status, unit => unit_name(&units, Some(&r.opd_id)), requester => requester,
-        category => asked.category, redirect_uris => asked.redirect_uris, scopes => asked.scopes.join(" "), min_level => asked.min_level,
+        category => asked.category.as_str(), redirect_uris => asked.redirect_uris, scopes => asked.scopes.join(" "), min_level => asked.min_level,
         reason => r.reason, client_id => r.client_id,
         can_fetch => r.status == "approved" && r.fetched_at.is_none() && c.admin.is_account(&r.requester_id),
     };
     let form = form.unwrap_or_else(|| {
         context! {
-            name => asked.name, category => asked.category, redirect_uris => asked.redirect_uris.join("\n"),
+            name => asked.name, category => asked.category.as_str(), redirect_uris => asked.redirect_uris.join("\n"),
             scopes => asked.scopes.join(" "), min_level => asked.min_level.to_string(), public => asked.public,
         }
     });

@@ -6,7 +6,7 @@ use minijinja::{context, Value};
 
 use super::{confirmed, done, lines, parse_role, role_label, unit_options, Console};
 use crate::http::SignedInForm;
-use crate::ops::roles::{Assignment, BulkAssignments};
+use crate::ops::roles::{Assignment, BulkAction, BulkAssignments};
 use crate::ops::{self, AdminError};
 use crate::state::now;
 
@@ -108,7 +108,7 @@ pub async fn roles_bulk(SignedInForm { who: c, form }: SignedInForm<Console>) ->
         )
     };
     let Some((client, name)) = parse_role(form.get("role")) else { return again(&c, c.text("c_err_choose_role")) };
-    let action = if form.get("action") == Some("unassign") { "unassign" } else { "assign" };
+    let action = form.get("action").and_then(BulkAction::parse).unwrap_or(BulkAction::Assign);
     let keys: Vec<String> = lines(form.get("people"));
     let (people, unknown) = match ops::accounts::find_people(&c.st, &c.admin, &keys).await {
         Ok(x) => x,
@@ -121,7 +121,7 @@ pub async fn roles_bulk(SignedInForm { who: c, form }: SignedInForm<Console>) ->
         return again(&c, c.fmt("c_err_bulk_count", &[&ops::roles::MAX_BULK.to_string()]));
     }
     if !confirmed(&form) {
-        let key = if action == "assign" { "c_sum_bulk_assign" } else { "c_sum_bulk_unassign" };
+        let key = if action == BulkAction::Assign { "c_sum_bulk_assign" } else { "c_sum_bulk_unassign" };
         let mut summary = vec![c.fmt(key, &[&role_label(&c, &client, &name), &people.len().to_string()])];
         summary.extend(
             people.iter().map(|p| format!("{} ({})", p.name, p.nip.as_deref().or(p.nik.as_deref()).unwrap_or(""))),
@@ -129,7 +129,7 @@ pub async fn roles_bulk(SignedInForm { who: c, form }: SignedInForm<Console>) ->
         return c.confirm(&form, "/console/roles/bulk", "/console/roles", summary);
     }
     let bulk = BulkAssignments {
-        action: action.into(),
+        action,
         assignments: people
             .iter()
             .map(|p| Assignment {
