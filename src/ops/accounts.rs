@@ -39,7 +39,7 @@ pub async fn account(st: &AppState, who: &Principal, id: &str) -> Result<Account
     // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
     // manage, or an OPD admin could end their sessions or rename them.
     if !who.diskominfo()
-        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN)
+        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.is_global() && r.name == DISKOMINFO_ADMIN)
     {
         return Err(forbidden("accounts of Diskominfo administrators are managed by Diskominfo"));
     }

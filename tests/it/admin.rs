@@ -71,8 +71,8 @@ async fn every_endpoint_against_every_role() {
     };
     let (app_a, _) = clients::register(db, &app.state.redirect_policy, app_of(a.clone()), now()).await.unwrap();
     let (app_b, _) = clients::register(db, &app.state.redirect_policy, app_of(b.clone()), now()).await.unwrap();
-    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
-    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_a.id), "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_b.id), "operator", "", now()).await.unwrap();
 
     let sup = console_token(&app, &super_nip).await;
     let opd = console_token(&app, &opd_nip).await;
@@ -199,7 +199,7 @@ async fn every_endpoint_against_every_role() {
     assert_eq!(call(&app, Some(&opd), "GET", &export, None).await.0, 403);
 
     // A removed role stops working at once.
-    let role = roles::find(db, "", "auditor").await.unwrap();
+    let role = roles::find(db, None, "auditor").await.unwrap();
     let aud_id = accounts::find(db, &aud_nip).await.unwrap().unwrap().id;
     roles::unassign(db, &role, &Holder::Account(aud_id), now()).await.unwrap();
     assert_ne!(call(&app, Some(&aud), "GET", "/admin/api/v1/audit", None).await.0, 200);
@@ -557,7 +557,7 @@ async fn newer_endpoints_against_every_role() {
     let app_a = owned_client(&app, &a).await;
     let app_b = owned_client(&app, &b).await;
     for (client, name) in [(&app_a.id, "operator"), (&app_a.id, "viewer"), (&app_b.id, "operator")] {
-        roles::create(db, client, name, "", now()).await.unwrap();
+        roles::create(db, Some(client), name, "", now()).await.unwrap();
     }
     let sup = console_token(&app, &super_nip).await;
     let opd = console_token(&app, &opd_nip).await;
@@ -1063,7 +1063,7 @@ async fn bulk_assignment_gives_a_role_to_many_people_and_takes_it_back() {
     let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
     let opd = console_token(&app, &opd_nip).await;
     let client = owned_client(&app, &a).await;
-    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+    roles::create(&app.state.db, Some(&client.id), "operator", "", now()).await.unwrap();
     let mut people = Vec::new();
     for _ in 0..3 {
         people.push(person(&app, Some(&a), None).await);
@@ -1111,8 +1111,8 @@ async fn a_bulk_request_with_one_refused_item_applies_nothing() {
     let opd = console_token(&app, &opd_nip).await;
     let app_a = owned_client(&app, &a).await;
     let app_b = owned_client(&app, &b).await;
-    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
-    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_a.id), "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_b.id), "operator", "", now()).await.unwrap();
     let (_, x) = person(&app, Some(&a), None).await;
     let (_, y) = person(&app, Some(&a), None).await;
     let (_, foreign) = person(&app, Some(&b), None).await;
@@ -1313,7 +1313,7 @@ async fn audit_filters_return_exactly_the_matching_rows() {
     let opd = console_token(&app, &opd_nip).await;
     let aud = console_token(&app, &aud_nip).await;
     let client = owned_client(&app, &a).await;
-    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+    roles::create(&app.state.db, Some(&client.id), "operator", "", now()).await.unwrap();
 
     // Events of several kinds, actors and subjects.
     let acct = |id: &str| format!("/admin/api/v1/accounts/{id}");

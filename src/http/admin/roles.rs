@@ -25,7 +25,7 @@ pub struct RoleView {
 
 impl From<RoleRow> for RoleView {
     fn from(r: RoleRow) -> Self {
-        RoleView { name: r.name, client_id: r.client_id, description: r.description }
+        RoleView { name: r.name, client_id: r.client_id.unwrap_or_default(), description: r.description }
     }
 }
 
