@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::accounts::account;
-use super::applications::application;
+use super::accounts::{account, lookup};
+use super::applications::application_at;
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::identity::accounts::Account;
 use crate::identity::roles::{self, Holder, RoleError};
+use crate::ids::AccountId;
 use crate::oidc::clients::{self};
 use crate::state::AppState;
 use crate::store::roles::{self as role_store, RoleRow};
@@ -56,7 +57,7 @@ pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64)
         None if !who.diskominfo() => return Err(forbidden("global roles are created by diskominfo-admin")),
         None => {}
         Some(c) => {
-            application(st, who, c).await?;
+            application_at(st, who, c).await?;
         }
     }
     let description = new.description.trim();
@@ -78,7 +79,7 @@ pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64)
 pub async fn roles_of(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
     let a = account(st, who, account_id).await?;
     Ok((role_store::direct_of_account(&st.db, &a.id).await?, roles::effective(&st.db, &a.id).await?))
@@ -104,7 +105,7 @@ async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Res
     if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
         return Err(forbidden("you may assign only roles of applications your OPD units own"));
     }
-    let account = account(st, who, &a.account_id).await?;
+    let account = lookup(st, who, &a.account_id).await?;
     let role = match roles::find(&st.db, client, &a.role).await {
         Ok(r) => r,
         Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),

@@ -932,6 +932,16 @@ async fn newer_endpoints_against_every_role() {
     }
     assert_eq!(call(&app, Some(&sup), "GET", &one("no-such-app"), None).await.0, 404);
     assert_eq!(call(&app, Some(&sup), "PATCH", &one("no-such-app"), Some(json!({ "name": "X" }))).await.0, 404);
+    // A malformed client id names no application: missing for those who may look, refused for the rest.
+    let long = "x".repeat(65);
+    for bad in ["bukan%20id", "a%2Fb", long.as_str()] {
+        assert_eq!(call(&app, Some(&sup), "GET", &one(bad), None).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&sup), "PATCH", &one(bad), Some(json!({ "name": "X" }))).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&sup), "POST", &format!("{}/secret", one(bad)), None).await.0, 404, "{bad}");
+        let enabled = Some(json!({ "enabled": false }));
+        assert_eq!(call(&app, Some(&sup), "PUT", &format!("{}/enabled", one(bad)), enabled).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&aud), "GET", &one(bad), None).await.0, 403, "{bad}");
+    }
     let (s, v) = call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Aplikasi A" }))).await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A")), "{v}");
     assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus" }))).await.0, 403);
@@ -1625,6 +1635,7 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
     let t = now();
     let (_, grant) = gerbang::oidc::introspect::check_access_token(&app.state.provider(), &token, t).await.unwrap();
     let grant = grant.expect("a person's grant");
+    let grant_id = gerbang::ids::GrantId::parse(&grant.id).expect("the store writes UUIDs");
     let later = t + app.state.config.access_token_ttl + 3600;
     let st = &app.state;
     use gerbang::ops::{authenticate, authenticate_grant, AdminError};
@@ -1632,25 +1643,25 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
         matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))),
         "the bearer token has expired by then"
     );
-    assert!(authenticate_grant(st, &grant.id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
+    assert!(authenticate_grant(st, &grant_id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
     assert!(
-        matches!(authenticate_grant(st, &grant.id, None, later).await, Err(AdminError::Unauthenticated(_))),
+        matches!(authenticate_grant(st, &grant_id, None, later).await, Err(AdminError::Unauthenticated(_))),
         "no live sign-on session"
     );
     assert!(matches!(
-        authenticate_grant(st, &grant.id, Some("another-sid"), later).await,
+        authenticate_grant(st, &grant_id, Some("another-sid"), later).await,
         Err(AdminError::Unauthenticated(_))
     ));
     assert!(
         matches!(
-            authenticate_grant(st, &grant.id, Some(&grant.sid), grant.expires_at).await,
+            authenticate_grant(st, &grant_id, Some(&grant.sid), grant.expires_at).await,
             Err(AdminError::Unauthenticated(_))
         ),
         "the grant's end"
     );
     gerbang::store::grants::revoke_grant(&st.db, &grant.id, t).await.unwrap();
     assert!(
-        matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))),
+        matches!(authenticate_grant(st, &grant_id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))),
         "revoked"
     );
 }

@@ -81,6 +81,12 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
         let html = page(&app, &b, path).await;
         assert!(html.contains(expect), "{path} should contain {expect}");
     }
+    // A malformed id in a path is a missing one, and is not echoed into the page.
+    for path in ["/console/accounts/bukan-id%3Cb%3E", "/console/applications/bukan%20id%3Cb%3E"] {
+        let res = b.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "GET {path}");
+        assert!(!res.text().await.unwrap().contains("bukan"), "{path}");
+    }
     let english = page(&app, &b, "/console?lang=en").await;
     assert!(english.contains("Dashboard") && english.contains("lang=\"en\""));
     let stays = page(&app, &b, "/console/opd").await;

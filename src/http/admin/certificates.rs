@@ -77,6 +77,7 @@ pub async fn account_certificates(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
+    let id = admin.parse_account_id(&id)?;
     let a = ops::accounts::account(&st, &admin, &id).await?;
     let rows = ops::certificates::certificates_of(&st, &admin, &id).await?;
     Ok(Json(rows.into_iter().map(|c| certificate_view(c, a.name.clone(), t)).collect()))
@@ -102,6 +103,7 @@ pub async fn bind_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
     let t = now();
+    let id = admin.parse_account_id(&id)?;
     let row = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
     let name = ops::accounts::account(&st, &admin, &id).await?.name;
     Ok((StatusCode::CREATED, Json(certificate_view(row, name, t))))
@@ -125,6 +127,6 @@ pub async fn revoke_certificate(
     let r = json_body(body)?;
     let t = now();
     let row = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
-    let name = ops::accounts::account(&st, &admin, &row.account_id).await?.name;
+    let name = ops::accounts::account(&st, &admin, &admin.parse_account_id(&row.account_id)?).await?.name;
     Ok(Json(certificate_view(row, name, t)))
 }

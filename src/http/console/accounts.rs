@@ -12,6 +12,7 @@ use super::{all_units, confirmed, done, managed_units, parse_role, role_label, u
 use crate::http::{see_other, FormParams, SignedInForm};
 use crate::identity::accounts::{Account, AccountStatus};
 use crate::identity::levels;
+use crate::ids::AccountId;
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
 use crate::ops::{self, AdminError};
@@ -102,24 +103,27 @@ pub async fn account_new(SignedInForm { who: c, form }: SignedInForm<Console>) -
 }
 
 pub async fn account(c: Console, Path(id): Path<String>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     account_page(&c, &id, StatusCode::OK, None).await
 }
 
 /// The account page; `cert_error` is a refused certificate (message, detail, the text given).
 pub(super) async fn account_page(
     c: &Console,
-    id: &str,
+    id: &AccountId,
     status: StatusCode,
     cert_error: Option<(String, String, String)>,
 ) -> Response {
     let st = &c.st;
-    let id = id.to_string();
-    let a = match ops::accounts::account(st, &c.admin, &id).await {
+    let a = match ops::accounts::account(st, &c.admin, id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/accounts"),
     };
     let t = now();
-    let (direct, effective) = ops::roles::roles_of(st, &c.admin, &id).await.unwrap_or_default();
+    let (direct, effective) = ops::roles::roles_of(st, &c.admin, id).await.unwrap_or_default();
     let inherited: Vec<_> = effective.iter().filter(|r| !direct.iter().any(|d| d.id == r.id)).cloned().collect();
     let assignable: Vec<_> = ops::roles::assignable_roles(st, &c.admin)
         .await
@@ -127,7 +131,7 @@ pub(super) async fn account_page(
         .into_iter()
         .filter(|r| !direct.iter().any(|d| d.id == r.id))
         .collect();
-    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, &id, t)
+    let sessions: Vec<Value> = ops::accounts::sessions(st, &c.admin, id, t)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -135,7 +139,7 @@ pub(super) async fn account_page(
         .collect();
     let units = all_units(st).await;
     let options = unit_options(&managed_units(c).await);
-    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, &id)
+    let certs: Vec<Value> = ops::certificates::certificates_of(st, &c.admin, id)
         .await
         .unwrap_or_default()
         .iter()
@@ -153,6 +157,10 @@ pub(super) async fn account_page(
 }
 
 pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -183,6 +191,10 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
 }
 
 async fn role_change(c: Console, id: String, form: FormParams, adding: bool) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -233,6 +245,10 @@ pub async fn account_session_end(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -253,6 +269,10 @@ pub async fn account_session_end(
 }
 
 pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -281,6 +301,10 @@ pub async fn account_factor_reset(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,

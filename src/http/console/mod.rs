@@ -44,6 +44,7 @@ use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, Pa
 use crate::crypto;
 use crate::identity::accounts::Account;
 use crate::identity::levels;
+use crate::ids::{AccountId, ClientId, GrantId};
 use crate::ops::relying_party::{self, RpError, CONSOLE};
 use crate::ops::{self, AdminError, Principal};
 use crate::state::{now, AppState};
@@ -79,7 +80,7 @@ const DONE: &[&str] = &[
 /// see `ops::authenticate_grant`) and the ID token for logging out.
 #[derive(Debug, Serialize, Deserialize)]
 struct ConsoleSession {
-    grant_id: String,
+    grant_id: GrantId,
     id_token: String,
     lang: Option<String>,
     expires_at: i64,
@@ -185,8 +186,19 @@ impl Console {
         self.st.csrf.token(&self.key, "console")
     }
 
+    /// An account id from a path, checked before it is used or echoed into a page; a malformed
+    /// one is answered like a missing one.
+    fn account_id(&self, id: &str) -> Result<AccountId, Response> {
+        self.admin.parse_account_id(id).map_err(|e| self.fail(e, "/console/accounts"))
+    }
+
+    /// As [`Console::account_id`], for an application's client id.
+    fn client_id(&self, id: &str) -> Result<ClientId, Response> {
+        self.admin.parse_client_id(id).map_err(|e| self.fail(e, "/console/applications"))
+    }
+
     /// One account within the admin's powers, and its page to return to after a change.
-    async fn managed_account(&self, id: &str) -> Result<(Account, String), Response> {
+    async fn managed_account(&self, id: &AccountId) -> Result<(Account, String), Response> {
         let a =
             ops::accounts::account(&self.st, &self.admin, id).await.map_err(|e| self.fail(e, "/console/accounts"))?;
         Ok((a, format!("/console/accounts/{id}")))
@@ -383,7 +395,7 @@ pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
     if let Some(c) = jar.get(&name) {
         let key = session_key(c.value());
         if let Ok(Some(s)) = st.cache.take_json::<ConsoleSession>(&key).await {
-            if let Err(e) = crate::store::grants::revoke_grant(&st.db, &s.grant_id, now()).await {
+            if let Err(e) = crate::store::grants::revoke_grant(&st.db, s.grant_id.as_str(), now()).await {
                 tracing::warn!(error = %e, "could not revoke the console's grant at logout");
             }
             hint = s.id_token;
