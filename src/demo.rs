@@ -90,9 +90,9 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
         }
     }
     for (name, description, unit) in ROLES {
-        let role = match roles::create(db, "", name, description, now).await {
+        let role = match roles::create(db, None, name, description, now).await {
             Ok(r) => r,
-            Err(RoleError::Conflict) => roles::find(db, "", name).await?,
+            Err(RoleError::Conflict) => roles::find(db, None, name).await?,
             Err(e) => return Err(e.into()),
         };
         let unit =

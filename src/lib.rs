@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod demo;
 pub mod http;
 pub mod identity;
+pub mod ids;
 pub mod oidc;
 pub mod ops;
 pub mod password;

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{fail, print, refused, Ctx};
 use crate::config::{Config, Secret};
 use crate::identity::accounts::{Account, AccountError, AccountStatus, NewAccount};
+use crate::ids::AccountId;
 use crate::ops::accounts::{self as ops_accounts, AccountChange, ProvisionError};
 use crate::ops::{units, AdminError, Operator};
 use crate::state::now;
@@ -88,10 +89,15 @@ fn schema(json: bool) -> ExitCode {
     })
 }
 
-/// The account a NIP, NIK or id names, or the exit code of the refusal.
-async fn find(ctx: &Ctx, key: &str, json: bool) -> Result<Account, ExitCode> {
-    match ops_accounts::find_account(&ctx.st, &ctx.who, key).await {
-        Ok(a) => Ok(a),
+/// The account a NIP, NIK or id names, with its id as the operations take it, or the exit code
+/// of the refusal.
+async fn find(ctx: &Ctx, key: &str, json: bool) -> Result<(Account, AccountId), ExitCode> {
+    let found = ops_accounts::find_account(&ctx.st, &ctx.who, key).await.and_then(|a| {
+        let id = ctx.who.parse_account_id(&a.id)?;
+        Ok((a, id))
+    });
+    match found {
+        Ok(x) => Ok(x),
         Err(AdminError::NotFound(_)) => Err(fail(json, &format!("no account `{key}`"), "not_found")),
         Err(e) => Err(refused(json, &e)),
     }
@@ -134,7 +140,7 @@ async fn update(ctx: &Ctx, u: AccountUpdate) -> anyhow::Result<ExitCode> {
         Ok(status) => status,
         Err(_) => return Ok(fail(u.json, AccountStatus::EXPECTED, "invalid")),
     };
-    let mut account = match find(ctx, &u.account, u.json).await {
+    let (mut account, id) = match find(ctx, &u.account, u.json).await {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
@@ -155,13 +161,13 @@ async fn update(ctx: &Ctx, u: AccountUpdate) -> anyhow::Result<ExitCode> {
         change.profile.push((name.to_string(), value.to_string()));
     }
     if change.opd_id.is_some() || !change.profile.is_empty() {
-        account = match ops_accounts::update_account(&ctx.st, &ctx.who, &account.id, change, now()).await {
+        account = match ops_accounts::update_account(&ctx.st, &ctx.who, &id, change, now()).await {
             Ok(a) => a,
             Err(e) => return Ok(refused(u.json, &e)),
         };
     }
     if let Some(status) = status {
-        account = match ops_accounts::set_status(&ctx.st, &ctx.who, &account.id, status, now()).await {
+        account = match ops_accounts::set_status(&ctx.st, &ctx.who, &id, status, now()).await {
             Ok(a) => a,
             Err(e) => return Ok(refused(u.json, &e)),
         };
@@ -172,11 +178,11 @@ async fn update(ctx: &Ctx, u: AccountUpdate) -> anyhow::Result<ExitCode> {
 }
 
 async fn reset_factors(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let a = match find(ctx, key, json).await {
+    let (a, id) = match find(ctx, key, json).await {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
-    if let Err(e) = ops_accounts::reset_factors(&ctx.st, &ctx.who, &a.id, now()).await {
+    if let Err(e) = ops_accounts::reset_factors(&ctx.st, &ctx.who, &id, now()).await {
         return Ok(refused(json, &e));
     }
     Ok(print(json, json!({ "reset": a.id }), || {

@@ -105,7 +105,7 @@ pub(super) async fn run(ctx: &Ctx, cmd: RoleCmd) -> anyhow::Result<ExitCode> {
             };
             Ok(print(json, json!({ "roles": rows }), || {
                 for r in &rows {
-                    let owner = if r.client_id.is_empty() { "global" } else { r.client_id.as_str() };
+                    let owner = r.client_id.as_deref().unwrap_or("global");
                     println!("{:<24} {:<20} {}", r.name, owner, r.description);
                 }
             }))

@@ -29,7 +29,7 @@ impl Admin {
     /// `None` when the account holds no administrative role at all.
     pub async fn load(db: &Db, account: Account) -> Result<Option<Admin>, StoreError> {
         let held = roles::effective(db, &account.id).await?;
-        let has = |name: &str| held.iter().any(|r| r.client_id.is_empty() && r.name == name);
+        let has = |name: &str| held.iter().any(|r| r.is_global() && r.name == name);
         let (diskominfo, opd_admin, auditor, developer) =
             (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER));
         if !(diskominfo || opd_admin || auditor || developer) {

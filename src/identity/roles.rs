@@ -33,14 +33,20 @@ pub fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// `client_id` empty for a global role.
-pub async fn create(db: &Db, client_id: &str, name: &str, description: &str, now: i64) -> Result<RoleRow, RoleError> {
+/// `client_id` `None` for a global role.
+pub async fn create(
+    db: &Db,
+    client_id: Option<&str>,
+    name: &str,
+    description: &str,
+    now: i64,
+) -> Result<RoleRow, RoleError> {
     if !valid_name(name) {
         return Err(RoleError::Name);
     }
     let row = RoleRow {
         id: uuid::Uuid::new_v4().to_string(),
-        client_id: client_id.to_string(),
+        client_id: client_id.map(String::from),
         name: name.to_string(),
         description: description.trim().to_string(),
         created_at: now,
@@ -52,9 +58,12 @@ pub async fn create(db: &Db, client_id: &str, name: &str, description: &str, now
     }
 }
 
-pub async fn find(db: &Db, client_id: &str, name: &str) -> Result<RoleRow, RoleError> {
+pub async fn find(db: &Db, client_id: Option<&str>, name: &str) -> Result<RoleRow, RoleError> {
     store::find(db, client_id, name).await?.ok_or_else(|| {
-        RoleError::UnknownRole(if client_id.is_empty() { name.to_string() } else { format!("{client_id}:{name}") })
+        RoleError::UnknownRole(match client_id {
+            None => name.to_string(),
+            Some(c) => format!("{c}:{name}"),
+        })
     })
 }
 

@@ -46,9 +46,7 @@ pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result
     }
     if !client.required_roles.is_empty() {
         let held = roles::effective(db, &account.id).await?;
-        let ok = held
-            .iter()
-            .any(|r| (r.client_id.is_empty() || r.client_id == client.id) && client.required_roles.contains(&r.name));
+        let ok = held.iter().any(|r| r.applies_to(&client.id) && client.required_roles.contains(&r.name));
         if !ok {
             return Ok(Err(Denial::MissingRole));
         }

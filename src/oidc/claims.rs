@@ -77,31 +77,22 @@ impl Person {
     }
 
     pub fn global_roles(&self) -> Vec<String> {
-        self.roles.iter().filter(|r| r.client_id.is_empty()).map(|r| r.name.clone()).collect()
+        self.roles.iter().filter(|r| r.is_global()).map(|r| r.name.clone()).collect()
     }
 
     pub fn app_roles(&self, client_id: &str) -> Vec<String> {
-        self.roles.iter().filter(|r| r.client_id == client_id).map(|r| r.name.clone()).collect()
+        self.roles.iter().filter(|r| r.client_id.as_deref() == Some(client_id)).map(|r| r.name.clone()).collect()
     }
 
     /// Role ids relevant to one application (its own and the global ones), recorded on the
     /// grant so that removing one of them can revoke the tokens that carried it.
     pub fn role_ids_for(&self, client_id: &str) -> String {
-        self.roles
-            .iter()
-            .filter(|r| r.client_id.is_empty() || r.client_id == client_id)
-            .map(|r| r.id.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.roles.iter().filter(|r| r.applies_to(client_id)).map(|r| r.id.as_str()).collect::<Vec<_>>().join(" ")
     }
 
     /// Holds at least one of `required` (names of the application's or global roles).
     pub fn holds_any(&self, client_id: &str, required: &[String]) -> bool {
-        required.is_empty()
-            || self
-                .roles
-                .iter()
-                .any(|r| (r.client_id.is_empty() || r.client_id == client_id) && required.contains(&r.name))
+        required.is_empty() || self.roles.iter().any(|r| r.applies_to(client_id) && required.contains(&r.name))
     }
 }
 
@@ -186,21 +177,21 @@ mod tests {
             roles: vec![
                 RoleRow {
                     id: "r1".into(),
-                    client_id: "".into(),
+                    client_id: None,
                     name: "auditor".into(),
                     description: "".into(),
                     created_at: 0,
                 },
                 RoleRow {
                     id: "r2".into(),
-                    client_id: "simpeg".into(),
+                    client_id: Some("simpeg".into()),
                     name: "operator".into(),
                     description: "".into(),
                     created_at: 0,
                 },
                 RoleRow {
                     id: "r3".into(),
-                    client_id: "other".into(),
+                    client_id: Some("other".into()),
                     name: "admin".into(),
                     description: "".into(),
                     created_at: 0,

@@ -301,10 +301,7 @@ pub async fn register(
     let (name, scopes) = validate(&new, policy)?;
     let id = match new.id.clone() {
         Some(id) => {
-            if id.is_empty()
-                || id.len() > 64
-                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-            {
+            if !crate::ids::valid_client_id(&id) {
                 return Err(invalid("id", "use 1 to 64 letters, digits, `-`, `_` or `.`"));
             }
             id

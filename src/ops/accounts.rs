@@ -10,6 +10,7 @@ use crate::config::Secret;
 use crate::identity::accounts::{self, Account, AccountError, AccountStatus, NewAccount};
 use crate::identity::admin::DISKOMINFO_ADMIN;
 use crate::identity::roles::{self};
+use crate::ids::AccountId;
 use crate::state::AppState;
 use crate::store::accounts as account_store;
 use crate::store::opd::{self as opd_store};
@@ -27,7 +28,12 @@ pub async fn search_accounts(st: &AppState, who: &Principal, q: &str, limit: i64
     Ok(accounts::search_in_subtree(&st.db, q.trim(), unit, limit).await?)
 }
 
-pub async fn account(st: &AppState, who: &Principal, id: &str) -> Result<Account, AdminError> {
+pub async fn account(st: &AppState, who: &Principal, id: &AccountId) -> Result<Account, AdminError> {
+    lookup(st, who, id.as_str()).await
+}
+
+/// As [`account`], for ids the operations hold already (a stored row's, a request body's).
+pub(super) async fn lookup(st: &AppState, who: &Principal, id: &str) -> Result<Account, AdminError> {
     // Refused before the lookup: without account powers, not even whether an id exists.
     if !who.sees_accounts() {
         return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
@@ -39,7 +45,7 @@ pub async fn account(st: &AppState, who: &Principal, id: &str) -> Result<Account
     // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
     // manage, or an OPD admin could end their sessions or rename them.
     if !who.diskominfo()
-        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.client_id.is_empty() && r.name == DISKOMINFO_ADMIN)
+        && roles::effective(&st.db, &a.id).await?.iter().any(|r| r.is_global() && r.name == DISKOMINFO_ADMIN)
     {
         return Err(forbidden("accounts of Diskominfo administrators are managed by Diskominfo"));
     }
@@ -108,11 +114,21 @@ pub struct AccountEdit {
 pub async fn edit_account(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &AccountId,
     edit: AccountEdit,
     now: i64,
 ) -> Result<Account, AdminError> {
-    let mut a = account(st, who, id).await?;
+    let a = account(st, who, id).await?;
+    edit_found(st, who, a, edit, now).await
+}
+
+async fn edit_found(
+    st: &AppState,
+    who: &Principal,
+    mut a: Account,
+    edit: AccountEdit,
+    now: i64,
+) -> Result<Account, AdminError> {
     let before = json!({ "name": a.name, "opd_id": a.opd_id });
     let name = match edit.name {
         Some(name) => {
@@ -165,14 +181,14 @@ pub async fn edit_account(
 pub async fn set_status(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &AccountId,
     status: AccountStatus,
     now: i64,
 ) -> Result<Account, AdminError> {
     if !who.changes_status() {
         return Err(forbidden("changing a status needs diskominfo-admin"));
     }
-    let mut a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    let mut a = accounts::get(&st.db, id.as_str()).await?.ok_or(AdminError::NotFound("account"))?;
     if who.is_account(&a.id) {
         return Err(AdminError::Conflict("you cannot change the status of your own account".into()));
     }
@@ -187,11 +203,11 @@ pub async fn set_status(
 
 /// Removes every second factor (lost phone, lost key) and ends the person's sessions, since a
 /// session opened with the lost factor may be in someone else's hands. Diskominfo admins only.
-pub async fn reset_factors(st: &AppState, who: &Principal, id: &str, now: i64) -> Result<usize, AdminError> {
+pub async fn reset_factors(st: &AppState, who: &Principal, id: &AccountId, now: i64) -> Result<usize, AdminError> {
     if !who.diskominfo() {
         return Err(forbidden("resetting second factors needs diskominfo-admin"));
     }
-    let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    let a = accounts::get(&st.db, id.as_str()).await?.ok_or(AdminError::NotFound("account"))?;
     let sessions = session::list_for_account(&st.cache, &a.id, now).await.map_err(internal)?;
     let sids: Vec<String> = sessions.iter().map(|s| s.sid.clone()).collect();
     // Factors and the sessions' grants go in one transaction; the sessions live in the cache,
@@ -209,7 +225,7 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &str, now: i64) -
 pub async fn sessions(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
     now: i64,
 ) -> Result<Vec<SsoSession>, AdminError> {
     let a = account(st, who, account_id).await?;
@@ -220,7 +236,7 @@ pub async fn sessions(
 pub async fn end_session(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
     sid: &str,
     now: i64,
 ) -> Result<u64, AdminError> {
@@ -240,7 +256,7 @@ pub async fn find_account(st: &AppState, who: &Principal, key: &str) -> Result<A
         return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
     }
     let found = accounts::find(&st.db, key).await?.ok_or(AdminError::NotFound("account"))?;
-    account(st, who, &found.id).await
+    lookup(st, who, &found.id).await
 }
 
 /// Why provisioning failed: refused like any operation, or the account's own data is wrong,
@@ -296,7 +312,7 @@ pub struct AccountChange {
 pub async fn update_account(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &AccountId,
     change: AccountChange,
     now: i64,
 ) -> Result<Account, AdminError> {
@@ -310,7 +326,7 @@ pub async fn update_account(
         return Err(AdminError::Invalid("only civil servants (ASN) belong to an OPD unit".into()));
     }
     let mut a = match change.opd_id {
-        Some(unit) => edit_account(st, who, &a.id, AccountEdit { name: None, opd_id: Some(unit) }, now).await?,
+        Some(unit) => edit_found(st, who, a, AccountEdit { name: None, opd_id: Some(unit) }, now).await?,
         None => a,
     };
     let changed: std::collections::BTreeSet<&String> =
@@ -386,7 +402,7 @@ pub struct AccountOverview {
 pub async fn account_overview(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &AccountId,
     now: i64,
 ) -> Result<AccountOverview, AdminError> {
     let account = account(st, who, id).await?;

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{forbidden, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::config::Secret;
+use crate::ids::ClientId;
 use crate::oidc::clients::{self, Client, ClientEdit, GrantType, NewClient};
 use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 use crate::oidc::registration::AppRequest;
@@ -22,7 +23,12 @@ pub async fn applications(st: &AppState, who: &Principal) -> Result<Vec<Client>,
     Ok(clients::list(&st.db).await?.into_iter().filter(|c| who.manages_unit(c.owner_opd_id.as_deref())).collect())
 }
 
-pub async fn application(st: &AppState, who: &Principal, id: &str) -> Result<Arc<Client>, AdminError> {
+pub async fn application(st: &AppState, who: &Principal, id: &ClientId) -> Result<Arc<Client>, AdminError> {
+    application_at(st, who, id.as_str()).await
+}
+
+/// As [`application`], for a client id taken from a request body (a role's application).
+pub(super) async fn application_at(st: &AppState, who: &Principal, id: &str) -> Result<Arc<Client>, AdminError> {
     if !who.sees_accounts() {
         return Err(forbidden("reading applications needs diskominfo-admin or opd-admin"));
     }
@@ -88,7 +94,7 @@ fn settings(c: &Client) -> serde_json::Value {
 pub async fn edit_application(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &ClientId,
     edit: ClientEdit,
     now: i64,
 ) -> Result<Client, AdminError> {
@@ -127,7 +133,12 @@ pub async fn edit_application(
 }
 
 /// A new secret (Diskominfo, or the owning OPD's admin); the old one stops working.
-pub async fn rotate_secret(st: &AppState, who: &Principal, id: &str, now: i64) -> Result<Secret<String>, AdminError> {
+pub async fn rotate_secret(
+    st: &AppState,
+    who: &Principal,
+    id: &ClientId,
+    now: i64,
+) -> Result<Secret<String>, AdminError> {
     let c = application(st, who, id).await?;
     if c.public {
         return Err(AdminError::Conflict("a public client has no secret".into()));
@@ -147,13 +158,14 @@ pub async fn rotate_secret(st: &AppState, who: &Principal, id: &str, now: i64) -
 pub async fn set_enabled(
     st: &AppState,
     who: &Principal,
-    id: &str,
+    id: &ClientId,
     enabled: bool,
     now: i64,
 ) -> Result<Arc<Client>, AdminError> {
     if !who.diskominfo() {
         return Err(forbidden("disabling an application needs diskominfo-admin"));
     }
+    let id = id.as_str();
     if id == CONSOLE_CLIENT_ID && !enabled {
         return Err(AdminError::Conflict("the admin console cannot be disabled from itself".into()));
     }

@@ -2,9 +2,10 @@
 
 use serde_json::json;
 
-use super::accounts::account;
+use super::accounts::{account, lookup};
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
+use crate::ids::AccountId;
 use crate::state::AppState;
 use crate::store::certs::{self as cert_store};
 pub use crate::store::certs::{CertRow, HeldCert};
@@ -44,7 +45,11 @@ pub async fn certificates(
     Ok(rows.into_iter().filter(|r| region_wide || who.manages_unit(r.holder_opd_id.as_deref())).collect())
 }
 
-pub async fn certificates_of(st: &AppState, who: &Principal, account_id: &str) -> Result<Vec<CertRow>, AdminError> {
+pub async fn certificates_of(
+    st: &AppState,
+    who: &Principal,
+    account_id: &AccountId,
+) -> Result<Vec<CertRow>, AdminError> {
     let a = account(st, who, account_id).await?;
     Ok(cert_store::of_account(&st.db, &a.id).await?)
 }
@@ -54,7 +59,7 @@ pub async fn certificates_of(st: &AppState, who: &Principal, account_id: &str) -
 pub async fn bind_certificate(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
     pem: &str,
     now: i64,
 ) -> Result<HeldCert, AdminError> {
@@ -80,7 +85,7 @@ pub async fn revoke_certificate(
     now: i64,
 ) -> Result<HeldCert, AdminError> {
     let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
-    let a = account(st, who, &row.account_id).await?;
+    let a = lookup(st, who, &row.account_id).await?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(AdminError::Invalid("reason: give a reason of 1 to 500 characters".into()));
@@ -99,7 +104,7 @@ pub async fn revoke_certificate(
 pub async fn held_certificates_of(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<Vec<HeldCert>, AdminError> {
     let a = account(st, who, account_id).await?;
     let rows = cert_store::of_account(&st.db, &a.id).await?;
@@ -110,7 +115,7 @@ pub async fn held_certificates_of(
 /// One certificate, for an admin who manages its holder (the revocation's confirmation page).
 pub async fn certificate(st: &AppState, who: &Principal, id: &str) -> Result<CertRow, AdminError> {
     let row = cert_store::get(&st.db, id).await?.ok_or(AdminError::NotFound("certificate"))?;
-    account(st, who, &row.account_id).await?;
+    lookup(st, who, &row.account_id).await?;
     Ok(row)
 }
 

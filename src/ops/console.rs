@@ -10,13 +10,14 @@ use super::relying_party::{self, Callback, RpError, CONSOLE};
 use super::{authenticate_grant, AdminError, Principal};
 use crate::auth::session;
 use crate::crypto;
+use crate::ids::GrantId;
 use crate::state::AppState;
 
 /// The console's server-side session: the grant its login created (checked at every request,
 /// see `ops::authenticate_grant`) and the ID token for logging out.
 #[derive(Debug, Serialize, Deserialize)]
 struct ConsoleSession {
-    grant_id: String,
+    grant_id: GrantId,
     id_token: String,
     lang: Option<String>,
     expires_at: i64,
@@ -129,7 +130,7 @@ pub async fn open(st: &AppState, login_cookie: &str, cb: &Callback, now: i64) ->
 /// token, the hint for the single sign-on logout that follows.
 pub async fn close(st: &AppState, cookie: &str, now: i64) -> Option<String> {
     let s = st.cache.take_json::<ConsoleSession>(&session_key(cookie)).await.ok().flatten()?;
-    if let Err(e) = crate::store::grants::revoke_grant(&st.db, &s.grant_id, now).await {
+    if let Err(e) = crate::store::grants::revoke_grant(&st.db, s.grant_id.as_str(), now).await {
         tracing::warn!(error = %e, "could not revoke the console's grant at logout");
     }
     Some(s.id_token)

@@ -24,6 +24,7 @@ pub use principal::{Operator, Principal};
 
 use crate::identity::accounts::{self as account_domain, AccountError};
 use crate::identity::admin::Admin;
+use crate::ids::GrantId;
 use crate::oidc::clients::ClientError;
 use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 use crate::oidc::introspect::check_access_token;
@@ -146,12 +147,12 @@ pub async fn authenticate(st: &AppState, token: &str, now: i64) -> Result<Princi
 /// at work is not sent through the login every time an access token would expire.
 pub async fn authenticate_grant(
     st: &AppState,
-    grant_id: &str,
+    grant_id: &GrantId,
     live_sid: Option<&str>,
     now: i64,
 ) -> Result<Principal, AdminError> {
     let ended = || AdminError::Unauthenticated("the console session ended".into());
-    let grant = crate::store::grants::get_grant(&st.db, grant_id).await?.ok_or_else(ended)?;
+    let grant = crate::store::grants::get_grant(&st.db, grant_id.as_str()).await?.ok_or_else(ended)?;
     if grant.revoked_at.is_some()
         || grant.expires_at <= now
         || grant.client_id != CONSOLE_CLIENT_ID

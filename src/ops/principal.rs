@@ -2,8 +2,10 @@
 //! acting for itself, or the operator at the server's command line. Every operation takes one,
 //! checks its powers through it and names it in the audit trail.
 
+use super::{forbidden, AdminError};
 use crate::identity::accounts::Account;
 use crate::identity::admin::Admin;
+use crate::ids::{AccountId, ClientId, IdError};
 
 /// The operator of the `gerbang` command. Whoever can run it holds the master key and the
 /// database, so it has every administrative power; it is still named in the audit trail.
@@ -45,6 +47,26 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// An account id from a request. A malformed one names no account: it is answered as a
+    /// missing one is, after the first check every lookup makes, so without account powers
+    /// nobody learns even that much.
+    pub fn parse_account_id(&self, id: &str) -> Result<AccountId, AdminError> {
+        AccountId::parse(id).map_err(|e| self.unknown(e))
+    }
+
+    /// As [`Principal::parse_account_id`], for an application's client id.
+    pub fn parse_client_id(&self, id: &str) -> Result<ClientId, AdminError> {
+        ClientId::parse(id).map_err(|e| self.unknown(e))
+    }
+
+    fn unknown(&self, e: IdError) -> AdminError {
+        if self.sees_accounts() {
+            AdminError::NotFound(e.0)
+        } else {
+            forbidden(&format!("reading {}s needs diskominfo-admin or opd-admin", e.0))
+        }
+    }
+
     /// How the audit trail names the actor: an account id, `client:<id>` or `cli:<name>`.
     pub fn actor(&self) -> String {
         match self {
@@ -143,5 +165,19 @@ mod tests {
         assert!(!p.diskominfo() && !p.sees_accounts() && !p.reads_audit() && !p.manages_unit(Some("x")));
         let o = Principal::Operator(Operator::local());
         assert!(o.diskominfo() && o.manages_unit(None) && !o.requests_applications());
+    }
+
+    #[test]
+    fn a_malformed_id_is_missing_for_those_who_may_look_and_refused_for_the_rest() {
+        let o = Principal::Operator(Operator::local());
+        let uuid = "5f0c6a53-2d7e-4c1b-9a8e-0b1f2c3d4e5f";
+        assert_eq!(o.parse_account_id(uuid).map(|i| i.to_string()), Ok(uuid.to_string()));
+        assert_eq!(o.parse_account_id("no-such-id"), Err(AdminError::NotFound("account")));
+        assert_eq!(o.parse_client_id("simpeg").map(|i| i.to_string()), Ok("simpeg".to_string()));
+        assert_eq!(o.parse_client_id("a/b"), Err(AdminError::NotFound("application")));
+        let app = Principal::Application("simpeg".into());
+        assert!(matches!(app.parse_account_id("no-such-id"), Err(AdminError::Forbidden(_))));
+        assert!(matches!(app.parse_client_id("a/b"), Err(AdminError::Forbidden(_))));
+        assert!(app.parse_account_id(uuid).is_ok(), "a well-formed id goes on to the operation's own checks");
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
+use crate::ids::GrantId;
 use crate::oidc::authorize::redirect_with;
 use crate::oidc::internal_clients::{ACCOUNT_CLIENT_ID, CONSOLE_CLIENT_ID};
 use crate::oidc::keys::TokenType;
@@ -102,7 +103,7 @@ pub struct Callback {
 #[derive(Debug)]
 pub struct SignedIn {
     pub account_id: String,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub sid: String,
     pub acr: String,
     pub id_token: String,
@@ -258,7 +259,7 @@ pub async fn finish(
     };
     Ok(SignedIn {
         account_id: grant.account_id,
-        grant_id: grant.id,
+        grant_id: GrantId::parse(&grant.id).map_err(|_| RpError::InvalidToken)?,
         sid: grant.sid,
         acr: grant.acr,
         id_token,

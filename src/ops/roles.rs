@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::accounts::account;
-use super::applications::application;
+use super::accounts::{account, lookup};
+use super::applications::application_at;
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::identity::accounts::Account;
 use crate::identity::roles::{self, Holder, RoleError};
+use crate::ids::AccountId;
 use crate::oidc::clients::{self};
 use crate::state::AppState;
 use crate::store::roles as role_store;
@@ -31,8 +32,13 @@ pub async fn assignable_roles(st: &AppState, who: &Principal) -> Result<Vec<Role
         clients::list(&st.db).await?.into_iter().map(|c| (c.id, c.owner_opd_id)).collect();
     Ok(all
         .into_iter()
-        .filter(|r| !r.client_id.is_empty() && owners.get(&r.client_id).is_some_and(|o| who.manages_unit(o.as_deref())))
+        .filter(|r| r.client_id.as_ref().and_then(|c| owners.get(c)).is_some_and(|o| who.manages_unit(o.as_deref())))
         .collect())
+}
+
+/// The faces have always sent an empty client id for a global role as well as none.
+fn global_or_application(client_id: Option<&str>) -> Option<&str> {
+    client_id.filter(|c| !c.is_empty())
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -47,25 +53,25 @@ pub struct NewRole {
 
 /// Global roles are Diskominfo's; an OPD admin defines roles of its own applications.
 pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64) -> Result<RoleRow, AdminError> {
-    let client = new.client_id.clone().filter(|c| !c.is_empty());
+    let client = global_or_application(new.client_id.as_deref()).map(String::from);
     match &client {
         None if !who.diskominfo() => return Err(forbidden("global roles are created by diskominfo-admin")),
         None => {}
         Some(c) => {
-            application(st, who, c).await?;
+            application_at(st, who, c).await?;
         }
     }
     let description = new.description.trim();
     if description.chars().count() > 500 || description.chars().any(char::is_control) {
         return Err(AdminError::Invalid("description: up to 500 characters on one line".into()));
     }
-    let role = match roles::create(&st.db, client.as_deref().unwrap_or(""), new.name.trim(), description, now).await {
+    let role = match roles::create(&st.db, client.as_deref(), new.name.trim(), description, now).await {
         Ok(r) => r,
         Err(RoleError::Name) => return Err(AdminError::Invalid(format!("name: {}", RoleError::Name))),
         Err(RoleError::Conflict) => return Err(AdminError::Conflict(RoleError::Conflict.to_string())),
         Err(e) => return Err(internal(e)),
     };
-    let detail = json!({ "role": role.name, "client_id": role.client_id, "description": role.description });
+    let detail = json!({ "role": role.name, "client_id": role.client_text(), "description": role.description });
     audit::record(&st.db, Event::new("role.created").actor(&who.actor()).detail(detail), now).await;
     Ok(role)
 }
@@ -74,7 +80,7 @@ pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64)
 pub async fn roles_of(
     st: &AppState,
     who: &Principal,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<(Vec<RoleRow>, Vec<RoleRow>), AdminError> {
     let a = account(st, who, account_id).await?;
     Ok((role_store::direct_of_account(&st.db, &a.id).await?, roles::effective(&st.db, &a.id).await?))
@@ -89,17 +95,18 @@ pub struct Assignment {
 }
 
 async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Result<(RoleRow, Account), AdminError> {
-    let client = a.client_id.as_deref().unwrap_or("");
-    let owner = if client.is_empty() {
-        None
-    } else {
-        let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
-        Some(c.owner_opd_id.clone())
+    let client = global_or_application(a.client_id.as_deref());
+    let owner = match client {
+        None => None,
+        Some(client) => {
+            let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
+            Some(c.owner_opd_id.clone())
+        }
     };
     if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
         return Err(forbidden("you may assign only roles of applications your OPD units own"));
     }
-    let account = account(st, who, &a.account_id).await?;
+    let account = lookup(st, who, &a.account_id).await?;
     let role = match roles::find(&st.db, client, &a.role).await {
         Ok(r) => r,
         Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),
@@ -122,7 +129,7 @@ pub async fn assign(st: &AppState, who: &Principal, a: &Assignment, now: i64) ->
 }
 
 async fn record_assigned(st: &AppState, who: &Principal, role: &RoleRow, account: &Account, now: i64) {
-    let detail = json!({ "role": role.name, "client_id": role.client_id });
+    let detail = json!({ "role": role.name, "client_id": role.client_text() });
     audit::record(&st.db, Event::new("role.assigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
         .await;
 }
@@ -136,7 +143,7 @@ pub async fn unassign(st: &AppState, who: &Principal, a: &Assignment, now: i64) 
 }
 
 async fn record_unassigned(st: &AppState, who: &Principal, role: &RoleRow, account: &Account, revoked: u64, now: i64) {
-    let detail = json!({ "role": role.name, "client_id": role.client_id, "revoked_grants": revoked });
+    let detail = json!({ "role": role.name, "client_id": role.client_text(), "revoked_grants": revoked });
     audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).subject(&account.id).detail(detail), now)
         .await;
 }
@@ -235,12 +242,13 @@ async fn check_unit_assignment(
     who: &Principal,
     a: &UnitAssignment,
 ) -> Result<(RoleRow, Holder), AdminError> {
-    let client = a.client_id.as_deref().unwrap_or("");
-    let owner = if client.is_empty() {
-        None
-    } else {
-        let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
-        Some(c.owner_opd_id.clone())
+    let client = global_or_application(a.client_id.as_deref());
+    let owner = match client {
+        None => None,
+        Some(client) => {
+            let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
+            Some(c.owner_opd_id.clone())
+        }
     };
     if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
         return Err(forbidden("you may assign only roles of applications your OPD units own"));
@@ -265,7 +273,7 @@ pub async fn assign_to_unit(st: &AppState, who: &Principal, a: &UnitAssignment, 
         Err(RoleError::AlreadyAssigned) => return Err(AdminError::Conflict("the unit already holds this role".into())),
         Err(e) => return Err(internal(e)),
     }
-    let detail = json!({ "role": role.name, "client_id": role.client_id, "opd_id": a.opd_id });
+    let detail = json!({ "role": role.name, "client_id": role.client_text(), "opd_id": a.opd_id });
     audit::record(&st.db, Event::new("role.assigned").actor(&who.actor()).detail(detail), now).await;
     Ok(())
 }
@@ -281,7 +289,7 @@ pub async fn unassign_from_unit(
     let (role, holder) = check_unit_assignment(st, who, a).await?;
     let revoked = roles::unassign(&st.db, &role, &holder, now).await.map_err(internal)?;
     let detail =
-        json!({ "role": role.name, "client_id": role.client_id, "opd_id": a.opd_id, "revoked_grants": revoked });
+        json!({ "role": role.name, "client_id": role.client_text(), "opd_id": a.opd_id, "revoked_grants": revoked });
     audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).detail(detail), now).await;
     Ok(revoked)
 }

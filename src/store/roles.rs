@@ -2,42 +2,89 @@
 
 use super::{dispatch, Db, Exec, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleRow {
     pub id: String,
-    /// Empty for a global role.
-    pub client_id: String,
+    /// The application the role belongs to; `None` for a global role. The table keeps `''`
+    /// for a global role (so the pair stays unique on both databases), converted here; the
+    /// serialized form keeps the empty string the console's forms and the CLI's output use.
+    #[serde(serialize_with = "global_as_empty")]
+    pub client_id: Option<String>,
     pub name: String,
     pub description: String,
     pub created_at: i64,
+}
+
+impl RoleRow {
+    pub fn is_global(&self) -> bool {
+        self.client_id.is_none()
+    }
+
+    /// Global, or the application's own.
+    pub fn applies_to(&self, client_id: &str) -> bool {
+        self.client_id.as_deref().is_none_or(|c| c == client_id)
+    }
+
+    /// The client id as audit records name it: empty for a global role.
+    pub fn client_text(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
+    }
+}
+
+fn global_as_empty<S: serde::Serializer>(client_id: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(client_id.as_deref().unwrap_or(""))
+}
+
+/// A row as the table holds it.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: String,
+    client_id: String,
+    name: String,
+    description: String,
+    created_at: i64,
+}
+
+impl From<Stored> for RoleRow {
+    fn from(r: Stored) -> Self {
+        let client_id = Some(r.client_id).filter(|c| !c.is_empty());
+        RoleRow { id: r.id, client_id, name: r.name, description: r.description, created_at: r.created_at }
+    }
+}
+
+fn rows(stored: Vec<Stored>) -> Vec<RoleRow> {
+    stored.into_iter().map(RoleRow::from).collect()
 }
 
 pub async fn insert(db: &Db, r: &RoleRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO roles (id, client_id, name, description, created_at) VALUES ($1, $2, $3, $4, $5)",
-        [&r.id, &r.client_id, &r.name, &r.description, r.created_at],
+        [&r.id, r.client_text(), &r.name, &r.description, r.created_at],
         execute
     )?;
     Ok(())
 }
 
-pub async fn find(db: &Db, client_id: &str, name: &str) -> Result<Option<RoleRow>, StoreError> {
-    Ok(dispatch!(
+/// `client_id` `None` for a global role.
+pub async fn find(db: &Db, client_id: Option<&str>, name: &str) -> Result<Option<RoleRow>, StoreError> {
+    let found = dispatch!(
         db,
         "SELECT id, client_id, name, description, created_at FROM roles WHERE client_id = $1 AND name = $2",
-        [client_id, name],
-        fetch_optional(RoleRow)
-    )?)
+        [client_id.unwrap_or(""), name],
+        fetch_optional(Stored)
+    )?;
+    Ok(found.map(RoleRow::from))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<RoleRow>, StoreError> {
-    Ok(dispatch!(
+    let found = dispatch!(
         db,
         "SELECT id, client_id, name, description, created_at FROM roles ORDER BY client_id, name",
         [],
-        fetch_all(RoleRow)
-    )?)
+        fetch_all(Stored)
+    )?;
+    Ok(rows(found))
 }
 
 /// False when the holder already had the role. The existing assignment is skipped rather than
@@ -90,17 +137,43 @@ pub async fn effective(db: impl Into<Exec<'_>>, account_id: &str) -> Result<Vec<
                FROM roles r JOIN role_assignments ra ON ra.role_id = r.id \
                WHERE ra.account_id = $1 OR ra.opd_id IN (SELECT id FROM chain) \
                ORDER BY r.client_id, r.name";
-    Ok(dispatch!(db, sql, [account_id], fetch_all(RoleRow))?)
+    Ok(rows(dispatch!(db, sql, [account_id], fetch_all(Stored))?))
 }
 
 /// Roles assigned to the account itself (not through its unit): the ones an admin can remove
 /// from the person.
 pub async fn direct_of_account(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
-    Ok(dispatch!(
+    let found = dispatch!(
         db,
         "SELECT r.id, r.client_id, r.name, r.description, r.created_at FROM roles r \
          JOIN role_assignments ra ON ra.role_id = r.id WHERE ra.account_id = $1 ORDER BY r.client_id, r.name",
         [account_id],
-        fetch_all(RoleRow)
-    )?)
+        fetch_all(Stored)
+    )?;
+    Ok(rows(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_role_is_none_above_the_table_and_empty_in_it() {
+        let stored = |client_id: &str| Stored {
+            id: "r1".into(),
+            client_id: client_id.into(),
+            name: "auditor".into(),
+            description: String::new(),
+            created_at: 0,
+        };
+        let global = RoleRow::from(stored(""));
+        assert_eq!(global.client_id, None);
+        assert!(global.is_global() && global.applies_to("simpeg") && global.applies_to("other"));
+        assert_eq!(global.client_text(), "");
+        assert_eq!(serde_json::to_value(&global).unwrap()["client_id"], "");
+        let own = RoleRow::from(stored("simpeg"));
+        assert_eq!(own.client_id.as_deref(), Some("simpeg"));
+        assert!(!own.is_global() && own.applies_to("simpeg") && !own.applies_to("other"));
+        assert_eq!(serde_json::to_value(&own).unwrap()["client_id"], "simpeg");
+    }
 }

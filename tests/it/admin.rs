@@ -71,8 +71,8 @@ async fn every_endpoint_against_every_role() {
     };
     let (app_a, _) = clients::register(db, &app.state.redirect_policy, app_of(a.clone()), now()).await.unwrap();
     let (app_b, _) = clients::register(db, &app.state.redirect_policy, app_of(b.clone()), now()).await.unwrap();
-    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
-    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_a.id), "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_b.id), "operator", "", now()).await.unwrap();
 
     let sup = console_token(&app, &super_nip).await;
     let opd = console_token(&app, &opd_nip).await;
@@ -199,7 +199,7 @@ async fn every_endpoint_against_every_role() {
     assert_eq!(call(&app, Some(&opd), "GET", &export, None).await.0, 403);
 
     // A removed role stops working at once.
-    let role = roles::find(db, "", "auditor").await.unwrap();
+    let role = roles::find(db, None, "auditor").await.unwrap();
     let aud_id = accounts::find(db, &aud_nip).await.unwrap().unwrap().id;
     roles::unassign(db, &role, &Holder::Account(aud_id), now()).await.unwrap();
     assert_ne!(call(&app, Some(&aud), "GET", "/admin/api/v1/audit", None).await.0, 200);
@@ -557,7 +557,7 @@ async fn newer_endpoints_against_every_role() {
     let app_a = owned_client(&app, &a).await;
     let app_b = owned_client(&app, &b).await;
     for (client, name) in [(&app_a.id, "operator"), (&app_a.id, "viewer"), (&app_b.id, "operator")] {
-        roles::create(db, client, name, "", now()).await.unwrap();
+        roles::create(db, Some(client), name, "", now()).await.unwrap();
     }
     let sup = console_token(&app, &super_nip).await;
     let opd = console_token(&app, &opd_nip).await;
@@ -932,6 +932,16 @@ async fn newer_endpoints_against_every_role() {
     }
     assert_eq!(call(&app, Some(&sup), "GET", &one("no-such-app"), None).await.0, 404);
     assert_eq!(call(&app, Some(&sup), "PATCH", &one("no-such-app"), Some(json!({ "name": "X" }))).await.0, 404);
+    // A malformed client id names no application: missing for those who may look, refused for the rest.
+    let long = "x".repeat(65);
+    for bad in ["bukan%20id", "a%2Fb", long.as_str()] {
+        assert_eq!(call(&app, Some(&sup), "GET", &one(bad), None).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&sup), "PATCH", &one(bad), Some(json!({ "name": "X" }))).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&sup), "POST", &format!("{}/secret", one(bad)), None).await.0, 404, "{bad}");
+        let enabled = Some(json!({ "enabled": false }));
+        assert_eq!(call(&app, Some(&sup), "PUT", &format!("{}/enabled", one(bad)), enabled).await.0, 404, "{bad}");
+        assert_eq!(call(&app, Some(&aud), "GET", &one(bad), None).await.0, 403, "{bad}");
+    }
     let (s, v) = call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "name": "Aplikasi A" }))).await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Aplikasi A")), "{v}");
     assert_eq!(call(&app, Some(&opd), "PATCH", &one(&app_a.id), Some(json!({ "category": "khusus" }))).await.0, 403);
@@ -1063,7 +1073,7 @@ async fn bulk_assignment_gives_a_role_to_many_people_and_takes_it_back() {
     let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
     let opd = console_token(&app, &opd_nip).await;
     let client = owned_client(&app, &a).await;
-    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+    roles::create(&app.state.db, Some(&client.id), "operator", "", now()).await.unwrap();
     let mut people = Vec::new();
     for _ in 0..3 {
         people.push(person(&app, Some(&a), None).await);
@@ -1111,8 +1121,8 @@ async fn a_bulk_request_with_one_refused_item_applies_nothing() {
     let opd = console_token(&app, &opd_nip).await;
     let app_a = owned_client(&app, &a).await;
     let app_b = owned_client(&app, &b).await;
-    roles::create(db, &app_a.id, "operator", "", now()).await.unwrap();
-    roles::create(db, &app_b.id, "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_a.id), "operator", "", now()).await.unwrap();
+    roles::create(db, Some(&app_b.id), "operator", "", now()).await.unwrap();
     let (_, x) = person(&app, Some(&a), None).await;
     let (_, y) = person(&app, Some(&a), None).await;
     let (_, foreign) = person(&app, Some(&b), None).await;
@@ -1313,7 +1323,7 @@ async fn audit_filters_return_exactly_the_matching_rows() {
     let opd = console_token(&app, &opd_nip).await;
     let aud = console_token(&app, &aud_nip).await;
     let client = owned_client(&app, &a).await;
-    roles::create(&app.state.db, &client.id, "operator", "", now()).await.unwrap();
+    roles::create(&app.state.db, Some(&client.id), "operator", "", now()).await.unwrap();
 
     // Events of several kinds, actors and subjects.
     let acct = |id: &str| format!("/admin/api/v1/accounts/{id}");
@@ -1625,6 +1635,7 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
     let t = now();
     let (_, grant) = gerbang::oidc::introspect::check_access_token(&app.state.provider(), &token, t).await.unwrap();
     let grant = grant.expect("a person's grant");
+    let grant_id = gerbang::ids::GrantId::parse(&grant.id).expect("the store writes UUIDs");
     let later = t + app.state.config.access_token_ttl + 3600;
     let st = &app.state;
     use gerbang::ops::{authenticate, authenticate_grant, AdminError};
@@ -1632,25 +1643,25 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
         matches!(authenticate(st, &token, later).await, Err(AdminError::Unauthenticated(_))),
         "the bearer token has expired by then"
     );
-    assert!(authenticate_grant(st, &grant.id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
+    assert!(authenticate_grant(st, &grant_id, Some(&grant.sid), later).await.is_ok(), "the console session has not");
     assert!(
-        matches!(authenticate_grant(st, &grant.id, None, later).await, Err(AdminError::Unauthenticated(_))),
+        matches!(authenticate_grant(st, &grant_id, None, later).await, Err(AdminError::Unauthenticated(_))),
         "no live sign-on session"
     );
     assert!(matches!(
-        authenticate_grant(st, &grant.id, Some("another-sid"), later).await,
+        authenticate_grant(st, &grant_id, Some("another-sid"), later).await,
         Err(AdminError::Unauthenticated(_))
     ));
     assert!(
         matches!(
-            authenticate_grant(st, &grant.id, Some(&grant.sid), grant.expires_at).await,
+            authenticate_grant(st, &grant_id, Some(&grant.sid), grant.expires_at).await,
             Err(AdminError::Unauthenticated(_))
         ),
         "the grant's end"
     );
     gerbang::store::grants::revoke_grant(&st.db, &grant.id, t).await.unwrap();
     assert!(
-        matches!(authenticate_grant(st, &grant.id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))),
+        matches!(authenticate_grant(st, &grant_id, Some(&grant.sid), t).await, Err(AdminError::Unauthenticated(_))),
         "revoked"
     );
 }

@@ -336,9 +336,9 @@ pub async fn staff(app: &TestApp, name: &str, unit: Option<&str>, role: Option<&
     a.opd_id = unit.map(String::from);
     accounts::save_profile(&app.state.db, &a, now()).await.expect("profile");
     if let Some(r) = role {
-        let role = match roles::find(&app.state.db, "", r).await {
+        let role = match roles::find(&app.state.db, None, r).await {
             Ok(x) => x,
-            Err(_) => roles::create(&app.state.db, "", r, "", now()).await.expect("role"),
+            Err(_) => roles::create(&app.state.db, None, r, "", now()).await.expect("role"),
         };
         roles::assign(&app.state.db, &role, &Holder::Account(a.id.clone()), now()).await.expect("assign");
     }

@@ -49,7 +49,7 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     let top = unit(&app, "3509.13", None).await;
     let (admin_nip, admin_id) = staff(&app, "Rina Wulandari", Some(&top), Some("diskominfo-admin")).await;
     let (_, staff_id) = staff(&app, "Agus Prasetyo", Some(&top), None).await;
-    roles::create(&app.state.db, "", "verifikator", "Verifikator dokumen", now()).await.unwrap();
+    roles::create(&app.state.db, None, "verifikator", "Verifikator dokumen", now()).await.unwrap();
 
     let b = browser();
     let res = console_login(&app, &b, &admin_nip).await;
@@ -80,6 +80,12 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     ] {
         let html = page(&app, &b, path).await;
         assert!(html.contains(expect), "{path} should contain {expect}");
+    }
+    // A malformed id in a path is a missing one, and is not echoed into the page.
+    for path in ["/console/accounts/bukan-id%3Cb%3E", "/console/applications/bukan%20id%3Cb%3E"] {
+        let res = b.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "GET {path}");
+        assert!(!res.text().await.unwrap().contains("bukan"), "{path}");
     }
     let english = page(&app, &b, "/console?lang=en").await;
     assert!(english.contains("Dashboard") && english.contains("lang=\"en\""));
@@ -217,7 +223,7 @@ async fn people_without_an_admin_role_are_turned_away_and_roles_removed_end_acce
         "an auditor sees the audit, not accounts"
     );
     assert_eq!(b.get(app.url("/console/accounts")).send().await.unwrap().status(), 403);
-    let role = roles::find(&app.state.db, "", "auditor").await.unwrap();
+    let role = roles::find(&app.state.db, None, "auditor").await.unwrap();
     roles::unassign(&app.state.db, &role, &Holder::Account(auditor_id), now()).await.unwrap();
     let res = b.get(app.url("/console/audit")).send().await.unwrap();
     assert!(res.status() == 403 || res.status() == 303, "the removed role ends console access: {}", res.status());
@@ -331,7 +337,7 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
     .await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("penelaah"));
-    assert!(roles::find(&app.state.db, "", "penelaah").await.is_err(), "not before confirming");
+    assert!(roles::find(&app.state.db, None, "penelaah").await.is_err(), "not before confirming");
     let res = post(
         &app,
         &b,
@@ -346,7 +352,7 @@ async fn roles_and_units_are_created_from_the_console_after_confirmation() {
     )
     .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(roles::find(&app.state.db, "", "penelaah").await.unwrap().description, "Penelaah berkas");
+    assert_eq!(roles::find(&app.state.db, None, "penelaah").await.unwrap().description, "Penelaah berkas");
 
     let child = format!("{code}.01");
     let res = post(

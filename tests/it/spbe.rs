@@ -71,9 +71,9 @@ async fn claims_follow_scopes_and_roles_are_inherited_from_opd_units() {
 
     let c = register(&app, |_| {}).await;
     let other = register(&app, |_| {}).await;
-    let auditor = roles::create(db, "", "auditor", "", now()).await.unwrap();
-    let operator = roles::create(db, &c.id, "operator", "", now()).await.unwrap();
-    let foreign = roles::create(db, &other.id, "admin", "", now()).await.unwrap();
+    let auditor = roles::create(db, None, "auditor", "", now()).await.unwrap();
+    let operator = roles::create(db, Some(&c.id), "operator", "", now()).await.unwrap();
+    let foreign = roles::create(db, Some(&other.id), "admin", "", now()).await.unwrap();
     // Assigned to the parent unit: staff of units below inherit it.
     roles::assign(db, &auditor, &Holder::Opd(dinkes), now()).await.unwrap();
     roles::assign(db, &operator, &Holder::Account(a.id.clone()), now()).await.unwrap();
@@ -119,7 +119,7 @@ async fn removing_a_role_takes_effect_and_revokes_refresh_tokens() {
     let nip = unique_nip();
     let a = app.asn(&nip, "Operator").await;
     let c = register(&app, |_| {}).await;
-    let op = roles::create(db, &c.id, "operator", "", now()).await.unwrap();
+    let op = roles::create(db, Some(&c.id), "operator", "", now()).await.unwrap();
     let keep = app.asn(&unique_nip(), "Tetap").await;
     roles::assign(db, &op, &Holder::Account(a.id.clone()), now()).await.unwrap();
     let (claims, access, refresh) = tokens_for(&app, &c, &nip, &["roles"]).await;
@@ -183,7 +183,7 @@ async fn applications_refuse_the_wrong_people_with_an_explanation() {
     let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
     let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 403);
-    let op = roles::create(db, &needs_role.id, "operator", "", now()).await.unwrap();
+    let op = roles::create(db, Some(&needs_role.id), "operator", "", now()).await.unwrap();
     roles::assign(db, &op, &Holder::Account(a.id), now()).await.unwrap();
     let res = b.get(&start_auth(&rp, &[]).url).send().await.unwrap();
     assert_eq!(res.status(), 303);

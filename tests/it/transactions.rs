@@ -103,7 +103,7 @@ async fn a_bulk_assignment_failing_half_way_leaves_nothing_behind() {
     let db = &app.state.db;
     let (super_nip, _) = staff(&app, "Admin Diskominfo", None, Some("diskominfo-admin")).await;
     let sup = console_token(&app, &super_nip).await;
-    roles::create(db, "", "pelapor", "", now()).await.unwrap();
+    roles::create(db, None, "pelapor", "", now()).await.unwrap();
     let mut people = Vec::new();
     for _ in 0..3 {
         people.push(staff(&app, "Pegawai Uji", None, None).await.1);
@@ -137,7 +137,7 @@ async fn a_role_or_status_change_whose_revocation_fails_changes_nothing() {
     let db = &app.state.db;
     let (super_nip, _) = staff(&app, "Admin Diskominfo", None, Some("diskominfo-admin")).await;
     let sup = console_token(&app, &super_nip).await;
-    let role = roles::create(db, "", "pelapor", "", now()).await.unwrap();
+    let role = roles::create(db, None, "pelapor", "", now()).await.unwrap();
     let (_, id) = staff(&app, "Pegawai Uji", None, None).await;
     roles::assign(db, &role, &Holder::Account(id.clone()), now()).await.unwrap();
     let grant = grant_with_role(db, &id, &role.id).await;

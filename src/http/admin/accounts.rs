@@ -87,7 +87,7 @@ pub async fn get_account(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(ops::accounts::account(&st, &admin, &id).await?.into()))
+    Ok(Json(ops::accounts::account(&st, &admin, &admin.parse_account_id(&id)?).await?.into()))
 }
 
 /// Change the name or the OPD unit of an account.
@@ -99,7 +99,8 @@ pub async fn edit_account(
     Path(id): Path<String>,
     body: Result<Json<AccountEdit>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(ops::accounts::edit_account(&st, &admin, &id, json_body(body)?, now()).await?.into()))
+    let edit = json_body(body)?;
+    Ok(Json(ops::accounts::edit_account(&st, &admin, &admin.parse_account_id(&id)?, edit, now()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,7 +119,7 @@ pub async fn set_status(
     body: Result<Json<StatusChange>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
-    Ok(Json(ops::accounts::set_status(&st, &admin, &id, change.status, now()).await?.into()))
+    Ok(Json(ops::accounts::set_status(&st, &admin, &admin.parse_account_id(&id)?, change.status, now()).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -135,7 +136,9 @@ pub async fn reset_factors(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FactorReset>> {
-    Ok(Json(FactorReset { sessions_ended: ops::accounts::reset_factors(&st, &admin, &id, now()).await? }))
+    Ok(Json(FactorReset {
+        sessions_ended: ops::accounts::reset_factors(&st, &admin, &admin.parse_account_id(&id)?, now()).await?,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,7 +175,13 @@ pub async fn list_sessions(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SessionView>>> {
-    Ok(Json(ops::accounts::sessions(&st, &admin, &id, now()).await?.into_iter().map(SessionView::from).collect()))
+    Ok(Json(
+        ops::accounts::sessions(&st, &admin, &admin.parse_account_id(&id)?, now())
+            .await?
+            .into_iter()
+            .map(SessionView::from)
+            .collect(),
+    ))
 }
 
 /// End a session; tokens issued under it are revoked.
@@ -184,6 +193,6 @@ pub async fn end_session(
     AdminAuth(admin): AdminAuth,
     Path((id, sid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    ops::accounts::end_session(&st, &admin, &id, &sid, now()).await?;
+    ops::accounts::end_session(&st, &admin, &admin.parse_account_id(&id)?, &sid, now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

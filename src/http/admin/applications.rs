@@ -196,7 +196,9 @@ pub async fn get_application(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApplicationView>> {
-    Ok(Json(ApplicationView::from(ops::applications::application(&st, &admin, &id).await?.as_ref())))
+    Ok(Json(ApplicationView::from(
+        ops::applications::application(&st, &admin, &admin.parse_client_id(&id)?).await?.as_ref(),
+    )))
 }
 
 /// Edit an application's settings (Diskominfo, or the owning OPD's admin; category and owner
@@ -209,7 +211,8 @@ pub async fn edit_application(
     Path(id): Path<String>,
     body: Result<Json<ClientEdit>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
-    let c = ops::applications::edit_application(&st, &admin, &id, json_body(body)?, now()).await?;
+    let edit = json_body(body)?;
+    let c = ops::applications::edit_application(&st, &admin, &admin.parse_client_id(&id)?, edit, now()).await?;
     Ok(Json(ApplicationView::from(&c)))
 }
 
@@ -221,8 +224,9 @@ pub async fn rotate_secret(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let id = admin.parse_client_id(&id)?;
     let secret = ops::applications::rotate_secret(&st, &admin, &id, now()).await?;
-    Ok(crate::http::no_store_json(Credentials { client_id: id, client_secret: Some(secret.expose().clone()) }))
+    Ok(crate::http::no_store_json(Credentials { client_id: id.into(), client_secret: Some(secret.expose().clone()) }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -240,6 +244,6 @@ pub async fn set_enabled(
     body: Result<Json<Enabled>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
     let e = json_body(body)?;
-    let c = ops::applications::set_enabled(&st, &admin, &id, e.enabled, now()).await?;
+    let c = ops::applications::set_enabled(&st, &admin, &admin.parse_client_id(&id)?, e.enabled, now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
 }

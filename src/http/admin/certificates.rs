@@ -78,6 +78,7 @@ pub async fn account_certificates(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let t = now();
+    let id = admin.parse_account_id(&id)?;
     let rows = ops::certificates::held_certificates_of(&st, &admin, &id).await?;
     Ok(Json(rows.into_iter().map(|c| certificate_view(c, t)).collect()))
 }
@@ -102,6 +103,7 @@ pub async fn bind_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
     let t = now();
+    let id = admin.parse_account_id(&id)?;
     let held = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
     Ok((StatusCode::CREATED, Json(certificate_view(held, t))))
 }

@@ -25,7 +25,7 @@ pub struct RoleView {
 
 impl From<RoleRow> for RoleView {
     fn from(r: RoleRow) -> Self {
-        RoleView { name: r.name, client_id: r.client_id, description: r.description }
+        RoleView { name: r.name, client_id: r.client_id.unwrap_or_default(), description: r.description }
     }
 }
 
@@ -45,7 +45,7 @@ pub async fn account_roles(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountRoles>> {
-    let (direct, effective) = ops::roles::roles_of(&st, &admin, &id).await?;
+    let (direct, effective) = ops::roles::roles_of(&st, &admin, &admin.parse_account_id(&id)?).await?;
     Ok(Json(AccountRoles {
         direct: direct.into_iter().map(RoleView::from).collect(),
         effective: effective.into_iter().map(RoleView::from).collect(),

@@ -12,6 +12,7 @@ use super::{all_units, confirmed, done, managed_units, parse_role, role_label, u
 use crate::http::{see_other, FormParams, SignedInForm};
 use crate::identity::accounts::{Account, AccountStatus};
 use crate::identity::levels;
+use crate::ids::AccountId;
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
 use crate::ops::units::OpdRow;
@@ -97,13 +98,17 @@ pub async fn account_new(SignedInForm { who: c, form }: SignedInForm<Console>) -
 }
 
 pub async fn account(c: Console, Path(id): Path<String>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     account_page(&c, &id, StatusCode::OK, None).await
 }
 
 /// The account page; `cert_error` is a refused certificate (message, detail, the text given).
 pub(super) async fn account_page(
     c: &Console,
-    id: &str,
+    id: &AccountId,
     status: StatusCode,
     cert_error: Option<(String, String, String)>,
 ) -> Response {
@@ -131,6 +136,10 @@ pub(super) async fn account_page(
 }
 
 pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -161,6 +170,10 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
 }
 
 async fn role_change(c: Console, id: String, form: FormParams, adding: bool) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -211,6 +224,10 @@ pub async fn account_session_end(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -231,6 +248,10 @@ pub async fn account_session_end(
 }
 
 pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -259,6 +280,10 @@ pub async fn account_factor_reset(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.account_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,

@@ -7,6 +7,7 @@ use minijinja::{context, Value};
 
 use super::{all_units, confirmed, done, lines, unit_name, unit_options, words, Console};
 use crate::http::{see_other, FormParams, SignedInForm};
+use crate::ids::ClientId;
 use crate::oidc::clients::{Category, ClientEdit};
 use crate::ops::{self, AdminError};
 use crate::state::now;
@@ -38,7 +39,13 @@ fn app_form_from_params(f: &FormParams) -> Value {
     }
 }
 
-async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>, error: Option<String>) -> Response {
+async fn app_page(
+    c: &Console,
+    id: &ClientId,
+    status: StatusCode,
+    form: Option<Value>,
+    error: Option<String>,
+) -> Response {
     let app = match ops::applications::application(&c.st, &c.admin, id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
@@ -55,6 +62,10 @@ async fn app_page(c: &Console, id: &str, status: StatusCode, form: Option<Value>
 }
 
 pub async fn application(c: Console, Path(id): Path<String>) -> Response {
+    let id = match c.client_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     app_page(&c, &id, StatusCode::OK, None, None).await
 }
 
@@ -62,6 +73,10 @@ pub async fn application_edit(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.client_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let current = match ops::applications::application(&c.st, &c.admin, &id).await {
         Ok(a) => a,
         Err(e) => return c.fail(e, "/console/applications"),
@@ -147,13 +162,17 @@ pub async fn application_secret(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.client_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let back = format!("/console/applications/{id}");
     if !confirmed(&form) {
         return c.confirm(
             &form,
             &format!("/console/applications/{id}/secret"),
             &back,
-            vec![c.fmt("c_sum_rotate", &[&id])],
+            vec![c.fmt("c_sum_rotate", &[id.as_str()])],
         );
     }
     match ops::applications::rotate_secret(&c.st, &c.admin, &id, now()).await {
@@ -170,13 +189,17 @@ pub async fn application_enabled(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
+    let id = match c.client_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let back = format!("/console/applications/{id}");
     let enable = form.get("enabled") == Some("1");
     if !confirmed(&form) {
         let summary = if enable {
-            vec![c.fmt("c_sum_enable", &[&id])]
+            vec![c.fmt("c_sum_enable", &[id.as_str()])]
         } else {
-            vec![c.fmt("c_sum_disable", &[&id]), c.text("c_sum_disable_tokens")]
+            vec![c.fmt("c_sum_disable", &[id.as_str()]), c.text("c_sum_disable_tokens")]
         };
         return c.confirm(&form, &format!("/console/applications/{id}/enabled"), &back, summary);
     }

@@ -43,6 +43,7 @@ use serde::Deserialize;
 use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, PageError, St};
 use crate::identity::accounts::Account;
 use crate::identity::levels;
+use crate::ids::{AccountId, ClientId};
 use crate::ops::console::{Entry, OpenError};
 use crate::ops::relying_party::{self, RpError, CONSOLE};
 use crate::ops::units::OpdRow;
@@ -155,8 +156,19 @@ impl Console {
         self.st.csrf.token(&self.key, "console")
     }
 
+    /// An account id from a path, checked before it is used or echoed into a page; a malformed
+    /// one is answered like a missing one.
+    fn account_id(&self, id: &str) -> Result<AccountId, Response> {
+        self.admin.parse_account_id(id).map_err(|e| self.fail(e, "/console/accounts"))
+    }
+
+    /// As [`Console::account_id`], for an application's client id.
+    fn client_id(&self, id: &str) -> Result<ClientId, Response> {
+        self.admin.parse_client_id(id).map_err(|e| self.fail(e, "/console/applications"))
+    }
+
     /// One account within the admin's powers, and its page to return to after a change.
-    async fn managed_account(&self, id: &str) -> Result<(Account, String), Response> {
+    async fn managed_account(&self, id: &AccountId) -> Result<(Account, String), Response> {
         let a =
             ops::accounts::account(&self.st, &self.admin, id).await.map_err(|e| self.fail(e, "/console/accounts"))?;
         Ok((a, format!("/console/accounts/{id}")))
