@@ -136,11 +136,7 @@ pub(super) async fn account_page(
 }
 
 pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -170,11 +166,7 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
 }
 
 async fn role_change(c: Console, id: String, form: FormParams, adding: bool) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -224,11 +216,7 @@ pub async fn account_session_end(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -248,11 +236,7 @@ pub async fn account_session_end(
 }
 
 pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -280,11 +264,7 @@ pub async fn account_factor_reset(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -47,11 +47,7 @@ pub async fn certificate_bind(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let id = match c.account_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (a, back) = match c.managed_account(&id).await {
+    let (id, a, back) = match c.managed_account(&id).await {
         Ok(x) => x,
         Err(r) => return r,
     };

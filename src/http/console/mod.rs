@@ -167,11 +167,14 @@ impl Console {
         self.admin.parse_client_id(id).map_err(|e| self.fail(e, "/console/applications"))
     }
 
-    /// One account within the admin's powers, and its page to return to after a change.
-    async fn managed_account(&self, id: &AccountId) -> Result<(Account, String), Response> {
+    /// One account within the admin's powers from a path's id (checked before it is used or
+    /// echoed into a URL), and its page to return to after a change.
+    async fn managed_account(&self, raw: &str) -> Result<(AccountId, Account, String), Response> {
+        let id = self.account_id(raw)?;
         let a =
-            ops::accounts::account(&self.st, &self.admin, id).await.map_err(|e| self.fail(e, "/console/accounts"))?;
-        Ok((a, format!("/console/accounts/{id}")))
+            ops::accounts::account(&self.st, &self.admin, &id).await.map_err(|e| self.fail(e, "/console/accounts"))?;
+        let back = format!("/console/accounts/{id}");
+        Ok((id, a, back))
     }
 
     fn text(&self, key: &str) -> String {
