@@ -94,8 +94,8 @@ pub struct Assignment {
     pub account_id: String,
 }
 
-async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Result<(RoleRow, Account), AdminError> {
-    let client = global_or_application(a.client_id.as_deref());
+/// Global roles are Diskominfo's to hand out; an application's roles its owning OPD's admins'.
+async fn may_hand_out(st: &AppState, who: &Principal, client: Option<&str>) -> Result<(), AdminError> {
     let owner = match client {
         None => None,
         Some(client) => {
@@ -106,12 +106,22 @@ async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Res
     if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
         return Err(forbidden("you may assign only roles of applications your OPD units own"));
     }
+    Ok(())
+}
+
+async fn find_role(st: &AppState, client: Option<&str>, name: &str) -> Result<RoleRow, AdminError> {
+    match roles::find(&st.db, client, name).await {
+        Ok(r) => Ok(r),
+        Err(RoleError::UnknownRole(_)) => Err(AdminError::NotFound("role")),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Result<(RoleRow, Account), AdminError> {
+    let client = global_or_application(a.client_id.as_deref());
+    may_hand_out(st, who, client).await?;
     let account = lookup(st, who, &a.account_id).await?;
-    let role = match roles::find(&st.db, client, &a.role).await {
-        Ok(r) => r,
-        Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),
-        Err(e) => return Err(internal(e)),
-    };
+    let role = find_role(st, client, &a.role).await?;
     Ok((role, account))
 }
 
@@ -243,25 +253,12 @@ async fn check_unit_assignment(
     a: &UnitAssignment,
 ) -> Result<(RoleRow, Holder), AdminError> {
     let client = global_or_application(a.client_id.as_deref());
-    let owner = match client {
-        None => None,
-        Some(client) => {
-            let c = st.clients.get(&st.db, client).await?.ok_or(AdminError::NotFound("application"))?;
-            Some(c.owner_opd_id.clone())
-        }
-    };
-    if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
-        return Err(forbidden("you may assign only roles of applications your OPD units own"));
-    }
+    may_hand_out(st, who, client).await?;
     crate::store::opd::get(&st.db, &a.opd_id).await?.ok_or(AdminError::NotFound("OPD unit"))?;
     if !who.manages_unit(Some(&a.opd_id)) {
         return Err(forbidden("the unit is outside the OPD units you manage"));
     }
-    let role = match roles::find(&st.db, client, &a.role).await {
-        Ok(r) => r,
-        Err(RoleError::UnknownRole(_)) => return Err(AdminError::NotFound("role")),
-        Err(e) => return Err(internal(e)),
-    };
+    let role = find_role(st, client, &a.role).await?;
     Ok((role, Holder::Opd(a.opd_id.clone())))
 }
 
