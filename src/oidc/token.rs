@@ -162,18 +162,19 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("refresh token was revoked"));
     }
-    let reused = row.used_at.is_some()
-        || !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)?;
-    if reused {
+    let reuse = || async {
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
-        return Err(OAuthError::invalid_grant(
-            "refresh token was already used; all tokens of this session are revoked",
-        ));
+        Err(OAuthError::invalid_grant("refresh token was already used; all tokens of this session are revoked"))
+    };
+    if row.used_at.is_some() {
+        return reuse().await;
     }
     if row.expires_at <= now || grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("refresh token expired"));
     }
+    // The request is checked before the token is spent: a refused request must not burn it (and
+    // revoke its family on the retry).
     let scope = match req.scope.as_deref() {
         Some(s) => {
             let asked = parse_scope(s)?;
@@ -184,6 +185,10 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         }
         None => grant.scope.clone(),
     };
+    // Taken atomically: of two requests racing with one token, one wins and the other is reuse.
+    if !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)? {
+        return reuse().await;
+    }
     let account = active_account(st, &grant.account_id).await?;
     // Access rules may have changed since the login (a required role removed, say).
     if let Err(d) = access::check(st.db, client, &account).await.map_err(OAuthError::server)? {

@@ -91,6 +91,14 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     )
     .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    // A refused request does not spend the token: it still refreshes, once.
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].as_str().is_some_and(|n| n != rt));
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "a second use is reuse");
 }
 
 #[tokio::test]
