@@ -113,10 +113,14 @@ impl PasswordCheck<'_> {
         let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
         let ok = self.hasher.verify(password, stored).await?;
         match found {
+            Some((account, _)) if ok && !account.is_active() => {
+                // Counted and answered like a wrong password: the answer must not tell whether
+                // a suspended account's password is right.
+                throttle::fail(self.cache, "acct", &acct, &ap, now).await?;
+                throttle::fail(self.cache, "ip", ip, &ipp, now).await?;
+                Ok(PasswordVerdict::Inactive(account))
+            }
             Some((account, _)) if ok => {
-                if !account.is_active() {
-                    return Ok(PasswordVerdict::Inactive(account));
-                }
                 if let Err(e) = throttle::clear(self.cache, "acct", &acct).await {
                     // A record left behind only makes the next failures count sooner.
                     tracing::warn!(error = %e, "could not clear the login throttle");

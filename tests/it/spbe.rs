@@ -226,7 +226,15 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
     assert_eq!(query(&location(&res))["error"], "login_required", "the SSO session no longer counts");
     let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
     let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
-    assert_eq!(res.status(), 403, "the right password does not help");
+    assert_eq!(res.status(), 401, "the right password does not help");
+    let right = res.text().await.unwrap();
+    let html = b.get(&start_auth(&rp, &[]).url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, "salah-sekali-kata-sandinya").await;
+    assert_eq!(res.status(), 401);
+    let wrong = res.text().await.unwrap();
+    let message = |page: &str| page.split("role=\"alert\"").nth(1).map(|m| m.chars().take(200).collect::<String>());
+    assert_eq!(message(&right), message(&wrong), "a suspended account does not tell a right password from a wrong one");
+    assert!(message(&right).is_some());
     assert!(accounts::set_status(&app.state.db, &a.id, accounts::AccountStatus::Active, now()).await.unwrap());
     assert!(query(&login(&app, &browser(), &start_auth(&rp, &[]).url, &nip, PASSWORD).await).contains_key("code"));
 }

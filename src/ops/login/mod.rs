@@ -112,7 +112,7 @@ pub async fn password_login(
         }
         PasswordVerdict::Inactive(account) => {
             audit::record(&st.db, Event::new("login.refused_inactive").subject(&account.id).ip(ip), now).await;
-            Err(LoginError::AccountDisabled)
+            Err(LoginError::InvalidCredentials)
         }
         PasswordVerdict::Rejected { subject, locked_until } => {
             audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
