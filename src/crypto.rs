@@ -40,8 +40,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// Hex SHA-256, the stored form of client secrets and refresh tokens: they carry 256 bits of
 /// entropy, so a fast hash is enough and the token endpoint never pays for a password hash.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let mut s = String::with_capacity(64);
-    for b in sha256(data) {
+    hex(&sha256(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         s.push(char::from(HEX[(b >> 4) as usize]));
         s.push(char::from(HEX[(b & 15) as usize]));
     }
@@ -165,6 +169,28 @@ pub fn derive_key(master: &[u8; 32], purpose: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     out
+}
+
+/// A keyed hash (hex HMAC-SHA256) for identifiers kept in logs, the audit trail or cache keys
+/// that must not be reversible by guessing: a NIK or NIP has few enough likely values to be
+/// found again from its plain SHA-256.
+#[derive(Clone)]
+pub struct IdHasher(aws_lc_rs::hmac::Key);
+
+impl std::fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdHasher([redacted])")
+    }
+}
+
+impl IdHasher {
+    pub fn new(secret: [u8; 32]) -> Self {
+        IdHasher(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret))
+    }
+
+    pub fn hash(&self, data: &[u8]) -> String {
+        hex(aws_lc_rs::hmac::sign(&self.0, data).as_ref())
+    }
 }
 
 /// CSRF tokens bound to the browser-binding cookie and to the form's purpose: a form taken from

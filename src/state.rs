@@ -30,6 +30,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub themes: Themes,
     pub csrf: CsrfKey,
+    /// Names typed login identifiers in throttle keys and the audit trail without revealing them.
+    pub login_ids: crypto::IdHasher,
     pub subjects: Subjects,
     /// Seals second-factor secrets (the same master key that seals signing keys).
     pub sealer: MasterKey,
@@ -76,6 +78,7 @@ impl AppState {
         };
         let master_bytes = load_master_key(&config)?;
         let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
+        let login_ids = crypto::IdHasher::new(crypto::derive_key(&master_bytes, "gerbang login id v1"));
         let subjects = Subjects::new(crypto::derive_key(&master_bytes, "gerbang pairwise v1"));
         let redirect_policy = RedirectPolicy::from_config(&config);
         let webauthn = match crate::auth::passkeys::build(&config.issuer) {
@@ -109,6 +112,7 @@ impl AppState {
             keys,
             themes,
             csrf,
+            login_ids,
             subjects,
             sealer,
             recovery,

@@ -36,9 +36,9 @@ impl Limits {
 
 /// The throttle key of a typed identifier: unknown identifiers are never stored in clear, and
 /// `1985.03.12` and `19850312` count as one.
-pub fn login_key(login: &str) -> String {
+pub fn login_key(ids: &crypto::IdHasher, login: &str) -> String {
     let norm: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
-    crypto::sha256_hex(norm.as_bytes())
+    ids.hash(norm.as_bytes())
 }
 
 #[derive(Debug)]
@@ -78,6 +78,7 @@ pub struct PasswordCheck<'a> {
     pub cache: &'a Cache,
     pub hasher: &'a Hasher,
     pub limits: Limits,
+    pub ids: &'a crypto::IdHasher,
 }
 
 fn retry_after(v: Verdict, now: i64) -> Option<i64> {
@@ -97,7 +98,7 @@ impl PasswordCheck<'_> {
         now: i64,
     ) -> Result<PasswordVerdict, LoginFailure> {
         let (ap, ipp) = (self.limits.per_account(), self.limits.per_address());
-        let acct = login_key(login);
+        let acct = login_key(self.ids, login);
         let acct_rec = throttle::load(self.cache, "acct", &acct).await?;
         let ip_rec = throttle::load(self.cache, "ip", ip).await?;
         if let Some(seconds) = retry_after(throttle::verdict(&acct_rec, &ap, now), now)

@@ -92,3 +92,25 @@ async fn retention_removes_old_records_and_the_rest_still_verifies_and_exports()
         lines[1]
     );
 }
+
+#[tokio::test]
+async fn an_unknown_identifier_is_recorded_by_a_keyed_hash_not_one_anyone_can_recompute() {
+    let app = TestApp::spawn().await;
+    let st = &app.state;
+    let nik = unique_nik();
+    let wrong = Secret::new("salah-sekali-1234".to_string());
+    let t = gerbang::state::now();
+    let _ = password_login(st, &nik, &wrong, "10.5.5.5", t).await;
+    let _ = password_login(st, &nik, &wrong, "10.5.5.5", t + 1).await;
+    let failed: Vec<_> = audit::list(&st.db, 100, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "login.failed" && e.ip == "10.5.5.5")
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0].subject, failed[1].subject, "one identifier, one name in the trail");
+    assert_eq!(failed[0].subject.len(), 64);
+    assert_ne!(failed[0].subject, gerbang::crypto::sha256_hex(nik.as_bytes()), "not the plain SHA-256 of the NIK");
+    assert!(!failed[0].subject.contains(&nik) && !failed[0].detail.contains(&nik));
+}

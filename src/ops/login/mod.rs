@@ -96,7 +96,8 @@ pub async fn password_login(
     ip: &str,
     now: i64,
 ) -> Result<Account, LoginError> {
-    let check = PasswordCheck { db: &st.db, cache: &st.cache, hasher: &st.hasher, limits: limits(st) };
+    let check =
+        PasswordCheck { db: &st.db, cache: &st.cache, hasher: &st.hasher, limits: limits(st), ids: &st.login_ids };
     let verdict = match check.check(login, password, ip, now).await {
         Ok(v) => v,
         Err(e) => {
