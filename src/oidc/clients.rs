@@ -81,7 +81,7 @@ impl Client {
         self.redirect_uris.iter().any(|r| r == uri)
     }
 
-    fn from_row(r: ClientRow) -> Result<Client, StoreError> {
+    pub fn from_row(r: ClientRow) -> Result<Client, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", r.id));
         let redirect_uris: Vec<String> =
             serde_json::from_str(&r.redirect_uris).map_err(|_| corrupt("redirect_uris"))?;
@@ -298,6 +298,18 @@ pub async fn register(
     new: NewClient,
     now: i64,
 ) -> Result<(Client, Option<Secret<String>>), ClientError> {
+    let (row, secret) = prepare(new, policy, now)?;
+    store::insert(db, &row).await?;
+    Ok((Client::from_row(row)?, secret))
+}
+
+/// A checked registration ready to be stored (with its secret, shown once), for callers that
+/// store it inside a transaction of their own.
+pub fn prepare(
+    new: NewClient,
+    policy: &RedirectPolicy,
+    now: i64,
+) -> Result<(ClientRow, Option<Secret<String>>), ClientError> {
     let (name, scopes) = validate(&new, policy)?;
     let id = match new.id.clone() {
         Some(id) => {
@@ -335,9 +347,7 @@ pub async fn register(
         subject_type: if new.pairwise { "pairwise".into() } else { "public".into() },
         disabled: false,
     };
-    store::insert(db, &row).await?;
-    let client = Client::from_row(row)?;
-    Ok((client, secret.map(Secret::new)))
+    Ok((row, secret.map(Secret::new)))
 }
 
 /// How the client presented its credentials at the token, introspection or revocation endpoint.

@@ -147,14 +147,19 @@ pub async fn approve(
         }
         None => request_of(&row)?,
     };
-    let (client, secret) = clients::register(st.db, st.redirect_policy, req.to_client(&row.opd_id), now).await?;
+    let (client, secret) = clients::prepare(req.to_client(&row.opd_id), st.redirect_policy, now)?;
     let sealed = match &secret {
         Some(s) => Some(seal(st.sealer, id, s)?),
         None => None,
     };
-    if !store::decide(st.db, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
+    // The decision and the registration stand or fall together: of two reviewers approving at
+    // once, one wins and the other's application is never stored.
+    let mut tx = st.db.begin().await?;
+    if !store::decide(&mut tx, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
         return Err(WorkflowError::AlreadyDecided);
     }
+    crate::store::clients::insert(&mut tx, &client).await?;
+    tx.commit().await?;
     store::get(st.db, id).await?.ok_or(WorkflowError::NotFound)
 }
 

@@ -60,6 +60,11 @@ pub async fn decide(
         return Err(forbidden("reviewing requests needs diskominfo-admin"));
     }
     let row = if approve {
+        // Four eyes: whoever asked for an application does not approve it too.
+        let asked = request(st, who, id).await?;
+        if who.is_account(&asked.requester_id) {
+            return Err(forbidden("a request is approved by another administrator than its requester"));
+        }
         registration::approve(&st.provider(), id, person(who)?, corrected, now).await?
     } else {
         registration::reject(&st.provider(), id, person(who)?, reason, now).await?

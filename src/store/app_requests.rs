@@ -1,6 +1,6 @@
 //! Application registration requests.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestRow {
@@ -51,7 +51,7 @@ pub async fn list(db: &Db) -> Result<Vec<RequestRow>, StoreError> {
 /// Decides a pending request; false when it was no longer pending (decided meanwhile).
 #[allow(clippy::too_many_arguments)]
 pub async fn decide(
-    db: &Db,
+    db: impl Into<Exec<'_>>,
     id: &str,
     status: &str,
     reason: &str,

@@ -1,7 +1,7 @@
 //! Registered applications (OAuth clients). Lists are stored as JSON (URIs) or space-separated
 //! text (scopes, grant types) so one schema serves both databases.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientRow {
@@ -34,7 +34,7 @@ const COLUMNS: &str = "id, name, secret_hash, public_client, first_party, redire
                        scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, \
                        required_roles, min_level, development, subject_type, disabled";
 
-pub async fn insert(db: &Db, c: &ClientRow) -> Result<(), StoreError> {
+pub async fn insert(db: impl Into<Exec<'_>>, c: &ClientRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO clients (id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \

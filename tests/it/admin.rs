@@ -1665,3 +1665,59 @@ async fn a_console_session_outlives_its_access_token_but_not_its_grant_or_sign_o
         "revoked"
     );
 }
+
+#[tokio::test]
+async fn a_request_is_approved_once_and_never_by_its_requester() {
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id"),
+    ])
+    .await;
+    let a = unit(&app, "A", None).await;
+    // One person who may both request (a developer of unit A) and review (Diskominfo).
+    let (both_nip, both_id) = person(&app, Some(&a), Some("opd-developer")).await;
+    let sup_role = roles::find(&app.state.db, None, "diskominfo-admin").await;
+    let sup_role = match sup_role {
+        Ok(r) => r,
+        Err(_) => roles::create(&app.state.db, None, "diskominfo-admin", "", now()).await.unwrap(),
+    };
+    roles::assign(&app.state.db, &sup_role, &Holder::Account(both_id.clone()), now()).await.unwrap();
+    let (sup_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (both, sup) = (console_token(&app, &both_nip).await, console_token(&app, &sup_nip).await);
+    let path = "/admin/api/v1/app-requests";
+    let body = json!({ "name": "E-Kinerja", "category": "khusus", "redirect_uris": ["https://ekinerja.jemberkab.go.id/cb"],
+        "scopes": ["openid", "profile"], "min_level": 1 });
+    let (s, v) = call(&app, Some(&both), "POST", path, Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let decision = format!("{path}/{}/decision", v["id"].as_str().unwrap());
+    let (s, v) = call(&app, Some(&both), "POST", &decision, Some(json!({ "decision": "approve" }))).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("another administrator"));
+
+    // Twenty approvals at once: one wins, the rest are told it was decided, one client exists.
+    let before = clients::list(&app.state.db).await.unwrap().len();
+    let mut racing = Vec::new();
+    for _ in 0..20 {
+        let (url, sup) = (app.url(&decision), sup.clone());
+        racing.push(tokio::spawn(async move {
+            let res = http_client().post(url).bearer_auth(sup).json(&json!({ "decision": "approve" })).send().await;
+            res.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for r in racing {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+    let after = clients::list(&app.state.db).await.unwrap();
+    assert_eq!(after.len(), before + 1, "exactly one application registered");
+    let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 200, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "app_request.approved")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.len(), 1);
+}
