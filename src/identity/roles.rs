@@ -154,3 +154,8 @@ pub async fn unassign_all(db: &Db, items: &[(RoleRow, Holder)], now: i64) -> Res
 pub async fn effective(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {
     store::effective(db, account_id).await
 }
+
+/// What anyone in the unit holds through it: the roles of the unit and of every unit above it.
+pub async fn held_at_unit(db: &Db, opd_id: &str) -> Result<Vec<RoleRow>, StoreError> {
+    store::held_at_unit(db, opd_id).await
+}

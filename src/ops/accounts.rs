@@ -81,6 +81,7 @@ pub async fn create_account(
             if !who.manages_unit(Some(u)) {
                 return Err(forbidden("the unit is outside the OPD units you manage"));
             }
+            super::roles::may_place(st, who, None, u).await?;
         }
         None if !who.diskominfo() => return Err(forbidden("an OPD admin creates accounts in their own units")),
         None => {}
@@ -144,11 +145,18 @@ async fn edit_found(
         Some(unit) => {
             let unit = Some(unit).filter(|u| !u.is_empty());
             if unit != a.opd_id {
+                // The unit carries roles; an administrator's own are changed by another one.
+                if who.is_account(&a.id) {
+                    return Err(forbidden("you cannot change your own OPD unit; another administrator must"));
+                }
                 if let Some(u) = &unit {
                     opd_store::get(&st.db, u).await?.ok_or(AdminError::Invalid("opd_id: no such OPD unit".into()))?;
                 }
                 if !who.manages_unit(unit.as_deref()) {
                     return Err(forbidden("the new unit is outside the OPD units you manage"));
+                }
+                if let Some(u) = &unit {
+                    super::roles::may_place(st, who, Some(&a.id), u).await?;
                 }
                 Some(unit)
             } else {

@@ -109,6 +109,42 @@ async fn may_hand_out(st: &AppState, who: &Principal, client: Option<&str>) -> R
     Ok(())
 }
 
+/// Placing a person in a unit gives them every role the unit and the units above it hold, so it
+/// is allowed only to whoever may assign each role the person does not hold yet: otherwise an
+/// OPD admin could move themselves (or create an account) into a unit Diskominfo gave a global
+/// role. `account` is `None` for an account not created yet.
+pub(super) async fn may_place(
+    st: &AppState,
+    who: &Principal,
+    account: Option<&str>,
+    unit: &str,
+) -> Result<(), AdminError> {
+    let held = match account {
+        Some(id) => roles::effective(&st.db, id).await?,
+        None => Vec::new(),
+    };
+    for role in roles::held_at_unit(&st.db, unit).await? {
+        if held.iter().any(|h| h.id == role.id) {
+            continue;
+        }
+        let owner = match role.client_id.as_deref() {
+            None => None,
+            // A role whose application is gone is nobody's to hand out but Diskominfo's.
+            Some(client) => st.clients.get(&st.db, client).await?.map(|c| c.owner_opd_id.clone()),
+        };
+        if !who.assigns_role(owner.as_ref().map(|o| o.as_deref())) {
+            let name = match role.client_id.as_deref() {
+                None => role.name.clone(),
+                Some(c) => format!("{c}:{}", role.name),
+            };
+            return Err(forbidden(&format!(
+                "the unit gives its staff the role `{name}`, which you may not assign; ask diskominfo-admin"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn find_role(st: &AppState, client: Option<&str>, name: &str) -> Result<RoleRow, AdminError> {
     match roles::find(&st.db, client, name).await {
         Ok(r) => Ok(r),
@@ -121,6 +157,10 @@ async fn check_assignment(st: &AppState, who: &Principal, a: &Assignment) -> Res
     let client = global_or_application(a.client_id.as_deref());
     may_hand_out(st, who, client).await?;
     let account = lookup(st, who, &a.account_id).await?;
+    // Nobody widens (or trims) their own powers; another administrator does it for them.
+    if who.is_account(&account.id) {
+        return Err(forbidden("you cannot change your own roles; another administrator must"));
+    }
     let role = find_role(st, client, &a.role).await?;
     Ok((role, account))
 }

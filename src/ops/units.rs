@@ -28,7 +28,9 @@ pub struct NewUnit {
     pub parent: Option<String>,
 }
 
-/// Diskominfo shapes the OPD tree; an OPD admin may add units below its own.
+/// Diskominfo shapes the OPD tree; an OPD admin may add units below its own. A new unit below
+/// a parent holding roles gives nobody anything yet (it has no staff); whoever is later created
+/// in it or moved into it is checked then, against every role it inherits.
 pub async fn create_unit(st: &AppState, who: &Principal, new: NewUnit, now: i64) -> Result<OpdRow, AdminError> {
     let parent = new.parent.clone().filter(|p| !p.is_empty());
     match &parent {

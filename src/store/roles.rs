@@ -140,6 +140,20 @@ pub async fn effective(db: impl Into<Exec<'_>>, account_id: &str) -> Result<Vec<
     Ok(rows(dispatch!(db, sql, [account_id], fetch_all(Stored))?))
 }
 
+/// Every role a unit gives its staff: assigned to it or to any unit above it.
+pub async fn held_at_unit(db: &Db, opd_id: &str) -> Result<Vec<RoleRow>, StoreError> {
+    let sql = "WITH RECURSIVE chain (id, depth) AS ( \
+                 SELECT id, 0 FROM opd_units WHERE id = $1 \
+                 UNION ALL \
+                 SELECT o.parent_id, c.depth + 1 FROM opd_units o JOIN chain c ON o.id = c.id \
+                 WHERE o.parent_id IS NOT NULL AND c.depth < 32) \
+               SELECT DISTINCT r.id, r.client_id, r.name, r.description, r.created_at \
+               FROM roles r JOIN role_assignments ra ON ra.role_id = r.id \
+               WHERE ra.opd_id IN (SELECT id FROM chain) \
+               ORDER BY r.client_id, r.name";
+    Ok(rows(dispatch!(db, sql, [opd_id], fetch_all(Stored))?))
+}
+
 /// Roles assigned to the account itself (not through its unit): the ones an admin can remove
 /// from the person.
 pub async fn direct_of_account(db: &Db, account_id: &str) -> Result<Vec<RoleRow>, StoreError> {

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod console;
 mod demo;
+mod escalation;
 mod factors;
 mod identity;
 mod layers;
