@@ -1,5 +1,5 @@
-//! Typed identifiers for what the faces name in paths: accounts, applications (OAuth clients)
-//! and token grants. Each is checked where it enters, so an id that reaches an operation or is
+//! Typed identifiers for what the faces name in paths: accounts, applications (OAuth clients),
+//! token grants, single sign-on sessions and passkeys. Each is checked where it enters, so an id that reaches an operation or is
 //! echoed into a URL or a form is well formed; one that is not names nothing, like a missing id.
 
 use std::fmt;
@@ -19,6 +19,12 @@ fn is_uuid_text(s: &str) -> bool {
 /// The registration rule for client ids: 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
 pub fn valid_client_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A session's public id as `auth::session::create` makes it: 16 random bytes in unpadded
+/// base64url, so exactly 22 characters of that alphabet.
+fn is_session_id(s: &str) -> bool {
+    s.len() == 22 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 macro_rules! id_type {
@@ -92,6 +98,18 @@ id_type!(
     "grant",
     is_uuid_text
 );
+id_type!(
+    /// A single sign-on session's public id (`sid`), as applications and the account page see it.
+    SessionId,
+    "session",
+    is_session_id
+);
+id_type!(
+    /// One of a person's passkeys (the store's row id, not the authenticator's credential id).
+    PasskeyId,
+    "passkey",
+    is_uuid_text
+);
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +135,21 @@ mod tests {
         ] {
             assert_eq!(AccountId::parse(bad), Err(IdError("account")), "{bad:?}");
             assert_eq!(GrantId::parse(bad), Err(IdError("grant")), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn session_ids_are_sixteen_random_bytes_in_base64url_and_passkey_ids_uuids() {
+        let generated = crate::crypto::random_token(16).unwrap();
+        assert_eq!(SessionId::parse(&generated).unwrap().as_str(), generated);
+        assert!(SessionId::parse("AbC-_0123456789xyzXYZ_-").is_err(), "23 characters");
+        assert_eq!(SessionId::parse("AbC-_0123456789xyzXYZ_").unwrap().as_str(), "AbC-_0123456789xyzXYZ_");
+        for bad in ["", "no-such-session", "../totp/remove?x=", "..%2Ftotp%2Fremove%3Fx%3D", "AbC-_0123456789xyzX/Z_"] {
+            assert_eq!(SessionId::parse(bad), Err(IdError("session")), "{bad:?}");
+        }
+        assert_eq!(PasskeyId::parse(UUID).unwrap().as_str(), UUID);
+        for bad in ["", "no-such-key", "../totp/remove", "5f0c6a53-2d7e-4c1b-9a8e-0b1f2c3d4e5f/../x"] {
+            assert_eq!(PasskeyId::parse(bad), Err(IdError("passkey")), "{bad:?}");
         }
     }
 

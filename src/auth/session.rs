@@ -25,8 +25,8 @@ pub struct SsoSession {
     pub user_agent: String,
 }
 
-/// Per-account list of session keys, so a person can see and end their sessions. Advisory: a
-/// session missing from it still works; entries whose session expired are dropped on read.
+/// Per-account list of session keys, so a person can see and end their sessions. Every live
+/// session is in it (at most [`MAX_SESSIONS`]); entries whose session expired are skipped on read.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Index {
     entries: Vec<IndexEntry>,
@@ -37,6 +37,9 @@ struct IndexEntry {
     key: String,
     sid: String,
 }
+
+/// Live sessions an account may hold; the next login ends the oldest.
+pub const MAX_SESSIONS: usize = 50;
 
 fn index_key(account_id: &str) -> String {
     format!("sso-index:{account_id}")
@@ -86,8 +89,11 @@ pub async fn create(
     cache.put_json(&key(&cookie), &session, ttl_d).await?;
     let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
-    if index.entries.len() > 50 {
-        index.entries.remove(0);
+    // The oldest session goes with its entry: one left out of the index could not be ended by
+    // the person, nor by a password change.
+    while index.entries.len() > MAX_SESSIONS {
+        let evicted = index.entries.remove(0);
+        cache.delete(&evicted.key).await?;
     }
     cache.put_json(&index_key(account_id), &index, ttl_d).await?;
     Ok((cookie, session))
@@ -116,6 +122,38 @@ pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bo
     cache.delete(&entry.key).await?;
     cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
     Ok(true)
+}
+
+/// Whether `sid` names one of the account's sessions (its index entry; the session may have
+/// expired since).
+pub async fn has_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
+    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    Ok(index.entries.iter().any(|e| e.sid == sid))
+}
+
+/// Ends every session of the account except `keep` (the one in use). Returns the public ids of
+/// those that were still live.
+pub async fn end_all_but(cache: &Cache, account_id: &str, keep: &str, now: i64) -> Result<Vec<String>, SessionError> {
+    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let (kept, others): (Vec<IndexEntry>, Vec<IndexEntry>) = index.entries.into_iter().partition(|e| e.sid == keep);
+    let mut ended = Vec::new();
+    for e in others {
+        let live = cache.get_json::<SsoSession>(&e.key).await?.is_some_and(|s| s.expires_at > now);
+        cache.delete(&e.key).await?;
+        if live {
+            ended.push(e.sid);
+        }
+    }
+    // The index lives as long as the session kept, which may be longer than a day.
+    let mut last = now + 86_400;
+    for e in &kept {
+        if let Some(s) = cache.get_json::<SsoSession>(&e.key).await? {
+            last = last.max(s.expires_at);
+        }
+    }
+    index.entries = kept;
+    cache.put_json(&index_key(account_id), &index, Duration::from_secs((last - now).max(1) as u64)).await?;
+    Ok(ended)
 }
 
 pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSession>, SessionError> {

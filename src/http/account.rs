@@ -15,6 +15,7 @@ use super::{SignedInForm, St};
 use crate::config::Secret;
 use crate::identity::accounts::AccountKind;
 use crate::identity::levels;
+use crate::ids::{PasskeyId, SessionId};
 use crate::ops::account::{self as ops, Recent, SelfServiceError, SessionEnded, SignedIn};
 use crate::ops::relying_party;
 use crate::state::{now, AppState};
@@ -249,14 +250,21 @@ pub async fn passkey_add(
     Ok(see_other("/account?done=passkey_added"))
 }
 
-pub async fn passkey_remove_form(Path(id): Path<String>, RecentPerson(p): RecentPerson, jar: CookieJar) -> Response {
-    p.confirm_page(jar, &format!("/account/passkeys/{id}/remove"), "confirm_passkey_remove", "confirm_remove_passkey")
+pub async fn passkey_remove_form(
+    Path(id): Path<String>,
+    RecentPerson(p): RecentPerson,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let id = PasskeyId::parse(&id).map_err(|_| p.error(SelfServiceError::NotFound))?;
+    let action = format!("/account/passkeys/{id}/remove");
+    Ok(p.confirm_page(jar, &action, "confirm_passkey_remove", "confirm_remove_passkey"))
 }
 
 pub async fn passkey_remove(
     Path(id): Path<String>,
     SignedInForm { who: RecentPerson(p), .. }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
+    let id = PasskeyId::parse(&id).map_err(|_| p.error(SelfServiceError::NotFound))?;
     ops::remove_passkey(&p.st, &p.me, &id, now()).await.map_err(|e| p.error(e))?;
     Ok(see_other("/account?done=passkey_removed"))
 }
@@ -327,8 +335,11 @@ pub async fn recovery_new(
     Ok(p.codes_page(codes))
 }
 
-pub async fn session_end_form(Path(sid): Path<String>, p: Person, jar: CookieJar) -> Response {
-    p.confirm_page(jar, &format!("/account/sessions/{sid}/end"), "confirm_session_end", "confirm_end_session")
+/// Ids from the path are checked against their format before they are used or echoed into a
+/// form's action: a malformed one names no session or passkey, like an unknown one.
+pub async fn session_end_form(Path(sid): Path<String>, p: Person, jar: CookieJar) -> Result<Response, PageError> {
+    let sid = SessionId::parse(&sid).map_err(|_| p.error(SelfServiceError::NotFound))?;
+    Ok(p.confirm_page(jar, &format!("/account/sessions/{sid}/end"), "confirm_session_end", "confirm_end_session"))
 }
 
 pub async fn session_end(
@@ -336,6 +347,7 @@ pub async fn session_end(
     jar: CookieJar,
     SignedInForm { who: p, .. }: SignedInForm<Person>,
 ) -> Result<Response, PageError> {
+    let sid = SessionId::parse(&sid).map_err(|_| p.error(SelfServiceError::NotFound))?;
     match ops::end_session(&p.st, &p.me, &sid, now()).await.map_err(|e| p.error(e))? {
         SessionEnded::This => {
             Ok((jar.add(Cookies::removal(&p.st, Cookies::SSO)), see_other("/account")).into_response())

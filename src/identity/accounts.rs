@@ -363,15 +363,15 @@ pub enum PasswordChangeError {
     Internal(String),
 }
 
-/// Changes a password after checking the current one and the policy for the new one.
-pub async fn change_password(
+/// Checks the current password and the policy for the new one; returns the new one's hash for
+/// the caller to store (with whatever else the change ends, in one transaction).
+pub async fn new_password_hash(
     db: &Db,
     hasher: &Hasher,
     account_id: &str,
     current: &Secret<String>,
     new: &Secret<String>,
-    now: i64,
-) -> Result<(), PasswordChangeError> {
+) -> Result<String, PasswordChangeError> {
     let internal = |e: &dyn std::fmt::Display| PasswordChangeError::Internal(e.to_string());
     let row = store::get(db, account_id).await.map_err(|e| internal(&e))?.ok_or(PasswordChangeError::WrongCurrent)?;
     if !hasher.verify(current, row.password_hash.as_deref()).await.map_err(|e| internal(&e))? {
@@ -379,9 +379,7 @@ pub async fn change_password(
     }
     let ids: Vec<&str> = [row.nip.as_deref(), row.nik.as_deref()].into_iter().flatten().collect();
     check_password(new.expose(), &ids, &row.name).map_err(PasswordChangeError::Policy)?;
-    let hash = hasher.hash(new).await.map_err(|e| internal(&e))?;
-    store::set_password_hash(db, account_id, &hash, now).await.map_err(|e| internal(&e))?;
-    Ok(())
+    hasher.hash(new).await.map_err(|e| internal(&e))
 }
 
 /// Finds an account by what a person types at login: an 18-digit NIP or a 16-digit NIK, with

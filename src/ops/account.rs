@@ -8,8 +8,11 @@ use crate::auth::{passkeys, recovery, totp};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account, PasswordChangeError, PasswordRule};
 use crate::identity::levels;
+use crate::ids::{PasskeyId, SessionId};
 use crate::state::AppState;
+use crate::store::accounts as account_store;
 use crate::store::factors as factor_store;
+use crate::store::grants as grant_store;
 use crate::store::opd as opd_store;
 pub use crate::store::passkeys::PasskeyRow;
 
@@ -192,8 +195,8 @@ pub async fn add_passkey(
     }
 }
 
-pub async fn remove_passkey(st: &AppState, me: &Recent, id: &str, now: i64) -> Result<(), SelfServiceError> {
-    match passkeys::remove(&st.db, me.id(), id).await {
+pub async fn remove_passkey(st: &AppState, me: &Recent, id: &PasskeyId, now: i64) -> Result<(), SelfServiceError> {
+    match passkeys::remove(&st.db, me.id(), id.as_str()).await {
         Ok(true) => {
             tracing::info!(account = %me.id(), passkey = %id, "passkey removed");
             record(st, me, Event::new("passkey.removed"), now).await;
@@ -204,7 +207,9 @@ pub async fn remove_passkey(st: &AppState, me: &Recent, id: &str, now: i64) -> R
     }
 }
 
-/// The person's own password change: the current one, then the new one twice.
+/// The person's own password change: the current one, then the new one twice. Whoever else
+/// knew the old password is shut out: the person's other sessions end, and every grant not made
+/// under the session in use is revoked (the other devices' and any that outlived its session).
 pub async fn change_password(
     st: &AppState,
     me: &SignedIn,
@@ -216,16 +221,35 @@ pub async fn change_password(
     if new.expose() != repeat.expose() {
         return Err(SelfServiceError::Password(PasswordRefusal::Mismatch));
     }
-    match accounts::change_password(&st.db, &st.hasher, me.id(), current, new, now).await {
-        Ok(()) => {
-            tracing::info!(account = %me.id(), "password changed");
-            record(st, me, Event::new("password.changed"), now).await;
-            Ok(())
+    let hash = match accounts::new_password_hash(&st.db, &st.hasher, me.id(), current, new).await {
+        Ok(h) => h,
+        Err(PasswordChangeError::WrongCurrent) => {
+            return Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent))
         }
-        Err(PasswordChangeError::WrongCurrent) => Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent)),
-        Err(PasswordChangeError::Policy(rule)) => Err(SelfServiceError::Password(PasswordRefusal::Policy(rule))),
-        Err(PasswordChangeError::Internal(e)) => Err(internal("password change failed", e)),
-    }
+        Err(PasswordChangeError::Policy(rule)) => {
+            return Err(SelfServiceError::Password(PasswordRefusal::Policy(rule)))
+        }
+        Err(PasswordChangeError::Internal(e)) => return Err(internal("password change failed", e)),
+    };
+    // The sessions live in the cache, outside the transaction, so they end first: should the
+    // change then fail, the other devices are merely signed out, never left in with the new
+    // password set.
+    let sid = &me.session.sid;
+    let ended = session::end_all_but(&st.cache, me.id(), sid, now)
+        .await
+        .map_err(|e| internal("the other sessions could not be ended", e))?;
+    let written = async {
+        let mut tx = st.db.begin().await?;
+        account_store::set_password_hash(&mut tx, me.id(), &hash, now).await?;
+        let revoked = grant_store::revoke_grants_of_account_but_session(&mut tx, me.id(), sid, now).await?;
+        tx.commit().await?;
+        Ok::<_, crate::store::StoreError>(revoked)
+    };
+    let revoked = written.await.map_err(|e| internal("password change failed", e))?;
+    tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
+    let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });
+    record(st, me, Event::new("password.changed").detail(detail), now).await;
+    Ok(())
 }
 
 /// Starts enrolling an authenticator app: the secret to scan. `None` when one is enrolled
@@ -294,16 +318,27 @@ pub enum SessionEnded {
     Other,
 }
 
-/// Ends one of the person's own sessions by its public id.
-pub async fn end_session(st: &AppState, me: &SignedIn, sid: &str, now: i64) -> Result<SessionEnded, SelfServiceError> {
-    match session::end_by_sid(&st.cache, me.id(), sid).await {
-        Ok(true) => {
-            record(st, me, Event::new("session.ended").detail(serde_json::json!({ "sid": sid })), now).await;
-            Ok(if sid == me.session.sid { SessionEnded::This } else { SessionEnded::Other })
-        }
-        Ok(false) => Err(SelfServiceError::NotFound),
-        Err(e) => Err(internal("session could not be ended", e)),
+/// Ends one of the person's own sessions by its public id, and revokes the grants made under it
+/// so the applications it signed in to cannot go on refreshing their tokens.
+pub async fn end_session(
+    st: &AppState,
+    me: &SignedIn,
+    sid: &SessionId,
+    now: i64,
+) -> Result<SessionEnded, SelfServiceError> {
+    let sid = sid.as_str();
+    let unreadable = |e| internal("session could not be ended", e);
+    if !session::has_sid(&st.cache, me.id(), sid).await.map_err(unreadable)? {
+        return Err(SelfServiceError::NotFound);
     }
+    // Revoked first: should ending the session then fail, the person can try again.
+    let revoked = grant_store::revoke_grants_of_account_session(&st.db, me.id(), sid, now)
+        .await
+        .map_err(|e| internal("the session's grants could not be revoked", e))?;
+    session::end_by_sid(&st.cache, me.id(), sid).await.map_err(unreadable)?;
+    let detail = serde_json::json!({ "sid": sid, "revoked_grants": revoked });
+    record(st, me, Event::new("session.ended").detail(detail), now).await;
+    Ok(if sid == me.session.sid { SessionEnded::This } else { SessionEnded::Other })
 }
 
 #[cfg(test)]

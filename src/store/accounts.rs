@@ -59,7 +59,7 @@ pub async fn set_status(db: impl Into<Exec<'_>>, id: &str, status: &str, now: i6
     Ok(n == 1)
 }
 
-pub async fn set_password_hash(db: &Db, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+pub async fn set_password_hash(db: impl Into<Exec<'_>>, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,
         "UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3",

@@ -101,6 +101,38 @@ pub async fn revoke_grants_of_session(db: impl Into<Exec<'_>>, sid: &str, now: i
     Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL", [now, sid], execute)?)
 }
 
+/// Revokes the live grants made under one of the account's sessions: scoped to the account, so
+/// a session id can only ever reach its own person's grants.
+pub async fn revoke_grants_of_account_session(
+    db: impl Into<Exec<'_>>,
+    account_id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND sid = $3 AND revoked_at IS NULL",
+        [now, account_id, sid],
+        execute
+    )?)
+}
+
+/// Revokes every live grant of an account except those made under the session `keep` (a
+/// password change: the person's other devices and any grant outliving its session).
+pub async fn revoke_grants_of_account_but_session(
+    db: impl Into<Exec<'_>>,
+    account_id: &str,
+    keep: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND sid <> $3 AND revoked_at IS NULL",
+        [now, account_id, keep],
+        execute
+    )?)
+}
+
 pub async fn insert_refresh(db: &Db, r: &RefreshRow) -> Result<(), StoreError> {
     dispatch!(
         db,

@@ -405,3 +405,31 @@ async fn the_console_session_ends_with_the_single_sign_on_session_it_came_from()
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn an_encoded_slash_in_a_request_or_certificate_path_is_not_found_and_never_echoed() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let top = unit(&app, "3509.17", None).await;
+    let (admin_nip, _) = staff(&app, "Rina Wulandari", Some(&top), Some("diskominfo-admin")).await;
+    let (_, victim) = staff(&app, "Agus Prasetyo", Some(&top), None).await;
+    let b = browser();
+    assert_eq!(console_login(&app, &b, &admin_nip).await.status(), 303);
+    let csrf = hidden(&page(&app, &b, &format!("/console/accounts/{victim}")).await, "csrf");
+
+    let evil = format!("..%2F..%2Fconsole%2Faccounts%2F{victim}%2Fstatus%3Fx%3D");
+    let cases = [
+        (format!("/console/requests/{evil}/decide"), vec![("decision", "reject"), ("reason", "tidak perlu")]),
+        (format!("/console/requests/{evil}/credentials"), vec![]),
+        (format!("/console/certificates/{evil}/revoke"), vec![("reason", "kunci bocor")]),
+    ];
+    for (path, fields) in cases {
+        let mut form = fields.clone();
+        form.push(("csrf", &csrf));
+        let res = post(&app, &b, &path, &form).await;
+        assert_eq!(res.status(), 404, "{path}");
+        let html = unescape(&res.text().await.unwrap());
+        assert!(!html.contains(&format!("accounts/{victim}")), "{path}: the id is not echoed\n{html}");
+    }
+    let v = gerbang::store::accounts::get(&app.state.db, &victim).await.unwrap().unwrap();
+    assert_eq!(v.status, "active");
+}

@@ -3,6 +3,7 @@
 //! authenticator takes the recovery codes with it in one transaction.
 
 use gerbang::auth::{recovery, totp, Factors};
+use gerbang::oidc::clients::GrantType;
 use gerbang::state::now;
 use gerbang::store::passkeys::{self as passkey_store, PasskeyRow};
 use serde_json::{json, Value};
@@ -32,10 +33,14 @@ fn code_now(secret_b32: &str, offset_steps: i64) -> String {
 
 /// A browser signed in to the account page.
 async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
+    signed_in_with(app, nip, PASSWORD).await
+}
+
+async fn signed_in_with(app: &TestApp, nip: &str, password: &str) -> reqwest::Client {
     let b = browser();
     let res = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    let back = login(app, &b, &location(&res), nip, PASSWORD).await;
+    let back = login(app, &b, &location(&res), nip, password).await;
     assert!(back.starts_with(&app.url("/account")), "{back}");
     b
 }
@@ -106,6 +111,7 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
     );
     let res = post(&b, &app, "/account/password", &pw(PASSWORD, "sandi-baru-yang-kuat")).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=password_changed".to_string()));
+    assert_eq!(phone.get(app.url("/account")).send().await.unwrap().status(), 303, "signed out by the change");
 
     // A passkey: a broken answer from the browser is refused; removal of an unknown one is 404;
     // removal of the person's own is recorded.
@@ -134,6 +140,7 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
     assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
 
     // Ending a session: another browser's, then an unknown one (404, nothing recorded).
+    let phone = signed_in_with(&app, &nip, "sandi-baru-yang-kuat").await;
     let both = sids(&app, &id).await;
     assert_eq!((mine_only.len(), both.len()), (1, 2));
     let other = both.into_iter().find(|s| !mine_only.contains(s)).unwrap();
@@ -151,10 +158,10 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
                 ("totp.enrolled", none()),
                 ("recovery_codes.generated", none()),
                 ("recovery_codes.generated", none()),
-                ("password.changed", none()),
+                ("password.changed", json!({ "sessions_ended": 1, "revoked_grants": 0 })),
                 ("passkey.removed", none()),
                 ("totp.removed", none()),
-                ("session.ended", json!({ "sid": other })),
+                ("session.ended", json!({ "sid": other, "revoked_grants": 0 })),
             ]
         )
     );
@@ -188,4 +195,136 @@ async fn removing_the_authenticator_and_its_recovery_codes_is_all_or_nothing() {
     assert_eq!(recovery::remaining(db, &id).await.unwrap(), 0);
     let kinds: Vec<String> = records(&app, &id).await.into_iter().map(|r| r.0).collect();
     assert_eq!(kinds, ["totp.enrolled", "recovery_codes.generated", "totp.removed"]);
+}
+
+/// An application with refresh tokens, authorized by the person in browser `b` (signed in
+/// already, so the grant is made under that browser's session).
+async fn refresh_token_in(app: &TestApp, b: &reqwest::Client, c: &TestClient) -> String {
+    let rp = app.rp(c).await;
+    let start = start_auth(&rp, &["profile"]);
+    let res = b.get(&start.url).send().await.unwrap();
+    assert_eq!(res.status(), 303, "signed in already: straight back to the application");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &query(&location(&res))["code"]),
+        ("redirect_uri", &c.redirect_uri),
+        ("code_verifier", start.verifier.secret()),
+    ];
+    let (status, t) = token(app, c, &form).await;
+    assert_eq!(status, 200, "{t}");
+    t["refresh_token"].as_str().unwrap().to_string()
+}
+
+async fn token(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(form).send().await;
+    let res = res.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// Uses a refresh token: `Ok(the rotated one)` or `Err(the error code)`.
+async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> Result<String, String> {
+    match token(app, c, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await {
+        (200, t) => Ok(t["refresh_token"].as_str().unwrap().to_string()),
+        (400, e) => Err(e["error"].as_str().unwrap().to_string()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn refresh_app() -> [GrantType; 2] {
+    [GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+#[tokio::test]
+async fn ending_a_session_on_the_account_page_revokes_the_tokens_issued_under_it() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Dua Peramban").await.id;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let a = signed_in(&app, &nip).await;
+    let sid_a = sids(&app, &id).await.pop().unwrap();
+    let rt_a = refresh(&app, &c, &refresh_token_in(&app, &a, &c).await).await.expect("a live refresh token");
+    let b = signed_in(&app, &nip).await;
+    let rt_b = refresh_token_in(&app, &b, &c).await;
+
+    // Browser B ends A's session through the confirmation page.
+    let html = page(&b, &app, &format!("/account/sessions/{sid_a}/end")).await;
+    assert!(html.contains(&format!("action=\"/account/sessions/{sid_a}/end\"")), "{html}");
+    let res = post(&b, &app, &format!("/account/sessions/{sid_a}/end"), &[("csrf", hidden(&html, "csrf"))]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=session_ended".to_string()));
+
+    assert_eq!(refresh(&app, &c, &rt_a).await, Err("invalid_grant".to_string()), "A's application is cut off");
+    assert_eq!(a.get(app.url("/account")).send().await.unwrap().status(), 303, "A must log in again");
+    assert!(refresh(&app, &c, &rt_b).await.is_ok(), "B's own tokens live on");
+    assert!(page(&b, &app, "/account").await.contains("Dua Peramban"), "B stays signed in");
+    let last = records(&app, &id).await.pop().unwrap();
+    assert_eq!(last, mine(&id, &[("session.ended", json!({ "sid": sid_a, "revoked_grants": 1 }))])[0]);
+}
+
+#[tokio::test]
+async fn a_password_change_signs_out_the_other_devices_and_revokes_their_tokens() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Pegawai Berpindah").await.id;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let a = signed_in(&app, &nip).await;
+    let rt_a = refresh_token_in(&app, &a, &c).await;
+    // A grant that outlived its session (ended here without touching the grant, as expiry does).
+    let before = sids(&app, &id).await;
+    let old = signed_in(&app, &nip).await;
+    let rt_old = refresh_token_in(&app, &old, &c).await;
+    let sid_old = sids(&app, &id).await.into_iter().find(|s| !before.contains(s)).unwrap();
+    gerbang::auth::session::end_by_sid(&app.state.cache, &id, &sid_old).await.unwrap();
+    let rt_old = refresh(&app, &c, &rt_old).await.expect("a grant outlives its session");
+    let b = signed_in(&app, &nip).await;
+    let rt_b = refresh_token_in(&app, &b, &c).await;
+
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+    let form = [
+        ("csrf", csrf),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", "sandi-baru-yang-kuat".to_string()),
+        ("repeat_password", "sandi-baru-yang-kuat".to_string()),
+    ];
+    let res = post(&b, &app, "/account/password", &form).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/account?done=password_changed".to_string()));
+
+    assert_eq!(refresh(&app, &c, &rt_a).await, Err("invalid_grant".to_string()));
+    assert_eq!(refresh(&app, &c, &rt_old).await, Err("invalid_grant".to_string()));
+    assert_eq!(a.get(app.url("/account")).send().await.unwrap().status(), 303, "A's SSO session is gone");
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200, "B stays signed in");
+    assert!(refresh(&app, &c, &rt_b).await.is_ok(), "B's own application keeps its tokens");
+    assert_eq!(sids(&app, &id).await.len(), 1);
+    let last = records(&app, &id).await.pop().unwrap();
+    let detail = json!({ "sessions_ended": 1, "revoked_grants": 2 });
+    assert_eq!(last, mine(&id, &[("password.changed", detail)])[0]);
+}
+
+#[tokio::test]
+async fn a_malformed_id_in_an_account_path_is_not_found_and_never_echoed_into_a_form() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Jalur Aneh").await.id;
+    let b = signed_in(&app, &nip).await;
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+    let res = post(&b, &app, "/account/sessions/AAAAAAAAAAAAAAAAAAAAAA/end", &[("csrf", csrf.clone())]).await;
+    let unknown = (res.status().as_u16(), res.text().await.unwrap().replace("&#x2f;", "/"));
+    assert_eq!(unknown.0, 404);
+    for path in [
+        "/account/sessions/..%2Ftotp%2Fremove%3Fx%3D/end",
+        "/account/passkeys/..%2Ftotp%2Fremove%3Fx%3D/remove",
+        "/account/passkeys/..%2F..%2Faccount%2Ftotp%2Fremove/remove",
+    ] {
+        let (status, html) = page_status(&b, &app, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(html, unknown.1, "the same page as an unknown id: {path}");
+        assert!(!html.contains("<form"), "{path}: {html}");
+        let res = post(&b, &app, path, &[("csrf", csrf.clone())]).await;
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    assert!(records(&app, &id).await.is_empty());
+}
+
+async fn page_status(b: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
+    let res = b.get(app.url(path)).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap().replace("&#x2f;", "/"))
 }

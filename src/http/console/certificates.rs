@@ -107,7 +107,8 @@ pub async fn certificate_revoke(
             Err(e) => return c.fail(e, &back),
         };
         let summary = vec![c.fmt("c_sum_cert_revoke", &[&cert.subject]), c.fmt("c_sum_reject", &[&reason])];
-        return c.confirm(&form, &format!("/console/certificates/{id}/revoke"), &back, summary);
+        // The stored id, not the path's, goes into the form's action.
+        return c.confirm(&form, &format!("/console/certificates/{}/revoke", cert.id), &back, summary);
     }
     match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
         Ok(_) => done(&back, "certificate_revoked"),

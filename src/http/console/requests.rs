@@ -121,7 +121,7 @@ async fn request_page(
         }
     });
     let ctx = context! {
-        req => view, form => form, form_action => format!("/console/requests/{id}/decide"), decision => true,
+        req => view, form => form, form_action => format!("/console/requests/{}/decide", r.id), decision => true,
         submit_label => c.text("c_approve"), reject_reason => reject_reason, error => error,
     };
     c.render(status, "console_request.html", "requests", ctx)
@@ -131,9 +131,20 @@ pub async fn request(c: Console, Path(id): Path<String>) -> Response {
     request_page(&c, &id, StatusCode::OK, None, None, None).await
 }
 
+/// The request a path names, looked up before anything is shown: the id echoed into a form's
+/// action or a link is then the stored one, never the path's (which may hide a `%2F`).
+async fn requested(c: &Console, raw: &str) -> Result<(String, String), Response> {
+    let r = ops::requests::request(&c.st, &c.admin, raw).await.map_err(|e| c.fail(e, "/console/requests"))?;
+    let back = format!("/console/requests/{}", r.id);
+    Ok((r.id, back))
+}
+
 pub async fn request_decide(Path(id): Path<String>, SignedInForm { who: c, form }: SignedInForm<Console>) -> Response {
     let approve = form.get("decision") == Some("approve");
-    let back = format!("/console/requests/{id}");
+    let (id, back) = match requested(&c, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let reason = form.get("reason").unwrap_or("").trim().to_string();
     let corrected = if approve {
         match request_from_form(&form) {
@@ -205,7 +216,10 @@ pub async fn request_credentials(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let back = format!("/console/requests/{id}");
+    let (id, back) = match requested(&c, &id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     if !confirmed(&form) {
         return c.confirm(
             &form,
