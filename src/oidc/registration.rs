@@ -33,7 +33,9 @@ impl AppRequest {
         };
         let mut c = NewClient::web(&self.name, self.redirect_uris.clone(), self.scopes.clone(), grants);
         c.public = self.public;
-        c.first_party = true;
+        // A regional application is not Gerbang's own: people are asked before their data
+        // (a NIK, say) goes to it.
+        c.first_party = false;
         c.category = self.category;
         c.min_level = self.min_level;
         c.owner_opd_id = Some(owner_opd.to_string());

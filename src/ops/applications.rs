@@ -72,6 +72,8 @@ pub async fn register_application(
     let mut new = NewClient::web(&r.name, r.redirect_uris.clone(), r.scopes.clone(), grants);
     new.id = input.client_id.filter(|i| !i.is_empty());
     new.public = r.public;
+    // As for requested applications: people are asked before their data goes to it.
+    new.first_party = false;
     new.category = r.category;
     new.min_level = r.min_level;
     new.owner_opd_id = owner;

@@ -1721,3 +1721,34 @@ async fn a_request_is_approved_once_and_never_by_its_requester() {
         .collect();
     assert_eq!(kinds.len(), 1);
 }
+
+#[tokio::test]
+async fn applications_registered_by_administrators_ask_for_consent() {
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
+        ("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id,*.jemberkab.go.id"),
+    ])
+    .await;
+    let (sup_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let sup = console_token(&app, &sup_nip).await;
+    let redirect = "https://ekinerja.jemberkab.go.id/cb";
+    let body = json!({ "client_id": "e-kinerja", "name": "E-Kinerja", "category": "khusus", "redirect_uris": [redirect],
+        "scopes": ["openid", "profile", "nik"], "min_level": 1 });
+    let (s, v) = call(&app, Some(&sup), "POST", "/admin/api/v1/applications", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    let c = app.state.clients.get(&app.state.db, "e-kinerja").await.unwrap().unwrap();
+    assert!(!c.first_party, "a registered application is not Gerbang's own");
+
+    let (nip, _) = person(&app, None, None).await;
+    let b = browser();
+    let url = format!(
+        "{}?response_type=code&client_id=e-kinerja&redirect_uri={}&scope=openid%20nik&state=s1&code_challenge={}&code_challenge_method=S256",
+        app.url("/authorize"),
+        redirect,
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    );
+    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 200, "the person is asked before the NIK goes to the application");
+    assert!(res.text().await.unwrap().contains("name=\"decision\""));
+}
