@@ -72,6 +72,8 @@ pub enum KeyError {
     Missing(&'static str),
     #[error("token encoding failed: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("the last rotation is still being published; rotate again in {0} s")]
+    TooSoon(i64),
 }
 
 enum Pair {
@@ -219,6 +221,16 @@ impl Keys {
     /// Makes a new current key per algorithm; the old current becomes previous (still in JWKS so
     /// tokens it signed stay verifiable) and the old previous is retired.
     pub async fn rotate(&self, db: &Db, now: i64) -> Result<Vec<String>, KeyError> {
+        // A second rotation before the first key has matured would retire the key that is still
+        // signing (and drop it from JWKS while its tokens are live), and sign with a key the
+        // relying parties may not have fetched yet.
+        let rows = key_store::list_published(db).await?;
+        for current in rows.iter().filter(|r| r.state == "current") {
+            let wait = current.created_at + PUBLISH_DELAY - now;
+            if wait > 0 && rows.iter().any(|r| r.alg == current.alg && r.state == "previous") {
+                return Err(KeyError::TooSoon(wait));
+            }
+        }
         let mut kids = Vec::new();
         for alg in Alg::ALL {
             let row = self.generate(alg, now).await?;

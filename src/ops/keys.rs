@@ -13,7 +13,11 @@ pub async fn rotate_keys(st: &AppState, who: &Principal, now: i64) -> Result<Vec
     if !who.diskominfo() {
         return Err(forbidden("rotating the signing keys needs diskominfo-admin"));
     }
-    let kids = st.keys.rotate(&st.db, now).await.map_err(internal)?;
+    let kids = match st.keys.rotate(&st.db, now).await {
+        Ok(kids) => kids,
+        Err(e @ crate::oidc::keys::KeyError::TooSoon(_)) => return Err(AdminError::Conflict(e.to_string())),
+        Err(e) => return Err(internal(e)),
+    };
     // `rotate` makes one key per algorithm, in the order of `Alg::ALL`.
     let rotated: Vec<(String, Alg)> = kids.into_iter().zip(Alg::ALL).collect();
     let keys: Vec<_> = rotated.iter().map(|(kid, alg)| json!({ "kid": kid, "alg": alg.as_str() })).collect();

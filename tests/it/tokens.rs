@@ -332,6 +332,13 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     // The new key is published at once but signs only after the publish delay, so every
     // replica and every relying party's cached JWKS knows it first.
     assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), old_kid);
+    // A second rotation while the first is being published is refused: it would retire the key
+    // that still signs and sign with one the relying parties may not know yet.
+    use gerbang::ops::{keys::rotate_keys, AdminError, Operator, Principal};
+    let operator = Principal::Operator(Operator::local());
+    let again = rotate_keys(&app.state, &operator, gerbang::state::now()).await;
+    assert!(matches!(&again, Err(AdminError::Conflict(m)) if m.contains("rotate again")), "{again:?}");
+    assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), old_kid, "the signing key was not retired");
     let later = gerbang::state::now() + gerbang::oidc::keys::PUBLISH_DELAY;
     app.state.keys.reload_at(&app.state.db, later).await.unwrap();
     assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), new_kid);
