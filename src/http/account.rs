@@ -285,7 +285,11 @@ pub async fn password_change(SignedInForm { who: p, form }: SignedInForm<Person>
                 csrf => p.st.csrf.token(&p.bid, "account"), action => "/account/password",
                 error => p.text(refusal.message_key()),
             };
-            Ok(page(&p.st, StatusCode::BAD_REQUEST, "account_password.html", p.locale, ctx))
+            let status = match refusal {
+                ops::PasswordRefusal::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Ok(page(&p.st, status, "account_password.html", p.locale, ctx))
         }
         Err(e) => Err(p.error(e)),
     }

@@ -4,6 +4,7 @@
 
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
+use crate::auth::throttle::{self, Verdict};
 use crate::auth::{passkeys, recovery, totp};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account, PasswordChangeError, PasswordRule};
@@ -73,6 +74,8 @@ pub enum PasswordRefusal {
     Mismatch,
     WrongCurrent,
     Policy(PasswordRule),
+    /// Too many wrong current passwords: a stolen session must not become a password oracle.
+    TooManyAttempts,
 }
 
 impl PasswordRefusal {
@@ -82,6 +85,7 @@ impl PasswordRefusal {
             PasswordRefusal::Mismatch => "pw_mismatch",
             PasswordRefusal::WrongCurrent => "pw_wrong_current",
             PasswordRefusal::Policy(rule) => rule.message_key(),
+            PasswordRefusal::TooManyAttempts => "err_too_many_attempts",
         }
     }
 }
@@ -89,6 +93,16 @@ impl PasswordRefusal {
 fn internal(what: &'static str, e: impl std::fmt::Display) -> SelfServiceError {
     tracing::error!(error = %e, "{what}");
     SelfServiceError::Internal
+}
+
+/// Throttle scope of the current-password check on the password page.
+const PASSWORD_SCOPE: &str = "pwchange";
+
+async fn clear_password_throttle(st: &AppState, me: &SignedIn) {
+    if let Err(e) = throttle::clear(&st.cache, PASSWORD_SCOPE, me.id()).await {
+        // A record left behind only makes later mistakes count sooner.
+        tracing::warn!(error = %e, "could not clear the password-change throttle");
+    }
 }
 
 /// Writes the record of a change the person made to their own account.
@@ -221,16 +235,26 @@ pub async fn change_password(
     if new.expose() != repeat.expose() {
         return Err(SelfServiceError::Password(PasswordRefusal::Mismatch));
     }
+    // Throttled like a login and counted before the current password is checked (fail closed).
+    let policy = crate::ops::login::limits(st).per_account();
+    match throttle::admit(&st.cache, PASSWORD_SCOPE, me.id(), &policy, now).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(_) => return Err(SelfServiceError::Password(PasswordRefusal::TooManyAttempts)),
+        Err(e) => return Err(internal("the password check cannot be counted", e)),
+    }
     let hash = match accounts::new_password_hash(&st.db, &st.hasher, me.id(), current, new).await {
         Ok(h) => h,
         Err(PasswordChangeError::WrongCurrent) => {
-            return Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent))
+            record(st, me, Event::new("password.change_failed"), now).await;
+            return Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent));
         }
         Err(PasswordChangeError::Policy(rule)) => {
-            return Err(SelfServiceError::Password(PasswordRefusal::Policy(rule)))
+            clear_password_throttle(st, me).await;
+            return Err(SelfServiceError::Password(PasswordRefusal::Policy(rule)));
         }
         Err(PasswordChangeError::Internal(e)) => return Err(internal("password change failed", e)),
     };
+    clear_password_throttle(st, me).await;
     // The sessions live in the cache, outside the transaction, so they end first: should the
     // change then fail, the other devices are merely signed out, never left in with the new
     // password set.

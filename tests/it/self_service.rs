@@ -96,7 +96,7 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap().matches("<li>").count(), recovery::COUNT);
 
-    // A refused password change records nothing; an accepted one is recorded.
+    // A wrong current password is recorded (it may be someone guessing); an accepted change too.
     let pw = |current: &str, new: &str| {
         vec![
             ("csrf", csrf.clone()),
@@ -158,6 +158,7 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
                 ("totp.enrolled", none()),
                 ("recovery_codes.generated", none()),
                 ("recovery_codes.generated", none()),
+                ("password.change_failed", none()),
                 ("password.changed", json!({ "sessions_ended": 1, "revoked_grants": 0 })),
                 ("passkey.removed", none()),
                 ("totp.removed", none()),
@@ -327,4 +328,32 @@ async fn a_malformed_id_in_an_account_path_is_not_found_and_never_echoed_into_a_
 async fn page_status(b: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
     let res = b.get(app.url(path)).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap().replace("&#x2f;", "/"))
+}
+
+#[tokio::test]
+async fn the_current_password_check_is_throttled_like_a_login() {
+    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "3")]).await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Sesi Dicuri").await.id;
+    let b = signed_in(&app, &nip).await;
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+    let pw = |current: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("current_password", current.to_string()),
+            ("new_password", "sandi-baru-yang-kuat".to_string()),
+            ("repeat_password", "sandi-baru-yang-kuat".to_string()),
+        ]
+    };
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses
+            .push(post(&b, &app, "/account/password", &pw(&format!("tebakan-ke-{i}-salah"))).await.status().as_u16());
+    }
+    // With 3 allowed failures the throttle judges 1 free failure, then makes the next wait.
+    assert_eq!(statuses, vec![400, 400, 429, 429], "guessing is slowed, then stopped");
+    let res = post(&b, &app, "/account/password", &pw(PASSWORD)).await;
+    assert_eq!(res.status(), 429, "the right password is refused too while locked");
+    let failed = records(&app, &id).await.iter().filter(|r| r.0 == "password.change_failed").count();
+    assert_eq!(failed, 2, "every judged wrong guess is in the audit trail");
 }
