@@ -168,3 +168,26 @@ pub async fn end(cache: &Cache, cookie: &str) -> Result<(), SessionError> {
     cache.delete(&key(cookie)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_session_past_the_limit_ends_the_oldest_which_is_never_left_untracked() {
+        let cache = Cache::memory();
+        let now = 1_800_000_000;
+        let mut cookies = Vec::new();
+        for i in 0..=MAX_SESSIONS {
+            let (cookie, _) = create(&cache, "acc-1", "1", vec!["pwd".into()], 3600, now + i as i64, "10.0.0.1", "uji")
+                .await
+                .expect("session");
+            cookies.push(cookie);
+        }
+        let live = list_for_account(&cache, "acc-1", now + 100).await.expect("list");
+        assert_eq!(live.len(), MAX_SESSIONS);
+        assert!(load(&cache, &cookies[0], now + 100).await.expect("load").is_none(), "the oldest has ended");
+        assert!(load(&cache, &cookies[1], now + 100).await.expect("load").is_some());
+        assert!(load(&cache, &cookies[MAX_SESSIONS], now + 100).await.expect("load").is_some());
+    }
+}
