@@ -68,7 +68,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console", get(console::dashboard))
         .route("/console/login", get(console::login))
         .route("/console/callback", get(console::callback))
-        .route("/console/logout", get(console::logout))
+        .route("/console/logout", post(console::logout))
         .route("/console/accounts", get(console::accounts))
         .route("/console/accounts/new", get(console::account_new_form).post(console::account_new))
         .route("/console/accounts/{id}", get(console::account))

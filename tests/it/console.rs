@@ -196,8 +196,18 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert!(res.text().await.unwrap().contains("role.assigned"));
 
-    // Logging out ends the console session and passes on to the SSO logout.
+    // Logging out is a form with the CSRF token: a bare GET (an image on any same-site regional
+    // application) does nothing, a forged POST is refused.
     let res = b.get(app.url("/console/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    let page = b.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "still signed in");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("action=\"/console/logout\""));
+    let res = b.post(app.url("/console/logout")).form(&[("csrf", "palsu")]).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    // Logging out ends the console session and passes on to the SSO logout.
+    let res = b.post(app.url("/console/logout")).form(&[("csrf", hidden(&html, "csrf"))]).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/logout?id_token_hint="));
     let res = b.get(app.url("/console")).send().await.unwrap();

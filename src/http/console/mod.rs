@@ -40,7 +40,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, PageError, St};
+use super::{accept_language, page, see_other, Cookies, CsrfBound, FormParams, PageError, SignedInForm, St};
 use crate::identity::accounts::Account;
 use crate::identity::levels;
 use crate::ids::{AccountId, ClientId};
@@ -345,7 +345,11 @@ pub async fn callback(
 }
 
 /// Ends the console session, then the single sign-on session through the ordinary logout.
-pub async fn logout(State(st): State<St>, jar: CookieJar) -> Response {
+/// A POST with the console's CSRF token: the regional applications under the same registrable
+/// domain are same-site with Gerbang, so a link or image on any of them must not log an
+/// administrator out.
+pub async fn logout(jar: CookieJar, SignedInForm { who: c, .. }: SignedInForm<Console>) -> Response {
+    let st = c.st.clone();
     let hint = match jar.get(&Cookies::name(&st, COOKIE)) {
         Some(c) => ops::console::close(&st, c.value(), now()).await.unwrap_or_default(),
         None => String::new(),
