@@ -12,8 +12,8 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::request_id::PropagateRequestIdLayer;
+use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::http::{account, admin, console, demo, health, login, oidc};
@@ -151,7 +151,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Always our own id, never the client's: a chosen id would be echoed and logged.
+        .layer(SetRequestHeaderLayer::overriding(REQUEST_ID, |_: &Request<_>| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok()
+        }))
 }
 
 /// Runs the upkeep rounds of `ops::upkeep` once a minute.

@@ -86,6 +86,34 @@ impl ErrorCode {
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
         }
     }
+
+    /// Every code, for recognising one that came back from outside (anything else is replaced
+    /// before it is logged or shown).
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::InvalidScope,
+        ErrorCode::AccessDenied,
+        ErrorCode::UnsupportedResponseType,
+        ErrorCode::ServerError,
+        ErrorCode::TemporarilyUnavailable,
+        ErrorCode::LoginRequired,
+        ErrorCode::ConsentRequired,
+        ErrorCode::InteractionRequired,
+        ErrorCode::RequestNotSupported,
+        ErrorCode::RequestUriNotSupported,
+        ErrorCode::InvalidToken,
+        ErrorCode::InsufficientScope,
+        ErrorCode::UnsupportedTokenType,
+        ErrorCode::UnmetAuthenticationRequirements,
+    ];
+
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 /// A protocol error as sent to the client: code plus a human-readable description that never

@@ -227,8 +227,11 @@ pub async fn finish(
     now: i64,
 ) -> Result<SignedIn, RpError> {
     if let Some(e) = &cb.error {
-        tracing::info!(client = rp.client_id, error = %e, "in-process login returned an error");
-        return Err(RpError::Refused(e.clone()));
+        // The parameter came through the browser: only a known code is kept, and the raw value
+        // is logged escaped, so nobody forges log lines or page text through it.
+        let code = ErrorCode::parse(e).unwrap_or(ErrorCode::InvalidRequest);
+        tracing::info!(client = rp.client_id, error = ?e, "in-process login returned an error");
+        return Err(RpError::Refused(code.as_str().to_string()));
     }
     let pending = pending(st, rp, cookie, cb.state.as_deref().unwrap_or("")).await?;
     let client = match st.clients.get(&st.db, rp.client_id).await {

@@ -260,3 +260,31 @@ async fn discovery_health_and_security_headers() {
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
 }
+
+#[tokio::test]
+async fn request_ids_are_ours_and_callback_errors_are_never_echoed() {
+    let app = TestApp::spawn().await;
+    let res = http_client()
+        .get(app.url("/.well-known/openid-configuration"))
+        .header("x-request-id", "pilihan-penyerang")
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(id, "pilihan-penyerang", "a client's id is replaced");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    // An error parameter made up by whoever sent the browser to the callback is not shown.
+    let forged = "<b>Hubungi 0812-PENIPU</b>";
+    for path in ["/console/callback", "/demo/callback"] {
+        let url = format!(
+            "{}?error={}&state=x",
+            app.url(path),
+            url::form_urlencoded::byte_serialize(forged.as_bytes()).collect::<String>()
+        );
+        let res = browser().get(url).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(!html.contains("PENIPU"), "{path} shows the forged text");
+    }
+}
