@@ -8,6 +8,7 @@ mod common;
 mod console;
 mod demo;
 mod factors;
+mod first_run;
 mod identity;
 mod layers;
 mod login;
