@@ -137,7 +137,7 @@ async fn demo_accounts_under_a_public_issuer_stop_start_up_until_removed() {
 #[tokio::test]
 async fn the_binary_refuses_to_serve_demo_accounts_publicly() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], public: bool| {
+    let command = |args: &[&str], public: bool| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
         cmd.args(args)
             .env("GERBANG_DATABASE_URL", format!("sqlite://{}/g.db", dir.path().display()))
@@ -149,11 +149,26 @@ async fn the_binary_refuses_to_serve_demo_accounts_publicly() {
             .env_remove("GERBANG_REDIS_URL")
             .env_remove("GERBANG_REDIRECT_DOMAINS")
             .env_remove("GERBANG_ISSUER")
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         if public {
             cmd.env("GERBANG_ISSUER", PUBLIC_ISSUER).env("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id");
         }
-        let out = cmd.output().unwrap();
+        cmd
+    };
+    // A server that starts anyway would run for ever: give it a minute, then stop it and fail.
+    let run = |args: &[&str], public: bool| {
+        let mut child = command(args, public).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("`gerbang {}` is still running", args.join(" "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
