@@ -70,9 +70,11 @@ pub struct Config {
     /// every login behind an ingress would share the ingress's address for throttling.
     pub trusted_proxies: Vec<Cidr>,
     /// Domains applications' redirect URIs must lie under, e.g. `jemberkab.go.id` and
-    /// `*.jemberkab.go.id`. Empty: any HTTPS host (a warning is logged at start-up).
+    /// `*.jemberkab.go.id`. Empty: any HTTPS host, which a non-local issuer must ask for
+    /// explicitly with `redirect_domains = "*"` (a warning is logged at start-up).
     pub redirect_domains: Vec<String>,
-    /// With `bootstrap`: also load the demonstration region (OPD tree, roles, accounts).
+    /// With `bootstrap` and a local issuer: also load the demonstration region (OPD tree,
+    /// roles, accounts).
     pub demo: bool,
     /// Security level an administrator's token must carry for the admin API (3: a passkey).
     pub admin_min_level: u8,
@@ -355,8 +357,12 @@ impl Config {
             trusted_proxies.push(c);
         }
         let mut redirect_domains = Vec::new();
-        for part in l.string("redirect_domains").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty())
-        {
+        let domains_raw = l.string("redirect_domains").unwrap_or_default();
+        let any_domain = domains_raw.trim() == "*";
+        for part in domains_raw.split(',').map(str::trim).filter(|p| !p.is_empty() && !any_domain) {
+            if part == "*" {
+                return Err(l.err("redirect_domains", "`*` (any host) must stand alone, not in a list of domains"));
+            }
             let host = part.strip_prefix("*.").unwrap_or(part);
             let ok = !host.is_empty()
                 && host.contains('.')
@@ -370,6 +376,15 @@ impl Config {
                 ));
             }
             redirect_domains.push(part.to_ascii_lowercase());
+        }
+        // Any HTTPS host may receive codes when the list is empty: on a public issuer that has to
+        // be a decision, not the default.
+        if redirect_domains.is_empty() && !any_domain && !is_local_issuer(&issuer) {
+            return Err(l.err(
+                "redirect_domains",
+                "must name the region's domains (e.g. \"jemberkab.go.id, *.jemberkab.go.id\") when the issuer is \
+                 not localhost; set it to \"*\" to allow any HTTPS host explicitly",
+            ));
         }
         Ok(Config {
             redirect_domains,
@@ -432,6 +447,18 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+
+    /// Whether the issuer is this machine (localhost, 127.0.0.1 or [::1]): only then may demo
+    /// data with printed passwords exist.
+    pub fn local_issuer(&self) -> bool {
+        is_local_issuer(&self.issuer)
+    }
+}
+
+fn is_local_issuer(issuer: &str) -> bool {
+    url::Url::parse(issuer)
+        .map(|u| matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]")))
+        .unwrap_or(false)
 }
 
 fn read_secret_file(key: &str, source: &str, path: &str) -> Result<String, ConfigError> {
@@ -529,6 +556,25 @@ mod tests {
         assert!(!c.trusted_proxies[1].contains("192.168.1.6".parse().unwrap()));
         let e = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
         assert_eq!(e.setting, "trusted_proxies");
+    }
+
+    #[test]
+    fn a_public_issuer_names_its_redirect_domains_or_allows_any_explicitly() {
+        let public = ("GERBANG_ISSUER", "https://sso.jemberkab.go.id");
+        let e = Config::load(None, &env(&[public])).unwrap_err();
+        assert_eq!(e.setting, "redirect_domains");
+        assert!(e.message.contains("\"*\""), "{}", e.message);
+        let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*")])).unwrap();
+        assert!(c.redirect_domains.is_empty());
+        assert!(!c.local_issuer());
+        let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*.jemberkab.go.id")])).unwrap();
+        assert_eq!(c.redirect_domains, vec!["*.jemberkab.go.id".to_string()]);
+        let e = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*, jemberkab.go.id")])).unwrap_err();
+        assert_eq!(e.setting, "redirect_domains");
+        for local in ["http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://localhost"] {
+            let c = Config::load(None, &env(&[("GERBANG_ISSUER", local)])).unwrap();
+            assert!(c.local_issuer(), "{local}");
+        }
     }
 
     #[test]

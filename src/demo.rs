@@ -1,6 +1,8 @@
 //! Demonstration data for a region (Kabupaten Jember): a realistic OPD tree, global roles
 //! assigned to units, and a few civil servants and citizens. Used by `gerbang demo seed`.
-//! Idempotent: what already exists is left as it is.
+//! Idempotent: what already exists is left as it is. Demo accounts are recognised by their
+//! identifiers (the NIPs and NIKs below), so `gerbang demo remove` and the start-up check also
+//! find those an older release seeded. No demo account ever holds an administrative role.
 
 use serde::Serialize;
 
@@ -13,11 +15,8 @@ use crate::password::Hasher;
 use crate::store::opd as opd_store;
 use crate::store::Db;
 
-/// The unit of Diskominfo's application team, whose staff hold `diskominfo-admin`.
+/// The unit of Diskominfo's application team, where the bootstrap administrator works.
 pub const DISKOMINFO_UNIT: &str = "3509.13.01";
-
-/// The one password of every demo account, printed by the command. Demo data only.
-pub const DEMO_PASSWORD: &str = "demo-gerbang-2026";
 
 const UNITS: &[(&str, &str, &str, Option<&str>)] = &[
     ("3509", "Pemerintah Kabupaten Jember", "pemerintah_daerah", None),
@@ -40,11 +39,16 @@ const UNITS: &[(&str, &str, &str, Option<&str>)] = &[
     ("3509.30.01", "Kelurahan Kepatihan", "kelurahan", Some("3509.30")),
 ];
 
-/// (role, description, unit whose staff hold it)
-const ROLES: &[(&str, &str, &str)] = &[
-    ("diskominfo-admin", "Administrator Gerbang di Diskominfo", "3509.13.01"),
-    ("auditor", "Auditor internal (Inspektorat)", "3509.03"),
+/// (role, description, unit whose staff hold it). Never an administrative role: the demo
+/// staff's passwords are printed, so whatever they inherit is as good as public.
+pub(crate) const ROLES: &[(&str, &str, &str)] = &[
+    ("tim-aplikasi", "Tim aplikasi Diskominfo (contoh peran unit)", "3509.13.01"),
+    ("pemeriksa", "Pemeriksa Inspektorat (contoh peran unit)", "3509.03"),
 ];
+
+/// Unit assignments of administrative roles that releases before this one seeded; removed with
+/// the demo region.
+pub(crate) const LEGACY_ROLES: &[(&str, &str)] = &[("diskominfo-admin", "3509.13.01"), ("auditor", "3509.03")];
 
 /// (NIP, name, unit, jabatan, golongan, eselon)
 const ASN: &[(&str, &str, &str, &str, &str, &str)] = &[
@@ -61,12 +65,11 @@ const CITIZENS: &[(&str, &str, &str)] = &[
     ("3509102312850001", "Ahmad Fauzi", "ahmad.fauzi@example.com"),
 ];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct SeedReport {
     pub opd_units: usize,
     pub roles: usize,
     pub accounts: Vec<SeededAccount>,
-    pub password: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +77,25 @@ pub struct SeededAccount {
     pub login: String,
     pub name: String,
     pub account_type: &'static str,
+    /// Generated for this account now; `None` when it already existed (its password is kept).
+    #[serde(skip)]
+    pub password: Option<Secret<String>>,
+}
+
+/// The NIPs and NIKs of the demo accounts.
+pub fn identifiers() -> impl Iterator<Item = &'static str> {
+    ASN.iter().map(|a| a.0).chain(CITIZENS.iter().map(|c| c.0))
+}
+
+/// The demo region's unit codes, children after their parents.
+pub fn unit_codes() -> impl DoubleEndedIterator<Item = &'static str> {
+    UNITS.iter().map(|u| u.0)
+}
+
+/// Each demo account gets its own random password, so one install's demo logins say nothing
+/// about another's.
+fn new_password() -> anyhow::Result<Secret<String>> {
+    Ok(Secret::new(crate::crypto::random_token(12)?))
 }
 
 pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedReport> {
@@ -103,8 +125,8 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
         }
     }
     let mut seeded = Vec::new();
-    let password = Secret::new(DEMO_PASSWORD.to_string());
     for (nip, name, unit, jabatan, golongan, eselon) in ASN {
+        let password = new_password()?;
         let new = NewAccount {
             nip: Some((*nip).into()),
             nik: None,
@@ -112,10 +134,11 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
             password: Some(password.clone()),
             is_admin: false,
         };
-        let mut account = match accounts::create(db, hasher, new, now).await {
-            Ok((a, _)) => a,
+        let (mut account, password) = match accounts::create(db, hasher, new, now).await {
+            Ok((a, _)) => (a, Some(password)),
             Err(AccountError::Conflict(_)) => {
-                accounts::find(db, nip).await?.ok_or_else(|| anyhow::anyhow!("demo account {nip} vanished"))?
+                let a = accounts::find(db, nip).await?.ok_or_else(|| anyhow::anyhow!("demo account {nip} vanished"))?;
+                (a, None)
             }
             Err(e) => return Err(e.into()),
         };
@@ -125,9 +148,10 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
             profile::set(&mut account.profile, account.kind, k, v)?;
         }
         accounts::save_profile(db, &account, now).await?;
-        seeded.push(SeededAccount { login: (*nip).into(), name: (*name).into(), account_type: "asn" });
+        seeded.push(SeededAccount { login: (*nip).into(), name: (*name).into(), account_type: "asn", password });
     }
     for (nik, name, email) in CITIZENS {
+        let password = new_password()?;
         let new = NewAccount {
             nip: None,
             nik: Some((*nik).into()),
@@ -135,17 +159,32 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
             password: Some(password.clone()),
             is_admin: false,
         };
-        let mut account = match accounts::create(db, hasher, new, now).await {
-            Ok((a, _)) => a,
+        let (mut account, password) = match accounts::create(db, hasher, new, now).await {
+            Ok((a, _)) => (a, Some(password)),
             Err(AccountError::Conflict(_)) => {
-                accounts::find(db, nik).await?.ok_or_else(|| anyhow::anyhow!("demo account {nik} vanished"))?
+                let a = accounts::find(db, nik).await?.ok_or_else(|| anyhow::anyhow!("demo account {nik} vanished"))?;
+                (a, None)
             }
             Err(e) => return Err(e.into()),
         };
         profile::set(&mut account.profile, account.kind, "email", email)?;
         profile::set(&mut account.profile, account.kind, "verified", "true")?;
         accounts::save_profile(db, &account, now).await?;
-        seeded.push(SeededAccount { login: (*nik).into(), name: (*name).into(), account_type: "citizen" });
+        seeded.push(SeededAccount { login: (*nik).into(), name: (*name).into(), account_type: "citizen", password });
     }
-    Ok(SeedReport { opd_units: UNITS.len(), roles: ROLES.len(), accounts: seeded, password: DEMO_PASSWORD })
+    Ok(SeedReport { opd_units: UNITS.len(), roles: ROLES.len(), accounts: seeded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_never_hands_out_an_administrative_role() {
+        use crate::identity::admin::{AUDITOR, DISKOMINFO_ADMIN, OPD_ADMIN, OPD_DEVELOPER};
+        for (role, _, _) in ROLES {
+            assert!(![DISKOMINFO_ADMIN, OPD_ADMIN, AUDITOR, OPD_DEVELOPER].contains(role), "{role}");
+            assert!(roles::valid_name(role));
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub(super) async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
 pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let bind = config.bind;
     let state = AppState::init(config).await?;
+    crate::ops::bootstrap::refuse_demo_accounts(&state).await?;
     if let Some(b) = crate::ops::bootstrap::run(&state, now()).await? {
         crate::ops::bootstrap::announce(&b, &state.config);
     }

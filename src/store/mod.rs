@@ -6,6 +6,7 @@ pub mod app_requests;
 pub mod audit;
 pub mod certs;
 pub mod clients;
+pub mod demo;
 pub mod factors;
 pub mod grants;
 pub mod keys;

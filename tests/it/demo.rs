@@ -35,7 +35,7 @@ async fn bootstrap_admin_logs_into_the_demo_application() {
     let seeded = &report.accounts[0];
     let b2 = browser();
     let res = b2.get(app.url("/demo/start")).send().await.unwrap();
-    let cb = login(&app, &b2, &location(&res), &seeded.login, report.password).await;
+    let cb = login(&app, &b2, &location(&res), &seeded.login, seeded.password.as_ref().unwrap().expose()).await;
     let html = b2.get(&cb).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Dinas Kesehatan") && html.contains("IV&#x2f;b"), "{html}");
     // Replaying the callback (code already used) is refused.

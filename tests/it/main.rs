@@ -9,6 +9,7 @@ mod console;
 mod demo;
 mod escalation;
 mod factors;
+mod first_run;
 mod identity;
 mod layers;
 mod login;
