@@ -15,9 +15,10 @@ const ADMIN_NIP = process.env.ADMIN_NIP;
 const ADMIN_ID = process.env.ADMIN_ID;
 const STAFF_ID = process.env.STAFF_ID;
 const ROLE = process.env.ROLE;
+const REVIEWER_NIP = process.env.REVIEWER_NIP;
 const ARTIFACTS = process.env.ARTIFACTS;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-for (const [k, v] of Object.entries({ BASE, PASSWORD, ADMIN_NIP, ADMIN_ID, STAFF_ID, ROLE, ARTIFACTS })) {
+for (const [k, v] of Object.entries({ BASE, PASSWORD, ADMIN_NIP, ADMIN_ID, STAFF_ID, ROLE, REVIEWER_NIP, ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
 }
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -37,15 +38,20 @@ const browser = await chromium.launch({
 let exitCode = 0;
 let page;
 try {
-  const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1280, height: 900 } });
-  context.setDefaultTimeout(15_000);
-  page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-               isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  // A browser of its own (with its own platform authenticator) for each administrator.
+  async function newBrowserPage() {
+    const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(15_000);
+    const p = await context.newPage();
+    const cdp = await context.newCDPSession(p);
+    await cdp.send("WebAuthn.enable");
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
+                 isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    return p;
+  }
+  page = await newBrowserPage();
   let n = 0;
   const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/console-${String(++n).padStart(2, "0")}-${name}.png`, fullPage: true });
   const h1 = () => page.getByRole("heading", { level: 1 }).textContent();
@@ -63,20 +69,22 @@ try {
     await Promise.all([page.waitForURL(url), button("Ya, lakukan").click()]);
   }
 
-  // 1. The administrator logs in with the password (level 1) and registers a passkey.
-  await page.goto(`${BASE}/account`);
-  await page.getByLabel("NIP atau NIK").fill(ADMIN_NIP);
-  await page.getByLabel("Kata sandi").fill(PASSWORD);
-  await Promise.all([page.waitForURL(/\/account/), button("Masuk").click()]);
-  await page.getByLabel("Nama passkey (agar mudah dikenali)").fill("Kunci admin");
-  await Promise.all([page.waitForURL(/done=passkey_added/), button("Tambah passkey").click()]);
-  check("the administrator's passkey is registered", (await page.content()).includes("Kunci admin"));
-
-  // 2. The console asks for level 3: the level-1 session steps up with the passkey.
-  await page.goto(`${BASE}/console`);
-  await page.locator("#passkey-verify").waitFor();
-  check("the console login asks a level-1 session for the passkey", (await page.$("#password")) === null);
-  await Promise.all([page.waitForURL(`${BASE}/console`), page.locator("#passkey-verify").click()]);
+  // 1. An administrator logs in with the password (level 1) and registers a passkey; 2. the
+  // console asks for level 3: the level-1 session steps up with the passkey.
+  async function consoleLogin(nip, keyName) {
+    await page.goto(`${BASE}/account`);
+    await page.getByLabel("NIP atau NIK").fill(nip);
+    await page.getByLabel("Kata sandi").fill(PASSWORD);
+    await Promise.all([page.waitForURL(/\/account/), button("Masuk").click()]);
+    await page.getByLabel("Nama passkey (agar mudah dikenali)").fill(keyName);
+    await Promise.all([page.waitForURL(/done=passkey_added/), button("Tambah passkey").click()]);
+    check(`the passkey "${keyName}" is registered`, (await page.content()).includes(keyName));
+    await page.goto(`${BASE}/console`);
+    await page.locator("#passkey-verify").waitFor();
+    check("the console login asks a level-1 session for the passkey", (await page.$("#password")) === null);
+    await Promise.all([page.waitForURL(`${BASE}/console`), page.locator("#passkey-verify").click()]);
+  }
+  await consoleLogin(ADMIN_NIP, "Kunci admin");
   check("the console opens on the dashboard", (await h1()) === "Dasbor", await h1());
   const who = await nav().locator(".console-nav__who").innerText();
   check("the console shows who is signed in and their powers", who.includes("Rina Wulandari") && who.includes("diskominfo-admin") && who.includes("opd-admin"), who.replace(/\s+/g, " "));
@@ -117,7 +125,22 @@ try {
   check("the rejection reason starts empty (an unedited rejection must ask for a reason)", reason === "", JSON.stringify(reason));
   check("the notice says the request was sent", (await page.getByRole("status").innerText()).includes("Permohonan dikirim."));
 
-  // 4. Diskominfo corrects the request while approving it: a clearer name, and level 3.
+  // 4. Its requester may not approve it (four eyes), although they are a Diskominfo admin too.
+  await page.getByRole("heading", { name: "Setujui (dengan koreksi bila perlu)" }).waitFor();
+  await button("Setujui").click();
+  await page.getByRole("heading", { level: 1, name: "Konfirmasi" }).waitFor();
+  await button("Ya, lakukan").click();
+  await page.getByRole("heading", { level: 1, name: "Terjadi kesalahan" }).waitFor();
+  const fourEyes = await main().innerText();
+  check("the requester cannot approve their own request", fourEyes.includes("another administrator"), fourEyes);
+  await shot("request-own-approval-refused");
+
+  // Another Diskominfo administrator, in a browser of their own, corrects the request while
+  // approving it: a clearer name, and level 3.
+  const requesterPage = page;
+  page = await newBrowserPage();
+  await consoleLogin(REVIEWER_NIP, "Kunci peninjau");
+  await page.goto(requestUrl);
   await page.getByRole("heading", { name: "Setujui (dengan koreksi bila perlu)" }).waitFor();
   check("the approval form starts from the request", (await page.getByLabel("Nama", { exact: true }).inputValue()) === "SIMPUS"
     && (await page.getByLabel("Level keamanan minimum").inputValue()) === "2");
@@ -135,7 +158,9 @@ try {
   check("no approval form is left on a decided request", (await button("Setujui").count()) === 0);
   await shot("request-approved");
 
-  // 5. The requester (the same admin here) fetches the credentials, once.
+  // 5. The requester fetches the credentials, once.
+  page = requesterPage;
+  await page.goto(requestUrl);
   await button("Ambil kredensial").click();
   await confirmationPage(["Kredensial ditampilkan sekali saja"]);
   await button("Ya, lakukan").click();

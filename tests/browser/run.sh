@@ -48,6 +48,10 @@ for role in diskominfo-admin opd-admin; do
     "$BIN" role assign --role "$role" --account "$ADMIN_NIP" --json >/dev/null
 done
 "$BIN" role create --name verifikator --description "Verifikator dokumen" --json >/dev/null
+# A second Diskominfo administrator reviews the request the first one makes (four eyes).
+REVIEWER_NIP=198104102006042004
+echo "$PASSWORD" | "$BIN" account create --nip "$REVIEWER_NIP" --name "Dewi Anggraini" --password-stdin --json >/dev/null
+"$BIN" role assign --role diskominfo-admin --account "$REVIEWER_NIP" --json >/dev/null
 
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -68,7 +72,7 @@ rm -rf "$ARTIFACTS"
 echo "screenshots: $ARTIFACTS"
 export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
-       ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator \
+       ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
        node tests/browser/console.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
