@@ -179,8 +179,9 @@ pub async fn sessions(st: &AppState, me: &SignedIn, now: i64) -> Result<Vec<SsoS
 /// Creation options for a new passkey, for the browser's WebAuthn call.
 pub async fn passkey_options(st: &AppState, me: &Recent) -> Result<serde_json::Value, SelfServiceError> {
     let a = &me.account;
-    let user = a.nip.clone().or(a.nik.clone()).unwrap_or_else(|| a.id.clone());
-    passkeys::start_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, &user, &a.name)
+    // The person's name, never their NIP or NIK: passkeys sync to device and cloud accounts
+    // outside the region's control.
+    passkeys::start_registration(st.webauthn.as_ref(), &st.cache, &st.db, &a.id, &a.name, &a.name)
         .await
         .map_err(|e| internal("passkey registration options failed", e))
 }
@@ -282,7 +283,8 @@ pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<t
     if totp::is_enrolled(&st.db, me.id()).await.map_err(|e| internal("second factors could not be read", e))? {
         return Ok(None);
     }
-    let label = me.account.nip.clone().or(me.account.nik.clone()).unwrap_or_default();
+    // As for passkeys: authenticator apps back their entries up to cloud accounts.
+    let label = me.account.name.clone();
     let e = totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now)
         .await
         .map_err(|e| internal("TOTP enrolment could not start", e))?;

@@ -357,3 +357,26 @@ async fn the_current_password_check_is_throttled_like_a_login() {
     let failed = records(&app, &id).await.iter().filter(|r| r.0 == "password.change_failed").count();
     assert_eq!(failed, 2, "every judged wrong guess is in the audit trail");
 }
+
+#[tokio::test]
+async fn authenticators_are_labelled_with_the_name_never_the_nip_or_nik() {
+    // Passkeys need a domain name as the issuer; no request is made to it.
+    let app = TestApp::spawn_with(&[("GERBANG_ISSUER", "http://localhost:9")]).await;
+    let st = &app.state;
+    let nik = unique_nik();
+    let account = app.citizen(&nik, "Ayu Lestari").await;
+    let t = now();
+    let (_, session) =
+        gerbang::auth::session::create(&st.cache, &account.id, "1", vec!["pwd".into()], 3600, t, "10.0.0.1", "uji")
+            .await
+            .unwrap();
+    let me =
+        || gerbang::ops::account::SignedIn { session: session.clone(), account: account.clone() }.recent(t).unwrap();
+    let options = gerbang::ops::account::passkey_options(st, &me()).await.unwrap();
+    let user = &options["publicKey"]["user"];
+    assert_eq!((user["name"].as_str(), user["displayName"].as_str()), (Some("Ayu Lestari"), Some("Ayu Lestari")));
+    assert!(!options.to_string().contains(&nik), "the NIK does not go to the passkey provider");
+    let totp = gerbang::ops::account::start_totp(st, &me(), t).await.unwrap().expect("an enrolment");
+    assert!(totp.uri.starts_with("otpauth://totp/Gerbang:Ayu%20Lestari?"), "{}", totp.uri);
+    assert!(!totp.uri.contains(&nik), "the NIK does not go to the authenticator app");
+}
