@@ -96,6 +96,7 @@ pub(crate) fn check_request(
         max_age,
         login_hint: bounded("login_hint", 64)?,
         ui_locales: bounded("ui_locales", 64)?,
+        id_token_hint: bounded("id_token_hint", 4096)?,
         acr_level: requested_level(map)?,
     })
 }

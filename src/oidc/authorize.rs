@@ -32,6 +32,10 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// Who the client expects to be logged in (OIDC Core §3.1.2.1): another person's session
+    /// does not answer for them.
+    #[serde(default)]
+    pub id_token_hint: Option<String>,
     /// Lowest security level the request asked for with `acr_values` or an `acr` claim request.
     #[serde(default)]
     pub acr_level: u8,
@@ -215,6 +219,25 @@ pub async fn authorize(
     continue_request(st, &client, request, session, browser_id, now).await
 }
 
+#[derive(Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: serde_json::Value,
+}
+
+/// The subject of an ID token this provider issued to `client` (expired ones count: a hint
+/// names a person, it grants nothing).
+async fn hint_subject(st: &Provider<'_>, client: &Client, hint: &str) -> Option<String> {
+    let claims: HintClaims =
+        st.keys.verify_fresh(st.db, hint, super::keys::TokenType::IdToken, &st.config.issuer, false).await.ok()?;
+    let for_client = match &claims.aud {
+        serde_json::Value::String(a) => *a == client.id,
+        serde_json::Value::Array(a) => a.iter().any(|v| v.as_str() == Some(&client.id)),
+        _ => false,
+    };
+    for_client.then_some(claims.sub)
+}
+
 async fn continue_request(
     st: &Provider<'_>,
     client: &Client,
@@ -237,11 +260,24 @@ async fn continue_request(
         );
         return if none { fail(err) } else { denied(st, &request, "denied_level", Some(required), &err) };
     }
+    let hinted_sub = match request.id_token_hint.as_deref() {
+        Some(h) => match hint_subject(st, client, h).await {
+            Some(sub) => Some(sub),
+            None => {
+                return fail(OAuthError::invalid_request(
+                    "id_token_hint is not an ID token this provider issued to this client",
+                ))
+            }
+        },
+        None => None,
+    };
     let mut account = None;
     let mut usable = session.filter(|s| {
         !request.prompt.iter().any(|p| p == "login" || p == "select_account")
             // Elapsed time is counted in whole seconds, so `max_age=0` always means a fresh login.
             && request.max_age.is_none_or(|m| now - s.auth_time < m)
+            // The session of someone else than the hinted person does not answer for them.
+            && hinted_sub.as_deref().is_none_or(|sub| st.subjects.for_client(client, &s.account_id) == sub)
     });
     if let Some(s) = usable {
         match accounts::get(st.db, &s.account_id).await {

@@ -408,3 +408,40 @@ async fn logging_out_revokes_the_tokens_issued_under_that_session() {
     let logout = trail.iter().find(|e| e.kind == "logout").expect("logout recorded");
     assert!(logout.detail.contains("\"revoked_grants\":1"), "{}", logout.detail);
 }
+
+#[tokio::test]
+async fn prompt_none_answers_only_for_the_person_the_hint_names() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let http = http_client();
+    let (ayu, budi) = (unique_nip(), unique_nip());
+    app.asn(&ayu, "Ayu").await;
+    app.asn(&budi, "Budi").await;
+    let mut id_tokens = Vec::new();
+    let mut browsers = Vec::new();
+    for nip in [&ayu, &budi] {
+        let b = browser();
+        let start = start_auth(&rp, &[]);
+        let cb = login(&app, &b, &start.url, nip, PASSWORD).await;
+        let t = rp
+            .exchange_code(openidconnect::AuthorizationCode::new(query(&cb)["code"].clone()))
+            .unwrap()
+            .set_pkce_verifier(start.verifier)
+            .request_async(&http)
+            .await
+            .unwrap();
+        id_tokens.push(openidconnect::TokenResponse::id_token(&t).unwrap().to_string());
+        browsers.push(b);
+    }
+    // Ayu's browser, asked silently about Budi: Budi is not logged in here.
+    let silent = |hint: &str| format!("{}&prompt=none&id_token_hint={hint}", start_auth(&rp, &[]).url);
+    let res = browsers[0].get(silent(&id_tokens[1])).send().await.unwrap();
+    assert_eq!(query(&location(&res)).get("error").map(String::as_str), Some("login_required"));
+    // About Ayu herself: answered.
+    let res = browsers[0].get(silent(&id_tokens[0])).send().await.unwrap();
+    assert!(query(&location(&res)).contains_key("code"));
+    // A hint that is no ID token of ours is refused.
+    let res = browsers[0].get(silent("bukan.token.sah")).send().await.unwrap();
+    assert_eq!(query(&location(&res)).get("error").map(String::as_str), Some("invalid_request"));
+}
