@@ -189,6 +189,12 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     if !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)? {
         return reuse().await;
     }
+    // The registration may have changed since the login: a level it now needs, scopes it lost.
+    if levels::from_acr(&grant.acr).unwrap_or(1) < client.min_level {
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant("the application now requires a stronger login"));
+    }
+    let scope = scope.split(' ').filter(|s| client.allows_scope(s)).collect::<Vec<_>>().join(" ");
     let account = active_account(st, &grant.account_id).await?;
     // Access rules may have changed since the login (a required role removed, say).
     if let Err(d) = access::check(st.db, client, &account).await.map_err(OAuthError::server)? {

@@ -126,9 +126,14 @@ pub async fn edit_application(
         opd_store::get(&st.db, o).await?.ok_or(AdminError::Invalid("owner_opd_id: no such OPD unit".into()))?;
     }
     let updated = clients::update(&st.db, &st.clients, &st.redirect_policy, &current, edit, now).await?;
+    // Grants made under the old registration carry data the application may no longer read, or
+    // a login weaker than it now needs: they end, and people log in again under the new terms.
+    let narrowed = current.scopes.iter().any(|s| !updated.allows_scope(s)) || updated.min_level > current.min_level;
+    let revoked =
+        if narrowed { crate::store::grants::revoke_grants_of_client(&st.db, &updated.id, now).await? } else { 0 };
     let (before, after) = (settings(&current), settings(&updated));
     if before != after {
-        let detail = json!({ "client_id": updated.id, "before": before, "after": after });
+        let detail = json!({ "client_id": updated.id, "before": before, "after": after, "revoked_grants": revoked });
         audit::record(&st.db, Event::new("application.updated").actor(&who.actor()).detail(detail), now).await;
     }
     Ok(updated)

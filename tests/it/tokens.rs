@@ -425,3 +425,49 @@ async fn a_lockout_on_one_replica_holds_on_the_other() {
     let res = gerbang::ops::login::password_login(&other.state, &nip, &right, "10.3.3.3", t + 25).await;
     assert!(matches!(res, Err(gerbang::ops::login::LoginError::TooManyAttempts { .. })), "{res:?}");
 }
+
+#[tokio::test]
+async fn narrowing_an_applications_registration_ends_the_grants_it_made_before() {
+    use gerbang::ops::{applications::edit_application, Operator, Principal};
+    let app = TestApp::spawn().await;
+    let c = app
+        .web_client(&["openid", "profile", "nik"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true)
+        .await;
+    let rp = app.rp(&c).await;
+    let nik = unique_nik();
+    app.citizen(&nik, "Warga Uji").await;
+    let http = http_client();
+    let start = start_auth(&rp, &["profile", "nik"]);
+    let cb = login(&app, &browser(), &start.url, &nik, PASSWORD).await;
+    let t = rp
+        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(start.verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let rt = t.refresh_token().unwrap().secret().clone();
+    // A rename changes nothing the person agreed to: the grant lives on.
+    let operator = Principal::Operator(Operator::local());
+    let id = gerbang::ids::ClientId::parse(&c.id).unwrap();
+    let rename = gerbang::oidc::clients::ClientEdit { name: Some("Aplikasi Uji Baru".into()), ..Default::default() };
+    edit_application(&app.state, &operator, &id, rename, gerbang::state::now()).await.unwrap();
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!(status, 200, "{body}");
+    let (rt, at) =
+        (body["refresh_token"].as_str().unwrap().to_string(), body["access_token"].as_str().unwrap().to_string());
+
+    // Diskominfo takes the NIK away and raises the level: what was granted before ends now.
+    let narrow = gerbang::oidc::clients::ClientEdit {
+        scopes: Some(vec!["openid".into(), "profile".into()]),
+        min_level: Some(2),
+        ..Default::default()
+    };
+    edit_application(&app.state, &operator, &id, narrow, gerbang::state::now()).await.unwrap();
+    let (status, body) =
+        post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let res = http.get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the NIK is no longer served to the application");
+}
