@@ -8,7 +8,7 @@ use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::state::now;
 use gerbang::store::factors as factor_store;
 use gerbang::store::passkeys::{self as passkey_store, PasskeyRow};
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse, TokenResponse};
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -85,13 +85,7 @@ async fn every_endpoint_against_every_role() {
     let rp = app.rp(&other).await;
     let start = start_auth(&rp, &[]);
     let cb = login(&app, &browser(), &start.url, &super_nip, PASSWORD).await;
-    let foreign = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http_client())
-        .await
-        .unwrap();
+    let foreign = redeem(&rp, &cb, start.verifier).await;
     assert_eq!(call(&app, Some(foreign.access_token().secret()), "GET", "/admin/api/v1/accounts", None).await.0, 403);
 
     let ids = |v: &Value| -> Vec<String> {
@@ -441,13 +435,7 @@ async fn sign_in(app: &TestApp, c: &TestClient, nip: &str) -> SignedIn {
     let b = browser();
     let cb = login(app, &b, &start.url, nip, PASSWORD).await;
     assert!(cb.starts_with(&c.redirect_uri), "{cb}");
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http_client())
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     let sid = jwt_payload(&t.id_token().unwrap().to_string())["sid"].as_str().unwrap().to_string();
     SignedIn { browser: b, access: t.access_token().secret().clone(), sid }
 }

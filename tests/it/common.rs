@@ -366,3 +366,13 @@ pub async fn console_token(app: &TestApp, nip: &str) -> String {
         .expect("token");
     t.access_token().secret().clone()
 }
+
+/// Redeems the code in a callback URL as the relying party `rp` does, with its PKCE verifier.
+pub async fn redeem(rp: &Rp, callback: &str, verifier: PkceCodeVerifier) -> openidconnect::core::CoreTokenResponse {
+    rp.exchange_code(openidconnect::AuthorizationCode::new(query(callback)["code"].clone()))
+        .expect("token request")
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client())
+        .await
+        .expect("tokens")
+}

@@ -5,7 +5,7 @@
 use gerbang::auth::totp;
 use gerbang::oidc::clients::{self, GrantType, NewClient};
 use gerbang::state::now;
-use openidconnect::{AuthorizationCode, TokenResponse};
+use openidconnect::TokenResponse;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -73,13 +73,7 @@ async fn otp(app: &TestApp, b: &reqwest::Client, html: &str, field: &str, value:
 
 async fn id_claims(app: &TestApp, c: &TestClient, start: AuthStart, callback: &str) -> Value {
     let rp = app.rp(c).await;
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(callback)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http_client())
-        .await
-        .expect("exchange");
+    let t = redeem(&rp, callback, start.verifier).await;
     jwt_payload(&t.id_token().unwrap().to_string())
 }
 

@@ -79,13 +79,7 @@ async fn second_application_logs_in_without_password() {
     assert_eq!(res.status(), 303, "SSO: straight back with a code, no login page");
     let cb2 = location(&res);
     assert!(cb2.starts_with(&b_client.redirect_uri));
-    let tokens = rp2
-        .exchange_code(AuthorizationCode::new(query(&cb2)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(second.verifier)
-        .request_async(&http_client())
-        .await
-        .expect("exchange");
+    let tokens = redeem(&rp2, &cb2, second.verifier).await;
     let claims = tokens.id_token().unwrap().claims(&rp2.id_token_verifier(), &second.nonce).unwrap();
     assert_eq!(jwt_payload(&tokens.id_token().unwrap().to_string())["amr"], serde_json::json!(["pwd"]));
     assert!(claims.auth_time().is_some());
@@ -140,13 +134,7 @@ async fn nik_is_released_only_to_clients_registered_for_it() {
     let rp = app.rp(&without).await;
     let start = start_auth(&rp, &["profile", "nik"]);
     let cb = login(&app, &b, &start.url, &nik, PASSWORD).await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, &cb, start.verifier).await;
     let granted: Vec<String> = tokens.scopes().unwrap().iter().map(|s| s.to_string()).collect();
     assert!(!granted.contains(&"nik".to_string()), "nik scope must not be granted: {granted:?}");
     assert!(jwt_payload(&tokens.id_token().unwrap().to_string()).get("nik").is_none());
@@ -165,13 +153,7 @@ async fn nik_is_released_only_to_clients_registered_for_it() {
     let rp = app.rp(&with).await;
     let start = start_auth(&rp, &["profile", "nik"]);
     let cb = login(&app, &b, &start.url, &nik, PASSWORD).await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, &cb, start.verifier).await;
     assert_eq!(jwt_payload(&tokens.id_token().unwrap().to_string())["nik"], nik.as_str());
     assert_eq!(jwt_payload(&tokens.id_token().unwrap().to_string())["account_type"], "citizen");
 }
@@ -186,13 +168,7 @@ async fn logout_ends_the_sso_session() {
     let b = browser();
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http_client())
-        .await
-        .unwrap();
+    let tokens = redeem(&rp, &cb, start.verifier).await;
     let id_token = tokens.id_token().unwrap().to_string();
 
     // A post_logout_redirect_uri that is not registered is refused with a page, not followed.
@@ -374,13 +350,7 @@ async fn logging_out_revokes_the_tokens_issued_under_that_session() {
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     let access = t.access_token().secret().clone();
     let refresh = t.refresh_token().unwrap().clone();
     let userinfo = |token: String| {
@@ -414,7 +384,6 @@ async fn prompt_none_answers_only_for_the_person_the_hint_names() {
     let app = TestApp::spawn().await;
     let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
     let rp = app.rp(&c).await;
-    let http = http_client();
     let (ayu, budi) = (unique_nip(), unique_nip());
     app.asn(&ayu, "Ayu").await;
     app.asn(&budi, "Budi").await;
@@ -424,13 +393,7 @@ async fn prompt_none_answers_only_for_the_person_the_hint_names() {
         let b = browser();
         let start = start_auth(&rp, &[]);
         let cb = login(&app, &b, &start.url, nip, PASSWORD).await;
-        let t = rp
-            .exchange_code(openidconnect::AuthorizationCode::new(query(&cb)["code"].clone()))
-            .unwrap()
-            .set_pkce_verifier(start.verifier)
-            .request_async(&http)
-            .await
-            .unwrap();
+        let t = redeem(&rp, &cb, start.verifier).await;
         id_tokens.push(openidconnect::TokenResponse::id_token(&t).unwrap().to_string());
         browsers.push(b);
     }

@@ -200,13 +200,7 @@ async fn a_suspended_account_is_refused_everywhere_and_its_sessions_end() {
     let b = browser();
     let start = start_auth(&rp, &[]);
     let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http_client())
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     let refresh = t.refresh_token().unwrap().secret().clone();
 
     assert!(accounts::set_status(&app.state.db, &a.id, accounts::AccountStatus::Suspended, now()).await.unwrap());

@@ -10,7 +10,7 @@ use gerbang::oidc::keys::Alg;
 use gerbang::ops::upkeep::flush_token_counts;
 use gerbang::state::now;
 use gerbang::stats::dashboard;
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+use openidconnect::OAuth2TokenResponse;
 use serde_json::Value;
 
 use crate::common::*;
@@ -80,13 +80,7 @@ async fn token_counts_reach_the_audit_trail_once_and_the_dashboard_shows_the_day
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     rp.exchange_refresh_token(t.refresh_token().unwrap()).unwrap().request_async(&http).await.unwrap();
 
     let last_hour = now() / 3600;

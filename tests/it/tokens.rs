@@ -4,7 +4,7 @@
 use gerbang::oidc::clients::GrantType;
 use gerbang::oidc::keys::Alg;
 use openidconnect::core::CoreProviderMetadata;
-use openidconnect::{AuthorizationCode, IssuerUrl, JsonWebKey, OAuth2TokenResponse, TokenResponse};
+use openidconnect::{IssuerUrl, JsonWebKey, OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::common::*;
@@ -44,13 +44,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let first = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let first = redeem(&rp, &cb, start.verifier).await;
     let r1 = first.refresh_token().expect("refresh token").clone();
 
     let second = rp.exchange_refresh_token(&r1).unwrap().request_async(&http).await.expect("first refresh");
@@ -75,13 +69,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     // Scope can be narrowed on refresh but never widened.
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     let rt = t.refresh_token().unwrap().secret().clone();
     let (status, body) = post_form(
         &app,
@@ -317,13 +305,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let start = start_auth(&rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
     let http = http_client();
-    let old = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let old = redeem(&rp, &cb, start.verifier).await;
     let old_kid = jwt_header(&old.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
 
     let rotated = app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
@@ -361,13 +343,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     // ...and new tokens are signed with the new key.
     let start = start_auth(&fresh_rp, &["profile"]);
     let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let new = fresh_rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let new = redeem(&fresh_rp, &cb, start.verifier).await;
     assert_eq!(jwt_header(&new.id_token().unwrap().to_string())["kid"], new_kid.as_str());
     new.id_token().unwrap().claims(&fresh_rp.id_token_verifier(), &start.nonce).expect("new token verifies");
 }
@@ -439,13 +415,7 @@ async fn narrowing_an_applications_registration_ends_the_grants_it_made_before()
     let http = http_client();
     let start = start_auth(&rp, &["profile", "nik"]);
     let cb = login(&app, &browser(), &start.url, &nik, PASSWORD).await;
-    let t = rp
-        .exchange_code(AuthorizationCode::new(query(&cb)["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(start.verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = redeem(&rp, &cb, start.verifier).await;
     let rt = t.refresh_token().unwrap().secret().clone();
     // A rename changes nothing the person agreed to: the grant lives on.
     let operator = Principal::Operator(Operator::local());
