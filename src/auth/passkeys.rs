@@ -110,6 +110,8 @@ pub async fn finish_registration(
         credential: serde_json::to_string(&passkey).map_err(|e| PasskeyError::Internal(e.to_string()))?,
         created_at: now,
         last_used_at: None,
+        enrolled_via: None,
+        enrolled_level: None,
     };
     store::insert(db, &row).await?;
     Ok(row)

@@ -33,6 +33,15 @@ pub(super) enum AccountCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Issue a one-time enrolment link (24 h, single use, shown once) through which the person
+    /// enrols a first passkey or authenticator app: required for anyone holding an
+    /// administrative role. Audited.
+    EnrolmentLink {
+        /// NIP, NIK or account id.
+        account: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -77,6 +86,9 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: AccountCmd) -> 
         AccountCmd::Update(u) => update(&Ctx::open(config, operator).await?, u).await,
         AccountCmd::ResetFactors { account, json } => {
             reset_factors(&Ctx::open(config, operator).await?, &account, json).await
+        }
+        AccountCmd::EnrolmentLink { account, json } => {
+            enrolment_link(&Ctx::open(config, operator).await?, &account, json).await
         }
     }
 }
@@ -187,5 +199,20 @@ async fn reset_factors(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<ExitC
     }
     Ok(print(json, json!({ "reset": a.id }), || {
         println!("second factors of {} ({}) removed; recorded in the audit trail", a.id, a.name);
+    }))
+}
+
+async fn enrolment_link(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (a, id) = match find(ctx, key, json).await {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let link = match crate::ops::enrolment::issue_link(&ctx.st, &ctx.who, &id, now()).await {
+        Ok(l) => l,
+        Err(e) => return Ok(refused(json, &e)),
+    };
+    Ok(print(json, json!({ "enrolment_link": link }), || {
+        println!("enrolment link for {} ({}), single use, valid 24 hours, shown only now:", a.id, a.name);
+        println!("  {}", link.url);
     }))
 }

@@ -17,13 +17,21 @@ use crate::identity::accounts::AccountKind;
 use crate::identity::levels;
 use crate::ids::{PasskeyId, SessionId};
 use crate::ops::account::{self as ops, Recent, SelfServiceError, SessionEnded, SignedIn};
+use crate::ops::enrolment as ops_enrolment;
 use crate::ops::relying_party;
 use crate::state::{now, AppState};
 use crate::theme::negotiate;
 
 /// Outcome messages shown once on the account page; only these keys are accepted from the URL.
-const DONE: &[&str] =
-    &["password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_ended"];
+const DONE: &[&str] = &[
+    "password_changed",
+    "totp_enrolled",
+    "totp_removed",
+    "passkey_added",
+    "passkey_removed",
+    "session_ended",
+    "enrolment_ready",
+];
 
 /// "Chrome · Windows" from a User-Agent header: enough for a person to recognise a device.
 pub fn device(ua: &str) -> String {
@@ -149,6 +157,20 @@ impl<M> Person<M> {
             SelfServiceError::Refused => {
                 PageError::new(&self.st, self.locale, StatusCode::BAD_REQUEST, refused, "invalid_request")
             }
+            SelfServiceError::EnrolmentLinkRequired => PageError::new(
+                &self.st,
+                self.locale,
+                StatusCode::FORBIDDEN,
+                "err_enrolment_link_required",
+                "access_denied",
+            ),
+            SelfServiceError::LinkInvalid => PageError::new(
+                &self.st,
+                self.locale,
+                StatusCode::BAD_REQUEST,
+                "err_enrolment_link_invalid",
+                "invalid_request",
+            ),
             SelfServiceError::Password(_) | SelfServiceError::Internal => self.server_error(),
         }
     }
@@ -187,7 +209,7 @@ pub async fn overview(
     let keys: Vec<minijinja::Value> = o
         .passkeys
         .iter()
-        .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day) })
+        .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day), origin => origin(&p, k.enrolled_via.as_deref(), k.enrolled_level) })
         .collect();
     let when = |t: i64| {
         chrono::DateTime::from_timestamp(t + 7 * 3600, 0)
@@ -215,9 +237,50 @@ pub async fn overview(
         done => done,
         passkeys => keys,
         passkeys_enabled => o.passkeys_enabled,
+        totp_origin => o.totp_origin.as_ref().and_then(|(via, level)| origin(&p, via.as_deref(), *level)),
+        enrolment => o.enrolment.as_str(),
+        link_pending => Cookies::read(st, &jar, Cookies::ENROL).is_some(),
         csrf => st.csrf.token(&bid, "account"),
     };
     Ok((jar, page(st, StatusCode::OK, "account.html", locale, ctx)).into_response())
+}
+
+/// "added through an enrolment link" / "added after a password-only login": how a factor got
+/// its standing, so a factor a phisher added stands out. Older factors say nothing.
+fn origin<M>(p: &Person<M>, via: Option<&str>, level: Option<i64>) -> Option<String> {
+    match (via?, level?) {
+        ("link", _) => Some(p.text("account_factor_via_link")),
+        (_, level) => Some(p.text("account_factor_via_session").replace("{level}", &level.to_string())),
+    }
+}
+
+/// Opening an enrolment link. Its secret waits in a cookie while the person signs in; the
+/// account page then offers to use it. A GET redeems nothing (link previews open links too).
+pub async fn enrol_link(
+    State(st): State<St>,
+    Path(token): Path<String>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Response {
+    if !ops_enrolment::plausible_token(&token) {
+        let locale = locale_of(&st, &headers, None);
+        let e = PageError::new(&st, locale, StatusCode::NOT_FOUND, "err_enrolment_link_invalid", "invalid_request");
+        return e.into_response();
+    }
+    (jar.add(Cookies::make(&st, Cookies::ENROL, token)), see_other("/account")).into_response()
+}
+
+/// Uses the link kept by [`enrol_link`] for the signed-in person; the cookie goes either way.
+pub async fn enrol_redeem(
+    jar: CookieJar,
+    SignedInForm { who: RecentPerson(p), .. }: SignedInForm<RecentPerson>,
+) -> Response {
+    let token = Cookies::read(&p.st, &jar, Cookies::ENROL).unwrap_or_default();
+    let jar = jar.add(Cookies::removal(&p.st, Cookies::ENROL));
+    match ops_enrolment::redeem_link(&p.st, &p.me, &token, now()).await {
+        Ok(()) => (jar, see_other("/account?done=enrolment_ready")).into_response(),
+        Err(e) => (jar, p.error(e)).into_response(),
+    }
 }
 
 /// Creation options for a new passkey (fetched by the page's script, so refusals are JSON).
@@ -235,8 +298,12 @@ pub async fn passkey_options(
     let (Some(me), true) = (me.recent(now()), checked) else {
         return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "reauthenticate" }))).into_response();
     };
-    match ops::passkey_options(&st, &me).await {
+    match ops::passkey_options(&st, &me, now()).await {
         Ok(v) => super::no_store_json(v),
+        Err(SelfServiceError::EnrolmentLinkRequired) => {
+            (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "enrolment_link_required" })))
+                .into_response()
+        }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({ "error": "server_error" })))
             .into_response(),
     }

@@ -171,6 +171,8 @@ pub struct Cookies;
 impl Cookies {
     pub const BROWSER: &'static str = "gerbang_bid";
     pub const SSO: &'static str = "gerbang_sso";
+    /// An opened enrolment link's secret, kept while its person signs in.
+    pub const ENROL: &'static str = "gerbang_enrol";
 
     pub fn name(st: &AppState, base: &'static str) -> String {
         if st.config.secure_cookies() {

@@ -2,6 +2,7 @@
 //! overview, passkeys, password, authenticator app, recovery codes and sessions. The person is
 //! both the actor and the subject of every audit record written here.
 
+use super::enrolment;
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::auth::throttle::{self, Verdict};
@@ -64,6 +65,10 @@ pub enum SelfServiceError {
     Refused,
     /// The new password was not taken; the person can try again.
     Password(PasswordRefusal),
+    /// An administrator's first factor is enrolled only through a one-time enrolment link.
+    EnrolmentLinkRequired,
+    /// The enrolment link is unknown, someone else's, used or expired (one answer for all).
+    LinkInvalid,
     /// Logged where it happened; the page shows a generic error.
     Internal,
 }
@@ -90,7 +95,7 @@ impl PasswordRefusal {
     }
 }
 
-fn internal(what: &'static str, e: impl std::fmt::Display) -> SelfServiceError {
+pub(super) fn internal(what: &'static str, e: impl std::fmt::Display) -> SelfServiceError {
     tracing::error!(error = %e, "{what}");
     SelfServiceError::Internal
 }
@@ -142,9 +147,32 @@ pub struct Overview {
     pub recovery_remaining: i64,
     pub passkeys: Vec<PasskeyRow>,
     pub passkeys_enabled: bool,
+    /// How the authenticator app was enrolled (`via`, session level), when known.
+    pub totp_origin: Option<(Option<String>, Option<i64>)>,
+    pub enrolment: Enrolment,
     /// Newest first; empty (with a warning in the log) when the cache cannot be read: the rest
     /// of the page is still worth showing.
     pub sessions: Vec<SsoSession>,
+}
+
+/// Whether this session may add a factor now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrolment {
+    Allowed,
+    /// An administrator's session after a password only: a factor needs an enrolment link.
+    NeedsLink,
+    /// An enrolment link was redeemed by this session: one factor may be added.
+    LinkOpen,
+}
+
+impl Enrolment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enrolment::Allowed => "allowed",
+            Enrolment::NeedsLink => "needs_link",
+            Enrolment::LinkOpen => "link_open",
+        }
+    }
 }
 
 pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview, SelfServiceError> {
@@ -157,7 +185,16 @@ pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview
     let recovery_remaining = recovery::remaining(&st.db, me.id()).await.map_err(factors_unread)?;
     let passkeys = passkeys::list(&st.db, me.id()).await.map_err(|e| internal("passkeys could not be read", e))?;
     let sessions = sessions(st, me, now).await.unwrap_or_default();
+    let totp_origin = crate::store::enrolment::totp_origin(&st.db, me.id()).await.map_err(factors_unread)?;
+    let enrolment = match enrolment::route(st, me, now).await {
+        Ok(enrolment::Route::Link(_)) => Enrolment::LinkOpen,
+        Ok(enrolment::Route::Session(_)) => Enrolment::Allowed,
+        Err(SelfServiceError::EnrolmentLinkRequired) => Enrolment::NeedsLink,
+        Err(e) => return Err(e),
+    };
     Ok(Overview {
+        totp_origin,
+        enrolment,
         unit_name,
         level: levels::from_acr(&me.session.acr).unwrap_or(1),
         totp_enrolled,
@@ -177,7 +214,8 @@ pub async fn sessions(st: &AppState, me: &SignedIn, now: i64) -> Result<Vec<SsoS
 }
 
 /// Creation options for a new passkey, for the browser's WebAuthn call.
-pub async fn passkey_options(st: &AppState, me: &Recent) -> Result<serde_json::Value, SelfServiceError> {
+pub async fn passkey_options(st: &AppState, me: &Recent, now: i64) -> Result<serde_json::Value, SelfServiceError> {
+    enrolment::route(st, me, now).await?;
     let a = &me.account;
     // The person's name, never their NIP or NIK: passkeys sync to device and cloud accounts
     // outside the region's control.
@@ -196,16 +234,24 @@ pub async fn add_passkey(
 ) -> Result<(), SelfServiceError> {
     let cred = serde_json::from_str::<webauthn_rs::prelude::RegisterPublicKeyCredential>(credential)
         .map_err(|_| SelfServiceError::Refused)?;
+    let route = enrolment::route(st, me, now).await?;
+    enrolment::claim(st, &route, now).await?;
     match passkeys::finish_registration(st.webauthn.as_ref(), &st.cache, &st.db, me.id(), name, &cred, now).await {
         Ok(row) => {
             tracing::info!(account = %me.id(), passkey = %row.id, "passkey registered");
-            record(st, me, Event::new("passkey.registered"), now).await;
+            enrolment::enrolled(st, me, &route, enrolment::Factor::Passkey(&row.id)).await;
+            record(st, me, Event::new("passkey.registered").detail(enrolment::detail(me, &route)), now).await;
             Ok(())
         }
-        Err(passkeys::PasskeyError::Store(e)) => Err(internal("passkey registration failed", e)),
         Err(e) => {
-            tracing::info!(error = %e, "passkey registration refused");
-            Err(SelfServiceError::Refused)
+            enrolment::release(st, &route).await;
+            match e {
+                passkeys::PasskeyError::Store(e) => Err(internal("passkey registration failed", e)),
+                e => {
+                    tracing::info!(error = %e, "passkey registration refused");
+                    Err(SelfServiceError::Refused)
+                }
+            }
         }
     }
 }
@@ -283,6 +329,7 @@ pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<t
     if totp::is_enrolled(&st.db, me.id()).await.map_err(|e| internal("second factors could not be read", e))? {
         return Ok(None);
     }
+    enrolment::route(st, me, now).await?;
     // As for passkeys: authenticator apps back their entries up to cloud accounts.
     let label = me.account.name.clone();
     let e = totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now)
@@ -299,15 +346,22 @@ pub async fn confirm_totp(
     code: &str,
     now: i64,
 ) -> Result<Option<Vec<String>>, SelfServiceError> {
-    match totp::confirm_enrolment(&st.db, &st.sealer, me.id(), code, now).await {
+    let route = enrolment::route(st, me, now).await?;
+    enrolment::claim(st, &route, now).await?;
+    let confirmed = totp::confirm_enrolment(&st.db, &st.sealer, me.id(), code, now).await;
+    if !matches!(confirmed, Ok(true)) {
+        enrolment::release(st, &route).await;
+    }
+    match confirmed {
         Ok(true) => {}
         Ok(false) => return Err(SelfServiceError::Refused),
         Err(e) => return Err(internal("TOTP confirmation failed", e)),
     }
     tracing::info!(account = %me.id(), "authenticator app enrolled");
-    record(st, me, Event::new("totp.enrolled"), now).await;
+    enrolment::enrolled(st, me, &route, enrolment::Factor::Totp).await;
+    record(st, me, Event::new("totp.enrolled").detail(enrolment::detail(me, &route)), now).await;
     match recovery::remaining(&st.db, me.id()).await {
-        Ok(0) => new_recovery_codes(st, me, now).await.map(Some),
+        Ok(0) => generate_recovery_codes(st, me, now).await.map(Some),
         Ok(_) => Ok(None),
         Err(e) => Err(internal("recovery codes could not be counted", e)),
     }
@@ -330,6 +384,12 @@ pub async fn remove_totp(st: &AppState, me: &Recent, now: i64) -> Result<(), Sel
 
 /// A new set of recovery codes, replacing the old one; returned to be shown once.
 pub async fn new_recovery_codes(st: &AppState, me: &Recent, now: i64) -> Result<Vec<String>, SelfServiceError> {
+    // Codes stand in for a factor at login, so they are enrolled on the same terms.
+    enrolment::route(st, me, now).await?;
+    generate_recovery_codes(st, me, now).await
+}
+
+async fn generate_recovery_codes(st: &AppState, me: &Recent, now: i64) -> Result<Vec<String>, SelfServiceError> {
     let codes = recovery::generate(&st.db, &st.recovery, me.id(), now)
         .await
         .map_err(|e| internal("recovery code generation failed", e))?;

@@ -17,6 +17,9 @@ pub const DEMO_CLIENT_ID: &str = "demo";
 pub struct Bootstrapped {
     pub admin_nip: String,
     pub admin_password: Secret<String>,
+    /// The one-time link through which the administrator enrols their first passkey: a
+    /// password alone never reaches the console.
+    pub admin_enrolment: super::enrolment::IssuedLink,
     pub demo_client_id: String,
     /// The demonstration region, when the `demo` setting is on.
     pub demo: Option<crate::demo::SeedReport>,
@@ -46,6 +49,10 @@ pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>
         Ok(()) | Err(RoleError::AlreadyAssigned) => {}
         Err(e) => return Err(e.into()),
     }
+    let actor = super::Principal::Operator(super::Operator::new("bootstrap").map_err(anyhow::Error::msg)?).actor();
+    let admin_enrolment = super::enrolment::issue_for(st, &admin, &actor, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("the administrator's enrolment link: {}", e.detail()))?;
     let seeded = if st.config.demo && st.config.local_issuer() {
         let report = crate::demo::seed(&st.db, &st.hasher, now).await?;
         // The administrator works at Diskominfo; the unit itself passes on no administrative role.
@@ -64,6 +71,7 @@ pub async fn run(st: &AppState, now: i64) -> anyhow::Result<Option<Bootstrapped>
     Ok(Some(Bootstrapped {
         admin_nip: ADMIN_NIP.into(),
         admin_password: password,
+        admin_enrolment,
         demo_client_id: demo_id,
         demo: seeded,
     }))
@@ -91,6 +99,10 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
     println!("  Gerbang is set up for the first time.");
     println!("  Administrator  NIP: {}", b.admin_nip);
     println!("                 password: {}   (shown only now: store it safely)", b.admin_password.expose());
+    println!(
+        "  First passkey:  {}   (one-time enrolment link, valid 24 h: open it, log in, add a passkey)",
+        b.admin_enrolment.url
+    );
     println!("  Demo application: {}/demo  (client_id `{}`)", config.issuer, b.demo_client_id);
     if let Some(d) = &b.demo {
         println!(
@@ -102,8 +114,8 @@ pub fn announce(b: &Bootstrapped, config: &Config) {
         println!("  Demo region not loaded: the issuer is not localhost.");
     }
     println!(
-        "  Admin console: {}/console  (needs security level {}: register a passkey at {}/account first)",
-        config.issuer, config.admin_min_level, config.issuer
+        "  Admin console: {}/console  (needs security level {}: enrol the passkey through the link above first)",
+        config.issuer, config.admin_min_level
     );
     println!("  Discovery: {}/.well-known/openid-configuration", config.issuer);
     println!();

@@ -12,9 +12,13 @@ pub struct PasskeyRow {
     pub credential: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// How it was enrolled (see migration 0012); absent for older passkeys.
+    pub enrolled_via: Option<String>,
+    pub enrolled_level: Option<i64>,
 }
 
-const COLUMNS: &str = "id, account_id, cred_id, name, credential, created_at, last_used_at";
+const COLUMNS: &str =
+    "id, account_id, cred_id, name, credential, created_at, last_used_at, enrolled_via, enrolled_level";
 
 pub async fn insert(db: &Db, p: &PasskeyRow) -> Result<(), StoreError> {
     dispatch!(

@@ -1,5 +1,5 @@
 // The admin console in headless Chromium, as an administrator (diskominfo-admin + opd-admin of a
-// unit) uses it: register a passkey, log in to /console at level 3 (the default admin_min_level)
+// unit) uses it: register a passkey through the one-time enrolment link, log in to /console at level 3 (the default admin_min_level)
 // by stepping up with it, look at the dashboard, request an application through the console's
 // own form, correct and approve it through the confirmation page, fetch its credentials once,
 // give a staff member a role, and find that in the audit trail (in Indonesian and English).
@@ -16,9 +16,11 @@ const ADMIN_ID = process.env.ADMIN_ID;
 const STAFF_ID = process.env.STAFF_ID;
 const ROLE = process.env.ROLE;
 const REVIEWER_NIP = process.env.REVIEWER_NIP;
+const ADMIN_ENROL_URL = process.env.ADMIN_ENROL_URL;
+const REVIEWER_ENROL_URL = process.env.REVIEWER_ENROL_URL;
 const ARTIFACTS = process.env.ARTIFACTS;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-for (const [k, v] of Object.entries({ BASE, PASSWORD, ADMIN_NIP, ADMIN_ID, STAFF_ID, ROLE, REVIEWER_NIP, ARTIFACTS })) {
+for (const [k, v] of Object.entries({ BASE, PASSWORD, ADMIN_NIP, ADMIN_ID, STAFF_ID, ROLE, REVIEWER_NIP, ADMIN_ENROL_URL, REVIEWER_ENROL_URL, ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
 }
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -69,13 +71,18 @@ try {
     await Promise.all([page.waitForURL(url), button("Ya, lakukan").click()]);
   }
 
-  // 1. An administrator logs in with the password (level 1) and registers a passkey; 2. the
+  // 1. An administrator logs in with the password (level 1): that alone enrols nothing; the
+  // one-time enrolment link the operator issued does, once, and they register a passkey; 2. the
   // console asks for level 3: the level-1 session steps up with the passkey.
-  async function consoleLogin(nip, keyName) {
+  async function consoleLogin(nip, keyName, enrolUrl) {
     await page.goto(`${BASE}/account`);
     await page.getByLabel("NIP atau NIK").fill(nip);
     await page.getByLabel("Kata sandi").fill(PASSWORD);
     await Promise.all([page.waitForURL(/\/account/), button("Masuk").click()]);
+    const blocked = (await page.locator("#enrol-needs-link").count()) === 1 && (await page.locator("#passkey-add").count()) === 0;
+    check("a password-only administrator is offered no passkey enrolment", blocked);
+    await page.goto(enrolUrl);
+    await Promise.all([page.waitForURL(/done=enrolment_ready/), button("Gunakan tautan pendaftaran").click()]);
     await page.getByLabel("Nama passkey (agar mudah dikenali)").fill(keyName);
     await Promise.all([page.waitForURL(/done=passkey_added/), button("Tambah passkey").click()]);
     check(`the passkey "${keyName}" is registered`, (await page.content()).includes(keyName));
@@ -84,7 +91,7 @@ try {
     check("the console login asks a level-1 session for the passkey", (await page.$("#password")) === null);
     await Promise.all([page.waitForURL(`${BASE}/console`), page.locator("#passkey-verify").click()]);
   }
-  await consoleLogin(ADMIN_NIP, "Kunci admin");
+  await consoleLogin(ADMIN_NIP, "Kunci admin", ADMIN_ENROL_URL);
   check("the console opens on the dashboard", (await h1()) === "Dasbor", await h1());
   const who = await nav().locator(".console-nav__who").innerText();
   check("the console shows who is signed in and their powers", who.includes("Rina Wulandari") && who.includes("diskominfo-admin") && who.includes("opd-admin"), who.replace(/\s+/g, " "));
@@ -139,7 +146,7 @@ try {
   // approving it: a clearer name, and level 3.
   const requesterPage = page;
   page = await newBrowserPage();
-  await consoleLogin(REVIEWER_NIP, "Kunci peninjau");
+  await consoleLogin(REVIEWER_NIP, "Kunci peninjau", REVIEWER_ENROL_URL);
   await page.goto(requestUrl);
   await page.getByRole("heading", { name: "Setujui (dengan koreksi bila perlu)" }).waitFor();
   check("the approval form starts from the request", (await page.getByLabel("Nama", { exact: true }).inputValue()) === "SIMPUS"

@@ -52,6 +52,10 @@ done
 REVIEWER_NIP=198104102006042004
 echo "$PASSWORD" | "$BIN" account create --nip "$REVIEWER_NIP" --name "Dewi Anggraini" --password-stdin --json >/dev/null
 "$BIN" role assign --role diskominfo-admin --account "$REVIEWER_NIP" --json >/dev/null
+# Administrators enrol their first passkey only through a one-time link (a password alone never does).
+enrol_url() { "$BIN" account enrolment-link "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["enrolment_link"]["url"])'; }
+ADMIN_ENROL_URL="$(enrol_url "$ADMIN_NIP")"
+REVIEWER_ENROL_URL="$(enrol_url "$REVIEWER_NIP")"
 
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -73,7 +77,7 @@ echo "screenshots: $ARTIFACTS"
 export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
-       node tests/browser/console.mjs; }; then
+       ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi

@@ -1219,6 +1219,8 @@ async fn a_factor_reset_removes_every_factor_and_ends_every_session() {
         credential: "{}".into(),
         created_at: now(),
         last_used_at: None,
+        enrolled_via: None,
+        enrolled_level: None,
     };
     passkey_store::insert(db, &key).await.unwrap();
     recovery::generate(db, &app.state.recovery, &id, now()).await.unwrap();

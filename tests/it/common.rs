@@ -239,7 +239,7 @@ pub async fn login(app: &TestApp, browser: &reqwest::Client, auth_url: &str, use
     }
     assert_eq!(res.status(), 200, "consent page expected after login");
     let html = res.text().await.expect("html");
-    assert!(html.contains("name=\"decision\""), "consent page expected");
+    assert!(html.contains("name=\"decision\""), "consent page expected: {html}");
     consent(app, browser, &html, "allow").await
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod console;
 mod demo;
+mod enrolment;
 mod escalation;
 mod factors;
 mod first_run;

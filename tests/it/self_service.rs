@@ -26,17 +26,17 @@ fn mine(account: &str, kinds: &[(&str, Value)]) -> Vec<(String, String, String, 
     kinds.iter().map(|(k, d)| (k.to_string(), account.to_string(), account.to_string(), d.clone())).collect()
 }
 
-fn code_now(secret_b32: &str, offset_steps: i64) -> String {
+pub(crate) fn code_now(secret_b32: &str, offset_steps: i64) -> String {
     let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).expect("base32");
     format!("{:06}", totp::hotp(&secret, (totp::step_at(now()) + offset_steps) as u64))
 }
 
 /// A browser signed in to the account page.
-async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
     signed_in_with(app, nip, PASSWORD).await
 }
 
-async fn signed_in_with(app: &TestApp, nip: &str, password: &str) -> reqwest::Client {
+pub(crate) async fn signed_in_with(app: &TestApp, nip: &str, password: &str) -> reqwest::Client {
     let b = browser();
     let res = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(res.status(), 303);
@@ -45,13 +45,13 @@ async fn signed_in_with(app: &TestApp, nip: &str, password: &str) -> reqwest::Cl
     b
 }
 
-async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> String {
+pub(crate) async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> String {
     let res = b.get(app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
     res.text().await.unwrap().replace("&#x2f;", "/")
 }
 
-async fn post(b: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, String)]) -> reqwest::Response {
+pub(crate) async fn post(b: &reqwest::Client, app: &TestApp, path: &str, form: &[(&str, String)]) -> reqwest::Response {
     b.post(app.url(path)).form(form).send().await.unwrap()
 }
 
@@ -62,7 +62,7 @@ async fn sids(app: &TestApp, account: &str) -> Vec<String> {
 }
 
 /// Enrols an authenticator; returns the number of recovery codes shown.
-async fn enrol(app: &TestApp, b: &reqwest::Client) -> usize {
+pub(crate) async fn enrol(app: &TestApp, b: &reqwest::Client) -> usize {
     let html = page(b, app, "/account/totp").await;
     let marker = "id=\"secret\">";
     let at = html.find(marker).unwrap() + marker.len();
@@ -89,7 +89,11 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
 
     // Enrolment: the authenticator, then the first recovery codes.
     assert_eq!(enrol(&app, &b).await, recovery::COUNT);
-    assert_eq!(records(&app, &id).await, mine(&id, &[("totp.enrolled", none()), ("recovery_codes.generated", none())]));
+    let enrolled = || json!({ "via": "session", "session_level": 1 });
+    assert_eq!(
+        records(&app, &id).await,
+        mine(&id, &[("totp.enrolled", enrolled()), ("recovery_codes.generated", none())])
+    );
 
     // A new set of codes.
     let res = post(&b, &app, "/account/recovery", &[("csrf", csrf.clone())]).await;
@@ -125,6 +129,8 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
         credential: "{}".into(),
         created_at: now(),
         last_used_at: None,
+        enrolled_via: None,
+        enrolled_level: None,
     };
     passkey_store::insert(db, &key).await.unwrap();
     let res = post(&b, &app, "/account/passkeys/no-such-key/remove", &[("csrf", csrf.clone())]).await;
@@ -155,7 +161,7 @@ async fn each_self_service_change_is_recorded_with_the_person_as_actor_and_subje
         mine(
             &id,
             &[
-                ("totp.enrolled", none()),
+                ("totp.enrolled", enrolled()),
                 ("recovery_codes.generated", none()),
                 ("recovery_codes.generated", none()),
                 ("password.change_failed", none()),
@@ -372,7 +378,7 @@ async fn authenticators_are_labelled_with_the_name_never_the_nip_or_nik() {
             .unwrap();
     let me =
         || gerbang::ops::account::SignedIn { session: session.clone(), account: account.clone() }.recent(t).unwrap();
-    let options = gerbang::ops::account::passkey_options(st, &me()).await.unwrap();
+    let options = gerbang::ops::account::passkey_options(st, &me(), now()).await.unwrap();
     let user = &options["publicKey"]["user"];
     assert_eq!((user["name"].as_str(), user["displayName"].as_str()), (Some("Ayu Lestari"), Some("Ayu Lestari")));
     assert!(!options.to_string().contains(&nik), "the NIK does not go to the passkey provider");

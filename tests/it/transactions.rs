@@ -182,6 +182,8 @@ async fn a_factor_reset_failing_half_way_keeps_every_factor() {
         credential: "{}".into(),
         created_at: now(),
         last_used_at: None,
+        enrolled_via: None,
+        enrolled_level: None,
     };
     passkey_store::insert(db, &key).await.unwrap();
     recovery::generate(db, &app.state.recovery, &id, now()).await.unwrap();

@@ -12,6 +12,7 @@ use crate::auth::session::SsoSession;
 use crate::http::St;
 use crate::identity::accounts::{Account, AccountStatus};
 use crate::ops::accounts::{AccountEdit, AccountInput};
+use crate::ops::enrolment::IssuedLink;
 use crate::ops::{self};
 use crate::state::now;
 
@@ -139,6 +140,20 @@ pub async fn reset_factors(
     Ok(Json(FactorReset {
         sessions_ended: ops::accounts::reset_factors(&st, &admin, &admin.parse_account_id(&id)?, now()).await?,
     }))
+}
+
+/// Issue a one-time enrolment link (single use, 24 h, shown only in this answer) through which
+/// the person enrols a first passkey or authenticator app; an account holding an administrative
+/// role can enrol its first factor no other way. Never for one's own account.
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/enrolment-link", params(("id" = String, Path, description = "account id")),
+    responses((status = 201, body = IssuedLink), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn enrolment_link(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<IssuedLink>)> {
+    let link = ops::enrolment::issue_link(&st, &admin, &admin.parse_account_id(&id)?, now()).await?;
+    Ok((StatusCode::CREATED, Json(link)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -277,3 +277,26 @@ pub async fn account_factor_reset(
         Err(e) => c.fail(e, &back),
     }
 }
+
+/// A one-time enrolment link for the person's first factor, shown once after confirmation.
+pub async fn account_enrolment_link(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (id, a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !confirmed(&form) {
+        let summary = vec![c.fmt("c_sum_enrolment_link", &[&a.name])];
+        return c.confirm(&form, &format!("/console/accounts/{id}/enrolment-link"), &back, summary);
+    }
+    match ops::enrolment::issue_link(&c.st, &c.admin, &id, now()).await {
+        Ok(link) => c.ok(
+            "console_enrolment_link.html",
+            "accounts",
+            context! { name => a.name, url => link.url, back_url => back },
+        ),
+        Err(e) => c.fail(e, &back),
+    }
+}

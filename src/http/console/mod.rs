@@ -20,8 +20,8 @@ mod requests;
 mod units;
 
 pub use accounts::{
-    account, account_edit, account_factor_reset, account_new, account_new_form, account_role_add, account_role_remove,
-    account_session_end, account_status, accounts, sessions,
+    account, account_edit, account_enrolment_link, account_factor_reset, account_new, account_new_form,
+    account_role_add, account_role_remove, account_session_end, account_status, accounts, sessions,
 };
 pub use applications::{application, application_edit, application_enabled, application_secret, applications};
 pub use audit::{audit_export, audit_view};
@@ -198,6 +198,7 @@ impl Console {
         }
         context! {
             name => p.account().map(|a| a.name.clone()),
+            id => p.account().map(|a| a.id.clone()),
             powers => powers.join(", "),
             diskominfo => p.diskominfo(),
             sees_accounts => p.sees_accounts(),
