@@ -38,9 +38,9 @@ pub(super) async fn lookup(st: &AppState, who: &Principal, id: &str) -> Result<A
     if !who.sees_accounts() {
         return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
     }
-    let a = accounts::get(&st.db, id).await?.ok_or(AdminError::NotFound("account"))?;
+    let a = accounts::get(&st.db, id).await?.ok_or_else(|| who.no_such_account())?;
     if !who.manages_account(&a) {
-        return Err(forbidden("the account is outside the OPD units you manage"));
+        return Err(forbidden(super::principal::OUTSIDE_UNITS));
     }
     // An OPD admin's subtree can contain a Diskominfo administrator; those are Diskominfo's to
     // manage, or an OPD admin could end their sessions or rename them.
@@ -263,7 +263,7 @@ pub async fn find_account(st: &AppState, who: &Principal, key: &str) -> Result<A
     if !who.sees_accounts() {
         return Err(forbidden("reading accounts needs diskominfo-admin or opd-admin"));
     }
-    let found = accounts::find(&st.db, key).await?.ok_or(AdminError::NotFound("account"))?;
+    let found = accounts::find(&st.db, key).await?.ok_or_else(|| who.no_such_account())?;
     lookup(st, who, &found.id).await
 }
 

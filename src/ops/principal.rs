@@ -37,6 +37,9 @@ impl Operator {
     }
 }
 
+/// Why an OPD admin may not touch an account, existing or not.
+pub const OUTSIDE_UNITS: &str = "the account is outside the OPD units you manage";
+
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A person acting through the console or the admin API; roles read at this request.
@@ -64,6 +67,19 @@ impl Principal {
             AdminError::NotFound(e.0)
         } else {
             forbidden(&format!("reading {}s needs diskominfo-admin or opd-admin", e.0))
+        }
+    }
+
+    /// The answer for an account that does not exist. Only region-wide administrators may learn
+    /// that: anyone else gets the refusal an existing account outside their units gets, or an
+    /// OPD admin could map which ids, NIPs and NIKs exist elsewhere in the region.
+    pub fn no_such_account(&self) -> AdminError {
+        if self.diskominfo() {
+            AdminError::NotFound("account")
+        } else if self.sees_accounts() {
+            forbidden(OUTSIDE_UNITS)
+        } else {
+            forbidden("reading accounts needs diskominfo-admin or opd-admin")
         }
     }
 

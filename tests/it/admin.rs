@@ -804,17 +804,17 @@ async fn newer_endpoints_against_every_role() {
         bulk_item("operator", Some(&app_b.id), &staff_a1),
         bulk_item("operator", Some(&app_a.id), &staff_b),
         bulk_item("auditor", None, &staff_a1),
+        // Unknown to an OPD admin reads like out of reach: no existence oracle.
+        bulk_item("operator", Some(&app_a.id), "no-such-id"),
     ] {
         let (s, v) =
             call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] }))).await;
         assert_eq!(s, 403, "{bad}");
         assert!(v["detail"].as_str().unwrap().starts_with("assignments[1]"), "{v}");
     }
-    for bad in [
-        bulk_item("no-such-role", Some(&app_a.id), &staff_a1),
-        bulk_item("operator", Some("no-such-app"), &staff_a1),
-        bulk_item("operator", Some(&app_a.id), "no-such-id"),
-    ] {
+    for bad in
+        [bulk_item("no-such-role", Some(&app_a.id), &staff_a1), bulk_item("operator", Some("no-such-app"), &staff_a1)]
+    {
         assert_eq!(
             call(&app, Some(&opd), "POST", BULK, Some(json!({ "action": "assign", "assignments": [own, bad] })))
                 .await
@@ -1121,7 +1121,8 @@ async fn a_bulk_request_with_one_refused_item_applies_nothing() {
         (vec![own(&x), own(&y), own(&foreign)], 403, 2),
         (vec![own(&x), bulk_item("operator", Some(&app_b.id), &y), own(&y)], 403, 1),
         (vec![own(&x), own(&y), bulk_item("auditor", None, &y)], 403, 2),
-        (vec![own(&x), own("no-such-id"), own(&y)], 422, 1),
+        // An account an OPD admin cannot find looks like one out of reach: no existence oracle.
+        (vec![own(&x), own("no-such-id"), own(&y)], 403, 1),
         (vec![own(&x), own(&y), bulk_item("no-such-role", Some(&app_a.id), &y)], 422, 2),
     ] {
         let (s, v) =
@@ -1741,4 +1742,31 @@ async fn applications_registered_by_administrators_ask_for_consent() {
     let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 200, "the person is asked before the NIK goes to the application");
     assert!(res.text().await.unwrap().contains("name=\"decision\""));
+}
+
+/// An OPD admin cannot tell an account outside their units from one that does not exist: every
+/// path answers the same refusal. Diskominfo sees the difference. (A malformed id tells nothing
+/// and keeps its own answer.)
+#[tokio::test]
+async fn an_opd_admin_cannot_probe_which_accounts_exist() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (a, b) = (unit(&app, "PA", None).await, unit(&app, "PB", None).await);
+    let (opd_nip, _) = person(&app, Some(&a), Some("opd-admin")).await;
+    let (super_nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let (_, elsewhere) = person(&app, Some(&b), None).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let token = console_token(&app, &opd_nip).await;
+    for (method, suffix) in [("GET", ""), ("GET", "/roles"), ("GET", "/sessions"), ("POST", "/enrolment-link")] {
+        let mut answers = Vec::new();
+        for id in [elsewhere.as_str(), missing.as_str()] {
+            let (status, body) =
+                call(&app, Some(&token), method, &format!("/admin/api/v1/accounts/{id}{suffix}"), None).await;
+            answers.push((status, body["detail"].clone()));
+        }
+        assert_eq!(answers[0].0, 403, "{method} {suffix}");
+        assert!(answers.iter().all(|x| *x == answers[0]), "{method} {suffix}: {answers:?}");
+    }
+    let boss = console_token(&app, &super_nip).await;
+    let (status, _) = call(&app, Some(&boss), "GET", &format!("/admin/api/v1/accounts/{missing}"), None).await;
+    assert_eq!(status, 404, "Diskominfo may know an account does not exist");
 }
