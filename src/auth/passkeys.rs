@@ -12,6 +12,12 @@ use crate::crypto;
 use crate::store::passkeys::{self as store, PasskeyRow};
 use crate::store::{Db, StoreError};
 
+/// What a passkey login adds to `amr` (RFC 8176). Attestation is not verified, and synced
+/// passkeys are welcome at level 3 (WebAuthn with user verification), so how the key is kept is
+/// unknown: neither `hwk` nor `swk` is claimed. A passkey with user verification is itself
+/// possession plus a PIN or biometric: `mfa`.
+pub const AMR: &str = "mfa";
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
     #[error(transparent)]

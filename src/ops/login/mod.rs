@@ -206,7 +206,7 @@ pub async fn passkey(
         }
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    session::start(st, flow, browser, &account_id, 3, vec!["hwk".into(), "mfa".into()], now).await
+    session::start(st, flow, browser, &account_id, 3, vec![crate::auth::passkeys::AMR.into()], now).await
 }
 
 /// A possibly cloned authenticator is a security event administrators must see, not only a

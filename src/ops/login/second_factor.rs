@@ -68,7 +68,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         tracing::warn!(error = %e, "could not clear the second-factor throttle");
     }
     let amr: Vec<String> = match level {
-        3 => vec!["pwd".into(), "hwk".into(), "mfa".into()],
+        3 => vec!["pwd".into(), crate::auth::passkeys::AMR.into()],
         2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
         // RFC 8176 has no value for recovery codes; "kba"-like one-off secrets are closest
         // to a "pwd" second use, so the session records only the password plus our marker.
