@@ -219,6 +219,10 @@ async fn the_admin_api_requires_the_configured_security_level_and_documents_itse
         assert!(doc["paths"].get(p).is_some(), "{p} documented");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
+    // The bearer scheme is declared, and every operation needs it.
+    let bearer = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!((bearer["type"].as_str(), bearer["scheme"].as_str()), (Some("http"), Some("bearer")), "{bearer}");
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]));
 }
 
 #[tokio::test]

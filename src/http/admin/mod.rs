@@ -182,9 +182,27 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T>
         CertificateView,
         CertificateUpload,
         Revocation
-    ))
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+/// Every operation takes the access token Gerbang issued to `gerbang-console`, as a bearer
+/// token (RFC 6750); declared so generated clients and fuzzers send it.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some("An access token issued to `gerbang-console` at the configured security level"))
+            .build();
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 pub async fn openapi() -> Response {
     let mut res = Json(ApiDoc::openapi()).into_response();
