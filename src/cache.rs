@@ -127,7 +127,13 @@ impl Cache {
     /// Writes `new` only if the key still holds `expected` (`None`: absent), atomically even across
     /// replicas; false when someone changed it first. Throttle records are read, decided on and
     /// written back with this, so two concurrent attempts can never both take the same slot.
-    pub async fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8], ttl: Duration) -> Result<bool, CacheError> {
+    pub async fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.swap(key, expected, new, ttl)),
             Cache::Redis(r) => {

@@ -231,7 +231,10 @@ mod tests {
             }
         }
         assert_eq!(admitted, 1, "the others wait for the one in flight");
-        assert_eq!(reserve(&cache, "acct", "k", &P, t + 29).await.unwrap(), Admission::Refused(Verdict::Wait { seconds: 1 }));
+        assert_eq!(
+            reserve(&cache, "acct", "k", &P, t + 29).await.unwrap(),
+            Admission::Refused(Verdict::Wait { seconds: 1 })
+        );
         release(&cache, "acct", "k", &P, t).await.unwrap();
         assert!(matches!(reserve(&cache, "acct", "k", &P, t).await.unwrap(), Admission::Admitted(_)), "free again");
         // A holder that never settles (its replica died) lets go when the lease runs out.

@@ -82,7 +82,8 @@ fn answer(store: &Store, cmd: &[Vec<u8>], refuse: &str) -> Vec<u8> {
             if String::from_utf8_lossy(&key).contains(refuse) {
                 return b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec();
             }
-            let count = |v: Option<&Vec<u8>>| v.and_then(|v| String::from_utf8_lossy(v).parse::<i64>().ok()).unwrap_or(0);
+            let count =
+                |v: Option<&Vec<u8>>| v.and_then(|v| String::from_utf8_lossy(v).parse::<i64>().ok()).unwrap_or(0);
             let n = if script.starts_with("-- gerbang:swap") {
                 let expected = (cmd[4] == b"1").then(|| cmd[5].clone());
                 if map.get(&key) != expected.as_ref() {
@@ -179,7 +180,11 @@ async fn a_password_the_throttle_cannot_count_is_refused_the_same_way_right_or_w
         answers.push((res.status().as_u16(), res.text().await.unwrap().contains("server_error")));
     }
     assert_eq!(answers, [(500, true), (500, true)], "refused alike, before the password is looked at");
-    let kinds: Vec<String> =
-        gerbang::audit::list(&app.state.db, 100, Some(&account.id)).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 100, Some(&account.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert!(!kinds.iter().any(|k| k == "login.failed" || k == "login.succeeded"), "nothing judged: {kinds:?}");
 }

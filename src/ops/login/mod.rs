@@ -15,9 +15,9 @@ use crate::auth::login::{Limits, LoginFailure, PasswordCheck, PasswordVerdict};
 use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::{session as sso, Factors};
 use crate::config::Secret;
-use crate::password::HashError;
 use crate::identity::accounts::{self, Account};
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
+use crate::password::HashError;
 use crate::state::AppState;
 
 /// Why an attempt was refused; the face explains it on the page the person is on.
