@@ -178,8 +178,10 @@ async fn one_attacked_account_does_not_lock_out_its_office() {
 #[tokio::test]
 async fn spraying_from_one_address_reaches_the_address_limit_even_in_parallel() {
     // Limit 2 per account: the address may fail 40 times a window, on any number of identifiers.
-    let app =
-        TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
+    // The hashing queue is long enough for the whole burst.
+    let settings =
+        [("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300"), ("GERBANG_HASH_QUEUE", "500")];
+    let app = TestApp::spawn_with(&settings).await;
     let nip = unique_nip();
     app.asn(&nip, "Di Alamat Penyemprot").await;
     let t = 3600 * (now() / 3600) + 10; // early in a window of an hour (12 lockouts)
