@@ -364,7 +364,8 @@ pub enum PasswordChangeError {
 }
 
 /// Checks the current password (in the hashing queue place `slot`) and the policy for the new
-/// one; returns the new one's hash for the caller to store (with whatever else the change ends, in one transaction).
+/// one; returns the new one's hash for the caller to store (with whatever else the change ends,
+/// in one transaction).
 pub async fn new_password_hash(
     db: &Db,
     hasher: &Hasher,
