@@ -124,6 +124,73 @@ impl Cache {
         }
     }
 
+    /// Writes `new` only if the key still holds `expected` (`None`: absent), atomically even across
+    /// replicas; false when someone changed it first. Throttle records are read, decided on and
+    /// written back with this, so two concurrent attempts can never both take the same slot.
+    pub async fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.swap(key, expected, new, ttl)),
+            Cache::Redis(r) => {
+                let n: i64 = redis::cmd("EVAL")
+                    .arg(SWAP_SCRIPT)
+                    .arg(1)
+                    .arg(r.key(key))
+                    .arg(if expected.is_some() { "1" } else { "0" })
+                    .arg(expected.unwrap_or_default())
+                    .arg(new)
+                    .arg(ttl.as_secs().max(1))
+                    .query_async(&mut r.conn.clone())
+                    .await?;
+                Ok(n == 1)
+            }
+        }
+    }
+
+    /// Adds one to a counter only while it is below `limit`, atomically; returns the new count, or
+    /// `None` (and leaves it) when the limit is reached. The window starts at the first count.
+    pub async fn count_below(&self, key: &str, limit: u64, window: Duration) -> Result<Option<u64>, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.count_below(key, limit, window)),
+            Cache::Redis(r) => {
+                let n: i64 = redis::cmd("EVAL")
+                    .arg(COUNT_BELOW_SCRIPT)
+                    .arg(1)
+                    .arg(r.key(key))
+                    .arg(limit)
+                    .arg(window.as_secs().max(1))
+                    .query_async(&mut r.conn.clone())
+                    .await?;
+                Ok(u64::try_from(n).ok())
+            }
+        }
+    }
+
+    /// Takes one back from a counter made by [`Cache::count_below`] (never below zero), keeping
+    /// its window: an attempt charged in advance that turned out not to count.
+    pub async fn refund(&self, key: &str) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(m) => {
+                m.refund(key);
+                Ok(())
+            }
+            Cache::Redis(r) => {
+                redis::cmd("EVAL")
+                    .arg(REFUND_SCRIPT)
+                    .arg(1)
+                    .arg(r.key(key))
+                    .query_async::<i64>(&mut r.conn.clone())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Reads a counter made by [`Cache::incr`] without resetting it; 0 when absent or expired.
     pub async fn peek_count(&self, key: &str) -> Result<u64, CacheError> {
         parse_count(key, self.get(key).await?)
@@ -202,6 +269,30 @@ impl Cache {
     }
 }
 
+// Sent with EVAL rather than EVALSHA: the text is short, Redis caches it, and there is no
+// NOSCRIPT round trip after a Redis restart. The first line names the script.
+const SWAP_SCRIPT: &str = "-- gerbang:swap
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur ~= ARGV[2] then return 0 end
+elseif cur then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return 1";
+
+const COUNT_BELOW_SCRIPT: &str = "-- gerbang:count_below
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return -1 end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n";
+
+const REFUND_SCRIPT: &str = "-- gerbang:refund
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0";
+
 /// Counters are decimal text in both backends (Redis INCR keeps them that way).
 fn parse_count(key: &str, value: Option<Vec<u8>>) -> Result<u64, CacheError> {
     match value {
@@ -277,6 +368,41 @@ impl MemoryCache {
         n
     }
 
+    fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8], ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let current = map.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.as_slice());
+        if current != expected {
+            return false;
+        }
+        map.insert(key.to_string(), (new.to_vec(), now + ttl));
+        true
+    }
+
+    fn count_below(&self, key: &str, limit: u64, window: Duration) -> Option<u64> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), now + window));
+        if entry.1 <= now {
+            *entry = (b"0".to_vec(), now + window);
+        }
+        let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        if n >= limit {
+            return None;
+        }
+        entry.0 = (n + 1).to_string().into_bytes();
+        Some(n + 1)
+    }
+
+    fn refund(&self, key: &str) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if let Some(entry) = map.get_mut(key).filter(|(_, exp)| *exp > now) {
+            let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            entry.0 = n.saturating_sub(1).to_string().into_bytes();
+        }
+    }
+
     fn count_prefix(&self, prefix: &str, now: Instant) -> u64 {
         self.lock().iter().filter(|(k, (_, exp))| k.starts_with(prefix) && *exp > now).count() as u64
     }
@@ -329,6 +455,24 @@ mod tests {
         c.put("code:x", b"1", minute).await.unwrap();
         assert_eq!(c.count_prefix("sso:").await.unwrap(), 2);
         assert_eq!(c.count_prefix("nothing:").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn memory_swap_and_bounded_counters() {
+        let c = Cache::memory();
+        let minute = Duration::from_secs(60);
+        assert!(c.swap("r", None, b"1", minute).await.unwrap());
+        assert!(!c.swap("r", None, b"2", minute).await.unwrap(), "present: a swap from absent fails");
+        assert!(!c.swap("r", Some(b"0"), b"2", minute).await.unwrap(), "changed since it was read");
+        assert!(c.swap("r", Some(b"1"), b"2", minute).await.unwrap());
+        assert_eq!(c.get("r").await.unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(c.count_below("n", 2, minute).await.unwrap(), Some(1));
+        assert_eq!(c.count_below("n", 2, minute).await.unwrap(), Some(2));
+        assert_eq!(c.count_below("n", 2, minute).await.unwrap(), None, "the limit is not passed");
+        c.refund("n").await.unwrap();
+        assert_eq!(c.peek_count("n").await.unwrap(), 1);
+        c.refund("absent").await.unwrap();
+        assert_eq!(c.peek_count("absent").await.unwrap(), 0, "a refund creates nothing");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Config {
     pub bootstrap: bool,
     /// Maximum number of password hashes computed at once (each takes 19 MiB).
     pub max_concurrent_hashes: usize,
+    /// Password checks allowed to wait for a hash beyond those running; more get a 503.
+    pub hash_queue: usize,
     pub login_max_failures: u64,
     pub login_lockout_seconds: i64,
     /// How long a server keeps a registered application in memory before reading it again.
@@ -162,6 +164,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("db_max_connections", Some("10")),
     ("bootstrap", Some("true")),
     ("max_concurrent_hashes", Some("4")),
+    ("hash_queue", Some("64")),
     ("login_max_failures", Some("5")),
     ("login_lockout_seconds", Some("300")),
     ("client_cache_seconds", Some("10")),
@@ -437,6 +440,7 @@ impl Config {
             db_max_connections,
             bootstrap: l.boolean("bootstrap")?,
             max_concurrent_hashes,
+            hash_queue: l.parse("hash_queue", "a number")?,
             login_max_failures: l.parse("login_max_failures", "a number")?,
             login_lockout_seconds: l.positive("login_lockout_seconds")?,
             client_cache_seconds: l.parse("client_cache_seconds", "a number of seconds")?,

@@ -1,11 +1,13 @@
 //! Password hashing with argon2id (OWASP minimum: m=19 MiB, t=2, p=1), always off the async
-//! runtime and bounded by a semaphore so a burst of logins cannot exhaust memory.
+//! runtime and bounded by a semaphore so a burst of logins cannot exhaust memory. Verifications
+//! also queue in bounded space: when the queue is full an attempt is turned away at once
+//! ([`HashError::Busy`], answered 503 with Retry-After) rather than piling up behind it.
 
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Secret;
 
@@ -15,11 +17,20 @@ pub enum HashError {
     Hash(String),
     #[error("password hashing was interrupted")]
     Join,
+    #[error("the password hashing queue is full")]
+    Busy,
+}
+
+/// A place in the verification queue, taken before any other work on an attempt.
+pub struct HashSlot {
+    _place: OwnedSemaphorePermit,
 }
 
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Verifications running or waiting: `max_concurrent` plus the queue.
+    places: Arc<Semaphore>,
     /// A real hash to verify against when the account does not exist, so an unknown NIP/NIK
     /// costs the same time as a wrong password.
     dummy: Arc<OnceCell<String>>,
@@ -31,8 +42,19 @@ fn argon2() -> Result<Argon2<'static>, HashError> {
 }
 
 impl Hasher {
-    pub fn new(max_concurrent: usize) -> Hasher {
-        Hasher { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy: Arc::new(OnceCell::new()) }
+    /// At most `max_concurrent` hashes at once; at most `queue` more verifications waiting.
+    pub fn new(max_concurrent: usize, queue: usize) -> Hasher {
+        let running = max_concurrent.max(1);
+        Hasher {
+            permits: Arc::new(Semaphore::new(running)),
+            places: Arc::new(Semaphore::new(running.saturating_add(queue))),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// A place in the verification queue, or [`HashError::Busy`] at once when it is full.
+    pub fn admit(&self) -> Result<HashSlot, HashError> {
+        self.places.clone().try_acquire_owned().map(|p| HashSlot { _place: p }).map_err(|_| HashError::Busy)
     }
 
     pub async fn hash(&self, password: &Secret<String>) -> Result<String, HashError> {
@@ -53,6 +75,18 @@ impl Hasher {
     /// Verifies `password` against `stored`, or against a dummy hash when there is no account or
     /// no password, so the answer takes the same time either way.
     pub async fn verify(&self, password: &Secret<String>, stored: Option<&str>) -> Result<bool, HashError> {
+        let slot = self.admit()?;
+        self.verify_in(slot, password, stored).await
+    }
+
+    /// As [`Hasher::verify`], in a place taken earlier with [`Hasher::admit`].
+    pub async fn verify_in(
+        &self,
+        slot: HashSlot,
+        password: &Secret<String>,
+        stored: Option<&str>,
+    ) -> Result<bool, HashError> {
+        let _slot = slot;
         let (target, real) = match stored {
             Some(h) => (h.to_string(), true),
             None => {
@@ -81,12 +115,22 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = Hasher::new(2);
+        let h = Hasher::new(2, 0);
         let pw = Secret::new("kata-sandi-yang-panjang".to_string());
         let stored = h.hash(&pw).await.unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(h.verify(&pw, Some(&stored)).await.unwrap());
         assert!(!h.verify(&Secret::new("salah".into()), Some(&stored)).await.unwrap());
         assert!(!h.verify(&pw, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_turns_verifications_away() {
+        let h = Hasher::new(1, 1);
+        let held = (h.admit().unwrap(), h.admit().unwrap());
+        let pw = Secret::new("kata-sandi-yang-panjang".to_string());
+        assert!(matches!(h.verify(&pw, None).await, Err(HashError::Busy)));
+        drop(held);
+        assert!(!h.verify(&pw, None).await.unwrap(), "a place again once one is given back");
     }
 }

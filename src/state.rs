@@ -105,7 +105,7 @@ impl AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
             cert_issuers,
-            hasher: Hasher::new(config.max_concurrent_hashes),
+            hasher: Hasher::new(config.max_concurrent_hashes, config.hash_queue),
             config: Arc::new(config),
             db,
             cache,

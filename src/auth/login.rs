@@ -1,9 +1,13 @@
-//! Password login with throttling per account and per client address (growing delays, then a
-//! temporary lockout). Unknown accounts and wrong passwords get the same answer after the same
+//! Password login with throttling per account, per (address, account) and per client address.
+//! Every attempt takes its reservations before the password is verified (see `throttle`): the
+//! account's growing delays and lockout, one verification in flight per account, and the
+//! address-wide limit. Unknown accounts and wrong passwords get the same answer after the same
 //! work. The verdict says what happened in enough detail for the caller to record it.
 
+use std::time::Duration;
+
 use super::password::Hasher;
-use super::throttle::{self, Policy, Verdict};
+use super::throttle::{self, Admission, Policy, Verdict};
 use crate::cache::{Cache, CacheError};
 use crate::config::Secret;
 use crate::crypto;
@@ -17,9 +21,11 @@ pub struct Limits {
     pub lockout_seconds: i64,
 }
 
-/// Per-address failures allowed before a lockout: an office behind one NAT address shares it,
-/// so it is much higher than the per-account limit.
-const IP_FACTOR: u64 = 20;
+/// Address-wide failures allowed per window: an office behind one NAT address shares it, so it
+/// is much higher than the per-account limit…
+const ADDRESS_FACTOR: u64 = 20;
+/// …and its window much longer than a lockout, so it catches slow password spraying.
+const ADDRESS_WINDOW_FACTOR: i64 = 12;
 
 impl Limits {
     /// For one account (and for its second factor).
@@ -28,9 +34,11 @@ impl Limits {
         Policy { free_failures: max.saturating_sub(2).min(3), max_failures: max, lockout_seconds: self.lockout_seconds }
     }
 
-    pub fn per_address(&self) -> Policy {
-        let max = self.max_failures.saturating_mul(IP_FACTOR);
-        Policy { free_failures: max, max_failures: max, lockout_seconds: self.lockout_seconds }
+    /// Failures one address may make per window, and the window. Only the first
+    /// `max_failures` failures of each (address, account) pair in a window count towards it, so
+    /// one attacked account never locks out everyone else behind the attacker's address.
+    pub fn per_address(&self) -> (u64, i64) {
+        (self.max_failures.saturating_mul(ADDRESS_FACTOR), self.lockout_seconds.saturating_mul(ADDRESS_WINDOW_FACTOR))
     }
 }
 
@@ -89,7 +97,53 @@ fn retry_after(v: Verdict, now: i64) -> Option<i64> {
     }
 }
 
+/// The address-wide counters one attempt was charged, to be refunded if it succeeds.
+struct AddressCharge {
+    pair: Option<String>,
+    address: Option<String>,
+}
+
+impl AddressCharge {
+    async fn refund(&self, cache: &Cache) {
+        for key in [&self.pair, &self.address].into_iter().flatten() {
+            if let Err(e) = cache.refund(key).await {
+                // Left charged: the address reaches its limit a little sooner.
+                tracing::warn!(error = %e, "could not refund an address-wide login count");
+            }
+        }
+    }
+}
+
 impl PasswordCheck<'_> {
+    /// Charges the attempt to its address before it is judged: to the (address, account) pair,
+    /// and, while the pair has counted fewer than `max_failures` this window, to the address.
+    /// `Err(retry_after)` when the address has reached its limit.
+    async fn charge_address(&self, ip: &str, acct: &str, now: i64) -> Result<Result<AddressCharge, i64>, CacheError> {
+        let (limit, window) = self.limits.per_address();
+        if limit == 0 || self.limits.max_failures == 0 {
+            return Ok(Ok(AddressCharge { pair: None, address: None }));
+        }
+        let window = window.max(1);
+        let slot = now.div_euclid(window);
+        let retry = (slot + 1) * window - now;
+        // Keys carry the window (computed from `now`); the expiry only tidies up.
+        let ttl = Duration::from_secs(2 * window as u64);
+        let (pair_key, address_key) =
+            (format!("throttle:pair:{slot}:{ip}:{acct}"), format!("throttle:address:{slot}:{ip}"));
+        let Some(_) = self.cache.count_below(&pair_key, self.limits.max_failures, ttl).await? else {
+            // This pair has had its share; the address still must not be over its limit.
+            if self.cache.peek_count(&address_key).await? >= limit {
+                return Ok(Err(retry));
+            }
+            return Ok(Ok(AddressCharge { pair: None, address: None }));
+        };
+        if self.cache.count_below(&address_key, limit, ttl).await?.is_none() {
+            self.cache.refund(&pair_key).await?;
+            return Ok(Err(retry));
+        }
+        Ok(Ok(AddressCharge { pair: Some(pair_key), address: Some(address_key) }))
+    }
+
     pub async fn check(
         &self,
         login: &str,
@@ -97,28 +151,53 @@ impl PasswordCheck<'_> {
         ip: &str,
         now: i64,
     ) -> Result<PasswordVerdict, LoginFailure> {
-        let (ap, ipp) = (self.limits.per_account(), self.limits.per_address());
-        let acct = login_key(self.ids, login);
-        let acct_rec = throttle::load(self.cache, "acct", &acct).await?;
-        let ip_rec = throttle::load(self.cache, "ip", ip).await?;
-        if let Some(seconds) = retry_after(throttle::verdict(&acct_rec, &ap, now), now)
-            .or_else(|| retry_after(throttle::verdict(&ip_rec, &ipp, now), now))
-        {
-            tracing::warn!(ip = %ip, "login refused: too many failed attempts");
-            return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
-        }
         if login.len() > 64 || password.expose().len() > 1024 {
             return Ok(PasswordVerdict::Oversized);
         }
-        let found = accounts::find_for_login(self.db, login).await?;
-        let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
-        let ok = self.hasher.verify(password, stored).await?;
+        // A place in the hashing queue first: an attempt refused for a full queue is not counted.
+        let slot = self.hasher.admit()?;
+        let ap = self.limits.per_account();
+        let acct = login_key(self.ids, login);
+        let charge = match self.charge_address(ip, &acct, now).await? {
+            Ok(c) => c,
+            Err(seconds) => {
+                tracing::warn!(ip = %ip, "login refused: too many failed attempts from this address");
+                return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
+            }
+        };
+        let charged = match throttle::reserve(self.cache, "acct", &acct, &ap, now).await {
+            Ok(Admission::Admitted(r)) => r,
+            Ok(Admission::Refused(v)) => {
+                charge.refund(self.cache).await;
+                tracing::warn!(ip = %ip, "login refused: too many failed attempts");
+                let seconds = retry_after(v, now).unwrap_or(1);
+                return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
+            }
+            Err(e) => {
+                charge.refund(self.cache).await;
+                return Err(e.into());
+            }
+        };
+        // From here on the attempt is counted: whatever the cache does next, the answer depends
+        // only on the password, never on whether a write succeeded (no oracle).
+        let judged = async {
+            let found = accounts::find_for_login(self.db, login).await?;
+            let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
+            let ok = self.hasher.verify_in(slot, password, stored).await?;
+            Ok::<_, LoginFailure>((found, ok))
+        };
+        let (found, ok) = match judged.await {
+            Ok(x) => x,
+            Err(e) => {
+                self.release(&acct, now).await;
+                return Err(e);
+            }
+        };
         match found {
             Some((account, _)) if ok && !account.is_active() => {
                 // Counted and answered like a wrong password: the answer must not tell whether
                 // a suspended account's password is right.
-                throttle::fail(self.cache, "acct", &acct, &ap, now).await?;
-                throttle::fail(self.cache, "ip", ip, &ipp, now).await?;
+                self.release(&acct, now).await;
                 Ok(PasswordVerdict::Inactive(account))
             }
             Some((account, _)) if ok => {
@@ -126,18 +205,25 @@ impl PasswordCheck<'_> {
                     // A record left behind only makes the next failures count sooner.
                     tracing::warn!(error = %e, "could not clear the login throttle");
                 }
+                charge.refund(self.cache).await;
                 Ok(PasswordVerdict::Accepted(account))
             }
             found => {
-                let rec = throttle::fail(self.cache, "acct", &acct, &ap, now).await?;
-                throttle::fail(self.cache, "ip", ip, &ipp, now).await?;
+                self.release(&acct, now).await;
                 let subject = found.map(|(a, _)| a.id).unwrap_or(acct);
-                let locked_until = (rec.locked_until > now).then_some(rec.locked_until);
+                let locked_until = (charged.locked_until > now).then_some(charged.locked_until);
                 if let Some(until) = locked_until {
                     tracing::warn!(ip = %ip, account = %subject, until, "login locked after repeated failures");
                 }
                 Ok(PasswordVerdict::Rejected { subject, locked_until })
             }
+        }
+    }
+
+    async fn release(&self, acct: &str, now: i64) {
+        if let Err(e) = throttle::release(self.cache, "acct", acct, &self.limits.per_account(), now).await {
+            // The failure is counted already; the key frees itself when its lease runs out.
+            tracing::warn!(error = %e, "could not release the login throttle");
         }
     }
 }

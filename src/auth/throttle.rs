@@ -1,6 +1,11 @@
 //! Brute-force throttling: after a few free failures each further attempt must wait a growing
 //! delay (1 s, 2 s, 4 s, …), and reaching the limit locks the key for a while. Records live in
 //! the cache (Redis across replicas) and every decision takes `now`, so expiry is testable.
+//!
+//! An attempt takes one atomic reservation before its secret is verified: the record is read,
+//! decided on, charged with a failure and marked in flight, then written back only if nobody
+//! changed it meanwhile ([`Cache::swap`]). So parallel attempts, even on several replicas, get no
+//! more verdicts than the policy allows, and only one per key is judged at a time.
 
 use std::time::Duration;
 
@@ -22,6 +27,9 @@ pub struct Record {
     pub failures: u64,
     pub last_failure: i64,
     pub locked_until: i64,
+    /// An attempt holds the key until then (or until it settles): others are refused meanwhile.
+    #[serde(default)]
+    pub busy_until: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,36 +84,84 @@ fn key(scope: &str, id: &str) -> String {
     format!("throttle:{scope}:{id}")
 }
 
+/// How long an attempt may hold its key: far beyond one verification, short enough that a replica
+/// dying mid-attempt does not lock the person out for long.
+const LEASE: i64 = 30;
+/// Rounds of read-decide-swap before giving up under contention (and refusing: fail closed).
+const ROUNDS: usize = 8;
+
 pub async fn load(cache: &Cache, scope: &str, id: &str) -> Result<Record, CacheError> {
     Ok(cache.get_json(&key(scope, id)).await?.unwrap_or_default())
 }
 
-/// Records a failure; returns the new record (locked or not).
-pub async fn fail(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Record, CacheError> {
-    let r = after_failure(load(cache, scope, id).await?, p, now);
-    store(cache, scope, id, &r, p, now).await?;
-    Ok(r)
+fn keep(r: &Record, p: &Policy, now: i64) -> Duration {
+    Duration::from_secs((r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY).max(LEASE) as u64)
 }
 
-async fn store(cache: &Cache, scope: &str, id: &str, r: &Record, p: &Policy, now: i64) -> Result<(), CacheError> {
-    let keep = (r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY) as u64;
-    cache.put_json(&key(scope, id), r, Duration::from_secs(keep)).await
+/// What [`reserve`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt may be judged. It is already counted as a failure (`record` is the record
+    /// after that count: `locked_until` is set when this attempt is the last one allowed), and
+    /// holds the key until [`release`] (judged wrong) or [`clear`] (judged right).
+    Admitted(Record),
+    /// Refused unjudged; nothing was written.
+    Refused(Verdict),
 }
 
-/// Admits one attempt, failing closed: while the key must wait or is locked the attempt is
-/// refused unjudged; otherwise it is counted as a failure *before* it is judged, and the caller
-/// clears the record when it succeeds. When the count cannot be written (a Redis refusing writes
-/// but still answering reads, say) the error comes back and the attempt must not be judged, so
-/// a broken cache never hands out unthrottled guesses.
-pub async fn admit(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Verdict, CacheError> {
-    let before = load(cache, scope, id).await?;
-    let v = verdict(&before, p, now);
-    if v == Verdict::Allowed {
-        store(cache, scope, id, &after_failure(before, p, now), p, now).await?;
+/// Reserves one attempt on a key, failing closed: while the key must wait, is locked or another
+/// attempt on it is being judged, the attempt is refused unjudged; otherwise it is counted as a
+/// failure *before* it is judged. When the count cannot be written (a Redis refusing writes but
+/// still answering reads, say) the error comes back and the attempt must not be judged, so a
+/// broken cache never hands out unthrottled guesses.
+pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Admission, CacheError> {
+    let k = key(scope, id);
+    for _ in 0..ROUNDS {
+        let raw = cache.get(&k).await?;
+        let before: Record = match &raw {
+            Some(bytes) => serde_json::from_slice(bytes)?,
+            None => Record::default(),
+        };
+        if p.max_failures > 0 && before.busy_until > now {
+            return Ok(Admission::Refused(Verdict::Wait { seconds: 1 }));
+        }
+        let v = verdict(&before, p, now);
+        if v != Verdict::Allowed {
+            return Ok(Admission::Refused(v));
+        }
+        let mut charged = after_failure(before, p, now);
+        if p.max_failures > 0 {
+            charged.busy_until = now + LEASE;
+        }
+        let bytes = serde_json::to_vec(&charged)?;
+        if cache.swap(&k, raw.as_deref(), &bytes, keep(&charged, p, now)).await? {
+            return Ok(Admission::Admitted(charged));
+        }
     }
-    Ok(v)
+    // Others keep winning the key: they are the attempts being judged.
+    Ok(Admission::Refused(Verdict::Wait { seconds: 1 }))
 }
 
+/// Ends a reserved attempt judged wrong: the failure counted in advance stays, the key is free for
+/// the next attempt.
+pub async fn release(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<(), CacheError> {
+    let k = key(scope, id);
+    for _ in 0..ROUNDS {
+        let Some(raw) = cache.get(&k).await? else { return Ok(()) };
+        let mut r: Record = serde_json::from_slice(&raw)?;
+        if r.busy_until == 0 {
+            return Ok(());
+        }
+        r.busy_until = 0;
+        if cache.swap(&k, Some(&raw), &serde_json::to_vec(&r)?, keep(&r, p, now)).await? {
+            return Ok(());
+        }
+    }
+    // Only a lease that ran out lets others in meanwhile; it ends on its own.
+    Ok(())
+}
+
+/// Ends a reserved attempt judged right (or forgets a key): its record goes.
 pub async fn clear(cache: &Cache, scope: &str, id: &str) -> Result<(), CacheError> {
     cache.delete(&key(scope, id)).await
 }
@@ -141,17 +197,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn admitted_attempts_are_counted_before_they_are_judged() {
+    async fn reserved_attempts_are_counted_before_they_are_judged() {
         let cache = Cache::memory();
         let t = 1_000_000;
-        assert_eq!(admit(&cache, "otp", "a", &P, t).await.unwrap(), Verdict::Allowed);
+        let Admission::Admitted(r) = reserve(&cache, "otp", "a", &P, t).await.unwrap() else { panic!("admitted") };
+        assert_eq!(r.failures, 1);
         assert_eq!(load(&cache, "otp", "a").await.unwrap().failures, 1, "charged in advance");
         clear(&cache, "otp", "a").await.unwrap();
         for i in 0..5 {
-            assert_eq!(admit(&cache, "otp", "a", &P, t + 10 * i).await.unwrap(), Verdict::Allowed);
+            assert!(matches!(reserve(&cache, "otp", "a", &P, t + 10 * i).await.unwrap(), Admission::Admitted(_)));
+            release(&cache, "otp", "a", &P, t + 10 * i).await.unwrap();
         }
-        assert_eq!(admit(&cache, "otp", "a", &P, t + 41).await.unwrap(), Verdict::Locked { until: t + 340 });
+        let refused = reserve(&cache, "otp", "a", &P, t + 41).await.unwrap();
+        assert_eq!(refused, Admission::Refused(Verdict::Locked { until: t + 340 }));
         assert_eq!(load(&cache, "otp", "a").await.unwrap().failures, 5, "a refused attempt is not counted again");
+    }
+
+    #[tokio::test]
+    async fn one_attempt_per_key_is_judged_at_a_time() {
+        let cache = Cache::memory();
+        let t = 1_000_000;
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { reserve(&cache, "acct", "k", &P, t).await.unwrap() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Admission::Admitted(_) => admitted += 1,
+                Admission::Refused(v) => assert_eq!(v, Verdict::Wait { seconds: 1 }),
+            }
+        }
+        assert_eq!(admitted, 1, "the others wait for the one in flight");
+        assert_eq!(
+            reserve(&cache, "acct", "k", &P, t + 29).await.unwrap(),
+            Admission::Refused(Verdict::Wait { seconds: 1 })
+        );
+        release(&cache, "acct", "k", &P, t).await.unwrap();
+        assert!(matches!(reserve(&cache, "acct", "k", &P, t).await.unwrap(), Admission::Admitted(_)), "free again");
+        // A holder that never settles (its replica died) lets go when the lease runs out.
+        assert!(matches!(reserve(&cache, "acct", "k", &P, t + LEASE).await.unwrap(), Admission::Admitted(_)));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::{accept_language, browser_id, page, see_other, Cookies, CsrfBound, FormParams, FormRejection, PageError};
-use super::{SignedInForm, St};
+use super::{SignedInForm, St, BUSY_RETRY_SECONDS};
 use crate::config::Secret;
 use crate::identity::accounts::AccountKind;
 use crate::identity::levels;
@@ -354,9 +354,11 @@ pub async fn password_change(SignedInForm { who: p, form }: SignedInForm<Person>
             };
             let status = match refusal {
                 ops::PasswordRefusal::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+                ops::PasswordRefusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             };
-            Ok(page(&p.st, status, "account_password.html", p.locale, ctx))
+            let res = page(&p.st, status, "account_password.html", p.locale, ctx);
+            Ok(if refusal == ops::PasswordRefusal::Busy { super::retry_after(res, BUSY_RETRY_SECONDS) } else { res })
         }
         Err(e) => Err(p.error(e)),
     }

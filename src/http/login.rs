@@ -76,6 +76,7 @@ fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
         Refusal::AccountDisabled => ("err_account_disabled", StatusCode::FORBIDDEN),
         Refusal::InvalidCode => ("err_invalid_code", StatusCode::UNAUTHORIZED),
         Refusal::Passkey => ("err_passkey", StatusCode::UNAUTHORIZED),
+        Refusal::Busy => ("err_busy", StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 
@@ -85,7 +86,11 @@ fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str) 
         Step::Authorize(outcome) => outcome_response(st, outcome, locale, bid, None, None),
         Step::LoginAgain { flow, refusal, username } => {
             let (key, status) = refusal_message(refusal);
-            outcome_response(st, Outcome::Login(flow), locale, bid, None, Some((key, status, username)))
+            let res = outcome_response(st, Outcome::Login(flow), locale, bid, None, Some((key, status, username)));
+            if refusal == Refusal::Busy {
+                return super::retry_after(res, super::BUSY_RETRY_SECONDS);
+            }
+            res
         }
         Step::SecondFactorAgain { flow, factors, refusal } => {
             let (key, status) = refusal_message(refusal);

@@ -252,3 +252,12 @@ pub fn see_other(url: &str) -> Response {
 pub fn accept_language(headers: &HeaderMap) -> Option<&str> {
     headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
+
+/// Seconds a client is asked to wait when the password hashing queue is full.
+pub const BUSY_RETRY_SECONDS: u64 = 2;
+
+/// Adds `Retry-After` to a 429 or 503 answer.
+pub fn retry_after(mut res: Response, seconds: u64) -> Response {
+    res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    res
+}

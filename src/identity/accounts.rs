@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::nik::{parse_nik, NikError, NikWarning};
 use super::nip::{parse_nip, NipError};
 use crate::config::Secret;
-use crate::password::{HashError, Hasher};
+use crate::password::{HashError, HashSlot, Hasher};
 use crate::store::accounts::{self as store, AccountRow};
 use crate::store::{Db, StoreError};
 
@@ -363,18 +363,20 @@ pub enum PasswordChangeError {
     Internal(String),
 }
 
-/// Checks the current password and the policy for the new one; returns the new one's hash for
-/// the caller to store (with whatever else the change ends, in one transaction).
+/// Checks the current password (in the hashing queue place `slot`) and the policy for the new
+/// one; returns the new one's hash for the caller to store (with whatever else the change ends,
+/// in one transaction).
 pub async fn new_password_hash(
     db: &Db,
     hasher: &Hasher,
+    slot: HashSlot,
     account_id: &str,
     current: &Secret<String>,
     new: &Secret<String>,
 ) -> Result<String, PasswordChangeError> {
     let internal = |e: &dyn std::fmt::Display| PasswordChangeError::Internal(e.to_string());
     let row = store::get(db, account_id).await.map_err(|e| internal(&e))?.ok_or(PasswordChangeError::WrongCurrent)?;
-    if !hasher.verify(current, row.password_hash.as_deref()).await.map_err(|e| internal(&e))? {
+    if !hasher.verify_in(slot, current, row.password_hash.as_deref()).await.map_err(|e| internal(&e))? {
         return Err(PasswordChangeError::WrongCurrent);
     }
     let ids: Vec<&str> = [row.nip.as_deref(), row.nik.as_deref()].into_iter().flatten().collect();

@@ -5,7 +5,7 @@
 use super::enrolment;
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
-use crate::auth::throttle::{self, Verdict};
+use crate::auth::throttle::{self, Admission};
 use crate::auth::{passkeys, recovery, totp};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account, PasswordChangeError, PasswordRule};
@@ -81,6 +81,8 @@ pub enum PasswordRefusal {
     Policy(PasswordRule),
     /// Too many wrong current passwords: a stolen session must not become a password oracle.
     TooManyAttempts,
+    /// The password hashing queue is full; nothing was checked or counted.
+    Busy,
 }
 
 impl PasswordRefusal {
@@ -91,6 +93,7 @@ impl PasswordRefusal {
             PasswordRefusal::WrongCurrent => "pw_wrong_current",
             PasswordRefusal::Policy(rule) => rule.message_key(),
             PasswordRefusal::TooManyAttempts => "err_too_many_attempts",
+            PasswordRefusal::Busy => "err_busy",
         }
     }
 }
@@ -107,6 +110,13 @@ async fn clear_password_throttle(st: &AppState, me: &SignedIn) {
     if let Err(e) = throttle::clear(&st.cache, PASSWORD_SCOPE, me.id()).await {
         // A record left behind only makes later mistakes count sooner.
         tracing::warn!(error = %e, "could not clear the password-change throttle");
+    }
+}
+
+async fn release_password_throttle(st: &AppState, me: &SignedIn, policy: &throttle::Policy, now: i64) {
+    if let Err(e) = throttle::release(&st.cache, PASSWORD_SCOPE, me.id(), policy, now).await {
+        // The failure is counted already; the key frees itself when its lease runs out.
+        tracing::warn!(error = %e, "could not release the password-change throttle");
     }
 }
 
@@ -282,16 +292,19 @@ pub async fn change_password(
     if new.expose() != repeat.expose() {
         return Err(SelfServiceError::Password(PasswordRefusal::Mismatch));
     }
-    // Throttled like a login and counted before the current password is checked (fail closed).
+    // A place in the hashing queue first, so a full queue turns the attempt away uncounted; then
+    // one reservation, counted before the current password is checked (fail closed).
+    let slot = st.hasher.admit().map_err(|_| SelfServiceError::Password(PasswordRefusal::Busy))?;
     let policy = crate::ops::login::limits(st).per_account();
-    match throttle::admit(&st.cache, PASSWORD_SCOPE, me.id(), &policy, now).await {
-        Ok(Verdict::Allowed) => {}
-        Ok(_) => return Err(SelfServiceError::Password(PasswordRefusal::TooManyAttempts)),
+    match throttle::reserve(&st.cache, PASSWORD_SCOPE, me.id(), &policy, now).await {
+        Ok(Admission::Admitted(_)) => {}
+        Ok(Admission::Refused(_)) => return Err(SelfServiceError::Password(PasswordRefusal::TooManyAttempts)),
         Err(e) => return Err(internal("the password check cannot be counted", e)),
     }
-    let hash = match accounts::new_password_hash(&st.db, &st.hasher, me.id(), current, new).await {
+    let hash = match accounts::new_password_hash(&st.db, &st.hasher, slot, me.id(), current, new).await {
         Ok(h) => h,
         Err(PasswordChangeError::WrongCurrent) => {
+            release_password_throttle(st, me, &policy, now).await;
             record(st, me, Event::new("password.change_failed"), now).await;
             return Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent));
         }
@@ -299,7 +312,10 @@ pub async fn change_password(
             clear_password_throttle(st, me).await;
             return Err(SelfServiceError::Password(PasswordRefusal::Policy(rule)));
         }
-        Err(PasswordChangeError::Internal(e)) => return Err(internal("password change failed", e)),
+        Err(PasswordChangeError::Internal(e)) => {
+            release_password_throttle(st, me, &policy, now).await;
+            return Err(internal("password change failed", e));
+        }
     };
     clear_password_throttle(st, me).await;
     // The sessions live in the cache, outside the transaction, so they end first: should the

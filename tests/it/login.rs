@@ -16,7 +16,8 @@ use crate::common::*;
 
 type Store = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
 
-/// Speaks enough RESP for the cache (SET/GET/GETDEL/DEL, the client's hello); no expiry.
+/// Speaks enough RESP for the cache (SET/GET/GETDEL/DEL, the cache's EVAL scripts, the client's
+/// hello); no expiry.
 async fn fake_redis(refuse_writes_containing: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("redis://{}", listener.local_addr().expect("addr"));
@@ -76,6 +77,38 @@ fn answer(store: &Store, cmd: &[Vec<u8>], refuse: &str) -> Vec<u8> {
             map.insert(key.clone(), cmd[2].clone());
             b"+OK\r\n".to_vec()
         }
+        ("EVAL", Some(script)) => {
+            let (script, key) = (String::from_utf8_lossy(script).to_string(), cmd[3].clone());
+            if String::from_utf8_lossy(&key).contains(refuse) {
+                return b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec();
+            }
+            let count =
+                |v: Option<&Vec<u8>>| v.and_then(|v| String::from_utf8_lossy(v).parse::<i64>().ok()).unwrap_or(0);
+            let n = if script.starts_with("-- gerbang:swap") {
+                let expected = (cmd[4] == b"1").then(|| cmd[5].clone());
+                if map.get(&key) != expected.as_ref() {
+                    0
+                } else {
+                    map.insert(key, cmd[6].clone());
+                    1
+                }
+            } else if script.starts_with("-- gerbang:count_below") {
+                let n = count(map.get(&key));
+                if n >= String::from_utf8_lossy(&cmd[4]).parse::<i64>().unwrap() {
+                    -1
+                } else {
+                    map.insert(key, (n + 1).to_string().into_bytes());
+                    n + 1
+                }
+            } else if script.starts_with("-- gerbang:refund") {
+                let n = (count(map.get(&key)) - 1).max(0);
+                map.insert(key, n.to_string().into_bytes());
+                n
+            } else {
+                return b"-ERR unknown script\r\n".to_vec();
+            };
+            format!(":{n}\r\n").into_bytes()
+        }
         ("GET", Some(key)) => bulk(map.get(key).cloned()),
         ("GETDEL", Some(key)) => bulk(map.remove(key)),
         ("DEL", Some(key)) => format!(":{}\r\n", u8::from(map.remove(key).is_some())).into_bytes(),
@@ -128,4 +161,30 @@ async fn a_second_factor_the_throttle_cannot_count_is_refused_unjudged() {
         gerbang::audit::list(&st.db, 100, Some(&account.id)).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(!kinds.iter().any(|k| k == "second_factor.failed" || k == "login.succeeded"), "nothing judged: {kinds:?}");
     assert!(totp::verify(&st.db, &st.sealer, &account.id, &code_at(&secret, 0), now()).await.unwrap(), "not spent");
+}
+
+#[tokio::test]
+async fn a_password_the_throttle_cannot_count_is_refused_the_same_way_right_or_wrong() {
+    let redis = fake_redis("throttle:").await;
+    let app = TestApp::spawn_with(&[("GERBANG_REDIS_URL", &redis), ("GERBANG_REDIS_PREFIX", "fake:")]).await;
+    assert!(app.shared_cache(), "the server uses the stand-in");
+    let nip = unique_nip();
+    let account = app.asn(&nip, "Bukan Orakel").await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let html = b.get(start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
+    let mut answers = Vec::new();
+    for password in ["salah-sekali-1234", PASSWORD] {
+        let res = submit_login(&app, &b, &html, &nip, password).await;
+        assert!(res.headers().get("set-cookie").is_none(), "{password}: no session");
+        answers.push((res.status().as_u16(), res.text().await.unwrap().contains("server_error")));
+    }
+    assert_eq!(answers, [(500, true), (500, true)], "refused alike, before the password is looked at");
+    let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 100, Some(&account.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(!kinds.iter().any(|k| k == "login.failed" || k == "login.succeeded"), "nothing judged: {kinds:?}");
 }

@@ -19,5 +19,6 @@ mod protocol_errors;
 mod self_service;
 mod spbe;
 mod stats;
+mod throttle;
 mod tokens;
 mod transactions;

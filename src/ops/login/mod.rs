@@ -11,12 +11,13 @@ pub use second_factor::{second_factor, Proof};
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::audit::{self, Event};
-use crate::auth::login::{Limits, PasswordCheck, PasswordVerdict};
+use crate::auth::login::{Limits, LoginFailure, PasswordCheck, PasswordVerdict};
 use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::{session as sso, Factors};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account};
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
+use crate::password::HashError;
 use crate::state::AppState;
 
 /// Why an attempt was refused; the face explains it on the page the person is on.
@@ -27,6 +28,8 @@ pub enum Refusal {
     AccountDisabled,
     InvalidCode,
     Passkey,
+    /// The password hashing queue is full: try again in a moment (nothing was counted).
+    Busy,
 }
 
 /// The browser a step comes from.
@@ -66,6 +69,8 @@ pub enum LoginError {
         retry_after: i64,
     },
     AccountDisabled,
+    /// The password hashing queue is full; the attempt was neither judged nor counted.
+    Busy,
     Internal,
 }
 
@@ -100,6 +105,10 @@ pub async fn password_login(
         PasswordCheck { db: &st.db, cache: &st.cache, hasher: &st.hasher, limits: limits(st), ids: &st.login_ids };
     let verdict = match check.check(login, password, ip, now).await {
         Ok(v) => v,
+        Err(LoginFailure::Hash(HashError::Busy)) => {
+            tracing::warn!(ip = %ip, "login turned away: the password hashing queue is full");
+            return Err(LoginError::Busy);
+        }
         Err(e) => {
             tracing::error!(error = %e, "login failed internally");
             return Err(LoginError::Internal);
@@ -108,7 +117,7 @@ pub async fn password_login(
     match verdict {
         PasswordVerdict::Accepted(account) => Ok(account),
         PasswordVerdict::Throttled { login_key, retry_after } => {
-            audit::record(&st.db, Event::new("login.throttled").subject(&login_key).ip(ip), now).await;
+            record_throttled(st, &login_key, ip, now).await;
             Err(LoginError::TooManyAttempts { retry_after })
         }
         PasswordVerdict::Inactive(account) => {
@@ -125,6 +134,26 @@ pub async fn password_login(
         }
         PasswordVerdict::Oversized => Err(LoginError::InvalidCredentials),
     }
+}
+
+/// One `login.throttled` record per identifier per window, not one per refused attempt: an attack
+/// refused by the throttle must not turn into a stream of audit writes (each one takes the audit
+/// chain's lock). The rest of the window's refusals are only logged.
+async fn record_throttled(st: &AppState, login_key: &str, ip: &str, now: i64) {
+    let window = st.config.login_lockout_seconds.max(1);
+    let slot = now.div_euclid(window);
+    let ttl = std::time::Duration::from_secs(2 * window as u64);
+    match st.cache.count_below(&format!("audit-throttled:{slot}:{login_key}"), 1, ttl).await {
+        Ok(None) => {
+            tracing::debug!(ip = %ip, "refused login attempt (recorded once this window)");
+            return;
+        }
+        Ok(Some(_)) => {}
+        // Better a record too many than none.
+        Err(e) => tracing::warn!(error = %e, "could not tell whether this window's throttling is recorded"),
+    }
+    let detail = serde_json::json!({ "window_start": slot * window, "window_seconds": window });
+    audit::record(&st.db, Event::new("login.throttled").subject(login_key).ip(ip).detail(detail), now).await;
 }
 
 /// The login form: with a second factor enrolled the password is only the first step, and no
@@ -144,6 +173,7 @@ pub async fn password(
                 LoginError::InvalidCredentials => Refusal::InvalidCredentials,
                 LoginError::TooManyAttempts { .. } => Refusal::TooManyAttempts,
                 LoginError::AccountDisabled => Refusal::AccountDisabled,
+                LoginError::Busy => Refusal::Busy,
                 LoginError::Internal => return Step::Internal,
             };
             return Step::LoginAgain { flow, refusal, username: Some(username.to_string()) };

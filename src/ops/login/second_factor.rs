@@ -8,7 +8,7 @@ use super::session::{self, RECOVERY_AMR};
 use super::{limits, record_possible_clone, Browser, Refusal, Step};
 use crate::audit::{self, Event};
 use crate::auth::passkeys::{self, PasskeyError};
-use crate::auth::throttle::{self, Verdict};
+use crate::auth::throttle::{self, Admission};
 use crate::auth::{recovery, session as sso, totp, Factors};
 use crate::oidc::authorize::Flow;
 use crate::state::AppState;
@@ -44,9 +44,14 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             return Step::Internal;
         }
     };
-    match throttle::admit(&st.cache, SCOPE, &account_id, &limits(st).per_account(), now).await {
-        Ok(Verdict::Allowed) => {}
-        Ok(_) => return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts },
+    // One reservation per attempt, taken before the proof is looked at: of parallel attempts
+    // (on any replica) one is judged at a time, and no more than the policy allows in all.
+    let policy = limits(st).per_account();
+    match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
+        Ok(Admission::Admitted(_)) => {}
+        Ok(Admission::Refused(_)) => {
+            return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts }
+        }
         Err(e) => {
             tracing::error!(error = %e, account = %account_id, "second-factor attempt refused: the throttle cannot count it");
             return Step::Internal;
@@ -55,10 +60,12 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     let level = match verify(st, &flow, &account_id, proof, browser.ip, now).await {
         Ok(Some(level)) => level,
         Ok(None) => {
+            release(st, &account_id, &policy, now).await;
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
         Err(e) => {
+            release(st, &account_id, &policy, now).await;
             tracing::error!(error = %e, "second factor check failed");
             return Step::Internal;
         }
@@ -80,6 +87,14 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         audit::record(&st.db, event, now).await;
     }
     session::start(st, flow, browser, &account_id, level, amr, now).await
+}
+
+/// Ends a judged attempt's hold on the account; its failure stays counted.
+async fn release(st: &AppState, account_id: &str, policy: &throttle::Policy, now: i64) {
+    if let Err(e) = throttle::release(&st.cache, SCOPE, account_id, policy, now).await {
+        // The key frees itself when the lease runs out.
+        tracing::warn!(error = %e, "could not release the second-factor throttle");
+    }
 }
 
 /// The level the proof reaches, `None` when it is refused.
