@@ -95,6 +95,10 @@ impl AppState {
         let master = MasterKey::new(master_bytes);
         let sealer = master.clone();
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
+        // After the signing keys, so a wrong master key stops here before it touches the trail.
+        crate::audit::open(&db, crate::audit::ChainKey::derive(&master_bytes), now())
+            .await
+            .context("cannot open the audit trail")?;
         let cert_issuers = match &config.certificate_issuers {
             Some(path) => crate::certs::load_issuers(path)?,
             None => Vec::new(),
