@@ -92,7 +92,17 @@ impl ChainKey {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn link(&self, prev: &str, seq: i64, at: i64, kind: &str, actor: &str, subject: &str, ip: &str, detail: &str) -> String {
+    fn link(
+        &self,
+        prev: &str,
+        seq: i64,
+        at: i64,
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        ip: &str,
+        detail: &str,
+    ) -> String {
         self.mac(&["link", prev, &seq.to_string(), &at.to_string(), kind, actor, subject, ip, detail])
     }
 
@@ -135,12 +145,9 @@ fn key_of(db: &Db) -> Result<ChainKey, StoreError> {
 /// [`CHAIN_KEYED`] says so in the trail.
 pub async fn open(db: &Db, key: ChainKey, now: i64) -> Result<(), StoreError> {
     KEYS.write().unwrap_or_else(|p| p.into_inner()).insert(db.identity(), key.clone());
-    let adopted = store::adopt(
-        db,
-        |h| key.head_mac(h.seq, &h.hash, h.keyed_from),
-        |a| key.anchor_mac(a.seq, &a.hash, a.at),
-    )
-    .await?;
+    let adopted =
+        store::adopt(db, |h| key.head_mac(h.seq, &h.hash, h.keyed_from), |a| key.anchor_mac(a.seq, &a.hash, a.at))
+            .await?;
     if let Some(h) = adopted.filter(|h| h.keyed_from > 1) {
         let detail = json!({ "legacy_until": h.keyed_from - 1, "legacy_hash": h.hash });
         append(db, Event::new(CHAIN_KEYED).detail(detail), now).await?;
@@ -334,7 +341,10 @@ fn check_chain(key: &ChainKey, head: Option<&Head>, anchor: Option<&Anchor>, row
         let problem = format!("{} missing: the newest records were deleted", span(prev_seq + 1, head.seq));
         v.broken(Some(prev_seq + 1), problem);
     } else if prev_hash != head.hash {
-        v.broken(Some(head.seq), format!("record #{} is not the newest record the head names: it was replaced", head.seq));
+        v.broken(
+            Some(head.seq),
+            format!("record #{} is not the newest record the head names: it was replaced", head.seq),
+        );
     }
     v
 }

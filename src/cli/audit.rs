@@ -141,7 +141,9 @@ fn describe(v: &crate::audit::Verification) -> String {
     let problem = v.problem.clone().unwrap_or_default();
     if !v.ok {
         return match (&v.checkpoint, v.broken_at) {
-            (Some(c), _) if c.outcome == CheckpointOutcome::Behind => format!("audit trail BEHIND CHECKPOINT: {problem}"),
+            (Some(c), _) if c.outcome == CheckpointOutcome::Behind => {
+                format!("audit trail BEHIND CHECKPOINT: {problem}")
+            }
             (_, Some(at)) => format!("audit trail BROKEN at #{at}: {problem}"),
             (_, None) => format!("audit trail BROKEN: {problem}"),
         };

@@ -119,7 +119,8 @@ pub(super) async fn routine_checkpoint(st: &AppState, now: i64) -> Result<Option
 async fn write_checkpoint(st: &AppState, actor: &str, now: i64) -> Result<SignedCheckpoint, AdminError> {
     let Some((seq, hash)) = audit::head(&st.db).await? else {
         return Err(AdminError::Conflict(
-            "the audit trail's head is damaged; `gerbang audit verify` says how, and no checkpoint vouches for it".into(),
+            "the audit trail's head is damaged; `gerbang audit verify` says how, and no checkpoint vouches for it"
+                .into(),
         ));
     };
     let claims =
