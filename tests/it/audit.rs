@@ -200,6 +200,13 @@ async fn deleting_the_newest_records_is_found_without_any_checkpoint() {
     assert!(!v.ok, "two newest records deleted: {v:?}");
     assert_eq!(v.broken_at, Some(last - 1));
     assert!(v.problem.unwrap().contains(&format!("records #{}–#{last} are missing", last - 1)));
+    // Deleting the head row with them is found too, and does not keep the server from starting.
+    exec(db, "DELETE FROM audit_head").await;
+    let v = audit::verify(db).await.unwrap();
+    assert!(!v.ok && v.problem.unwrap().contains("head row is missing"));
+    let replica = app.replica().await;
+    assert!(audit::append(&replica.state.db, Event::new("test.event"), gerbang::state::now()).await.is_err());
+    assert!(!audit::verify(db).await.unwrap().ok);
 }
 
 #[tokio::test]
