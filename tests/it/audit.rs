@@ -486,3 +486,30 @@ async fn a_trail_from_before_the_keyed_chain_is_vouched_for_once_and_still_check
     let v = audit::verify(db).await.unwrap();
     assert_eq!(v.broken_at, Some(7), "{v:?}");
 }
+
+#[tokio::test]
+async fn the_upkeep_signs_a_checkpoint_into_the_trail_when_anything_happened() {
+    let app = TestApp::spawn().await;
+    let st = &app.state;
+    let t = gerbang::state::now();
+    append_some(&st.db, 2, t).await;
+    gerbang::ops::upkeep::round(st, 60, t).await;
+    let rows = trail(&st.db).await;
+    let newest = rows.last().expect("records");
+    assert_eq!((newest.kind.as_str(), newest.actor.as_str()), ("audit.checkpoint", ""));
+    let detail: Value = serde_json::from_str(&newest.detail).unwrap();
+    assert_eq!(detail["seq"], rows[rows.len() - 2].seq);
+    // Nothing happened since: no second one.
+    gerbang::ops::upkeep::round(st, 120, t + 3_600).await;
+    assert_eq!(trail(&st.db).await.len(), rows.len());
+    // The record's detail serves as a checkpoint file.
+    let who = gerbang::ops::Principal::Operator(gerbang::ops::Operator::local());
+    let v = gerbang::ops::audit::verify_audit(st, &who, Some(&newest.detail)).await.expect("verify");
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.checkpoint.unwrap().outcome, audit::CheckpointOutcome::Matches);
+    // Only those who may read the trail sign checkpoints or check against one.
+    let app_itself = gerbang::ops::Principal::Application("klien-lain".into());
+    let refused = gerbang::ops::audit::checkpoint(st, &app_itself, t).await;
+    assert!(matches!(refused, Err(gerbang::ops::AdminError::Forbidden(_))), "{refused:?}");
+    assert_eq!(trail(&st.db).await.len(), rows.len(), "nothing recorded");
+}
