@@ -1,17 +1,32 @@
-//! The audit trail: security-relevant events appended with a hash chain. Each record's hash
-//! covers its content and the previous record's hash, so altering or deleting a record breaks
-//! every later link; `verify` walks the chain and says where. Appends are serialized (one lock
-//! per process, plus a PostgreSQL advisory lock across replicas).
+//! The audit trail: security-relevant events appended to a keyed hash chain. Each record's hash
+//! is an HMAC, under a key derived from the master key, over its sequence number, its content and
+//! the previous record's hash: altering, deleting or re-linking a record breaks the chain, and
+//! someone who can edit the database but lacks the key cannot compute a new one. The head row
+//! (newest sequence number and hash, with its own MAC) shows the newest records were not cut
+//! off; signed checkpoints kept away from the server show the trail was neither rolled back nor
+//! rewritten since, even by someone holding the key. `verify` walks the chain and says where it
+//! breaks. Appends lock the head row in the database, so the server's replicas and the command
+//! line, each its own process, never link two records to the same predecessor.
+//!
+//! Records written before the chain was keyed (`keyed_from` in the head) keep their unkeyed
+//! SHA-256 links and are checked with that old rule; the first start after the upgrade vouched
+//! for them as they stood by signing the head.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::crypto;
 pub use crate::store::audit::AuditRow;
-use crate::store::audit::{self as store, NewRecord};
+use crate::store::audit::{self as store, Anchor, Head, Link, NewRecord};
 use crate::store::{Db, StoreError};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The kind of the record saying where the keyed chain took over from the unkeyed one.
+pub const CHAIN_KEYED: &str = "audit.chain_keyed";
 
 #[derive(Debug, Clone, Default)]
 pub struct Event {
@@ -44,29 +59,119 @@ impl Event {
     }
 }
 
-fn link_hash(prev: &str, at: i64, kind: &str, actor: &str, subject: &str, ip: &str, detail: &str) -> String {
-    // Length-prefixed fields: no two different records serialize the same way.
+/// Length-prefixed fields: no two different lists serialize the same way.
+fn framed(fields: &[&str]) -> String {
     let mut buf = String::new();
-    for f in [prev, &at.to_string(), kind, actor, subject, ip, detail] {
+    for f in fields {
         buf.push_str(&f.len().to_string());
         buf.push(':');
         buf.push_str(f);
     }
-    crypto::sha256_hex(buf.as_bytes())
+    buf
 }
 
+/// The link of a record written before the chain was keyed: a plain SHA-256 anyone can
+/// recompute, kept only to check those records.
+fn legacy_link(prev: &str, at: i64, kind: &str, actor: &str, subject: &str, ip: &str, detail: &str) -> String {
+    crypto::sha256_hex(framed(&[prev, &at.to_string(), kind, actor, subject, ip, detail]).as_bytes())
+}
+
+/// The chain's HMAC key, derived from the master key under its own label.
+#[derive(Clone, Debug)]
+pub struct ChainKey(crypto::IdHasher);
+
+impl ChainKey {
+    pub fn derive(master: &[u8; 32]) -> ChainKey {
+        ChainKey(crypto::IdHasher::new(crypto::derive_key(master, "gerbang audit chain v1")))
+    }
+
+    /// Each use of the key starts with its own label, so a record's hash can never pass for a
+    /// head's or an anchor's MAC.
+    fn mac(&self, fields: &[&str]) -> String {
+        self.0.hash(framed(fields).as_bytes())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn link(
+        &self,
+        prev: &str,
+        seq: i64,
+        at: i64,
+        kind: &str,
+        actor: &str,
+        subject: &str,
+        ip: &str,
+        detail: &str,
+    ) -> String {
+        self.mac(&["link", prev, &seq.to_string(), &at.to_string(), kind, actor, subject, ip, detail])
+    }
+
+    fn head_mac(&self, seq: i64, hash: &str, keyed_from: i64) -> String {
+        self.mac(&["head", &seq.to_string(), hash, &keyed_from.to_string()])
+    }
+
+    fn anchor_mac(&self, seq: i64, hash: &str, at: i64) -> String {
+        self.mac(&["anchor", &seq.to_string(), hash, &at.to_string()])
+    }
+
+    fn head_ok(&self, h: &Head) -> bool {
+        !h.mac.is_empty() && same(&h.mac, &self.head_mac(h.seq, &h.hash, h.keyed_from))
+    }
+
+    fn anchor_ok(&self, a: &Anchor) -> bool {
+        !a.mac.is_empty() && same(&a.mac, &self.anchor_mac(a.seq, &a.hash, a.at))
+    }
+}
+
+fn same(a: &str, b: &str) -> bool {
+    crypto::constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// The chain key of each database this process writes to, by [`Db::identity`]: the trail is
+/// written through `record(&db, …)` from every operation, and the handle is all they pass.
+static KEYS: RwLock<BTreeMap<String, ChainKey>> = RwLock::new(BTreeMap::new());
+
+fn key_of(db: &Db) -> Result<ChainKey, StoreError> {
+    KEYS.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&db.identity())
+        .cloned()
+        .ok_or_else(|| StoreError::Corrupt("the audit chain's key was not loaded for this database".into()))
+}
+
+/// Makes the chain's key known for `db` (every process that writes the trail calls this once at
+/// start-up) and signs the head the migration to the keyed chain left unsigned. That first
+/// signature vouches for the records written before, as they stand then; a record
+/// [`CHAIN_KEYED`] says so in the trail.
+pub async fn open(db: &Db, key: ChainKey, now: i64) -> Result<(), StoreError> {
+    KEYS.write().unwrap_or_else(|p| p.into_inner()).insert(db.identity(), key.clone());
+    let adopted =
+        store::adopt(db, |h| key.head_mac(h.seq, &h.hash, h.keyed_from), |a| key.anchor_mac(a.seq, &a.hash, a.at))
+            .await?;
+    if let Some(h) = adopted.filter(|h| h.keyed_from > 1) {
+        let detail = json!({ "legacy_until": h.keyed_from - 1, "legacy_hash": h.hash });
+        append(db, Event::new(CHAIN_KEYED).detail(detail), now).await?;
+    }
+    Ok(())
+}
+
+/// Spares one process's tasks from queueing on the database's lock; the head row's lock is what
+/// keeps writers in different processes apart.
 static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
+    let key = key_of(db)?;
     let _guard = APPEND.lock().await;
     let detail = e.detail.to_string();
     let record = NewRecord { at: now, kind: e.kind, actor: &e.actor, subject: &e.subject, ip: &e.ip, detail: &detail };
-    store::append(db, &record, |last| {
-        let prev = last.unwrap_or_else(|| GENESIS.into());
-        let hash = link_hash(&prev, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
-        (prev, hash)
+    store::append(db, &record, |head| {
+        let seq = head.seq + 1;
+        let hash = key.link(&head.hash, seq, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
+        let head_mac = key.head_mac(seq, &hash, head.keyed_from);
+        Link { seq, prev_hash: head.hash.clone(), hash, head_mac }
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Appends and logs instead of failing: an event that cannot be recorded must not turn a
@@ -78,33 +183,222 @@ pub async fn record(db: &Db, e: Event, now: i64) {
     }
 }
 
+/// The newest record's sequence number and hash, for a checkpoint; `None` when the head row is
+/// missing or its MAC does not check (a checkpoint must not vouch for a damaged head).
+pub async fn head(db: &Db) -> Result<Option<(i64, String)>, StoreError> {
+    let key = key_of(db)?;
+    Ok(store::head(db).await?.filter(|h| key.head_ok(h)).map(|h| (h.seq, h.hash)))
+}
+
+/// What a signed checkpoint vouches for (its signature already checked): the head at a moment.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    /// When it was signed, and by which key.
+    pub at: i64,
+    pub kid: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointOutcome {
+    /// The trail still holds the record the checkpoint names, unchanged.
+    Matches,
+    /// The trail ends before the record the checkpoint names: its newest records were deleted.
+    Behind,
+    /// The trail holds another record under that number: the chain was rewritten.
+    Differs,
+    /// The retention policy has removed the record the checkpoint names.
+    Expired,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckpointCheck {
+    pub seq: i64,
+    pub at: i64,
+    pub kid: String,
+    pub outcome: CheckpointOutcome,
+}
+
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Verification {
+    /// Records checked (up to the first broken one).
     pub records: u64,
     pub ok: bool,
-    /// The first broken record and why.
+    /// The first broken (or missing) record and why.
     pub broken_at: Option<i64>,
     pub problem: Option<String>,
+    /// The newest record's sequence number, as the head names it.
+    pub head: i64,
+    /// Records up to this number predate the keyed chain and were checked with the old unkeyed
+    /// rule (0: none).
+    pub legacy_until: i64,
+    /// The comparison with an exported checkpoint, when one was given.
+    pub checkpoint: Option<CheckpointCheck>,
+}
+
+impl Verification {
+    fn broken(&mut self, at: Option<i64>, problem: String) {
+        self.ok = false;
+        self.broken_at = at;
+        self.problem = Some(problem);
+    }
 }
 
 pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
-    let rows = store::all(db).await?;
-    // After a retention purge the chain starts at the anchor: the last removed record's hash.
+    verify_against(db, None).await
+}
+
+/// Checks the chain, and the trail against a checkpoint when one is given.
+pub async fn verify_against(db: &Db, checkpoint: Option<&Checkpoint>) -> Result<Verification, StoreError> {
+    let key = key_of(db)?;
+    // The head first, then the records up to it, then the anchor: records appended meanwhile
+    // are left out, and a purge that ran meanwhile shows in the anchor.
+    let head = store::head(db).await?;
+    let rows = match &head {
+        Some(h) => store::up_to(db, h.seq).await?,
+        None => Vec::new(),
+    };
     let anchor = store::anchor(db).await?;
-    let mut prev = anchor.map(|a| a.1).unwrap_or_else(|| GENESIS.to_string());
-    for (i, r) in rows.iter().enumerate() {
-        if r.prev_hash != prev {
-            let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
-            return Ok(Verification { records: i as u64, ok: false, broken_at: Some(r.seq), problem: Some(problem) });
-        }
-        let expected = link_hash(&r.prev_hash, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail);
-        if r.hash != expected {
-            let problem = format!("record #{} was altered (its content does not match its hash)", r.seq);
-            return Ok(Verification { records: i as u64, ok: false, broken_at: Some(r.seq), problem: Some(problem) });
-        }
-        prev = r.hash.clone();
+    let mut v = check_chain(&key, head.as_ref(), anchor.as_ref(), &rows);
+    if let (Some(cp), Some(h)) = (checkpoint, &head) {
+        check_checkpoint(&mut v, cp, h, anchor.as_ref(), &rows);
     }
-    Ok(Verification { records: rows.len() as u64, ok: true, broken_at: None, problem: None })
+    Ok(v)
+}
+
+fn span(from: i64, to: i64) -> String {
+    if from == to {
+        format!("record #{from} is")
+    } else {
+        format!("records #{from}–#{to} are")
+    }
+}
+
+fn check_chain(key: &ChainKey, head: Option<&Head>, anchor: Option<&Anchor>, rows: &[AuditRow]) -> Verification {
+    let mut v = Verification {
+        records: 0,
+        ok: true,
+        broken_at: None,
+        problem: None,
+        head: head.map_or(0, |h| h.seq),
+        legacy_until: head.map_or(0, |h| h.keyed_from - 1),
+        checkpoint: None,
+    };
+    let Some(head) = head else {
+        v.broken(None, "the trail's head row is missing: the trail was tampered with".into());
+        return v;
+    };
+    if !key.head_ok(head) {
+        let problem = format!(
+            "the trail's head (naming record #{}) does not carry a valid MAC: it was altered, or this is not the master key the trail was written with",
+            head.seq
+        );
+        v.broken(None, problem);
+        return v;
+    }
+    let (mut prev_seq, mut prev_hash) = (0, GENESIS.to_string());
+    if let Some(a) = anchor {
+        if !key.anchor_ok(a) {
+            let problem = format!(
+                "the retention anchor (after record #{}) does not carry a valid MAC: it was altered, e.g. moved to hide removed records",
+                a.seq
+            );
+            v.broken(None, problem);
+            return v;
+        }
+        (prev_seq, prev_hash) = (a.seq, a.hash.clone());
+    }
+    // Records at or before the anchor were removed by a purge that ran while they were read.
+    let start = prev_seq;
+    for r in rows.iter().filter(|r| r.seq > start) {
+        let keyed = r.seq >= head.keyed_from;
+        // Keyed records are numbered without gaps, so one deleted in the middle shows even
+        // before its successor's link is checked.
+        if keyed && r.seq != prev_seq + 1 {
+            v.broken(Some(prev_seq + 1), format!("{} missing (deleted)", span(prev_seq + 1, r.seq - 1)));
+            return v;
+        }
+        if r.prev_hash != prev_hash {
+            let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
+            v.broken(Some(r.seq), problem);
+            return v;
+        }
+        let expected = if keyed {
+            key.link(&r.prev_hash, r.seq, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail)
+        } else {
+            legacy_link(&r.prev_hash, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail)
+        };
+        if !same(&r.hash, &expected) {
+            v.broken(Some(r.seq), format!("record #{} was altered (its content does not match its hash)", r.seq));
+            return v;
+        }
+        (prev_seq, prev_hash) = (r.seq, r.hash.clone());
+        v.records += 1;
+    }
+    if prev_seq < head.seq {
+        let problem = format!("{} missing: the newest records were deleted", span(prev_seq + 1, head.seq));
+        v.broken(Some(prev_seq + 1), problem);
+    } else if prev_hash != head.hash {
+        v.broken(
+            Some(head.seq),
+            format!("record #{} is not the newest record the head names: it was replaced", head.seq),
+        );
+    }
+    v
+}
+
+fn check_checkpoint(v: &mut Verification, cp: &Checkpoint, head: &Head, anchor: Option<&Anchor>, rows: &[AuditRow]) {
+    let held = if cp.seq == 0 {
+        Some(GENESIS)
+    } else if let Some(a) = anchor.filter(|a| a.seq == cp.seq) {
+        Some(a.hash.as_str())
+    } else {
+        rows.iter().find(|r| r.seq == cp.seq).map(|r| r.hash.as_str())
+    };
+    let outcome = if cp.seq > head.seq {
+        CheckpointOutcome::Behind
+    } else if anchor.is_some_and(|a| cp.seq < a.seq) {
+        CheckpointOutcome::Expired
+    } else if held.is_some_and(|h| h == cp.hash) {
+        CheckpointOutcome::Matches
+    } else {
+        CheckpointOutcome::Differs
+    };
+    v.checkpoint = Some(CheckpointCheck { seq: cp.seq, at: cp.at, kid: cp.kid.clone(), outcome });
+    if !v.ok {
+        return;
+    }
+    let signed = chrono::DateTime::from_timestamp(cp.at, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    match outcome {
+        CheckpointOutcome::Matches => {}
+        CheckpointOutcome::Behind => v.broken(
+            Some(head.seq + 1),
+            format!(
+                "the trail is behind the checkpoint signed {signed}: it ends at #{} but the checkpoint vouches for #{}, so {} missing (the newest records were deleted and the head put back)",
+                head.seq,
+                cp.seq,
+                span(head.seq + 1, cp.seq)
+            ),
+        ),
+        CheckpointOutcome::Differs => v.broken(
+            Some(cp.seq),
+            format!(
+                "record #{} is not the one the checkpoint signed {signed} vouches for: the chain was rewritten",
+                cp.seq
+            ),
+        ),
+        CheckpointOutcome::Expired => v.broken(
+            None,
+            format!(
+                "the checkpoint signed {signed} vouches for #{}, which the retention policy has removed: check against a newer checkpoint",
+                cp.seq
+            ),
+        ),
+    }
 }
 
 pub async fn list(db: &Db, limit: i64, subject: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
@@ -165,9 +459,165 @@ pub fn to_csv(rows: &[AuditRow]) -> String {
 }
 
 /// Removes records older than `before` (the retention policy) and moves the chain's anchor to
-/// the last removed record, so `verify` still checks everything that remains. Returns how many
-/// records were removed.
+/// the last removed record, with a MAC so it cannot be moved further by hand; `verify` still
+/// checks everything that remains. Returns how many records were removed.
 pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreError> {
+    let key = key_of(db)?;
     let _guard = APPEND.lock().await;
-    store::purge_before(db, before, now).await
+    store::purge_before(db, before, now, |seq, hash, at| key.anchor_mac(seq, hash, at)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ChainKey {
+        ChainKey::derive(&[9u8; 32])
+    }
+
+    /// Records appended as `append` links them, after `legacy` records written under the old rule.
+    fn trail(key: &ChainKey, legacy: i64, keyed: i64) -> (Head, Vec<AuditRow>) {
+        let (mut prev, mut rows) = (GENESIS.to_string(), Vec::new());
+        for seq in 1..=legacy + keyed {
+            let (at, kind, detail) = (1_000 + seq, "login.failed", format!("{{\"n\":{seq}}}"));
+            let hash = if seq <= legacy {
+                legacy_link(&prev, at, kind, "", "s", "10.0.0.1", &detail)
+            } else {
+                key.link(&prev, seq, at, kind, "", "s", "10.0.0.1", &detail)
+            };
+            rows.push(AuditRow {
+                seq,
+                at,
+                kind: kind.into(),
+                actor: String::new(),
+                subject: "s".into(),
+                ip: "10.0.0.1".into(),
+                detail,
+                prev_hash: prev.clone(),
+                hash: hash.clone(),
+            });
+            prev = hash;
+        }
+        let seq = legacy + keyed;
+        let head = Head { seq, hash: prev.clone(), keyed_from: legacy + 1, mac: key.head_mac(seq, &prev, legacy + 1) };
+        (head, rows)
+    }
+
+    fn problem(v: &Verification) -> &str {
+        v.problem.as_deref().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_untouched_trail_verifies_with_its_unkeyed_beginning() {
+        let (head, rows) = trail(&key(), 3, 4);
+        let v = check_chain(&key(), Some(&head), None, &rows);
+        assert!(v.ok, "{v:?}");
+        assert_eq!((v.records, v.head, v.legacy_until), (7, 7, 3));
+        let (head, rows) = trail(&key(), 0, 0);
+        assert!(check_chain(&key(), Some(&head), None, &rows).ok, "an empty trail");
+    }
+
+    #[test]
+    fn an_edited_record_is_named() {
+        let (head, mut rows) = trail(&key(), 2, 5);
+        rows[4].ip = "1.2.3.4".into();
+        let v = check_chain(&key(), Some(&head), None, &rows);
+        assert_eq!(v.broken_at, Some(5));
+        assert!(problem(&v).contains("altered"), "{v:?}");
+        // An unkeyed record is still checked with the old rule.
+        let (head, mut rows) = trail(&key(), 2, 5);
+        rows[1].detail = "{}".into();
+        assert_eq!(check_chain(&key(), Some(&head), None, &rows).broken_at, Some(2));
+    }
+
+    #[test]
+    fn a_record_deleted_in_the_middle_or_at_the_end_is_missing() {
+        let (head, mut rows) = trail(&key(), 0, 6);
+        rows.remove(2);
+        let v = check_chain(&key(), Some(&head), None, &rows);
+        assert_eq!(v.broken_at, Some(3));
+        assert!(problem(&v).contains("record #3 is missing"), "{v:?}");
+        let (head, mut rows) = trail(&key(), 0, 6);
+        rows.truncate(4);
+        let v = check_chain(&key(), Some(&head), None, &rows);
+        assert_eq!(v.broken_at, Some(5));
+        assert!(problem(&v).contains("records #5–#6 are missing: the newest records were deleted"), "{v:?}");
+    }
+
+    #[test]
+    fn a_chain_recomputed_without_the_key_does_not_verify() {
+        // The insider deletes record 3 and links the rest again, numbered without a gap, with a
+        // key of their own (or the old unkeyed rule), and moves the head to match.
+        let (head, rows) = trail(&key(), 0, 6);
+        let forger = ChainKey::derive(&[1u8; 32]);
+        let (forged_head, mut forged) = trail(&forger, 0, 5);
+        forged[..2].clone_from_slice(&rows[..2]);
+        let mut prev = rows[1].hash.clone();
+        for r in forged.iter_mut().skip(2) {
+            r.prev_hash = prev.clone();
+            r.hash = forger.link(&prev, r.seq, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail);
+            prev = r.hash.clone();
+        }
+        let v = check_chain(&key(), Some(&head), None, &forged);
+        assert_eq!(v.broken_at, Some(3), "{v:?}");
+        assert!(problem(&v).contains("altered"));
+        let moved = Head { seq: 5, hash: prev, keyed_from: 1, mac: forged_head.mac };
+        let v = check_chain(&key(), Some(&moved), None, &forged);
+        assert!(!v.ok && problem(&v).contains("head"), "{v:?}");
+        // Nor can records be passed off as unkeyed ones by moving where the keyed chain starts.
+        let (mut head, rows) = trail(&key(), 0, 3);
+        head.keyed_from = 10;
+        assert!(!check_chain(&key(), Some(&head), None, &rows).ok);
+        assert!(!check_chain(&key(), None, None, &rows).ok, "no head");
+    }
+
+    #[test]
+    fn the_retention_anchor_carries_a_mac() {
+        let k = key();
+        let (head, rows) = trail(&k, 1, 5);
+        let cut = |n: usize| {
+            let a = &rows[n - 1];
+            (Anchor { seq: a.seq, hash: a.hash.clone(), at: 5, mac: k.anchor_mac(a.seq, &a.hash, 5) }, &rows[n..])
+        };
+        let (anchor, rest) = cut(2);
+        let v = check_chain(&k, Some(&head), Some(&anchor), rest);
+        assert!(v.ok && v.records == 4, "{v:?}");
+        // Moved by hand to hide two more removed records: its MAC no longer matches.
+        let (mut moved, rest) = cut(4);
+        moved.mac = anchor.mac.clone();
+        assert!(problem(&check_chain(&k, Some(&head), Some(&moved), rest)).contains("retention anchor"));
+        // A purge that ran while the records were read: those it removed are skipped.
+        let (anchor, _) = cut(3);
+        assert!(check_chain(&k, Some(&head), Some(&anchor), &rows).ok);
+    }
+
+    #[test]
+    fn a_checkpoint_finds_a_trail_rolled_back_or_rewritten() {
+        let k = key();
+        let (head, rows) = trail(&k, 0, 8);
+        let cp = |seq: i64, hash: &str| Checkpoint { seq, hash: hash.into(), at: 7, kid: "rs256-x".into() };
+        let check = |head: &Head, rows: &[AuditRow], anchor: Option<&Anchor>, c: &Checkpoint| {
+            let mut v = check_chain(&k, Some(head), anchor, rows);
+            check_checkpoint(&mut v, c, head, anchor, rows);
+            v
+        };
+        let v = check(&head, &rows, None, &cp(6, &rows[5].hash));
+        assert!(v.ok && v.checkpoint.as_ref().unwrap().outcome == CheckpointOutcome::Matches, "{v:?}");
+        // The head put back to one saved earlier, after the newest records were deleted: the
+        // chain alone is intact, the checkpoint is not.
+        let (old_head, old_rows) = trail(&k, 0, 5);
+        assert!(check_chain(&k, Some(&old_head), None, &old_rows).ok);
+        let v = check(&old_head, &old_rows, None, &cp(6, &rows[5].hash));
+        assert_eq!(v.checkpoint.as_ref().unwrap().outcome, CheckpointOutcome::Behind);
+        assert_eq!(v.broken_at, Some(6));
+        assert!(problem(&v).contains("behind the checkpoint"), "{v:?}");
+        let v = check(&head, &rows, None, &cp(6, &rows[4].hash));
+        assert_eq!((v.ok, v.checkpoint.unwrap().outcome), (false, CheckpointOutcome::Differs));
+        let a = &rows[6];
+        let anchor = Anchor { seq: a.seq, hash: a.hash.clone(), at: 9, mac: k.anchor_mac(a.seq, &a.hash, 9) };
+        let v = check(&head, &rows[7..], Some(&anchor), &cp(6, &rows[5].hash));
+        assert_eq!((v.ok, v.checkpoint.unwrap().outcome), (false, CheckpointOutcome::Expired));
+        let v = check(&head, &rows[7..], Some(&anchor), &cp(7, &rows[6].hash));
+        assert!(v.ok, "the anchor is the record the checkpoint names: {v:?}");
+    }
 }

@@ -95,6 +95,12 @@ impl AppState {
         let master = MasterKey::new(master_bytes);
         let sealer = master.clone();
         let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
+        // After the signing keys, so a wrong master key stops before it touches the trail. A
+        // damaged trail (its head row deleted) does not keep the region's logins down: appends
+        // then fail and are logged, and `gerbang audit verify` says why.
+        if let Err(e) = crate::audit::open(&db, crate::audit::ChainKey::derive(&master_bytes), now()).await {
+            tracing::error!(error = %e, "the audit trail could not be opened; events will not be recorded");
+        }
         let cert_issuers = match &config.certificate_issuers {
             Some(path) => crate::certs::load_issuers(path)?,
             None => Vec::new(),

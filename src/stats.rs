@@ -338,6 +338,7 @@ mod tests {
     async fn memory_db() -> Db {
         let db = Db::connect("sqlite::memory:", 1).await.unwrap();
         db.migrate().await.unwrap();
+        audit::open(&db, audit::ChainKey::derive(&[5u8; 32]), NOW).await.unwrap();
         db
     }
 

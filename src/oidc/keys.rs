@@ -88,13 +88,16 @@ struct Signer {
     /// Pre-encoded protected headers, one per token type, so signing only encodes the payload.
     header_jwt: String,
     header_at: String,
+    header_checkpoint: String,
 }
 
-/// Token types we sign: ID tokens (`JWT`) and access tokens (`at+jwt`, RFC 9068).
+/// What we sign: ID tokens (`JWT`), access tokens (`at+jwt`, RFC 9068) and checkpoints of the
+/// audit trail's head, each with its own `typ` so none can pass for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenType {
     IdToken,
     AccessToken,
+    AuditCheckpoint,
 }
 
 impl TokenType {
@@ -102,6 +105,7 @@ impl TokenType {
         match self {
             TokenType::IdToken => "JWT",
             TokenType::AccessToken => "at+jwt",
+            TokenType::AuditCheckpoint => "gerbang-audit-checkpoint+jwt",
         }
     }
 }
@@ -289,6 +293,7 @@ impl Keys {
         let header = match typ {
             TokenType::IdToken => &signer.header_jwt,
             TokenType::AccessToken => &signer.header_at,
+            TokenType::AuditCheckpoint => &signer.header_checkpoint,
         };
         let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
         out.push_str(header);
@@ -362,6 +367,49 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// Verifies a long-lived statement we signed (an audit checkpoint) and returns the signing
+    /// key's id with the claims. Such statements outlive rotations, so the key is looked up among
+    /// every key ever made, retired ones included; there is no expiry, and `iss` and `sub` must
+    /// be present.
+    pub async fn verify_archived<T: DeserializeOwned>(
+        &self,
+        db: &Db,
+        token: &str,
+        expected: TokenType,
+        issuer: &str,
+    ) -> Result<(String, T), VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.typ.as_deref() != Some(expected.typ()) {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let row = match key_store::find(db, &kid).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Err(VerifyError::UnknownKey),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read a signing key");
+                return Err(VerifyError::UnknownKey);
+            }
+        };
+        let alg = Alg::parse(&row.alg).ok_or(VerifyError::UnknownKey)?;
+        if header.alg != alg.jwt_alg() {
+            return Err(VerifyError::Invalid("algorithm does not match the key".into()));
+        }
+        let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).map_err(|_| VerifyError::UnknownKey)?;
+        let key = decoding_key(alg, &jwk).ok_or(VerifyError::UnknownKey)?;
+        let mut validation = Validation::new(alg.jwt_alg());
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["iss", "sub"]);
+        jsonwebtoken::decode::<T>(token, &key, &validation)
+            .map(|d| (kid, d.claims))
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
+    }
+}
+
 impl KeySet {
     fn empty() -> KeySet {
         KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: bytes::Bytes::from_static(b"{\"keys\":[]}") }
@@ -373,7 +421,13 @@ impl Signer {
         let header = |typ: &str| {
             b64url(serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ }).to_string().as_bytes())
         };
-        Signer { header_jwt: header("JWT"), header_at: header("at+jwt"), kid, pair }
+        Signer {
+            header_jwt: header(TokenType::IdToken.typ()),
+            header_at: header(TokenType::AccessToken.typ()),
+            header_checkpoint: header(TokenType::AuditCheckpoint.typ()),
+            kid,
+            pair,
+        }
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {

@@ -1,10 +1,39 @@
-//! Reading and exporting the audit trail.
+//! Reading, exporting and checking the audit trail, and signing checkpoints of its head.
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{forbidden, AdminError, Principal};
+use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, AuditRow, Event};
+use crate::oidc::keys::{Alg, TokenType};
 use crate::state::AppState;
+
+/// The kind of the record that keeps a signed checkpoint in the trail itself.
+pub const CHECKPOINT: &str = "audit.checkpoint";
+
+/// The claims of a checkpoint: this issuer's audit trail had this head at `iat`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointClaims {
+    iss: String,
+    sub: String,
+    iat: i64,
+    seq: i64,
+    hash: String,
+}
+
+const CHECKPOINT_SUBJECT: &str = "audit-trail";
+
+/// A signed checkpoint as exported: the JWS is what counts; the other fields repeat its claims
+/// for people reading the file.
+#[derive(Debug, Serialize)]
+pub struct SignedCheckpoint {
+    pub issuer: String,
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: i64,
+    pub kid: String,
+    pub checkpoint: String,
+}
 
 pub async fn audit_events(st: &AppState, who: &Principal, filter: &audit::Filter) -> Result<Vec<AuditRow>, AdminError> {
     if !who.reads_audit() {
@@ -34,12 +63,73 @@ pub async fn export_audit(
     Ok(audit::to_csv(&rows))
 }
 
-/// Checks the hash chain of the whole trail.
-pub async fn verify_audit(st: &AppState, who: &Principal) -> Result<audit::Verification, AdminError> {
+/// Checks the chain of the whole trail and, given an exported checkpoint (the file's text: the
+/// JSON `checkpoint` prints, or the bare JWS), that the trail still holds what it vouches for.
+pub async fn verify_audit(
+    st: &AppState,
+    who: &Principal,
+    checkpoint: Option<&str>,
+) -> Result<audit::Verification, AdminError> {
     if !who.reads_audit() {
         return Err(forbidden("checking the audit trail needs diskominfo-admin or auditor"));
     }
-    Ok(audit::verify(&st.db).await?)
+    let checkpoint = match checkpoint {
+        Some(text) => Some(read_checkpoint(st, text).await?),
+        None => None,
+    };
+    Ok(audit::verify_against(&st.db, checkpoint.as_ref()).await?)
+}
+
+async fn read_checkpoint(st: &AppState, text: &str) -> Result<audit::Checkpoint, AdminError> {
+    let text = text.trim();
+    let jws = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v.get("checkpoint").and_then(|c| c.as_str()).map(str::to_string),
+        Err(_) => Some(text.to_string()),
+    }
+    .ok_or_else(|| AdminError::Invalid("checkpoint: the file holds no `checkpoint` field".into()))?;
+    let (kid, c) = st
+        .keys
+        .verify_archived::<CheckpointClaims>(&st.db, &jws, TokenType::AuditCheckpoint, &st.config.issuer)
+        .await
+        .map_err(|e| AdminError::Invalid(format!("checkpoint: not a valid checkpoint of this issuer's trail ({e})")))?;
+    if c.sub != CHECKPOINT_SUBJECT {
+        return Err(AdminError::Invalid("checkpoint: not a checkpoint of the audit trail".into()));
+    }
+    Ok(audit::Checkpoint { seq: c.seq, hash: c.hash, at: c.iat, kid })
+}
+
+/// Signs the trail's current head as a checkpoint, records it in the trail and returns it for
+/// export: kept away from the server, it later shows whether the trail still holds that head.
+pub async fn checkpoint(st: &AppState, who: &Principal, now: i64) -> Result<SignedCheckpoint, AdminError> {
+    if !who.reads_audit() {
+        return Err(forbidden("signing a checkpoint of the audit trail needs diskominfo-admin or auditor"));
+    }
+    write_checkpoint(st, &who.actor(), now).await
+}
+
+/// The upkeep's checkpoint, unless the newest record is already one (nothing happened since).
+pub(super) async fn routine_checkpoint(st: &AppState, now: i64) -> Result<Option<SignedCheckpoint>, AdminError> {
+    let newest = audit::list(&st.db, 1, None).await?;
+    if newest.first().is_some_and(|r| r.kind == CHECKPOINT) {
+        return Ok(None);
+    }
+    Ok(Some(write_checkpoint(st, "", now).await?))
+}
+
+async fn write_checkpoint(st: &AppState, actor: &str, now: i64) -> Result<SignedCheckpoint, AdminError> {
+    let Some((seq, hash)) = audit::head(&st.db).await? else {
+        return Err(AdminError::Conflict(
+            "the audit trail's head is damaged; `gerbang audit verify` says how, and no checkpoint vouches for it"
+                .into(),
+        ));
+    };
+    let claims =
+        CheckpointClaims { iss: st.config.issuer.clone(), sub: CHECKPOINT_SUBJECT.into(), iat: now, seq, hash };
+    let token = st.keys.sign(Alg::RS256, TokenType::AuditCheckpoint, &claims).map_err(internal)?;
+    let kid = jsonwebtoken::decode_header(&token).ok().and_then(|h| h.kid).unwrap_or_default();
+    let detail = json!({ "seq": seq, "hash": claims.hash, "kid": kid, "checkpoint": token });
+    audit::append(&st.db, Event::new(CHECKPOINT).actor(actor).detail(detail), now).await?;
+    Ok(SignedCheckpoint { issuer: claims.iss, seq, hash: claims.hash, signed_at: now, kid, checkpoint: token })
 }
 
 /// The latest records, newest first, optionally only those about one account.

@@ -31,6 +31,13 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purge failed"),
         }
+        // A signed checkpoint of the head in the trail itself, once an hour when anything
+        // happened: `gerbang audit checkpoint` exports one to keep away from the server.
+        match super::audit::routine_checkpoint(st, now).await {
+            Ok(Some(c)) => tracing::info!(seq = c.seq, kid = %c.kid, "audit trail checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = ?e, "could not sign an audit trail checkpoint"),
+        }
         let days = st.config.audit_retention_days;
         if days > 0 {
             match crate::audit::purge_before(&st.db, now - days * 86_400, now).await {

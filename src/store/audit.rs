@@ -1,12 +1,10 @@
-//! Audit-trail rows: appending under the chain's lock, reading, and the retention purge with
-//! its anchor. How a record's hash is computed, and what makes the chain valid, is `crate::audit`'s.
+//! Audit-trail rows: appending under the chain's head row, reading, and the retention purge with
+//! its anchor. How a record's hash and the head's and anchor's MACs are computed, and what makes
+//! the chain valid, is `crate::audit`'s.
 
 use serde::Serialize;
 
-use super::{dispatch, Db, StoreError};
-
-/// Arbitrary constant naming the audit chain's PostgreSQL advisory lock.
-const PG_LOCK: i64 = 0x6765_7262_616e_6701;
+use super::{dispatch, Db, StoreError, Tx};
 
 const COLUMNS: &str = "seq, at, kind, actor, subject, ip, detail, prev_hash, hash";
 
@@ -33,39 +31,110 @@ pub struct NewRecord<'a> {
     pub detail: &'a str,
 }
 
-/// Appends one record in a transaction that holds the chain (on PostgreSQL an advisory lock
-/// across replicas; on SQLite the write lock): `link` gets the last record's hash (`None` on an
-/// empty trail) and returns the new record's previous hash and hash.
-pub async fn append(
-    db: &Db,
-    r: &NewRecord<'_>,
-    link: impl FnOnce(Option<String>) -> (String, String),
-) -> Result<(), StoreError> {
+/// The chain's head: the newest record's sequence number and hash (the anchor's, or the genesis
+/// value, when there is none), the first sequence number linked under the keyed rule, and the
+/// head's own MAC (empty until the first start after the migration signs it).
+#[derive(Debug, Clone, sqlx::FromRow, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+    pub keyed_from: i64,
+    pub mac: String,
+}
+
+/// Where the chain starts after a retention purge: the last removed record, and the anchor's MAC.
+#[derive(Debug, Clone, sqlx::FromRow, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    pub at: i64,
+    pub mac: String,
+}
+
+/// How a new record joins the chain, worked out by `crate::audit` from the head.
+pub struct Link {
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+    /// The head's MAC once it names the new record.
+    pub head_mac: String,
+}
+
+/// The head, locked for the rest of the transaction: on PostgreSQL by `FOR UPDATE` on its row
+/// (other servers and the command line wait for it); on SQLite the transaction already holds
+/// the database's write lock (`BEGIN IMMEDIATE`). Either way, no two writers read the same head.
+async fn locked_head(tx: &mut Tx) -> Result<Head, StoreError> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT seq, hash, keyed_from, mac FROM audit_head WHERE id = 1{lock}");
+    dispatch!(&mut *tx, &sql, [], fetch_optional(Head))?
+        .ok_or_else(|| StoreError::Corrupt("the audit trail's head row is missing".into()))
+}
+
+/// Appends one record and moves the head to it, in one transaction holding the head (see
+/// [`locked_head`]): `link` gets the head and returns the new record's sequence number, hashes
+/// and the new head's MAC. Returns the new record's sequence number.
+pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl FnOnce(&Head) -> Link) -> Result<i64, StoreError> {
     let mut tx = db.begin().await?;
-    if tx.is_postgres() {
-        dispatch!(&mut tx, "SELECT pg_advisory_xact_lock($1)", [PG_LOCK], execute)?;
-    }
-    let last: Option<(String,)> =
-        dispatch!(&mut tx, "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], fetch_optional((String,)))?;
-    let (prev, hash) = link(last.map(|l| l.0));
+    let head = locked_head(&mut tx).await?;
+    let l = link(&head);
     dispatch!(
         &mut tx,
-        "INSERT INTO audit_events (at, kind, actor, subject, ip, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [r.at, r.kind, r.actor, r.subject, r.ip, r.detail, &prev, &hash],
+        "INSERT INTO audit_events (seq, at, kind, actor, subject, ip, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [l.seq, r.at, r.kind, r.actor, r.subject, r.ip, r.detail, &l.prev_hash, &l.hash],
         execute
     )?;
-    tx.commit().await
+    dispatch!(
+        &mut tx,
+        "UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1",
+        [l.seq, &l.hash, &l.head_mac],
+        execute
+    )?;
+    tx.commit().await?;
+    Ok(l.seq)
+}
+
+/// Signs a head (and retention anchor) the migration left unsigned, once: `head_mac` and
+/// `anchor_mac` compute the MACs. Returns the head when this call signed it, `None` when it was
+/// already signed (by an earlier start, or by another process a moment ago).
+pub async fn adopt(
+    db: &Db,
+    head_mac: impl FnOnce(&Head) -> String,
+    anchor_mac: impl FnOnce(&Anchor) -> String,
+) -> Result<Option<Head>, StoreError> {
+    let mut tx = db.begin().await?;
+    let head = locked_head(&mut tx).await?;
+    if !head.mac.is_empty() {
+        return Ok(None);
+    }
+    dispatch!(&mut tx, "UPDATE audit_head SET mac = $1 WHERE id = 1", [head_mac(&head)], execute)?;
+    let anchor: Option<Anchor> =
+        dispatch!(&mut tx, "SELECT seq, hash, at, mac FROM audit_anchor WHERE id = 1", [], fetch_optional(Anchor))?;
+    if let Some(a) = anchor.filter(|a| a.mac.is_empty()) {
+        dispatch!(&mut tx, "UPDATE audit_anchor SET mac = $1 WHERE id = 1", [anchor_mac(&a)], execute)?;
+    }
+    tx.commit().await?;
+    Ok(Some(head))
+}
+
+pub async fn head(db: &Db) -> Result<Option<Head>, StoreError> {
+    Ok(dispatch!(db, "SELECT seq, hash, keyed_from, mac FROM audit_head WHERE id = 1", [], fetch_optional(Head))?)
 }
 
 /// Every record, oldest first.
 pub async fn all(db: &Db) -> Result<Vec<AuditRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq");
-    Ok(dispatch!(db, &sql, [], fetch_all(AuditRow))?)
+    up_to(db, i64::MAX).await
+}
+
+/// Every record up to a sequence number, oldest first.
+pub async fn up_to(db: &Db, seq: i64) -> Result<Vec<AuditRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq <= $1 ORDER BY seq");
+    Ok(dispatch!(db, &sql, [seq], fetch_all(AuditRow))?)
 }
 
 /// The hash the chain starts from after a retention purge: the last removed record's.
-pub async fn anchor(db: &Db) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(dispatch!(db, "SELECT seq, hash FROM audit_anchor WHERE id = 1", [], fetch_optional((i64, String)))?)
+pub async fn anchor(db: &Db) -> Result<Option<Anchor>, StoreError> {
+    Ok(dispatch!(db, "SELECT seq, hash, at, mac FROM audit_anchor WHERE id = 1", [], fetch_optional(Anchor))?)
 }
 
 /// The newest records, of one subject or of all.
@@ -113,9 +182,17 @@ pub async fn range(db: &Db, since: i64, until: i64) -> Result<Vec<AuditRow>, Sto
 }
 
 /// Removes the records older than `before` and moves the anchor to the last of them, in one
-/// transaction so the chain is never left without its start. Returns how many were removed.
-pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreError> {
+/// transaction holding the head so the chain is never left without its start and no append
+/// interleaves; `sign` gives the anchor's MAC from its sequence number, hash and time. Returns
+/// how many records were removed.
+pub async fn purge_before(
+    db: &Db,
+    before: i64,
+    now: i64,
+    sign: impl FnOnce(i64, &str, i64) -> String,
+) -> Result<u64, StoreError> {
     let mut tx = db.begin().await?;
+    locked_head(&mut tx).await?;
     let last: Option<(i64, String)> = dispatch!(
         &mut tx,
         "SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY seq DESC LIMIT 1",
@@ -123,11 +200,12 @@ pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreEr
         fetch_optional((i64, String))
     )?;
     let Some((seq, hash)) = last else { return Ok(0) };
+    let mac = sign(seq, &hash, now);
     dispatch!(
         &mut tx,
-        "INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, $1, $2, $3) \
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at",
-        [seq, &hash, now],
+        "INSERT INTO audit_anchor (id, seq, hash, at, mac) VALUES (1, $1, $2, $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, mac = excluded.mac",
+        [seq, &hash, now, &mac],
         execute
     )?;
     let n = dispatch!(&mut tx, "DELETE FROM audit_events WHERE seq <= $1", [seq], execute)?;

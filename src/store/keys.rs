@@ -35,6 +35,16 @@ pub async fn list_published(db: &Db) -> Result<Vec<KeyRow>, StoreError> {
     )?)
 }
 
+/// One key by id, whatever its state: statements signed long ago name retired keys too.
+pub async fn find(db: &Db, kid: &str) -> Result<Option<KeyRow>, StoreError> {
+    Ok(dispatch!(
+        db,
+        "SELECT kid, alg, state, private_key, public_jwk, created_at, rotated_at FROM signing_keys WHERE kid = $1",
+        [kid],
+        fetch_optional(KeyRow)
+    )?)
+}
+
 /// Retires the keys of one algorithm that were `previous` and demotes the `current` one.
 pub async fn demote(db: &Db, alg: &str, now: i64) -> Result<(), StoreError> {
     dispatch!(

@@ -213,6 +213,27 @@ impl Db {
         Ok(())
     }
 
+    /// Names the database this handle reaches (file, or server, database and session options
+    /// such as the schema), the same for every clone and every pool opened with the same
+    /// settings: state kept in memory per database (the audit chain's key) is found by it.
+    pub fn identity(&self) -> String {
+        match self {
+            Db::Sqlite(p) => format!("sqlite:{}", p.connect_options().get_filename().display()),
+            Db::Postgres(p) => {
+                let o = p.connect_options();
+                format!(
+                    "postgres:{}@{}:{}{}/{}?{}",
+                    o.get_username(),
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_socket().map(|s| s.display().to_string()).unwrap_or_default(),
+                    o.get_database().unwrap_or_default(),
+                    o.get_options().unwrap_or_default()
+                )
+            }
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

@@ -155,7 +155,7 @@ pub struct TestClient {
     pub post_logout_uri: String,
 }
 
-async fn database_url(dir: &tempfile::TempDir) -> String {
+pub async fn database_url(dir: &tempfile::TempDir) -> String {
     match std::env::var("GERBANG_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             // One schema per test server keeps parallel tests apart on one database.
