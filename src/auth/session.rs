@@ -114,8 +114,21 @@ pub async fn list_for_account(cache: &Cache, account_id: &str, now: i64) -> Resu
     Ok(out)
 }
 
-/// Ends one of the account's sessions by its public id. False when there is no such session.
-pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
+/// Ends one of the account's sessions by its public id, remembering it as ended for `remember`
+/// seconds. False when there is no such session.
+pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str, remember: i64) -> Result<bool, SessionError> {
+    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    // Only a session of this account: a sid alone must never end someone else's.
+    if !index.entries.iter().any(|e| e.sid == sid) {
+        return Ok(false);
+    }
+    remember_fate(cache, sid, &Fate::Ended, remember).await?;
+    drop_by_sid(cache, account_id, sid).await
+}
+
+/// Removes one of the account's sessions without remembering an end, which is what its expiry
+/// amounts to: whatever was made under it lives on. False when there is no such session.
+pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
     let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     let Some(pos) = index.entries.iter().position(|e| e.sid == sid) else { return Ok(false) };
     let entry = index.entries.remove(pos);
@@ -131,14 +144,21 @@ pub async fn has_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool,
     Ok(index.entries.iter().any(|e| e.sid == sid))
 }
 
-/// Ends every session of the account except `keep` (the one in use). Returns the public ids of
-/// those that were still live.
-pub async fn end_all_but(cache: &Cache, account_id: &str, keep: &str, now: i64) -> Result<Vec<String>, SessionError> {
+/// Ends every session of the account except `keep` (the one in use), remembering them as ended
+/// for `remember` seconds. Returns the public ids of those that were still live.
+pub async fn end_all_but(
+    cache: &Cache,
+    account_id: &str,
+    keep: &str,
+    now: i64,
+    remember: i64,
+) -> Result<Vec<String>, SessionError> {
     let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     let (kept, others): (Vec<IndexEntry>, Vec<IndexEntry>) = index.entries.into_iter().partition(|e| e.sid == keep);
     let mut ended = Vec::new();
     for e in others {
         let live = cache.get_json::<SsoSession>(&e.key).await?.is_some_and(|s| s.expires_at > now);
+        remember_fate(cache, &e.sid, &Fate::Ended, remember).await?;
         cache.delete(&e.key).await?;
         if live {
             ended.push(e.sid);
@@ -164,9 +184,97 @@ pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSes
     Ok(s.filter(|s| s.expires_at > now))
 }
 
-pub async fn end(cache: &Cache, cookie: &str) -> Result<(), SessionError> {
+/// Ends the session behind `cookie` (logout). A live one is remembered as ended for `remember`
+/// seconds and returned.
+pub async fn end(cache: &Cache, cookie: &str, now: i64, remember: i64) -> Result<Option<SsoSession>, SessionError> {
+    let session = load(cache, cookie, now).await?;
+    if let Some(s) = &session {
+        remember_fate(cache, &s.sid, &Fate::Ended, remember).await?;
+        drop_from_index(cache, &s.account_id, &s.sid).await?;
+    }
     cache.delete(&key(cookie)).await?;
+    Ok(session)
+}
+
+/// What became of a session that is gone: applications may still hold a code or a grant made
+/// under its `sid`, and those must follow it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "fate", rename_all = "snake_case")]
+enum Fate {
+    /// Logged out or ended: nothing made under it may be used any more.
+    Ended,
+    /// The same person authenticated again in the same browser (`prompt=login`, `max_age`, a
+    /// step-up): what was made under it now belongs to the session `by`.
+    Replaced { by: String },
+}
+
+fn fate_key(sid: &str) -> String {
+    format!("sso-fate:{sid}")
+}
+
+async fn remember_fate(cache: &Cache, sid: &str, fate: &Fate, remember: i64) -> Result<(), SessionError> {
+    cache.put_json(&fate_key(sid), fate, Duration::from_secs(remember.max(1) as u64)).await?;
     Ok(())
+}
+
+async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(), SessionError> {
+    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let before = index.entries.len();
+    index.entries.retain(|e| e.sid != sid);
+    if index.entries.len() != before {
+        cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
+    }
+    Ok(())
+}
+
+/// How a browser's earlier session was replaced by a new login in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// The same person again: the old session's grants carry over to the new one.
+    Continued(SsoSession),
+    /// Someone else logged in: the old session ended, and its person's grants with it.
+    Ended(SsoSession),
+}
+
+/// Retires the browser's earlier session (`old_cookie`) now that `new` is open in its place,
+/// remembering its fate for `remember` seconds. `None` when there was no live earlier session.
+pub async fn replace(
+    cache: &Cache,
+    old_cookie: &str,
+    new: &SsoSession,
+    now: i64,
+    remember: i64,
+) -> Result<Option<Replaced>, SessionError> {
+    let Some(old) = load(cache, old_cookie, now).await? else {
+        cache.delete(&key(old_cookie)).await?;
+        return Ok(None);
+    };
+    let same = old.account_id == new.account_id && old.sid != new.sid;
+    let fate = if same { Fate::Replaced { by: new.sid.clone() } } else { Fate::Ended };
+    remember_fate(cache, &old.sid, &fate, remember).await?;
+    cache.delete(&key(old_cookie)).await?;
+    drop_from_index(cache, &old.account_id, &old.sid).await?;
+    Ok(Some(if same { Replaced::Continued(old) } else { Replaced::Ended(old) }))
+}
+
+/// Replacements followed before giving up: far more than re-authentications within a code's
+/// lifetime, and a grant is moved to the end of its chain whenever it is refreshed.
+const MAX_HOPS: usize = 32;
+
+/// The session that what was made under `sid` belongs to now: `sid` itself while it has no
+/// recorded fate (live, or merely expired), its successor after re-authentication, or `None`
+/// when it (or a successor) was ended.
+pub async fn current_sid(cache: &Cache, sid: &str) -> Result<Option<String>, SessionError> {
+    let mut sid = sid.to_string();
+    for _ in 0..MAX_HOPS {
+        match cache.get_json::<Fate>(&fate_key(&sid)).await? {
+            None => return Ok(Some(sid)),
+            Some(Fate::Ended) => return Ok(None),
+            Some(Fate::Replaced { by }) => sid = by,
+        }
+    }
+    // An endless chain is not something a browser makes: refuse rather than guess.
+    Ok(None)
 }
 
 #[cfg(test)]
