@@ -298,4 +298,39 @@ mod tests {
         assert!(load(&cache, &cookies[1], now + 100).await.expect("load").is_some());
         assert!(load(&cache, &cookies[MAX_SESSIONS], now + 100).await.expect("load").is_some());
     }
+
+    async fn open(cache: &Cache, account: &str, now: i64) -> (String, SsoSession) {
+        create(cache, account, "1", vec!["pwd".into()], 3600, now, "10.0.0.1", "uji").await.expect("session")
+    }
+
+    #[tokio::test]
+    async fn a_new_login_of_the_same_person_continues_the_session_and_logout_ends_the_chain() {
+        let cache = Cache::memory();
+        let now = 1_800_000_000;
+        let (c1, s1) = open(&cache, "acc-1", now).await;
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), Some(s1.sid.clone()), "live: itself");
+        let (c2, s2) = open(&cache, "acc-1", now + 5).await;
+        let replaced = replace(&cache, &c1, &s2, now + 5, 600).await.unwrap();
+        assert_eq!(replaced, Some(Replaced::Continued(s1.clone())));
+        assert!(load(&cache, &c1, now + 6).await.unwrap().is_none());
+        assert!(!has_sid(&cache, "acc-1", &s1.sid).await.unwrap(), "no longer listed");
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), Some(s2.sid.clone()));
+        assert_eq!(end(&cache, &c2, now + 7, 600).await.unwrap(), Some(s2.clone()));
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), None, "ended through its successor");
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn another_persons_login_ends_the_earlier_session_and_no_sid_ends_anothers() {
+        let cache = Cache::memory();
+        let now = 1_800_000_000;
+        let (c1, s1) = open(&cache, "ayu", now).await;
+        let (_, s2) = open(&cache, "budi", now + 5).await;
+        assert_eq!(replace(&cache, &c1, &s2, now + 5, 600).await.unwrap(), Some(Replaced::Ended(s1.clone())));
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), None);
+        assert!(!end_by_sid(&cache, "ayu", &s2.sid, 600).await.unwrap(), "Budi's session is not Ayu's to end");
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), Some(s2.sid.clone()));
+        assert!(end_by_sid(&cache, "budi", &s2.sid, 600).await.unwrap());
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), None);
+    }
 }

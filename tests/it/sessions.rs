@@ -255,3 +255,59 @@ async fn pairwise_applications_get_their_own_sid_and_an_hourly_auth_time_and_can
     assert_eq!(query(&location(&b.get(&silent).send().await.unwrap()))["error"], "login_required");
     assert_eq!(refresh(&app, &insurer, &rt(&at_insurer)).await, invalid_grant());
 }
+
+#[tokio::test]
+async fn codes_redeemed_while_the_session_ends_leave_no_refresh_token_alive() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Balapan").await;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let rp = app.rp(&c).await;
+    let b = browser();
+    tokens(&app, &b, &c, &nip, "").await;
+    let mut pending = Vec::new();
+    for _ in 0..12 {
+        let start = start_auth(&rp, &["profile"]);
+        let res = b.get(&start.url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        pending.push((query(&location(&res))["code"].clone(), start.verifier.secret().clone()));
+    }
+    let csrf = hidden(&b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap(), "csrf");
+    let mut racing = Vec::new();
+    for (code, verifier) in pending {
+        let (url, c) = (app.url("/token"), c.clone());
+        racing.push(tokio::spawn(async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &c.redirect_uri),
+                ("code_verifier", &verifier),
+            ];
+            let res = http_client().post(url).basic_auth(&c.id, c.secret.as_deref()).form(&form).send().await.unwrap();
+            let t: Value = res.json().await.unwrap();
+            t["refresh_token"].as_str().map(String::from)
+        }));
+    }
+    let res = b.post(app.url("/logout/confirm")).form(&[("decision", "logout"), ("csrf", csrf.as_str())]).send().await;
+    assert_eq!(res.unwrap().status(), 200);
+    for r in racing {
+        if let Some(rt) = r.await.unwrap() {
+            assert_eq!(refresh(&app, &c, &rt).await, invalid_grant(), "a grant made as the session ended");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_grant_made_as_its_session_ended_is_refused_at_its_first_refresh() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Celah Waktu").await.id;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let t = tokens(&app, &browser(), &c, &nip, "").await;
+    // The session ends but its grant is not revoked: as if the code had been redeemed between
+    // the end being recorded and the session's grants being revoked.
+    let sid = sids(&app, &id).await.remove(0);
+    let memory = app.state.config.refresh_token_ttl;
+    assert!(gerbang::auth::session::end_by_sid(&app.state.cache, &id, &sid, memory).await.unwrap());
+    assert_eq!(refresh(&app, &c, &rt(&t)).await, invalid_grant());
+}
