@@ -187,13 +187,14 @@ pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSes
 /// Ends the session behind `cookie` (logout). A live one is remembered as ended for `remember`
 /// seconds and returned.
 pub async fn end(cache: &Cache, cookie: &str, now: i64, remember: i64) -> Result<Option<SsoSession>, SessionError> {
-    let session = load(cache, cookie, now).await?;
-    if let Some(s) = &session {
-        remember_fate(cache, &s.sid, &Fate::Ended, remember).await?;
-        drop_from_index(cache, &s.account_id, &s.sid).await?;
+    if cookie.len() != 43 {
+        return Ok(None);
     }
-    cache.delete(&key(cookie)).await?;
-    Ok(session)
+    let taken: Option<SsoSession> = cache.take_json(&key(cookie)).await?;
+    let Some(s) = taken.filter(|s| s.expires_at > now) else { return Ok(None) };
+    remember_fate(cache, &s.sid, &Fate::Ended, remember).await?;
+    drop_from_index(cache, &s.account_id, &s.sid).await?;
+    Ok(Some(s))
 }
 
 /// What became of a session that is gone: applications may still hold a code or a grant made
@@ -245,14 +246,15 @@ pub async fn replace(
     now: i64,
     remember: i64,
 ) -> Result<Option<Replaced>, SessionError> {
-    let Some(old) = load(cache, old_cookie, now).await? else {
-        cache.delete(&key(old_cookie)).await?;
+    if old_cookie.len() != 43 {
         return Ok(None);
-    };
+    }
+    // Taken atomically: of two logins finishing at once in one browser, one retires it.
+    let taken: Option<SsoSession> = cache.take_json(&key(old_cookie)).await?;
+    let Some(old) = taken.filter(|s| s.expires_at > now) else { return Ok(None) };
     let same = old.account_id == new.account_id && old.sid != new.sid;
     let fate = if same { Fate::Replaced { by: new.sid.clone() } } else { Fate::Ended };
     remember_fate(cache, &old.sid, &fate, remember).await?;
-    cache.delete(&key(old_cookie)).await?;
     drop_from_index(cache, &old.account_id, &old.sid).await?;
     Ok(Some(if same { Replaced::Continued(old) } else { Replaced::Ended(old) }))
 }

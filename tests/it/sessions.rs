@@ -311,3 +311,26 @@ async fn a_grant_made_as_its_session_ended_is_refused_at_its_first_refresh() {
     assert!(gerbang::auth::session::end_by_sid(&app.state.cache, &id, &sid, memory).await.unwrap());
     assert_eq!(refresh(&app, &c, &rt(&t)).await, invalid_grant());
 }
+
+#[tokio::test]
+async fn a_session_logged_out_many_times_at_once_ends_once() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Klik Berkali").await.id;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let b = browser();
+    tokens(&app, &b, &c, &nip, "").await;
+    let csrf = hidden(&b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap(), "csrf");
+    let mut racing = Vec::new();
+    for _ in 0..10 {
+        let (b, url, csrf) = (b.clone(), app.url("/logout/confirm"), csrf.clone());
+        racing.push(tokio::spawn(async move {
+            b.post(url).form(&[("decision", "logout"), ("csrf", csrf.as_str())]).send().await.unwrap().status()
+        }));
+    }
+    for r in racing {
+        assert_eq!(r.await.unwrap(), 200);
+    }
+    let trail = gerbang::audit::list(&app.state.db, 50, Some(&id)).await.unwrap();
+    assert_eq!(trail.iter().filter(|e| e.kind == "logout").count(), 1, "one logout, one record");
+}
