@@ -114,8 +114,21 @@ pub async fn list_for_account(cache: &Cache, account_id: &str, now: i64) -> Resu
     Ok(out)
 }
 
-/// Ends one of the account's sessions by its public id. False when there is no such session.
-pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
+/// Ends one of the account's sessions by its public id, remembering it as ended for `remember`
+/// seconds. False when there is no such session.
+pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str, remember: i64) -> Result<bool, SessionError> {
+    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    // Only a session of this account: a sid alone must never end someone else's.
+    if !index.entries.iter().any(|e| e.sid == sid) {
+        return Ok(false);
+    }
+    remember_fate(cache, sid, &Fate::Ended, remember).await?;
+    drop_by_sid(cache, account_id, sid).await
+}
+
+/// Removes one of the account's sessions without remembering an end, which is what its expiry
+/// amounts to: whatever was made under it lives on. False when there is no such session.
+pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
     let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     let Some(pos) = index.entries.iter().position(|e| e.sid == sid) else { return Ok(false) };
     let entry = index.entries.remove(pos);
@@ -131,14 +144,21 @@ pub async fn has_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool,
     Ok(index.entries.iter().any(|e| e.sid == sid))
 }
 
-/// Ends every session of the account except `keep` (the one in use). Returns the public ids of
-/// those that were still live.
-pub async fn end_all_but(cache: &Cache, account_id: &str, keep: &str, now: i64) -> Result<Vec<String>, SessionError> {
+/// Ends every session of the account except `keep` (the one in use), remembering them as ended
+/// for `remember` seconds. Returns the public ids of those that were still live.
+pub async fn end_all_but(
+    cache: &Cache,
+    account_id: &str,
+    keep: &str,
+    now: i64,
+    remember: i64,
+) -> Result<Vec<String>, SessionError> {
     let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     let (kept, others): (Vec<IndexEntry>, Vec<IndexEntry>) = index.entries.into_iter().partition(|e| e.sid == keep);
     let mut ended = Vec::new();
     for e in others {
         let live = cache.get_json::<SsoSession>(&e.key).await?.is_some_and(|s| s.expires_at > now);
+        remember_fate(cache, &e.sid, &Fate::Ended, remember).await?;
         cache.delete(&e.key).await?;
         if live {
             ended.push(e.sid);
@@ -164,9 +184,99 @@ pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSes
     Ok(s.filter(|s| s.expires_at > now))
 }
 
-pub async fn end(cache: &Cache, cookie: &str) -> Result<(), SessionError> {
-    cache.delete(&key(cookie)).await?;
+/// Ends the session behind `cookie` (logout). A live one is remembered as ended for `remember`
+/// seconds and returned.
+pub async fn end(cache: &Cache, cookie: &str, now: i64, remember: i64) -> Result<Option<SsoSession>, SessionError> {
+    if cookie.len() != 43 {
+        return Ok(None);
+    }
+    let taken: Option<SsoSession> = cache.take_json(&key(cookie)).await?;
+    let Some(s) = taken.filter(|s| s.expires_at > now) else { return Ok(None) };
+    remember_fate(cache, &s.sid, &Fate::Ended, remember).await?;
+    drop_from_index(cache, &s.account_id, &s.sid).await?;
+    Ok(Some(s))
+}
+
+/// What became of a session that is gone: applications may still hold a code or a grant made
+/// under its `sid`, and those must follow it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "fate", rename_all = "snake_case")]
+enum Fate {
+    /// Logged out or ended: nothing made under it may be used any more.
+    Ended,
+    /// The same person authenticated again in the same browser (`prompt=login`, `max_age`, a
+    /// step-up): what was made under it now belongs to the session `by`.
+    Replaced { by: String },
+}
+
+fn fate_key(sid: &str) -> String {
+    format!("sso-fate:{sid}")
+}
+
+async fn remember_fate(cache: &Cache, sid: &str, fate: &Fate, remember: i64) -> Result<(), SessionError> {
+    cache.put_json(&fate_key(sid), fate, Duration::from_secs(remember.max(1) as u64)).await?;
     Ok(())
+}
+
+async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(), SessionError> {
+    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let before = index.entries.len();
+    index.entries.retain(|e| e.sid != sid);
+    if index.entries.len() != before {
+        cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
+    }
+    Ok(())
+}
+
+/// How a browser's earlier session was replaced by a new login in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// The same person again: the old session's grants carry over to the new one.
+    Continued(SsoSession),
+    /// Someone else logged in: the old session ended, and its person's grants with it.
+    Ended(SsoSession),
+}
+
+/// Retires the browser's earlier session (`old_cookie`) now that `new` is open in its place,
+/// remembering its fate for `remember` seconds. `None` when there was no live earlier session.
+pub async fn replace(
+    cache: &Cache,
+    old_cookie: &str,
+    new: &SsoSession,
+    now: i64,
+    remember: i64,
+) -> Result<Option<Replaced>, SessionError> {
+    if old_cookie.len() != 43 {
+        return Ok(None);
+    }
+    // Taken atomically: of two logins finishing at once in one browser, one retires it.
+    let taken: Option<SsoSession> = cache.take_json(&key(old_cookie)).await?;
+    let Some(old) = taken.filter(|s| s.expires_at > now) else { return Ok(None) };
+    let same = old.account_id == new.account_id && old.sid != new.sid;
+    let fate = if same { Fate::Replaced { by: new.sid.clone() } } else { Fate::Ended };
+    remember_fate(cache, &old.sid, &fate, remember).await?;
+    drop_from_index(cache, &old.account_id, &old.sid).await?;
+    Ok(Some(if same { Replaced::Continued(old) } else { Replaced::Ended(old) }))
+}
+
+/// Replacements followed before giving up: far more than re-authentications within a code's
+/// lifetime, and a grant is moved to the end of its chain whenever it is refreshed.
+const MAX_HOPS: usize = 32;
+
+/// The session that what was made under `sid` belongs to now: `sid` itself while it has no
+/// recorded fate (live, or merely expired), its successor after re-authentication, or `None`
+/// when it (or a successor) was ended.
+pub async fn current_sid(cache: &Cache, sid: &str) -> Result<Option<String>, SessionError> {
+    let mut sid = sid.to_string();
+    for _ in 0..MAX_HOPS {
+        match cache.get_json::<Fate>(&fate_key(&sid)).await? {
+            None => return Ok(Some(sid)),
+            Some(Fate::Ended) => return Ok(None),
+            Some(Fate::Replaced { by }) => sid = by,
+        }
+    }
+    // An endless chain is not something a browser makes: refuse rather than guess.
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -189,5 +299,40 @@ mod tests {
         assert!(load(&cache, &cookies[0], now + 100).await.expect("load").is_none(), "the oldest has ended");
         assert!(load(&cache, &cookies[1], now + 100).await.expect("load").is_some());
         assert!(load(&cache, &cookies[MAX_SESSIONS], now + 100).await.expect("load").is_some());
+    }
+
+    async fn open(cache: &Cache, account: &str, now: i64) -> (String, SsoSession) {
+        create(cache, account, "1", vec!["pwd".into()], 3600, now, "10.0.0.1", "uji").await.expect("session")
+    }
+
+    #[tokio::test]
+    async fn a_new_login_of_the_same_person_continues_the_session_and_logout_ends_the_chain() {
+        let cache = Cache::memory();
+        let now = 1_800_000_000;
+        let (c1, s1) = open(&cache, "acc-1", now).await;
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), Some(s1.sid.clone()), "live: itself");
+        let (c2, s2) = open(&cache, "acc-1", now + 5).await;
+        let replaced = replace(&cache, &c1, &s2, now + 5, 600).await.unwrap();
+        assert_eq!(replaced, Some(Replaced::Continued(s1.clone())));
+        assert!(load(&cache, &c1, now + 6).await.unwrap().is_none());
+        assert!(!has_sid(&cache, "acc-1", &s1.sid).await.unwrap(), "no longer listed");
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), Some(s2.sid.clone()));
+        assert_eq!(end(&cache, &c2, now + 7, 600).await.unwrap(), Some(s2.clone()));
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), None, "ended through its successor");
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn another_persons_login_ends_the_earlier_session_and_no_sid_ends_anothers() {
+        let cache = Cache::memory();
+        let now = 1_800_000_000;
+        let (c1, s1) = open(&cache, "ayu", now).await;
+        let (_, s2) = open(&cache, "budi", now + 5).await;
+        assert_eq!(replace(&cache, &c1, &s2, now + 5, 600).await.unwrap(), Some(Replaced::Ended(s1.clone())));
+        assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), None);
+        assert!(!end_by_sid(&cache, "ayu", &s2.sid, 600).await.unwrap(), "Budi's session is not Ayu's to end");
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), Some(s2.sid.clone()));
+        assert!(end_by_sid(&cache, "budi", &s2.sid, 600).await.unwrap());
+        assert_eq!(current_sid(&cache, &s2.sid).await.unwrap(), None);
     }
 }

@@ -13,11 +13,26 @@ use crate::store::{Db, StoreError};
 /// Subject identifiers: the account id, or for pairwise applications a keyed hash of the
 /// application and the account, stable across logins but different per application so that
 /// third parties (banks, insurers) cannot correlate people between them (OIDC Core §8.1).
-pub struct Subjects(aws_lc_rs::hmac::Key);
+///
+/// The `sid` and `auth_time` of one login would link the two subjects again, so pairwise
+/// applications get a per-application `sid` too (a keyed hash under a key of its own, recomputed
+/// from the browser's session at logout) and an `auth_time` rounded down to the hour.
+pub struct Subjects {
+    subjects: aws_lc_rs::hmac::Key,
+    sids: aws_lc_rs::hmac::Key,
+}
+
+/// The precision of `auth_time` for pairwise applications, in seconds. Rounded down, so it never
+/// claims a login fresher than it was; `max_age` is enforced here on the exact time.
+pub const PAIRWISE_AUTH_TIME_PRECISION: i64 = 3600;
 
 impl Subjects {
     pub fn new(secret: [u8; 32]) -> Subjects {
-        Subjects(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret))
+        let subjects = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        // A key of its own for session ids, so no session id can ever equal some subject.
+        let sid_key = aws_lc_rs::hmac::sign(&subjects, b"gerbang pairwise sid v1");
+        let sids = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, sid_key.as_ref());
+        Subjects { subjects, sids }
     }
 
     pub fn for_client(&self, client: &super::clients::Client, account_id: &str) -> String {
@@ -25,7 +40,24 @@ impl Subjects {
             return account_id.to_string();
         }
         let msg = format!("{}\n{}", client.id, account_id);
-        crate::crypto::b64url(aws_lc_rs::hmac::sign(&self.0, msg.as_bytes()).as_ref())
+        crate::crypto::b64url(aws_lc_rs::hmac::sign(&self.subjects, msg.as_bytes()).as_ref())
+    }
+
+    /// The `sid` an application is told for the single sign-on session `sid`.
+    pub fn sid_for_client(&self, client: &super::clients::Client, sid: &str) -> String {
+        if !client.pairwise {
+            return sid.to_string();
+        }
+        let msg = format!("{}\n{}", client.id, sid);
+        crate::crypto::b64url(aws_lc_rs::hmac::sign(&self.sids, msg.as_bytes()).as_ref())
+    }
+
+    /// The `auth_time` an application is told for a login at `auth_time`.
+    pub fn auth_time_for_client(&self, client: &super::clients::Client, auth_time: i64) -> i64 {
+        if !client.pairwise {
+            return auth_time;
+        }
+        auth_time - auth_time.rem_euclid(PAIRWISE_AUTH_TIME_PRECISION)
     }
 }
 

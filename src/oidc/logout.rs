@@ -99,12 +99,13 @@ pub async fn request(st: &Provider<'_>, req: &LogoutRequest, session: Option<&Ss
     let Some(session) = session else {
         return LogoutOutcome::Done { redirect };
     };
+    // Pairwise applications know the person and the session by their own identifiers only.
     let same_session = hint.as_ref().is_some_and(|h| {
-        let expected = match &client {
-            Some(c) => st.subjects.for_client(c, &session.account_id),
-            None => session.account_id.clone(),
+        let (sub, sid) = match &client {
+            Some(c) => (st.subjects.for_client(c, &session.account_id), st.subjects.sid_for_client(c, &session.sid)),
+            None => (session.account_id.clone(), session.sid.clone()),
         };
-        h.sub == expected && h.sid.as_deref() == Some(session.sid.as_str())
+        h.sub == sub && h.sid.as_deref() == Some(sid.as_str())
     });
     if same_session {
         LogoutOutcome::Done { redirect }
@@ -126,9 +127,15 @@ pub enum EndError {
 /// with it. Returns the session that ended (if it was still alive) and how many grants were
 /// revoked.
 pub async fn end_session(st: &Provider<'_>, cookie: &str, now: i64) -> Result<Option<(SsoSession, u64)>, EndError> {
-    let session = crate::auth::session::load(st.cache, cookie, now).await?;
-    crate::auth::session::end(st.cache, cookie).await?;
+    let session = crate::auth::session::end(st.cache, cookie, now, session_memory(st.config)).await?;
     let Some(s) = session else { return Ok(None) };
     let revoked = crate::store::grants::revoke_grants_of_session(st.db, &s.sid, now).await?;
     Ok(Some((s, revoked)))
+}
+
+/// How long an ended or replaced session is remembered: as long as anything made under it
+/// could still be presented, a code issued just before it ended and redeemed for a grant that
+/// then lives the full refresh-token lifetime.
+pub fn session_memory(config: &crate::config::Config) -> i64 {
+    config.refresh_token_ttl + config.code_ttl
 }

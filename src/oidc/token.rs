@@ -15,6 +15,7 @@ use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;
 use super::Provider;
 use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
+use crate::auth::session;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
@@ -97,13 +98,19 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("authorization code expired"));
     }
     verify_pkce(grant.code_challenge.as_deref(), req.code_verifier.as_deref())?;
+    // The login may have ended since the code was issued (logout), or been replaced by a new
+    // login of the same person, whose session the grant then joins.
+    let sid = session::current_sid(st.cache, &grant.sid)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(|| OAuthError::invalid_grant("the login session this code was issued in has ended"))?;
     let account = active_account(st, &grant.account_id).await?;
     let row = GrantRow {
         id: grant.grant_id.clone(),
         account_id: grant.account_id.clone(),
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
-        sid: grant.sid.clone(),
+        sid,
         auth_time: grant.auth_time,
         acr: grant.acr.clone(),
         amr: grant.amr.join(" "),
@@ -173,6 +180,11 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     if row.expires_at <= now || grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("refresh token expired"));
     }
+    // Logout revokes the session's grants; one made while it was ending is caught here.
+    let Some(sid) = session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)? else {
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant("the login session of this refresh token has ended"));
+    };
     // The request is checked before the token is spent: a refused request must not burn it (and
     // revoke its family on the retry).
     let scope = match req.scope.as_deref() {
@@ -188,6 +200,12 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     // Taken atomically: of two requests racing with one token, one wins and the other is reuse.
     if !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)? {
         return reuse().await;
+    }
+    let mut grant = grant;
+    if sid != grant.sid {
+        // Made under a session that was since replaced by a new login of the same person.
+        grant_store::set_grant_sid(st.db, &grant.id, &sid).await.map_err(OAuthError::server)?;
+        grant.sid = sid;
     }
     // The registration may have changed since the login: a level it now needs, scopes it lost.
     if levels::from_acr(&grant.acr).unwrap_or(1) < client.min_level {
@@ -220,6 +238,8 @@ async fn user_tokens(
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
     let with_roles = has_scope(scope, "roles");
     let sub = st.subjects.for_client(client, &account.id);
+    let sid = st.subjects.sid_for_client(client, &grant.sid);
+    let auth_time = st.subjects.auth_time_for_client(client, grant.auth_time);
     let at = AccessClaims {
         security_level: Some(level),
         roles: with_roles.then(|| person.global_roles()),
@@ -232,9 +252,9 @@ async fn user_tokens(
         iat: now,
         jti: crypto::random_token(16).map_err(OAuthError::server)?,
         scope: scope.to_string(),
-        sid: Some(grant.sid.clone()),
+        sid: Some(sid.clone()),
         gid: Some(grant.id.clone()),
-        auth_time: Some(grant.auth_time),
+        auth_time: Some(auth_time),
         acr: Some(grant.acr.clone()),
     };
     let access_token = st.keys.sign(client.token_alg, TokenType::AccessToken, &at).map_err(OAuthError::server)?;
@@ -246,11 +266,11 @@ async fn user_tokens(
         c.insert("azp".into(), client.id.clone().into());
         c.insert("exp".into(), (now + cfg.id_token_ttl).into());
         c.insert("iat".into(), now.into());
-        c.insert("auth_time".into(), grant.auth_time.into());
+        c.insert("auth_time".into(), auth_time.into());
         c.insert("acr".into(), grant.acr.clone().into());
         let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
         c.insert("amr".into(), amr.into());
-        c.insert("sid".into(), grant.sid.clone().into());
+        c.insert("sid".into(), sid.into());
         if let Some(n) = nonce {
             c.insert("nonce".into(), n.into());
         }

@@ -322,7 +322,8 @@ pub async fn change_password(
     // change then fail, the other devices are merely signed out, never left in with the new
     // password set.
     let sid = &me.session.sid;
-    let ended = session::end_all_but(&st.cache, me.id(), sid, now)
+    let memory = crate::oidc::logout::session_memory(&st.config);
+    let ended = session::end_all_but(&st.cache, me.id(), sid, now, memory)
         .await
         .map_err(|e| internal("the other sessions could not be ended", e))?;
     let written = async {
@@ -437,7 +438,8 @@ pub async fn end_session(
     let revoked = grant_store::revoke_grants_of_account_session(&st.db, me.id(), sid, now)
         .await
         .map_err(|e| internal("the session's grants could not be revoked", e))?;
-    session::end_by_sid(&st.cache, me.id(), sid).await.map_err(unreadable)?;
+    let memory = crate::oidc::logout::session_memory(&st.config);
+    session::end_by_sid(&st.cache, me.id(), sid, memory).await.map_err(unreadable)?;
     let detail = serde_json::json!({ "sid": sid, "revoked_grants": revoked });
     record(st, me, Event::new("session.ended").detail(detail), now).await;
     Ok(if sid == me.session.sid { SessionEnded::This } else { SessionEnded::Other })

@@ -221,8 +221,9 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &AccountId, now: 
     // Factors and the sessions' grants go in one transaction; the sessions live in the cache,
     // outside it, so they end after the commit (a failure there is fixed by trying again).
     crate::auth::reset_factors_revoking(&st.db, &a.id, &sids, now).await?;
+    let memory = crate::oidc::logout::session_memory(&st.config);
     for s in &sessions {
-        session::end_by_sid(&st.cache, &a.id, &s.sid).await.map_err(internal)?;
+        session::end_by_sid(&st.cache, &a.id, &s.sid, memory).await.map_err(internal)?;
     }
     let detail = json!({ "sessions_ended": sessions.len() });
     audit::record(&st.db, Event::new("account.factors_reset").actor(&who.actor()).subject(&a.id).detail(detail), now)
@@ -249,7 +250,8 @@ pub async fn end_session(
     now: i64,
 ) -> Result<u64, AdminError> {
     let a = account(st, who, account_id).await?;
-    if !session::end_by_sid(&st.cache, &a.id, sid).await.map_err(internal)? {
+    let memory = crate::oidc::logout::session_memory(&st.config);
+    if !session::end_by_sid(&st.cache, &a.id, sid, memory).await.map_err(internal)? {
         return Err(AdminError::NotFound("session"));
     }
     let revoked = crate::store::grants::revoke_grants_of_session(&st.db, sid, now).await?;

@@ -97,6 +97,28 @@ pub async fn revoke_grants_of_client(db: &Db, client_id: &str, now: i64) -> Resu
     )?)
 }
 
+/// Moves a grant to the session that replaced its own (the same person logging in again).
+pub async fn set_grant_sid(db: &Db, id: &str, sid: &str) -> Result<(), StoreError> {
+    dispatch!(db, "UPDATE grants SET sid = $1 WHERE id = $2", [sid, id], execute)?;
+    Ok(())
+}
+
+/// Carries the live grants of one of the account's sessions over to the session that replaced
+/// it, so that ending the new session ends them too. Scoped to the account like revocation.
+pub async fn move_grants_of_account_session(
+    db: impl Into<Exec<'_>>,
+    account_id: &str,
+    from_sid: &str,
+    to_sid: &str,
+) -> Result<u64, StoreError> {
+    Ok(dispatch!(
+        db,
+        "UPDATE grants SET sid = $1 WHERE account_id = $2 AND sid = $3 AND revoked_at IS NULL",
+        [to_sid, account_id, from_sid],
+        execute
+    )?)
+}
+
 pub async fn revoke_grants_of_session(db: impl Into<Exec<'_>>, sid: &str, now: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(db, "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL", [now, sid], execute)?)
 }

@@ -118,15 +118,29 @@ impl TestApp {
         public: bool,
         alg: Alg,
     ) -> TestClient {
+        self.client_where(scopes, grants, |n| {
+            n.public = public;
+            n.first_party = first_party;
+            n.token_alg = alg;
+        })
+        .await
+    }
+
+    /// A confidential web application with the given scopes and grants, its registration
+    /// adjusted by `f` (pairwise subjects, say) before it is made.
+    pub async fn client_where(
+        &self,
+        scopes: &[&str],
+        grants: &[GrantType],
+        f: impl FnOnce(&mut NewClient),
+    ) -> TestClient {
         let redirect = format!("https://app-{}.example.go.id/callback", uuid::Uuid::new_v4().simple());
         let post_logout = format!("https://app.example.go.id/logged-out/{}", uuid::Uuid::new_v4().simple());
         let uris = if grants.contains(&GrantType::AuthorizationCode) { vec![redirect.clone()] } else { vec![] };
         let mut new =
             NewClient::web("Aplikasi Uji", uris, scopes.iter().map(|s| s.to_string()).collect(), grants.to_vec());
         new.post_logout_redirect_uris = vec![post_logout.clone()];
-        new.public = public;
-        new.first_party = first_party;
-        new.token_alg = alg;
+        f(&mut new);
         let (c, secret) =
             clients::register(&self.state.db, &self.state.redirect_policy, new, now()).await.expect("register client");
         TestClient {

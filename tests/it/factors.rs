@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-fn code_now(secret_b32: &str, offset_steps: i64) -> String {
+pub(crate) fn code_now(secret_b32: &str, offset_steps: i64) -> String {
     let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).expect("base32");
     format!("{:06}", totp::hotp(&secret, (totp::step_at(now()) + offset_steps) as u64))
 }
@@ -22,7 +22,7 @@ fn text_of(html: &str, marker: &str) -> String {
 
 /// Logs `b` into the account page and enrols an authenticator; returns its secret and the
 /// recovery codes shown once.
-async fn enrol(app: &TestApp, b: &reqwest::Client, login_id: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, b: &reqwest::Client, login_id: &str) -> (String, Vec<String>) {
     let res = b.get(app.url("/account")).send().await.unwrap();
     if res.status() == 303 {
         let back = login(app, b, &location(&res), login_id, PASSWORD).await;
@@ -63,7 +63,7 @@ async fn password_step(app: &TestApp, b: &reqwest::Client, auth_url: &str, login
     html
 }
 
-async fn otp(app: &TestApp, b: &reqwest::Client, html: &str, field: &str, value: &str) -> reqwest::Response {
+pub(crate) async fn otp(app: &TestApp, b: &reqwest::Client, html: &str, field: &str, value: &str) -> reqwest::Response {
     b.post(app.url("/login/otp"))
         .form(&[("login_id", hidden(html, "login_id")), ("csrf", hidden(html, "csrf")), (field, value.to_string())])
         .send()

@@ -17,6 +17,7 @@ mod login;
 mod oidc_flow;
 mod protocol_errors;
 mod self_service;
+mod sessions;
 mod spbe;
 mod stats;
 mod throttle;

@@ -56,7 +56,7 @@ pub(crate) async fn post(b: &reqwest::Client, app: &TestApp, path: &str, form: &
 }
 
 /// The public ids of the account's live sessions.
-async fn sids(app: &TestApp, account: &str) -> Vec<String> {
+pub(crate) async fn sids(app: &TestApp, account: &str) -> Vec<String> {
     let list = gerbang::auth::session::list_for_account(&app.state.cache, account, now()).await.unwrap();
     list.into_iter().map(|s| s.sid).collect()
 }
@@ -206,7 +206,7 @@ async fn removing_the_authenticator_and_its_recovery_codes_is_all_or_nothing() {
 
 /// An application with refresh tokens, authorized by the person in browser `b` (signed in
 /// already, so the grant is made under that browser's session).
-async fn refresh_token_in(app: &TestApp, b: &reqwest::Client, c: &TestClient) -> String {
+pub(crate) async fn refresh_token_in(app: &TestApp, b: &reqwest::Client, c: &TestClient) -> String {
     let rp = app.rp(c).await;
     let start = start_auth(&rp, &["profile"]);
     let res = b.get(&start.url).send().await.unwrap();
@@ -222,14 +222,14 @@ async fn refresh_token_in(app: &TestApp, b: &reqwest::Client, c: &TestClient) ->
     t["refresh_token"].as_str().unwrap().to_string()
 }
 
-async fn token(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn token(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
     let res = http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(form).send().await;
     let res = res.unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
 /// Uses a refresh token: `Ok(the rotated one)` or `Err(the error code)`.
-async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> Result<String, String> {
+pub(crate) async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> Result<String, String> {
     match token(app, c, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await {
         (200, t) => Ok(t["refresh_token"].as_str().unwrap().to_string()),
         (400, e) => Err(e["error"].as_str().unwrap().to_string()),
@@ -237,7 +237,7 @@ async fn refresh(app: &TestApp, c: &TestClient, rt: &str) -> Result<String, Stri
     }
 }
 
-fn refresh_app() -> [GrantType; 2] {
+pub(crate) fn refresh_app() -> [GrantType; 2] {
     [GrantType::AuthorizationCode, GrantType::RefreshToken]
 }
 
@@ -280,7 +280,7 @@ async fn a_password_change_signs_out_the_other_devices_and_revokes_their_tokens(
     let old = signed_in(&app, &nip).await;
     let rt_old = refresh_token_in(&app, &old, &c).await;
     let sid_old = sids(&app, &id).await.into_iter().find(|s| !before.contains(s)).unwrap();
-    gerbang::auth::session::end_by_sid(&app.state.cache, &id, &sid_old).await.unwrap();
+    gerbang::auth::session::drop_by_sid(&app.state.cache, &id, &sid_old).await.unwrap();
     let rt_old = refresh(&app, &c, &rt_old).await.expect("a grant outlives its session");
     let b = signed_in(&app, &nip).await;
     let rt_b = refresh_token_in(&app, &b, &c).await;

@@ -6,13 +6,16 @@ use crate::audit::{self, Event};
 use crate::auth::{recovery, session as sso};
 use crate::identity::levels;
 use crate::oidc::authorize::{self, Flow, Outcome};
+use crate::oidc::logout::session_memory;
 use crate::state::AppState;
+use crate::store::grants;
 
 /// Marks a session opened with a recovery code (level 1; the person should enrol again).
 pub(super) const RECOVERY_AMR: &str = "x-recovery";
 
 /// A fresh session at every login and step-up, replacing the browser's old one: a cookie
-/// planted or stolen before is worthless after it. Then the authorization continues.
+/// planted or stolen before is worthless after it (see [`replace`] for what becomes of the old
+/// session's grants). Then the authorization continues.
 pub(super) async fn start(
     st: &AppState,
     flow: Flow,
@@ -26,11 +29,6 @@ pub(super) async fn start(
     let detail = serde_json::json!({ "level": level, "amr": amr, "client_id": flow.request.client_id });
     audit::record(&st.db, Event::new(kind).actor(account_id).subject(account_id).ip(browser.ip).detail(detail), now)
         .await;
-    if let Some(old) = browser.sso_cookie {
-        if let Err(e) = sso::end(&st.cache, old).await {
-            tracing::warn!(error = %e, "could not end the replaced session");
-        }
-    }
     let acr = levels::acr(level);
     let ttl = st.config.session_ttl;
     let (cookie, session) =
@@ -41,6 +39,13 @@ pub(super) async fn start(
                 return Step::Internal;
             }
         };
+    if let Some(old) = browser.sso_cookie {
+        if let Err(e) = replace(st, old, &session, now).await {
+            // Refused rather than leaving the old session's grants outside every logout.
+            tracing::error!(error = %e, "could not retire the replaced session");
+            return Step::Internal;
+        }
+    }
     match authorize::after_login(&st.provider(), flow, &session, now).await {
         // After a recovery code the person is asked to enrol a new authenticator before going on.
         Outcome::Redirect(continue_url) if session.amr.iter().any(|a| a == RECOVERY_AMR) => {
@@ -49,4 +54,28 @@ pub(super) async fn start(
         }
         next => Step::SignedIn { cookie, next },
     }
+}
+
+/// Retires the browser's earlier session now that `new` replaces it. The same person's grants
+/// carry over to the new session, so the next logout ends them as well; when someone else logged
+/// in (a shared computer), the earlier person's session ends with its grants.
+async fn replace(st: &AppState, old_cookie: &str, new: &sso::SsoSession, now: i64) -> Result<(), String> {
+    let memory = session_memory(&st.config);
+    let replaced = sso::replace(&st.cache, old_cookie, new, now, memory).await.map_err(|e| e.to_string())?;
+    let moved = match &replaced {
+        None => return Ok(()),
+        Some(sso::Replaced::Continued(old)) => {
+            grants::move_grants_of_account_session(&st.db, &old.account_id, &old.sid, &new.sid).await
+        }
+        Some(sso::Replaced::Ended(old)) => {
+            grants::revoke_grants_of_account_session(&st.db, &old.account_id, &old.sid, now).await
+        }
+    };
+    let n = moved.map_err(|e| e.to_string())?;
+    if let Some(sso::Replaced::Ended(old)) = replaced {
+        let detail = serde_json::json!({ "sid": old.sid, "revoked_grants": n, "reason": "another_login" });
+        let event = Event::new("session.ended").actor(&new.account_id).subject(&old.account_id).detail(detail);
+        audit::record(&st.db, event, now).await;
+    }
+    Ok(())
 }
