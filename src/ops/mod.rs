@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod certificates;
 pub mod console;
 pub mod keys;
+pub mod limits;
 pub mod login;
 pub mod oauth;
 pub mod principal;
