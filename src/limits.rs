@@ -74,7 +74,7 @@ pub struct Rate {
 impl Rate {
     /// Time between two requests at the steady rate, never zero.
     fn interval(self) -> Duration {
-        (self.period / self.count.max(1)).max(Duration::from_millis(1))
+        (self.period / self.count.max(1)).max(Duration::from_micros(1))
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn bound_flows(st: &AppState, ip: &str, outcome: Outcome) -> Result<Ou
         Ok((n, _)) if n <= max => Ok(outcome),
         Ok((_, left)) => {
             crate::oidc::authorize::end_flow(&st.provider(), &flow.id).await;
-            tracing::warn!(address = ip, max, "login flows refused: this address started too many");
+            tracing::debug!(max, "login flow refused: this address started too many");
             Err(Limited::after(left))
         }
         Err(e) => {
