@@ -349,23 +349,35 @@ impl RedisCache {
     /// `None` when admitted, else how long until it would be. The time is Redis's own, so the
     /// replicas' clocks do not matter; the numbers are whole milliseconds, which Lua prints
     /// exactly.
-    pub async fn gcra(&self, key: &str, interval: Duration, burst: u32) -> Result<Option<Duration>, CacheError> {
+    pub async fn gcra(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+        cost: u32,
+    ) -> Result<Option<Duration>, CacheError> {
         static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             redis::Script::new(
                 "local t = redis.call('TIME') \
                  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
                  local interval = tonumber(ARGV[1]) \
+                 local cost = interval * tonumber(ARGV[3]) \
                  local tat = tonumber(redis.call('GET', KEYS[1]) or now) \
                  if tat < now then tat = now end \
-                 local allow_at = tat + interval - interval * tonumber(ARGV[2]) \
+                 local allow_at = tat + cost - interval * tonumber(ARGV[2]) \
                  if now < allow_at then return allow_at - now end \
-                 redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000) \
+                 redis.call('SET', KEYS[1], tat + cost, 'PX', tat + cost - now + 1000) \
                  return 0",
             )
         });
         let interval_ms = (interval.as_millis() as u64).max(1);
-        let wait: u64 =
-            SCRIPT.key(self.key(key)).arg(interval_ms).arg(burst).invoke_async(&mut self.conn.clone()).await?;
+        let wait: u64 = SCRIPT
+            .key(self.key(key))
+            .arg(interval_ms)
+            .arg(burst)
+            .arg(cost.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
         Ok((wait > 0).then(|| Duration::from_millis(wait)))
     }
 }

@@ -135,9 +135,30 @@ impl Limited {
     }
 }
 
-/// The buckets of one server. With Redis the in-process buckets stay unused.
+/// The buckets of one server. With Redis the in-process buckets stay unused; instead each
+/// replica takes a few requests' worth of the shared budget at a time (a lease), so a busy
+/// `/token` does not pay a Redis round trip per request.
 pub struct Limiter {
     local: HashMap<Bucket, (Rate, DefaultKeyedRateLimiter<String>)>,
+    leases: std::sync::Mutex<HashMap<(Bucket, String), Lease>>,
+}
+
+/// Requests of the shared budget this replica took and has not used yet.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    left: u32,
+    until: std::time::Instant,
+}
+
+/// How long a lease's unused requests stay this replica's: short, so a budget is never held
+/// back from the other replicas for long (what lapses is simply not used: under-admission).
+const LEASE_LIFETIME: Duration = Duration::from_secs(1);
+
+/// How many requests one Redis call takes: a 1/40 of the burst, between 1 and 32. Small limits
+/// (as the tests and the passkey bucket use) stay exact; on a large one, N replicas can admit
+/// at most N × (lease − 1) beyond it, under 3 % per replica.
+fn lease_size(rate: Rate) -> u32 {
+    (rate.count / 40).clamp(1, 32)
 }
 
 impl Limiter {
@@ -150,7 +171,46 @@ impl Limiter {
                 local.insert(b, (rate, RateLimiter::keyed(q.allow_burst(burst))));
             }
         }
-        Limiter { local }
+        Limiter { local, leases: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<(Bucket, String), Lease>> {
+        // A poisoned lock only means a panic elsewhere mid-update; the counts stay usable.
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One request from this replica's lease for `key`, when it has one left.
+    fn take_leased(&self, bucket: Bucket, key: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut leases = self.leases();
+        match leases.get_mut(&(bucket, key.to_string())) {
+            Some(l) if l.left > 0 && l.until > now => {
+                l.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn check_shared(
+        &self,
+        r: &crate::cache::RedisCache,
+        bucket: Bucket,
+        rate: Rate,
+        key: &str,
+    ) -> Result<Option<Duration>, crate::cache::CacheError> {
+        if self.take_leased(bucket, key) {
+            return Ok(None);
+        }
+        let rkey = format!("rl:{}:{key}", bucket.name());
+        let size = lease_size(rate);
+        if size > 1 && r.gcra(&rkey, rate.interval(), rate.count, size).await?.is_none() {
+            let lease = Lease { left: size - 1, until: std::time::Instant::now() + LEASE_LIFETIME };
+            self.leases().insert((bucket, key.to_string()), lease);
+            return Ok(None);
+        }
+        // Not a whole lease left (or none needed): one request, exactly.
+        r.gcra(&rkey, rate.interval(), rate.count, 1).await
     }
 
     /// Counts one request of `key` against `bucket`. A Redis failure lets the request through
@@ -158,17 +218,14 @@ impl Limiter {
     pub async fn check(&self, cache: &Cache, bucket: Bucket, key: &str) -> Result<(), Limited> {
         let Some((rate, local)) = self.local.get(&bucket) else { return Ok(()) };
         match cache {
-            Cache::Redis(r) => {
-                let rkey = format!("rl:{}:{key}", bucket.name());
-                match r.gcra(&rkey, rate.interval(), rate.count).await {
-                    Ok(None) => Ok(()),
-                    Ok(Some(wait)) => Err(Limited::after(wait)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, bucket = bucket.name(), "rate limit not checked: Redis failed");
-                        Ok(())
-                    }
+            Cache::Redis(r) => match self.check_shared(r, bucket, *rate, key).await {
+                Ok(None) => Ok(()),
+                Ok(Some(wait)) => Err(Limited::after(wait)),
+                Err(e) => {
+                    tracing::warn!(error = %e, bucket = bucket.name(), "rate limit not checked: Redis failed");
+                    Ok(())
                 }
-            }
+            },
             Cache::Memory(_) => {
                 local.check_key(&key.to_string()).map_err(|n| Limited::after(n.wait_time_from(local.clock().now())))
             }
@@ -181,6 +238,8 @@ impl Limiter {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        let now = std::time::Instant::now();
+        self.leases().retain(|_, l| l.until > now);
     }
 
     /// How many keys the in-process buckets hold (for tests and diagnostics).
@@ -206,6 +265,16 @@ pub fn address_key(ip: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leases_are_exact_for_small_limits_and_a_small_share_of_large_ones() {
+        let per_minute = |count| Rate { count, period: Duration::from_secs(60) };
+        assert_eq!(lease_size(per_minute(5)), 1);
+        assert_eq!(lease_size(per_minute(60)), 1);
+        assert_eq!(lease_size(per_minute(400)), 10);
+        assert_eq!(lease_size(per_minute(1200)), 30);
+        assert_eq!(lease_size(per_minute(100_000)), 32);
+    }
 
     #[test]
     fn settings_override_defaults_bucket_by_bucket() {

@@ -142,6 +142,32 @@ async fn replicas_share_the_address_budget_through_a_shared_cache() {
     }
 }
 
+/// With Redis, each replica takes the shared budget a few requests at a time (a lease) instead
+/// of one round trip per request; the region-wide limit still holds within one lease per
+/// replica. Without Redis each replica counts alone.
+#[tokio::test]
+async fn leased_budgets_keep_the_shared_limit_within_one_lease_per_replica() {
+    // 400 an hour: nothing comes back during the test; a lease is 400 / 40 = 10 requests.
+    let app = TestApp::spawn_with(&[("GERBANG_RATE_LIMITS", "token=400/3600")]).await;
+    let other = app.replica().await;
+    let c = app.web_client(&[], &[GrantType::ClientCredentials], true).await;
+    let secret = c.secret.clone().unwrap();
+    let mut admitted = 0;
+    for i in 0..460 {
+        let server = if i % 2 == 0 { &app } else { &other };
+        match token_request(server, &c, &secret, "").await.status().as_u16() {
+            200 => admitted += 1,
+            429 => {}
+            s => panic!("status {s}"),
+        }
+    }
+    if app.shared_cache() {
+        assert!((400..=400 + 2 * 9).contains(&admitted), "{admitted} admitted for a limit of 400 on two replicas");
+    } else {
+        assert_eq!(admitted, 460, "each replica's own budget of 400 covers its 230");
+    }
+}
+
 #[tokio::test]
 async fn too_many_or_repeated_parameters_are_refused_before_anything_else() {
     let app = TestApp::spawn().await;
