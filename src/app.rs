@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::http::{account, admin, console, demo, health, login, oidc};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -169,7 +169,7 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             n += 1;
-            crate::ops::upkeep::round(&state, n, now()).await;
+            crate::ops::upkeep::round(&state, n, state.now()).await;
         }
     })
 }
