@@ -14,6 +14,7 @@ mod factors;
 mod first_run;
 mod identity;
 mod layers;
+mod limits;
 mod login;
 mod oidc_flow;
 mod protocol_errors;
