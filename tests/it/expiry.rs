@@ -166,6 +166,7 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     cache.incr("t:count", minute).await.unwrap();
     assert_eq!(cache.count_below("t:bounded", 1, minute).await.unwrap(), Some(1));
     assert!(cache.swap("t:record", None, b"1", minute).await.unwrap());
+    assert_eq!(cache.incr_window("t:window", minute).await.unwrap().0, 1);
 
     app.advance(61);
     assert_eq!(cache.get("t:value").await.unwrap(), None);
@@ -175,12 +176,18 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     assert_eq!(cache.incr("t:count", minute).await.unwrap(), 1, "a new window");
     assert_eq!(cache.count_below("t:bounded", 1, minute).await.unwrap(), Some(1), "a new window");
     assert!(cache.swap("t:record", None, b"2", minute).await.unwrap(), "an expired record is absent");
+    let (n, left) = cache.incr_window("t:window", minute).await.unwrap();
+    assert_eq!(n, 1, "a new window");
+    assert!(left > Duration::from_secs(58) && left <= minute, "{left:?}");
 
     // Entries written after the move live their full lifetime from the moved time.
     cache.put("t:later", b"v", minute).await.unwrap();
     app.advance(59);
     assert_eq!(cache.get("t:later").await.unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(cache.get("t:long").await.unwrap().as_deref(), Some(&b"v"[..]));
+    let (n, left) = cache.incr_window("t:window", minute).await.unwrap();
+    assert_eq!(n, 2);
+    assert!(left <= Duration::from_secs(1), "what is left by the moved clock: {left:?}");
     app.advance(1);
     assert_eq!(cache.get("t:later").await.unwrap(), None);
 }
