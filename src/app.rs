@@ -18,7 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http::{account, admin, console, demo, health, login, oidc};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -175,7 +175,7 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             n += 1;
-            crate::ops::upkeep::round(&state, n, now()).await;
+            crate::ops::upkeep::round(&state, n, state.now()).await;
         }
     })
 }

@@ -1,13 +1,17 @@
 //! Short-lived shared state with expiry (authorization codes, login flows, SSO sessions, rate
 //! counters): in-process by default, Redis when configured so several replicas share it.
+//! Entries expire by the server's [`Clock`], so a test that moves the clock forward sees them
+//! expire on both backends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::clock::Clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -32,14 +36,14 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    pub fn memory() -> Cache {
-        Cache::Memory(Arc::new(MemoryCache::default()))
+    pub fn memory(clock: Clock) -> Cache {
+        Cache::Memory(Arc::new(MemoryCache { entries: Mutex::default(), clock }))
     }
 
-    pub async fn redis(url: &str, prefix: &str) -> Result<Cache, CacheError> {
+    pub async fn redis(url: &str, prefix: &str, clock: Clock) -> Result<Cache, CacheError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Cache::Redis(RedisCache { conn, prefix: prefix.to_string() }))
+        Ok(Cache::Redis(RedisCache { conn, prefix: prefix.to_string(), clock }))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -56,12 +60,11 @@ impl Cache {
                 Ok(())
             }
             Cache::Redis(r) => {
-                let secs = ttl.as_secs().max(1);
                 redis::cmd("SET")
                     .arg(r.key(key))
                     .arg(value)
-                    .arg("EX")
-                    .arg(secs)
+                    .arg("PX")
+                    .arg(r.ttl_ms(ttl))
                     .query_async::<()>(&mut r.conn.clone())
                     .await?;
                 Ok(())
@@ -72,6 +75,9 @@ impl Cache {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.get(key)),
+            Cache::Redis(r) if r.clock.shift_ms() > 0 => {
+                Ok(r.script(GET_SCRIPT, key).query_async(&mut r.conn.clone()).await?)
+            }
             Cache::Redis(r) => Ok(redis::cmd("GET").arg(r.key(key)).query_async(&mut r.conn.clone()).await?),
         }
     }
@@ -81,6 +87,9 @@ impl Cache {
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.take(key)),
+            Cache::Redis(r) if r.clock.shift_ms() > 0 => {
+                Ok(r.script(TAKE_SCRIPT, key).query_async(&mut r.conn.clone()).await?)
+            }
             Cache::Redis(r) => Ok(redis::cmd("GETDEL").arg(r.key(key)).query_async(&mut r.conn.clone()).await?),
         }
     }
@@ -108,17 +117,8 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.incr(key, by, window)),
             Cache::Redis(r) => {
-                let script = redis::Script::new(
-                    "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
-                     if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
-                     return n",
-                );
-                let n: u64 = script
-                    .key(r.key(key))
-                    .arg(window.as_secs().max(1))
-                    .arg(by)
-                    .invoke_async(&mut r.conn.clone())
-                    .await?;
+                let n: u64 =
+                    r.script(INCR_SCRIPT, key).arg(r.ttl_ms(window)).arg(by).query_async(&mut r.conn.clone()).await?;
                 Ok(n)
             }
         }
@@ -137,14 +137,12 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.swap(key, expected, new, ttl)),
             Cache::Redis(r) => {
-                let n: i64 = redis::cmd("EVAL")
-                    .arg(SWAP_SCRIPT)
-                    .arg(1)
-                    .arg(r.key(key))
+                let n: i64 = r
+                    .script(SWAP_SCRIPT, key)
                     .arg(if expected.is_some() { "1" } else { "0" })
                     .arg(expected.unwrap_or_default())
                     .arg(new)
-                    .arg(ttl.as_secs().max(1))
+                    .arg(r.ttl_ms(ttl))
                     .query_async(&mut r.conn.clone())
                     .await?;
                 Ok(n == 1)
@@ -158,12 +156,10 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.count_below(key, limit, window)),
             Cache::Redis(r) => {
-                let n: i64 = redis::cmd("EVAL")
-                    .arg(COUNT_BELOW_SCRIPT)
-                    .arg(1)
-                    .arg(r.key(key))
+                let n: i64 = r
+                    .script(COUNT_BELOW_SCRIPT, key)
                     .arg(limit)
-                    .arg(window.as_secs().max(1))
+                    .arg(r.ttl_ms(window))
                     .query_async(&mut r.conn.clone())
                     .await?;
                 Ok(u64::try_from(n).ok())
@@ -180,12 +176,7 @@ impl Cache {
                 Ok(())
             }
             Cache::Redis(r) => {
-                redis::cmd("EVAL")
-                    .arg(REFUND_SCRIPT)
-                    .arg(1)
-                    .arg(r.key(key))
-                    .query_async::<i64>(&mut r.conn.clone())
-                    .await?;
+                r.script(REFUND_SCRIPT, key).query_async::<i64>(&mut r.conn.clone()).await?;
                 Ok(())
             }
         }
@@ -196,14 +187,11 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.incr_window(key, window)),
             Cache::Redis(r) => {
-                let script = redis::Script::new(
-                    "local n = redis.call('INCR', KEYS[1]) \
-                     if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
-                     return {n, redis.call('PTTL', KEYS[1])}",
-                );
                 let (n, ms): (u64, i64) =
-                    script.key(r.key(key)).arg(window.as_secs().max(1)).invoke_async(&mut r.conn.clone()).await?;
-                Ok((n, Duration::from_millis(ms.max(0) as u64)))
+                    r.script(INCR_WINDOW_SCRIPT, key).arg(r.ttl_ms(window)).query_async(&mut r.conn.clone()).await?;
+                // What is left by the server's clock: Redis holds it `shift` longer.
+                let left = ms.saturating_sub(r.clock.shift_ms()).max(0);
+                Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
             }
         }
     }
@@ -223,7 +211,7 @@ impl Cache {
     /// KEYS would block a shared Redis for the whole walk.
     pub async fn count_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
         match self {
-            Cache::Memory(m) => Ok(m.count_prefix(prefix, Instant::now())),
+            Cache::Memory(m) => Ok(m.count_prefix(prefix)),
             Cache::Redis(r) => {
                 let pattern = format!("{}*", glob_escape(&r.key(prefix)));
                 let mut conn = r.conn.clone();
@@ -238,8 +226,9 @@ impl Cache {
                         .arg(1000)
                         .query_async(&mut conn)
                         .await?;
-                    // SCAN may return a key twice when the table is rehashed mid-walk; for a
-                    // dashboard figure that slight overcount is acceptable.
+                    // SCAN may return a key twice when the table is rehashed mid-walk, and keys a
+                    // moved test clock has expired are still there; for a dashboard figure that
+                    // slight overcount is acceptable.
                     n += keys.len() as u64;
                     if next == 0 {
                         return Ok(n);
@@ -281,34 +270,95 @@ impl Cache {
     /// Drops expired in-process entries; Redis expires keys itself.
     pub fn sweep(&self) {
         if let Cache::Memory(m) = self {
-            m.sweep(Instant::now());
+            m.sweep();
         }
     }
 }
 
 // Sent with EVAL rather than EVALSHA: the text is short, Redis caches it, and there is no
 // NOSCRIPT round trip after a Redis restart. The first line names the script.
-const SWAP_SCRIPT: &str = "-- gerbang:swap
-local cur = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if cur ~= ARGV[2] then return 0 end
+//
+// Redis expires keys by the wall clock. A clock moved forward by `shift` ms (tests) keeps them in
+// step: every TTL is written `shift` longer, so a key has expired by the server's clock once it
+// has no more than the current `shift` left to live. Every script gets that shift as ARGV[1] and
+// treats such a key as absent; Redis may hold it longer, never shorter. In production the shift
+// is 0 and `gone` costs nothing.
+macro_rules! script {
+    ($name:literal, $body:literal) => {
+        concat!(
+            "-- gerbang:",
+            $name,
+            "
+local shift = tonumber(ARGV[1])
+local function gone(k)
+  if shift <= 0 then return false end
+  local t = redis.call('PTTL', k)
+  return t >= 0 and t <= shift
+end
+",
+            $body
+        )
+    };
+}
+
+const GET_SCRIPT: &str = script!(
+    "get",
+    "if gone(KEYS[1]) then return false end
+return redis.call('GET', KEYS[1])"
+);
+
+const TAKE_SCRIPT: &str = script!(
+    "take",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) return false end
+return redis.call('GETDEL', KEYS[1])"
+);
+
+const INCR_SCRIPT: &str = script!(
+    "incr",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[3])
+if n == tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n"
+);
+
+const INCR_WINDOW_SCRIPT: &str = script!(
+    "incr_window",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {n, redis.call('PTTL', KEYS[1])}"
+);
+
+const SWAP_SCRIPT: &str = script!(
+    "swap",
+    "local cur = redis.call('GET', KEYS[1])
+if cur and gone(KEYS[1]) then cur = false end
+if ARGV[2] == '1' then
+  if cur ~= ARGV[3] then return 0 end
 elseif cur then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-return 1";
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+return 1"
+);
 
-const COUNT_BELOW_SCRIPT: &str = "-- gerbang:count_below
+const COUNT_BELOW_SCRIPT: &str = script!(
+    "count_below",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then return -1 end
+if n >= tonumber(ARGV[2]) then return -1 end
 n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return n";
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return n"
+);
 
-const REFUND_SCRIPT: &str = "-- gerbang:refund
+const REFUND_SCRIPT: &str = script!(
+    "refund",
+    "if gone(KEYS[1]) then return 0 end
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then return redis.call('DECR', KEYS[1]) end
-return 0";
+return 0"
+);
 
 /// Counters are decimal text in both backends (Redis INCR keeps them that way).
 fn parse_count(key: &str, value: Option<Vec<u8>>) -> Result<u64, CacheError> {
@@ -338,11 +388,26 @@ fn glob_escape(s: &str) -> String {
 pub struct RedisCache {
     conn: ConnectionManager,
     prefix: String,
+    clock: Clock,
 }
 
 impl RedisCache {
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
+    }
+
+    /// The TTL to give Redis: at least a second as before (Redis refuses 0), plus the clock's
+    /// shift (see [`script!`]).
+    fn ttl_ms(&self, ttl: Duration) -> i64 {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1000);
+        ms.saturating_add(self.clock.shift_ms())
+    }
+
+    /// A script call on one key, with the clock's shift as ARGV[1].
+    fn script(&self, script: &'static str, key: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(1).arg(self.key(key)).arg(self.clock.shift_ms());
+        cmd
     }
 
     /// One request against a GCRA bucket kept in Redis (the same algorithm as `governor`):
@@ -382,29 +447,36 @@ impl RedisCache {
     }
 }
 
-#[derive(Default)]
+/// Expiry times are the clock's milliseconds since the epoch.
+type Entries = HashMap<String, (Vec<u8>, i64)>;
+
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
+    clock: Clock,
+}
+
+fn after(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl MemoryCache {
     // A poisoned lock only means another thread panicked mid-update of a cache entry; the map
     // itself is still consistent, so keep serving rather than failing every request.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Vec<u8>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn put(&self, key: &str, value: &[u8], ttl: Duration) {
-        self.lock().insert(key.to_string(), (value.to_vec(), Instant::now() + ttl));
+        self.lock().insert(key.to_string(), (value.to_vec(), after(self.clock.now_ms(), ttl)));
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         self.lock().get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())
     }
 
     fn take(&self, key: &str) -> Option<Vec<u8>> {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         self.lock().remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)
     }
 
@@ -414,15 +486,16 @@ impl MemoryCache {
 
     fn incr_window(&self, key: &str, window: Duration) -> (u64, Duration) {
         let (n, expires) = self.incr_at(key, 1, window);
-        (n, expires.saturating_duration_since(Instant::now()))
+        let left = expires.saturating_sub(self.clock.now_ms()).max(0);
+        (n, Duration::from_millis(u64::try_from(left).unwrap_or(0)))
     }
 
-    fn incr_at(&self, key: &str, by: u64, window: Duration) -> (u64, Instant) {
-        let now = Instant::now();
+    fn incr_at(&self, key: &str, by: u64, window: Duration) -> (u64, i64) {
+        let now = self.clock.now_ms();
         let mut map = self.lock();
-        let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), now + window));
+        let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), after(now, window)));
         if entry.1 <= now {
-            *entry = (b"0".to_vec(), now + window);
+            *entry = (b"0".to_vec(), after(now, window));
         }
         // Decimal text, the same representation Redis uses for counters.
         let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0).saturating_add(by);
@@ -431,22 +504,22 @@ impl MemoryCache {
     }
 
     fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8], ttl: Duration) -> bool {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let mut map = self.lock();
         let current = map.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.as_slice());
         if current != expected {
             return false;
         }
-        map.insert(key.to_string(), (new.to_vec(), now + ttl));
+        map.insert(key.to_string(), (new.to_vec(), after(now, ttl)));
         true
     }
 
     fn count_below(&self, key: &str, limit: u64, window: Duration) -> Option<u64> {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let mut map = self.lock();
-        let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), now + window));
+        let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), after(now, window)));
         if entry.1 <= now {
-            *entry = (b"0".to_vec(), now + window);
+            *entry = (b"0".to_vec(), after(now, window));
         }
         let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
         if n >= limit {
@@ -457,7 +530,7 @@ impl MemoryCache {
     }
 
     fn refund(&self, key: &str) {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let mut map = self.lock();
         if let Some(entry) = map.get_mut(key).filter(|(_, exp)| *exp > now) {
             let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
@@ -465,11 +538,13 @@ impl MemoryCache {
         }
     }
 
-    fn count_prefix(&self, prefix: &str, now: Instant) -> u64 {
+    fn count_prefix(&self, prefix: &str) -> u64 {
+        let now = self.clock.now_ms();
         self.lock().iter().filter(|(k, (_, exp))| k.starts_with(prefix) && *exp > now).count() as u64
     }
 
-    fn sweep(&self, now: Instant) {
+    fn sweep(&self) {
+        let now = self.clock.now_ms();
         self.lock().retain(|_, (_, exp)| *exp > now);
     }
 }
@@ -480,7 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_take_is_single_use_and_expiry_works() {
-        let c = Cache::memory();
+        let c = Cache::memory(Clock::system());
         c.put("a", b"1", Duration::from_secs(60)).await.unwrap();
         assert_eq!(c.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(c.take("a").await.unwrap().as_deref(), Some(&b"1"[..]));
@@ -493,7 +568,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_counters_read_back_as_numbers() {
-        let c = Cache::memory();
+        let c = Cache::memory(Clock::system());
         for _ in 0..3 {
             c.incr("k", Duration::from_secs(60)).await.unwrap();
         }
@@ -508,7 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_count_prefix_counts_only_live_matching_keys() {
-        let c = Cache::memory();
+        let c = Cache::memory(Clock::system());
         let minute = Duration::from_secs(60);
         c.put("sso:a", b"1", minute).await.unwrap();
         c.put("sso:b", b"1", minute).await.unwrap();
@@ -521,7 +596,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_swap_and_bounded_counters() {
-        let c = Cache::memory();
+        let c = Cache::memory(Clock::system());
         let minute = Duration::from_secs(60);
         assert!(c.swap("r", None, b"1", minute).await.unwrap());
         assert!(!c.swap("r", None, b"2", minute).await.unwrap(), "present: a swap from absent fails");
@@ -535,6 +610,24 @@ mod tests {
         assert_eq!(c.peek_count("n").await.unwrap(), 1);
         c.refund("absent").await.unwrap();
         assert_eq!(c.peek_count("absent").await.unwrap(), 0, "a refund creates nothing");
+    }
+
+    #[tokio::test]
+    async fn memory_entries_expire_by_the_clock() {
+        let clock = Clock::adjustable();
+        let c = Cache::memory(clock.clone());
+        let minute = Duration::from_secs(60);
+        c.put("v", b"1", minute).await.unwrap();
+        c.incr("n", minute).await.unwrap();
+        assert!(c.swap("r", None, b"1", minute).await.unwrap());
+        clock.advance(59);
+        assert_eq!(c.get("v").await.unwrap().as_deref(), Some(&b"1"[..]));
+        clock.advance(1);
+        assert_eq!(c.get("v").await.unwrap(), None);
+        assert_eq!(c.peek_count("n").await.unwrap(), 0);
+        assert_eq!(c.incr("n", minute).await.unwrap(), 1, "a new window");
+        assert!(c.swap("r", None, b"2", minute).await.unwrap(), "an expired record counts as absent");
+        assert_eq!(c.count_prefix("v").await.unwrap(), 0);
     }
 
     #[test]

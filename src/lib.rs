@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod certs;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -302,7 +302,7 @@ mod tests {
     async fn in_process_buckets_refuse_after_the_burst_and_say_when_to_return() {
         let limits = RateLimits::parse("token=3/60").unwrap();
         let l = Limiter::new(&limits);
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         for _ in 0..3 {
             assert_eq!(l.check(&cache, Bucket::Token, "10.0.0.1").await, Ok(()));
         }

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::auth::recovery::RecoveryKey;
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, CsrfKey, MasterKey};
 use crate::oidc::claims::Subjects;
@@ -19,6 +20,9 @@ use crate::theme::Themes;
 
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Every request reads the time here (and the cache expires entries by it), so tests can move
+    /// it forward.
+    pub clock: Clock,
     pub db: Db,
     pub cache: Cache,
     pub keys: Keys,
@@ -61,22 +65,34 @@ impl AppState {
     }
 }
 
+/// The wall clock, for the few places without a state (command-line one-shots, start-up).
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    Clock::system().now()
 }
 
 impl AppState {
+    /// The server's current time, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// Connects storage, applies migrations, opens the signing keys and loads the theme.
     pub async fn init(config: Config) -> anyhow::Result<Arc<AppState>> {
+        Self::init_with_clock(config, Clock::system()).await
+    }
+
+    /// [`AppState::init`] with a given clock (tests pass one they can move forward).
+    pub async fn init_with_clock(config: Config, clock: Clock) -> anyhow::Result<Arc<AppState>> {
+        let now = || clock.now();
         let db = Db::connect(config.database_url.expose(), config.db_max_connections)
             .await
             .with_context(|| format!("cannot open the database ({})", redact_url(config.database_url.expose())))?;
         db.migrate().await.context("cannot apply database migrations")?;
         let cache = match &config.redis_url {
-            Some(url) => Cache::redis(url.expose(), &config.redis_prefix)
+            Some(url) => Cache::redis(url.expose(), &config.redis_prefix, clock.clone())
                 .await
                 .with_context(|| format!("cannot connect to Redis ({})", redact_url(url.expose())))?,
-            None => Cache::memory(),
+            None => Cache::memory(clock.clone()),
         };
         let master_bytes = load_master_key(&config)?;
         let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
@@ -116,6 +132,7 @@ impl AppState {
             hasher: Hasher::new(config.max_concurrent_hashes, config.hash_queue),
             limits: crate::limits::Limiter::new(&config.rate_limits),
             config: Arc::new(config),
+            clock: clock.clone(),
             db,
             cache,
             keys,

@@ -345,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn dashboard_buckets_by_local_day_on_the_database() {
         let db = memory_db().await;
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let midnight = NOW - 30 * 60;
         for (at, kind) in [
             (midnight - 1, LOGIN_SUCCEEDED), // 23:59:59 WIB on the 10th

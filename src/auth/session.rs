@@ -290,7 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_session_past_the_limit_ends_the_oldest_which_is_never_left_untracked() {
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let now = 1_800_000_000;
         let (mut cookies, mut sids, mut evicted) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..=MAX_SESSIONS {
@@ -319,7 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_login_of_the_same_person_continues_the_session_and_logout_ends_the_chain() {
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let now = 1_800_000_000;
         let (c1, s1) = open(&cache, "acc-1", now).await;
         assert_eq!(current_sid(&cache, &s1.sid).await.unwrap(), Some(s1.sid.clone()), "live: itself");
@@ -336,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_persons_login_ends_the_earlier_session_and_no_sid_ends_anothers() {
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let now = 1_800_000_000;
         let (c1, s1) = open(&cache, "ayu", now).await;
         let (_, s2) = open(&cache, "budi", now + 5).await;

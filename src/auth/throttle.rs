@@ -198,7 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn reserved_attempts_are_counted_before_they_are_judged() {
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let t = 1_000_000;
         let Admission::Admitted(r) = reserve(&cache, "otp", "a", &P, t).await.unwrap() else { panic!("admitted") };
         assert_eq!(r.failures, 1);
@@ -215,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_attempt_per_key_is_judged_at_a_time() {
-        let cache = Cache::memory();
+        let cache = Cache::memory(crate::clock::Clock::system());
         let t = 1_000_000;
         let tasks: Vec<_> = (0..50)
             .map(|_| {

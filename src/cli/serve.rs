@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::config::{Config, LogFormat};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::store::Db;
 
 pub(super) fn init_tracing(config: &Config, default_level: &str) {
@@ -28,7 +28,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let bind = config.bind;
     let state = AppState::init(config).await?;
     crate::ops::bootstrap::refuse_demo_accounts(&state).await?;
-    if let Some(b) = crate::ops::bootstrap::run(&state, now()).await? {
+    if let Some(b) = crate::ops::bootstrap::run(&state, state.now()).await? {
         crate::ops::bootstrap::announce(&b, &state.config);
     }
     let listener = tokio::net::TcpListener::bind(bind)

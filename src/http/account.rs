@@ -19,7 +19,7 @@ use crate::ids::{PasskeyId, SessionId};
 use crate::ops::account::{self as ops, Recent, SelfServiceError, SessionEnded, SignedIn};
 use crate::ops::enrolment as ops_enrolment;
 use crate::ops::relying_party;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::theme::negotiate;
 
 /// Outcome messages shown once on the account page; only these keys are accepted from the URL.
@@ -65,7 +65,7 @@ fn locale_of(st: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -> &'
 
 async fn current(st: &AppState, jar: &CookieJar) -> Option<SignedIn> {
     let cookie = Cookies::read(st, jar, Cookies::SSO)?;
-    ops::signed_in(st, &cookie, now()).await
+    ops::signed_in(st, &cookie, st.now()).await
 }
 
 /// Through the ordinary authorization endpoint, as any application would; the code it returns
@@ -113,7 +113,7 @@ impl FromRequestParts<St> for RecentPerson {
 
     async fn from_request_parts(parts: &mut Parts, st: &St) -> Result<Self, Self::Rejection> {
         let Person { st: state, me, locale, bid } = Person::from_request_parts(parts, st).await?;
-        match me.recent(now()) {
+        match me.recent(st.now()) {
             Some(me) => Ok(RecentPerson(Person { st: state, me, locale, bid })),
             None => Err(login_redirect(st, locale, true).await),
         }
@@ -202,7 +202,7 @@ pub async fn overview(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let (st, locale, a) = (&p.st, p.locale, &p.me.account);
-    let o = ops::overview(st, &p.me, now()).await.map_err(|e| p.error(e))?;
+    let o = ops::overview(st, &p.me, st.now()).await.map_err(|e| p.error(e))?;
     let level = levels::get(o.level).map(|l| if locale == "en" { l.name_en } else { l.name_id });
     let day =
         |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
@@ -277,7 +277,7 @@ pub async fn enrol_redeem(
 ) -> Response {
     let token = Cookies::read(&p.st, &jar, Cookies::ENROL).unwrap_or_default();
     let jar = jar.add(Cookies::removal(&p.st, Cookies::ENROL));
-    match ops_enrolment::redeem_link(&p.st, &p.me, &token, now()).await {
+    match ops_enrolment::redeem_link(&p.st, &p.me, &token, p.st.now()).await {
         Ok(()) => (jar, see_other("/account?done=enrolment_ready")).into_response(),
         Err(e) => (jar, p.error(e)).into_response(),
     }
@@ -295,10 +295,10 @@ pub async fn passkey_options(
     };
     let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
     let checked = form.is_ok_and(|f| st.csrf.verify(&bid, "account", f.get("csrf").unwrap_or("")));
-    let (Some(me), true) = (me.recent(now()), checked) else {
+    let (Some(me), true) = (me.recent(st.now()), checked) else {
         return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "reauthenticate" }))).into_response();
     };
-    match ops::passkey_options(&st, &me, now()).await {
+    match ops::passkey_options(&st, &me, st.now()).await {
         Ok(v) => super::no_store_json(v),
         Err(SelfServiceError::EnrolmentLinkRequired) => {
             (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "error": "enrolment_link_required" })))
@@ -313,7 +313,7 @@ pub async fn passkey_add(
     SignedInForm { who: RecentPerson(p), form }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
     let (name, credential) = (form.get("name").unwrap_or(""), form.get("credential").unwrap_or(""));
-    ops::add_passkey(&p.st, &p.me, name, credential, now()).await.map_err(|e| p.refusal(e, "err_passkey"))?;
+    ops::add_passkey(&p.st, &p.me, name, credential, p.st.now()).await.map_err(|e| p.refusal(e, "err_passkey"))?;
     Ok(see_other("/account?done=passkey_added"))
 }
 
@@ -332,7 +332,7 @@ pub async fn passkey_remove(
     SignedInForm { who: RecentPerson(p), .. }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
     let id = PasskeyId::parse(&id).map_err(|_| p.error(SelfServiceError::NotFound))?;
-    ops::remove_passkey(&p.st, &p.me, &id, now()).await.map_err(|e| p.error(e))?;
+    ops::remove_passkey(&p.st, &p.me, &id, p.st.now()).await.map_err(|e| p.error(e))?;
     Ok(see_other("/account?done=passkey_removed"))
 }
 
@@ -345,7 +345,7 @@ pub async fn password_form(p: Person, jar: CookieJar) -> Response {
 pub async fn password_change(SignedInForm { who: p, form }: SignedInForm<Person>) -> Result<Response, PageError> {
     let field = |name: &str| Secret::new(form.get(name).unwrap_or("").to_string());
     let (current, new, repeat) = (field("current_password"), field("new_password"), field("repeat_password"));
-    match ops::change_password(&p.st, &p.me, &current, &new, &repeat, now()).await {
+    match ops::change_password(&p.st, &p.me, &current, &new, &repeat, p.st.now()).await {
         Ok(()) => Ok(see_other("/account?done=password_changed")),
         Err(SelfServiceError::Password(refusal)) => {
             let ctx = minijinja::context! {
@@ -365,7 +365,7 @@ pub async fn password_change(SignedInForm { who: p, form }: SignedInForm<Person>
 }
 
 pub async fn totp_form(RecentPerson(p): RecentPerson, jar: CookieJar) -> Result<Response, PageError> {
-    let Some(e) = ops::start_totp(&p.st, &p.me, now()).await.map_err(|e| p.error(e))? else {
+    let Some(e) = ops::start_totp(&p.st, &p.me, p.st.now()).await.map_err(|e| p.error(e))? else {
         return Ok(see_other("/account"));
     };
     let (jar, bid) = browser_id(&p.st, jar);
@@ -380,7 +380,7 @@ pub async fn totp_confirm(
     SignedInForm { who: RecentPerson(p), form }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
     let code = form.get("code").unwrap_or("");
-    match ops::confirm_totp(&p.st, &p.me, code, now()).await.map_err(|e| p.refusal(e, "err_invalid_code_enrol"))? {
+    match ops::confirm_totp(&p.st, &p.me, code, p.st.now()).await.map_err(|e| p.refusal(e, "err_invalid_code_enrol"))? {
         Some(codes) => Ok(p.codes_page(codes)),
         None => Ok(see_other("/account?done=totp_enrolled")),
     }
@@ -397,14 +397,14 @@ pub async fn recovery_form(RecentPerson(p): RecentPerson, jar: CookieJar) -> Res
 pub async fn totp_remove(
     SignedInForm { who: RecentPerson(p), .. }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
-    ops::remove_totp(&p.st, &p.me, now()).await.map_err(|e| p.error(e))?;
+    ops::remove_totp(&p.st, &p.me, p.st.now()).await.map_err(|e| p.error(e))?;
     Ok(see_other("/account?done=totp_removed"))
 }
 
 pub async fn recovery_new(
     SignedInForm { who: RecentPerson(p), .. }: SignedInForm<RecentPerson>,
 ) -> Result<Response, PageError> {
-    let codes = ops::new_recovery_codes(&p.st, &p.me, now()).await.map_err(|e| p.error(e))?;
+    let codes = ops::new_recovery_codes(&p.st, &p.me, p.st.now()).await.map_err(|e| p.error(e))?;
     Ok(p.codes_page(codes))
 }
 
@@ -421,7 +421,7 @@ pub async fn session_end(
     SignedInForm { who: p, .. }: SignedInForm<Person>,
 ) -> Result<Response, PageError> {
     let sid = SessionId::parse(&sid).map_err(|_| p.error(SelfServiceError::NotFound))?;
-    match ops::end_session(&p.st, &p.me, &sid, now()).await.map_err(|e| p.error(e))? {
+    match ops::end_session(&p.st, &p.me, &sid, p.st.now()).await.map_err(|e| p.error(e))? {
         SessionEnded::This => {
             Ok((jar.add(Cookies::removal(&p.st, Cookies::SSO)), see_other("/account")).into_response())
         }

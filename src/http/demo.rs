@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use super::{accept_language, page, see_other, PageError, St};
 use crate::oidc::authorize::redirect_with;
 use crate::ops::relying_party::{self, RpError, DEMO};
-use crate::state::now;
 use crate::theme::negotiate;
 
 const COOKIE: &str = "gerbang_demo";
@@ -60,7 +59,7 @@ pub async fn callback(
     let cb = relying_party::Callback { code: q.remove("code"), state: q.remove("state"), error: q.remove("error") };
     let kept = jar.get(COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
     let fail = |key, code: &str| PageError::new(&st, locale, StatusCode::BAD_REQUEST, key, code);
-    let signed_in = relying_party::finish(&st, &DEMO, &kept, &cb, now()).await.map_err(|e| match e {
+    let signed_in = relying_party::finish(&st, &DEMO, &kept, &cb, st.now()).await.map_err(|e| match e {
         RpError::Refused(_) => fail("error_invalid_request", "access_denied"),
         RpError::Expired => fail("err_session_expired", "invalid_request"),
         RpError::UnknownClient => fail("error_not_found", "not_found"),

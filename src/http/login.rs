@@ -12,7 +12,6 @@ use super::{accept_language, error_page, Cookies, FormParams, FormRejection, St}
 use crate::config::Secret;
 use crate::oidc::authorize::{Flow, FlowError, Outcome};
 use crate::ops::login::{self as ops, Browser, OptionsError, Proof, Refusal, Step};
-use crate::state::now;
 use crate::theme::negotiate;
 
 /// A form posted inside a login flow: the flow must exist and belong to this browser, and the
@@ -124,7 +123,7 @@ pub async fn login(
     let username = form.get("username").unwrap_or("").trim();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::password(&st, flow, &browser(&ip, &headers, sso.as_deref()), username, &password, now()).await;
+    let step = ops::password(&st, flow, &browser(&ip, &headers, sso.as_deref()), username, &password, st.now()).await;
     render(&st, step, jar, locale, &bid)
 }
 
@@ -150,7 +149,7 @@ pub async fn second_factor(
         Proof::Code(field("code"))
     };
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::second_factor(&st, flow, &browser(&ip, &headers, sso.as_deref()), proof, now()).await;
+    let step = ops::second_factor(&st, flow, &browser(&ip, &headers, sso.as_deref()), proof, st.now()).await;
     render(&st, step, jar, locale, &bid)
 }
 
@@ -166,7 +165,7 @@ pub async fn consent(
     };
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
     let allow = form.get("decision") == Some("allow");
-    let outcome = ops::consent(&st, flow, sso.as_deref(), allow, now()).await;
+    let outcome = ops::consent(&st, flow, sso.as_deref(), allow, st.now()).await;
     outcome_response(&st, outcome, locale, &bid, None, None)
 }
 
@@ -211,7 +210,7 @@ pub async fn passkey_login(
     };
     let credential = serde_json::from_str::<PublicKeyCredential>(form.get("credential").unwrap_or("")).ok();
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::passkey(&st, flow, &browser(&ip, &headers, sso.as_deref()), credential.as_ref(), now()).await;
+    let step = ops::passkey(&st, flow, &browser(&ip, &headers, sso.as_deref()), credential.as_ref(), st.now()).await;
     render(&st, step, jar, locale, &bid)
 }
 

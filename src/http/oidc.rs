@@ -17,7 +17,7 @@ use crate::oidc::introspect::BearerError;
 use crate::oidc::logout::{LogoutOutcome, LogoutRequest};
 use crate::oidc::token::{self, TokenRequest};
 use crate::ops;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::theme::negotiate;
 
 fn public_json(body: axum::body::Bytes) -> Response {
@@ -66,7 +66,7 @@ pub async fn authorize(
     let lang_links = (method == Method::GET).then(|| lang_links(&params));
     let (jar, bid) = browser_id(&st, jar);
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    match ops::oauth::authorize(&st, &params, sso.as_deref(), &bid, &ip, now()).await {
+    match ops::oauth::authorize(&st, &params, sso.as_deref(), &bid, &ip, st.now()).await {
         Ok(outcome) => (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response(),
         Err(limited) => (jar, super::limits::too_many_page(&st, locale, limited)).into_response(),
     }
@@ -199,7 +199,7 @@ async fn token_inner(
         refresh_token: s("refresh_token"),
         scope: s("scope"),
     };
-    ops::oauth::token(st, &creds, req, now()).await
+    ops::oauth::token(st, &creds, req, st.now()).await
 }
 
 fn bearer_error(e: BearerError) -> Response {
@@ -245,7 +245,7 @@ pub async fn userinfo(State(st): State<St>, headers: HeaderMap, form: Result<For
         Ok(t) => t,
         Err(e) => return bearer_error(e),
     };
-    match ops::oauth::userinfo(&st, token.as_deref(), now()).await {
+    match ops::oauth::userinfo(&st, token.as_deref(), st.now()).await {
         Ok(claims) => no_store_json(claims),
         Err(e) => bearer_error(e),
     }
@@ -260,7 +260,7 @@ pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<F
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        ops::oauth::introspect(&st, &creds, token, now()).await
+        ops::oauth::introspect(&st, &creds, token, st.now()).await
     }
     .await;
     match result {
@@ -278,7 +278,7 @@ pub async fn revoke(State(st): State<St>, headers: HeaderMap, form: Result<FormP
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        ops::oauth::revoke(&st, &creds, token, form.get("token_type_hint"), now()).await
+        ops::oauth::revoke(&st, &creds, token, form.get("token_type_hint"), st.now()).await
     }
     .await;
     match result {
@@ -308,7 +308,7 @@ pub async fn logout(
     };
     let (jar, bid) = browser_id(&st, jar);
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    match ops::oauth::logout_request(&st, &req, sso.as_deref(), now()).await {
+    match ops::oauth::logout_request(&st, &req, sso.as_deref(), st.now()).await {
         LogoutOutcome::ErrorPage { message_key, detail } => {
             tracing::info!(detail = %detail, "logout request refused");
             (jar, error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")).into_response()
@@ -356,7 +356,7 @@ pub async fn logout_confirm(
         state: get("state"),
     };
     // Re-check the redirect: the hidden fields came back from the browser.
-    let redirect = match ops::oauth::logout_request(&st, &req, None, now()).await {
+    let redirect = match ops::oauth::logout_request(&st, &req, None, st.now()).await {
         LogoutOutcome::Done { redirect } => redirect,
         LogoutOutcome::ErrorPage { message_key, .. } => {
             return error_page(&st, StatusCode::BAD_REQUEST, locale, message_key, "invalid_request")
@@ -374,7 +374,7 @@ pub async fn logout_confirm(
 
 async fn finish_logout(st: &AppState, jar: CookieJar, redirect: Option<String>, locale: &str, ip: &str) -> Response {
     if let Some(cookie) = Cookies::read(st, &jar, Cookies::SSO) {
-        if let Err(e) = ops::oauth::end_session(st, &cookie, ip, now()).await {
+        if let Err(e) = ops::oauth::end_session(st, &cookie, ip, st.now()).await {
             tracing::error!(error = %e, "could not end the session");
             return error_page(st, StatusCode::INTERNAL_SERVER_ERROR, locale, "error_server", "server_error");
         }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use gerbang::clock::Clock;
 use gerbang::config::{Config, Secret};
 use gerbang::identity::accounts::{self, Account, NewAccount};
 use gerbang::oidc::clients::{self, GrantType, NewClient};
@@ -51,7 +52,7 @@ impl TestApp {
             env.insert((*k).into(), (*v).into());
         }
         let config = Config::load(None, &env).expect("config");
-        let state = AppState::init(config).await.expect("state");
+        let state = AppState::init_with_clock(config, Clock::adjustable()).await.expect("state");
         let app = gerbang::build_router(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
@@ -66,13 +67,20 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         let mut config = (*self.state.config).clone();
         config.bind = addr;
-        let state = AppState::init(config).await.expect("replica state");
+        // The same clock: replicas' clocks agree, and moving one moves both.
+        let state = AppState::init_with_clock(config, self.state.clock.clone()).await.expect("replica state");
         let app = gerbang::build_router(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         });
         let dir = tempfile::tempdir().expect("tempdir");
         TestApp { base: format!("http://{addr}"), state, _dir: dir }
+    }
+
+    /// Moves the server's clock (and its replicas') forward, for every expiry decision including
+    /// the cache's, on both cache backends.
+    pub fn advance(&self, seconds: i64) {
+        assert!(self.state.clock.advance(seconds), "the test server's clock is adjustable");
     }
 
     pub fn shared_cache(&self) -> bool {

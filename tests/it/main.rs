@@ -9,6 +9,7 @@ mod console;
 mod demo;
 mod enrolment;
 mod escalation;
+mod expiry;
 mod factors;
 mod first_run;
 mod identity;

@@ -14,7 +14,6 @@ use crate::identity::accounts::{Account, AccountStatus};
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::enrolment::IssuedLink;
 use crate::ops::{self};
-use crate::state::now;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
@@ -76,7 +75,7 @@ pub async fn create_account(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<AccountInput>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
-    let (account, warnings) = ops::accounts::create_account(&st, &admin, json_body(body)?, now()).await?;
+    let (account, warnings) = ops::accounts::create_account(&st, &admin, json_body(body)?, st.now()).await?;
     Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
 }
 
@@ -101,7 +100,7 @@ pub async fn edit_account(
     body: Result<Json<AccountEdit>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
     let edit = json_body(body)?;
-    Ok(Json(ops::accounts::edit_account(&st, &admin, &admin.parse_account_id(&id)?, edit, now()).await?.into()))
+    Ok(Json(ops::accounts::edit_account(&st, &admin, &admin.parse_account_id(&id)?, edit, st.now()).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -120,7 +119,9 @@ pub async fn set_status(
     body: Result<Json<StatusChange>, JsonRejection>,
 ) -> ApiResult<Json<AccountView>> {
     let change = json_body(body)?;
-    Ok(Json(ops::accounts::set_status(&st, &admin, &admin.parse_account_id(&id)?, change.status, now()).await?.into()))
+    Ok(Json(
+        ops::accounts::set_status(&st, &admin, &admin.parse_account_id(&id)?, change.status, st.now()).await?.into(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,7 +139,7 @@ pub async fn reset_factors(
     Path(id): Path<String>,
 ) -> ApiResult<Json<FactorReset>> {
     Ok(Json(FactorReset {
-        sessions_ended: ops::accounts::reset_factors(&st, &admin, &admin.parse_account_id(&id)?, now()).await?,
+        sessions_ended: ops::accounts::reset_factors(&st, &admin, &admin.parse_account_id(&id)?, st.now()).await?,
     }))
 }
 
@@ -152,7 +153,7 @@ pub async fn enrolment_link(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<IssuedLink>)> {
-    let link = ops::enrolment::issue_link(&st, &admin, &admin.parse_account_id(&id)?, now()).await?;
+    let link = ops::enrolment::issue_link(&st, &admin, &admin.parse_account_id(&id)?, st.now()).await?;
     Ok((StatusCode::CREATED, Json(link)))
 }
 
@@ -191,7 +192,7 @@ pub async fn list_sessions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<SessionView>>> {
     Ok(Json(
-        ops::accounts::sessions(&st, &admin, &admin.parse_account_id(&id)?, now())
+        ops::accounts::sessions(&st, &admin, &admin.parse_account_id(&id)?, st.now())
             .await?
             .into_iter()
             .map(SessionView::from)
@@ -208,6 +209,6 @@ pub async fn end_session(
     AdminAuth(admin): AdminAuth,
     Path((id, sid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    ops::accounts::end_session(&st, &admin, &admin.parse_account_id(&id)?, &sid, now()).await?;
+    ops::accounts::end_session(&st, &admin, &admin.parse_account_id(&id)?, &sid, st.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

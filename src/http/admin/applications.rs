@@ -15,7 +15,6 @@ use crate::oidc::registration::{self, AppRequest};
 use crate::ops::applications::ApplicationInput;
 use crate::ops::requests::RequestRow;
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestView {
@@ -59,7 +58,7 @@ pub async fn submit_request(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<AppRequest>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    let row = ops::requests::submit_request(&st, &admin, json_body(body)?, now()).await?;
+    let row = ops::requests::submit_request(&st, &admin, json_body(body)?, st.now()).await?;
     Ok((StatusCode::CREATED, Json(RequestView::try_from(&row)?)))
 }
 
@@ -96,7 +95,7 @@ pub async fn decide_request(
         "reject" => false,
         _ => return Err(AdminError::Invalid("decision: must be approve or reject".into()).into()),
     };
-    let row = ops::requests::decide(&st, &admin, &id, approve, &d.reason, d.corrected, now()).await?;
+    let row = ops::requests::decide(&st, &admin, &id, approve, &d.reason, d.corrected, st.now()).await?;
     Ok(Json(RequestView::try_from(&row)?))
 }
 
@@ -115,7 +114,7 @@ pub async fn fetch_credentials(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (client_id, secret) = ops::requests::fetch_credentials(&st, &admin, &id, now()).await?;
+    let (client_id, secret) = ops::requests::fetch_credentials(&st, &admin, &id, st.now()).await?;
     Ok(crate::http::no_store_json(Credentials { client_id, client_secret: secret.map(|s| s.expose().clone()) }))
 }
 
@@ -178,7 +177,7 @@ pub async fn register_application(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<ApplicationInput>, JsonRejection>,
 ) -> ApiResult<Response> {
-    let (client, secret) = ops::applications::register_application(&st, &admin, json_body(body)?, now()).await?;
+    let (client, secret) = ops::applications::register_application(&st, &admin, json_body(body)?, st.now()).await?;
     let body = RegisteredApplication {
         application: ApplicationView::from(&client),
         client_secret: secret.map(|s| s.expose().clone()),
@@ -212,7 +211,7 @@ pub async fn edit_application(
     body: Result<Json<ClientEdit>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
     let edit = json_body(body)?;
-    let c = ops::applications::edit_application(&st, &admin, &admin.parse_client_id(&id)?, edit, now()).await?;
+    let c = ops::applications::edit_application(&st, &admin, &admin.parse_client_id(&id)?, edit, st.now()).await?;
     Ok(Json(ApplicationView::from(&c)))
 }
 
@@ -225,7 +224,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = admin.parse_client_id(&id)?;
-    let secret = ops::applications::rotate_secret(&st, &admin, &id, now()).await?;
+    let secret = ops::applications::rotate_secret(&st, &admin, &id, st.now()).await?;
     Ok(crate::http::no_store_json(Credentials { client_id: id.into(), client_secret: Some(secret.expose().clone()) }))
 }
 
@@ -244,6 +243,6 @@ pub async fn set_enabled(
     body: Result<Json<Enabled>, JsonRejection>,
 ) -> ApiResult<Json<ApplicationView>> {
     let e = json_body(body)?;
-    let c = ops::applications::set_enabled(&st, &admin, &admin.parse_client_id(&id)?, e.enabled, now()).await?;
+    let c = ops::applications::set_enabled(&st, &admin, &admin.parse_client_id(&id)?, e.enabled, st.now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
 }

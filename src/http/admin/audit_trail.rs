@@ -12,7 +12,6 @@ use super::{AdminAuth, ApiResult, Problem};
 use crate::audit;
 use crate::http::St;
 use crate::ops::{self};
-use crate::state::now;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditParams {
@@ -85,7 +84,7 @@ pub async fn export_audit(
     AdminAuth(admin): AdminAuth,
     Query(p): Query<ExportParams>,
 ) -> ApiResult<Response> {
-    let csv = ops::audit::export_audit(&st, &admin, p.since, p.until, now()).await?;
+    let csv = ops::audit::export_audit(&st, &admin, p.since, p.until, st.now()).await?;
     Ok(csv_response(csv))
 }
 

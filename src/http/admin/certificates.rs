@@ -11,7 +11,6 @@ use super::{json_body, AdminAuth, ApiResult, Problem};
 use crate::http::St;
 use crate::ops::certificates::HeldCert;
 use crate::ops::{self};
-use crate::state::now;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateView {
@@ -64,7 +63,7 @@ pub async fn list_certificates(
     AdminAuth(admin): AdminAuth,
     Query(p): Query<CertificateParams>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
-    let t = now();
+    let t = st.now();
     let rows = ops::certificates::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
     Ok(Json(rows.into_iter().map(|r| certificate_view(r, t)).collect()))
 }
@@ -77,7 +76,7 @@ pub async fn account_certificates(
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
-    let t = now();
+    let t = st.now();
     let id = admin.parse_account_id(&id)?;
     let rows = ops::certificates::held_certificates_of(&st, &admin, &id).await?;
     Ok(Json(rows.into_iter().map(|c| certificate_view(c, t)).collect()))
@@ -102,7 +101,7 @@ pub async fn bind_certificate(
     body: Result<Json<CertificateUpload>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let up = json_body(body)?;
-    let t = now();
+    let t = st.now();
     let id = admin.parse_account_id(&id)?;
     let held = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
     Ok((StatusCode::CREATED, Json(certificate_view(held, t))))
@@ -124,7 +123,7 @@ pub async fn revoke_certificate(
     body: Result<Json<Revocation>, JsonRejection>,
 ) -> ApiResult<Json<CertificateView>> {
     let r = json_body(body)?;
-    let t = now();
+    let t = st.now();
     let held = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
     Ok(Json(certificate_view(held, t)))
 }

@@ -34,7 +34,6 @@ use crate::ops::applications::ApplicationInput;
 use crate::ops::roles::{Assignment, BulkAssignments, BulkReport, NewRole};
 use crate::ops::units::NewUnit;
 use crate::ops::{self, AdminError, Principal};
-use crate::state::now;
 
 pub use crate::oidc::internal_clients::CONSOLE_CLIENT_ID;
 
@@ -101,7 +100,7 @@ impl FromRequestParts<St> for AdminAuth {
         let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
             return Err(AdminError::Unauthenticated("a bearer access token is required".into()).into());
         };
-        Ok(AdminAuth(ops::authenticate(st, token.trim(), now()).await?))
+        Ok(AdminAuth(ops::authenticate(st, token.trim(), st.now()).await?))
     }
 }
 

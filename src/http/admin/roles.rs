@@ -13,7 +13,6 @@ use crate::ops::roles::RoleRow;
 use crate::ops::roles::{Assignment, BulkAssignments, BulkReport, NewRole};
 use crate::ops::units::NewUnit;
 use crate::ops::{self};
-use crate::state::now;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoleView {
@@ -66,7 +65,7 @@ pub async fn create_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<NewRole>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RoleView>)> {
-    let role = ops::roles::create_role(&st, &admin, json_body(body)?, now()).await?;
+    let role = ops::roles::create_role(&st, &admin, json_body(body)?, st.now()).await?;
     Ok((StatusCode::CREATED, Json(role.into())))
 }
 
@@ -87,7 +86,7 @@ pub async fn create_opd(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<NewUnit>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<OpdView>)> {
-    let o = ops::units::create_unit(&st, &admin, json_body(body)?, now()).await?;
+    let o = ops::units::create_unit(&st, &admin, json_body(body)?, st.now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(OpdView { id: o.id, code: o.code, name: o.name, kind: o.kind, parent_id: o.parent_id }),
@@ -113,7 +112,7 @@ pub async fn assign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    ops::roles::assign(&st, &admin, &json_body(body)?, now()).await?;
+    ops::roles::assign(&st, &admin, &json_body(body)?, st.now()).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -125,7 +124,7 @@ pub async fn unassign_role(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<Assignment>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    ops::roles::unassign(&st, &admin, &json_body(body)?, now()).await?;
+    ops::roles::unassign(&st, &admin, &json_body(body)?, st.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -138,5 +137,5 @@ pub async fn bulk_assignments(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<BulkAssignments>, JsonRejection>,
 ) -> ApiResult<Json<BulkReport>> {
-    Ok(Json(ops::roles::bulk(&st, &admin, &json_body(body)?, now()).await?))
+    Ok(Json(ops::roles::bulk(&st, &admin, &json_body(body)?, st.now()).await?))
 }

@@ -17,7 +17,6 @@ use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
 use crate::ops::units::OpdRow;
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 fn account_row(a: &Account, units: &[OpdRow], sessions: Option<usize>) -> Value {
     context! { id => a.id, name => a.name, nip => a.nip, nik => a.nik, status => a.status.as_str(), unit => unit_name(units, a.opd_id.as_deref()), sessions => sessions }
@@ -46,7 +45,7 @@ pub async fn sessions(c: Console, Query(p): Query<SearchQuery>) -> Response {
         Vec::new()
     } else {
         // Counts only (from the cache); opening the account checks the admin's powers over it.
-        match ops::accounts::search_with_sessions(&c.st, &c.admin, &q, 50, now()).await {
+        match ops::accounts::search_with_sessions(&c.st, &c.admin, &q, 50, c.st.now()).await {
             Ok(f) => f,
             Err(e) => return c.fail(e, "/console"),
         }
@@ -90,7 +89,7 @@ pub async fn account_new(SignedInForm { who: c, form }: SignedInForm<Console>) -
         let summary = vec![c.fmt("c_sum_account_create", &[&input.name, &id, &unit])];
         return c.confirm(&form, "/console/accounts/new", "/console/accounts", summary);
     }
-    match ops::accounts::create_account(&c.st, &c.admin, input, now()).await {
+    match ops::accounts::create_account(&c.st, &c.admin, input, c.st.now()).await {
         Ok((a, _)) => done(&format!("/console/accounts/{}", a.id), "account_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => again(&c, d),
         Err(e) => c.fail(e, "/console/accounts"),
@@ -112,7 +111,7 @@ pub(super) async fn account_page(
     status: StatusCode,
     cert_error: Option<(String, String, String)>,
 ) -> Response {
-    let t = now();
+    let t = c.st.now();
     let o = match ops::accounts::account_overview(&c.st, &c.admin, id, t).await {
         Ok(o) => o,
         Err(e) => return c.fail(e, "/console/accounts"),
@@ -159,7 +158,7 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/edit"), &back, summary);
     }
-    match ops::accounts::edit_account(&c.st, &c.admin, &id, edit, now()).await {
+    match ops::accounts::edit_account(&c.st, &c.admin, &id, edit, c.st.now()).await {
         Ok(_) => done(&back, "account_updated"),
         Err(e) => c.fail(e, &back),
     }
@@ -186,7 +185,7 @@ async fn role_change(c: Console, id: String, form: FormParams, adding: bool) -> 
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/roles/{action}"), &back, summary);
     }
-    let t = now();
+    let t = c.st.now();
     let result = if adding {
         ops::roles::assign(&c.st, &c.admin, &assignment, t).await
     } else {
@@ -229,7 +228,7 @@ pub async fn account_session_end(
             vec![c.fmt("c_sum_end_session", &[&a.name])],
         );
     }
-    match ops::accounts::end_session(&c.st, &c.admin, &id, &sid, now()).await {
+    match ops::accounts::end_session(&c.st, &c.admin, &id, &sid, c.st.now()).await {
         Ok(_) => done(&back, "session_ended"),
         Err(e) => c.fail(e, &back),
     }
@@ -254,7 +253,7 @@ pub async fn account_status(Path(id): Path<String>, SignedInForm { who: c, form 
         }
         return c.confirm(&form, &format!("/console/accounts/{id}/status"), &back, summary);
     }
-    match ops::accounts::set_status(&c.st, &c.admin, &id, status, now()).await {
+    match ops::accounts::set_status(&c.st, &c.admin, &id, status, c.st.now()).await {
         Ok(_) => done(&back, "status_changed"),
         Err(e) => c.fail(e, &back),
     }
@@ -272,7 +271,7 @@ pub async fn account_factor_reset(
         let summary = vec![c.fmt("c_sum_factor_reset", &[&a.name]), c.text("c_sum_factor_reset_sessions")];
         return c.confirm(&form, &format!("/console/accounts/{id}/factor-reset"), &back, summary);
     }
-    match ops::accounts::reset_factors(&c.st, &c.admin, &id, now()).await {
+    match ops::accounts::reset_factors(&c.st, &c.admin, &id, c.st.now()).await {
         Ok(_) => done(&back, "factors_reset"),
         Err(e) => c.fail(e, &back),
     }
@@ -291,7 +290,7 @@ pub async fn account_enrolment_link(
         let summary = vec![c.fmt("c_sum_enrolment_link", &[&a.name])];
         return c.confirm(&form, &format!("/console/accounts/{id}/enrolment-link"), &back, summary);
     }
-    match ops::enrolment::issue_link(&c.st, &c.admin, &id, now()).await {
+    match ops::enrolment::issue_link(&c.st, &c.admin, &id, c.st.now()).await {
         Ok(link) => c.ok(
             "console_enrolment_link.html",
             "accounts",

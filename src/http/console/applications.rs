@@ -10,7 +10,6 @@ use crate::http::{see_other, FormParams, SignedInForm};
 use crate::ids::ClientId;
 use crate::oidc::clients::{Category, ClientEdit};
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 pub async fn applications(c: Console) -> Response {
     let apps = match ops::applications::applications(&c.st, &c.admin).await {
@@ -149,7 +148,7 @@ pub async fn application_edit(
         }
         return c.confirm(&form, &format!("/console/applications/{id}/edit"), &back, summary);
     }
-    match ops::applications::edit_application(&c.st, &c.admin, &id, edit, now()).await {
+    match ops::applications::edit_application(&c.st, &c.admin, &id, edit, c.st.now()).await {
         Ok(_) => done(&back, "application_updated"),
         Err(AdminError::Invalid(d)) => {
             app_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(app_form_from_params(&form)), Some(d)).await
@@ -175,7 +174,7 @@ pub async fn application_secret(
             vec![c.fmt("c_sum_rotate", &[id.as_str()])],
         );
     }
-    match ops::applications::rotate_secret(&c.st, &c.admin, &id, now()).await {
+    match ops::applications::rotate_secret(&c.st, &c.admin, &id, c.st.now()).await {
         Ok(secret) => c.ok(
             "console_secret.html",
             "applications",
@@ -203,7 +202,7 @@ pub async fn application_enabled(
         };
         return c.confirm(&form, &format!("/console/applications/{id}/enabled"), &back, summary);
     }
-    match ops::applications::set_enabled(&c.st, &c.admin, &id, enable, now()).await {
+    match ops::applications::set_enabled(&c.st, &c.admin, &id, enable, c.st.now()).await {
         Ok(_) => done(&back, if enable { "application_enabled" } else { "application_disabled" }),
         Err(e) => c.fail(e, &back),
     }

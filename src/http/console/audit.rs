@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::{local_url, Console};
 use crate::audit;
 use crate::ops;
-use crate::state::now;
 
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
@@ -64,7 +63,7 @@ pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
         .map(|r| context! { seq => r.seq, time => c.local_time(r.at), kind => r.kind, actor => r.actor, subject => r.subject, ip => r.ip, detail => r.detail })
         .collect();
     // The export covers the chosen dates, or the last 30 days when none are given.
-    let t = now();
+    let t = c.st.now();
     let export_since = since.unwrap_or(t - 30 * 86_400).to_string();
     let export_until = until.unwrap_or(t + 1).to_string();
     let export_url = local_url("/console/audit/export", &[("since", &export_since), ("until", &export_until)]);
@@ -83,7 +82,7 @@ pub struct ExportQuery {
 }
 
 pub async fn audit_export(c: Console, Query(q): Query<ExportQuery>) -> Response {
-    match ops::audit::export_audit(&c.st, &c.admin, q.since, q.until, now()).await {
+    match ops::audit::export_audit(&c.st, &c.admin, q.since, q.until, c.st.now()).await {
         Ok(csv) => crate::http::admin::csv_response(csv),
         Err(e) => c.fail(e, "/console/audit"),
     }

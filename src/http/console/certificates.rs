@@ -11,7 +11,6 @@ use super::{confirmed, done, Console};
 use crate::http::SignedInForm;
 use crate::ops::certificates::CertRow;
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -> Value {
     context! {
@@ -30,7 +29,7 @@ pub struct CertQuery {
 /// Monitoring: revoked, expired and soon-expiring certificates first (or all of them).
 pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
     let all = q.all.as_deref() == Some("1");
-    let t = now();
+    let t = c.st.now();
     let rows = match ops::certificates::certificates(&c.st, &c.admin, !all, t).await {
         Ok(r) => r,
         Err(e) => return c.fail(e, "/console"),
@@ -52,7 +51,7 @@ pub async fn certificate_bind(
         Err(r) => return r,
     };
     let pem = form.get("certificate").unwrap_or("").to_string();
-    let t = now();
+    let t = c.st.now();
     // Checked first, so the confirmation shows what the certificate says about itself.
     let checked = match ops::certificates::check_certificate(&c.st, &pem, t) {
         Ok(x) => x,
@@ -110,7 +109,7 @@ pub async fn certificate_revoke(
         // The stored id, not the path's, goes into the form's action.
         return c.confirm(&form, &format!("/console/certificates/{}/revoke", cert.id), &back, summary);
     }
-    match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, now()).await {
+    match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, c.st.now()).await {
         Ok(_) => done(&back, "certificate_revoked"),
         Err(e) => c.fail(e, &back),
     }

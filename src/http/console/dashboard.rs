@@ -5,11 +5,10 @@ use minijinja::{context, Value};
 
 use super::Console;
 use crate::ops;
-use crate::state::now;
 
 pub async fn dashboard(c: Console) -> Response {
     const DAYS: u32 = 14;
-    let view = match ops::stats::dashboard(&c.st, &c.admin, DAYS, now()).await {
+    let view = match ops::stats::dashboard(&c.st, &c.admin, DAYS, c.st.now()).await {
         Ok(v) => v,
         Err(e) => return c.fail(e, "/console/account"),
     };

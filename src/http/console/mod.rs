@@ -48,7 +48,7 @@ use crate::ops::console::{Entry, OpenError};
 use crate::ops::relying_party::{self, RpError, CONSOLE};
 use crate::ops::units::OpdRow;
 use crate::ops::{self, AdminError, Principal};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::theme::negotiate;
 
 const COOKIE: &str = "gerbang_console";
@@ -127,7 +127,7 @@ impl FromRequestParts<St> for Console {
             }
         };
         let (admin, key, lang) =
-            match ops::console::enter(st, cookie.as_deref(), sso.as_deref(), wanted_lang, now()).await {
+            match ops::console::enter(st, cookie.as_deref(), sso.as_deref(), wanted_lang, st.now()).await {
                 Entry::In { admin, session_id, lang } => (admin, session_id, lang),
                 Entry::LogIn(lang) => return Err(relogin(lang.as_deref())),
                 Entry::Refused(e, lang) => {
@@ -322,7 +322,7 @@ pub async fn callback(
     let fail = |key, code: &str| PageError::new(&st, locale, StatusCode::BAD_REQUEST, key, code);
     let cb = relying_party::Callback { code: q.remove("code"), state: q.remove("state"), error: q.remove("error") };
     let kept = jar.get(&Cookies::name(&st, LOGIN_COOKIE)).map(|c| c.value().to_string()).unwrap_or_default();
-    let opened = ops::console::open(&st, &kept, &cb, now()).await.map_err(|e| match e {
+    let opened = ops::console::open(&st, &kept, &cb, st.now()).await.map_err(|e| match e {
         OpenError::Login(RpError::Refused(e)) if e == "unmet_authentication_requirements" => fail("c_err_level", &e),
         OpenError::Login(RpError::Refused(e)) => fail("c_err_login_failed", &e),
         OpenError::Login(RpError::Expired) => fail("err_session_expired", "invalid_request"),
@@ -352,7 +352,7 @@ pub async fn callback(
 pub async fn logout(jar: CookieJar, SignedInForm { who: c, .. }: SignedInForm<Console>) -> Response {
     let st = c.st.clone();
     let hint = match jar.get(&Cookies::name(&st, COOKIE)) {
-        Some(c) => ops::console::close(&st, c.value(), now()).await.unwrap_or_default(),
+        Some(c) => ops::console::close(&st, c.value(), st.now()).await.unwrap_or_default(),
         None => String::new(),
     };
     let mut gone = make_cookie(&st, COOKIE, String::new(), true);

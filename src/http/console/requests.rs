@@ -11,7 +11,6 @@ use crate::http::{FormParams, SignedInForm};
 use crate::oidc::clients::Category;
 use crate::oidc::registration::{self, AppRequest};
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 fn request_from_form(f: &FormParams) -> Result<AppRequest, String> {
     let min_level = f.get("min_level").unwrap_or("1").parse::<u8>().map_err(|_| "min_level".to_string())?;
@@ -82,7 +81,7 @@ pub async fn request_submit(SignedInForm { who: c, form }: SignedInForm<Console>
         summary.extend(request_summary(&c, &req));
         return c.confirm(&form, "/console/requests", "/console/requests", summary);
     }
-    match ops::requests::submit_request(&c.st, &c.admin, req, now()).await {
+    match ops::requests::submit_request(&c.st, &c.admin, req, c.st.now()).await {
         Ok(row) => done(&format!("/console/requests/{}", row.id), "request_submitted"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             requests_page(&c, StatusCode::UNPROCESSABLE_ENTITY, request_form_values(&form), Some(d)).await
@@ -199,7 +198,7 @@ pub async fn request_decide(Path(id): Path<String>, SignedInForm { who: c, form 
         };
         return c.confirm(&form, &format!("/console/requests/{id}/decide"), &back, summary);
     }
-    match ops::requests::decide(&c.st, &c.admin, &id, approve, &reason, corrected, now()).await {
+    match ops::requests::decide(&c.st, &c.admin, &id, approve, &reason, corrected, c.st.now()).await {
         Ok(_) => done(&back, if approve { "request_approved" } else { "request_rejected" }),
         Err(AdminError::Invalid(d)) if approve => {
             request_page(&c, &id, StatusCode::UNPROCESSABLE_ENTITY, Some(request_form_values(&form)), None, Some(d))
@@ -228,7 +227,7 @@ pub async fn request_credentials(
             vec![c.text("c_sum_fetch_credentials")],
         );
     }
-    match ops::requests::fetch_credentials(&c.st, &c.admin, &id, now()).await {
+    match ops::requests::fetch_credentials(&c.st, &c.admin, &id, c.st.now()).await {
         Ok((client_id, secret)) => {
             let secret = secret.map(|s| s.expose().clone());
             c.ok(

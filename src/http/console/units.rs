@@ -8,7 +8,6 @@ use super::{confirmed, done, lines, parse_role, role_label, unit_options, Consol
 use crate::http::SignedInForm;
 use crate::ops::roles::{Assignment, BulkAction, BulkAssignments};
 use crate::ops::{self, AdminError};
-use crate::state::now;
 
 async fn opd_page(c: &Console, status: StatusCode, form: Value, error: Option<String>) -> Response {
     match ops::units::opd_units(&c.st, &c.admin).await {
@@ -46,7 +45,7 @@ pub async fn opd_create(SignedInForm { who: c, form }: SignedInForm<Console>) ->
             vec![c.fmt("c_sum_opd_create", &[&new.code, &new.name, &parent])],
         );
     }
-    match ops::units::create_unit(&c.st, &c.admin, new, now()).await {
+    match ops::units::create_unit(&c.st, &c.admin, new, c.st.now()).await {
         Ok(_) => done("/console/opd", "opd_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             opd_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
@@ -85,7 +84,7 @@ pub async fn role_create(SignedInForm { who: c, form }: SignedInForm<Console>) -
         let label = role_label(&c, new.client_id.as_deref().unwrap_or(""), &new.name);
         return c.confirm(&form, "/console/roles/new", "/console/roles", vec![c.fmt("c_sum_role_create", &[&label])]);
     }
-    match ops::roles::create_role(&c.st, &c.admin, new, now()).await {
+    match ops::roles::create_role(&c.st, &c.admin, new, c.st.now()).await {
         Ok(_) => done("/console/roles", "role_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => {
             roles_page(&c, StatusCode::UNPROCESSABLE_ENTITY, values, Some(d)).await
@@ -139,7 +138,7 @@ pub async fn roles_bulk(SignedInForm { who: c, form }: SignedInForm<Console>) ->
             })
             .collect(),
     };
-    match ops::roles::bulk(&c.st, &c.admin, &bulk, now()).await {
+    match ops::roles::bulk(&c.st, &c.admin, &bulk, c.st.now()).await {
         Ok(_) => done("/console/roles", "bulk_done"),
         Err(AdminError::Invalid(d)) => again(&c, d),
         Err(e) => c.fail(e, "/console/roles"),
