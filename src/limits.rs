@@ -140,14 +140,20 @@ impl Limited {
 /// `/token` does not pay a Redis round trip per request.
 pub struct Limiter {
     local: HashMap<Bucket, (Rate, DefaultKeyedRateLimiter<String>)>,
-    leases: std::sync::Mutex<HashMap<(Bucket, String), Lease>>,
+    leases: std::sync::Mutex<HashMap<(Bucket, String), LeaseSlot>>,
 }
+
+/// One key's lease. Requests that find it empty queue on its lock while one of them fetches
+/// the next lease, so a burst of concurrent requests makes one Redis call, not one each.
+type LeaseSlot = std::sync::Arc<tokio::sync::Mutex<Lease>>;
 
 /// Requests of the shared budget this replica took and has not used yet.
 #[derive(Debug, Clone, Copy)]
 struct Lease {
     left: u32,
     until: std::time::Instant,
+    /// No whole lease is asked for before this (the budget was short of one).
+    bulk_after: std::time::Instant,
 }
 
 /// How long a lease's unused requests stay this replica's: short, so a budget is never held
@@ -174,22 +180,15 @@ impl Limiter {
         Limiter { local, leases: std::sync::Mutex::new(HashMap::new()) }
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<(Bucket, String), Lease>> {
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<(Bucket, String), LeaseSlot>> {
         // A poisoned lock only means a panic elsewhere mid-update; the counts stay usable.
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One request from this replica's lease for `key`, when it has one left.
-    fn take_leased(&self, bucket: Bucket, key: &str) -> bool {
+    fn slot(&self, bucket: Bucket, key: &str) -> LeaseSlot {
         let now = std::time::Instant::now();
-        let mut leases = self.leases();
-        match leases.get_mut(&(bucket, key.to_string())) {
-            Some(l) if l.left > 0 && l.until > now => {
-                l.left -= 1;
-                true
-            }
-            _ => false,
-        }
+        let empty = || std::sync::Arc::new(tokio::sync::Mutex::new(Lease { left: 0, until: now, bulk_after: now }));
+        self.leases().entry((bucket, key.to_string())).or_insert_with(empty).clone()
     }
 
     async fn check_shared(
@@ -199,15 +198,26 @@ impl Limiter {
         rate: Rate,
         key: &str,
     ) -> Result<Option<Duration>, crate::cache::CacheError> {
-        if self.take_leased(bucket, key) {
-            return Ok(None);
-        }
         let rkey = format!("rl:{}:{key}", bucket.name());
         let size = lease_size(rate);
-        if size > 1 && r.gcra(&rkey, rate.interval(), rate.count, size).await?.is_none() {
-            let lease = Lease { left: size - 1, until: std::time::Instant::now() + LEASE_LIFETIME };
-            self.leases().insert((bucket, key.to_string()), lease);
-            return Ok(None);
+        if size > 1 {
+            let slot = self.slot(bucket, key);
+            let mut lease = slot.lock().await;
+            if lease.left > 0 && lease.until > std::time::Instant::now() {
+                lease.left -= 1;
+                return Ok(None);
+            }
+            let now = std::time::Instant::now();
+            if lease.bulk_after <= now {
+                match r.gcra(&rkey, rate.interval(), rate.count, size).await? {
+                    None => {
+                        *lease = Lease { left: size - 1, until: now + LEASE_LIFETIME, bulk_after: now };
+                        return Ok(None);
+                    }
+                    // Less than a lease is left: single requests until a whole one could be.
+                    Some(wait) => lease.bulk_after = now + wait,
+                }
+            }
         }
         // Not a whole lease left (or none needed): one request, exactly.
         r.gcra(&rkey, rate.interval(), rate.count, 1).await
@@ -239,7 +249,8 @@ impl Limiter {
             l.shrink_to_fit();
         }
         let now = std::time::Instant::now();
-        self.leases().retain(|_, l| l.until > now);
+        // A slot in use is kept; an idle one only while its lease runs.
+        self.leases().retain(|_, slot| slot.try_lock().map(|l| l.until > now).unwrap_or(true));
     }
 
     /// How many keys the in-process buckets hold (for tests and diagnostics).
