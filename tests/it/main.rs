@@ -11,6 +11,7 @@ mod enrolment;
 mod escalation;
 mod factors;
 mod first_run;
+mod fuzz_http;
 mod fuzz_parsers;
 mod identity;
 mod layers;
