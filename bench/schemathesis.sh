@@ -18,6 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$TARGET" && TARGET="$(cd "$TARGET" && pwd)"
 EXAMPLES="${FUZZ_EXAMPLES:-15}"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 
@@ -38,13 +39,14 @@ TMP="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 BASE="http://127.0.0.1:$PORT"
 export GERBANG_DATA_DIR="$TMP" GERBANG_DATABASE_URL="sqlite://$TMP/gerbang.db" GERBANG_BIND="127.0.0.1:$PORT"
-export GERBANG_ISSUER="$BASE" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-gerbang=warn,warn}
+export GERBANG_ISSUER="$BASE" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-error}
 export GERBANG_ADMIN_MIN_LEVEL=1
 
 ADMIN_NIP=197902152005012002
 PASSWORD=kunci-uji-schemathesis-2026
 "$BIN" opd create --code 3509.13 --name "Dinas Komunikasi dan Informatika" --kind dinas --json >/dev/null
-echo "$PASSWORD" | "$BIN" account create --nip "$ADMIN_NIP" --name "Rina Wulandari" --password-stdin --json >/dev/null
+ADMIN_ID="$(echo "$PASSWORD" | "$BIN" account create --nip "$ADMIN_NIP" --name "Rina Wulandari" --password-stdin --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])')"
 "$BIN" account update "$ADMIN_NIP" --opd 3509.13 --json >/dev/null
 "$BIN" role create --name diskominfo-admin --json >/dev/null
 "$BIN" role assign --role diskominfo-admin --account "$ADMIN_NIP" --json >/dev/null
@@ -71,7 +73,9 @@ TOKEN="$(echo "$PASSWORD" | "$VENV/bin/python" bench/fuzz/console_token.py "$BAS
 START=$(date +%s)
 set +e
 # From the report directory: Schemathesis keeps a cache in its working directory.
-(cd "$REPORT" && "$VENV/bin/schemathesis" run "$BASE/admin/api/openapi.json" \
+# The hooks keep the run from revoking its own token (see bench/fuzz/gerbang_hooks.py).
+(cd "$REPORT" && FUZZ_ADMIN_ID="$ADMIN_ID" PYTHONPATH="$ROOT/bench/fuzz" SCHEMATHESIS_HOOKS=gerbang_hooks \
+    "$VENV/bin/schemathesis" run "$BASE/admin/api/openapi.json" \
     --header "Authorization: Bearer $TOKEN" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$EXAMPLES" --seed "${FUZZ_SEED:-20261201}" --workers "${FUZZ_WORKERS:-2}" \
@@ -80,7 +84,7 @@ set +e
 STATUS=$?
 set -e
 echo "schemathesis: exit $STATUS in $(( $(date +%s) - START ))s; reports in $REPORT"
-"$VENV/bin/python" bench/fuzz/summary.py "$REPORT" || true
+"$VENV/bin/python" "$ROOT/bench/fuzz/summary.py" "$REPORT" || true
 if [ "$STATUS" != 0 ]; then
     echo "--- server log (tail)"; tail -n 50 "$TMP/server.log"
 fi

@@ -277,11 +277,8 @@ fn generated_json_to_the_admin_api_gets_problem_details() {
     let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
     runner()
         .run(&(target, raw), |((method, path), bytes)| {
-            let b = Body {
-                bytes,
-                content_type: Some("application/json"),
-                authorization: Some(format!("Bearer {token}")),
-            };
+            let b =
+                Body { bytes, content_type: Some("application/json"), authorization: Some(format!("Bearer {token}")) };
             let (status, ct, body) = rt.block_on(send(&app, method.parse().unwrap(), path, &b));
             seen.borrow_mut().insert(status);
             // Generated input is sometimes valid, and then it is simply done.

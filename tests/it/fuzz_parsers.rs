@@ -20,12 +20,7 @@ fn today() -> NaiveDate {
 /// Text that looks like an identifier some of the time: digits with separators, plus any
 /// Unicode (multi-byte characters, whitespace of every kind, control characters).
 fn id_like() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[0-9 .\\t\u{a0}\u{2007}]{0,40}",
-        "[0-9]{14,20}",
-        "[0-9]{0,17}[^0-9]{1,3}[0-9]{0,5}",
-        any::<String>(),
-    ]
+    prop_oneof!["[0-9 .\\t\u{a0}\u{2007}]{0,40}", "[0-9]{14,20}", "[0-9]{0,17}[^0-9]{1,3}[0-9]{0,5}", any::<String>(),]
 }
 
 fn date_between(from: NaiveDate, to: NaiveDate) -> impl Strategy<Value = NaiveDate> {
