@@ -19,6 +19,9 @@
 #   STARTUP_TIMEOUT=60 seconds a server may take to answer its first request
 #   WRK_TIMEOUT=10     wrk's per-request timeout in seconds
 #   KEEP_TMP=0         1: keep the temp dir (server logs, wrk output) after exit
+#   RATE_LIMITS        Gerbang's rate_limits setting (default: token limits far above
+#                      what wrk reaches, so the limiter runs on every request but never
+#                      refuses one; `off` measures without it)
 set -euo pipefail
 export LC_ALL=C
 
@@ -40,6 +43,7 @@ RSS_INTERVAL_MS="${RSS_INTERVAL_MS:-200}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-60}"
 WRK_TIMEOUT="${WRK_TIMEOUT:-10}"
 KEEP_TMP="${KEEP_TMP:-0}"
+RATE_LIMITS="${RATE_LIMITS:-token=1000000000, token_client=1000000000}"
 
 PY="${PYTHON:-python3}"
 UTIL="$BENCH_DIR/lib/benchutil.py"
@@ -379,7 +383,8 @@ run_gerbang() {
   local base="http://127.0.0.1:$GERBANG_PORT" data="$TMP/gerbang/data" logf="$TMP/gerbang.cold.log"
   mkdir -p "$data"
   local genv=(env "GERBANG_BIND=127.0.0.1:$GERBANG_PORT" "GERBANG_ISSUER=$base"
-    "GERBANG_DATA_DIR=$data" "GERBANG_DATABASE_URL=sqlite://$data/gerbang.db" "GERBANG_LOG=warn")
+    "GERBANG_DATA_DIR=$data" "GERBANG_DATABASE_URL=sqlite://$data/gerbang.db" "GERBANG_LOG=warn"
+    "GERBANG_RATE_LIMITS=$RATE_LIMITS")
   local disc="$base/.well-known/openid-configuration"
 
   # 1. cold start: empty data dir, so the server creates its keys, admin and demo client

@@ -191,6 +191,23 @@ impl Cache {
         }
     }
 
+    /// As [`Cache::incr`], also returning how long the counter's window still runs.
+    pub async fn incr_window(&self, key: &str, window: Duration) -> Result<(u64, Duration), CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.incr_window(key, window)),
+            Cache::Redis(r) => {
+                let script = redis::Script::new(
+                    "local n = redis.call('INCR', KEYS[1]) \
+                     if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+                     return {n, redis.call('PTTL', KEYS[1])}",
+                );
+                let (n, ms): (u64, i64) =
+                    script.key(r.key(key)).arg(window.as_secs().max(1)).invoke_async(&mut r.conn.clone()).await?;
+                Ok((n, Duration::from_millis(ms.max(0) as u64)))
+            }
+        }
+    }
+
     /// Reads a counter made by [`Cache::incr`] without resetting it; 0 when absent or expired.
     pub async fn peek_count(&self, key: &str) -> Result<u64, CacheError> {
         parse_count(key, self.get(key).await?)
@@ -327,6 +344,30 @@ impl RedisCache {
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
+
+    /// One request against a GCRA bucket kept in Redis (the same algorithm as `governor`):
+    /// `None` when admitted, else how long until it would be. The time is Redis's own, so the
+    /// replicas' clocks do not matter; the numbers are whole milliseconds, which Lua prints
+    /// exactly.
+    pub async fn gcra(&self, key: &str, interval: Duration, burst: u32) -> Result<Option<Duration>, CacheError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "local t = redis.call('TIME') \
+                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+                 local interval = tonumber(ARGV[1]) \
+                 local tat = tonumber(redis.call('GET', KEYS[1]) or now) \
+                 if tat < now then tat = now end \
+                 local allow_at = tat + interval - interval * tonumber(ARGV[2]) \
+                 if now < allow_at then return allow_at - now end \
+                 redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000) \
+                 return 0",
+            )
+        });
+        let interval_ms = (interval.as_millis() as u64).max(1);
+        let wait: u64 =
+            SCRIPT.key(self.key(key)).arg(interval_ms).arg(burst).invoke_async(&mut self.conn.clone()).await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
 }
 
 #[derive(Default)]
@@ -356,6 +397,15 @@ impl MemoryCache {
     }
 
     fn incr(&self, key: &str, by: u64, window: Duration) -> u64 {
+        self.incr_at(key, by, window).0
+    }
+
+    fn incr_window(&self, key: &str, window: Duration) -> (u64, Duration) {
+        let (n, expires) = self.incr_at(key, 1, window);
+        (n, expires.saturating_duration_since(Instant::now()))
+    }
+
+    fn incr_at(&self, key: &str, by: u64, window: Duration) -> (u64, Instant) {
         let now = Instant::now();
         let mut map = self.lock();
         let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), now + window));
@@ -365,7 +415,7 @@ impl MemoryCache {
         // Decimal text, the same representation Redis uses for counters.
         let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0).saturating_add(by);
         entry.0 = n.to_string().into_bytes();
-        n
+        (n, entry.1)
     }
 
     fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8], ttl: Duration) -> bool {

@@ -89,6 +89,12 @@ pub struct Config {
     /// accounts (BSrE's issuing CA). Without it any well-formed certificate is accepted and the
     /// issuer is only recorded.
     pub certificate_issuers: Option<PathBuf>,
+    /// Requests per address (and per application) on the exposed endpoints; see `limits`.
+    pub rate_limits: crate::limits::RateLimits,
+    /// Login flows one address may start per `login_ttl` (each is kept until it expires).
+    pub max_flows_per_address: u64,
+    /// A request still unanswered after this many seconds gets 503.
+    pub request_timeout_seconds: u64,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -175,6 +181,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("audit_retention_days", Some("0")),
     ("utc_offset_minutes", Some("420")),
     ("certificate_issuers", None),
+    ("rate_limits", Some("")),
+    ("max_flows_per_address", Some("1000")),
+    ("request_timeout_seconds", Some("15")),
 ];
 
 struct Layered {
@@ -390,6 +399,10 @@ impl Config {
             ));
         }
         Ok(Config {
+            rate_limits: crate::limits::RateLimits::parse(&l.string("rate_limits").unwrap_or_default())
+                .map_err(|m| l.err("rate_limits", m))?,
+            max_flows_per_address: l.parse("max_flows_per_address", "a number (0: no limit)")?,
+            request_timeout_seconds: l.positive("request_timeout_seconds")? as u64,
             redirect_domains,
             demo: l.boolean("demo")?,
             audit_retention_days: {

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod limits;
 pub mod oidc;
 pub mod ops;
 pub mod password;

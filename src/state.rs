@@ -28,6 +28,8 @@ pub struct AppState {
     /// Certificate authorities whose electronic certificates may be bound (empty: any).
     pub cert_issuers: Vec<crate::certs::TrustedIssuer>,
     pub hasher: Hasher,
+    /// Request rate limits (in-process buckets; Redis ones when the cache is Redis).
+    pub limits: crate::limits::Limiter,
     pub themes: Themes,
     pub csrf: CsrfKey,
     /// Names typed login identifiers in throttle keys and the audit trail without revealing them.
@@ -112,6 +114,7 @@ impl AppState {
             token_tally: crate::stats::TokenTally::default(),
             cert_issuers,
             hasher: Hasher::new(config.max_concurrent_hashes, config.hash_queue),
+            limits: crate::limits::Limiter::new(&config.rate_limits),
             config: Arc::new(config),
             db,
             cache,

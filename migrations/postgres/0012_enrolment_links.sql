@@ -19,6 +19,6 @@ CREATE INDEX enrolment_links_account ON enrolment_links (account_id);
 -- ('session') of the level recorded, so a factor added after a password-only login is visible.
 -- Factors enrolled before this migration have neither.
 ALTER TABLE passkeys ADD COLUMN enrolled_via TEXT;
-ALTER TABLE passkeys ADD COLUMN enrolled_level INTEGER;
+ALTER TABLE passkeys ADD COLUMN enrolled_level BIGINT;
 ALTER TABLE totp_factors ADD COLUMN enrolled_via TEXT;
-ALTER TABLE totp_factors ADD COLUMN enrolled_level INTEGER;
+ALTER TABLE totp_factors ADD COLUMN enrolled_level BIGINT;

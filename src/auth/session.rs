@@ -62,7 +62,8 @@ fn key(cookie: &str) -> String {
 }
 
 /// Starts a new session (always a new cookie value: no session fixation). Returns the cookie
-/// value and the session.
+/// value, the session, and the public ids of the account's oldest sessions it pushed out
+/// beyond [`MAX_SESSIONS`]: those ended now, and the caller revokes what was made under them.
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     cache: &Cache,
@@ -73,7 +74,8 @@ pub async fn create(
     now: i64,
     ip: &str,
     user_agent: &str,
-) -> Result<(String, SsoSession), SessionError> {
+    remember: i64,
+) -> Result<(String, SsoSession, Vec<String>), SessionError> {
     let cookie = crypto::random_token(32)?;
     let session = SsoSession {
         sid: crypto::random_token(16)?,
@@ -91,12 +93,15 @@ pub async fn create(
     index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
     // The oldest session goes with its entry: one left out of the index could not be ended by
     // the person, nor by a password change.
+    let mut evicted = Vec::new();
     while index.entries.len() > MAX_SESSIONS {
-        let evicted = index.entries.remove(0);
-        cache.delete(&evicted.key).await?;
+        let oldest = index.entries.remove(0);
+        remember_fate(cache, &oldest.sid, &Fate::Ended, remember).await?;
+        cache.delete(&oldest.key).await?;
+        evicted.push(oldest.sid);
     }
     cache.put_json(&index_key(account_id), &index, ttl_d).await?;
-    Ok((cookie, session))
+    Ok((cookie, session, evicted))
 }
 
 /// The account's live sessions, newest first.
@@ -287,13 +292,18 @@ mod tests {
     async fn the_session_past_the_limit_ends_the_oldest_which_is_never_left_untracked() {
         let cache = Cache::memory();
         let now = 1_800_000_000;
-        let mut cookies = Vec::new();
+        let (mut cookies, mut sids, mut evicted) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..=MAX_SESSIONS {
-            let (cookie, _) = create(&cache, "acc-1", "1", vec!["pwd".into()], 3600, now + i as i64, "10.0.0.1", "uji")
-                .await
-                .expect("session");
+            let (cookie, s, out) =
+                create(&cache, "acc-1", "1", vec!["pwd".into()], 3600, now + i as i64, "10.0.0.1", "uji", 600)
+                    .await
+                    .expect("session");
             cookies.push(cookie);
+            sids.push(s.sid);
+            evicted.extend(out);
         }
+        assert_eq!(evicted, vec![sids[0].clone()], "the oldest is reported, for its grants to be revoked");
+        assert_eq!(current_sid(&cache, &sids[0]).await.expect("fate"), None, "remembered as ended");
         let live = list_for_account(&cache, "acc-1", now + 100).await.expect("list");
         assert_eq!(live.len(), MAX_SESSIONS);
         assert!(load(&cache, &cookies[0], now + 100).await.expect("load").is_none(), "the oldest has ended");
@@ -302,7 +312,9 @@ mod tests {
     }
 
     async fn open(cache: &Cache, account: &str, now: i64) -> (String, SsoSession) {
-        create(cache, account, "1", vec!["pwd".into()], 3600, now, "10.0.0.1", "uji").await.expect("session")
+        let (cookie, s, _) =
+            create(cache, account, "1", vec!["pwd".into()], 3600, now, "10.0.0.1", "uji", 600).await.expect("session");
+        (cookie, s)
     }
 
     #[tokio::test]

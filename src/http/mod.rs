@@ -7,6 +7,7 @@ pub mod admin;
 pub mod console;
 pub mod demo;
 pub mod health;
+pub mod limits;
 pub mod login;
 pub mod oidc;
 pub mod page;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -46,12 +47,16 @@ impl IntoResponse for OAuthResponse {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = serde_json::json!({ "error": e.code.as_str(), "error_description": e.description });
         let mut res = (status, axum::Json(body)).into_response();
         if e.code == ErrorCode::InvalidClient {
             res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gerbang\""));
+        }
+        if let Some(secs) = e.retry_after {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
@@ -114,17 +119,10 @@ impl FormParams {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// RFC 6749 §3.2: parameters must not be repeated.
+    /// RFC 6749 §3.2: parameters must not be repeated; and no more of them than any protocol
+    /// request needs (`oidc::MAX_PARAMS`).
     pub fn check_no_duplicates(&self) -> Result<(), OAuthError> {
-        for (i, (k, _)) in self.0.iter().enumerate() {
-            if self.0[..i].iter().any(|(p, _)| p == k) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{}` was given more than once",
-                    k.chars().take(40).collect::<String>()
-                )));
-            }
-        }
-        Ok(())
+        crate::oidc::check_params(&self.0)
     }
 }
 

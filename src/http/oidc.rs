@@ -55,6 +55,7 @@ pub async fn authorize(
     State(st): State<St>,
     method: Method,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     RawQuery(query): RawQuery,
     form: Result<FormParams, FormRejection>,
@@ -65,8 +66,10 @@ pub async fn authorize(
     let lang_links = (method == Method::GET).then(|| lang_links(&params));
     let (jar, bid) = browser_id(&st, jar);
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let outcome = ops::oauth::authorize(&st, &params, sso.as_deref(), &bid, now()).await;
-    (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response()
+    match ops::oauth::authorize(&st, &params, sso.as_deref(), &bid, &ip, now()).await {
+        Ok(outcome) => (jar, outcome_response(&st, outcome, locale, &bid, lang_links, None)).into_response(),
+        Err(limited) => (jar, super::limits::too_many_page(&st, locale, limited)).into_response(),
+    }
 }
 
 /// Links to the same authorization request in each UI language.

@@ -164,6 +164,9 @@ pub async fn authorize(
     browser_id: &str,
     now: i64,
 ) -> Outcome {
+    if params.len() > super::MAX_PARAMS {
+        return error_page("error_invalid_request", "invalid_request", "too many parameters");
+    }
     let mut map: HashMap<&str, &str> = HashMap::new();
     let mut duplicated: Vec<&str> = Vec::new();
     for (k, v) in params {

@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod console;
 pub mod enrolment;
 pub mod keys;
+pub mod limits;
 pub mod login;
 pub mod oauth;
 pub mod principal;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::limits::admit_client;
 use crate::audit::{self, Event};
 use crate::auth::session::SsoSession;
+use crate::limits::{Bucket, Limited};
 use crate::oidc::authorize::{self, Outcome};
 use crate::oidc::clients::{Client, ClientCredentials};
 use crate::oidc::introspect::{self, BearerError};
@@ -16,16 +18,19 @@ use crate::oidc::token::{self, TokenRequest, TokenResponse};
 use crate::oidc::OAuthError;
 use crate::state::AppState;
 
-/// An authorization request from a browser holding the single sign-on cookie `sso_cookie`.
+/// An authorization request from a browser holding the single sign-on cookie `sso_cookie`, at
+/// the address `ip` (whose number of stored login flows is bounded).
 pub async fn authorize(
     st: &AppState,
     params: &[(String, String)],
     sso_cookie: Option<&str>,
     browser_id: &str,
+    ip: &str,
     now: i64,
-) -> Outcome {
+) -> Result<Outcome, Limited> {
     let session = sso_session(st, sso_cookie, now).await;
-    authorize::authorize(&st.provider(), params, session.as_ref(), browser_id, now).await
+    let outcome = authorize::authorize(&st.provider(), params, session.as_ref(), browser_id, now).await;
+    super::limits::bound_flows(st, ip, outcome).await
 }
 
 /// The token endpoint: the application authenticates, then its grant is exchanged.
@@ -36,6 +41,7 @@ pub async fn token(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
+    admit_client(st, Bucket::TokenClient, &client.id).await?;
     exchange(st, client, req, now).await
 }
 
@@ -61,6 +67,7 @@ pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Ma
 
 pub async fn introspect(st: &AppState, creds: &ClientCredentials, token: &str, now: i64) -> Result<Value, OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
+    admit_client(st, Bucket::IntrospectClient, &client.id).await?;
     introspect::introspect(&st.provider(), &client, token, now).await
 }
 
@@ -72,6 +79,7 @@ pub async fn revoke(
     now: i64,
 ) -> Result<(), OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
+    admit_client(st, Bucket::IntrospectClient, &client.id).await?;
     introspect::revoke(&st.provider(), &client, token, hint, now).await
 }
 

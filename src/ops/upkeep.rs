@@ -9,6 +9,7 @@ use crate::stats::{self, StatsError, TOKEN_ISSUED};
 /// Round `n` (from 1) of the upkeep, at `now`.
 pub async fn round(st: &AppState, n: u64, now: i64) {
     st.cache.sweep();
+    st.limits.sweep();
     if let Err(e) = st.keys.reload(&st.db).await {
         tracing::error!(error = %e, "could not reload signing keys");
     }

@@ -308,3 +308,27 @@ async fn moving_a_person_to_another_unit_revokes_their_tokens() {
     let citizen = op.ok(&["account", "update", &nik, "--json"]);
     assert_eq!((&citizen["account"]["opd_id"], &citizen["account"]["profile"]), (&Value::Null, &json!({})));
 }
+
+/// The operator issues an administrator's enrolment link: printed once, audited, and not the
+/// secret itself in the trail.
+#[tokio::test]
+async fn the_operator_issues_an_enrolment_link() {
+    let op = Operator::new();
+    let nip = unique_nip();
+    let id = op.ok(&["account", "create", "--nip", &nip, "--name", "Admin Baru", "--json"])["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = op.ok(&["account", "enrolment-link", &nip, "--json"]);
+    let url = out["enrolment_link"]["url"].as_str().unwrap().to_string();
+    let token = url.rsplit('/').next().unwrap();
+    assert!(url.contains("/enrol/") && token.len() == 43, "{url}");
+    assert_eq!(out["enrolment_link"]["account_id"], id.as_str());
+    let (kind, actor, subject, detail) = op.trail().pop().unwrap();
+    assert_eq!((kind.as_str(), actor.as_str(), subject.as_str()), ("enrolment_link.issued", "cli:local", id.as_str()));
+    assert!(!detail.to_string().contains(token), "the trail never holds the link's secret");
+    let again = op.ok(&["account", "enrolment-link", &nip, "--json"]);
+    assert_ne!(again["enrolment_link"]["url"], url.as_str(), "a new secret each time");
+    let unknown = op.run_env(&["account", "enrolment-link", &unique_nip(), "--json"], &[]);
+    assert_ne!(unknown.code, 0);
+}

@@ -15,6 +15,7 @@ mod fuzz_http;
 mod fuzz_parsers;
 mod identity;
 mod layers;
+mod limits;
 mod login;
 mod oidc_flow;
 mod protocol_errors;

@@ -373,8 +373,8 @@ async fn authenticators_are_labelled_with_the_name_never_the_nip_or_nik() {
     let nik = unique_nik();
     let account = app.citizen(&nik, "Ayu Lestari").await;
     let t = now();
-    let (_, session) =
-        gerbang::auth::session::create(&st.cache, &account.id, "1", vec!["pwd".into()], 3600, t, "10.0.0.1", "uji")
+    let (_, session, _) =
+        gerbang::auth::session::create(&st.cache, &account.id, "1", vec!["pwd".into()], 3600, t, "10.0.0.1", "uji", 60)
             .await
             .unwrap();
     let me =

@@ -334,3 +334,29 @@ async fn a_session_logged_out_many_times_at_once_ends_once() {
     let trail = gerbang::audit::list(&app.state.db, 50, Some(&id)).await.unwrap();
     assert_eq!(trail.iter().filter(|e| e.kind == "logout").count(), 1, "one logout, one record");
 }
+
+/// The login past the limit of live sessions ends the oldest one, and that one's tokens with it
+/// (before, it only dropped the session and its refresh token lived on for 14 days).
+#[tokio::test]
+async fn the_session_pushed_out_by_the_limit_takes_its_tokens_with_it() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Banyak Perangkat").await.id;
+    let c = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let oldest = tokens(&app, &browser(), &c, &nip, "").await;
+    for _ in 0..gerbang::auth::session::MAX_SESSIONS - 1 {
+        signed_in(&app, &nip).await;
+    }
+    let kept = refresh(&app, &c, &rt(&oldest)).await.expect("at the limit, the oldest still refreshes");
+    signed_in(&app, &nip).await;
+    assert_eq!(refresh(&app, &c, &kept).await, invalid_grant(), "pushed out: its refresh token ends");
+    assert_eq!(sids(&app, &id).await.len(), gerbang::auth::session::MAX_SESSIONS);
+    let ended = gerbang::audit::list(&app.state.db, 1000, Some(&id)).await.unwrap();
+    let ended: Vec<Value> = ended
+        .into_iter()
+        .filter(|r| r.kind == "session.ended")
+        .map(|r| serde_json::from_str(&r.detail).unwrap())
+        .collect();
+    assert_eq!(ended.len(), 1);
+    assert_eq!((ended[0]["reason"].as_str(), ended[0]["revoked_grants"].as_u64()), (Some("session_limit"), Some(1)));
+}

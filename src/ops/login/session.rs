@@ -31,14 +31,27 @@ pub(super) async fn start(
         .await;
     let acr = levels::acr(level);
     let ttl = st.config.session_ttl;
-    let (cookie, session) =
-        match sso::create(&st.cache, account_id, acr, amr, ttl, now, browser.ip, browser.user_agent).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "could not create a session");
-                return Step::Internal;
+    let memory = session_memory(&st.config);
+    let created = sso::create(&st.cache, account_id, acr, amr, ttl, now, browser.ip, browser.user_agent, memory).await;
+    let (cookie, session, evicted) = match created {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "could not create a session");
+            return Step::Internal;
+        }
+    };
+    // A session pushed out by the 51st login ends like any other: its tokens with it.
+    for sid in &evicted {
+        match grants::revoke_grants_of_account_session(&st.db, account_id, sid, now).await {
+            Ok(revoked) => {
+                let detail = serde_json::json!({ "sid": sid, "revoked_grants": revoked, "reason": "session_limit" });
+                let event = Event::new("session.ended").actor(account_id).subject(account_id).detail(detail);
+                audit::record(&st.db, event, now).await;
             }
-        };
+            // Its fate is remembered, so refresh under it is refused even so.
+            Err(e) => tracing::error!(error = %e, "could not revoke an evicted session's grants"),
+        }
+    }
     if let Some(old) = browser.sso_cookie {
         if let Err(e) = replace(st, old, &session, now).await {
             // Refused rather than leaving the old session's grants outside every logout.
