@@ -17,6 +17,12 @@ fn runner() -> TestRunner {
     TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
 }
 
+/// Rate limits off: the generated requests are to reach the handlers, not the limiter (its own
+/// tests are in limits.rs).
+async fn unlimited() -> TestApp {
+    TestApp::spawn_with(&[("GERBANG_RATE_LIMITS", "off")]).await
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -122,8 +128,8 @@ async fn send(app: &TestApp, method: reqwest::Method, path: &str, b: &Body) -> (
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
 
-/// A refusal from a protocol endpoint is a 4xx with an RFC 6749 `error` (429 from the rate
-/// limiter is a refusal too and may carry no body of that shape).
+/// A refusal from a protocol endpoint is a 4xx with an RFC 6749 `error` (a 429 would be a
+/// refusal too, should a limit be on).
 fn oauth_refusal(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
     prop_assert!((400..500).contains(&status), "status {status}: {}", String::from_utf8_lossy(body));
     if status != 429 {
@@ -136,7 +142,7 @@ fn oauth_refusal(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
 #[test]
 fn generated_forms_to_the_token_endpoint_get_oauth_errors() {
     let rt = runtime();
-    let app = rt.block_on(TestApp::spawn());
+    let app = rt.block_on(unlimited());
     runner()
         .run(&body(), |b| {
             let (status, _, body) = rt.block_on(send(&app, reqwest::Method::POST, "/token", &b));
@@ -148,7 +154,7 @@ fn generated_forms_to_the_token_endpoint_get_oauth_errors() {
 #[test]
 fn generated_forms_to_introspection_and_revocation_get_oauth_errors() {
     let rt = runtime();
-    let app = rt.block_on(TestApp::spawn());
+    let app = rt.block_on(unlimited());
     runner()
         .run(&(prop::sample::select(vec!["/introspect", "/revoke"]), body()), |(path, b)| {
             let (status, _, body) = rt.block_on(send(&app, reqwest::Method::POST, path, &b));
@@ -166,7 +172,7 @@ fn generated_forms_to_introspection_and_revocation_get_oauth_errors() {
 #[test]
 fn generated_authorization_requests_never_fail_the_server() {
     let rt = runtime();
-    let app = rt.block_on(TestApp::spawn());
+    let app = rt.block_on(unlimited());
     let callback = app.url("/console/callback");
     let with_console = (form(), any::<bool>(), any::<bool>()).prop_map(move |(mut f, console, post)| {
         if console {
@@ -254,7 +260,7 @@ fn json_body() -> impl Strategy<Value = Value> {
 fn generated_json_to_the_admin_api_gets_problem_details() {
     let rt = runtime();
     let (app, token) = rt.block_on(async {
-        let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+        let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_RATE_LIMITS", "off")]).await;
         let unit = opd_unit(&app, &format!("F{}", unique_nip()), None).await;
         let (nip, _) = staff(&app, "Rina Wulandari", Some(&unit), Some("diskominfo-admin")).await;
         let token = console_token(&app, &nip).await;
@@ -351,6 +357,7 @@ async fn the_openapi_document_declares_what_the_server_answers() {
         for (method, o) in item.as_object().unwrap() {
             let responses = o["responses"].as_object().unwrap();
             assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            assert!(responses.contains_key("429"), "{method} {path}: no 429");
             for (status, r) in responses {
                 if !status.starts_with('2') {
                     let content = r["content"].as_object().unwrap();

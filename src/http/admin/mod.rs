@@ -212,7 +212,8 @@ impl utoipa::Modify for BearerAuth {
 
 /// What any operation may answer besides its own outcomes, declared once so the document says
 /// what the server does: errors are `application/problem+json`; every operation may meet a
-/// missing, invalid or revoked token (401) or a caller without the power (403); one with a path
+/// missing, invalid or revoked token (401), a caller without the power (403) or the address's
+/// rate limit (429); one with a path
 /// id an unknown id (404); one with query parameters unparsable ones (400); one with a JSON body
 /// an unreadable body (422).
 struct CommonResponses;
@@ -235,7 +236,7 @@ impl utoipa::Modify for CommonResponses {
             for op in ops.into_iter().flatten() {
                 let params = op.parameters.as_deref().unwrap_or_default();
                 let takes = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
-                let mut common = vec![("401", "Unauthorized"), ("403", "Forbidden")];
+                let mut common = vec![("401", "Unauthorized"), ("403", "Forbidden"), ("429", "Too Many Requests")];
                 if takes(ParameterIn::Path) {
                     common.push(("404", "Not Found"));
                 }
