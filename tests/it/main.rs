@@ -12,6 +12,8 @@ mod escalation;
 mod expiry;
 mod factors;
 mod first_run;
+mod fuzz_http;
+mod fuzz_parsers;
 mod identity;
 mod layers;
 mod limits;

@@ -1,13 +1,13 @@
 //! Admin API: accounts, their status, second factors and sessions.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{json_body, AdminAuth, ApiResult, Problem};
+use super::{json_body, query_params, AdminAuth, ApiResult, Problem};
 use crate::auth::session::SsoSession;
 use crate::http::St;
 use crate::identity::accounts::{Account, AccountStatus};
@@ -41,6 +41,7 @@ impl From<Account> for AccountView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Part of the name, or the beginning of a NIP/NIK.
     pub q: Option<String>,
@@ -53,8 +54,9 @@ pub struct SearchParams {
 pub async fn search_accounts(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
-    Query(p): Query<SearchParams>,
+    query: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<AccountView>>> {
+    let p = query_params(query)?;
     let found =
         ops::accounts::search_accounts(&st, &admin, p.q.as_deref().unwrap_or(""), p.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(AccountView::from).collect()))
@@ -111,7 +113,7 @@ pub struct StatusChange {
 /// Change an account's status (Diskominfo admins). Anything but `active` revokes its tokens.
 #[utoipa::path(put, path = "/admin/api/v1/accounts/{id}/status", request_body = StatusChange,
     params(("id" = String, Path, description = "account id")),
-    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_status(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,

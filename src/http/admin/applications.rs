@@ -108,7 +108,7 @@ pub struct Credentials {
 
 /// The approved application's credentials, for the requester, once.
 #[utoipa::path(post, path = "/admin/api/v1/app-requests/{id}/credentials", params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, body = Credentials), (status = 403, body = Problem), (status = 409, body = Problem), (status = 410, body = Problem)))]
 pub async fn fetch_credentials(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
@@ -235,7 +235,7 @@ pub struct Enabled {
 
 /// Disable (revoking every grant) or enable an application (Diskominfo admins).
 #[utoipa::path(put, path = "/admin/api/v1/applications/{id}/enabled", request_body = Enabled, params(("id" = String, Path, description = "client id")),
-    responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApplicationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn set_enabled(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,

@@ -1,5 +1,6 @@
 //! Admin API: the audit trail and its CSV export.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
@@ -8,12 +9,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AdminAuth, ApiResult, Problem};
+use super::{query_params, AdminAuth, ApiResult, Problem};
 use crate::audit;
 use crate::http::St;
 use crate::ops::{self};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only events about this account id (as actor or subject).
     pub account: Option<String>,
@@ -42,8 +44,9 @@ pub struct AuditView {
 pub async fn list_audit(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
-    Query(p): Query<AuditParams>,
+    query: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
+    let p = query_params(query)?;
     let filter = audit::Filter {
         kind: p.kind.unwrap_or_default(),
         who: p.account.unwrap_or_default(),
@@ -68,6 +71,7 @@ pub async fn list_audit(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// Start, Unix seconds (inclusive).
     pub since: i64,
@@ -78,12 +82,13 @@ pub struct ExportParams {
 /// The audit trail between two instants as CSV, for the region's SPBE reporting (Diskominfo
 /// admins and auditors).
 #[utoipa::path(get, path = "/admin/api/v1/audit/export", params(ExportParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem)))]
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn export_audit(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
-    Query(p): Query<ExportParams>,
+    query: Result<Query<ExportParams>, QueryRejection>,
 ) -> ApiResult<Response> {
+    let p = query_params(query)?;
     let csv = ops::audit::export_audit(&st, &admin, p.since, p.until, st.now()).await?;
     Ok(csv_response(csv))
 }

@@ -1,13 +1,13 @@
 //! Admin API: electronic certificates (monitoring, binding, revocation).
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{json_body, AdminAuth, ApiResult, Problem};
+use super::{json_body, query_params, AdminAuth, ApiResult, Problem};
 use crate::http::St;
 use crate::ops::certificates::HeldCert;
 use crate::ops::{self};
@@ -49,6 +49,7 @@ fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CertificateParams {
     /// Only revoked, expired and soon-expiring certificates.
     pub attention: Option<bool>,
@@ -61,8 +62,9 @@ pub struct CertificateParams {
 pub async fn list_certificates(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
-    Query(p): Query<CertificateParams>,
+    query: Result<Query<CertificateParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
+    let p = query_params(query)?;
     let t = st.now();
     let rows = ops::certificates::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
     Ok(Json(rows.into_iter().map(|r| certificate_view(r, t)).collect()))

@@ -16,8 +16,8 @@ pub use audit_trail::*;
 pub use certificates::*;
 pub use roles::*;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::FromRequestParts;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Query};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -109,6 +109,12 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T>
         .map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.body_text()))
 }
 
+/// Query parameters that do not parse are the caller's mistake: a 400 problem, not axum's
+/// plain-text rejection.
+pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    query.map(|Query(q)| q).map_err(|e| ProblemResponse(StatusCode::BAD_REQUEST, "Bad Request", e.body_text()))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -182,7 +188,7 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T>
         CertificateUpload,
         Revocation
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -200,6 +206,57 @@ impl utoipa::Modify for BearerAuth {
             .description(Some("An access token issued to `gerbang-console` at the configured security level"))
             .build();
         doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// What any operation may answer besides its own outcomes, declared once so the document says
+/// what the server does: errors are `application/problem+json`; every operation may meet a
+/// missing, invalid or revoked token (401), a caller without the power (403) or the address's
+/// rate limit (429); one with a path
+/// id an unknown id (404); one with query parameters unparsable ones (400); one with a JSON body
+/// an unreadable body (422).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        const PROBLEM: &str = "application/problem+json";
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(PROBLEM, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                    .build(),
+            )
+        };
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let takes = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
+                let mut common = vec![("401", "Unauthorized"), ("403", "Forbidden"), ("429", "Too Many Requests")];
+                if takes(ParameterIn::Path) {
+                    common.push(("404", "Not Found"));
+                }
+                if takes(ParameterIn::Query) {
+                    common.push(("400", "Bad Request"));
+                }
+                if op.request_body.is_some() {
+                    common.push(("422", "Unprocessable Content"));
+                }
+                for (status, description) in common {
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem(description));
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (false, RefOr::T(r)) = (status.starts_with('2'), response) {
+                        if let Some(content) = r.content.shift_remove("application/json") {
+                            r.content.insert(PROBLEM.to_string(), content);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Ap
 
 /// Define a role: global (Diskominfo) or of an application the caller manages.
 #[utoipa::path(post, path = "/admin/api/v1/roles", request_body = NewRole,
-    responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_role(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
