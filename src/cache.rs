@@ -72,6 +72,25 @@ impl Cache {
         }
     }
 
+    /// Overwrites a live key's value and keeps its expiry; false (nothing written) when the key
+    /// is absent. For records whose lifetime follows something else, such as an account's
+    /// session index, which lives as long as its newest session.
+    pub async fn replace(&self, key: &str, value: &[u8]) -> Result<bool, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.replace(key, value)),
+            Cache::Redis(r) => {
+                let done: Option<String> = redis::cmd("SET")
+                    .arg(r.key(key))
+                    .arg(value)
+                    .arg("XX")
+                    .arg("KEEPTTL")
+                    .query_async(&mut r.conn.clone())
+                    .await?;
+                Ok(done.is_some())
+            }
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.get(key)),
@@ -468,6 +487,17 @@ impl MemoryCache {
 
     fn put(&self, key: &str, value: &[u8], ttl: Duration) {
         self.lock().insert(key.to_string(), (value.to_vec(), after(self.clock.now_ms(), ttl)));
+    }
+
+    fn replace(&self, key: &str, value: &[u8]) -> bool {
+        let now = self.clock.now_ms();
+        match self.lock().get_mut(key) {
+            Some(entry) if entry.1 > now => {
+                entry.0 = value.to_vec();
+                true
+            }
+            _ => false,
+        }
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {

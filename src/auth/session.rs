@@ -138,7 +138,8 @@ pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<b
     let Some(pos) = index.entries.iter().position(|e| e.sid == sid) else { return Ok(false) };
     let entry = index.entries.remove(pos);
     cache.delete(&entry.key).await?;
-    cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
+    // Keeps the lifetime its newest session gave it (see `drop_from_index`).
+    cache.replace(&index_key(account_id), &serde_json::to_vec(&index).map_err(CacheError::from)?).await?;
     Ok(true)
 }
 
@@ -228,7 +229,9 @@ async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(
     let before = index.entries.len();
     index.entries.retain(|e| e.sid != sid);
     if index.entries.len() != before {
-        cache.put_json(&index_key(account_id), &index, Duration::from_secs(86_400)).await?;
+        // The index keeps the lifetime its newest session gave it: a fixed one could end it
+        // before sessions it still lists, which a password change could then no longer find.
+        cache.replace(&index_key(account_id), &serde_json::to_vec(&index).map_err(CacheError::from)?).await?;
     }
     Ok(())
 }

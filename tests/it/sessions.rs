@@ -360,3 +360,32 @@ async fn the_session_pushed_out_by_the_limit_takes_its_tokens_with_it() {
     assert_eq!(ended.len(), 1);
     assert_eq!((ended[0]["reason"].as_str(), ended[0]["revoked_grants"].as_u64()), (Some("session_limit"), Some(1)));
 }
+
+/// Ending one session keeps the person's list of sessions as long as its newest session lives
+/// (it used to be rewritten with a one-day lifetime): with sessions of three days, a password
+/// change two days later still finds and ends the other device.
+#[tokio::test]
+async fn ending_a_session_keeps_the_list_of_the_others_for_their_whole_lifetime() {
+    let app = TestApp::spawn_with(&[("GERBANG_SESSION_TTL", "259200")]).await;
+    let nip = unique_nip();
+    let id = app.asn(&nip, "Tiga Hari").await.id;
+    let (me, phone) = (signed_in(&app, &nip).await, signed_in(&app, &nip).await);
+    let before = sids(&app, &id).await;
+    let tablet = signed_in(&app, &nip).await;
+    let tablet_sid = sids(&app, &id).await.into_iter().find(|s| !before.contains(s)).unwrap();
+    let csrf = hidden(&page(&me, &app, "/account/password").await, "csrf");
+    let res = post(&me, &app, &format!("/account/sessions/{tablet_sid}/end"), &[("csrf", csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(tablet.get(app.url("/account")).send().await.unwrap().status(), 303);
+
+    app.advance(2 * 86_400);
+    assert_eq!(sids(&app, &id).await.len(), 2, "both remaining sessions are still listed");
+    let form = [
+        ("csrf", hidden(&page(&me, &app, "/account/password").await, "csrf")),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", "kunci-rahasia-baru-2026".to_string()),
+        ("repeat_password", "kunci-rahasia-baru-2026".to_string()),
+    ];
+    assert_eq!(post(&me, &app, "/account/password", &form).await.status(), 303);
+    assert_eq!(phone.get(app.url("/account")).send().await.unwrap().status(), 303, "the other device is signed out");
+}
