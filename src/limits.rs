@@ -198,7 +198,7 @@ impl Limiter {
         rate: Rate,
         key: &str,
     ) -> Result<Option<Duration>, crate::cache::CacheError> {
-        let rkey = format!("rl:{}:{key}", bucket.name());
+        let rkey = || format!("rl:{}:{key}", bucket.name());
         let size = lease_size(rate);
         if size > 1 {
             let slot = self.slot(bucket, key);
@@ -209,7 +209,7 @@ impl Limiter {
             }
             let now = std::time::Instant::now();
             if lease.bulk_after <= now {
-                match r.gcra(&rkey, rate.interval(), rate.count, size).await? {
+                match r.gcra(&rkey(), rate.interval(), rate.count, size).await? {
                     None => {
                         *lease = Lease { left: size - 1, until: now + LEASE_LIFETIME, bulk_after: now };
                         return Ok(None);
@@ -220,7 +220,7 @@ impl Limiter {
             }
         }
         // Not a whole lease left (or none needed): one request, exactly.
-        r.gcra(&rkey, rate.interval(), rate.count, 1).await
+        r.gcra(&rkey(), rate.interval(), rate.count, 1).await
     }
 
     /// Counts one request of `key` against `bucket`. A Redis failure lets the request through
