@@ -14,6 +14,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod password;

@@ -35,6 +35,8 @@ pub struct AppState {
     /// Request rate limits (in-process buckets; Redis ones when the cache is Redis).
     pub limits: crate::limits::Limiter,
     pub themes: Themes,
+    /// The SMTP relay, or its absence (`Mailer::configured`).
+    pub mailer: crate::mail::Mailer,
     pub csrf: CsrfKey,
     /// Names typed login identifiers in throttle keys and the audit trail without revealing them.
     pub login_ids: crypto::IdHasher,
@@ -124,6 +126,12 @@ impl AppState {
             None => Vec::new(),
         };
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
+        let mailer = crate::mail::Mailer::from_config(&config).context("cannot set up e-mail")?;
+        if mailer.configured() {
+            tracing::info!("e-mail is sent through the configured SMTP relay");
+        } else {
+            tracing::info!("e-mail is not configured (smtp_host): reset links are shown to administrators instead");
+        }
         let discovery = bytes::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
@@ -137,6 +145,7 @@ impl AppState {
             cache,
             keys,
             themes,
+            mailer,
             csrf,
             login_ids,
             subjects,

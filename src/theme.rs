@@ -42,6 +42,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("console_request.html", include_str!("../themes/default/console_request.html")),
     ("console_audit.html", include_str!("../themes/default/console_audit.html")),
     ("console_certificates.html", include_str!("../themes/default/console_certificates.html")),
+    ("mail/test.txt", include_str!("../themes/default/mail/test.txt")),
     ("static/console.css", include_str!("../themes/default/static/console.css")),
     ("static/style.css", include_str!("../themes/default/static/style.css")),
     ("static/webauthn.js", include_str!("../themes/default/static/webauthn.js")),
@@ -87,7 +88,7 @@ impl Themes {
                 }
             },
         );
-        for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.ends_with(".html")) {
+        for (name, _) in EMBEDDED.iter().filter(|(n, _)| n.ends_with(".html") || n.ends_with(".txt")) {
             let src = read_layered(&dirs, name).ok_or_else(|| anyhow::anyhow!("template {name} missing"))?;
             env.add_template_owned(name.to_string(), src).map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
         }

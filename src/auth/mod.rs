@@ -1,6 +1,7 @@
 //! Authentication of people: password verification, login throttling, and the SSO session that
 //! records who logged in, when, and how strongly.
 
+pub mod links;
 pub mod login;
 pub mod passkeys;
 /// The hasher lives outside `auth` (identity hashes passwords too); re-exported for its old path.

@@ -8,6 +8,7 @@ mod audit;
 mod clients;
 mod demo;
 mod keys;
+mod mail;
 mod roles;
 mod serve;
 mod units;
@@ -63,6 +64,9 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Outgoing e-mail.
+    #[command(subcommand)]
+    Mail(mail::MailCmd),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -121,6 +125,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Role(cmd) => roles::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Demo(cmd) => demo::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Audit(cmd) => audit::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::Mail(cmd) => mail::run(config, cmd).await,
     }
 }
 

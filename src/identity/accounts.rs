@@ -82,9 +82,21 @@ pub struct Account {
     pub status: AccountStatus,
     pub opd_id: Option<String>,
     pub profile: serde_json::Map<String, serde_json::Value>,
+    /// Contact address; `email_verified` only once a link sent to it was followed.
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    /// The language the person last used, for e-mail (`None`: the region's default).
+    pub locale: Option<String>,
 }
 
 impl Account {
+    /// The address mail may be sent to: only a proven one, so a typo or someone else's address
+    /// never receives a reset link.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == AccountStatus::Active
     }
@@ -110,6 +122,10 @@ impl Account {
                 status,
                 opd_id: r.opd_id,
                 profile,
+                email: r.email,
+                email_verified: r.email_verified,
+                phone_number: r.phone_number,
+                locale: r.locale,
             },
             r.password_hash,
         ))
@@ -306,6 +322,10 @@ pub async fn create_in_unit(
         updated_at: now,
         opd_id: opd_id.map(String::from),
         profile: "{}".into(),
+        email: None,
+        email_verified: false,
+        phone_number: None,
+        locale: None,
     };
     store::insert(db, &row).await?;
     let warnings = nik.map(|i| i.warnings).unwrap_or_default();

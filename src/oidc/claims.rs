@@ -198,6 +198,10 @@ mod tests {
                 is_admin: false,
                 status: crate::identity::accounts::AccountStatus::Active,
                 opd_id: None,
+                email: None,
+                email_verified: false,
+                phone_number: None,
+                locale: None,
                 profile,
             },
             opd: Some(OpdClaim {

@@ -33,6 +33,9 @@ const COOKIE_LEN: usize = 43;
 
 /// What a request with the console's cookie (and the browser's single sign-on cookie) is.
 #[derive(Debug)]
+// One per request, moved a few times: its size does not matter, and boxing would spread `Box`
+// through every face that matches on it.
+#[allow(clippy::large_enum_variant)]
 pub enum Entry {
     /// No live console session: log in again, in the session's language when there was one.
     LogIn(Option<String>),

@@ -41,6 +41,9 @@ impl Operator {
 pub const OUTSIDE_UNITS: &str = "the account is outside the OPD units you manage";
 
 #[derive(Debug, Clone)]
+// One per request, moved a few times: its size does not matter, and boxing would spread `Box`
+// through every face that matches on it.
+#[allow(clippy::large_enum_variant)]
 pub enum Principal {
     /// A person acting through the console or the admin API; roles read at this request.
     Person(Admin),

@@ -32,6 +32,13 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purge failed"),
         }
+        // A day past expiry, so a person who follows an old link is still told it expired
+        // rather than that it is unknown; pending registrations carry personal data.
+        match crate::store::links::purge(&st.db, now - 86_400).await {
+            Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired one-time links"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purging one-time links failed"),
+        }
         // A signed checkpoint of the head in the trail itself, once an hour when anything
         // happened: `gerbang audit checkpoint` exports one to keep away from the server.
         match super::audit::routine_checkpoint(st, now).await {

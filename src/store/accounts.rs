@@ -17,17 +17,23 @@ pub struct AccountRow {
     pub opd_id: Option<String>,
     /// JSON object of profile attributes (see `identity::profile`).
     pub profile: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    pub locale: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile";
+const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \
+                       profile, email, email_verified, phone_number, locale";
 
 pub async fn insert(db: &Db, a: &AccountRow) -> Result<(), StoreError> {
     dispatch!(
         db,
-        "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, profile) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [&a.id, &a.kind, &a.nip, &a.nik, &a.name, &a.password_hash, a.is_admin, &a.status, a.created_at, a.updated_at, &a.opd_id, &a.profile],
+        "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \
+         profile, email, email_verified, phone_number, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        [&a.id, &a.kind, &a.nip, &a.nik, &a.name, &a.password_hash, a.is_admin, &a.status, a.created_at, a.updated_at, &a.opd_id,
+         &a.profile, &a.email, a.email_verified, &a.phone_number, &a.locale],
         execute
     )?;
     Ok(())
@@ -67,6 +73,57 @@ pub async fn set_password_hash(db: impl Into<Exec<'_>>, id: &str, hash: &str, no
         execute
     )?;
     Ok(n == 1)
+}
+
+/// Sets the e-mail address and whether it is proven (by a followed link) or not (typed by the
+/// person or an administrator). `None` removes it.
+pub async fn set_email(
+    db: impl Into<Exec<'_>>,
+    id: &str,
+    email: Option<&str>,
+    verified: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE accounts SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4",
+        [email, verified, now, id],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+/// Marks the address proven, only if it is still the one the link was sent to: a link followed
+/// after the person changed their address again proves nothing about the new one.
+pub async fn verify_email(db: impl Into<Exec<'_>>, id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE accounts SET email_verified = $1, updated_at = $2 WHERE id = $3 AND email = $4",
+        [true, now, id, email],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn set_phone_number(db: &Db, id: &str, phone: Option<&str>, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE accounts SET phone_number = $1, updated_at = $2 WHERE id = $3",
+        [phone, now, id],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+/// The language the person last used (`id` or `en`), for the e-mail sent to them.
+pub async fn set_locale(db: &Db, id: &str, locale: &str) -> Result<(), StoreError> {
+    dispatch!(
+        db,
+        "UPDATE accounts SET locale = $1 WHERE id = $2 AND (locale IS NULL OR locale <> $1)",
+        [locale, id],
+        execute
+    )?;
+    Ok(())
 }
 
 pub async fn set_opd_and_profile(

@@ -11,6 +11,7 @@ pub mod enrolment;
 pub mod factors;
 pub mod grants;
 pub mod keys;
+pub mod links;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;

@@ -18,6 +18,8 @@ mod identity;
 mod layers;
 mod limits;
 mod login;
+mod mail;
+mod mailbox;
 mod oidc_flow;
 mod protocol_errors;
 mod self_service;

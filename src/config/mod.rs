@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 /// A value that must never reach a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,6 +96,35 @@ pub struct Config {
     pub max_flows_per_address: u64,
     /// A request still unanswered after this many seconds gets 503.
     pub request_timeout_seconds: u64,
+    /// Outgoing e-mail; `None` when `smtp_host` is not set (flows that need mail say so).
+    pub smtp: Option<SmtpConfig>,
+    /// The `From:` of every message, e.g. `SSO Pemkab Jember <sso@jemberkab.go.id>`.
+    pub mail_from: String,
+    /// Whether citizens may create their own accounts at `/register`.
+    pub citizen_registration: bool,
+    /// Where a citizen gets their identity verified (a counter's name, address, hours): shown on
+    /// the page of an application that admits verified citizens only. Empty: a generic text.
+    pub verification_counter_info: String,
+}
+
+/// How to reach the SMTP relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587); the upgrade is required.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only to a relay on this machine (a local postfix), never across a network.
+    None,
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -184,6 +214,14 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("rate_limits", Some("")),
     ("max_flows_per_address", Some("1000")),
     ("request_timeout_seconds", Some("15")),
+    ("smtp_host", None),
+    ("smtp_port", None),
+    ("smtp_security", Some("starttls")),
+    ("smtp_username", None),
+    ("smtp_password", None),
+    ("mail_from", None),
+    ("citizen_registration", Some("false")),
+    ("verification_counter_info", Some("")),
 ];
 
 struct Layered {
@@ -398,7 +436,22 @@ impl Config {
                  not localhost; set it to \"*\" to allow any HTTPS host explicitly",
             ));
         }
+        let smtp = smtp_settings(&l)?;
+        let mail_from = match l.string("mail_from") {
+            Some(m) => m,
+            None => {
+                let host = url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(String::from));
+                format!("Gerbang <noreply@{}>", host.unwrap_or_else(|| "localhost".into()))
+            }
+        };
+        if lettre::message::Mailbox::from_str(&mail_from).is_err() {
+            return Err(l.err("mail_from", "must be an address like `SSO Pemkab <sso@jemberkab.go.id>`"));
+        }
         Ok(Config {
+            smtp,
+            mail_from,
+            citizen_registration: l.boolean("citizen_registration")?,
+            verification_counter_info: l.string("verification_counter_info").unwrap_or_default(),
             rate_limits: crate::limits::RateLimits::parse(&l.string("rate_limits").unwrap_or_default())
                 .map_err(|m| l.err("rate_limits", m))?,
             max_flows_per_address: l.parse("max_flows_per_address", "a number (0: no limit)")?,
@@ -472,6 +525,38 @@ impl Config {
     }
 }
 
+fn smtp_settings(l: &Layered) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(host) = l.string("smtp_host") else { return Ok(None) };
+    let host = host.trim().to_string();
+    let security = match l.string("smtp_security").as_deref().map(str::trim) {
+        Some("starttls") | None => SmtpSecurity::StartTls,
+        Some("tls") => SmtpSecurity::Tls,
+        Some("none") => SmtpSecurity::None,
+        Some(other) => {
+            return Err(l.err("smtp_security", format!("must be `starttls`, `tls` or `none`, got `{other}`")))
+        }
+    };
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    if security == SmtpSecurity::None && !loopback {
+        // Reset links and credentials would cross the network in the clear.
+        return Err(l.err("smtp_security", "`none` is allowed only for a relay on localhost; use starttls or tls"));
+    }
+    let port = match l.string("smtp_port") {
+        Some(_) => l.parse::<u16>("smtp_port", "a port number")?,
+        None => match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        },
+    };
+    let username = l.string("smtp_username");
+    let password = l.string("smtp_password").map(Secret::new);
+    if username.is_some() != password.is_some() {
+        return Err(l.err("smtp_username", "smtp_username and smtp_password are given together or not at all"));
+    }
+    Ok(Some(SmtpConfig { host, port, security, username, password }))
+}
+
 fn is_local_issuer(issuer: &str) -> bool {
     url::Url::parse(issuer)
         .map(|u| matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]")))
@@ -506,114 +591,4 @@ fn validate_issuer(raw: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn defaults_are_usable() {
-        let c = Config::load(None, &env(&[])).unwrap();
-        assert_eq!(c.issuer, "http://localhost:8080");
-        assert!(c.database_url.expose().starts_with("sqlite://"));
-        assert!(c.redis_url.is_none());
-        assert_eq!(c.default_locale, "id");
-        assert_eq!(c.utc_offset_minutes, 420);
-    }
-
-    #[test]
-    fn utc_offset_is_layered_and_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gerbang.toml");
-        std::fs::write(&path, "utc_offset_minutes = 480\n").unwrap();
-        assert_eq!(Config::load(Some(&path), &env(&[])).unwrap().utc_offset_minutes, 480);
-        let c = Config::load(Some(&path), &env(&[("GERBANG_UTC_OFFSET_MINUTES", "540")])).unwrap();
-        assert_eq!(c.utc_offset_minutes, 540);
-        assert_eq!(
-            Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", "-720")])).unwrap().utc_offset_minutes,
-            -720
-        );
-        for bad in ["841", "-721", "WIB", "7.5"] {
-            let e = Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", bad)])).unwrap_err();
-            assert_eq!(e.setting, "utc_offset_minutes", "{bad}");
-            assert_eq!(e.source_name, "GERBANG_UTC_OFFSET_MINUTES");
-        }
-    }
-
-    #[test]
-    fn env_overrides_file_and_file_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gerbang.toml");
-        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\naccess_token_ttl = 120\n").unwrap();
-        let c = Config::load(Some(&path), &env(&[("GERBANG_ACCESS_TOKEN_TTL", "30")])).unwrap();
-        assert_eq!(c.bind.port(), 9000);
-        assert_eq!(c.access_token_ttl, 30);
-        assert_eq!(c.issuer, "http://localhost:9000");
-    }
-
-    #[test]
-    fn file_variants_read_secrets() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = dir.path().join("db");
-        std::fs::write(&secret, "postgres://u:p@db/gerbang\n").unwrap();
-        let c = Config::load(None, &env(&[("GERBANG_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
-        assert_eq!(c.database_url.expose(), "postgres://u:p@db/gerbang");
-        assert_eq!(format!("{:?}", c.database_url), "[redacted]");
-    }
-
-    #[test]
-    fn trusted_proxy_ranges() {
-        let c = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5")])).unwrap();
-        assert!(c.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
-        assert!(c.trusted_proxies[0].contains("::ffff:10.2.3.4".parse().unwrap()));
-        assert!(!c.trusted_proxies[0].contains("11.0.0.1".parse().unwrap()));
-        assert!(c.trusted_proxies[1].contains("192.168.1.5".parse().unwrap()));
-        assert!(!c.trusted_proxies[1].contains("192.168.1.6".parse().unwrap()));
-        let e = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
-        assert_eq!(e.setting, "trusted_proxies");
-    }
-
-    #[test]
-    fn a_public_issuer_names_its_redirect_domains_or_allows_any_explicitly() {
-        let public = ("GERBANG_ISSUER", "https://sso.jemberkab.go.id");
-        let e = Config::load(None, &env(&[public])).unwrap_err();
-        assert_eq!(e.setting, "redirect_domains");
-        assert!(e.message.contains("\"*\""), "{}", e.message);
-        let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*")])).unwrap();
-        assert!(c.redirect_domains.is_empty());
-        assert!(!c.local_issuer());
-        let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*.jemberkab.go.id")])).unwrap();
-        assert_eq!(c.redirect_domains, vec!["*.jemberkab.go.id".to_string()]);
-        let e = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*, jemberkab.go.id")])).unwrap_err();
-        assert_eq!(e.setting, "redirect_domains");
-        for local in ["http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://localhost"] {
-            let c = Config::load(None, &env(&[("GERBANG_ISSUER", local)])).unwrap();
-            assert!(c.local_issuer(), "{local}");
-        }
-    }
-
-    #[test]
-    fn invalid_settings_name_the_setting() {
-        let e = Config::load(None, &env(&[("GERBANG_BIND", "nope")])).unwrap_err();
-        assert_eq!(e.setting, "bind");
-        assert_eq!(e.source_name, "GERBANG_BIND");
-        let e = Config::load(None, &env(&[("GERBANG_ISSUER", "http://sso.example.go.id")])).unwrap_err();
-        assert_eq!(e.setting, "issuer");
-        let e = Config::load(None, &env(&[("GERBANG_ACCESS_TOKEN_TTL", "-5")])).unwrap_err();
-        assert_eq!(e.setting, "access_token_ttl");
-        let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "localhost:6379")])).unwrap_err();
-        assert_eq!(e.setting, "redis_url");
-        let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")])).unwrap_err();
-        assert!(e.message.contains("TLS"));
-        let e = Config::load(None, &env(&[("GERBANG_MASTER_KEY", "short")])).unwrap_err();
-        assert_eq!(e.setting, "master_key");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gerbang.toml");
-        std::fs::write(&path, "isuer = \"https://x\"\n").unwrap();
-        let e = Config::load(Some(&path), &env(&[])).unwrap_err();
-        assert_eq!(e.setting, "isuer");
-        assert!(e.to_string().contains("unknown setting"));
-    }
-}
+mod tests;

@@ -1,0 +1,155 @@
+//! Layering, validation and secret files of the configuration.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn defaults_are_usable() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.issuer, "http://localhost:8080");
+    assert!(c.database_url.expose().starts_with("sqlite://"));
+    assert!(c.redis_url.is_none());
+    assert_eq!(c.default_locale, "id");
+    assert_eq!(c.utc_offset_minutes, 420);
+}
+
+#[test]
+fn utc_offset_is_layered_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gerbang.toml");
+    std::fs::write(&path, "utc_offset_minutes = 480\n").unwrap();
+    assert_eq!(Config::load(Some(&path), &env(&[])).unwrap().utc_offset_minutes, 480);
+    let c = Config::load(Some(&path), &env(&[("GERBANG_UTC_OFFSET_MINUTES", "540")])).unwrap();
+    assert_eq!(c.utc_offset_minutes, 540);
+    assert_eq!(Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", "-720")])).unwrap().utc_offset_minutes, -720);
+    for bad in ["841", "-721", "WIB", "7.5"] {
+        let e = Config::load(None, &env(&[("GERBANG_UTC_OFFSET_MINUTES", bad)])).unwrap_err();
+        assert_eq!(e.setting, "utc_offset_minutes", "{bad}");
+        assert_eq!(e.source_name, "GERBANG_UTC_OFFSET_MINUTES");
+    }
+}
+
+#[test]
+fn env_overrides_file_and_file_overrides_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gerbang.toml");
+    std::fs::write(&path, "bind = \"127.0.0.1:9000\"\naccess_token_ttl = 120\n").unwrap();
+    let c = Config::load(Some(&path), &env(&[("GERBANG_ACCESS_TOKEN_TTL", "30")])).unwrap();
+    assert_eq!(c.bind.port(), 9000);
+    assert_eq!(c.access_token_ttl, 30);
+    assert_eq!(c.issuer, "http://localhost:9000");
+}
+
+#[test]
+fn file_variants_read_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("db");
+    std::fs::write(&secret, "postgres://u:p@db/gerbang\n").unwrap();
+    let c = Config::load(None, &env(&[("GERBANG_DATABASE_URL_FILE", secret.to_str().unwrap())])).unwrap();
+    assert_eq!(c.database_url.expose(), "postgres://u:p@db/gerbang");
+    assert_eq!(format!("{:?}", c.database_url), "[redacted]");
+}
+
+#[test]
+fn trusted_proxy_ranges() {
+    let c = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5")])).unwrap();
+    assert!(c.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+    assert!(c.trusted_proxies[0].contains("::ffff:10.2.3.4".parse().unwrap()));
+    assert!(!c.trusted_proxies[0].contains("11.0.0.1".parse().unwrap()));
+    assert!(c.trusted_proxies[1].contains("192.168.1.5".parse().unwrap()));
+    assert!(!c.trusted_proxies[1].contains("192.168.1.6".parse().unwrap()));
+    let e = Config::load(None, &env(&[("GERBANG_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+    assert_eq!(e.setting, "trusted_proxies");
+}
+
+#[test]
+fn a_public_issuer_names_its_redirect_domains_or_allows_any_explicitly() {
+    let public = ("GERBANG_ISSUER", "https://sso.jemberkab.go.id");
+    let e = Config::load(None, &env(&[public])).unwrap_err();
+    assert_eq!(e.setting, "redirect_domains");
+    assert!(e.message.contains("\"*\""), "{}", e.message);
+    let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*")])).unwrap();
+    assert!(c.redirect_domains.is_empty());
+    assert!(!c.local_issuer());
+    let c = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*.jemberkab.go.id")])).unwrap();
+    assert_eq!(c.redirect_domains, vec!["*.jemberkab.go.id".to_string()]);
+    let e = Config::load(None, &env(&[public, ("GERBANG_REDIRECT_DOMAINS", "*, jemberkab.go.id")])).unwrap_err();
+    assert_eq!(e.setting, "redirect_domains");
+    for local in ["http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://localhost"] {
+        let c = Config::load(None, &env(&[("GERBANG_ISSUER", local)])).unwrap();
+        assert!(c.local_issuer(), "{local}");
+    }
+}
+
+#[test]
+fn invalid_settings_name_the_setting() {
+    let e = Config::load(None, &env(&[("GERBANG_BIND", "nope")])).unwrap_err();
+    assert_eq!(e.setting, "bind");
+    assert_eq!(e.source_name, "GERBANG_BIND");
+    let e = Config::load(None, &env(&[("GERBANG_ISSUER", "http://sso.example.go.id")])).unwrap_err();
+    assert_eq!(e.setting, "issuer");
+    let e = Config::load(None, &env(&[("GERBANG_ACCESS_TOKEN_TTL", "-5")])).unwrap_err();
+    assert_eq!(e.setting, "access_token_ttl");
+    let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "localhost:6379")])).unwrap_err();
+    assert_eq!(e.setting, "redis_url");
+    let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")])).unwrap_err();
+    assert!(e.message.contains("TLS"));
+    let e = Config::load(None, &env(&[("GERBANG_MASTER_KEY", "short")])).unwrap_err();
+    assert_eq!(e.setting, "master_key");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gerbang.toml");
+    std::fs::write(&path, "isuer = \"https://x\"\n").unwrap();
+    let e = Config::load(Some(&path), &env(&[])).unwrap_err();
+    assert_eq!(e.setting, "isuer");
+    assert!(e.to_string().contains("unknown setting"));
+}
+
+#[test]
+fn smtp_is_off_by_default_and_checked_when_on() {
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert!(c.smtp.is_none());
+    assert_eq!(c.mail_from, "Gerbang <noreply@localhost>");
+    assert!(!c.citizen_registration);
+    let c = Config::load(None, &env(&[("GERBANG_SMTP_HOST", "mail.jemberkab.go.id")])).unwrap();
+    let smtp = c.smtp.unwrap();
+    assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
+    let c =
+        Config::load(None, &env(&[("GERBANG_SMTP_HOST", "mail.x.go.id"), ("GERBANG_SMTP_SECURITY", "tls")])).unwrap();
+    assert_eq!(c.smtp.unwrap().port, 465);
+    let e = Config::load(None, &env(&[("GERBANG_SMTP_HOST", "mail.x.go.id"), ("GERBANG_SMTP_SECURITY", "none")]))
+        .unwrap_err();
+    assert_eq!(e.setting, "smtp_security");
+    let c = Config::load(
+        None,
+        &env(&[("GERBANG_SMTP_HOST", "127.0.0.1"), ("GERBANG_SMTP_SECURITY", "none"), ("GERBANG_SMTP_PORT", "2525")]),
+    )
+    .unwrap();
+    assert_eq!(c.smtp.unwrap().port, 2525);
+    let e =
+        Config::load(None, &env(&[("GERBANG_SMTP_HOST", "m.x.go.id"), ("GERBANG_SMTP_USERNAME", "sso")])).unwrap_err();
+    assert_eq!(e.setting, "smtp_username");
+    let e = Config::load(None, &env(&[("GERBANG_MAIL_FROM", "not an address")])).unwrap_err();
+    assert_eq!(e.setting, "mail_from");
+}
+
+#[test]
+fn the_smtp_password_comes_from_a_file_and_stays_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("smtp");
+    std::fs::write(&secret, "rahasia-smtp\n").unwrap();
+    let c = Config::load(
+        None,
+        &env(&[
+            ("GERBANG_SMTP_HOST", "mail.x.go.id"),
+            ("GERBANG_SMTP_USERNAME", "sso"),
+            ("GERBANG_SMTP_PASSWORD_FILE", secret.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    let smtp = c.smtp.unwrap();
+    assert_eq!(smtp.password.as_ref().unwrap().expose(), "rahasia-smtp");
+    assert!(!format!("{smtp:?}").contains("rahasia"));
+}
