@@ -440,7 +440,11 @@ impl Config {
         let mail_from = match l.string("mail_from") {
             Some(m) => m,
             None => {
-                let host = url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(String::from));
+                // An address literal is no mail domain: a local issuer on 127.0.0.1 sends as localhost.
+                let host = url::Url::parse(&issuer).ok().and_then(|u| match u.host() {
+                    Some(url::Host::Domain(d)) => Some(d.to_string()),
+                    _ => None,
+                });
                 format!("Gerbang <noreply@{}>", host.unwrap_or_else(|| "localhost".into()))
             }
         };
