@@ -1,0 +1,86 @@
+//! The in-process cache backend: single use, counters, prefix counts, swaps, expiry by the clock.
+
+use super::*;
+
+#[tokio::test]
+async fn memory_take_is_single_use_and_expiry_works() {
+    let c = Cache::memory(Clock::system());
+    c.put("a", b"1", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(c.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(c.take("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(c.take("a").await.unwrap(), None);
+    c.put("b", b"2", Duration::from_millis(0)).await.unwrap();
+    assert_eq!(c.get("b").await.unwrap(), None);
+    assert_eq!(c.incr("n", Duration::from_secs(60)).await.unwrap(), 1);
+    assert_eq!(c.incr("n", Duration::from_secs(60)).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn memory_counters_read_back_as_numbers() {
+    let c = Cache::memory(Clock::system());
+    for _ in 0..3 {
+        c.incr("k", Duration::from_secs(60)).await.unwrap();
+    }
+    assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"3"[..]), "decimal text, as in Redis");
+    assert_eq!(c.peek_count("k").await.unwrap(), 3);
+    assert_eq!(c.take_count("k").await.unwrap(), 3);
+    assert_eq!(c.take_count("k").await.unwrap(), 0);
+    assert_eq!(c.peek_count("absent").await.unwrap(), 0);
+    c.put("bad", b"{}", Duration::from_secs(60)).await.unwrap();
+    assert!(matches!(c.peek_count("bad").await, Err(CacheError::NotACounter(_))));
+}
+
+#[tokio::test]
+async fn memory_count_prefix_counts_only_live_matching_keys() {
+    let c = Cache::memory(Clock::system());
+    let minute = Duration::from_secs(60);
+    c.put("sso:a", b"1", minute).await.unwrap();
+    c.put("sso:b", b"1", minute).await.unwrap();
+    c.put("sso:gone", b"1", Duration::from_millis(0)).await.unwrap();
+    c.put("sso-index:acct", b"1", minute).await.unwrap();
+    c.put("code:x", b"1", minute).await.unwrap();
+    assert_eq!(c.count_prefix("sso:").await.unwrap(), 2);
+    assert_eq!(c.count_prefix("nothing:").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn memory_swap_and_bounded_counters() {
+    let c = Cache::memory(Clock::system());
+    let minute = Duration::from_secs(60);
+    assert!(c.swap("r", None, b"1", minute).await.unwrap());
+    assert!(!c.swap("r", None, b"2", minute).await.unwrap(), "present: a swap from absent fails");
+    assert!(!c.swap("r", Some(b"0"), b"2", minute).await.unwrap(), "changed since it was read");
+    assert!(c.swap("r", Some(b"1"), b"2", minute).await.unwrap());
+    assert_eq!(c.get("r").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(c.count_below("n", 2, minute).await.unwrap(), Some(1));
+    assert_eq!(c.count_below("n", 2, minute).await.unwrap(), Some(2));
+    assert_eq!(c.count_below("n", 2, minute).await.unwrap(), None, "the limit is not passed");
+    c.refund("n").await.unwrap();
+    assert_eq!(c.peek_count("n").await.unwrap(), 1);
+    c.refund("absent").await.unwrap();
+    assert_eq!(c.peek_count("absent").await.unwrap(), 0, "a refund creates nothing");
+}
+
+#[tokio::test]
+async fn memory_entries_expire_by_the_clock() {
+    let clock = Clock::adjustable();
+    let c = Cache::memory(clock.clone());
+    let minute = Duration::from_secs(60);
+    c.put("v", b"1", minute).await.unwrap();
+    c.incr("n", minute).await.unwrap();
+    assert!(c.swap("r", None, b"1", minute).await.unwrap());
+    clock.advance(59);
+    assert_eq!(c.get("v").await.unwrap().as_deref(), Some(&b"1"[..]));
+    clock.advance(1);
+    assert_eq!(c.get("v").await.unwrap(), None);
+    assert_eq!(c.peek_count("n").await.unwrap(), 0);
+    assert_eq!(c.incr("n", minute).await.unwrap(), 1, "a new window");
+    assert!(c.swap("r", None, b"2", minute).await.unwrap(), "an expired record counts as absent");
+    assert_eq!(c.count_prefix("v").await.unwrap(), 0);
+}
+
+#[test]
+fn glob_metacharacters_are_escaped() {
+    assert_eq!(glob_escape("gerbang:sso:"), "gerbang:sso:");
+    assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+}
