@@ -248,3 +248,34 @@ async fn twenty_concurrent_withdrawals_record_one_and_fail_none() {
         assert!(!active(&app, &c, tok).await);
     }
 }
+
+#[tokio::test]
+async fn a_code_issued_before_the_withdrawal_is_refused_after_it() {
+    let app = TestApp::spawn().await;
+    let nik = unique_nik();
+    app.citizen(&nik, "Warga Lambat").await;
+    let c = third_party(&app, &["openid", "nik"]).await;
+    let b = browser();
+    connect(&app, &b, &c, &["nik"], &nik).await;
+
+    // Signed in and consented: the next authorization request yields a code at once.
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["nik"]);
+    let res = b.get(&start.url).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let code = query(&location(&res))["code"].clone();
+
+    let csrf = confirm_csrf(&app, &b, &c.id).await;
+    let res = post(&b, &app, &format!("/account/applications/{}/withdraw", c.id), &[("csrf", csrf)]).await;
+    assert_eq!(res.status(), 303);
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", c.redirect_uri.as_str()),
+        ("code_verifier", start.verifier.secret().as_str()),
+    ];
+    let (status, v) = post_form(&app, "/token", &c, &form).await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_grant")), "{v}");
+    assert!(page(&b, &app, "/account/applications").await.contains("id=\"no-apps\""), "no grant was made");
+}
