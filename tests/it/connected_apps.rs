@@ -92,6 +92,7 @@ async fn a_citizen_sees_the_application_with_its_scopes_and_withdrawal_revokes_e
     let csrf = confirm_csrf(&app, &b, &c.id).await;
     let html = page(&b, &app, &format!("/account/applications/{}/withdraw", c.id)).await;
     assert!(html.contains("Gerbang akan meminta persetujuan Anda kembali"), "{html}");
+    assert!(html.contains("data-offline") && html.contains("data-scope=\"nik\""), "{html}");
     assert!(active(&app, &c, &t.access).await && active(&app, &c, &t.refresh).await);
     assert!(withdrawals(&app, &person.id).await.is_empty());
 
