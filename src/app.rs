@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, console, demo, health, login, oidc};
+use crate::http::{account, admin, connected, console, demo, health, login, oidc};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,6 +64,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/passkeys/options", post(account::passkey_options))
         .route("/account/passkeys/{id}/remove", get(account::passkey_remove_form).post(account::passkey_remove))
         .route("/account/sessions/{sid}/end", get(account::session_end_form).post(account::session_end))
+        .route("/account/applications", get(connected::list))
+        .route("/account/applications/{client_id}/withdraw", get(connected::withdraw_form).post(connected::withdraw))
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
         .route("/demo/callback", get(demo::callback));

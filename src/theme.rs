@@ -24,6 +24,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("account_totp.html", include_str!("../themes/default/account_totp.html")),
     ("account_codes.html", include_str!("../themes/default/account_codes.html")),
     ("confirm.html", include_str!("../themes/default/confirm.html")),
+    ("account_applications.html", include_str!("../themes/default/account_applications.html")),
+    ("account_withdraw.html", include_str!("../themes/default/account_withdraw.html")),
     ("recovery_used.html", include_str!("../themes/default/recovery_used.html")),
     ("console_base.html", include_str!("../themes/default/console_base.html")),
     ("console_dashboard.html", include_str!("../themes/default/console_dashboard.html")),

@@ -80,11 +80,11 @@ async fn login_redirect(st: &St, locale: &'static str, force: bool) -> Response 
 
 /// The person signed in through the single sign-on session; without one, the login.
 pub struct Person<M = SignedIn> {
-    st: St,
-    me: M,
-    locale: &'static str,
+    pub(super) st: St,
+    pub(super) me: M,
+    pub(super) locale: &'static str,
     /// The browser-binding id this person's forms are bound to (empty before any page).
-    bid: String,
+    pub(super) bid: String,
 }
 
 /// A person who logged in recently enough to change factors (`ops::account::Recent`);
@@ -146,7 +146,7 @@ impl<M> Person<M> {
     }
 
     /// The page for an operation's error.
-    fn error(&self, e: SelfServiceError) -> PageError {
+    pub(super) fn error(&self, e: SelfServiceError) -> PageError {
         self.refusal(e, "error_invalid_request")
     }
 
@@ -175,7 +175,7 @@ impl<M> Person<M> {
         }
     }
 
-    fn text(&self, key: &str) -> String {
+    pub(super) fn text(&self, key: &str) -> String {
         self.st.themes.text(self.locale, key)
     }
 

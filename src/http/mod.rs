@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod connected;
 pub mod console;
 pub mod demo;
 pub mod health;

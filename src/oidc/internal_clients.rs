@@ -55,3 +55,9 @@ async fn ensure_client(
         Err(e) => Err(e),
     }
 }
+
+/// Gerbang's own applications: people reach them through Gerbang itself, so they are no
+/// "connected application" a person could withdraw from.
+pub fn is_internal(client_id: &str) -> bool {
+    matches!(client_id, ACCOUNT_CLIENT_ID | CONSOLE_CLIENT_ID)
+}

@@ -104,6 +104,13 @@ async fn authorization_code(
         .await
         .map_err(OAuthError::server)?
         .ok_or_else(|| OAuthError::invalid_grant("the login session this code was issued in has ended"))?;
+    // A code issued just before the person withdrew the application's access must not bring it
+    // back: an application that asks for consent redeems codes only while the consent stands.
+    if !client.first_party
+        && grant_store::get_consent(st.db, &grant.account_id, &client.id).await.map_err(OAuthError::server)?.is_none()
+    {
+        return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
+    }
     let account = active_account(st, &grant.account_id).await?;
     let row = GrantRow {
         id: grant.grant_id.clone(),

@@ -8,6 +8,7 @@ pub mod applications;
 pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
+pub mod connected;
 pub mod console;
 pub mod enrolment;
 pub mod keys;

@@ -6,6 +6,7 @@ pub mod app_requests;
 pub mod audit;
 pub mod certs;
 pub mod clients;
+pub mod connected;
 pub mod demo;
 pub mod enrolment;
 pub mod factors;

@@ -5,6 +5,7 @@ mod audit;
 mod certs;
 mod cli;
 mod common;
+mod connected_apps;
 mod console;
 mod demo;
 mod enrolment;
