@@ -450,3 +450,19 @@ async fn forgot_password_is_limited_per_address_and_unavailable_without_mail() {
     let html = res.text().await.unwrap();
     assert!(html.contains("not available") && html.contains("help desk") && !html.contains("name=\"identifier\""));
 }
+
+#[tokio::test]
+async fn a_person_locked_out_by_failed_logins_signs_in_after_a_reset() {
+    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "3600")]).await;
+    let (nip, id) = staff(&app, "Terkunci Sementara", None, None).await;
+    for _ in 0..4 {
+        assert!(!logs_in(&app, &nip, "salah-sekali-sandinya").await);
+    }
+    assert!(!logs_in(&app, &nip, PASSWORD).await, "locked: even the right password is refused");
+    let op = gerbang::ops::Principal::Operator(gerbang::ops::Operator::local());
+    let account = op.parse_account_id(&id).unwrap();
+    let link = gerbang::ops::reset::issue(&app.state, &op, &account, None, now()).await.unwrap();
+    let (status, _) = follow(&browser(), link.url.as_deref().unwrap(), NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(status, 200);
+    assert!(logs_in(&app, &nip, NEW_PASSWORD).await, "the reset lifted the lockout");
+}
