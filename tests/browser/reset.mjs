@@ -89,9 +89,10 @@ try {
 
   // 3. The mail, from the sink's Maildir.
   const mail = await mailTo(RESET_EMAIL);
-  check("the mail's subject", /^subject:\s*Atur ulang kata sandi Anda/im.test(mail.head), mail.head);
+  const subject = (/^subject:\s*(.*)$/im.exec(mail.head) || [, ""])[1];
+  check("the mail's subject", subject === "Atur ulang kata sandi Anda", subject);
   const link = (new RegExp(`${BASE}/reset/[A-Za-z0-9_-]{43}`).exec(mail.body) || [])[0];
-  check("the mail carries a reset link", Boolean(link), mail.body);
+  check("the mail carries a reset link", Boolean(link), link ? "" : mail.body);
 
   // 4. Opening it shows the form (and spends nothing); a too-short password is refused on the page.
   await page.goto(link);

@@ -453,7 +453,8 @@ async fn forgot_password_is_limited_per_address_and_unavailable_without_mail() {
 
 #[tokio::test]
 async fn a_person_locked_out_by_failed_logins_signs_in_after_a_reset() {
-    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "3600")]).await;
+    let app =
+        TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "3600")]).await;
     let (nip, id) = staff(&app, "Terkunci Sementara", None, None).await;
     for _ in 0..4 {
         assert!(!logs_in(&app, &nip, "salah-sekali-sandinya").await);
