@@ -277,6 +277,15 @@ pub async fn follow(
             return Err(failed("the password could not be set through the link", e));
         }
     };
+    // A login with the old password between the first sweep and the commit would have left a
+    // session (and its grants) behind: one more sweep, now that the old password is gone.
+    let swept = async {
+        session::end_all_but(&st.cache, &a.id, "", now, memory).await.map_err(|e| e.to_string())?;
+        grant_store::revoke_grants_of_account(&st.db, &a.id, now).await.map_err(|e| e.to_string())
+    };
+    if let Err(e) = swept.await {
+        tracing::warn!(error = %e, "the second sweep of sessions after a reset failed");
+    }
     for other in [Purpose::Reset, Purpose::Activation] {
         if let Err(e) = links::close_all(&st.db, &a.id, other, now).await {
             tracing::warn!(error = %e, "the account's other password links could not be closed");

@@ -106,6 +106,9 @@ async fn a_help_desk_link_sets_a_new_password_and_shuts_out_the_old_one() {
     // No verified address and no mail server: the link comes back; e-mail is refused clearly.
     let (status, e) = ask(&app, &token, &id, Some(json!({ "delivery": "email" }))).await;
     assert_eq!((status, e["detail"].as_str().unwrap()), (409, "the account has no verified e-mail address"));
+    verified(&app, &id).await;
+    let (status, e) = ask(&app, &token, &id, Some(json!({ "delivery": "email" }))).await;
+    assert_eq!((status, e["detail"].as_str().unwrap()), (409, "e-mail is not configured on this server"));
     let (status, e) = ask(&app, &token, &id, Some(json!({ "delivery": "pigeon" }))).await;
     assert_eq!(status, 422, "{e}");
     let (status, link) = ask(&app, &token, &id, None).await;
