@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, connected, console, demo, health, login, oidc};
+use crate::http::{account, admin, connected, console, demo, health, login, oidc, reset};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,6 +60,9 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/recovery", get(account::recovery_form).post(account::recovery_new))
         .route("/account/enrol", post(account::enrol_redeem))
         .route("/enrol/{token}", get(account::enrol_link))
+        .route("/reset/{token}", get(reset::reset_form).post(reset::reset_submit))
+        .route("/activate/{token}", get(reset::activate_form).post(reset::activate_submit))
+        .route("/login/forgot", get(reset::forgot_form).post(reset::forgot))
         .route("/account/passkeys", post(account::passkey_add))
         .route("/account/passkeys/options", post(account::passkey_options))
         .route("/account/passkeys/{id}/remove", get(account::passkey_remove_form).post(account::passkey_remove))
@@ -84,6 +87,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console/accounts/{id}/status", post(console::account_status))
         .route("/console/accounts/{id}/factor-reset", post(console::account_factor_reset))
         .route("/console/accounts/{id}/enrolment-link", post(console::account_enrolment_link))
+        .route("/console/accounts/{id}/reset-link", post(console::account_reset_link))
         .route("/console/sessions", get(console::sessions))
         .route("/console/certificates", get(console::certificates))
         .route("/console/accounts/{id}/certificates", post(console::certificate_bind))
@@ -110,6 +114,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/accounts/{id}/status", put(admin::set_status))
         .route("/admin/api/v1/accounts/{id}/factor-reset", post(admin::reset_factors))
         .route("/admin/api/v1/accounts/{id}/enrolment-link", post(admin::enrolment_link))
+        .route("/admin/api/v1/accounts/{id}/password-reset", post(admin::password_reset))
         .route("/admin/api/v1/accounts/{id}/roles", get(admin::account_roles))
         .route("/admin/api/v1/accounts/{id}/sessions", get(admin::list_sessions))
         .route("/admin/api/v1/accounts/{id}/sessions/{sid}", delete(admin::end_session))

@@ -42,6 +42,14 @@ pub(super) enum AccountCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Issue a password link (24 h, single use, shown once): a reset link, or an activation
+    /// link for an account without a password. Audited.
+    ResetLink {
+        /// NIP, NIK or account id.
+        account: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -90,6 +98,9 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: AccountCmd) -> 
         AccountCmd::EnrolmentLink { account, json } => {
             enrolment_link(&Ctx::open(config, operator).await?, &account, json).await
         }
+        AccountCmd::ResetLink { account, json } => {
+            reset_link(&Ctx::open(config, operator).await?, &account, json).await
+        }
     }
 }
 
@@ -124,13 +135,23 @@ async fn create(ctx: &Ctx, a: AccountCreate) -> anyhow::Result<ExitCode> {
         None
     };
     let new = NewAccount { nip: a.nip, nik: a.nik, name: a.name, password, is_admin: a.admin };
-    match ops_accounts::provision_account(&ctx.st, &ctx.who, new, now()).await {
-        Ok((acc, warnings)) => Ok(print(a.json, json!({ "account": acc, "warnings": warnings }), || {
-            println!("created {} account {} ({})", acc.kind.as_str(), acc.id, acc.name);
-            for w in &warnings {
-                eprintln!("warning: {w}");
+    match crate::ops::reset::provision_account(&ctx.st, &ctx.who, new, now()).await {
+        Ok((acc, warnings, activation)) => {
+            let mut out = json!({ "account": acc, "warnings": warnings });
+            if let Some(link) = &activation {
+                out["activation"] = json!(link);
             }
-        })),
+            Ok(print(a.json, out, || {
+                println!("created {} account {} ({})", acc.kind.as_str(), acc.id, acc.name);
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                if let Some(url) = activation.as_ref().and_then(|l| l.url.as_deref()) {
+                    println!("no password yet; activation link, single use, valid 24 hours, shown only now:");
+                    println!("  {url}");
+                }
+            }))
+        }
         Err(ProvisionError::Refused(e)) => Ok(refused(a.json, &e)),
         Err(ProvisionError::Account(e)) => {
             let code = match &e {
@@ -214,5 +235,21 @@ async fn enrolment_link(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<Exit
     Ok(print(json, json!({ "enrolment_link": link }), || {
         println!("enrolment link for {} ({}), single use, valid 24 hours, shown only now:", a.id, a.name);
         println!("  {}", link.url);
+    }))
+}
+
+async fn reset_link(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (a, id) = match find(ctx, key, json).await {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let want = Some(crate::ops::reset::Delivery::Link);
+    let link = match crate::ops::reset::issue(&ctx.st, &ctx.who, &id, want, now()).await {
+        Ok(l) => l,
+        Err(e) => return Ok(refused(json, &e)),
+    };
+    Ok(print(json, json!({ "reset_link": link }), || {
+        println!("{} link for {} ({}), single use, valid 24 hours, shown only now:", link.purpose, a.id, a.name);
+        println!("  {}", link.url.as_deref().unwrap_or_default());
     }))
 }

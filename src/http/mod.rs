@@ -12,6 +12,7 @@ pub mod limits;
 pub mod login;
 pub mod oidc;
 pub mod page;
+pub mod reset;
 
 pub use page::{CsrfBound, PageError, SignedInForm};
 

@@ -3,7 +3,8 @@
 # an account and an application that demands level 3, and runs passkeys.mjs in headless
 # Chromium; then, on the same server, console.mjs drives the admin console as an administrator
 # (diskominfo-admin + opd-admin of a unit, at level 3 with a passkey) over a staff account and a
-# global role made here. Screenshots go to target/browser-artifacts/. Installs Chromium
+# global role made here; reset.mjs then resets a password through "Lupa kata sandi?" with the
+# mail read from the SMTP sink (tests/smtp/sink.py). Screenshots go to target/browser-artifacts/. Installs Chromium
 # (Debian's package) and playwright-core (from package-lock.json) when missing; never downloads
 # a browser of its own.
 set -euo pipefail
@@ -57,9 +58,36 @@ enrol_url() { "$BIN" account enrolment-link "$1" --json | python3 -c 'import jso
 ADMIN_ENROL_URL="$(enrol_url "$ADMIN_NIP")"
 REVIEWER_ENROL_URL="$(enrol_url "$REVIEWER_NIP")"
 
+# The reset run: an account with a verified address (set in the database: proving an address is
+# another part's flow), and a real SMTP server (aiosmtpd) storing mail into a Maildir that
+# reset.mjs reads. The sink stops when its standard input (a FIFO held open here) closes.
+RESET_NIP=199203172015032005
+RESET_EMAIL="maya.sari@surel.contoh.go.id"
+echo "$PASSWORD" | "$BIN" account create --nip "$RESET_NIP" --name "Maya Sari" --password-stdin --json >/dev/null
+python3 - "$TMP/gerbang.db" "$RESET_NIP" "$RESET_EMAIL" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE accounts SET email = ?, email_verified = 1 WHERE nip = ?", (sys.argv[3], sys.argv[2]))
+db.commit()
+PY
+python3 -c 'import aiosmtpd' 2>/dev/null || pip install --quiet aiosmtpd
+MAILDIR="$TMP/maildir"
+SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+mkfifo "$TMP/sink.in"
+python3 tests/smtp/sink.py "$SMTP_PORT" "$MAILDIR" <"$TMP/sink.in" >"$TMP/sink.log" 2>&1 &
+SINK=$!
+exec 7>"$TMP/sink.in"
+for _ in $(seq 1 100); do grep -q ready "$TMP/sink.log" 2>/dev/null && break; sleep 0.1; done
+export GERBANG_SMTP_HOST=127.0.0.1 GERBANG_SMTP_PORT="$SMTP_PORT" GERBANG_SMTP_SECURITY=none
+export GERBANG_MAIL_FROM="SSO Uji <sso@contoh.go.id>"
+
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
-cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() {
+    kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
+    exec 7>&-; wait "$SINK" 2>/dev/null || true
+    rm -rf "$TMP"
+}
 trap cleanup EXIT
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
@@ -77,7 +105,8 @@ echo "screenshots: $ARTIFACTS"
 export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
-       ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs; }; then
+       ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs &&
+       RESET_NIP="$RESET_NIP" RESET_EMAIL="$RESET_EMAIL" MAILDIR="$MAILDIR" node tests/browser/reset.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi

@@ -144,7 +144,8 @@ async fn every_change_from_the_command_line_is_audited_with_the_operator_as_acto
         op.run_env(&["role", "unassign", "--role", "penguji", "--opd", "7.01", "--json"], &[("GERBANG_ACTOR", "siti")]);
     assert_eq!((run.code, run.json()), (0, json!({ "unassigned": "penguji", "revoked_grants": 0 })));
 
-    let trail = op.trail();
+    // The passwordless account's activation link has its own test below.
+    let trail: Vec<_> = op.trail().into_iter().filter(|e| e.0 != "password.reset_link_issued").collect();
     assert_eq!(
         kinds(&trail, 0),
         vec![
@@ -196,23 +197,23 @@ async fn every_change_from_the_command_line_is_audited_with_the_operator_as_acto
     op.ok(&["demo", "seed", "--actor", "budi", "--json"]);
     let trail = op.trail();
     assert_eq!(
-        kinds(&trail, 12),
+        kinds(&trail, 13),
         vec![
             ("account.status_changed", "cli:199001012015031001", id.as_str()),
             ("account.factors_reset", "cli:local", id.as_str()),
             ("demo.seeded", "cli:budi", ""),
         ]
     );
-    assert_eq!(trail[12].3, json!({ "before": "active", "after": "suspended" }));
+    assert_eq!(trail[13].3, json!({ "before": "active", "after": "suspended" }));
     let verify = op.ok(&["audit", "verify", "--json"]);
     assert_eq!(verify["ok"], true);
 
     // An export is recorded too, after the records it holds.
     let exported = op.ok(&["audit", "export", "--since", "2000-01-01", "--until", "2100-01-01", "--format", "json"]);
-    assert_eq!(exported["events"].as_array().unwrap().len(), 15);
+    assert_eq!(exported["events"].as_array().unwrap().len(), 16);
     let trail = op.trail();
-    assert_eq!(kinds(&trail, 15), vec![("audit.exported", "cli:local", "")]);
-    assert_eq!(trail[15].3, json!({ "since": 946684800, "until": 4102444800i64, "records": 15 }));
+    assert_eq!(kinds(&trail, 16), vec![("audit.exported", "cli:local", "")]);
+    assert_eq!(trail[16].3, json!({ "since": 946684800, "until": 4102444800i64, "records": 16 }));
 }
 
 #[tokio::test]
@@ -330,5 +331,34 @@ async fn the_operator_issues_an_enrolment_link() {
     let again = op.ok(&["account", "enrolment-link", &nip, "--json"]);
     assert_ne!(again["enrolment_link"]["url"], url.as_str(), "a new secret each time");
     let unknown = op.run_env(&["account", "enrolment-link", &unique_nip(), "--json"], &[]);
+    assert_ne!(unknown.code, 0);
+}
+
+/// An account created without a password gets its activation link printed once; the operator's
+/// `reset-link` prints a password link (activation while there is no password yet), audited
+/// without its secret.
+#[tokio::test]
+async fn the_operator_prints_activation_and_reset_links() {
+    let op = Operator::new();
+    let nip = unique_nip();
+    let created = op.ok(&["account", "create", "--nip", &nip, "--name", "Tanpa Sandi", "--json"]);
+    let id = created["account"]["id"].as_str().unwrap().to_string();
+    let url = created["activation"]["url"].as_str().unwrap().to_string();
+    assert!(url.contains("/activate/") && url.rsplit('/').next().unwrap().len() == 43, "{url}");
+    let out = op.ok(&["account", "reset-link", &nip, "--json"]);
+    let link = &out["reset_link"];
+    assert_eq!((link["delivery"].as_str(), link["purpose"].as_str()), (Some("link"), Some("activation")));
+    let token = link["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_ne!(link["url"].as_str().unwrap(), url, "a new link each time");
+    let (kind, actor, subject, detail) = op.trail().pop().unwrap();
+    assert_eq!(
+        (kind.as_str(), actor.as_str(), subject.as_str()),
+        ("password.reset_link_issued", "cli:local", id.as_str())
+    );
+    assert!(!detail.to_string().contains(&token), "the trail never holds the link's secret");
+    let text = op.run_env(&["account", "reset-link", &nip], &[]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("activation link for") && text.stdout.contains("/activate/"), "{}", text.stdout);
+    let unknown = op.run_env(&["account", "reset-link", &unique_nip(), "--json"], &[]);
     assert_ne!(unknown.code, 0);
 }

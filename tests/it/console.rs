@@ -10,7 +10,7 @@ use crate::common::*;
 use crate::common::opd_unit as unit;
 
 /// Logs a browser into the console: /console → console login → Gerbang login → callback.
-async fn console_login(app: &TestApp, b: &reqwest::Client, nip: &str) -> reqwest::Response {
+pub(crate) async fn console_login(app: &TestApp, b: &reqwest::Client, nip: &str) -> reqwest::Response {
     let res = b.get(app.url("/console/accounts")).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let to_login = location(&res);
@@ -165,7 +165,9 @@ async fn a_diskominfo_admin_logs_in_sees_every_page_and_changes_go_through_confi
         &[("csrf", &csrf), ("nip", &nip), ("name", "Budi Santoso"), ("opd_id", &top), ("confirmed", "1")],
     )
     .await;
-    assert_eq!(res.status(), 303);
+    // Created without a password: its activation link is shown once.
+    assert_eq!(res.status(), 200);
+    assert!(unescape(&res.text().await.unwrap()).contains(&app.url("/activate/")));
     let created = accounts::find(&app.state.db, &nip).await.unwrap().expect("created");
     assert_eq!(created.opd_id.as_deref(), Some(top.as_str()));
 

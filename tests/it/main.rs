@@ -23,6 +23,7 @@ mod mail;
 mod mailbox;
 mod oidc_flow;
 mod protocol_errors;
+mod reset;
 mod self_service;
 mod sessions;
 mod spbe;

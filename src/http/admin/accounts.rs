@@ -7,12 +7,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{json_body, query_params, AdminAuth, ApiResult, Problem};
+use super::{json_body, query_params, AdminAuth, ApiResult, Problem, ProblemResponse};
 use crate::auth::session::SsoSession;
 use crate::http::St;
 use crate::identity::accounts::{Account, AccountStatus};
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::enrolment::IssuedLink;
+use crate::ops::reset::{Delivery, ResetLink};
 use crate::ops::{self};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +68,10 @@ pub struct CreatedAccount {
     pub account: AccountView,
     /// Non-blocking remarks about the NIK, such as an unknown region code.
     pub warnings: Vec<String>,
+    /// For an account created without a password: the link through which its person sets one
+    /// (single use, 24 h, shown only in this answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<ResetLink>,
 }
 
 /// Create an account (Diskominfo anywhere; OPD admins in their own units).
@@ -77,8 +82,8 @@ pub async fn create_account(
     AdminAuth(admin): AdminAuth,
     body: Result<Json<AccountInput>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
-    let (account, warnings) = ops::accounts::create_account(&st, &admin, json_body(body)?, st.now()).await?;
-    Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings })))
+    let (account, warnings, activation) = ops::reset::create_account(&st, &admin, json_body(body)?, st.now()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedAccount { account: account.into(), warnings, activation })))
 }
 
 /// One account.
@@ -157,6 +162,37 @@ pub async fn enrolment_link(
 ) -> ApiResult<(StatusCode, Json<IssuedLink>)> {
     let link = ops::enrolment::issue_link(&st, &admin, &admin.parse_account_id(&id)?, st.now()).await?;
     Ok((StatusCode::CREATED, Json(link)))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ResetRequest {
+    /// `email` (to the verified address) or `link` (shown in the answer). Without it: e-mail
+    /// when the account has a verified address and e-mail is configured, else a link.
+    pub delivery: Option<Delivery>,
+}
+
+/// Issue a password link (single use, 24 h): a reset link for an account with a password, an
+/// activation link for one without. Mailed to the verified address, or returned once. Never
+/// for one's own account; accounts holding an administrative role only by Diskominfo admins;
+/// only for active accounts. Asking for e-mail when that is impossible answers 409.
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/password-reset", request_body(content = Option<ResetRequest>),
+    params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = ResetLink), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn password_reset(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ResetLink>> {
+    // The body is optional: an empty one asks for the default delivery.
+    let req: ResetRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", e.to_string()))?
+    };
+    let id = admin.parse_account_id(&id)?;
+    Ok(Json(ops::reset::issue(&st, &admin, &id, req.delivery, st.now()).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -89,8 +89,10 @@ pub async fn account_new(SignedInForm { who: c, form }: SignedInForm<Console>) -
         let summary = vec![c.fmt("c_sum_account_create", &[&input.name, &id, &unit])];
         return c.confirm(&form, "/console/accounts/new", "/console/accounts", summary);
     }
-    match ops::accounts::create_account(&c.st, &c.admin, input, c.st.now()).await {
-        Ok((a, _)) => done(&format!("/console/accounts/{}", a.id), "account_created"),
+    match ops::reset::create_account(&c.st, &c.admin, input, c.st.now()).await {
+        // Without a password nobody could log in: its activation link is shown once.
+        Ok((a, _, Some(link))) => reset_link_page(&c, &a, link, &format!("/console/accounts/{}", a.id)),
+        Ok((a, _, None)) => done(&format!("/console/accounts/{}", a.id), "account_created"),
         Err(AdminError::Invalid(d)) | Err(AdminError::Conflict(d)) => again(&c, d),
         Err(e) => c.fail(e, "/console/accounts"),
     }
@@ -298,4 +300,31 @@ pub async fn account_enrolment_link(
         ),
         Err(e) => c.fail(e, &back),
     }
+}
+
+/// A help-desk password link (an activation link for an account without a password), mailed to
+/// the verified address or shown once, after confirmation.
+pub async fn account_reset_link(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (id, a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !confirmed(&form) {
+        let summary = vec![c.fmt("c_sum_reset_link", &[&a.name])];
+        return c.confirm(&form, &format!("/console/accounts/{id}/reset-link"), &back, summary);
+    }
+    match ops::reset::issue(&c.st, &c.admin, &id, None, c.st.now()).await {
+        Ok(link) => reset_link_page(&c, &a, link, &back),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+fn reset_link_page(c: &Console, a: &Account, link: ops::reset::ResetLink, back: &str) -> Response {
+    let sent = link.sent_to.as_deref().map(|to| c.fmt("c_reset_link_sent", &[to]));
+    let heading = c.text(if link.purpose == "activation" { "c_activation_link" } else { "c_reset_link" });
+    let ctx = context! { name => a.name, url => link.url, sent => sent, heading => heading, back_url => back };
+    c.ok("console_reset_link.html", "accounts", ctx)
 }

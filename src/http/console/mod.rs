@@ -21,7 +21,7 @@ mod units;
 
 pub use accounts::{
     account, account_edit, account_enrolment_link, account_factor_reset, account_new, account_new_form,
-    account_role_add, account_role_remove, account_session_end, account_status, accounts, sessions,
+    account_reset_link, account_role_add, account_role_remove, account_session_end, account_status, accounts, sessions,
 };
 pub use applications::{application, application_edit, application_enabled, application_secret, applications};
 pub use audit::{audit_export, audit_view};
