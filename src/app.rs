@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, console, demo, health, login, oidc};
+use crate::http::{account, admin, console, demo, health, login, oidc, register};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,6 +53,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{name}", get(health::static_file))
+        .route("/register", get(register::form).post(register::submit))
+        .route("/register/confirm/{token}", get(register::confirm_form).post(register::confirm))
         .route("/account", get(account::overview))
         .route("/account/password", get(account::password_form).post(account::password_change))
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))

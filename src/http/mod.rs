@@ -11,6 +11,7 @@ pub mod limits;
 pub mod login;
 pub mod oidc;
 pub mod page;
+pub mod register;
 
 pub use page::{CsrfBound, PageError, SignedInForm};
 

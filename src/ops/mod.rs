@@ -15,6 +15,7 @@ pub mod limits;
 pub mod login;
 pub mod oauth;
 pub mod principal;
+pub mod registration;
 pub mod relying_party;
 pub mod requests;
 pub mod roles;

@@ -22,6 +22,7 @@ mod mail;
 mod mailbox;
 mod oidc_flow;
 mod protocol_errors;
+mod register;
 mod self_service;
 mod sessions;
 mod spbe;
