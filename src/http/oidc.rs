@@ -124,6 +124,9 @@ pub fn outcome_response(
                 let name = if locale == "en" { l.name_en } else { l.name_id };
                 message = message.replace("{level}", &l.level.to_string()).replace("{name}", name);
             }
+            if message_key == "denied_unverified" {
+                message = message.replace("{counter}", &super::register::counter_info(st, locale));
+            }
             let ctx = minijinja::context! {
                 title => st.themes.text(locale, "error_access_denied_title"),
                 message => message,

@@ -97,6 +97,11 @@ impl Account {
         self.email.as_deref().filter(|_| self.email_verified)
     }
 
+    /// Whether an officer verified the person's identity at a counter (profile `verified`).
+    pub fn identity_verified(&self) -> bool {
+        self.profile.get("verified").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == AccountStatus::Active
     }

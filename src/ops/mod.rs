@@ -22,6 +22,7 @@ pub mod roles;
 pub mod stats;
 pub mod units;
 pub mod upkeep;
+pub mod verification;
 
 pub use principal::{Operator, Principal};
 

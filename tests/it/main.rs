@@ -30,3 +30,4 @@ mod stats;
 mod throttle;
 mod tokens;
 mod transactions;
+mod verification;

@@ -14,7 +14,12 @@ use crate::mailbox::{mailbox, smtp_settings, unique_address};
 const PW: &str = "lembayung-senja-2026";
 
 pub async fn register_app() -> TestApp {
+    register_app_with(&[]).await
+}
+
+pub async fn register_app_with(extra: &[(&str, &str)]) -> TestApp {
     let mut settings = smtp_settings();
+    settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     settings.push(("GERBANG_CITIZEN_REGISTRATION", "true".into()));
     settings.push(("GERBANG_TRUSTED_PROXIES", "127.0.0.1/32".into()));
     let s: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -84,7 +89,7 @@ pub async fn citizen_claims(app: &TestApp, c: &TestClient, nik: &str) -> Result<
 pub async fn citizen_app(app: &TestApp, require_verified: bool) -> TestClient {
     app.client_where(&["openid", "profile", "nik", "citizen_profile"], &[GrantType::AuthorizationCode], |n| {
         n.first_party = true;
-        let _ = require_verified;
+        n.require_verified = require_verified;
     })
     .await
 }
