@@ -57,6 +57,19 @@ enrol_url() { "$BIN" account enrolment-link "$1" --json | python3 -c 'import jso
 ADMIN_ENROL_URL="$(enrol_url "$ADMIN_NIP")"
 REVIEWER_ENROL_URL="$(enrol_url "$REVIEWER_NIP")"
 
+# Mail goes to the SMTP sink (tests/smtp/sink.py, aiosmtpd) when it is not running already; it
+# stops when this script ends and closes its input. Citizens may register themselves.
+if [ -z "${MAILDIR:-}" ]; then
+    SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    MAILDIR="$TMP/maildir"
+    mkfifo "$TMP/sink.in"
+    python3 tests/smtp/sink.py "$SMTP_PORT" "$MAILDIR" <"$TMP/sink.in" >"$TMP/sink.out" 2>&1 &
+    exec 9>"$TMP/sink.in"
+    for _ in $(seq 1 100); do grep -q ready "$TMP/sink.out" 2>/dev/null && break; sleep 0.1; done
+    export GERBANG_SMTP_HOST=127.0.0.1 GERBANG_SMTP_PORT="$SMTP_PORT" GERBANG_SMTP_SECURITY=none
+fi
+export MAILDIR GERBANG_CITIZEN_REGISTRATION=true
+
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"; }
@@ -77,7 +90,8 @@ echo "screenshots: $ARTIFACTS"
 export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
-       ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs; }; then
+       ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs &&
+       node tests/browser/register.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi
