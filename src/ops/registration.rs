@@ -35,6 +35,9 @@ pub struct Application {
     pub locale: String,
 }
 
+/// Each refused field (`nik`, `name`, `email`, `password`, `repeat`) with why.
+pub type Problems = Vec<(&'static str, Problem)>;
+
 /// Why a field was refused; the page words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -54,7 +57,7 @@ pub enum RegisterError {
     Disabled,
     /// No SMTP relay: the address could not be proven.
     NoMail,
-    Invalid(Vec<(&'static str, Problem)>),
+    Invalid(Problems),
     /// Too many registrations from this address; seconds to wait.
     Throttled(u64),
 }
@@ -80,7 +83,8 @@ pub fn available(st: &AppState) -> Result<(), RegisterError> {
     Ok(())
 }
 
-fn check(a: &Application, now: i64) -> Result<(String, String, String), Vec<(&'static str, Problem)>> {
+/// The NIK, name and address as stored, or every refused field.
+fn check(a: &Application, now: i64) -> Result<(String, String, String), Problems> {
     let mut problems = Vec::new();
     let nik = match parse_nik(&a.nik, crate::identity::today(now)) {
         Ok(info) => match info.warnings.into_iter().next() {

@@ -162,6 +162,15 @@ async fn an_existing_nik_gets_the_same_answer_and_its_holder_is_told() {
     assert!(mailbox().after(&attacker, Duration::from_secs(2)).await.is_empty(), "nothing to the requester");
     let found = accounts::search(&app.state.db, &holder_nik, 10).await.unwrap();
     assert_eq!(found.len(), 1, "never a second account");
+    // Audited, with what happened, never the password's hash.
+    let rows = gerbang::audit::list(&app.state.db, 100, None).await.unwrap();
+    let requested: Vec<_> = rows.iter().filter(|r| r.kind == "registration.requested").collect();
+    assert_eq!(requested.len(), 2, "{requested:?}");
+    assert!(
+        requested.iter().any(|r| r.detail.contains("\"exists\""))
+            && requested.iter().any(|r| r.detail.contains("\"link\""))
+    );
+    assert!(requested.iter().all(|r| !r.detail.contains("argon2") && r.ip.starts_with("10.")));
     // A holder without a verified address: still the same answer, and no mail to anyone.
     let quiet_nik = unique_nik();
     app.citizen(&quiet_nik, "Tanpa Surel").await;
