@@ -194,7 +194,7 @@ pub async fn confirm(
     form: Result<FormParams, FormRejection>,
 ) -> Response {
     let locale = locale_of(&st, &headers, &q);
-    if let Err(ops::RegisterError::Disabled) = ops::available(&st) {
+    if !st.config.citizen_registration {
         return PageError::not_found(&st, locale).into_response();
     }
     let Ok(form) = form else { return PageError::bad_request(&st, locale).into_response() };

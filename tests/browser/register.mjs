@@ -66,7 +66,9 @@ try {
   const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/register-${String(++n).padStart(2, "0")}-${name}.png`, fullPage: true });
   const h1 = () => page.getByRole("heading", { level: 1 }).textContent();
 
-  await page.goto(`${BASE}/register`);
+  // Found from the login page, as a citizen would.
+  await page.goto(`${BASE}/account`);
+  await Promise.all([page.waitForURL(/\/register$/), page.getByRole("link", { name: "Warga belum punya akun? Daftar di sini" }).click()]);
   check("the form is in Indonesian", (await h1()) === "Daftar akun warga");
   await shot("form");
   // A mistake first: an impossible birth date in the NIK (31 February).

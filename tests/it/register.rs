@@ -228,6 +228,14 @@ async fn registration_off_or_without_mail() {
     assert_eq!(res.status(), 404);
     let token = "a".repeat(43);
     assert_eq!(browser().get(off.url(&format!("/register/confirm/{token}"))).send().await.unwrap().status(), 404);
+    // The login page offers registration only where it works.
+    let c = crate::register::citizen_app(&off, false).await;
+    let start = start_auth(&off.rp(&c).await, &["profile"]);
+    assert!(!browser().get(&start.url).send().await.unwrap().text().await.unwrap().contains("id=\"register-link\""));
+    let on = register_app().await;
+    let c = citizen_app(&on, false).await;
+    let start = start_auth(&on.rp(&c).await, &["profile"]);
+    assert!(browser().get(&start.url).send().await.unwrap().text().await.unwrap().contains("id=\"register-link\""));
     let no_mail = TestApp::spawn_with(&[("GERBANG_CITIZEN_REGISTRATION", "true")]).await;
     let res = browser().get(no_mail.url("/register")).send().await.unwrap();
     assert_eq!(res.status(), 200);
