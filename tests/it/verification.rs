@@ -222,3 +222,45 @@ fn the_cli_verifies_identity_and_refuses_the_generic_edit() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["require_verified"], true);
 }
+
+#[tokio::test]
+async fn the_console_sets_the_requirement_through_the_confirmation_step() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (officer, _) = staff(&app, "Admin Aplikasi", None, Some("diskominfo-admin")).await;
+    let c = citizen_app(&app, false).await;
+    let b = browser();
+    console_login(&app, &b, &officer).await;
+    let page = b.get(app.url(&format!("/console/applications/{}", c.id))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"app-require-verified\">Tidak"), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let path = app.url(&format!("/console/applications/{}/edit", c.id));
+    let mut form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "Aplikasi Uji".to_string()),
+        ("redirect_uris", c.redirect_uri.clone()),
+        ("post_logout_redirect_uris", c.post_logout_uri.clone()),
+        ("scopes", "openid profile nik citizen_profile".to_string()),
+        ("min_level", "1".to_string()),
+        ("category", "umum".to_string()),
+        ("owner_opd_id", String::new()),
+        ("require_verified_shown", "1".to_string()),
+        ("require_verified", "1".to_string()),
+    ];
+    let res = b.post(&path).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Hanya warga terverifikasi"));
+    assert!(
+        !app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified,
+        "not before confirming"
+    );
+    form.push(("confirmed", "1".to_string()));
+    let res = b.post(&path).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let page = b.get(app.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"app-require-verified\">Ya"), "{page}");
+    assert!(app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified);
+    // Unticking sends no box, only the marker: the requirement goes off again.
+    let form: Vec<_> = form.into_iter().filter(|(k, _)| *k != "require_verified").collect();
+    assert_eq!(b.post(&path).form(&form).send().await.unwrap().status(), 303);
+    assert!(!app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified);
+}
