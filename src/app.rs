@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, connected, console, demo, health, login, oidc, reset};
+use crate::http::{account, admin, connected, console, demo, health, login, oidc, register, reset};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -53,6 +53,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{name}", get(health::static_file))
+        .route("/register", get(register::form).post(register::submit))
+        .route("/register/confirm/{token}", get(register::confirm_form).post(register::confirm))
         .route("/account", get(account::overview))
         .route("/account/password", get(account::password_form).post(account::password_change))
         .route("/account/totp", get(account::totp_form).post(account::totp_confirm))
@@ -88,6 +90,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console/accounts/{id}/factor-reset", post(console::account_factor_reset))
         .route("/console/accounts/{id}/enrolment-link", post(console::account_enrolment_link))
         .route("/console/accounts/{id}/reset-link", post(console::account_reset_link))
+        .route("/console/accounts/{id}/identity-verification", post(console::account_identity_verification))
         .route("/console/sessions", get(console::sessions))
         .route("/console/certificates", get(console::certificates))
         .route("/console/accounts/{id}/certificates", post(console::certificate_bind))
@@ -115,6 +118,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/accounts/{id}/factor-reset", post(admin::reset_factors))
         .route("/admin/api/v1/accounts/{id}/enrolment-link", post(admin::enrolment_link))
         .route("/admin/api/v1/accounts/{id}/password-reset", post(admin::password_reset))
+        .route("/admin/api/v1/accounts/{id}/identity-verification", post(admin::verify_identity))
         .route("/admin/api/v1/accounts/{id}/roles", get(admin::account_roles))
         .route("/admin/api/v1/accounts/{id}/sessions", get(admin::list_sessions))
         .route("/admin/api/v1/accounts/{id}/sessions/{sid}", delete(admin::end_session))

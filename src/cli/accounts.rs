@@ -50,6 +50,19 @@ pub(super) enum AccountCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Record that an officer checked a citizen's identity document at the counter: the
+    /// account becomes identity-verified (`verified: true`). Audited.
+    VerifyIdentity {
+        /// NIK or account id.
+        account: String,
+        /// The document checked, e.g. KTP-el.
+        #[arg(long)]
+        document: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -100,6 +113,10 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: AccountCmd) -> 
         }
         AccountCmd::ResetLink { account, json } => {
             reset_link(&Ctx::open(config, operator).await?, &account, json).await
+        }
+        AccountCmd::VerifyIdentity { account, document, note, json } => {
+            let check = crate::ops::verification::IdentityCheck { document, note };
+            verify_identity(&Ctx::open(config, operator).await?, &account, check, json).await
         }
     }
 }
@@ -251,5 +268,23 @@ async fn reset_link(ctx: &Ctx, key: &str, json: bool) -> anyhow::Result<ExitCode
     Ok(print(json, json!({ "reset_link": link }), || {
         println!("{} link for {} ({}), single use, valid 24 hours, shown only now:", link.purpose, a.id, a.name);
         println!("  {}", link.url.as_deref().unwrap_or_default());
+    }))
+}
+async fn verify_identity(
+    ctx: &Ctx,
+    key: &str,
+    check: crate::ops::verification::IdentityCheck,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (_, id) = match find(ctx, key, json).await {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let a = match crate::ops::verification::verify_identity(&ctx.st, &ctx.who, &id, check, now()).await {
+        Ok(a) => a,
+        Err(e) => return Ok(refused(json, &e)),
+    };
+    Ok(print(json, json!({ "account": a }), || {
+        println!("identity of {} ({}) verified", a.id, a.name);
     }))
 }

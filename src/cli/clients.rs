@@ -62,6 +62,9 @@ pub(super) struct ClientCreate {
     /// A developer's client: may use http://localhost redirect URIs.
     #[arg(long)]
     development: bool,
+    /// Admit citizens only once an officer verified their identity at a counter.
+    #[arg(long)]
+    require_verified: bool,
     /// `public` (default) or `pairwise`: a per-application subject, for third parties.
     #[arg(long, default_value = "public")]
     subject_type: String,
@@ -130,6 +133,7 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
         account_types,
         required_roles: c.required_roles,
         min_level: c.min_level,
+        require_verified: c.require_verified,
         id: c.id,
         name: c.name,
         redirect_uris: c.redirect_uris,
@@ -151,7 +155,8 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
         "grant_types": client.grant_types, "token_alg": client.token_alg.as_str(),
         "category": client.category, "min_level": client.min_level,
         "account_types": client.account_types, "required_roles": client.required_roles,
-        "development": client.development, "subject_type": if client.pairwise { "pairwise" } else { "public" },
+        "development": client.development, "require_verified": client.require_verified,
+        "subject_type": if client.pairwise { "pairwise" } else { "public" },
     });
     Ok(print(c.json, out, || {
         println!("client_id:     {}", client.id);

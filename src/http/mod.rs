@@ -13,6 +13,7 @@ pub mod login;
 pub mod oidc;
 pub mod page;
 pub mod reset;
+pub mod register;
 
 pub use page::{CsrfBound, PageError, SignedInForm};
 

@@ -115,6 +115,7 @@ pub fn outcome_response(
                 error => error,
                 lang_links => lang_links,
                 passkeys_enabled => st.webauthn.is_some(),
+                registration_open => st.config.citizen_registration && st.mailer.configured(),
             };
             page(st, status, "login.html", locale, ctx)
         }
@@ -123,6 +124,9 @@ pub fn outcome_response(
             if let Some(l) = level.and_then(crate::identity::levels::get) {
                 let name = if locale == "en" { l.name_en } else { l.name_id };
                 message = message.replace("{level}", &l.level.to_string()).replace("{name}", name);
+            }
+            if message_key == "denied_unverified" {
+                message = message.replace("{counter}", &super::register::counter_info(st, locale));
             }
             let ctx = minijinja::context! {
                 title => st.themes.text(locale, "error_access_denied_title"),

@@ -97,6 +97,11 @@ impl Account {
         self.email.as_deref().filter(|_| self.email_verified)
     }
 
+    /// Whether an officer verified the person's identity at a counter (profile `verified`).
+    pub fn identity_verified(&self) -> bool {
+        self.profile.get("verified").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == AccountStatus::Active
     }
@@ -295,10 +300,7 @@ pub async fn create_in_unit(
         (None, Some(_)) => AccountKind::Citizen,
         (None, None) => return Err(AccountError::MissingIdentifier),
     };
-    let name = new.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(AccountError::Name);
-    }
+    let name = valid_name(&new.name).ok_or(AccountError::Name)?;
     let nip_s = nip.as_ref().map(|i| i.nip.as_str().to_string());
     let nik_s = nik.as_ref().map(|i| i.nik.as_str().to_string());
     let password_hash = match &new.password {
@@ -330,6 +332,48 @@ pub async fn create_in_unit(
     store::insert(db, &row).await?;
     let warnings = nik.map(|i| i.warnings).unwrap_or_default();
     Ok((Account::from_row(row)?.0, warnings))
+}
+
+/// The name as stored (trimmed), if it follows the naming rule.
+pub fn valid_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let ok = !name.is_empty() && name.chars().count() <= 200 && !name.chars().any(char::is_control);
+    ok.then(|| name.to_string())
+}
+
+/// A citizen account from a confirmed self-registration: the password was checked and hashed
+/// when the person asked, and the address is proven by the link they followed.
+pub async fn create_registered(
+    db: &Db,
+    nik: &str,
+    name: &str,
+    password_hash: &str,
+    email: &str,
+    locale: Option<&str>,
+    now: i64,
+) -> Result<Account, AccountError> {
+    let nik = parse_nik(nik, super::today(now))?;
+    let name = valid_name(name).ok_or(AccountError::Name)?;
+    let row = AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: AccountKind::Citizen.as_str().into(),
+        nip: None,
+        nik: Some(nik.nik.as_str().to_string()),
+        name,
+        password_hash: Some(password_hash.to_string()),
+        is_admin: false,
+        status: AccountStatus::Active.as_str().into(),
+        created_at: now,
+        updated_at: now,
+        opd_id: None,
+        profile: "{}".into(),
+        email: Some(email.to_string()),
+        email_verified: true,
+        phone_number: None,
+        locale: locale.map(String::from),
+    };
+    store::insert(db, &row).await?;
+    Ok(Account::from_row(row)?.0)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Account>, StoreError> {

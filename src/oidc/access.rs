@@ -1,5 +1,5 @@
 //! Access decisions made at the provider, before any code is issued: the account's type, its
-//! status, and the roles the application requires. A refusal is explained to the person and
+//! status, counter verification of citizens, and the roles the application requires. A refusal is explained to the person and
 //! the application receives `access_denied`, never a token.
 
 use super::clients::Client;
@@ -14,6 +14,8 @@ pub enum Denial {
     /// Suspended, retired or dismissed.
     Inactive(AccountStatus),
     MissingRole,
+    /// The application admits only citizens whose identity an officer verified.
+    Unverified,
 }
 
 impl Denial {
@@ -24,6 +26,7 @@ impl Denial {
             Denial::AccountType(AccountKind::Citizen) => "denied_account_type_citizen",
             Denial::Inactive(_) => "denied_inactive",
             Denial::MissingRole => "denied_missing_role",
+            Denial::Unverified => "denied_unverified",
         }
     }
 
@@ -33,6 +36,7 @@ impl Denial {
             Denial::AccountType(_) => "this application does not accept this type of account",
             Denial::Inactive(_) => "the account is not active",
             Denial::MissingRole => "the user lacks a role this application requires",
+            Denial::Unverified => "this application admits only identity-verified citizens",
         }
     }
 }
@@ -43,6 +47,9 @@ pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result
     }
     if !client.account_types.contains(&account.kind) {
         return Ok(Err(Denial::AccountType(account.kind)));
+    }
+    if client.require_verified && account.kind == AccountKind::Citizen && !account.identity_verified() {
+        return Ok(Err(Denial::Unverified));
     }
     if !client.required_roles.is_empty() {
         let held = roles::effective(db, &account.id).await?;

@@ -67,6 +67,8 @@ pub struct Client {
     pub pairwise: bool,
     /// Disabled by an administrator: no logins, no tokens.
     pub disabled: bool,
+    /// Admits citizens only once an officer verified their identity; civil servants unaffected.
+    pub require_verified: bool,
 }
 
 impl Client {
@@ -101,6 +103,7 @@ impl Client {
             development: r.development,
             pairwise: r.subject_type == "pairwise",
             disabled: r.disabled,
+            require_verified: r.require_verified,
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             id: r.id,
             name: r.name,
@@ -134,6 +137,7 @@ pub struct NewClient {
     pub min_level: u8,
     pub development: bool,
     pub pairwise: bool,
+    pub require_verified: bool,
 }
 
 impl NewClient {
@@ -157,6 +161,7 @@ impl NewClient {
             min_level: 1,
             development: false,
             pairwise: false,
+            require_verified: false,
         }
     }
 }
@@ -346,6 +351,7 @@ pub fn prepare(
         development: new.development,
         subject_type: if new.pairwise { "pairwise".into() } else { "public".into() },
         disabled: false,
+        require_verified: new.require_verified,
     };
     Ok((row, secret.map(Secret::new)))
 }
@@ -482,6 +488,8 @@ pub struct ClientEdit {
     pub scopes: Option<Vec<String>>,
     pub min_level: Option<u8>,
     pub required_roles: Option<Vec<String>>,
+    /// Admit citizens only once their identity was verified at a counter.
+    pub require_verified: Option<bool>,
     /// The owning OPD unit's id; an empty string removes the owner.
     pub owner_opd_id: Option<String>,
 }
@@ -506,6 +514,7 @@ impl Client {
             min_level: self.min_level,
             development: self.development,
             pairwise: self.pairwise,
+            require_verified: self.require_verified,
         }
     }
 }
@@ -545,6 +554,9 @@ pub async fn update(
     if let Some(v) = edit.owner_opd_id {
         n.owner_opd_id = Some(v).filter(|s| !s.is_empty());
     }
+    if let Some(v) = edit.require_verified {
+        n.require_verified = v;
+    }
     let (name, scopes) = validate(&n, policy)?;
     let mut row = store::get(db, &current.id).await?.ok_or_else(|| invalid("id", "no such application"))?;
     row.name = name;
@@ -556,6 +568,7 @@ pub async fn update(
     row.owner_opd_id = n.owner_opd_id;
     row.required_roles = n.required_roles.join(" ");
     row.min_level = i64::from(n.min_level);
+    row.require_verified = n.require_verified;
     row.updated_at = now;
     store::update_settings(db, &row).await?;
     cache.forget(&current.id);
@@ -563,52 +576,5 @@ pub async fn update(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_uris_stay_inside_the_region() {
-        let p = RedirectPolicy {
-            domains: vec!["jemberkab.go.id".into(), "*.jemberkab.go.id".into()],
-            issuer_host: "sso.jemberkab.go.id".into(),
-        };
-        assert!(check_redirect_uri("r", "https://jemberkab.go.id/cb", false, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb", false, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://evil-jemberkab.go.id/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "https://jemberkab.go.id.evil.com/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://simpeg.jemberkab.go.id/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://localhost:3000/cb", false, &p).is_err());
-        assert!(check_redirect_uri("r", "http://localhost:3000/cb", true, &p).is_ok());
-        assert!(check_redirect_uri("r", "https://simpeg.jemberkab.go.id/cb#x", false, &p).is_err());
-        let open = RedirectPolicy { domains: vec![], issuer_host: "x".into() };
-        assert!(check_redirect_uri("r", "https://anything.example/cb", false, &open).is_ok());
-    }
-
-    #[test]
-    fn an_unknown_stored_category_is_damage() {
-        let row = |category: &str| ClientRow {
-            id: "simpeg".into(),
-            name: "SIMPEG".into(),
-            secret_hash: None,
-            public_client: true,
-            first_party: true,
-            redirect_uris: "[]".into(),
-            post_logout_redirect_uris: "[]".into(),
-            scopes: "openid".into(),
-            grant_types: "authorization_code".into(),
-            token_alg: "RS256".into(),
-            created_at: 0,
-            updated_at: 0,
-            category: category.into(),
-            owner_opd_id: None,
-            account_types: "asn".into(),
-            required_roles: String::new(),
-            min_level: 1,
-            development: false,
-            subject_type: "public".into(),
-            disabled: false,
-        };
-        assert_eq!(Client::from_row(row("khusus")).unwrap().category, Category::Khusus);
-        assert!(matches!(Client::from_row(row("semua")), Err(StoreError::Corrupt(m)) if m.contains("category")));
-    }
-}
+#[path = "clients_tests.rs"]
+mod tests;

@@ -329,6 +329,9 @@ pub async fn update_account(
     let a = account(st, who, id).await?;
     let mut profile = a.profile.clone();
     for (name, value) in &change.profile {
+        if name.trim() == super::verification::ATTRIBUTE {
+            return Err(AdminError::Invalid(super::verification::USE_VERIFICATION.into()));
+        }
         crate::identity::profile::set(&mut profile, a.kind, name.trim(), value)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
     }

@@ -44,6 +44,9 @@ pub struct ApplicationInput {
     /// A readable client id (e.g. `simpeg`); generated when absent.
     pub client_id: Option<String>,
     pub owner_opd_id: Option<String>,
+    /// Admit citizens only once an officer verified their identity at a counter.
+    #[serde(default)]
+    pub require_verified: bool,
     #[serde(flatten)]
     pub app: AppRequest,
 }
@@ -77,6 +80,7 @@ pub async fn register_application(
     new.category = r.category;
     new.min_level = r.min_level;
     new.owner_opd_id = owner;
+    new.require_verified = input.require_verified;
     let (client, secret) = clients::register(&st.db, &st.redirect_policy, new, now).await?;
     let detail = json!({ "client_id": client.id, "name": client.name, "category": client.category, "owner_opd_id": client.owner_opd_id });
     audit::record(&st.db, Event::new("application.registered").actor(&who.actor()).detail(detail), now).await;
@@ -87,7 +91,7 @@ fn settings(c: &Client) -> serde_json::Value {
     json!({
         "name": c.name, "category": c.category, "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "scopes": c.scopes, "min_level": c.min_level,
-        "required_roles": c.required_roles, "owner_opd_id": c.owner_opd_id,
+        "required_roles": c.required_roles, "owner_opd_id": c.owner_opd_id, "require_verified": c.require_verified,
     })
 }
 
@@ -116,9 +120,11 @@ pub async fn edit_application(
         if edit.scopes.as_deref().is_some_and(|s| differs(s, &current.scopes))
             || edit.min_level.is_some_and(|l| l != current.min_level)
             || edit.required_roles.as_deref().is_some_and(|r| differs(r, &current.required_roles))
+            || edit.require_verified.is_some_and(|v| v != current.require_verified)
         {
             return Err(forbidden(
-                "only diskominfo-admin changes an application's scopes, minimum level or required roles",
+                "only diskominfo-admin changes an application's scopes, minimum level, required roles or \
+                 verified-citizens requirement",
             ));
         }
     }
@@ -128,7 +134,9 @@ pub async fn edit_application(
     let updated = clients::update(&st.db, &st.clients, &st.redirect_policy, &current, edit, now).await?;
     // Grants made under the old registration carry data the application may no longer read, or
     // a login weaker than it now needs: they end, and people log in again under the new terms.
-    let narrowed = current.scopes.iter().any(|s| !updated.allows_scope(s)) || updated.min_level > current.min_level;
+    let narrowed = current.scopes.iter().any(|s| !updated.allows_scope(s))
+        || updated.min_level > current.min_level
+        || (updated.require_verified && !current.require_verified);
     let revoked =
         if narrowed { crate::store::grants::revoke_grants_of_client(&st.db, &updated.id, now).await? } else { 0 };
     let (before, after) = (settings(&current), settings(&updated));

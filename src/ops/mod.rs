@@ -17,6 +17,7 @@ pub mod limits;
 pub mod login;
 pub mod oauth;
 pub mod principal;
+pub mod registration;
 pub mod relying_party;
 pub mod requests;
 pub mod reset;
@@ -24,6 +25,7 @@ pub mod roles;
 pub mod stats;
 pub mod units;
 pub mod upkeep;
+pub mod verification;
 
 pub use principal::{Operator, Principal};
 

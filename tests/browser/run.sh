@@ -80,6 +80,18 @@ exec 7>"$TMP/sink.in"
 for _ in $(seq 1 100); do grep -q ready "$TMP/sink.log" 2>/dev/null && break; sleep 0.1; done
 export GERBANG_SMTP_HOST=127.0.0.1 GERBANG_SMTP_PORT="$SMTP_PORT" GERBANG_SMTP_SECURITY=none
 export GERBANG_MAIL_FROM="SSO Uji <sso@contoh.go.id>"
+# Mail goes to the SMTP sink (tests/smtp/sink.py, aiosmtpd) when it is not running already; it
+# stops when this script ends and closes its input. Citizens may register themselves.
+if [ -z "${MAILDIR:-}" ]; then
+    SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    MAILDIR="$TMP/maildir"
+    mkfifo "$TMP/sink.in"
+    python3 tests/smtp/sink.py "$SMTP_PORT" "$MAILDIR" <"$TMP/sink.in" >"$TMP/sink.out" 2>&1 &
+    exec 9>"$TMP/sink.in"
+    for _ in $(seq 1 100); do grep -q ready "$TMP/sink.out" 2>/dev/null && break; sleep 0.1; done
+    export GERBANG_SMTP_HOST=127.0.0.1 GERBANG_SMTP_PORT="$SMTP_PORT" GERBANG_SMTP_SECURITY=none
+fi
+export MAILDIR GERBANG_CITIZEN_REGISTRATION=true
 
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
@@ -106,7 +118,8 @@ export BASE="http://localhost:$PORT" PASSWORD ARTIFACTS
 if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
        ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs &&
-       RESET_NIP="$RESET_NIP" RESET_EMAIL="$RESET_EMAIL" MAILDIR="$MAILDIR" node tests/browser/reset.mjs; }; then
+       RESET_NIP="$RESET_NIP" RESET_EMAIL="$RESET_EMAIL" MAILDIR="$MAILDIR" node tests/browser/reset.mjs &&
+       node tests/browser/register.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi

@@ -10,10 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::{json_body, query_params, AdminAuth, ApiResult, Problem, ProblemResponse};
 use crate::auth::session::SsoSession;
 use crate::http::St;
-use crate::identity::accounts::{Account, AccountStatus};
+use crate::identity::accounts::{Account, AccountKind, AccountStatus};
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::enrolment::IssuedLink;
 use crate::ops::reset::{Delivery, ResetLink};
+use crate::ops::verification::IdentityCheck;
 use crate::ops::{self};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,11 +26,16 @@ pub struct AccountView {
     pub name: String,
     pub status: AccountStatus,
     pub opd_id: Option<String>,
+    /// Citizens only: whether an officer verified the person's identity at a counter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
+        let verified = (a.kind == AccountKind::Citizen).then(|| ops::verification::is_verified(&a));
         AccountView {
+            verified,
             id: a.id,
             account_type: a.kind.as_str().into(),
             nip: a.nip,
@@ -193,6 +199,22 @@ pub async fn password_reset(
     };
     let id = admin.parse_account_id(&id)?;
     Ok(Json(ops::reset::issue(&st, &admin, &id, req.delivery, st.now()).await?))
+}
+
+/// Record that an officer checked the citizen's identity document (e.g. `KTP-el`) at a counter:
+/// the account becomes identity-verified. The one way to set `verified`; never for oneself.
+#[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/identity-verification", request_body = IdentityCheck,
+    params(("id" = String, Path, description = "account id")),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn verify_identity(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    body: Result<Json<IdentityCheck>, JsonRejection>,
+) -> ApiResult<Json<AccountView>> {
+    let check = json_body(body)?;
+    let id = admin.parse_account_id(&id)?;
+    Ok(Json(ops::verification::verify_identity(&st, &admin, &id, check, st.now()).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

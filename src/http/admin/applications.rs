@@ -132,6 +132,8 @@ pub struct ApplicationView {
     pub required_roles: Vec<String>,
     pub min_level: u8,
     pub disabled: bool,
+    /// Citizens are admitted only once identity-verified at a counter.
+    pub require_verified: bool,
 }
 
 impl From<&Client> for ApplicationView {
@@ -149,6 +151,7 @@ impl From<&Client> for ApplicationView {
             required_roles: c.required_roles.clone(),
             min_level: c.min_level,
             disabled: c.disabled,
+            require_verified: c.require_verified,
         }
     }
 }

@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::certificates::cert_row;
 use super::{all_units, confirmed, done, managed_units, parse_role, role_label, unit_name, unit_options, Console};
 use crate::http::{see_other, FormParams, SignedInForm};
-use crate::identity::accounts::{Account, AccountStatus};
+use crate::identity::accounts::{Account, AccountKind, AccountStatus};
 use crate::identity::levels;
 use crate::ids::AccountId;
 use crate::ops::accounts::{AccountEdit, AccountInput};
 use crate::ops::roles::Assignment;
 use crate::ops::units::OpdRow;
+use crate::ops::verification::IdentityCheck;
 use crate::ops::{self, AdminError};
 
 fn account_row(a: &Account, units: &[OpdRow], sessions: Option<usize>) -> Value {
@@ -128,7 +129,7 @@ pub(super) async fn account_page(
     let (cert_error, cert_detail, cert_text) =
         cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
-        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status.as_str(), opd_id => a.opd_id },
+        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status.as_str(), opd_id => a.opd_id, citizen => a.kind == AccountKind::Citizen, verified => ops::verification::is_verified(a) },
         unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
         inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => AccountStatus::ALL.map(AccountStatus::as_str), certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
@@ -327,4 +328,27 @@ fn reset_link_page(c: &Console, a: &Account, link: ops::reset::ResetLink, back: 
     let heading = c.text(if link.purpose == "activation" { "c_activation_link" } else { "c_reset_link" });
     let ctx = context! { name => a.name, url => link.url, sent => sent, heading => heading, back_url => back };
     c.ok("console_reset_link.html", "accounts", ctx)
+}
+
+/// The officer's record of a citizen's identity document checked at the counter.
+pub async fn account_identity_verification(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let (id, a, back) = match c.managed_account(&id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let check = IdentityCheck {
+        document: form.get("document").unwrap_or("").to_string(),
+        note: form.get("note").unwrap_or("").to_string(),
+    };
+    if !confirmed(&form) {
+        let summary = vec![c.fmt("c_sum_identity_verification", &[&a.name, check.document.trim()])];
+        return c.confirm(&form, &format!("/console/accounts/{id}/identity-verification"), &back, summary);
+    }
+    match ops::verification::verify_identity(&c.st, &c.admin, &id, check, c.st.now()).await {
+        Ok(_) => done(&back, "identity_verified"),
+        Err(e) => c.fail(e, &back),
+    }
 }

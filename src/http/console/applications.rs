@@ -28,6 +28,7 @@ fn app_form_from_client(a: &crate::oidc::clients::Client) -> Value {
     context! {
         name => a.name, redirect_uris => a.redirect_uris.join("\n"), post_logout_redirect_uris => a.post_logout_redirect_uris.join("\n"),
         scopes => a.scopes.join(" "), min_level => a.min_level.to_string(), category => a.category.as_str(), owner_opd_id => a.owner_opd_id,
+        require_verified => a.require_verified,
     }
 }
 
@@ -35,6 +36,7 @@ fn app_form_from_params(f: &FormParams) -> Value {
     context! {
         name => f.get("name"), redirect_uris => f.get("redirect_uris"), post_logout_redirect_uris => f.get("post_logout_redirect_uris"),
         scopes => f.get("scopes"), min_level => f.get("min_level"), category => f.get("category"), owner_opd_id => f.get("owner_opd_id"),
+        require_verified => f.get("require_verified") == Some("1"),
     }
 }
 
@@ -50,7 +52,7 @@ async fn app_page(
         Err(e) => return c.fail(e, "/console/applications"),
     };
     let units = if c.admin.diskominfo() { unit_options(&all_units(c).await) } else { Vec::new() };
-    let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled };
+    let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled, require_verified => app.require_verified };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
     c.render(
         status,
@@ -106,6 +108,9 @@ pub async fn application_edit(
                 .await;
         }
     };
+    // An unticked box sends nothing: the hidden marker says the box was on the form.
+    let require_verified =
+        form.get("require_verified_shown").filter(|_| diskominfo).map(|_| form.get("require_verified") == Some("1"));
     let edit = ClientEdit {
         name: form.get("name").map(String::from),
         category,
@@ -115,6 +120,7 @@ pub async fn application_edit(
         min_level,
         required_roles: None,
         owner_opd_id: form.get("owner_opd_id").filter(|_| diskominfo).map(String::from),
+        require_verified,
     };
     if !confirmed(&form) {
         let mut summary = Vec::new();
@@ -142,6 +148,10 @@ pub async fn application_edit(
                     &[&c.text(label), &before.replace('\n', ", "), &normalized.replace('\n', ", ")],
                 ));
             }
+        }
+        if let Some(v) = require_verified.filter(|v| *v != current.require_verified) {
+            let word = |b: bool| c.text(if b { "c_yes" } else { "c_no" });
+            summary.push(c.fmt("c_sum_app_field", &[&c.text("c_require_verified"), &word(!v), &word(v)]));
         }
         if summary.is_empty() {
             return see_other(&back);

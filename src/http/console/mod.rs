@@ -20,8 +20,9 @@ mod requests;
 mod units;
 
 pub use accounts::{
-    account, account_edit, account_enrolment_link, account_factor_reset, account_new, account_new_form,
-    account_reset_link, account_role_add, account_role_remove, account_session_end, account_status, accounts, sessions,
+    account, account_edit, account_enrolment_link, account_factor_reset, account_identity_verification, account_new,
+    account_new_form, account_reset_link, account_role_add, account_role_remove, account_session_end, account_status,
+    accounts, sessions,
 };
 pub use applications::{application, application_edit, application_enabled, application_secret, applications};
 pub use audit::{audit_export, audit_view};
@@ -71,6 +72,7 @@ const DONE: &[&str] = &[
     "request_rejected",
     "bulk_done",
     "certificate_bound",
+    "identity_verified",
     "certificate_revoked",
     "role_created",
     "opd_created",

@@ -1,0 +1,71 @@
+//! Counter verification: an officer who saw a citizen's identity document marks the account
+//! identity-verified. This is the one way `verified` becomes true, so every such change names
+//! the officer and the document in the audit trail.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{forbidden, AdminError, Principal};
+use crate::audit::{self, Event};
+use crate::identity::accounts::{self, Account, AccountKind};
+use crate::ids::AccountId;
+use crate::state::AppState;
+
+/// The profile attribute the verification sets; the generic profile edit refuses it.
+pub const ATTRIBUTE: &str = "verified";
+
+/// What the generic edit answers when asked to set `verified`.
+pub const USE_VERIFICATION: &str = "`verified` is set only by the identity verification action \
+     (console account page, POST /admin/api/v1/accounts/{id}/identity-verification, \
+     `gerbang account verify-identity`)";
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct IdentityCheck {
+    /// The document the officer checked, e.g. `KTP-el`.
+    pub document: String,
+    /// Anything worth keeping (counter, reference number); optional.
+    #[serde(default)]
+    pub note: String,
+}
+
+pub fn is_verified(a: &Account) -> bool {
+    a.identity_verified()
+}
+
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, AdminError> {
+    let v = value.trim();
+    if (required && v.is_empty()) || v.chars().count() > max || v.chars().any(char::is_control) {
+        let need = if required { "1 to" } else { "at most" };
+        return Err(AdminError::Invalid(format!("{field}: {need} {max} characters without control characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// Marks a citizen identity-verified, by an administrator who manages the account, never for
+/// themselves.
+pub async fn verify_identity(
+    st: &AppState,
+    who: &Principal,
+    id: &AccountId,
+    check: IdentityCheck,
+    now: i64,
+) -> Result<Account, AdminError> {
+    let mut a = super::accounts::account(st, who, id).await?;
+    if who.is_account(&a.id) {
+        return Err(forbidden("your own identity is verified by another officer"));
+    }
+    if a.kind != AccountKind::Citizen {
+        return Err(AdminError::Invalid("only citizen accounts are identity-verified".into()));
+    }
+    let document = text("document", &check.document, 100, true)?;
+    let note = text("note", &check.note, 500, false)?;
+    if is_verified(&a) {
+        return Err(AdminError::Conflict("this citizen's identity is already verified".into()));
+    }
+    a.profile.insert(ATTRIBUTE.into(), true.into());
+    accounts::save_profile(&st.db, &a, now).await?;
+    let detail = json!({ "document": document, "note": note });
+    let event = Event::new("account.identity_verified").actor(&who.actor()).subject(&a.id).detail(detail);
+    audit::record(&st.db, event, now).await;
+    Ok(a)
+}

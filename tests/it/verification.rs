@@ -1,0 +1,266 @@
+//! Counter verification of citizens (console, admin API, CLI; never through the generic profile
+//! edit) and applications that admit only verified citizens.
+
+use gerbang::identity::accounts;
+use gerbang::state::now;
+use serde_json::json;
+
+use crate::common::*;
+use crate::mailbox::unique_address;
+use crate::register::{citizen_app, citizen_claims, register_and_confirm, register_app_with};
+
+const COUNTER: &str = "datang ke Loket 7 Mal Pelayanan Publik Jember dengan KTP-el.";
+
+async fn console_login(app: &TestApp, b: &reqwest::Client, nip: &str) {
+    let res = b.get(app.url("/console/accounts")).send().await.unwrap();
+    let res = b.get(app.url(&location(&res))).send().await.unwrap();
+    let callback = login(app, b, &location(&res), nip, PASSWORD).await;
+    assert_eq!(b.get(&callback).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test]
+async fn an_unverified_citizen_is_refused_until_an_officer_verifies_them() {
+    let app =
+        register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_VERIFICATION_COUNTER_INFO", COUNTER)]).await;
+    let nik = unique_nik();
+    let id = register_and_confirm(&app, &nik, &unique_address()).await;
+    let strict = citizen_app(&app, true).await;
+
+    // Refused with the page saying where to get verified.
+    let err = citizen_claims(&app, &strict, &nik).await.expect_err("refused");
+    assert!(err.starts_with("403 "), "{err}");
+    assert!(err.contains("Aplikasi ini hanya menerima warga yang identitasnya sudah diverifikasi"), "{err}");
+    assert!(err.contains("Loket 7 Mal Pelayanan Publik Jember"), "{err}");
+    // A civil servant is unaffected.
+    let (asn_nip, _) = staff(&app, "Pegawai Biasa", None, None).await;
+    let rp = app.rp(&strict).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &asn_nip, PASSWORD).await;
+    assert!(query(&cb).contains_key("code"), "{cb}");
+
+    // prompt=none with a live session: access_denied to the application.
+    let b = browser();
+    let start = start_auth(&rp, &["profile"]);
+    let res = b.get(&start.url).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    let res = b
+        .post(app.url("/login"))
+        .form(&[
+            ("login_id", hidden(&html, "login_id")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", nik.clone()),
+            ("password", "lembayung-senja-2026".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let start = start_auth(&rp, &["profile"]);
+    let res = b.get(format!("{}&prompt=none", start.url)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let q = query(&location(&res));
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{q:?}");
+
+    // The generic profile edit cannot set `verified`.
+    let op = gerbang::ops::Principal::Operator(gerbang::ops::Operator::new("uji").unwrap());
+    let change = gerbang::ops::accounts::AccountChange {
+        profile: vec![("verified".into(), "true".into())],
+        ..Default::default()
+    };
+    let aid = gerbang::ids::AccountId::parse(&id).unwrap();
+    let e = gerbang::ops::accounts::update_account(&app.state, &op, &aid, change, now()).await.unwrap_err();
+    assert!(matches!(&e, gerbang::ops::AdminError::Invalid(d) if d.contains("identity verification")), "{e:?}");
+
+    // The officer verifies at the console, through the confirmation step.
+    let (officer, officer_id) = staff(&app, "Petugas Loket", None, Some("diskominfo-admin")).await;
+    let b = browser();
+    console_login(&app, &b, &officer).await;
+    let page = b.get(app.url(&format!("/console/accounts/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Belum diverifikasi") && page.contains("identity-verification"), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let path = app.url(&format!("/console/accounts/{id}/identity-verification"));
+    let form = [("csrf", csrf.as_str()), ("document", "KTP-el"), ("note", "loket 7")];
+    let res = b.post(&path).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("berdasarkan dokumen KTP-el"));
+    assert!(!accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified(), "not before confirming");
+    let res = b
+        .post(&path)
+        .form(&[("csrf", csrf.as_str()), ("document", "KTP-el"), ("note", "loket 7"), ("confirmed", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/console/accounts/{id}?done=identity_verified"));
+    let page = b.get(app.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Terverifikasi di loket") && !page.contains("id=\"identity-verification\""));
+    let audit = gerbang::audit::list(&app.state.db, 50, Some(&id)).await.unwrap();
+    let rec = audit.iter().find(|r| r.kind == "account.identity_verified").expect("audited");
+    assert_eq!(rec.actor, officer_id);
+    assert!(rec.detail.contains("KTP-el"), "{}", rec.detail);
+
+    // Now admitted, and the claim says so.
+    let claims = citizen_claims(&app, &strict, &nik).await.expect("admitted");
+    assert_eq!(claims["verified"], true);
+}
+
+#[tokio::test]
+async fn the_admin_api_verifies_once_never_oneself_and_applications_carry_the_setting() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (officer, officer_id) = staff(&app, "Petugas Loket", None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &officer).await;
+    let nik = unique_nik();
+    let id = register_and_confirm(&app, &nik, &unique_address()).await;
+    let http = http_client();
+    let verify = |who: String, body: serde_json::Value| {
+        let (http, token, url) =
+            (http.clone(), token.clone(), app.url(&format!("/admin/api/v1/accounts/{who}/identity-verification")));
+        async move { http.post(url).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    let res = verify(id.clone(), json!({ "document": "  " })).await;
+    assert_eq!(res.status(), 422);
+    let res = verify(officer_id.clone(), json!({ "document": "KTP-el" })).await;
+    assert_eq!(res.status(), 403, "never oneself");
+    let (_, asn_id) = staff(&app, "Pegawai", None, None).await;
+    assert_eq!(verify(asn_id, json!({ "document": "KTP-el" })).await.status(), 422, "citizens only");
+    let res = verify(id.clone(), json!({ "document": "KTP-el", "note": "loket 2" })).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["verified"], true);
+    assert_eq!(body["nik"], nik.as_str());
+    assert_eq!(verify(id.clone(), json!({ "document": "KTP-el" })).await.status(), 409);
+    let got: serde_json::Value = http
+        .get(app.url(&format!("/admin/api/v1/accounts/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["verified"], true);
+
+    // Applications: create with the requirement, edit it off again; both audited as settings.
+    let res = http
+        .post(app.url("/admin/api/v1/applications"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Layanan Perizinan", "redirect_uris": ["https://izin.example.go.id/cb"], "scopes": ["openid", "profile"], "category": "umum", "min_level": 1, "public": false, "require_verified": true }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let created: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{created}");
+    let cid = created["client_id"].as_str().or(created["application"]["client_id"].as_str()).unwrap().to_string();
+    let got: serde_json::Value = http
+        .get(app.url(&format!("/admin/api/v1/applications/{cid}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["require_verified"], true, "{got}");
+    let res = http
+        .patch(app.url(&format!("/admin/api/v1/applications/{cid}")))
+        .bearer_auth(&token)
+        .json(&json!({ "require_verified": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(got["require_verified"], false, "{got}");
+    let openapi = http.get(app.url("/admin/api/openapi.json")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        openapi.contains("/admin/api/v1/accounts/{id}/identity-verification") && openapi.contains("require_verified")
+    );
+}
+
+#[test]
+fn the_cli_verifies_identity_and_refuses_the_generic_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
+            .args(args)
+            .env("GERBANG_DATABASE_URL", format!("sqlite://{}/cli.db", dir.path().display()))
+            .env("GERBANG_DATA_DIR", dir.path())
+            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
+            .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
+            .env_remove("GERBANG_CONFIG")
+            .env_remove("GERBANG_ACTOR")
+            .env_remove("GERBANG_REDIS_URL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!(null));
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let nik = unique_nik();
+    assert_eq!(run(&["account", "create", "--nik", &nik, "--name", "Warga", "--json"]).0, 0);
+    let (code, v) = run(&["account", "update", &nik, "--set", "verified=true", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["error"], "invalid");
+    assert!(v["message"].as_str().unwrap().contains("verify-identity"), "{v}");
+    let (code, v) = run(&["account", "verify-identity", &nik, "--document", "KTP-el", "--note", "loket 1", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["account"]["profile"]["verified"], true);
+    let (code, v) = run(&["account", "verify-identity", &nik, "--document", "KTP-el", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["error"], "conflict", "{v}");
+    let (code, v) = run(&[
+        "client",
+        "create",
+        "--name",
+        "Perizinan",
+        "--redirect-uri",
+        "https://izin.example.go.id/cb",
+        "--require-verified",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["require_verified"], true);
+}
+
+#[tokio::test]
+async fn the_console_sets_the_requirement_through_the_confirmation_step() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (officer, _) = staff(&app, "Admin Aplikasi", None, Some("diskominfo-admin")).await;
+    let c = citizen_app(&app, false).await;
+    let b = browser();
+    console_login(&app, &b, &officer).await;
+    let page = b.get(app.url(&format!("/console/applications/{}", c.id))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"app-require-verified\">Tidak"), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let path = app.url(&format!("/console/applications/{}/edit", c.id));
+    let mut form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "Aplikasi Uji".to_string()),
+        ("redirect_uris", c.redirect_uri.clone()),
+        ("post_logout_redirect_uris", c.post_logout_uri.clone()),
+        ("scopes", "openid profile nik citizen_profile".to_string()),
+        ("min_level", "1".to_string()),
+        ("category", "umum".to_string()),
+        ("owner_opd_id", String::new()),
+        ("require_verified_shown", "1".to_string()),
+        ("require_verified", "1".to_string()),
+    ];
+    let res = b.post(&path).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Hanya warga terverifikasi"));
+    assert!(
+        !app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified,
+        "not before confirming"
+    );
+    form.push(("confirmed", "1".to_string()));
+    let res = b.post(&path).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let page = b.get(app.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"app-require-verified\">Ya"), "{page}");
+    assert!(app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified);
+    // Unticking sends no box, only the marker: the requirement goes off again.
+    let form: Vec<_> = form.into_iter().filter(|(k, _)| *k != "require_verified").collect();
+    assert_eq!(b.post(&path).form(&form).send().await.unwrap().status(), 303);
+    assert!(!app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified);
+}
