@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod certificates;
 pub mod console;
+pub mod contact;
 pub mod enrolment;
 pub mod keys;
 pub mod limits;

@@ -24,6 +24,10 @@ pub struct AccountView {
     pub name: String,
     pub status: AccountStatus,
     pub opd_id: Option<String>,
+    pub email: Option<String>,
+    /// Whether the person proved the address by following a link mailed to it.
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
 }
 
 impl From<Account> for AccountView {
@@ -36,6 +40,9 @@ impl From<Account> for AccountView {
             name: a.name,
             status: a.status,
             opd_id: a.opd_id,
+            email: a.email,
+            email_verified: a.email_verified,
+            phone_number: a.phone_number,
         }
     }
 }
@@ -92,7 +99,7 @@ pub async fn get_account(
     Ok(Json(ops::accounts::account(&st, &admin, &admin.parse_account_id(&id)?).await?.into()))
 }
 
-/// Change the name or the OPD unit of an account.
+/// Change the name, the OPD unit or the contact details (stored unverified) of an account.
 #[utoipa::path(patch, path = "/admin/api/v1/accounts/{id}", request_body = AccountEdit, params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn edit_account(
