@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, console, demo, health, login, oidc};
+use crate::http::{account, admin, console, contact, demo, health, login, oidc};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,6 +59,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/totp/remove", get(account::totp_remove_form).post(account::totp_remove))
         .route("/account/recovery", get(account::recovery_form).post(account::recovery_new))
         .route("/account/enrol", post(account::enrol_redeem))
+        .route("/account/contact", get(contact::contact_form).post(contact::contact_save))
+        .route("/verify-email/{token}", get(contact::verify_form).post(contact::verify_submit))
         .route("/enrol/{token}", get(account::enrol_link))
         .route("/account/passkeys", post(account::passkey_add))
         .route("/account/passkeys/options", post(account::passkey_options))

@@ -163,6 +163,8 @@ pub struct Overview {
     /// Newest first; empty (with a warning in the log) when the cache cannot be read: the rest
     /// of the page is still worth showing.
     pub sessions: Vec<SsoSession>,
+    /// A new e-mail address waiting for its verification link to be followed.
+    pub pending_email: Option<String>,
 }
 
 /// Whether this session may add a factor now.
@@ -212,6 +214,7 @@ pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview
         passkeys,
         passkeys_enabled: st.webauthn.is_some(),
         sessions,
+        pending_email: super::contact::view(st, me, now).await.map_err(|_| SelfServiceError::Internal)?.pending,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod enrolment;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod notify;
 pub mod oauth;
 pub mod principal;
 pub mod relying_party;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod certs;
 pub mod clients;
 pub mod demo;
+pub mod devices;
 pub mod enrolment;
 pub mod factors;
 pub mod grants;

@@ -6,6 +6,7 @@ mod certs;
 mod cli;
 mod common;
 mod console;
+mod contact;
 mod demo;
 mod enrolment;
 mod escalation;

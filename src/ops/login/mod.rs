@@ -39,6 +39,11 @@ pub struct Browser<'a> {
     pub user_agent: &'a str,
     /// The single sign-on cookie it holds, if any.
     pub sso_cookie: Option<&'a str>,
+    /// The page language (`id` or `en`), kept as the person's language for their e-mail.
+    pub locale: &'a str,
+    /// The browser's long-lived device cookie (new when it had none), to tell a sign-in from a
+    /// device not seen before.
+    pub device: &'a str,
 }
 
 #[derive(Debug)]
@@ -129,6 +134,7 @@ pub async fn password_login(
             if let Some(until) = locked_until {
                 let detail = serde_json::json!({ "until": until });
                 audit::record(&st.db, Event::new("login.locked").subject(&subject).ip(ip).detail(detail), now).await;
+                crate::ops::notify::locked(st, &subject, now).await;
             }
             Err(LoginError::InvalidCredentials)
         }
