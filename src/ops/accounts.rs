@@ -243,6 +243,7 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &AccountId, now: 
     let detail = json!({ "sessions_ended": sessions.len() });
     audit::record(&st.db, Event::new("account.factors_reset").actor(&who.actor()).subject(&a.id).detail(detail), now)
         .await;
+    super::notify::notify(st, &a, super::notify::Notice::FactorRemoved(super::notify::Factor::All), now).await;
     Ok(sessions.len())
 }
 

@@ -56,7 +56,7 @@ impl AdminContact {
             a.phone_number = phone;
             after.insert("phone_number".into(), json!(a.phone_number));
         }
-        Ok((!before.is_empty()).then(|| (Value::Object(before), Value::Object(after))))
+        Ok((!before.is_empty()).then_some((Value::Object(before), Value::Object(after))))
     }
 }
 

@@ -129,10 +129,10 @@ pub async fn signed_in_from(st: &AppState, account_id: &str, device: &str, user_
     }
 }
 
-/// After a failure that locked the account (`subject` is its id, or a hash for an identifier
-/// that names nobody: then there is nobody to tell).
-pub async fn locked(st: &AppState, subject: &str, now: i64) {
-    match accounts::get(&st.db, subject).await {
+/// When sign-in attempts for `login` (a NIP, NIK or id as typed) are first refused in a
+/// throttling window. An identifier that names nobody has nobody to tell.
+pub async fn locked(st: &AppState, login: &str, now: i64) {
+    match accounts::find(&st.db, login.trim()).await {
         Ok(Some(a)) => notify(st, &a, Notice::Locked, now).await,
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "could not read the account for a lockout notice"),

@@ -21,6 +21,7 @@ mod limits;
 mod login;
 mod mail;
 mod mailbox;
+mod notify;
 mod oidc_flow;
 mod protocol_errors;
 mod self_service;
