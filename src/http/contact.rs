@@ -27,9 +27,7 @@ pub async fn contact_form(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let done = q.get("done").filter(|d| DONE.contains(&d.as_str())).map(|d| p.text(&format!("done_{d}")));
-    let a = &p.me.account;
-    let (email, phone) = (a.email.clone().unwrap_or_default(), a.phone_number.clone().unwrap_or_default());
-    contact_page(&p, jar, StatusCode::OK, done, None, &email, &phone).await
+    contact_page(&p, jar, StatusCode::OK, done, None, None).await
 }
 
 async fn contact_page(
@@ -38,10 +36,14 @@ async fn contact_page(
     status: StatusCode,
     done: Option<String>,
     error: Option<&str>,
-    form_email: &str,
-    form_phone: &str,
+    typed: Option<(&str, &str)>,
 ) -> Result<Response, PageError> {
     let v = ops::view(&p.st, &p.me, p.st.now()).await.map_err(|_| p.server_error())?;
+    // Unless a refused form comes back as typed, the fields hold the pending address (so saving
+    // only a new phone number keeps that change waiting) and the stored number.
+    let stored =
+        (v.pending.clone().or(v.email.clone()).unwrap_or_default(), v.phone_number.clone().unwrap_or_default());
+    let (form_email, form_phone) = typed.unwrap_or((&stored.0, &stored.1));
     let (jar, bid) = browser_id(&p.st, jar);
     let ctx = minijinja::context! {
         email => v.email, email_verified => v.email_verified, pending => v.pending, mail_available => v.mail_available,
@@ -72,13 +74,11 @@ pub async fn contact_save(
         Err(ContactRefusal::MailUnavailable) => "account_email_unavailable",
         Err(ContactRefusal::TooSoon) => {
             // After "send again" the form shows what is stored, not that button's empty fields.
-            let a = &p.me.account;
-            let (email, phone) = (a.email.clone().unwrap_or_default(), a.phone_number.clone().unwrap_or_default());
             let status = StatusCode::TOO_MANY_REQUESTS;
-            return contact_page(&p, jar, status, None, Some("err_contact_too_soon"), &email, &phone).await;
+            return contact_page(&p, jar, status, None, Some("err_contact_too_soon"), None).await;
         }
     };
-    contact_page(&p, jar, StatusCode::UNPROCESSABLE_ENTITY, None, Some(key), email, phone).await
+    contact_page(&p, jar, StatusCode::UNPROCESSABLE_ENTITY, None, Some(key), Some((email, phone))).await
 }
 
 fn refusal_page(st: &St, locale: &'static str, r: VerifyRefusal) -> Response {

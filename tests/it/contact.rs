@@ -212,6 +212,15 @@ async fn the_old_address_stays_until_the_new_one_is_proven() {
     let second_link = link_in(&app, &second, 1).await;
     let s = stored(&app, &a.id).await;
     assert_eq!((s.email.as_deref(), s.email_verified), (Some(old.as_str()), true), "nothing changes before the proof");
+    // The form holds the pending address: saving a phone number as it stands keeps the change.
+    let html = page(&b, &app, "/account/contact").await;
+    assert_eq!(hidden(&html, "email"), second);
+    let res = submit(&app, &b, "save", &second, "0813 0000 1111").await;
+    assert_eq!(location(&res), "/account/contact?done=contact_saved");
+    assert!(
+        mailbox().after(&second, Duration::from_millis(200)).await.len() == 1,
+        "no second link for the same change"
+    );
     // A second change replaces the first: the first link proves nothing any more.
     submit(&app, &b, "save", &third, "").await;
     let third_link = link_in(&app, &third, 1).await;
@@ -394,4 +403,47 @@ async fn discovery_and_consent_name_the_contact_scopes() {
     let consent = res.text().await.unwrap();
     assert!(consent.contains("Alamat e-mail Anda dan apakah sudah diverifikasi"), "{consent}");
     assert!(consent.contains("Nomor telepon Anda"));
+}
+
+#[tokio::test]
+async fn the_console_sets_contact_details_unverified_after_confirmation() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (admin_nip, _) = staff(&app, "Admin", None, Some("diskominfo-admin")).await;
+    let nik = unique_nik();
+    let a = app.citizen(&nik, "Warga Uji").await;
+    let b = browser();
+    let res = b.get(app.url("/console/accounts")).send().await.unwrap();
+    let res = b.get(app.url(&location(&res))).send().await.unwrap();
+    let callback = login(&app, &b, &location(&res), &admin_nip, PASSWORD).await;
+    assert_eq!(b.get(&callback).send().await.unwrap().status(), 303);
+    let path = format!("/console/accounts/{}", a.id);
+    let html = b.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf");
+    let to = unique_address();
+    let edit = |confirmed: bool, email: &str, phone: &str| {
+        let mut form = vec![("csrf", csrf.clone()), ("name", "Warga Uji".into()), ("email", email.into())];
+        form.push(("phone_number", phone.into()));
+        if confirmed {
+            form.push(("confirmed", "1".into()));
+        }
+        b.post(app.url(&format!("{path}/edit"))).form(&form).send()
+    };
+    // First what will happen, then the change; an invalid number is refused and changes nothing.
+    let confirm = edit(false, &to, "0812 9999 0000").await.unwrap().text().await.unwrap();
+    assert!(confirm.contains(&format!("E-mail Warga Uji menjadi “{to}”")), "{confirm}");
+    assert!(confirm.contains("Nomor telepon Warga Uji menjadi “0812 9999 0000”"));
+    let res = edit(true, &to, "12ab").await.unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(stored(&app, &a.id).await.email, None);
+    assert_eq!(edit(true, &to, "0812 9999 0000").await.unwrap().status(), 303);
+    let s = stored(&app, &a.id).await;
+    assert_eq!(
+        (s.email.as_deref(), s.email_verified, s.phone_number.as_deref()),
+        (Some(to.as_str()), false, Some("+6281299990000"))
+    );
+    let html = b.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("<span id=\"account-email\">{to}</span>")) && html.contains("belum diverifikasi"));
+    // The same values typed differently are no change: nothing to confirm.
+    let res = edit(false, &to.to_uppercase(), "+62 812-9999-0000").await.unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, path.clone()));
 }
