@@ -174,6 +174,7 @@ pub async fn save(
             links::close_all(&st.db, &a.id, Purpose::Email, now)
                 .await
                 .map_err(|e| failed("pending e-mail change could not be withdrawn", e))?;
+            record(st, a, Event::new("email.change_withdrawn").detail(json!({ "address": pending })), now).await;
             done = ContactDone::Saved;
         }
         Step::Remove => {
@@ -185,6 +186,8 @@ pub async fn save(
                     .await
                     .map_err(|e| failed("e-mail address could not be removed", e))?;
                 record(st, a, Event::new("email.removed").detail(json!({ "before": a.email })), now).await;
+            } else if pending.is_some() {
+                record(st, a, Event::new("email.change_withdrawn").detail(json!({ "address": pending })), now).await;
             }
             done = ContactDone::EmailRemoved;
         }

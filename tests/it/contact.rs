@@ -265,6 +265,10 @@ async fn the_old_address_stays_until_the_new_one_is_proven() {
     let res = submit(&app, &b, "save", &third, "").await;
     assert_eq!(location(&res), "/account/contact?done=contact_saved");
     assert_eq!(follow(&fifth_link).await.0, 410);
+    assert_eq!(
+        trail(&app, &a.id).await.last().unwrap(),
+        &("email.change_withdrawn".to_string(), json!({ "address": fifth }))
+    );
     let res = submit(&app, &b, "save", "", "").await;
     assert_eq!(location(&res), "/account/contact?done=email_removed");
     assert_eq!(stored(&app, &a.id).await.email, None);
