@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, connected, console, demo, health, login, oidc, register, reset};
+use crate::http::{account, admin, connected, console, contact, demo, health, login, oidc, register, reset};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,6 +61,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/totp/remove", get(account::totp_remove_form).post(account::totp_remove))
         .route("/account/recovery", get(account::recovery_form).post(account::recovery_new))
         .route("/account/enrol", post(account::enrol_redeem))
+        .route("/account/contact", get(contact::contact_form).post(contact::contact_save))
+        .route("/verify-email/{token}", get(contact::verify_form).post(contact::verify_submit))
         .route("/enrol/{token}", get(account::enrol_link))
         .route("/reset/{token}", get(reset::reset_form).post(reset::reset_submit))
         .route("/activate/{token}", get(reset::activate_form).post(reset::activate_submit))

@@ -167,9 +167,19 @@ pub async fn seed(db: &Db, hasher: &Hasher, now: i64) -> anyhow::Result<SeedRepo
             }
             Err(e) => return Err(e.into()),
         };
-        profile::set(&mut account.profile, account.kind, "email", email)?;
         profile::set(&mut account.profile, account.kind, "verified", "true")?;
         accounts::save_profile(db, &account, now).await?;
+        // Typed in, never followed from a mail: unverified like any address an administrator sets.
+        if account.email.is_none() {
+            crate::store::accounts::set_email(
+                db,
+                &account.id,
+                crate::identity::contact::email(email)?.as_deref(),
+                false,
+                now,
+            )
+            .await?;
+        }
         seeded.push(SeededAccount { login: (*nik).into(), name: (*name).into(), account_type: "citizen", password });
     }
     Ok(SeedReport { opd_units: UNITS.len(), roles: ROLES.len(), accounts: seeded })

@@ -185,6 +185,16 @@ pub async fn close_all(db: &Db, account_id: &str, purpose: Purpose, now: i64) ->
     store::close_all(db, account_id, purpose.as_str(), now).await
 }
 
+/// The account's open link of `purpose` (an e-mail change waiting for its proof, say).
+pub async fn pending(
+    db: &Db,
+    account_id: &str,
+    purpose: Purpose,
+    now: i64,
+) -> Result<Option<ActionLinkRow>, StoreError> {
+    store::open_for(db, account_id, purpose.as_str(), now).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,7 +72,8 @@ pub(super) struct AccountUpdate {
     /// Code of the OPD unit the person belongs to (revokes their tokens when it changes).
     #[arg(long)]
     opd: Option<String>,
-    /// Profile attribute `name=value` (repeatable; empty value removes it).
+    /// Profile attribute `name=value` (repeatable; empty value removes it). `email` and
+    /// `phone_number` are contact details of any account; an address set here is unverified.
     #[arg(long = "set")]
     set: Vec<String>,
     /// active, suspended, retired or dismissed. Anything but active revokes all tokens.

@@ -33,33 +33,10 @@ const DONE: &[&str] = &[
     "enrolment_ready",
 ];
 
-/// "Chrome · Windows" from a User-Agent header: enough for a person to recognise a device.
-pub fn device(ua: &str) -> String {
-    let browser =
-        [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
-            .iter()
-            .find(|(m, _)| ua.contains(m))
-            .map(|(_, n)| *n);
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(m, _)| ua.contains(m))
-    .map(|(_, n)| *n);
-    match (browser, os) {
-        (Some(b), Some(o)) => format!("{b} · {o}"),
-        (Some(b), None) => b.to_string(),
-        (None, Some(o)) => o.to_string(),
-        (None, None) => "?".to_string(),
-    }
-}
+/// "Chrome · Windows" from a User-Agent header (also named in new-device notices).
+pub use crate::ops::notify::device_label as device;
 
-fn locale_of(st: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -> &'static str {
+pub(super) fn locale_of(st: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -> &'static str {
     negotiate(ui_locales, accept_language(headers), &st.config.default_locale)
 }
 
@@ -89,7 +66,7 @@ pub struct Person<M = SignedIn> {
 
 /// A person who logged in recently enough to change factors (`ops::account::Recent`);
 /// otherwise the login again.
-pub struct RecentPerson(Person<Recent>);
+pub struct RecentPerson(pub(super) Person<Recent>);
 
 impl FromRequestParts<St> for Person {
     type Rejection = Response;
@@ -141,7 +118,7 @@ impl CsrfBound for RecentPerson {
 }
 
 impl<M> Person<M> {
-    fn server_error(&self) -> PageError {
+    pub(super) fn server_error(&self) -> PageError {
         PageError::server(&self.st, self.locale)
     }
 
@@ -240,6 +217,8 @@ pub async fn overview(
         totp_origin => o.totp_origin.as_ref().and_then(|(via, level)| origin(&p, via.as_deref(), *level)),
         enrolment => o.enrolment.as_str(),
         link_pending => Cookies::read(st, &jar, Cookies::ENROL).is_some(),
+        email => a.email, email_verified => a.email_verified, email_pending => o.pending_email,
+        phone_number => a.phone_number,
         csrf => st.csrf.token(&bid, "account"),
     };
     Ok((jar, page(st, StatusCode::OK, "account.html", locale, ctx)).into_response())

@@ -63,9 +63,22 @@ async fn flow_form(
 }
 
 /// What a login step needs to know about the browser beyond the form.
-fn browser<'a>(ip: &'a str, headers: &'a HeaderMap, sso_cookie: Option<&'a str>) -> Browser<'a> {
+fn browser<'a>(
+    ip: &'a str,
+    headers: &'a HeaderMap,
+    sso_cookie: Option<&'a str>,
+    locale: &'a str,
+    device: &'a str,
+) -> Browser<'a> {
     let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    Browser { ip, user_agent, sso_cookie }
+    Browser { ip, user_agent, sso_cookie, locale, device }
+}
+
+/// The browser's device cookie, or a new one (set with the session cookie once signed in).
+fn device(st: &St, jar: &CookieJar) -> String {
+    Cookies::read(st, jar, Cookies::DEVICE)
+        .filter(|v| v.len() == 43)
+        .unwrap_or_else(|| crate::crypto::random_token(32).unwrap_or_default())
 }
 
 fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
@@ -80,7 +93,7 @@ fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
 }
 
 /// Renders a login step; a new session's cookie goes into `jar`.
-fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str) -> Response {
+fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str, device: String) -> Response {
     match step {
         Step::Authorize(outcome) => outcome_response(st, outcome, locale, bid, None, None),
         Step::LoginAgain { flow, refusal, username } => {
@@ -96,11 +109,11 @@ fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str) 
             outcome_response(st, Outcome::SecondFactor(flow, factors), locale, bid, None, Some((key, status, None)))
         }
         Step::SignedIn { cookie, next } => {
-            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
+            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie)).add(Cookies::device(st, device));
             (jar, outcome_response(st, next, locale, bid, None, None)).into_response()
         }
         Step::SignedInWithRecoveryCode { cookie, continue_url, remaining } => {
-            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie));
+            let jar = jar.add(Cookies::make(st, Cookies::SSO, cookie)).add(Cookies::device(st, device));
             let ctx = minijinja::context! { continue_url => continue_url, remaining => remaining };
             (jar, super::page(st, StatusCode::OK, "recovery_used.html", locale, ctx)).into_response()
         }
@@ -123,8 +136,17 @@ pub async fn login(
     let username = form.get("username").unwrap_or("").trim();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::password(&st, flow, &browser(&ip, &headers, sso.as_deref()), username, &password, st.now()).await;
-    render(&st, step, jar, locale, &bid)
+    let device = device(&st, &jar);
+    let step = ops::password(
+        &st,
+        flow,
+        &browser(&ip, &headers, sso.as_deref(), locale, &device),
+        username,
+        &password,
+        st.now(),
+    )
+    .await;
+    render(&st, step, jar, locale, &bid, device)
 }
 
 /// The second step: a passkey, a code from the authenticator app, or a recovery code.
@@ -149,8 +171,10 @@ pub async fn second_factor(
         Proof::Code(field("code"))
     };
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::second_factor(&st, flow, &browser(&ip, &headers, sso.as_deref()), proof, st.now()).await;
-    render(&st, step, jar, locale, &bid)
+    let device = device(&st, &jar);
+    let step =
+        ops::second_factor(&st, flow, &browser(&ip, &headers, sso.as_deref(), locale, &device), proof, st.now()).await;
+    render(&st, step, jar, locale, &bid, device)
 }
 
 pub async fn consent(
@@ -210,8 +234,16 @@ pub async fn passkey_login(
     };
     let credential = serde_json::from_str::<PublicKeyCredential>(form.get("credential").unwrap_or("")).ok();
     let sso = Cookies::read(&st, &jar, Cookies::SSO);
-    let step = ops::passkey(&st, flow, &browser(&ip, &headers, sso.as_deref()), credential.as_ref(), st.now()).await;
-    render(&st, step, jar, locale, &bid)
+    let device = device(&st, &jar);
+    let step = ops::passkey(
+        &st,
+        flow,
+        &browser(&ip, &headers, sso.as_deref(), locale, &device),
+        credential.as_ref(),
+        st.now(),
+    )
+    .await;
+    render(&st, step, jar, locale, &bid, device)
 }
 
 /// Options for a passkey as the second step (after the password, or to step a session up).

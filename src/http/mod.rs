@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin;
 pub mod connected;
 pub mod console;
+pub mod contact;
 pub mod demo;
 pub mod health;
 pub mod limits;
@@ -174,6 +175,9 @@ impl Cookies {
     pub const SSO: &'static str = "gerbang_sso";
     /// An opened enrolment link's secret, kept while its person signs in.
     pub const ENROL: &'static str = "gerbang_enrol";
+    /// A random id of the browser that outlives sessions, so a sign-in from a new device can
+    /// be told to its person (only a hash of it is stored).
+    pub const DEVICE: &'static str = "gerbang_device";
 
     pub fn name(st: &AppState, base: &'static str) -> String {
         if st.config.secure_cookies() {
@@ -198,6 +202,21 @@ impl Cookies {
         let mut c = Cookie::new(Cookies::name(st, base), value);
         c.set_http_only(true);
         c.set_same_site(same_site);
+        c.set_path("/");
+        c.set_secure(st.config.secure_cookies());
+        c
+    }
+
+    /// The device cookie ([`Cookies::DEVICE`]), kept about 400 days (the most browsers allow),
+    /// renewed at every sign-in.
+    pub fn device(st: &AppState, value: String) -> Cookie<'static> {
+        const MAX_AGE: i64 = 400 * 24 * 3600;
+        // Parsed to set Max-Age without a date-time dependency; the value is base64url, so this
+        // only fails on damage, and a cookie ending with the browser is the safe fallback.
+        let mut c = Cookie::parse(format!("{}={value}; Max-Age={MAX_AGE}", Cookies::name(st, Cookies::DEVICE)))
+            .unwrap_or_else(|_| Cookie::new(Cookies::name(st, Cookies::DEVICE), value));
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
         c.set_path("/");
         c.set_secure(st.config.secure_cookies());
         c

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod contact;
 pub mod levels;
 pub mod nik;
 pub mod nip;

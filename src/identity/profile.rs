@@ -12,8 +12,6 @@ pub enum AttrType {
     Text,
     Enum(&'static [&'static str]),
     Bool,
-    Email,
-    Phone,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -72,20 +70,6 @@ pub const SCHEMA: &[Attribute] = &[
         description: "employee type",
     },
     Attribute {
-        name: "email",
-        ty: AttrType::Email,
-        account_type: AccountKind::Citizen,
-        scope: "citizen_profile",
-        description: "contact e-mail",
-    },
-    Attribute {
-        name: "phone_number",
-        ty: AttrType::Phone,
-        account_type: AccountKind::Citizen,
-        scope: "citizen_profile",
-        description: "contact phone number",
-    },
-    Attribute {
         name: "verified",
         ty: AttrType::Bool,
         account_type: AccountKind::Citizen,
@@ -135,28 +119,6 @@ pub fn set(profile: &mut Map<String, Value>, kind: AccountKind, name: &str, valu
             "false" | "no" | "0" => Value::Bool(false),
             _ => return Err(invalid("true or false")),
         },
-        AttrType::Email => {
-            let ok = value.len() <= 254
-                && value
-                    .split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-                && !value.contains(char::is_whitespace);
-            if !ok {
-                return Err(invalid("an e-mail address like nama@contoh.go.id"));
-            }
-            Value::from(value.to_ascii_lowercase())
-        }
-        AttrType::Phone => {
-            let digits: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '.')).collect();
-            let normalized = if let Some(rest) = digits.strip_prefix('0') { format!("+62{rest}") } else { digits };
-            let ok = normalized.starts_with('+')
-                && (9..=16).contains(&normalized.len())
-                && normalized[1..].bytes().all(|b| b.is_ascii_digit());
-            if !ok {
-                return Err(invalid("a phone number like 0812… or +62812…"));
-            }
-            Value::from(normalized)
-        }
     };
     profile.insert(name.into(), v);
     Ok(())
@@ -182,16 +144,14 @@ mod tests {
         assert_eq!(p["golongan"], "III/a");
         assert!(matches!(set(&mut p, AccountKind::Asn, "golongan", "V/z"), Err(ProfileError::Invalid { .. })));
         assert_eq!(
-            set(&mut p, AccountKind::Asn, "email", "a@b.id"),
-            Err(ProfileError::WrongAccountType("email".into()))
+            set(&mut p, AccountKind::Asn, "verified", "true"),
+            Err(ProfileError::WrongAccountType("verified".into()))
         );
         assert_eq!(set(&mut p, AccountKind::Asn, "hobby", "x"), Err(ProfileError::Unknown("hobby".into())));
         let mut c = Map::new();
-        set(&mut c, AccountKind::Citizen, "phone_number", "0812-3456-7890").unwrap();
-        assert_eq!(c["phone_number"], "+6281234567890");
-        assert!(set(&mut c, AccountKind::Citizen, "email", "bukan-email").is_err());
+        assert_eq!(set(&mut c, AccountKind::Citizen, "email", "a@b.id"), Err(ProfileError::Unknown("email".into())));
         set(&mut c, AccountKind::Citizen, "verified", "true").unwrap();
-        assert_eq!(released(&c, "citizen_profile").len(), 2);
+        assert_eq!(released(&c, "citizen_profile").len(), 1);
         assert!(released(&c, "asn_profile").is_empty());
         set(&mut c, AccountKind::Citizen, "verified", "").unwrap();
         assert!(!c.contains_key("verified"));

@@ -166,11 +166,32 @@ pub fn person_claims(p: &Person, client_id: &str, scope: &str, level: u8) -> Map
         m.insert("roles".into(), p.global_roles().into());
         m.insert("app_roles".into(), p.app_roles(client_id).into());
     }
+    // An address counts as verified only once its owner followed a link mailed to it.
+    if has_scope(scope, "email") {
+        if let Some(email) = &a.email {
+            m.insert("email".into(), email.clone().into());
+            m.insert("email_verified".into(), a.email_verified.into());
+        }
+    }
+    if has_scope(scope, "phone") {
+        if let Some(phone) = &a.phone_number {
+            m.insert("phone_number".into(), phone.clone().into());
+            // There is no SMS: no number is ever proven.
+            m.insert("phone_number_verified".into(), false.into());
+        }
+    }
     if has_scope(scope, "asn_profile") && a.kind == AccountKind::Asn {
         m.extend(profile::released(&a.profile, "asn_profile"));
     }
     if has_scope(scope, "citizen_profile") && a.kind == AccountKind::Citizen {
         m.extend(profile::released(&a.profile, "citizen_profile"));
+        if let Some(email) = &a.email {
+            m.insert("email".into(), email.clone().into());
+            m.insert("email_verified".into(), a.email_verified.into());
+        }
+        if let Some(phone) = &a.phone_number {
+            m.insert("phone_number".into(), phone.clone().into());
+        }
         if let Some(r) = a.nik.as_deref().and_then(region) {
             m.insert("region".into(), r);
         }
@@ -264,5 +285,26 @@ mod tests {
         assert_eq!(c["region"]["regency"]["code"], "3509");
         assert_eq!(c["verified"], false);
         assert!(!c.contains_key("jabatan"));
+        assert!(!c.contains_key("email"), "no address, no claim");
+    }
+
+    #[test]
+    fn contact_claims_say_whether_they_are_proven() {
+        let mut p = person(AccountKind::Asn);
+        p.account.email = Some("budi@jemberkab.go.id".into());
+        p.account.phone_number = Some("+6281234567890".into());
+        let c = person_claims(&p, "x", "openid", 1);
+        assert!(!c.contains_key("email") && !c.contains_key("phone_number"));
+        let c = person_claims(&p, "x", "openid email phone", 1);
+        assert_eq!(c["email"], "budi@jemberkab.go.id");
+        assert_eq!(c["email_verified"], false);
+        assert_eq!(c["phone_number"], "+6281234567890");
+        assert_eq!(c["phone_number_verified"], false);
+        p.account.email_verified = true;
+        assert_eq!(person_claims(&p, "x", "openid email", 1)["email_verified"], true);
+        let mut q = person(AccountKind::Citizen);
+        q.account.email = Some("warga@contoh.id".into());
+        let c = person_claims(&q, "x", "openid citizen_profile", 1);
+        assert_eq!((&c["email"], &c["email_verified"]), (&json!("warga@contoh.id"), &json!(false)));
     }
 }

@@ -164,8 +164,19 @@ impl std::fmt::Display for OAuthError {
 
 /// Scopes the provider understands for people; `nip` and `nik` release personal identifiers and
 /// are granted only to applications registered for them (UU 27/2022 on personal data).
-pub const USER_SCOPES: &[&str] =
-    &["openid", "profile", "nip", "nik", "opd", "roles", "asn_profile", "citizen_profile", "offline_access"];
+pub const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "nip",
+    "nik",
+    "opd",
+    "roles",
+    "asn_profile",
+    "citizen_profile",
+    "offline_access",
+];
 
 /// `scope` strings: space-separated tokens of visible ASCII minus `"` and `\` (RFC 6749 §3.3).
 pub fn parse_scope(s: &str) -> Result<Vec<String>, OAuthError> {

@@ -3,6 +3,7 @@
 //! both the actor and the subject of every audit record written here.
 
 use super::enrolment;
+use super::notify::{notify, Factor, Notice};
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::auth::throttle::{self, Admission};
@@ -163,6 +164,8 @@ pub struct Overview {
     /// Newest first; empty (with a warning in the log) when the cache cannot be read: the rest
     /// of the page is still worth showing.
     pub sessions: Vec<SsoSession>,
+    /// A new e-mail address waiting for its verification link to be followed.
+    pub pending_email: Option<String>,
 }
 
 /// Whether this session may add a factor now.
@@ -212,6 +215,7 @@ pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview
         passkeys,
         passkeys_enabled: st.webauthn.is_some(),
         sessions,
+        pending_email: super::contact::view(st, me, now).await.map_err(|_| SelfServiceError::Internal)?.pending,
     })
 }
 
@@ -251,6 +255,7 @@ pub async fn add_passkey(
             tracing::info!(account = %me.id(), passkey = %row.id, "passkey registered");
             enrolment::enrolled(st, me, &route, enrolment::Factor::Passkey(&row.id)).await;
             record(st, me, Event::new("passkey.registered").detail(enrolment::detail(me, &route)), now).await;
+            notify(st, &me.account, Notice::FactorAdded(Factor::Passkey), now).await;
             Ok(())
         }
         Err(e) => {
@@ -271,6 +276,7 @@ pub async fn remove_passkey(st: &AppState, me: &Recent, id: &PasskeyId, now: i64
         Ok(true) => {
             tracing::info!(account = %me.id(), passkey = %id, "passkey removed");
             record(st, me, Event::new("passkey.removed"), now).await;
+            notify(st, &me.account, Notice::FactorRemoved(Factor::Passkey), now).await;
             Ok(())
         }
         Ok(false) => Err(SelfServiceError::NotFound),
@@ -337,6 +343,7 @@ pub async fn change_password(
     tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
     let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });
     record(st, me, Event::new("password.changed").detail(detail), now).await;
+    notify(st, &me.account, Notice::PasswordChanged, now).await;
     Ok(())
 }
 
@@ -377,6 +384,7 @@ pub async fn confirm_totp(
     tracing::info!(account = %me.id(), "authenticator app enrolled");
     enrolment::enrolled(st, me, &route, enrolment::Factor::Totp).await;
     record(st, me, Event::new("totp.enrolled").detail(enrolment::detail(me, &route)), now).await;
+    notify(st, &me.account, Notice::FactorAdded(Factor::AuthenticatorApp), now).await;
     match recovery::remaining(&st.db, me.id()).await {
         Ok(0) => generate_recovery_codes(st, me, now).await.map(Some),
         Ok(_) => Ok(None),
@@ -396,6 +404,7 @@ pub async fn remove_totp(st: &AppState, me: &Recent, now: i64) -> Result<(), Sel
     removed.await.map_err(|e| internal("authenticator app removal failed", e))?;
     tracing::info!(account = %me.id(), "authenticator app removed");
     record(st, me, Event::new("totp.removed"), now).await;
+    notify(st, &me.account, Notice::FactorRemoved(Factor::AuthenticatorApp), now).await;
     Ok(())
 }
 
@@ -403,7 +412,10 @@ pub async fn remove_totp(st: &AppState, me: &Recent, now: i64) -> Result<(), Sel
 pub async fn new_recovery_codes(st: &AppState, me: &Recent, now: i64) -> Result<Vec<String>, SelfServiceError> {
     // Codes stand in for a factor at login, so they are enrolled on the same terms.
     enrolment::route(st, me, now).await?;
-    generate_recovery_codes(st, me, now).await
+    let codes = generate_recovery_codes(st, me, now).await?;
+    // Only a renewal is told: the first codes come with the authenticator, told as that.
+    notify(st, &me.account, Notice::FactorAdded(Factor::RecoveryCodes), now).await;
+    Ok(codes)
 }
 
 async fn generate_recovery_codes(st: &AppState, me: &Recent, now: i64) -> Result<Vec<String>, SelfServiceError> {

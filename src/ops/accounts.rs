@@ -107,6 +107,11 @@ pub struct AccountEdit {
     pub name: Option<String>,
     /// The OPD unit's id; an empty string removes the account from its unit (Diskominfo only).
     pub opd_id: Option<String>,
+    /// Contact address, stored unverified (the person proves it from their account page); an
+    /// empty string removes it.
+    pub email: Option<String>,
+    /// Contact phone number (0812… or +62…); an empty string removes it.
+    pub phone_number: Option<String>,
 }
 
 /// Name and unit. Moving someone needs power over both the old and the new unit. Everything is
@@ -130,7 +135,8 @@ async fn edit_found(
     edit: AccountEdit,
     now: i64,
 ) -> Result<Account, AdminError> {
-    let before = json!({ "name": a.name, "opd_id": a.opd_id });
+    let mut before = json!({ "name": a.name, "opd_id": a.opd_id });
+    let contact = super::contact::AdminContact::check(&a, edit.email.as_deref(), edit.phone_number.as_deref())?;
     let name = match edit.name {
         Some(name) => {
             let name = name.trim().to_string();
@@ -176,7 +182,16 @@ async fn edit_found(
         // Tokens carry the unit and the roles inherited through it; both just changed.
         revoked = crate::store::grants::revoke_grants_of_account(&st.db, &a.id, now).await?;
     }
-    let after = json!({ "name": a.name, "opd_id": a.opd_id });
+    let mut after = json!({ "name": a.name, "opd_id": a.opd_id });
+    if let Some((b, f)) = contact.apply(st, &mut a, now).await? {
+        // Contact keys appear only when they changed: most edits do not touch them.
+        for (k, v) in b.as_object().into_iter().flatten() {
+            before[k] = v.clone();
+        }
+        for (k, v) in f.as_object().into_iter().flatten() {
+            after[k] = v.clone();
+        }
+    }
     if before != after {
         let detail = json!({ "before": before, "after": after, "revoked_grants": revoked });
         audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now)
@@ -228,6 +243,7 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &AccountId, now: 
     let detail = json!({ "sessions_ended": sessions.len() });
     audit::record(&st.db, Event::new("account.factors_reset").actor(&who.actor()).subject(&a.id).detail(detail), now)
         .await;
+    super::notify::notify(st, &a, super::notify::Notice::FactorRemoved(super::notify::Factor::All), now).await;
     Ok(sessions.len())
 }
 
@@ -328,19 +344,28 @@ pub async fn update_account(
 ) -> Result<Account, AdminError> {
     let a = account(st, who, id).await?;
     let mut profile = a.profile.clone();
+    let mut edit = AccountEdit::default();
     for (name, value) in &change.profile {
         if name.trim() == super::verification::ATTRIBUTE {
             return Err(AdminError::Invalid(super::verification::USE_VERIFICATION.into()));
         }
-        crate::identity::profile::set(&mut profile, a.kind, name.trim(), value)
-            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        // Contact details are the account's own columns, for every kind of account.
+        match name.trim() {
+            "email" => edit.email = Some(value.clone()),
+            "phone_number" => edit.phone_number = Some(value.clone()),
+            name => crate::identity::profile::set(&mut profile, a.kind, name, value)
+                .map_err(|e| AdminError::Invalid(e.to_string()))?,
+        }
     }
     if change.opd_id.is_some() && a.kind != crate::identity::accounts::AccountKind::Asn {
         return Err(AdminError::Invalid("only civil servants (ASN) belong to an OPD unit".into()));
     }
-    let mut a = match change.opd_id {
-        Some(unit) => edit_found(st, who, a, AccountEdit { name: None, opd_id: Some(unit) }, now).await?,
-        None => a,
+    super::contact::AdminContact::check(&a, edit.email.as_deref(), edit.phone_number.as_deref())?;
+    edit.opd_id = change.opd_id;
+    let mut a = if edit.opd_id.is_some() || edit.email.is_some() || edit.phone_number.is_some() {
+        edit_found(st, who, a, edit, now).await?
+    } else {
+        a
     };
     let changed: std::collections::BTreeSet<&String> =
         a.profile.keys().chain(profile.keys()).filter(|k| a.profile.get(*k) != profile.get(*k)).collect();

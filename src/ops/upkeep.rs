@@ -39,6 +39,12 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purging one-time links failed"),
         }
+        // A device unseen longer than its cookie lives is a new device if it ever comes back.
+        match crate::store::devices::purge(&st.db, now - 400 * 86_400).await {
+            Ok(k) if k > 0 => tracing::info!(rows = k, "forgot devices not seen for 400 days"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purging known devices failed"),
+        }
         // A signed checkpoint of the head in the trail itself, once an hour when anything
         // happened: `gerbang audit checkpoint` exports one to keep away from the server.
         match super::audit::routine_checkpoint(st, now).await {

@@ -82,3 +82,12 @@ pub async fn close_all(db: &Db, account_id: &str, purpose: &str, now: i64) -> Re
 pub async fn purge(db: &Db, before: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(db, "DELETE FROM action_links WHERE expires_at < $1", [before], execute)?)
 }
+
+/// The account's open link of `purpose`, if any (at most one: a new one closes the older).
+pub async fn open_for(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<Option<ActionLinkRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM action_links WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL \
+         AND expires_at > $3 ORDER BY created_at DESC LIMIT 1"
+    );
+    Ok(dispatch!(db, &sql, [account_id, purpose, now], fetch_optional(ActionLinkRow))?)
+}

@@ -8,6 +8,7 @@ pub mod certs;
 pub mod clients;
 pub mod connected;
 pub mod demo;
+pub mod devices;
 pub mod enrolment;
 pub mod factors;
 pub mod grants;

@@ -300,14 +300,43 @@ async fn moving_a_person_to_another_unit_revokes_their_tokens() {
         (run.code, run.json()),
         (1, json!({ "error": "invalid", "message": "only civil servants (ASN) belong to an OPD unit" }))
     );
-    let run = op.run_env(&["account", "update", &nip, "--set", "email=a@b.id"], &[]);
+    let run = op.run_env(&["account", "update", &nip, "--set", "email=bukan-email"], &[]);
     // Warnings of the start-up (a master key generated on first use) may come before it.
     let last = run.stderr.lines().last().unwrap_or("");
-    assert_eq!((run.code, run.stdout.as_str(), last), (1, "", "error: `email` does not apply to this account type"));
+    assert_eq!(
+        (run.code, run.stdout.as_str(), last),
+        (1, "", "error: invalid value for `email`: an e-mail address like nama@contoh.go.id")
+    );
+    let run = op.run_env(&["account", "update", &nip, "--set", "verified=true"], &[]);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert_eq!((run.code, last), (1, "error: `verified` does not apply to this account type"));
+    // Contact details are columns of every account, set unverified, audited before and after.
+    let asn = op.ok(&[
+        "account",
+        "update",
+        &nip,
+        "--set",
+        "email=Budi@Contoh.ID",
+        "--set",
+        "phone_number=0812 3456 7890",
+        "--json",
+    ]);
+    assert_eq!(
+        (&asn["account"]["email"], &asn["account"]["email_verified"], &asn["account"]["phone_number"]),
+        (&json!("budi@contoh.id"), &json!(false), &json!("+6281234567890"))
+    );
+    let (kind, _, _, detail) = op.trail().last().unwrap().clone();
+    assert_eq!(kind, "account.updated");
+    assert_eq!(detail["after"]["email"], "budi@contoh.id");
+    assert_eq!(detail["before"]["phone_number"], Value::Null);
     let run = op.run_env(&["role", "assign", "--role", "nobody", "--account", &nip, "--json"], &[]);
     assert_eq!((run.code, run.json()), (1, json!({ "error": "not_found", "message": "unknown role `nobody`" })));
-    let citizen = op.ok(&["account", "update", &nik, "--json"]);
+    let citizen = op.ok(&["account", "update", &nik, "--set", "email=w@contoh.id", "--json"]);
     assert_eq!((&citizen["account"]["opd_id"], &citizen["account"]["profile"]), (&Value::Null, &json!({})));
+    assert_eq!(
+        (&citizen["account"]["email"], &citizen["account"]["email_verified"]),
+        (&json!("w@contoh.id"), &json!(false))
+    );
 }
 
 /// The operator issues an administrator's enrolment link: printed once, audited, and not the

@@ -225,8 +225,13 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["account"]["profile"]["golongan"], "III/a");
-    let (code, out) = run(&["account", "update", &nip, "--set", "email=a@b.id", "--json"]);
+    let (code, out) = run(&["account", "update", &nip, "--set", "verified=true", "--json"]);
     assert_ne!(code, 0, "citizen attribute refused for a civil servant: {out}");
+    let (code, out) = run(&["account", "update", &nip, "--set", "email=a@b.id", "--json"]);
+    assert_eq!(
+        (code, &out["account"]["email"], &out["account"]["email_verified"]),
+        (0, &serde_json::json!("a@b.id"), &serde_json::json!(false))
+    );
     let (code, out) = run(&["account", "schema", "--json"]);
     assert_eq!(code, 0);
     assert!(out["attributes"]
@@ -306,9 +311,10 @@ async fn cli_manages_opd_units_roles_profiles_and_seeds_a_demo_region() {
             "account.status_changed",
             "account.updated",
             "account.updated",
+            "account.updated",
             "account.created"
         ],
-        "provisioning, the move to another unit and the profile change are recorded too"
+        "provisioning, the move to another unit, the profile and the contact change are recorded too"
     );
     assert!(out["events"][1]["detail"].as_str().unwrap().contains("suspended"));
     let (code, out) = run(&["audit", "verify", "--json"]);

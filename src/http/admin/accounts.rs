@@ -29,6 +29,10 @@ pub struct AccountView {
     /// Citizens only: whether an officer verified the person's identity at a counter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
+    pub email: Option<String>,
+    /// Whether the person proved the address by following a link mailed to it.
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
 }
 
 impl From<Account> for AccountView {
@@ -43,6 +47,9 @@ impl From<Account> for AccountView {
             name: a.name,
             status: a.status,
             opd_id: a.opd_id,
+            email: a.email,
+            email_verified: a.email_verified,
+            phone_number: a.phone_number,
         }
     }
 }
@@ -103,7 +110,7 @@ pub async fn get_account(
     Ok(Json(ops::accounts::account(&st, &admin, &admin.parse_account_id(&id)?).await?.into()))
 }
 
-/// Change the name or the OPD unit of an account.
+/// Change the name, the OPD unit or the contact details (stored unverified) of an account.
 #[utoipa::path(patch, path = "/admin/api/v1/accounts/{id}", request_body = AccountEdit, params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn edit_account(

@@ -11,6 +11,7 @@ use super::certificates::cert_row;
 use super::{all_units, confirmed, done, managed_units, parse_role, role_label, unit_name, unit_options, Console};
 use crate::http::{see_other, FormParams, SignedInForm};
 use crate::identity::accounts::{Account, AccountKind, AccountStatus};
+use crate::identity::contact;
 use crate::identity::levels;
 use crate::ids::AccountId;
 use crate::ops::accounts::{AccountEdit, AccountInput};
@@ -129,7 +130,7 @@ pub(super) async fn account_page(
     let (cert_error, cert_detail, cert_text) =
         cert_error.map(|(m, d, p)| (Some(m), Some(d), Some(p))).unwrap_or_default();
     let ctx = context! {
-        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status.as_str(), opd_id => a.opd_id, citizen => a.kind == AccountKind::Citizen, verified => ops::verification::is_verified(a) },
+        account => context! { id => a.id, name => a.name, kind => a.kind.as_str(), nip => a.nip, nik => a.nik, status => a.status.as_str(), opd_id => a.opd_id, citizen => a.kind == AccountKind::Citizen, verified => ops::verification::is_verified(a), email => a.email, email_verified => a.email_verified, phone_number => a.phone_number },
         unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
         inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => AccountStatus::ALL.map(AccountStatus::as_str), certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
@@ -142,7 +143,12 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
         Ok(x) => x,
         Err(r) => return r,
     };
-    let edit = AccountEdit { name: form.get("name").map(String::from), opd_id: form.get("opd_id").map(String::from) };
+    let edit = AccountEdit {
+        name: form.get("name").map(String::from),
+        opd_id: form.get("opd_id").map(String::from),
+        email: form.get("email").map(String::from),
+        phone_number: form.get("phone_number").map(String::from),
+    };
     if !confirmed(&form) {
         let units = all_units(&c).await;
         let mut summary = Vec::new();
@@ -155,6 +161,17 @@ pub async fn account_edit(Path(id): Path<String>, SignedInForm { who: c, form }:
             let from = unit_name(&units, a.opd_id.as_deref()).unwrap_or_else(|| "—".into());
             let to = unit_name(&units, Some(u)).unwrap_or_else(|| "—".into());
             summary.push(c.fmt("c_sum_move", &[&a.name, &from, &to]));
+        }
+        // Typed forms of the same value ("0812…" for "+62812…") are no change; the check says
+        // so after confirmation anyway, so an invalid value is shown as typed here.
+        let same = |typed: Option<&str>,
+                    norm: fn(&str) -> Result<Option<String>, contact::ContactError>,
+                    cur: &Option<String>| { typed.is_none_or(|v| norm(v).is_ok_and(|v| v == *cur)) };
+        if !same(edit.email.as_deref(), contact::email, &a.email) {
+            summary.push(c.fmt("c_sum_email", &[&a.name, edit.email.as_deref().unwrap_or("").trim()]));
+        }
+        if !same(edit.phone_number.as_deref(), contact::phone, &a.phone_number) {
+            summary.push(c.fmt("c_sum_phone", &[&a.name, edit.phone_number.as_deref().unwrap_or("").trim()]));
         }
         if summary.is_empty() {
             return see_other(&back);

@@ -39,6 +39,11 @@ pub struct Browser<'a> {
     pub user_agent: &'a str,
     /// The single sign-on cookie it holds, if any.
     pub sso_cookie: Option<&'a str>,
+    /// The page language (`id` or `en`), kept as the person's language for their e-mail.
+    pub locale: &'a str,
+    /// The browser's long-lived device cookie (new when it had none), to tell a sign-in from a
+    /// device not seen before.
+    pub device: &'a str,
 }
 
 #[derive(Debug)]
@@ -117,7 +122,10 @@ pub async fn password_login(
     match verdict {
         PasswordVerdict::Accepted(account) => Ok(account),
         PasswordVerdict::Throttled { login_key, retry_after } => {
-            record_throttled(st, &login_key, ip, now).await;
+            if record_throttled(st, &login_key, ip, now).await {
+                // Once per window, like the record: the person hears that someone is guessing.
+                crate::ops::notify::locked(st, login, now).await;
+            }
             Err(LoginError::TooManyAttempts { retry_after })
         }
         PasswordVerdict::Inactive(account) => {
@@ -138,15 +146,16 @@ pub async fn password_login(
 
 /// One `login.throttled` record per identifier per window, not one per refused attempt: an attack
 /// refused by the throttle must not turn into a stream of audit writes (each one takes the audit
-/// chain's lock). The rest of the window's refusals are only logged.
-async fn record_throttled(st: &AppState, login_key: &str, ip: &str, now: i64) {
+/// chain's lock). The rest of the window's refusals are only logged. True when this one was
+/// recorded.
+async fn record_throttled(st: &AppState, login_key: &str, ip: &str, now: i64) -> bool {
     let window = st.config.login_lockout_seconds.max(1);
     let slot = now.div_euclid(window);
     let ttl = std::time::Duration::from_secs(2 * window as u64);
     match st.cache.count_below(&format!("audit-throttled:{slot}:{login_key}"), 1, ttl).await {
         Ok(None) => {
             tracing::debug!(ip = %ip, "refused login attempt (recorded once this window)");
-            return;
+            return false;
         }
         Ok(Some(_)) => {}
         // Better a record too many than none.
@@ -154,6 +163,7 @@ async fn record_throttled(st: &AppState, login_key: &str, ip: &str, now: i64) {
     }
     let detail = serde_json::json!({ "window_start": slot * window, "window_seconds": window });
     audit::record(&st.db, Event::new("login.throttled").subject(login_key).ip(ip).detail(detail), now).await;
+    true
 }
 
 /// The login form: with a second factor enrolled the password is only the first step, and no

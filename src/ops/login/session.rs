@@ -59,6 +59,10 @@ pub(super) async fn start(
             return Step::Internal;
         }
     }
+    if let Err(e) = crate::store::accounts::set_locale(&st.db, account_id, browser.locale).await {
+        tracing::warn!(error = %e, "could not record the person's language");
+    }
+    crate::ops::notify::signed_in_from(st, account_id, browser.device, browser.user_agent, now).await;
     match authorize::after_login(&st.provider(), flow, &session, now).await {
         // After a recovery code the person is asked to enrol a new authenticator before going on.
         Outcome::Redirect(continue_url) if session.amr.iter().any(|a| a == RECOVERY_AMR) => {
