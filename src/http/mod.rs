@@ -13,8 +13,8 @@ pub mod limits;
 pub mod login;
 pub mod oidc;
 pub mod page;
-pub mod reset;
 pub mod register;
+pub mod reset;
 
 pub use page::{CsrfBound, PageError, SignedInForm};
 

@@ -346,7 +346,8 @@ pub async fn update_account(
     let mut profile = a.profile.clone();
     let mut edit = AccountEdit::default();
     for (name, value) in &change.profile {
-        if name.trim() == super::verification::ATTRIBUTE {
+        // Only a citizen's `verified` has its own action; on other accounts the schema refuses it.
+        if name.trim() == super::verification::ATTRIBUTE && a.kind == crate::identity::accounts::AccountKind::Citizen {
             return Err(AdminError::Invalid(super::verification::USE_VERIFICATION.into()));
         }
         // Contact details are the account's own columns, for every kind of account.

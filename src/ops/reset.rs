@@ -301,6 +301,11 @@ pub async fn follow(
     let detail =
         json!({ "link": link.id, "issued_by": link.issued_by, "sessions_ended": ended, "revoked_grants": revoked });
     audit::record(&st.db, Event::new(kind).actor(&a.id).subject(&a.id).detail(detail), now).await;
+    // A reset the person did not ask for is how a takeover shows: tell them. An activation is
+    // the person's own first password, nothing to warn about.
+    if purpose == Purpose::Reset {
+        super::notify::notify(st, &a, super::notify::Notice::PasswordChanged, now).await;
+    }
     Ok(())
 }
 

@@ -303,6 +303,11 @@ async fn a_link_mailed_to_the_verified_address_is_followed() {
     let (status, _) = follow(&browser(), shown["url"].as_str().unwrap(), NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(status, 200);
     assert!(logs_in(&app, &nip, NEW_PASSWORD).await);
+    // The verified address is told the password changed (a reset nobody asked for is a takeover).
+    let mails = mailbox().wait_for(&address, 2).await;
+    assert_eq!(mails.len(), 2, "the link, then the notice");
+    assert_eq!(mails[1].subject, "Kata sandi Anda diubah");
+    assert!(!mails[1].body.contains("/reset/"), "a notice carries no link: {}", mails[1].body);
 }
 
 #[tokio::test]
@@ -425,11 +430,12 @@ async fn forgot_password_mails_only_verified_addresses_and_says_the_same_to_ever
     for _ in 0..3 {
         assert_eq!(forgot(&app, &nip).await, known);
     }
-    assert_eq!(mailbox().wait_for(&address, 3).await.len(), 3, "the first and two more");
-    assert_eq!(mailbox().after(&address, Duration::from_millis(700)).await.len(), 3);
+    // The first link, the notice that the password changed, and two more links.
+    assert_eq!(mailbox().wait_for(&address, 4).await.len(), 4, "the first, its notice and two more");
+    assert_eq!(mailbox().after(&address, Duration::from_millis(700)).await.len(), 4);
     app.advance(3601);
     assert_eq!(forgot(&app, &nip).await, known);
-    mailbox().wait_for(&address, 4).await;
+    mailbox().wait_for(&address, 5).await;
 }
 
 #[tokio::test]
