@@ -14,7 +14,6 @@ use crate::crypto;
 use crate::identity::accounts::{self, AccountError, PasswordRule};
 use crate::identity::nik::{parse_nik, NikError, NikWarning};
 use crate::limits::address_key;
-use crate::mail;
 use crate::state::AppState;
 use crate::store::links::ActionLinkRow;
 
@@ -103,8 +102,9 @@ fn check(a: &Application, now: i64) -> Result<(String, String, String), Problems
     if name.is_none() {
         problems.push(("name", Problem::Name));
     }
-    let email = a.email.trim().to_ascii_lowercase();
-    if !mail::plausible_address(&email) {
+    // The same normal form as an address typed on the account page, so both compare equal.
+    let email = crate::identity::contact::email(&a.email).ok().flatten();
+    if email.is_none() {
         problems.push(("email", Problem::Email));
     }
     let ids: Vec<&str> = nik.as_deref().into_iter().collect();
@@ -113,8 +113,8 @@ fn check(a: &Application, now: i64) -> Result<(String, String, String), Problems
     } else if a.password.expose() != a.repeat.expose() {
         problems.push(("repeat", Problem::Mismatch));
     }
-    match (nik, name) {
-        (Some(nik), Some(name)) if problems.is_empty() => Ok((nik, name, email)),
+    match (nik, name, email) {
+        (Some(nik), Some(name), Some(email)) if problems.is_empty() => Ok((nik, name, email)),
         _ => Err(problems),
     }
 }
