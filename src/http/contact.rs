@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::account::{locale_of, Person, RecentPerson};
-use super::{browser_id, page, see_other, Cookies, FormParams, FormRejection, PageError, SignedInForm, St};
+use super::{browser_form, browser_id, page, see_other, FormParams, FormRejection, PageError, SignedInForm, St};
 use crate::auth::links::Refusal;
 use crate::ops::account::Recent;
 use crate::ops::contact::{self as ops, ContactDone, ContactRefusal, VerifyRefusal};
@@ -121,10 +121,8 @@ pub async fn verify_submit(
     form: Result<FormParams, FormRejection>,
 ) -> Response {
     let locale = locale_of(&st, &headers, None);
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    let Ok(form) = form else { return PageError::bad_request(&st, locale).into_response() };
-    if !st.csrf.verify(&bid, VERIFY_FORMS, form.get("csrf").unwrap_or("")) {
-        return PageError::csrf(&st, locale).into_response();
+    if let Err(refused) = browser_form(&st, &jar, form, VERIFY_FORMS, locale) {
+        return refused.into_response();
     }
     match ops::verify(&st, &token, st.now()).await {
         Ok(address) => {

@@ -16,7 +16,7 @@ pub mod page;
 pub mod register;
 pub mod reset;
 
-pub use page::{CsrfBound, PageError, SignedInForm};
+pub use page::{browser_form, CsrfBound, PageError, SignedInForm};
 
 use std::sync::Arc;
 

@@ -1,11 +1,14 @@
 //! What the server-rendered pages (account page, console, demo) share: the themed error page as
-//! an error type, and the extractor for a signed-in person's CSRF-checked form.
+//! an error type, the extractor for a signed-in person's CSRF-checked form, and the check of a
+//! form posted by a browser that need not be signed in.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{error_page, FormParams, St};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::{error_page, Cookies, FormParams, FormRejection, St};
 
 /// A page that could not be shown, rendered as the friendly error page: a translated message
 /// and the technical code for the help desk. The details are logged where the error happened.
@@ -78,4 +81,22 @@ where
         }
         Ok(SignedInForm { who, form })
     }
+}
+
+/// A form posted by a browser that need not be signed in (a password link, registration, an
+/// address check), its CSRF token checked against the browser's cookie for `purpose`: the form
+/// and the browser id (to render the form again), or the page that refuses it.
+pub fn browser_form(
+    st: &St,
+    jar: &CookieJar,
+    form: Result<FormParams, FormRejection>,
+    purpose: &str,
+    locale: &'static str,
+) -> Result<(FormParams, String), PageError> {
+    let form = form.map_err(|r| PageError::new(st, locale, r.status, "error_invalid_request", "invalid_request"))?;
+    let bid = Cookies::read(st, jar, Cookies::BROWSER).unwrap_or_default();
+    if !st.csrf.verify(&bid, purpose, form.get("csrf").unwrap_or("")) {
+        return Err(PageError::csrf(st, locale));
+    }
+    Ok((form, bid))
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::oidc::ClientIp;
-use super::{accept_language, browser_id, page, retry_after, Cookies, FormParams, FormRejection, PageError, St};
+use super::{accept_language, browser_form, browser_id, page, retry_after, FormParams, FormRejection, PageError, St};
 use crate::auth::links::Refusal;
 use crate::config::Secret;
 use crate::ops::registration::{self as ops, Application, ConfirmError, Confirmed, Problem, RegisterError};
@@ -114,11 +114,10 @@ pub async fn submit(
     if let Err(e) = ops::available(&st) {
         return unavailable(&st, locale, &e).unwrap_or_else(|| PageError::server(&st, locale).into_response());
     }
-    let Ok(form) = form else { return PageError::bad_request(&st, locale).into_response() };
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    if !st.csrf.verify(&bid, CSRF_PURPOSE, form.get("csrf").unwrap_or("")) {
-        return PageError::csrf(&st, locale).into_response();
-    }
+    let (form, _) = match browser_form(&st, &jar, form, CSRF_PURPOSE, locale) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
+    };
     let field = |n: &str| form.get(n).unwrap_or("").to_string();
     let application = Application {
         nik: field("nik"),
@@ -197,10 +196,8 @@ pub async fn confirm(
     if !st.config.citizen_registration {
         return PageError::not_found(&st, locale).into_response();
     }
-    let Ok(form) = form else { return PageError::bad_request(&st, locale).into_response() };
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    if !st.csrf.verify(&bid, CSRF_PURPOSE, form.get("csrf").unwrap_or("")) {
-        return PageError::csrf(&st, locale).into_response();
+    if let Err(refused) = browser_form(&st, &jar, form, CSRF_PURPOSE, locale) {
+        return refused.into_response();
     }
     match ops::confirm(&st, &token, &ip, st.now()).await {
         Ok(Confirmed::Created(_)) => {

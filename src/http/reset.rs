@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::{accept_language, browser_id, error_page, page, Cookies, FormParams, FormRejection, St};
+use super::{accept_language, browser_form, browser_id, error_page, page, FormParams, FormRejection, St};
 use super::{retry_after, BUSY_RETRY_SECONDS};
 use crate::auth::links::{Purpose, Refusal};
 use crate::config::Secret;
@@ -80,13 +80,10 @@ async fn submit(
     form: Result<FormParams, FormRejection>,
 ) -> Response {
     let locale = locale(&st, &headers);
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    let Ok(form) = form else {
-        return error_page(&st, StatusCode::BAD_REQUEST, locale, "error_invalid_request", "invalid_request");
+    let (form, bid) = match browser_form(&st, &jar, form, CSRF_PURPOSE, locale) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !st.csrf.verify(&bid, CSRF_PURPOSE, form.get("csrf").unwrap_or("")) {
-        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
-    }
     let field = |name: &str| Secret::new(form.get(name).unwrap_or("").to_string());
     match ops::follow(&st, purpose, &token, &field("password"), &field("repeat"), st.now()).await {
         Ok(()) => {
@@ -157,13 +154,10 @@ pub async fn forgot(
     form: Result<FormParams, FormRejection>,
 ) -> Response {
     let locale = locale(&st, &headers);
-    let bid = Cookies::read(&st, &jar, Cookies::BROWSER).unwrap_or_default();
-    let Ok(form) = form else {
-        return error_page(&st, StatusCode::BAD_REQUEST, locale, "error_invalid_request", "invalid_request");
+    let (form, bid) = match browser_form(&st, &jar, form, CSRF_PURPOSE, locale) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
     };
-    if !st.csrf.verify(&bid, CSRF_PURPOSE, form.get("csrf").unwrap_or("")) {
-        return error_page(&st, StatusCode::FORBIDDEN, locale, "err_csrf", "invalid_request");
-    }
     let identifier = form.get("identifier").unwrap_or("");
     match crate::ops::forgot::request(&st, identifier, &ip, st.now()).await {
         crate::ops::forgot::Requested::Accepted => {
