@@ -399,10 +399,46 @@ pub async fn search_in_subtree(db: &Db, query: &str, unit: &str, limit: i64) -> 
 }
 
 /// Saves OPD membership and profile attributes.
+/// Saves an administrator's edit of the unit and profile. The citizen's `verified` is taken from
+/// the row as stored and held, never from the edited copy: it is set only by the counter
+/// verification, and an edit read just before one must not undo it.
+pub async fn save_edited_profile(db: &Db, account: &Account, now: i64) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    let mut profile = account.profile.clone();
+    if let Some(row) = store::get_locked(&mut tx, &account.id).await? {
+        let (stored, _) = Account::from_row(row)?;
+        match stored.profile.get("verified") {
+            Some(v) => profile.insert("verified".into(), v.clone()),
+            None => profile.remove("verified"),
+        };
+    }
+    let profile = serde_json::Value::Object(profile).to_string();
+    store::set_opd_and_profile(&mut tx, &account.id, account.opd_id.as_deref(), &profile, now).await?;
+    tx.commit().await
+}
+
 pub async fn save_profile(db: &Db, account: &Account, now: i64) -> Result<(), StoreError> {
     let profile = serde_json::Value::Object(account.profile.clone()).to_string();
     store::set_opd_and_profile(db, &account.id, account.opd_id.as_deref(), &profile, now).await?;
     Ok(())
+}
+
+/// Marks a citizen identity-verified, deciding on the row as stored and held (see
+/// `store::accounts::get_locked`): of two officers verifying at once exactly one does it, and an
+/// edit of another profile attribute at the same moment is not lost. `None`: no such account;
+/// `Some(false)`: verified already.
+pub async fn mark_identity_verified(db: &Db, id: &str, now: i64) -> Result<Option<bool>, StoreError> {
+    let mut tx = db.begin().await?;
+    let Some(row) = store::get_locked(&mut tx, id).await? else { return Ok(None) };
+    let (mut account, _) = Account::from_row(row)?;
+    if account.identity_verified() {
+        return Ok(Some(false));
+    }
+    account.profile.insert("verified".into(), true.into());
+    let profile = serde_json::Value::Object(account.profile).to_string();
+    store::set_profile(&mut tx, id, &profile, now).await?;
+    tx.commit().await?;
+    Ok(Some(true))
 }
 
 /// Changes the status. Any status but `active` revokes every grant of the account at once, in

@@ -178,7 +178,7 @@ async fn edit_found(
     let mut revoked = 0;
     if let Some(unit) = unit {
         a.opd_id = unit;
-        accounts::save_profile(&st.db, &a, now).await?;
+        accounts::save_edited_profile(&st.db, &a, now).await?;
         // Tokens carry the unit and the roles inherited through it; both just changed.
         revoked = crate::store::grants::revoke_grants_of_account(&st.db, &a.id, now).await?;
     }
@@ -378,7 +378,7 @@ pub async fn update_account(
     };
     let detail = json!({ "before": pick(&a.profile), "after": pick(&profile) });
     a.profile = profile;
-    accounts::save_profile(&st.db, &a, now).await?;
+    accounts::save_edited_profile(&st.db, &a, now).await?;
     audit::record(&st.db, Event::new("account.updated").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
     Ok(a)
 }

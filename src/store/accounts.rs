@@ -1,6 +1,6 @@
 //! Account rows: civil servants keyed by NIP, citizens keyed by NIK, an internal UUID as `sub`.
 
-use super::{dispatch, Db, Exec, StoreError};
+use super::{dispatch, Db, Exec, StoreError, Tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -126,8 +126,23 @@ pub async fn set_locale(db: &Db, id: &str, locale: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The row, held for the rest of the transaction: on PostgreSQL by `FOR UPDATE`; on SQLite the
+/// transaction holds the database's write lock from its start. A change decided on what this
+/// returns cannot race another one.
+pub async fn get_locked(tx: &mut Tx, id: &str) -> Result<Option<AccountRow>, StoreError> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1{lock}");
+    Ok(dispatch!(&mut *tx, &sql, [id], fetch_optional(AccountRow))?)
+}
+
+pub async fn set_profile(db: impl Into<Exec<'_>>, id: &str, profile: &str, now: i64) -> Result<bool, StoreError> {
+    let n =
+        dispatch!(db, "UPDATE accounts SET profile = $1, updated_at = $2 WHERE id = $3", [profile, now, id], execute)?;
+    Ok(n == 1)
+}
+
 pub async fn set_opd_and_profile(
-    db: &Db,
+    db: impl Into<Exec<'_>>,
     id: &str,
     opd_id: Option<&str>,
     profile: &str,

@@ -103,7 +103,9 @@ impl Mailbox {
         Mailbox { port, dir, _child: child, _tmp: tmp }
     }
 
-    /// Every message to `to` so far, oldest first.
+    /// Every message to `to` so far, in order of arrival. Messages are delivered in the
+    /// background, so two sent close together may arrive in either order: a test that cares
+    /// waits for one before causing the next.
     pub fn messages_to(&self, to: &str) -> Vec<Mail> {
         let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.dir.join("new"))
             .map(|rd| {

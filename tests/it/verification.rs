@@ -264,3 +264,32 @@ async fn the_console_sets_the_requirement_through_the_confirmation_step() {
     assert_eq!(b.post(&path).form(&form).send().await.unwrap().status(), 303);
     assert!(!app.state.clients.get(&app.state.db, &c.id).await.unwrap().unwrap().require_verified);
 }
+
+#[tokio::test]
+async fn twenty_officers_verifying_one_citizen_at_once_verify_once() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (officer, _) = staff(&app, "Petugas Loket", None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &officer).await;
+    let id = register_and_confirm(&app, &unique_nik(), &unique_address()).await;
+    let url = app.url(&format!("/admin/api/v1/accounts/{id}/identity-verification"));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, url, token) = (http_client(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let body = json!({ "document": "KTP-el", "note": format!("loket {i}") });
+                http.post(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    let mut expected = vec![200];
+    expected.extend([409; 19]);
+    assert_eq!(statuses, expected);
+    let audit = gerbang::audit::list(&app.state.db, 100, Some(&id)).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.kind == "account.identity_verified").count(), 1);
+    assert!(accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified());
+}
