@@ -27,7 +27,6 @@ pub struct Mail {
 
 impl Mail {
     /// The first link in the body that starts with `prefix` (e.g. the issuer + `/reset/`).
-    #[allow(dead_code)]
     pub fn link(&self, prefix: &str) -> Option<String> {
         let start = self.body.find(prefix)?;
         let rest = &self.body[start..];
@@ -139,7 +138,6 @@ impl Mailbox {
     }
 
     /// What arrived for `to` after giving delivery `wait` to happen: for asserting that nothing did.
-    #[allow(dead_code)]
     pub async fn after(&self, to: &str, wait: Duration) -> Vec<Mail> {
         tokio::time::sleep(wait).await;
         self.messages_to(to)
