@@ -391,3 +391,32 @@ async fn the_operator_prints_activation_and_reset_links() {
     let unknown = op.run_env(&["account", "reset-link", &unique_nip(), "--json"], &[]);
     assert_ne!(unknown.code, 0);
 }
+
+#[tokio::test]
+async fn the_mail_test_command_waits_for_the_relay_and_says_what_happened() {
+    let op = Operator::new();
+    let to = crate::mailbox::unique_address();
+    let settings = crate::mailbox::smtp_settings();
+    let env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = op.run_env(&["mail", "test", "--to", &to, "--lang", "en"], &env);
+    assert_eq!((run.code, run.stdout.trim()), (0, format!("sent to {to}").as_str()), "{}", run.stderr);
+    let mail = crate::mailbox::mailbox().only(&to).await;
+    assert_eq!(mail.subject, "Gerbang test message");
+    // No relay configured: a clear refusal, exit code 1.
+    let run = op.run_env(&["mail", "test", "--to", &to], &[]);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert_eq!((run.code, last), (1, "error: e-mail is not configured on this server (smtp_host)"));
+    // A relay that does not answer: its error, exit code 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let dead =
+        [("GERBANG_SMTP_HOST", "127.0.0.1"), ("GERBANG_SMTP_PORT", closed.as_str()), ("GERBANG_SMTP_SECURITY", "none")];
+    let run = op.run_env(&["mail", "test", "--to", &to], &dead);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert_eq!(run.code, 1);
+    assert!(last.starts_with("error: the SMTP relay refused or could not be reached"), "{last}");
+    let run = op.run_env(&["mail", "test", "--to", "bukan alamat"], &env);
+    assert_eq!(
+        (run.code, run.stderr.lines().last().unwrap_or("")),
+        (1, "error: `bukan alamat` is not an e-mail address")
+    );
+}
