@@ -169,14 +169,19 @@ async fn an_application_requiring_level_two_steps_a_password_session_up() {
     assert!(res.text().await.unwrap().contains("verifikasi dua langkah"));
 
     // Enrol in the same browser (the level-1 session), then step up.
+    let before = totp::step_at(now());
     let (secret, codes) = enrol(&app, &b, &nip).await;
     let start = start_auth(&app.rp(&strict).await, &[]);
     let res = b.get(&start.url).send().await.unwrap();
     assert_eq!(res.status(), 200, "asked for the code, not the password");
     let html = res.text().await.unwrap();
     assert!(html.contains("name=\"code\"") && !html.contains("name=\"password\""));
-    // The code that confirmed the enrolment is spent; the next one works.
-    assert_eq!(otp(&app, &b, &html, "code", &code_now(&secret, 0)).await.status(), 401);
+    // The code that confirmed the enrolment is spent (its step, `before` or later, was used; a
+    // 30-second boundary passing meanwhile changes nothing), and so is every earlier one; the
+    // next one works.
+    let secret_bytes = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).expect("base32");
+    let spent = format!("{:06}", totp::hotp(&secret_bytes, before as u64));
+    assert_eq!(otp(&app, &b, &html, "code", &spent).await.status(), 401);
     let res = otp(&app, &b, &html, "code", &code_now(&secret, 1)).await;
     assert_eq!(res.status(), 303);
     let claims = id_claims(&app, &strict, start, &location(&res)).await;
