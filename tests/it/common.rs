@@ -398,3 +398,21 @@ pub async fn redeem(rp: &Rp, callback: &str, verifier: PkceCodeVerifier) -> open
         .await
         .expect("tokens")
 }
+
+/// Posts the same form to `url` from `n` simultaneous requests of one browser and returns the
+/// statuses, sorted: for checking that a single-use value is taken exactly once.
+pub async fn post_concurrently(b: &reqwest::Client, url: &str, form: &[(&str, &str)], n: usize) -> Vec<u16> {
+    let form: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (b, url, form) = (b.clone(), url.to_string(), form.clone());
+            tokio::spawn(async move { b.post(&url).form(&form).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    statuses
+}

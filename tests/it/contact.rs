@@ -326,17 +326,7 @@ async fn of_twenty_simultaneous_confirmations_one_verifies() {
     let opener = browser();
     let html = opener.get(&link).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf");
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (b, link, csrf) = (opener.clone(), link.clone(), csrf.clone());
-            tokio::spawn(async move { b.post(&link).form(&[("csrf", csrf)]).send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
-    statuses.sort();
+    let statuses = post_concurrently(&opener, &link, &[("csrf", &csrf)], 20).await;
     assert_eq!(statuses, [vec![200], vec![410; 19]].concat());
     let verified = trail(&app, &a.id).await.iter().filter(|(k, _)| k == "email.verified").count();
     assert_eq!(verified, 1);

@@ -289,17 +289,7 @@ async fn one_link_confirmed_by_twenty_requests_makes_one_account() {
     let link = mailbox().only(&email).await.link(&app.url("/register/confirm/")).unwrap();
     let html = b.get(&link).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf");
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (b, link, csrf) = (b.clone(), link.clone(), csrf.clone());
-            tokio::spawn(async move { b.post(&link).form(&[("csrf", csrf)]).send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
-    statuses.sort();
+    let statuses = post_concurrently(&b, &link, &[("csrf", &csrf)], 20).await;
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 19, "{statuses:?}");
     assert_eq!(accounts::search(&app.state.db, &nik, 10).await.unwrap().len(), 1);
