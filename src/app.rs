@@ -95,6 +95,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console/accounts/{id}/identity-verification", post(console::account_identity_verification))
         .route("/console/sessions", get(console::sessions))
         .route("/console/certificates", get(console::certificates))
+        .route("/console/verification", get(console::verification).post(console::verification_submit))
         .route("/console/accounts/{id}/certificates", post(console::certificate_bind))
         .route("/console/certificates/{id}/revoke", post(console::certificate_revoke))
         .route("/console/opd", get(console::opd).post(console::opd_create))

@@ -191,9 +191,9 @@ mod tests {
 
     #[test]
     fn the_demo_never_hands_out_an_administrative_role() {
-        use crate::identity::admin::{AUDITOR, DISKOMINFO_ADMIN, OPD_ADMIN, OPD_DEVELOPER};
+        use crate::identity::admin::{AUDITOR, DISKOMINFO_ADMIN, IDENTITY_OFFICER, OPD_ADMIN, OPD_DEVELOPER};
         for (role, _, _) in ROLES {
-            assert!(![DISKOMINFO_ADMIN, OPD_ADMIN, AUDITOR, OPD_DEVELOPER].contains(role), "{role}");
+            assert!(![DISKOMINFO_ADMIN, OPD_ADMIN, AUDITOR, OPD_DEVELOPER, IDENTITY_OFFICER].contains(role), "{role}");
             assert!(roles::valid_name(role));
         }
     }

@@ -12,6 +12,9 @@ pub const DISKOMINFO_ADMIN: &str = "diskominfo-admin";
 pub const OPD_ADMIN: &str = "opd-admin";
 pub const AUDITOR: &str = "auditor";
 pub const OPD_DEVELOPER: &str = "opd-developer";
+/// A service-counter officer (Disdukcapil, Mal Pelayanan Publik): finds a citizen by NIK and
+/// records that their identity document was checked, and nothing else.
+pub const IDENTITY_OFFICER: &str = "identity-officer";
 
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -21,6 +24,8 @@ pub struct Admin {
     pub auditor: bool,
     /// May request applications for its own OPD unit.
     pub developer: bool,
+    /// May verify citizens' identity at a counter.
+    pub identity_officer: bool,
     /// OPD units an OPD admin manages: its own unit and everything below.
     pub scope: Vec<String>,
 }
@@ -30,16 +35,16 @@ impl Admin {
     pub async fn load(db: &Db, account: Account) -> Result<Option<Admin>, StoreError> {
         let held = roles::effective(db, &account.id).await?;
         let has = |name: &str| held.iter().any(|r| r.is_global() && r.name == name);
-        let (diskominfo, opd_admin, auditor, developer) =
-            (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER));
-        if !(diskominfo || opd_admin || auditor || developer) {
+        let (diskominfo, opd_admin, auditor, developer, identity_officer) =
+            (has(DISKOMINFO_ADMIN), has(OPD_ADMIN), has(AUDITOR), has(OPD_DEVELOPER), has(IDENTITY_OFFICER));
+        if !(diskominfo || opd_admin || auditor || developer || identity_officer) {
             return Ok(None);
         }
         let scope = match (&account.opd_id, opd_admin) {
             (Some(unit), true) => opd_store::subtree_ids(db, unit).await?,
             _ => Vec::new(),
         };
-        Ok(Some(Admin { account, diskominfo, opd_admin, auditor, developer, scope }))
+        Ok(Some(Admin { account, diskominfo, opd_admin, auditor, developer, identity_officer, scope }))
     }
 
     pub fn manages_unit(&self, unit: Option<&str>) -> bool {
@@ -49,6 +54,12 @@ impl Admin {
     /// Reading or changing a person's roles and details.
     pub fn manages_account(&self, target: &Account) -> bool {
         self.manages_unit(target.opd_id.as_deref())
+    }
+
+    /// Finding a citizen by NIK and verifying their identity. Citizens belong to no unit, so no
+    /// OPD admin has them; Diskominfo and the counter officers do.
+    pub fn verifies_citizens(&self) -> bool {
+        self.diskominfo || self.identity_officer
     }
 
     pub fn sees_accounts(&self) -> bool {

@@ -127,6 +127,10 @@ impl Principal {
         self.manages_unit(target.opd_id.as_deref())
     }
 
+    pub fn verifies_citizens(&self) -> bool {
+        self.operator() || self.person().is_some_and(|a| a.verifies_citizens())
+    }
+
     pub fn sees_accounts(&self) -> bool {
         self.operator() || self.person().is_some_and(|a| a.sees_accounts())
     }

@@ -41,8 +41,43 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, 
     Ok(v.to_string())
 }
 
-/// Marks a citizen identity-verified, by an administrator who manages the account, never for
-/// themselves.
+const OFFICERS_REACH: &str = "identity officers reach citizens' accounts only";
+
+/// The citizen a counter officer looks up by the NIK on the card in front of them: only by a
+/// whole, well-formed NIK (no browsing), only citizens, and only for those who verify citizens.
+pub async fn citizen(st: &AppState, who: &Principal, nik: &str) -> Result<Account, AdminError> {
+    if !who.verifies_citizens() {
+        return Err(forbidden("finding citizens needs diskominfo-admin or identity-officer"));
+    }
+    let digits: String = nik.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
+    if digits.len() != 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdminError::Invalid("a NIK is 16 digits".into()));
+    }
+    match crate::store::accounts::find_by_nik(&st.db, &digits).await? {
+        Some(row) => match accounts::get(&st.db, &row.id).await? {
+            Some(a) if a.kind == AccountKind::Citizen => Ok(a),
+            _ => Err(AdminError::NotFound("citizen")),
+        },
+        None => Err(AdminError::NotFound("citizen")),
+    }
+}
+
+/// The account to verify: a counter officer (or Diskominfo) reaches any citizen; anyone else
+/// only what they manage, with the usual refusals.
+async fn target(st: &AppState, who: &Principal, id: &AccountId) -> Result<Account, AdminError> {
+    if !who.verifies_citizens() {
+        return super::accounts::account(st, who, id).await;
+    }
+    let found = accounts::get(&st.db, id.as_str()).await?;
+    if who.sees_accounts() {
+        return found.ok_or_else(|| who.no_such_account());
+    }
+    // An officer learns nothing about other accounts, not even whether an id exists.
+    found.filter(|a| a.kind == AccountKind::Citizen).ok_or_else(|| forbidden(OFFICERS_REACH))
+}
+
+/// Marks a citizen identity-verified, by a counter officer, Diskominfo, or an administrator who
+/// manages the account; never for themselves.
 pub async fn verify_identity(
     st: &AppState,
     who: &Principal,
@@ -50,7 +85,7 @@ pub async fn verify_identity(
     check: IdentityCheck,
     now: i64,
 ) -> Result<Account, AdminError> {
-    let mut a = super::accounts::account(st, who, id).await?;
+    let mut a = target(st, who, id).await?;
     if who.is_account(&a.id) {
         return Err(forbidden("your own identity is verified by another officer"));
     }

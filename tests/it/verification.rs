@@ -293,3 +293,79 @@ async fn twenty_officers_verifying_one_citizen_at_once_verify_once() {
     assert_eq!(audit.iter().filter(|r| r.kind == "account.identity_verified").count(), 1);
     assert!(accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified());
 }
+
+#[tokio::test]
+async fn a_counter_officer_verifies_citizens_found_by_nik_and_can_do_nothing_else() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (officer, officer_id) = staff(&app, "Petugas Disdukcapil", None, Some("identity-officer")).await;
+    let nik = unique_nik();
+    let id = register_and_confirm(&app, &nik, &unique_address()).await;
+    let (_, asn_id) = staff(&app, "Pegawai", None, None).await;
+
+    // The admin API: the verification of a citizen, nothing about anyone else.
+    let token = console_token(&app, &officer).await;
+    let http = http_client();
+    let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let (http, token, url) = (http.clone(), token.clone(), app.url(&path));
+        async move {
+            let req = http.request(method, url).bearer_auth(token);
+            let req = match body {
+                Some(b) => req.json(&b),
+                None => req,
+            };
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    let post = reqwest::Method::POST;
+    let verify = |who: &str| format!("/admin/api/v1/accounts/{who}/identity-verification");
+    let doc = || Some(json!({ "document": "KTP-el" }));
+    assert_eq!(call(reqwest::Method::GET, "/admin/api/v1/accounts?q=a".into(), None).await, 403, "no browsing");
+    assert_eq!(call(reqwest::Method::GET, format!("/admin/api/v1/accounts/{id}"), None).await, 403);
+    let patch = Some(json!({ "name": "Nama Lain" }));
+    assert_eq!(call(reqwest::Method::PATCH, format!("/admin/api/v1/accounts/{id}"), patch).await, 403);
+    assert_eq!(call(post.clone(), format!("/admin/api/v1/accounts/{id}/password-reset"), None).await, 403);
+    assert_eq!(call(reqwest::Method::GET, "/admin/api/v1/audit".into(), None).await, 403);
+    assert_eq!(call(post.clone(), verify(&asn_id), doc()).await, 403, "civil servants are out of reach");
+    let missing = uuid::Uuid::new_v4().to_string();
+    assert_eq!(call(post.clone(), verify(&missing), doc()).await, 403, "and so is whether an id exists");
+    assert_eq!(call(post.clone(), verify(&officer_id), doc()).await, 403);
+
+    // The console: the verification page only; a NIK finds the citizen, then confirm and record.
+    let b = browser();
+    console_login(&app, &b, &officer).await;
+    assert_eq!(b.get(app.url("/console/accounts")).send().await.unwrap().status(), 403);
+    let page = b.get(app.url("/console")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("href=\"/console/verification\"") && !page.contains("href=\"/console/accounts\""));
+    let res = b.get(app.url("/console/verification?nik=1234")).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("NIK terdiri atas 16 angka"));
+    let res = b.get(app.url(&format!("/console/verification?nik={}", unique_nik()))).send().await.unwrap();
+    assert_eq!(res.status(), 404, "no account with that NIK");
+    let spaced = format!("{} {} {}", &nik[..6], &nik[6..12], &nik[12..]);
+    let res = b.get(app.url(&format!("/console/verification?nik={spaced}"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"citizen-unverified\"") && html.contains("Rina"), "{html}");
+    let csrf = hidden(&html, "csrf");
+    let form = |confirmed: bool| {
+        let mut f = vec![("csrf", csrf.clone()), ("nik", nik.clone()), ("document", "KTP-el".into())];
+        if confirmed {
+            f.push(("confirmed", "1".into()));
+        }
+        f
+    };
+    let res = b.post(app.url("/console/verification")).form(&form(false)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the confirmation step");
+    assert!(!accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified());
+    let res = b.post(app.url("/console/verification")).form(&form(true)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/console/verification?nik={nik}&done=identity_verified"));
+    assert!(accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified());
+    let audit = gerbang::audit::list(&app.state.db, 50, Some(&id)).await.unwrap();
+    let rec = audit.iter().find(|r| r.kind == "account.identity_verified").expect("audited");
+    assert_eq!(rec.actor, officer_id);
+    let html = b.get(app.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"citizen-verified\"") && !html.contains("id=\"identity-verification\""));
+    // Once is enough.
+    assert_eq!(call(post.clone(), verify(&id), doc()).await, 409);
+}

@@ -209,7 +209,9 @@ pub async fn password_reset(
 }
 
 /// Record that an officer checked the citizen's identity document (e.g. `KTP-el`) at a counter:
-/// the account becomes identity-verified. The one way to set `verified`; never for oneself.
+/// the account becomes identity-verified. The one way to set `verified`; never for oneself. Open
+/// to Diskominfo, counter officers (`identity-officer`, citizens only) and administrators who
+/// manage the account.
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/identity-verification", request_body = IdentityCheck,
     params(("id" = String, Path, description = "account id")),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]

@@ -18,6 +18,7 @@ mod certificates;
 mod dashboard;
 mod requests;
 mod units;
+mod verification;
 
 pub use accounts::{
     account, account_edit, account_enrolment_link, account_factor_reset, account_identity_verification, account_new,
@@ -30,6 +31,7 @@ pub use certificates::{certificate_bind, certificate_revoke, certificates};
 pub use dashboard::dashboard;
 pub use requests::{request, request_credentials, request_decide, request_submit, requests};
 pub use units::{opd, opd_create, role_create, roles, roles_bulk};
+pub use verification::{verification, verification_submit};
 
 use std::collections::HashMap;
 
@@ -192,6 +194,7 @@ impl Console {
                 (a.opd_admin, "opd-admin"),
                 (a.auditor, "auditor"),
                 (a.developer, "opd-developer"),
+                (a.identity_officer, "identity-officer"),
             ] {
                 if held {
                     powers.push(name);
@@ -207,6 +210,7 @@ impl Console {
             sees_requests => p.reviews_applications() || p.requests_applications(),
             requests_applications => p.requests_applications(),
             reads_audit => p.reads_audit(),
+            verifies_citizens => p.verifies_citizens(),
         }
     }
 
