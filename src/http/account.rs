@@ -219,6 +219,10 @@ pub async fn overview(
         link_pending => Cookies::read(st, &jar, Cookies::ENROL).is_some(),
         email => a.email, email_verified => a.email_verified, email_pending => o.pending_email,
         phone_number => a.phone_number,
+        // A citizen sees whether their identity was checked at a counter, and where to go if not.
+        identity => (a.kind == AccountKind::Citizen).then(|| minijinja::context! {
+            verified => a.identity_verified(), counter => super::register::counter_info(st, locale),
+        }),
         csrf => st.csrf.token(&bid, "account"),
     };
     Ok((jar, page(st, StatusCode::OK, "account.html", locale, ctx)).into_response())

@@ -11,7 +11,7 @@ use gerbang::state::now;
 use crate::common::*;
 use crate::mailbox::{mailbox, smtp_settings, unique_address};
 
-const PW: &str = "lembayung-senja-2026";
+pub(crate) const PW: &str = "lembayung-senja-2026";
 
 pub async fn register_app() -> TestApp {
     register_app_with(&[]).await
@@ -138,6 +138,13 @@ async fn registration_mail_confirm_and_login() {
     let claims = citizen_claims(&app, &c, &nik).await.expect("login");
     assert_eq!(claims["verified"], false);
     assert_eq!(claims["nik"], nik.as_str());
+    // The account page says so, and where to go.
+    let me = crate::self_service::signed_in_with(&app, &nik, PW).await;
+    let html = crate::self_service::page(&me, &app, "/account").await;
+    assert!(
+        html.contains("Belum diverifikasi di loket. Untuk verifikasi, bawa KTP-el Anda ke loket Disdukcapil"),
+        "{html}"
+    );
     let audit = gerbang::audit::list(&app.state.db, 50, Some(&a.id)).await.unwrap();
     assert!(audit.iter().any(|r| r.kind == "account.registered"));
 }

@@ -368,4 +368,8 @@ async fn a_counter_officer_verifies_citizens_found_by_nik_and_can_do_nothing_els
     assert!(html.contains("id=\"citizen-verified\"") && !html.contains("id=\"identity-verification\""));
     // Once is enough.
     assert_eq!(call(post.clone(), verify(&id), doc()).await, 409);
+    // The citizen's own account page says so.
+    let me = crate::self_service::signed_in_with(&app, &nik, crate::register::PW).await;
+    let html = crate::self_service::page(&me, &app, "/account").await;
+    assert!(html.contains("id=\"identity-state\">Terverifikasi di loket</dd>"), "{html}");
 }
