@@ -127,6 +127,15 @@ async fn authorization_code(
         roles: String::new(),
     };
     grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
+    // Read again now that the grant exists: a withdrawal that checked the grants before this
+    // one was inserted has deleted the consent by the time this read returns, and then the new
+    // grant goes too. Either the withdrawal revokes the grant or this does.
+    if !client.first_party
+        && !grant_store::consent_stands(st.db, &row.account_id, &client.id).await.map_err(OAuthError::server)?
+    {
+        grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
+    }
     user_tokens(st, client, &account, &row, &row.scope, grant.nonce.as_deref(), now).await
 }
 

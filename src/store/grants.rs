@@ -196,6 +196,17 @@ pub async fn get_consent(db: &Db, account_id: &str, client_id: &str) -> Result<O
     Ok(row.map(|r| r.0))
 }
 
+/// Whether the consent stands, read after any withdrawal in progress has ended: on PostgreSQL
+/// `FOR SHARE` waits for a transaction deleting the row and then finds it gone; on SQLite the
+/// withdrawing transaction holds the write lock, so a grant inserted before this read waited
+/// for it anyway.
+pub async fn consent_stands(db: &Db, account_id: &str, client_id: &str) -> Result<bool, StoreError> {
+    let lock = if matches!(db, Db::Postgres(_)) { " FOR SHARE" } else { "" };
+    let sql = format!("SELECT 1 FROM consents WHERE account_id = $1 AND client_id = $2{lock}");
+    let row: Option<(i32,)> = dispatch!(db, &sql, [account_id, client_id], fetch_optional((i32,)))?;
+    Ok(row.is_some())
+}
+
 pub async fn put_consent(db: &Db, account_id: &str, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
     dispatch!(
         db,

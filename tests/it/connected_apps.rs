@@ -280,3 +280,45 @@ async fn a_code_issued_before_the_withdrawal_is_refused_after_it() {
     assert_eq!((status, v["error"].as_str()), (400, Some("invalid_grant")), "{v}");
     assert!(page(&b, &app, "/account/applications").await.contains("id=\"no-apps\""), "no grant was made");
 }
+
+/// A code redeemed at the very moment the person withdraws: whichever finishes first, no live
+/// grant of the application outlives the withdrawal (the exchange re-reads the consent after
+/// inserting its grant; the withdrawal revokes the grants it finds).
+#[tokio::test]
+async fn a_code_redeemed_during_the_withdrawal_leaves_no_live_grant() {
+    let app = TestApp::spawn().await;
+    let nik = unique_nik();
+    let person = app.citizen(&nik, "Warga Cepat").await;
+    let c = third_party(&app, &["openid", "nik"]).await;
+    let withdraw_path = format!("/account/applications/{}/withdraw", c.id);
+    for round in 0..8 {
+        let b = browser();
+        connect(&app, &b, &c, &["nik"], &nik).await;
+        let rp = app.rp(&c).await;
+        let start = start_auth(&rp, &["nik"]);
+        let res = b.get(&start.url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let code = query(&location(&res))["code"].clone();
+        let csrf = confirm_csrf(&app, &b, &c.id).await;
+        let verifier = start.verifier.secret().clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let withdraw_form = [("csrf", csrf)];
+        let ((status, v), withdrawn) =
+            tokio::join!(post_form(&app, "/token", &c, &form), post(&b, &app, &withdraw_path, &withdraw_form));
+        assert_eq!(withdrawn.status(), 303, "round {round}");
+        assert!(status == 200 || (status, v["error"].as_str()) == (400, Some("invalid_grant")), "round {round}: {v}");
+        if status == 200 {
+            let token = v["access_token"].as_str().expect("access token");
+            assert!(!active(&app, &c, token).await, "round {round}: a token that outlived the withdrawal");
+        }
+        let now = gerbang::state::now();
+        let grants = gerbang::store::connected::grants_of_account(&app.state.db, &person.id, now).await.unwrap();
+        let live = grants.iter().filter(|g| g.client_id == c.id && g.revoked_at.is_none() && g.expires_at > now);
+        assert_eq!(live.count(), 0, "round {round}");
+    }
+}
