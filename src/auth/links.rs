@@ -90,7 +90,8 @@ pub fn plausible(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn hash(token: &str) -> String {
+/// What is stored of a link's secret (enrolment links keep theirs the same way).
+pub fn token_hash(token: &str) -> String {
     crypto::sha256_hex(token.as_bytes())
 }
 
@@ -124,7 +125,7 @@ pub async fn issue(
         expires_at: now + LIFETIME,
         used_at: None,
     };
-    store::insert(db, &row, &hash(&token)).await?;
+    store::insert(db, &row, &token_hash(&token)).await?;
     Ok(Issued { id: row.id, url: format!("{issuer}{}{token}", purpose.path()), expires_at: row.expires_at })
 }
 
@@ -138,7 +139,7 @@ pub async fn inspect(
     if !plausible(token) {
         return Ok(Err(Refusal::Unknown));
     }
-    let row = store::find(db, &hash(token), purpose.as_str()).await?;
+    let row = store::find(db, &token_hash(token), purpose.as_str()).await?;
     Ok(judge(row, now))
 }
 
@@ -161,7 +162,7 @@ pub async fn take(
     if !plausible(token) {
         return Ok(Err(Refusal::Unknown));
     }
-    let h = hash(token);
+    let h = token_hash(token);
     if let Some(row) = store::take(db, &h, purpose.as_str(), now).await? {
         return Ok(Ok(row));
     }

@@ -33,15 +33,9 @@ pub struct IssuedLink {
     pub account_id: String,
 }
 
-/// The form a link's secret has (32 random bytes, base64url); anything else is not looked up
-/// and never echoed.
-pub fn plausible_token(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn token_hash(token: &str) -> String {
-    crypto::sha256_hex(token.as_bytes())
-}
+/// The form a link's secret has; anything else is not looked up and never echoed.
+pub use crate::auth::links::plausible as plausible_token;
+use crate::auth::links::token_hash;
 
 /// A link for `account_id`'s next factor, by an administrator who manages the account (never
 /// for themselves: the point is a second person) or by the operator.
