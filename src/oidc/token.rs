@@ -104,13 +104,6 @@ async fn authorization_code(
         .await
         .map_err(OAuthError::server)?
         .ok_or_else(|| OAuthError::invalid_grant("the login session this code was issued in has ended"))?;
-    // A code issued just before the person withdrew the application's access must not bring it
-    // back: an application that asks for consent redeems codes only while the consent stands.
-    if !client.first_party
-        && grant_store::get_consent(st.db, &grant.account_id, &client.id).await.map_err(OAuthError::server)?.is_none()
-    {
-        return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
-    }
     let account = active_account(st, &grant.account_id).await?;
     let row = GrantRow {
         id: grant.grant_id.clone(),
@@ -127,9 +120,11 @@ async fn authorization_code(
         roles: String::new(),
     };
     grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
-    // Read again now that the grant exists: a withdrawal that checked the grants before this
-    // one was inserted has deleted the consent by the time this read returns, and then the new
-    // grant goes too. Either the withdrawal revokes the grant or this does.
+    // A code issued just before the person withdrew the application's access must not bring it
+    // back: an application that asks for consent redeems codes only while the consent stands.
+    // Read once the grant exists (not before): a withdrawal that looked for grants before this
+    // one was inserted has deleted the consent by the time this read returns, so either the
+    // withdrawal revokes the new grant or this does.
     if !client.first_party
         && !grant_store::consent_stands(st.db, &row.account_id, &client.id).await.map_err(OAuthError::server)?
     {
