@@ -45,6 +45,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("console_request_form.html", include_str!("../themes/default/console_request_form.html")),
     ("console_request.html", include_str!("../themes/default/console_request.html")),
     ("console_audit.html", include_str!("../themes/default/console_audit.html")),
+    ("console_identity_form.html", include_str!("../themes/default/console_identity_form.html")),
     ("console_verification.html", include_str!("../themes/default/console_verification.html")),
     ("console_certificates.html", include_str!("../themes/default/console_certificates.html")),
     ("console_reset_link.html", include_str!("../themes/default/console_reset_link.html")),
