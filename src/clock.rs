@@ -53,6 +53,19 @@ impl Clock {
     }
 }
 
+/// The time in the region's zone, named as Indonesians name it (WIB, WITA, WIT) or by offset.
+pub fn local_time(now: i64, offset_minutes: i32) -> String {
+    let zone = match offset_minutes {
+        420 => "WIB".to_string(),
+        480 => "WITA".to_string(),
+        540 => "WIT".to_string(),
+        m => format!("UTC{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60),
+    };
+    chrono::DateTime::from_timestamp(now + i64::from(offset_minutes) * 60, 0)
+        .map(|d| format!("{} {zone}", d.format("%Y-%m-%d %H:%M")))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +81,15 @@ mod tests {
         assert!(c.advance(3600));
         assert!(twin.now() >= before + 3600);
         assert!(twin.now() < before + 3602);
+    }
+
+    #[test]
+    fn times_are_told_in_the_regions_zone() {
+        // 2026-12-01 03:30 UTC
+        let t = 1_796_095_800;
+        assert_eq!(local_time(t, 420), "2026-12-01 10:30 WIB");
+        assert_eq!(local_time(t, 480), "2026-12-01 11:30 WITA");
+        assert_eq!(local_time(t, 540), "2026-12-01 12:30 WIT");
+        assert_eq!(local_time(t, -90), "2026-12-01 02:00 UTC-01:30");
     }
 }

@@ -188,11 +188,8 @@ pub async fn overview(
         .iter()
         .map(|k| minijinja::context! { id => k.id, name => k.name, created => day(k.created_at), last_used => k.last_used_at.map(day), origin => origin(&p, k.enrolled_via.as_deref(), k.enrolled_level) })
         .collect();
-    let when = |t: i64| {
-        chrono::DateTime::from_timestamp(t + 7 * 3600, 0)
-            .map(|d| d.format("%Y-%m-%d %H:%M WIB").to_string())
-            .unwrap_or_default()
-    };
+    // In the region's zone (WIB, WITA or WIT), like the e-mail notices.
+    let when = |t: i64| crate::clock::local_time(t, st.config.utc_offset_minutes);
     let sessions: Vec<minijinja::Value> = o
         .sessions
         .iter()

@@ -17,13 +17,6 @@ use crate::ops::connected::{self as ops, ConnectedApp};
 /// Outcome messages shown once on the list; only these keys are accepted from the URL.
 const DONE: &[&str] = &["withdrawn"];
 
-/// A time as the person reads it in West Indonesia Time, like the rest of the account page.
-fn when(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t + 7 * 3600, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M WIB").to_string())
-        .unwrap_or_default()
-}
-
 impl Person {
     /// Unknown, malformed and other people's applications all get the same page.
     fn not_connected(&self) -> PageError {
@@ -50,6 +43,8 @@ impl Person {
     fn app_context(&self, a: &ConnectedApp) -> minijinja::Value {
         let scopes: Vec<minijinja::Value> =
             a.scopes.iter().map(|s| minijinja::context! { name => s, description => self.scope_text(s) }).collect();
+        // In the region's zone (WIB, WITA or WIT), like the rest of the account page.
+        let when = |t: i64| crate::clock::local_time(t, self.st.config.utc_offset_minutes);
         minijinja::context! {
             client_id => a.client_id, name => a.name, owner => a.owner_opd, first_party => a.first_party,
             scopes => scopes, consented => a.consented_at.map(when), last_used => a.last_used.map(when),

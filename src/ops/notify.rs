@@ -64,7 +64,7 @@ pub async fn notify(st: &AppState, account: &Account, notice: Notice, now: i64) 
         return;
     }
     let locale = account.locale.as_deref().unwrap_or(&st.config.default_locale);
-    let when = local_time(now, st.config.utc_offset_minutes);
+    let when = crate::clock::local_time(now, st.config.utc_offset_minutes);
     let (device, factor) = match &notice {
         Notice::NewDevice { device } => (Some(device.clone()), None),
         Notice::FactorAdded(f) | Notice::FactorRemoved(f) => (None, Some(f.as_str())),
@@ -134,33 +134,5 @@ pub async fn locked(st: &AppState, login: &str, now: i64) {
         Ok(Some(a)) => notify(st, &a, Notice::Locked, now).await,
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "could not read the account for a lockout notice"),
-    }
-}
-
-/// The time in the region's zone, named as Indonesians name it (WIB, WITA, WIT) or by offset.
-pub fn local_time(now: i64, offset_minutes: i32) -> String {
-    let zone = match offset_minutes {
-        420 => "WIB".to_string(),
-        480 => "WITA".to_string(),
-        540 => "WIT".to_string(),
-        m => format!("UTC{}{:02}:{:02}", if m < 0 { '-' } else { '+' }, m.abs() / 60, m.abs() % 60),
-    };
-    chrono::DateTime::from_timestamp(now + i64::from(offset_minutes) * 60, 0)
-        .map(|d| format!("{} {zone}", d.format("%Y-%m-%d %H:%M")))
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_told_in_the_regions_zone() {
-        // 2026-12-01 03:30 UTC
-        let t = 1_796_095_800;
-        assert_eq!(local_time(t, 420), "2026-12-01 10:30 WIB");
-        assert_eq!(local_time(t, 480), "2026-12-01 11:30 WITA");
-        assert_eq!(local_time(t, 540), "2026-12-01 12:30 WIT");
-        assert_eq!(local_time(t, -90), "2026-12-01 02:00 UTC-01:30");
     }
 }

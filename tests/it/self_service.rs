@@ -387,3 +387,13 @@ async fn authenticators_are_labelled_with_the_name_never_the_nip_or_nik() {
     assert!(totp.uri.starts_with("otpauth://totp/Gerbang:Ayu%20Lestari?"), "{}", totp.uri);
     assert!(!totp.uri.contains(&nik), "the NIK does not go to the authenticator app");
 }
+
+#[tokio::test]
+async fn the_account_page_tells_times_in_the_regions_zone() {
+    let app = TestApp::spawn_with(&[("GERBANG_UTC_OFFSET_MINUTES", "480")]).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Pegawai Makassar").await;
+    let b = signed_in(&app, &nip).await;
+    let html = page(&b, &app, "/account").await;
+    assert!(html.contains(" WITA ·") && !html.contains(" WIB"), "{html}");
+}
