@@ -49,6 +49,9 @@ pub struct AppState {
     pub redirect_policy: RedirectPolicy,
     /// The discovery document, serialized once.
     pub discovery: bytes::Bytes,
+    /// Outbound HTTP (upstream providers, back-channel logout): bounded timeouts and no
+    /// redirects, so a slow or hostile peer can neither hold a request nor send it elsewhere.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -133,6 +136,7 @@ impl AppState {
             tracing::info!("e-mail is not configured (smtp_host): reset links are shown to administrators instead");
         }
         let discovery = bytes::Bytes::from(crate::oidc::discovery::document(&config).to_string());
+        let http = outbound_http().context("cannot set up the outbound HTTP client")?;
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
@@ -154,6 +158,7 @@ impl AppState {
             webauthn,
             redirect_policy,
             discovery,
+            http,
         });
         crate::oidc::internal_clients::ensure(
             &state.db,
@@ -166,6 +171,16 @@ impl AppState {
         .context("cannot register the built-in account client")?;
         Ok(state)
     }
+}
+
+/// The one outbound HTTP client: connection pooling shared by every peer.
+pub fn outbound_http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gerbang/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 /// The configured master key, or one generated into the data directory on first start.
