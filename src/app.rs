@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, Request, StatusCode};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -17,7 +17,7 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, connected, console, contact, demo, health, login, oidc, register, reset};
+use crate::http::{account, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -144,6 +144,32 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/applications/{id}", get(admin::get_application).patch(admin::edit_application))
         .route("/admin/api/v1/applications/{id}/secret", post(admin::rotate_secret))
         .route("/admin/api/v1/applications/{id}/enabled", put(admin::set_enabled));
+    let scim_api = Router::new()
+        .route("/scim/v2/ServiceProviderConfig", get(scim::service_provider_config).fallback(scim::method_not_allowed))
+        .route("/scim/v2/ResourceTypes", get(scim::resource_types).fallback(scim::method_not_allowed))
+        .route("/scim/v2/ResourceTypes/{id}", get(scim::resource_type).fallback(scim::method_not_allowed))
+        .route("/scim/v2/Schemas", get(scim::schemas).fallback(scim::method_not_allowed))
+        .route("/scim/v2/Schemas/{id}", get(scim::schema).fallback(scim::method_not_allowed))
+        .route("/scim/v2/Users", get(scim::list_users).post(scim::create_user).fallback(scim::method_not_allowed))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(scim::get_user)
+                .put(scim::replace_user)
+                .patch(scim::patch_user)
+                .delete(scim::delete_user)
+                .fallback(scim::method_not_allowed),
+        )
+        .route("/scim/v2/Groups", get(scim::list_groups).post(scim::create_group).fallback(scim::method_not_allowed))
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(scim::get_group)
+                .put(scim::replace_group)
+                .patch(scim::patch_group)
+                .delete(scim::delete_group)
+                .fallback(scim::method_not_allowed),
+        )
+        .route("/scim/v2", any(scim::not_found))
+        .route("/scim/v2/{*rest}", any(scim::not_found));
     let hsts = state.config.secure_cookies().then(|| HeaderValue::from_static("max-age=31536000"));
     let body_limit = state.config.max_body_bytes;
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
@@ -151,6 +177,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
     api.merge(pages)
         .merge(admin_api)
         .merge(console_pages)
+        .merge(scim_api)
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod password;
+pub mod scim;
 pub mod state;
 pub mod stats;
 pub mod store;

@@ -10,6 +10,7 @@ mod demo;
 mod keys;
 mod mail;
 mod roles;
+mod scim;
 mod serve;
 mod units;
 
@@ -67,6 +68,9 @@ enum Command {
     /// Outgoing e-mail.
     #[command(subcommand)]
     Mail(mail::MailCmd),
+    /// SCIM provisioning.
+    #[command(subcommand)]
+    Scim(scim::ScimCmd),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -126,6 +130,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Demo(cmd) => demo::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Audit(cmd) => audit::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Mail(cmd) => mail::run(config, cmd).await,
+        Command::Scim(cmd) => scim::run(&Ctx::open(config, operator).await?, cmd).await,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod page;
 pub mod register;
 pub mod reset;
+pub mod scim;
 
 pub use page::{browser_form, CsrfBound, PageError, SignedInForm};
 

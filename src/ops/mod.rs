@@ -24,6 +24,7 @@ pub mod relying_party;
 pub mod requests;
 pub mod reset;
 pub mod roles;
+pub mod scim;
 pub mod stats;
 pub mod units;
 pub mod upkeep;

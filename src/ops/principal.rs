@@ -50,6 +50,29 @@ pub enum Principal {
     /// An application acting for itself (client credentials).
     Application(String),
     Operator(Operator),
+    /// A provisioning client (SCIM) holding a token, perhaps limited to an OPD subtree.
+    Provisioner(Provisioner),
+}
+
+/// A provisioning client, named in the audit trail as `scim:<name>`. It manages civil servants
+/// and units (in its subtree when its token names a unit) and holds no other power: it never
+/// hands out global roles, nor counts as Diskominfo.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    pub name: String,
+    /// The unit the token is limited to; `None`: the whole region.
+    pub root: Option<String>,
+    /// That unit and every unit below it.
+    pub scope: Vec<String>,
+}
+
+impl Provisioner {
+    fn manages_unit(&self, unit: Option<&str>) -> bool {
+        match &self.root {
+            None => true,
+            Some(_) => unit.is_some_and(|u| self.scope.iter().any(|s| s == u)),
+        }
+    }
 }
 
 impl Principal {
@@ -92,6 +115,7 @@ impl Principal {
             Principal::Person(a) => a.account.id.clone(),
             Principal::Application(id) => format!("client:{id}"),
             Principal::Operator(o) => format!("cli:{}", o.name()),
+            Principal::Provisioner(p) => format!("scim:{}", p.name),
         }
     }
 
@@ -120,7 +144,17 @@ impl Principal {
     }
 
     pub fn manages_unit(&self, unit: Option<&str>) -> bool {
-        self.operator() || self.person().is_some_and(|a| a.manages_unit(unit))
+        self.operator() || self.person().is_some_and(|a| a.manages_unit(unit)) || self.provisioner_manages(unit)
+    }
+
+    fn provisioner_manages(&self, unit: Option<&str>) -> bool {
+        matches!(self, Principal::Provisioner(p) if p.manages_unit(unit))
+    }
+
+    /// Powers over the whole OPD tree (top-level units): Diskominfo, or a provisioning client
+    /// whose token is not limited to a unit.
+    pub fn region_wide(&self) -> bool {
+        self.diskominfo() || matches!(self, Principal::Provisioner(p) if p.root.is_none())
     }
 
     pub fn manages_account(&self, target: &Account) -> bool {
@@ -132,11 +166,15 @@ impl Principal {
     }
 
     pub fn sees_accounts(&self) -> bool {
-        self.operator() || self.person().is_some_and(|a| a.sees_accounts())
+        self.operator() || self.person().is_some_and(|a| a.sees_accounts()) || matches!(self, Principal::Provisioner(_))
     }
 
+    /// A provisioning client changes the status of the people it manages (retirement,
+    /// dismissal); `ops::scim` checks that the person is within its units first.
     pub fn changes_status(&self) -> bool {
-        self.operator() || self.person().is_some_and(|a| a.changes_status())
+        self.operator()
+            || self.person().is_some_and(|a| a.changes_status())
+            || matches!(self, Principal::Provisioner(_))
     }
 
     /// Requests are submitted by a person of an OPD unit, never by the operator.
@@ -158,7 +196,11 @@ impl Principal {
     }
 
     pub fn assigns_role(&self, role_client_owner_unit: Option<Option<&str>>) -> bool {
-        self.operator() || self.person().is_some_and(|a| a.assigns_role(role_client_owner_unit))
+        self.operator()
+            || self.person().is_some_and(|a| a.assigns_role(role_client_owner_unit))
+            // Placing a person in a unit gives them the unit's roles: a provisioning client may
+            // do so for roles of applications its units own, never for global (administrative) ones.
+            || role_client_owner_unit.is_some_and(|owner| self.provisioner_manages(owner))
     }
 
     /// Whether this principal is the given account (nobody changes their own status).

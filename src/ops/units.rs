@@ -34,7 +34,7 @@ pub struct NewUnit {
 pub async fn create_unit(st: &AppState, who: &Principal, new: NewUnit, now: i64) -> Result<OpdRow, AdminError> {
     let parent = new.parent.clone().filter(|p| !p.is_empty());
     match &parent {
-        None if !who.diskominfo() => return Err(forbidden("top-level units are created by diskominfo-admin")),
+        None if !who.region_wide() => return Err(forbidden("top-level units are created by diskominfo-admin")),
         None => {}
         Some(code) => {
             let p = opd_store::find_by_code(&st.db, code)

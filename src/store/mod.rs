@@ -17,6 +17,7 @@ pub mod links;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;
+pub mod scim;
 pub mod stats;
 
 use std::str::FromStr;

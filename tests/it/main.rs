@@ -27,6 +27,7 @@ mod oidc_flow;
 mod protocol_errors;
 mod register;
 mod reset;
+mod scim;
 mod self_service;
 mod sessions;
 mod spbe;

@@ -1,0 +1,502 @@
+//! SCIM 2.0 at /scim/v2: a provisioning client creates, finds, changes and deactivates civil
+//! servants and units with a bearer token; every refusal is a SCIM error with the exact status
+//! and scimType; a token limited to an OPD unit sees and touches only that subtree.
+
+use gerbang::ops::{Operator, Principal};
+use gerbang::scim::{ASN, GROUP, OPD, PATCH_OP, USER};
+use gerbang::state::now;
+use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LOCATION};
+use serde_json::{json, Value};
+
+use crate::common::{http_client, opd_unit, unique_nip, TestApp};
+
+async fn token(app: &TestApp, name: &str, opd: Option<&str>) -> String {
+    let who = Principal::Operator(Operator::local());
+    let (_, t) = gerbang::ops::scim::create_token(&app.state, &who, name, opd, now()).await.expect("token");
+    t.expose().clone()
+}
+
+struct Res {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Res {
+    fn scim_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]), "{}", self.body);
+        assert_eq!(self.body["status"], status.to_string());
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
+        assert_eq!(self.headers[CONTENT_TYPE], "application/scim+json");
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> Res {
+    let mut req = http_client().request(method.parse().unwrap(), app.url(&format!("/scim/v2{path}")));
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        req = req.header(CONTENT_TYPE, "application/scim+json").body(b.to_string());
+    }
+    if let Some(m) = if_match {
+        req = req.header("if-match", m);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    Res { status, headers, body }
+}
+
+fn user(nip: &str, name: &str, unit_code: &str) -> Value {
+    json!({
+        "schemas": [USER, ASN],
+        "userName": nip,
+        "externalId": format!("simpeg-{nip}"),
+        "name": { "formatted": name },
+        "emails": [{ "value": format!("{nip}@jemberkab.go.id"), "type": "work", "primary": true }],
+        ASN: { "nip": nip, "unit": { "code": unit_code }, "jabatan": "Analis Kebijakan", "golongan": "III/b", "eselon": "non-eselon" },
+    })
+}
+
+fn patch(ops: Value) -> Value {
+    json!({ "schemas": [PATCH_OP], "Operations": ops })
+}
+
+#[tokio::test]
+async fn discovery_documents_describe_users_groups_and_the_extensions() {
+    let app = TestApp::spawn().await;
+    let r = send(&app, "", "GET", "/ServiceProviderConfig", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers[CONTENT_TYPE], "application/scim+json");
+    assert_eq!(
+        (r.body["patch"]["supported"].as_bool(), r.body["etag"]["supported"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(r.body["authenticationSchemes"][0]["type"], "oauthbearertoken");
+    let r = send(&app, "", "GET", "/ResourceTypes", None, None).await;
+    assert_eq!(r.body["totalResults"], 2);
+    let r = send(&app, "", "GET", "/ResourceTypes/User", None, None).await;
+    assert_eq!(r.body["schemaExtensions"][0]["schema"], ASN);
+    let r = send(&app, "", "GET", &format!("/Schemas/{ASN}"), None, None).await;
+    let names: Vec<&str> = r.body["attributes"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    for n in ["nip", "unit", "jabatan", "golongan", "pangkat", "eselon"] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+    let r = send(&app, "", "GET", "/Schemas", None, None).await;
+    assert_eq!(r.body["totalResults"], 4);
+    send(&app, "", "GET", "/Schemas/urn:nope", None, None).await.scim_error(404, None);
+}
+
+#[tokio::test]
+async fn users_are_created_read_filtered_and_audited() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.10", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let (n1, n2, n3) = (unique_nip(), unique_nip(), unique_nip());
+    let created = send(&app, &t, "POST", "/Users", Some(user(&n1, "Siti Aminah", "3509.10")), None).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(created.headers[LOCATION].to_str().unwrap(), app.url(&format!("/scim/v2/Users/{id}")));
+    assert_eq!(created.headers[ETAG].to_str().unwrap(), created.body["meta"]["version"].as_str().unwrap());
+    assert_eq!(created.body["userName"], n1.as_str());
+    assert_eq!(created.body["active"], true);
+    assert_eq!(created.body[ASN]["golongan"], "III/b");
+    assert_eq!(created.body[ASN]["unit"]["code"], "3509.10");
+    let got = send(&app, &t, "GET", &format!("/Users/{id}"), None, None).await;
+    assert_eq!(got.body, created.body);
+    for (nip, name) in [(&n2, "Budi Santoso"), (&n3, "Budi Hartono")] {
+        assert_eq!(send(&app, &t, "POST", "/Users", Some(user(nip, name, "3509.10")), None).await.status, 201);
+    }
+    let find = |f: String| {
+        let (app, t) = (&app, &t);
+        async move {
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("filter", &f).finish();
+            let r = send(app, t, "GET", &format!("/Users?{q}"), None, None).await;
+            assert_eq!(r.status, 200, "{f}: {}", r.body);
+            let mut names: Vec<String> = r.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            assert_eq!(r.body["totalResults"], names.len());
+            names
+        }
+    };
+    let mut all = vec![n1.clone(), n2.clone(), n3.clone()];
+    all.sort();
+    assert_eq!(find(format!("userName eq \"{n1}\"")).await, vec![n1.clone()]);
+    assert_eq!(find(format!("externalId eq \"simpeg-{n2}\"")).await, vec![n2.clone()]);
+    assert_eq!(find(format!("emails co \"{}@JEMBERKAB\"", &n3[10..])).await, vec![n3.clone()]);
+    assert_eq!(find(format!("{ASN}:nip eq \"{n2}\"")).await, vec![n2.clone()]);
+    assert_eq!(find(format!("userName sw \"{}\"", &n1[..8])).await, all);
+    assert_eq!(find("externalId pr and active eq true".into()).await, all);
+    assert_eq!(find(format!("userName eq \"{n1}\" or userName eq \"{n3}\"")).await, {
+        let mut v = vec![n1.clone(), n3.clone()];
+        v.sort();
+        v
+    });
+    assert_eq!(find(format!("not (userName eq \"{n1}\") and displayName sw \"budi\"")).await.len(), 2);
+    assert!(find("emails co \"%\"".into()).await.is_empty(), "LIKE wildcards in values are literal");
+    send(&app, &t, "GET", "/Users?filter=userName%20gt%20%221%22", None, None)
+        .await
+        .scim_error(400, Some("invalidFilter"));
+    send(&app, &t, "GET", "/Users?filter=password%20eq%20%221%22", None, None)
+        .await
+        .scim_error(400, Some("invalidFilter"));
+    let trail = gerbang::audit::list(&app.state.db, 100, Some(&id)).await.unwrap();
+    assert!(trail.iter().any(|r| r.kind == "account.created" && r.actor == "scim:simpeg"), "{trail:?}");
+}
+
+#[tokio::test]
+async fn listings_are_paginated() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.11", None).await;
+    let t = token(&app, "simpeg", None).await;
+    for i in 0..5 {
+        let r =
+            send(&app, &t, "POST", "/Users", Some(user(&unique_nip(), &format!("Pegawai {i}"), "3509.11")), None).await;
+        assert_eq!(r.status, 201);
+    }
+    let mut seen = Vec::new();
+    for start in [1, 3, 5] {
+        let r = send(&app, &t, "GET", &format!("/Users?startIndex={start}&count=2"), None, None).await;
+        assert_eq!((r.body["totalResults"].as_i64(), r.body["startIndex"].as_i64()), (Some(5), Some(start)));
+        assert_eq!(r.body["itemsPerPage"], if start == 5 { 1 } else { 2 });
+        seen.extend(r.body["Resources"].as_array().unwrap().iter().map(|u| u["id"].clone()));
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "pages do not overlap");
+    let r = send(&app, &t, "GET", "/Users?count=0", None, None).await;
+    assert_eq!((r.body["totalResults"].as_i64(), r.body["itemsPerPage"].as_i64()), (Some(5), Some(0)));
+    let r = send(&app, &t, "GET", "/Users?startIndex=0&count=1", None, None).await;
+    assert_eq!(r.body["startIndex"], 1, "startIndex below 1 is 1");
+    send(&app, &t, "GET", "/Users?startIndex=x", None, None).await.scim_error(400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn patch_adds_replaces_and_removes_with_etags() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.12", None).await;
+    opd_unit(&app, "3509.13", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let nip = unique_nip();
+    let created = send(&app, &t, "POST", "/Users", Some(user(&nip, "Siti Aminah", "3509.12")), None).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let v1 = created.body["meta"]["version"].as_str().unwrap().to_string();
+    let ops = patch(json!([
+        { "op": "replace", "path": "name.formatted", "value": "Siti Aminah, S.Kom." },
+        { "op": "add", "path": "phoneNumbers", "value": [{ "value": "081234567890", "type": "work" }] },
+        { "op": "remove", "path": format!("{ASN}:jabatan") },
+        { "op": "replace", "path": format!("{ASN}:unit"), "value": { "code": "3509.13" } },
+        { "op": "replace", "value": { ASN: { "golongan": "iv/a", "pangkat": "Pembina" } } },
+        { "op": "replace", "path": "emails[type eq \"work\"].value", "value": "siti@jemberkab.go.id" },
+    ]));
+    let r = send(&app, &t, "PATCH", &format!("/Users/{id}"), Some(ops), Some(&v1)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Siti Aminah, S.Kom.");
+    assert_eq!(r.body["phoneNumbers"][0]["value"], "+6281234567890");
+    assert_eq!(r.body["emails"][0]["value"], "siti@jemberkab.go.id");
+    assert!(r.body[ASN].get("jabatan").is_none());
+    assert_eq!((r.body[ASN]["golongan"].as_str(), r.body[ASN]["pangkat"].as_str()), (Some("IV/a"), Some("Pembina")));
+    assert_eq!(r.body[ASN]["unit"]["code"], "3509.13");
+    let v2 = r.body["meta"]["version"].as_str().unwrap().to_string();
+    assert_ne!(v1, v2);
+    let again = patch(json!([{ "op": "replace", "path": "displayName", "value": "X" }]));
+    send(&app, &t, "PATCH", &format!("/Users/{id}"), Some(again.clone()), Some(&v1)).await.scim_error(412, None);
+    // Two changes made against the same version: exactly one is applied.
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (app_url, t, v2) = (app.url(&format!("/scim/v2/Users/{id}")), t.clone(), v2.clone());
+            tokio::spawn(async move {
+                let body = patch(json!([{ "op": "replace", "path": "displayName", "value": format!("Nama {i}") }]));
+                http_client()
+                    .patch(app_url)
+                    .bearer_auth(t)
+                    .header("if-match", v2)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 412, 412, 412]);
+    // PUT replaces: what it leaves out is removed.
+    let mut body = user(&nip, "Siti Aminah", "3509.12");
+    body[ASN] = json!({ "unit": { "code": "3509.12" } });
+    body.as_object_mut().unwrap().remove("emails");
+    let r = send(&app, &t, "PUT", &format!("/Users/{id}"), Some(body), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("emails").is_none() && r.body[ASN].get("golongan").is_none());
+    let trail = gerbang::audit::list(&app.state.db, 100, Some(&id)).await.unwrap();
+    assert!(trail.iter().filter(|r| r.kind == "account.updated" && r.actor == "scim:simpeg").count() >= 3, "{trail:?}");
+}
+
+#[tokio::test]
+async fn deactivation_suspends_the_account_and_reactivation_restores_it() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.14", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let created = send(&app, &t, "POST", "/Users", Some(user(&unique_nip(), "Pensiunan", "3509.14")), None).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let off = patch(json!([{ "op": "replace", "path": "active", "value": false }]));
+    let r = send(&app, &t, "PATCH", &format!("/Users/{id}"), Some(off), None).await;
+    assert_eq!(
+        (r.status, r.body["active"].as_bool(), r.body[ASN]["status"].as_str()),
+        (200, Some(false), Some("suspended"))
+    );
+    let a = gerbang::identity::accounts::get(&app.state.db, &id).await.unwrap().unwrap();
+    assert_eq!(a.status.as_str(), "suspended");
+    let retired = patch(json!([{ "op": "replace", "path": format!("{ASN}:status"), "value": "retired" }]));
+    let r = send(&app, &t, "PATCH", &format!("/Users/{id}"), Some(retired), None).await;
+    assert_eq!(r.body[ASN]["status"], "retired");
+    let filtered = send(&app, &t, "GET", "/Users?filter=active%20eq%20false", None, None).await;
+    assert_eq!(filtered.body["totalResults"], 1);
+    let on = patch(json!([{ "op": "replace", "value": { "active": true } }]));
+    let r = send(&app, &t, "PATCH", &format!("/Users/{id}"), Some(on), None).await;
+    assert_eq!(r.body[ASN]["status"], "active");
+    let trail = gerbang::audit::list(&app.state.db, 100, Some(&id)).await.unwrap();
+    let changes = trail.iter().filter(|r| r.kind == "account.status_changed" && r.actor == "scim:simpeg").count();
+    assert_eq!(changes, 3, "{trail:?}");
+}
+
+#[tokio::test]
+async fn every_refusal_is_a_scim_error() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.15", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let nip = unique_nip();
+    let created = send(&app, &t, "POST", "/Users", Some(user(&nip, "Siti", "3509.15")), None).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    send(&app, "", "GET", "/Users", None, None).await.scim_error(401, None);
+    send(&app, "gsc_wrong", "GET", "/Users", None, None).await.scim_error(401, None);
+    let raw = http_client().post(app.url("/scim/v2/Users")).bearer_auth(&t).body("{not json").send().await.unwrap();
+    assert_eq!(raw.status(), 400);
+    assert_eq!(raw.json::<Value>().await.unwrap()["scimType"], "invalidSyntax");
+    let big = "x".repeat(app.state.config.max_body_bytes + 10);
+    let raw = http_client().post(app.url("/scim/v2/Users")).bearer_auth(&t).body(big).send().await.unwrap();
+    assert_eq!(raw.status(), 413);
+    assert_eq!(raw.json::<Value>().await.unwrap()["status"], "413");
+    let mut no_schema = user(&unique_nip(), "A", "3509.15");
+    no_schema.as_object_mut().unwrap().remove("schemas");
+    let cases: Vec<(Value, u16, Option<&str>)> = vec![
+        (no_schema, 400, Some("invalidSyntax")),
+        (user("12345", "A", "3509.15"), 400, Some("invalidValue")),
+        (user(&nip, "Lagi", "3509.15"), 409, Some("uniqueness")),
+        (user(&unique_nip(), "A", "9999"), 400, Some("invalidValue")),
+        (
+            json!({ "schemas": [USER], "userName": unique_nip(), "displayName": "A", ASN: { "golongan": "Z/z", "unit": "3509.15" } }),
+            400,
+            Some("invalidValue"),
+        ),
+        (json!({ "schemas": [USER], "userName": unique_nip(), ASN: { "unit": "3509.15" } }), 400, Some("invalidValue")),
+        (json!({ "schemas": [USER], "userName": unique_nip(), "displayName": "A" }), 400, Some("invalidValue")),
+        (
+            json!({ "schemas": [USER], "userName": unique_nip(), "displayName": "A", "active": "yes", ASN: { "unit": "3509.15" } }),
+            400,
+            Some("invalidValue"),
+        ),
+        (json!([1, 2]), 400, Some("invalidSyntax")),
+    ];
+    for (body, status, scim_type) in cases {
+        send(&app, &t, "POST", "/Users", Some(body.clone()), None).await.scim_error(status, scim_type);
+    }
+    let path = format!("/Users/{id}");
+    let patches: Vec<(Value, Option<&str>)> = vec![
+        (patch(json!([{ "op": "replace", "path": "userName", "value": unique_nip() }])), Some("mutability")),
+        (patch(json!([{ "op": "replace", "path": "id", "value": "x" }])), Some("mutability")),
+        (patch(json!([{ "op": "jump", "path": "displayName", "value": "x" }])), Some("invalidSyntax")),
+        (patch(json!([{ "op": "remove" }])), Some("noTarget")),
+        (
+            patch(json!([{ "op": "replace", "path": "emails[type eq \"home\"].value", "value": "a@b.id" }])),
+            Some("noTarget"),
+        ),
+        (patch(json!([{ "op": "replace", "path": "a..b", "value": "x" }])), Some("invalidPath")),
+        (
+            patch(json!([{ "op": "replace", "path": "emails", "value": [{ "value": "bukan-alamat" }] }])),
+            Some("invalidValue"),
+        ),
+        (json!({ "Operations": [] }), Some("invalidSyntax")),
+    ];
+    for (body, scim_type) in patches {
+        send(&app, &t, "PATCH", &path, Some(body), None).await.scim_error(400, scim_type);
+    }
+    send(&app, &t, "GET", "/Users/no-such-id", None, None).await.scim_error(404, None);
+    send(&app, &t, "PATCH", "/Users/5f0c6a53-2d7e-4c1b-9a8e-0b1f2c3d4e5f", Some(patch(json!([]))), None)
+        .await
+        .scim_error(404, None);
+    send(&app, &t, "DELETE", &path, None, None).await.scim_error(501, None);
+    send(&app, &t, "GET", "/Nothing", None, None).await.scim_error(404, None);
+    send(&app, &t, "DELETE", "/Users", None, None).await.scim_error(405, None);
+    let after = send(&app, &t, "GET", &path, None, None).await;
+    assert_eq!(after.body, created.body, "no refused request changed anything");
+}
+
+#[tokio::test]
+async fn a_token_limited_to_a_unit_sees_and_changes_only_its_subtree() {
+    let app = TestApp::spawn().await;
+    let a = opd_unit(&app, "3509.20", None).await;
+    opd_unit(&app, "3509.20.1", Some("3509.20")).await;
+    opd_unit(&app, "3509.21", None).await;
+    let region = token(&app, "bkpsdm", None).await;
+    let limited = token(&app, "dinas-20", Some("3509.20")).await;
+    let inside = send(&app, &region, "POST", "/Users", Some(user(&unique_nip(), "Di Dalam", "3509.20.1")), None).await;
+    let outside = send(&app, &region, "POST", "/Users", Some(user(&unique_nip(), "Di Luar", "3509.21")), None).await;
+    let (inside, outside) =
+        (inside.body["id"].as_str().unwrap().to_string(), outside.body["id"].as_str().unwrap().to_string());
+    let r = send(&app, &limited, "GET", "/Users", None, None).await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["Resources"][0]["id"], inside.as_str());
+    send(&app, &limited, "GET", &format!("/Users/{outside}"), None, None).await.scim_error(404, None);
+    let off = patch(json!([{ "op": "replace", "path": "active", "value": false }]));
+    send(&app, &limited, "PATCH", &format!("/Users/{outside}"), Some(off), None).await.scim_error(404, None);
+    send(&app, &limited, "POST", "/Users", Some(user(&unique_nip(), "Baru", "3509.21")), None)
+        .await
+        .scim_error(403, None);
+    let away = patch(json!([{ "op": "replace", "path": format!("{ASN}:unit"), "value": { "code": "3509.21" } }]));
+    send(&app, &limited, "PATCH", &format!("/Users/{inside}"), Some(away), None).await.scim_error(403, None);
+    let r = send(&app, &limited, "GET", "/Groups", None, None).await;
+    let codes: Vec<&str> =
+        r.body["Resources"].as_array().unwrap().iter().map(|g| g[OPD]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, vec!["3509.20", "3509.20.1"]);
+    let top = json!({ "schemas": [GROUP], "displayName": "Badan Baru", OPD: { "code": "3509.30", "kind": "badan" } });
+    send(&app, &limited, "POST", "/Groups", Some(top.clone()), None).await.scim_error(403, None);
+    let below = json!({ "schemas": [GROUP], "displayName": "Bidang Baru", OPD: { "code": "3509.20.2", "kind": "bidang", "parent": { "value": a } } });
+    assert_eq!(send(&app, &limited, "POST", "/Groups", Some(below), None).await.status, 201);
+    assert_eq!(
+        send(&app, &region, "POST", "/Groups", Some(top), None).await.status,
+        201,
+        "a region-wide token makes top-level units"
+    );
+}
+
+#[tokio::test]
+async fn groups_are_created_renamed_and_list_their_members() {
+    let app = TestApp::spawn().await;
+    let t = token(&app, "simpeg", None).await;
+    let body = json!({ "schemas": [GROUP, OPD], "displayName": "Dinas Kesehatan", "externalId": "unor-17", OPD: { "code": "3509.40", "kind": "dinas" } });
+    let g = send(&app, &t, "POST", "/Groups", Some(body), None).await;
+    assert_eq!(g.status, 201, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    assert_eq!(g.body["externalId"], "unor-17");
+    let u = send(&app, &t, "POST", "/Users", Some(user(&unique_nip(), "Dokter", "3509.40")), None).await;
+    let uid = u.body["id"].as_str().unwrap();
+    let g = send(&app, &t, "GET", &format!("/Groups/{gid}"), None, None).await;
+    assert_eq!(g.body["members"][0]["value"], uid);
+    let rename = patch(json!([{ "op": "replace", "path": "displayName", "value": "Dinas Kesehatan Kabupaten" }]));
+    let r = send(
+        &app,
+        &t,
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        Some(rename),
+        Some(g.body["meta"]["version"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!((r.status, r.body["displayName"].as_str()), (200, Some("Dinas Kesehatan Kabupaten")));
+    let members = patch(json!([{ "op": "add", "path": "members", "value": [{ "value": "someone" }] }]));
+    send(&app, &t, "PATCH", &format!("/Groups/{gid}"), Some(members), None).await.scim_error(400, Some("mutability"));
+    let code = patch(json!([{ "op": "replace", "path": format!("{OPD}:code"), "value": "9" }]));
+    send(&app, &t, "PATCH", &format!("/Groups/{gid}"), Some(code), None).await.scim_error(400, Some("mutability"));
+    let r = send(&app, &t, "GET", "/Groups?filter=displayName%20sw%20%22dinas%20kes%22", None, None).await;
+    assert_eq!(r.body["totalResults"], 1);
+    let dup = json!({ "schemas": [GROUP], "displayName": "Lagi", OPD: { "code": "3509.40", "kind": "dinas" } });
+    send(&app, &t, "POST", "/Groups", Some(dup), None).await.scim_error(409, Some("uniqueness"));
+    send(&app, &t, "DELETE", &format!("/Groups/{gid}"), None, None).await.scim_error(501, None);
+    let trail = gerbang::audit::search(
+        &app.state.db,
+        &gerbang::audit::Filter { kind: "opd.".into(), limit: 50, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert!(trail.iter().any(|r| r.kind == "opd.updated" && r.actor == "scim:simpeg"), "{trail:?}");
+}
+
+#[tokio::test]
+async fn concurrent_creation_of_one_nip_makes_one_account() {
+    let app = TestApp::spawn().await;
+    opd_unit(&app, "3509.50", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let body = user(&unique_nip(), "Kembar", "3509.50").to_string();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (url, t, body) = (app.url("/scim/v2/Users"), t.clone(), body.clone());
+            tokio::spawn(async move {
+                http_client().post(url).bearer_auth(t).body(body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 409, 409, 409, 409]);
+}
+
+#[tokio::test]
+async fn tokens_come_from_the_command_line_and_revocation_is_immediate() {
+    let app = TestApp::spawn().await;
+    let cfg = &app.state.config;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
+            .args(args)
+            .env("GERBANG_DATABASE_URL", cfg.database_url.expose())
+            .env("GERBANG_DATA_DIR", &cfg.data_dir)
+            .env("GERBANG_ISSUER", &cfg.issuer)
+            .env("GERBANG_BOOTSTRAP", "false")
+            .env("GERBANG_THEMES_DIR", &cfg.themes_dir)
+            .env_remove("GERBANG_CONFIG")
+            .env_remove("GERBANG_ACTOR")
+            .env_remove("GERBANG_REDIS_URL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run gerbang");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (out.status.code(), serde_json::from_str::<Value>(text.trim()).unwrap_or(Value::String(text)))
+    };
+    opd_unit(&app, "3509.60", None).await;
+    let (code, out) = run(&["scim", "token", "create", "--name", "simpeg", "--opd", "3509.60", "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let t = out["token"].as_str().unwrap().to_string();
+    assert!(t.starts_with("gsc_"));
+    assert_eq!(send(&app, &t, "GET", "/Users", None, None).await.status, 200);
+    let (code, out) = run(&["scim", "token", "create", "--name", "simpeg", "--json"]);
+    assert_eq!((code, out["error"].as_str()), (Some(1), Some("conflict")), "{out}");
+    let (_, out) = run(&["scim", "token", "create", "--name", "x", "--opd", "0000", "--json"]);
+    assert_eq!(out["error"], "not_found");
+    let (_, out) = run(&["scim", "token", "list", "--json"]);
+    assert_eq!(out["tokens"][0]["name"], "simpeg");
+    assert!(out.to_string().find(&t).is_none(), "the list never shows a token");
+    let (code, _) = run(&["scim", "token", "revoke", "--name", "simpeg", "--json"]);
+    assert_eq!(code, Some(0));
+    send(&app, &t, "GET", "/Users", None, None).await.scim_error(401, None);
+    let trail = gerbang::audit::search(
+        &app.state.db,
+        &gerbang::audit::Filter { kind: "scim.".into(), limit: 10, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert!(trail.iter().all(|r| r.actor == "cli:local"));
+}
