@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::St;
 use crate::ops::{self, Principal};
-use crate::scim::ScimError;
+use crate::scim::{Projection, ScimError};
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -82,15 +82,18 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimResponse>
     serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")).into())
 }
 
-/// `filter`, `startIndex` and `count` of a listing.
+/// `filter`, `startIndex`, `count`, `attributes` and `excludedAttributes` of a request.
+#[derive(Default)]
 struct ListQuery {
     filter: Option<String>,
     start_index: Option<i64>,
     count: Option<i64>,
+    projection: Projection,
 }
 
 fn list_query(raw: Option<String>) -> Result<ListQuery, ScimResponse> {
-    let mut q = ListQuery { filter: None, start_index: None, count: None };
+    let mut q = ListQuery::default();
+    let names = |v: &str| v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect::<Vec<_>>();
     let number = |k: &str, v: &str| {
         v.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("{k} must be an integer")))
     };
@@ -99,6 +102,8 @@ fn list_query(raw: Option<String>) -> Result<ListQuery, ScimResponse> {
             "filter" => q.filter = Some(v.into_owned()),
             "startIndex" => q.start_index = Some(number("startIndex", &v)?),
             "count" => q.count = Some(number("count", &v)?),
+            "attributes" => q.projection.attributes = names(&v),
+            "excludedAttributes" => q.projection.excluded = names(&v),
             _ => {}
         }
     }
@@ -131,7 +136,8 @@ pub async fn schema(State(st): State<St>, Path(id): Path<String>) -> ScimResult 
 
 pub async fn list_users(State(st): State<St>, ScimAuth(who): ScimAuth, RawQuery(raw): RawQuery) -> ScimResult {
     let q = list_query(raw)?;
-    Ok(scim_json(StatusCode::OK, ops::scim::list_users(&st, &who, q.filter.as_deref(), q.start_index, q.count).await?))
+    let found = ops::scim::list_users(&st, &who, q.filter.as_deref(), q.start_index, q.count, &q.projection).await?;
+    Ok(scim_json(StatusCode::OK, found))
 }
 
 pub async fn create_user(
@@ -143,8 +149,14 @@ pub async fn create_user(
     Ok(scim_json(StatusCode::CREATED, ops::scim::create_user(&st, &who, &body, st.now()).await?))
 }
 
-pub async fn get_user(State(st): State<St>, ScimAuth(who): ScimAuth, Path(id): Path<String>) -> ScimResult {
-    Ok(scim_json(StatusCode::OK, ops::scim::get_user(&st, &who, &id).await?))
+pub async fn get_user(
+    State(st): State<St>,
+    ScimAuth(who): ScimAuth,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ScimResult {
+    let q = list_query(raw)?;
+    Ok(scim_json(StatusCode::OK, ops::scim::get_user(&st, &who, &id, &q.projection).await?))
 }
 
 pub async fn replace_user(
@@ -178,7 +190,8 @@ pub async fn delete_user(State(st): State<St>, ScimAuth(who): ScimAuth, Path(id)
 
 pub async fn list_groups(State(st): State<St>, ScimAuth(who): ScimAuth, RawQuery(raw): RawQuery) -> ScimResult {
     let q = list_query(raw)?;
-    Ok(scim_json(StatusCode::OK, ops::scim::list_groups(&st, &who, q.filter.as_deref(), q.start_index, q.count).await?))
+    let found = ops::scim::list_groups(&st, &who, q.filter.as_deref(), q.start_index, q.count, &q.projection).await?;
+    Ok(scim_json(StatusCode::OK, found))
 }
 
 pub async fn create_group(
@@ -190,8 +203,14 @@ pub async fn create_group(
     Ok(scim_json(StatusCode::CREATED, ops::scim::create_group(&st, &who, &body, st.now()).await?))
 }
 
-pub async fn get_group(State(st): State<St>, ScimAuth(who): ScimAuth, Path(id): Path<String>) -> ScimResult {
-    Ok(scim_json(StatusCode::OK, ops::scim::get_group(&st, &who, &id).await?))
+pub async fn get_group(
+    State(st): State<St>,
+    ScimAuth(who): ScimAuth,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ScimResult {
+    let q = list_query(raw)?;
+    Ok(scim_json(StatusCode::OK, ops::scim::get_group(&st, &who, &id, &q.projection).await?))
 }
 
 pub async fn replace_group(

@@ -111,3 +111,118 @@ pub fn etag(resource: &serde_json::Value) -> String {
 pub fn datetime(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0).map(|d| d.to_rfc3339()).unwrap_or_default()
 }
+
+/// `attributes` and `excludedAttributes` of a request (RFC 7644 §3.4.2.5): attribute names,
+/// perhaps `name.sub` or prefixed with a schema URN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    pub attributes: Vec<String>,
+    pub excluded: Vec<String>,
+}
+
+/// Splits `urn:…:attr.sub` into the extension it lives in (`None`: the core schema), the
+/// attribute and the sub-attribute.
+fn split_name<'a>(name: &'a str, extensions: &[&'a str]) -> (Option<&'a str>, &'a str, Option<&'a str>) {
+    let mut rest = name.trim();
+    let mut ext = None;
+    for e in extensions.iter().chain([USER, GROUP].iter()) {
+        if rest.len() > e.len() + 1 && rest[..e.len()].eq_ignore_ascii_case(e) && rest.as_bytes()[e.len()] == b':' {
+            rest = &rest[e.len() + 1..];
+            ext = extensions.iter().find(|x| x.eq_ignore_ascii_case(e)).copied();
+            break;
+        }
+    }
+    match rest.split_once('.') {
+        Some((a, s)) => (ext, a, Some(s)),
+        None => (ext, rest, None),
+    }
+}
+
+impl Projection {
+    /// Applies the projection to `r`; `id`, `schemas` and `meta` are always returned.
+    pub fn apply(&self, r: &mut serde_json::Value, extensions: &[&str]) {
+        use serde_json::{Map, Value};
+        let Some(obj) = r.as_object_mut() else { return };
+        let key = |o: &Map<String, Value>, n: &str| o.keys().find(|k| k.eq_ignore_ascii_case(n)).cloned();
+        if !self.attributes.is_empty() {
+            let mut kept = Map::new();
+            for always in ["schemas", "id", "meta"] {
+                if let Some(v) = obj.get(always) {
+                    kept.insert(always.into(), v.clone());
+                }
+            }
+            for name in &self.attributes {
+                if let Some(ext) = extensions.iter().find(|e| e.eq_ignore_ascii_case(name.trim())) {
+                    if let Some(v) = obj.get(*ext) {
+                        kept.insert(ext.to_string(), v.clone());
+                    }
+                    continue;
+                }
+                let (ext, attr, _) = split_name(name, extensions);
+                let (from, into) = match ext {
+                    None => (Some(&*obj), &mut kept),
+                    Some(e) => {
+                        let into = kept.entry(e.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                        match into {
+                            Value::Object(m) => (obj.get(e).and_then(Value::as_object), m),
+                            _ => continue,
+                        }
+                    }
+                };
+                if let Some((k, v)) = from.and_then(|f| key(f, attr).and_then(|k| f.get(&k).map(|v| (k, v.clone())))) {
+                    into.insert(k, v);
+                }
+            }
+            *obj = kept;
+        }
+        for name in &self.excluded {
+            if let Some(ext) = extensions.iter().find(|e| e.eq_ignore_ascii_case(name.trim())) {
+                obj.remove(*ext);
+                continue;
+            }
+            let (ext, attr, sub) = split_name(name, extensions);
+            let target = match ext {
+                None => Some(&mut *obj),
+                Some(e) => obj.get_mut(e).and_then(Value::as_object_mut),
+            };
+            let Some(target) = target else { continue };
+            let Some(k) = key(target, attr) else { continue };
+            if ext.is_none() && ["schemas", "id", "meta"].contains(&k.as_str()) {
+                continue;
+            }
+            match sub {
+                None => {
+                    target.remove(&k);
+                }
+                Some(sub) => {
+                    if let Some(Value::Object(o)) = target.get_mut(&k) {
+                        if let Some(sk) = key(o, sub) {
+                            o.remove(&sk);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn projections_keep_or_drop_attributes() {
+        let r = json!({ "schemas": [GROUP], "id": "1", "displayName": "D", "members": [1], OPD: { "code": "c", "kind": "k" }, "meta": {} });
+        let mut a = r.clone();
+        Projection { attributes: vec![], excluded: vec!["members".into(), "id".into()] }.apply(&mut a, &[OPD]);
+        assert!(a.get("members").is_none() && a["id"] == "1");
+        let mut b = r.clone();
+        Projection { attributes: vec!["DISPLAYNAME".into(), format!("{OPD}:code")], excluded: vec![] }
+            .apply(&mut b, &[OPD]);
+        assert_eq!(b, json!({ "schemas": [GROUP], "id": "1", "displayName": "D", OPD: { "code": "c" }, "meta": {} }));
+        let mut c = r;
+        Projection { attributes: vec![OPD.into()], excluded: vec![format!("{OPD}:kind")] }.apply(&mut c, &[OPD]);
+        assert_eq!(c[OPD], json!({ "code": "c" }));
+    }
+}

@@ -403,6 +403,13 @@ async fn groups_are_created_renamed_and_list_their_members() {
     let uid = u.body["id"].as_str().unwrap();
     let g = send(&app, &t, "GET", &format!("/Groups/{gid}"), None, None).await;
     assert_eq!(g.body["members"][0]["value"], uid);
+    let slim = send(&app, &t, "GET", "/Groups?excludedAttributes=members", None, None).await;
+    assert!(slim.body["Resources"][0].get("members").is_none() && slim.body["Resources"][0]["id"] == gid.as_str());
+    let only = send(&app, &t, "GET", &format!("/Users/{uid}?attributes=userName,{ASN}:golongan"), None, None).await;
+    let mut keys: Vec<&String> = only.body.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, vec!["id", "meta", "schemas", ASN, "userName"]);
+    assert_eq!(only.body[ASN], json!({ "golongan": "III/b" }));
     let rename = patch(json!([{ "op": "replace", "path": "displayName", "value": "Dinas Kesehatan Kabupaten" }]));
     let r = send(
         &app,
@@ -499,4 +506,48 @@ async fn tokens_come_from_the_command_line_and_revocation_is_immediate() {
     .unwrap();
     assert_eq!(trail.len(), 2, "{trail:?}");
     assert!(trail.iter().all(|r| r.actor == "cli:local"));
+}
+
+#[tokio::test]
+async fn deactivation_through_scim_ends_the_persons_tokens_and_single_sign_on() {
+    use crate::common::{browser, location, login, redeem, start_auth, PASSWORD};
+    use gerbang::oidc::clients::GrantType;
+    let app = TestApp::spawn().await;
+    let unit = opd_unit(&app, "3509.70", None).await;
+    let nip = unique_nip();
+    let mut person = app.asn(&nip, "Akan Pensiun").await;
+    person.opd_id = Some(unit);
+    gerbang::identity::accounts::save_profile(&app.state.db, &person, now()).await.unwrap();
+    let c =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let rp = app.rp(&c).await;
+    let b = browser();
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &b, &start.url, &nip, PASSWORD).await;
+    let tokens = redeem(&rp, &cb, start.verifier).await;
+    use openidconnect::OAuth2TokenResponse;
+    let refresh = tokens.refresh_token().expect("refresh token").secret().clone();
+    let access = tokens.access_token().secret().clone();
+    let again = b.get(start_auth(&rp, &["profile"]).url).send().await.unwrap();
+    assert_eq!(again.status(), 303, "single sign-on works before");
+
+    let t = token(&app, "simpeg", None).await;
+    let off = patch(json!([{ "op": "replace", "path": "active", "value": false }]));
+    let r = send(&app, &t, "PATCH", &format!("/Users/{}", person.id), Some(off), None).await;
+    assert_eq!((r.status, r.body["active"].as_bool()), (200, Some(false)), "{}", r.body);
+
+    let res = http_client()
+        .post(app.url("/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let res = http_client().get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let after = b.get(start_auth(&rp, &["profile"]).url).send().await.unwrap();
+    let code_issued = after.status() == 303 && location(&after).contains("code=");
+    assert!(!code_issued, "the single sign-on session no longer logs the person in");
 }

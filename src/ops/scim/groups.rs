@@ -10,7 +10,7 @@ use crate::ops::units::{self as unit_ops, NewUnit};
 use crate::ops::Principal;
 use crate::scim::filter::{self, Target};
 use crate::scim::resource::{self, GroupInput, GroupView};
-use crate::scim::{ScimError, OPD};
+use crate::scim::{Projection, ScimError, OPD};
 use crate::state::AppState;
 use crate::store::scim::{self as store, GroupRow};
 
@@ -40,6 +40,7 @@ pub async fn list_groups(
     filter: Option<&str>,
     start_index: Option<i64>,
     count: Option<i64>,
+    projection: &Projection,
 ) -> Result<Value, ScimError> {
     let root = listing_root(who)?;
     let cond = match filter {
@@ -50,14 +51,18 @@ pub async fn list_groups(
     let found = store::find_groups(&st.db, &cond, root.as_deref(), start - 1, count).await.map_err(internal)?;
     let mut resources = Vec::with_capacity(found.rows.len());
     for g in &found.rows {
-        resources.push(render(st, g).await?);
+        let mut r = render(st, g).await?;
+        projection.apply(&mut r, &[OPD]);
+        resources.push(r);
     }
     Ok(list_response(found.total, start, resources))
 }
 
-pub async fn get_group(st: &AppState, who: &Principal, id: &str) -> Result<Value, ScimError> {
+pub async fn get_group(st: &AppState, who: &Principal, id: &str, projection: &Projection) -> Result<Value, ScimError> {
     let g = visible(st, who, id).await?;
-    render(st, &g).await
+    let mut r = render(st, &g).await?;
+    projection.apply(&mut r, &[OPD]);
+    Ok(r)
 }
 
 /// A new unit below `parent` (a Group id or code); top-level units need a token for the whole region.

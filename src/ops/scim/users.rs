@@ -10,7 +10,7 @@ use crate::ops::accounts::{self as account_ops, AccountChange, AccountEdit, Acco
 use crate::ops::Principal;
 use crate::scim::filter::{self, Target};
 use crate::scim::resource::{self, UnitInput, UnitRef, UserInput, UserView};
-use crate::scim::{ScimError, ASN};
+use crate::scim::{Projection, ScimError, ASN};
 use crate::state::AppState;
 use crate::store::opd as opd_store;
 use crate::store::scim as store;
@@ -63,6 +63,7 @@ pub async fn list_users(
     filter: Option<&str>,
     start_index: Option<i64>,
     count: Option<i64>,
+    projection: &Projection,
 ) -> Result<Value, ScimError> {
     let root = listing_root(who)?;
     let cond = match filter {
@@ -75,15 +76,19 @@ pub async fn list_users(
     for m in &found.rows {
         // Read one by one through the domain, so each shows exactly as a GET would.
         if let Some(a) = accounts::get(&st.db, &m.id).await.map_err(internal)? {
-            resources.push(render(st, &a).await?);
+            let mut r = render(st, &a).await?;
+            projection.apply(&mut r, &[ASN]);
+            resources.push(r);
         }
     }
     Ok(list_response(found.total, start, resources))
 }
 
-pub async fn get_user(st: &AppState, who: &Principal, id: &str) -> Result<Value, ScimError> {
+pub async fn get_user(st: &AppState, who: &Principal, id: &str, projection: &Projection) -> Result<Value, ScimError> {
     let a = visible(st, who, id).await?;
-    render(st, &a).await
+    let mut r = render(st, &a).await?;
+    projection.apply(&mut r, &[ASN]);
+    Ok(r)
 }
 
 /// Creates a civil servant in a unit (the unit is required: the client provisions staff of its
