@@ -381,4 +381,44 @@ mod tests {
         assert!(parse(&many, Target::Users).is_err());
         assert!(parse(&"a".repeat(MAX_LEN + 1), Target::Users).is_err());
     }
+
+    fn words() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let word = prop_oneof![
+            Just("userName"),
+            Just("emails.value"),
+            Just("active"),
+            Just("eq"),
+            Just("co"),
+            Just("sw"),
+            Just("pr"),
+            Just("gt"),
+            Just("and"),
+            Just("or"),
+            Just("not"),
+            Just("("),
+            Just(")"),
+            Just("\"x\""),
+            Just("true"),
+            Just("\"%_\\\\\""),
+            Just("["),
+            Just("\""),
+            Just("null"),
+        ];
+        prop::collection::vec(word, 0..24).prop_map(|w| w.join(" "))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_filter_or_an_invalid_filter(s in proptest::prelude::any::<String>(), w in words()) {
+            for text in [&s, &w] {
+                match parse(text, Target::Users) {
+                    Ok(f) => {
+                        to_cond(&f, Target::Users);
+                    }
+                    Err(e) => proptest::prop_assert_eq!((e.status, e.scim_type), (400, Some("invalidFilter"))),
+                }
+            }
+        }
+    }
 }

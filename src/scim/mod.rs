@@ -126,7 +126,8 @@ fn split_name<'a>(name: &'a str, extensions: &[&'a str]) -> (Option<&'a str>, &'
     let mut rest = name.trim();
     let mut ext = None;
     for e in extensions.iter().chain([USER, GROUP].iter()) {
-        if rest.len() > e.len() + 1 && rest[..e.len()].eq_ignore_ascii_case(e) && rest.as_bytes()[e.len()] == b':' {
+        let prefixed = rest.get(..e.len()).is_some_and(|p| p.eq_ignore_ascii_case(e));
+        if rest.len() > e.len() + 1 && prefixed && rest.as_bytes()[e.len()] == b':' {
             rest = &rest[e.len() + 1..];
             ext = extensions.iter().find(|x| x.eq_ignore_ascii_case(e)).copied();
             break;
@@ -224,5 +225,8 @@ mod tests {
         let mut c = r;
         Projection { attributes: vec![OPD.into()], excluded: vec![format!("{OPD}:kind")] }.apply(&mut c, &[OPD]);
         assert_eq!(c[OPD], json!({ "code": "c" }));
+        let mut d = c.clone();
+        Projection { attributes: vec![], excluded: vec!["é".repeat(60)] }.apply(&mut d, &[OPD]);
+        assert_eq!(d, c, "names cut inside a character are just unknown");
     }
 }

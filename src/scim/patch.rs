@@ -93,7 +93,8 @@ fn parse_path(p: &str, extensions: &[&str]) -> Result<Path, ScimError> {
     let mut ext = None;
     for e in extensions.iter().chain([super::USER, super::GROUP].iter()) {
         let prefix = format!("{e}:");
-        if rest.len() > prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(&prefix) {
+        // `get`, not indexing: a path is the client's text and may cut a character in two.
+        if rest.len() > prefix.len() && rest.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)) {
             rest = &rest[prefix.len()..];
             if extensions.contains(e) {
                 ext = Some(e.to_string());
@@ -314,9 +315,25 @@ mod tests {
             (patch(json!([{ "op": "replace", "path": "emails[type eq \"x\"].value", "value": "2" }])), "noTarget"),
             (patch(json!([{ "op": "add", "value": "x" }])), "invalidValue"),
             (patch(json!(vec![json!({ "op": "remove", "path": "x" }); 101])), "tooMany"),
+            (
+                patch(json!([{ "op": "remove", "path": "éééééééééééééééééééééééééééééééééééééééééééééééé" }])),
+                "invalidPath",
+            ),
         ];
         for (body, t) in cases {
             assert_eq!(apply(&mut r, &body, &[ASN]).unwrap_err().scim_type, Some(t), "{body}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_path_is_applied_or_refused_with_a_400(path in proptest::prelude::any::<String>(), op in 0..3usize) {
+            let mut r = json!({ "id": "1", "emails": [{ "value": "a@x.id", "type": "work" }], ASN: { "golongan": "I/a" } });
+            let op = ["add", "replace", "remove"][op];
+            let body = patch(json!([{ "op": op, "path": path, "value": "v" }]));
+            if let Err(e) = apply(&mut r, &body, &[ASN]) {
+                proptest::prop_assert_eq!(e.status, 400);
+            }
         }
     }
 }

@@ -551,3 +551,100 @@ async fn deactivation_through_scim_ends_the_persons_tokens_and_single_sign_on() 
     let code_issued = after.status() == 303 && location(&after).contains("code=");
     assert!(!code_issued, "the single sign-on session no longer logs the person in");
 }
+
+/// Generated JSON (SCIM-shaped keys, hostile values) and raw bytes to every writing endpoint:
+/// never a 5xx, and every refusal a SCIM error with a detail.
+#[test]
+fn generated_bodies_get_scim_errors_never_server_errors() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (app, t, user_id, group_id) = rt.block_on(async {
+        let app = TestApp::spawn_with(&[("GERBANG_RATE_LIMITS", "off")]).await;
+        let group_id = opd_unit(&app, "3509.90", None).await;
+        let t = token(&app, "fuzz", None).await;
+        let r = send(&app, &t, "POST", "/Users", Some(user(&unique_nip(), "Uji", "3509.90")), None).await;
+        (app, t, r.body["id"].as_str().unwrap().to_string(), group_id)
+    });
+    let keys = prop::sample::select(vec![
+        "schemas",
+        "userName",
+        "name",
+        "formatted",
+        "givenName",
+        "displayName",
+        "active",
+        "emails",
+        "value",
+        "primary",
+        "type",
+        "phoneNumbers",
+        "externalId",
+        ASN,
+        OPD,
+        "unit",
+        "code",
+        "kind",
+        "parent",
+        "golongan",
+        "eselon",
+        "status",
+        "nip",
+        "members",
+        "Operations",
+        "op",
+        "path",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-zA-Z0-9 @.:/é%_\\[\\]\"-]{0,24}".prop_map(Value::String),
+        prop::sample::select(vec![USER, ASN, GROUP, OPD, PATCH_OP, "3509.90", "add", "replace", "remove", "III/a"])
+            .prop_map(|s| json!(s)),
+    ];
+    let value = leaf.prop_recursive(3, 40, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    });
+    let body = prop_oneof![
+        4 => value.prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        1 => prop::collection::vec(any::<u8>(), 0..100),
+    ];
+    let targets = prop::sample::select(vec![
+        ("POST", "/Users".to_string()),
+        ("PUT", format!("/Users/{user_id}")),
+        ("PATCH", format!("/Users/{user_id}")),
+        ("POST", "/Groups".to_string()),
+        ("PUT", format!("/Groups/{group_id}")),
+        ("PATCH", format!("/Groups/{group_id}")),
+    ]);
+    let cases = std::env::var("PROPTEST_HTTP_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(targets, body), |((method, path), bytes)| {
+            let (status, body) = rt.block_on(async {
+                let res = http_client()
+                    .request(method.parse().unwrap(), app.url(&format!("/scim/v2{path}")))
+                    .bearer_auth(&t)
+                    .header(CONTENT_TYPE, "application/scim+json")
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.text().await.unwrap())
+            });
+            if (200..300).contains(&status) {
+                return Ok(());
+            }
+            prop_assert!((400..500).contains(&status), "status {status}: {body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            prop_assert_eq!(v["status"].as_str().map(String::from), Some(status.to_string()));
+            prop_assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+            Ok(())
+        })
+        .unwrap();
+}
