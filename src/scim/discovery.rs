@@ -3,12 +3,11 @@
 
 use serde_json::{json, Value};
 
-use super::{ASN, GROUP, MAX_OPERATIONS, MAX_RESULTS, OPD, RESOURCE_TYPE, SCHEMA, SP_CONFIG, USER};
+use super::{ASN, GROUP, MAX_RESULTS, OPD, RESOURCE_TYPE, SCHEMA, SP_CONFIG, USER};
 
 pub fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": [SP_CONFIG],
-        "documentationUri": "https://github.com/gerbang-id/gerbang/blob/main/docs/scim.md",
         "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": MAX_RESULTS },
@@ -22,7 +21,6 @@ pub fn service_provider_config(base: &str) -> Value {
             "primary": true,
         }],
         "meta": { "resourceType": "ServiceProviderConfig", "location": format!("{base}/ServiceProviderConfig") },
-        "x-maxOperations": MAX_OPERATIONS,
     })
 }
 
