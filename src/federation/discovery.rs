@@ -142,3 +142,74 @@ fn pick(keys: &[Jwk], kid: Option<&str>) -> Option<Jwk> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A tiny upstream serving its discovery document and one key, counting key-set fetches.
+    async fn upstream() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (b, h) = (base.clone(), hits.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if req.starts_with("GET /jwks") {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let c = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+                    serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": c, "y": c, "kid": "a", "use": "sig"}]})
+                } else {
+                    serde_json::json!({"issuer": b, "authorization_endpoint": format!("{b}/authorize"),
+                        "token_endpoint": format!("{b}/token"), "jwks_uri": format!("{b}/jwks")})
+                }
+                .to_string();
+                let res = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(res.as_bytes()).await;
+            }
+        });
+        (base, hits)
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_the_keys_at_most_every_interval() {
+        let (base, hits) = upstream().await;
+        let mut config = crate::config::upstream::tests_support::sample();
+        config.issuer = base;
+        let http = reqwest::Client::new();
+        let cached = Cached::default();
+        let t = 1_000;
+        assert!(cached.key(&http, &config, Some("a"), t).await.is_ok());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert!(cached.key(&http, &config, Some("a"), t + 5).await.is_ok(), "from the cache");
+        assert!(cached.key(&http, &config, Some("b"), t + 10).await.is_err());
+        assert!(cached.key(&http, &config, Some("b"), t + 20).await.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no re-fetch within the interval");
+        assert!(cached.key(&http, &config, Some("b"), t + REFETCH_SECONDS).await.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "one re-fetch after it");
+        assert!(cached.key(&http, &config, None, t + REFETCH_SECONDS + 1).await.is_ok(), "the only key");
+        assert!(cached.key(&http, &config, Some("a"), t + REFETCH_SECONDS + TTL_SECONDS).await.is_ok());
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "read again once old");
+    }
+
+    #[tokio::test]
+    async fn a_document_naming_another_issuer_is_refused() {
+        let (base, _) = upstream().await;
+        let mut config = crate::config::upstream::tests_support::sample();
+        config.issuer = base.replace("127.0.0.1", "localhost");
+        let r = Cached::default().metadata(&reqwest::Client::new(), &config, 0).await;
+        assert!(matches!(r, Err(FederationError::Misconfigured(_))), "{:?}", r.err());
+    }
+}

@@ -468,3 +468,72 @@ async fn an_application_needing_more_than_the_upstream_gives_steps_up_with_own_f
     let tokens = redeem(&strict_rp, &location(&res), start.verifier).await;
     assert_eq!(jwt_payload(&tokens.id_token().expect("id token").to_string())["acr"], "urn:gerbang:loa:2");
 }
+
+#[tokio::test]
+async fn first_logins_racing_for_one_nip_make_one_account_and_one_link() {
+    let fed = federation(&format!("{SIASN}, create_accounts = true"), &[]).await;
+    let nip = unique_nip();
+    fed.up.asn(&nip, "Yusuf Maulana").await;
+    // Two browsers each hold a callback for the same person, then come back at once.
+    let mut trips = Vec::new();
+    for _ in 0..2 {
+        let b = browser();
+        let (_, _, html) = login_page(&fed, &b).await;
+        let back = via_upstream(&fed, &b, &html, &nip).await;
+        trips.push((b, back));
+    }
+    let tasks: Vec<_> = trips
+        .into_iter()
+        .map(|(b, url)| tokio::spawn(async move { b.get(&url).send().await.unwrap().status().as_u16() }))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 303, "both log in");
+    }
+    let (a, _) = accounts::find_for_login(&fed.down.state.db, &nip).await.unwrap().expect("created");
+    assert_eq!(link_count(&fed.down, &a.id).await, 1);
+    let audit = gerbang::audit::list(&fed.down.state.db, 1000, None).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.kind == "account.created").count(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_or_a_foreign_discovery_document_is_explained() {
+    // Gerbang's credentials are refused at the upstream's token endpoint.
+    let up = TestApp::spawn().await;
+    let nip = unique_nip();
+    up.asn(&nip, "Eko Prasetyo").await;
+    let mut new = NewClient::web(
+        "Gerbang",
+        vec!["https://placeholder.example.go.id/cb".into()],
+        vec!["openid".into(), "nip".into()],
+        vec![GrantType::AuthorizationCode],
+    );
+    new.id = Some(format!("down-{}", uuid::Uuid::new_v4().simple()));
+    let (c, _) = clients::register(&up.state.db, &up.state.redirect_policy, new, now()).await.unwrap();
+    let toml = format!(
+        "[{{ id = \"siasn\", name = \"SIASN BKN\", issuer = \"{}\", client_id = \"{}\", client_secret = \"wrong\", scopes = \"openid nip\", nip_claim = \"nip\" }}, \
+          {{ id = \"other\", name = \"Lain\", issuer = \"http://localhost:{}\", client_id = \"x\", client_secret = \"y\", nip_claim = \"nip\" }}]",
+        up.base,
+        c.id,
+        up.base.rsplit(':').next().unwrap()
+    );
+    let fed = Fed { down: TestApp::spawn_with(&[("GERBANG_UPSTREAM", &toml)]).await, up };
+    let callback = serde_json::to_string(&[fed.down.url("/upstream/siasn/callback")]).unwrap();
+    gerbang::store::clients::set_redirect_uris(&fed.up.state.db, &c.id, &callback, "[]", now()).await.unwrap();
+    fed.up.state.clients.forget(&c.id);
+    let (status, page) = refused(&fed, &nip).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("upstream_refused"), "{page}");
+
+    // The document at `other`'s issuer names another issuer (127.0.0.1, not localhost).
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let res = b
+        .post(fed.down.url("/upstream/other/start"))
+        .form(&[("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("name=\"password\"") && (page.contains("konfigurasi") || page.contains("configuration")));
+}
