@@ -102,6 +102,7 @@ async fn the_first_login_links_by_nip_and_the_next_one_follows_the_link() {
     let claims = jwt_payload(&id_token);
     assert_eq!(claims["sub"], local.id.as_str(), "the account with the same NIP");
     assert_eq!(claims["acr"], "urn:gerbang:loa:2", "the upstream's level");
+    assert_eq!(claims["amr"], serde_json::json!(["x-upstream"]));
     assert_eq!(link_count(&fed.down, &local.id).await, 1);
 
     // The second login goes through the link, in a new browser, without a password here.
@@ -453,8 +454,15 @@ async fn an_application_needing_more_than_the_upstream_gives_steps_up_with_own_f
     assert_eq!(res.status(), 403);
     assert!(res.text().await.unwrap().contains("access_denied"));
 
-    // With one, the upstream login is followed by the code from the authenticator app.
+    // With one, the upstream login is followed by the code from the authenticator app; even
+    // where level 1 would do, as after a password: the upstream is no way around the factor.
     let (secret, _) = crate::factors::enrol(&fed.down, &browser(), &nip).await;
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &html, &nip).await;
+    let res = b.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("name=\"code\""));
     let b = browser();
     let start = start_auth(&strict_rp, &[]);
     let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
@@ -466,7 +474,9 @@ async fn an_application_needing_more_than_the_upstream_gives_steps_up_with_own_f
     let res = crate::factors::otp(&fed.down, &b, &html, "code", &crate::factors::code_now(&secret, 1)).await;
     assert_eq!(res.status(), 303);
     let tokens = redeem(&strict_rp, &location(&res), start.verifier).await;
-    assert_eq!(jwt_payload(&tokens.id_token().expect("id token").to_string())["acr"], "urn:gerbang:loa:2");
+    let claims = jwt_payload(&tokens.id_token().expect("id token").to_string());
+    assert_eq!(claims["acr"], "urn:gerbang:loa:2");
+    assert_eq!(claims["amr"], serde_json::json!(["x-upstream", "otp", "mfa"]), "no password was used");
 }
 
 #[tokio::test]
