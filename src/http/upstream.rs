@@ -94,6 +94,7 @@ pub async fn callback(
         state: q.get("state").map(String::as_str).unwrap_or(""),
         code: q.get("code").map(String::as_str),
         error: q.get("error").map(String::as_str),
+        iss: q.get("iss").map(String::as_str),
     };
     let b = browser(&ip, &headers, sso.as_deref(), locale, &device);
     match ops::callback(&st, &id, &cb, &b, &bid, st.now()).await {

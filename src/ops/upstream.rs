@@ -73,6 +73,8 @@ pub struct Callback<'a> {
     pub state: &'a str,
     pub code: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// RFC 9207: when the upstream names itself, it must be the one this round trip went to.
+    pub iss: Option<&'a str>,
 }
 
 /// A link as the account page and the console show it.
@@ -148,6 +150,10 @@ pub async fn callback(
         Err(FlowError::Expired) => return Err(Refusal::Expired),
         Err(FlowError::Internal) => return Err(Refusal::Internal),
     };
+    if cb.iss.is_some_and(|i| i.trim_end_matches('/') != p.config.issuer) {
+        tracing::warn!(upstream = %upstream_id, "callback names another issuer (mix-up)");
+        return Err(refused(st, upstream_id, None, Refusal::UpstreamRefused, browser.ip, now).await);
+    }
     if let Some(error) = cb.error {
         tracing::info!(upstream = %upstream_id, error = %error.chars().take(64).collect::<String>(), "the upstream refused the login");
         return Err(refused(st, upstream_id, None, Refusal::UpstreamRefused, browser.ip, now).await);

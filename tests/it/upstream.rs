@@ -261,6 +261,16 @@ async fn the_round_trip_is_used_once_and_only_by_the_browser_that_started_it() {
     }
     statuses.sort();
     assert_eq!(statuses, vec![303, 400, 400, 400, 400, 400]);
+
+    // A callback naming another issuer (RFC 9207) is refused: a mix-up of providers.
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &html, &nip).await;
+    let iss = url::form_urlencoded::byte_serialize(fed.up.base.as_bytes()).collect::<String>();
+    let forged = back.replace(&format!("iss={iss}"), "iss=https%3A%2F%2Fevil.example");
+    assert_ne!(forged, back);
+    let res = b.get(&forged).send().await.unwrap();
+    assert_eq!(res.status(), 403);
 }
 
 #[tokio::test]
