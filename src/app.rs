@@ -17,7 +17,9 @@ use tower_http::set_header::{SetRequestHeaderLayer, SetResponseHeaderLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::http::{account, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim};
+use crate::http::{
+    account, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim, upstream,
+};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,7 +77,10 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/applications/{client_id}/withdraw", get(connected::withdraw_form).post(connected::withdraw))
         .route("/demo", get(demo::home))
         .route("/demo/start", get(demo::start))
-        .route("/demo/callback", get(demo::callback));
+        .route("/demo/callback", get(demo::callback))
+        .route("/upstream/{id}/start", post(upstream::start))
+        .route("/upstream/{id}/callback", get(upstream::callback))
+        .route("/account/upstream/{id}/remove", get(upstream::remove_form).post(upstream::remove));
     let console_pages = Router::new()
         .route("/console", get(console::dashboard))
         .route("/console/login", get(console::login))

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod federation;
 pub mod http;
 pub mod identity;
 pub mod ids;

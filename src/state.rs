@@ -52,6 +52,8 @@ pub struct AppState {
     /// Outbound HTTP (upstream providers, back-channel logout): bounded timeouts and no
     /// redirects, so a slow or hostile peer can neither hold a request nor send it elsewhere.
     pub http: reqwest::Client,
+    /// The `[[upstream]]` identity providers with their cached discovery documents and keys.
+    pub upstreams: crate::federation::Registry,
 }
 
 impl AppState {
@@ -137,6 +139,7 @@ impl AppState {
         }
         let discovery = bytes::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let http = outbound_http().context("cannot set up the outbound HTTP client")?;
+        let upstreams = crate::federation::Registry::new(&config.upstreams)?;
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
@@ -159,6 +162,7 @@ impl AppState {
             redirect_policy,
             discovery,
             http,
+            upstreams,
         });
         crate::oidc::internal_clients::ensure(
             &state.db,

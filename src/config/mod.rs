@@ -105,6 +105,7 @@ pub struct Config {
     /// Where a citizen gets their identity verified (a counter's name, address, hours): shown on
     /// the page of an application that admits verified citizens only. Empty: a generic text.
     pub verification_counter_info: String,
+    pub upstreams: Vec<upstream::Upstream>,
 }
 
 /// How to reach the SMTP relay.
@@ -222,6 +223,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("mail_from", None),
     ("citizen_registration", Some("false")),
     ("verification_counter_info", Some("")),
+    ("upstream", None),
 ];
 
 struct Layered {
@@ -306,6 +308,7 @@ impl Config {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
                     toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Array(a) if key == "upstream" => toml::Value::Array(a).to_string(),
                     _ => {
                         return Err(ConfigError {
                             setting: k,
@@ -452,6 +455,7 @@ impl Config {
             return Err(l.err("mail_from", "must be an address like `SSO Pemkab <sso@jemberkab.go.id>`"));
         }
         Ok(Config {
+            upstreams: upstream::parse(&l)?,
             smtp,
             mail_from,
             citizen_registration: l.boolean("citizen_registration")?,
@@ -596,3 +600,4 @@ fn validate_issuer(raw: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests;
+pub mod upstream;

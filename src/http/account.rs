@@ -31,6 +31,7 @@ const DONE: &[&str] = &[
     "passkey_removed",
     "session_ended",
     "enrolment_ready",
+    "upstream_removed",
 ];
 
 /// "Chrome · Windows" from a User-Agent header (also named in new-device notices).
@@ -162,7 +163,7 @@ impl<M> Person<M> {
     }
 
     /// Destructive actions first show what will happen, with a way to cancel.
-    fn confirm_page(&self, jar: CookieJar, action: &str, message_key: &str, button_key: &str) -> Response {
+    pub(super) fn confirm_page(&self, jar: CookieJar, action: &str, message_key: &str, button_key: &str) -> Response {
         let (jar, bid) = browser_id(&self.st, jar);
         let ctx = minijinja::context! {
             csrf => self.st.csrf.token(&bid, "account"), action => action,
@@ -221,6 +222,7 @@ pub async fn overview(
             verified => a.identity_verified(), counter => super::register::counter_info(st, locale),
         }),
         csrf => st.csrf.token(&bid, "account"),
+        upstream_links => o.upstream_links.iter().map(|l| minijinja::context! { upstream_id => l.upstream_id, name => l.name, created => when(l.created_at), last_login => l.last_login_at.map(when) }).collect::<Vec<_>>(),
     };
     Ok((jar, page(st, StatusCode::OK, "account.html", locale, ctx)).into_response())
 }

@@ -23,6 +23,8 @@ fn bucket_of(path: &str) -> Option<Bucket> {
         "/introspect" | "/revoke" => Some(Bucket::Introspect),
         "/login/passkey/options" | "/login/otp/passkey-options" | "/account/passkeys/options" => Some(Bucket::Passkey),
         p if p.starts_with("/admin/api/") => Some(Bucket::Admin),
+        // Each press of an upstream login button stores a round trip and may reach the upstream.
+        p if p.starts_with("/upstream/") && p.ends_with("/start") => Some(Bucket::Authorize),
         _ => None,
     }
 }

@@ -16,7 +16,7 @@ use crate::theme::negotiate;
 
 /// A form posted inside a login flow: the flow must exist and belong to this browser, and the
 /// CSRF token must match the form's purpose. Otherwise the answer is an explaining page.
-async fn flow_form(
+pub(super) async fn flow_form(
     st: &St,
     headers: &HeaderMap,
     jar: &CookieJar,
@@ -63,7 +63,7 @@ async fn flow_form(
 }
 
 /// What a login step needs to know about the browser beyond the form.
-fn browser<'a>(
+pub(super) fn browser<'a>(
     ip: &'a str,
     headers: &'a HeaderMap,
     sso_cookie: Option<&'a str>,
@@ -75,7 +75,7 @@ fn browser<'a>(
 }
 
 /// The browser's device cookie, or a new one (set with the session cookie once signed in).
-fn device(st: &St, jar: &CookieJar) -> String {
+pub(super) fn device(st: &St, jar: &CookieJar) -> String {
     Cookies::read(st, jar, Cookies::DEVICE)
         .filter(|v| v.len() == 43)
         .unwrap_or_else(|| crate::crypto::random_token(32).unwrap_or_default())
@@ -93,7 +93,7 @@ fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
 }
 
 /// Renders a login step; a new session's cookie goes into `jar`.
-fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str, device: String) -> Response {
+pub(super) fn render(st: &St, step: Step, jar: CookieJar, locale: &'static str, bid: &str, device: String) -> Response {
     match step {
         Step::Authorize(outcome) => outcome_response(st, outcome, locale, bid, None, None),
         Step::LoginAgain { flow, refusal, username } => {

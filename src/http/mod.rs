@@ -16,6 +16,7 @@ pub mod page;
 pub mod register;
 pub mod reset;
 pub mod scim;
+pub mod upstream;
 
 pub use page::{browser_form, CsrfBound, PageError, SignedInForm};
 

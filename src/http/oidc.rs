@@ -115,6 +115,7 @@ pub fn outcome_response(
                 error => error,
                 lang_links => lang_links,
                 passkeys_enabled => st.webauthn.is_some(),
+                upstreams => super::upstream::buttons(st),
                 registration_open => st.config.citizen_registration && st.mailer.configured(),
             };
             page(st, status, "login.html", locale, ctx)

@@ -57,6 +57,10 @@ pub struct Flow {
     /// The security level this request needs (application minimum or `acr` request).
     #[serde(default)]
     pub required_level: u8,
+    /// The `amr` of the first step when it was not the password (a login at an upstream
+    /// provider), so the session a second factor completes names it truly.
+    #[serde(default)]
+    pub first_factor: Option<String>,
 }
 
 /// What the endpoint answers. Only `Redirect` ever sends the browser back to the client.
@@ -379,6 +383,7 @@ async fn new_flow(
         sid,
         pending_account,
         required_level,
+        first_factor: None,
     };
     save_flow(st, &flow).await?;
     Ok(flow)

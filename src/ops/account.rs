@@ -166,6 +166,8 @@ pub struct Overview {
     pub sessions: Vec<SsoSession>,
     /// A new e-mail address waiting for its verification link to be followed.
     pub pending_email: Option<String>,
+    /// Upstream providers (SIASN, INApas) linked to the account.
+    pub upstream_links: Vec<super::upstream::LinkView>,
 }
 
 /// Whether this session may add a factor now.
@@ -216,6 +218,7 @@ pub async fn overview(st: &AppState, me: &SignedIn, now: i64) -> Result<Overview
         passkeys_enabled: st.webauthn.is_some(),
         sessions,
         pending_email: super::contact::view(st, me, now).await.map_err(|_| SelfServiceError::Internal)?.pending,
+        upstream_links: super::upstream::links_of(st, me.id()).await.map_err(|e| internal("links unreadable", e))?,
     })
 }
 

@@ -434,6 +434,7 @@ pub struct AccountOverview {
     pub units: Vec<crate::store::opd::OpdRow>,
     /// The units the principal manages: where the person may be moved.
     pub managed_units: Vec<crate::store::opd::OpdRow>,
+    pub upstream_links: Vec<super::upstream::LinkView>,
 }
 
 /// The account page of `id`: refused as `account` refuses; the parts that fail to load are
@@ -458,6 +459,7 @@ pub async fn account_overview(
         certificates: super::certificates::certificates_of(st, who, id).await.unwrap_or_default(),
         units: super::units::unit_names(st, who).await.unwrap_or_default(),
         managed_units: super::units::opd_units(st, who).await.unwrap_or_default(),
+        upstream_links: super::upstream::links_of(st, &account.id).await.unwrap_or_default(),
         account,
         direct,
         inherited,

@@ -28,6 +28,7 @@ pub mod scim;
 pub mod stats;
 pub mod units;
 pub mod upkeep;
+pub mod upstream;
 pub mod verification;
 
 pub use principal::{Operator, Principal};

@@ -26,7 +26,7 @@ pub struct AccountRow {
 const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \
                        profile, email, email_verified, phone_number, locale";
 
-pub async fn insert(db: &Db, a: &AccountRow) -> Result<(), StoreError> {
+pub async fn insert(db: impl Into<Exec<'_>>, a: &AccountRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \

@@ -19,6 +19,7 @@ pub mod passkeys;
 pub mod roles;
 pub mod scim;
 pub mod stats;
+pub mod upstream;
 
 use std::str::FromStr;
 use std::time::Duration;

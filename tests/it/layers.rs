@@ -69,7 +69,7 @@ fn tree() -> Tree {
     Tree { graph, files: out }
 }
 
-const DOMAIN: &[&str] = &["oidc", "auth", "identity", "certs", "store", "cache", "scim"];
+const DOMAIN: &[&str] = &["oidc", "auth", "identity", "certs", "store", "cache", "scim", "federation"];
 
 #[test]
 fn http_types_stay_in_the_faces() {

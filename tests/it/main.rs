@@ -35,4 +35,5 @@ mod stats;
 mod throttle;
 mod tokens;
 mod transactions;
+mod upstream;
 mod verification;

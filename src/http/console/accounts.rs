@@ -134,6 +134,7 @@ pub(super) async fn account_page(
         unit => unit_name(&o.units, a.opd_id.as_deref()), units => unit_options(&o.managed_units), direct => o.direct,
         inherited => o.inherited, assignable => o.assignable, sessions => sessions, statuses => AccountStatus::ALL.map(AccountStatus::as_str), certs => certs,
         cert_error => cert_error, cert_detail => cert_detail, cert_text => cert_text,
+        upstream_links => o.upstream_links.iter().map(|l| context! { upstream_id => l.upstream_id, name => l.name, created => c.local_time(l.created_at), last_login => l.last_login_at.map(|t| c.local_time(t)) }).collect::<Vec<_>>(),
     };
     c.render(status, "console_account.html", "accounts", ctx)
 }

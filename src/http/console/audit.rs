@@ -42,6 +42,7 @@ const AUDIT_KINDS: &[&str] = &[
     "passkey.",
     "totp.",
     "audit.exported",
+    "upstream.",
 ];
 
 pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {

@@ -286,3 +286,42 @@ pub async fn passkey_factor_options(st: &AppState, flow: &Flow) -> Result<serde_
         }
     }
 }
+
+/// Marks a session opened by a login at an upstream provider (RFC 8176 has no value for it).
+pub const UPSTREAM_AMR: &str = "x-upstream";
+
+/// A verified login at an upstream provider giving `level`. When the request needs more, the
+/// person's own factors here step it up (no session until they do), as after a password. A
+/// level-1 upstream login is worth a password, so a person who enrolled a second factor is asked
+/// for it as after their password: the upstream never becomes a way around it.
+pub async fn federated(
+    st: &AppState,
+    flow: Flow,
+    browser: &Browser<'_>,
+    account_id: &str,
+    level: u8,
+    now: i64,
+) -> Step {
+    let factors = match Factors::of(&st.db, account_id).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "factor lookup failed");
+            return Step::Internal;
+        }
+    };
+    if level < flow.required_level || (level <= 1 && factors.any()) {
+        if factors.reachable() < flow.required_level {
+            return Step::Authorize(authorize::deny_level(&st.provider(), &flow).await);
+        }
+        let mut flow = flow;
+        flow.pending_account = Some(account_id.to_string());
+        flow.sid = None;
+        flow.first_factor = Some(UPSTREAM_AMR.into());
+        if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
+            tracing::error!(error = %e, "could not save the login flow");
+            return Step::Internal;
+        }
+        return Step::Authorize(Outcome::SecondFactor(flow, factors));
+    }
+    session::start(st, flow, browser, account_id, level, vec![UPSTREAM_AMR.into()], now).await
+}

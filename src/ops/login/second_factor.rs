@@ -74,12 +74,13 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         // The failure counted in advance stays; it can only make later failures count sooner.
         tracing::warn!(error = %e, "could not clear the second-factor throttle");
     }
+    let first = flow.first_factor.clone().unwrap_or_else(|| "pwd".into());
     let amr: Vec<String> = match level {
-        3 => vec!["pwd".into(), crate::auth::passkeys::AMR.into()],
-        2 => vec!["pwd".into(), "otp".into(), "mfa".into()],
+        3 => vec![first, crate::auth::passkeys::AMR.into()],
+        2 => vec![first, "otp".into(), "mfa".into()],
         // RFC 8176 has no value for recovery codes; "kba"-like one-off secrets are closest
         // to a "pwd" second use, so the session records only the password plus our marker.
-        _ => vec!["pwd".into(), RECOVERY_AMR.into()],
+        _ => vec![first, RECOVERY_AMR.into()],
     };
     tracing::info!(account = %account_id, level, "second factor accepted");
     if level == 1 {

@@ -1,0 +1,140 @@
+//! Which identifier an upstream login asserts, checked like every other way in: a NIP or NIK
+//! that fails validation is refused, never matched loosely, and nothing is ever matched by name
+//! or e-mail. Also the account row a first login creates when the upstream may create accounts.
+
+use serde_json::{Map, Value};
+
+use crate::config::upstream::Upstream;
+use crate::identity::accounts::{valid_name, AccountKind, AccountStatus};
+use crate::identity::nik::parse_nik;
+use crate::identity::nip::parse_nip;
+use crate::store::accounts::AccountRow;
+
+/// The person's key as the upstream asserted it, normalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    Nip(String),
+    Nik(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// Neither the NIP claim nor the NIK claim is in the token.
+    Missing,
+    /// The claim is there but is no valid NIP/NIK.
+    Invalid,
+}
+
+/// A claim as text: strings as they are, numbers written out (some registers send NIKs as
+/// numbers); empty values count as missing.
+pub fn claim_text(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The NIP when the upstream asserts one (checked first: a present but invalid NIP is refused,
+/// not passed over for a NIK), else the NIK.
+pub fn identifier(config: &Upstream, claims: &Map<String, Value>, now: i64) -> Result<Identifier, ClaimError> {
+    let today = crate::identity::today(now);
+    if let Some(v) = config.nip_claim.as_deref().and_then(|c| claim_text(claims, c)) {
+        return parse_nip(&v, today)
+            .map(|i| Identifier::Nip(i.nip.as_str().to_string()))
+            .map_err(|_| ClaimError::Invalid);
+    }
+    if let Some(v) = config.nik_claim.as_deref().and_then(|c| claim_text(claims, c)) {
+        return parse_nik(&v, today)
+            .map(|i| Identifier::Nik(i.nik.as_str().to_string()))
+            .map_err(|_| ClaimError::Invalid);
+    }
+    Err(ClaimError::Missing)
+}
+
+impl Identifier {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Identifier::Nip(s) | Identifier::Nik(s) => s,
+        }
+    }
+}
+
+/// The account a first login creates: no password (the person logs in upstream, or gets a
+/// password through the usual reset), the e-mail kept as an unverified contact. `None` when
+/// the name claim is missing or not a valid name.
+pub fn new_account(config: &Upstream, id: &Identifier, claims: &Map<String, Value>, now: i64) -> Option<AccountRow> {
+    let name = valid_name(&claim_text(claims, &config.name_claim)?)?;
+    let email = config
+        .email_claim
+        .as_deref()
+        .and_then(|c| claim_text(claims, c))
+        .filter(|e| e.len() <= 254 && e.contains('@') && !e.chars().any(char::is_whitespace));
+    let (kind, nip, nik) = match id {
+        Identifier::Nip(n) => (AccountKind::Asn, Some(n.clone()), None),
+        Identifier::Nik(n) => (AccountKind::Citizen, None, Some(n.clone())),
+    };
+    Some(AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.as_str().into(),
+        nip,
+        nik,
+        name,
+        password_hash: None,
+        is_admin: false,
+        status: AccountStatus::Active.as_str().into(),
+        created_at: now,
+        updated_at: now,
+        opd_id: None,
+        profile: "{}".into(),
+        email,
+        email_verified: false,
+        phone_number: None,
+        locale: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::upstream::tests_support::sample;
+
+    #[test]
+    fn identifiers_are_validated_and_never_guessed() {
+        let now = 1_780_000_000;
+        let mut c = sample();
+        c.nik_claim = Some("nik".into());
+        let m = |v: Value| v.as_object().cloned().expect("object");
+        assert_eq!(
+            identifier(&c, &m(json!({"nip": "198503122010011001"})), now),
+            Ok(Identifier::Nip("198503122010011001".into()))
+        );
+        assert_eq!(identifier(&c, &m(json!({"nip": "Analis Kebijakan"})), now), Err(ClaimError::Invalid));
+        assert_eq!(
+            identifier(&c, &m(json!({"nip": "garbage", "nik": "3509014203900001"})), now),
+            Err(ClaimError::Invalid),
+            "an invalid NIP is not passed over for the NIK"
+        );
+        assert_eq!(
+            identifier(&c, &m(json!({"nik": 3509014203900001_i64})), now),
+            Ok(Identifier::Nik("3509014203900001".into()))
+        );
+        assert_eq!(identifier(&c, &m(json!({"email": "a@b.go.id", "name": "A"})), now), Err(ClaimError::Missing));
+        assert_eq!(identifier(&c, &m(json!({"nip": ""})), now), Err(ClaimError::Missing));
+    }
+
+    #[test]
+    fn created_accounts_take_name_and_an_unverified_address() {
+        let mut c = sample();
+        c.email_claim = Some("email".into());
+        let id = Identifier::Nip("198503122010011001".into());
+        let claims = json!({"name": " Siti Aminah ", "email": "siti@jemberkab.go.id"}).as_object().cloned().expect("o");
+        let row = new_account(&c, &id, &claims, 1).expect("row");
+        assert_eq!((row.kind.as_str(), row.name.as_str()), ("asn", "Siti Aminah"));
+        assert_eq!((row.email.as_deref(), row.email_verified), (Some("siti@jemberkab.go.id"), false));
+        assert!(row.password_hash.is_none());
+        assert!(new_account(&c, &id, &serde_json::Map::new(), 1).is_none(), "a name is needed");
+    }
+}
