@@ -16,7 +16,7 @@ use crate::state::now;
 #[derive(Subcommand)]
 pub(super) enum ClientCmd {
     /// Register an application; prints its client id and (once) its secret.
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// Change an application's back-channel logout settings.
     Update(ClientUpdate),
 }
@@ -97,7 +97,7 @@ pub(super) struct ClientCreate {
 
 pub(super) async fn run(ctx: &Ctx, cmd: ClientCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        ClientCmd::Create(c) => create(ctx, c).await,
+        ClientCmd::Create(c) => create(ctx, *c).await,
         ClientCmd::Update(u) => update(ctx, u).await,
     }
 }

@@ -518,6 +518,10 @@ pub async fn update(
     }
     if let Some(v) = edit.backchannel_logout_uri {
         n.backchannel_logout_uri = Some(v).filter(|s| !s.is_empty());
+        // Removing the URI removes what only made sense with it, unless the edit says otherwise.
+        if n.backchannel_logout_uri.is_none() && edit.backchannel_logout_session_required.is_none() {
+            n.backchannel_logout_session_required = false;
+        }
     }
     if let Some(v) = edit.backchannel_logout_session_required {
         n.backchannel_logout_session_required = v;

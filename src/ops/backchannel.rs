@@ -14,7 +14,8 @@ use crate::ids::ClientId;
 use crate::oidc::clients::Client;
 use crate::oidc::logout_token::{self, MAX_ATTEMPTS};
 use crate::state::AppState;
-use crate::store::logout::{self as outbox, DeliveryRow};
+pub use crate::store::logout::DeliveryRow;
+use crate::store::logout::{self as outbox};
 
 /// Wakes the worker when a session end queued tokens, so they go out at once rather than at
 /// the next poll.

@@ -384,3 +384,116 @@ async fn the_back_channel_logout_uri_follows_the_redirect_uri_rules() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["backchannel_logout_uri"], Value::Null, "an empty string removes it");
 }
+
+#[tokio::test]
+async fn a_factor_reset_a_session_ended_on_the_account_page_and_a_password_reset_each_send_one() {
+    use crate::self_service::{page, post, signed_in};
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (uri, rp) = Receiver::start().await;
+    let admin = admin(&app).await;
+    let (nip, id) = staff(&app, "Banyak Jalan", None, None).await;
+    let c = listening_client(&app, &uri, Alg::RS256, false).await;
+    let sid_of = |t: &Value| id_claims(t)["sid"].as_str().unwrap().to_string();
+    let last_sid = |rp: &Receiver| jwt_payload(rp.received().last().unwrap())["sid"].as_str().unwrap().to_string();
+
+    // An administrator resets the person's second factors (lost phone).
+    let t = sign_in(&app, &browser(), &c, &nip).await;
+    let reset = format!("/admin/api/v1/accounts/{id}/factor-reset");
+    assert_eq!(api(&app, &admin, reqwest::Method::POST, &reset, None).await.0, 200);
+    assert_eq!(deliver_due(&app.state, app.state.now()).await.delivered, 1);
+    assert_eq!(last_sid(&rp), sid_of(&t));
+
+    // The person ends a forgotten browser's session from the account page.
+    let t = sign_in(&app, &browser(), &c, &nip).await;
+    let me = signed_in(&app, &nip).await;
+    let csrf = hidden(&page(&me, &app, "/account/password").await, "csrf");
+    let res = post(&me, &app, &format!("/account/sessions/{}/end", sid_of(&t)), &[("csrf", csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(deliver_due(&app.state, app.state.now()).await.delivered, 1);
+    assert_eq!(last_sid(&rp), sid_of(&t));
+
+    // A help-desk password reset shuts out every session.
+    let t = sign_in(&app, &browser(), &c, &nip).await;
+    let path = format!("/admin/api/v1/accounts/{id}/password-reset");
+    let (s, link) = api(&app, &admin, reqwest::Method::POST, &path, Some(json!({ "delivery": "link" }))).await;
+    assert_eq!(s, 200, "{link}");
+    let url = link["url"].as_str().unwrap().to_string();
+    let b = browser();
+    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("password", "sandi-baru-panjang-99".into()),
+        ("repeat", "sandi-baru-panjang-99".into()),
+    ];
+    assert_eq!(b.post(&url).form(&form).send().await.unwrap().status(), 200);
+    assert_eq!(deliver_due(&app.state, app.state.now()).await.delivered, 1);
+    assert_eq!(last_sid(&rp), sid_of(&t));
+
+    let list = format!("/admin/api/v1/applications/{}/logout-deliveries", c.id);
+    let (_, rows) = api(&app, &admin, reqwest::Method::GET, &list, None).await;
+    let mut reasons: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    reasons.sort();
+    assert_eq!(reasons, ["factors_reset", "password_reset", "session_ended"]);
+    for t in rp.received() {
+        verify(&app, &t, &c.id).await;
+    }
+}
+
+#[tokio::test]
+async fn the_command_line_sets_and_removes_the_uri_and_the_console_shows_deliveries() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
+            .args(args)
+            .env("GERBANG_DATABASE_URL", app.state.config.database_url.expose())
+            .env("GERBANG_DATA_DIR", &app.state.config.data_dir)
+            .env("GERBANG_ISSUER", &app.base)
+            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
+            .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
+            .env("GERBANG_BOOTSTRAP", "false")
+            .env_remove("GERBANG_CONFIG")
+            .env_remove("GERBANG_REDIS_URL")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let uri = "https://app.example.go.id/oidc/backchannel-logout";
+    let (code, v) = cli(&[
+        "client",
+        "update",
+        &c.id,
+        "--backchannel-logout-uri",
+        uri,
+        "--backchannel-logout-session-required",
+        "true",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (v["backchannel_logout_uri"].as_str(), v["backchannel_logout_session_required"].as_bool()),
+        (Some(uri), Some(true))
+    );
+    let (code, v) =
+        cli(&["client", "update", &c.id, "--backchannel-logout-uri", "http://app.example.go.id/x", "--json"]);
+    assert_eq!((code, v["error"].as_str()), (1, Some("invalid")), "{v}");
+
+    // A delivery that failed shows on the application's console page with its error.
+    let (nip, _) = staff(&app, "Admin Konsol", None, Some("diskominfo-admin")).await;
+    let person = unique_nip();
+    app.asn(&person, "Tamu").await;
+    let b = browser();
+    sign_in(&app, &b, &c, &person).await;
+    log_out(&app, &b).await;
+    assert_eq!(deliver_due(&app.state, app.state.now()).await.retrying, 1, "nobody answers at app.example.go.id");
+    let console = browser();
+    crate::console::console_login(&app, &console, &nip).await;
+    let html =
+        console.get(app.url(&format!("/console/applications/{}", c.id))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"bcl-deliveries\""), "{html}");
+    assert!(html.contains("backchannel-logout") && html.contains("<code>logout</code>"), "{html}");
+
+    let (code, v) = cli(&["client", "update", &c.id, "--backchannel-logout-uri", "", "--json"]);
+    assert_eq!((code, v["backchannel_logout_uri"].clone()), (0, Value::Null), "{v}");
+}

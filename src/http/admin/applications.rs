@@ -265,13 +265,13 @@ pub struct DeliveryQuery {
 /// (with the next attempt) and failed (given up, with the last error).
 #[utoipa::path(get, path = "/admin/api/v1/applications/{id}/logout-deliveries",
     params(("id" = String, Path, description = "client id"), DeliveryQuery),
-    responses((status = 200, body = [crate::store::logout::DeliveryRow]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = [crate::ops::backchannel::DeliveryRow]), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn logout_deliveries(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
     Path(id): Path<String>,
     axum::extract::Query(q): axum::extract::Query<DeliveryQuery>,
-) -> ApiResult<Json<Vec<crate::store::logout::DeliveryRow>>> {
+) -> ApiResult<Json<Vec<crate::ops::backchannel::DeliveryRow>>> {
     let id = admin.parse_client_id(&id)?;
     Ok(Json(ops::backchannel::deliveries(&st, &admin, &id, q.limit.unwrap_or(100)).await?))
 }

@@ -194,7 +194,7 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         CertificateView,
         CertificateUpload,
         Revocation,
-        crate::store::logout::DeliveryRow
+        crate::ops::backchannel::DeliveryRow
     )),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
