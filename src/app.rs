@@ -148,7 +148,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/applications", get(admin::list_applications).post(admin::register_application))
         .route("/admin/api/v1/applications/{id}", get(admin::get_application).patch(admin::edit_application))
         .route("/admin/api/v1/applications/{id}/secret", post(admin::rotate_secret))
-        .route("/admin/api/v1/applications/{id}/enabled", put(admin::set_enabled));
+        .route("/admin/api/v1/applications/{id}/enabled", put(admin::set_enabled))
+        .route("/admin/api/v1/applications/{id}/logout-deliveries", get(admin::logout_deliveries));
     let scim_api = Router::new()
         .route("/scim/v2/ServiceProviderConfig", get(scim::service_provider_config).fallback(scim::method_not_allowed))
         .route("/scim/v2/ResourceTypes", get(scim::resource_types).fallback(scim::method_not_allowed))
@@ -229,11 +230,13 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let upkeep = spawn_upkeep(state.clone());
+    let logout_worker = crate::ops::backchannel::spawn_worker(state.clone());
     let app = build_router(state.clone());
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     upkeep.abort();
+    logout_worker.abort();
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

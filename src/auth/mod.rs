@@ -61,7 +61,8 @@ pub async fn reset_factors_revoking(db: &Db, account_id: &str, sids: &[String], 
     crate::store::passkeys::delete_all(&mut tx, account_id).await?;
     let mut revoked = 0;
     for sid in sids {
-        revoked += crate::store::grants::revoke_grants_of_session(&mut tx, sid, now).await?;
+        let ending = crate::store::logout::Ending::Session(sid);
+        revoked += crate::store::logout::revoke_and_enqueue(&mut tx, account_id, ending, "factors_reset", now).await?.0;
     }
     tx.commit().await?;
     Ok(revoked)

@@ -1,4 +1,5 @@
-//! `gerbang client`: registering an application with every setting a client has.
+//! `gerbang client`: registering an application with every setting a client has, and changing
+//! its back-channel logout settings.
 
 use std::process::ExitCode;
 
@@ -15,7 +16,23 @@ use crate::state::now;
 #[derive(Subcommand)]
 pub(super) enum ClientCmd {
     /// Register an application; prints its client id and (once) its secret.
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
+    /// Change an application's back-channel logout settings.
+    Update(ClientUpdate),
+}
+
+#[derive(Args)]
+pub(super) struct ClientUpdate {
+    /// The application's client id.
+    id: String,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0); "" removes it.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// Whether every logout token must carry the session id (`sid`): true or false.
+    #[arg(long)]
+    backchannel_logout_session_required: Option<bool>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -68,14 +85,46 @@ pub(super) struct ClientCreate {
     /// `public` (default) or `pairwise`: a per-application subject, for third parties.
     #[arg(long, default_value = "public")]
     subject_type: String,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// Every logout token must carry the session id (`sid`).
+    #[arg(long)]
+    backchannel_logout_session_required: bool,
     #[arg(long)]
     json: bool,
 }
 
 pub(super) async fn run(ctx: &Ctx, cmd: ClientCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        ClientCmd::Create(c) => create(ctx, c).await,
+        ClientCmd::Create(c) => create(ctx, *c).await,
+        ClientCmd::Update(u) => update(ctx, u).await,
     }
+}
+
+async fn update(ctx: &Ctx, u: ClientUpdate) -> anyhow::Result<ExitCode> {
+    let id = match ctx.who.parse_client_id(&u.id) {
+        Ok(id) => id,
+        Err(e) => return Ok(refused(u.json, &e)),
+    };
+    let edit = crate::oidc::clients::ClientEdit {
+        backchannel_logout_uri: u.backchannel_logout_uri,
+        backchannel_logout_session_required: u.backchannel_logout_session_required,
+        ..Default::default()
+    };
+    let client = match applications::edit_application(&ctx.st, &ctx.who, &id, edit, now()).await {
+        Ok(c) => c,
+        Err(e) => return Ok(refused(u.json, &e)),
+    };
+    let out = json!({
+        "client_id": client.id, "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+    });
+    Ok(print(u.json, out, || {
+        println!("client_id:              {}", client.id);
+        println!("backchannel_logout_uri: {}", client.backchannel_logout_uri.as_deref().unwrap_or("-"));
+        println!("session required:       {}", client.backchannel_logout_session_required);
+    }))
 }
 
 async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
@@ -134,6 +183,8 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
         required_roles: c.required_roles,
         min_level: c.min_level,
         require_verified: c.require_verified,
+        backchannel_logout_uri: c.backchannel_logout_uri,
+        backchannel_logout_session_required: c.backchannel_logout_session_required,
         id: c.id,
         name: c.name,
         redirect_uris: c.redirect_uris,
@@ -157,6 +208,8 @@ async fn create(ctx: &Ctx, c: ClientCreate) -> anyhow::Result<ExitCode> {
         "account_types": client.account_types, "required_roles": client.required_roles,
         "development": client.development, "require_verified": client.require_verified,
         "subject_type": if client.pairwise { "pairwise" } else { "public" },
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     });
     Ok(print(c.json, out, || {
         println!("client_id:     {}", client.id);

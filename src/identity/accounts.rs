@@ -442,12 +442,15 @@ pub async fn mark_identity_verified(db: &Db, id: &str, now: i64) -> Result<Optio
 }
 
 /// Changes the status. Any status but `active` revokes every grant of the account at once, in
-/// the same transaction; its SSO sessions stop working because each use checks the status.
+/// the same transaction, and queues a back-channel logout token for each application that
+/// listens (reason `account_<status>`); the caller ends the SSO sessions, which are refused
+/// meanwhile because each use checks the status.
 pub async fn set_status(db: &Db, id: &str, status: AccountStatus, now: i64) -> Result<bool, AccountError> {
     let mut tx = db.begin().await?;
     let found = store::set_status(&mut tx, id, status.as_str(), now).await?;
     if found && status != AccountStatus::Active {
-        crate::store::grants::revoke_grants_of_account(&mut tx, id, now).await?;
+        let reason = format!("account_{}", status.as_str());
+        crate::store::logout::revoke_and_enqueue(&mut tx, id, crate::store::logout::Ending::All, &reason, now).await?;
     }
     tx.commit().await?;
     Ok(found)

@@ -16,6 +16,8 @@ use crate::identity::accounts::AccountKind;
 use crate::store::clients::{self as store, ClientRow};
 use crate::store::{Db, StoreError};
 
+pub use super::redirects::{check_redirect_uri, RedirectPolicy};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
@@ -69,6 +71,10 @@ pub struct Client {
     pub disabled: bool,
     /// Admits citizens only once an officer verified their identity; civil servants unaffected.
     pub require_verified: bool,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// The application needs `sid` in every logout token.
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -104,6 +110,8 @@ impl Client {
             pairwise: r.subject_type == "pairwise",
             disabled: r.disabled,
             require_verified: r.require_verified,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            backchannel_logout_session_required: r.backchannel_logout_session_required,
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(String::from).collect(),
             id: r.id,
             name: r.name,
@@ -138,6 +146,8 @@ pub struct NewClient {
     pub development: bool,
     pub pairwise: bool,
     pub require_verified: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl NewClient {
@@ -162,38 +172,9 @@ impl NewClient {
             development: false,
             pairwise: false,
             require_verified: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
-    }
-}
-
-/// Where applications may send people back: under the region's domains (or the provider's own
-/// host), and to the loopback interface only for development clients.
-#[derive(Debug, Clone)]
-pub struct RedirectPolicy {
-    pub domains: Vec<String>,
-    pub issuer_host: String,
-}
-
-impl RedirectPolicy {
-    pub fn from_config(c: &crate::config::Config) -> RedirectPolicy {
-        let issuer_host =
-            url::Url::parse(&c.issuer).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
-        RedirectPolicy { domains: c.redirect_domains.clone(), issuer_host }
-    }
-
-    fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        if self.domains.is_empty() || host == self.issuer_host {
-            return true;
-        }
-        self.domains.iter().any(|d| match d.strip_prefix("*.") {
-            Some(suffix) => {
-                host.len() > suffix.len() + 1
-                    && host.ends_with(suffix)
-                    && host[..host.len() - suffix.len()].ends_with('.')
-            }
-            None => host == *d,
-        })
     }
 }
 
@@ -216,43 +197,8 @@ impl From<StoreError> for ClientError {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
+pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> ClientError {
     ClientError::Invalid { field, message: message.into() }
-}
-
-/// Redirect URIs must be absolute, without fragment, HTTPS under the region's domains, or
-/// loopback (RFC 8252 §7.3) for development clients only.
-pub fn check_redirect_uri(
-    field: &'static str,
-    uri: &str,
-    development: bool,
-    policy: &RedirectPolicy,
-) -> Result<(), ClientError> {
-    let u = url::Url::parse(uri).map_err(|e| invalid(field, format!("`{uri}` is not an absolute URL ({e})")))?;
-    if u.fragment().is_some() {
-        return Err(invalid(field, format!("`{uri}` must not contain a fragment")));
-    }
-    if u.username() != "" || u.password().is_some() {
-        return Err(invalid(field, format!("`{uri}` must not contain credentials")));
-    }
-    let host = u.host_str().unwrap_or("");
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    if loopback {
-        if !development {
-            return Err(invalid(field, format!("`{uri}` is a loopback address, allowed only for development clients")));
-        }
-        return match u.scheme() {
-            "http" | "https" => Ok(()),
-            _ => Err(invalid(field, format!("`{uri}` must use http:// or https://"))),
-        };
-    }
-    if u.scheme() != "https" {
-        return Err(invalid(field, format!("`{uri}` must use https:// (http:// only for localhost)")));
-    }
-    if !policy.host_allowed(host) {
-        return Err(invalid(field, format!("`{uri}` is outside the region's domains ({})", policy.domains.join(", "))));
-    }
-    Ok(())
 }
 
 /// Registers an application. A confidential client gets a fresh 256-bit secret, returned once
@@ -282,6 +228,11 @@ pub fn validate(new: &NewClient, policy: &RedirectPolicy) -> Result<(String, Vec
     }
     for u in &new.post_logout_redirect_uris {
         check_redirect_uri("post_logout_redirect_uri", u, new.development, policy)?;
+    }
+    if let Some(u) = &new.backchannel_logout_uri {
+        check_redirect_uri("backchannel_logout_uri", u, new.development, policy)?;
+    } else if new.backchannel_logout_session_required {
+        return Err(invalid("backchannel_logout_session_required", "needs a backchannel_logout_uri"));
     }
     let scope_text = new.scopes.join(" ");
     let scopes = super::parse_scope(&scope_text).map_err(|e| invalid("scope", e.description.to_string()))?;
@@ -352,6 +303,8 @@ pub fn prepare(
         subject_type: if new.pairwise { "pairwise".into() } else { "public".into() },
         disabled: false,
         require_verified: new.require_verified,
+        backchannel_logout_uri: new.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: new.backchannel_logout_session_required,
     };
     Ok((row, secret.map(Secret::new)))
 }
@@ -492,6 +445,10 @@ pub struct ClientEdit {
     pub require_verified: Option<bool>,
     /// The owning OPD unit's id; an empty string removes the owner.
     pub owner_opd_id: Option<String>,
+    /// Where logout tokens go (Back-Channel Logout 1.0); an empty string removes it.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether every logout token must carry `sid`.
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 impl Client {
@@ -515,6 +472,8 @@ impl Client {
             development: self.development,
             pairwise: self.pairwise,
             require_verified: self.require_verified,
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         }
     }
 }
@@ -557,6 +516,16 @@ pub async fn update(
     if let Some(v) = edit.require_verified {
         n.require_verified = v;
     }
+    if let Some(v) = edit.backchannel_logout_uri {
+        n.backchannel_logout_uri = Some(v).filter(|s| !s.is_empty());
+        // Removing the URI removes what only made sense with it, unless the edit says otherwise.
+        if n.backchannel_logout_uri.is_none() && edit.backchannel_logout_session_required.is_none() {
+            n.backchannel_logout_session_required = false;
+        }
+    }
+    if let Some(v) = edit.backchannel_logout_session_required {
+        n.backchannel_logout_session_required = v;
+    }
     let (name, scopes) = validate(&n, policy)?;
     let mut row = store::get(db, &current.id).await?.ok_or_else(|| invalid("id", "no such application"))?;
     row.name = name;
@@ -569,6 +538,8 @@ pub async fn update(
     row.required_roles = n.required_roles.join(" ");
     row.min_level = i64::from(n.min_level);
     row.require_verified = n.require_verified;
+    row.backchannel_logout_uri = n.backchannel_logout_uri;
+    row.backchannel_logout_session_required = n.backchannel_logout_session_required;
     row.updated_at = now;
     store::update_settings(db, &row).await?;
     cache.forget(&current.id);

@@ -43,6 +43,8 @@ fn an_unknown_stored_category_is_damage() {
         subject_type: "public".into(),
         disabled: false,
         require_verified: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     };
     assert_eq!(Client::from_row(row("khusus")).unwrap().category, Category::Khusus);
     assert!(matches!(Client::from_row(row("semua")), Err(StoreError::Corrupt(m)) if m.contains("category")));

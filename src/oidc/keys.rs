@@ -89,15 +89,18 @@ struct Signer {
     header_jwt: String,
     header_at: String,
     header_checkpoint: String,
+    header_logout: String,
 }
 
-/// What we sign: ID tokens (`JWT`), access tokens (`at+jwt`, RFC 9068) and checkpoints of the
-/// audit trail's head, each with its own `typ` so none can pass for another.
+/// What we sign: ID tokens (`JWT`), access tokens (`at+jwt`, RFC 9068), logout tokens and
+/// checkpoints of the audit trail's head, each with its own `typ` so none can pass for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenType {
     IdToken,
     AccessToken,
     AuditCheckpoint,
+    /// A Back-Channel Logout 1.0 logout token (`logout+jwt`, its §2.4).
+    LogoutToken,
 }
 
 impl TokenType {
@@ -106,6 +109,7 @@ impl TokenType {
             TokenType::IdToken => "JWT",
             TokenType::AccessToken => "at+jwt",
             TokenType::AuditCheckpoint => "gerbang-audit-checkpoint+jwt",
+            TokenType::LogoutToken => "logout+jwt",
         }
     }
 }
@@ -294,6 +298,7 @@ impl Keys {
             TokenType::IdToken => &signer.header_jwt,
             TokenType::AccessToken => &signer.header_at,
             TokenType::AuditCheckpoint => &signer.header_checkpoint,
+            TokenType::LogoutToken => &signer.header_logout,
         };
         let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
         out.push_str(header);
@@ -425,6 +430,7 @@ impl Signer {
             header_jwt: header(TokenType::IdToken.typ()),
             header_at: header(TokenType::AccessToken.typ()),
             header_checkpoint: header(TokenType::AuditCheckpoint.typ()),
+            header_logout: header(TokenType::LogoutToken.typ()),
             kid,
             pair,
         }

@@ -124,13 +124,20 @@ pub enum EndError {
 
 /// Ends the single sign-on session behind `cookie` and revokes every grant made under it, so
 /// the tokens applications received through this login (refresh tokens included) stop working
-/// with it. Returns the session that ended (if it was still alive) and how many grants were
-/// revoked.
-pub async fn end_session(st: &Provider<'_>, cookie: &str, now: i64) -> Result<Option<(SsoSession, u64)>, EndError> {
+/// with it, and queues a back-channel logout token for each of those applications that listens.
+/// Returns the session that ended (if it was still alive), how many grants were revoked and how
+/// many logout tokens were queued.
+pub async fn end_session(
+    st: &Provider<'_>,
+    cookie: &str,
+    now: i64,
+) -> Result<Option<(SsoSession, u64, u64)>, EndError> {
     let session = crate::auth::session::end(st.cache, cookie, now, session_memory(st.config)).await?;
     let Some(s) = session else { return Ok(None) };
-    let revoked = crate::store::grants::revoke_grants_of_session(st.db, &s.sid, now).await?;
-    Ok(Some((s, revoked)))
+    let ending = crate::store::logout::Ending::Session(&s.sid);
+    let (revoked, queued) =
+        crate::store::logout::revoke_and_enqueue_now(st.db, &s.account_id, ending, "logout", now).await?;
+    Ok(Some((s, revoked, queued)))
 }
 
 /// How long an ended or replaced session is remembered: as long as anything made under it

@@ -13,6 +13,8 @@ pub mod internal_clients;
 pub mod introspect;
 pub mod keys;
 pub mod logout;
+pub mod logout_token;
+pub mod redirects;
 pub mod registration;
 pub mod token;
 

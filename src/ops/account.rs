@@ -15,7 +15,6 @@ use crate::ids::{PasskeyId, SessionId};
 use crate::state::AppState;
 use crate::store::accounts as account_store;
 use crate::store::factors as factor_store;
-use crate::store::grants as grant_store;
 use crate::store::opd as opd_store;
 pub use crate::store::passkeys::PasskeyRow;
 
@@ -338,11 +337,14 @@ pub async fn change_password(
     let written = async {
         let mut tx = st.db.begin().await?;
         account_store::set_password_hash(&mut tx, me.id(), &hash, now).await?;
-        let revoked = grant_store::revoke_grants_of_account_but_session(&mut tx, me.id(), sid, now).await?;
+        let ending = crate::store::logout::Ending::AllBut(sid);
+        let (revoked, _) =
+            crate::store::logout::revoke_and_enqueue(&mut tx, me.id(), ending, "password_changed", now).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(revoked)
     };
     let revoked = written.await.map_err(|e| internal("password change failed", e))?;
+    super::backchannel::wake();
     tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
     let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });
     record(st, me, Event::new("password.changed").detail(detail), now).await;
@@ -450,7 +452,7 @@ pub async fn end_session(
         return Err(SelfServiceError::NotFound);
     }
     // Revoked first: should ending the session then fail, the person can try again.
-    let revoked = grant_store::revoke_grants_of_account_session(&st.db, me.id(), sid, now)
+    let revoked = super::sessions::ended_one(st, me.id(), sid, "session_ended", now)
         .await
         .map_err(|e| internal("the session's grants could not be revoked", e))?;
     let memory = crate::oidc::logout::session_memory(&st.config);

@@ -200,7 +200,8 @@ async fn edit_found(
     Ok(a)
 }
 
-/// Diskominfo admins only: anything but `active` revokes the account's tokens.
+/// Diskominfo admins only: anything but `active` ends the account's sessions at once and revokes
+/// its tokens (see [`super::sessions::end_all`]), telling applications through back-channel logout.
 pub async fn set_status(
     st: &AppState,
     who: &Principal,
@@ -217,7 +218,19 @@ pub async fn set_status(
     }
     let before = a.status;
     accounts::set_status(&st.db, &a.id, status, now).await?;
-    let detail = json!({ "before": before, "after": status });
+    // Leaving ends every session at once: the browser's SSO cookie, the grants and refresh
+    // tokens, and (through logout tokens) the applications' own sessions. The status change
+    // stands even if the cache fails: an inactive account's session is refused at every use.
+    let mut detail = json!({ "before": before, "after": status });
+    if status != AccountStatus::Active {
+        let reason = format!("account_{}", status.as_str());
+        match super::sessions::end_all(st, &a.id, &reason, now).await {
+            Ok(e) if e.sessions > 0 => detail["sessions_ended"] = e.sessions.into(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not end the sessions of a disabled account"),
+        }
+        super::backchannel::wake();
+    }
     audit::record(&st.db, Event::new("account.status_changed").actor(&who.actor()).subject(&a.id).detail(detail), now)
         .await;
     a.status = status;
@@ -236,6 +249,7 @@ pub async fn reset_factors(st: &AppState, who: &Principal, id: &AccountId, now: 
     // Factors and the sessions' grants go in one transaction; the sessions live in the cache,
     // outside it, so they end after the commit (a failure there is fixed by trying again).
     crate::auth::reset_factors_revoking(&st.db, &a.id, &sids, now).await?;
+    super::backchannel::wake();
     let memory = crate::oidc::logout::session_memory(&st.config);
     for s in &sessions {
         session::end_by_sid(&st.cache, &a.id, &s.sid, memory).await.map_err(internal)?;
@@ -270,7 +284,7 @@ pub async fn end_session(
     if !session::end_by_sid(&st.cache, &a.id, sid, memory).await.map_err(internal)? {
         return Err(AdminError::NotFound("session"));
     }
-    let revoked = crate::store::grants::revoke_grants_of_session(&st.db, sid, now).await?;
+    let revoked = super::sessions::ended_one(st, &a.id, sid, "session_ended_by_admin", now).await?;
     let detail = json!({ "sid": sid, "revoked_grants": revoked });
     audit::record(&st.db, Event::new("session.ended").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
     Ok(revoked)

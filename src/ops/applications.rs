@@ -47,6 +47,12 @@ pub struct ApplicationInput {
     /// Admit citizens only once an officer verified their identity at a counter.
     #[serde(default)]
     pub require_verified: bool,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Every logout token must carry `sid`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
     #[serde(flatten)]
     pub app: AppRequest,
 }
@@ -81,6 +87,8 @@ pub async fn register_application(
     new.min_level = r.min_level;
     new.owner_opd_id = owner;
     new.require_verified = input.require_verified;
+    new.backchannel_logout_uri = input.backchannel_logout_uri.filter(|u| !u.is_empty());
+    new.backchannel_logout_session_required = input.backchannel_logout_session_required;
     let (client, secret) = clients::register(&st.db, &st.redirect_policy, new, now).await?;
     let detail = json!({ "client_id": client.id, "name": client.name, "category": client.category, "owner_opd_id": client.owner_opd_id });
     audit::record(&st.db, Event::new("application.registered").actor(&who.actor()).detail(detail), now).await;
@@ -92,6 +100,8 @@ fn settings(c: &Client) -> serde_json::Value {
         "name": c.name, "category": c.category, "redirect_uris": c.redirect_uris,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "scopes": c.scopes, "min_level": c.min_level,
         "required_roles": c.required_roles, "owner_opd_id": c.owner_opd_id, "require_verified": c.require_verified,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     })
 }
 

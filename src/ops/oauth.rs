@@ -92,8 +92,11 @@ pub async fn logout_request(st: &AppState, req: &LogoutRequest, sso_cookie: Opti
 
 /// Ends the browser's single sign-on session with every grant made under it, and records it.
 pub async fn end_session(st: &AppState, cookie: &str, ip: &str, now: i64) -> Result<u64, EndError> {
-    let Some((s, revoked)) = logout::end_session(&st.provider(), cookie, now).await? else { return Ok(0) };
-    let detail = json!({ "sid": s.sid, "revoked_grants": revoked });
+    let Some((s, revoked, queued)) = logout::end_session(&st.provider(), cookie, now).await? else { return Ok(0) };
+    if queued > 0 {
+        super::backchannel::wake();
+    }
+    let detail = json!({ "sid": s.sid, "revoked_grants": revoked, "logout_tokens": queued });
     let event = Event::new("logout").actor(&s.account_id).subject(&s.account_id).ip(ip).detail(detail);
     audit::record(&st.db, event, now).await;
     Ok(revoked)

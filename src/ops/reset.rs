@@ -16,7 +16,7 @@ use crate::identity::admin::Admin;
 use crate::ids::AccountId;
 use crate::state::AppState;
 use crate::store::accounts as account_store;
-use crate::store::grants as grant_store;
+use crate::store::logout::Ending;
 
 /// How a help-desk link reaches its person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
@@ -266,7 +266,9 @@ pub async fn follow(
         let ended = session::end_all_but(&st.cache, &a.id, "", now, memory).await.map_err(|e| e.to_string())?;
         let mut tx = st.db.begin().await.map_err(|e| e.to_string())?;
         account_store::set_password_hash(&mut tx, &a.id, &hash, now).await.map_err(|e| e.to_string())?;
-        let revoked = grant_store::revoke_grants_of_account(&mut tx, &a.id, now).await.map_err(|e| e.to_string())?;
+        let (revoked, _) = crate::store::logout::revoke_and_enqueue(&mut tx, &a.id, Ending::All, "password_reset", now)
+            .await
+            .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((ended.len(), revoked))
     };
@@ -281,11 +283,14 @@ pub async fn follow(
     // session (and its grants) behind: one more sweep, now that the old password is gone.
     let swept = async {
         session::end_all_but(&st.cache, &a.id, "", now, memory).await.map_err(|e| e.to_string())?;
-        grant_store::revoke_grants_of_account(&st.db, &a.id, now).await.map_err(|e| e.to_string())
+        crate::store::logout::revoke_and_enqueue_now(&st.db, &a.id, Ending::All, "password_reset", now)
+            .await
+            .map_err(|e| e.to_string())
     };
     if let Err(e) = swept.await {
         tracing::warn!(error = %e, "the second sweep of sessions after a reset failed");
     }
+    super::backchannel::wake();
     for other in [Purpose::Reset, Purpose::Activation] {
         if let Err(e) = links::close_all(&st.db, &a.id, other, now).await {
             tracing::warn!(error = %e, "the account's other password links could not be closed");

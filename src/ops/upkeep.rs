@@ -39,6 +39,11 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purging one-time links failed"),
         }
+        match crate::store::logout::purge(&st.db, now - super::backchannel::KEEP_SETTLED).await {
+            Ok(k) if k > 0 => tracing::info!(rows = k, "purged settled back-channel logout deliveries"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purging back-channel logout deliveries failed"),
+        }
         // A device unseen longer than its cookie lives is a new device if it ever comes back.
         match crate::store::devices::purge(&st.db, now - 400 * 86_400).await {
             Ok(k) if k > 0 => tracing::info!(rows = k, "forgot devices not seen for 400 days"),

@@ -30,24 +30,27 @@ pub struct ClientRow {
     pub disabled: bool,
     /// Citizens must be identity-verified (counter verification) to sign in.
     pub require_verified: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
                        scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, \
-                       required_roles, min_level, development, subject_type, disabled, require_verified";
+                       required_roles, min_level, development, subject_type, disabled, require_verified, \
+                       backchannel_logout_uri, backchannel_logout_session_required";
 
 pub async fn insert(db: impl Into<Exec<'_>>, c: &ClientRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO clients (id, name, secret_hash, public_client, first_party, redirect_uris, post_logout_redirect_uris, \
          scopes, grant_types, token_alg, created_at, updated_at, category, owner_opd_id, account_types, required_roles, min_level, \
-         development, subject_type, require_verified) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+         development, subject_type, require_verified, backchannel_logout_uri, backchannel_logout_session_required) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         [
             &c.id, &c.name, &c.secret_hash, c.public_client, c.first_party, &c.redirect_uris,
             &c.post_logout_redirect_uris, &c.scopes, &c.grant_types, &c.token_alg, c.created_at, c.updated_at,
             &c.category, &c.owner_opd_id, &c.account_types, &c.required_roles, c.min_level, c.development, &c.subject_type,
-            c.require_verified
+            c.require_verified, &c.backchannel_logout_uri, c.backchannel_logout_session_required
         ],
         execute
     )?;
@@ -108,10 +111,12 @@ pub async fn update_settings(db: &Db, c: &ClientRow) -> Result<bool, StoreError>
         db,
         "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, scopes = $4, category = $5, \
          owner_opd_id = $6, account_types = $7, required_roles = $8, min_level = $9, updated_at = $10, \
-         require_verified = $11 WHERE id = $12",
+         require_verified = $11, backchannel_logout_uri = $12, backchannel_logout_session_required = $13 \
+         WHERE id = $14",
         [
             &c.name, &c.redirect_uris, &c.post_logout_redirect_uris, &c.scopes, &c.category, &c.owner_opd_id,
-            &c.account_types, &c.required_roles, c.min_level, c.updated_at, c.require_verified, &c.id
+            &c.account_types, &c.required_roles, c.min_level, c.updated_at, c.require_verified,
+            &c.backchannel_logout_uri, c.backchannel_logout_session_required, &c.id
         ],
         execute
     )?;

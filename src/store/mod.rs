@@ -14,6 +14,7 @@ pub mod factors;
 pub mod grants;
 pub mod keys;
 pub mod links;
+pub mod logout;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod backchannel;
 mod certs;
 mod cli;
 mod common;

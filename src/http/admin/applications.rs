@@ -134,6 +134,9 @@ pub struct ApplicationView {
     pub disabled: bool,
     /// Citizens are admitted only once identity-verified at a counter.
     pub require_verified: bool,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl From<&Client> for ApplicationView {
@@ -152,6 +155,8 @@ impl From<&Client> for ApplicationView {
             min_level: c.min_level,
             disabled: c.disabled,
             require_verified: c.require_verified,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
         }
     }
 }
@@ -248,4 +253,25 @@ pub async fn set_enabled(
     let e = json_body(body)?;
     let c = ops::applications::set_enabled(&st, &admin, &admin.parse_client_id(&id)?, e.enabled, st.now()).await?;
     Ok(Json(ApplicationView::from(c.as_ref())))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeliveryQuery {
+    /// At most this many, newest first (1–500, default 100).
+    pub limit: Option<i64>,
+}
+
+/// The application's back-channel logout token deliveries, newest first: delivered, pending
+/// (with the next attempt) and failed (given up, with the last error).
+#[utoipa::path(get, path = "/admin/api/v1/applications/{id}/logout-deliveries",
+    params(("id" = String, Path, description = "client id"), DeliveryQuery),
+    responses((status = 200, body = [crate::ops::backchannel::DeliveryRow]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn logout_deliveries(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeliveryQuery>,
+) -> ApiResult<Json<Vec<crate::ops::backchannel::DeliveryRow>>> {
+    let id = admin.parse_client_id(&id)?;
+    Ok(Json(ops::backchannel::deliveries(&st, &admin, &id, q.limit.unwrap_or(100)).await?))
 }

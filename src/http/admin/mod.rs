@@ -156,7 +156,8 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         list_certificates,
         account_certificates,
         bind_certificate,
-        revoke_certificate
+        revoke_certificate,
+        logout_deliveries
     ),
     components(schemas(
         Problem,
@@ -192,7 +193,8 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         Enabled,
         CertificateView,
         CertificateUpload,
-        Revocation
+        Revocation,
+        crate::ops::backchannel::DeliveryRow
     )),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))

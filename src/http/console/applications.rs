@@ -28,7 +28,8 @@ fn app_form_from_client(a: &crate::oidc::clients::Client) -> Value {
     context! {
         name => a.name, redirect_uris => a.redirect_uris.join("\n"), post_logout_redirect_uris => a.post_logout_redirect_uris.join("\n"),
         scopes => a.scopes.join(" "), min_level => a.min_level.to_string(), category => a.category.as_str(), owner_opd_id => a.owner_opd_id,
-        require_verified => a.require_verified,
+        require_verified => a.require_verified, bcl_uri => a.backchannel_logout_uri,
+        bcl_session_required => a.backchannel_logout_session_required,
     }
 }
 
@@ -36,7 +37,8 @@ fn app_form_from_params(f: &FormParams) -> Value {
     context! {
         name => f.get("name"), redirect_uris => f.get("redirect_uris"), post_logout_redirect_uris => f.get("post_logout_redirect_uris"),
         scopes => f.get("scopes"), min_level => f.get("min_level"), category => f.get("category"), owner_opd_id => f.get("owner_opd_id"),
-        require_verified => f.get("require_verified") == Some("1"),
+        require_verified => f.get("require_verified") == Some("1"), bcl_uri => f.get("backchannel_logout_uri"),
+        bcl_session_required => f.get("backchannel_logout_session_required") == Some("1"),
     }
 }
 
@@ -54,11 +56,26 @@ async fn app_page(
     let units = if c.admin.diskominfo() { unit_options(&all_units(c).await) } else { Vec::new() };
     let view = context! { id => app.id, name => app.name, public => app.public, disabled => app.disabled, require_verified => app.require_verified };
     let form = form.unwrap_or_else(|| app_form_from_client(&app));
+    // Shown empty when unreadable: the application's settings matter more than the list.
+    let deliveries: Vec<Value> = ops::backchannel::deliveries(&c.st, &c.admin, id, 20)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let state = match (d.delivered_at, d.failed_at) {
+                (Some(_), _) => "delivered",
+                (None, Some(_)) => "failed",
+                (None, None) => "pending",
+            };
+            let at = crate::clock::local_time(d.created_at, c.st.config.utc_offset_minutes);
+            context! { id => d.id, at => at, reason => d.reason, attempts => d.attempts, state => state, error => d.last_error }
+        })
+        .collect();
     c.render(
         status,
         "console_application.html",
         "applications",
-        context! { app => view, form => form, units => units, error => error },
+        context! { app => view, form => form, units => units, error => error, deliveries => deliveries },
     )
 }
 
@@ -111,6 +128,9 @@ pub async fn application_edit(
     // An unticked box sends nothing: the hidden marker says the box was on the form.
     let require_verified =
         form.get("require_verified_shown").filter(|_| diskominfo).map(|_| form.get("require_verified") == Some("1"));
+    let bcl_session_required = form
+        .get("backchannel_logout_session_required_shown")
+        .map(|_| form.get("backchannel_logout_session_required") == Some("1"));
     let edit = ClientEdit {
         name: form.get("name").map(String::from),
         category,
@@ -121,10 +141,12 @@ pub async fn application_edit(
         required_roles: None,
         owner_opd_id: form.get("owner_opd_id").filter(|_| diskominfo).map(String::from),
         require_verified,
+        backchannel_logout_uri: form.get("backchannel_logout_uri").map(|s| s.trim().to_string()),
+        backchannel_logout_session_required: bcl_session_required,
     };
     if !confirmed(&form) {
         let mut summary = Vec::new();
-        let before: [(&str, &str, String); 7] = [
+        let before: [(&str, &str, String); 8] = [
             ("name", "c_name", current.name.clone()),
             ("redirect_uris", "c_redirect_uris", current.redirect_uris.join("\n")),
             ("post_logout_redirect_uris", "c_post_logout_uris", current.post_logout_redirect_uris.join("\n")),
@@ -132,6 +154,7 @@ pub async fn application_edit(
             ("min_level", "c_min_level", current.min_level.to_string()),
             ("category", "c_category", current.category.as_str().to_string()),
             ("owner_opd_id", "c_owner", current.owner_opd_id.clone().unwrap_or_default()),
+            ("backchannel_logout_uri", "bcl_uri", current.backchannel_logout_uri.clone().unwrap_or_default()),
         ];
         for (field, label, before) in before {
             let Some(after) = form.get(field) else { continue };
@@ -152,6 +175,10 @@ pub async fn application_edit(
         if let Some(v) = require_verified.filter(|v| *v != current.require_verified) {
             let word = |b: bool| c.text(if b { "c_yes" } else { "c_no" });
             summary.push(c.fmt("c_sum_app_field", &[&c.text("c_require_verified"), &word(!v), &word(v)]));
+        }
+        if let Some(v) = bcl_session_required.filter(|v| *v != current.backchannel_logout_session_required) {
+            let word = |b: bool| c.text(if b { "c_yes" } else { "c_no" });
+            summary.push(c.fmt("c_sum_app_field", &[&c.text("bcl_session_required"), &word(!v), &word(v)]));
         }
         if summary.is_empty() {
             return see_other(&back);

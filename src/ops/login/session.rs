@@ -42,7 +42,7 @@ pub(super) async fn start(
     };
     // A session pushed out by the 51st login ends like any other: its tokens with it.
     for sid in &evicted {
-        match grants::revoke_grants_of_account_session(&st.db, account_id, sid, now).await {
+        match crate::ops::sessions::ended_one(st, account_id, sid, "session_limit", now).await {
             Ok(revoked) => {
                 let detail = serde_json::json!({ "sid": sid, "revoked_grants": revoked, "reason": "session_limit" });
                 let event = Event::new("session.ended").actor(account_id).subject(account_id).detail(detail);
@@ -85,7 +85,7 @@ async fn replace(st: &AppState, old_cookie: &str, new: &sso::SsoSession, now: i6
             grants::move_grants_of_account_session(&st.db, &old.account_id, &old.sid, &new.sid).await
         }
         Some(sso::Replaced::Ended(old)) => {
-            grants::revoke_grants_of_account_session(&st.db, &old.account_id, &old.sid, now).await
+            crate::ops::sessions::ended_one(st, &old.account_id, &old.sid, "another_login", now).await
         }
     };
     let n = moved.map_err(|e| e.to_string())?;
