@@ -497,3 +497,42 @@ async fn the_command_line_sets_and_removes_the_uri_and_the_console_shows_deliver
     let (code, v) = cli(&["client", "update", &c.id, "--backchannel-logout-uri", "", "--json"]);
     assert_eq!((code, v["backchannel_logout_uri"].clone()), (0, Value::Null), "{v}");
 }
+
+/// The personnel system marking someone as gone (SCIM `active: false`) is a leaving like any
+/// other: every session ends and each listening application receives a verifiable logout token.
+#[tokio::test]
+async fn deactivation_through_scim_sends_the_logout_token() {
+    let app = TestApp::spawn().await;
+    let (uri, rp) = Receiver::start().await;
+    let (nip, id) = staff(&app, "Diberhentikan Lewat SIMPEG", None, None).await;
+    let c = listening_client(&app, &uri, Alg::ES256, false).await;
+    let b = browser();
+    let t = sign_in(&app, &b, &c, &nip).await;
+
+    let operator = gerbang::ops::Principal::Operator(gerbang::ops::Operator::local());
+    let now = app.state.now();
+    let (_, scim) = gerbang::ops::scim::create_token(&app.state, &operator, "simpeg", None, now).await.unwrap();
+    let off = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }]
+    });
+    let res = http_client()
+        .patch(app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(scim.expose())
+        .header("content-type", "application/scim+json")
+        .body(off.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["active"], false);
+
+    assert_eq!(authorize(&app, &b, &c).await, 200, "the SSO cookie no longer signs in");
+    assert_eq!(refresh(&app, &c, t["refresh_token"].as_str().unwrap()).await, Err("invalid_grant".into()));
+    assert_eq!(deliver_due(&app.state, now).await, Round { delivered: 1, retrying: 0, given_up: 0 });
+    let tokens = rp.received();
+    assert_eq!(tokens.len(), 1);
+    let claims = verify(&app, &tokens[0], &c.id).await;
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["sid"], id_claims(&t)["sid"]);
+}
