@@ -35,3 +35,4 @@ mod throttle;
 mod tokens;
 mod transactions;
 mod verification;
+mod import;
