@@ -11,6 +11,9 @@ pub const LOOKUP_CHUNK: usize = 10_000;
 /// statements much larger than this get slower per row, not faster.
 pub const UPSERT_CHUNK: usize = 1_000;
 
+// Both databases' limits on bound parameters per statement (SQLite's is the lower).
+const _: () = assert!(UPSERT_CHUNK * 10 <= 32_766 && LOOKUP_CHUNK <= 32_766);
+
 /// The stored fields an import compares and reports on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredAccount {
@@ -92,9 +95,7 @@ async fn fetch_stored(exec: Exec<'_>, sql: &str, vals: &[Val<'_>]) -> Result<Vec
         Exec::Sqlite(p) => bind_all!(sqlx::query_as::<sqlx::Sqlite, StoredAccount>(sql), vals).fetch_all(p).await,
         Exec::Postgres(p) => bind_all!(sqlx::query_as::<sqlx::Postgres, StoredAccount>(sql), vals).fetch_all(p).await,
         Exec::SqliteTx(c) => bind_all!(sqlx::query_as::<sqlx::Sqlite, StoredAccount>(sql), vals).fetch_all(c).await,
-        Exec::PostgresTx(c) => {
-            bind_all!(sqlx::query_as::<sqlx::Postgres, StoredAccount>(sql), vals).fetch_all(c).await
-        }
+        Exec::PostgresTx(c) => bind_all!(sqlx::query_as::<sqlx::Postgres, StoredAccount>(sql), vals).fetch_all(c).await,
     }
 }
 
@@ -137,11 +138,7 @@ impl Params {
 }
 
 /// The stored accounts whose `key` is one of `values`, any kind.
-pub async fn stored_by(
-    db: impl Into<Exec<'_>>,
-    key: Key,
-    values: &[&str],
-) -> Result<Vec<StoredAccount>, StoreError> {
+pub async fn stored_by(db: impl Into<Exec<'_>>, key: Key, values: &[&str]) -> Result<Vec<StoredAccount>, StoreError> {
     let mut exec = db.into();
     let mut out = Vec::new();
     for chunk in values.chunks(LOOKUP_CHUNK) {
@@ -220,9 +217,7 @@ pub async fn upsert(tx: &mut Tx, key: Key, rows: &[ImportRow], now: i64) -> Resu
 #[cfg(test)]
 mod tests {
     #[test]
-    fn statements_stay_under_the_parameter_limits() {
-        assert!(super::UPSERT_CHUNK * 10 <= 32_766);
-        assert!(super::LOOKUP_CHUNK <= 32_766);
+    fn placeholders_follow_each_database() {
         let mut pg = super::Params { sqlite: false, next: 0 };
         assert_eq!((pg.take(1), pg.take(2)), ("$1".to_string(), "$2, $3".to_string()));
         assert_eq!(super::Params { sqlite: true, next: 0 }.take(2), "?, ?");

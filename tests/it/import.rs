@@ -144,7 +144,10 @@ async fn partial_imports_the_good_rows_and_writes_a_reject_file_that_can_be_fixe
     assert_eq!(lines.next(), None);
 
     let siti = accounts::find(&app.state.db, &a).await.unwrap().expect("imported");
-    assert_eq!((siti.name.as_str(), siti.opd_id.as_deref(), siti.status), ("Siti Aminah", Some(unit.as_str()), AccountStatus::Active));
+    assert_eq!(
+        (siti.name.as_str(), siti.opd_id.as_deref(), siti.status),
+        ("Siti Aminah", Some(unit.as_str()), AccountStatus::Active)
+    );
     assert_eq!((siti.profile["jabatan"].as_str(), siti.profile["golongan"].as_str()), (Some("Analis"), Some("III/a")));
     assert_eq!((siti.email.as_deref(), siti.email_verified), (Some("siti@jemberkab.go.id"), false));
     assert_eq!(siti.phone_number.as_deref(), Some("+6281234567890"));
@@ -154,7 +157,10 @@ async fn partial_imports_the_good_rows_and_writes_a_reject_file_that_can_be_fixe
     let run = gerbang(&app, &["import", "asn", rejects.to_str().unwrap(), "--json"]).await;
     assert_eq!(run.code, 0, "{} / {}", run.stdout, run.stderr);
     let v = run.json();
-    assert_eq!((v["created"].as_u64(), v["ignored_columns"].clone()), (Some(1), serde_json::json!(["baris", "alasan"])));
+    assert_eq!(
+        (v["created"].as_u64(), v["ignored_columns"].clone()),
+        (Some(1), serde_json::json!(["baris", "alasan"]))
+    );
     let budi = accounts::find(&app.state.db, &b).await.unwrap().expect("imported after the fix");
     assert_eq!(budi.profile["golongan"], "II/c");
     let trail = gerbang(&app, &["audit", "list", "--json"]).await.json();
@@ -197,7 +203,8 @@ async fn two_runs_of_one_file_at_once_create_each_person_once() {
     let body: String = niks.iter().map(|n| format!("{n},Warga {n}\n")).collect();
     let file = write(dir.path(), "warga.csv", &format!("nik,nama\n{body}"));
     let f = file.to_str().unwrap();
-    let (x, y) = tokio::join!(gerbang(&app, &["import", "citizens", f, "--json"]), gerbang(&app, &["import", "citizens", f, "--json"]));
+    let args = ["import", "citizens", f, "--json"];
+    let (x, y) = tokio::join!(gerbang(&app, &args), gerbang(&app, &args));
     assert_eq!((x.code, y.code), (0, 0), "{} {} / {} {}", x.stdout, x.stderr, y.stdout, y.stderr);
     let created = x.json()["created"].as_u64().unwrap() + y.json()["created"].as_u64().unwrap();
     assert!(created >= 2000, "each run saw the people as new or the other's: {created}");
@@ -236,7 +243,11 @@ async fn a_status_column_disables_leavers_at_once_and_audits_each() {
     let csv = format!("nip,nama,status\n{leaver},Pak Pensiun,pensiun\n{stays},Bu Tetap,aktif\n");
     let file = write(dir.path(), "asn.csv", &csv);
     let v = gerbang(&app, &["import", "asn", file.to_str().unwrap(), "--json"]).await.json();
-    assert_eq!((v["created"].as_u64(), v["unchanged"].as_u64(), v["status_changed"].as_u64()), (Some(1), Some(1), Some(1)), "{v}");
+    assert_eq!(
+        (v["created"].as_u64(), v["unchanged"].as_u64(), v["status_changed"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{v}"
+    );
     let a = accounts::get(&app.state.db, &id).await.unwrap().unwrap();
     assert_eq!(a.status, AccountStatus::Retired);
     assert_eq!(refresh(&app, &c, &rt).await, Err("invalid_grant".into()), "tokens die with the status");

@@ -218,8 +218,12 @@ pub async fn import(
         "unchanged": report.unchanged, "moved": report.moved, "status_changed": report.status_changed,
         "rejected": report.rejected.len(), "partial": opts.partial,
     });
-    audit::record(&st.db, Event::new("import.completed").actor(&who.actor()).subject(kind.as_str()).detail(detail), now)
-        .await;
+    audit::record(
+        &st.db,
+        Event::new("import.completed").actor(&who.actor()).subject(kind.as_str()).detail(detail),
+        now,
+    )
+    .await;
     Ok(report)
 }
 
@@ -324,11 +328,9 @@ fn reject_taken(
 ) {
     good.retain(|(index, c)| {
         let reason = match kind {
-            ImportKind::Citizens => stored
-                .by_key
-                .get(&c.key)
-                .filter(|s| s.kind != "citizen")
-                .map(|_| "nik: the NIK belongs to a civil servant's account; import them with `import asn`".to_string()),
+            ImportKind::Citizens => stored.by_key.get(&c.key).filter(|s| s.kind != "citizen").map(|_| {
+                "nik: the NIK belongs to a civil servant's account; import them with `import asn`".to_string()
+            }),
             ImportKind::Asn => c
                 .nik
                 .as_ref()

@@ -139,7 +139,12 @@ impl Layout {
     }
 
     /// Checks one data row. `units` maps OPD unit codes to ids. The reason names the column.
-    pub fn check(&self, rec: &StringRecord, units: &HashMap<String, String>, today: NaiveDate) -> Result<Checked, String> {
+    pub fn check(
+        &self,
+        rec: &StringRecord,
+        units: &HashMap<String, String>,
+        today: NaiveDate,
+    ) -> Result<Checked, String> {
         if rec.len() != self.width {
             return Err(format!("expected {} fields like the header, found {}", self.width, rec.len()));
         }
@@ -228,7 +233,10 @@ mod tests {
         assert_eq!(l.ignored, vec!["tempat_lahir"]);
         let units = HashMap::from([("DISKOMINFO".to_string(), "u1".to_string())]);
         let c = l.check(&rec(&["Siti Aminah", "198503122010012001", "DISKOMINFO", "Jember"]), &units, today()).unwrap();
-        assert_eq!((c.key.as_str(), c.name.as_str(), c.opd_id.as_deref()), ("198503122010012001", "Siti Aminah", Some("u1")));
+        assert_eq!(
+            (c.key.as_str(), c.name.as_str(), c.opd_id.as_deref()),
+            ("198503122010012001", "Siti Aminah", Some("u1"))
+        );
         let err = Layout::new(ImportKind::Citizens, &rec(&["nama", "email"])).unwrap_err();
         assert!(err.contains("`nik`"), "{err}");
         assert!(Layout::new(ImportKind::Asn, &rec(&["nip", "nama", "NIP"])).unwrap_err().contains("twice"));
@@ -244,7 +252,8 @@ mod tests {
         )
         .unwrap();
         let units = HashMap::new();
-        let good = ["198503122010012001", "Budi", "", "iii/a", "", "Budi@Jember.go.id", "0812-3456-7890", "Pensiun", ""];
+        let good =
+            ["198503122010012001", "Budi", "", "iii/a", "", "Budi@Jember.go.id", "0812-3456-7890", "Pensiun", ""];
         let c = l.check(&rec(&good), &units, today()).unwrap();
         assert_eq!(c.profile["golongan"], "III/a");
         assert!(!c.profile.contains_key("eselon"), "an empty cell sets nothing");
