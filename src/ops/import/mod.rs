@@ -351,14 +351,16 @@ fn reject_taken(
 /// What writing the row would change, judged on the stored account as read before writing.
 fn plan(c: &Checked, stored: Option<&StoredAccount>) -> Plan {
     let Some(s) = stored else { return Plan::Create };
-    let mut profile: Map<String, Value> = serde_json::from_str(&s.profile).unwrap_or_default();
-    let before = profile.clone();
-    profile.extend(c.profile.clone());
+    // Most rows give no attribute (citizens never do): nothing to merge, nothing to parse.
+    let profile_changes = !c.profile.is_empty() && {
+        let before: Map<String, Value> = serde_json::from_str(&s.profile).unwrap_or_default();
+        c.profile.iter().any(|(k, v)| before.get(k) != Some(v))
+    };
     let moved = c.opd_id.is_some() && c.opd_id != s.opd_id;
     let differs = |given: &Option<String>, stored: &Option<String>| given.is_some() && given != stored;
     let changed = c.name != s.name
         || moved
-        || profile != before
+        || profile_changes
         || differs(&c.nik, &s.nik)
         || differs(&c.email, &s.email)
         || differs(&c.phone_number, &s.phone_number);
