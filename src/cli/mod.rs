@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod clients;
 mod demo;
+mod import;
 mod keys;
 mod mail;
 mod roles;
@@ -71,6 +72,9 @@ enum Command {
     /// SCIM provisioning.
     #[command(subcommand)]
     Scim(scim::ScimCmd),
+    /// Bulk import of civil servants or citizens from a CSV file.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -107,8 +111,14 @@ pub async fn run() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Serve);
-    let serving = matches!(command, Command::Serve);
-    serve::init_tracing(&config, if serving { "" } else { "warn" });
+    // An import's statements carry thousands of rows: one taking over a second is expected, and
+    // sqlx's slow-statement warning would print all of it.
+    let level = match command {
+        Command::Serve => "",
+        Command::Import(_) => "warn,sqlx::query=error",
+        _ => "warn",
+    };
+    serve::init_tracing(&config, level);
     match dispatch(command, config, operator).await {
         Ok(code) => code,
         Err(e) => {
@@ -131,6 +141,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Audit(cmd) => audit::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Mail(cmd) => mail::run(config, cmd).await,
         Command::Scim(cmd) => scim::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::Import(cmd) => import::run(&Ctx::open(config, operator).await?, cmd).await,
     }
 }
 

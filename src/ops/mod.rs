@@ -14,6 +14,7 @@ pub mod console;
 pub mod contact;
 pub mod enrolment;
 pub mod forgot;
+pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod login;

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod enrolment;
 pub mod factors;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod links;
 pub mod logout;

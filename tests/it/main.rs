@@ -18,6 +18,7 @@ mod first_run;
 mod fuzz_http;
 mod fuzz_parsers;
 mod identity;
+mod import;
 mod layers;
 mod limits;
 mod login;
