@@ -110,6 +110,7 @@ async fn authorization_code(
         account_id: grant.account_id.clone(),
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
+        rp_sid: Some(sid.clone()),
         sid,
         auth_time: grant.auth_time,
         acr: grant.acr.clone(),
@@ -249,7 +250,9 @@ async fn user_tokens(
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
     let with_roles = has_scope(scope, "roles");
     let sub = st.subjects.for_client(client, &account.id);
-    let sid = st.subjects.sid_for_client(client, &grant.sid);
+    // The session the application was first told of, even after the grant followed the person
+    // to a newer login: its logout token names the same one.
+    let sid = st.subjects.sid_for_client(client, grant.rp_sid());
     let auth_time = st.subjects.auth_time_for_client(client, grant.auth_time);
     let at = AccessClaims {
         security_level: Some(level),

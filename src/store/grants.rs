@@ -18,6 +18,16 @@ pub struct GrantRow {
     pub revoked_at: Option<i64>,
     /// Space-separated role ids carried by the grant's latest tokens.
     pub roles: String,
+    /// The session id the application's ID tokens name (see migration 0018); `sid` may have
+    /// moved on to a later login of the same person since.
+    pub rp_sid: Option<String>,
+}
+
+impl GrantRow {
+    /// The session as the application knows it: what its tokens and logout tokens carry.
+    pub fn rp_sid(&self) -> &str {
+        self.rp_sid.as_deref().unwrap_or(&self.sid)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,9 +42,9 @@ pub struct RefreshRow {
 pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
     dispatch!(
         db,
-        "INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at, &g.roles],
+        "INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles, rp_sid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at, &g.roles, &g.rp_sid],
         execute
     )?;
     Ok(())
@@ -43,7 +53,7 @@ pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
 pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError> {
     Ok(dispatch!(
         db,
-        "SELECT id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles \
+        "SELECT id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, expires_at, revoked_at, roles, rp_sid \
          FROM grants WHERE id = $1",
         [id],
         fetch_optional(GrantRow)

@@ -50,20 +50,20 @@ pub async fn revoke_and_enqueue(
         Ending::Session(sid) => dispatch!(
             ex.reborrow(),
             "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND sid = $3 AND revoked_at IS NULL \
-             RETURNING client_id, sid",
+             RETURNING client_id, COALESCE(rp_sid, sid)",
             [now, account_id, sid],
             fetch_all((String, String))
         )?,
         Ending::AllBut(keep) => dispatch!(
             ex.reborrow(),
             "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND sid <> $3 AND revoked_at IS NULL \
-             RETURNING client_id, sid",
+             RETURNING client_id, COALESCE(rp_sid, sid)",
             [now, account_id, keep],
             fetch_all((String, String))
         )?,
         Ending::All => dispatch!(
             ex.reborrow(),
-            "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL RETURNING client_id, sid",
+            "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL RETURNING client_id, COALESCE(rp_sid, sid)",
             [now, account_id],
             fetch_all((String, String))
         )?,

@@ -536,3 +536,46 @@ async fn deactivation_through_scim_sends_the_logout_token() {
     assert_eq!(claims["sub"], id.as_str());
     assert_eq!(claims["sid"], id_claims(&t)["sid"]);
 }
+
+/// A new login in the same browser (here `prompt=login`; a step-up does the same) carries the
+/// application's grant over to the new session. The application still knows the session its ID
+/// token named: its refreshed ID tokens and its logout token keep naming that one.
+#[tokio::test]
+async fn after_a_new_login_in_the_same_browser_the_logout_token_names_the_session_the_application_knows() {
+    let app = TestApp::spawn().await;
+    let (uri, rp) = Receiver::start().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Masuk Ulang").await;
+    let c = listening_client(&app, &uri, Alg::RS256, false).await;
+    let other = app.web_client(&["openid", "profile"], &refresh_app(), true).await;
+    let b = browser();
+    let first = sign_in(&app, &b, &c, &nip).await;
+    let known = id_claims(&first)["sid"].as_str().unwrap().to_string();
+
+    let again = format!("{}&prompt=login", start_auth(&app.rp(&other).await, &["profile"]).url);
+    login(&app, &b, &again, &nip, PASSWORD).await;
+    let now = app.state.now();
+    let live = gerbang::auth::session::list_for_account(&app.state.cache, &first_sub(&first), now).await.unwrap();
+    assert_eq!(live.len(), 1, "the new login replaced the old session");
+    assert_ne!(live[0].sid, known, "under a new session id");
+
+    let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
+    let (status, refreshed) = token(&app, &c, &form).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(id_claims(&refreshed)["sid"], known.as_str(), "the refreshed ID token names the same session");
+
+    log_out(&app, &b).await;
+    assert_eq!(deliver_due(&app.state, app.state.now()).await, Round { delivered: 1, retrying: 0, given_up: 0 });
+    let claims = verify(&app, &rp.received()[0], &c.id).await;
+    assert_eq!(claims["sid"], known.as_str(), "the logout names the session the application knows");
+    assert_eq!(
+        refresh(&app, &c, refreshed["refresh_token"].as_str().unwrap()).await,
+        Err("invalid_grant".into()),
+        "and the logout ended the grant that followed the person to the new session"
+    );
+}
+
+/// The account id behind a (non-pairwise) application's tokens.
+fn first_sub(t: &Value) -> String {
+    id_claims(t)["sub"].as_str().unwrap().to_string()
+}

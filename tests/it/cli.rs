@@ -250,6 +250,7 @@ fn grant(id: &str, account_id: &str) -> GrantRow {
         expires_at: now + 3600,
         revoked_at: None,
         roles: String::new(),
+        rp_sid: None,
     }
 }
 

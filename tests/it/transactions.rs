@@ -88,6 +88,7 @@ async fn grant_with_role(db: &Db, account: &str, role_id: &str) -> String {
         expires_at: t + 3600,
         revoked_at: None,
         roles: role_id.into(),
+        rp_sid: None,
     };
     grant_store::insert_grant(db, &g).await.unwrap();
     g.id
