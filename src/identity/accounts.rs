@@ -376,6 +376,11 @@ pub async fn create_registered(
     Ok(Account::from_row(row)?.0)
 }
 
+/// An account from a row another query already read (a listing), checked as `get` checks it.
+pub fn from_stored(row: AccountRow) -> Result<Account, StoreError> {
+    Ok(Account::from_row(row)?.0)
+}
+
 pub async fn get(db: &Db, id: &str) -> Result<Option<Account>, StoreError> {
     store::get(db, id).await?.map(|r| Ok(Account::from_row(r)?.0)).transpose()
 }

@@ -23,7 +23,8 @@ pub struct AccountRow {
     pub locale: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \
+pub(crate) const COLUMNS: &str =
+    "id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at, opd_id, \
                        profile, email, email_verified, phone_number, locale";
 
 pub async fn insert(db: impl Into<Exec<'_>>, a: &AccountRow) -> Result<(), StoreError> {

@@ -235,6 +235,15 @@ pub struct Page<T> {
     pub rows: Vec<T>,
 }
 
+/// A listed civil servant: the whole account row and its SCIM fields, read by the listing's one
+/// query rather than again per person.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    #[sqlx(flatten)]
+    pub account: super::accounts::AccountRow,
+    pub external_id: Option<String>,
+}
+
 /// Civil servants matching `filter` within the subtree of `root` (everyone when `None`),
 /// oldest first; `offset` counts from 0.
 pub async fn find_users(
@@ -243,7 +252,7 @@ pub async fn find_users(
     root: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<Page<UserMeta>, StoreError> {
+) -> Result<Page<UserRow>, StoreError> {
     let mut binds = Vec::new();
     let (with, within) = scope(root, "opd_id", &mut binds);
     let cond = condition(filter, &mut binds);
@@ -253,7 +262,8 @@ pub async fn find_users(
     binds.push(Bind::Int(limit));
     binds.push(Bind::Int(offset));
     let sql = format!(
-        "{with}SELECT id, external_id, created_at, updated_at {from} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        "{with}SELECT {}, external_id {from} ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+        super::accounts::COLUMNS,
         n + 1,
         n + 2
     );

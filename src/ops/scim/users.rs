@@ -22,20 +22,35 @@ fn no_such_user() -> ScimError {
 /// The `User` resource of an account, as stored now.
 async fn render(st: &AppState, a: &Account) -> Result<Value, ScimError> {
     let meta = store::user_meta(&st.db, &a.id).await.map_err(internal)?.ok_or_else(no_such_user)?;
-    let unit = match &a.opd_id {
-        Some(u) => {
-            opd_store::get(&st.db, u).await.map_err(internal)?.map(|o| UnitRef { id: o.id, code: o.code, name: o.name })
-        }
-        None => None,
-    };
+    let mut units = Units::default();
+    let unit = units.get(st, a.opd_id.as_deref()).await?;
+    Ok(view(st, a, &meta, unit))
+}
+
+fn view(st: &AppState, a: &Account, meta: &store::UserMeta, unit: Option<&UnitRef>) -> Value {
     let view = UserView {
         account: a,
         external_id: meta.external_id.as_deref(),
-        unit: unit.as_ref(),
+        unit,
         created_at: meta.created_at,
         updated_at: meta.updated_at,
     };
-    Ok(resource::user(&view, &base_url(st)))
+    resource::user(&view, &base_url(st))
+}
+
+/// Units read once per request: a page of staff mostly shares a few units.
+#[derive(Default)]
+struct Units(std::collections::HashMap<String, Option<UnitRef>>);
+
+impl Units {
+    async fn get(&mut self, st: &AppState, id: Option<&str>) -> Result<Option<&UnitRef>, ScimError> {
+        let Some(id) = id else { return Ok(None) };
+        if !self.0.contains_key(id) {
+            let unit = opd_store::get(&st.db, id).await.map_err(internal)?;
+            self.0.insert(id.to_string(), unit.map(|o| UnitRef { id: o.id, code: o.code, name: o.name }));
+        }
+        Ok(self.0.get(id).and_then(Option::as_ref))
+    }
 }
 
 /// A civil servant the principal may read; anyone else, existing or not, is "no such User".
@@ -73,13 +88,20 @@ pub async fn list_users(
     let (start, count) = page(start_index, count);
     let found = store::find_users(&st.db, &cond, root.as_deref(), start - 1, count).await.map_err(internal)?;
     let mut resources = Vec::with_capacity(found.rows.len());
-    for m in &found.rows {
-        // Read one by one through the domain, so each shows exactly as a GET would.
-        if let Some(a) = accounts::get(&st.db, &m.id).await.map_err(internal)? {
-            let mut r = render(st, &a).await?;
-            projection.apply(&mut r, &[ASN]);
-            resources.push(r);
-        }
+    let mut units = Units::default();
+    for row in found.rows {
+        // The listing's own rows, checked as a GET checks them, so each shows exactly as a GET would.
+        let meta = store::UserMeta {
+            id: row.account.id.clone(),
+            external_id: row.external_id,
+            created_at: row.account.created_at,
+            updated_at: row.account.updated_at,
+        };
+        let a = accounts::from_stored(row.account).map_err(internal)?;
+        let unit = units.get(st, a.opd_id.as_deref()).await?;
+        let mut r = view(st, &a, &meta, unit);
+        projection.apply(&mut r, &[ASN]);
+        resources.push(r);
     }
     Ok(list_response(found.total, start, resources))
 }

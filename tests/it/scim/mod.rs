@@ -117,6 +117,12 @@ async fn users_are_created_read_filtered_and_audited() {
     assert_eq!(created.body[ASN]["unit"]["code"], "3509.10");
     let got = send(&app, &t, "GET", &format!("/Users/{id}"), None, None).await;
     assert_eq!(got.body, created.body);
+    // A listing reads its rows in one query: each must still be exactly what a GET shows.
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("filter", &format!("userName eq \"{n1}\""))
+        .finish();
+    let listed = send(&app, &t, "GET", &format!("/Users?{q}"), None, None).await;
+    assert_eq!(listed.body["Resources"], json!([got.body]), "{}", listed.body);
     for (nip, name) in [(&n2, "Budi Santoso"), (&n3, "Budi Hartono")] {
         assert_eq!(send(&app, &t, "POST", "/Users", Some(user(nip, name, "3509.10")), None).await.status, 201);
     }
