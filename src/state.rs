@@ -126,7 +126,7 @@ impl AppState {
         if let Err(e) = crate::audit::open(&db, crate::audit::ChainKey::derive(&master_bytes), now()).await {
             tracing::error!(error = %e, "the audit trail could not be opened; events will not be recorded");
         }
-        let cert_issuers = match &config.certificate_issuers {
+        let cert_issuers = match &config.certs.issuers {
             Some(path) => crate::certs::load_issuers(path)?,
             None => Vec::new(),
         };

@@ -236,6 +236,9 @@ pub async fn bind(db: &Db, account_id: &str, c: &Checked, bound_by: &str, now: i
         pem,
         bound_by: bound_by.to_string(),
         created_at: now,
+        check_status: "unchecked".into(),
+        possession: "none".into(),
+        ..CertRow::default()
     };
     store::insert(db, &row).await?;
     Ok(row)
@@ -361,6 +364,7 @@ mod tests {
             pem: String::new(),
             bound_by: String::new(),
             created_at: 0,
+            ..CertRow::default()
         };
         assert_eq!(standing(&row, NOW, 30), Standing::Valid);
         assert_eq!(standing(&row, NOW + 11 * DAY, 30), Standing::Expiring);

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub mod certs;
 mod smtp;
 pub mod upstream;
 
@@ -92,10 +93,8 @@ pub struct Config {
     /// The region's offset from UTC in minutes (420 WIB, 480 WITA, 540 WIT): where the
     /// dashboard's days begin and end.
     pub utc_offset_minutes: i32,
-    /// A PEM file of the certificate authorities whose electronic certificates may be bound to
-    /// accounts (BSrE's issuing CA). Without it any well-formed certificate is accepted and the
-    /// issuer is only recorded.
-    pub certificate_issuers: Option<PathBuf>,
+    /// Electronic certificates: trust anchors, revocation checks, monitoring, notices.
+    pub certs: certs::CertConfig,
     /// Requests per address (and per application) on the exposed endpoints; see `limits`.
     pub rate_limits: crate::limits::RateLimits,
     /// Login flows one address may start per `login_ttl` (each is kept until it expires).
@@ -198,6 +197,14 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("audit_retention_days", Some("0")),
     ("utc_offset_minutes", Some("420")),
     ("certificate_issuers", None),
+    ("certificate_crls", None),
+    ("certificate_warn_days", Some("30")),
+    ("certificate_ocsp_timeout_ms", Some("2000")),
+    ("certificate_recheck_hours", Some("24")),
+    ("certificate_webhook_url", None),
+    ("certificate_bsre_url", None),
+    ("certificate_bsre_username", None),
+    ("certificate_bsre_password", None),
     ("rate_limits", Some("")),
     ("max_flows_per_address", Some("1000")),
     ("request_timeout_seconds", Some("15")),
@@ -483,7 +490,7 @@ impl Config {
             database_url: Secret::new(database_url),
             redis_url: redis_url.map(Secret::new),
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
-            certificate_issuers: l.string("certificate_issuers").filter(|s| !s.is_empty()).map(PathBuf::from),
+            certs: certs::cert_settings(&l)?,
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
             theme,

@@ -2,7 +2,7 @@
 
 use super::{dispatch, Db, StoreError};
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
 pub struct CertRow {
     pub id: String,
     pub account_id: String,
@@ -21,20 +21,64 @@ pub struct CertRow {
     pub pem: String,
     pub bound_by: String,
     pub created_at: i64,
+    /// What the binding still waits for: `""` (in force), `proof` or `approval`.
+    pub pending: String,
+    /// How possession of the key was shown: `none`, `signature`, `cms` or `approved`.
+    pub possession: String,
+    pub possession_at: Option<i64>,
+    pub approved_by: String,
+    /// `name`, `email` or `none`; empty on bindings older than the check.
+    pub name_match: String,
+    /// The last revocation check: `unchecked`, `good`, `revoked`, `unknown` or `failed`.
+    pub check_status: String,
+    /// `crl`, `ocsp`, `bsre` or empty.
+    pub check_source: String,
+    pub check_detail: String,
+    pub checked_at: Option<i64>,
+    pub check_valid_until: Option<i64>,
+    pub ocsp_url: String,
+    /// Space-separated CRL distribution points.
+    pub crl_urls: String,
+    #[serde(skip)]
+    pub issuer_pem: String,
 }
+
+impl CertRow {
+    /// Whether the binding makes its holder a signer at `now`: in force (nothing pending, not
+    /// revoked by an administrator), possession shown, in its validity period, and not revoked
+    /// at the last check. Kept equal to [`SIGNER_WHERE`].
+    pub fn is_signer(&self, now: i64) -> bool {
+        self.status == "active"
+            && self.pending.is_empty()
+            && self.possession != "none"
+            && self.check_status != "revoked"
+            && self.not_before <= now
+            && now < self.not_after
+    }
+}
+
+/// The SQL twin of [`CertRow::is_signer`] over `certificates c`, with `now` as `$1`.
+pub const SIGNER_WHERE: &str = "c.status = 'active' AND c.pending = '' AND c.possession <> 'none' \
+     AND c.check_status <> 'revoked' AND c.not_before <= $1 AND c.not_after > $1";
 
 const COLUMNS: &str =
     "id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, revoked_at, \
-                       revocation_reason, pem, bound_by, created_at";
+     revocation_reason, pem, bound_by, created_at, pending, possession, possession_at, approved_by, name_match, \
+     check_status, check_source, check_detail, checked_at, check_valid_until, ocsp_url, crl_urls, issuer_pem";
 
 pub async fn insert(db: &Db, c: &CertRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO certificates (id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, \
-         revocation_reason, pem, bound_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         revocation_reason, pem, bound_by, created_at, pending, possession, possession_at, approved_by, name_match, \
+         check_status, check_source, check_detail, checked_at, check_valid_until, ocsp_url, crl_urls, issuer_pem) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+         $23, $24, $25, $26)",
         [
             &c.id, &c.account_id, &c.fingerprint, &c.subject, &c.issuer, &c.serial, c.not_before, c.not_after, &c.status,
-            &c.revocation_reason, &c.pem, &c.bound_by, c.created_at
+            &c.revocation_reason, &c.pem, &c.bound_by, c.created_at, &c.pending, &c.possession, c.possession_at,
+            &c.approved_by, &c.name_match, &c.check_status, &c.check_source, &c.check_detail, c.checked_at,
+            c.check_valid_until, &c.ocsp_url, &c.crl_urls, &c.issuer_pem
         ],
         execute
     )?;
@@ -60,8 +104,11 @@ pub struct HeldCert {
     pub holder_opd_id: Option<String>,
 }
 
-const HELD: &str = "c.id, c.account_id, c.fingerprint, c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.status, \
-                    c.revoked_at, c.revocation_reason, c.pem, c.bound_by, c.created_at, a.name AS holder_name, a.opd_id AS holder_opd_id";
+const HELD: &str =
+    "c.id, c.account_id, c.fingerprint, c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.status, \
+     c.revoked_at, c.revocation_reason, c.pem, c.bound_by, c.created_at, c.pending, c.possession, c.possession_at, \
+     c.approved_by, c.name_match, c.check_status, c.check_source, c.check_detail, c.checked_at, c.check_valid_until, \
+     c.ocsp_url, c.crl_urls, c.issuer_pem, a.name AS holder_name, a.opd_id AS holder_opd_id";
 
 /// Certificates that need attention: revoked ones, and active ones ending before `until`
 /// (already expired included), soonest first.
@@ -89,4 +136,13 @@ pub async fn revoke(db: &Db, id: &str, reason: &str, now: i64) -> Result<bool, S
         execute
     )?;
     Ok(n == 1)
+}
+
+/// The binding that makes an account a signer at `now`, if any (the latest-ending one).
+pub async fn signer_of(db: &Db, account_id: &str, now: i64) -> Result<Option<CertRow>, StoreError> {
+    let cols = COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {cols} FROM certificates c WHERE c.account_id = $2 AND {SIGNER_WHERE} ORDER BY c.not_after DESC, c.id LIMIT 1"
+    );
+    Ok(dispatch!(db, &sql, [now, account_id], fetch_optional(CertRow))?)
 }

@@ -246,3 +246,22 @@ async fn the_console_refuses_another_opds_admin_before_showing_a_certificate_to_
     let row = gerbang::store::certs::get(&app.state.db, &cert_id).await.unwrap().expect("still bound");
     assert!(row.revoked_at.is_none());
 }
+
+#[test]
+fn the_test_pki_makes_chains_crls_and_keys() {
+    use crate::pki::{Ca, PersonOpts, DAY};
+    let root = Ca::root("Root CA Uji");
+    let ca = root.intermediate("BSRE CA Uji");
+    let siti =
+        ca.person(PersonOpts::new("Siti Rahmawati").email("siti@jemberkab.go.id").ocsp("http://127.0.0.1:1/ocsp"));
+    assert!(siti.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(siti.key_pem.contains("PRIVATE KEY"));
+    let crl = ca.crl(&[&siti], crate::pki::unix_now(), crate::pki::unix_now() + DAY);
+    assert_eq!(crl[0], 0x30);
+    let (_, cert) = x509_parser::parse_x509_certificate(&siti.cert_der).unwrap();
+    assert_eq!(
+        cert.issuer().to_string(),
+        x509_parser::parse_x509_certificate(&ca.cert_der).unwrap().1.subject().to_string()
+    );
+    assert_eq!(cert.raw_serial_as_string().replace(':', ""), siti.serial_hex);
+}

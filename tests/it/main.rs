@@ -26,6 +26,7 @@ mod mail;
 mod mailbox;
 mod notify;
 mod oidc_flow;
+mod pki;
 mod protocol_errors;
 mod register;
 mod reset;

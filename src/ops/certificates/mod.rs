@@ -1,5 +1,10 @@
 //! Electronic certificates: monitoring, binding to accounts and recording revocations.
 
+pub mod binding;
+pub mod checks;
+pub mod monitor;
+pub mod signer;
+
 use serde_json::json;
 
 use super::accounts::{account, lookup};
