@@ -231,12 +231,14 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let upkeep = spawn_upkeep(state.clone());
     let logout_worker = crate::ops::backchannel::spawn_worker(state.clone());
+    let cert_worker = crate::ops::certificates::checks::spawn_worker(state.clone());
     let app = build_router(state.clone());
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     upkeep.abort();
     logout_worker.abort();
+    cert_worker.abort();
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -3,6 +3,11 @@
 //! expire soon or were revoked. Person certificates carry no NIP or NIK, so the binding itself
 //! is what links a certificate to a person.
 
+pub mod bsre;
+pub mod crl;
+pub mod ocsp;
+pub mod signed;
+
 use std::path::Path;
 
 use serde::Serialize;
