@@ -28,6 +28,13 @@ pub struct CertificateView {
     pub standing: String,
     pub revoked_at: Option<i64>,
     pub revocation_reason: String,
+    /// The last revocation check: `unchecked`, `good`, `revoked`, `unknown` or `failed`.
+    pub check_status: String,
+    /// Where its answer came from: `ocsp`, `crl`, `bsre` or empty.
+    pub check_source: String,
+    pub checked_at: Option<i64>,
+    /// The reason of a failed check, or the revocation's date and reason.
+    pub check_detail: String,
 }
 
 fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
@@ -45,6 +52,10 @@ fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
         not_after: c.not_after,
         revoked_at: c.revoked_at,
         revocation_reason: c.revocation_reason,
+        check_status: c.check_status,
+        check_source: c.check_source,
+        checked_at: c.checked_at,
+        check_detail: c.check_detail,
     }
 }
 

@@ -8,12 +8,14 @@ mod accounts;
 mod applications;
 mod audit_trail;
 mod certificates;
+mod crls;
 mod roles;
 
 pub use accounts::*;
 pub use applications::*;
 pub use audit_trail::*;
 pub use certificates::*;
+pub use crls::*;
 pub use roles::*;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -157,6 +159,7 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         account_certificates,
         bind_certificate,
         revoke_certificate,
+        upload_crl,
         logout_deliveries
     ),
     components(schemas(
@@ -194,6 +197,8 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         CertificateView,
         CertificateUpload,
         Revocation,
+        CrlUpload,
+        CrlView,
         crate::ops::backchannel::DeliveryRow
     )),
     modifiers(&BearerAuth, &CommonResponses),

@@ -18,6 +18,8 @@ pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -
         not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
         standing => crate::certs::standing(r, t, ops::certificates::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
         account_id => r.account_id, account_name => holder,
+        check_status => r.check_status, check_source => r.check_source, check_detail => r.check_detail,
+        checked_at => r.checked_at.map(|at| c.local_time(at)),
     }
 }
 
