@@ -93,7 +93,7 @@ pub async fn check_status(
             .json(&serde_json::json!({ "nik": nik }))
             .send()
             .await
-            .map_err(|e| BsreError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| unreachable(e, timeout))?;
         let code = res.status().as_u16();
         if code == 401 || code == 403 {
             return Err(BsreError::Unauthorized(code));
@@ -101,13 +101,21 @@ pub async fn check_status(
         if !res.status().is_success() {
             return Err(BsreError::Http(code));
         }
-        let body = res.bytes().await.map_err(|e| BsreError::Unreachable(e.without_url().to_string()))?;
+        let body = res.bytes().await.map_err(|e| unreachable(e, timeout))?;
         if body.len() > 64 * 1024 {
             return Err(BsreError::Malformed);
         }
         parse(&body)
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| BsreError::Timeout(timeout.as_millis()))?
+}
+
+fn unreachable(e: reqwest::Error, timeout: Duration) -> BsreError {
+    if e.is_timeout() {
+        BsreError::Timeout(timeout.as_millis())
+    } else {
+        BsreError::Unreachable(e.without_url().to_string())
+    }
 }
 
 #[cfg(test)]

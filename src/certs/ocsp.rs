@@ -192,11 +192,11 @@ pub async fn query(
             .body(body)
             .send()
             .await
-            .map_err(|e| OcspError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| unreachable(e, timeout))?;
         if !res.status().is_success() {
             return Err(OcspError::Http(res.status().as_u16()));
         }
-        let bytes = res.bytes().await.map_err(|e| OcspError::Unreachable(e.without_url().to_string()))?;
+        let bytes = res.bytes().await.map_err(|e| unreachable(e, timeout))?;
         if bytes.len() > MAX_RESPONSE_BYTES {
             return Err(OcspError::Malformed);
         }
@@ -223,6 +223,14 @@ pub fn responder_url(cert_der: &[u8]) -> Option<String> {
         }),
         _ => None,
     })
+}
+
+fn unreachable(e: reqwest::Error, timeout: Duration) -> OcspError {
+    if e.is_timeout() {
+        OcspError::Timeout(timeout.as_millis())
+    } else {
+        OcspError::Unreachable(e.without_url().to_string())
+    }
 }
 
 #[cfg(test)]
