@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::pki::PersonOpts;
+use crate::pki::{Ca, PersonOpts};
 
 /// `openssl ocsp` on `port` answering for `ca` from an index of `(person, cn, revoked)`;
 /// killed on drop.
@@ -26,6 +26,16 @@ fn yymmdd(ts: i64) -> String {
 }
 
 async fn responder(ca: &crate::pki::Ca, entries: &[(&Person, &str, bool)], port: u16) -> Responder {
+    responder_signed_by(ca, (&ca.cert_pem, &ca.key_pem()), entries, port).await
+}
+
+/// As [`responder`], the responses signed by `signer` (certificate PEM, key PEM).
+async fn responder_signed_by(
+    ca: &crate::pki::Ca,
+    signer: (&str, &str),
+    entries: &[(&Person, &str, bool)],
+    port: u16,
+) -> Responder {
     let dir = tempfile::tempdir().unwrap();
     let now = crate::pki::unix_now();
     let expiry = yymmdd(now + 365 * DAY);
@@ -41,10 +51,11 @@ async fn responder(ca: &crate::pki::Ca, entries: &[(&Person, &str, bool)], port:
     }
     std::fs::write(dir.path().join("index.txt"), index).unwrap();
     std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).unwrap();
-    std::fs::write(dir.path().join("ca.key"), ca.key_pem()).unwrap();
+    std::fs::write(dir.path().join("signer.pem"), signer.0).unwrap();
+    std::fs::write(dir.path().join("signer.key"), signer.1).unwrap();
     let mut child = std::process::Command::new("openssl")
         .current_dir(dir.path())
-        .args(["ocsp", "-index", "index.txt", "-port", &port.to_string(), "-rsigner", "ca.pem", "-rkey", "ca.key"])
+        .args(["ocsp", "-index", "index.txt", "-port", &port.to_string(), "-rsigner", "signer.pem", "-rkey", "signer.key"])
         .args(["-CA", "ca.pem", "-nmin", "60", "-nrequest", "20"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -162,4 +173,30 @@ async fn cr_a_slow_or_absent_responder_falls_back_to_the_cached_crl_within_the_t
     assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
     let r = row(&app, &j.id).await;
     assert_eq!((r.check_status.as_str(), r.checked_at), ("good", Some(now - 7200)), "unchanged");
+}
+
+#[tokio::test]
+async fn cr_a_delegated_responder_counts_and_a_stranger_signing_responses_does_not() {
+    use rcgen::ExtendedKeyUsagePurpose::OcspSigning;
+    let pki = Pki::new();
+    let (good_port, bad_port) = (closed_port(), closed_port());
+    let delegate = pki.ca.person(PersonOpts::new("OCSP Responder Uji").eku(vec![OcspSigning]).ecdsa());
+    let stranger = Ca::root("CA Uji DS G1");
+    let outsider = stranger.person(PersonOpts::new("OCSP Palsu").eku(vec![OcspSigning]).ecdsa());
+    let siti = pki.ca.person(PersonOpts::new("Siti").ocsp(&format!("http://127.0.0.1:{good_port}")));
+    let agus = pki.ca.person(PersonOpts::new("Agus").ocsp(&format!("http://127.0.0.1:{bad_port}")));
+    let entries = [(&siti, "Siti", true), (&agus, "Agus", true)];
+    let _a = responder_signed_by(&pki.ca, (&delegate.cert_pem, &delegate.key_pem), &entries, good_port).await;
+    let _b = responder_signed_by(&pki.ca, (&outsider.cert_pem, &outsider.key_pem), &entries, bad_port).await;
+    let app = app_with(&pki, &[]).await;
+    let now = app.state.now();
+    let (_, siti_acc) = staff(&app, "Siti", None, None).await;
+    let (_, agus_acc) = staff(&app, "Agus", None, None).await;
+    let s = bind(&app, &siti_acc, &siti).await;
+    let a = bind(&app, &agus_acc, &agus).await;
+    let r = checks::check_now(&app.state, s, now).await.unwrap();
+    assert_eq!((r.check_status.as_str(), r.check_source.as_str()), ("revoked", "ocsp"), "{}", r.check_detail);
+    let r = checks::check_now(&app.state, a, now).await.unwrap();
+    assert_eq!(r.check_status, "failed", "a forged 'revoked' is no answer either way");
+    assert!(r.check_detail.contains("not signed by the issuer"), "{}", r.check_detail);
 }
