@@ -90,7 +90,9 @@ pub fn parse(input: &[u8]) -> Result<CrlInfo, CrlError> {
 pub fn signer<'a>(crl: &CrlInfo, cas: &'a [Vec<u8>]) -> Result<&'a [u8], CrlError> {
     let signed = signed::split(&crl.der).ok_or(CrlError::Malformed)?;
     cas.iter()
-        .filter(|c| X509Certificate::from_der(c).is_ok_and(|(_, ca)| ca.subject().as_raw() == crl.issuer_der.as_slice()))
+        .filter(|c| {
+            X509Certificate::from_der(c).is_ok_and(|(_, ca)| ca.subject().as_raw() == crl.issuer_der.as_slice())
+        })
         .find(|c| PublicKey::of_cert(c).is_some_and(|k| k.verifies(&signed)))
         .map(Vec::as_slice)
         .ok_or(CrlError::UntrustedSigner)
@@ -219,7 +221,10 @@ mod tests {
         assert_eq!(parse(pem.as_bytes()).unwrap().der, der);
         // Signed by the CA, not by an impostor of the same name nor by the root.
         let impostor = Ca::root("CA Uji");
-        assert_eq!(signer(&info, &[impostor.cert_der.clone(), root.cert_der.clone()]).unwrap_err(), CrlError::UntrustedSigner);
+        assert_eq!(
+            signer(&info, &[impostor.cert_der.clone(), root.cert_der.clone()]).unwrap_err(),
+            CrlError::UntrustedSigner
+        );
         assert_eq!(signer(&info, &[impostor.cert_der.clone(), ca.cert_der.clone()]).unwrap(), ca.cert_der.as_slice());
         // An impostor's CRL about the CA's certificate does not count.
         let forged = impostor.crl(&[], now - DAY, now + DAY);
@@ -231,7 +236,13 @@ mod tests {
 
     #[test]
     fn malformed_crls_are_refused_without_a_panic() {
-        for bad in [&b""[..], b"\x30", b"\x30\x03\x02\x01\x00", b"hello", b"-----BEGIN X509 CRL-----\n!!\n-----END X509 CRL-----"] {
+        for bad in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x03\x02\x01\x00",
+            b"hello",
+            b"-----BEGIN X509 CRL-----\n!!\n-----END X509 CRL-----",
+        ] {
             assert!(parse(bad).is_err());
             assert!(status(bad, bad, bad, 0).is_err());
         }
@@ -241,7 +252,7 @@ mod tests {
         let n = der.len();
         der[n - 5] ^= 0xff;
         let info = parse(&der).unwrap();
-        assert_eq!(signer(&info, &[ca.cert_der.clone()]).unwrap_err(), CrlError::UntrustedSigner);
+        assert_eq!(signer(&info, std::slice::from_ref(&ca.cert_der)).unwrap_err(), CrlError::UntrustedSigner);
         for cut in [1, 10, n / 2, n - 1] {
             let _ = parse(&der[..cut]);
         }

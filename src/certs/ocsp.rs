@@ -12,7 +12,9 @@ use der::{Decode, Encode};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
-use x509_ocsp::{BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request, TbsRequest};
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request, TbsRequest,
+};
 
 use super::signed::{self, PublicKey};
 
@@ -202,7 +204,8 @@ pub async fn query(
         }
         Ok(bytes)
     };
-    let bytes = tokio::time::timeout(timeout, exchange).await.map_err(|_| OcspError::Timeout(timeout.as_millis()))??;
+    let bytes =
+        tokio::time::timeout(timeout, exchange).await.map_err(|_| OcspError::Timeout(timeout.as_millis()))??;
     parse_response(&bytes, &id, issuer_der, now)
 }
 
@@ -250,7 +253,10 @@ mod tests {
             assert!(parse_response(bad, &id, b"", 0).is_err());
         }
         // "try later" is a refusal, named.
-        assert_eq!(parse_response(b"\x30\x03\x0a\x01\x03", &id, b"", 0).unwrap_err(), OcspError::Refused("TryLater".into()));
+        assert_eq!(
+            parse_response(b"\x30\x03\x0a\x01\x03", &id, b"", 0).unwrap_err(),
+            OcspError::Refused("TryLater".into())
+        );
         assert_eq!(cert_id(b"x", b"y").unwrap_err(), OcspError::Certificate);
         assert!(responder_url(b"x").is_none());
     }

@@ -79,8 +79,7 @@ pub fn pem_certificates(bytes: &[u8]) -> Vec<Vec<u8>> {
 /// PEM text of a DER certificate.
 pub fn to_pem(der: &[u8], label: &str) -> String {
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
-    let lines: Vec<&str> =
-        b64.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap_or_default()).collect();
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap_or_default()).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
@@ -91,9 +90,7 @@ pub fn find_issuer(cert_der: &[u8], candidates: &[Vec<u8>]) -> Option<Vec<u8>> {
     let signed = split(cert_der)?;
     candidates
         .iter()
-        .filter(|c| {
-            X509Certificate::from_der(c).is_ok_and(|(_, ca)| ca.subject().as_raw() == cert.issuer().as_raw())
-        })
+        .filter(|c| X509Certificate::from_der(c).is_ok_and(|(_, ca)| ca.subject().as_raw() == cert.issuer().as_raw()))
         .find(|c| PublicKey::of_cert(c).is_some_and(|k| k.verifies(&signed)))
         .cloned()
 }

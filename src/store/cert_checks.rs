@@ -91,7 +91,13 @@ pub async fn record(
 
 /// Fills in where a binding's revocation is asked (read from the certificate when the binding
 /// did not record them).
-pub async fn set_pointers(db: &Db, id: &str, ocsp_url: &str, crl_urls: &str, issuer_pem: &str) -> Result<(), StoreError> {
+pub async fn set_pointers(
+    db: &Db,
+    id: &str,
+    ocsp_url: &str,
+    crl_urls: &str,
+    issuer_pem: &str,
+) -> Result<(), StoreError> {
     dispatch!(
         db,
         "UPDATE certificates SET ocsp_url = $1, crl_urls = $2, issuer_pem = $3 WHERE id = $4",

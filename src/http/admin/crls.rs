@@ -43,6 +43,11 @@ pub async fn upload_crl(
     let r = ops::certificates::crls::upload_crl(&st, &admin, &up.crl, t).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CrlView { issuer: r.issuer, this_update: r.this_update, next_update: r.next_update, revoked_count: r.revoked_count }),
+        Json(CrlView {
+            issuer: r.issuer,
+            this_update: r.this_update,
+            next_update: r.next_update,
+            revoked_count: r.revoked_count,
+        }),
     ))
 }

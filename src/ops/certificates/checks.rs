@@ -111,7 +111,13 @@ fn date(ts: i64) -> String {
 async fn ask(st: &AppState, s: &Subject, budget: Budget, now: i64) -> CheckAnswer {
     let recheck = st.config.certs.recheck_hours as i64 * 3600;
     let Some(issuer) = &s.issuer else {
-        return CheckAnswer::new("failed", "", "the issuing CA's certificate is not among certificate_issuers", now, None);
+        return CheckAnswer::new(
+            "failed",
+            "",
+            "the issuing CA's certificate is not among certificate_issuers",
+            now,
+            None,
+        );
     };
     let mut problems = Vec::new();
     let mut ocsp_unknown = false;
@@ -168,21 +174,25 @@ async fn crl_answer(
         };
         let entry = match cached {
             Some(c) if crls::fresh(st, &c, now) => Some(c),
-            stale if fetchable && budget.fetch_crls => {
-                match crls::fetch(st, &source, &[issuer.to_vec()], now).await {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        errors.push(e);
-                        stale
-                    }
+            stale if fetchable && budget.fetch_crls => match crls::fetch(st, &source, &[issuer.to_vec()], now).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    errors.push(e);
+                    stale
                 }
-            }
+            },
             stale => stale,
         };
         let Some(e) = entry else { continue };
         match crl::status(&s.cert, issuer, &e.der, now) {
             Ok(CrlStatus::Revoked { at, reason }) => {
-                return Ok(Some(CheckAnswer::new("revoked", "crl", format!("revoked {}: {reason}", date(at)), now, None)))
+                return Ok(Some(CheckAnswer::new(
+                    "revoked",
+                    "crl",
+                    format!("revoked {}: {reason}", date(at)),
+                    now,
+                    None,
+                )))
             }
             Ok(CrlStatus::Good) if crls::fresh(st, &e, now) => {
                 let until = e.next_update.unwrap_or(e.fetched_at + st.config.certs.recheck_hours as i64 * 3600);
@@ -201,7 +211,11 @@ async fn crl_answer(
 }
 
 /// BSrE's word on the holder (by NIK), when the connector is configured.
-async fn ask_bsre(st: &AppState, nik: Option<&str>, timeout: Duration) -> Option<Result<bsre::BsreStatus, bsre::BsreError>> {
+async fn ask_bsre(
+    st: &AppState,
+    nik: Option<&str>,
+    timeout: Duration,
+) -> Option<Result<bsre::BsreStatus, bsre::BsreError>> {
     let cfg = st.config.certs.bsre.as_ref()?;
     let nik = nik?;
     Some(bsre::check_status(&st.http, &cfg.url, &cfg.username, cfg.password.expose(), nik, timeout).await)
@@ -213,7 +227,13 @@ fn with_bsre(mut a: CheckAnswer, b: Option<Result<bsre::BsreStatus, bsre::BsreEr
         None => return a,
         Some(Ok(s)) if s.revokes() && a.status != "revoked" => {
             let bsre::BsreStatus::Refused { status, message } = s else { return a };
-            return CheckAnswer::new("revoked", "bsre", format!("BSrE: {status} {message}").trim().to_string(), now, None);
+            return CheckAnswer::new(
+                "revoked",
+                "bsre",
+                format!("BSrE: {status} {message}").trim().to_string(),
+                now,
+                None,
+            );
         }
         Some(Ok(bsre::BsreStatus::Issued)) => "BSrE: ISSUE".to_string(),
         Some(Ok(bsre::BsreStatus::Refused { status, message })) => format!("BSrE: {status} {message}"),
@@ -245,7 +265,8 @@ async fn record(st: &AppState, mut row: CertRow, a: CheckAnswer, now: i64) -> Re
 /// The binding's pointers, read from the certificate when the binding lacks them (and stored).
 async fn subject_of(st: &AppState, row: &CertRow) -> Option<Subject> {
     let der = signed::pem_certificates(row.pem.as_bytes()).into_iter().next()?;
-    let mut p = Pointers { ocsp_url: row.ocsp_url.clone(), crl_urls: row.crl_urls.clone(), issuer_pem: row.issuer_pem.clone() };
+    let mut p =
+        Pointers { ocsp_url: row.ocsp_url.clone(), crl_urls: row.crl_urls.clone(), issuer_pem: row.issuer_pem.clone() };
     if p.issuer_pem.is_empty() {
         p = pointers(st, &der);
         if !p.issuer_pem.is_empty() {
@@ -328,7 +349,9 @@ pub async fn at_binding(
     }
     match ask_bsre(st, nik, timeout).await {
         Some(Ok(bsre::BsreStatus::Refused { status, message })) => {
-            Err(format!("BSrE does not list an issued certificate for the holder: {status} {message}").trim().to_string())
+            Err(format!("BSrE does not list an issued certificate for the holder: {status} {message}")
+                .trim()
+                .to_string())
         }
         other => Ok(with_bsre(a, other, now)),
     }

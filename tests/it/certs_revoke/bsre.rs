@@ -51,7 +51,9 @@ async fn cr_bsre_status_by_nik_refuses_revoked_and_unregistered_holders() {
     };
     assert_eq!(ask(NIK_ISSUED, "rahasia").await.unwrap(), BsreStatus::Issued);
     assert!(ask(NIK_REVOKED, "rahasia").await.unwrap().revokes());
-    assert!(matches!(ask(NIK_UNKNOWN, "rahasia").await.unwrap(), BsreStatus::Refused { status, .. } if status == "NOT_REGISTERED"));
+    assert!(
+        matches!(ask(NIK_UNKNOWN, "rahasia").await.unwrap(), BsreStatus::Refused { status, .. } if status == "NOT_REGISTERED")
+    );
     assert_eq!(ask(NIK_ISSUED, "salah").await.unwrap_err(), BsreError::Unauthorized(401));
     let start = Instant::now();
     assert!(matches!(ask(NIK_SLOW, "rahasia").await.unwrap_err(), BsreError::Timeout(_)));

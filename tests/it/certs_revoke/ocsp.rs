@@ -55,7 +55,17 @@ async fn responder_signed_by(
     std::fs::write(dir.path().join("signer.key"), signer.1).unwrap();
     let mut child = std::process::Command::new("openssl")
         .current_dir(dir.path())
-        .args(["ocsp", "-index", "index.txt", "-port", &port.to_string(), "-rsigner", "signer.pem", "-rkey", "signer.key"])
+        .args([
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-port",
+            &port.to_string(),
+            "-rsigner",
+            "signer.pem",
+            "-rkey",
+            "signer.key",
+        ])
         .args(["-CA", "ca.pem", "-nmin", "60", "-nrequest", "20"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -102,7 +112,12 @@ async fn cr_an_ocsp_responder_says_revoked_or_good_and_the_signer_role_follows()
     assert_eq!(s.ocsp_url, url);
 
     let checked = checks::check_now(&app.state, s, now).await.unwrap();
-    assert_eq!((checked.check_status.as_str(), checked.check_source.as_str()), ("revoked", "ocsp"), "{}", checked.check_detail);
+    assert_eq!(
+        (checked.check_status.as_str(), checked.check_source.as_str()),
+        ("revoked", "ocsp"),
+        "{}",
+        checked.check_detail
+    );
     assert!(checked.check_detail.contains("KeyCompromise"), "{}", checked.check_detail);
     assert!(!is_signer(&app, &siti_acc).await, "revocation removes the signer role at once");
     let good = checks::check_now(&app.state, a, now).await.unwrap();
