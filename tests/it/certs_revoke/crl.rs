@@ -125,6 +125,16 @@ async fn cr_an_uploaded_crl_signed_by_a_configured_ca_revokes() {
     let checked = checks::check_now(&app.state, row(&app, &b.id).await, now).await.unwrap();
     assert_eq!((checked.check_status.as_str(), checked.check_source.as_str()), ("revoked", "crl"));
     assert!(!is_signer(&app, &holder).await);
+    // The console shows the state on the monitoring list and on the holder's page.
+    let br = browser();
+    let res = br.get(app.url("/console/login?next=/console")).send().await.unwrap();
+    let cb = login(&app, &br, &location(&res), &sup_nip, PASSWORD).await;
+    assert_eq!(br.get(&cb).send().await.unwrap().status(), 303);
+    for path in ["/console/certificates?all=1".to_string(), format!("/console/accounts/{holder}")] {
+        let page = br.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Status pencabutan: dicabut, diperiksa"), "{path}: {page}");
+        assert!(page.contains("(CRL)") && page.contains("KeyCompromise"), "{path}");
+    }
     let audit = gerbang::audit::list(&app.state.db, 50, None).await.unwrap();
     assert!(format!("{audit:?}").contains("certificate.crl_uploaded"));
 
