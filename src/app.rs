@@ -137,6 +137,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/certificates", get(admin::list_certificates))
         .route("/admin/api/v1/certificates/{id}/revocation", post(admin::revoke_certificate))
         .route("/admin/api/v1/certificate-crls", post(admin::upload_crl))
+        .route("/admin/api/v1/certificates/{id}/check", post(admin::check_certificate))
         .route("/admin/api/v1/opd", get(admin::list_opd).post(admin::create_opd))
         .route("/admin/api/v1/roles", get(admin::list_roles).post(admin::create_role))
         .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))

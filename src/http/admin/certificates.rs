@@ -37,7 +37,7 @@ pub struct CertificateView {
     pub check_detail: String,
 }
 
-fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
+pub(super) fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
     let HeldCert { cert: c, holder_name: account_name, .. } = held;
     CertificateView {
         standing: crate::certs::standing(&c, now, ops::certificates::CERT_WARN_DAYS).as_str().into(),

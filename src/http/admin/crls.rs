@@ -51,3 +51,18 @@ pub async fn upload_crl(
         }),
     ))
 }
+
+/// Ask the certificate authority (OCSP, CRL) and BSrE now about a bound certificate, and record
+/// the answer. For an administrator who manages its holder.
+#[utoipa::path(post, path = "/admin/api/v1/certificates/{id}/check",
+    params(("id" = String, Path, description = "certificate id")),
+    responses((status = 200, body = super::CertificateView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn check_certificate(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<super::CertificateView>> {
+    let t = st.now();
+    let held = ops::certificates::checks::check_certificate_now(&st, &admin, &id, t).await?;
+    Ok(Json(super::certificates::certificate_view(held, t)))
+}

@@ -160,6 +160,7 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         bind_certificate,
         revoke_certificate,
         upload_crl,
+        check_certificate,
         logout_deliveries
     ),
     components(schemas(

@@ -407,3 +407,22 @@ pub fn spawn_worker(st: std::sync::Arc<AppState>) -> tokio::task::JoinHandle<()>
         }
     })
 }
+
+/// An administrator who manages the holder has the authorities asked now (the console, the
+/// admin API and `gerbang certificate check`); audited with the answer before and after.
+pub async fn check_certificate_now(
+    st: &AppState,
+    who: &crate::ops::Principal,
+    id: &str,
+    now: i64,
+) -> Result<super::HeldCert, crate::ops::AdminError> {
+    let row = crate::store::certs::get(&st.db, id).await?.ok_or(crate::ops::AdminError::NotFound("certificate"))?;
+    let holder = crate::ops::accounts::lookup(st, who, &row.account_id).await?;
+    let before = row.check_status.clone();
+    let row = check_now(st, row, now).await?;
+    let detail = serde_json::json!({ "certificate": row.id, "before": before, "after": row.check_status,
+        "source": row.check_source, "detail": row.check_detail });
+    let event = crate::audit::Event::new("certificate.checked").actor(&who.actor()).subject(&holder.id).detail(detail);
+    crate::audit::record(&st.db, event, now).await;
+    Ok(super::HeldCert { cert: row, holder_name: holder.name, holder_opd_id: holder.opd_id })
+}

@@ -71,7 +71,15 @@ pub async fn fetch(st: &AppState, url: &str, cas: &[Vec<u8>], now: i64) -> Resul
         if res.content_length().is_some_and(|n| n as usize > crl::MAX_CRL_BYTES) {
             return Err(crl::CrlError::TooLarge.to_string());
         }
-        let body = res.bytes().await.map_err(|e| e.without_url().to_string())?;
+        // Read in chunks, so a distribution point without Content-Length cannot send more.
+        let mut res = res;
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+            if body.len() + chunk.len() > crl::MAX_CRL_BYTES {
+                return Err(crl::CrlError::TooLarge.to_string());
+            }
+            body.extend_from_slice(&chunk);
+        }
         let info = crl::parse(&body).map_err(|e| e.to_string())?;
         crl::signer(&info, cas).map_err(|e| e.to_string())?;
         Ok(info)

@@ -122,8 +122,16 @@ async fn cr_an_uploaded_crl_signed_by_a_configured_ca_revokes() {
     assert_eq!((v["revoked_count"].as_u64(), v["next_update"].as_i64()), (Some(1), Some(now + 7 * DAY)));
     assert!(v["issuer"].as_str().unwrap().contains("CA Uji DS G1"));
 
-    let checked = checks::check_now(&app.state, row(&app, &b.id).await, now).await.unwrap();
-    assert_eq!((checked.check_status.as_str(), checked.check_source.as_str()), ("revoked", "crl"));
+    // An administrator has it checked now.
+    let check = app.url(&format!("/admin/api/v1/certificates/{}/check", b.id));
+    let (plain_nip, _) = staff(&app, "Budi Santoso", Some(&unit), None).await;
+    let plain = console_token(&app, &plain_nip).await;
+    let res = http_client().post(&check).bearer_auth(&plain).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = http_client().post(&check).bearer_auth(&opd).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!((v["check_status"].as_str(), v["check_source"].as_str()), (Some("revoked"), Some("crl")), "{v}");
     assert!(!is_signer(&app, &holder).await);
     // The console shows the state on the monitoring list and on the holder's page.
     let br = browser();
@@ -137,6 +145,7 @@ async fn cr_an_uploaded_crl_signed_by_a_configured_ca_revokes() {
     }
     let audit = gerbang::audit::list(&app.state.db, 50, None).await.unwrap();
     assert!(format!("{audit:?}").contains("certificate.crl_uploaded"));
+    assert!(format!("{audit:?}").contains("certificate.checked"));
 
     // The configured certificate_crls files load the same way.
     let dir = tempfile::tempdir().unwrap();
