@@ -161,7 +161,7 @@ fn extended_key_usage_when_present_must_name_signing() {
 fn the_signing_ekus_are_encoded_as_listed() {
     for (dotted, der) in SIGNING_EKUS.iter().zip(crate::certs::path::SIGNING_EKU_DER) {
         assert_eq!(der::asn1::ObjectIdentifier::from_bytes(der).unwrap().to_string(), *dotted);
-}
+    }
 }
 
 #[test]
