@@ -45,7 +45,7 @@ pub(super) fn ders_of(input: &str) -> Result<Vec<Vec<u8>>, CertError> {
 /// Parses one whole DER certificate (nothing may follow it).
 pub(super) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         _ => Err(CertError::Malformed),
     }
 }
