@@ -47,9 +47,9 @@ pub enum CertError {
     UntrustedIssuer,
     #[error("the certificate or its chain uses a signature algorithm that is not supported")]
     UnsupportedAlgorithm,
-    #[error("a certificate authority of its chain ({0}) has expired")]
+    #[error("a certificate authority of its chain has expired: {0}")]
     IssuerExpired(String),
-    #[error("a certificate authority of its chain ({0}) is not valid yet")]
+    #[error("a certificate authority of its chain is not valid yet: {0}")]
     IssuerNotYetValid(String),
     #[error("a certificate of its chain is not a certificate authority's (basicConstraints) or issues beyond its path length")]
     IssuerNotCa,

@@ -104,7 +104,7 @@ pub fn check(input: &str, trust: &TrustStore, now: i64) -> Result<Checked, CertE
 /// Validates the path from `der` to an anchor; returns the DER of the certificate that issued it.
 fn validate_path(der: &[u8], extra: &[Vec<u8>], trust: &TrustStore, now: i64) -> Result<Vec<u8>, CertError> {
     let ee_der = CertificateDer::from(der);
-    let ee = EndEntityCert::try_from(&ee_der).map_err(map_error)?;
+    let ee = EndEntityCert::try_from(&ee_der).map_err(|e| map_error(e, &[]))?;
     // The configured intermediates, then the ones uploaded with the certificate (self-signed
     // ones among those can never be anchors, so they are left out).
     let uploaded = extra.iter().filter(|d| read::parse(d).is_ok_and(|c| c.subject().as_raw() != c.issuer().as_raw()));
@@ -140,7 +140,7 @@ fn validate_path(der: &[u8], extra: &[Vec<u8>], trust: &TrustStore, now: i64) ->
             };
             Ok(issuer)
         }
-        Err(e) => Err(refusal.into_inner().unwrap_or_else(|| map_error(e))),
+        Err(e) => Err(refusal.into_inner().unwrap_or_else(|| map_error(e, &intermediates))),
     }
 }
 
@@ -165,11 +165,12 @@ fn path_refusal(path: &VerifiedPath<'_>, trust: &TrustStore, now: i64) -> Option
         return Some(CertError::Malformed);
     };
     let name = read::common_name(&cert);
-    if now >= cert.validity().not_after.timestamp() {
-        return Some(CertError::IssuerExpired(format!("{name}, {}", date(cert.validity().not_after.timestamp()))));
+    let (not_before, not_after) = (cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp());
+    if now >= not_after {
+        return Some(CertError::IssuerExpired(format!("`{name}`, valid until {}", date(not_after))));
     }
-    if now < cert.validity().not_before.timestamp() {
-        return Some(CertError::IssuerNotYetValid(format!("{name}, {}", date(cert.validity().not_before.timestamp()))));
+    if now < not_before {
+        return Some(CertError::IssuerNotYetValid(format!("`{name}`, valid from {}", date(not_before))));
     }
     if !can_sign_certificates(&cert) {
         return Some(CertError::IssuerCannotSign(name));
@@ -178,13 +179,28 @@ fn path_refusal(path: &VerifiedPath<'_>, trust: &TrustStore, now: i64) -> Option
 }
 
 /// webpki's reasons, as people are told them. The person's own validity and basicConstraints
-/// were checked before, so such errors here are about a CA of the chain.
-fn map_error(e: webpki::Error) -> CertError {
+/// were checked before, so such errors here are about a CA of the chain; `cas` (the candidate
+/// intermediates) name the CA whose dates webpki reports.
+fn map_error(e: webpki::Error, cas: &[CertificateDer<'_>]) -> CertError {
     use webpki::Error as E;
     let secs = |t: UnixTime| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+    let named = |ts: i64, end: bool, what: &str| {
+        let name = cas.iter().find_map(|der| {
+            let cert = read::parse(der.as_ref()).ok()?;
+            let v = cert.validity();
+            let at = if end { v.not_after.timestamp() } else { v.not_before.timestamp() };
+            (at == ts).then(|| read::common_name(&cert))
+        });
+        match name {
+            Some(n) => format!("`{n}`, {what} {}", date(ts)),
+            None => format!("{what} {}", date(ts)),
+        }
+    };
     match e {
-        E::CertExpired { not_after, .. } => CertError::IssuerExpired(date(secs(not_after))),
-        E::CertNotValidYet { not_before, .. } => CertError::IssuerNotYetValid(date(secs(not_before))),
+        E::CertExpired { not_after, .. } => CertError::IssuerExpired(named(secs(not_after), true, "valid until")),
+        E::CertNotValidYet { not_before, .. } => {
+            CertError::IssuerNotYetValid(named(secs(not_before), false, "valid from"))
+        }
         E::EndEntityUsedAsCa | E::PathLenConstraintViolated => CertError::IssuerNotCa,
         E::CaUsedAsEndEntity => CertError::Authority,
         E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => CertError::WrongExtendedKeyUsage,

@@ -95,10 +95,15 @@ fn an_expired_or_not_yet_valid_ca_breaks_the_chain() {
     );
     let siti_old = old.person(siti_opts());
     let trust = store(&[&root, &old]);
-    assert!(matches!(refused(&siti_old.cert_pem, &trust), CertError::IssuerExpired(_)), "expired intermediate");
+    match refused(&siti_old.cert_pem, &trust) {
+        CertError::IssuerExpired(what) => assert!(what.contains("BSRE CA Lama"), "{what}"),
+        other => panic!("expired intermediate: {other:?}"),
+    }
     let future = root.intermediate_with("BSRE CA Baru", CaOpts { not_before: t + DAY, ..CaOpts::default() });
     let trust = store(&[&root, &future]);
-    assert!(matches!(refused(&future.person(siti_opts()).cert_pem, &trust), CertError::IssuerNotYetValid(_)));
+    let e = refused(&future.person(siti_opts()).cert_pem, &trust);
+    assert!(matches!(&e, CertError::IssuerNotYetValid(what) if what.contains("BSRE CA Baru")), "{e:?}");
+    assert_eq!(e.message_key(), "ct_err_issuer_not_yet_valid");
     // The root itself expired: webpki's anchors carry no dates, the path check reads them.
     let dead_root =
         Ca::root_with("Root CA Tua", CaOpts { not_before: t - 10 * YEAR, not_after: t - DAY, ..CaOpts::default() });
@@ -277,5 +282,35 @@ mod fixtures {
         // The impostor CA has the fixture CA's name and another key.
         let impostor = TrustStore::from_pem(IMPOSTOR.as_bytes()).unwrap();
         assert_eq!(check(SITI, &impostor, NOW).unwrap_err(), CertError::UntrustedIssuer);
+    }
+}
+
+#[test]
+fn every_refusal_is_translated() {
+    let all = [
+        CertError::NoTrustAnchors,
+        CertError::Malformed,
+        CertError::TooLarge,
+        CertError::Expired(String::new()),
+        CertError::NotYetValid(String::new()),
+        CertError::NotForSigning,
+        CertError::WrongExtendedKeyUsage,
+        CertError::UnknownCriticalExtension,
+        CertError::Authority,
+        CertError::UntrustedIssuer,
+        CertError::UnsupportedAlgorithm,
+        CertError::IssuerExpired(String::new()),
+        CertError::IssuerNotYetValid(String::new()),
+        CertError::IssuerNotCa,
+        CertError::IssuerCannotSign(String::new()),
+        CertError::AlreadyBound,
+    ];
+    for locale in
+        [include_str!("../../themes/default/locales/id.json"), include_str!("../../themes/default/locales/en.json")]
+    {
+        let texts: serde_json::Value = serde_json::from_str(locale).unwrap();
+        for e in &all {
+            assert!(texts[e.message_key()].is_string(), "{} has no text", e.message_key());
+        }
     }
 }
