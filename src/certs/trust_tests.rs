@@ -189,6 +189,12 @@ fn an_unknown_issuer_or_an_impostor_with_the_same_name_is_untrusted() {
     let chain = format!("{}{}", forged.cert_pem, impostor_ca.cert_pem);
     assert_eq!(refused(&chain, &trust), CertError::UntrustedIssuer, "with its own intermediate uploaded");
     assert!(refused(&chain, &trust).to_string().contains("signature"));
+    // The right issuer, a changed signature.
+    let mut der = ca.person(siti_opts()).cert_der;
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+    assert_eq!(refused(&b64, &trust), CertError::UntrustedIssuer);
 }
 
 #[test]
