@@ -216,7 +216,7 @@ fn refused_with_a_reason(text: &str) -> Result<(), TestCaseError> {
     match certs::check(text, &trust, now) {
         Ok(c) => prop_assert!(!c.fingerprint.is_empty()),
         Err(e) => {
-            prop_assert!(e.message_key().starts_with("cert_err_"));
+            prop_assert!(e.message_key().starts_with("cert_err_") || e.message_key().starts_with("ct_err_"));
             prop_assert!(!e.to_string().is_empty());
             prop_assert_ne!(e, CertError::AlreadyBound);
         }
