@@ -330,3 +330,13 @@ pub async fn signers(db: &Db, unit: Option<&str>, now: i64) -> Result<Vec<Signer
     );
     Ok(dispatch!(db, &sql, [now, unit.unwrap_or("")], fetch_all(SignerRow))?)
 }
+
+/// Every binding not revoked by an administrator and not yet expired: what a full re-check asks
+/// the authorities about, soonest end first.
+pub async fn in_force(db: &Db, now: i64) -> Result<Vec<HeldCert>, StoreError> {
+    let sql = format!(
+        "SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id \
+         WHERE c.status = 'active' AND c.not_after > $1 ORDER BY c.not_after, c.id"
+    );
+    Ok(dispatch!(db, &sql, [now], fetch_all(HeldCert))?)
+}
