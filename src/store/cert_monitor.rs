@@ -158,8 +158,9 @@ impl NoticeKind {
             NoticeKind::Expired => format!(
                 "{NOT_REVOKED} AND c.pending = '' AND c.not_after <= $1 AND c.not_after > $3 AND {renewed}"
             ),
-            NoticeKind::Revoked => "((c.status = 'revoked' AND COALESCE(c.revoked_at, 0) > $3) \
-                                    OR (c.status = 'active' AND c.check_status = 'revoked' AND COALESCE(c.checked_at, 0) > $3))"
+            // A revocation of unknown time counts as recent: told late rather than never.
+            NoticeKind::Revoked => "((c.status = 'revoked' AND COALESCE(c.revoked_at, $1) > $3) \
+                                    OR (c.status = 'active' AND c.check_status = 'revoked' AND COALESCE(c.checked_at, $1) > $3))"
                 .into(),
             NoticeKind::Failing => format!(
                 "{NOT_REVOKED} AND c.pending = '' AND c.not_after > $1 AND c.check_status IN ('failed', 'unknown')"
@@ -293,7 +294,7 @@ pub async fn responsible_admins(db: &Db, unit: Option<&str>) -> Result<Vec<Conta
                SELECT DISTINCT a.id, a.name, a.email, a.locale FROM accounts a \
                JOIN role_assignments ra ON ra.account_id = a.id \
                  OR ra.opd_id IN (SELECT ancestor FROM anc WHERE anc.unit = a.opd_id) \
-               JOIN roles r ON r.id = ra.role_id AND r.client_id IS NULL \
+               JOIN roles r ON r.id = ra.role_id AND r.client_id = '' \
                WHERE a.status = 'active' AND a.email_verified AND a.email IS NOT NULL \
                AND (r.name = 'diskominfo-admin' \
                  OR (r.name = 'opd-admin' AND a.opd_id IN (SELECT ancestor FROM anc WHERE anc.unit = $1))) \
