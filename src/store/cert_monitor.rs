@@ -128,7 +128,8 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 4] = [NoticeKind::Revoked, NoticeKind::Expired, NoticeKind::Expiring, NoticeKind::Failing];
+    pub const ALL: [NoticeKind; 4] =
+        [NoticeKind::Revoked, NoticeKind::Expired, NoticeKind::Expiring, NoticeKind::Failing];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,7 +190,13 @@ pub async fn owing_notice(
 
 /// Takes the notice for this replica: true when this call recorded it (and so must send it),
 /// false when another round already had. `webhook`: whether a webhook post is owed.
-pub async fn claim_notice(db: &Db, certificate_id: &str, kind: NoticeKind, webhook: bool, now: i64) -> Result<bool, StoreError> {
+pub async fn claim_notice(
+    db: &Db,
+    certificate_id: &str,
+    kind: NoticeKind,
+    webhook: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
     let state = if webhook { "due" } else { "" };
     let n = dispatch!(
         db,

@@ -76,7 +76,10 @@ pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
     let csv = if opd.is_empty() {
         "/console/certificates/signers.csv".to_string()
     } else {
-        format!("/console/certificates/signers.csv?opd={}", url::form_urlencoded::byte_serialize(opd.as_bytes()).collect::<String>())
+        format!(
+            "/console/certificates/signers.csv?opd={}",
+            url::form_urlencoded::byte_serialize(opd.as_bytes()).collect::<String>()
+        )
     };
     c.ok(
         "console_certificates.html",

@@ -262,7 +262,17 @@ pub async fn signers_csv(st: &AppState, who: &Principal, opd: Option<&str>, now:
 
 fn to_csv(rows: &[SignerRow]) -> Result<String, csv::Error> {
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    w.write_record(["opd", "nip_or_nik", "name", "subject", "serial", "issuer", "not_after", "check_status", "checked_at"])?;
+    w.write_record([
+        "opd",
+        "nip_or_nik",
+        "name",
+        "subject",
+        "serial",
+        "issuer",
+        "not_after",
+        "check_status",
+        "checked_at",
+    ])?;
     for r in rows {
         let opd = match (&r.opd_code, &r.opd_name) {
             (Some(c), Some(n)) => format!("{c} {n}"),
@@ -336,10 +346,7 @@ mod tests {
         };
         let csv = to_csv(&[row]).unwrap();
         let mut lines = csv.split("\r\n");
-        assert_eq!(
-            lines.next(),
-            Some("opd,nip_or_nik,name,subject,serial,issuer,not_after,check_status,checked_at")
-        );
+        assert_eq!(lines.next(), Some("opd,nip_or_nik,name,subject,serial,issuer,not_after,check_status,checked_at"));
         assert_eq!(
             lines.next(),
             Some("\"DISKOMINFO Dinas Komunikasi, dan Informatika\",198501012010011001,'=cmd,CN=Siti,0a,CN=BSRE CA DS G1,2026-11-23,good,2026-11-23T00:00:00Z")

@@ -86,7 +86,10 @@ async fn certs_monitor_cli_lists_checks_and_revokes_with_the_operator_audited() 
     assert_eq!(bad.code, 1);
     assert_eq!(serde_json::from_str::<Value>(bad.stdout.trim()).unwrap()["error"], "invalid");
     let bad = op.run(&["certificate", "list", "--opd", "9.99", "--json"]);
-    assert_eq!((bad.code, serde_json::from_str::<Value>(bad.stdout.trim()).unwrap()["error"].clone()), (1, json!("not_found")));
+    assert_eq!(
+        (bad.code, serde_json::from_str::<Value>(bad.stdout.trim()).unwrap()["error"].clone()),
+        (1, json!("not_found"))
+    );
 
     let checked = op.ok(&["certificate", "check", &siti_cert, "--json"]);
     assert_eq!(ids(&checked["checked"]), vec![siti_cert.clone()]);

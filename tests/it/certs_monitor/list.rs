@@ -55,8 +55,7 @@ async fn certs_monitor_opd_filter_is_in_the_query_not_after_the_limit() {
 
 #[tokio::test]
 async fn certs_monitor_states_follow_dates_revocations_checks_and_the_warn_setting() {
-    let app =
-        TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_WARN_DAYS", "10")]).await;
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_WARN_DAYS", "10")]).await;
     let now = app.state.now();
     let a = unit(&app, None).await;
     let (aud_nip, _) = staff(&app, "Dewi Anggraini", Some(&a), Some("auditor")).await;

@@ -51,7 +51,11 @@ pub async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
 
 /// The ids of a certificate list, in its order.
 pub fn ids(v: &Value) -> Vec<String> {
-    v.as_array().unwrap_or_else(|| panic!("a list: {v}")).iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap_or_else(|| panic!("a list: {v}"))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A new OPD unit, below the unit `parent` (an id) when given; returns its id.

@@ -113,8 +113,9 @@ async fn certs_monitor_notices_go_once_to_holder_admins_and_webhook_even_from_co
         assert!(mailbox().after(nobody, std::time::Duration::from_millis(300)).await.is_empty(), "{nobody}");
     }
 
-    // Webhook: the first post was refused and is posted again by the next round, once.
-    assert_eq!(hook.got.lock().unwrap().len(), 1);
+    // Webhook: the first post was refused; a later round (one of the concurrent ones, or the
+    // next) posts it again, once.
+    assert!(!hook.got.lock().unwrap().is_empty());
     assert_eq!(notify_due(&replica.state, now).await, 0, "no new notices");
     let got = hook.got.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "{got:?}");
