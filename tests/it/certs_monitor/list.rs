@@ -233,6 +233,12 @@ async fn certs_monitor_signers_csv_per_opd_with_powers_and_no_formulas() {
     assert_eq!((s, body.lines().count()), (200, 3), "auditors: the whole region");
     assert_eq!(csv(plain, String::new()).await.0, 403);
 
+    let doc: Value = http_client().get(app.url("/admin/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let list = &doc["paths"]["/admin/api/v1/certificates"]["get"]["parameters"];
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(["state", "opd", "limit", "offset"].iter().all(|n| names.contains(n)), "{names:?}");
+    assert!(doc["paths"]["/admin/api/v1/certificates/signers.csv"]["get"].is_object(), "documented");
+
     let (_, trail) = get_json(&app, &sup, "/admin/api/v1/audit?kind=certificate.signers_exported").await;
     assert!(trail.as_array().unwrap().len() >= 4, "each export is audited: {trail}");
 }
