@@ -5,6 +5,7 @@ mod audit;
 mod backchannel;
 mod certs;
 mod certs_trust;
+mod certs_monitor;
 mod cli;
 mod common;
 mod connected_apps;
