@@ -100,6 +100,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console/accounts/{id}/identity-verification", post(console::account_identity_verification))
         .route("/console/sessions", get(console::sessions))
         .route("/console/certificates", get(console::certificates))
+        .route("/console/certificates/signers.csv", get(console::signers_csv))
         .route("/console/verification", get(console::verification).post(console::verification_submit))
         .route("/console/accounts/{id}/certificates", post(console::certificate_bind))
         .route("/console/certificates/{id}/revoke", post(console::certificate_revoke))
@@ -135,6 +136,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
             get(admin::account_certificates).post(admin::bind_certificate),
         )
         .route("/admin/api/v1/certificates", get(admin::list_certificates))
+        .route("/admin/api/v1/certificates/signers.csv", get(admin::signers_csv))
         .route("/admin/api/v1/certificates/{id}/revocation", post(admin::revoke_certificate))
         .route("/admin/api/v1/certificate-crls", post(admin::upload_crl))
         .route("/admin/api/v1/certificates/{id}/check", post(admin::check_certificate))

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod certificates;
 mod clients;
 mod demo;
 mod import;
@@ -75,6 +76,9 @@ enum Command {
     /// Bulk import of civil servants or citizens from a CSV file.
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// Electronic certificates: monitoring, revocation checks, recording a revocation.
+    #[command(subcommand)]
+    Certificate(certificates::CertificateCmd),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -142,6 +146,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Mail(cmd) => mail::run(config, cmd).await,
         Command::Scim(cmd) => scim::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Import(cmd) => import::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::Certificate(cmd) => certificates::run(&Ctx::open(config, operator).await?, cmd).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod app_requests;
 pub mod audit;
 pub mod cert_checks;
+pub mod cert_monitor;
 pub mod certs;
 pub mod clients;
 pub mod connected;

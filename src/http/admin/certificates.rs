@@ -2,7 +2,9 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +26,7 @@ pub struct CertificateView {
     pub fingerprint: String,
     pub not_before: i64,
     pub not_after: i64,
-    /// `valid`, `expiring` (within 30 days), `expired` or `revoked`.
+    /// `valid`, `expiring` (within `certificate_warn_days`), `expired` or `revoked`.
     pub standing: String,
     pub revoked_at: Option<i64>,
     pub revocation_reason: String,
@@ -37,10 +39,10 @@ pub struct CertificateView {
     pub check_detail: String,
 }
 
-pub(super) fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
+pub(super) fn certificate_view(held: HeldCert, now: i64, warn_days: i64) -> CertificateView {
     let HeldCert { cert: c, holder_name: account_name, .. } = held;
     CertificateView {
-        standing: crate::certs::standing(&c, now, ops::certificates::CERT_WARN_DAYS).as_str().into(),
+        standing: crate::certs::standing(&c, now, warn_days).as_str().into(),
         id: c.id,
         account_id: c.account_id,
         account_name,
@@ -62,14 +64,47 @@ pub(super) fn certificate_view(held: HeldCert, now: i64) -> CertificateView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CertificateParams {
-    /// Only revoked, expired and soon-expiring certificates.
+    /// `attention` (revoked, expired, expiring or failing checks), `expiring`, `expired`,
+    /// `revoked` (by an administrator or the authority), `failing` (the last revocation check
+    /// failed or the authority does not know it), `pending` (waiting for proof or approval),
+    /// `signers` (making their holder a signer now) or `all` (the default).
+    pub state: Option<String>,
+    /// Only revoked, expired and soon-expiring certificates (the same as `state=attention`).
     pub attention: Option<bool>,
+    /// An OPD unit's id: its holders and those of the units below it. OPD admins may name only
+    /// units they manage; without it they get their own unit's.
+    pub opd: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    /// Rows to skip, for the next pages.
+    pub offset: Option<i64>,
+}
+
+/// The filter a list's query parameters name; an unknown state is the caller's mistake.
+pub(crate) fn cert_filter(
+    state: Option<&str>,
+    attention: bool,
+    default: ops::certificates::CertState,
+    opd: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<ops::certificates::CertFilter, ops::AdminError> {
+    use ops::certificates::CertState;
+    let state = match state.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => CertState::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = CertState::ALL.iter().map(|c| c.as_str()).collect();
+            ops::AdminError::Invalid(format!("state: one of {}", names.join(", ")))
+        })?,
+        None if attention => CertState::Attention,
+        None => default,
+    };
+    Ok(ops::certificates::CertFilter { state, opd: opd.filter(|o| !o.trim().is_empty()), limit, offset })
 }
 
 /// Bound electronic certificates for monitoring (Diskominfo and auditors: all; OPD admins: their
-/// staff's), soonest expiry first.
+/// staff's), by state and OPD unit, soonest expiry first, one page at a time.
 #[utoipa::path(get, path = "/admin/api/v1/certificates", params(CertificateParams),
-    responses((status = 200, body = [CertificateView]), (status = 403, body = Problem)))]
+    responses((status = 200, body = [CertificateView]), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_certificates(
     State(st): State<St>,
     AdminAuth(admin): AdminAuth,
@@ -77,8 +112,51 @@ pub async fn list_certificates(
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let p = query_params(query)?;
     let t = st.now();
-    let rows = ops::certificates::certificates(&st, &admin, p.attention.unwrap_or(false), t).await?;
-    Ok(Json(rows.into_iter().map(|r| certificate_view(r, t)).collect()))
+    let filter = cert_filter(
+        p.state.as_deref(),
+        p.attention.unwrap_or(false),
+        ops::certificates::CertState::All,
+        p.opd,
+        p.limit,
+        p.offset,
+    )?;
+    let warn_days = st.config.certs.warn_days;
+    let rows = ops::certificates::certificates(&st, &admin, &filter, t).await?;
+    Ok(Json(rows.into_iter().map(|r| certificate_view(r, t, warn_days)).collect()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignersParams {
+    /// An OPD unit's id: its signers and those of the units below it. Without it: every unit
+    /// the caller monitors (Diskominfo and auditors: the whole region).
+    pub opd: Option<String>,
+}
+
+/// The signers (certificates in force that make their holder a transaction signer now) of an
+/// OPD as CSV: opd, nip_or_nik, name, subject, serial, issuer, not_after, check_status,
+/// checked_at. Cells that a spreadsheet would read as a formula begin with `'`.
+#[utoipa::path(get, path = "/admin/api/v1/certificates/signers.csv", params(SignersParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn signers_csv(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    query: Result<Query<SignersParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let p = query_params(query)?;
+    let csv = ops::certificates::monitor::signers_csv(&st, &admin, p.opd.as_deref(), st.now()).await?;
+    Ok(signers_response(csv))
+}
+
+/// A signers CSV as a download.
+pub fn signers_response(csv: String) -> Response {
+    let mut res = csv.into_response();
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"gerbang-signers.csv\""),
+    );
+    res
 }
 
 /// An account's certificates.
@@ -92,18 +170,19 @@ pub async fn account_certificates(
     let t = st.now();
     let id = admin.parse_account_id(&id)?;
     let rows = ops::certificates::held_certificates_of(&st, &admin, &id).await?;
-    Ok(Json(rows.into_iter().map(|c| certificate_view(c, t)).collect()))
+    Ok(Json(rows.into_iter().map(|c| certificate_view(c, t, st.config.certs.warn_days)).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CertificateUpload {
-    /// The person's signing certificate: PEM, or base64 of the DER.
+    /// The person's signing certificate: PEM (optionally followed by the intermediates of its
+    /// chain), or base64 of the DER.
     pub certificate: String,
 }
 
-/// Bind a person's electronic signing certificate to their account. It must be in its validity
-/// period, meant for signatures, not a CA's, and issued by a configured issuer when
-/// `certificate_issuers` is set.
+/// Bind a person's electronic signing certificate to their account. It must validate to the
+/// trust anchors of `certificate_issuers` (without them nothing binds), be in its validity
+/// period, meant for signatures and not a CA's.
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/certificates", request_body = CertificateUpload,
     params(("id" = String, Path, description = "account id")),
     responses((status = 201, body = CertificateView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -117,7 +196,7 @@ pub async fn bind_certificate(
     let t = st.now();
     let id = admin.parse_account_id(&id)?;
     let held = ops::certificates::bind_certificate(&st, &admin, &id, &up.certificate, t).await?;
-    Ok((StatusCode::CREATED, Json(certificate_view(held, t))))
+    Ok((StatusCode::CREATED, Json(certificate_view(held, t, st.config.certs.warn_days))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -138,5 +217,5 @@ pub async fn revoke_certificate(
     let r = json_body(body)?;
     let t = st.now();
     let held = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
-    Ok(Json(certificate_view(held, t)))
+    Ok(Json(certificate_view(held, t, st.config.certs.warn_days)))
 }

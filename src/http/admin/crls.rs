@@ -64,5 +64,5 @@ pub async fn check_certificate(
 ) -> ApiResult<Json<super::CertificateView>> {
     let t = st.now();
     let held = ops::certificates::checks::check_certificate_now(&st, &admin, &id, t).await?;
-    Ok(Json(super::certificates::certificate_view(held, t)))
+    Ok(Json(super::certificates::certificate_view(held, t, st.config.certs.warn_days)))
 }

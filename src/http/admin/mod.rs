@@ -156,6 +156,7 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         rotate_secret,
         set_enabled,
         list_certificates,
+        signers_csv,
         account_certificates,
         bind_certificate,
         revoke_certificate,

@@ -16,7 +16,7 @@ pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -
     context! {
         id => r.id, subject => r.subject, issuer => r.issuer, serial => r.serial, fingerprint => r.fingerprint,
         not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
-        standing => crate::certs::standing(r, t, ops::certificates::CERT_WARN_DAYS).as_str(), reason => r.revocation_reason,
+        standing => crate::certs::standing(r, t, c.st.config.certs.warn_days).as_str(), reason => r.revocation_reason,
         account_id => r.account_id, account_name => holder,
         check_status => r.check_status, check_source => r.check_source, check_detail => r.check_detail,
         checked_at => r.checked_at.map(|at| c.local_time(at)),
@@ -25,23 +25,82 @@ pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -
 
 #[derive(Deserialize)]
 pub struct CertQuery {
+    /// `all=1`: the older link for `state=all`.
     all: Option<String>,
+    state: Option<String>,
+    opd: Option<String>,
+    offset: Option<i64>,
 }
 
-/// Monitoring: revoked, expired and soon-expiring certificates first (or all of them).
+/// Rows per page of the console's list.
+const PAGE: i64 = 50;
+
+/// Monitoring: by state (revoked, expired, expiring and failing first) and OPD unit, a page at a
+/// time, with the signers' CSV of the chosen unit.
 pub async fn certificates(c: Console, Query(q): Query<CertQuery>) -> Response {
-    let all = q.all.as_deref() == Some("1");
+    use ops::certificates::CertState;
+    let legacy_all = q.all.as_deref() == Some("1");
     let t = c.st.now();
-    let rows = match ops::certificates::certificates(&c.st, &c.admin, !all, t).await {
-        Ok(r) => r,
-        Err(e) => return c.fail(e, "/console"),
+    let offset = q.offset.unwrap_or(0).max(0);
+    let filter = match crate::http::admin::cert_filter(
+        q.state.as_deref(),
+        false,
+        if legacy_all { CertState::All } else { CertState::Attention },
+        q.opd.clone(),
+        Some(PAGE + 1),
+        Some(offset),
+    ) {
+        Ok(f) => f,
+        Err(e) => return c.fail(e, "/console/certificates"),
     };
+    let mut rows = match ops::certificates::certificates(&c.st, &c.admin, &filter, t).await {
+        Ok(r) => r,
+        Err(e) => return c.fail(e, "/console/certificates"),
+    };
+    // One row beyond the page says whether there is a next one.
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    let units = ops::certificates::monitor::monitoring_units(&c.st, &c.admin).await.unwrap_or_default();
+    let units: Vec<Value> =
+        units.iter().map(|u| context! { id => u.id, name => format!("{} {}", u.code, u.name) }).collect();
     let list: Vec<Value> = rows.iter().map(|r| cert_row(&c, &r.cert, Some(&r.holder_name), t)).collect();
+    let states: Vec<&str> = CertState::ALL.iter().map(|s| s.as_str()).collect();
+    let opd = filter.opd.clone().unwrap_or_default();
+    let here = |off: i64| {
+        let mut u = url::form_urlencoded::Serializer::new(String::new());
+        u.append_pair("state", filter.state.as_str());
+        if !opd.is_empty() {
+            u.append_pair("opd", &opd);
+        }
+        u.append_pair("offset", &off.to_string());
+        format!("/console/certificates?{}", u.finish())
+    };
+    let csv = if opd.is_empty() {
+        "/console/certificates/signers.csv".to_string()
+    } else {
+        format!(
+            "/console/certificates/signers.csv?opd={}",
+            url::form_urlencoded::byte_serialize(opd.as_bytes()).collect::<String>()
+        )
+    };
     c.ok(
         "console_certificates.html",
         "certificates",
-        context! { certs => list, all => all, warn_days => ops::certificates::CERT_WARN_DAYS },
+        context! {
+            certs => list, all => filter.state == CertState::All, state => filter.state.as_str(), states => states,
+            opd => opd, units => units, warn_days => c.st.config.certs.warn_days, csv => csv,
+            prev => (offset > 0).then(|| here((offset - PAGE).max(0))), next => more.then(|| here(offset + PAGE)),
+        },
     )
+}
+
+/// The signers of the chosen OPD unit (or every unit the administrator monitors) as CSV.
+pub async fn signers_csv(c: Console, Query(q): Query<CertQuery>) -> Response {
+    let opd = q.opd.as_deref().filter(|o| !o.trim().is_empty());
+    match ops::certificates::monitor::signers_csv(&c.st, &c.admin, opd, c.st.now()).await {
+        Ok(csv) => crate::http::admin::signers_response(csv),
+        Err(e) => c.fail(e, "/console/certificates"),
+    }
 }
 
 pub async fn certificate_bind(

@@ -13,10 +13,13 @@ use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::ids::AccountId;
 use crate::state::AppState;
+pub use crate::store::cert_monitor::CertState;
+use crate::store::cert_monitor::{self as monitor_store};
 use crate::store::certs::{self as cert_store};
 pub use crate::store::certs::{CertRow, HeldCert};
 
-/// Days before expiry from which a certificate is listed as expiring.
+/// The default of `certificate_warn_days`; the lists and notices read the setting
+/// (`st.config.certs.warn_days`).
 pub const CERT_WARN_DAYS: i64 = 30;
 
 impl From<crate::certs::BindError> for AdminError {
@@ -31,24 +34,87 @@ impl From<crate::certs::BindError> for AdminError {
     }
 }
 
-/// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
-/// its own staff's. `attention` limits the list to revoked, expired and soon-expiring ones.
-pub async fn certificates(
-    st: &AppState,
-    who: &Principal,
-    attention: bool,
-    now: i64,
-) -> Result<Vec<HeldCert>, AdminError> {
+/// What a monitoring list asks for: a state, an OPD unit (with the units below it) and a page.
+#[derive(Debug, Clone, Default)]
+pub struct CertFilter {
+    pub state: CertState,
+    /// An OPD unit's id; `None`: every unit the principal may see.
+    pub opd: Option<String>,
+    /// At most 1000 (default 100).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// The page size a list gets when it names none, and the most it may ask for.
+pub const DEFAULT_PAGE: i64 = 100;
+pub const MAX_PAGE: i64 = 1000;
+
+/// Whose certificates a principal monitors, as the query restricts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The whole region, citizens included.
+    Region,
+    /// Holders in this unit or any unit below it.
+    Unit(String),
+    /// Nobody (an OPD admin who belongs to no unit).
+    Nobody,
+}
+
+impl Reach {
+    pub(crate) fn unit(&self) -> Option<&str> {
+        match self {
+            Reach::Unit(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the power to monitor certificates and turns the asked-for OPD into what the query
+/// filters by: Diskominfo and auditors any unit or the whole region, an OPD admin their own
+/// unit's subtree (or a unit within it).
+pub(crate) async fn monitoring_reach(st: &AppState, who: &Principal, opd: Option<&str>) -> Result<Reach, AdminError> {
     if !(who.sees_accounts() || who.auditor()) {
         return Err(forbidden("monitoring certificates needs diskominfo-admin, opd-admin or auditor"));
     }
-    let rows = if attention {
-        crate::certs::needing_attention(&st.db, now, CERT_WARN_DAYS).await?
-    } else {
-        cert_store::list(&st.db, 1000).await?
-    };
-    let region_wide = who.diskominfo() || who.auditor();
-    Ok(rows.into_iter().filter(|r| region_wide || who.manages_unit(r.holder_opd_id.as_deref())).collect())
+    let region_wide = who.diskominfo() || who.auditor() || who.region_wide();
+    match opd.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(unit) => {
+            if !region_wide && !who.manages_unit(Some(unit)) {
+                return Err(forbidden("the OPD unit is outside the units you manage"));
+            }
+            if crate::store::opd::get(&st.db, unit).await?.is_none() {
+                return Err(AdminError::NotFound("OPD unit"));
+            }
+            Ok(Reach::Unit(unit.to_string()))
+        }
+        None if region_wide => Ok(Reach::Region),
+        None => {
+            let own = match who {
+                Principal::Provisioner(p) => p.root.clone(),
+                _ => who.account().and_then(|a| a.opd_id.clone()),
+            };
+            Ok(own.map_or(Reach::Nobody, Reach::Unit))
+        }
+    }
+}
+
+/// Certificates as monitoring sees them: Diskominfo and auditors the whole region, an OPD admin
+/// its own staff's; by state and OPD, soonest expiry first, one page. The OPD restriction is
+/// part of the query, so a page is full of the caller's rows however many others there are.
+pub async fn certificates(
+    st: &AppState,
+    who: &Principal,
+    filter: &CertFilter,
+    now: i64,
+) -> Result<Vec<HeldCert>, AdminError> {
+    let reach = monitoring_reach(st, who, filter.opd.as_deref()).await?;
+    if reach == Reach::Nobody {
+        return Ok(Vec::new());
+    }
+    let limit = filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let offset = filter.offset.unwrap_or(0).clamp(0, 10_000_000);
+    let warn_until = now + st.config.certs.warn_days * monitor::DAY;
+    Ok(monitor_store::list(&st.db, filter.state, reach.unit(), now, warn_until, limit, offset).await?)
 }
 
 pub async fn certificates_of(
@@ -60,8 +126,8 @@ pub async fn certificates_of(
     Ok(cert_store::of_account(&st.db, &a.id).await?)
 }
 
-/// Binds a person's signing certificate after checking it (validity, key usage, and the
-/// configured issuers). Returns it with its holder.
+/// Binds a person's signing certificate after checking it (path validation to the trust
+/// anchors, validity, key usage). Returns it with its holder.
 pub async fn bind_certificate(
     st: &AppState,
     who: &Principal,
@@ -70,8 +136,8 @@ pub async fn bind_certificate(
     now: i64,
 ) -> Result<HeldCert, AdminError> {
     let a = account(st, who, account_id).await?;
-    let checked = crate::certs::check(pem, &st.cert_issuers, now)
-        .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
+    let checked =
+        crate::certs::check(pem, &st.cert_trust, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
     let row = crate::certs::bind(&st.db, &a.id, &checked, &who.actor(), now).await?;
     let detail = json!({
         "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
@@ -125,8 +191,9 @@ pub async fn certificate(st: &AppState, who: &Principal, id: &str) -> Result<Cer
     Ok(row)
 }
 
-/// What a certificate says about itself, checked as binding checks it (validity, key usage and
-/// the configured issuers), for the confirmation before the binding. Nothing is stored.
+/// What a certificate says about itself, checked as binding checks it (path validation to the
+/// trust anchors, validity, key usage), for the confirmation before the binding. Nothing is
+/// stored.
 pub fn check_certificate(st: &AppState, pem: &str, now: i64) -> Result<crate::certs::Checked, crate::certs::CertError> {
-    crate::certs::check(pem, &st.cert_issuers, now)
+    crate::certs::check(pem, &st.cert_trust, now)
 }
