@@ -340,8 +340,17 @@ pub async fn at_binding(
     nik: Option<&str>,
     now: i64,
 ) -> Result<CheckAnswer, String> {
-    let p = pointers(st, &checked.der);
-    let s = Subject::new(checked.der.clone(), &p);
+    // The issuer of the validated path when path validation found one, else the bundle's.
+    let s = if checked.issuer_der.is_empty() {
+        Subject::new(checked.der.clone(), &pointers(st, &checked.der))
+    } else {
+        Subject {
+            cert: checked.der.clone(),
+            issuer: Some(checked.issuer_der.clone()),
+            ocsp_url: checked.ocsp_url.clone().filter(|u| u.starts_with("http")).unwrap_or_default(),
+            crl_urls: checked.crl_urls.iter().filter(|u| u.starts_with("http")).cloned().collect(),
+        }
+    };
     let timeout = Duration::from_millis(st.config.certs.ocsp_timeout_ms).max(Duration::from_secs(3));
     let a = ask(st, &s, Budget { ocsp: timeout, fetch_crls: true }, now).await;
     if a.status == "revoked" {

@@ -35,6 +35,13 @@ async fn cr_a_crl_from_the_distribution_point_revokes_and_is_cached_until_next_u
     assert_eq!(checked.check_valid_until, Some(now + DAY), "good until the CRL's nextUpdate");
     assert!(is_signer(&app, &agus_acc).await);
     assert_eq!(server.hits(), 1, "the second check read the cached CRL");
+    // At binding: a revoked certificate is refused with the reason, a good one passes.
+    let checked = gerbang::ops::certificates::check_certificate(&app.state, &siti.cert_pem, now).unwrap();
+    let err = checks::at_binding(&app.state, &checked, None, now).await.unwrap_err();
+    assert!(err.contains("revoked") && err.contains("KeyCompromise"), "{err}");
+    let checked = gerbang::ops::certificates::check_certificate(&app.state, &agus.cert_pem, now).unwrap();
+    let ok = checks::at_binding(&app.state, &checked, None, now).await.unwrap();
+    assert_eq!((ok.status.as_str(), ok.source.as_str()), ("good", "crl"), "{ok:?}");
     let cached = cert_checks::crl(&app.state.db, &server.url).await.unwrap().unwrap();
     assert_eq!(cached.next_update, Some(now + DAY));
 
