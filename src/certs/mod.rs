@@ -3,6 +3,9 @@
 //! expire soon or were revoked. Person certificates carry no NIP or NIK, so the binding itself
 //! is what links a certificate to a person.
 
+pub mod names;
+pub mod possession;
+
 use std::path::Path;
 
 use serde::Serialize;
