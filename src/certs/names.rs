@@ -74,7 +74,7 @@ pub fn email_matches(cert_emails: &[String], verified: Option<&str>) -> bool {
     let Some(v) = verified.map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()) else {
         return false;
     };
-    cert_emails.iter().any(|e| *e == v)
+    cert_emails.contains(&v)
 }
 
 #[cfg(test)]

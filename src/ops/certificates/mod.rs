@@ -14,6 +14,7 @@ use crate::ids::AccountId;
 use crate::state::AppState;
 use crate::store::certs::{self as cert_store};
 pub use crate::store::certs::{CertRow, HeldCert};
+pub use binding::{approve, bind_certificate};
 
 /// Days before expiry from which a certificate is listed as expiring.
 pub const CERT_WARN_DAYS: i64 = 30;
@@ -57,27 +58,6 @@ pub async fn certificates_of(
 ) -> Result<Vec<CertRow>, AdminError> {
     let a = account(st, who, account_id).await?;
     Ok(cert_store::of_account(&st.db, &a.id).await?)
-}
-
-/// Binds a person's signing certificate after checking it (validity, key usage, and the
-/// configured issuers). Returns it with its holder.
-pub async fn bind_certificate(
-    st: &AppState,
-    who: &Principal,
-    account_id: &AccountId,
-    pem: &str,
-    now: i64,
-) -> Result<HeldCert, AdminError> {
-    let a = account(st, who, account_id).await?;
-    let checked = crate::certs::check(pem, &st.cert_issuers, now)
-        .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
-    let row = crate::certs::bind(&st.db, &a.id, &checked, &who.actor(), now).await?;
-    let detail = json!({
-        "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
-        "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
-    });
-    audit::record(&st.db, Event::new("certificate.bound").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
-    Ok(HeldCert { cert: row, holder_name: a.name, holder_opd_id: a.opd_id })
 }
 
 /// Records a revocation (reported by the certificate authority or the holder); the certificate
