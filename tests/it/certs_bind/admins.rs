@@ -89,10 +89,28 @@ async fn certs_bind_an_administrators_binding_waits_for_the_holders_proof() {
     let c = challenge(&b, &s.app).await;
     let res = submit(&b, &s.app, &c, &cert.cert_pem, "", &sign(&cert, &c.text, Sig::Cms)).await;
     assert_eq!(res.status(), 422);
+    // A second one the administrator bound, completed by pasting the certificate again.
+    let second = s.ca.person(PersonOpts::new("Siti Rahmawati").ecdsa());
+    let path = format!("/admin/api/v1/accounts/{siti}/certificates");
+    let (status, v) = call(&s.app, &sup, "POST", &path, Some(json!({ "certificate": second.cert_pem }))).await;
+    assert_eq!(status, 201, "{v}");
+    let c = challenge(&b, &s.app).await;
+    let res = submit(&b, &s.app, &c, &second.cert_pem, "", &sign(&second, &c.text, Sig::Pkcs1)).await;
+    assert_eq!(location(&res), "/account/certificates?done=bound");
+    let row = cert_store::get(&s.app.state.db, v["id"].as_str().unwrap()).await.unwrap().unwrap();
+    assert_eq!((row.pending.as_str(), row.possession.as_str()), ("", "signature"));
+    assert_eq!(cert_store::of_account(&s.app.state.db, &siti).await.unwrap().len(), 2);
     let kinds: Vec<String> = cert_events(&s.app, &siti).await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         kinds,
-        ["certificate.bound", "certificate.refused", "certificate.possession_proven", "certificate.refused"]
+        [
+            "certificate.bound",
+            "certificate.refused",
+            "certificate.possession_proven",
+            "certificate.refused",
+            "certificate.bound",
+            "certificate.possession_proven"
+        ]
     );
 }
 
