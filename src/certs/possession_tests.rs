@@ -81,6 +81,8 @@ fn cms_signatures_prove_possession_and_name_their_signer() {
     // Without signed attributes, with the key identifier, attached content, PSS, base64 DER.
     assert_eq!(verify(&rsa.cert_der, c, &cms(&rsa, &["-noattr"])), Ok(ProofKind::Cms));
     assert_eq!(verify(&rsa.cert_der, c, &cms(&rsa, &["-nodetach"])), Ok(ProofKind::Cms));
+    assert_eq!(verify(&rsa.cert_der, c, &cms(&rsa, &["-keyid"])), Ok(ProofKind::Cms));
+    assert_eq!(verify(&ec.cert_der, c, &cms(&ec, &["-md", "sha384"])), Ok(ProofKind::Cms));
     assert_eq!(verify(&rsa.cert_der, c, &cms(&rsa, &["-keyopt", "rsa_padding_mode:pss"])), Ok(ProofKind::Cms));
     let pem = cms(&rsa, &[]);
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
