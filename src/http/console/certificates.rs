@@ -51,13 +51,9 @@ pub async fn certificate_bind(
         Ok(x) => x,
         Err(r) => return r,
     };
-    // Refused before anything is shown: the op refuses it too, whatever face asks.
-    if c.admin.is_account(id.as_str()) {
-        let t = c.st.now();
-        return match ops::certificates::bind_certificate(&c.st, &c.admin, &id, "", t).await {
-            Err(e) => c.fail(e, &back),
-            Ok(_) => c.fail(AdminError::Internal, &back),
-        };
+    // Refused before the confirmation shows anything.
+    if let Err(e) = ops::certificates::binding::not_to_oneself(&c.st, &c.admin, &id, c.st.now()).await {
+        return c.fail(e, &back);
     }
     let pem = form.get("certificate").unwrap_or("").to_string();
     let t = c.st.now();

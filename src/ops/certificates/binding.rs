@@ -253,6 +253,21 @@ async fn bind_own_inner(
     Ok(row)
 }
 
+/// Refuses, and records, an administrator's binding to their own account (whatever face asks,
+/// and before anything about the certificate is shown).
+pub async fn not_to_oneself(
+    st: &AppState,
+    who: &Principal,
+    account_id: &AccountId,
+    now: i64,
+) -> Result<(), AdminError> {
+    if who.is_account(account_id.as_str()) {
+        refused(st, &who.actor(), account_id.as_str(), SELF_BINDING, now).await;
+        return Err(forbidden(SELF_BINDING));
+    }
+    Ok(())
+}
+
 /// An administrator binds a person's signing certificate after checking it. The binding waits
 /// for the holder's proof of possession on the account page (`pending` = `proof`), or for a
 /// second administrator's approval. Never to the administrator's own account.
@@ -263,10 +278,7 @@ pub async fn bind_certificate(
     pem: &str,
     now: i64,
 ) -> Result<HeldCert, AdminError> {
-    if who.is_account(account_id.as_str()) {
-        refused(st, &who.actor(), account_id.as_str(), SELF_BINDING, now).await;
-        return Err(forbidden(SELF_BINDING));
-    }
+    not_to_oneself(st, who, account_id, now).await?;
     let a = account(st, who, account_id).await?;
     let checked =
         super::check_certificate(st, pem, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
