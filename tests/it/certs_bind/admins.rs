@@ -211,3 +211,31 @@ async fn certs_bind_the_console_approves_after_a_confirmation() {
     assert_eq!(location(&res), format!("{back}?done=certificate_approved"));
     assert_eq!(cert_store::get(&s.app.state.db, &id).await.unwrap().unwrap().possession, "approved");
 }
+
+#[tokio::test]
+async fn certs_bind_an_administrators_binding_with_another_name_needs_another_administrator_after_the_proof() {
+    let s = setup().await;
+    let a = unit(&s.app).await;
+    let (sup_nip, _) = staff(&s.app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (opd_nip, opd_id) = staff(&s.app, "Lina Marlina", Some(&a), Some("opd-admin")).await;
+    let (nip, siti) = staff(&s.app, "Siti Rahmawati", Some(&a), None).await;
+    let (sup, opd) = (console_token(&s.app, &sup_nip).await, console_token(&s.app, &opd_nip).await);
+    let cert = s.ca.person(PersonOpts::new("Siti Aminah"));
+    let path = format!("/admin/api/v1/accounts/{siti}/certificates");
+    let (status, v) = call(&s.app, &opd, "POST", &path, Some(json!({ "certificate": cert.cert_pem }))).await;
+    assert_eq!((status, v["name_match"].as_str()), (201, Some("none")), "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let b = signed_in(&s.app, &nip).await;
+    let c = challenge(&b, &s.app).await;
+    let res = submit(&b, &s.app, &c, "", &id, &sign(&cert, &c.text, Sig::Pss)).await;
+    assert_eq!(location(&res), "/account/certificates?done=approval");
+    let row = cert_store::get(&s.app.state.db, &id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.pending.as_str(), row.possession.as_str(), row.bound_by.as_str()),
+        ("approval", "signature", opd_id.as_str())
+    );
+    let approval = format!("/admin/api/v1/certificates/{id}/approval");
+    assert_eq!(call(&s.app, &opd, "POST", &approval, None).await.0, 403, "not the one who bound it");
+    let (status, v) = call(&s.app, &sup, "POST", &approval, None).await;
+    assert_eq!((status, v["pending"].as_str(), v["possession"].as_str()), (200, Some(""), Some("signature")), "{v}");
+}
