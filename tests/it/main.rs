@@ -6,6 +6,7 @@ mod backchannel;
 mod certs;
 mod certs_trust;
 mod certs_monitor;
+mod certs_bind;
 mod cli;
 mod common;
 mod connected_apps;
