@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::access;
+use super::signer_gate::{is_signer_if_needed, no_signer};
+pub use super::signer_gate::NO_SIGNER_KEY;
 use super::auth_request::check_request;
 use super::clients::Client;
 use super::discovery::ACR_LEVEL_1;
@@ -137,7 +139,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
+pub(super) fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
     let mut p: Vec<(&str, &str)> = vec![("error", err.code.as_str()), ("error_description", &err.description)];
     if let Some(s) = state {
         p.push(("state", s));
@@ -146,7 +148,7 @@ fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, er
     Outcome::Redirect(redirect_with(req_redirect, &p))
 }
 
-fn denied(
+pub(super) fn denied(
     st: &Provider<'_>,
     req: &AuthRequest,
     message_key: &'static str,
@@ -526,31 +528,6 @@ pub async fn consent(st: &Provider<'_>, flow: Flow, session: Option<&SsoSession>
         Err(e) => fail(e),
     }
 }
-
-/// True unless the request needs level 4 and the account holds no signer binding now.
-async fn is_signer_if_needed(st: &Provider<'_>, required: u8, account_id: &str, now: i64) -> Result<bool, OAuthError> {
-    if !levels::needs_signer(required) {
-        return Ok(true);
-    }
-    Ok(st.signers.signer(account_id, now).await.map_err(OAuthError::server)?.is_some())
-}
-
-/// Level 4 asked for by a person without a signer binding: explained (with the way to the
-/// account page, where a certificate is bound), and `unmet_authentication_requirements` for
-/// the application, as for any level out of reach.
-fn no_signer(st: &Provider<'_>, request: &AuthRequest, none: bool) -> Outcome {
-    let err = OAuthError::new(
-        ErrorCode::UnmetAuthenticationRequirements,
-        "security level 4 requires a valid electronic certificate bound to the account",
-    );
-    if none {
-        return error_redirect(st, &request.redirect_uri, request.state.as_deref(), &err);
-    }
-    denied(st, request, NO_SIGNER_KEY, Some(levels::SIGNER), &err)
-}
-
-/// Translation key of the refusal page for level 4 without a signer binding.
-pub const NO_SIGNER_KEY: &str = "cl_denied_no_signer";
 
 /// Creates a single-use code (256 bits, kept only as a hash) and the redirect that carries it.
 /// `required` is the level the request needed: at level 4 (checked by the caller) the code says

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod logout_token;
 pub mod redirects;
 pub mod registration;
+pub mod signer_gate;
 pub mod token;
 
 use std::borrow::Cow;
