@@ -364,4 +364,49 @@ mod tests {
         let c = person_claims(&q, "x", "openid citizen_profile", 1);
         assert_eq!((&c["email"], &c["email_verified"]), (&json!("warga@contoh.id"), &json!(false)));
     }
+
+    #[test]
+    fn the_signer_role_and_the_cert_claim_come_only_from_a_signer_binding() {
+        let mut p = person(AccountKind::Asn);
+        // A stored role of the reserved name (made before it was reserved) grants nothing.
+        p.roles.push(RoleRow {
+            id: "r4".into(),
+            client_id: None,
+            name: SIGNER_ROLE.into(),
+            description: "".into(),
+            created_at: 0,
+        });
+        assert_eq!(p.global_roles(), vec!["auditor".to_string()]);
+        assert!(!p.holds_any("simpeg", &[SIGNER_ROLE.into()]));
+        let c = person_claims(&p, "simpeg", "openid roles signer", 3);
+        assert!(!c.contains_key("cert"), "no binding, no claim");
+
+        let der = b"not really a certificate".to_vec();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        );
+        p.signer = Some(CertRow {
+            pem,
+            serial: "01AB".into(),
+            issuer: "C=ID, O=Badan Siber dan Sandi Negara, CN=BSRE CA DS G1".into(),
+            not_after: 1_900_000_000,
+            ..Default::default()
+        });
+        assert_eq!(p.global_roles(), vec!["auditor".to_string(), SIGNER_ROLE.to_string()]);
+        assert!(p.holds_any("simpeg", &[SIGNER_ROLE.into()]));
+        assert!(!person_claims(&p, "simpeg", "openid roles", 4).contains_key("cert"), "only with its scope");
+        let c = person_claims(&p, "simpeg", "openid signer", 4);
+        assert_eq!(
+            c["cert"],
+            json!({
+                "x5t#S256": crate::crypto::b64url(&crate::crypto::sha256(&der)),
+                "serial": "01ab",
+                "issuer": "C=ID, O=Badan Siber dan Sandi Negara, CN=BSRE CA DS G1",
+                "not_after": 1_900_000_000,
+                "status": "valid",
+            })
+        );
+        assert!(!c.contains_key("roles"), "the role only with the roles scope");
+    }
 }
