@@ -2,11 +2,11 @@
 //! status, counter verification of citizens, and the roles the application requires. A refusal is explained to the person and
 //! the application receives `access_denied`, never a token.
 
+use super::claims::SIGNER_ROLE;
 use super::clients::Client;
+use super::Provider;
 use crate::identity::accounts::{Account, AccountKind, AccountStatus};
 use crate::identity::roles;
-use super::claims::SIGNER_ROLE;
-use super::Provider;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::access;
-use super::signer_gate::{is_signer_if_needed, no_signer};
-pub use super::signer_gate::NO_SIGNER_KEY;
 use super::auth_request::check_request;
 use super::clients::Client;
 use super::discovery::ACR_LEVEL_1;
+pub use super::signer_gate::NO_SIGNER_KEY;
+use super::signer_gate::{is_signer_if_needed, no_signer};
 use super::Provider;
 use super::{ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;

@@ -148,10 +148,7 @@ impl Person {
     pub fn holds_any(&self, client_id: &str, required: &[String]) -> bool {
         required.is_empty()
             || (self.signer.is_some() && required.iter().any(|r| r == SIGNER_ROLE))
-            || self
-                .roles
-                .iter()
-                .any(|r| r.applies_to(client_id) && r.name != SIGNER_ROLE && required.contains(&r.name))
+            || self.roles.iter().any(|r| r.applies_to(client_id) && r.name != SIGNER_ROLE && required.contains(&r.name))
     }
 }
 

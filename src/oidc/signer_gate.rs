@@ -6,7 +6,12 @@ use super::{ErrorCode, OAuthError, Provider};
 use crate::identity::levels;
 
 /// True unless the request needs level 4 and the account holds no signer binding now.
-pub(super) async fn is_signer_if_needed(st: &Provider<'_>, required: u8, account_id: &str, now: i64) -> Result<bool, OAuthError> {
+pub(super) async fn is_signer_if_needed(
+    st: &Provider<'_>,
+    required: u8,
+    account_id: &str,
+    now: i64,
+) -> Result<bool, OAuthError> {
     if !levels::needs_signer(required) {
         return Ok(true);
     }

@@ -188,7 +188,8 @@ async fn the_signer_role_is_computed_reserved_and_admits_only_signers() {
     let c = application(&app, 1, Some("signer")).await;
     let (_, agus) = staff(&app, "Agus Prasetyo", None, None).await;
     let url = start_auth(&app.rp(&c).await, &[]).url;
-    let (status, _, back) = refusal(browser_at(&app, &agus, 3).await.get(&url).send().await.unwrap(), &c.redirect_uri).await;
+    let (status, _, back) =
+        refusal(browser_at(&app, &agus, 3).await.get(&url).send().await.unwrap(), &c.redirect_uri).await;
     assert_eq!((status, back["error"].as_str()), (403, "access_denied"));
     let (_, siti) = staff(&app, "Siti Rahmawati", None, None).await;
     make_signer(&app, &siti).await;

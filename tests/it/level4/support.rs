@@ -64,17 +64,22 @@ pub async fn thumbprint(app: &TestApp, cert_id: &str) -> (String, String) {
 pub async fn browser_at(app: &TestApp, account_id: &str, level: u8) -> reqwest::Client {
     let amr = if level >= 3 { vec![gerbang::auth::passkeys::AMR.to_string()] } else { vec!["pwd".to_string()] };
     let acr = gerbang::identity::levels::acr(level);
-    let (cookie, _, _) =
-        gerbang::auth::session::create(&app.state.cache, account_id, acr, amr, 28_800, app.state.now(), "10.0.0.9", "uji", 60)
-            .await
-            .unwrap();
+    let (cookie, _, _) = gerbang::auth::session::create(
+        &app.state.cache,
+        account_id,
+        acr,
+        amr,
+        28_800,
+        app.state.now(),
+        "10.0.0.9",
+        "uji",
+        60,
+    )
+    .await
+    .unwrap();
     let jar = Arc::new(reqwest::cookie::Jar::default());
     jar.add_cookie_str(&format!("gerbang_sso={cookie}; Path=/"), &app.base.parse().unwrap());
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_provider(jar)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_provider(jar).build().unwrap()
 }
 
 /// A first-party application asking for `min_level`, with the scopes of these tests.
@@ -121,13 +126,8 @@ pub async fn tokens(app: &TestApp, c: &TestClient, b: &reqwest::Client, extra: &
 }
 
 pub async fn token_request(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = http_client()
-        .post(app.url("/token"))
-        .basic_auth(&c.id, c.secret.as_deref())
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        http_client().post(app.url("/token")).basic_auth(&c.id, c.secret.as_deref()).form(form).send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
@@ -158,7 +158,10 @@ pub fn roles(v: &Value) -> Vec<String> {
 }
 
 /// The page of a refused authorization: status, text (entities undone), the way back's query.
-pub async fn refusal(res: reqwest::Response, redirect_uri: &str) -> (u16, String, std::collections::HashMap<String, String>) {
+pub async fn refusal(
+    res: reqwest::Response,
+    redirect_uri: &str,
+) -> (u16, String, std::collections::HashMap<String, String>) {
     let status = res.status().as_u16();
     let page = res.text().await.unwrap().replace("&#x2f;", "/").replace("&amp;", "&");
     let back = page
