@@ -2,12 +2,80 @@
 //! a signer binding is answered at level 4 with the `signer` role and the `cert` claim; without
 //! one, a clear refusal; revocation and expiry take it all away at the next use.
 
+mod authenticator;
 mod support;
 
+use authenticator::SoftPasskey;
+use gerbang::auth::passkeys;
 use serde_json::{json, Value};
 
 use crate::common::*;
 use support::*;
+
+/// Passwordless login on the login page of `auth_url` with `key`: the answer to the passkey form.
+async fn passkey_login(app: &TestApp, b: &reqwest::Client, auth_url: &str, key: &mut SoftPasskey) -> reqwest::Response {
+    let res = b.get(auth_url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the login page");
+    let html = res.text().await.unwrap();
+    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
+    let options: Value =
+        b.post(app.url("/login/passkey/options")).form(&form).send().await.unwrap().json().await.unwrap();
+    let credential = key.assert(&options).to_string();
+    let mut answer = form.to_vec();
+    answer.push(("credential", credential));
+    b.post(app.url("/login/passkey")).form(&answer).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_passkey_login_reaches_level_4_only_with_a_signer_binding() {
+    let app = TestApp::spawn_localhost(&[]).await;
+    let st = &app.state;
+    let (_, siti) = staff(&app, "Siti Rahmawati", None, None).await;
+    let mut key = SoftPasskey::new(&app.base);
+    let wa = st.webauthn.as_ref();
+    let options = passkeys::start_registration(wa, &st.cache, &st.db, &siti, "Siti", "Siti").await.unwrap();
+    let credential = serde_json::from_value(key.register(&options)).unwrap();
+    passkeys::finish_registration(wa, &st.cache, &st.db, &siti, "Kunci uji", &credential, gerbang::state::now())
+        .await
+        .unwrap();
+    let c = application(&app, 4, None).await;
+    let rp = app.rp(&c).await;
+
+    // The passkey alone (level 3) is not enough: refused with the page, and no code.
+    let res = passkey_login(&app, &browser(), &start_auth(&rp, &["signer"]).url, &mut key).await;
+    let (status, page, back) = refusal(res, &c.redirect_uri).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("href=\"/account\""));
+    assert_eq!(back["error"], "unmet_authentication_requirements");
+
+    let cert_id = make_signer(&app, &siti).await;
+    let (x5t, _) = thumbprint(&app, &cert_id).await;
+    let start = start_auth(&rp, &["roles", "signer"]);
+    let res = passkey_login(&app, &browser(), &start.url, &mut key).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let t = redeem_code(&app, &c, &location(&res), start.verifier.secret()).await;
+    assert_eq!(t.id["acr"], "urn:gerbang:loa:4");
+    assert!(t.id["amr"].as_array().unwrap().iter().any(|a| a == passkeys::AMR), "{}", t.id);
+    assert!(roles(&t.id).contains(&"signer".to_string()));
+    assert_eq!(t.id["cert"]["x5t#S256"], x5t.as_str());
+
+    // The password first, then the passkey as the second step: level 4 as well.
+    let (b, start) = (browser(), start_auth(&rp, &[]));
+    let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
+    let nip = gerbang::identity::accounts::get(&st.db, &siti).await.unwrap().unwrap().nip.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 200, "the second-factor page");
+    let html = res.text().await.unwrap();
+    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
+    let options: Value =
+        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
+    let mut answer = form.to_vec();
+    answer.push(("credential", key.assert(&options).to_string()));
+    let res = b.post(app.url("/login/otp")).form(&answer).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let t = redeem_code(&app, &c, &location(&res), start.verifier.secret()).await;
+    assert_eq!(t.id["acr"], "urn:gerbang:loa:4");
+}
 
 #[tokio::test]
 async fn a_signer_logs_in_at_level_4_with_the_signer_role_and_the_cert_claim() {

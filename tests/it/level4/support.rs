@@ -105,15 +105,19 @@ pub async fn tokens(app: &TestApp, c: &TestClient, b: &reqwest::Client, extra: &
     let start = start_auth(&rp, &["profile", "roles", "signer", "offline_access"]);
     let res = b.get(format!("{}{extra}", start.url)).send().await.unwrap();
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    let callback = location(&res);
+    redeem_code(app, c, &location(&res), start.verifier.secret()).await
+}
+
+/// The token endpoint's answer to the code in `callback`.
+pub async fn redeem_code(app: &TestApp, c: &TestClient, callback: &str, verifier: &str) -> Tokens {
     let (status, v) = token_request(
         app,
         c,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &query(&callback)["code"]),
+            ("code", &query(callback)["code"]),
             ("redirect_uri", &c.redirect_uri),
-            ("code_verifier", start.verifier.secret()),
+            ("code_verifier", verifier),
         ],
     )
     .await;
@@ -121,7 +125,7 @@ pub async fn tokens(app: &TestApp, c: &TestClient, b: &reqwest::Client, extra: &
     Tokens {
         id: jwt_payload(v["id_token"].as_str().unwrap()),
         access: v["access_token"].as_str().unwrap().into(),
-        refresh: v["refresh_token"].as_str().unwrap().into(),
+        refresh: v["refresh_token"].as_str().unwrap_or_default().into(),
     }
 }
 
