@@ -29,8 +29,9 @@ pub struct AppState {
     pub clients: ClientCache,
     /// Tokens issued here since the upkeep last added them to the shared counters.
     pub token_tally: crate::stats::TokenTally,
-    /// Certificate authorities whose electronic certificates may be bound (empty: any).
-    pub cert_issuers: Vec<crate::certs::TrustedIssuer>,
+    /// The roots and intermediates electronic certificates must chain to (`certificate_issuers`);
+    /// without anchors binding is not offered.
+    pub cert_trust: crate::certs::TrustStore,
     pub hasher: Hasher,
     /// Request rate limits (in-process buckets; Redis ones when the cache is Redis).
     pub limits: crate::limits::Limiter,
@@ -127,9 +128,16 @@ impl AppState {
         if let Err(e) = crate::audit::open(&db, crate::audit::ChainKey::derive(&master_bytes), now()).await {
             tracing::error!(error = %e, "the audit trail could not be opened; events will not be recorded");
         }
-        let cert_issuers = match &config.certs.issuers {
-            Some(path) => crate::certs::load_issuers(path)?,
-            None => Vec::new(),
+        let cert_trust = match &config.certs.issuers {
+            Some(path) => {
+                let trust = crate::certs::TrustStore::load(path)?;
+                tracing::info!(authorities = ?trust.names(), "electronic certificates must chain to these authorities");
+                trust
+            }
+            None => {
+                tracing::info!("certificate binding is not offered: certificate_issuers is not set");
+                crate::certs::TrustStore::empty()
+            }
         };
         let themes = Themes::load(&config.themes_dir, &config.theme).context("cannot load the theme")?;
         let mailer = crate::mail::Mailer::from_config(&config).context("cannot set up e-mail")?;
@@ -144,7 +152,7 @@ impl AppState {
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
-            cert_issuers,
+            cert_trust,
             hasher: Hasher::new(config.max_concurrent_hashes, config.hash_queue),
             limits: crate::limits::Limiter::new(&config.rate_limits),
             config: Arc::new(config),

@@ -30,6 +30,8 @@ export GERBANG_DATA_DIR="$TMP" GERBANG_DATABASE_URL="sqlite://$TMP/gerbang.db" G
 export GERBANG_ISSUER="http://localhost:$PORT" GERBANG_BOOTSTRAP=false GERBANG_LOG=${GERBANG_LOG:-gerbang=info,warn}
 # Applications requested in the console must send people back under the region's domains.
 export GERBANG_REDIRECT_DOMAINS="contoh.go.id,*.contoh.go.id"
+# Electronic certificates bind only through a path to a configured root: the fixtures' CA.
+export GERBANG_CERTIFICATE_ISSUERS="$ROOT/tests/fixtures/certs/ca.pem"
 NIP=198503122010011001
 PASSWORD=kunci-uji-peramban-2026
 echo "$PASSWORD" | "$BIN" account create --nip "$NIP" --name "Siti Rahmawati" --password-stdin --json >/dev/null

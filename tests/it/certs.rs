@@ -7,6 +7,14 @@ use crate::common::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
 
+/// The fixtures' CA (a stand-in for BSrE's) as the configured trust anchor: without one binding
+/// is not offered at all.
+const ANCHORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs/ca.pem");
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1"), ("GERBANG_CERTIFICATE_ISSUERS", ANCHORS)]).await
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
 }
@@ -29,7 +37,7 @@ async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option
 
 #[tokio::test]
 async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_people() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let app = spawn().await;
     let (a, b) = (unit(&app).await, unit(&app).await);
     let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (aud_nip, _) = staff(&app, "Dewi Anggraini", Some(&a), Some("auditor")).await;
@@ -123,15 +131,9 @@ async fn certificates_are_checked_bound_monitored_and_revoked_by_the_right_peopl
 }
 
 #[tokio::test]
-async fn with_trusted_issuers_configured_only_their_certificates_bind() {
+async fn binding_needs_trust_anchors_and_only_their_certificates_bind() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("issuers.pem");
-    std::fs::write(&bundle, fixture("ca.pem")).unwrap();
-    let app = TestApp::spawn_with(&[
-        ("GERBANG_ADMIN_MIN_LEVEL", "1"),
-        ("GERBANG_CERTIFICATE_ISSUERS", bundle.to_str().unwrap()),
-    ])
-    .await;
+    let app = spawn().await;
     let a = unit(&app).await;
     let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (_, agus) = staff(&app, "Agus Prasetyo", Some(&a), None).await;
@@ -139,6 +141,24 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
     let bind = format!("/admin/api/v1/accounts/{agus}/certificates");
     assert_eq!(call(&app, &sup, "POST", &bind, Some(json!({ "certificate": fixture("agus.pem") }))).await.0, 201);
 
+    // No anchors configured (the default): nothing binds, whatever it is.
+    let open = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&open).await;
+    let (sup_nip, _) = staff(&open, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
+    let (_, siti) = staff(&open, "Siti Rahmawati", Some(&a), None).await;
+    let sup = console_token(&open, &sup_nip).await;
+    let (s, v) = call(
+        &open,
+        &sup,
+        "POST",
+        &format!("/admin/api/v1/accounts/{siti}/certificates"),
+        Some(json!({ "certificate": fixture("siti.pem") })),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("no trust anchors (certificate_issuers)"), "{v}");
+
+    // A CA with the fixture CA's name and another key: the signature does not verify.
     let other = dir.path().join("impostor.pem");
     std::fs::write(&other, fixture("impostor-ca.pem")).unwrap();
     let strict = TestApp::spawn_with(&[
@@ -159,12 +179,12 @@ async fn with_trusted_issuers_configured_only_their_certificates_bind() {
     )
     .await;
     assert_eq!(s, 422, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("signature"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("not issued by a trusted certificate authority"), "{v}");
 }
 
 #[tokio::test]
 async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let app = spawn().await;
     let a = unit(&app).await;
     let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (_, siti) = staff(&app, "Siti Rahmawati", Some(&a), None).await;
@@ -217,7 +237,7 @@ async fn the_console_binds_after_showing_what_the_certificate_says_and_lists_it(
 
 #[tokio::test]
 async fn the_console_refuses_another_opds_admin_before_showing_a_certificate_to_revoke() {
-    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let app = spawn().await;
     let (a, b) = (unit(&app).await, unit(&app).await);
     let (sup_nip, _) = staff(&app, "Rina Wulandari", Some(&a), Some("diskominfo-admin")).await;
     let (other_nip, _) = staff(&app, "Dewi Lestari", Some(&b), Some("opd-admin")).await;

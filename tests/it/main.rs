@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod backchannel;
 mod certs;
+mod certs_trust;
 mod cli;
 mod common;
 mod connected_apps;

@@ -86,13 +86,14 @@ pub async fn account_certificates(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CertificateUpload {
-    /// The person's signing certificate: PEM, or base64 of the DER.
+    /// The person's signing certificate: PEM (optionally followed by the intermediates of its
+    /// chain), or base64 of the DER.
     pub certificate: String,
 }
 
-/// Bind a person's electronic signing certificate to their account. It must be in its validity
-/// period, meant for signatures, not a CA's, and issued by a configured issuer when
-/// `certificate_issuers` is set.
+/// Bind a person's electronic signing certificate to their account. It must validate to the
+/// trust anchors of `certificate_issuers` (without them nothing binds), be in its validity
+/// period, meant for signatures and not a CA's.
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/certificates", request_body = CertificateUpload,
     params(("id" = String, Path, description = "account id")),
     responses((status = 201, body = CertificateView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]

@@ -59,8 +59,8 @@ pub async fn certificates_of(
     Ok(cert_store::of_account(&st.db, &a.id).await?)
 }
 
-/// Binds a person's signing certificate after checking it (validity, key usage, and the
-/// configured issuers). Returns it with its holder.
+/// Binds a person's signing certificate after checking it (path validation to the trust
+/// anchors, validity, key usage). Returns it with its holder.
 pub async fn bind_certificate(
     st: &AppState,
     who: &Principal,
@@ -69,8 +69,8 @@ pub async fn bind_certificate(
     now: i64,
 ) -> Result<HeldCert, AdminError> {
     let a = account(st, who, account_id).await?;
-    let checked = crate::certs::check(pem, &st.cert_issuers, now)
-        .map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
+    let checked =
+        crate::certs::check(pem, &st.cert_trust, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
     let row = crate::certs::bind(&st.db, &a.id, &checked, &who.actor(), now).await?;
     let detail = json!({
         "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
@@ -124,8 +124,9 @@ pub async fn certificate(st: &AppState, who: &Principal, id: &str) -> Result<Cer
     Ok(row)
 }
 
-/// What a certificate says about itself, checked as binding checks it (validity, key usage and
-/// the configured issuers), for the confirmation before the binding. Nothing is stored.
+/// What a certificate says about itself, checked as binding checks it (path validation to the
+/// trust anchors, validity, key usage), for the confirmation before the binding. Nothing is
+/// stored.
 pub fn check_certificate(st: &AppState, pem: &str, now: i64) -> Result<crate::certs::Checked, crate::certs::CertError> {
-    crate::certs::check(pem, &st.cert_issuers, now)
+    crate::certs::check(pem, &st.cert_trust, now)
 }
