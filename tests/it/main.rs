@@ -23,6 +23,7 @@ mod fuzz_parsers;
 mod identity;
 mod import;
 mod layers;
+mod level4;
 mod limits;
 mod login;
 mod mail;
