@@ -18,7 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http::{
-    account, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim, upstream,
+    account, account_certs, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim,
+    upstream,
 };
 use crate::state::AppState;
 
@@ -73,6 +74,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/account/passkeys/options", post(account::passkey_options))
         .route("/account/passkeys/{id}/remove", get(account::passkey_remove_form).post(account::passkey_remove))
         .route("/account/sessions/{sid}/end", get(account::session_end_form).post(account::session_end))
+        .route("/account/certificates", get(account_certs::overview).post(account_certs::submit))
         .route("/account/applications", get(connected::list))
         .route("/account/applications/{client_id}/withdraw", get(connected::withdraw_form).post(connected::withdraw))
         .route("/demo", get(demo::home))
@@ -104,6 +106,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/console/verification", get(console::verification).post(console::verification_submit))
         .route("/console/accounts/{id}/certificates", post(console::certificate_bind))
         .route("/console/certificates/{id}/revoke", post(console::certificate_revoke))
+        .route("/console/certificates/{id}/approve", post(console::certificate_approve))
         .route("/console/opd", get(console::opd).post(console::opd_create))
         .route("/console/roles", get(console::roles))
         .route("/console/roles/new", post(console::role_create))
@@ -138,6 +141,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/certificates", get(admin::list_certificates))
         .route("/admin/api/v1/certificates/signers.csv", get(admin::signers_csv))
         .route("/admin/api/v1/certificates/{id}/revocation", post(admin::revoke_certificate))
+        .route("/admin/api/v1/certificates/{id}/approval", post(admin::approve_certificate))
         .route("/admin/api/v1/certificate-crls", post(admin::upload_crl))
         .route("/admin/api/v1/certificates/{id}/check", post(admin::check_certificate))
         .route("/admin/api/v1/opd", get(admin::list_opd).post(admin::create_opd))

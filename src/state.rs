@@ -69,6 +69,7 @@ impl AppState {
             subjects: &self.subjects,
             redirect_policy: &self.redirect_policy,
             sealer: &self.sealer,
+            signers: self,
         }
     }
 }

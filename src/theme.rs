@@ -21,6 +21,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("totp.html", include_str!("../themes/default/totp.html")),
     ("account.html", include_str!("../themes/default/account.html")),
     ("account_password.html", include_str!("../themes/default/account_password.html")),
+    ("account_certificates.html", include_str!("../themes/default/account_certificates.html")),
     ("account_totp.html", include_str!("../themes/default/account_totp.html")),
     ("account_codes.html", include_str!("../themes/default/account_codes.html")),
     ("confirm.html", include_str!("../themes/default/confirm.html")),

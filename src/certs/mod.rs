@@ -5,8 +5,10 @@
 
 pub mod bsre;
 pub mod crl;
+pub mod names;
 pub mod ocsp;
 mod path;
+pub mod possession;
 mod read;
 pub mod signed;
 pub mod trust;
@@ -87,23 +89,6 @@ impl CertError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum BindError {
-    #[error(transparent)]
-    Cert(#[from] CertError),
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for BindError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(_) => BindError::Cert(CertError::AlreadyBound),
-            other => BindError::Store(other),
-        }
-    }
-}
-
 /// What Gerbang keeps of a certificate that validated to a trust anchor.
 #[derive(Debug, Clone, Serialize)]
 pub struct Checked {
@@ -145,34 +130,6 @@ pub fn to_pem(der: &[u8]) -> String {
             .collect::<Vec<_>>()
             .join("\n")
     )
-}
-
-/// Binds a checked certificate to an account. One certificate belongs to one account.
-pub async fn bind(db: &Db, account_id: &str, c: &Checked, bound_by: &str, now: i64) -> Result<CertRow, BindError> {
-    let row = CertRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        account_id: account_id.to_string(),
-        fingerprint: c.fingerprint.clone(),
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        serial: c.serial.clone(),
-        not_before: c.not_before,
-        not_after: c.not_after,
-        status: "active".into(),
-        revoked_at: None,
-        revocation_reason: String::new(),
-        pem: to_pem(&c.der),
-        bound_by: bound_by.to_string(),
-        created_at: now,
-        check_status: "unchecked".into(),
-        possession: "none".into(),
-        ocsp_url: c.ocsp_url.clone().unwrap_or_default(),
-        crl_urls: c.crl_urls.join(" "),
-        issuer_pem: if c.issuer_der.is_empty() { String::new() } else { to_pem(&c.issuer_der) },
-        ..CertRow::default()
-    };
-    store::insert(db, &row).await?;
-    Ok(row)
 }
 
 /// How a bound certificate stands at `now`.

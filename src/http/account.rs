@@ -222,6 +222,7 @@ pub async fn overview(
             verified => a.identity_verified(), counter => super::register::counter_info(st, locale),
         }),
         csrf => st.csrf.token(&bid, "account"),
+        certificates_offered => crate::ops::certificates::binding::offered(st),
         upstream_links => o.upstream_links.iter().map(|l| minijinja::context! { upstream_id => l.upstream_id, name => l.name, created => when(l.created_at), last_login => l.last_login_at.map(when) }).collect::<Vec<_>>(),
     };
     Ok((jar, page(st, StatusCode::OK, "account.html", locale, ctx)).into_response())

@@ -3,6 +3,7 @@
 //! live here.
 
 pub mod account;
+pub mod account_certs;
 pub mod admin;
 pub mod connected;
 pub mod console;

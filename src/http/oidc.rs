@@ -129,11 +129,14 @@ pub fn outcome_response(
             if message_key == "denied_unverified" {
                 message = message.replace("{counter}", &super::register::counter_info(st, locale));
             }
+            // Level 4 without a bound certificate: the account page is where one is bound.
+            let account_url = (message_key == crate::oidc::authorize::NO_SIGNER_KEY).then_some("/account");
             let ctx = minijinja::context! {
                 title => st.themes.text(locale, "error_access_denied_title"),
                 message => message,
                 code => "access_denied",
                 back_url => back_url,
+                account_url => account_url,
             };
             page(st, StatusCode::FORBIDDEN, "error.html", locale, ctx)
         }

@@ -2,10 +2,12 @@
 //! status, counter verification of citizens, and the roles the application requires. A refusal is explained to the person and
 //! the application receives `access_denied`, never a token.
 
+use super::claims::SIGNER_ROLE;
 use super::clients::Client;
+use super::Provider;
 use crate::identity::accounts::{Account, AccountKind, AccountStatus};
 use crate::identity::roles;
-use crate::store::{Db, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
@@ -41,7 +43,13 @@ impl Denial {
     }
 }
 
-pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result<(), Denial>, StoreError> {
+/// `now` decides the computed role `signer`, held only while the account has a signer binding.
+pub async fn check(
+    st: &Provider<'_>,
+    client: &Client,
+    account: &Account,
+    now: i64,
+) -> Result<Result<(), Denial>, StoreError> {
     if !account.is_active() {
         return Ok(Err(Denial::Inactive(account.status)));
     }
@@ -52,8 +60,13 @@ pub async fn check(db: &Db, client: &Client, account: &Account) -> Result<Result
         return Ok(Err(Denial::Unverified));
     }
     if !client.required_roles.is_empty() {
-        let held = roles::effective(db, &account.id).await?;
-        let ok = held.iter().any(|r| r.applies_to(&client.id) && client.required_roles.contains(&r.name));
+        let held = roles::effective(st.db, &account.id).await?;
+        let mut ok = held
+            .iter()
+            .any(|r| r.applies_to(&client.id) && r.name != SIGNER_ROLE && client.required_roles.contains(&r.name));
+        if !ok && client.required_roles.iter().any(|r| r == SIGNER_ROLE) {
+            ok = st.signers.signer(&account.id, now).await?.is_some();
+        }
         if !ok {
             return Ok(Err(Denial::MissingRole));
         }

@@ -10,6 +10,8 @@ use super::access;
 use super::auth_request::check_request;
 use super::clients::Client;
 use super::discovery::ACR_LEVEL_1;
+pub use super::signer_gate::NO_SIGNER_KEY;
+use super::signer_gate::{is_signer_if_needed, no_signer};
 use super::Provider;
 use super::{ErrorCode, OAuthError};
 use crate::auth::session::SsoSession;
@@ -137,7 +139,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
+pub(super) fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, err: &OAuthError) -> Outcome {
     let mut p: Vec<(&str, &str)> = vec![("error", err.code.as_str()), ("error_description", &err.description)];
     if let Some(s) = state {
         p.push(("state", s));
@@ -146,7 +148,7 @@ fn error_redirect(st: &Provider<'_>, req_redirect: &str, state: Option<&str>, er
     Outcome::Redirect(redirect_with(req_redirect, &p))
 }
 
-fn denied(
+pub(super) fn denied(
     st: &Provider<'_>,
     req: &AuthRequest,
     message_key: &'static str,
@@ -258,7 +260,9 @@ async fn continue_request(
     let fail = |err: OAuthError| error_redirect(st, &redirect_uri, state.as_deref(), &err);
     // Step-up: a session below the level asked for must authenticate more strongly. Levels no
     // method of this version can reach are refused now, never answered with a lower level.
+    // Level 4 is a level-3 login by a signer: the login steps up to 3, the binding is checked.
     let required = client.min_level.max(request.acr_level).max(1);
+    let login_needed = levels::login_level(required);
     let session_level = session.map(|s| levels::from_acr(&s.acr).unwrap_or(1)).unwrap_or(0);
     if required > levels::MAX_REACHABLE && session_level < required {
         let err = OAuthError::new(
@@ -303,7 +307,7 @@ async fn continue_request(
         };
     };
     if let Some(a) = &account {
-        match access::check(st.db, client, a).await {
+        match access::check(st, client, a, now).await {
             Err(e) => return fail(OAuthError::server(e)),
             Ok(Err(d)) => {
                 let err = OAuthError::new(ErrorCode::AccessDenied, d.description());
@@ -312,13 +316,19 @@ async fn continue_request(
             Ok(Ok(())) => {}
         }
     }
+    // Refused before any step-up: a stronger login would not make a non-signer a signer.
+    match is_signer_if_needed(st, required, &session.account_id, now).await {
+        Err(e) => return fail(e),
+        Ok(false) => return no_signer(st, &request, none),
+        Ok(true) => {}
+    }
     // Step-up within reach: the session is weaker than required and a second factor can fix it.
-    if session_level < required {
+    if session_level < login_needed {
         let factors = match Factors::of(st.db, &session.account_id).await {
             Ok(f) => f,
             Err(e) => return fail(OAuthError::server(e)),
         };
-        if factors.reachable() < required {
+        if factors.reachable() < login_needed {
             // Out of reach even with interaction: the person has not enrolled a strong enough factor.
             let err = OAuthError::new(
                 ErrorCode::UnmetAuthenticationRequirements,
@@ -342,7 +352,7 @@ async fn continue_request(
             Ok(flow) => Outcome::Consent(flow),
             Err(e) => fail(e),
         },
-        Ok(false) => match issue_code(st, &request, session, now).await {
+        Ok(false) => match issue_code(st, &request, session, required, now).await {
             Ok(url) => Outcome::Redirect(url),
             Err(e) => fail(e),
         },
@@ -435,7 +445,7 @@ pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession
         Ok(None) => return error_page("err_session_expired", "invalid_request", "the account was removed"),
         Err(e) => return fail(OAuthError::server(e)),
     };
-    match access::check(st.db, &client, &account).await {
+    match access::check(st, &client, &account, now).await {
         Err(e) => return fail(OAuthError::server(e)),
         Ok(Err(d)) => {
             end_flow(st, &flow.id).await;
@@ -445,7 +455,7 @@ pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession
         Ok(Ok(())) => {}
     }
     let required = client.min_level.max(flow.request.acr_level).max(1);
-    if levels::from_acr(&session.acr).unwrap_or(1) < required {
+    if levels::from_acr(&session.acr).unwrap_or(1) < levels::login_level(required) {
         end_flow(st, &flow.id).await;
         let err = OAuthError::new(
             ErrorCode::UnmetAuthenticationRequirements,
@@ -453,6 +463,15 @@ pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession
         );
         return denied(st, &flow.request, "denied_level_enrol", Some(required), &err);
     }
+    match is_signer_if_needed(st, required, &session.account_id, now).await {
+        Err(e) => return fail(e),
+        Ok(false) => {
+            end_flow(st, &flow.id).await;
+            return no_signer(st, &flow.request, false);
+        }
+        Ok(true) => {}
+    }
+    flow.required_level = required;
     flow.pending_account = None;
     match needs_consent(st, &client, &flow.request, &session.account_id).await {
         Err(e) => fail(e),
@@ -465,7 +484,7 @@ pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession
         }
         Ok(false) => {
             end_flow(st, &flow.id).await;
-            match issue_code(st, &flow.request, session, now).await {
+            match issue_code(st, &flow.request, session, required, now).await {
                 Ok(url) => Outcome::Redirect(url),
                 Err(e) => fail(e),
             }
@@ -493,24 +512,40 @@ pub async fn consent(st: &Provider<'_>, flow: Flow, session: Option<&SsoSession>
     if !allow {
         return fail(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
     }
+    // Time passed on the consent page: the binding is looked at again.
+    match is_signer_if_needed(st, flow.required_level, &session.account_id, now).await {
+        Err(e) => return fail(e),
+        Ok(false) => return no_signer(st, &flow.request, false),
+        Ok(true) => {}
+    }
     if let Err(e) =
         grant_store::put_consent(st.db, &session.account_id, &flow.request.client_id, &flow.request.scope, now).await
     {
         return fail(OAuthError::server(e));
     }
-    match issue_code(st, &flow.request, session, now).await {
+    match issue_code(st, &flow.request, session, flow.required_level, now).await {
         Ok(url) => Outcome::Redirect(url),
         Err(e) => fail(e),
     }
 }
 
 /// Creates a single-use code (256 bits, kept only as a hash) and the redirect that carries it.
+/// `required` is the level the request needed: at level 4 (checked by the caller) the code says
+/// `urn:gerbang:loa:4`, otherwise the session's own level.
 pub async fn issue_code(
     st: &Provider<'_>,
     request: &AuthRequest,
     session: &SsoSession,
+    required: u8,
     now: i64,
 ) -> Result<String, OAuthError> {
+    let acr = if levels::needs_signer(required) {
+        levels::acr(levels::SIGNER).to_string()
+    } else if session.acr.is_empty() {
+        ACR_LEVEL_1.to_string()
+    } else {
+        session.acr.clone()
+    };
     let code = crypto::random_token(32).map_err(OAuthError::server)?;
     let grant = CodeGrant {
         client_id: request.client_id.clone(),
@@ -521,7 +556,7 @@ pub async fn issue_code(
         code_challenge: request.code_challenge.clone(),
         sid: session.sid.clone(),
         auth_time: session.auth_time,
-        acr: if session.acr.is_empty() { ACR_LEVEL_1.into() } else { session.acr.clone() },
+        acr,
         amr: session.amr.clone(),
         grant_id: uuid::Uuid::new_v4().to_string(),
         expires_at: now + st.config.code_ttl,

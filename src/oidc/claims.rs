@@ -7,6 +7,7 @@ use super::has_scope;
 use crate::identity::accounts::{Account, AccountKind};
 use crate::identity::opd::{self, OpdClaim};
 use crate::identity::{profile, roles, wilayah};
+use crate::store::certs::CertRow;
 use crate::store::roles::RoleRow;
 use crate::store::{Db, StoreError};
 
@@ -90,13 +91,22 @@ pub struct AccessClaims {
     pub app_roles: Option<Vec<String>>,
 }
 
-/// A person with what claims are made of: account, OPD unit and effective roles.
+/// A person with what claims are made of: account, OPD unit, effective roles and, when the
+/// caller looked it up, the signer binding held now.
 #[derive(Debug, Clone)]
 pub struct Person {
     pub account: Account,
     pub opd: Option<OpdClaim>,
     pub roles: Vec<RoleRow>,
+    /// The binding that makes the person a transaction signer now (role `signer`, claim
+    /// `cert`); `None` when they hold none or it was not looked up.
+    pub signer: Option<CertRow>,
 }
+
+/// The global role held exactly while the account has a signer binding. Computed at each use,
+/// never stored, so an expiry or revocation takes it away at once; no stored role may take the
+/// name.
+pub const SIGNER_ROLE: &str = "signer";
 
 impl Person {
     pub async fn load(db: &Db, account: Account) -> Result<Person, StoreError> {
@@ -105,11 +115,23 @@ impl Person {
             None => None,
         };
         let roles = roles::effective(db, &account.id).await?;
-        Ok(Person { account, opd, roles })
+        Ok(Person { account, opd, roles, signer: None })
+    }
+
+    /// [`Person::load`] with the signer binding the account holds at `now`.
+    pub async fn load_with_signer(st: &super::Provider<'_>, account: Account, now: i64) -> Result<Person, StoreError> {
+        let mut p = Person::load(st.db, account).await?;
+        p.signer = st.signers.signer(&p.account.id, now).await?;
+        Ok(p)
     }
 
     pub fn global_roles(&self) -> Vec<String> {
-        self.roles.iter().filter(|r| r.is_global()).map(|r| r.name.clone()).collect()
+        let mut out: Vec<String> =
+            self.roles.iter().filter(|r| r.is_global() && r.name != SIGNER_ROLE).map(|r| r.name.clone()).collect();
+        if self.signer.is_some() {
+            out.push(SIGNER_ROLE.into());
+        }
+        out
     }
 
     pub fn app_roles(&self, client_id: &str) -> Vec<String> {
@@ -124,8 +146,34 @@ impl Person {
 
     /// Holds at least one of `required` (names of the application's or global roles).
     pub fn holds_any(&self, client_id: &str, required: &[String]) -> bool {
-        required.is_empty() || self.roles.iter().any(|r| r.applies_to(client_id) && required.contains(&r.name))
+        required.is_empty()
+            || (self.signer.is_some() && required.iter().any(|r| r == SIGNER_ROLE))
+            || self.roles.iter().any(|r| r.applies_to(client_id) && r.name != SIGNER_ROLE && required.contains(&r.name))
     }
+}
+
+/// The `cert` claim (scope `signer`): which certificate makes the person a signer. `x5t#S256`
+/// is the base64url SHA-256 of the certificate's DER, as in RFC 7515 §4.1.8 and RFC 8705, so
+/// an application can match a signature's certificate to the login. Only a signer binding is
+/// released, so `status` is always `valid`; without one the claim is left out.
+pub fn cert_claim(c: &CertRow) -> Value {
+    let der = x509_parser::pem::parse_x509_pem(c.pem.as_bytes()).ok().map(|(_, p)| p.contents);
+    let digest = match der {
+        Some(der) => crate::crypto::sha256(&der).to_vec(),
+        None => hex_bytes(&c.fingerprint).unwrap_or_default(),
+    };
+    json!({
+        "x5t#S256": crate::crypto::b64url(&digest),
+        "serial": c.serial.to_ascii_lowercase(),
+        "issuer": c.issuer,
+        "not_after": c.not_after,
+        "status": "valid",
+    })
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 fn region(nik: &str) -> Option<Value> {
@@ -165,6 +213,11 @@ pub fn person_claims(p: &Person, client_id: &str, scope: &str, level: u8) -> Map
     if has_scope(scope, "roles") {
         m.insert("roles".into(), p.global_roles().into());
         m.insert("app_roles".into(), p.app_roles(client_id).into());
+    }
+    if has_scope(scope, "signer") {
+        if let Some(c) = &p.signer {
+            m.insert("cert".into(), cert_claim(c));
+        }
     }
     // An address counts as verified only once its owner followed a link mailed to it.
     if has_scope(scope, "email") {
@@ -254,6 +307,7 @@ mod tests {
                     created_at: 0,
                 },
             ],
+            signer: None,
         }
     }
 
@@ -306,5 +360,50 @@ mod tests {
         q.account.email = Some("warga@contoh.id".into());
         let c = person_claims(&q, "x", "openid citizen_profile", 1);
         assert_eq!((&c["email"], &c["email_verified"]), (&json!("warga@contoh.id"), &json!(false)));
+    }
+
+    #[test]
+    fn the_signer_role_and_the_cert_claim_come_only_from_a_signer_binding() {
+        let mut p = person(AccountKind::Asn);
+        // A stored role of the reserved name (made before it was reserved) grants nothing.
+        p.roles.push(RoleRow {
+            id: "r4".into(),
+            client_id: None,
+            name: SIGNER_ROLE.into(),
+            description: "".into(),
+            created_at: 0,
+        });
+        assert_eq!(p.global_roles(), vec!["auditor".to_string()]);
+        assert!(!p.holds_any("simpeg", &[SIGNER_ROLE.into()]));
+        let c = person_claims(&p, "simpeg", "openid roles signer", 3);
+        assert!(!c.contains_key("cert"), "no binding, no claim");
+
+        let der = b"not really a certificate".to_vec();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        );
+        p.signer = Some(CertRow {
+            pem,
+            serial: "01AB".into(),
+            issuer: "C=ID, O=Badan Siber dan Sandi Negara, CN=BSRE CA DS G1".into(),
+            not_after: 1_900_000_000,
+            ..Default::default()
+        });
+        assert_eq!(p.global_roles(), vec!["auditor".to_string(), SIGNER_ROLE.to_string()]);
+        assert!(p.holds_any("simpeg", &[SIGNER_ROLE.into()]));
+        assert!(!person_claims(&p, "simpeg", "openid roles", 4).contains_key("cert"), "only with its scope");
+        let c = person_claims(&p, "simpeg", "openid signer", 4);
+        assert_eq!(
+            c["cert"],
+            json!({
+                "x5t#S256": crate::crypto::b64url(&crate::crypto::sha256(&der)),
+                "serial": "01ab",
+                "issuer": "C=ID, O=Badan Siber dan Sandi Negara, CN=BSRE CA DS G1",
+                "not_after": 1_900_000_000,
+                "status": "valid",
+            })
+        );
+        assert!(!c.contains_key("roles"), "the role only with the roles scope");
     }
 }

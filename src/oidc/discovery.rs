@@ -30,7 +30,7 @@ pub fn document(config: &Config) -> Value {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
                              "security_level", "name", "account_type", "nip", "nik", "opd", "roles", "app_roles",
                              "jabatan", "golongan", "pangkat", "eselon", "jenis_pegawai", "region", "verified",
-                             "email", "email_verified", "phone_number", "phone_number_verified"],
+                             "email", "email_verified", "phone_number", "phone_number_verified", "cert"],
         "acr_values_supported": crate::identity::levels::acr_values(),
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["id", "en"],

@@ -64,7 +64,25 @@ pub async fn check_access_token(
         }
         None => None,
     };
+    if let Some(g) = &grant {
+        let lapsed = signer_lapsed(st, g, now).await.map_err(|e| {
+            tracing::error!(error = %e, "signer lookup failed");
+            BearerError::Server
+        })?;
+        if lapsed {
+            return Err(BearerError::InvalidToken("the signing certificate of this level-4 login is no longer valid"));
+        }
+    }
     Ok((claims, grant))
+}
+
+/// A level-4 grant whose holder is no longer a signer (certificate expired, revoked, unbound):
+/// its tokens stop counting at once.
+async fn signer_lapsed(st: &Provider<'_>, grant: &GrantRow, now: i64) -> Result<bool, crate::store::StoreError> {
+    if !levels::needs_signer(levels::from_acr(&grant.acr).unwrap_or(1)) {
+        return Ok(false);
+    }
+    Ok(st.signers.signer(&grant.account_id, now).await?.is_none())
 }
 
 async fn active_account(st: &Provider<'_>, id: &str) -> Result<Option<Account>, BearerError> {
@@ -84,7 +102,13 @@ pub async fn userinfo(st: &Provider<'_>, token: Option<&str>, now: i64) -> Resul
     let account = active_account(st, &grant.account_id)
         .await?
         .ok_or(BearerError::InvalidToken("the account is no longer active"))?;
-    let person = Person::load(st.db, account).await.map_err(|e| {
+    // The `signer` role and the `cert` claim say what holds now, not at the login.
+    let person = if has_scope(&claims.scope, "roles") || has_scope(&claims.scope, "signer") {
+        Person::load_with_signer(st, account, now).await
+    } else {
+        Person::load(st.db, account).await
+    }
+    .map_err(|e| {
         tracing::error!(error = %e, "person lookup failed");
         BearerError::Server
     })?;
@@ -148,7 +172,7 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
         && row.used_at.is_none()
         && row.expires_at > now
         && grant.expires_at > now;
-    if !live {
+    if !live || signer_lapsed(st, &grant, now).await.map_err(OAuthError::server)? {
         return Ok(inactive);
     }
     Ok(json!({

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod logout_token;
 pub mod redirects;
 pub mod registration;
+pub mod signer_gate;
 pub mod token;
 
 use std::borrow::Cow;
@@ -23,7 +24,8 @@ use std::borrow::Cow;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::store::Db;
+use crate::store::certs::CertRow;
+use crate::store::{Db, StoreError};
 
 /// What the protocol works with: borrowed from the application state by the operations in
 /// `ops`, so nothing here holds (or can reach) the whole state.
@@ -38,6 +40,19 @@ pub struct Provider<'a> {
     pub redirect_policy: &'a clients::RedirectPolicy,
     /// Seals approved applications' secrets until their requester fetches them.
     pub sealer: &'a MasterKey,
+    /// Who holds a signer binding now (level 4, the `signer` role and the `cert` claim).
+    pub signers: &'a dyn Signers,
+}
+
+/// The answer of [`Signers::signer`].
+pub type SignerFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<CertRow>, StoreError>> + Send + 'a>>;
+
+/// Whether an account is a transaction signer at `now`: its signer binding, or `None`. The
+/// application layer answers (it may first bring the binding's revocation check up to date),
+/// so the protocol code asks at each use and an expiry or revocation counts at once.
+pub trait Signers: Sync {
+    fn signer<'a>(&'a self, account_id: &'a str, now: i64) -> SignerFuture<'a>;
 }
 
 /// The error codes of RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1 and OpenID Connect Core §3.1.2.6.
@@ -165,7 +180,8 @@ impl std::fmt::Display for OAuthError {
 }
 
 /// Scopes the provider understands for people; `nip` and `nik` release personal identifiers and
-/// are granted only to applications registered for them (UU 27/2022 on personal data).
+/// are granted only to applications registered for them (UU 27/2022 on personal data); `signer`
+/// releases the `cert` claim of a person's signer binding.
 pub const USER_SCOPES: &[&str] = &[
     "openid",
     "profile",
@@ -177,6 +193,7 @@ pub const USER_SCOPES: &[&str] = &[
     "roles",
     "asn_profile",
     "citizen_profile",
+    "signer",
     "offline_access",
 ];
 

@@ -44,6 +44,10 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// Why a level-4 grant is refused once its holder is no longer a signer.
+pub const SIGNER_LAPSED: &str =
+    "the signing certificate of this level-4 login is no longer valid (expired, revoked or unbound)";
+
 /// How long a redeemed code is remembered so a replay can revoke what it produced.
 const USED_CODE_MEMORY: Duration = Duration::from_secs(3600);
 
@@ -227,7 +231,7 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     let scope = scope.split(' ').filter(|s| client.allows_scope(s)).collect::<Vec<_>>().join(" ");
     let account = active_account(st, &grant.account_id).await?;
     // Access rules may have changed since the login (a required role removed, say).
-    if let Err(d) = access::check(st.db, client, &account).await.map_err(OAuthError::server)? {
+    if let Err(d) = access::check(st, client, &account, now).await.map_err(OAuthError::server)? {
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant(d.description()));
     }
@@ -246,8 +250,21 @@ async fn user_tokens(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let cfg = st.config;
-    let person = Person::load(st.db, account.clone()).await.map_err(OAuthError::server)?;
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
+    // The signer binding is looked up only when something depends on it: a level-4 grant, the
+    // `signer` role among `roles`, the `cert` claim.
+    let person = if levels::needs_signer(level) || has_scope(scope, "roles") || has_scope(scope, "signer") {
+        Person::load_with_signer(st, account.clone(), now).await
+    } else {
+        Person::load(st.db, account.clone()).await
+    }
+    .map_err(OAuthError::server)?;
+    // Level 4 holds only while the certificate does: once it expired or was revoked, the grant
+    // ends (refused, not re-issued at a lower level the application did not ask for).
+    if levels::needs_signer(level) && person.signer.is_none() {
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant(SIGNER_LAPSED));
+    }
     let with_roles = has_scope(scope, "roles");
     let sub = st.subjects.for_client(client, &account.id);
     // The session the application was first told of, even after the grant followed the person

@@ -61,6 +61,13 @@ pub async fn create_role(st: &AppState, who: &Principal, new: NewRole, now: i64)
             application_at(st, who, c).await?;
         }
     }
+    // Held by whoever has a signer binding at the moment, computed and never stored: a stored
+    // role of that name would let an assignment make someone a signer without a certificate.
+    if new.name.trim() == crate::oidc::claims::SIGNER_ROLE {
+        return Err(AdminError::Conflict(
+            "name: `signer` is reserved; it is held by accounts with a valid bound electronic certificate".into(),
+        ));
+    }
     let description = new.description.trim();
     if description.chars().count() > 500 || description.chars().any(char::is_control) {
         return Err(AdminError::Invalid("description: up to 500 characters on one line".into()));

@@ -146,3 +146,48 @@ pub async fn signer_of(db: &Db, account_id: &str, now: i64) -> Result<Option<Cer
     );
     Ok(dispatch!(db, &sql, [now, account_id], fetch_optional(CertRow))?)
 }
+
+// Binding: proof of possession and the second administrator's approval.
+
+/// The binding of a certificate (by its SHA-256 fingerprint), whoever holds it.
+pub async fn by_fingerprint(db: &Db, fingerprint: &str) -> Result<Option<CertRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE fingerprint = $1");
+    Ok(dispatch!(db, &sql, [fingerprint], fetch_optional(CertRow))?)
+}
+
+/// Records the holder's proof on a binding waiting for it; `pending` is what it waits for
+/// next (`""` or `approval`). False when it was not waiting for a proof (any more).
+pub async fn prove_possession(
+    db: &Db,
+    id: &str,
+    account_id: &str,
+    possession: &str,
+    pending: &str,
+    name_match: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE certificates SET possession = $1, possession_at = $2, pending = $3, name_match = $4 \
+         WHERE id = $5 AND account_id = $6 AND pending = 'proof' AND status = 'active'",
+        [possession, now, pending, name_match, id, account_id],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+/// A second administrator's approval, in one conditional write so concurrent approvals make
+/// one: only a pending binding, never by the one who bound it nor by its holder. Possession
+/// becomes `approved` when none was proven.
+pub async fn approve(db: &Db, id: &str, approver: &str, now: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE certificates SET pending = '', approved_by = $1, \
+         possession_at = CASE WHEN possession = 'none' THEN $2 ELSE possession_at END, \
+         possession = CASE WHEN possession = 'none' THEN 'approved' ELSE possession END \
+         WHERE id = $3 AND pending <> '' AND status = 'active' AND bound_by <> $1 AND account_id <> $1",
+        [approver, now, id],
+        execute
+    )?;
+    Ok(n == 1)
+}

@@ -4,7 +4,8 @@
 # Chromium; then, on the same server, console.mjs drives the admin console as an administrator
 # (diskominfo-admin + opd-admin of a unit, at level 3 with a passkey) over a staff account and a
 # global role made here; reset.mjs then resets a password through "Lupa kata sandi?" with the
-# mail read from the SMTP sink (tests/smtp/sink.py). Screenshots go to target/browser-artifacts/. Installs Chromium
+# mail read from the SMTP sink (tests/smtp/sink.py); last, signer.mjs logs in at level 4 (a passkey
+# and a bound certificate) and is refused once the certificate is revoked. Screenshots go to target/browser-artifacts/. Installs Chromium
 # (Debian's package) and playwright-core (from package-lock.json) when missing; never downloads
 # a browser of its own.
 set -euo pipefail
@@ -59,6 +60,43 @@ echo "$PASSWORD" | "$BIN" account create --nip "$REVIEWER_NIP" --name "Dewi Angg
 enrol_url() { "$BIN" account enrolment-link "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["enrolment_link"]["url"])'; }
 ADMIN_ENROL_URL="$(enrol_url "$ADMIN_NIP")"
 REVIEWER_ENROL_URL="$(enrol_url "$REVIEWER_NIP")"
+
+# The level-4 run: a signer whose certificate (made here with openssl, under a CA of its own) is
+# bound in the database with its possession proven and a good revocation answer — the binding
+# flow itself is tested in tests/it/ — and an application that demands level 4 and the `signer`
+# scope. signer.mjs revokes the binding (in the database) half-way through.
+SIGNER_NIP=199001012015041006
+SIGNER_ID="$(echo "$PASSWORD" | "$BIN" account create --nip "$SIGNER_NIP" --name "Budi Santoso" --password-stdin --json | account_id)"
+"$BIN" client create --id e2e-signer --name "Aplikasi Penandatanganan" --public --first-party --development --min-level 4 \
+    --redirect-uri "http://localhost:$PORT/e2e/callback" --scope "openid profile roles signer" --json >/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" \
+    -days 3650 -subj "/C=ID/O=Gerbang Uji/CN=CA Uji DS G1" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/signer.key" -out "$TMP/signer.csr" \
+    -subj "/C=ID/CN=Budi Santoso" 2>/dev/null
+openssl x509 -req -in "$TMP/signer.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -days 730 -set_serial 0x1a2b3c4d5e6f \
+    -out "$TMP/signer.pem" 2>/dev/null
+SIGNER_CERT_ID="$(python3 - "$TMP/gerbang.db" "$SIGNER_ID" "$TMP/signer.pem" "$TMP/ca.pem" <<'PY'
+import hashlib, ssl, sqlite3, sys, time, uuid
+db, account, pem_path, ca_path = sys.argv[1:5]
+pem = open(pem_path).read()
+der = ssl.PEM_cert_to_DER_cert(pem)
+info = ssl._ssl._test_decode_cert(pem_path)
+ts = lambda s: int(ssl.cert_time_to_seconds(s))
+dn = lambda name: ", ".join(f"{'CN' if k == 'commonName' else 'O' if k == 'organizationName' else 'C'}={v}" for rdn in reversed(name) for k, v in rdn)
+cid, now = str(uuid.uuid4()), int(time.time())
+c = sqlite3.connect(db)
+c.execute(
+    "INSERT INTO certificates (id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, pem, "
+    "bound_by, created_at, pending, possession, possession_at, name_match, check_status, check_source, checked_at, "
+    "check_valid_until, issuer_pem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, '', 'signature', ?, 'name', 'good', "
+    "'crl', ?, ?, ?)",
+    (cid, account, hashlib.sha256(der).hexdigest(), dn(info["subject"]), dn(info["issuer"]), info["serialNumber"].lower(),
+     ts(info["notBefore"]), ts(info["notAfter"]), pem, account, now, now, now, now + 30 * 86400, open(ca_path).read()))
+c.commit()
+print(cid)
+PY
+)"
+SIGNER_X5T="$(openssl x509 -in "$TMP/signer.pem" -outform DER | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
 
 # The reset run: an account with a verified address (set in the database: proving an address is
 # another part's flow), and a real SMTP server (aiosmtpd) storing mail into a Maildir that
@@ -121,7 +159,9 @@ if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        ADMIN_NIP="$ADMIN_NIP" ADMIN_ID="$ADMIN_ID" STAFF_ID="$STAFF_ID" ROLE=verifikator REVIEWER_NIP="$REVIEWER_NIP" \
        ADMIN_ENROL_URL="$ADMIN_ENROL_URL" REVIEWER_ENROL_URL="$REVIEWER_ENROL_URL" node tests/browser/console.mjs &&
        RESET_NIP="$RESET_NIP" RESET_EMAIL="$RESET_EMAIL" MAILDIR="$MAILDIR" node tests/browser/reset.mjs &&
-       node tests/browser/register.mjs; }; then
+       node tests/browser/register.mjs &&
+       SIGNER_NIP="$SIGNER_NIP" SIGNER_CERT_ID="$SIGNER_CERT_ID" SIGNER_X5T="$SIGNER_X5T" DB="$TMP/gerbang.db" \
+       node tests/browser/signer.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi

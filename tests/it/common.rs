@@ -33,10 +33,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on("127.0.0.1", extra).await
+    }
+
+    /// A server whose issuer is `http://localhost:<port>`: passkeys need a domain name.
+    pub async fn spawn_localhost(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on("localhost", extra).await
+    }
+
+    async fn spawn_on(host: &str, extra: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let base = format!("http://127.0.0.1:{}", addr.port());
+        let base = format!("http://{host}:{}", addr.port());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("GERBANG_ISSUER".into(), base.clone());
         env.insert("GERBANG_BIND".into(), addr.to_string());

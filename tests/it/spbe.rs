@@ -274,10 +274,12 @@ async fn levels_out_of_reach_are_refused_clearly_never_lowered() {
         let res = b.get(format!("{url}&prompt=none")).send().await.unwrap();
         assert_eq!(query(&location(&res))["error"], "unmet_authentication_requirements", "never a lower level");
     }
-    // Level 4 (a bound electronic certificate) does not exist yet: refused before any login.
+    // Level 4 is a level-3 login by a signer: a password alone is refused after the login page.
     let signer = register(&app, |n| n.min_level = 4).await;
-    let res = browser().get(&start_auth(&app.rp(&signer).await, &[]).url).send().await.unwrap();
-    assert_eq!(res.status(), 403);
+    let b4 = browser();
+    let res = b4.get(&start_auth(&app.rp(&signer).await, &[]).url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(submit_login(&app, &b4, &res.text().await.unwrap(), &nip, PASSWORD).await.status(), 403);
     // Level 3 needs a passkey: someone without one is refused after the password, with no session.
     let strict = register(&app, |n| n.min_level = 3).await;
     let b = browser();

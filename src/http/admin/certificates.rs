@@ -30,6 +30,15 @@ pub struct CertificateView {
     pub standing: String,
     pub revoked_at: Option<i64>,
     pub revocation_reason: String,
+    /// What the binding still waits for: `""` (in force), `proof` (the holder's proof of
+    /// possession) or `approval` (a second administrator's).
+    pub pending: String,
+    /// How possession of the key was shown: `none`, `signature`, `cms` or `approved`.
+    pub possession: String,
+    /// How the certificate names the holder: `name`, `email` or `none`.
+    pub name_match: String,
+    pub bound_by: String,
+    pub approved_by: String,
     /// The last revocation check: `unchecked`, `good`, `revoked`, `unknown` or `failed`.
     pub check_status: String,
     /// Where its answer came from: `ocsp`, `crl`, `bsre` or empty.
@@ -54,6 +63,11 @@ pub(super) fn certificate_view(held: HeldCert, now: i64, warn_days: i64) -> Cert
         not_after: c.not_after,
         revoked_at: c.revoked_at,
         revocation_reason: c.revocation_reason,
+        pending: c.pending,
+        possession: c.possession,
+        name_match: c.name_match,
+        bound_by: c.bound_by,
+        approved_by: c.approved_by,
         check_status: c.check_status,
         check_source: c.check_source,
         checked_at: c.checked_at,
@@ -180,9 +194,11 @@ pub struct CertificateUpload {
     pub certificate: String,
 }
 
-/// Bind a person's electronic signing certificate to their account. It must validate to the
-/// trust anchors of `certificate_issuers` (without them nothing binds), be in its validity
-/// period, meant for signatures and not a CA's.
+/// Bind a person's electronic signing certificate to their account. It must be in its validity
+/// period, meant for signatures, not a CA's, and validate to the trust anchors of
+/// `certificate_issuers` (without them nothing binds). The binding
+/// waits (`pending` = `proof`) for the holder's proof of possession on the account page or a
+/// second administrator's approval. Nobody binds a certificate to their own account (403).
 #[utoipa::path(post, path = "/admin/api/v1/accounts/{id}/certificates", request_body = CertificateUpload,
     params(("id" = String, Path, description = "account id")),
     responses((status = 201, body = CertificateView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -217,5 +233,21 @@ pub async fn revoke_certificate(
     let r = json_body(body)?;
     let t = st.now();
     let held = ops::certificates::revoke_certificate(&st, &admin, &id, &r.reason, t).await?;
+    Ok(Json(certificate_view(held, t, st.config.certs.warn_days)))
+}
+
+/// A second administrator approves a pending binding (waiting for the holder's proof, or for a
+/// name that differs from the account's). Not the administrator who bound it, not the holder;
+/// 409 when it is not (or no longer) pending.
+#[utoipa::path(post, path = "/admin/api/v1/certificates/{id}/approval",
+    params(("id" = String, Path, description = "certificate id")),
+    responses((status = 200, body = CertificateView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn approve_certificate(
+    State(st): State<St>,
+    AdminAuth(admin): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CertificateView>> {
+    let t = st.now();
+    let held = ops::certificates::approve(&st, &admin, &id, t).await?;
     Ok(Json(certificate_view(held, t, st.config.certs.warn_days)))
 }

@@ -160,6 +160,7 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         account_certificates,
         bind_certificate,
         revoke_certificate,
+        approve_certificate,
         upload_crl,
         check_certificate,
         logout_deliveries

@@ -57,7 +57,8 @@ pub async fn list_roles(State(st): State<St>, AdminAuth(admin): AdminAuth) -> Ap
     Ok(Json(ops::roles::assignable_roles(&st, &admin).await?.into_iter().map(RoleView::from).collect()))
 }
 
-/// Define a role: global (Diskominfo) or of an application the caller manages.
+/// Define a role: global (Diskominfo) or of an application the caller manages. The name
+/// `signer` is reserved (409): it is held by accounts with a valid bound electronic certificate.
 #[utoipa::path(post, path = "/admin/api/v1/roles", request_body = NewRole,
     responses((status = 201, body = RoleView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_role(

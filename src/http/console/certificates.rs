@@ -18,6 +18,7 @@ pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -
         not_after => c.local_time(r.not_after).get(..10).unwrap_or("").to_string(),
         standing => crate::certs::standing(r, t, c.st.config.certs.warn_days).as_str(), reason => r.revocation_reason,
         account_id => r.account_id, account_name => holder,
+        pending => r.pending, possession => r.possession, name_match => r.name_match,
         check_status => r.check_status, check_source => r.check_source, check_detail => r.check_detail,
         checked_at => r.checked_at.map(|at| c.local_time(at)),
     }
@@ -111,6 +112,10 @@ pub async fn certificate_bind(
         Ok(x) => x,
         Err(r) => return r,
     };
+    // Refused before the confirmation shows anything.
+    if let Err(e) = ops::certificates::binding::not_to_oneself(&c.st, &c.admin, &id, c.st.now()).await {
+        return c.fail(e, &back);
+    }
     let pem = form.get("certificate").unwrap_or("").to_string();
     let t = c.st.now();
     // Checked first, so the confirmation shows what the certificate says about itself.
@@ -138,9 +143,10 @@ pub async fn certificate_bind(
                 c.local_time(checked.not_after)
             ),
         ];
-        if !checked.common_name.eq_ignore_ascii_case(a.name.trim()) {
+        if !crate::certs::names::names_match(&checked.common_name, &a.name) {
             summary.push(c.fmt("c_sum_cert_name_differs", &[&checked.common_name, &a.name]));
         }
+        summary.push(c.text("cb_sum_waits_for_proof"));
         return c.confirm(&form, &format!("/console/accounts/{id}/certificates"), &back, summary);
     }
     match ops::certificates::bind_certificate(&c.st, &c.admin, &id, &pem, t).await {
@@ -172,6 +178,27 @@ pub async fn certificate_revoke(
     }
     match ops::certificates::revoke_certificate(&c.st, &c.admin, &id, &reason, c.st.now()).await {
         Ok(_) => done(&back, "certificate_revoked"),
+        Err(e) => c.fail(e, &back),
+    }
+}
+
+/// A second administrator approves a pending binding, after a confirmation of what it is.
+pub async fn certificate_approve(
+    Path(id): Path<String>,
+    SignedInForm { who: c, form }: SignedInForm<Console>,
+) -> Response {
+    let back = form.get("back").filter(|b| b.starts_with("/console/")).unwrap_or("/console/certificates").to_string();
+    if !confirmed(&form) {
+        let cert = match ops::certificates::certificate(&c.st, &c.admin, &id).await {
+            Ok(x) => x,
+            Err(e) => return c.fail(e, &back),
+        };
+        let why = if cert.pending == "approval" { "cb_sum_approve_name" } else { "cb_sum_approve_proof" };
+        let summary = vec![c.fmt("cb_sum_approve", &[&cert.subject]), c.text(why)];
+        return c.confirm(&form, &format!("/console/certificates/{}/approve", cert.id), &back, summary);
+    }
+    match ops::certificates::approve(&c.st, &c.admin, &id, c.st.now()).await {
+        Ok(_) => done(&back, "certificate_approved"),
         Err(e) => c.fail(e, &back),
     }
 }

@@ -27,7 +27,7 @@ pub use accounts::{
 };
 pub use applications::{application, application_edit, application_enabled, application_secret, applications};
 pub use audit::{audit_export, audit_view};
-pub use certificates::{certificate_bind, certificate_revoke, certificates, signers_csv};
+pub use certificates::{certificate_approve, certificate_bind, certificate_revoke, certificates, signers_csv};
 pub use dashboard::dashboard;
 pub use requests::{request, request_credentials, request_decide, request_submit, requests};
 pub use units::{opd, opd_create, role_create, roles, roles_bulk};
@@ -76,6 +76,7 @@ const DONE: &[&str] = &[
     "certificate_bound",
     "identity_verified",
     "certificate_revoked",
+    "certificate_approved",
     "role_created",
     "opd_created",
 ];

@@ -9,7 +9,7 @@ pub mod signer;
 use serde_json::json;
 
 use super::accounts::{account, lookup};
-use super::{forbidden, internal, AdminError, Principal};
+use super::{forbidden, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::ids::AccountId;
 use crate::state::AppState;
@@ -17,22 +17,11 @@ pub use crate::store::cert_monitor::CertState;
 use crate::store::cert_monitor::{self as monitor_store};
 use crate::store::certs::{self as cert_store};
 pub use crate::store::certs::{CertRow, HeldCert};
+pub use binding::{approve, bind_certificate};
 
 /// The default of `certificate_warn_days`; the lists and notices read the setting
 /// (`st.config.certs.warn_days`).
 pub const CERT_WARN_DAYS: i64 = 30;
-
-impl From<crate::certs::BindError> for AdminError {
-    fn from(e: crate::certs::BindError) -> Self {
-        match e {
-            crate::certs::BindError::Cert(crate::certs::CertError::AlreadyBound) => {
-                AdminError::Conflict(crate::certs::CertError::AlreadyBound.to_string())
-            }
-            crate::certs::BindError::Cert(c) => AdminError::Invalid(format!("certificate: {c}")),
-            crate::certs::BindError::Store(s) => internal(s),
-        }
-    }
-}
 
 /// What a monitoring list asks for: a state, an OPD unit (with the units below it) and a page.
 #[derive(Debug, Clone, Default)]
@@ -124,27 +113,6 @@ pub async fn certificates_of(
 ) -> Result<Vec<CertRow>, AdminError> {
     let a = account(st, who, account_id).await?;
     Ok(cert_store::of_account(&st.db, &a.id).await?)
-}
-
-/// Binds a person's signing certificate after checking it (path validation to the trust
-/// anchors, validity, key usage). Returns it with its holder.
-pub async fn bind_certificate(
-    st: &AppState,
-    who: &Principal,
-    account_id: &AccountId,
-    pem: &str,
-    now: i64,
-) -> Result<HeldCert, AdminError> {
-    let a = account(st, who, account_id).await?;
-    let checked =
-        crate::certs::check(pem, &st.cert_trust, now).map_err(|e| AdminError::Invalid(format!("certificate: {e}")))?;
-    let row = crate::certs::bind(&st.db, &a.id, &checked, &who.actor(), now).await?;
-    let detail = json!({
-        "certificate": row.id, "fingerprint": row.fingerprint, "subject": row.subject, "issuer": row.issuer,
-        "serial": row.serial, "not_after": row.not_after, "name_matches": checked.common_name.eq_ignore_ascii_case(a.name.trim()),
-    });
-    audit::record(&st.db, Event::new("certificate.bound").actor(&who.actor()).subject(&a.id).detail(detail), now).await;
-    Ok(HeldCert { cert: row, holder_name: a.name, holder_opd_id: a.opd_id })
 }
 
 /// Records a revocation (reported by the certificate authority or the holder); the certificate

@@ -15,3 +15,12 @@ pub async fn signer_binding(st: &AppState, account_id: &str, now: i64) -> Result
     let row = checks::refresh_if_stale(st, row, now).await;
     Ok(row.is_signer(now).then_some(row))
 }
+
+/// The protocol layer asks through [`crate::oidc::Signers`]; the state answers with
+/// [`signer_binding`], so every token, userinfo and introspection answer sees the binding as it
+/// stands now.
+impl crate::oidc::Signers for AppState {
+    fn signer<'a>(&'a self, account_id: &'a str, now: i64) -> crate::oidc::SignerFuture<'a> {
+        Box::pin(signer_binding(self, account_id, now))
+    }
+}

@@ -16,6 +16,7 @@ use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::{session as sso, Factors};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account};
+use crate::identity::levels;
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::password::HashError;
 use crate::state::AppState;
@@ -197,7 +198,7 @@ pub async fn password(
         }
     };
     if factors.any() {
-        if factors.reachable() < flow.required_level {
+        if factors.reachable() < levels::login_level(flow.required_level) {
             return Step::Authorize(authorize::deny_level(&st.provider(), &flow).await);
         }
         let mut flow = flow;
@@ -309,8 +310,8 @@ pub async fn federated(
             return Step::Internal;
         }
     };
-    if level < flow.required_level || (level <= 1 && factors.any()) {
-        if factors.reachable() < flow.required_level {
+    if level < levels::login_level(flow.required_level) || (level <= 1 && factors.any()) {
+        if factors.reachable() < levels::login_level(flow.required_level) {
             return Step::Authorize(authorize::deny_level(&st.provider(), &flow).await);
         }
         let mut flow = flow;
