@@ -192,9 +192,7 @@ pub fn distribution_points(cert_der: &[u8]) -> Vec<String> {
     out
 }
 
-// The path-validation tests include the test PKI too; each test module keeps its own copy.
 #[cfg(test)]
-#[allow(clippy::duplicate_mod)]
 #[path = "../../tests/it/pki.rs"]
 mod pki;
 
