@@ -142,6 +142,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/admin/api/v1/certificates/signers.csv", get(admin::signers_csv))
         .route("/admin/api/v1/certificates/{id}/revocation", post(admin::revoke_certificate))
         .route("/admin/api/v1/certificates/{id}/approval", post(admin::approve_certificate))
+        .route("/admin/api/v1/certificate-crls", post(admin::upload_crl))
+        .route("/admin/api/v1/certificates/{id}/check", post(admin::check_certificate))
         .route("/admin/api/v1/opd", get(admin::list_opd).post(admin::create_opd))
         .route("/admin/api/v1/roles", get(admin::list_roles).post(admin::create_role))
         .route("/admin/api/v1/role-assignments", post(admin::assign_role).delete(admin::unassign_role))
@@ -237,12 +239,14 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let upkeep = spawn_upkeep(state.clone());
     let logout_worker = crate::ops::backchannel::spawn_worker(state.clone());
+    let cert_worker = crate::ops::certificates::checks::spawn_worker(state.clone());
     let app = build_router(state.clone());
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     upkeep.abort();
     logout_worker.abort();
+    cert_worker.abort();
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,5 +1,8 @@
 //! Gerbang: an OpenID Connect single sign-on provider for Indonesian regional governments.
 
+// Several certificate test modules include the test PKI (tests/it/pki.rs) by path.
+#![cfg_attr(test, allow(clippy::duplicate_mod))]
+
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -3,10 +3,14 @@
 //! monitoring view of certificates that expire soon or were revoked. Person certificates carry no
 //! NIP or NIK, so the binding itself is what links a certificate to a person.
 
+pub mod bsre;
+pub mod crl;
 pub mod names;
+pub mod ocsp;
 mod path;
 pub mod possession;
 mod read;
+pub mod signed;
 pub mod trust;
 
 use serde::Serialize;

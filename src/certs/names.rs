@@ -3,7 +3,6 @@
 //! (normalised: case, spacing, punctuation and Indonesian academic and professional titles),
 //! or a certificate e-mail with the account's verified address.
 
-
 /// Titles written before the name without a dot (with a dot, any short abbreviation counts).
 const TITLES_BEFORE: &[&str] = &["dr", "drs", "dra", "drg", "ir", "prof", "h", "hj", "hc", "kh", "ust", "ustadz"];
 

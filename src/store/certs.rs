@@ -61,7 +61,7 @@ impl CertRow {
 pub const SIGNER_WHERE: &str = "c.status = 'active' AND c.pending = '' AND c.possession <> 'none' \
      AND c.check_status <> 'revoked' AND c.not_before <= $1 AND c.not_after > $1";
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, account_id, fingerprint, subject, issuer, serial, not_before, not_after, status, revoked_at, \
      revocation_reason, pem, bound_by, created_at, pending, possession, possession_at, approved_by, name_match, \
      check_status, check_source, check_detail, checked_at, check_valid_until, ocsp_url, crl_urls, issuer_pem";

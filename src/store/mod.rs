@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app_requests;
 pub mod audit;
+pub mod cert_checks;
 pub mod cert_monitor;
 pub mod certs;
 pub mod clients;

@@ -39,9 +39,16 @@ pub struct CertificateView {
     pub name_match: String,
     pub bound_by: String,
     pub approved_by: String,
+    /// The last revocation check: `unchecked`, `good`, `revoked`, `unknown` or `failed`.
+    pub check_status: String,
+    /// Where its answer came from: `ocsp`, `crl`, `bsre` or empty.
+    pub check_source: String,
+    pub checked_at: Option<i64>,
+    /// The reason of a failed check, or the revocation's date and reason.
+    pub check_detail: String,
 }
 
-fn certificate_view(held: HeldCert, now: i64, warn_days: i64) -> CertificateView {
+pub(super) fn certificate_view(held: HeldCert, now: i64, warn_days: i64) -> CertificateView {
     let HeldCert { cert: c, holder_name: account_name, .. } = held;
     CertificateView {
         standing: crate::certs::standing(&c, now, warn_days).as_str().into(),
@@ -61,6 +68,10 @@ fn certificate_view(held: HeldCert, now: i64, warn_days: i64) -> CertificateView
         name_match: c.name_match,
         bound_by: c.bound_by,
         approved_by: c.approved_by,
+        check_status: c.check_status,
+        check_source: c.check_source,
+        checked_at: c.checked_at,
+        check_detail: c.check_detail,
     }
 }
 

@@ -8,12 +8,14 @@ mod accounts;
 mod applications;
 mod audit_trail;
 mod certificates;
+mod crls;
 mod roles;
 
 pub use accounts::*;
 pub use applications::*;
 pub use audit_trail::*;
 pub use certificates::*;
+pub use crls::*;
 pub use roles::*;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -159,6 +161,8 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         bind_certificate,
         revoke_certificate,
         approve_certificate,
+        upload_crl,
+        check_certificate,
         logout_deliveries
     ),
     components(schemas(
@@ -196,6 +200,8 @@ pub(crate) fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> ApiRes
         CertificateView,
         CertificateUpload,
         Revocation,
+        CrlUpload,
+        CrlView,
         crate::ops::backchannel::DeliveryRow
     )),
     modifiers(&BearerAuth, &CommonResponses),

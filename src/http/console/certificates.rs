@@ -19,6 +19,8 @@ pub(super) fn cert_row(c: &Console, r: &CertRow, holder: Option<&str>, t: i64) -
         standing => crate::certs::standing(r, t, c.st.config.certs.warn_days).as_str(), reason => r.revocation_reason,
         account_id => r.account_id, account_name => holder,
         pending => r.pending, possession => r.possession, name_match => r.name_match,
+        check_status => r.check_status, check_source => r.check_source, check_detail => r.check_detail,
+        checked_at => r.checked_at.map(|at| c.local_time(at)),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod binding;
 pub mod checks;
+pub mod crls;
 pub mod monitor;
 pub mod signer;
 
