@@ -38,6 +38,7 @@ mod reset;
 mod scim;
 mod self_service;
 mod sessions;
+mod signer_e2e;
 mod spbe;
 mod stats;
 mod throttle;

@@ -14,13 +14,13 @@ use crate::common::*;
 use crate::pki::{Ca, Person};
 
 /// A server trusting a test root and its intermediate, which issues the people's certificates.
-pub(super) struct Setup {
+pub(crate) struct Setup {
     pub app: TestApp,
     pub ca: Ca,
     _dir: tempfile::TempDir,
 }
 
-pub(super) async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let root = Ca::root("Root CA Uji Bind");
     let ca = root.intermediate("BSRE CA Uji Bind");
@@ -34,20 +34,20 @@ pub(super) async fn setup() -> Setup {
     Setup { app, ca, _dir: dir }
 }
 
-pub(super) async fn unit(app: &TestApp) -> String {
+pub(crate) async fn unit(app: &TestApp) -> String {
     opd_unit(app, &format!("U{}", unique_nip()), None).await
 }
 
 /// How the holder signs the challenge.
 #[derive(Clone, Copy)]
-pub(super) enum Sig {
+pub(crate) enum Sig {
     Cms,
     Pkcs1,
     Pss,
 }
 
 /// The holder's signature over `challenge`, made by `openssl` as the page tells them to.
-pub(super) fn sign(p: &Person, challenge: &str, how: Sig) -> String {
+pub(crate) fn sign(p: &Person, challenge: &str, how: Sig) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tantangan.txt"), challenge).unwrap();
     std::fs::write(dir.path().join("sertifikat.pem"), &p.cert_pem).unwrap();
@@ -91,14 +91,14 @@ pub(super) fn sign(p: &Person, challenge: &str, how: Sig) -> String {
 }
 
 /// The account page's certificate section: its challenge text, the nonce and the CSRF token.
-pub(super) struct Challenge {
+pub(crate) struct Challenge {
     pub text: String,
     pub nonce: String,
     pub csrf: String,
     pub html: String,
 }
 
-pub(super) async fn challenge(b: &reqwest::Client, app: &TestApp) -> Challenge {
+pub(crate) async fn challenge(b: &reqwest::Client, app: &TestApp) -> Challenge {
     let res = b.get(app.url("/account/certificates")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -109,7 +109,7 @@ pub(super) async fn challenge(b: &reqwest::Client, app: &TestApp) -> Challenge {
 }
 
 /// Submits the binding form.
-pub(super) async fn submit(
+pub(crate) async fn submit(
     b: &reqwest::Client,
     app: &TestApp,
     c: &Challenge,
@@ -128,7 +128,7 @@ pub(super) async fn submit(
 }
 
 /// A browser signed in to the account page.
-pub(super) async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
     let b = browser();
     let res = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(res.status(), 303);
@@ -137,7 +137,7 @@ pub(super) async fn signed_in(app: &TestApp, nip: &str) -> reqwest::Client {
     b
 }
 
-pub(super) async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let http = http_client();
     let req = if method == "GET" { http.get(app.url(path)) } else { http.post(app.url(path)) };
     let req = match body {
@@ -150,7 +150,7 @@ pub(super) async fn call(app: &TestApp, token: &str, method: &str, path: &str, b
 }
 
 /// The account's audit kinds about certificates, oldest first.
-pub(super) async fn cert_events(app: &TestApp, account: &str) -> Vec<(String, Value)> {
+pub(crate) async fn cert_events(app: &TestApp, account: &str) -> Vec<(String, Value)> {
     let mut rows = gerbang::audit::list(&app.state.db, 1000, Some(account)).await.unwrap();
     rows.sort_by_key(|r| r.seq);
     rows.into_iter()

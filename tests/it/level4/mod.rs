@@ -3,7 +3,7 @@
 //! one, a clear refusal; revocation and expiry take it all away at the next use.
 
 mod authenticator;
-mod support;
+pub(crate) mod support;
 
 use authenticator::SoftPasskey;
 use gerbang::auth::passkeys;
