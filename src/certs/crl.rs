@@ -169,27 +169,7 @@ pub fn issuer_name(cert_der: &[u8]) -> Option<Vec<u8>> {
 
 /// The certificate's CRL distribution points (http/https URIs only).
 pub fn distribution_points(cert_der: &[u8]) -> Vec<String> {
-    use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
-    let Ok((_, cert)) = X509Certificate::from_der(cert_der) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for ext in cert.extensions() {
-        if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
-            for p in points.iter() {
-                if let Some(DistributionPointName::FullName(names)) = &p.distribution_point {
-                    for n in names {
-                        if let GeneralName::URI(u) = n {
-                            if u.starts_with("http://") || u.starts_with("https://") {
-                                out.push(u.to_string());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    X509Certificate::from_der(cert_der).map(|(_, cert)| super::read::crl_urls(&cert)).unwrap_or_default()
 }
 
 #[cfg(test)]

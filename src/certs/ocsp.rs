@@ -211,21 +211,9 @@ pub async fn query(
 
 /// The OCSP responder the certificate names (AuthorityInfoAccess, http/https only).
 pub fn responder_url(cert_der: &[u8]) -> Option<String> {
-    use x509_parser::extensions::{GeneralName, ParsedExtension};
     use x509_parser::prelude::FromDer;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der).ok()?;
-    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-        ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().find_map(|d| match &d.access_location {
-            GeneralName::URI(u)
-                if d.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
-                    && (u.starts_with("http://") || u.starts_with("https://")) =>
-            {
-                Some(u.to_string())
-            }
-            _ => None,
-        }),
-        _ => None,
-    })
+    super::read::ocsp_url(&cert)
 }
 
 fn unreachable(e: reqwest::Error, timeout: Duration) -> OcspError {
