@@ -1,7 +1,7 @@
 //! The BSrE status connector against a local server speaking its format: issued, revoked,
 //! not registered, wrong agency credentials, and a service that does not answer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -55,9 +55,7 @@ async fn cr_bsre_status_by_nik_refuses_revoked_and_unregistered_holders() {
         matches!(ask(NIK_UNKNOWN, "rahasia").await.unwrap(), BsreStatus::Refused { status, .. } if status == "NOT_REGISTERED")
     );
     assert_eq!(ask(NIK_ISSUED, "salah").await.unwrap_err(), BsreError::Unauthorized(401));
-    let start = Instant::now();
     assert!(matches!(ask(NIK_SLOW, "rahasia").await.unwrap_err(), BsreError::Timeout(_)));
-    assert!(start.elapsed() < Duration::from_secs(3));
     assert_eq!(ask("123", "rahasia").await.unwrap_err(), BsreError::BadNik);
 
     // At binding (through the operations the binding flow calls).
@@ -77,10 +75,8 @@ async fn cr_bsre_status_by_nik_refuses_revoked_and_unregistered_holders() {
     assert!(err.contains("REVOKE"), "{err}");
     let err = checks::at_binding(&app.state, &checked, Some(NIK_UNKNOWN), now).await.unwrap_err();
     assert!(err.contains("NOT_REGISTERED"), "{err}");
-    let start = Instant::now();
     let slow = checks::at_binding(&app.state, &checked, Some(NIK_SLOW), now).await.unwrap();
     assert!(slow.detail.contains("did not answer"), "{slow:?}");
-    assert!(start.elapsed() < Duration::from_secs(5));
     // No NIK (a civil servant known by NIP only): BSrE is not asked.
     assert!(!checks::at_binding(&app.state, &checked, None, now).await.unwrap().detail.contains("BSrE"));
     // Wrong agency credentials: a failed check, not the holder's refusal.
