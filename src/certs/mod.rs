@@ -15,8 +15,7 @@ pub mod trust;
 
 use serde::Serialize;
 
-use crate::store::certs::{self as store, CertRow};
-use crate::store::{Db, StoreError};
+use crate::store::certs::CertRow;
 
 pub use path::{check, SIGNING_EKUS};
 pub use trust::TrustStore;
@@ -164,11 +163,6 @@ pub fn standing(c: &CertRow, now: i64, warn_days: i64) -> Standing {
     } else {
         Standing::Valid
     }
-}
-
-/// Certificates Diskominfo should look at: revoked, expired, or ending within `warn_days`.
-pub async fn needing_attention(db: &Db, now: i64, warn_days: i64) -> Result<Vec<store::HeldCert>, StoreError> {
-    store::needing_attention(db, now + warn_days * DAY, 1000).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! so a page is never emptied by rows the caller may not see), the notices owed and their
 //! webhook leg, the administrators to tell, and the signers per OPD for the CSV.
 
-use super::certs::{HeldCert, SIGNER_WHERE};
+use super::certs::{HeldCert, HELD, SIGNER_WHERE};
 use super::{dispatch, Db, StoreError};
 
 /// Which certificates a monitoring list shows. `$1` is `now` and `$2` the end of the warning
@@ -89,12 +89,6 @@ fn subtree(param: &str) -> String {
            SELECT o.id, s.depth + 1 FROM opd_units o JOIN sub s ON o.parent_id = s.id WHERE s.depth < 32) "
     )
 }
-
-const HELD: &str =
-    "c.id, c.account_id, c.fingerprint, c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.status, \
-     c.revoked_at, c.revocation_reason, c.pem, c.bound_by, c.created_at, c.pending, c.possession, c.possession_at, \
-     c.approved_by, c.name_match, c.check_status, c.check_source, c.check_detail, c.checked_at, c.check_valid_until, \
-     c.ocsp_url, c.crl_urls, c.issuer_pem, a.name AS holder_name, a.opd_id AS holder_opd_id";
 
 /// A page of the monitoring list: certificates in `state` whose holders are in the subtree of
 /// `unit` (`None`: anywhere, citizens included), soonest expiry first.

@@ -104,28 +104,12 @@ pub struct HeldCert {
     pub holder_opd_id: Option<String>,
 }
 
-const HELD: &str =
+/// The columns of a [`HeldCert`] over `certificates c JOIN accounts a`.
+pub(super) const HELD: &str =
     "c.id, c.account_id, c.fingerprint, c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.status, \
      c.revoked_at, c.revocation_reason, c.pem, c.bound_by, c.created_at, c.pending, c.possession, c.possession_at, \
      c.approved_by, c.name_match, c.check_status, c.check_source, c.check_detail, c.checked_at, c.check_valid_until, \
      c.ocsp_url, c.crl_urls, c.issuer_pem, a.name AS holder_name, a.opd_id AS holder_opd_id";
-
-/// Certificates that need attention: revoked ones, and active ones ending before `until`
-/// (already expired included), soonest first.
-pub async fn needing_attention(db: &Db, until: i64, limit: i64) -> Result<Vec<HeldCert>, StoreError> {
-    let sql = format!(
-        "SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id \
-         WHERE c.status = 'revoked' OR c.not_after < $1 ORDER BY c.not_after, c.id LIMIT $2"
-    );
-    Ok(dispatch!(db, &sql, [until, limit], fetch_all(HeldCert))?)
-}
-
-pub async fn list(db: &Db, limit: i64) -> Result<Vec<HeldCert>, StoreError> {
-    let sql = format!(
-        "SELECT {HELD} FROM certificates c JOIN accounts a ON a.id = c.account_id ORDER BY c.not_after, c.id LIMIT $1"
-    );
-    Ok(dispatch!(db, &sql, [limit], fetch_all(HeldCert))?)
-}
 
 /// Marks an active certificate revoked; false when it was not active.
 pub async fn revoke(db: &Db, id: &str, reason: &str, now: i64) -> Result<bool, StoreError> {
