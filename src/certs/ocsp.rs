@@ -198,6 +198,10 @@ pub async fn query(
         if !res.status().is_success() {
             return Err(OcspError::Http(res.status().as_u16()));
         }
+        // Refused before reading when announced too large; otherwise the timeout bounds it.
+        if res.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(OcspError::Malformed);
+        }
         let bytes = res.bytes().await.map_err(|e| unreachable(e, timeout))?;
         if bytes.len() > MAX_RESPONSE_BYTES {
             return Err(OcspError::Malformed);
