@@ -11,6 +11,7 @@ mod demo;
 mod import;
 mod keys;
 mod mail;
+mod master_key;
 mod roles;
 mod scim;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Re-seal secrets under a new master key.
+    #[command(subcommand)]
+    MasterKey(master_key::MasterKeyCmd),
     /// Manage the tree of OPD units.
     #[command(subcommand)]
     Opd(units::OpdCmd),
@@ -139,6 +143,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Account(cmd) => accounts::run(config, operator, cmd).await,
         Command::Client(cmd) => clients::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Keys(cmd) => keys::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::MasterKey(cmd) => master_key::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Opd(cmd) => units::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Role(cmd) => roles::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Demo(cmd) => demo::run(&Ctx::open(config, operator).await?, cmd).await,

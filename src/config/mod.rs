@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub mod certs;
+pub mod keys;
 mod smtp;
 pub mod upstream;
 
@@ -95,6 +96,8 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// Electronic certificates: trust anchors, revocation checks, monitoring, notices.
     pub certs: certs::CertConfig,
+    /// Signing-key lifecycle and master-key rotation.
+    pub keys: keys::KeyConfig,
     /// Requests per address (and per application) on the exposed endpoints; see `limits`.
     pub rate_limits: crate::limits::RateLimits,
     /// Login flows one address may start per `login_ttl` (each is kept until it expires).
@@ -171,6 +174,10 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("redis_url", None),
     ("redis_prefix", Some("gerbang:")),
     ("master_key", None),
+    ("master_key_previous", None),
+    ("signing_key_rotation_days", Some("90")),
+    ("signing_key_publish_minutes", Some("1440")),
+    ("jwks_max_age_seconds", Some("3600")),
     ("themes_dir", Some("./themes")),
     ("theme", Some("default")),
     ("default_locale", Some("id")),
@@ -491,6 +498,7 @@ impl Config {
             redis_url: redis_url.map(Secret::new),
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
             certs: certs::cert_settings(&l)?,
+            keys: keys::key_settings(&l)?,
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
             theme,

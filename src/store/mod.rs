@@ -22,6 +22,7 @@ pub mod opd;
 pub mod passkeys;
 pub mod roles;
 pub mod scim;
+pub mod sealed;
 pub mod stats;
 pub mod upstream;
 

@@ -23,6 +23,7 @@ mod fuzz_http;
 mod fuzz_parsers;
 mod identity;
 mod import;
+mod key_lifecycle;
 mod layers;
 mod level4;
 mod limits;
