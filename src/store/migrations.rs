@@ -78,7 +78,9 @@ impl Db {
                 }
             })
             .collect();
-        for a in applied.iter().filter(|a| !out.iter().any(|m| m.version == a.version)) {
+        let unknown: Vec<&AppliedRow> =
+            applied.iter().filter(|a| !out.iter().any(|m| m.version == a.version)).collect();
+        for a in unknown {
             out.push(MigrationStatus {
                 version: a.version,
                 description: a.description.clone(),

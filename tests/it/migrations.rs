@@ -282,6 +282,9 @@ fn version_names_the_schema_and_migrate_status_lists_the_migrations() {
 
     let (code, out) = run(&["migrate", "--status"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.starts_with(&format!("database: sqlite, schema {0}; this binary: schema {0}; 0 pending", schema_version())), "{out}");
+    assert!(
+        out.starts_with(&format!("database: sqlite, schema {0}; this binary: schema {0}; 0 pending", schema_version())),
+        "{out}"
+    );
     assert_eq!(out.lines().filter(|l| l.contains(" applied ")).count(), versions().len(), "{out}");
 }
