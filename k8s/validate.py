@@ -31,6 +31,8 @@ K8S = pathlib.Path(__file__).resolve().parent
 VERSIONS = ["1.26.0", "1.31.0"]
 # API groups of custom resources: no schema in kubernetes-validate, checked structurally.
 CRD_GROUPS = {"monitoring.coreos.com", "postgresql.cnpg.io"}
+# Said at the end of the run: what was not checked, and why.
+NOTES = []
 # Files that are not Kubernetes objects.
 NOT_OBJECTS = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
@@ -107,6 +109,10 @@ def check(where, doc):
     kind, api = doc.get("kind"), doc.get("apiVersion", "")
     name = (doc.get("metadata") or {}).get("name", "?")
     label = f"{where}: {kind} {name}"
+    if not kind and not api:
+        # Not a Kubernetes object at all (a values or rules file kept beside the manifests).
+        NOTES.append(f"{where}: skipped a document that is not a Kubernetes object (no apiVersion, no kind)")
+        return []
     if not kind or not api:
         return [f"{label}: apiVersion and kind are required"]
     if api.split("/")[0] in CRD_GROUPS:
@@ -124,7 +130,7 @@ def check(where, doc):
 
 
 def main():
-    errors, counted, skipped = [], 0, []
+    errors, counted, skipped = [], 0, NOTES
     rendered_any = True
     for d in kustomizations():
         where = str(d.relative_to(K8S.parent))
