@@ -92,7 +92,13 @@ impl Fixture {
                     let at = now - 600 + i as i64;
                     let detail = format!("{{\"fixture\":{i}}}");
                     let fields = [prev.as_str(), &at.to_string(), kind, "fixture", a.as_str(), "10.0.0.1", &detail];
-                    let framed: String = fields.iter().map(|f| format!("{}:{f}", f.len())).collect();
+                    // The unkeyed rule of src/audit.rs: length-prefixed fields, SHA-256.
+                    let mut framed = String::new();
+                    for f in fields {
+                        framed.push_str(&f.len().to_string());
+                        framed.push(':');
+                        framed.push_str(f);
+                    }
                     let hash = gerbang::crypto::sha256_hex(framed.as_bytes());
                     sql.push_str(&format!(
                         "INSERT INTO audit_events (at, kind, actor, subject, ip, detail, prev_hash, hash)
