@@ -1,6 +1,7 @@
 //! Upgrades from every earlier schema version: for each embedded migration N, a database is
 //! built step by step up to N with data written at each version in that version's own shape (an
-//! account and an application at 1, its OPD unit, role and e-mail in the profile at 3, unkeyed
+//! account, an application, a grant with its refresh token and a retired signing key at 1, its
+//! OPD unit, role and e-mail in the profile at 3, unkeyed
 //! audit records at 7), then the rest is applied as a newer binary would. The data must survive
 //! (the e-mail moved out of the profile by 0014 included), the server must start on it, the
 //! account must log in and get tokens, and the audit chain must verify. The versions come from
@@ -66,7 +67,9 @@ impl Fixture {
                  VALUES ('{a}-g', '{a}', '{c}', 'openid profile', 'sid-lama', {t0}, 'urn:gerbang:loa:1', 'pwd', {t0}, {exp});
                  INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
                  VALUES ('{rt}', '{a}-g', {t0}, {exp});
-                 INSERT INTO consents (account_id, client_id, scope, created_at) VALUES ('{a}', '{c}', 'openid profile', {t0});",
+                 INSERT INTO consents (account_id, client_id, scope, created_at) VALUES ('{a}', '{c}', 'openid profile', {t0});
+                 INSERT INTO signing_keys (kid, alg, state, private_key, public_jwk, created_at, rotated_at)
+                 VALUES ('{a}-k', 'RS256', 'retired', '\\x00', '{{}}', {t0}, {t0});",
                 nip = self.nip,
                 ph = self.password_hash,
                 sh = sha(CLIENT_SECRET),
@@ -174,6 +177,10 @@ async fn upgrade_from(from: i64) {
     let rt = gerbang::crypto::sha256_hex(REFRESH_TOKEN.as_bytes());
     let sql = format!("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{rt}' AND grant_id = '{a}-g'");
     assert_eq!(count(&db, &sql).await, 1, "from {from}: the grant and its refresh token survived");
+    // A retired key (never unsealed at start, so its sealed bytes are a stand-in): rows of a
+    // table that a migration rebuilds must come through.
+    let sql = format!("SELECT COUNT(*) FROM signing_keys WHERE kid = '{a}-k' AND state = 'retired'");
+    assert_eq!(count(&db, &sql).await, 1, "from {from}: the signing key row survived");
     if from >= 3 {
         let email = scalar(&db, &format!("SELECT email FROM accounts WHERE id = '{a}'")).await;
         assert_eq!(email.as_deref(), Some(EMAIL), "from {from}: 0014 moved the e-mail out of the profile");
