@@ -1,10 +1,11 @@
 //! Upgrades from every earlier schema version: for each embedded migration N, a database is
 //! built step by step up to N with data written at each version in that version's own shape (an
 //! account, an application, a grant with its refresh token and a retired signing key at 1, its
-//! OPD unit, role and e-mail in the profile at 3, unkeyed audit records at 7), then the rest is applied as a newer binary would. The data must survive
-//! (the e-mail moved out of the profile by 0014 included), the server must start on it, the
-//! account must log in and get tokens, and the audit chain must verify. The versions come from
-//! the migrations embedded in the binary, so a new migration is covered without editing this.
+//! OPD unit, role and e-mail in the profile at 3, unkeyed audit records at 7), then the rest is
+//! applied as a newer binary would. The data must survive (the e-mail moved out of the profile
+//! by 0014 included), the server must start on it, the account must log in and get tokens, and
+//! the audit chain must verify. The versions come from the migrations embedded in the binary,
+//! so a new migration is covered without editing this.
 
 use gerbang::config::Secret;
 use gerbang::password::Hasher;
