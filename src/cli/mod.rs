@@ -12,6 +12,7 @@ mod import;
 mod keys;
 mod mail;
 mod master_key;
+mod migrate;
 mod roles;
 mod scim;
 mod serve;
@@ -28,7 +29,7 @@ use crate::ops::{AdminError, Operator, Principal};
 use crate::state::AppState;
 
 #[derive(Parser)]
-#[command(name = "gerbang", version, about = "OpenID Connect single sign-on for regional governments (SPBE)")]
+#[command(name = "gerbang", version = migrate::version(), about = "OpenID Connect single sign-on for regional governments (SPBE)")]
 struct Cli {
     /// Configuration file (default: ./gerbang.toml when present; or GERBANG_CONFIG).
     #[arg(long, global = true)]
@@ -45,8 +46,8 @@ struct Cli {
 enum Command {
     /// Run the provider (the default).
     Serve,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit; with --status, list applied and pending ones instead.
+    Migrate(migrate::MigrateArgs),
     /// Manage accounts.
     #[command(subcommand)]
     Account(accounts::AccountCmd),
@@ -139,7 +140,7 @@ pub async fn run() -> ExitCode {
 async fn dispatch(command: Command, config: Config, operator: Operator) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => serve::serve(config).await,
-        Command::Migrate => serve::migrate(config).await,
+        Command::Migrate(args) => migrate::run(config, args).await,
         Command::Account(cmd) => accounts::run(config, operator, cmd).await,
         Command::Client(cmd) => clients::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Keys(cmd) => keys::run(&Ctx::open(config, operator).await?, cmd).await,

@@ -18,6 +18,7 @@ pub mod import;
 pub mod keys;
 pub mod links;
 pub mod logout;
+pub mod migrations;
 pub mod opd;
 pub mod passkeys;
 pub mod roles;
@@ -198,14 +199,6 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(pool))
         }
-    }
-
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
-        }
-        Ok(())
     }
 
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a

@@ -30,6 +30,7 @@ mod limits;
 mod login;
 mod mail;
 mod mailbox;
+mod migrations;
 mod notify;
 mod oidc_flow;
 mod pki;
