@@ -84,13 +84,7 @@ impl Cache {
                 Ok(())
             }
             Cache::Redis(r) => {
-                redis::cmd("SET")
-                    .arg(r.key(key))
-                    .arg(value)
-                    .arg("PX")
-                    .arg(r.ttl_ms(ttl))
-                    .on::<()>(r)
-                    .await?;
+                redis::cmd("SET").arg(r.key(key)).arg(value).arg("PX").arg(r.ttl_ms(ttl)).on::<()>(r).await?;
                 Ok(())
             }
         }
@@ -103,13 +97,8 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.replace(key, value)),
             Cache::Redis(r) => {
-                let done: Option<String> = redis::cmd("SET")
-                    .arg(r.key(key))
-                    .arg(value)
-                    .arg("XX")
-                    .arg("KEEPTTL")
-                    .on(r)
-                    .await?;
+                let done: Option<String> =
+                    redis::cmd("SET").arg(r.key(key)).arg(value).arg("XX").arg("KEEPTTL").on(r).await?;
                 Ok(done.is_some())
             }
         }
@@ -118,9 +107,7 @@ impl Cache {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.get(key)),
-            Cache::Redis(r) if r.shift_ms() > 0 => {
-                Ok(r.script(GET_SCRIPT, key).on(r).await?)
-            }
+            Cache::Redis(r) if r.shift_ms() > 0 => Ok(r.script(GET_SCRIPT, key).on(r).await?),
             Cache::Redis(r) => Ok(redis::cmd("GET").arg(r.key(key)).on(r).await?),
         }
     }
@@ -130,9 +117,7 @@ impl Cache {
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.take(key)),
-            Cache::Redis(r) if r.shift_ms() > 0 => {
-                Ok(r.script(TAKE_SCRIPT, key).on(r).await?)
-            }
+            Cache::Redis(r) if r.shift_ms() > 0 => Ok(r.script(TAKE_SCRIPT, key).on(r).await?),
             Cache::Redis(r) => Ok(redis::cmd("GETDEL").arg(r.key(key)).on(r).await?),
         }
     }
@@ -160,8 +145,7 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.incr(key, by, window)),
             Cache::Redis(r) => {
-                let n: u64 =
-                    r.script(INCR_SCRIPT, key).arg(r.ttl_ms(window)).arg(by).on(r).await?;
+                let n: u64 = r.script(INCR_SCRIPT, key).arg(r.ttl_ms(window)).arg(by).on(r).await?;
                 Ok(n)
             }
         }
@@ -199,12 +183,7 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.count_below(key, limit, window)),
             Cache::Redis(r) => {
-                let n: i64 = r
-                    .script(COUNT_BELOW_SCRIPT, key)
-                    .arg(limit)
-                    .arg(r.ttl_ms(window))
-                    .on(r)
-                    .await?;
+                let n: i64 = r.script(COUNT_BELOW_SCRIPT, key).arg(limit).arg(r.ttl_ms(window)).on(r).await?;
                 Ok(u64::try_from(n).ok())
             }
         }
@@ -230,8 +209,7 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.incr_window(key, window)),
             Cache::Redis(r) => {
-                let (n, ms): (u64, i64) =
-                    r.script(INCR_WINDOW_SCRIPT, key).arg(r.ttl_ms(window)).on(r).await?;
+                let (n, ms): (u64, i64) = r.script(INCR_WINDOW_SCRIPT, key).arg(r.ttl_ms(window)).on(r).await?;
                 // What is left by the server's clock: Redis holds it `shift` longer.
                 let left = ms.saturating_sub(r.shift_ms()).max(0);
                 Ok((n, Duration::from_millis(u64::try_from(left).unwrap_or(0))))
@@ -260,14 +238,8 @@ impl Cache {
                 let mut cursor: u64 = 0;
                 let mut n: u64 = 0;
                 loop {
-                    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .on(r)
-                        .await?;
+                    let (next, keys): (u64, Vec<Vec<u8>>) =
+                        redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).on(r).await?;
                     // SCAN may return a key twice when the table is rehashed mid-walk, and keys a
                     // moved test clock has expired are still there; for a dashboard figure that
                     // slight overcount is acceptable.

@@ -84,7 +84,10 @@ impl Health {
 fn unavailable(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_unrecoverable_error()
-        || matches!(e.kind(), ErrorKind::ReadOnly | ErrorKind::BusyLoadingError | ErrorKind::MasterDown | ErrorKind::TryAgain)
+        || matches!(
+            e.kind(),
+            ErrorKind::ReadOnly | ErrorKind::BusyLoadingError | ErrorKind::MasterDown | ErrorKind::TryAgain
+        )
 }
 
 fn tls_certificates(cfg: &RedisConfig) -> Result<Option<TlsCertificates>, CacheError> {
@@ -107,8 +110,8 @@ fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, Cache
         })
     });
     let master = cfg.sentinel_master.clone().unwrap_or_default();
-    let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
-        .set_client_to_redis_db(info.redis.db);
+    let mut b =
+        SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?.set_client_to_redis_db(info.redis.db);
     if let Some(u) = info.redis.username {
         b = b.set_client_to_redis_username(u);
     }
@@ -139,7 +142,11 @@ async fn master_from(sentinel: &tokio::sync::Mutex<SentinelClient>, timeout: Dur
     }
 }
 
-async fn manager(client: Client, config: ConnectionManagerConfig, budget: Duration) -> Result<ConnectionManager, CacheError> {
+async fn manager(
+    client: Client,
+    config: ConnectionManagerConfig,
+    budget: Duration,
+) -> Result<ConnectionManager, CacheError> {
     match tokio::time::timeout(budget, ConnectionManager::new_with_config(client, config)).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(CacheError::Unavailable("connecting timed out".into())),
@@ -156,6 +163,10 @@ impl RedisCache {
         cfg: &RedisConfig,
         clock: Clock,
     ) -> Result<RedisCache, CacheError> {
+        if url.starts_with("rediss://") {
+            // Already installed (by an earlier connect, or a test) is fine: any one provider.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
         let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
         let command_timeout = Duration::from_millis(cfg.command_timeout_ms);
         // One connection attempt per reconnect: the cool-off paces the attempts, and the
@@ -167,11 +178,8 @@ impl RedisCache {
             .set_factor(1)
             .set_max_delay(cfg.connect_timeout_ms);
         let budget = connect_timeout + command_timeout;
-        let sentinel = if cfg.sentinels.is_empty() {
-            None
-        } else {
-            Some(tokio::sync::Mutex::new(sentinel_client(url, cfg)?))
-        };
+        let sentinel =
+            if cfg.sentinels.is_empty() { None } else { Some(tokio::sync::Mutex::new(sentinel_client(url, cfg)?)) };
         let mut attempt = 1;
         let conn = loop {
             let client = match &sentinel {
@@ -195,8 +203,12 @@ impl RedisCache {
                 }
             }
         };
-        let health =
-            Health { base: Instant::now(), down_until_ms: AtomicU64::new(0), down: AtomicBool::new(false), cool_off_ms: cfg.connect_timeout_ms };
+        let health = Health {
+            base: Instant::now(),
+            down_until_ms: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            cool_off_ms: cfg.connect_timeout_ms,
+        };
         let inner = Inner {
             conn: RwLock::new(conn),
             sentinel,

@@ -172,7 +172,8 @@ impl OAuthError {
     pub fn server(cause: impl std::fmt::Display) -> Self {
         if crate::cache::outage::seen() {
             tracing::debug!(error = %cause, "cache unavailable");
-            let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "the service is briefly unavailable; try again later");
+            let mut e =
+                Self::new(ErrorCode::TemporarilyUnavailable, "the service is briefly unavailable; try again later");
             e.retry_after = Some(crate::cache::RETRY_AFTER_SECONDS);
             return e;
         }

@@ -59,7 +59,9 @@ impl RedisProc {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("these tests need the `redis-server` binary on PATH (apt install redis-server): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("these tests need the `redis-server` binary on PATH (apt install redis-server): {e}")
+            });
         self.child = Some(child);
         wait_listening(self.port).await;
     }

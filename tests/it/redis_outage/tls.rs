@@ -31,11 +31,28 @@ async fn tls_redis(pki: &Pki) -> (RedisProc, PathBuf) {
         std::fs::write(&p, text).expect("write pem");
         path_str(&p)
     };
-    let (ca, cert, key) = (write("ca.pem", &pki.ca_pem), write("redis.pem", &pki.cert_pem), write("redis.key", &pki.key_pem));
+    let (ca, cert, key) =
+        (write("ca.pem", &pki.ca_pem), write("redis.pem", &pki.cert_pem), write("redis.key", &pki.key_pem));
     let port = free_port();
     let args: Vec<String> = [
-        "--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-ca-cert-file", &ca, "--tls-auth-clients", "no",
+        "--port",
+        "0",
+        "--tls-port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
     ]
     .iter()
     .map(|s| s.to_string())
