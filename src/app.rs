@@ -188,6 +188,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     let limits = axum::middleware::from_fn_with_state(state.clone(), crate::http::limits::by_address);
+    let outage = axum::middleware::from_fn_with_state(state.clone(), crate::http::outage::guard);
     api.merge(pages)
         .merge(admin_api)
         .merge(console_pages)
@@ -195,6 +196,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside the limiter, which lets requests through when Redis fails.
+        .layer(outage)
         .layer(limits)
         // A slow client (or a stuck dependency) holds a connection for at most this long.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))

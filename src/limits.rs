@@ -231,6 +231,8 @@ impl Limiter {
             Cache::Redis(r) => match self.check_shared(r, bucket, *rate, key).await {
                 Ok(None) => Ok(()),
                 Ok(Some(wait)) => Err(Limited::after(wait)),
+                // An outage is logged once by the cache, not here for every request.
+                Err(e) if e.is_unavailable() => Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, bucket = bucket.name(), "rate limit not checked: Redis failed");
                     Ok(())

@@ -98,7 +98,7 @@ impl AppState {
             .with_context(|| format!("cannot open the database ({})", redact_url(config.database_url.expose())))?;
         db.migrate().await.context("cannot apply database migrations")?;
         let cache = match &config.redis_url {
-            Some(url) => Cache::redis(url.expose(), &config.redis_prefix, clock.clone())
+            Some(url) => Cache::redis(url.expose(), &config.redis_prefix, &config.redis, clock.clone())
                 .await
                 .with_context(|| format!("cannot connect to Redis ({})", redact_url(url.expose())))?,
             None => Cache::memory(clock.clone()),

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 pub mod certs;
 pub mod keys;
+pub mod redis;
 mod smtp;
 pub mod upstream;
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub redis_url: Option<Secret<String>>,
     /// Prefix of every Redis key, so environments can share one Redis.
     pub redis_prefix: String,
+    /// Timeouts, TLS trust and Sentinel for the Redis connection.
+    pub redis: redis::RedisConfig,
     /// Base64 of 32 bytes; encrypts private signing keys at rest.
     pub master_key: Option<Secret<String>>,
     pub themes_dir: PathBuf,
@@ -173,6 +176,12 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("database_url", None),
     ("redis_url", None),
     ("redis_prefix", Some("gerbang:")),
+    ("redis_connect_timeout_ms", Some("1000")),
+    ("redis_command_timeout_ms", Some("500")),
+    ("redis_ca_file", None),
+    ("redis_sentinels", Some("")),
+    ("redis_sentinel_master", None),
+    ("redis_sentinel_password", None),
     ("master_key", None),
     ("master_key_previous", None),
     ("signing_key_rotation_days", Some("90")),
@@ -359,19 +368,7 @@ impl Config {
             return Err(l.err("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
         let redis_url = l.string("redis_url");
-        if let Some(r) = &redis_url {
-            // The redis client is built without TLS; better to refuse at start than to fail at
-            // the first connection.
-            if r.starts_with("rediss://") {
-                return Err(l.err(
-                    "redis_url",
-                    "TLS to Redis (rediss://) is not supported yet; use redis:// on a private network",
-                ));
-            }
-            if !r.starts_with("redis://") {
-                return Err(l.err("redis_url", "must start with redis://"));
-            }
-        }
+        let redis = redis::redis_settings(&l, redis_url.as_deref())?;
         let master_key = l.string("master_key");
         if let Some(k) = &master_key {
             crate::crypto::decode_master_key(k).map_err(|m| l.err("master_key", m))?;
@@ -497,6 +494,7 @@ impl Config {
             database_url: Secret::new(database_url),
             redis_url: redis_url.map(Secret::new),
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
+            redis,
             certs: certs::cert_settings(&l)?,
             keys: keys::key_settings(&l)?,
             master_key: master_key.map(Secret::new),

@@ -95,8 +95,16 @@ fn invalid_settings_name_the_setting() {
     assert_eq!(e.setting, "access_token_ttl");
     let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "localhost:6379")])).unwrap_err();
     assert_eq!(e.setting, "redis_url");
-    let e = Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")])).unwrap_err();
-    assert!(e.message.contains("TLS"));
+    let c = Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")])).unwrap();
+    assert_eq!(c.redis.connect_timeout_ms, 1000);
+    assert_eq!(c.redis.command_timeout_ms, 500);
+    let e = Config::load(None, &env(&[("GERBANG_REDIS_COMMAND_TIMEOUT_MS", "0")])).unwrap_err();
+    assert_eq!(e.setting, "redis_command_timeout_ms");
+    let e = Config::load(None, &env(&[("GERBANG_REDIS_SENTINELS", "a:26379")])).unwrap_err();
+    assert_eq!(e.setting, "redis_sentinel_master");
+    let e = Config::load(None, &env(&[("GERBANG_REDIS_SENTINELS", "a"), ("GERBANG_REDIS_SENTINEL_MASTER", "m")]))
+        .unwrap_err();
+    assert_eq!(e.setting, "redis_sentinels");
     let e = Config::load(None, &env(&[("GERBANG_MASTER_KEY", "short")])).unwrap_err();
     assert_eq!(e.setting, "master_key");
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@ pub mod health;
 pub mod limits;
 pub mod login;
 pub mod oidc;
+pub mod outage;
 pub mod page;
 pub mod register;
 pub mod reset;

@@ -168,7 +168,16 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidClient, d)
     }
     /// Logs the cause and returns a generic `server_error`: internals never reach the client.
+    /// When the request met an unavailable cache, `temporarily_unavailable` with `Retry-After`
+    /// instead (RFC 6749 §4.1.2.1, §5.2), logged once per outage by the cache itself.
     pub fn server(cause: impl std::fmt::Display) -> Self {
+        if crate::cache::outage::seen() {
+            tracing::debug!(error = %cause, "cache unavailable");
+            let mut e =
+                Self::new(ErrorCode::TemporarilyUnavailable, "the service is briefly unavailable; try again later");
+            e.retry_after = Some(crate::cache::RETRY_AFTER_SECONDS);
+            return e;
+        }
         tracing::error!(error = %cause, "internal error");
         Self::new(ErrorCode::ServerError, "the server could not complete the request")
     }

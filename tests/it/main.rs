@@ -35,6 +35,7 @@ mod notify;
 mod oidc_flow;
 mod pki;
 mod protocol_errors;
+mod redis_outage;
 mod register;
 mod reset;
 mod scim;

@@ -1,0 +1,332 @@
+//! The Redis cache backend. Every command is bounded: a connection attempt by
+//! `redis_connect_timeout_ms`, an answer by `redis_command_timeout_ms`, and the whole call by an
+//! outer timeout of both, so a Redis that is gone, or a network that drops packets, costs a
+//! request at most that long and then an [`CacheError::Unavailable`]. After a failure, commands
+//! fail at once for a short cool-off (one connect timeout) instead of each waiting again; the
+//! first command after it tries Redis again, so service resumes within seconds of its return.
+//!
+//! The connection is a `ConnectionManager` (one multiplexed connection, re-established in the
+//! background after an I/O error) reached directly (`redis://`, `rediss://`) or through
+//! Sentinel, which is asked again for the master whenever the current one fails or turns
+//! read-only (after a failover).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, TlsCertificates};
+
+use super::CacheError;
+use crate::clock::Clock;
+use crate::config::redis::RedisConfig;
+
+/// Connection attempts at start-up before giving up (Redis may start a moment after us).
+const START_ATTEMPTS: u32 = 3;
+
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+    prefix: String,
+    clock: Clock,
+}
+
+struct Inner {
+    conn: RwLock<ConnectionManager>,
+    sentinel: Option<tokio::sync::Mutex<SentinelClient>>,
+    manager: ConnectionManagerConfig,
+    connect_timeout: Duration,
+    /// The outer bound of one command: a reconnect plus an answer.
+    budget: Duration,
+    health: Health,
+    /// A Sentinel lookup of the master is under way (one at a time).
+    resolving: AtomicBool,
+}
+
+/// Whether Redis failed recently: commands fail fast until `down_until`, and the outage is
+/// logged once when it starts and once when it ends, not for every request.
+struct Health {
+    base: Instant,
+    down_until_ms: AtomicU64,
+    down: AtomicBool,
+    cool_off_ms: u64,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn cooling_off(&self) -> bool {
+        self.now_ms() < self.down_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, cause: String) -> CacheError {
+        self.down_until_ms.store(self.now_ms().saturating_add(self.cool_off_ms), Ordering::Relaxed);
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::error!(error = %cause, "Redis is unavailable: requests that need it answer 503 until it returns");
+        }
+        CacheError::Unavailable(cause)
+    }
+
+    fn answered(&self) {
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!("Redis answers again");
+        }
+    }
+}
+
+/// Errors that mean "Redis cannot serve now" rather than a bug or bad data: I/O (refused,
+/// dropped, timed out), a connection the library would replace (including a failed
+/// authentication), a server still loading its data, and a master demoted to a read-only
+/// replica by a failover.
+fn unavailable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::ReadOnly | ErrorKind::BusyLoadingError | ErrorKind::MasterDown | ErrorKind::TryAgain
+        )
+}
+
+fn tls_certificates(cfg: &RedisConfig) -> Result<Option<TlsCertificates>, CacheError> {
+    let Some(path) = &cfg.ca_file else { return Ok(None) };
+    let pem = std::fs::read(path)
+        .map_err(|e| CacheError::Setup(format!("cannot read redis_ca_file {}: {e}", path.display())))?;
+    Ok(Some(TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+}
+
+fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, CacheError> {
+    let info = url.into_connection_info()?;
+    let tls = url.starts_with("rediss://");
+    let addrs = cfg.sentinels.iter().filter_map(|s| {
+        let (host, port) = s.rsplit_once(':')?;
+        let (host, port) = (host.to_string(), port.parse().ok()?);
+        Some(if tls {
+            ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+        } else {
+            ConnectionAddr::Tcp(host, port)
+        })
+    });
+    let master = cfg.sentinel_master.clone().unwrap_or_default();
+    let mut b =
+        SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?.set_client_to_redis_db(info.redis.db);
+    if let Some(u) = info.redis.username {
+        b = b.set_client_to_redis_username(u);
+    }
+    if let Some(p) = info.redis.password {
+        b = b.set_client_to_redis_password(p);
+    }
+    if let Some(p) = &cfg.sentinel_password {
+        b = b.set_client_to_sentinel_password(p.expose().clone());
+    }
+    if tls {
+        b = b
+            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+        if let Some(c) = tls_certificates(cfg)? {
+            let again = tls_certificates(cfg)?.unwrap_or(TlsCertificates { client_tls: None, root_cert: None });
+            b = b.set_client_to_redis_certificates(c).set_client_to_sentinel_certificates(again);
+        }
+    }
+    Ok(b.build()?)
+}
+
+/// The current master's client, as the Sentinels report it, within the connect timeout.
+async fn master_from(sentinel: &tokio::sync::Mutex<SentinelClient>, timeout: Duration) -> Result<Client, CacheError> {
+    let mut s = sentinel.lock().await;
+    match tokio::time::timeout(timeout, s.async_get_client()).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(CacheError::Unavailable("no Sentinel answered in time".into())),
+    }
+}
+
+async fn manager(
+    client: Client,
+    config: ConnectionManagerConfig,
+    budget: Duration,
+) -> Result<ConnectionManager, CacheError> {
+    match tokio::time::timeout(budget, ConnectionManager::new_with_config(client, config)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(CacheError::Unavailable("connecting timed out".into())),
+    }
+}
+
+impl RedisCache {
+    /// Connects, trying [`START_ATTEMPTS`] times a second apart: a Redis that is still down
+    /// after that stops the start with the error (a replica without its shared state would
+    /// answer wrongly), while one that dies later only makes requests answer 503.
+    pub(super) async fn connect(
+        url: &str,
+        prefix: &str,
+        cfg: &RedisConfig,
+        clock: Clock,
+    ) -> Result<RedisCache, CacheError> {
+        if url.starts_with("rediss://") {
+            // Already installed (by an earlier connect, or a test) is fine: any one provider.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
+        let command_timeout = Duration::from_millis(cfg.command_timeout_ms);
+        // One connection attempt per reconnect: the cool-off paces the attempts, and the
+        // library's default backoff (seconds, growing) is what kept requests waiting minutes.
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(connect_timeout)
+            .set_response_timeout(command_timeout)
+            .set_number_of_retries(0)
+            .set_factor(1)
+            .set_max_delay(cfg.connect_timeout_ms);
+        let budget = connect_timeout + command_timeout;
+        let sentinel =
+            if cfg.sentinels.is_empty() { None } else { Some(tokio::sync::Mutex::new(sentinel_client(url, cfg)?)) };
+        let mut attempt = 1;
+        let conn = loop {
+            let client = match &sentinel {
+                Some(s) => master_from(s, connect_timeout).await,
+                None => match tls_certificates(cfg)? {
+                    Some(certs) => Client::build_with_tls(url, certs).map_err(CacheError::from),
+                    None => Client::open(url).map_err(CacheError::from),
+                },
+            };
+            let conn = match client {
+                Ok(c) => manager(c, manager_config.clone(), budget).await,
+                Err(e) => Err(e),
+            };
+            match conn {
+                Ok(c) => break c,
+                Err(e) if attempt >= START_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "Redis not reachable yet; trying again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let health = Health {
+            base: Instant::now(),
+            down_until_ms: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            cool_off_ms: cfg.connect_timeout_ms,
+        };
+        let inner = Inner {
+            conn: RwLock::new(conn),
+            sentinel,
+            manager: manager_config,
+            connect_timeout,
+            budget,
+            health,
+            resolving: AtomicBool::new(false),
+        };
+        Ok(RedisCache { inner: Arc::new(inner), prefix: prefix.to_string(), clock })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        // A poisoned lock only means a panic while swapping in a new connection; the old one
+        // is still a valid manager.
+        self.inner.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs one command within the budget. `record` marks the request as having met an outage
+    /// (see [`super::outage`]); the rate limiter, which lets requests through when Redis fails,
+    /// passes false.
+    pub(super) async fn run<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd, record: bool) -> Result<T, CacheError> {
+        let result = self.attempt(cmd).await;
+        if record && matches!(result, Err(CacheError::Unavailable(_))) {
+            super::outage::record();
+        }
+        result
+    }
+
+    async fn attempt<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
+        let h = &self.inner.health;
+        if h.cooling_off() {
+            return Err(CacheError::Unavailable("Redis failed moments ago".into()));
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.budget;
+        let mut retried = false;
+        loop {
+            let mut conn = self.conn();
+            match tokio::time::timeout_at(deadline, cmd.query_async::<T>(&mut conn)).await {
+                Ok(Ok(v)) => {
+                    h.answered();
+                    return Ok(v);
+                }
+                // A refusal may be the manager's last (failed) reconnect, made while Redis was
+                // still down; the refusal made it start a new one, which a second try within the
+                // same budget waits for. Refused means never sent, so nothing runs twice.
+                Ok(Err(e)) if e.is_connection_refusal() && !retried => retried = true,
+                Ok(Err(e)) if unavailable(&e) => {
+                    self.find_master();
+                    return Err(h.failed(e.to_string()));
+                }
+                Ok(Err(e)) => return Err(CacheError::Redis(e)),
+                Err(_) => {
+                    self.find_master();
+                    return Err(h.failed(format!("no answer within {} ms", self.inner.budget.as_millis())));
+                }
+            }
+        }
+    }
+
+    /// With Sentinel, asks in the background which server is the master now and connects to
+    /// it; requests meanwhile fail fast, and use the new connection once it is in place.
+    fn find_master(&self) {
+        if self.inner.sentinel.is_none() || self.inner.resolving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            if let Some(sentinel) = &inner.sentinel {
+                let found = match master_from(sentinel, inner.connect_timeout).await {
+                    Ok(client) => manager(client, inner.manager.clone(), inner.budget).await,
+                    Err(e) => Err(e),
+                };
+                match found {
+                    Ok(conn) => *inner.conn.write().unwrap_or_else(|p| p.into_inner()) = conn,
+                    Err(e) => tracing::debug!(error = %e, "Sentinel has no reachable master yet"),
+                }
+            }
+            inner.resolving.store(false, Ordering::Release);
+        });
+    }
+
+    pub(super) fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub(super) fn shift_ms(&self) -> i64 {
+        self.clock.shift_ms()
+    }
+
+    /// The TTL to give Redis: at least a second as before (Redis refuses 0), plus the clock's
+    /// shift (see the scripts' comment).
+    pub(super) fn ttl_ms(&self, ttl: Duration) -> i64 {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1000);
+        ms.saturating_add(self.clock.shift_ms())
+    }
+
+    /// A script call on one key, with the clock's shift as ARGV[1].
+    pub(super) fn script(&self, script: &'static str, key: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(1).arg(self.key(key)).arg(self.clock.shift_ms());
+        cmd
+    }
+
+    /// One request against a GCRA bucket kept in Redis: `None` when admitted, else how long
+    /// until it would be. Not recorded as an outage: the limiter lets requests through when
+    /// Redis fails, and the steps that truly need Redis record it themselves.
+    pub async fn gcra(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+        cost: u32,
+    ) -> Result<Option<Duration>, CacheError> {
+        let interval_ms = (interval.as_millis() as u64).max(1);
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(super::scripts::GCRA_SCRIPT).arg(1).arg(self.key(key)).arg(interval_ms).arg(burst).arg(cost.max(1));
+        let wait: u64 = self.run(&cmd, false).await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
+}

@@ -1,0 +1,103 @@
+//! The Lua scripts the Redis backend runs for its atomic steps (read-and-delete under a moved
+//! test clock, windowed counters, compare-and-swap, bounded counts, GCRA buckets).
+
+// Sent with EVAL rather than EVALSHA: the text is short, Redis caches it, and there is no
+// NOSCRIPT round trip after a Redis restart. The first line names the script.
+//
+// Redis expires keys by the wall clock. A clock moved forward by `shift` ms (tests) keeps them in
+// step: every TTL is written `shift` longer, so a key has expired by the server's clock once it
+// has no more than the current `shift` left to live. Every script gets that shift as ARGV[1] and
+// treats such a key as absent; Redis may hold it longer, never shorter. In production the shift
+// is 0 and `gone` costs nothing.
+macro_rules! script {
+    ($name:literal, $body:literal) => {
+        concat!(
+            "-- gerbang:",
+            $name,
+            "
+local shift = tonumber(ARGV[1])
+local function gone(k)
+  if shift <= 0 then return false end
+  local t = redis.call('PTTL', k)
+  return t >= 0 and t <= shift
+end
+",
+            $body
+        )
+    };
+}
+
+pub(super) const GET_SCRIPT: &str = script!(
+    "get",
+    "if gone(KEYS[1]) then return false end
+return redis.call('GET', KEYS[1])"
+);
+
+pub(super) const TAKE_SCRIPT: &str = script!(
+    "take",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) return false end
+return redis.call('GETDEL', KEYS[1])"
+);
+
+pub(super) const INCR_SCRIPT: &str = script!(
+    "incr",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[3])
+if n == tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n"
+);
+
+pub(super) const INCR_WINDOW_SCRIPT: &str = script!(
+    "incr_window",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {n, redis.call('PTTL', KEYS[1])}"
+);
+
+pub(super) const SWAP_SCRIPT: &str = script!(
+    "swap",
+    "local cur = redis.call('GET', KEYS[1])
+if cur and gone(KEYS[1]) then cur = false end
+if ARGV[2] == '1' then
+  if cur ~= ARGV[3] then return 0 end
+elseif cur then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+return 1"
+);
+
+pub(super) const COUNT_BELOW_SCRIPT: &str = script!(
+    "count_below",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[2]) then return -1 end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return n"
+);
+
+pub(super) const REFUND_SCRIPT: &str = script!(
+    "refund",
+    "if gone(KEYS[1]) then return 0 end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0"
+);
+
+/// One request against a GCRA bucket (the same algorithm as `governor`): 0 when admitted, else
+/// milliseconds until it would be. The time is Redis's own, so the replicas' clocks do not
+/// matter; the numbers are whole milliseconds, which Lua prints exactly. No clock shift here:
+/// ARGV[1] is the interval.
+pub(super) const GCRA_SCRIPT: &str = "-- gerbang:gcra
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local cost = interval * tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat + cost - interval * tonumber(ARGV[2])
+if now < allow_at then return allow_at - now end
+redis.call('SET', KEYS[1], tat + cost, 'PX', tat + cost - now + 1000)
+return 0";
