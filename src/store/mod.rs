@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app_requests;
 pub mod audit;
+pub mod backup;
 pub mod cert_checks;
 pub mod cert_monitor;
 pub mod certs;
@@ -20,6 +21,7 @@ pub mod links;
 pub mod logout;
 pub mod opd;
 pub mod passkeys;
+pub mod restore;
 pub mod roles;
 pub mod scim;
 pub mod stats;
