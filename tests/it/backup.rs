@@ -242,7 +242,7 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     app.asn(&unique_nip(), "Data Lama").await;
     let url = url_of(&app);
     let archive = kit.path("a.age");
-    ok(&gerbang(&url, &master_dir, &["backup", "--out", &archive, "--recipient", &kit.recipient]), "backup");
+    ok(&gerbang(&url, &master_dir, &["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"]), "backup");
     let again = gerbang(&url, &master_dir, &["backup", "--out", &archive, "--recipient", &kit.recipient]);
     assert_eq!(
         (again.code, again.stderr.trim()),
