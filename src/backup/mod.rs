@@ -271,12 +271,10 @@ pub async fn restore(
     db: &Db,
     path: &Path,
     unlock: &Unlock,
-    force: bool,
     master: &[u8; 32],
-    files_to: Option<&Path>,
-    actor: &str,
-    now: i64,
+    how: &RestoreOptions<'_>,
 ) -> Result<Restored, BackupError> {
+    let RestoreOptions { force, files_to, actor, now } = *how;
     if let Some(dir) = files_to {
         if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
             return Err(BackupError::Io(format!("{} is not empty: give an empty or new directory", dir.display())));
@@ -308,6 +306,16 @@ pub async fn restore(
     Ok(Restored { manifest, rows, audit_intact, files_written: files_to.map(Path::to_path_buf) })
 }
 
+/// How a restore goes: `force` empties a database with data first, `files_to` receives the
+/// settings and themes, `actor` and `now` go into the audit record.
+#[derive(Clone, Copy)]
+pub struct RestoreOptions<'a> {
+    pub force: bool,
+    pub files_to: Option<&'a Path>,
+    pub actor: &'a str,
+    pub now: i64,
+}
+
 /// The member being read.
 enum Current {
     None,
@@ -317,7 +325,7 @@ enum Current {
         name: String,
         line: Vec<u8>,
         columns: Option<Vec<Column>>,
-        load: Option<restore::Load>,
+        load: Option<Box<restore::Load>>,
         rows: u64,
     },
     File(Option<std::fs::File>),
@@ -374,7 +382,7 @@ async fn table_line(
     member: &str,
     text: &[u8],
     columns: &mut Option<Vec<Column>>,
-    load: &mut Option<restore::Load>,
+    load: &mut Option<Box<restore::Load>>,
     rows: &mut u64,
     target: Option<&mut Restore>,
 ) -> Result<(), BackupError> {
@@ -385,7 +393,7 @@ async fn table_line(
         let list: Vec<Column> = serde_json::from_value(head["columns"].clone())
             .map_err(|e| member_error(member, format!("its column list: {e}")))?;
         if let Some(t) = target {
-            *load = Some(t.table(&table, &list)?);
+            *load = Some(Box::new(t.table(&table, &list)?));
         }
         *columns = Some(list);
         return Ok(());
@@ -409,7 +417,7 @@ async fn end_table(
     entry: &Entry,
     name: &str,
     line: &[u8],
-    load: Option<restore::Load>,
+    load: Option<Box<restore::Load>>,
     rows: u64,
     target: Option<&mut Restore>,
 ) -> Result<(), BackupError> {
@@ -420,7 +428,7 @@ async fn end_table(
         return Err(member_error(name, format!("{rows} rows where its record says {:?}", entry.rows)));
     }
     if let (Some(t), Some(l)) = (target, load) {
-        t.end_table(l).await?;
+        t.end_table(*l).await?;
     }
     Ok(())
 }

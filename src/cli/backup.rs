@@ -223,8 +223,8 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
     };
     let db = Db::connect(config.database_url.expose(), 2).await?;
     let actor = Principal::Operator(operator).actor();
-    let result =
-        backup::restore(&db, &cmd.file, &unlock, cmd.force, &master, cmd.files_to.as_deref(), &actor, now()).await;
+    let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref(), actor: &actor, now: now() };
+    let result = backup::restore(&db, &cmd.file, &unlock, &master, &how).await;
     db.close().await;
     let done = match result {
         Ok(r) => r,
