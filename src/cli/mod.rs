@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod certificates;
 mod clients;
 mod demo;
@@ -84,6 +85,11 @@ enum Command {
     /// Electronic certificates: monitoring, revocation checks, recording a revocation.
     #[command(subcommand)]
     Certificate(certificates::CertificateCmd),
+    /// Write an encrypted backup archive while the server runs (`backup --out FILE`), or check
+    /// one (`backup verify FILE`).
+    Backup(backup::BackupCmd),
+    /// Restore a backup archive into an empty database.
+    Restore(backup::RestoreCmd),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -153,6 +159,8 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Scim(cmd) => scim::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Import(cmd) => import::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Certificate(cmd) => certificates::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::Backup(cmd) => backup::run(config, operator, cmd).await,
+        Command::Restore(cmd) => backup::restore(config, operator, cmd).await,
     }
 }
 

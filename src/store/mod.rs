@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app_requests;
 pub mod audit;
+pub mod backup;
 pub mod cert_checks;
 pub mod cert_monitor;
 pub mod certs;
@@ -21,6 +22,7 @@ pub mod logout;
 pub mod migrations;
 pub mod opd;
 pub mod passkeys;
+pub mod restore;
 pub mod roles;
 pub mod scim;
 pub mod sealed;

@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod backchannel;
+mod backup;
 mod certs;
 mod certs_bind;
 mod certs_monitor;

@@ -1,0 +1,160 @@
+//! What a backup carries besides the database: the settings as given (configuration file and
+//! `GERBANG_*` environment, secrets left out) and the files of the themes directory; and
+//! writing them back out into a directory on restore.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+
+/// Settings never written into an archive: the master key must be kept apart from the backups,
+/// and the connection URLs may carry passwords (they are given again where one restores).
+const SECRET_SETTINGS: &[&str] = &["master_key", "database_url", "redis_url"];
+
+/// Any setting whose name has one of these parts is a secret too (SMTP and BSrE passwords, the
+/// metrics token, an upstream's client secret).
+const SECRET_PARTS: &[&str] = &["password", "secret", "token"];
+
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_SETTINGS.contains(&key.as_str()) || SECRET_PARTS.iter().any(|p| key.contains(p))
+}
+
+/// Drops secret keys (at any depth: upstreams are tables in an array) and returns their names.
+/// `*_file` settings stay: they name where a secret is read from, not the secret.
+fn strip(table: &mut toml::Table, path: &str, dropped: &mut Vec<String>) {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for k in keys {
+        let full = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+        if !k.ends_with("_file") && is_secret(&k) {
+            table.remove(&k);
+            dropped.push(full);
+            continue;
+        }
+        match table.get_mut(&k) {
+            Some(toml::Value::Table(t)) => strip(t, &full, dropped),
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        strip(t, &format!("{full}[{i}]"), dropped);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The settings this process was given, as one TOML document: the configuration file's
+/// entries, overridden by `GERBANG_*` variables, without secrets. Defaults are not listed: they
+/// belong to the gerbang version the archive names.
+pub fn settings(config_file: Option<&Path>, env: &HashMap<String, String>) -> Result<String, String> {
+    let mut table = toml::Table::new();
+    if let Some(path) = config_file {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
+    }
+    let vars: BTreeMap<&String, &String> = env.iter().collect();
+    for (var, value) in vars {
+        let Some(key) = var.strip_prefix("GERBANG_") else { continue };
+        // Which command ran and as whom, not how the region is set up.
+        if matches!(key, "CONFIG" | "ACTOR") {
+            continue;
+        }
+        table.insert(key.to_ascii_lowercase(), toml::Value::String(value.clone()));
+    }
+    let mut dropped = Vec::new();
+    strip(&mut table, "", &mut dropped);
+    dropped.sort();
+    let mut out =
+        String::from("# Gerbang settings as given when this backup was taken (file and GERBANG_* environment).\n");
+    out.push_str("# Defaults are not listed. Secrets are left out and must be supplied again:\n");
+    out.push_str("# the master key (kept apart from the backups) and the database URL at least.\n");
+    if !dropped.is_empty() {
+        out.push_str(&format!("# Left out here: {}\n", dropped.join(", ")));
+    }
+    out.push_str(&toml::to_string(&table).map_err(|e| e.to_string())?);
+    Ok(out)
+}
+
+/// Every regular file under the themes directory, as (path relative to it with `/`, path).
+/// Symbolic links are not followed. A missing directory gives nothing.
+pub fn theme_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+            let kind = entry.file_type().map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(dir).map_err(|e| e.to_string())?;
+                let parts: Vec<String> =
+                    rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                out.push((parts.join("/"), path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Where member `name` goes under `dir`; `None` for a name that would leave it (`..`, an
+/// absolute path).
+pub fn target(dir: &Path, name: &str) -> Option<PathBuf> {
+    let rel = Path::new(name);
+    if name.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(dir.join(rel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_left_out_at_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(
+            &file,
+            "issuer = \"https://sso.example.go.id\"\nsmtp_password = \"x\"\nmaster_key_file = \"/run/k\"\n\
+             [[upstream]]\nname = \"a\"\nclient_secret = \"s\"\n",
+        )
+        .unwrap();
+        let env: HashMap<String, String> = [
+            ("GERBANG_DATABASE_URL", "postgres://u:p@h/d"),
+            ("GERBANG_THEME", "jember"),
+            ("GERBANG_METRICS_TOKEN", "t"),
+            ("GERBANG_ACTOR", "nip"),
+            ("PATH", "/bin"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = settings(Some(&file), &env).unwrap();
+        for gone in ["postgres://", "\"x\"", "\"s\"", "\"t\"", "nip", "/bin"] {
+            assert!(!s.contains(gone), "{gone} in {s}");
+        }
+        for kept in [
+            "issuer = \"https://sso.example.go.id\"",
+            "theme = \"jember\"",
+            "master_key_file = \"/run/k\"",
+            "name = \"a\"",
+        ] {
+            assert!(s.contains(kept), "{kept} missing from {s}");
+        }
+        assert!(
+            s.contains("# Left out here: database_url, metrics_token, smtp_password, upstream[0].client_secret"),
+            "{s}"
+        );
+        assert!(target(dir.path(), "themes/../../etc/passwd").is_none());
+        assert!(target(dir.path(), "/etc/passwd").is_none());
+        assert_eq!(target(dir.path(), "themes/a/b.css"), Some(dir.path().join("themes/a/b.css")));
+    }
+}

@@ -1,0 +1,443 @@
+//! Backups: one encrypted, checksummed, versioned archive holding everything needed to come
+//! back (every table, signing keys as they are sealed, the non-secret settings, the themes),
+//! taken from a consistent snapshot while the server serves; and verifying and restoring one.
+//!
+//! The master key is not in the archive: it is kept apart, and a restore needs the same key for
+//! the sealed values (signing keys, second factors) and the audit chain's MACs to open. The
+//! header carries a value derived from it so a restore with another key is refused up front.
+
+pub mod archive;
+pub mod files;
+pub mod keys;
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::digest;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::audit::{self, ChainKey, Event};
+use crate::crypto;
+use crate::store::backup::{Column, Snapshot};
+use crate::store::restore::{self, Restore, RestoreError};
+use crate::store::{Db, StoreError};
+use archive::{ArchiveError, ArchiveReader, ArchiveWriter, Entry, Header, Manifest, MemberKind, FORMAT};
+use keys::{KeyError, Lock, Unlock};
+
+/// The audit record of a backup taken, and of a restore done.
+pub const TAKEN: &str = "backup.created";
+pub const RESTORED: &str = "backup.restored";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(
+        "the archive's database schema (version {archive}) is newer than this gerbang's (version {binary}): restore it with the gerbang version that wrote it ({gerbang}) or a later one"
+    )]
+    NewerSchema { archive: i64, binary: i64, gerbang: String },
+    #[error(
+        "the master key configured here is not the one this backup was taken under: the signing keys and the audit chain would not open; configure the original master key (it is kept apart from the backups)"
+    )]
+    WrongMasterKey,
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<StoreError> for BackupError {
+    fn from(e: StoreError) -> Self {
+        BackupError::Restore(RestoreError::Store(e))
+    }
+}
+
+impl From<std::io::Error> for BackupError {
+    fn from(e: std::io::Error) -> Self {
+        BackupError::Io(e.to_string())
+    }
+}
+
+/// A value derived from the master key under its own label: equal for the same key, useless
+/// for finding it.
+pub fn master_key_check(master: &[u8; 32]) -> String {
+    crypto::IdHasher::new(crypto::derive_key(master, "gerbang backup check v1")).hash(b"master key")
+}
+
+/// What a backup wrote.
+#[derive(Debug, Serialize)]
+pub struct Written {
+    pub file: PathBuf,
+    /// Of the encrypted file, to check a copy on removable media with `sha256sum`.
+    pub sha256: String,
+    pub bytes: u64,
+    pub manifest: Manifest,
+}
+
+/// Counts and hashes what goes to the file.
+struct Hashing<W: Write> {
+    inner: W,
+    digest: digest::Context,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What goes into an archive besides the database.
+pub struct Extras {
+    pub settings: String,
+    pub themes: Vec<(String, PathBuf)>,
+}
+
+/// Writes an archive of `db` to `out` (through `out.partial`, renamed when complete, so a
+/// failed run never leaves a file that looks finished).
+pub async fn take(
+    db: &Db,
+    lock: &Lock,
+    out: &Path,
+    extras: &Extras,
+    master: Option<&[u8; 32]>,
+    now: i64,
+) -> Result<Written, BackupError> {
+    if out.exists() {
+        return Err(BackupError::Io(format!("{} already exists: choose a new name", out.display())));
+    }
+    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    let file = private_file(&partial)?;
+    let result = write_archive(db, lock, file, extras, master, now).await;
+    match result {
+        Ok((bytes, sha256, manifest)) => {
+            std::fs::rename(&partial, out)?;
+            Ok(Written { file: out.to_path_buf(), sha256, bytes, manifest })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn private_file(path: &Path) -> Result<std::fs::File, BackupError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
+}
+
+async fn write_archive(
+    db: &Db,
+    lock: &Lock,
+    file: std::fs::File,
+    extras: &Extras,
+    master: Option<&[u8; 32]>,
+    now: i64,
+) -> Result<(u64, String, Manifest), BackupError> {
+    let sink = Hashing { inner: BufWriter::new(file), digest: digest::Context::new(&digest::SHA256), bytes: 0 };
+    let encrypted = keys::encrypt(lock, sink)?;
+    let mut snap = Snapshot::begin(db).await?;
+    if snap.schema == 0 {
+        return Err(BackupError::Io(
+            "the database holds no Gerbang schema: nothing to back up (check database_url)".into(),
+        ));
+    }
+    let header = Header {
+        format: FORMAT,
+        gerbang: env!("CARGO_PKG_VERSION").into(),
+        schema: snap.schema,
+        database: db.kind().into(),
+        created_at: now,
+        master_key_check: master.map(master_key_check),
+    };
+    let mut w = ArchiveWriter::new(encrypted, header)?;
+    for table in snap.tables.clone() {
+        w.begin(&format!("tables/{}.jsonl", table.name), MemberKind::Table)?;
+        let head = json!({ "table": table.name, "columns": table.columns });
+        w.write(format!("{head}\n").as_bytes())?;
+        snap.rows(&table, |values| -> Result<(), BackupError> {
+            let line = serde_json::to_vec(values).map_err(|e| BackupError::Io(e.to_string()))?;
+            Ok(w.row(&line)?)
+        })
+        .await?;
+    }
+    snap.end().await?;
+    w.begin("settings.toml", MemberKind::Settings)?;
+    w.write(extras.settings.as_bytes())?;
+    let mut buf = vec![0u8; archive::CHUNK];
+    for (name, path) in &extras.themes {
+        w.begin(&format!("themes/{name}"), MemberKind::Theme)?;
+        let mut f = std::fs::File::open(path).map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            w.write(&buf[..n])?;
+        }
+    }
+    let (encrypted, manifest) = w.finish()?;
+    let mut sink = encrypted.finish()?;
+    sink.flush()?;
+    let Hashing { inner, digest, bytes } = sink;
+    let file = inner.into_inner().map_err(|e| BackupError::Io(e.to_string()))?;
+    file.sync_all()?;
+    let sha256 = digest.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((bytes, sha256, manifest))
+}
+
+/// Records a backup in the trail of the database it was taken from.
+pub async fn record_taken(db: &Db, actor: &str, w: &Written, now: i64) -> Result<(), StoreError> {
+    let tables = w.manifest.members.iter().filter(|m| m.kind == MemberKind::Table).count();
+    let detail = json!({
+        "file": w.file.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "sha256": w.sha256,
+        "bytes": w.bytes,
+        "schema": w.manifest.header.schema,
+        "tables": tables,
+    });
+    audit::append(db, Event::new(TAKEN).actor(actor).detail(detail), now).await
+}
+
+/// The outcome of reading an archive through.
+#[derive(Debug, Serialize)]
+pub struct Checked {
+    pub manifest: Manifest,
+    /// Whether the master key given matches the one the backup was taken under (`None`: one
+    /// of the two is unknown).
+    pub master_key_matches: Option<bool>,
+}
+
+fn open_archive(path: &Path, unlock: &Unlock) -> Result<ArchiveReader<impl Read>, BackupError> {
+    let file =
+        std::fs::File::open(path).map_err(|e| BackupError::Io(format!("cannot open {}: {e}", path.display())))?;
+    let reader = keys::decrypt(unlock, BufReader::new(file))?;
+    Ok(ArchiveReader::open(reader)?)
+}
+
+fn check_schema(db_kind: &str, header: &Header) -> Result<(), BackupError> {
+    let binary = restore::binary_schema(db_kind);
+    if header.schema > binary {
+        return Err(BackupError::NewerSchema { archive: header.schema, binary, gerbang: header.gerbang.clone() });
+    }
+    Ok(())
+}
+
+fn master_matches(header: &Header, master: Option<&[u8; 32]>) -> Option<bool> {
+    match (&header.master_key_check, master) {
+        (Some(check), Some(m)) => Some(crypto::constant_time_eq(check.as_bytes(), master_key_check(m).as_bytes())),
+        _ => None,
+    }
+}
+
+/// Reads the whole archive, checking every member and every row; nothing is written.
+pub async fn verify(path: &Path, unlock: &Unlock, master: Option<&[u8; 32]>) -> Result<Checked, BackupError> {
+    let mut reader = open_archive(path, unlock)?;
+    check_schema(&reader.header().database.clone(), reader.header())?;
+    let master_key_matches = master_matches(reader.header(), master);
+    let manifest = replay(&mut reader, None, None).await?;
+    Ok(Checked { manifest, master_key_matches })
+}
+
+/// What a restore did.
+#[derive(Debug, Serialize)]
+pub struct Restored {
+    pub manifest: Manifest,
+    pub rows: u64,
+    pub audit_intact: bool,
+    pub files_written: Option<PathBuf>,
+}
+
+/// Restores the archive into `db`: migrations up to the archive's schema, every row in one
+/// transaction (refused on a database with data unless `force`), then the remaining migrations;
+/// records the restore in the trail and checks the chain. With `files_to`, the settings and
+/// themes are written under that directory (which must be empty or absent).
+pub async fn restore(
+    db: &Db,
+    path: &Path,
+    unlock: &Unlock,
+    master: &[u8; 32],
+    how: &RestoreOptions<'_>,
+) -> Result<Restored, BackupError> {
+    let RestoreOptions { force, files_to, actor, now } = *how;
+    if let Some(dir) = files_to {
+        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            return Err(BackupError::Io(format!("{} is not empty: give an empty or new directory", dir.display())));
+        }
+    }
+    let mut reader = open_archive(path, unlock)?;
+    let header = reader.header().clone();
+    check_schema(db.kind(), &header)?;
+    if master_matches(&header, Some(master)) == Some(false) {
+        return Err(BackupError::WrongMasterKey);
+    }
+    restore::migrate_to(db, header.schema).await?;
+    let mut target = Restore::begin(db, force).await?;
+    let manifest = replay(&mut reader, Some(&mut target), files_to).await?;
+    target.commit().await?;
+    db.migrate().await?;
+    let rows = manifest.members.iter().filter_map(|m| m.rows).sum();
+    audit::open(db, ChainKey::derive(master), now).await?;
+    let detail = json!({
+        "created_at": header.created_at,
+        "source": header.database,
+        "schema": header.schema,
+        "gerbang": header.gerbang,
+        "rows": rows,
+        "forced": force,
+    });
+    audit::append(db, Event::new(RESTORED).actor(actor).detail(detail), now).await?;
+    let audit_intact = audit::verify(db).await?.ok;
+    Ok(Restored { manifest, rows, audit_intact, files_written: files_to.map(Path::to_path_buf) })
+}
+
+/// How a restore goes: `force` empties a database with data first, `files_to` receives the
+/// settings and themes, `actor` and `now` go into the audit record.
+#[derive(Clone, Copy)]
+pub struct RestoreOptions<'a> {
+    pub force: bool,
+    pub files_to: Option<&'a Path>,
+    pub actor: &'a str,
+    pub now: i64,
+}
+
+/// The member being read.
+enum Current {
+    None,
+    /// A table: its name, the bytes of an unfinished line, and the load once the column line
+    /// was read.
+    Table {
+        name: String,
+        line: Vec<u8>,
+        columns: Option<Vec<Column>>,
+        load: Option<Box<restore::Load>>,
+        rows: u64,
+    },
+    File(Option<std::fs::File>),
+}
+
+/// Reads every member; rows go to `target` when given, files under `files_to` when given.
+async fn replay<R: Read>(
+    reader: &mut ArchiveReader<R>,
+    mut target: Option<&mut Restore>,
+    files_to: Option<&Path>,
+) -> Result<Manifest, BackupError> {
+    let mut current = Current::None;
+    while let Some(event) = reader.next_event()? {
+        match event {
+            archive::Event::Begin { name, kind } => {
+                current = match kind {
+                    MemberKind::Table => Current::Table { name, line: Vec::new(), columns: None, load: None, rows: 0 },
+                    MemberKind::Settings | MemberKind::Theme => Current::File(match files_to {
+                        Some(dir) => Some(create_member_file(dir, &name)?),
+                        None => None,
+                    }),
+                };
+            }
+            archive::Event::Data(bytes) => match &mut current {
+                Current::Table { name, line, columns, load, rows } => {
+                    let mut rest: &[u8] = &bytes;
+                    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+                        line.extend_from_slice(&rest[..nl]);
+                        rest = &rest[nl + 1..];
+                        let text = std::mem::take(line);
+                        table_line(name, &text, columns, load, rows, target.as_deref_mut()).await?;
+                    }
+                    line.extend_from_slice(rest);
+                }
+                Current::File(Some(f)) => f.write_all(&bytes)?,
+                Current::File(None) => {}
+                Current::None => return Err(ArchiveError::Damaged("data outside a member".into()).into()),
+            },
+            archive::Event::End(entry) => {
+                if let Current::Table { name, line, load, rows, .. } = std::mem::replace(&mut current, Current::None) {
+                    end_table(&entry, &name, &line, load, rows, target.as_deref_mut()).await?;
+                }
+            }
+        }
+    }
+    reader.manifest().cloned().ok_or_else(|| ArchiveError::Damaged("it has no manifest".into()).into())
+}
+
+fn member_error(name: &str, detail: impl Into<String>) -> BackupError {
+    ArchiveError::Member { name: name.to_string(), detail: detail.into() }.into()
+}
+
+async fn table_line(
+    member: &str,
+    text: &[u8],
+    columns: &mut Option<Vec<Column>>,
+    load: &mut Option<Box<restore::Load>>,
+    rows: &mut u64,
+    target: Option<&mut Restore>,
+) -> Result<(), BackupError> {
+    let Some(cols) = columns.as_ref() else {
+        let head: Value =
+            serde_json::from_slice(text).map_err(|e| member_error(member, format!("its first line: {e}")))?;
+        let table = head["table"].as_str().unwrap_or_default().to_string();
+        let list: Vec<Column> = serde_json::from_value(head["columns"].clone())
+            .map_err(|e| member_error(member, format!("its column list: {e}")))?;
+        if let Some(t) = target {
+            *load = Some(Box::new(t.table(&table, &list)?));
+        }
+        *columns = Some(list);
+        return Ok(());
+    };
+    let values: Vec<Value> =
+        serde_json::from_slice(text).map_err(|e| member_error(member, format!("row {}: {e}", *rows + 1)))?;
+    if values.len() != cols.len() {
+        return Err(member_error(
+            member,
+            format!("row {} has {} values for {} columns", *rows + 1, values.len(), cols.len()),
+        ));
+    }
+    *rows += 1;
+    if let (Some(t), Some(l)) = (target, load.as_mut()) {
+        t.row(l, values).await?;
+    }
+    Ok(())
+}
+
+async fn end_table(
+    entry: &Entry,
+    name: &str,
+    line: &[u8],
+    load: Option<Box<restore::Load>>,
+    rows: u64,
+    target: Option<&mut Restore>,
+) -> Result<(), BackupError> {
+    if !line.is_empty() {
+        return Err(member_error(name, "its last row is cut off"));
+    }
+    if entry.rows != Some(rows) {
+        return Err(member_error(name, format!("{rows} rows where its record says {:?}", entry.rows)));
+    }
+    if let (Some(t), Some(l)) = (target, load) {
+        t.end_table(*l).await?;
+    }
+    Ok(())
+}
+
+fn create_member_file(dir: &Path, name: &str) -> Result<std::fs::File, BackupError> {
+    let path = files::target(dir, name).ok_or_else(|| member_error(name, "its name leaves the target directory"))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::File::create(&path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
+}

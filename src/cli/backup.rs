@@ -1,0 +1,253 @@
+//! `gerbang backup`, `gerbang backup verify` and `gerbang restore`: encrypted archives of the
+//! whole installation (see `backup`), taken while the server runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::fail;
+use crate::backup::keys::{self, Lock, Unlock};
+use crate::backup::{self, files, Extras};
+use crate::config::Config;
+use crate::ops::{Operator, Principal};
+use crate::state::{load_master_key, now};
+use crate::store::Db;
+
+const MASTER_KEY_WARNING: &str = "The master key is NOT in this archive. Keep a copy of it apart from the backup media: a restore needs it to open the signing keys and the audit chain.";
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(super) struct BackupCmd {
+    #[command(subcommand)]
+    verify: Option<BackupSub>,
+    /// Where to write the archive: a new file (`.partial` until complete), or an existing
+    /// directory, where it is named `gerbang-<UTC date and time>.age`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Encrypt to this age public key (`age1…`); may be repeated.
+    #[arg(long, value_name = "AGE1…")]
+    recipient: Vec<String>,
+    /// Encrypt to the age public keys listed in this file, one a line.
+    #[arg(long, value_name = "FILE")]
+    recipient_file: Option<PathBuf>,
+    /// Encrypt with the passphrase in this file instead of public keys.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BackupSub {
+    /// Decrypt and check a whole archive (every member's length and SHA-256, every row) without
+    /// writing anything.
+    Verify {
+        file: PathBuf,
+        #[command(flatten)]
+        key: UnlockArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct UnlockArgs {
+    /// The age identity file (secret key) the archive was encrypted to.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// The file holding the passphrase the archive was encrypted with.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(super) struct RestoreCmd {
+    file: PathBuf,
+    #[command(flatten)]
+    key: UnlockArgs,
+    /// Restore into a database that already holds data: every row is deleted first, in the
+    /// same transaction as the restore (stop every server on it before).
+    #[arg(long)]
+    force: bool,
+    /// Also write the archived settings (`settings.toml`) and themes into this new directory.
+    #[arg(long, value_name = "DIR")]
+    files_to: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn lock(cmd: &BackupCmd) -> Result<Lock, String> {
+    let mut recipients = Vec::new();
+    for r in &cmd.recipient {
+        recipients.push(keys::recipient(r).map_err(|e| e.to_string())?);
+    }
+    if let Some(f) = &cmd.recipient_file {
+        recipients.extend(keys::recipients_file(f).map_err(|e| e.to_string())?);
+    }
+    match (&cmd.passphrase_file, recipients.is_empty()) {
+        (Some(_), false) => Err("give either recipients or --passphrase-file, not both".into()),
+        (Some(p), true) => Ok(Lock::Passphrase(keys::passphrase(p).map_err(|e| e.to_string())?)),
+        (None, false) => Ok(Lock::Recipients(recipients)),
+        (None, true) => {
+            Err("say how to encrypt: --recipient age1…, --recipient-file FILE or --passphrase-file FILE".into())
+        }
+    }
+}
+
+fn unlock(args: &UnlockArgs) -> Result<Unlock, String> {
+    match (&args.identity, &args.passphrase_file) {
+        (Some(i), None) => Ok(Unlock::Identities(keys::identity_file(i).map_err(|e| e.to_string())?)),
+        (None, Some(p)) => Ok(Unlock::Passphrase(keys::passphrase(p).map_err(|e| e.to_string())?)),
+        (Some(_), Some(_)) => Err("give either --identity or --passphrase-file, not both".into()),
+        (None, None) => Err("say how to decrypt: --identity FILE or --passphrase-file FILE".into()),
+    }
+}
+
+/// The master key when one is configured or was generated into the data directory; never
+/// generates one (a new key would open nothing in an archive).
+fn existing_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
+    if config.master_key.is_none() && !config.data_dir.join("master.key").exists() {
+        return Ok(None);
+    }
+    Ok(Some(load_master_key(config)?))
+}
+
+pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> anyhow::Result<ExitCode> {
+    if let Some(BackupSub::Verify { file, key, json }) = &cmd.verify {
+        return verify(&config, file, key, *json).await;
+    }
+    let json = cmd.json;
+    let Some(mut out) = cmd.out.clone() else {
+        return Ok(fail(json, "say where to write the archive: --out FILE", "invalid"));
+    };
+    if out.is_dir() {
+        out = out.join(format!("gerbang-{}.age", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    }
+    let lock = match lock(&cmd) {
+        Ok(l) => l,
+        Err(m) => return Ok(fail(json, &m, "invalid")),
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config_file = env
+        .get("GERBANG_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("gerbang.toml")).filter(|p| p.exists()));
+    let extras = match (files::settings(config_file.as_deref(), &env), files::theme_files(&config.themes_dir)) {
+        (Ok(settings), Ok(themes)) => Extras { settings, themes },
+        (Err(m), _) | (_, Err(m)) => return Ok(fail(json, &m, "invalid")),
+    };
+    let master = existing_master_key(&config)?;
+    let db = Db::connect(config.database_url.expose(), 2).await?;
+    let written = match backup::take(&db, &lock, &out, &extras, master.as_ref(), now()).await {
+        Ok(w) => w,
+        Err(e) => return Ok(fail(json, &e.to_string(), "failed")),
+    };
+    if let Some(m) = &master {
+        let actor = Principal::Operator(operator).actor();
+        crate::audit::open(&db, crate::audit::ChainKey::derive(m), now()).await?;
+        backup::record_taken(&db, &actor, &written, now()).await?;
+    }
+    db.close().await;
+    let rows: u64 = written.manifest.members.iter().filter_map(|m| m.rows).sum();
+    let value = json!({
+        "file": written.file,
+        "sha256": written.sha256,
+        "bytes": written.bytes,
+        "schema": written.manifest.header.schema,
+        "database": written.manifest.header.database,
+        "members": written.manifest.members.len(),
+        "rows": rows,
+        "master_key_included": false,
+        "warning": MASTER_KEY_WARNING,
+    });
+    Ok(super::print(json, value, || {
+        println!("backup written: {} ({} bytes, SHA-256 {})", written.file.display(), written.bytes, written.sha256);
+        println!(
+            "{} members, {rows} rows, schema version {} ({})",
+            written.manifest.members.len(),
+            written.manifest.header.schema,
+            written.manifest.header.database
+        );
+        println!("{MASTER_KEY_WARNING}");
+    }))
+}
+
+async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let unlock = match unlock(key) {
+        Ok(u) => u,
+        Err(m) => return Ok(fail(json, &m, "invalid")),
+    };
+    let master = existing_master_key(config).ok().flatten();
+    let checked = match backup::verify(file, &unlock, master.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => return Ok(fail(json, &e.to_string(), "refused")),
+    };
+    let h = &checked.manifest.header;
+    let rows: u64 = checked.manifest.members.iter().filter_map(|m| m.rows).sum();
+    let value = json!({
+        "ok": true,
+        "gerbang": h.gerbang,
+        "schema": h.schema,
+        "database": h.database,
+        "created_at": h.created_at,
+        "members": checked.manifest.members,
+        "rows": rows,
+        "master_key_matches": checked.master_key_matches,
+    });
+    Ok(super::print(json, value, || {
+        println!("archive intact: {} members, {rows} rows", checked.manifest.members.len());
+        println!(
+            "taken by gerbang {} from {} at schema version {}, created at {}",
+            h.gerbang, h.database, h.schema, h.created_at
+        );
+        match checked.master_key_matches {
+            Some(true) => println!("the master key configured here is the one it was taken under"),
+            Some(false) => println!("warning: the master key configured here is NOT the one it was taken under"),
+            None => println!("master key: not checked (none configured here)"),
+        }
+    }))
+}
+
+pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd) -> anyhow::Result<ExitCode> {
+    let json = cmd.json;
+    let unlock = match unlock(&cmd.key) {
+        Ok(u) => u,
+        Err(m) => return Ok(fail(json, &m, "invalid")),
+    };
+    let Some(master) = existing_master_key(&config)? else {
+        let m = "no master key here: the archive does not carry it; configure the original master key (master_key_file) before restoring";
+        return Ok(fail(json, m, "invalid"));
+    };
+    let db = Db::connect(config.database_url.expose(), 2).await?;
+    let actor = Principal::Operator(operator).actor();
+    let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref(), actor: &actor, now: now() };
+    let result = backup::restore(&db, &cmd.file, &unlock, &master, &how).await;
+    db.close().await;
+    let done = match result {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(json, &e.to_string(), "refused")),
+    };
+    let h = &done.manifest.header;
+    let value = json!({
+        "ok": true,
+        "rows": done.rows,
+        "schema": h.schema,
+        "source": h.database,
+        "created_at": h.created_at,
+        "audit_intact": done.audit_intact,
+        "files_to": done.files_written,
+    });
+    Ok(super::print(json, value, || {
+        println!(
+            "restored {} rows from a {} backup taken at {} (schema version {})",
+            done.rows, h.database, h.created_at, h.schema
+        );
+        println!("audit chain: {}", if done.audit_intact { "intact" } else { "BROKEN (run gerbang audit verify)" });
+        if let Some(d) = &done.files_written {
+            println!("settings and themes written under {}", d.display());
+        }
+    }))
+}

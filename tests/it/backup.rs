@@ -1,0 +1,309 @@
+//! Backups through the real `gerbang` binary: the restore drill (log in, back up while the
+//! server runs, wipe, restore, and the refresh token, the old ID token and the audit chain
+//! still hold), a backup taken under a stream of logins, and every refusal with its message.
+//! On PostgreSQL when GERBANG_TEST_DATABASE_URL says so, each database a schema of its own.
+
+use age::secrecy::ExposeSecret;
+use gerbang::backup::archive::{ArchiveWriter, Header, MemberKind, FORMAT};
+use gerbang::backup::keys::{self, Lock};
+use gerbang::oidc::clients::GrantType;
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
+use serde_json::Value;
+
+use crate::common::*;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
+    }
+}
+
+/// The keys and files of one drill: an age identity, a passphrase, a scratch directory.
+struct Kit {
+    dir: tempfile::TempDir,
+    recipient: String,
+}
+
+impl Kit {
+    fn new() -> Kit {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = age::x25519::Identity::generate();
+        std::fs::write(dir.path().join("identity.txt"), format!("{}\n", id.to_string().expose_secret())).unwrap();
+        let other = age::x25519::Identity::generate();
+        std::fs::write(dir.path().join("other.txt"), format!("{}\n", other.to_string().expose_secret())).unwrap();
+        std::fs::write(dir.path().join("passphrase.txt"), "kata sandi cadangan yang panjang\n").unwrap();
+        Kit { recipient: id.to_public().to_string(), dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// Runs `gerbang` against the database at `url`, with the master key of `master_dir`.
+fn gerbang(url: &str, master_dir: &std::path::Path, args: &[&str]) -> Run {
+    let data = tempfile::tempdir().expect("data dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
+        .args(args)
+        .env("GERBANG_ISSUER", "http://127.0.0.1:9")
+        .env("GERBANG_DATABASE_URL", url)
+        .env("GERBANG_DATA_DIR", data.path())
+        .env("GERBANG_MASTER_KEY_FILE", master_dir.join("master.key"))
+        .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
+        .env("GERBANG_BOOTSTRAP", "false")
+        .env_remove("GERBANG_CONFIG")
+        .env_remove("GERBANG_ACTOR")
+        .env_remove("GERBANG_REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run gerbang");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn gerbang_async(url: String, master: std::path::PathBuf, args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        gerbang(&url, &master, &args)
+    })
+    .await
+    .expect("gerbang task")
+}
+
+fn ok(run: &Run, what: &str) -> Value {
+    assert_eq!(run.code, 0, "{what}: {} / {}", run.stdout, run.stderr);
+    run.json()
+}
+
+fn url_of(app: &TestApp) -> String {
+    app.state.config.database_url.expose().to_string()
+}
+
+async fn post_form(app: &TestApp, path: &str, c: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = http_client().post(app.url(path)).basic_auth(&c.id, c.secret.as_deref()).form(form).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null))
+}
+
+/// Checks an ID token's signature with the keys `app` publishes now, and its issuer.
+async fn verify_id_token(app: &TestApp, token: &str, issuer: &str, client_id: &str) -> Value {
+    let header = jwt_header(token);
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        http_client().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwk = jwks.find(header["kid"].as_str().unwrap()).expect("signed with a key still published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let alg: jsonwebtoken::Algorithm = header["alg"].as_str().unwrap().parse().unwrap();
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_audience(&[client_id]);
+    v.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &key, &v).expect("the old ID token verifies").claims
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_drill_keeps_refresh_tokens_id_tokens_and_the_audit_chain() {
+    let app = TestApp::spawn().await;
+    let kit = Kit::new();
+    let master_dir = app.state.config.data_dir.clone();
+    let c =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let rp = app.rp(&c).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Latihan Pemulihan").await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let tokens = redeem(&rp, &cb, start.verifier).await;
+    let id_token = tokens.id_token().expect("ID token").to_string();
+    let refresh = tokens.refresh_token().expect("refresh token").secret().clone();
+
+    let archive = kit.path("cadangan.age");
+    let args = ["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"].map(String::from).to_vec();
+    let taken = ok(&gerbang_async(url_of(&app), master_dir.clone(), args).await, "backup");
+    assert_eq!(taken["master_key_included"], false);
+    assert!(taken["rows"].as_u64().unwrap() > 0);
+    assert_eq!(taken["sha256"].as_str().unwrap().len(), 64);
+    let checked = ok(
+        &gerbang(
+            &url_of(&app),
+            &master_dir,
+            &["backup", "verify", &archive, "--identity", &kit.path("identity.txt"), "--json"],
+        ),
+        "verify",
+    );
+    assert_eq!((checked["ok"].as_bool(), checked["master_key_matches"].as_bool()), (Some(true), Some(true)));
+    assert!(checked["members"].as_array().unwrap().iter().any(|m| m["name"] == "tables/signing_keys.jsonl"));
+    assert!(checked["members"].as_array().unwrap().iter().any(|m| m["name"] == "settings.toml"));
+
+    // The wipe: a new, empty database (file or schema) stands in for the lost one.
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let restored = ok(
+        &gerbang(&fresh, &master_dir, &["restore", &archive, "--identity", &kit.path("identity.txt"), "--json"]),
+        "restore",
+    );
+    assert_eq!(restored["audit_intact"], true);
+    assert_eq!(restored["rows"], taken["rows"]);
+
+    let master_file = master_dir.join("master.key").display().to_string();
+    let again =
+        TestApp::spawn_with(&[("GERBANG_DATABASE_URL", &fresh), ("GERBANG_MASTER_KEY_FILE", &master_file)]).await;
+    let (status, body) =
+        post_form(&again, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "the refresh token still works: {body}");
+    assert!(body["access_token"].as_str().is_some() && body["refresh_token"].as_str().is_some_and(|r| r != refresh));
+    let claims = verify_id_token(&again, &id_token, &app.base, &c.id).await;
+    assert_eq!(claims["aud"], c.id.as_str());
+    let verified = ok(&gerbang(&fresh, &master_dir, &["audit", "verify", "--json"]), "audit verify");
+    assert_eq!(verified["ok"], true, "{verified}");
+    let trail = ok(&gerbang(&fresh, &master_dir, &["audit", "list", "--limit", "5", "--json"]), "audit list");
+    assert!(trail["events"].as_array().unwrap().iter().any(|e| e["kind"] == "backup.restored"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_during_logins_is_a_consistent_snapshot() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let kit = Kit::new();
+    let master_dir = app.state.config.data_dir.clone();
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let rp = std::sync::Arc::new(app.rp(&c).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let (app, rp, stop) = (app.clone(), rp.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut logins = 0u32;
+            loop {
+                let nip = unique_nip();
+                app.asn(&nip, "Pegawai Pagi").await;
+                let start = start_auth(&rp, &["profile"]);
+                let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+                assert!(query(&cb).contains_key("code"), "login while the backup runs: {cb}");
+                logins += 1;
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return logins;
+                }
+            }
+        }));
+    }
+    let archive = kit.path("online.age");
+    let args = ["backup", "--out", &archive, "--passphrase-file", &kit.path("passphrase.txt"), "--json"];
+    let taken = ok(&gerbang_async(url_of(&app), master_dir.clone(), args.map(String::from).to_vec()).await, "backup");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in workers {
+        let n =
+            tokio::time::timeout(std::time::Duration::from_secs(120), w).await.expect("workers end").expect("worker");
+        assert!(n >= 1);
+    }
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let pass = kit.path("passphrase.txt");
+    let restored =
+        ok(&gerbang(&fresh, &master_dir, &["restore", &archive, "--passphrase-file", &pass, "--json"]), "restore");
+    assert_eq!(
+        (restored["rows"].clone(), restored["audit_intact"].clone()),
+        (taken["rows"].clone(), Value::Bool(true))
+    );
+}
+
+/// Writes an archive by hand, as a newer gerbang would, to the drill's recipient.
+fn crafted(kit: &Kit, schema: i64) -> String {
+    let path = kit.path("newer.age");
+    let lock = Lock::Recipients(vec![keys::recipient(&kit.recipient).unwrap()]);
+    let file = std::fs::File::create(&path).unwrap();
+    let header = Header {
+        format: FORMAT,
+        gerbang: "99.0.0".into(),
+        schema,
+        database: "sqlite".into(),
+        created_at: 1,
+        master_key_check: None,
+    };
+    let mut w = ArchiveWriter::new(keys::encrypt(&lock, file).unwrap(), header).unwrap();
+    w.begin("settings.toml", MemberKind::Settings).unwrap();
+    w.write(b"# none\n").unwrap();
+    w.finish().unwrap().0.finish().unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
+    let app = TestApp::spawn().await;
+    let kit = Kit::new();
+    let master_dir = app.state.config.data_dir.clone();
+    app.asn(&unique_nip(), "Data Lama").await;
+    let url = url_of(&app);
+    let archive = kit.path("a.age");
+    ok(&gerbang(&url, &master_dir, &["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"]), "backup");
+    let again = gerbang(&url, &master_dir, &["backup", "--out", &archive, "--recipient", &kit.recipient]);
+    assert_eq!(
+        (again.code, again.stderr.trim()),
+        (1, format!("error: {archive} already exists: choose a new name").as_str())
+    );
+    let id = kit.path("identity.txt");
+    let verify = |file: &str, key: &[&str]| {
+        let mut args = vec!["backup", "verify", file];
+        args.extend_from_slice(key);
+        gerbang(&url, &master_dir, &args)
+    };
+    assert_eq!(verify(&archive, &["--identity", &id]).code, 0);
+
+    let wrong = verify(&archive, &["--identity", &kit.path("other.txt")]);
+    assert_eq!(
+        (wrong.code, wrong.stderr.trim()),
+        (1, "error: wrong key: the identity or passphrase given does not open this archive")
+    );
+    let pass = verify(&archive, &["--passphrase-file", &kit.path("passphrase.txt")]);
+    assert_eq!(
+        (pass.code, pass.stderr.trim()),
+        (1, "error: this archive was encrypted to a public key: give --identity with its age secret key")
+    );
+
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(kit.path("cut.age"), &bytes[..bytes.len() - 100]).unwrap();
+    let cut = verify(&kit.path("cut.age"), &["--identity", &id]);
+    assert_eq!(cut.code, 1);
+    assert!(cut.stderr.starts_with("error: the archive is damaged or truncated: "), "{}", cut.stderr);
+    let mut altered = bytes.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x01;
+    std::fs::write(kit.path("altered.age"), &altered).unwrap();
+    let bad = verify(&kit.path("altered.age"), &["--identity", &id]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.starts_with("error: the archive is damaged or truncated: "), "{}", bad.stderr);
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let r = gerbang(&fresh, &master_dir, &["restore", &kit.path("altered.age"), "--identity", &id]);
+    assert!(r.code == 1 && r.stderr.starts_with("error: the archive is damaged or truncated: "), "{}", r.stderr);
+
+    let binary =
+        gerbang::store::restore::binary_schema(if url.starts_with("postgres") { "postgres" } else { "sqlite" });
+    let newer = crafted(&kit, binary + 1);
+    let expected = format!(
+        "error: the archive's database schema (version {}) is newer than this gerbang's (version {binary}): restore it with the gerbang version that wrote it (99.0.0) or a later one",
+        binary + 1
+    );
+    let r = gerbang(&fresh, &master_dir, &["restore", &newer, "--identity", &id]);
+    assert_eq!((r.code, r.stderr.trim()), (1, expected.as_str()));
+
+    // Into the database it came from: it holds data, so only --force restores, and the data
+    // is then exactly the archive's again.
+    let r = gerbang(&url, &master_dir, &["restore", &archive, "--identity", &id]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("error: the target database is not empty (table `"), "{}", r.stderr);
+    assert!(r.stderr.trim().ends_with("restore into an empty database, or add --force to delete every row first, in the same transaction as the restore"));
+    app.asn(&unique_nip(), "Sesudah Cadangan").await;
+    let forced =
+        ok(&gerbang(&url, &master_dir, &["restore", &archive, "--identity", &id, "--force", "--json"]), "forced");
+    assert_eq!(forced["audit_intact"], true);
+    let verified = ok(&gerbang(&url, &master_dir, &["audit", "verify", "--json"]), "audit verify");
+    assert_eq!(verified["ok"], true);
+}
