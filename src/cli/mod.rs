@@ -8,6 +8,7 @@ mod audit;
 mod certificates;
 mod clients;
 mod demo;
+mod hash_bench;
 mod import;
 mod keys;
 mod mail;
@@ -79,6 +80,9 @@ enum Command {
     /// Electronic certificates: monitoring, revocation checks, recording a revocation.
     #[command(subcommand)]
     Certificate(certificates::CertificateCmd),
+    /// The argon2id ceiling: password verifications per second (bench/login_storm).
+    #[command(hide = true)]
+    HashBench(hash_bench::HashBench),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -147,6 +151,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Scim(cmd) => scim::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Import(cmd) => import::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Certificate(cmd) => certificates::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::HashBench(args) => hash_bench::run(config, args).await,
     }
 }
 
