@@ -9,6 +9,7 @@ mod backup;
 mod certificates;
 mod clients;
 mod demo;
+mod hash_bench;
 mod import;
 mod keys;
 mod mail;
@@ -90,6 +91,9 @@ enum Command {
     Backup(backup::BackupCmd),
     /// Restore a backup archive into an empty database.
     Restore(backup::RestoreCmd),
+    /// The argon2id ceiling: password verifications per second (bench/login_storm).
+    #[command(hide = true)]
+    HashBench(hash_bench::HashBench),
 }
 
 /// What a command works with: the application state and the operator as a principal.
@@ -161,6 +165,7 @@ async fn dispatch(command: Command, config: Config, operator: Operator) -> anyho
         Command::Certificate(cmd) => certificates::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Backup(cmd) => backup::run(config, operator, cmd).await,
         Command::Restore(cmd) => backup::restore(config, operator, cmd).await,
+        Command::HashBench(args) => hash_bench::run(config, args).await,
     }
 }
 

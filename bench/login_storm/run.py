@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""The morning login storm (issue 14): password logins through the whole authorization code flow
+(GET /authorize -> login page -> POST /login -> code -> POST /token, with PKCE, cookies and the
+form's CSRF token) at increasing concurrency, next to the argon2id ceiling measured in the same
+run (`gerbang hash-bench`: verifications/s on `max_concurrent_hashes` threads with the configured
+parameters), with the server's RSS (VmRSS from /proc/PID/status) at idle, during the storm and
+5 s after it.
+
+    python3 bench/login_storm/run.py [--accounts 500] [--levels 2,4,8,16,32] [--duration 10]
+
+Runs on SQLite; also on PostgreSQL + Redis when BENCH_PG_URL (a server the script may create the
+database gerbang_bench_storm on, e.g. postgres://postgres@127.0.0.1:5432) and BENCH_REDIS_URL
+(e.g. redis://127.0.0.1:6379/11; keys under the prefix gerbang-storm:) are set.
+GERBANG_BIN: the release binary (default: $CARGO_TARGET_DIR or target, then release/gerbang).
+MAX_CONCURRENT_HASHES (default 4, as k8s/configmap.yaml). Standard library only, plus `psql`
+for PostgreSQL. Prints a Markdown report and writes it, with the raw figures, to
+bench/results/login-storm-latest.{md,json}.
+"""
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
+PG_URL = os.environ.get("BENCH_PG_URL", "")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+HASH_THREADS = os.environ.get("MAX_CONCURRENT_HASHES", "4")
+PG_DB = "gerbang_bench_storm"
+PASSWORD = "kata-sandi-pagi-senin-2026"
+REDIRECT = "https://aplikasi.contoh.go.id/callback"
+# Outside the generated range, so the account whose hash is copied is not one of the storm's.
+PROBE_NIK = "3509024203900001"
+MIB = 1024 * 1024
+
+
+def nik(i):
+    """The i-th generated NIK (Jember, Kaliwates district); distinct for i < 3,359,664."""
+    seq, rest = 1 + i % 9999, i // 9999
+    return f"350901{1 + rest % 28:02}{1 + (rest // 28) % 12:02}90{seq:04}"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def gerbang(env, *args, stdin=None):
+    out = subprocess.run([BIN, *args], input=stdin, env=env, capture_output=True)
+    if out.returncode != 0:
+        sys.exit(f"gerbang {' '.join(args)} failed: {out.stdout.decode()} {out.stderr.decode()}")
+    return out.stdout.decode()
+
+
+def rss_kib(pid):
+    """VmRSS of the process in KiB, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Sampler(threading.Thread):
+    """VmRSS every `interval` seconds, tagged with the phase the main thread is in."""
+
+    def __init__(self, pid, interval=0.2):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.phase, self.samples, self.stop = pid, interval, "idle", [], False
+
+    def run(self):
+        while not self.stop:
+            kib = rss_kib(self.pid)
+            if kib is not None:
+                self.samples.append((time.monotonic(), self.phase, kib))
+            time.sleep(self.interval)
+
+    def peak(self, phase):
+        xs = [k for _, p, k in self.samples if p == phase]
+        return max(xs) / 1024 if xs else None
+
+
+class Browser:
+    """Just enough of a browser for the login form: cookies, no redirects followed."""
+
+    def __init__(self, conn):
+        self.conn, self.cookies = conn, {}
+
+    def request(self, method, path, form=None):
+        headers = {}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=headers)
+        res = self.conn.getresponse()
+        data = res.read().decode("utf-8", "replace")
+        for k, v in res.getheaders():
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+        return res.status, res.getheader("Location"), data
+
+
+def hidden(html, name):
+    m = re.search(rf'name="{name}"\s+value="([^"]*)"', html) or re.search(rf'value="([^"]*)"\s+name="{name}"', html)
+    return m.group(1).replace("&#x2f;", "/").replace("&amp;", "&") if m else None
+
+
+def login_once(conn, client_id, username):
+    """One person's login through the code flow. Returns (flow seconds, POST /login seconds)
+    or raises Failure with the step and status."""
+    t0 = time.perf_counter()
+    b = Browser(conn)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state = secrets.token_urlsafe(16)
+    query = urllib.parse.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
+        "state": state, "nonce": secrets.token_urlsafe(16), "code_challenge": challenge,
+        "code_challenge_method": "S256"})
+    status, _, html = b.request("GET", f"/authorize?{query}")
+    if status != 200 or hidden(html, "csrf") is None:
+        raise Failure("authorize", status)
+    form = {"login_id": hidden(html, "login_id"), "csrf": hidden(html, "csrf"), "username": username,
+            "password": PASSWORD}
+    t1 = time.perf_counter()
+    status, loc, _ = b.request("POST", "/login", form)
+    t2 = time.perf_counter()
+    if status != 303 or not loc or not loc.startswith(REDIRECT):
+        raise Failure("login", status)
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
+    if q.get("state") != state or "code" not in q:
+        raise Failure("login", "no code")
+    status, _, body = b.request("POST", "/token", {
+        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": REDIRECT, "client_id": client_id,
+        "code_verifier": verifier})
+    if status != 200 or "id_token" not in json.loads(body):
+        raise Failure("token", status)
+    return time.perf_counter() - t0, t2 - t1
+
+
+class Failure(Exception):
+    def __init__(self, step, status):
+        super().__init__(f"{step}: {status}")
+        self.key = f"{step} {status}"
+
+
+def storm(port, client_id, accounts, concurrency, seconds):
+    """`concurrency` people logging in back to back for `seconds`; each login is a new browser
+    (fresh cookies) for the next account, over the thread's keep-alive connection."""
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    flows, posts, errors = [], [], {}
+    counter = [0]
+
+    def person():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            with lock:
+                i = counter[0]
+                counter[0] += 1
+            try:
+                flow, post = login_once(conn, client_id, nik(i % accounts))
+                with lock:
+                    flows.append(flow)
+                    posts.append(post)
+            except (Failure, OSError, http.client.HTTPException, ValueError) as e:
+                key = getattr(e, "key", type(e).__name__)
+                with lock:
+                    errors[key] = errors.get(key, 0) + 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.close()
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=person) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - start
+    return {"concurrency": concurrency, "seconds": took, "logins": len(flows), "per_second": len(flows) / took,
+            "flow_p50_ms": pct(flows, 50), "flow_p99_ms": pct(flows, 99), "login_p50_ms": pct(posts, 50),
+            "login_p99_ms": pct(posts, 99), "errors": errors}
+
+
+def pct(xs, p):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(1000 * xs[min(len(xs) - 1, int(len(xs) * p / 100))], 1)
+
+
+def setup(env, backend, accounts, tmp):
+    """The database: `accounts` citizens imported from a CSV, all with the probe's password hash."""
+    csv = os.path.join(tmp, "warga.csv")
+    with open(csv, "w", encoding="utf-8") as f:
+        f.write("nik,nama,status\n")
+        for i in range(accounts):
+            f.write(f"{nik(i)},Warga Pagi {i},aktif\n")
+    gerbang(env, "migrate")
+    gerbang(env, "import", "citizens", csv, "--json")
+    gerbang(env, "account", "create", "--nik", PROBE_NIK, "--name", "Warga Uji", "--password-stdin", "--json",
+            stdin=PASSWORD.encode())
+    sql = ("UPDATE accounts SET password_hash = (SELECT password_hash FROM accounts WHERE nik = "
+           f"'{PROBE_NIK}') WHERE nik <> '{PROBE_NIK}'")
+    if backend == "sqlite":
+        import sqlite3
+        db = sqlite3.connect(os.path.join(tmp, "gerbang.db"))
+        db.execute(sql)
+        db.commit()
+        db.close()
+    else:
+        subprocess.run(["psql", env["GERBANG_DATABASE_URL"], "-qc", sql], check=True, capture_output=True)
+    out = gerbang(env, "client", "create", "--name", "Storm", "--redirect-uri", REDIRECT, "--public",
+                  "--first-party", "--json")
+    return json.loads(out.strip().splitlines()[-1])["client_id"]
+
+
+def start_server(env):
+    proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = int(env["GERBANG_BIND"].rsplit(":", 1)[1])
+    for _ in range(600):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/.well-known/openid-configuration")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("the server did not start")
+
+
+def bench(backend, args, tmp):
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "GERBANG_BIND": f"127.0.0.1:{port}", "GERBANG_ISSUER": f"http://127.0.0.1:{port}",
+        "GERBANG_DATA_DIR": tmp, "GERBANG_BOOTSTRAP": "false", "GERBANG_DEMO": "false",
+        "GERBANG_THEMES_DIR": os.path.join(ROOT, "themes"), "GERBANG_LOG": "warn",
+        "GERBANG_RATE_LIMITS": "off", "GERBANG_MAX_FLOWS_PER_ADDRESS": "100000000",
+        "GERBANG_MAX_CONCURRENT_HASHES": HASH_THREADS, "GERBANG_HASH_QUEUE": "256",
+    })
+    if backend == "sqlite":
+        env["GERBANG_DATABASE_URL"] = f"sqlite://{tmp}/gerbang.db"
+        env.pop("GERBANG_REDIS_URL", None)
+    else:
+        subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], check=True,
+                       capture_output=True)
+        subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_DB}"], check=True, capture_output=True)
+        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{PG_DB}"
+        env["GERBANG_REDIS_URL"] = REDIS_URL
+        env["GERBANG_REDIS_PREFIX"] = "gerbang-storm:"
+    print(f"[{backend}] creating {args.accounts} accounts", file=sys.stderr)
+    client_id = setup(env, backend, args.accounts, tmp)
+    print(f"[{backend}] measuring the argon2id ceiling ({args.ceiling_seconds} s)", file=sys.stderr)
+    ceiling = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds)).strip().splitlines()[-1])
+    server = start_server(env)
+    sampler = Sampler(server.pid)
+    sampler.start()
+    try:
+        time.sleep(2)
+        idle = rss_kib(server.pid) / 1024
+        login_once(http.client.HTTPConnection("127.0.0.1", port, timeout=60), client_id, nik(0))
+        levels = []
+        for c in args.levels:
+            print(f"[{backend}] {c} at once for {args.duration} s", file=sys.stderr)
+            sampler.phase = f"storm-{c}"
+            r = storm(port, client_id, args.accounts, c, args.duration)
+            r["peak_rss_mib"] = sampler.peak(f"storm-{c}")
+            levels.append(r)
+            print(f"[{backend}]   {r['per_second']:.1f} logins/s, p99 {r['flow_p99_ms']} ms, errors {r['errors']}",
+                  file=sys.stderr)
+        sampler.phase = "after"
+        after = []
+        for wait in (1, 5, 10):
+            time.sleep(wait - (after[-1][0] if after else 0))
+            after.append((wait, rss_kib(server.pid) / 1024))
+        if server.poll() is not None:
+            sys.exit(f"the server died (exit {server.returncode})")
+        # Again after the storm: on a shared machine the ceiling moves, and two readings show by
+        # how much.
+        ceiling_after = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds))
+                                   .strip().splitlines()[-1])
+    finally:
+        sampler.stop = True
+        server.terminate()
+        server.wait()
+    storm_peak = max(r["peak_rss_mib"] or 0 for r in levels)
+    return {"backend": backend, "accounts": args.accounts, "ceiling": ceiling, "ceiling_after": ceiling_after, "idle_rss_mib": round(idle, 1),
+            "storm_peak_rss_mib": round(storm_peak, 1), "after_rss_mib": {str(w): round(m, 1) for w, m in after},
+            "levels": levels}
+
+
+def report(results, args):
+    lines = [f"Login storm: public client with PKCE, RS256 ID tokens, {args.duration} s per level; "
+             f"client (Python, on the {os.cpu_count()} cores the server uses) and server on one machine.", ""]
+    for r in results:
+        c = r["ceiling"]
+        lines += [f"### {r['backend']}", "",
+                  f"argon2id ceiling ({c['params']}, {c['threads']} threads): **{c['per_second']:.1f} hashes/s** "
+                  f"before the storm, {r['ceiling_after']['per_second']:.1f} after it; {r['accounts']} accounts; "
+                  "% of ceiling against the one before.", "",
+                  "| at once | logins/s | % of ceiling | flow p50 ms | flow p99 ms | POST /login p99 ms "
+                  "| errors | peak RSS MiB |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+        for lv in r["levels"]:
+            errs = ", ".join(f"{k}: {v}" for k, v in sorted(lv["errors"].items())) or "0"
+            lines.append(f"| {lv['concurrency']} | {lv['per_second']:.1f} | {100 * lv['per_second'] / c['per_second']:.0f} % "
+                         f"| {lv['flow_p50_ms']} | {lv['flow_p99_ms']} | {lv['login_p99_ms']} | {errs} "
+                         f"| {lv['peak_rss_mib']:.1f} |")
+        a = r["after_rss_mib"]
+        lines += ["", f"RSS: idle {r['idle_rss_mib']} MiB; storm peak {r['storm_peak_rss_mib']} MiB; after the storm "
+                  + ", ".join(f"{v} MiB at {k} s" for k, v in a.items()) + ".", ""]
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    lines += [f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+              f"Linux {platform.release()}; Gerbang {commit.stdout.strip()}."]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=500)
+    ap.add_argument("--levels", default="2,4,8,16,32")
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--ceiling-seconds", type=float, default=5)
+    ap.add_argument("--backends", default="sqlite,postgres" if PG_URL and REDIS_URL else "sqlite")
+    args = ap.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    if not os.path.exists(BIN):
+        sys.exit(f"no binary at {BIN}: cargo build --release, or set GERBANG_BIN")
+    results = []
+    for backend in args.backends.split(","):
+        if backend == "postgres" and not (PG_URL and REDIS_URL):
+            sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
+        with tempfile.TemporaryDirectory(prefix=f"gerbang-storm-{backend}-") as tmp:
+            results.append(bench(backend, args, tmp))
+    text = report(results, args)
+    print(text)
+    out = os.path.join(ROOT, "bench", "results")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "login-storm-latest.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "login-storm-latest.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
