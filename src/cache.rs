@@ -16,11 +16,30 @@ use crate::clock::Clock;
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("redis error: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     #[error("cached value is damaged: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("cached counter `{0}` is not a decimal number")]
     NotACounter(String),
+}
+
+/// Every Redis error passes here on its way up, so this one place counts them all for
+/// `gerbang_cache_errors_total`.
+impl From<redis::RedisError> for CacheError {
+    fn from(e: redis::RedisError) -> Self {
+        crate::metrics::cache_error(if e.is_timeout() {
+            "timeout"
+        } else if e.is_connection_refusal() {
+            "refused"
+        } else if e.is_connection_dropped() {
+            "dropped"
+        } else if e.is_io_error() {
+            "io"
+        } else {
+            "other"
+        });
+        CacheError::Redis(e)
+    }
 }
 
 #[derive(Clone)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub mod certs;
+pub mod metrics;
 mod smtp;
 pub mod upstream;
 
@@ -95,6 +96,8 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// Electronic certificates: trust anchors, revocation checks, monitoring, notices.
     pub certs: certs::CertConfig,
+    /// Prometheus `/metrics`: its own listener and/or a bearer token on the main port.
+    pub metrics: metrics::MetricsConfig,
     /// Requests per address (and per application) on the exposed endpoints; see `limits`.
     pub rate_limits: crate::limits::RateLimits,
     /// Login flows one address may start per `login_ttl` (each is kept until it expires).
@@ -217,6 +220,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("citizen_registration", Some("false")),
     ("verification_counter_info", Some("")),
     ("upstream", None),
+    ("metrics_listen", None),
+    ("metrics_token", None),
+    ("metrics_audit_verify_hours", Some("6")),
 ];
 
 struct Layered {
@@ -491,6 +497,7 @@ impl Config {
             redis_url: redis_url.map(Secret::new),
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
             certs: certs::cert_settings(&l)?,
+            metrics: metrics::metrics_settings(&l)?,
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
             theme,

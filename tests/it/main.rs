@@ -29,6 +29,7 @@ mod limits;
 mod login;
 mod mail;
 mod mailbox;
+mod metrics;
 mod notify;
 mod oidc_flow;
 mod pki;
