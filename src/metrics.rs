@@ -98,6 +98,11 @@ pub fn render() -> Option<String> {
     Some(handle.render())
 }
 
+/// Whether a recorder is installed; the hot paths skip building labels when not.
+fn enabled() -> bool {
+    matches!(HANDLE.get(), Some(Some(_)))
+}
+
 /// Keeps histogram samples from piling up between scrapes (or when nobody scrapes).
 pub fn upkeep() {
     if let Some(Some(handle)) = HANDLE.get() {
@@ -148,12 +153,18 @@ pub fn lockout() {
 /// A token response for `client_id` under `grant` (`authorization_code`, `refresh_token`,
 /// `client_credentials`). Client ids are bounded by registrations.
 pub fn token(grant: &'static str, client_id: &str) {
+    if !enabled() {
+        return;
+    }
     ::metrics::counter!(TOKENS, "grant" => grant, "client_id" => client_id.to_string()).increment(1);
 }
 
 /// One answered request: `route` is the route's pattern (never the raw path, so the number of
 /// series stays bounded), `status` the HTTP status code.
 pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    if !enabled() {
+        return;
+    }
     let class = match status {
         100..=199 => "1xx",
         200..=299 => "2xx",

@@ -54,11 +54,12 @@ async fn guarded(st: &St, headers: &HeaderMap) -> Response {
 /// pattern (`/account/sessions/{sid}/end`), never the path itself: a path carries ids and
 /// tokens, and would make one series per request. Unmatched paths share one label.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    // A clone of the pattern the router already holds (reference-counted), not a copy.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     crate::metrics::http_request(route, method.as_str(), res.status().as_u16(), started.elapsed());
     res
 }
