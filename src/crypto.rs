@@ -80,8 +80,69 @@ pub fn encode_master_key(key: &[u8; 32]) -> String {
     STANDARD.encode(key)
 }
 
+/// The master key, and during a master-key rotation the previous one too.
+///
+/// Sealed values carry the id of the key that sealed them (a short fingerprint, so replicas need
+/// no numbering agreed between them): `g1` ‖ key id (4 bytes) ‖ nonce ‖ ciphertext and tag.
+/// Values sealed before the id was added (no header) are still opened, by trying the keys in
+/// turn; the AEAD tag tells a wrong key from the right one, so trying is safe. A replica holding
+/// the new key and `master_key_previous` opens values under either, which is what lets
+/// `gerbang master-key rotate` re-seal them while the service runs.
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey {
+    current: KeyBytes,
+    previous: Option<KeyBytes>,
+}
+
+#[derive(Clone)]
+struct KeyBytes {
+    bytes: [u8; 32],
+    id: [u8; KEY_ID_LEN],
+}
+
+const SEAL_MAGIC: &[u8; 2] = b"g1";
+const KEY_ID_LEN: usize = 4;
+const HEADER_LEN: usize = SEAL_MAGIC.len() + KEY_ID_LEN;
+
+/// Under which key a sealed value is, as far as its header tells.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SealedUnder {
+    Current,
+    Previous,
+    /// A key id this replica does not hold (hex).
+    Other(String),
+    /// Sealed before values carried a key id.
+    Unversioned,
+}
+
+impl KeyBytes {
+    fn new(bytes: [u8; 32]) -> KeyBytes {
+        let fp = derive_key(&bytes, "gerbang master key id v1");
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&fp[..KEY_ID_LEN]);
+        KeyBytes { bytes, id }
+    }
+
+    fn aead(&self) -> Result<LessSafeKey, CryptoError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &self.bytes).map_err(|_| CryptoError::Encrypt)?;
+        Ok(LessSafeKey::new(unbound))
+    }
+
+    /// Opens `nonce ‖ ciphertext ‖ tag`.
+    fn open_body(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
+        let mut buf = body.to_vec();
+        let plain = self
+            .aead()?
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| CryptoError::Decrypt)?;
+        Ok(plain.to_vec())
+    }
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,44 +152,93 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn new(bytes: [u8; 32]) -> Self {
-        MasterKey(bytes)
+        MasterKey { current: KeyBytes::new(bytes), previous: None }
     }
 
-    fn key(&self) -> Result<LessSafeKey, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| CryptoError::Encrypt)?;
-        Ok(LessSafeKey::new(unbound))
+    /// Also opens values sealed under `previous` (during a master-key rotation).
+    pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
+        self.previous = Some(KeyBytes::new(previous));
+        self
     }
 
-    /// AES-256-GCM with a random nonce; `context` (e.g. the key id) is bound as associated data so
-    /// a ciphertext cannot be moved to another row.
+    /// The current key's id as sealed values carry it (hex).
+    pub fn id(&self) -> String {
+        hex(&self.current.id)
+    }
+
+    pub fn previous_id(&self) -> Option<String> {
+        self.previous.as_ref().map(|p| hex(&p.id))
+    }
+
+    /// AES-256-GCM under the current key with a random nonce; `context` (e.g. the key id) is
+    /// bound as associated data so a ciphertext cannot be moved to another row.
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes: [u8; NONCE_LEN] = random_bytes()?;
         let mut buf = plaintext.to_vec();
-        self.key()?
+        self.current
+            .aead()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(context.as_bytes()),
                 &mut buf,
             )
             .map_err(|_| CryptoError::Encrypt)?;
-        let mut out = nonce_bytes.to_vec();
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + buf.len());
+        out.extend_from_slice(SEAL_MAGIC);
+        out.extend_from_slice(&self.current.id);
+        out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&buf);
         Ok(out)
     }
 
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(CryptoError::Decrypt);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
-        let mut buf = body.to_vec();
-        let plain = self
-            .key()?
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| CryptoError::Decrypt)?;
-        Ok(plain.to_vec())
+    fn keys(&self) -> impl Iterator<Item = &KeyBytes> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
     }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if let Some((id, body)) = split_header(sealed) {
+            if let Some(k) = self.keys().find(|k| k.id == id) {
+                if let Ok(plain) = k.open_body(context, body) {
+                    return Ok(plain);
+                }
+            }
+        }
+        // No header, or a legacy value whose random nonce happens to look like one.
+        self.keys().find_map(|k| k.open_body(context, sealed).ok()).ok_or(CryptoError::Decrypt)
+    }
+
+    /// Under which key `sealed` is, by its header alone.
+    pub fn sealed_under(&self, sealed: &[u8]) -> SealedUnder {
+        match split_header(sealed) {
+            Some((id, _)) if id == self.current.id => SealedUnder::Current,
+            Some((id, _)) if self.previous.as_ref().is_some_and(|p| p.id == id) => SealedUnder::Previous,
+            Some((id, _)) => SealedUnder::Other(hex(&id)),
+            None => SealedUnder::Unversioned,
+        }
+    }
+
+    /// The value sealed again under the current key, or None when it already is. Fails when no
+    /// key held here opens it.
+    pub fn reseal(&self, context: &str, sealed: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if self.sealed_under(sealed) == SealedUnder::Current {
+            if let Some((_, body)) = split_header(sealed) {
+                if self.current.open_body(context, body).is_ok() {
+                    return Ok(None);
+                }
+            }
+        }
+        let plain = self.open(context, sealed)?;
+        Ok(Some(self.seal(context, &plain)?))
+    }
+}
+
+fn split_header(sealed: &[u8]) -> Option<([u8; KEY_ID_LEN], &[u8])> {
+    if sealed.len() < HEADER_LEN + NONCE_LEN || !sealed.starts_with(SEAL_MAGIC) {
+        return None;
+    }
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(&sealed[SEAL_MAGIC.len()..HEADER_LEN]);
+    Some((id, &sealed[HEADER_LEN..]))
 }
 
 #[cfg(test)]
@@ -143,6 +253,52 @@ mod tests {
         assert!(mk.open("kid-2", &sealed).is_err());
         assert!(MasterKey::new([8u8; 32]).open("kid-1", &sealed).is_err());
         assert!(mk.open("kid-1", &sealed[..5]).is_err());
+    }
+
+    #[test]
+    fn sealed_values_carry_the_key_id_and_open_under_either_key_during_rotation() {
+        let old = MasterKey::new([7u8; 32]);
+        let sealed_old = old.seal("totp:a", b"secret").unwrap();
+        assert_eq!(old.sealed_under(&sealed_old), SealedUnder::Current);
+        assert_eq!(&sealed_old[2..6], hex_decode(&old.id()).as_slice());
+        // A value from before key ids: nonce || ciphertext, sealed by hand as the old code did.
+        let legacy = {
+            let nonce = [3u8; NONCE_LEN];
+            let mut buf = b"legacy".to_vec();
+            old.current
+                .aead()
+                .unwrap()
+                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&b"kid-1"[..]), &mut buf)
+                .unwrap();
+            [nonce.to_vec(), buf].concat()
+        };
+        assert_eq!(old.open("kid-1", &legacy).unwrap(), b"legacy");
+        assert_eq!(old.sealed_under(&legacy), SealedUnder::Unversioned);
+
+        let new = MasterKey::new([9u8; 32]);
+        assert!(new.open("totp:a", &sealed_old).is_err(), "the new key alone cannot open old values");
+        assert_eq!(new.sealed_under(&sealed_old), SealedUnder::Other(old.id()));
+        let both = MasterKey::new([9u8; 32]).with_previous([7u8; 32]);
+        assert_eq!(both.previous_id(), Some(old.id()));
+        assert_eq!(both.sealed_under(&sealed_old), SealedUnder::Previous);
+        assert_eq!(both.open("totp:a", &sealed_old).unwrap(), b"secret");
+        assert_eq!(both.open("kid-1", &legacy).unwrap(), b"legacy");
+
+        let resealed = both.reseal("totp:a", &sealed_old).unwrap().expect("re-sealed");
+        assert_eq!(both.sealed_under(&resealed), SealedUnder::Current);
+        assert_eq!(new.open("totp:a", &resealed).unwrap(), b"secret");
+        assert!(both.reseal("totp:a", &resealed).unwrap().is_none(), "already under the new key");
+        let resealed_legacy = both.reseal("kid-1", &legacy).unwrap().expect("re-sealed");
+        assert_eq!(new.open("kid-1", &resealed_legacy).unwrap(), b"legacy");
+        // Neither key opens it: refused, not re-sealed.
+        let stranger = MasterKey::new([1u8; 32]).seal("totp:a", b"x").unwrap();
+        assert!(both.reseal("totp:a", &stranger).is_err());
+        // The context is still bound.
+        assert!(both.reseal("totp:b", &sealed_old).is_err());
+    }
+
+    fn hex_decode(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod mail;
+pub mod master_key;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;

@@ -106,10 +106,6 @@ impl AppState {
                 .with_context(|| format!("cannot connect to Redis ({})", redact_url(url.expose())))?,
             None => Cache::memory(clock.clone()),
         };
-        let master_bytes = load_master_key(&config)?;
-        let csrf = CsrfKey::new(crypto::derive_key(&master_bytes, "gerbang csrf v1"));
-        let login_ids = crypto::IdHasher::new(crypto::derive_key(&master_bytes, "gerbang login id v1"));
-        let subjects = Subjects::new(crypto::derive_key(&master_bytes, "gerbang pairwise v1"));
         let redirect_policy = RedirectPolicy::from_config(&config);
         let webauthn = match crate::auth::passkeys::build(&config.issuer) {
             Ok(w) => Some(w),
@@ -121,14 +117,28 @@ impl AppState {
         if config.redirect_domains.is_empty() {
             tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
         }
-        let recovery = RecoveryKey::new(crypto::derive_key(&master_bytes, "gerbang recovery v1"));
-        let master = MasterKey::new(master_bytes);
+        let master_bytes = load_master_key(&config)?;
+        let previous_bytes = load_previous_master_key(&config)?;
+        let mut master = MasterKey::new(master_bytes);
+        if let Some(p) = previous_bytes {
+            master = master.with_previous(p);
+        }
         let sealer = master.clone();
-        let keys = Keys::load(&db, master, now()).await.context("cannot load signing keys")?;
+        let policy = crate::oidc::keys::KeyPolicy::from_config(&config);
+        let keys = Keys::load(&db, master, policy, clock.clone()).await.context("cannot load signing keys")?;
+        // Derived keys come from the root secret, not the master key itself, so that rotating
+        // the master key changes none of them (see `crate::master_key`).
+        let root = crate::master_key::root_secret(&db, &sealer, &master_bytes, previous_bytes.as_ref(), now())
+            .await
+            .context("cannot open the root secret")?;
+        let csrf = CsrfKey::new(crypto::derive_key(&root, "gerbang csrf v1"));
+        let login_ids = crypto::IdHasher::new(crypto::derive_key(&root, "gerbang login id v1"));
+        let subjects = Subjects::new(crypto::derive_key(&root, "gerbang pairwise v1"));
+        let recovery = RecoveryKey::new(crypto::derive_key(&root, "gerbang recovery v1"));
         // After the signing keys, so a wrong master key stops before it touches the trail. A
         // damaged trail (its head row deleted) does not keep the region's logins down: appends
         // then fail and are logged, and `gerbang audit verify` says why.
-        if let Err(e) = crate::audit::open(&db, crate::audit::ChainKey::derive(&master_bytes), now()).await {
+        if let Err(e) = crate::audit::open(&db, crate::audit::ChainKey::derive(&root), now()).await {
             tracing::error!(error = %e, "the audit trail could not be opened; events will not be recorded");
         }
         let cert_trust = match &config.certs.issuers {
@@ -219,6 +229,16 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
         "no master key configured: generated one into the data directory; set GERBANG_MASTER_KEY_FILE in production and back it up apart from the database"
     );
     Ok(bytes)
+}
+
+/// `master_key_previous`, set while a master-key rotation is under way.
+pub fn load_previous_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
+    match &config.keys.master_key_previous {
+        Some(k) => crypto::decode_master_key(k.expose())
+            .map(Some)
+            .map_err(|m| anyhow::anyhow!("invalid setting `master_key_previous`: {m}")),
+        None => Ok(None),
+    }
 }
 
 fn write_private_file(path: &Path, content: &str) -> anyhow::Result<()> {

@@ -11,6 +11,8 @@ mod demo;
 mod import;
 mod keys;
 mod mail;
+mod master_key;
+mod migrate;
 mod roles;
 mod scim;
 mod serve;
@@ -27,7 +29,7 @@ use crate::ops::{AdminError, Operator, Principal};
 use crate::state::AppState;
 
 #[derive(Parser)]
-#[command(name = "gerbang", version, about = "OpenID Connect single sign-on for regional governments (SPBE)")]
+#[command(name = "gerbang", version = migrate::version(), about = "OpenID Connect single sign-on for regional governments (SPBE)")]
 struct Cli {
     /// Configuration file (default: ./gerbang.toml when present; or GERBANG_CONFIG).
     #[arg(long, global = true)]
@@ -44,8 +46,8 @@ struct Cli {
 enum Command {
     /// Run the provider (the default).
     Serve,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit; with --status, list applied and pending ones instead.
+    Migrate(migrate::MigrateArgs),
     /// Manage accounts.
     #[command(subcommand)]
     Account(accounts::AccountCmd),
@@ -55,6 +57,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// Re-seal secrets under a new master key.
+    #[command(subcommand)]
+    MasterKey(master_key::MasterKeyCmd),
     /// Manage the tree of OPD units.
     #[command(subcommand)]
     Opd(units::OpdCmd),
@@ -135,10 +140,11 @@ pub async fn run() -> ExitCode {
 async fn dispatch(command: Command, config: Config, operator: Operator) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => serve::serve(config).await,
-        Command::Migrate => serve::migrate(config).await,
+        Command::Migrate(args) => migrate::run(config, args).await,
         Command::Account(cmd) => accounts::run(config, operator, cmd).await,
         Command::Client(cmd) => clients::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Keys(cmd) => keys::run(&Ctx::open(config, operator).await?, cmd).await,
+        Command::MasterKey(cmd) => master_key::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Opd(cmd) => units::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Role(cmd) => roles::run(&Ctx::open(config, operator).await?, cmd).await,
         Command::Demo(cmd) => demo::run(&Ctx::open(config, operator).await?, cmd).await,

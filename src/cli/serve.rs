@@ -1,10 +1,9 @@
-//! Running the provider, applying migrations, and the log set-up both share.
+//! Running the provider, and the log set-up every command shares.
 
 use std::process::ExitCode;
 
 use crate::config::{Config, LogFormat};
 use crate::state::AppState;
-use crate::store::Db;
 
 pub(super) fn init_tracing(config: &Config, default_level: &str) {
     let filter =
@@ -15,13 +14,6 @@ pub(super) fn init_tracing(config: &Config, default_level: &str) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-pub(super) async fn migrate(config: Config) -> anyhow::Result<ExitCode> {
-    let db = Db::connect(config.database_url.expose(), 2).await?;
-    db.migrate().await?;
-    println!("migrations applied");
-    Ok(ExitCode::SUCCESS)
 }
 
 pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {

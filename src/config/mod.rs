@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub mod certs;
+pub mod keys;
 pub mod metrics;
 mod smtp;
 pub mod upstream;
@@ -98,6 +99,8 @@ pub struct Config {
     pub certs: certs::CertConfig,
     /// Prometheus `/metrics`: its own listener and/or a bearer token on the main port.
     pub metrics: metrics::MetricsConfig,
+    /// Signing-key lifecycle and master-key rotation.
+    pub keys: keys::KeyConfig,
     /// Requests per address (and per application) on the exposed endpoints; see `limits`.
     pub rate_limits: crate::limits::RateLimits,
     /// Login flows one address may start per `login_ttl` (each is kept until it expires).
@@ -174,6 +177,10 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("redis_url", None),
     ("redis_prefix", Some("gerbang:")),
     ("master_key", None),
+    ("master_key_previous", None),
+    ("signing_key_rotation_days", Some("90")),
+    ("signing_key_publish_minutes", Some("1440")),
+    ("jwks_max_age_seconds", Some("3600")),
     ("themes_dir", Some("./themes")),
     ("theme", Some("default")),
     ("default_locale", Some("id")),
@@ -498,6 +505,7 @@ impl Config {
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
             certs: certs::cert_settings(&l)?,
             metrics: metrics::metrics_settings(&l)?,
+            keys: keys::key_settings(&l)?,
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),
             theme,

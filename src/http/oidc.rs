@@ -34,6 +34,12 @@ pub async fn discovery(State(st): State<St>) -> Response {
 pub async fn jwks(State(st): State<St>) -> Response {
     let mut res = public_json(st.keys.jwks_json());
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    // No longer than a new key is published before it signs (checked when settings load), so a
+    // relying party's cached copy always holds the key of any token it is shown.
+    let cache = format!("public, max-age={}", st.config.keys.jwks_max_age);
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        res.headers_mut().insert(CACHE_CONTROL, v);
+    }
     res
 }
 

@@ -1,6 +1,7 @@
 //! Signing keys: generated and sealed into the database, parsed once into memory, published as
-//! JWKS (current and previous), rotated on demand. Signing never re-parses a key, because for
-//! RS256 that alone would double the cost of every token.
+//! JWKS (next, current and previous), rotated on schedule or on demand (`key_lifecycle`).
+//! Signing never re-parses a key, because for RS256 that alone would double the cost of every
+//! token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,12 +16,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use super::key_lifecycle::{KeyPolicy, Step};
+use crate::clock::Clock;
 use crate::crypto::{b64url, MasterKey};
 use crate::store::keys::{self as key_store, KeyRow};
 use crate::store::{Db, StoreError};
-
-/// Seconds between publishing a new key in JWKS and signing with it.
-pub const PUBLISH_DELAY: i64 = 120;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Alg {
@@ -128,6 +128,9 @@ struct KeySet {
 /// The in-memory key set, swapped whole on reload.
 pub struct Keys {
     master: MasterKey,
+    pub(super) policy: KeyPolicy,
+    /// The server's clock, for reloads not driven by the upkeep (an unknown key id).
+    clock: Clock,
     set: RwLock<Arc<KeySet>>,
     /// When a token names a key we do not know, another replica may have rotated: re-read the
     /// keys, but at most this often so forged key ids cannot hammer the database.
@@ -148,9 +151,12 @@ pub enum VerifyError {
 
 impl Keys {
     /// Loads the published keys, generating a first key per algorithm when there is none.
-    pub async fn load(db: &Db, master: MasterKey, now: i64) -> Result<Keys, KeyError> {
+    pub async fn load(db: &Db, master: MasterKey, policy: KeyPolicy, clock: Clock) -> Result<Keys, KeyError> {
+        let now = clock.now();
         let keys = Keys {
             master,
+            policy,
+            clock,
             set: RwLock::new(Arc::new(KeySet::empty())),
             last_forced_reload: std::sync::Mutex::new(None),
         };
@@ -163,7 +169,7 @@ impl Keys {
         let rows = key_store::list_published(db).await?;
         for alg in Alg::ALL {
             if !rows.iter().any(|r| r.alg == alg.as_str() && r.state == "current") {
-                let row = self.generate(alg, now).await?;
+                let row = self.generate(alg, "current", now, now).await?;
                 match key_store::insert(db, &row).await {
                     // Another replica created it first; `reload` picks theirs up.
                     Ok(()) | Err(StoreError::Conflict(_)) => {}
@@ -176,29 +182,22 @@ impl Keys {
 
     /// Re-reads keys from the database: picks up rotations done by another replica or the CLI.
     pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
-        self.reload_at(db, chrono::Utc::now().timestamp()).await
+        self.reload_at(db, self.clock.now()).await
     }
 
-    /// A new key is published at once but signs only after [`PUBLISH_DELAY`], so every replica
+    /// A new key is published at once but signs only from its `activates_at`, so every replica
     /// (which reload every minute) and every relying party's cached JWKS knows it before the
-    /// first token it signed appears. Until then the previous key keeps signing.
+    /// first token it signed appears. Until then the current key keeps signing.
     pub async fn reload_at(&self, db: &Db, now: i64) -> Result<(), KeyError> {
-        let rows = key_store::list_published(db).await?;
-        // Per algorithm: the newest mature key; if none is mature yet, the one published longest.
-        let mut chosen: HashMap<String, &KeyRow> = HashMap::new();
-        for row in &rows {
-            let mature = now - row.created_at >= PUBLISH_DELAY;
-            match chosen.get(&row.alg) {
-                Some(cur) if now - cur.created_at >= PUBLISH_DELAY => {}
-                Some(_) if !mature => {
-                    // Rows come newest first, so this one was published earlier.
-                    chosen.insert(row.alg.clone(), row);
-                }
-                _ => {
-                    chosen.insert(row.alg.clone(), row);
-                }
-            }
-        }
+        let rows: Vec<KeyRow> = key_store::list_published(db)
+            .await?
+            .into_iter()
+            .filter(|r| super::key_lifecycle::is_published(r, now))
+            .collect();
+        let chosen: HashMap<&str, &KeyRow> = Alg::ALL
+            .iter()
+            .filter_map(|alg| super::key_lifecycle::signer_for(&rows, alg.as_str(), now).map(|r| (alg.as_str(), r)))
+            .collect();
         let mut signers = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
@@ -209,7 +208,7 @@ impl Keys {
             let key =
                 decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
             verifiers.insert(row.kid.clone(), Verifier { alg, key });
-            if chosen.get(&row.alg).is_some_and(|c| c.kid == row.kid) {
+            if chosen.get(row.alg.as_str()).is_some_and(|c| c.kid == row.kid) {
                 let der = self
                     .master
                     .open(&row.kid, &row.private_key)
@@ -226,31 +225,14 @@ impl Keys {
         Ok(())
     }
 
-    /// Makes a new current key per algorithm; the old current becomes previous (still in JWKS so
-    /// tokens it signed stay verifiable) and the old previous is retired.
-    pub async fn rotate(&self, db: &Db, now: i64) -> Result<Vec<String>, KeyError> {
-        // A second rotation before the first key has matured would retire the key that is still
-        // signing (and drop it from JWKS while its tokens are live), and sign with a key the
-        // relying parties may not have fetched yet.
-        let rows = key_store::list_published(db).await?;
-        for current in rows.iter().filter(|r| r.state == "current") {
-            let wait = current.created_at + PUBLISH_DELAY - now;
-            if wait > 0 && rows.iter().any(|r| r.alg == current.alg && r.state == "previous") {
-                return Err(KeyError::TooSoon(wait));
-            }
-        }
-        let mut kids = Vec::new();
-        for alg in Alg::ALL {
-            let row = self.generate(alg, now).await?;
-            key_store::demote(db, alg.as_str(), now).await?;
-            key_store::insert(db, &row).await?;
-            kids.push(row.kid);
-        }
-        self.reload_at(db, now).await?;
-        Ok(kids)
-    }
-
-    async fn generate(&self, alg: Alg, now: i64) -> Result<KeyRow, KeyError> {
+    /// A new key pair, sealed, as a row in `state` that signs from `activates_at`.
+    pub(super) async fn generate(
+        &self,
+        alg: Alg,
+        state: &str,
+        now: i64,
+        activates_at: i64,
+    ) -> Result<KeyRow, KeyError> {
         // RSA generation takes tens of milliseconds: keep it off the async workers.
         let (der, jwk_base) =
             tokio::task::spawn_blocking(move || generate_pair(alg)).await.map_err(|_| KeyError::Generate)??;
@@ -269,11 +251,13 @@ impl Keys {
         Ok(KeyRow {
             kid,
             alg: alg.as_str().into(),
-            state: "current".into(),
+            state: state.into(),
             private_key: sealed,
             public_jwk: jwk.to_string(),
             created_at: now,
             rotated_at: None,
+            activates_at,
+            remove_at: None,
         })
     }
 
@@ -284,6 +268,11 @@ impl Keys {
     /// The published key set, serialized once per reload; cloning it is a reference count.
     pub fn jwks_json(&self) -> bytes::Bytes {
         self.current().jwks.clone()
+    }
+
+    /// How long a new key is published before it signs (seconds).
+    pub fn publish_delay(&self) -> i64 {
+        self.policy.publish_delay
     }
 
     pub fn current_kid(&self, alg: Alg) -> Option<String> {

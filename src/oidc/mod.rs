@@ -11,6 +11,7 @@ pub mod clients;
 pub mod discovery;
 pub mod internal_clients;
 pub mod introspect;
+pub mod key_lifecycle;
 pub mod keys;
 pub mod logout;
 pub mod logout_token;

@@ -1,26 +1,58 @@
-//! Signing keys: rotation on the operator's command, recorded with the new key ids.
+//! Signing keys: rotation on the operator's command or on schedule, activation and retirement,
+//! each recorded in the audit trail by the replica that made the step.
 
 use serde_json::json;
 
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
-use crate::oidc::keys::Alg;
+use crate::oidc::keys::{Alg, KeyError};
 use crate::state::AppState;
 
-/// Makes a new current key per algorithm (the previous ones stay published), recorded as
-/// `keys.rotated`. Returns the new (kid, algorithm) pairs. Diskominfo powers only.
+/// Publishes a next key per algorithm, signing after the publish delay (the current ones keep
+/// signing until then), recorded as `keys.rotated`. Returns the new (kid, algorithm) pairs.
+/// Diskominfo powers only.
 pub async fn rotate_keys(st: &AppState, who: &Principal, now: i64) -> Result<Vec<(String, Alg)>, AdminError> {
     if !who.diskominfo() {
         return Err(forbidden("rotating the signing keys needs diskominfo-admin"));
     }
+    // Steps already due are taken (and recorded) first, as the upkeep would.
+    if let Err(e) = lifecycle(st, now).await {
+        return Err(internal(e));
+    }
     let kids = match st.keys.rotate(&st.db, now).await {
         Ok(kids) => kids,
-        Err(e @ crate::oidc::keys::KeyError::TooSoon(_)) => return Err(AdminError::Conflict(e.to_string())),
+        Err(e @ KeyError::TooSoon(_)) => return Err(AdminError::Conflict(e.to_string())),
         Err(e) => return Err(internal(e)),
     };
     // `rotate` makes one key per algorithm, in the order of `Alg::ALL`.
     let rotated: Vec<(String, Alg)> = kids.into_iter().zip(Alg::ALL).collect();
-    let keys: Vec<_> = rotated.iter().map(|(kid, alg)| json!({ "kid": kid, "alg": alg.as_str() })).collect();
-    audit::record(&st.db, Event::new("keys.rotated").actor(&who.actor()).detail(json!({ "keys": keys })), now).await;
+    record_rotation(st, &who.actor(), &rotated, false, now).await;
     Ok(rotated)
+}
+
+async fn record_rotation(st: &AppState, actor: &str, rotated: &[(String, Alg)], scheduled: bool, now: i64) {
+    let keys: Vec<_> = rotated.iter().map(|(kid, alg)| json!({ "kid": kid, "alg": alg.as_str() })).collect();
+    let activates_at = now + st.keys.publish_delay();
+    let detail = json!({ "keys": keys, "activates_at": activates_at, "scheduled": scheduled });
+    audit::record(&st.db, Event::new("keys.rotated").actor(actor).detail(detail), now).await;
+}
+
+/// One upkeep round of the lifecycle: the scheduled rotation when due, then activation of
+/// waiting keys and retirement of expired ones, then a reload (so keys made elsewhere are picked
+/// up too). Each step is recorded once, by the replica that made it.
+pub async fn lifecycle(st: &AppState, now: i64) -> Result<(), KeyError> {
+    let published = st.keys.rotate_due(&st.db, now).await?;
+    if !published.is_empty() {
+        record_rotation(st, "system", &published, true, now).await;
+    }
+    let step = st.keys.step(&st.db, now).await?;
+    for (kid, alg, replaced) in &step.activated {
+        let detail = json!({ "kid": kid, "alg": alg.as_str(), "replaced": replaced });
+        audit::record(&st.db, Event::new("keys.activated").actor("system").detail(detail), now).await;
+    }
+    if !step.retired.is_empty() {
+        let detail = json!({ "keys": step.retired });
+        audit::record(&st.db, Event::new("keys.retired").actor("system").detail(detail), now).await;
+    }
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod login;
+pub mod master_key;
 pub mod metrics;
 pub mod notify;
 pub mod oauth;

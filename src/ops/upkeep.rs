@@ -1,5 +1,6 @@
-//! Periodic upkeep, one round a minute on every replica: expired in-process entries, signing
-//! keys rotated elsewhere, token counts, expired grants and audit retention. Failures are logged
+//! Periodic upkeep, one round a minute on every replica: expired in-process entries, the
+//! signing-key lifecycle (scheduled rotation, activation, retirement, keys rotated elsewhere),
+//! token counts, expired grants and audit retention. Failures are logged
 //! and retried next round; none stops the server.
 
 use crate::audit::{self, Event};
@@ -10,8 +11,8 @@ use crate::stats::{self, StatsError, TOKEN_ISSUED};
 pub async fn round(st: &AppState, n: u64, now: i64) {
     st.cache.sweep();
     st.limits.sweep();
-    if let Err(e) = st.keys.reload(&st.db).await {
-        tracing::error!(error = %e, "could not reload signing keys");
+    if let Err(e) = super::keys::lifecycle(st, now).await {
+        tracing::error!(error = %e, "could not run the signing-key lifecycle");
     }
     if let Err(e) = crate::stats::push_tally(&st.token_tally, &st.cache).await {
         tracing::warn!(error = %e, "could not add token counts to the shared counters; kept for the next round");

@@ -303,9 +303,11 @@ async fn a_checkpoint_kept_away_finds_the_trail_rolled_back_and_outlives_key_rot
     assert!(run.stdout.starts_with("audit trail intact: "), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("matches the checkpoint of #{seq} signed")), "{}", run.stdout);
 
-    // Two rotations retire the key that signed it; the checkpoint still verifies.
+    // A rotation, then the token lifetime, retire the key that signed it; the checkpoint still
+    // verifies.
     app.state.keys.rotate(db, t + 1_000).await.expect("rotate");
     app.state.keys.rotate(db, t + 2_000).await.expect("rotate again");
+    app.state.keys.step(db, t + 100_000).await.expect("retire");
     let key = gerbang::store::keys::find(db, &kid).await.unwrap().expect("key");
     assert_eq!(key.state, "retired");
     let run = gerbang(&app, &["audit", "verify", "--checkpoint", &file, "--json"]).await;

@@ -172,11 +172,14 @@ async fn every_change_from_the_command_line_is_audited_with_the_operator_as_acto
             "first_party": false, "scopes": ["openid", "profile"], "min_level": 1, "token_alg": "RS256",
         })
     );
+    // The new keys sign a publish delay (a day by default) after the rotation.
+    let rotated = detail(3);
+    assert!(rotated["activates_at"].as_i64().unwrap() > gerbang::state::now() + 86_000, "{rotated}");
     assert_eq!(
-        detail(3),
+        rotated,
         json!({ "keys": [
             { "kid": kids[0], "alg": "RS256" }, { "kid": kids[1], "alg": "ES256" }, { "kid": kids[2], "alg": "EdDSA" },
-        ] })
+        ], "activates_at": rotated["activates_at"], "scheduled": false })
     );
     assert_eq!(detail(4), json!({ "source": "cli", "kind": "asn", "is_admin": false }));
     assert_eq!(

@@ -53,6 +53,10 @@ impl TestApp {
         env.insert("GERBANG_BOOTSTRAP".into(), "false".into());
         env.insert("GERBANG_THEMES_DIR".into(), concat!(env!("CARGO_MANIFEST_DIR"), "/themes").into());
         env.insert("GERBANG_DATABASE_URL".into(), database_url(&dir).await);
+        // A new signing key signs two minutes after it is published (the shortest the JWKS
+        // max-age allows), so tests move the clock by minutes, not a day.
+        env.insert("GERBANG_SIGNING_KEY_PUBLISH_MINUTES".into(), "2".into());
+        env.insert("GERBANG_JWKS_MAX_AGE_SECONDS".into(), "60".into());
         if let Ok(r) = std::env::var("GERBANG_TEST_REDIS_URL") {
             env.insert("GERBANG_REDIS_URL".into(), r);
             env.insert("GERBANG_REDIS_PREFIX".into(), format!("test-{}:", uuid::Uuid::new_v4().simple()));

@@ -321,7 +321,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let again = rotate_keys(&app.state, &operator, gerbang::state::now()).await;
     assert!(matches!(&again, Err(AdminError::Conflict(m)) if m.contains("rotate again")), "{again:?}");
     assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), old_kid, "the signing key was not retired");
-    let later = gerbang::state::now() + gerbang::oidc::keys::PUBLISH_DELAY;
+    let later = gerbang::state::now() + app.state.keys.publish_delay();
     app.state.keys.reload_at(&app.state.db, later).await.unwrap();
     assert_eq!(app.state.keys.current_kid(Alg::RS256).unwrap(), new_kid);
 

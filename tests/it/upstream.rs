@@ -294,7 +294,7 @@ async fn a_key_rotation_at_the_upstream_is_followed() {
 
     // `keys rotate` at the upstream; the new key signs once it has matured.
     fed.up.state.keys.rotate(&fed.up.state.db, now()).await.expect("rotate");
-    fed.up.advance(gerbang::oidc::keys::PUBLISH_DELAY + 1);
+    fed.up.advance(fed.up.state.keys.publish_delay() + 1);
     fed.up.state.keys.reload_at(&fed.up.state.db, fed.up.state.now()).await.unwrap();
     let after = jwt_header(
         &fed.up
@@ -306,7 +306,7 @@ async fn a_key_rotation_at_the_upstream_is_followed() {
         .clone();
     assert_ne!(before, after, "the upstream signs with a new key");
     // Past the re-fetch interval (and the upstream's moved clock) downstream.
-    fed.down.advance(gerbang::oidc::keys::PUBLISH_DELAY + 30);
+    fed.down.advance(fed.up.state.keys.publish_delay() + 30);
     let b = browser();
     let (rp, start, html) = login_page(&fed, &b).await;
     let back = via_upstream(&fed, &b, &html, &nip).await;

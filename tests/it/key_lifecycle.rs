@@ -1,0 +1,246 @@
+//! Signing-key lifecycle and master-key rotation over the real server and the `gerbang` binary:
+//! the next key in JWKS before it signs, the JWKS max-age, scheduled rotation by moving the
+//! clock, retirement after the token lifetime, and re-sealing every secret under a new master
+//! key, after which second factors, signing, derived values and the audit chain still work.
+
+use std::sync::Arc;
+
+use gerbang::auth::totp;
+use gerbang::clock::Clock;
+use gerbang::config::{Config, Secret};
+use gerbang::oidc::clients::GrantType;
+use gerbang::oidc::keys::{Alg, TokenType};
+use gerbang::state::{now, AppState};
+use openidconnect::TokenResponse;
+use serde_json::Value;
+
+use crate::common::*;
+
+async fn jwks(app: &TestApp) -> (Vec<String>, String) {
+    let res = http_client().get(app.url("/jwks")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let cache = res.headers()["cache-control"].to_str().unwrap().to_string();
+    let body: Value = res.json().await.unwrap();
+    let kids = body["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect();
+    (kids, cache)
+}
+
+async fn kinds(app: &TestApp) -> Vec<(String, String, Value)> {
+    gerbang::store::audit::all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind.starts_with("keys.") || r.kind.starts_with("master_key."))
+        .map(|r| (r.kind, r.actor, serde_json::from_str(&r.detail).unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_are_published_before_they_sign_rotate_on_schedule_and_retire_after_the_token_lifetime() {
+    let app = TestApp::spawn_with(&[("GERBANG_SIGNING_KEY_ROTATION_DAYS", "1")]).await;
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Rotasi").await;
+    let (first, cache) = jwks(&app).await;
+    assert_eq!(cache, "public, max-age=60", "the max-age the publish delay was checked against");
+    assert_eq!(first.len(), 3, "one key per algorithm");
+
+    let rp = app.rp(&c).await;
+    let start0 = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start0.url, &nip, PASSWORD).await;
+    let before = redeem(&rp, &cb, start0.verifier).await;
+    let old_kid = jwt_header(&before.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
+    assert!(first.contains(&old_kid));
+
+    // Shortly before the rotation is due nothing happens; at it the next key is published, a
+    // publish delay ahead of the day's end so it signs on the day.
+    let delay = app.state.keys.publish_delay();
+    assert_eq!(delay, 120);
+    let current = gerbang::store::keys::find(&app.state.db, &old_kid).await.unwrap().unwrap();
+    let due = current.activates_at + 86_400 - delay;
+    app.advance(due - app.state.now() - 30);
+    gerbang::ops::upkeep::round(&app.state, 1, app.state.now()).await;
+    assert_eq!(jwks(&app).await.0, first);
+    app.advance(30);
+    gerbang::ops::upkeep::round(&app.state, 2, app.state.now()).await;
+    let (published, _) = jwks(&app).await;
+    assert_eq!(published.len(), 6);
+    let new_kid = published.iter().find(|k| k.starts_with("rs256-") && !first.contains(k)).unwrap().clone();
+    // ...and does not sign yet: every relying party's cached JWKS gets it first.
+    let signed = app.state.keys.sign(Alg::RS256, TokenType::IdToken, &serde_json::json!({})).unwrap();
+    assert_eq!(jwt_header(&signed)["kid"], old_kid.as_str());
+
+    // After the publish delay it signs; the old key stays published.
+    app.advance(delay);
+    gerbang::ops::upkeep::round(&app.state, 3, app.state.now()).await;
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let after = redeem(&rp, &cb, start.verifier).await;
+    assert_eq!(jwt_header(&after.id_token().unwrap().to_string())["kid"], new_kid.as_str());
+    let (published, _) = jwks(&app).await;
+    assert!(published.contains(&old_kid) && published.contains(&new_kid));
+    // An ID token from before the rotation verifies against the JWKS a relying party fetches now.
+    let fresh = app.rp(&c).await;
+    before.id_token().unwrap().claims(&fresh.id_token_verifier(), &start0.nonce).expect("old token verifies");
+
+    // The old key leaves JWKS once every token it signed has expired, not before.
+    let cfg = &app.state.config;
+    let lifetime = cfg.access_token_ttl.max(cfg.id_token_ttl).max(cfg.session_ttl);
+    let new_row = gerbang::store::keys::find(&app.state.db, &new_kid).await.unwrap().unwrap();
+    let remove_at = gerbang::store::keys::find(&app.state.db, &old_kid).await.unwrap().unwrap().remove_at.unwrap();
+    assert_eq!(remove_at, new_row.activates_at + lifetime + gerbang::oidc::key_lifecycle::RETIRE_GRACE);
+    app.advance(remove_at - app.state.now() - 30);
+    gerbang::ops::upkeep::round(&app.state, 4, app.state.now()).await;
+    assert!(jwks(&app).await.0.contains(&old_kid));
+    app.advance(30);
+    gerbang::ops::upkeep::round(&app.state, 5, app.state.now()).await;
+    let (published, _) = jwks(&app).await;
+    assert_eq!(published.len(), 3);
+    assert!(!published.contains(&old_kid) && published.contains(&new_kid));
+
+    let trail = kinds(&app).await;
+    let names: Vec<(&str, &str)> = trail.iter().map(|(k, a, _)| (k.as_str(), a.as_str())).collect();
+    let activated = ("keys.activated", "system");
+    assert_eq!(names, [("keys.rotated", "system"), activated, activated, activated, ("keys.retired", "system")]);
+    assert_eq!(trail[0].2["scheduled"], true);
+    assert!(trail[1..4].iter().any(|(_, _, d)| d["kid"] == new_kid.as_str() && d["replaced"] == old_kid.as_str()));
+    assert!(trail[4].2["keys"].as_array().unwrap().iter().any(|k| k == old_kid.as_str()));
+}
+
+const KEY_A: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+const KEY_B: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+const KEY_C: &str = "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|_| panic!("json: {} / {}", self.stdout, self.stderr))
+    }
+}
+
+/// The `gerbang` binary on the server's database with the given master keys.
+async fn gerbang(c: &Config, master: &str, previous: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
+    cmd.args(args)
+        .env("GERBANG_DATABASE_URL", c.database_url.expose())
+        .env("GERBANG_DATA_DIR", &c.data_dir)
+        .env("GERBANG_ISSUER", &c.issuer)
+        .env("GERBANG_THEMES_DIR", &c.themes_dir)
+        .env("GERBANG_BOOTSTRAP", "false")
+        .env("GERBANG_MASTER_KEY", master)
+        .env_remove("GERBANG_CONFIG")
+        .env_remove("GERBANG_ACTOR")
+        .env_remove("GERBANG_REDIS_URL")
+        .env_remove("GERBANG_MASTER_KEY_FILE")
+        .env_remove("GERBANG_MASTER_KEY_PREVIOUS_FILE")
+        .stdin(std::process::Stdio::null());
+    match previous {
+        Some(p) => cmd.env("GERBANG_MASTER_KEY_PREVIOUS", p),
+        None => cmd.env_remove("GERBANG_MASTER_KEY_PREVIOUS"),
+    };
+    let out = cmd.output().await.expect("run gerbang");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Another server on the same database with other master keys.
+async fn restarted(app: &TestApp, master: &str, previous: Option<&str>) -> anyhow::Result<Arc<AppState>> {
+    let mut config: Config = (*app.state.config).clone();
+    config.master_key = Some(Secret::new(master.to_string()));
+    config.keys.master_key_previous = previous.map(|p| Secret::new(p.to_string()));
+    AppState::init_with_clock(config, Clock::adjustable()).await
+}
+
+fn code(secret_b32: &str) -> String {
+    let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).expect("base32");
+    format!("{:06}", totp::hotp(&secret, totp::step_at(now()) as u64))
+}
+
+#[tokio::test]
+async fn master_key_rotate_reseals_every_secret_and_derived_values_stay() {
+    let app = TestApp::spawn_with(&[("GERBANG_MASTER_KEY", KEY_A)]).await;
+    let st = &app.state;
+    let (a, b) = (app.asn(&unique_nip(), "Satu").await, app.asn(&unique_nip(), "Dua").await);
+    let enrolled = totp::start_enrolment(&st.db, &st.sealer, &a.id, "satu", "Gerbang", now()).await.unwrap();
+    assert!(totp::confirm_enrolment(&st.db, &st.sealer, &a.id, &code(&enrolled.secret_base32), now()).await.unwrap());
+    gerbang::audit::record(&st.db, gerbang::audit::Event::new("test.before"), now()).await;
+    let login_id_hash = st.login_ids.hash(b"196501011990031001");
+    let cfg = &st.config;
+
+    // The new key alone cannot start: the signing keys are sealed under the old one.
+    let run = gerbang(cfg, KEY_B, None, &["master-key", "status", "--json"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("cannot load signing keys"), "{}", run.stderr);
+
+    let run = gerbang(cfg, KEY_B, Some(KEY_A), &["master-key", "status", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status = run.json();
+    assert_eq!(status["previous_key_id"], st.sealer.id().as_str(), "the old key is now the previous one");
+    let pending = status["pending"].as_u64().unwrap();
+    assert_eq!(pending, 5, "3 signing keys, a TOTP secret and the root secret: {status}");
+
+    // A value that opens with neither key: refused, and nothing changes.
+    let stray = gerbang::crypto::MasterKey::new(gerbang::crypto::decode_master_key(KEY_C).unwrap());
+    let sealed = stray.seal(&format!("totp:{}", b.id), b"12345678901234567890").unwrap();
+    gerbang::store::factors::put_pending_totp(&st.db, &b.id, &sealed, now()).await.unwrap();
+    let run = gerbang(cfg, KEY_B, Some(KEY_A), &["master-key", "rotate", "--json"]).await;
+    assert_eq!(run.code, 1);
+    let out = run.json();
+    assert_eq!(out["error"], "conflict");
+    let message = out["message"].as_str().unwrap();
+    assert!(message.contains("1 sealed value(s) open with neither master_key nor master_key_previous"), "{message}");
+    assert!(message.contains(&format!("totp_factors.secret of row {}", b.id)), "{message}");
+    let run = gerbang(cfg, KEY_B, Some(KEY_A), &["master-key", "status", "--json"]).await;
+    assert_eq!(run.json()["pending"].as_u64().unwrap(), pending + 1, "nothing was re-sealed");
+    assert!(gerbang::auth::totp::remove(&st.db, &b.id).await.unwrap());
+
+    // Re-sealed; a second run finds nothing to do.
+    let run = gerbang(cfg, KEY_B, Some(KEY_A), &["master-key", "rotate", "--json"]).await;
+    assert_eq!(run.code, 0, "{} / {}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["resealed"]["signing_keys.private_key"], 3);
+    assert_eq!(out["resealed"]["totp_factors.secret"], 1);
+    assert_eq!(out["resealed"]["root_secret.sealed"], 1);
+    let run = gerbang(cfg, KEY_B, Some(KEY_A), &["master-key", "rotate", "--json"]).await;
+    assert_eq!(run.json()["resealed"]["signing_keys.private_key"], 0);
+    let run = gerbang(cfg, KEY_B, None, &["master-key", "status", "--json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["pending"], 0);
+
+    // A server with only the new key: signs, checks the second factor, derives the same values.
+    let new = restarted(&app, KEY_B, None).await.expect("starts with the new key alone");
+    assert!(new.keys.sign(Alg::ES256, TokenType::IdToken, &serde_json::json!({})).is_ok());
+    assert_eq!(new.login_ids.hash(b"196501011990031001"), login_id_hash);
+    let later = now() + totp::STEP_SECONDS;
+    let next_code = {
+        let secret = data_encoding::BASE32_NOPAD.decode(enrolled.secret_base32.as_bytes()).unwrap();
+        format!("{:06}", totp::hotp(&secret, totp::step_at(later) as u64))
+    };
+    assert!(totp::verify(&new.db, &new.sealer, &a.id, &next_code, later).await.unwrap(), "TOTP under the new key");
+    let run = gerbang(cfg, KEY_B, None, &["keys", "status", "--json"]).await;
+    let states: Vec<Value> = run.json()["keys"].as_array().unwrap().iter().map(|k| k["state"].clone()).collect();
+    assert_eq!(states, ["current", "current", "current"]);
+    // The old key no longer opens anything.
+    assert!(restarted(&app, KEY_A, None).await.is_err());
+
+    gerbang::audit::record(&new.db, gerbang::audit::Event::new("test.after"), now()).await;
+    let run = gerbang(cfg, KEY_B, None, &["audit", "verify"]).await;
+    assert_eq!(run.code, 0, "{} / {}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("audit trail intact: "), "{}", run.stdout);
+
+    let trail = kinds(&app).await;
+    let names: Vec<&str> = trail.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(names, ["master_key.reseal_refused", "master_key.resealed", "master_key.resealed"]);
+    assert_eq!(trail[1].1, "cli:local");
+    assert_eq!(trail[1].2["keys"]["previous_key_id"], st.sealer.id().as_str());
+    assert_eq!(trail[1].2["resealed"]["totp_factors.secret"], 1);
+}
