@@ -18,8 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::http::{
-    account, account_certs, admin, connected, console, contact, demo, health, login, oidc, register, reset, scim,
-    upstream,
+    account, account_certs, admin, connected, console, contact, demo, health, login, metrics, oidc, register, reset,
+    scim, upstream,
 };
 use crate::state::AppState;
 
@@ -55,6 +55,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(oidc::introspect))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/static/{name}", get(health::static_file))
         .route("/register", get(register::form).post(register::submit))
         .route("/register/confirm/{token}", get(register::confirm_form).post(register::confirm))
@@ -211,6 +212,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
             move |_: &axum::http::Response<_>| hsts.clone(),
         ))
         .layer(CatchPanicLayer::new())
+        // Outside the timeout and panic layers, so their 503s and 500s are timed and counted too.
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(
             // Only the path is logged: queries can carry personal data (login_hint) or state.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -223,6 +226,23 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .layer(SetRequestHeaderLayer::overriding(REQUEST_ID, |_: &Request<_>| {
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok()
         }))
+}
+
+/// The separate metrics listener's routes (`metrics_listen`): `/metrics` and nothing else.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape_private))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(state)
+}
+
+/// Serves [`metrics_router`] on `listener` until the task is aborted.
+pub fn spawn_metrics(state: Arc<AppState>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, metrics_router(state)).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    })
 }
 
 /// Runs the upkeep rounds of `ops::upkeep` once a minute.
@@ -240,6 +260,17 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    // Bound first: a busy port stops start-up before any worker runs.
+    let metrics = match state.config.metrics.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (setting `metrics_listen`): {e}"))?;
+            tracing::info!(bind = %addr, "metrics are served at /metrics");
+            Some(spawn_metrics(state.clone(), l))
+        }
+        None => None,
+    };
     let upkeep = spawn_upkeep(state.clone());
     let logout_worker = crate::ops::backchannel::spawn_worker(state.clone());
     let cert_worker = crate::ops::certificates::checks::spawn_worker(state.clone());
@@ -250,6 +281,9 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> a
     upkeep.abort();
     logout_worker.abort();
     cert_worker.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     state.db.close().await;
     tracing::info!("stopped");
     Ok(())

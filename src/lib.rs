@@ -21,6 +21,7 @@ pub mod ids;
 pub mod limits;
 pub mod mail;
 pub mod master_key;
+pub mod metrics;
 pub mod oidc;
 pub mod ops;
 pub mod password;

@@ -51,6 +51,8 @@ pub struct Hasher {
     /// A real hash to verify against when the account does not exist, so an unknown NIP/NIK
     /// costs the same time as a wrong password.
     dummy: Arc<OnceCell<String>>,
+    /// `(max_concurrent, max_concurrent + queue)` as configured, for [`Hasher::in_use`].
+    sizes: (usize, usize),
 }
 
 fn params() -> Result<Params, HashError> {
@@ -70,7 +72,16 @@ impl Hasher {
             places: Arc::new(Semaphore::new(running.saturating_add(queue))),
             pool: Arc::new(PoolHandle::new(running)),
             dummy: Arc::new(OnceCell::new()),
+            sizes: (running, running.saturating_add(queue)),
         }
+    }
+
+    /// `(running, waiting)`: hashes being computed now, and admitted verifications waiting for
+    /// a slot (for the metrics; a snapshot, read without locking).
+    pub fn in_use(&self) -> (usize, usize) {
+        let running = self.sizes.0.saturating_sub(self.permits.available_permits());
+        let admitted = self.sizes.1.saturating_sub(self.places.available_permits());
+        (running, admitted.saturating_sub(running))
     }
 
     /// A place in the verification queue, or [`HashError::Busy`] at once when it is full.

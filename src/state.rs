@@ -93,6 +93,9 @@ impl AppState {
     /// [`AppState::init`] with a given clock (tests pass one they can move forward).
     pub async fn init_with_clock(config: Config, clock: Clock) -> anyhow::Result<Arc<AppState>> {
         let now = || clock.now();
+        if config.metrics.enabled() {
+            crate::metrics::install();
+        }
         let db = Db::connect(config.database_url.expose(), config.db_max_connections)
             .await
             .with_context(|| format!("cannot open the database ({})", redact_url(config.database_url.expose())))?;

@@ -232,6 +232,10 @@ impl RedisCache {
     /// passes false.
     pub(super) async fn run<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd, record: bool) -> Result<T, CacheError> {
         let result = self.attempt(cmd).await;
+        if let Err(e) = &result {
+            // Every Redis failure passes here: the one place `gerbang_cache_errors_total` counts.
+            crate::metrics::cache_error(if e.is_unavailable() { "unavailable" } else { "other" });
+        }
         if record && matches!(result, Err(CacheError::Unavailable(_))) {
             super::outage::record();
         }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 pub mod certs;
 pub mod keys;
 pub mod redis;
+pub mod metrics;
 mod smtp;
 pub mod upstream;
 
@@ -99,6 +100,8 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// Electronic certificates: trust anchors, revocation checks, monitoring, notices.
     pub certs: certs::CertConfig,
+    /// Prometheus `/metrics`: its own listener and/or a bearer token on the main port.
+    pub metrics: metrics::MetricsConfig,
     /// Signing-key lifecycle and master-key rotation.
     pub keys: keys::KeyConfig,
     /// Requests per address (and per application) on the exposed endpoints; see `limits`.
@@ -233,6 +236,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("citizen_registration", Some("false")),
     ("verification_counter_info", Some("")),
     ("upstream", None),
+    ("metrics_listen", None),
+    ("metrics_token", None),
+    ("metrics_audit_verify_hours", Some("6")),
 ];
 
 struct Layered {
@@ -496,6 +502,7 @@ impl Config {
             redis_prefix: l.string("redis_prefix").unwrap_or_else(|| "gerbang:".into()),
             redis,
             certs: certs::cert_settings(&l)?,
+            metrics: metrics::metrics_settings(&l)?,
             keys: keys::key_settings(&l)?,
             master_key: master_key.map(Secret::new),
             themes_dir: PathBuf::from(l.string("themes_dir").unwrap_or_else(|| "./themes".into())),

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod health;
 pub mod limits;
 pub mod login;
+pub mod metrics;
 pub mod oidc;
 pub mod outage;
 pub mod page;

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod master_key;
+pub mod metrics;
 pub mod notify;
 pub mod oauth;
 pub mod principal;

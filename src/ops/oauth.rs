@@ -54,9 +54,11 @@ pub async fn exchange(
     req: TokenRequest,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    let grant = crate::oidc::clients::GrantType::parse(&req.grant_type).map_or("other", |g| g.as_str());
     let issued = token::exchange(&st.provider(), client.clone(), req, now).await;
     if issued.is_ok() {
         st.token_tally.count(&client.id, now);
+        crate::metrics::token(grant, &client.id);
     }
     issued
 }

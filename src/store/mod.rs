@@ -6,6 +6,7 @@ pub mod app_requests;
 pub mod audit;
 pub mod backup;
 pub mod cert_checks;
+pub mod cert_counts;
 pub mod cert_monitor;
 pub mod certs;
 pub mod clients;
@@ -62,6 +63,15 @@ impl From<sqlx::Error> for StoreError {
                 return StoreError::Conflict(conflicting_field(db.message(), db.constraint()));
             }
         }
+        // Every query error passes here on its way up (a conflict is an answer, not an error),
+        // so this one place counts them all for `gerbang_database_errors_total`.
+        crate::metrics::database_error(match &e {
+            sqlx::Error::PoolTimedOut => "pool_timeout",
+            sqlx::Error::PoolClosed => "pool_closed",
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => "io",
+            sqlx::Error::Database(_) => "database",
+            _ => "other",
+        });
         StoreError::Db(e)
     }
 }

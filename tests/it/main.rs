@@ -31,6 +31,7 @@ mod limits;
 mod login;
 mod mail;
 mod mailbox;
+mod metrics;
 mod migrations;
 mod notify;
 mod oidc_flow;

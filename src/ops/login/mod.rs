@@ -17,6 +17,7 @@ use crate::auth::{session as sso, Factors};
 use crate::config::Secret;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
+use crate::metrics::{self, LoginResult};
 use crate::oidc::authorize::{self, Flow, FlowError, Outcome};
 use crate::password::HashError;
 use crate::state::AppState;
@@ -112,10 +113,12 @@ pub async fn password_login(
     let verdict = match check.check(login, password, ip, now).await {
         Ok(v) => v,
         Err(LoginFailure::Hash(HashError::Busy)) => {
+            metrics::login(LoginResult::Busy, "password", 1);
             tracing::warn!(ip = %ip, "login turned away: the password hashing queue is full");
             return Err(LoginError::Busy);
         }
         Err(e) => {
+            metrics::login(LoginResult::Error, "password", 1);
             tracing::error!(error = %e, "login failed internally");
             return Err(LoginError::Internal);
         }
@@ -123,6 +126,7 @@ pub async fn password_login(
     match verdict {
         PasswordVerdict::Accepted(account) => Ok(account),
         PasswordVerdict::Throttled { login_key, retry_after } => {
+            metrics::login(LoginResult::Throttled, "password", 1);
             if record_throttled(st, &login_key, ip, now).await {
                 // Once per window, like the record: the person hears that someone is guessing.
                 crate::ops::notify::locked(st, login, now).await;
@@ -130,18 +134,24 @@ pub async fn password_login(
             Err(LoginError::TooManyAttempts { retry_after })
         }
         PasswordVerdict::Inactive(account) => {
+            metrics::login(LoginResult::Failure, "password", 1);
             audit::record(&st.db, Event::new("login.refused_inactive").subject(&account.id).ip(ip), now).await;
             Err(LoginError::InvalidCredentials)
         }
         PasswordVerdict::Rejected { subject, locked_until } => {
+            metrics::login(LoginResult::Failure, "password", 1);
             audit::record(&st.db, Event::new("login.failed").subject(&subject).ip(ip), now).await;
             if let Some(until) = locked_until {
+                metrics::lockout();
                 let detail = serde_json::json!({ "until": until });
                 audit::record(&st.db, Event::new("login.locked").subject(&subject).ip(ip).detail(detail), now).await;
             }
             Err(LoginError::InvalidCredentials)
         }
-        PasswordVerdict::Oversized => Err(LoginError::InvalidCredentials),
+        PasswordVerdict::Oversized => {
+            metrics::login(LoginResult::Failure, "password", 1);
+            Err(LoginError::InvalidCredentials)
+        }
     }
 }
 
@@ -223,12 +233,16 @@ pub async fn passkey(
     credential: Option<&PublicKeyCredential>,
     now: i64,
 ) -> Step {
-    let refused = |flow| Step::LoginAgain { flow, refusal: Refusal::Passkey, username: None };
+    let refused = |flow| {
+        metrics::login(LoginResult::Failure, "passkey", 3);
+        Step::LoginAgain { flow, refusal: Refusal::Passkey, username: None }
+    };
     let Some(credential) = credential else { return refused(flow) };
     let account_id =
         match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, credential, now).await {
             Ok(a) => a,
             Err(PasskeyError::Store(e)) => {
+                metrics::login(LoginResult::Error, "passkey", 3);
                 tracing::error!(error = %e, "passkey login failed");
                 return Step::Internal;
             }
@@ -240,7 +254,10 @@ pub async fn passkey(
         };
     match accounts::get(&st.db, &account_id).await {
         Ok(Some(a)) if a.is_active() => {}
-        Ok(_) => return Step::LoginAgain { flow, refusal: Refusal::AccountDisabled, username: None },
+        Ok(_) => {
+            metrics::login(LoginResult::Failure, "passkey", 3);
+            return Step::LoginAgain { flow, refusal: Refusal::AccountDisabled, username: None };
+        }
         Err(e) => {
             tracing::error!(error = %e, "account lookup failed");
             return Step::Internal;

@@ -10,6 +10,7 @@ use crate::audit::{self, Event};
 use crate::auth::passkeys::{self, PasskeyError};
 use crate::auth::throttle::{self, Admission};
 use crate::auth::{recovery, session as sso, totp, Factors};
+use crate::metrics::{self, LoginResult};
 use crate::oidc::authorize::Flow;
 use crate::state::AppState;
 
@@ -21,6 +22,17 @@ pub enum Proof {
     RecoveryCode(String),
     /// The authenticator's answer; `None` when it could not be read.
     Passkey(Option<Box<PublicKeyCredential>>),
+}
+
+impl Proof {
+    /// The metrics' method label and the level the proof would reach.
+    fn kind(&self) -> (metrics::Method, u8) {
+        match self {
+            Proof::Code(_) => ("otp", 2),
+            Proof::RecoveryCode(_) => ("recovery_code", 1),
+            Proof::Passkey(_) => ("passkey", 3),
+        }
+    }
 }
 
 const SCOPE: &str = "otp";
@@ -47,10 +59,12 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     // One reservation per attempt, taken before the proof is looked at: of parallel attempts
     // (on any replica) one is judged at a time, and no more than the policy allows in all.
     let policy = limits(st).per_account();
+    let (method, proof_level) = proof.kind();
     match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
         Ok(Admission::Admitted(_)) => {}
         Ok(Admission::Refused(_)) => {
-            return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts }
+            metrics::login(LoginResult::Throttled, method, proof_level);
+            return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts };
         }
         Err(e) => {
             tracing::error!(error = %e, account = %account_id, "second-factor attempt refused: the throttle cannot count it");
@@ -60,11 +74,13 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     let level = match verify(st, &flow, &account_id, proof, browser.ip, now).await {
         Ok(Some(level)) => level,
         Ok(None) => {
+            metrics::login(LoginResult::Failure, method, proof_level);
             release(st, &account_id, &policy, now).await;
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
         Err(e) => {
+            metrics::login(LoginResult::Error, method, proof_level);
             release(st, &account_id, &policy, now).await;
             tracing::error!(error = %e, "second factor check failed");
             return Step::Internal;

@@ -30,16 +30,19 @@ pub(super) async fn start(
     audit::record(&st.db, Event::new(kind).actor(account_id).subject(account_id).ip(browser.ip).detail(detail), now)
         .await;
     let acr = levels::acr(level);
+    let method = method_of(&amr);
     let ttl = st.config.session_ttl;
     let memory = session_memory(&st.config);
     let created = sso::create(&st.cache, account_id, acr, amr, ttl, now, browser.ip, browser.user_agent, memory).await;
     let (cookie, session, evicted) = match created {
         Ok(s) => s,
         Err(e) => {
+            crate::metrics::login(crate::metrics::LoginResult::Error, method, level);
             tracing::error!(error = %e, "could not create a session");
             return Step::Internal;
         }
     };
+    crate::metrics::login(crate::metrics::LoginResult::Success, method, level);
     // A session pushed out by the 51st login ends like any other: its tokens with it.
     for sid in &evicted {
         match crate::ops::sessions::ended_one(st, account_id, sid, "session_limit", now).await {
@@ -70,6 +73,22 @@ pub(super) async fn start(
             Step::SignedInWithRecoveryCode { cookie, continue_url, remaining }
         }
         next => Step::SignedIn { cookie, next },
+    }
+}
+
+/// The factor that completed a login, from the session's `amr`, for the metrics' method label.
+fn method_of(amr: &[String]) -> crate::metrics::Method {
+    let has = |v: &str| amr.iter().any(|a| a == v);
+    if has(RECOVERY_AMR) {
+        "recovery_code"
+    } else if has(crate::auth::passkeys::AMR) && !has("otp") {
+        "passkey"
+    } else if has("otp") {
+        "otp"
+    } else if has(super::UPSTREAM_AMR) {
+        "upstream"
+    } else {
+        "password"
     }
 }
 
