@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 pub mod certs;
 pub mod keys;
-pub mod redis;
 pub mod metrics;
+pub mod redis;
 mod smtp;
 pub mod upstream;
 
