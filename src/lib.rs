@@ -26,6 +26,7 @@ pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod scim;
+pub mod secret;
 pub mod state;
 pub mod stats;
 pub mod store;

@@ -17,7 +17,6 @@ use aws_lc_rs::digest;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::audit::{self, ChainKey, Event};
 use crate::crypto;
 use crate::store::backup::{Column, Snapshot};
 use crate::store::restore::{self, Restore, RestoreError};
@@ -201,19 +200,6 @@ async fn write_archive(
     Ok((bytes, sha256, manifest))
 }
 
-/// Records a backup in the trail of the database it was taken from.
-pub async fn record_taken(db: &Db, actor: &str, w: &Written, now: i64) -> Result<(), StoreError> {
-    let tables = w.manifest.members.iter().filter(|m| m.kind == MemberKind::Table).count();
-    let detail = json!({
-        "file": w.file.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "sha256": w.sha256,
-        "bytes": w.bytes,
-        "schema": w.manifest.header.schema,
-        "tables": tables,
-    });
-    audit::append(db, Event::new(TAKEN).actor(actor).detail(detail), now).await
-}
-
 /// The outcome of reading an archive through.
 #[derive(Debug, Serialize)]
 pub struct Checked {
@@ -259,13 +245,14 @@ pub async fn verify(path: &Path, unlock: &Unlock, master: Option<&[u8; 32]>) -> 
 pub struct Restored {
     pub manifest: Manifest,
     pub rows: u64,
-    pub audit_intact: bool,
+    /// Whether a database with data was emptied first.
+    pub forced: bool,
     pub files_written: Option<PathBuf>,
 }
 
 /// Restores the archive into `db`: migrations up to the archive's schema, every row in one
 /// transaction (refused on a database with data unless `force`), then the remaining migrations;
-/// records the restore in the trail and checks the chain. With `files_to`, the settings and
+/// the caller records it in the trail (`ops::backup`). With `files_to`, the settings and
 /// themes are written under that directory (which must be empty or absent).
 pub async fn restore(
     db: &Db,
@@ -274,7 +261,7 @@ pub async fn restore(
     master: &[u8; 32],
     how: &RestoreOptions<'_>,
 ) -> Result<Restored, BackupError> {
-    let RestoreOptions { force, files_to, actor, now } = *how;
+    let RestoreOptions { force, files_to } = *how;
     if let Some(dir) = files_to {
         if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
             return Err(BackupError::Io(format!("{} is not empty: give an empty or new directory", dir.display())));
@@ -292,28 +279,15 @@ pub async fn restore(
     target.commit().await?;
     db.migrate().await?;
     let rows = manifest.members.iter().filter_map(|m| m.rows).sum();
-    audit::open(db, ChainKey::derive(master), now).await?;
-    let detail = json!({
-        "created_at": header.created_at,
-        "source": header.database,
-        "schema": header.schema,
-        "gerbang": header.gerbang,
-        "rows": rows,
-        "forced": force,
-    });
-    audit::append(db, Event::new(RESTORED).actor(actor).detail(detail), now).await?;
-    let audit_intact = audit::verify(db).await?.ok;
-    Ok(Restored { manifest, rows, audit_intact, files_written: files_to.map(Path::to_path_buf) })
+    Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf) })
 }
 
 /// How a restore goes: `force` empties a database with data first, `files_to` receives the
-/// settings and themes, `actor` and `now` go into the audit record.
+/// settings and themes.
 #[derive(Clone, Copy)]
 pub struct RestoreOptions<'a> {
     pub force: bool,
     pub files_to: Option<&'a Path>,
-    pub actor: &'a str,
-    pub now: i64,
 }
 
 /// The member being read.

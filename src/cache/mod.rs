@@ -8,6 +8,7 @@ mod memory;
 pub mod outage;
 mod redis_store;
 mod scripts;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::config::redis::RedisConfig;
 pub use memory::MemoryCache;
 pub use redis_store::RedisCache;
 use scripts::*;
+pub use settings::RedisConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -19,8 +19,8 @@ use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType}
 use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, TlsCertificates};
 
 use super::CacheError;
+use super::RedisConfig;
 use crate::clock::Clock;
-use crate::config::redis::RedisConfig;
 
 /// Connection attempts at start-up before giving up (Redis may start a moment after us).
 const START_ATTEMPTS: u32 = 3;

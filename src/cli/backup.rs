@@ -147,8 +147,7 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
     };
     if let Some(m) = &master {
         let actor = Principal::Operator(operator).actor();
-        crate::audit::open(&db, crate::audit::ChainKey::derive(m), now()).await?;
-        backup::record_taken(&db, &actor, &written, now()).await?;
+        crate::ops::backup::record_taken(&db, m, &actor, &written, now()).await?;
     }
     db.close().await;
     let rows: u64 = written.manifest.members.iter().filter_map(|m| m.rows).sum();
@@ -223,13 +222,17 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
     };
     let db = Db::connect(config.database_url.expose(), 2).await?;
     let actor = Principal::Operator(operator).actor();
-    let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref(), actor: &actor, now: now() };
-    let result = backup::restore(&db, &cmd.file, &unlock, &master, &how).await;
-    db.close().await;
-    let done = match result {
+    let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref() };
+    let done = match backup::restore(&db, &cmd.file, &unlock, &master, &how).await {
         Ok(r) => r,
-        Err(e) => return Ok(fail(json, &e.to_string(), "refused")),
+        Err(e) => {
+            db.close().await;
+            return Ok(fail(json, &e.to_string(), "refused"));
+        }
     };
+    let audit_intact = crate::ops::backup::record_restored(&db, &master, &actor, &done, now()).await;
+    db.close().await;
+    let audit_intact = audit_intact?;
     let h = &done.manifest.header;
     let value = json!({
         "ok": true,
@@ -237,7 +240,7 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
         "schema": h.schema,
         "source": h.database,
         "created_at": h.created_at,
-        "audit_intact": done.audit_intact,
+        "audit_intact": audit_intact,
         "files_to": done.files_written,
     });
     Ok(super::print(json, value, || {
@@ -245,7 +248,7 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
             "restored {} rows from a {} backup taken at {} (schema version {})",
             done.rows, h.database, h.created_at, h.schema
         );
-        println!("audit chain: {}", if done.audit_intact { "intact" } else { "BROKEN (run gerbang audit verify)" });
+        println!("audit chain: {}", if audit_intact { "intact" } else { "BROKEN (run gerbang audit verify)" });
         if let Some(d) = &done.files_written {
             println!("settings and themes written under {}", d.display());
         }

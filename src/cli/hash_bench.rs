@@ -27,8 +27,9 @@ pub(super) async fn run(config: Config, args: HashBench) -> anyhow::Result<ExitC
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.seconds.clamp(0.1, 3600.0));
     let mut callers = tokio::task::JoinSet::new();
-    // One caller per thread keeps every thread busy without queueing behind the others.
-    for _ in 0..threads {
+    // Two callers per thread (the queue holds the second): with one, a thread idles while its
+    // caller is scheduled again, which on a loaded machine undercounts the ceiling.
+    for _ in 0..threads * 2 {
         let (hasher, stored) = (hasher.clone(), stored.clone());
         callers.spawn(async move {
             let password = Secret::new(PASSWORD.to_string());

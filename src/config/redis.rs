@@ -4,25 +4,8 @@
 use std::path::PathBuf;
 
 use super::{ConfigError, Layered, Secret};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// Longest wait for a new connection to Redis (or to a Sentinel), in milliseconds.
-    pub connect_timeout_ms: u64,
-    /// Longest wait for one command's answer, in milliseconds. A request that needs Redis
-    /// answers 503 after at most connect + command timeout, never hangs.
-    pub command_timeout_ms: u64,
-    /// PEM bundle of the CA(s) that signed the Redis (and Sentinel) server certificates, for
-    /// `rediss://` with a private CA; without it the system's trust store is used.
-    pub ca_file: Option<PathBuf>,
-    /// Sentinel addresses (`host:port`); when given, the master is asked of them and
-    /// `redis_url` only supplies the scheme, credentials and database number.
-    pub sentinels: Vec<String>,
-    /// The service name the Sentinels monitor (`sentinel monitor <name> ...`).
-    pub sentinel_master: Option<String>,
-    /// Password of the Sentinels themselves (`requirepass` in sentinel.conf), if any.
-    pub sentinel_password: Option<Secret<String>>,
-}
+// Defined by the cache, which reads it; built here from the layered settings.
+pub use crate::cache::RedisConfig;
 
 pub(super) fn redis_settings(l: &Layered, url: Option<&str>) -> Result<RedisConfig, ConfigError> {
     if let Some(r) = url {

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod applications;
 pub mod audit;
 pub mod backchannel;
+pub mod backup;
 pub mod bootstrap;
 pub mod certificates;
 pub mod connected;

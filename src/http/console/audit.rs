@@ -43,6 +43,10 @@ const AUDIT_KINDS: &[&str] = &[
     "totp.",
     "audit.exported",
     "upstream.",
+    "certificate.",
+    "keys.",
+    "master_key.",
+    "backup.",
 ];
 
 pub async fn audit_view(c: Console, Query(q): Query<AuditQuery>) -> Response {
