@@ -308,14 +308,17 @@ async fn a_failing_receiver_is_retried_with_back_off_then_given_up_and_shown_to_
     sign_in(&app, &b, &c, &nip).await;
     log_out(&app, &b).await;
     let retry = Round { delivered: 0, retrying: 1, given_up: 0 };
-    assert_eq!(deliver_due(&app.state, app.state.now()).await, retry);
-    assert_eq!(deliver_due(&app.state, app.state.now()).await, Round::default(), "not before the back-off");
+    // Times from one reading: the wall clock may pass a second boundary between the calls, which
+    // would put "29 s later" at 30 s.
+    let t0 = app.state.now();
+    assert_eq!(deliver_due(&app.state, t0).await, retry);
+    assert_eq!(deliver_due(&app.state, t0).await, Round::default(), "not before the back-off");
     app.advance(29);
-    assert_eq!(deliver_due(&app.state, app.state.now()).await, Round::default());
+    assert_eq!(deliver_due(&app.state, t0 + 29).await, Round::default());
     app.advance(1);
-    assert_eq!(deliver_due(&app.state, app.state.now()).await, retry);
+    assert_eq!(deliver_due(&app.state, t0 + 30).await, retry);
     app.advance(60);
-    assert_eq!(deliver_due(&app.state, app.state.now()).await.delivered, 1);
+    assert_eq!(deliver_due(&app.state, t0 + 90).await.delivered, 1);
     let tokens = rp.received();
     assert_eq!(tokens.len(), 3);
     let jtis: std::collections::HashSet<String> =
