@@ -12,19 +12,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
-    }
-}
-
 /// The keys and files of one drill: an age identity, a passphrase, a scratch directory.
 struct Kit {
     dir: tempfile::TempDir,

@@ -6,20 +6,7 @@ use gerbang::store::grants::{self, GrantRow};
 use gerbang::store::Db;
 use serde_json::{json, Value};
 
-use crate::common::{unique_nik, unique_nip};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
-    }
-}
+use crate::common::{unique_nik, unique_nip, Run};
 
 struct Operator {
     dir: tempfile::TempDir,

@@ -429,3 +429,17 @@ pub async fn post_concurrently(b: &reqwest::Client, url: &str, form: &[(&str, &s
     statuses.sort();
     statuses
 }
+
+/// What a run of the `gerbang` binary printed, for the tests that drive the command line.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
+    }
+}

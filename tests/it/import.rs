@@ -13,19 +13,6 @@ use serde_json::Value;
 use crate::common::*;
 use crate::self_service::{refresh, refresh_app, refresh_token_in, signed_in};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|_| panic!("JSON expected, got {:?} / {:?}", self.stdout, self.stderr))
-    }
-}
-
 /// Runs `gerbang` as the operator on the server's own database, data directory and cache, off the
 /// test's runtime so the server keeps answering meanwhile.
 async fn gerbang(app: &TestApp, args: &[&str]) -> Run {
