@@ -130,12 +130,11 @@ pub async fn run() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Serve);
-    // An import's statements carry thousands of rows: one taking over a second is expected, and
-    // sqlx's slow-statement warning would print all of it.
+    // A one-shot command reports its own outcome: sqlx's slow-statement warning (an import's
+    // statements carry thousands of rows; a backup reads whole tables) would only bury it.
     let level = match command {
         Command::Serve => "",
-        Command::Import(_) => "warn,sqlx::query=error",
-        _ => "warn",
+        _ => "warn,sqlx::query=error",
     };
     serve::init_tracing(&config, level);
     match dispatch(command, config, operator).await {
