@@ -96,21 +96,27 @@ async fn verify_id_token(app: &TestApp, token: &str, issuer: &str, client_id: &s
     jsonwebtoken::decode::<Value>(token, &key, &v).expect("the old ID token verifies").claims
 }
 
+/// An application that may refresh, and the ID token and refresh token of one person's login.
+async fn signed_in(app: &TestApp, name: &str) -> (TestClient, String, String) {
+    let c =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let rp = app.rp(&c).await;
+    let nip = unique_nip();
+    app.asn(&nip, name).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(app, &browser(), &start.url, &nip, PASSWORD).await;
+    let tokens = redeem(&rp, &cb, start.verifier).await;
+    let id_token = tokens.id_token().expect("ID token").to_string();
+    let refresh = tokens.refresh_token().expect("refresh token").secret().clone();
+    (c, id_token, refresh)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_drill_keeps_refresh_tokens_id_tokens_and_the_audit_chain() {
     let app = TestApp::spawn().await;
     let kit = Kit::new();
     let master_dir = app.state.config.data_dir.clone();
-    let c =
-        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
-    let rp = app.rp(&c).await;
-    let nip = unique_nip();
-    app.asn(&nip, "Latihan Pemulihan").await;
-    let start = start_auth(&rp, &["profile"]);
-    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let tokens = redeem(&rp, &cb, start.verifier).await;
-    let id_token = tokens.id_token().expect("ID token").to_string();
-    let refresh = tokens.refresh_token().expect("refresh token").secret().clone();
+    let (c, id_token, refresh) = signed_in(&app, "Latihan Pemulihan").await;
 
     let archive = kit.path("cadangan.age");
     let args = ["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"].map(String::from).to_vec();
@@ -310,16 +316,7 @@ async fn a_sqlite_backup_restores_into_postgresql() {
     assert_eq!(app.state.db.kind(), "sqlite");
     let kit = Kit::new();
     let master_dir = app.state.config.data_dir.clone();
-    let c =
-        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
-    let rp = app.rp(&c).await;
-    let nip = unique_nip();
-    app.asn(&nip, "Pindah Ke Produksi").await;
-    let start = start_auth(&rp, &["profile"]);
-    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let tokens = redeem(&rp, &cb, start.verifier).await;
-    let id_token = tokens.id_token().expect("ID token").to_string();
-    let refresh = tokens.refresh_token().expect("refresh token").secret().clone();
+    let (c, id_token, refresh) = signed_in(&app, "Pindah Ke Produksi").await;
 
     let archive = kit.path("ke-postgres.age");
     let args = ["backup", "--out", &archive, "--passphrase-file", &kit.path("passphrase.txt"), "--json"];
