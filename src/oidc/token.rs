@@ -172,52 +172,35 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         .refresh_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let invalid = || OAuthError::invalid_grant("invalid refresh token");
     if token.len() > 128 {
-        return Err(invalid());
+        return Err(invalid_refresh());
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let row = grant_store::get_refresh(st.db, &hash).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
-    let grant = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid)?;
-    if grant.client_id != client.id {
-        return Err(invalid());
-    }
-    if grant.revoked_at.is_some() {
-        return Err(OAuthError::invalid_grant("refresh token was revoked"));
-    }
-    let reuse = || async {
-        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
-        tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
-        Err(OAuthError::invalid_grant("refresh token was already used; all tokens of this session are revoked"))
+    // A narrower scope is checked before the token is spent: a refused request must not burn it
+    // (and revoke its family on the retry).
+    let asked = match req.scope.as_deref() {
+        Some(s) => {
+            let grant = live_grant(st, client, &hash, now).await?;
+            let asked = parse_scope(s)?;
+            if let Some(extra) = asked.iter().find(|a| !has_scope(&grant.scope, a)) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{extra}` was not granted")));
+            }
+            Some(asked.join(" "))
+        }
+        None => None,
     };
-    if row.used_at.is_some() {
-        return reuse().await;
-    }
-    if row.expires_at <= now || grant.expires_at <= now {
-        return Err(OAuthError::invalid_grant("refresh token expired"));
-    }
+    // Spent in one statement: of two requests racing with one token, one wins and the other is
+    // reuse. Only when it was not spent is the reason looked up (the common case reads nothing).
+    let spent = grant_store::spend_refresh(st.db, &hash, &client.id, now).await.map_err(OAuthError::server)?;
+    let Some(grant_id) = spent else {
+        return Err(live_grant(st, client, &hash, now).await.err().unwrap_or_else(invalid_refresh));
+    };
+    let mut grant = grant_store::get_grant(st.db, &grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
     // Logout revokes the session's grants; one made while it was ending is caught here.
     let Some(sid) = session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)? else {
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the login session of this refresh token has ended"));
     };
-    // The request is checked before the token is spent: a refused request must not burn it (and
-    // revoke its family on the retry).
-    let scope = match req.scope.as_deref() {
-        Some(s) => {
-            let asked = parse_scope(s)?;
-            if let Some(extra) = asked.iter().find(|a| !has_scope(&grant.scope, a)) {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{extra}` was not granted")));
-            }
-            asked.join(" ")
-        }
-        None => grant.scope.clone(),
-    };
-    // Taken atomically: of two requests racing with one token, one wins and the other is reuse.
-    if !grant_store::mark_refresh_used(st.db, &hash, now).await.map_err(OAuthError::server)? {
-        return reuse().await;
-    }
-    let mut grant = grant;
     if sid != grant.sid {
         // Made under a session that was since replaced by a new login of the same person.
         grant_store::set_grant_sid(st.db, &grant.id, &sid).await.map_err(OAuthError::server)?;
@@ -228,6 +211,7 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the application now requires a stronger login"));
     }
+    let scope = asked.unwrap_or_else(|| grant.scope.clone());
     let scope = scope.split(' ').filter(|s| client.allows_scope(s)).collect::<Vec<_>>().join(" ");
     let account = active_account(st, &grant.account_id).await?;
     // Access rules may have changed since the login (a required role removed, say).
@@ -236,6 +220,34 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         return Err(OAuthError::invalid_grant(d.description()));
     }
     user_tokens(st, client, &account, &grant, &scope, None, now).await
+}
+
+fn invalid_refresh() -> OAuthError {
+    OAuthError::invalid_grant("invalid refresh token")
+}
+
+/// The grant behind a live refresh token of `client`, or the reason there is none. A used token
+/// is a reuse: the whole family is revoked (RFC 9700 §4.14.2).
+async fn live_grant(st: &Provider<'_>, client: &Client, hash: &str, now: i64) -> Result<GrantRow, OAuthError> {
+    let row = grant_store::get_refresh(st.db, hash).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
+    let grant = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
+    if grant.client_id != client.id {
+        return Err(invalid_refresh());
+    }
+    if grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant("refresh token was revoked"));
+    }
+    if row.used_at.is_some() {
+        grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
+        tracing::warn!(client_id = %client.id, grant = %grant.id, "refresh token reused; token family revoked");
+        return Err(OAuthError::invalid_grant(
+            "refresh token was already used; all tokens of this session are revoked",
+        ));
+    }
+    if row.expires_at <= now || grant.expires_at <= now {
+        return Err(OAuthError::invalid_grant("refresh token expired"));
+    }
+    Ok(grant)
 }
 
 /// Access token, ID token (with `openid`) and a new refresh token (when the client may refresh)

@@ -199,14 +199,19 @@ impl Db {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Sqlite(pool))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
+            // No ping before each acquire: sqlx already pings every connection when it is
+            // released and drops a broken one then, so the second ping only doubled the round
+            // trips of every statement.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))
