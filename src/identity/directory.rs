@@ -128,3 +128,93 @@ impl Snapshot {
         Some(Inherited { opd, roles: held.into_iter().map(|(_, r)| r.clone()).collect() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str, parent: Option<&str>) -> (String, OpdRow) {
+        let row = OpdRow {
+            id: id.into(),
+            code: format!("c-{id}"),
+            name: format!("Unit {id}"),
+            kind: "dinas".into(),
+            parent_id: parent.map(String::from),
+            created_at: 0,
+            updated_at: 0,
+        };
+        (id.into(), row)
+    }
+
+    fn role(rank: usize, id: &str, client: Option<&str>, name: &str) -> (String, (usize, RoleRow)) {
+        let row = RoleRow {
+            id: id.into(),
+            client_id: client.map(String::from),
+            name: name.into(),
+            description: String::new(),
+            created_at: 0,
+        };
+        (id.into(), (rank, row))
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            units: [unit("top", None), unit("mid", Some("top")), unit("leaf", Some("mid"))].into_iter().collect(),
+            // Ranked as the database ordered them: global roles ('' client) first, then by name.
+            roles: [
+                role(0, "r-aud", None, "auditor"),
+                role(1, "r-peg", None, "pegawai"),
+                role(2, "r-op", Some("app"), "operator"),
+            ]
+            .into_iter()
+            .collect(),
+            unit_roles: [
+                ("top".to_string(), vec!["r-peg".to_string()]),
+                ("mid".to_string(), vec!["r-aud".to_string()]),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    fn names(i: &Inherited) -> Vec<&str> {
+        i.roles.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_person_gets_the_unit_path_and_every_role_above_in_the_database_order() {
+        let got = snapshot().resolve(Some("leaf"), &["r-op", "r-peg"]).expect("known");
+        let opd = got.opd.as_ref().expect("claim");
+        assert_eq!((opd.code.as_str(), opd.name.as_str()), ("c-leaf", "Unit leaf"));
+        assert_eq!(opd.path, vec!["Unit top", "Unit mid", "Unit leaf"]);
+        assert_eq!(names(&got), vec!["auditor", "pegawai", "operator"], "once each, ranked");
+    }
+
+    #[test]
+    fn without_a_unit_only_the_own_roles_count() {
+        let got = snapshot().resolve(None, &["r-op"]).expect("known");
+        assert!(got.opd.is_none());
+        assert_eq!(names(&got), vec!["operator"]);
+        assert_eq!(names(&snapshot().resolve(Some("top"), &[]).expect("known")), vec!["pegawai"]);
+    }
+
+    #[test]
+    fn anything_newer_than_the_snapshot_sends_the_request_to_the_exact_queries() {
+        assert!(snapshot().resolve(Some("new-unit"), &[]).is_none());
+        assert!(snapshot().resolve(Some("leaf"), &["new-role"]).is_none());
+    }
+
+    #[test]
+    fn a_loop_in_the_tree_ends_the_walk() {
+        let mut s = snapshot();
+        s.units.insert("top".into(), unit("top", Some("leaf")).1);
+        let got = s.resolve(Some("leaf"), &[]).expect("known");
+        assert_eq!(got.opd.expect("claim").path.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_zero_ttl_turns_the_cache_off() {
+        let db = Db::connect("sqlite::memory:", 1).await.expect("db");
+        assert!(Directory::new(Duration::ZERO).resolve(&db, Some("leaf"), &[]).await.expect("no query").is_none());
+    }
+}
