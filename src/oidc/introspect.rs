@@ -34,7 +34,7 @@ pub async fn check_access_token(
     token: &str,
     now: i64,
 ) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
-    let (claims, live) = check_live(st, token, now).await?;
+    let (claims, live) = check_live(st, token, now, false).await?;
     Ok((claims, live.map(|l| l.grant)))
 }
 
@@ -47,9 +47,15 @@ struct Live {
     signer_candidate: bool,
 }
 
-/// [`check_access_token`] with the grant's account and what userinfo needs of it, read in the
-/// same statement as the grant and the token's revocation.
-async fn check_live(st: &Provider<'_>, token: &str, now: i64) -> Result<(AccessClaims, Option<Live>), BearerError> {
+/// [`check_access_token`] with the grant's account, read in the same statement as the grant and
+/// the token's revocation; with `full` (userinfo) also the account's own roles and whether it
+/// may be a signer.
+async fn check_live(
+    st: &Provider<'_>,
+    token: &str,
+    now: i64,
+    full: bool,
+) -> Result<(AccessClaims, Option<Live>), BearerError> {
     if token.len() > 8192 || !looks_like_jwt(token) {
         return Err(BearerError::InvalidToken("malformed access token"));
     }
@@ -70,7 +76,7 @@ async fn check_live(st: &Provider<'_>, token: &str, now: i64) -> Result<(AccessC
         })?;
         return if revoked_jti { Err(revoked()) } else { Ok((claims, None)) };
     };
-    let live = access_store::live_grant(st.db, gid, &claims.jti, now).await.map_err(|e| {
+    let live = access_store::live_grant(st.db, gid, &claims.jti, now, full).await.map_err(|e| {
         tracing::error!(error = %e, "grant lookup failed");
         BearerError::Server
     })?;
@@ -109,7 +115,7 @@ async fn signer_lapsed(st: &Provider<'_>, grant: &GrantRow, now: i64) -> Result<
 
 pub async fn userinfo(st: &Provider<'_>, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
-    let (claims, live) = check_live(st, token, now).await?;
+    let (claims, live) = check_live(st, token, now, true).await?;
     let Some(live) = live.filter(|_| has_scope(&claims.scope, "openid")) else {
         return Err(BearerError::InsufficientScope("the access token was not issued with the openid scope"));
     };
@@ -141,7 +147,7 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
         return Ok(inactive);
     }
     if looks_like_jwt(token) {
-        return match check_live(st, token, now).await {
+        return match check_live(st, token, now, false).await {
             Ok((c, live)) if c.client_id == caller.id => {
                 if let Some(l) = &live {
                     if !l.account.as_ref().is_some_and(Account::is_active) {

@@ -62,20 +62,49 @@ const SQL: &str = "SELECT g.id, g.account_id, g.client_id, g.scope, g.sid, g.aut
        a.locale AS a_locale \
      FROM grants g LEFT JOIN accounts a ON a.id = g.account_id WHERE g.id = $2";
 
-fn sql(db: &Db) -> &'static str {
-    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let (cell, agg) = match db {
-        Db::Sqlite(_) => (&SQLITE, "group_concat(ra.role_id, ' ')"),
-        Db::Postgres(_) => (&POSTGRES, "string_agg(ra.role_id, ' ')"),
+/// For introspection, which needs neither the roles nor the signer binding: the statement without
+/// those two sub-queries (`$1` the grant, `$2` the token's id).
+fn light(sql: &str, db: &Db) -> String {
+    let none = if matches!(db, Db::Sqlite(_)) { "0" } else { "false" };
+    let start = sql.find("(SELECT {agg}").unwrap_or(0);
+    let end = sql.find("AS signer_candidate").unwrap_or(0);
+    let mut out = sql.to_string();
+    if start < end {
+        out.replace_range(start..end, &format!("NULL AS direct_roles, {none} "));
+    }
+    out.replace("$2", "$1").replace("$3", "$2")
+}
+
+fn sql(db: &Db, full: bool) -> &'static str {
+    use std::sync::OnceLock;
+    static CELLS: [OnceLock<String>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let (i, agg) = match db {
+        Db::Sqlite(_) => (0, "group_concat(ra.role_id, ' ')"),
+        Db::Postgres(_) => (2, "string_agg(ra.role_id, ' ')"),
     };
-    cell.get_or_init(|| SQL.replace("{agg}", agg).replace("{signer}", SIGNER_WHERE))
+    let i = i + usize::from(!full);
+    CELLS[i].get_or_init(|| {
+        let sql = if full { SQL.to_string() } else { light(SQL, db) };
+        sql.replace("{agg}", agg).replace("{signer}", SIGNER_WHERE)
+    })
 }
 
 /// The grant `grant_id` with its account, and whether the token `jti` was revoked; `None` when
-/// there is no such grant.
-pub async fn live_grant(db: &Db, grant_id: &str, jti: &str, now: i64) -> Result<Option<LiveGrant>, StoreError> {
-    let Some(r) = dispatch!(db, sql(db), [now, grant_id, jti], fetch_optional(Row))? else { return Ok(None) };
+/// there is no such grant. Without `full` (introspection) the account's own roles are left empty
+/// and `signer_candidate` false, unread.
+pub async fn live_grant(
+    db: &Db,
+    grant_id: &str,
+    jti: &str,
+    now: i64,
+    full: bool,
+) -> Result<Option<LiveGrant>, StoreError> {
+    let found = if full {
+        dispatch!(db, sql(db, true), [now, grant_id, jti], fetch_optional(Row))?
+    } else {
+        dispatch!(db, sql(db, false), [grant_id, jti], fetch_optional(Row))?
+    };
+    let Some(r) = found else { return Ok(None) };
     let account = match (r.a_id, r.a_kind, r.a_name, r.a_status) {
         (Some(id), Some(kind), Some(name), Some(status)) => Some(AccountRow {
             id,
@@ -116,4 +145,20 @@ pub async fn unit_role_assignments(db: &Db) -> Result<Vec<(String, String)>, Sto
         [],
         fetch_all((String, String))
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn introspection_reads_neither_roles_nor_certificates() {
+        let db = Db::connect("sqlite::memory:", 1).await.expect("db");
+        let light = sql(&db, false);
+        assert!(!light.contains("role_assignments") && !light.contains("certificates"), "{light}");
+        assert!(light.contains("NULL AS direct_roles, 0 AS signer_candidate"), "{light}");
+        assert!(light.contains("g.id = $1") && light.contains("jti = $2") && !light.contains("$3"), "{light}");
+        let full = sql(&db, true);
+        assert!(full.contains("group_concat(ra.role_id, ' ')") && full.contains("c.not_before <= $1"), "{full}");
+    }
 }
