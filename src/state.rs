@@ -27,6 +27,8 @@ pub struct AppState {
     pub cache: Cache,
     pub keys: Keys,
     pub clients: ClientCache,
+    /// The OPD tree and the roles for userinfo, read whole every `directory_cache_seconds`.
+    pub directory: crate::identity::directory::Directory,
     /// Tokens issued here since the upkeep last added them to the shared counters.
     pub token_tally: crate::stats::TokenTally,
     /// The roots and intermediates electronic certificates must chain to (`certificate_issuers`);
@@ -70,6 +72,7 @@ impl AppState {
             redirect_policy: &self.redirect_policy,
             sealer: &self.sealer,
             signers: self,
+            directory: &self.directory,
         }
     }
 }
@@ -164,6 +167,7 @@ impl AppState {
         let upstreams = crate::federation::Registry::new(&config.upstreams)?;
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
+            directory: crate::identity::directory::Directory::new(Duration::from_secs(config.directory_cache_seconds)),
             token_tally: crate::stats::TokenTally::default(),
             cert_trust,
             hasher: Hasher::new(config.max_concurrent_hashes, config.hash_queue),

@@ -18,24 +18,20 @@ bench/results/login-storm-latest.{md,json}.
 """
 
 import argparse
-import base64
-import hashlib
 import http.client
 import json
 import os
 import platform
-import re
-import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
+from oidcflow import Failure, password_login  # noqa: E402
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
@@ -101,72 +97,13 @@ class Sampler(threading.Thread):
         return max(xs) / 1024 if xs else None
 
 
-class Browser:
-    """Just enough of a browser for the login form: cookies, no redirects followed."""
-
-    def __init__(self, conn):
-        self.conn, self.cookies = conn, {}
-
-    def request(self, method, path, form=None):
-        headers = {}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        res = self.conn.getresponse()
-        data = res.read().decode("utf-8", "replace")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie":
-                name, _, rest = v.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        return res.status, res.getheader("Location"), data
-
-
-def hidden(html, name):
-    m = re.search(rf'name="{name}"\s+value="([^"]*)"', html) or re.search(rf'value="([^"]*)"\s+name="{name}"', html)
-    return m.group(1).replace("&#x2f;", "/").replace("&amp;", "&") if m else None
-
-
 def login_once(conn, client_id, username):
     """One person's login through the code flow. Returns (flow seconds, POST /login seconds)
     or raises Failure with the step and status."""
     t0 = time.perf_counter()
-    b = Browser(conn)
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    state = secrets.token_urlsafe(16)
-    query = urllib.parse.urlencode({
-        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
-        "state": state, "nonce": secrets.token_urlsafe(16), "code_challenge": challenge,
-        "code_challenge_method": "S256"})
-    status, _, html = b.request("GET", f"/authorize?{query}")
-    if status != 200 or hidden(html, "csrf") is None:
-        raise Failure("authorize", status)
-    form = {"login_id": hidden(html, "login_id"), "csrf": hidden(html, "csrf"), "username": username,
-            "password": PASSWORD}
-    t1 = time.perf_counter()
-    status, loc, _ = b.request("POST", "/login", form)
-    t2 = time.perf_counter()
-    if status != 303 or not loc or not loc.startswith(REDIRECT):
-        raise Failure("login", status)
-    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
-    if q.get("state") != state or "code" not in q:
-        raise Failure("login", "no code")
-    status, _, body = b.request("POST", "/token", {
-        "grant_type": "authorization_code", "code": q["code"], "redirect_uri": REDIRECT, "client_id": client_id,
-        "code_verifier": verifier})
-    if status != 200 or "id_token" not in json.loads(body):
-        raise Failure("token", status)
-    return time.perf_counter() - t0, t2 - t1
-
-
-class Failure(Exception):
-    def __init__(self, step, status):
-        super().__init__(f"{step}: {status}")
-        self.key = f"{step} {status}"
+    timings = {}
+    password_login(conn, client_id, REDIRECT, username, PASSWORD, timings=timings)
+    return time.perf_counter() - t0, timings["login"]
 
 
 def storm(port, client_id, accounts, concurrency, seconds):

@@ -63,6 +63,9 @@ pub struct Config {
     pub login_lockout_seconds: i64,
     /// How long a server keeps a registered application in memory before reading it again.
     pub client_cache_seconds: u64,
+    /// How long a server keeps the OPD tree and the roles (not anyone's own) in memory for
+    /// userinfo; 0 reads them on every request.
+    pub directory_cache_seconds: u64,
     /// Reverse proxies (ingress controllers) whose `X-Forwarded-For` is believed; without it
     /// every login behind an ingress would share the ingress's address for throttling.
     pub trusted_proxies: Vec<Cidr>,
@@ -191,6 +194,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("login_max_failures", Some("5")),
     ("login_lockout_seconds", Some("300")),
     ("client_cache_seconds", Some("10")),
+    ("directory_cache_seconds", Some("2")),
     ("trusted_proxies", Some("")),
     ("redirect_domains", Some("")),
     ("demo", Some("true")),
@@ -506,6 +510,7 @@ impl Config {
             login_max_failures: l.parse("login_max_failures", "a number")?,
             login_lockout_seconds: l.positive("login_lockout_seconds")?,
             client_cache_seconds: l.parse("client_cache_seconds", "a number of seconds")?,
+            directory_cache_seconds: l.parse("directory_cache_seconds", "a number of seconds")?,
         })
     }
 

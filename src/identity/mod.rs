@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod contact;
+pub mod directory;
 pub mod levels;
 pub mod nik;
 pub mod nip;

@@ -118,6 +118,27 @@ impl Person {
         Ok(Person { account, opd, roles, signer: None })
     }
 
+    /// For userinfo: the unit's claim and the inherited roles from the directory snapshot when
+    /// it knows the unit and every role in `direct` (the account's own role ids, read with the
+    /// token's check), else as [`Person::load`]; the signer binding held at `now` when
+    /// `with_signer`.
+    pub async fn load_live(
+        st: &super::Provider<'_>,
+        account: Account,
+        direct: &[&str],
+        with_signer: bool,
+        now: i64,
+    ) -> Result<Person, StoreError> {
+        let mut p = match st.directory.resolve(st.db, account.opd_id.as_deref(), direct).await? {
+            Some(known) => Person { account, opd: known.opd, roles: known.roles, signer: None },
+            None => Person::load(st.db, account).await?,
+        };
+        if with_signer {
+            p.signer = st.signers.signer(&p.account.id, now).await?;
+        }
+        Ok(p)
+    }
+
     /// [`Person::load`] with the signer binding the account holds at `now`.
     pub async fn load_with_signer(st: &super::Provider<'_>, account: Account, now: i64) -> Result<Person, StoreError> {
         let mut p = Person::load(st.db, account).await?;

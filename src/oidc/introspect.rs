@@ -12,6 +12,7 @@ use super::{has_scope, ErrorCode, OAuthError};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
+use crate::store::access as access_store;
 use crate::store::grants::{self as grant_store, GrantRow};
 
 /// Why a bearer token was refused (RFC 6750 §3.1).
@@ -33,6 +34,28 @@ pub async fn check_access_token(
     token: &str,
     now: i64,
 ) -> Result<(AccessClaims, Option<GrantRow>), BearerError> {
+    let (claims, live) = check_live(st, token, now, false).await?;
+    Ok((claims, live.map(|l| l.grant)))
+}
+
+/// A person's token that still counts, with what was read in the same statement.
+struct Live {
+    grant: GrantRow,
+    /// `None` when the account is gone.
+    account: Option<Account>,
+    direct_roles: Vec<String>,
+    signer_candidate: bool,
+}
+
+/// [`check_access_token`] with the grant's account, read in the same statement as the grant and
+/// the token's revocation; with `full` (userinfo) also the account's own roles and whether it
+/// may be a signer.
+async fn check_live(
+    st: &Provider<'_>,
+    token: &str,
+    now: i64,
+    full: bool,
+) -> Result<(AccessClaims, Option<Live>), BearerError> {
     if token.len() > 8192 || !looks_like_jwt(token) {
         return Err(BearerError::InvalidToken("malformed access token"));
     }
@@ -44,36 +67,41 @@ pub async fn check_access_token(
     if claims.exp <= now {
         return Err(BearerError::InvalidToken("the access token expired"));
     }
-    let revoked = grant_store::is_jti_revoked(st.db, &claims.jti).await.map_err(|e| {
-        tracing::error!(error = %e, "revocation lookup failed");
-        BearerError::Server
-    })?;
-    if revoked {
-        return Err(BearerError::InvalidToken("the access token was revoked"));
-    }
-    let grant = match &claims.gid {
-        Some(gid) => {
-            let g = grant_store::get_grant(st.db, gid).await.map_err(|e| {
-                tracing::error!(error = %e, "grant lookup failed");
-                BearerError::Server
-            })?;
-            match g {
-                Some(g) if g.revoked_at.is_none() => Some(g),
-                _ => return Err(BearerError::InvalidToken("the access token was revoked")),
-            }
-        }
-        None => None,
-    };
-    if let Some(g) = &grant {
-        let lapsed = signer_lapsed(st, g, now).await.map_err(|e| {
-            tracing::error!(error = %e, "signer lookup failed");
+    let revoked = || BearerError::InvalidToken("the access token was revoked");
+    let Some(gid) = &claims.gid else {
+        // An application's own token (client credentials): only its revocation entry counts.
+        let revoked_jti = grant_store::is_jti_revoked(st.db, &claims.jti).await.map_err(|e| {
+            tracing::error!(error = %e, "revocation lookup failed");
             BearerError::Server
         })?;
-        if lapsed {
-            return Err(BearerError::InvalidToken("the signing certificate of this level-4 login is no longer valid"));
-        }
+        return if revoked_jti { Err(revoked()) } else { Ok((claims, None)) };
+    };
+    let live = access_store::live_grant(st.db, gid, &claims.jti, now, full).await.map_err(|e| {
+        tracing::error!(error = %e, "grant lookup failed");
+        BearerError::Server
+    })?;
+    let grant = match live {
+        Some(l) if !l.jti_revoked && l.grant.revoked_at.is_none() => l,
+        _ => return Err(revoked()),
+    };
+    let lapsed = signer_lapsed(st, &grant.grant, now).await.map_err(|e| {
+        tracing::error!(error = %e, "signer lookup failed");
+        BearerError::Server
+    })?;
+    if lapsed {
+        return Err(BearerError::InvalidToken("the signing certificate of this level-4 login is no longer valid"));
     }
-    Ok((claims, grant))
+    let account = grant.account.map(accounts::from_stored).transpose().map_err(|e| {
+        tracing::error!(error = %e, "account lookup failed");
+        BearerError::Server
+    })?;
+    let live = Live {
+        grant: grant.grant,
+        account,
+        direct_roles: grant.direct_roles,
+        signer_candidate: grant.signer_candidate,
+    };
+    Ok((claims, Some(live)))
 }
 
 /// A level-4 grant whose holder is no longer a signer (certificate expired, revoked, unbound):
@@ -85,30 +113,19 @@ async fn signer_lapsed(st: &Provider<'_>, grant: &GrantRow, now: i64) -> Result<
     Ok(st.signers.signer(&grant.account_id, now).await?.is_none())
 }
 
-async fn active_account(st: &Provider<'_>, id: &str) -> Result<Option<Account>, BearerError> {
-    let a = accounts::get(st.db, id).await.map_err(|e| {
-        tracing::error!(error = %e, "account lookup failed");
-        BearerError::Server
-    })?;
-    Ok(a.filter(|a| a.is_active()))
-}
-
 pub async fn userinfo(st: &Provider<'_>, token: Option<&str>, now: i64) -> Result<Map<String, Value>, BearerError> {
     let token = token.ok_or(BearerError::Missing)?;
-    let (claims, grant) = check_access_token(st, token, now).await?;
-    let Some(grant) = grant.filter(|_| has_scope(&claims.scope, "openid")) else {
+    let (claims, live) = check_live(st, token, now, true).await?;
+    let Some(live) = live.filter(|_| has_scope(&claims.scope, "openid")) else {
         return Err(BearerError::InsufficientScope("the access token was not issued with the openid scope"));
     };
-    let account = active_account(st, &grant.account_id)
-        .await?
-        .ok_or(BearerError::InvalidToken("the account is no longer active"))?;
+    let Live { grant, account, direct_roles, signer_candidate } = live;
+    let account =
+        account.filter(|a| a.is_active()).ok_or(BearerError::InvalidToken("the account is no longer active"))?;
     // The `signer` role and the `cert` claim say what holds now, not at the login.
-    let person = if has_scope(&claims.scope, "roles") || has_scope(&claims.scope, "signer") {
-        Person::load_with_signer(st, account, now).await
-    } else {
-        Person::load(st.db, account).await
-    }
-    .map_err(|e| {
+    let with_signer = has_scope(&claims.scope, "roles") || has_scope(&claims.scope, "signer");
+    let direct: Vec<&str> = direct_roles.iter().map(String::as_str).collect();
+    let person = Person::load_live(st, account, &direct, with_signer && signer_candidate, now).await.map_err(|e| {
         tracing::error!(error = %e, "person lookup failed");
         BearerError::Server
     })?;
@@ -130,14 +147,10 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
         return Ok(inactive);
     }
     if looks_like_jwt(token) {
-        return match check_access_token(st, token, now).await {
-            Ok((c, grant)) if c.client_id == caller.id => {
-                if let Some(g) = &grant {
-                    if active_account(st, &g.account_id)
-                        .await
-                        .map_err(|_| OAuthError::server("account lookup"))?
-                        .is_none()
-                    {
+        return match check_live(st, token, now, false).await {
+            Ok((c, live)) if c.client_id == caller.id => {
+                if let Some(l) = &live {
+                    if !l.account.as_ref().is_some_and(Account::is_active) {
                         return Ok(inactive);
                     }
                 }

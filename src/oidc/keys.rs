@@ -1,7 +1,7 @@
 //! Signing keys: generated and sealed into the database, parsed once into memory, published as
 //! JWKS (next, current and previous), rotated on schedule or on demand (`key_lifecycle`).
-//! Signing never re-parses a key, because for RS256 that alone would double the cost of every
-//! token.
+//! Neither signing nor verifying re-parses a key, because for RS256 that alone would double the
+//! cost of every token (and of every userinfo and introspection answer).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -10,7 +10,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
@@ -116,7 +117,10 @@ impl TokenType {
 
 struct Verifier {
     alg: Alg,
+    /// For the claims checks only: `jsonwebtoken` would rebuild the public key from the JWK's
+    /// components on every call, so the signature is checked against `parsed` instead.
     key: DecodingKey,
+    parsed: ParsedPublicKey,
 }
 
 struct KeySet {
@@ -205,9 +209,10 @@ impl Keys {
             let Some(alg) = Alg::parse(&row.alg) else { continue };
             let jwk: serde_json::Value =
                 serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
-            let key =
-                decoding_key(alg, &jwk).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad public JWK".into()))?;
-            verifiers.insert(row.kid.clone(), Verifier { alg, key });
+            let bad = || KeyError::Open(row.kid.clone(), "bad public JWK".into());
+            let key = decoding_key(alg, &jwk).ok_or_else(bad)?;
+            let parsed = parsed_key(alg, &jwk).ok_or_else(bad)?;
+            verifiers.insert(row.kid.clone(), Verifier { alg, key, parsed });
             if chosen.get(row.alg.as_str()).is_some_and(|c| c.kid == row.kid) {
                 let der = self
                     .master
@@ -349,7 +354,17 @@ impl Keys {
         if header.alg != v.alg.jwt_alg() {
             return Err(VerifyError::Invalid("algorithm does not match the key".into()));
         }
+        let (message, signature) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
+        let signature = crate::crypto::b64url_decode(signature).ok_or(VerifyError::Malformed)?;
+        if v.parsed.verify_sig(message.as_bytes(), &signature).is_err() {
+            return Err(VerifyError::Invalid("InvalidSignature".into()));
+        }
+        // The signature is checked above against the parsed key; `jsonwebtoken` checks the
+        // claims exactly as it did when it checked the signature too (`insecure_decode` would
+        // check none of them).
         let mut validation = Validation::new(v.alg.jwt_alg());
+        #[allow(deprecated)]
+        validation.insecure_disable_signature_validation();
         validation.set_issuer(&[issuer]);
         validation.validate_aud = false;
         validation.validate_exp = check_exp;
@@ -481,6 +496,27 @@ fn parse_pair(alg: Alg, der: &[u8]) -> Option<Pair> {
         Alg::RS256 => RsaKeyPair::from_pkcs8(der).ok().map(Pair::Rsa),
         Alg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).ok().map(Pair::Ec),
         Alg::EdDSA => Ed25519KeyPair::from_pkcs8(der).ok().map(Pair::Ed),
+    }
+}
+
+/// The public key of a published JWK, parsed once for the verifications of a whole key set's
+/// lifetime; the algorithms are the ones `jsonwebtoken` verifies with.
+fn parsed_key(alg: Alg, jwk: &serde_json::Value) -> Option<ParsedPublicKey> {
+    let b = |k: &str| jwk.get(k).and_then(|v| v.as_str()).and_then(crate::crypto::b64url_decode);
+    match alg {
+        Alg::RS256 => {
+            let (n, e) = (b("n")?, b("e")?);
+            RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+                .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+                .ok()
+        }
+        Alg::ES256 => {
+            let mut point = vec![4u8];
+            point.extend(b("x")?);
+            point.extend(b("y")?);
+            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()
+        }
+        Alg::EdDSA => ParsedPublicKey::new(&ED25519, b("x")?).ok(),
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Provider<'a> {
     pub sealer: &'a MasterKey,
     /// Who holds a signer binding now (level 4, the `signer` role and the `cert` claim).
     pub signers: &'a dyn Signers,
+    /// The OPD tree and the roles, shared by everyone, kept for a moment (userinfo).
+    pub directory: &'a crate::identity::directory::Directory,
 }
 
 /// The answer of [`Signers::signer`].

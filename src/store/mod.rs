@@ -1,6 +1,7 @@
 //! Persistent storage on SQLite (embedded default) or PostgreSQL (production), chosen by URL at
 //! run time. Each query is written once with `$n` placeholders and dispatched over [`Db`].
 
+pub mod access;
 pub mod accounts;
 pub mod app_requests;
 pub mod audit;

@@ -344,3 +344,47 @@ async fn redirect_uris_outside_the_region_are_rejected_at_registration() {
         "development clients may use localhost"
     );
 }
+
+/// Userinfo keeps the OPD tree and the roles (not anyone's own) in memory for
+/// `directory_cache_seconds`: a role given to a unit shows within that time, while the person's
+/// own roles, their unit and the token itself are read at every request.
+#[tokio::test]
+async fn userinfo_sees_unit_roles_within_the_directory_ttl_and_personal_changes_at_once() {
+    let app = TestApp::spawn_with(&[("GERBANG_DIRECTORY_CACHE_SECONDS", "1")]).await;
+    let db = &app.state.db;
+    let dinas = unit(&app, "7.01", "Dinas Uji Tembolok", "dinas", None).await;
+    let bidang = unit(&app, "7.01.01", "Bidang Uji Tembolok", "bidang", Some("7.01")).await;
+    let nip = unique_nip();
+    let mut a = app.asn(&nip, "Pegawai Tembolok").await;
+    a.opd_id = Some(bidang.clone());
+    accounts::save_profile(db, &a, now()).await.unwrap();
+    let c = register(&app, |_| {}).await;
+    let (_, access, _) = tokens_for(&app, &c, &nip, &["opd", "roles"]).await;
+    let before = userinfo_of(&app, &access).await;
+    assert_eq!(before["opd"]["path"], json!(["Dinas Uji Tembolok", "Bidang Uji Tembolok"]));
+    assert_eq!(before["roles"], json!([]));
+
+    // The person's own new role is read with the token, so it shows at once (through the exact
+    // queries: the snapshot does not know the role yet).
+    let own = roles::create(db, Some(&c.id), "operator", "", now()).await.unwrap();
+    roles::assign(db, &own, &Holder::Account(a.id.clone()), now()).await.unwrap();
+    assert_eq!(userinfo_of(&app, &access).await["app_roles"], json!(["operator"]));
+
+    // A role given to the unit above shows once the snapshot is read again.
+    let auditor = roles::create(db, None, "auditor", "", now()).await.unwrap();
+    roles::assign(db, &auditor, &Holder::Opd(dinas), now()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = userinfo_of(&app, &access).await;
+    assert_eq!((after["roles"].clone(), after["app_roles"].clone()), (json!(["auditor"]), json!(["operator"])));
+
+    // Taking the person's own role away counts at the very next request (the token, issued
+    // before the role was given, did not carry it, so it stays good without it).
+    roles::unassign(db, &own, &Holder::Account(a.id.clone()), now()).await.unwrap();
+    assert_eq!(userinfo_of(&app, &access).await["app_roles"], json!([]));
+}
+
+async fn userinfo_of(app: &TestApp, access: &str) -> Value {
+    let res = http_client().get(app.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
