@@ -152,8 +152,10 @@ def pct(xs, p):
     return round(1000 * xs[min(len(xs) - 1, int(len(xs) * p / 100))], 1)
 
 
-def setup(env, backend, accounts, tmp):
-    """The database: `accounts` citizens imported from a CSV, all with the probe's password hash."""
+def setup(env, backend, accounts, tmp, client_args=("--public",)):
+    """The database: `accounts` citizens imported from a CSV, all with the probe's password hash,
+    and a first-party client (`client_args`: `gerbang client create` options). Returns the
+    client's JSON (client_id, and client_secret when confidential)."""
     csv = os.path.join(tmp, "warga.csv")
     with open(csv, "w", encoding="utf-8") as f:
         f.write("nik,nama,status\n")
@@ -173,9 +175,9 @@ def setup(env, backend, accounts, tmp):
         db.close()
     else:
         subprocess.run(["psql", env["GERBANG_DATABASE_URL"], "-qc", sql], check=True, capture_output=True)
-    out = gerbang(env, "client", "create", "--name", "Storm", "--redirect-uri", REDIRECT, "--public",
-                  "--first-party", "--json")
-    return json.loads(out.strip().splitlines()[-1])["client_id"]
+    out = gerbang(env, "client", "create", "--name", "Storm", "--redirect-uri", REDIRECT, "--first-party", "--json",
+                  *client_args)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def start_server(env):
@@ -193,7 +195,9 @@ def start_server(env):
     sys.exit("the server did not start")
 
 
-def bench(backend, args, tmp):
+def server_env(backend, tmp, pg_db, redis_prefix, **settings):
+    """(env, port) of a server of its own: a temp data dir, SQLite or a fresh PostgreSQL database
+    `pg_db` + Redis keys under `redis_prefix`, rate limits off; `settings`: more GERBANG_* values."""
     port = free_port()
     env = dict(os.environ)
     env.update({
@@ -201,20 +205,25 @@ def bench(backend, args, tmp):
         "GERBANG_DATA_DIR": tmp, "GERBANG_BOOTSTRAP": "false", "GERBANG_DEMO": "false",
         "GERBANG_THEMES_DIR": os.path.join(ROOT, "themes"), "GERBANG_LOG": "warn",
         "GERBANG_RATE_LIMITS": "off", "GERBANG_MAX_FLOWS_PER_ADDRESS": "100000000",
-        "GERBANG_MAX_CONCURRENT_HASHES": HASH_THREADS, "GERBANG_HASH_QUEUE": "256",
     })
+    env.update({f"GERBANG_{k.upper()}": str(v) for k, v in settings.items()})
     if backend == "sqlite":
         env["GERBANG_DATABASE_URL"] = f"sqlite://{tmp}/gerbang.db"
         env.pop("GERBANG_REDIS_URL", None)
     else:
-        subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], check=True,
-                       capture_output=True)
-        subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_DB}"], check=True, capture_output=True)
-        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{PG_DB}"
+        for sql in (f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)", f"CREATE DATABASE {pg_db}"):
+            subprocess.run(["psql", PG_URL, "-qc", sql], check=True, capture_output=True)
+        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{pg_db}"
         env["GERBANG_REDIS_URL"] = REDIS_URL
-        env["GERBANG_REDIS_PREFIX"] = "gerbang-storm:"
+        env["GERBANG_REDIS_PREFIX"] = redis_prefix
+    return env, port
+
+
+def bench(backend, args, tmp):
+    env, port = server_env(backend, tmp, PG_DB, "gerbang-storm:", max_concurrent_hashes=HASH_THREADS,
+                           hash_queue=256)
     print(f"[{backend}] creating {args.accounts} accounts", file=sys.stderr)
-    client_id = setup(env, backend, args.accounts, tmp)
+    client_id = setup(env, backend, args.accounts, tmp)["client_id"]
     print(f"[{backend}] measuring the argon2id ceiling ({args.ceiling_seconds} s)", file=sys.stderr)
     ceiling = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds)).strip().splitlines()[-1])
     server = start_server(env)

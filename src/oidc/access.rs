@@ -2,7 +2,7 @@
 //! status, counter verification of citizens, and the roles the application requires. A refusal is explained to the person and
 //! the application receives `access_denied`, never a token.
 
-use super::claims::SIGNER_ROLE;
+use super::claims::{Person, SIGNER_ROLE};
 use super::clients::Client;
 use super::Provider;
 use crate::identity::accounts::{Account, AccountKind, AccountStatus};
@@ -50,14 +50,8 @@ pub async fn check(
     account: &Account,
     now: i64,
 ) -> Result<Result<(), Denial>, StoreError> {
-    if !account.is_active() {
-        return Ok(Err(Denial::Inactive(account.status)));
-    }
-    if !client.account_types.contains(&account.kind) {
-        return Ok(Err(Denial::AccountType(account.kind)));
-    }
-    if client.require_verified && account.kind == AccountKind::Citizen && !account.identity_verified() {
-        return Ok(Err(Denial::Unverified));
+    if let Err(d) = account_rules(client, account) {
+        return Ok(Err(d));
     }
     if !client.required_roles.is_empty() {
         let held = roles::effective(st.db, &account.id).await?;
@@ -72,4 +66,29 @@ pub async fn check(
         }
     }
     Ok(Ok(()))
+}
+
+/// [`check`] for a person already loaded: their roles, and their signer binding when the
+/// application requires the `signer` role (without it loaded, that role counts as not held).
+pub fn check_person(client: &Client, person: &Person) -> Result<(), Denial> {
+    account_rules(client, &person.account)?;
+    if !person.holds_any(&client.id, &client.required_roles) {
+        return Err(Denial::MissingRole);
+    }
+    Ok(())
+}
+
+/// What the account itself must be: active, of a type the application accepts, verified when
+/// it admits only verified citizens.
+fn account_rules(client: &Client, account: &Account) -> Result<(), Denial> {
+    if !account.is_active() {
+        return Err(Denial::Inactive(account.status));
+    }
+    if !client.account_types.contains(&account.kind) {
+        return Err(Denial::AccountType(account.kind));
+    }
+    if client.require_verified && account.kind == AccountKind::Citizen && !account.identity_verified() {
+        return Err(Denial::Unverified);
+    }
+    Ok(())
 }

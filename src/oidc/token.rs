@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::access;
 use super::auth_request::is_pkce_value;
 use super::authorize::{code_key, used_code_key, CodeGrant};
-use super::claims::{person_claims, AccessClaims, Person};
+use super::claims::{person_claims, AccessClaims, Person, SIGNER_ROLE};
 use super::clients::{require_grant, Client, GrantType};
 use super::keys::TokenType;
 use super::Provider;
@@ -18,6 +18,7 @@ use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
 use crate::auth::session;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
+use crate::store::access as access_store;
 use crate::identity::levels;
 use crate::store::grants::{self as grant_store, GrantRow, RefreshRow};
 
@@ -136,7 +137,20 @@ async fn authorization_code(
         grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
     }
-    user_tokens(st, client, &account, &row, &row.scope, grant.nonce.as_deref(), now).await
+    let level = levels::from_acr(&row.acr).unwrap_or(1);
+    let person = if wants_signer(level, &row.scope) {
+        Person::load_with_signer(st, account, now).await
+    } else {
+        Person::load(st.db, account).await
+    }
+    .map_err(OAuthError::server)?;
+    user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), now).await
+}
+
+/// The signer binding is looked up only when something depends on it: a level-4 grant, the
+/// `signer` role among `roles`, the `cert` claim.
+fn wants_signer(level: u8, scope: &str) -> bool {
+    levels::needs_signer(level) || has_scope(scope, "roles") || has_scope(scope, "signer")
 }
 
 /// RFC 7636 §4.6. A verifier without a challenge is refused too, so PKCE cannot be downgraded.
@@ -195,7 +209,13 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     let Some(grant_id) = spent else {
         return Err(live_grant(st, client, &hash, now).await.err().unwrap_or_else(invalid_refresh));
     };
-    let mut grant = grant_store::get_grant(st.db, &grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
+    // The grant, its account and the account's own roles in one statement; the unit's claim and
+    // inherited roles come from the directory snapshot.
+    let live = access_store::live_grant(st.db, &grant_id, "", now, true)
+        .await
+        .map_err(OAuthError::server)?
+        .ok_or_else(invalid_refresh)?;
+    let mut grant = live.grant;
     // Logout revokes the session's grants; one made while it was ending is caught here.
     let Some(sid) = session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)? else {
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
@@ -213,13 +233,20 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     }
     let scope = asked.unwrap_or_else(|| grant.scope.clone());
     let scope = scope.split(' ').filter(|s| client.allows_scope(s)).collect::<Vec<_>>().join(" ");
-    let account = active_account(st, &grant.account_id).await?;
+    let account = live.account.map(accounts::from_stored).transpose().map_err(OAuthError::server)?;
+    let account =
+        account.filter(|a| a.is_active()).ok_or_else(|| OAuthError::invalid_grant("the account is not active"))?;
+    let level = levels::from_acr(&grant.acr).unwrap_or(1);
+    let with_signer = live.signer_candidate
+        && (wants_signer(level, &scope) || client.required_roles.iter().any(|r| r == SIGNER_ROLE));
+    let direct: Vec<&str> = live.direct_roles.iter().map(String::as_str).collect();
+    let person = Person::load_live(st, account, &direct, with_signer, now).await.map_err(OAuthError::server)?;
     // Access rules may have changed since the login (a required role removed, say).
-    if let Err(d) = access::check(st, client, &account, now).await.map_err(OAuthError::server)? {
+    if let Err(d) = access::check_person(client, &person) {
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant(d.description()));
     }
-    user_tokens(st, client, &account, &grant, &scope, None, now).await
+    user_tokens(st, client, person, &grant, &scope, None, now).await
 }
 
 fn invalid_refresh() -> OAuthError {
@@ -255,7 +282,7 @@ async fn live_grant(st: &Provider<'_>, client: &Client, hash: &str, now: i64) ->
 async fn user_tokens(
     st: &Provider<'_>,
     client: &Client,
-    account: &Account,
+    person: Person,
     grant: &GrantRow,
     scope: &str,
     nonce: Option<&str>,
@@ -263,14 +290,7 @@ async fn user_tokens(
 ) -> Result<TokenResponse, OAuthError> {
     let cfg = st.config;
     let level = levels::from_acr(&grant.acr).unwrap_or(1);
-    // The signer binding is looked up only when something depends on it: a level-4 grant, the
-    // `signer` role among `roles`, the `cert` claim.
-    let person = if levels::needs_signer(level) || has_scope(scope, "roles") || has_scope(scope, "signer") {
-        Person::load_with_signer(st, account.clone(), now).await
-    } else {
-        Person::load(st.db, account.clone()).await
-    }
-    .map_err(OAuthError::server)?;
+    let account = &person.account;
     // Level 4 holds only while the certificate does: once it expired or was revoked, the grant
     // ends (refused, not re-issued at a lower level the application did not ask for).
     if levels::needs_signer(level) && person.signer.is_none() {
