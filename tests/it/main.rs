@@ -14,6 +14,7 @@ mod common;
 mod connected_apps;
 mod console;
 mod contact;
+mod db_outage;
 mod demo;
 mod enrolment;
 mod escalation;
