@@ -1,8 +1,9 @@
-//! Whether the request being served met an unavailable cache. The HTTP layer runs each request
-//! in [`scope`]; the Redis backend [`record`]s an outage there, so however a handler turned the
-//! failed step into an answer (a `server_error`, a "flow expired" page, an error redirect), the
-//! client is told 503 + `Retry-After` instead — without threading a new error variant through
-//! every domain error type.
+//! Whether the request being served met an unavailable cache (or database). The HTTP layer runs
+//! each request in [`scope`]; the Redis backend [`record`]s an outage there, and so does the
+//! store when the database is unreachable (down, restarting, pool exhausted), so however a
+//! handler turned the failed step into an answer (a `server_error`, a "flow expired" page, an
+//! error redirect), the client is told 503 + `Retry-After` instead — without threading a new
+//! error variant through every domain error type.
 
 use std::cell::Cell;
 use std::future::Future;

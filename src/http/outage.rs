@@ -1,4 +1,5 @@
-//! A request that met an unavailable cache (Redis down, unreachable or read-only) answers
+//! A request that met an unavailable cache (Redis down, unreachable or read-only) or database
+//! (PostgreSQL restarting, connections cut, pool exhausted) answers
 //! `503` + `Retry-After`: JSON `temporarily_unavailable` on protocol and API paths, the friendly
 //! page elsewhere. Whatever the handler made of the failed step (a `server_error`, an expired
 //! flow, an error redirect) would be wrong or misleading; a successful answer is kept, since

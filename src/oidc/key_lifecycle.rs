@@ -13,9 +13,10 @@ use crate::config::Config;
 use crate::store::keys::{self as key_store, KeyRow};
 use crate::store::{Db, StoreError};
 
-/// A key may still sign for one reload after its successor activated (a replica re-reads the
-/// keys once a minute), and clocks of replicas and relying parties drift: a previous key stays
-/// published this much longer than the longest token lifetime.
+/// A replica that could not reload while a successor was published (the database unreachable for
+/// a while) may still sign with a key after its successor activated, and clocks of replicas and
+/// relying parties drift: a previous key stays published this much longer than the longest token
+/// lifetime.
 pub const RETIRE_GRACE: i64 = 4 * RELOAD_SECONDS + 60;
 
 /// When keys move from one state to the next.

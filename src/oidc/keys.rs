@@ -124,7 +124,13 @@ struct Verifier {
 }
 
 struct KeySet {
+    /// The key of each algorithm that signed when the set was loaded.
     signers: HashMap<Alg, Arc<Signer>>,
+    /// Published keys that activate later, by activation time: each takes over at its time
+    /// without waiting for the next reload, so every replica switches together.
+    upcoming: HashMap<Alg, Vec<(i64, Arc<Signer>)>>,
+    /// The time the set was loaded for (the upkeep's `now`).
+    loaded_at: i64,
     verifiers: HashMap<String, Verifier>,
     jwks: bytes::Bytes,
 }
@@ -203,6 +209,7 @@ impl Keys {
             .filter_map(|alg| super::key_lifecycle::signer_for(&rows, alg.as_str(), now).map(|r| (alg.as_str(), r)))
             .collect();
         let mut signers = HashMap::new();
+        let mut upcoming: HashMap<Alg, Vec<(i64, Arc<Signer>)>> = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         for row in &rows {
@@ -213,19 +220,28 @@ impl Keys {
             let key = decoding_key(alg, &jwk).ok_or_else(bad)?;
             let parsed = parsed_key(alg, &jwk).ok_or_else(bad)?;
             verifiers.insert(row.kid.clone(), Verifier { alg, key, parsed });
-            if chosen.get(row.alg.as_str()).is_some_and(|c| c.kid == row.kid) {
+            let is_chosen = chosen.get(row.alg.as_str()).is_some_and(|c| c.kid == row.kid);
+            if is_chosen || row.activates_at > now {
                 let der = self
                     .master
                     .open(&row.kid, &row.private_key)
                     .map_err(|e| KeyError::Open(row.kid.clone(), e.to_string()))?;
                 let pair =
                     parse_pair(alg, &der).ok_or_else(|| KeyError::Open(row.kid.clone(), "bad private key".into()))?;
-                signers.insert(alg, Arc::new(Signer::new(row.kid.clone(), alg, pair)));
+                let signer = Arc::new(Signer::new(row.kid.clone(), alg, pair));
+                if is_chosen {
+                    signers.insert(alg, signer);
+                } else {
+                    upcoming.entry(alg).or_default().push((row.activates_at, signer));
+                }
             }
             jwks.push(jwk);
         }
         let jwks = serde_json::to_string(&serde_json::json!({ "keys": jwks }))?;
-        let set = KeySet { signers, verifiers, jwks: bytes::Bytes::from(jwks) };
+        for list in upcoming.values_mut() {
+            list.sort_by_key(|(at, _)| *at);
+        }
+        let set = KeySet { signers, upcoming, loaded_at: now, verifiers, jwks: bytes::Bytes::from(jwks) };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -281,12 +297,22 @@ impl Keys {
     }
 
     pub fn current_kid(&self, alg: Alg) -> Option<String> {
-        self.current().signers.get(&alg).map(|s| s.kid.clone())
+        self.signer(alg).map(|s| s.kid.clone())
+    }
+
+    /// The key of `alg` that signs now: the latest upcoming key whose time has come, else the one
+    /// chosen at the last reload. "Now" is never before that reload's time (tests load sets for
+    /// times ahead of the clock).
+    fn signer(&self, alg: Alg) -> Option<Arc<Signer>> {
+        let set = self.current();
+        let now = self.clock.now().max(set.loaded_at);
+        let due = set.upcoming.get(&alg).and_then(|list| list.iter().rev().find(|(at, _)| *at <= now));
+        due.map(|(_, s)| s.clone()).or_else(|| set.signers.get(&alg).cloned())
     }
 
     /// Signs `claims` as a compact JWS with the current key of `alg`.
     pub fn sign<T: Serialize>(&self, alg: Alg, typ: TokenType, claims: &T) -> Result<String, KeyError> {
-        let signer = self.current().signers.get(&alg).cloned().ok_or(KeyError::Missing(alg.as_str()))?;
+        let signer = self.signer(alg).ok_or(KeyError::Missing(alg.as_str()))?;
         let payload = serde_json::to_vec(claims)?;
         let header = match typ {
             TokenType::IdToken => &signer.header_jwt,
@@ -421,7 +447,13 @@ impl Keys {
 
 impl KeySet {
     fn empty() -> KeySet {
-        KeySet { signers: HashMap::new(), verifiers: HashMap::new(), jwks: bytes::Bytes::from_static(b"{\"keys\":[]}") }
+        KeySet {
+            signers: HashMap::new(),
+            upcoming: HashMap::new(),
+            loaded_at: 0,
+            verifiers: HashMap::new(),
+            jwks: bytes::Bytes::from_static(b"{\"keys\":[]}"),
+        }
     }
 }
 

@@ -170,11 +170,12 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidClient, d)
     }
     /// Logs the cause and returns a generic `server_error`: internals never reach the client.
-    /// When the request met an unavailable cache, `temporarily_unavailable` with `Retry-After`
-    /// instead (RFC 6749 §4.1.2.1, §5.2), logged once per outage by the cache itself.
+    /// When the request met an unavailable cache or database, `temporarily_unavailable` with
+    /// `Retry-After` instead (RFC 6749 §4.1.2.1, §5.2): the outage is logged by the cache itself
+    /// and counted in `gerbang_database_errors_total`, and readiness reports it.
     pub fn server(cause: impl std::fmt::Display) -> Self {
         if crate::cache::outage::seen() {
-            tracing::debug!(error = %cause, "cache unavailable");
+            tracing::debug!(error = %cause, "cache or database unavailable");
             let mut e =
                 Self::new(ErrorCode::TemporarilyUnavailable, "the service is briefly unavailable; try again later");
             e.retry_after = Some(crate::cache::RETRY_AFTER_SECONDS);

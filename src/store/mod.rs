@@ -66,6 +66,11 @@ impl From<sqlx::Error> for StoreError {
         }
         // Every query error passes here on its way up (a conflict is an answer, not an error),
         // so this one place counts them all for `gerbang_database_errors_total`.
+        if unavailable(&e) {
+            // Answered like an unavailable cache (503 + Retry-After): the database is down,
+            // restarting or out of connections, and the same request will succeed once it is back.
+            crate::cache::outage::record();
+        }
         crate::metrics::database_error(match &e {
             sqlx::Error::PoolTimedOut => "pool_timeout",
             sqlx::Error::PoolClosed => "pool_closed",
@@ -85,6 +90,21 @@ fn conflicting_field(message: &str, constraint: Option<&str>) -> String {
         return c.rsplit('_').next().unwrap_or(c).to_string();
     }
     message.rsplit('.').next().unwrap_or(message).trim().to_string()
+}
+
+/// Whether `e` says the database cannot be reached right now (connection refused, cut by a
+/// restart, pool exhausted, server shutting down or starting) rather than that the query was
+/// wrong. SQLSTATE class 08 is a connection exception, 57P01–57P03 an administrator, crash or
+/// start-up shutdown, 53300 too many connections.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*c))
+        }
+        _ => false,
+    }
 }
 
 /// Where a query runs: straight on the pool, or on the connection of an open [`Tx`]. Store

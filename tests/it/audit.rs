@@ -54,39 +54,13 @@ async fn append_some(db: &Db, n: i64, at: i64) {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// The `gerbang` command as an operator runs it on the server's database, in its own process.
 async fn gerbang(app: &TestApp, args: &[&str]) -> Run {
     gerbang_on(&app.state.config, args).await
 }
 
 async fn gerbang_on(c: &gerbang::config::Config, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-        .args(args)
-        .env("GERBANG_DATABASE_URL", c.database_url.expose())
-        .env("GERBANG_DATA_DIR", &c.data_dir)
-        .env("GERBANG_ISSUER", &c.issuer)
-        .env("GERBANG_THEMES_DIR", &c.themes_dir)
-        .env("GERBANG_BOOTSTRAP", "false")
-        .env_remove("GERBANG_CONFIG")
-        .env_remove("GERBANG_ACTOR")
-        .env_remove("GERBANG_REDIS_URL")
-        .env_remove("GERBANG_MASTER_KEY")
-        .env_remove("GERBANG_MASTER_KEY_FILE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run gerbang");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Gerbang::new(args).on(c).output().await
 }
 
 #[tokio::test]

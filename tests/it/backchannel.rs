@@ -447,20 +447,9 @@ async fn the_command_line_sets_and_removes_the_uri_and_the_console_shows_deliver
     let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
     let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-            .args(args)
-            .env("GERBANG_DATABASE_URL", app.state.config.database_url.expose())
-            .env("GERBANG_DATA_DIR", &app.state.config.data_dir)
-            .env("GERBANG_ISSUER", &app.base)
-            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
-            .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
-            .env("GERBANG_BOOTSTRAP", "false")
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_REDIS_URL")
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.code().unwrap_or(-1), v)
+        let out = Gerbang::new(args).on(&app.state.config).env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id").run();
+        let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+        (out.code, v)
     };
     let uri = "https://app.example.go.id/oidc/backchannel-logout";
     let (code, v) = cli(&[

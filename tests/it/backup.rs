@@ -37,25 +37,13 @@ impl Kit {
 /// Runs `gerbang` against the database at `url`, with the master key of `master_dir`.
 fn gerbang(url: &str, master_dir: &std::path::Path, args: &[&str]) -> Run {
     let data = tempfile::tempdir().expect("data dir");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-        .args(args)
+    Gerbang::new(args)
         .env("GERBANG_ISSUER", "http://127.0.0.1:9")
         .env("GERBANG_DATABASE_URL", url)
         .env("GERBANG_DATA_DIR", data.path())
         .env("GERBANG_MASTER_KEY_FILE", master_dir.join("master.key"))
-        .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
         .env("GERBANG_BOOTSTRAP", "false")
-        .env_remove("GERBANG_CONFIG")
-        .env_remove("GERBANG_ACTOR")
-        .env_remove("GERBANG_REDIS_URL")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run gerbang");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .run()
 }
 
 async fn gerbang_async(url: String, master: std::path::PathBuf, args: Vec<String>) -> Run {

@@ -6,7 +6,7 @@ use gerbang::store::grants::{self, GrantRow};
 use gerbang::store::Db;
 use serde_json::{json, Value};
 
-use crate::common::{unique_nik, unique_nip, Run};
+use crate::common::{unique_nik, unique_nip, Gerbang, Run};
 
 struct Operator {
     dir: tempfile::TempDir,
@@ -22,25 +22,12 @@ impl Operator {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-        cmd.args(args)
+        Gerbang::new(args)
             .env("GERBANG_DATABASE_URL", self.url())
             .env("GERBANG_DATA_DIR", self.dir.path())
-            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
             .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_ACTOR")
-            .env_remove("GERBANG_REDIS_URL")
-            .stdin(std::process::Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("run gerbang");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .envs(env.iter().copied())
+            .run()
     }
 
     /// Runs a command that must succeed with `--json`, returning its output.

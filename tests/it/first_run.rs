@@ -138,23 +138,17 @@ async fn demo_accounts_under_a_public_issuer_stop_start_up_until_removed() {
 async fn the_binary_refuses_to_serve_demo_accounts_publicly() {
     let dir = tempfile::tempdir().unwrap();
     let command = |args: &[&str], public: bool| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-        cmd.args(args)
+        let g = Gerbang::new(args)
             .env("GERBANG_DATABASE_URL", format!("sqlite://{}/g.db", dir.path().display()))
             .env("GERBANG_DATA_DIR", dir.path())
-            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
-            .env("GERBANG_BIND", "127.0.0.1:0")
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_ACTOR")
-            .env_remove("GERBANG_REDIS_URL")
-            .env_remove("GERBANG_REDIRECT_DOMAINS")
-            .env_remove("GERBANG_ISSUER")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        if public {
-            cmd.env("GERBANG_ISSUER", PUBLIC_ISSUER).env("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id");
-        }
+            .env("GERBANG_BIND", "127.0.0.1:0");
+        let g = if public {
+            g.env("GERBANG_ISSUER", PUBLIC_ISSUER).env("GERBANG_REDIRECT_DOMAINS", "jemberkab.go.id")
+        } else {
+            g
+        };
+        let mut cmd = g.command();
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         cmd
     };
     // A server that starts anyway would run for ever: give it a minute, then stop it and fail.
@@ -188,15 +182,10 @@ async fn the_binary_refuses_to_serve_demo_accounts_publicly() {
     assert_eq!(removed["accounts"].as_array().unwrap().len(), 7);
     assert_eq!(removed["opd_units"], 18);
     // An empty redirect_domains under a public issuer is refused, naming the setting.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-    let out = cmd
-        .args(["migrate"])
+    let out = Gerbang::new(&["migrate"])
         .env("GERBANG_DATABASE_URL", format!("sqlite://{}/g.db", dir.path().display()))
         .env("GERBANG_ISSUER", PUBLIC_ISSUER)
-        .env_remove("GERBANG_CONFIG")
-        .env_remove("GERBANG_REDIRECT_DOMAINS")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid setting `redirect_domains`"));
+        .run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("invalid setting `redirect_domains`"));
 }

@@ -73,14 +73,8 @@ async fn identifiers_are_validated_and_never_duplicated() {
 
 fn cli(app_db_url: &str, dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, serde_json::Value) {
     use std::io::Write;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-    cmd.args(args)
-        .env("GERBANG_DATABASE_URL", app_db_url)
-        .env("GERBANG_DATA_DIR", dir)
-        .env_remove("GERBANG_CONFIG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut cmd = Gerbang::new(args).env("GERBANG_DATABASE_URL", app_db_url).env("GERBANG_DATA_DIR", dir).command();
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("run gerbang");
     if let Some(input) = stdin {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();

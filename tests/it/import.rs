@@ -17,26 +17,7 @@ use crate::self_service::{refresh, refresh_app, refresh_token_in, signed_in};
 /// test's runtime so the server keeps answering meanwhile.
 async fn gerbang(app: &TestApp, args: &[&str]) -> Run {
     let c = &app.state.config;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-    cmd.args(args)
-        .env("GERBANG_DATABASE_URL", c.database_url.expose())
-        .env("GERBANG_DATA_DIR", &c.data_dir)
-        .env("GERBANG_ISSUER", &c.issuer)
-        .env("GERBANG_BOOTSTRAP", "false")
-        .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
-        .env_remove("GERBANG_CONFIG")
-        .env_remove("GERBANG_ACTOR")
-        .env_remove("GERBANG_REDIS_URL")
-        .stdin(std::process::Stdio::null());
-    if let Some(r) = &c.redis_url {
-        cmd.env("GERBANG_REDIS_URL", r.expose()).env("GERBANG_REDIS_PREFIX", &c.redis_prefix);
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run gerbang")).await.expect("join");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Gerbang::new(args).on(c).with_cache(c).output().await
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

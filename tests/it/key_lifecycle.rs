@@ -114,30 +114,13 @@ const KEY_C: &str = "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=";
 
 /// The `gerbang` binary on the server's database with the given master keys.
 async fn gerbang(c: &Config, master: &str, previous: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-    cmd.args(args)
-        .env("GERBANG_DATABASE_URL", c.database_url.expose())
-        .env("GERBANG_DATA_DIR", &c.data_dir)
-        .env("GERBANG_ISSUER", &c.issuer)
-        .env("GERBANG_THEMES_DIR", &c.themes_dir)
-        .env("GERBANG_BOOTSTRAP", "false")
-        .env("GERBANG_MASTER_KEY", master)
-        .env_remove("GERBANG_CONFIG")
-        .env_remove("GERBANG_ACTOR")
-        .env_remove("GERBANG_REDIS_URL")
-        .env_remove("GERBANG_MASTER_KEY_FILE")
-        .env_remove("GERBANG_MASTER_KEY_PREVIOUS_FILE")
-        .stdin(std::process::Stdio::null());
+    let g = Gerbang::new(args).on(c).env("GERBANG_MASTER_KEY", master);
     match previous {
-        Some(p) => cmd.env("GERBANG_MASTER_KEY_PREVIOUS", p),
-        None => cmd.env_remove("GERBANG_MASTER_KEY_PREVIOUS"),
-    };
-    let out = cmd.output().await.expect("run gerbang");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        Some(p) => g.env("GERBANG_MASTER_KEY_PREVIOUS", p),
+        None => g,
     }
+    .output()
+    .await
 }
 
 /// Another server on the same database with other master keys.

@@ -5,7 +5,6 @@
 //! `/metrics`. In-process servers check the token guard on the main port and the audit-chain
 //! gauge.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use gerbang::audit::{self, Event};
@@ -17,6 +16,7 @@ use openidconnect::PkceCodeChallenge;
 use serde_json::Value;
 
 use crate::common::*;
+use crate::services::{free_port, Serve};
 
 const TOKEN: &str = "metrics-token-for-tests-0123456789";
 
@@ -32,64 +32,39 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// `gerbang serve` on `app`'s database, cache and master key, with a metrics listener of its
 /// own; killed when dropped.
 struct Binary {
-    /// Held so the process is killed when the test ends.
-    _child: tokio::process::Child,
+    serve: Serve,
     base: String,
     metrics: String,
-    log: std::path::PathBuf,
 }
 
 impl Binary {
     async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Binary {
         let (port, mport) = (free_port(), free_port());
         let c = &app.state.config;
-        let log = c.data_dir.join("binary.log");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gerbang"));
-        cmd.arg("serve")
-            .current_dir(&c.data_dir)
-            .env_clear()
-            .env("GERBANG_ISSUER", format!("http://127.0.0.1:{port}"))
-            .env("GERBANG_BIND", format!("127.0.0.1:{port}"))
-            .env("GERBANG_METRICS_LISTEN", format!("127.0.0.1:{mport}"))
-            .env("GERBANG_DATABASE_URL", c.database_url.expose())
-            .env("GERBANG_DATA_DIR", &c.data_dir)
-            .env("GERBANG_THEMES_DIR", &c.themes_dir)
-            .env("GERBANG_BOOTSTRAP", "false")
-            .env("GERBANG_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .kill_on_drop(true);
-        if let Some(r) = &c.redis_url {
-            cmd.env("GERBANG_REDIS_URL", r.expose()).env("GERBANG_REDIS_PREFIX", &c.redis_prefix);
-        }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start gerbang serve");
         let base = format!("http://127.0.0.1:{port}");
-        let ready = async {
-            loop {
-                if let Ok(r) = http_client().get(format!("{base}/healthz")).send().await {
-                    if r.status() == 200 {
-                        return;
-                    }
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("gerbang serve exited ({status}): {}", std::fs::read_to_string(&log).unwrap_or_default());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(120), ready).await.expect("gerbang serve answers");
-        Binary { _child: child, base, metrics: format!("http://127.0.0.1:{mport}"), log }
+        let mut settings: Vec<(String, String)> = [
+            ("GERBANG_ISSUER", base.clone()),
+            ("GERBANG_BIND", format!("127.0.0.1:{port}")),
+            ("GERBANG_METRICS_LISTEN", format!("127.0.0.1:{mport}")),
+            ("GERBANG_DATABASE_URL", c.database_url.expose().clone()),
+            ("GERBANG_DATA_DIR", c.data_dir.display().to_string()),
+            ("GERBANG_THEMES_DIR", c.themes_dir.display().to_string()),
+            ("GERBANG_BOOTSTRAP", "false".into()),
+            ("GERBANG_LOG", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(r) = &c.redis_url {
+            settings.push(("GERBANG_REDIS_URL".into(), r.expose().clone()));
+            settings.push(("GERBANG_REDIS_PREFIX".into(), c.redis_prefix.clone()));
+        }
+        settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let serve = Serve::start(port, settings, c.data_dir.join("binary.log")).await;
+        Binary { serve, base, metrics: format!("http://127.0.0.1:{mport}") }
     }
 
     async fn scrape(&self) -> String {
@@ -197,7 +172,7 @@ async fn the_binary_counts_logins_lockouts_tokens_and_latency_on_its_own_listene
     let b = browser();
     let (html, verifier) = login_page(&b, base, &c).await;
     let res = post_login(&b, base, &html, &good, PASSWORD).await;
-    assert_eq!(res.status(), 303, "{}", std::fs::read_to_string(&bin.log).unwrap_or_default());
+    assert_eq!(res.status(), 303, "{}", bin.serve.log_text());
     let code = query(&location(&res))["code"].clone();
     let t = token(
         base,

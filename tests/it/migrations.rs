@@ -13,7 +13,9 @@ use gerbang::store::migrations::{schema_version, versions};
 use gerbang::store::Db;
 use openidconnect::{AuthorizationCode, OAuth2TokenResponse, RefreshToken};
 
-use crate::common::{self, database_url, http_client, query, start_auth, unique_nip, TestApp, TestClient, PASSWORD};
+use crate::common::{
+    self, database_url, http_client, query, start_auth, unique_nip, Gerbang, TestApp, TestClient, PASSWORD,
+};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const CLIENT_SECRET: &str = "rahasia-aplikasi-lama-0001";
@@ -267,15 +269,11 @@ async fn status_lists_pending_then_applied_and_flags_an_edited_migration() {
 fn version_names_the_schema_and_migrate_status_lists_the_migrations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-            .args(args)
+        let out = Gerbang::new(args)
             .env("GERBANG_DATABASE_URL", format!("sqlite://{}/m.db", dir.path().display()))
             .env("GERBANG_DATA_DIR", dir.path())
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_REDIS_URL")
-            .output()
-            .expect("run gerbang");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+            .run();
+        (Some(out.code), out.stdout)
     };
     let (code, out) = run(&["--version"]);
     assert_eq!(code, Some(0));

@@ -182,20 +182,13 @@ async fn the_admin_api_verifies_once_never_oneself_and_applications_carry_the_se
 fn the_cli_verifies_identity_and_refuses_the_generic_edit() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-            .args(args)
+        let out = Gerbang::new(args)
             .env("GERBANG_DATABASE_URL", format!("sqlite://{}/cli.db", dir.path().display()))
             .env("GERBANG_DATA_DIR", dir.path())
-            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
             .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_ACTOR")
-            .env_remove("GERBANG_REDIS_URL")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!(null));
-        (out.status.code().unwrap_or(-1), v)
+            .run();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or(json!(null));
+        (out.code, v)
     };
     let nik = unique_nik();
     assert_eq!(run(&["account", "create", "--nik", &nik, "--name", "Warga", "--json"]).0, 0);

@@ -9,35 +9,17 @@ struct Op {
     dir: tempfile::TempDir,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Op {
     fn url(&self) -> String {
         format!("sqlite://{}/cli.db", self.dir.path().display())
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-            .args(args)
+        Gerbang::new(args)
             .env("GERBANG_DATABASE_URL", self.url())
             .env("GERBANG_DATA_DIR", self.dir.path())
-            .env("GERBANG_THEMES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/themes"))
             .env("GERBANG_REDIRECT_DOMAINS", "*.example.go.id")
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_ACTOR")
-            .env_remove("GERBANG_REDIS_URL")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run gerbang");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .run()
     }
 
     fn ok(&self, args: &[&str]) -> Value {

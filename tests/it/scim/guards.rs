@@ -189,21 +189,8 @@ async fn tokens_come_from_the_command_line_and_revocation_is_immediate() {
     let app = TestApp::spawn().await;
     let cfg = &app.state.config;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gerbang"))
-            .args(args)
-            .env("GERBANG_DATABASE_URL", cfg.database_url.expose())
-            .env("GERBANG_DATA_DIR", &cfg.data_dir)
-            .env("GERBANG_ISSUER", &cfg.issuer)
-            .env("GERBANG_BOOTSTRAP", "false")
-            .env("GERBANG_THEMES_DIR", &cfg.themes_dir)
-            .env_remove("GERBANG_CONFIG")
-            .env_remove("GERBANG_ACTOR")
-            .env_remove("GERBANG_REDIS_URL")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run gerbang");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        (out.status.code(), serde_json::from_str::<Value>(text.trim()).unwrap_or(Value::String(text)))
+        let out = Gerbang::new(args).on(cfg).run();
+        (Some(out.code), serde_json::from_str::<Value>(out.stdout.trim()).unwrap_or(Value::String(out.stdout)))
     };
     opd_unit(&app, "3509.60", None).await;
     let (code, out) = run(&["scim", "token", "create", "--name", "simpeg", "--opd", "3509.60", "--json"]);

@@ -8,7 +8,7 @@ use gerbang::state::now;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LOCATION};
 use serde_json::{json, Value};
 
-use crate::common::{http_client, opd_unit, unique_nip, TestApp};
+use crate::common::{http_client, opd_unit, unique_nip, Gerbang, TestApp};
 
 mod guards;
 
