@@ -8,7 +8,8 @@ use openidconnect::{IssuerUrl, JsonWebKey, OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::common::*;
-use crate::redis_outage::{app_on, RedisProc};
+use crate::redis_outage::app_on;
+use crate::services::RedisProc;
 
 const CODE_AND_REFRESH: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::RefreshToken];
 
