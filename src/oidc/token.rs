@@ -18,8 +18,8 @@ use super::{has_scope, parse_scope, ErrorCode, OAuthError, USER_SCOPES};
 use crate::auth::session;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
-use crate::store::access as access_store;
 use crate::identity::levels;
+use crate::store::access as access_store;
 use crate::store::grants::{self as grant_store, GrantRow, RefreshRow};
 
 #[derive(Debug, Default)]
@@ -257,7 +257,8 @@ fn invalid_refresh() -> OAuthError {
 /// is a reuse: the whole family is revoked (RFC 9700 §4.14.2).
 async fn live_grant(st: &Provider<'_>, client: &Client, hash: &str, now: i64) -> Result<GrantRow, OAuthError> {
     let row = grant_store::get_refresh(st.db, hash).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
-    let grant = grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
+    let grant =
+        grant_store::get_grant(st.db, &row.grant_id).await.map_err(OAuthError::server)?.ok_or_else(invalid_refresh)?;
     if grant.client_id != client.id {
         return Err(invalid_refresh());
     }

@@ -460,9 +460,7 @@ async fn a_refresh_token_sent_many_times_at_once_is_spent_once_and_its_family_re
     let first = redeem(&rp, &cb, start.verifier).await;
     let rt = first.refresh_token().expect("refresh token").secret().clone();
     let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
-    let sends = (0..10).map(|i| {
-        post_form(if i % 2 == 1 { &other } else { &app }, "/token", &c, &form)
-    });
+    let sends = (0..10).map(|i| post_form(if i % 2 == 1 { &other } else { &app }, "/token", &c, &form));
     let answers = futures_util::future::join_all(sends).await;
     let won: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
     assert_eq!(won.len(), 1, "exactly one request spends the token: {answers:?}");

@@ -92,7 +92,9 @@ impl Site {
             Ok(r) => {
                 let status = r.status();
                 let body = r.text().await.unwrap_or_default();
-                let excerpt = format!("{status}: {}", body.chars().take(300).collect::<String>());
+                // One line, so a table of samples stays readable when the body is a page.
+                let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                let excerpt = format!("{status}: {}", flat.chars().take(160).collect::<String>());
                 (self.tally)(step, kind, Some(&excerpt));
                 Err(kind)
             }
