@@ -32,6 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import Failure, password_login  # noqa: E402
+from cpu import ms_each, process_ticks, ticks_of  # noqa: E402
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
@@ -106,7 +107,7 @@ def login_once(conn, client_id, username):
     return time.perf_counter() - t0, timings["login"]
 
 
-def storm(port, client_id, accounts, concurrency, seconds):
+def storm(port, client_id, accounts, concurrency, seconds, server_pid):
     """`concurrency` people logging in back to back for `seconds`; each login is a new browser
     (fresh cookies) for the next account, over the thread's keep-alive connection."""
     deadline = time.monotonic() + seconds
@@ -134,13 +135,18 @@ def storm(port, client_id, accounts, concurrency, seconds):
         conn.close()
 
     start = time.monotonic()
+    # Where a login's CPU goes: this client (all its threads), the server, PostgreSQL + Redis.
+    c0, s0, d0 = time.process_time(), process_ticks(server_pid), ticks_of()
     threads = [threading.Thread(target=person) for _ in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     took = time.monotonic() - start
-    return {"concurrency": concurrency, "seconds": took, "logins": len(flows), "per_second": len(flows) / took,
+    n = len(flows)
+    cpu = {"client": round(1000 * (time.process_time() - c0) / max(n, 1), 2),
+           "server": ms_each(process_ticks(server_pid) - s0, n), "services": ms_each(ticks_of() - d0, n)}
+    return {"concurrency": concurrency, "seconds": took, "logins": n, "per_second": n / took, "cpu_ms": cpu,
             "flow_p50_ms": pct(flows, 50), "flow_p99_ms": pct(flows, 99), "login_p50_ms": pct(posts, 50),
             "login_p99_ms": pct(posts, 99), "errors": errors}
 
@@ -237,7 +243,7 @@ def bench(backend, args, tmp):
         for c in args.levels:
             print(f"[{backend}] {c} at once for {args.duration} s", file=sys.stderr)
             sampler.phase = f"storm-{c}"
-            r = storm(port, client_id, args.accounts, c, args.duration)
+            r = storm(port, client_id, args.accounts, c, args.duration, server.pid)
             r["peak_rss_mib"] = sampler.peak(f"storm-{c}")
             levels.append(r)
             print(f"[{backend}]   {r['per_second']:.1f} logins/s, p99 {r['flow_p99_ms']} ms, errors {r['errors']}",
@@ -273,13 +279,14 @@ def report(results, args):
                   f"before the storm, {r['ceiling_after']['per_second']:.1f} after it; {r['accounts']} accounts; "
                   "% of ceiling against the one before.", "",
                   "| at once | logins/s | % of ceiling | flow p50 ms | flow p99 ms | POST /login p99 ms "
-                  "| errors | peak RSS MiB |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+                  "| errors | peak RSS MiB | CPU ms/login: client, server, PostgreSQL + Redis |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
         for lv in r["levels"]:
             errs = ", ".join(f"{k}: {v}" for k, v in sorted(lv["errors"].items())) or "0"
             lines.append(f"| {lv['concurrency']} | {lv['per_second']:.1f} | {100 * lv['per_second'] / c['per_second']:.0f} % "
                          f"| {lv['flow_p50_ms']} | {lv['flow_p99_ms']} | {lv['login_p99_ms']} | {errs} "
-                         f"| {lv['peak_rss_mib']:.1f} |")
+                         f"| {lv['peak_rss_mib']:.1f} | {lv['cpu_ms']['client']}, {lv['cpu_ms']['server']}, "
+                         f"{lv['cpu_ms']['services']} |")
         a = r["after_rss_mib"]
         lines += ["", f"RSS: idle {r['idle_rss_mib']} MiB; storm peak {r['storm_peak_rss_mib']} MiB; after the storm "
                   + ", ".join(f"{v} MiB at {k} s" for k, v in a.items()) + ".", ""]

@@ -1,6 +1,6 @@
 -- Mixed API traffic for the soak (bench/soak/run.py): userinfo (Bearer $BENCH_ACCESS_TOKEN),
--- introspection and client_credentials (HTTP Basic $BENCH_BASIC), and refresh-token rotation for
--- the public client $BENCH_CLIENT_ID from a queue of live tokens ($BENCH_TOKENS, as refresh.lua).
+-- and, all with the confidential client's HTTP Basic $BENCH_BASIC, introspection, client_credentials
+-- and refresh-token rotation from a queue of live tokens ($BENCH_TOKENS, as refresh.lua).
 -- $BENCH_DELAY_MS paces each connection, so the run holds a chosen rate instead of the maximum.
 dofile((os.getenv("BENCH_LUA_DIR") or "bench/lua") .. "/report.lua")
 
@@ -24,12 +24,11 @@ function init(args)
   end
   math.randomseed(os.time() + index)
   pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-  client_id = os.getenv("BENCH_CLIENT_ID")
   bearer = { ["Authorization"] = "Bearer " .. os.getenv("BENCH_ACCESS_TOKEN") }
-  form = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Accept"] = "application/json" }
   basic = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Accept"] = "application/json",
             ["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC") }
   introspect_body = "token=" .. os.getenv("BENCH_ACCESS_TOKEN")
+  debug = os.getenv("BENCH_DEBUG") ~= nil
 end
 
 function delay()
@@ -42,8 +41,7 @@ function request()
     local token = queue[head]
     queue[head] = nil
     head = head + 1
-    return wrk.format("POST", "/token", form,
-      "grant_type=refresh_token&client_id=" .. client_id .. "&refresh_token=" .. token)
+    return wrk.format("POST", "/token", basic, "grant_type=refresh_token&refresh_token=" .. token)
   elseif r < 0.55 then
     return wrk.format("POST", "/introspect", basic, introspect_body)
   elseif r < 0.60 then
@@ -53,6 +51,9 @@ function request()
 end
 
 function response(status, headers, body)
+  if status ~= 200 and debug then
+    io.stderr:write(status .. " " .. body:sub(1, 200) .. "\n")
+  end
   local token = body:match('"refresh_token":"([^"]+)"')
   if token then
     tail = tail + 1

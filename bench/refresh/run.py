@@ -25,41 +25,11 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from login_storm import run as storm  # noqa: E402
 from oidcflow import password_login  # noqa: E402  (bench/lib, put on the path by login_storm)
+from cpu import machine_ticks, ms_each, process_ticks, ticks_of  # noqa: E402
 
 ROOT = storm.ROOT
 LUA = os.path.join(ROOT, "bench", "lua")
 PG_DB = "gerbang_bench_refresh"
-SERVICES = ("postgres", "redis-server")
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def ticks_of(names):
-    """CPU ticks of every process whose name is in `names` (PostgreSQL's backends, Redis)."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                head, rest = f.read().rsplit(")", 1)
-        except OSError:
-            continue
-        if head.split("(", 1)[1] in names:
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
-def machine_ticks():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return sum(v) - idle
 
 
 def wrk(port, client_id, tokens_file, args, seconds, out):
@@ -93,18 +63,17 @@ def bench(backend, args, tmp):
         tokens = [password_login(conn, client_id, storm.REDIRECT, storm.nik(i), storm.PASSWORD)["refresh_token"] for i in range(people)]
         with open(tokens_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
-        t0, m0, d0 = cpu_ticks(server.pid), machine_ticks(), ticks_of(SERVICES)
+        t0, m0, d0 = process_ticks(server.pid), machine_ticks(), ticks_of()
         w0 = os.times()
         r = wrk(port, client_id, tokens_file, args, args.duration, os.path.join(tmp, "run.json"))
         w1 = os.times()
-        t1, m1, d1 = cpu_ticks(server.pid), machine_ticks(), ticks_of(SERVICES)
-        hz = os.sysconf("SC_CLK_TCK")
-        n = max(r["requests"], 1)
-        r["server_cpu_ms_per_refresh"] = round(1000 * (t1 - t0) / hz / n, 3)
-        r["services_cpu_ms_per_refresh"] = round(1000 * (d1 - d0) / hz / n, 3)
+        t1, m1, d1 = process_ticks(server.pid), machine_ticks(), ticks_of()
+        n = r["requests"]
+        r["server_cpu_ms_per_refresh"] = ms_each(t1 - t0, n)
+        r["services_cpu_ms_per_refresh"] = ms_each(d1 - d0, n)
         r["wrk_cpu_ms_per_refresh"] = round(1000 * ((w1.children_user + w1.children_system)
-                                                    - (w0.children_user + w0.children_system)) / n, 3)
-        r["machine_cpu_ms_per_refresh"] = round(1000 * (m1 - m0) / hz / n, 3)
+                                                    - (w0.children_user + w0.children_system)) / max(n, 1), 3)
+        r["machine_cpu_ms_per_refresh"] = ms_each(m1 - m0, n)
         if server.poll() is not None:
             sys.exit(f"the server died (exit {server.returncode})")
     finally:

@@ -22,7 +22,7 @@ pub(super) struct MigrateArgs {
     json: bool,
 }
 
-/// `gerbang 0.1.0 (schema 21)`: the schema is the highest migration embedded in the binary, so
+/// `gerbang 0.1.0 (schema 22)`: the schema is the highest migration embedded in the binary, so
 /// an operator can tell which database a binary expects without reading the source.
 pub(super) fn version() -> &'static str {
     static V: OnceLock<String> = OnceLock::new();
