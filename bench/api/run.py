@@ -45,9 +45,8 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import basic_auth, password_login  # noqa: E402
+from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_DB = os.environ.get("BENCH_PG_DB", "gerbang_bench_api")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
@@ -63,21 +62,6 @@ RATE_LIMITS = "introspect=1000000000, introspect_client=1000000000"
 def nip(i):
     """The i-th generated NIP: born 1 January 1980, appointed June 2006, male, sequence i + 1."""
     return f"198001012006061{i + 1:03}"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def gerbang(env, *args, stdin=None):
-    out = subprocess.run([BIN, *args], input=stdin, env=env, capture_output=True)
-    if out.returncode != 0:
-        sys.exit(f"gerbang {' '.join(args)} failed: {out.stdout.decode()} {out.stderr.decode()}")
-    return out.stdout.decode()
 
 
 def last_json(out):
@@ -105,22 +89,6 @@ def setup(env, accounts):
         gerbang(env, "account", "update", nip(i), "--opd", "9.01.1", "--json")
         gerbang(env, "role", "assign", "--role", "operator", "--client", client_id, "--account", nip(i), "--json")
     return client_id, secret
-
-
-def start_server(env, log_path=None):
-    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([BIN, "serve"], env=env, stdout=out, stderr=out)
-    port = int(env["GERBANG_BIND"].rsplit(":", 1)[1])
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/.well-known/openid-configuration")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("the server did not start")
 
 
 def stop_server(proc):
@@ -375,11 +343,7 @@ def main():
             results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".md", "w") as f:
-        f.write(text)
-    with open(args.out + ".json", "w") as f:
-        json.dump(results, f, indent=2)
+    save(args.out, text, results)
 
 
 if __name__ == "__main__":

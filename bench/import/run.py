@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -28,8 +27,8 @@ import time
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
+sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
+from benchproc import BIN, free_port, save  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 PG_DB = "gerbang_bench_import"
 PASSWORD = "kata-sandi-uji-coba-2026"
@@ -53,14 +52,6 @@ def generate(path, rows):
             email = f"warga{i}@contoh.go.id" if i % 4 == 0 else ""
             phone = f"0812{i:08}" if i % 2 == 0 else ""
             f.write(f"{nik(i)},Warga Nomor {i},{email},{phone},aktif\n")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def gerbang(env, *args, stdin=None):
@@ -258,13 +249,7 @@ def main():
         print(json.dumps(results[-1]), file=sys.stderr)
     md = report(results, a.rows)
     print(md)
-    out = os.path.join(ROOT, "bench", "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "import-latest.md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(out, "import-latest.json"), "w") as f:
-        json.dump(results, f, indent=1)
-
+    save("import-latest", md, results)
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,8 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import Failure, password_login  # noqa: E402
 from cpu import ms_each, process_ticks, ticks_of  # noqa: E402
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.environ.get("GERBANG_BIN", os.path.join(TARGET, "release", "gerbang"))
+from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 HASH_THREADS = os.environ.get("MAX_CONCURRENT_HASHES", "4")
@@ -50,21 +48,6 @@ def nik(i):
     """The i-th generated NIK (Jember, Kaliwates district); distinct for i < 3,359,664."""
     seq, rest = 1 + i % 9999, i // 9999
     return f"350901{1 + rest % 28:02}{1 + (rest // 28) % 12:02}90{seq:04}"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def gerbang(env, *args, stdin=None):
-    out = subprocess.run([BIN, *args], input=stdin, env=env, capture_output=True)
-    if out.returncode != 0:
-        sys.exit(f"gerbang {' '.join(args)} failed: {out.stdout.decode()} {out.stderr.decode()}")
-    return out.stdout.decode()
 
 
 def rss_kib(pid):
@@ -186,21 +169,6 @@ def setup(env, backend, accounts, tmp, client_args=("--public",)):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def start_server(env):
-    proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = int(env["GERBANG_BIND"].rsplit(":", 1)[1])
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/.well-known/openid-configuration")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("the server did not start")
-
-
 def server_env(backend, tmp, pg_db, redis_prefix, **settings):
     """(env, port) of a server of its own: a temp data dir, SQLite or a fresh PostgreSQL database
     `pg_db` + Redis keys under `redis_prefix`, rate limits off; `settings`: more GERBANG_* values."""
@@ -315,13 +283,7 @@ def main():
             results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
-    out = os.path.join(ROOT, "bench", "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "login-storm-latest.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(out, "login-storm-latest.json"), "w") as f:
-        json.dump(results, f, indent=2)
-
+    save("login-storm-latest", text, results)
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from login_storm import run as storm  # noqa: E402
 from oidcflow import password_login  # noqa: E402  (bench/lib, put on the path by login_storm)
 from cpu import machine_ticks, ms_each, process_ticks, ticks_of  # noqa: E402
+from benchproc import save  # noqa: E402
 
 ROOT = storm.ROOT
 LUA = os.path.join(ROOT, "bench", "lua")
@@ -125,13 +126,7 @@ def main():
             results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
-    out = os.path.join(ROOT, "bench", "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "refresh-latest.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(out, "refresh-latest.json"), "w") as f:
-        json.dump(results, f, indent=2)
-
+    save("refresh-latest", text, results)
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from login_storm import run as storm  # noqa: E402
 from oidcflow import basic_auth, password_login  # noqa: E402  (bench/lib, put on the path by login_storm)
+from benchproc import save  # noqa: E402
 
 ROOT = storm.ROOT
 LUA = os.path.join(ROOT, "bench", "lua")
@@ -91,12 +92,7 @@ def main():
         result = soak(args, tmp)
     text = report(result, args)
     print(text)
-    out = os.path.join(ROOT, "bench", "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "soak-latest.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(out, "soak-latest.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    save("soak-latest", text, result)
     if result["wrk_errors"] or result["login_errors"]:
         sys.exit("the soak had errors")
 
