@@ -29,6 +29,8 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from benchproc import BIN, free_port, save  # noqa: E402
+from benchproc import start_server as serve  # noqa: E402
+from oidcflow import Browser, hidden  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 PG_DB = "gerbang_bench_import"
 PASSWORD = "kata-sandi-uji-coba-2026"
@@ -63,48 +65,20 @@ def gerbang(env, *args, stdin=None):
     return out.stdout.decode(), took
 
 
-class Browser:
-    """Just enough of a browser for the login form: cookies, no redirects followed."""
-
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.cookies = {}
-
-    def request(self, method, url, body=None):
-        u = urllib.parse.urlsplit(url)
-        path = u.path + (f"?{u.query}" if u.query else "")
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        if body is not None:
-            body = urllib.parse.urlencode(body)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        res = self.conn.getresponse()
-        data = res.read().decode("utf-8", "replace")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie":
-                name, _, rest = v.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        return res.status, res.getheader("Location"), data
-
-
-def hidden(html, name):
-    m = re.search(rf'name="{name}"\s+value="([^"]*)"', html) or re.search(rf'value="([^"]*)"\s+name="{name}"', html)
-    if not m:
-        sys.exit(f"no hidden field {name} in the login page")
-    return m.group(1).replace("&#x2f;", "/").replace("&amp;", "&")
-
-
 def login_latencies(port, n):
     """Seconds per POST /login of the probe citizen, each in a fresh browser (after one warm-up)."""
     out = []
     for i in range(n + 1):
-        b = Browser(port)
+        b = Browser(http.client.HTTPConnection("127.0.0.1", port, timeout=30))
         status, loc, _ = b.request("GET", "/account")
         assert status == 303, status
-        status, _, html = b.request("GET", loc)
+        u = urllib.parse.urlsplit(loc)
+        status, _, html = b.request("GET", u.path + (f"?{u.query}" if u.query else ""))
         assert status == 200, status
         form = {"login_id": hidden(html, "login_id"), "csrf": hidden(html, "csrf"),
                 "username": PROBE_NIK, "password": PASSWORD}
+        if None in form.values():
+            sys.exit("no login form fields in the login page")
         t = time.perf_counter()
         status, _, body = b.request("POST", "/login", form)
         took = time.perf_counter() - t
@@ -117,17 +91,7 @@ def login_latencies(port, n):
 def start_server(env):
     port = free_port()
     e = dict(env, GERBANG_BIND=f"127.0.0.1:{port}", GERBANG_ISSUER=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen([BIN, "serve"], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/.well-known/openid-configuration")
-            if c.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("the server did not start")
+    return serve(e), port
 
 
 def lookups_sqlite(db_path, rows, n):
