@@ -19,6 +19,8 @@ use crate::store::{Db, StoreError};
 pub struct Limits {
     pub max_failures: u64,
     pub lockout_seconds: i64,
+    /// [`Policy::lease_seconds`].
+    pub lease_seconds: i64,
 }
 
 /// Address-wide failures allowed per window: an office behind one NAT address shares it, so it
@@ -31,7 +33,12 @@ impl Limits {
     /// For one account (and for its second factor).
     pub fn per_account(&self) -> Policy {
         let max = self.max_failures;
-        Policy { free_failures: max.saturating_sub(2).min(3), max_failures: max, lockout_seconds: self.lockout_seconds }
+        Policy {
+            free_failures: max.saturating_sub(2).min(3),
+            max_failures: max,
+            lockout_seconds: self.lockout_seconds,
+            lease_seconds: self.lease_seconds,
+        }
     }
 
     /// Failures one address may make per window, and the window. Only the first

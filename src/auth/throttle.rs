@@ -20,6 +20,16 @@ pub struct Policy {
     /// Failures that lock the key.
     pub max_failures: u64,
     pub lockout_seconds: i64,
+    /// How long an attempt may hold its key while it is judged: beyond the longest a request
+    /// may run, so two attempts are never judged at once, and short, since a replica that dies
+    /// mid-attempt leaves the key held (the person waits) until it lapses. See [`lease_after`].
+    pub lease_seconds: i64,
+}
+
+/// The lease for requests cut off after `request_timeout_seconds`: a few seconds more, for the
+/// replicas' clocks to differ by.
+pub fn lease_after(request_timeout_seconds: u64) -> i64 {
+    i64::try_from(request_timeout_seconds).unwrap_or(i64::MAX / 2).saturating_add(5)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +94,6 @@ fn key(scope: &str, id: &str) -> String {
     format!("throttle:{scope}:{id}")
 }
 
-/// How long an attempt may hold its key: far beyond one verification, short enough that a replica
-/// dying mid-attempt does not lock the person out for long.
-const LEASE: i64 = 30;
 /// Rounds of read-decide-swap before giving up under contention (and refusing: fail closed).
 const ROUNDS: usize = 8;
 
@@ -95,7 +102,7 @@ pub async fn load(cache: &Cache, scope: &str, id: &str) -> Result<Record, CacheE
 }
 
 fn keep(r: &Record, p: &Policy, now: i64) -> Duration {
-    Duration::from_secs((r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY).max(LEASE) as u64)
+    Duration::from_secs((r.locked_until - now).max(p.lockout_seconds).max(MAX_DELAY).max(p.lease_seconds) as u64)
 }
 
 /// What [`reserve`] decided.
@@ -131,7 +138,7 @@ pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
         }
         let mut charged = after_failure(before, p, now);
         if p.max_failures > 0 {
-            charged.busy_until = now + LEASE;
+            charged.busy_until = now + p.lease_seconds;
         }
         let bytes = serde_json::to_vec(&charged)?;
         if cache.swap(&k, raw.as_deref(), &bytes, keep(&charged, p, now)).await? {
@@ -170,7 +177,7 @@ pub async fn clear(cache: &Cache, scope: &str, id: &str) -> Result<(), CacheErro
 mod tests {
     use super::*;
 
-    const P: Policy = Policy { free_failures: 2, max_failures: 5, lockout_seconds: 300 };
+    const P: Policy = Policy { free_failures: 2, max_failures: 5, lockout_seconds: 300, lease_seconds: 20 };
 
     #[test]
     fn delays_grow_then_lock_then_expire() {
@@ -232,18 +239,18 @@ mod tests {
         }
         assert_eq!(admitted, 1, "the others wait for the one in flight");
         assert_eq!(
-            reserve(&cache, "acct", "k", &P, t + 29).await.unwrap(),
+            reserve(&cache, "acct", "k", &P, t + P.lease_seconds - 1).await.unwrap(),
             Admission::Refused(Verdict::Wait { seconds: 1 })
         );
         release(&cache, "acct", "k", &P, t).await.unwrap();
         assert!(matches!(reserve(&cache, "acct", "k", &P, t).await.unwrap(), Admission::Admitted(_)), "free again");
         // A holder that never settles (its replica died) lets go when the lease runs out.
-        assert!(matches!(reserve(&cache, "acct", "k", &P, t + LEASE).await.unwrap(), Admission::Admitted(_)));
+        assert!(matches!(reserve(&cache, "acct", "k", &P, t + P.lease_seconds).await.unwrap(), Admission::Admitted(_)));
     }
 
     #[test]
     fn zero_max_disables_throttling() {
-        let p = Policy { free_failures: 0, max_failures: 0, lockout_seconds: 1 };
+        let p = Policy { free_failures: 0, max_failures: 0, lockout_seconds: 1, lease_seconds: 20 };
         let r = after_failure(Record::default(), &p, 5);
         assert_eq!(verdict(&r, &p, 5), Verdict::Allowed);
     }

@@ -92,7 +92,11 @@ pub enum OptionsError {
 }
 
 pub(crate) fn limits(st: &AppState) -> Limits {
-    Limits { max_failures: st.config.login_max_failures, lockout_seconds: st.config.login_lockout_seconds }
+    Limits {
+        max_failures: st.config.login_max_failures,
+        lockout_seconds: st.config.login_lockout_seconds,
+        lease_seconds: crate::auth::throttle::lease_after(st.config.request_timeout_seconds),
+    }
 }
 
 /// The flow a form was posted in; it must have been started by this browser.
