@@ -209,8 +209,9 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     let Some(grant_id) = spent else {
         return Err(live_grant(st, client, &hash, now).await.err().unwrap_or_else(invalid_refresh));
     };
-    // The grant, its account and the account's own roles in one statement; the unit's claim and
-    // inherited roles come from the directory snapshot.
+    // The grant, its account and the account's own roles in one statement (no access token
+    // here, so no `jti` to look up); the unit's claim and inherited roles come from the
+    // directory snapshot.
     let live = access_store::live_grant(st.db, &grant_id, "", now, true)
         .await
         .map_err(OAuthError::server)?
