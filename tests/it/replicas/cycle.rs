@@ -20,8 +20,8 @@ macro_rules! on {
         $cl.proxy.take_served();
         $cl.proxy.pin(Some($i));
         let out = $f;
-        $cl.proxy.pin(None);
         let served = $cl.proxy.take_served();
+        $cl.proxy.pin(None);
         assert!(!served.is_empty() && served.iter().all(|s| *s == $i), "{}: served by {served:?}, not {}", $what, $i);
         out
     }};

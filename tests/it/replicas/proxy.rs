@@ -19,9 +19,11 @@ pub struct Proxy {
 struct Inner {
     backends: Vec<SocketAddr>,
     next: AtomicUsize,
-    pinned: Mutex<Option<usize>>,
-    /// The backend index of every connection passed on, in order.
-    served: Mutex<Vec<usize>>,
+    /// The pinned backend, and how many times `pin` was called: a connection remembers the
+    /// call it was routed under, so one routed just before a pin is not taken for a pinned one.
+    pinned: Mutex<(Option<usize>, u64)>,
+    /// (pin call, backend index) of every connection passed on, in order.
+    served: Mutex<Vec<(u64, usize)>>,
 }
 
 impl Proxy {
@@ -33,7 +35,7 @@ impl Proxy {
         let inner = Arc::new(Inner {
             backends: ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect(),
             next: AtomicUsize::new(0),
-            pinned: Mutex::new(None),
+            pinned: Mutex::new((None, 0)),
             served: Mutex::new(Vec::new()),
         });
         let shared = inner.clone();
@@ -52,12 +54,16 @@ impl Proxy {
     /// Sends every following connection to backend `i` (while it accepts them), or back to
     /// round robin with `None`.
     pub fn pin(&self, i: Option<usize>) {
-        *self.inner.pinned.lock().expect("pin") = i;
+        let mut p = self.inner.pinned.lock().expect("pin");
+        *p = (i, p.1 + 1);
     }
 
-    /// The backends that served the connections since the last call, in order.
+    /// The backends that served the connections routed since the last `pin` and not taken yet,
+    /// in order (earlier ones are dropped).
     pub fn take_served(&self) -> Vec<usize> {
-        std::mem::take(&mut *self.inner.served.lock().expect("served"))
+        let current = self.inner.pinned.lock().expect("pin").1;
+        let all = std::mem::take(&mut *self.inner.served.lock().expect("served"));
+        all.into_iter().filter(|(g, _)| *g == current).map(|(_, i)| i).collect()
     }
 }
 
@@ -69,14 +75,15 @@ impl Drop for Proxy {
 
 async fn pass(inner: Arc<Inner>, mut client: TcpStream) {
     let n = inner.backends.len();
-    let first = match *inner.pinned.lock().expect("pin") {
+    let (pinned, generation) = *inner.pinned.lock().expect("pin");
+    let first = match pinned {
         Some(i) => i,
         None => inner.next.fetch_add(1, Ordering::Relaxed) % n,
     };
     for k in 0..n {
         let i = (first + k) % n;
         if let Ok(mut backend) = TcpStream::connect(inner.backends[i]).await {
-            inner.served.lock().expect("served").push(i);
+            inner.served.lock().expect("served").push((generation, i));
             let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
             return;
         }
