@@ -27,17 +27,11 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("GERBANG_BIN", os.path.join(ROOT, "target", "release", "gerbang"))
+sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
+from benchproc import free_port  # noqa: E402
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 PASSWORD = "kata-sandi-uji-coba-2026"
 VERIFIED_NIP, UNVERIFIED_NIP, UNKNOWN_NIP = "199203172015032005", "198503122010011001", "197001011990031002"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
