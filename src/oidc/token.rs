@@ -144,7 +144,7 @@ async fn authorization_code(
         Person::load(st.db, account).await
     }
     .map_err(OAuthError::server)?;
-    user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), now).await
+    user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), None, now).await
 }
 
 /// The signer binding is looked up only when something depends on it: a level-4 grant, the
@@ -203,19 +203,25 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         }
         None => None,
     };
-    // Spent in one statement: of two requests racing with one token, one wins and the other is
-    // reuse. Only when it was not spent is the reason looked up (the common case reads nothing).
-    let spent = grant_store::spend_refresh(st.db, &hash, &client.id, now).await.map_err(OAuthError::server)?;
-    let Some(grant_id) = spent else {
+    // Spent, replaced and the grant read at once: of two requests racing with one token, one
+    // wins and the other is reuse. Only when it was not spent is the reason looked up (the
+    // common case reads nothing more). The successor is stored before the checks below; when
+    // one fails the grant is revoked, or the successor is simply never handed out.
+    let next = crypto::random_token(32).map_err(OAuthError::server)?;
+    let next_hash = crypto::sha256_hex(next.as_bytes());
+    let rotation = access_store::Rotation {
+        spent: &hash,
+        client_id: &client.id,
+        next: &next_hash,
+        next_expires_at: now + st.config.refresh_token_ttl,
+    };
+    let spent = access_store::rotate_refresh(st.db, rotation, now).await.map_err(OAuthError::server)?;
+    // The grant, its account and the account's own roles come with it (no access token here,
+    // so no `jti` to look up); the unit's claim and inherited roles come from the directory
+    // snapshot.
+    let Some(live) = spent else {
         return Err(live_grant(st, client, &hash, now).await.err().unwrap_or_else(invalid_refresh));
     };
-    // The grant, its account and the account's own roles in one statement (no access token
-    // here, so no `jti` to look up); the unit's claim and inherited roles come from the
-    // directory snapshot.
-    let live = access_store::live_grant(st.db, &grant_id, "", now, true)
-        .await
-        .map_err(OAuthError::server)?
-        .ok_or_else(invalid_refresh)?;
     let mut grant = live.grant;
     // Logout revokes the session's grants; one made while it was ending is caught here.
     let Some(sid) = session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)? else {
@@ -247,7 +253,7 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
         grant_store::revoke_grant(st.db, &grant.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant(d.description()));
     }
-    user_tokens(st, client, person, &grant, &scope, None, now).await
+    user_tokens(st, client, person, &grant, &scope, None, Some(next), now).await
 }
 
 fn invalid_refresh() -> OAuthError {
@@ -280,7 +286,9 @@ async fn live_grant(st: &Provider<'_>, client: &Client, hash: &str, now: i64) ->
 }
 
 /// Access token, ID token (with `openid`) and a new refresh token (when the client may refresh)
-/// for a person's grant.
+/// for a person's grant. `stored_refresh` is a refresh token already stored for the grant (a
+/// rotation stores it with the spending of its predecessor); otherwise one is made here.
+#[allow(clippy::too_many_arguments)]
 async fn user_tokens(
     st: &Provider<'_>,
     client: &Client,
@@ -288,6 +296,7 @@ async fn user_tokens(
     grant: &GrantRow,
     scope: &str,
     nonce: Option<&str>,
+    stored_refresh: Option<String>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let cfg = st.config;
@@ -347,7 +356,9 @@ async fn user_tokens(
     if carried != grant.roles {
         grant_store::set_grant_roles(st.db, &grant.id, &carried).await.map_err(OAuthError::server)?;
     }
-    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+    let refresh_token = if stored_refresh.is_some() {
+        stored_refresh
+    } else if client.allows_grant(GrantType::RefreshToken) {
         let token = crypto::random_token(32).map_err(OAuthError::server)?;
         let row = RefreshRow {
             token_hash: crypto::sha256_hex(token.as_bytes()),

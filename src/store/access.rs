@@ -104,7 +104,88 @@ pub async fn live_grant(
     } else {
         dispatch!(db, sql(db, false), [grant_id, jti], fetch_optional(Row))?
     };
-    let Some(r) = found else { return Ok(None) };
+    Ok(found.map(into_live))
+}
+
+/// A refresh token to spend and the one that replaces it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    /// Hash of the presented token.
+    pub spent: &'a str,
+    pub client_id: &'a str,
+    /// Hash of its successor.
+    pub next: &'a str,
+    /// When the successor expires, unless its grant ends sooner.
+    pub next_expires_at: i64,
+}
+
+/// Spends a refresh token (unused, unexpired, of this client, under a live grant) and stores its
+/// successor under the same grant, returning the grant as [`live_grant`] does with `full`; `None`
+/// when the token could not be spent (nothing is written then). Of two requests racing with one
+/// token, exactly one gets `Some`.
+///
+/// Refresh is the hottest write path, so on PostgreSQL the three steps are one statement (one
+/// round trip, one commit) with data-modifying CTEs; SQLite has none, so there they are three
+/// statements in one transaction.
+pub async fn rotate_refresh(db: &Db, r: Rotation<'_>, now: i64) -> Result<Option<LiveGrant>, StoreError> {
+    match db {
+        Db::Postgres(_) => {
+            let found = dispatch!(
+                db,
+                rotate_sql(),
+                [now, r.spent, r.client_id, r.next, r.next_expires_at],
+                fetch_optional(Row)
+            )?;
+            Ok(found.map(into_live))
+        }
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
+            let spent = dispatch!(&mut tx, SPEND, [now, r.spent, r.client_id], fetch_optional((String,)))?;
+            let Some((grant_id,)) = spent else { return Ok(None) };
+            dispatch!(
+                &mut tx,
+                "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at) \
+                 SELECT $1, id, $2, MIN($3, expires_at), NULL FROM grants WHERE id = $4",
+                [r.next, now, r.next_expires_at, &grant_id],
+                execute
+            )?;
+            let found = dispatch!(&mut tx, sql(db, true), [now, &grant_id, ""], fetch_optional(Row))?;
+            tx.commit().await?;
+            Ok(found.map(into_live))
+        }
+    }
+}
+
+/// Spends token `$2` of client `$3` at `$1`, returning its grant. `None` leaves the reason to
+/// `grants::get_refresh` and `get_grant` (unknown, another client's, revoked, expired, or already
+/// used: reuse).
+const SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 \
+     WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 AND grant_id IN \
+       (SELECT id FROM grants WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $1) \
+     RETURNING grant_id";
+
+/// PostgreSQL's one-statement rotation: `$1` now, `$2` the spent token's hash, `$3` the client,
+/// `$4` the successor's hash, `$5` its expiry. The final SELECT sees the tables as they were
+/// before the statement, which is what it needs: the grant and account are not changed by it.
+fn rotate_sql() -> &'static str {
+    use std::sync::OnceLock;
+    static CELL: OnceLock<String> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let select = SQL
+            .replace("{agg}", "string_agg(ra.role_id, ' ')")
+            .replace("{signer}", SIGNER_WHERE)
+            .replace("WHERE jti = $3", "WHERE false")
+            .replace("WHERE g.id = $2", "WHERE g.id IN (SELECT grant_id FROM spent)");
+        format!(
+            "WITH spent AS ({SPEND}), \
+             fresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at) \
+               SELECT $4, g.id, $1, LEAST($5, g.expires_at), NULL FROM spent JOIN grants g ON g.id = spent.grant_id) \
+             {select}"
+        )
+    })
+}
+
+fn into_live(r: Row) -> LiveGrant {
     let account = match (r.a_id, r.a_kind, r.a_name, r.a_status) {
         (Some(id), Some(kind), Some(name), Some(status)) => Some(AccountRow {
             id,
@@ -128,13 +209,13 @@ pub async fn live_grant(
         _ => None,
     };
     let direct_roles = r.direct_roles.unwrap_or_default().split_whitespace().map(String::from).collect();
-    Ok(Some(LiveGrant {
+    LiveGrant {
         grant: r.grant,
         account,
         jti_revoked: r.jti_revoked,
         direct_roles,
         signer_candidate: r.signer_candidate,
-    }))
+    }
 }
 
 /// Every (unit, role) pair of roles given to units.

@@ -184,23 +184,6 @@ pub async fn get_refresh(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>
     )?)
 }
 
-/// Spends a live refresh token of `client_id` in one statement: unused, unexpired, under a live
-/// grant of that client. Returns its grant's id; `None` leaves the reason to [`get_refresh`] and
-/// [`get_grant`] (unknown, another client's, revoked, expired, or already used: reuse). Two
-/// replicas racing with one token cannot both get `Some`.
-pub async fn spend_refresh(db: &Db, token_hash: &str, client_id: &str, now: i64) -> Result<Option<String>, StoreError> {
-    let row: Option<(String,)> = dispatch!(
-        db,
-        "UPDATE refresh_tokens SET used_at = $1 \
-         WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 AND grant_id IN \
-           (SELECT id FROM grants WHERE client_id = $3 AND revoked_at IS NULL AND expires_at > $1) \
-         RETURNING grant_id",
-        [now, token_hash, client_id],
-        fetch_optional((String,))
-    )?;
-    Ok(row.map(|r| r.0))
-}
-
 pub async fn get_consent(db: &Db, account_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
     let row: Option<(String,)> = dispatch!(
         db,
