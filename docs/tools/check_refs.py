@@ -11,7 +11,8 @@ relative Markdown link:
   `#[test]` or `#[tokio::test]`); a directory instead of a file means "somewhere under it";
 - `path/to/file` or `path/to/dir/` under a known top-level directory (src, tests, docs, bench,
   k8s, migrations, themes, examples, data, .ci) or a known top-level file: it exists; for a
-  Markdown file, `#anchor` must name one of its headings;
+  Markdown file, `#anchor` must name one of its headings (a path running into `*`, `<`, `{` or
+  `[` is a pattern, not a reference, and is skipped);
 - `cargo test ... FILTER` in a code block: FILTER selects at least one test of the target named
   (`--test it`, `--lib`, or both when neither is given), the way cargo matches names (substring
   of `module::path::function`);
@@ -196,6 +197,8 @@ def check_doc(root: str, doc: str, tests: Tests) -> tuple[list[str], int]:
     for no, code, fenced in code_spans(text):
         for m in PATH_RE.finditer(code):
             rel, name, anchor = m.group(1), m.group(2), m.group(3)
+            if code[m.end() : m.end() + 1] in ("*", "<", "{", "["):
+                continue  # a pattern such as `tests/it/fuzz_*.rs` or `gerbang-<date>.age`, not a path
             if rel.endswith("."):
                 rel = rel[:-1]
             count += 1

@@ -75,9 +75,11 @@ class CheckRefs(unittest.TestCase):
         self.assertIn("docs/doc.md:5: link `panduan/missing.md`", out)
         self.assertIn("filter `tokens::nothing_like_this` selects no test of it", out)
 
-    def test_plain_text_is_not_a_reference(self):
-        code, out = run(self.tmp.name, "Nanti ada docs/rencana.md tetapi belum.\n")
+    def test_plain_text_and_patterns_are_not_references(self):
+        doc = "Nanti ada docs/rencana.md tetapi belum. Pola: `tests/it/fuzz_*.rs`, `bench/results/<tanggal>.md`.\n"
+        code, out = run(self.tmp.name, doc)
         self.assertEqual(code, 0, out)
+        self.assertIn("0 references checked", out)
 
     def test_a_missing_document_fails(self):
         out = io.StringIO()
