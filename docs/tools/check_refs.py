@@ -13,6 +13,8 @@ relative Markdown link:
   k8s, migrations, themes, examples, data, .ci) or a known top-level file: it exists; for a
   Markdown file, `#anchor` must name one of its headings (a path running into `*`, `<`, `{` or
   `[` is a pattern, not a reference, and is skipped);
+- a bare `snake_case_name` of six or more words (the way tests are named here): a test function
+  of that name exists somewhere under tests/ or src/;
 - `cargo test ... FILTER` in a code block: FILTER selects at least one test of the target named
   (`--test it`, `--lib`, or both when neither is given), the way cargo matches names (substring
   of `module::path::function`);
@@ -40,6 +42,7 @@ PATH_RE = re.compile(
     r"(?:::([A-Za-z_][A-Za-z0-9_]*))?(#[\w-]+)?(?![\w/.-])"
 )
 TOP_RE = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(f) for f in TOP_FILES) + r")(#[\w-]+)?(?![\w/.-])")
+BARE_TEST_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+){5,}$")
 LINK_RE = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 TEST_ATTR_RE = re.compile(r"^\s*#\[(?:tokio::)?test\b")
 FN_RE = re.compile(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)")
@@ -210,6 +213,10 @@ def check_doc(root: str, doc: str, tests: Tests) -> tuple[list[str], int]:
             why = check_path(root, m.group(1), m.group(2), None, tests)
             if why:
                 errors.append(f"{doc}:{no}: `{m.group(0)}`: {why}")
+        if not fenced and BARE_TEST_RE.match(code):
+            count += 1
+            if not any(code in fns for fns in tests.by_file.values()):
+                errors.append(f"{doc}:{no}: `{code}`: no test function of that name in tests/ or src/")
         if fenced or code.startswith("cargo ") or " cargo test" in code:
             for targets, filt in cargo_filters(code):
                 count += 1

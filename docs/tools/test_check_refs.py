@@ -15,7 +15,8 @@ import check_refs  # noqa: E402
 
 FILES = {
     "tests/it/main.rs": "mod replicas;\nmod tokens;\n",
-    "tests/it/tokens.rs": "#[tokio::test]\nasync fn refresh_rotates() {}\n\nfn helper() {}\n",
+    "tests/it/tokens.rs": "#[tokio::test]\nasync fn refresh_rotates() {}\n\nfn helper() {}\n"
+    "#[tokio::test]\nasync fn a_code_redeemed_twice_is_refused_once() {}\n",
     "tests/it/replicas/mod.rs": "mod cycle;\n",
     "tests/it/replicas/cycle.rs": "#[tokio::test]\n#[ignore = \"own step\"]\nasync fn a_login_crosses() {}\n",
     "src/identity/nip.rs": "pub fn parse() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn rejects_short() {}\n}\n",
@@ -52,10 +53,12 @@ class CheckRefs(unittest.TestCase):
             "and [the manual](panduan/admin.md#jejak-audit).\n\n"
             "```sh\nnice -n 19 cargo test --test it replicas::cycle -- --ignored\n"
             "cargo test --lib nip::tests::rejects\n```\n"
+            "By name alone: `a_code_redeemed_twice_is_refused_once`; short names such as\n"
+            "`admin_min_level` are not test names and are not checked.\n"
         )
         code, out = run(self.tmp.name, doc)
         self.assertEqual(code, 0, out)
-        self.assertIn("8 references checked", out)
+        self.assertIn("9 references checked", out)
 
     def test_each_kind_of_broken_reference_is_named(self):
         doc = (
@@ -63,6 +66,7 @@ class CheckRefs(unittest.TestCase):
             "`tests/it/tokens.rs::helper`\n"
             "`docs/panduan/nothing.md`\n"
             "`docs/panduan/admin.md#no-such-heading`\n"
+            "`a_test_that_was_renamed_long_ago`\n"
             "[x](panduan/missing.md)\n\n"
             "```sh\ncargo test --test it tokens::nothing_like_this\n```\n"
         )
@@ -72,7 +76,8 @@ class CheckRefs(unittest.TestCase):
         self.assertIn("docs/doc.md:2:", out)  # a helper is not a test
         self.assertIn("no such file or directory: docs/panduan/nothing.md", out)
         self.assertIn("has no heading for #no-such-heading", out)
-        self.assertIn("docs/doc.md:5: link `panduan/missing.md`", out)
+        self.assertIn("docs/doc.md:5: `a_test_that_was_renamed_long_ago`: no test function", out)
+        self.assertIn("docs/doc.md:6: link `panduan/missing.md`", out)
         self.assertIn("filter `tokens::nothing_like_this` selects no test of it", out)
 
     def test_plain_text_and_patterns_are_not_references(self):
