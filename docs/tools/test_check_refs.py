@@ -1,6 +1,6 @@
 """Tests of check_refs.py on a small repository made in a temporary directory.
 
-    python3 -m unittest discover -s docs/tools -p 'test_*.py'
+    python3 -B -m unittest discover -s docs/tools -p 'test_*.py'
 """
 
 import io
