@@ -190,7 +190,23 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
     w("")
     w("## 4. Relasi antartabel")
     w("")
-    w("Setiap kunci asing (*foreign key*) dalam skema. Kolom yang merujuk akun tanpa kunci asing disebut pada keterangan kolomnya.")
+    w(
+        "Setiap kunci asing (*foreign key*) dalam skema, sebagai diagram (tabel yang dirujuk di kiri; "
+        "`|o` berarti rujukan boleh kosong; `o|` di kanan berarti paling banyak satu baris per baris rujukan) dan sebagai tabel. Kolom yang merujuk akun atau aplikasi tanpa "
+        "kunci asing disebut pada keterangan kolomnya."
+    )
+    w("")
+    w("```mermaid")
+    w("erDiagram")
+    for t in order:
+        for fk in tables[t].fks:
+            cols = {c.name: c for c in tables[t].columns}
+            optional = any(not cols[c].notnull and not cols[c].pk for c in fk.columns)
+            unique = fk.columns == tables[t].pk or any(
+                i.unique and not i.where and sorted(i.columns) == sorted(fk.columns) for i in tables[t].indexes
+            )
+            w(f'    {fk.table} {"|o" if optional else "||"}--{"o|" if unique else "o{"} {t} : "{", ".join(fk.columns)}"')
+    w("```")
     w("")
     w("| Dari | Ke | Saat baris rujukan dihapus |")
     w("|---|---|---|")
@@ -212,7 +228,7 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
         w("")
         w(para(nt[tname]["description"]))
         w("")
-        w("| Kolom | Tipe | Null | Bawaan | Kunci | Data pribadi | Keterangan |")
+        w("| Kolom | Tipe | Boleh NULL | Bawaan | Kunci | Data pribadi | Keterangan |")
         w("|---|---|---|---|---|---|---|")
         fk_of = {c: fk for fk in t.fks for c in fk.columns}
         uniq_single = {i.columns[0] for i in t.indexes if i.unique and len(i.columns) == 1 and not i.where and i.origin != "pk"}
