@@ -285,7 +285,11 @@ def pg_from_database(url: str, migs: list[Migration]) -> PgSchema:
         script.append(";")
     query = (
         "SELECT 'c', table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "UNION ALL SELECT 'i', tablename, indexname FROM pg_indexes WHERE schemaname = current_schema();"
+        # Indexes made by CREATE INDEX only: those behind PRIMARY KEY and UNIQUE constraints
+        # have no counterpart among SQLite's named indexes.
+        "UNION ALL SELECT 'i', i.tablename, i.indexname FROM pg_indexes i WHERE i.schemaname = current_schema() "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname "
+        "AND c.connamespace = current_schema()::regnamespace);"
     )
     script.append("\\pset format unaligned\n\\pset tuples_only on\n\\pset fieldsep '|'\n" + query)
     try:
@@ -314,11 +318,6 @@ def pg_from_database(url: str, migs: list[Migration]) -> PgSchema:
     return s
 
 
-def pg_index_names(s: PgSchema) -> set[str]:
-    # PostgreSQL also lists the indexes behind PRIMARY KEY and UNIQUE constraints (*_pkey, *_key).
-    return {i for i in s.indexes if not re.search(r"_(pkey|key)$", i)}
-
-
 def compare_dialects(lite: dict[str, Table], pg: PgSchema, label: str) -> list[str]:
     problems = list(pg.problems)
     lt, pt = set(lite), set(pg.tables)
@@ -333,7 +332,7 @@ def compare_dialects(lite: dict[str, Table], pg: PgSchema, label: str) -> list[s
         for c in sorted(pc - lc):
             problems.append(f"column {t}.{c} exists in migrations/postgres ({label}) but not in migrations/sqlite")
     li = {i.name for t in lite.values() for i in t.indexes if i.origin == "c"}
-    pi = pg_index_names(pg)
+    pi = set(pg.indexes)
     for i in sorted(li - pi):
         problems.append(f"index {i} exists in migrations/sqlite but not in migrations/postgres ({label})")
     for i in sorted(pi - li):
