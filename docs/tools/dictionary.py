@@ -35,6 +35,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The helper modules beside this script; no __pycache__ left in the tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from doctools import ROOT, Problem, finish, load_toml, md, para, rel  # noqa: E402
