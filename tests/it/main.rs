@@ -16,6 +16,7 @@ mod console;
 mod contact;
 mod db_outage;
 mod demo;
+mod docs;
 mod enrolment;
 mod escalation;
 mod expiry;
