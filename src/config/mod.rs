@@ -298,8 +298,10 @@ impl Config {
                 message: e.message().to_string(),
             })?;
             for (k, v) in table {
+                // `x_file` reads setting `x` from a file, except for a setting whose own name ends
+                // in `_file` (a path, like `redis_ca_file`), which is taken as it is.
                 let (key, from_file) = match k.strip_suffix("_file") {
-                    Some(base) if k != "data_dir" => (base.to_string(), true),
+                    Some(base) if !SETTINGS.iter().any(|(s, _)| *s == k) => (base.to_string(), true),
                     _ => (k.clone(), false),
                 };
                 if !SETTINGS.iter().any(|(s, _)| *s == key) {

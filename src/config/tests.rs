@@ -161,3 +161,20 @@ fn the_smtp_password_comes_from_a_file_and_stays_redacted() {
     assert_eq!(smtp.password.as_ref().unwrap().expose(), "rahasia-smtp");
     assert!(!format!("{smtp:?}").contains("rahasia"));
 }
+
+#[test]
+fn a_setting_named_like_a_file_variant_is_taken_as_it_is() {
+    // `redis_ca_file` is a path, not `redis_ca` read from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let path = dir.path().join("gerbang.toml");
+    let toml = format!("redis_url = \"rediss://cache:6380\"\nredis_ca_file = {:?}\n", ca.to_str().unwrap());
+    std::fs::write(&path, toml).unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.redis.ca_file.as_deref(), Some(ca.as_path()));
+    // A `_file` variant of a setting that does not exist is still refused by its own name.
+    std::fs::write(&path, "no_such_file = \"/x\"\n").unwrap();
+    let e = Config::load(Some(&path), &env(&[])).unwrap_err();
+    assert_eq!((e.setting.as_str(), e.message.as_str()), ("no_such_file", "unknown setting"));
+}

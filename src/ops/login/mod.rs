@@ -225,7 +225,8 @@ pub async fn password(
         return Step::Authorize(Outcome::SecondFactor(flow, factors));
     }
     tracing::info!(account = %account.id, "login succeeded");
-    session::start(st, flow, browser, &account.id, 1, vec!["pwd".into()], now).await
+    let stored_locale = account.locale.as_deref().unwrap_or("");
+    session::start(st, flow, browser, &account.id, Some(stored_locale), 1, vec!["pwd".into()], now).await
 }
 
 /// Passwordless login with a discoverable passkey and user verification: level 3 at once.
@@ -268,7 +269,7 @@ pub async fn passkey(
         }
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    session::start(st, flow, browser, &account_id, 3, vec![crate::auth::passkeys::AMR.into()], now).await
+    session::start(st, flow, browser, &account_id, None, 3, vec![crate::auth::passkeys::AMR.into()], now).await
 }
 
 /// A possibly cloned authenticator is a security event administrators must see, not only a
@@ -345,5 +346,5 @@ pub async fn federated(
         }
         return Step::Authorize(Outcome::SecondFactor(flow, factors));
     }
-    session::start(st, flow, browser, account_id, level, vec![UPSTREAM_AMR.into()], now).await
+    session::start(st, flow, browser, account_id, None, level, vec![UPSTREAM_AMR.into()], now).await
 }

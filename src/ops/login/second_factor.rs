@@ -103,7 +103,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         let event = Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(browser.ip);
         audit::record(&st.db, event, now).await;
     }
-    session::start(st, flow, browser, &account_id, level, amr, now).await
+    session::start(st, flow, browser, &account_id, None, level, amr, now).await
 }
 
 /// Ends a judged attempt's hold on the account; its failure stays counted.

@@ -15,12 +15,16 @@ pub(super) const RECOVERY_AMR: &str = "x-recovery";
 
 /// A fresh session at every login and step-up, replacing the browser's old one: a cookie
 /// planted or stolen before is worthless after it (see [`replace`] for what becomes of the old
-/// session's grants). Then the authorization continues.
+/// session's grants). Then the authorization continues. `stored_locale` is the account's
+/// language as just read (`""` when unset), when the caller has it: the write is skipped when
+/// the page's language is the same.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn start(
     st: &AppState,
     flow: Flow,
     browser: &Browser<'_>,
     account_id: &str,
+    stored_locale: Option<&str>,
     level: u8,
     amr: Vec<String>,
     now: i64,
@@ -62,8 +66,10 @@ pub(super) async fn start(
             return Step::Internal;
         }
     }
-    if let Err(e) = crate::store::accounts::set_locale(&st.db, account_id, browser.locale).await {
-        tracing::warn!(error = %e, "could not record the person's language");
+    if stored_locale != Some(browser.locale) {
+        if let Err(e) = crate::store::accounts::set_locale(&st.db, account_id, browser.locale).await {
+            tracing::warn!(error = %e, "could not record the person's language");
+        }
     }
     crate::ops::notify::signed_in_from(st, account_id, browser.device, browser.user_agent, now).await;
     match authorize::after_login(&st.provider(), flow, &session, now).await {
