@@ -60,12 +60,16 @@ def basic_auth(client_id, secret):
 
 
 def password_login(conn, client_id, redirect, username, password, scope="openid profile", client_secret=None,
-                   timings=None):
-    """One person's login through the code flow on `conn` (an http.client connection), as a new
-    browser. Returns the token response (a dict). A confidential client (`client_secret`)
-    authenticates with HTTP Basic at the token endpoint. `timings`, a dict, receives the
-    seconds the POST /login took under "login". Raises Failure naming the step that failed."""
+                   timings=None, cookies=None):
+    """One person's login through the code flow on `conn` (an http.client connection). Returns
+    the token response (a dict). A confidential client (`client_secret`) authenticates with HTTP
+    Basic at the token endpoint. `timings`, a dict, receives the seconds the POST /login took
+    under "login". `cookies`, a dict, is the browser's cookie jar, updated in place: empty for a
+    new browser, or the cookies a person's own browser kept (its device cookie). Raises Failure
+    naming the step that failed."""
     b = Browser(conn)
+    if cookies is not None:
+        b.cookies = cookies
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(16)

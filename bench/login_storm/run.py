@@ -7,12 +7,13 @@ parameters), with the server's RSS (VmRSS from /proc/PID/status) at idle, during
 5 s after it.
 
     python3 bench/login_storm/run.py [--accounts 500] [--levels 2,4,8,16,32] [--duration 10]
+        [--alg RS256|ES256|EdDSA] [--browsers returning|new]
 
 Runs on SQLite; also on PostgreSQL + Redis when BENCH_PG_URL (a server the script may create the
 database gerbang_bench_storm on, e.g. postgres://postgres@127.0.0.1:5432) and BENCH_REDIS_URL
 (e.g. redis://127.0.0.1:6379/11; keys under the prefix gerbang-storm:) are set.
 GERBANG_BIN: the release binary (default: $CARGO_TARGET_DIR or target, then release/gerbang).
-MAX_CONCURRENT_HASHES (default 4, as k8s/configmap.yaml). Standard library only, plus `psql`
+MAX_CONCURRENT_HASHES (default 4, as k8s/base/configmap.yaml). Standard library only, plus `psql`
 for PostgreSQL. Prints a Markdown report and writes it, with the raw figures, to
 bench/results/login-storm-latest.{md,json}.
 """
@@ -39,6 +40,8 @@ HASH_THREADS = os.environ.get("MAX_CONCURRENT_HASHES", "4")
 PG_DB = "gerbang_bench_storm"
 PASSWORD = "kata-sandi-pagi-senin-2026"
 REDIRECT = "https://aplikasi.contoh.go.id/callback"
+# The browser's long-lived cookie by which Gerbang tells a known device from a new one.
+DEVICE_COOKIE = "gerbang_device"
 # Outside the generated range, so the account whose hash is copied is not one of the storm's.
 PROBE_NIK = "3509024203900001"
 MIB = 1024 * 1024
@@ -81,18 +84,23 @@ class Sampler(threading.Thread):
         return max(xs) / 1024 if xs else None
 
 
-def login_once(conn, client_id, username):
-    """One person's login through the code flow. Returns (flow seconds, POST /login seconds)
-    or raises Failure with the step and status."""
+def login_once(conn, client_id, username, device=None):
+    """One person's login through the code flow. Returns (flow seconds, POST /login seconds,
+    the browser's device cookie) or raises Failure with the step and status. `device`: the
+    device cookie of the person's own browser, None for a browser never seen."""
     t0 = time.perf_counter()
     timings = {}
-    password_login(conn, client_id, REDIRECT, username, PASSWORD, timings=timings)
-    return time.perf_counter() - t0, timings["login"]
+    jar = {DEVICE_COOKIE: device} if device else {}
+    password_login(conn, client_id, REDIRECT, username, PASSWORD, timings=timings, cookies=jar)
+    return time.perf_counter() - t0, timings["login"], jar.get(DEVICE_COOKIE)
 
 
-def storm(port, client_id, accounts, concurrency, seconds, server_pid):
-    """`concurrency` people logging in back to back for `seconds`; each login is a new browser
-    (fresh cookies) for the next account, over the thread's keep-alive connection."""
+def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=None, limit=None):
+    """`concurrency` people logging in back to back for `seconds`, the next account each time,
+    over the thread's keep-alive connection. With `devices` (a dict, account → device cookie)
+    each person comes back in their own browser, its single sign-on session over but its device
+    cookie kept, as on a working morning; without, every login is a browser never seen. `limit`
+    stops after that many logins."""
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     flows, posts, errors = [], [], {}
@@ -104,11 +112,16 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid):
             with lock:
                 i = counter[0]
                 counter[0] += 1
+            if limit is not None and i >= limit:
+                break
             try:
-                flow, post = login_once(conn, client_id, nik(i % accounts))
+                who = nik(i % accounts)
+                flow, post, device = login_once(conn, client_id, who, devices.get(who) if devices is not None else None)
                 with lock:
                     flows.append(flow)
                     posts.append(post)
+                    if devices is not None and device:
+                        devices[who] = device
             except (Failure, OSError, http.client.HTTPException, ValueError) as e:
                 key = getattr(e, "key", type(e).__name__)
                 with lock:
@@ -197,7 +210,7 @@ def bench(backend, args, tmp):
     env, port = server_env(backend, tmp, PG_DB, "gerbang-storm:", max_concurrent_hashes=HASH_THREADS,
                            hash_queue=256)
     print(f"[{backend}] creating {args.accounts} accounts", file=sys.stderr)
-    client_id = setup(env, backend, args.accounts, tmp)["client_id"]
+    client_id = setup(env, backend, args.accounts, tmp, ("--public", "--token-alg", args.alg))["client_id"]
     print(f"[{backend}] measuring the argon2id ceiling ({args.ceiling_seconds} s)", file=sys.stderr)
     ceiling = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds)).strip().splitlines()[-1])
     server = start_server(env)
@@ -207,11 +220,18 @@ def bench(backend, args, tmp):
         time.sleep(2)
         idle = rss_kib(server.pid) / 1024
         login_once(http.client.HTTPConnection("127.0.0.1", port, timeout=60), client_id, nik(0))
+        devices = None
+        if args.browsers == "returning":
+            # Yesterday: everyone signed in once from their own browser, which Gerbang now knows.
+            print(f"[{backend}] each of {args.accounts} people signs in once (their browser becomes known)",
+                  file=sys.stderr)
+            devices = {}
+            storm(port, client_id, args.accounts, 4, 3600, server.pid, devices, limit=args.accounts)
         levels = []
         for c in args.levels:
             print(f"[{backend}] {c} at once for {args.duration} s", file=sys.stderr)
             sampler.phase = f"storm-{c}"
-            r = storm(port, client_id, args.accounts, c, args.duration, server.pid)
+            r = storm(port, client_id, args.accounts, c, args.duration, server.pid, devices)
             r["peak_rss_mib"] = sampler.peak(f"storm-{c}")
             levels.append(r)
             print(f"[{backend}]   {r['per_second']:.1f} logins/s, p99 {r['flow_p99_ms']} ms, errors {r['errors']}",
@@ -238,7 +258,9 @@ def bench(backend, args, tmp):
 
 
 def report(results, args):
-    lines = [f"Login storm: public client with PKCE, RS256 ID tokens, {args.duration} s per level; "
+    who = ("each person in their own browser, known to Gerbang from an earlier login (device cookie kept, "
+           "single sign-on session over)" if args.browsers == "returning" else "each login a browser never seen")
+    lines = [f"Login storm: public client with PKCE, {args.alg} tokens, {args.duration} s per level; {who}; "
              f"client (Python, on the {os.cpu_count()} cores the server uses) and server on one machine.", ""]
     for r in results:
         c = r["ceiling"]
@@ -271,6 +293,10 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--ceiling-seconds", type=float, default=5)
     ap.add_argument("--backends", default="sqlite,postgres" if PG_URL and REDIS_URL else "sqlite")
+    ap.add_argument("--alg", default="RS256", choices=["RS256", "ES256", "EdDSA"],
+                    help="the application's token signing algorithm (access and ID token)")
+    ap.add_argument("--browsers", default="returning", choices=["returning", "new"],
+                    help="returning: each person's own browser, known from an earlier login; new: never seen")
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     if not os.path.exists(BIN):

@@ -110,6 +110,13 @@ async fn authorization_code(
         .map_err(OAuthError::server)?
         .ok_or_else(|| OAuthError::invalid_grant("the login session this code was issued in has ended"))?;
     let account = active_account(st, &grant.account_id).await?;
+    let level = levels::from_acr(&grant.acr).unwrap_or(1);
+    let person = if wants_signer(level, &grant.scope) {
+        Person::load_with_signer(st, account, now).await
+    } else {
+        Person::load(st.db, account).await
+    }
+    .map_err(OAuthError::server)?;
     let row = GrantRow {
         id: grant.grant_id.clone(),
         account_id: grant.account_id.clone(),
@@ -123,7 +130,8 @@ async fn authorization_code(
         created_at: now,
         expires_at: now + st.config.refresh_token_ttl,
         revoked_at: None,
-        roles: String::new(),
+        // Stored with the grant, so issuing its first tokens writes nothing more about roles.
+        roles: person.role_ids_for(&client.id),
     };
     grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
     // A code issued just before the person withdrew the application's access must not bring it
@@ -137,13 +145,6 @@ async fn authorization_code(
         grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
     }
-    let level = levels::from_acr(&row.acr).unwrap_or(1);
-    let person = if wants_signer(level, &row.scope) {
-        Person::load_with_signer(st, account, now).await
-    } else {
-        Person::load(st.db, account).await
-    }
-    .map_err(OAuthError::server)?;
     user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), None, now).await
 }
 
