@@ -30,6 +30,11 @@ NAMES=(
 SRC="$ROOT/target/browser-artifacts/panduan"
 DEST="$ROOT/docs/panduan/gambar"
 
+# Chromium's own widgets (date fields) speak Indonesian only with Debian's locale files.
+if [ "${1:-}" != --no-run ] && [ ! -f /usr/lib/chromium/locales/id.pak ]; then
+    echo "installing Debian's chromium-l10n (Indonesian date fields)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-l10n >/dev/null
+fi
 case "${1:-}" in
     --no-run) ;;
     "") bash tests/browser/run.sh ;;

@@ -8,7 +8,7 @@
 // tests/browser/run.sh, on the same server, after the other scripts made their data.
 import { chromium } from "playwright-core";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 
 const BASE = process.env.BASE;
 const PASSWORD = process.env.PASSWORD;
@@ -54,11 +54,16 @@ function totp(secret) {
   return String((mac.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
+// The page language comes from Gerbang (Accept-Language: id); Chromium's own widgets (the date
+// fields' "dd/mm/tttt") follow its UI language, which needs LANGUAGE and Debian's chromium-l10n.
+const ID_PAK = "/usr/lib/chromium/locales/id.pak";
+if (!existsSync(ID_PAK)) console.log(`note: ${ID_PAK} is missing (apt-get install chromium-l10n): date fields show mm/dd/yyyy`);
 const started = Date.now();
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--font-render-hinting=none"],
+         "--disable-component-update", "--disable-sync", "--font-render-hinting=none", "--lang=id-ID"],
+  env: { ...process.env, LANGUAGE: "id", LANG: "id_ID.UTF-8" },
 });
 let exitCode = 0;
 let page;
