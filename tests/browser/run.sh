@@ -5,7 +5,9 @@
 # (diskominfo-admin + opd-admin of a unit, at level 3 with a passkey) over a staff account and a
 # global role made here; reset.mjs then resets a password through "Lupa kata sandi?" with the
 # mail read from the SMTP sink (tests/smtp/sink.py); last, signer.mjs logs in at level 4 (a passkey
-# and a bound certificate) and is refused once the certificate is revoked. Screenshots go to target/browser-artifacts/. Installs Chromium
+# and a bound certificate) and is refused once the certificate is revoked; screenshots.mjs then
+# photographs the pages the manuals show (docs/tools/screenshots.sh copies them into
+# docs/panduan/gambar/). Screenshots go to target/browser-artifacts/. Installs Chromium
 # (Debian's package) and playwright-core (from package-lock.json) when missing; never downloads
 # a browser of its own.
 set -euo pipefail
@@ -133,6 +135,21 @@ if [ -z "${MAILDIR:-}" ]; then
 fi
 export MAILDIR GERBANG_CITIZEN_REGISTRATION=true
 
+# The manuals' screenshot pass (screenshots.mjs, last): a civil servant who has never used an
+# application that asks for consent, that application (not first-party), and one more
+# Diskominfo administrator with an enrolment link of their own. docs/tools/screenshots.sh copies
+# what it photographs into docs/panduan/gambar/.
+MANUAL_NIP=199105232019032007
+echo "$PASSWORD" | "$BIN" account create --nip "$MANUAL_NIP" --name "Dian Lestari" --password-stdin --json >/dev/null
+"$BIN" account update "$MANUAL_NIP" --opd 3509.13 --json >/dev/null
+"$BIN" client create --id layanan-perizinan --name "Layanan Perizinan Online" --public --development --owner-opd 3509.13 \
+    --redirect-uri "http://localhost:$PORT/e2e/callback" --scope "openid profile nip opd email" --json >/dev/null
+MANUAL_ADMIN_NIP=198206142008011004
+echo "$PASSWORD" | "$BIN" account create --nip "$MANUAL_ADMIN_NIP" --name "Hendra Gunawan" --password-stdin --json >/dev/null
+"$BIN" account update "$MANUAL_ADMIN_NIP" --opd 3509.13 --json >/dev/null
+"$BIN" role assign --role diskominfo-admin --account "$MANUAL_ADMIN_NIP" --json >/dev/null
+MANUAL_ADMIN_ENROL_URL="$(enrol_url "$MANUAL_ADMIN_NIP")"
+
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!
 cleanup() {
@@ -161,7 +178,9 @@ if ! { NIP="$NIP" CLIENT_ID=e2e-strict node tests/browser/passkeys.mjs &&
        RESET_NIP="$RESET_NIP" RESET_EMAIL="$RESET_EMAIL" MAILDIR="$MAILDIR" node tests/browser/reset.mjs &&
        node tests/browser/register.mjs &&
        SIGNER_NIP="$SIGNER_NIP" SIGNER_CERT_ID="$SIGNER_CERT_ID" SIGNER_X5T="$SIGNER_X5T" DB="$TMP/gerbang.db" \
-       node tests/browser/signer.mjs; }; then
+       node tests/browser/signer.mjs &&
+       MANUAL_NIP="$MANUAL_NIP" MANUAL_ADMIN_NIP="$MANUAL_ADMIN_NIP" MANUAL_ADMIN_ENROL_URL="$MANUAL_ADMIN_ENROL_URL" \
+       STAFF_ID="$STAFF_ID" node tests/browser/screenshots.mjs; }; then
     echo "--- server log"; cat "$TMP/server.log"
     exit 1
 fi
