@@ -6,12 +6,12 @@
 //! its work is done.
 
 use axum::extract::{Request, State};
-use axum::http::header::{ACCEPT, CACHE_CONTROL, RETRY_AFTER};
+use axum::http::header::{ACCEPT, ACCEPT_LANGUAGE, CACHE_CONTROL, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{accept_language, page, St};
+use super::{page, St};
 use crate::cache::{outage, RETRY_AFTER_SECONDS};
 use crate::theme::negotiate;
 
@@ -23,11 +23,14 @@ pub async fn guard(State(st): State<St>, req: Request, next: Next) -> Response {
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let json = JSON_PATHS.iter().any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
         || (accept.contains("json") && !accept.contains("html"));
-    let locale = negotiate(None, accept_language(req.headers()), &st.config.default_locale);
+    // Only the header is kept (a reference count): the language is worked out on the rare
+    // failure, not on every request.
+    let languages = req.headers().get(ACCEPT_LANGUAGE).cloned();
     let (res, seen) = outage::scope(next.run(req)).await;
     if !seen || res.status().is_success() {
         return res;
     }
+    let locale = negotiate(None, languages.as_ref().and_then(|v| v.to_str().ok()), &st.config.default_locale);
     let mut res = if res.status() == StatusCode::SERVICE_UNAVAILABLE {
         res
     } else if json {
