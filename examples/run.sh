@@ -84,12 +84,27 @@ start_app() { # NAME PORT: start the example's application in the background
     PIDS+=($!)
 }
 
+prerequisites() { # NAME: what the example needs, installed locally when that is cheap, else named
+    case "$1" in
+        php) php -r 'exit(function_exists("curl_init") && function_exists("openssl_verify") ? 0 : 1);' 2>/dev/null ||
+            { echo "FAILED: the php example needs php-cli and php-curl (apt-get install php-cli php-curl)" >&2; return 1; } ;;
+        python) python3 -c 'import authlib, requests' 2>/dev/null ||
+            { echo "FAILED: the python example needs authlib and requests (pip install authlib requests)" >&2; return 1; } ;;
+        node) [ -d examples/node/node_modules/openid-client ] ||
+            (cd examples/node && npm ci --no-audit --no-fund --loglevel=error) ;;
+        rust) if [ -z "${RUST_EXAMPLE_BIN:-}" ] && [ ! -x "$TARGET/debug/examples/gerbang-rp" ]; then
+            echo "building the Rust example"
+            cargo build --quiet --example gerbang-rp
+        fi ;;
+    esac
+}
+
 FAILED=()
 for name in "${EXAMPLES[@]}"; do
     echo "== example: $name"
-    if [ "$name" = rust ] && [ -z "${RUST_EXAMPLE_BIN:-}" ] && [ ! -x "$TARGET/debug/examples/gerbang-rp" ]; then
-        echo "building the Rust example"
-        cargo build --quiet --example gerbang-rp
+    if ! prerequisites "$name"; then
+        FAILED+=("$name")
+        continue
     fi
     APP_PORT="$(free_port)"
     APP_URL="http://localhost:$APP_PORT"
