@@ -3,6 +3,7 @@
 It drives one example application through a whole sign-in with Gerbang, the way a person's
 browser would, and checks what the application reports:
 
+  0. app /callback with a state of its own -> refused, nobody signed in
   1. app /login                -> redirect to Gerbang /authorize (code flow, PKCE S256, state, nonce)
   2. Gerbang login page        -> the form is parsed (hidden CSRF and flow fields) and posted
                                   with the NIP and password
@@ -159,6 +160,17 @@ def main():
     issuer = os.environ["GERBANG_ISSUER"].rstrip("/")
     nip, password = os.environ["NIP"], os.environ["PASSWORD"]
     b = Browser()
+
+    # A callback this browser's login did not start (forged state) must not sign anyone in.
+    status, loc, body = b.request(app + "/login")
+    expect_redirect("app /login", status, loc, body, issuer + "/authorize?")
+    refused, _, body = b.request(app + "/callback?code=forged&state=forged&iss=" + urllib.parse.quote(issuer))
+    if refused < 400:
+        fail("app /callback (forged state)", f"expected a refusal, got HTTP {refused}", body)
+    status, _, body = b.request(app + "/me")
+    if status != 401:
+        fail("app /me (forged state)", f"expected 401, got HTTP {status}", body)
+    print(f"forged callback refused (HTTP {refused})")
 
     status, loc, body = login(b, app, issuer, nip, password)
     status, body = follow_app(b, app, status, loc, body, "app /callback")

@@ -87,7 +87,8 @@ start_app() { # NAME PORT: start the example's application in the background
 prerequisites() { # NAME: what the example needs, installed locally when that is cheap, else named
     case "$1" in
         php) php -r 'exit(function_exists("curl_init") && function_exists("openssl_verify") ? 0 : 1);' 2>/dev/null ||
-            { echo "FAILED: the php example needs php-cli and php-curl (apt-get install php-cli php-curl)" >&2; return 1; } ;;
+            { echo "FAILED: the php example needs php-cli and php-curl (apt-get install php-cli php-curl)" >&2; return 1; }
+            php examples/php/selftest.php ;;
         python) python3 -c 'import authlib, requests' 2>/dev/null ||
             { echo "FAILED: the python example needs authlib and requests (pip install authlib requests)" >&2; return 1; } ;;
         node) [ -d examples/node/node_modules/openid-client ] ||

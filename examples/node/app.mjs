@@ -103,6 +103,11 @@ const routes = {
         const status = ['unmet_authentication_requirements', 'access_denied'].includes(e.error) ? 403 : 400;
         return [status, { error: e.error, error_description: e.error_description }];
       }
+      // A callback this login did not start (another state or issuer): refuse it.
+      // (openid-client wraps the check's error, which holds the parameters it refused.)
+      if (e.code === 'OAUTH_INVALID_RESPONSE' && e.cause?.cause?.parameters) {
+        return [400, { error: 'invalid_request', error_description: e.cause.message }];
+      }
       throw e;
     }
     const claims = tokens.claims();
