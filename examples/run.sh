@@ -74,13 +74,15 @@ PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/healthz" gerbang "${PIDS[-1]}" || { cat "$TMP/gerbang.log"; exit 1; }
 
 start_app() { # NAME PORT: start the example's application in the background
-    local name=$1 port=$2
+    local name=$1 port=$2 cmd
     case "$name" in
-        php) php -S "127.0.0.1:$port" -t examples/php examples/php/index.php ;;
-        python) python3 examples/python/app.py ;;
-        node) node examples/node/app.mjs ;;
-        rust) "${RUST_EXAMPLE_BIN:-$TARGET/debug/examples/gerbang-rp}" ;;
-    esac >"$TMP/$name.log" 2>&1 &
+        php) cmd=(php -S "127.0.0.1:$port" -t examples/php examples/php/index.php) ;;
+        python) cmd=(python3 examples/python/app.py) ;;
+        node) cmd=(node examples/node/app.mjs) ;;
+        rust) cmd=("${RUST_EXAMPLE_BIN:-$TARGET/debug/examples/gerbang-rp}") ;;
+    esac
+    # A simple command, so that $! is the application itself (stopped by its id afterwards).
+    "${cmd[@]}" >"$TMP/$name.log" 2>&1 &
     PIDS+=($!)
 }
 
@@ -90,7 +92,7 @@ prerequisites() { # NAME: what the example needs, installed locally when that is
             { echo "FAILED: the php example needs php-cli and php-curl (apt-get install php-cli php-curl)" >&2; return 1; }
             php examples/php/selftest.php ;;
         python) python3 -c 'import authlib, requests' 2>/dev/null ||
-            { echo "FAILED: the python example needs authlib and requests (pip install authlib requests)" >&2; return 1; } ;;
+            { echo "FAILED: the python example needs authlib and requests (pip install -r examples/python/requirements.txt)" >&2; return 1; } ;;
         node) [ -d examples/node/node_modules/openid-client ] ||
             (cd examples/node && npm ci --no-audit --no-fund --loglevel=error) ;;
         rust) if [ -z "${RUST_EXAMPLE_BIN:-}" ] && [ ! -x "$TARGET/debug/examples/gerbang-rp" ]; then

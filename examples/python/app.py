@@ -2,7 +2,7 @@
 flow with PKCE, the token exchange and refresh; joserfc (Authlib's JOSE library) and Authlib's
 CodeIDToken for the ID token; a standard-library HTTP server, no framework.
 
-    pip install authlib requests
+    pip install -r examples/python/requirements.txt
     GERBANG_ISSUER=https://sso.jemberkab.go.id CLIENT_ID=… CLIENT_SECRET=… \\
         APP_URL=http://localhost:8000 APP_PORT=8000 python3 examples/python/app.py
 
