@@ -11,17 +11,22 @@ browser would, and checks what the application reports:
   4. redirect to app /callback -> the app exchanges the code, verifies the ID token, calls
                                   userinfo, refreshes, and redirects to /me
   5. app /me (JSON)            -> sub, nip, opd, roles, app_roles, acr are checked
-  6. app /login?level=2        -> Gerbang refuses (the person has no second factor): its page
+  6. app /api/profil (if the example has an API) -> no token, an ID token, a forged token
+                                  refused; an access token issued to the application accepted
+  7. app /login?level=2        -> Gerbang refuses (the person has no second factor): its page
                                   links back to the app, which must report
                                   unmet_authentication_requirements
-  7. app /logout               -> Gerbang end_session_endpoint -> back to the app's
+  8. app /logout               -> Gerbang end_session_endpoint -> back to the app's
                                   post-logout page; /me is then refused and a new login asks
                                   for the password again (the single sign-on session ended)
 
-Usage: python3 browser.py APP_URL   (environment: GERBANG_ISSUER, NIP, PASSWORD, EXPECT_OPD,
+Usage: python3 browser.py APP_URL   (environment: GERBANG_ISSUER, NIP, PASSWORD, CLIENT_ID,
+CLIENT_SECRET, EXPECT_OPD,
 EXPECT_ROLE, EXPECT_APP_ROLE). Exits non-zero naming the failed step.
 """
 
+import base64
+import hashlib
 import html
 import json
 import os
@@ -54,11 +59,11 @@ class Browser:
         self.jar = {}
         self.opener = urllib.request.build_opener(NoRedirect)
 
-    def request(self, url, form=None):
+    def request(self, url, form=None, headers=None):
         host = urllib.parse.urlsplit(url).hostname
         cookies = self.jar.setdefault(host, {})
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(url, data=data, headers={"Accept-Language": "id"})
+        req = urllib.request.Request(url, data=data, headers={"Accept-Language": "id", **(headers or {})})
         if cookies:
             req.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()))
         try:
@@ -117,14 +122,19 @@ def login(b, app, issuer, nip, password, level=None):
         fail("app /login", f"expected response_type=code and code_challenge_method=S256: {auth}")
     if level and f"urn:gerbang:loa:{level}" not in q.get("acr_values", ""):
         fail("app /login", f"expected acr_values=urn:gerbang:loa:{level}: {auth}")
-    callback = q["redirect_uri"]
+    return b.request(to_callback(b, issuer, auth, q["redirect_uri"], nip, password))
+
+
+def to_callback(b, issuer, auth, callback, nip, password):
+    """Follows Gerbang from the authorization request `auth` (login form, consent, refusal page)
+    to the redirect to `callback`, and returns that URL without requesting it."""
     url, form = auth, None
     for _ in range(10):
         status, loc, body = b.request(url, form)
         form = None
         if status in (302, 303) and loc:
             if loc.startswith(callback):
-                return b.request(loc)
+                return loc
             url = loc
             continue
         if status == 200 and (fields := form_fields(body, "/login")) is not None:
@@ -142,9 +152,51 @@ def login(b, app, issuer, nip, password, level=None):
             back = next((h for h in links if h.startswith(callback)), None)
             if back is None:
                 fail("Gerbang refusal page", f"no link back to {callback}", body)
-            return b.request(back)
+            return back
         fail("Gerbang", f"unexpected HTTP {status} at {url}", body)
     fail("Gerbang", "too many steps without reaching the application's callback")
+
+
+def api_check(b, app, issuer, nip, password, sub):
+    """The example's API (/api/profil), if it has one: no token and an ID token are refused, an
+    access token Gerbang issued to the application is accepted. The token is obtained the way the
+    application would, reusing this browser's single sign-on session."""
+    status, _, body = b.request(app + "/api/profil")
+    if status == 404:
+        print("no API in this example")
+        return
+    if status != 401:
+        fail("app /api/profil without a token", f"expected 401, got HTTP {status}", body)
+    client_id, secret = os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]
+    callback = app + "/callback"
+    verifier = base64.urlsafe_b64encode(os.urandom(48)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    auth = issuer + "/authorize?" + urllib.parse.urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": callback,
+        "scope": "openid profile nip opd roles", "state": "api-check", "nonce": "api-check",
+        "code_challenge": challenge, "code_challenge_method": "S256"})
+    back = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(to_callback(b, issuer, auth, callback, nip, password)).query))
+    basic = base64.b64encode(f"{urllib.parse.quote_plus(client_id)}:{urllib.parse.quote_plus(secret)}".encode()).decode()
+    status, _, body = b.request(issuer + "/token", {
+        "grant_type": "authorization_code", "code": back.get("code", ""), "redirect_uri": callback,
+        "code_verifier": verifier}, {"Authorization": "Basic " + basic})
+    if status != 200:
+        fail("token for the API check", f"HTTP {status}", body)
+    tokens = json.loads(body)
+    bearer = lambda t: {"Authorization": "Bearer " + t}
+    status, _, body = b.request(app + "/api/profil", headers=bearer(tokens["access_token"]))
+    if status != 200:
+        fail("app /api/profil with an access token", f"expected 200, got HTTP {status}", body)
+    claims = json.loads(body)
+    if claims.get("sub") != sub or claims.get("client_id") != client_id or \
+            os.environ["EXPECT_APP_ROLE"] not in (claims.get("app_roles") or []):
+        fail("app /api/profil with an access token", "wrong sub, client_id or app_roles", body)
+    forged = tokens["access_token"][:-4] + ("AAAA" if not tokens["access_token"].endswith("AAAA") else "BBBB")
+    for name, token in (("an ID token", tokens["id_token"]), ("a forged access token", forged)):
+        status, _, body = b.request(app + "/api/profil", headers=bearer(token))
+        if status != 401:
+            fail(f"app /api/profil with {name}", f"expected 401, got HTTP {status}", body)
+    print("API: access token accepted; no token, an ID token and a forged token refused")
 
 
 def follow_app(b, app, status, loc, body, step):
@@ -202,6 +254,8 @@ def main():
     bad = [name for name, ok in checks if not ok]
     if bad:
         fail("app /me", "checks failed: " + ", ".join(bad), body)
+
+    api_check(b, app, issuer, nip, password, idt.get("sub"))
 
     # A level the person cannot reach (no authenticator app, no passkey): refused, and the
     # application is told so through its callback.

@@ -4,12 +4,14 @@
 //   GERBANG_ISSUER=https://sso.jemberkab.go.id CLIENT_ID=… CLIENT_SECRET=… \
 //     APP_URL=http://localhost:8000 APP_PORT=8000 node app.mjs
 //
-// Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout
+// Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout, and /api/profil (an API taking
+// Gerbang access tokens, checked with jose).
 // With Express, Fastify or NestJS the calls are the same; only the session store changes.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 
 const ISSUER = process.env.GERBANG_ISSUER.replace(/\/$/, '');
@@ -49,7 +51,7 @@ function renew(session) {
   sessions.set(session.sid, session.data);
 }
 
-function send(res, session, status, body, { type = 'application/json', location } = {}) {
+function send(res, session, status, body, { type = 'application/json', location, headers = {} } = {}) {
   const data = type === 'application/json' ? JSON.stringify(body, null, 2) : body;
   const secure = APP_URL.startsWith('https://') ? '; Secure' : '';
   res.writeHead(status, {
@@ -57,11 +59,16 @@ function send(res, session, status, body, { type = 'application/json', location 
     'Cache-Control': 'no-store',
     'Set-Cookie': `${COOKIE}=${session.sid}; Path=/; HttpOnly; SameSite=Lax${secure}`,
     ...(location ? { Location: location } : {}),
+    ...headers,
   });
   res.end(data);
 }
 
 const same = (a, b) => typeof a === 'string' && a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+// For the API below (RFC 9068 access tokens): the JWKS, kept for an hour and fetched again for an
+// unknown `kid` at most every 30 seconds (jose's defaults, but a longer cache).
+const JWKS = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri), { cacheMaxAge: 3600_000, cooldownDuration: 30_000 });
 
 const routes = {
   '/': (req, url, s) => {
@@ -127,6 +134,26 @@ const routes = {
     const u = s.data.user;
     if (!u) return [401, { error: 'not_signed_in' }];
     return [200, { id_token_verified: true, id_token: u.claims, userinfo: u.userinfo, refreshed: Boolean(u.refreshToken), refreshed_sub: u.refreshedSub }];
+  },
+
+  // An API of this application, taking Gerbang access tokens issued to it (list other client ids
+  // it serves in `audience`). Revocation is not seen here: introspect where a logout must count.
+  '/api/profil': async (req) => {
+    const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '');
+    if (!m) return [401, { error: 'invalid_token', error_description: 'a bearer token is required' }, { headers: { 'WWW-Authenticate': 'Bearer' } }];
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(m[1], JWKS, {
+        issuer: ISSUER, audience: process.env.CLIENT_ID, typ: 'at+jwt', algorithms: ['RS256'], clockTolerance: 60, requiredClaims: ['sub', 'exp'],
+      }));
+    } catch (e) {
+      return [401, { error: 'invalid_token', error_description: e.message }, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } }];
+    }
+    if (!String(payload.scope ?? '').split(' ').includes('roles')) {
+      return [403, { error: 'insufficient_scope' }, { headers: { 'WWW-Authenticate': 'Bearer error="insufficient_scope", scope="roles"' } }];
+    }
+    const keep = ['sub', 'client_id', 'scope', 'roles', 'app_roles', 'security_level', 'acr'];
+    return [200, Object.fromEntries(keep.filter((k) => k in payload).map((k) => [k, payload[k]]))];
   },
 
   '/logout': (req, url, s) => {

@@ -4,7 +4,8 @@
 //   GERBANG_ISSUER=https://sso.jemberkab.go.id CLIENT_ID=… CLIENT_SECRET=… APP_URL=http://localhost:8000 \
 //     php -S 127.0.0.1:8000 -t examples/php examples/php/index.php
 //
-// Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout
+// Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout, and /api/profil (an API taking
+// Gerbang access tokens).
 // In a real application the settings come from its configuration and the result is the
 // application's own session (user id, roles), not a JSON page.
 
@@ -119,6 +120,32 @@ try {
                 break;
             }
             redirect($oidc->logoutUrl($idToken, $appUrl . '/', $_SESSION['logout_state']));
+            break;
+
+        case '/api/profil':
+            // An API of this application: it accepts Gerbang access tokens issued to this
+            // application (and to any other client id listed), nothing else.
+            $auth = $_SERVER['HTTP_AUTHORIZATION'] ?? '';
+            if (!preg_match('/^Bearer ([A-Za-z0-9._~+\/-]+=*)$/', $auth, $m)) {
+                header('WWW-Authenticate: Bearer');
+                json_response(401, ['error' => 'invalid_token', 'error_description' => 'a bearer token is required']);
+                break;
+            }
+            try {
+                $claims = $oidc->verifyAccessToken($m[1], [(string) getenv('CLIENT_ID')]);
+            } catch (OidcError $e) {
+                header('WWW-Authenticate: Bearer error="invalid_token"');
+                json_response(401, ['error' => 'invalid_token', 'error_description' => $e->getMessage()]);
+                break;
+            }
+            if (!in_array('roles', explode(' ', (string) ($claims['scope'] ?? '')), true)) {
+                header('WWW-Authenticate: Bearer error="insufficient_scope", scope="roles"');
+                json_response(403, ['error' => 'insufficient_scope']);
+                break;
+            }
+            json_response(200, array_intersect_key($claims, array_flip(
+                ['sub', 'client_id', 'scope', 'roles', 'app_roles', 'security_level', 'acr'],
+            )));
             break;
 
         default:

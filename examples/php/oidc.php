@@ -126,50 +126,88 @@ final class GerbangClient
         ], '', '&', PHP_QUERY_RFC3986);
     }
 
-    /** Checks signature (RS256, key by `kid` from the JWKS), iss, aud/azp, exp, iat and nonce. */
+    /** Checks signature (RS256, key by `kid` from the JWKS), typ, iss, aud/azp, exp, iat and nonce. */
     public function verifyIdToken(string $jwt, ?string $nonce): array
+    {
+        // An ID token's typ is JWT; an access token (at+jwt) or logout token must not pass for one.
+        $claims = $this->verifyJws($jwt, 'ID token', fn (?string $typ) => $typ === null || $typ === 'jwt');
+        $aud = (array) ($claims['aud'] ?? []);
+        $this->check('ID token', $claims, [
+            'aud' => in_array($this->clientId, $aud, true) && (count($aud) === 1 || ($claims['azp'] ?? null) === $this->clientId),
+            'iat' => is_int($claims['iat'] ?? null) && $claims['iat'] < time() + self::LEEWAY,
+            'nonce' => $nonce === null || hash_equals($nonce, (string) ($claims['nonce'] ?? '')),
+        ]);
+        return $claims;
+    }
+
+    /**
+     * For an API: checks a bearer access token (RFC 9068: typ at+jwt, RS256 by the JWKS, iss,
+     * exp, aud among the client ids this API serves). Returns its claims (sub, client_id,
+     * scope, roles, app_roles, security_level, acr, sid). Revocation is not seen here: use
+     * introspection where a logout must count before `exp`.
+     */
+    public function verifyAccessToken(string $jwt, array $acceptedClientIds): array
+    {
+        $claims = $this->verifyJws($jwt, 'access token', fn (?string $typ) => $typ === 'at+jwt');
+        $this->check('access token', $claims, [
+            'aud' => in_array($claims['aud'] ?? null, $acceptedClientIds, true),
+        ]);
+        return $claims;
+    }
+
+    /** Signature and header (RS256 only, `typ` as `$typOk` says), then iss, exp and sub. */
+    private function verifyJws(string $jwt, string $what, callable $typOk): array
     {
         $parts = explode('.', $jwt);
         if (count($parts) !== 3) {
-            throw new OidcError('the ID token is not a JWS');
+            throw new OidcError("the $what is not a JWS");
         }
         [$h, $p, $s] = $parts;
         $header = json_decode(self::b64urlDecode($h), true);
         $claims = json_decode(self::b64urlDecode($p), true);
         if (!is_array($header) || !is_array($claims)) {
-            throw new OidcError('the ID token cannot be read');
+            throw new OidcError("the $what cannot be read");
         }
         // Accept exactly the algorithm registered for this application (never `none` or HS256).
         if (($header['alg'] ?? '') !== 'RS256') {
-            throw new OidcError('unexpected ID token algorithm');
+            throw new OidcError("unexpected $what algorithm");
+        }
+        if (!$typOk(isset($header['typ']) ? strtolower((string) $header['typ']) : null)) {
+            throw new OidcError("this is not an $what (typ)");
         }
         $key = $this->publicKey((string) ($header['kid'] ?? ''));
         if (openssl_verify("$h.$p", self::b64urlDecode($s), $key, OPENSSL_ALGO_SHA256) !== 1) {
-            throw new OidcError('the ID token signature is invalid');
+            throw new OidcError("the $what signature is invalid");
         }
-        $now = time();
-        $aud = (array) ($claims['aud'] ?? []);
-        $checks = [
+        $this->check($what, $claims, [
             'iss' => ($claims['iss'] ?? null) === $this->issuer,
-            'aud' => in_array($this->clientId, $aud, true) && (count($aud) === 1 || ($claims['azp'] ?? null) === $this->clientId),
-            'exp' => is_int($claims['exp'] ?? null) && $claims['exp'] > $now - self::LEEWAY,
-            'iat' => is_int($claims['iat'] ?? null) && $claims['iat'] < $now + self::LEEWAY,
-            'nonce' => $nonce === null || hash_equals($nonce, (string) ($claims['nonce'] ?? '')),
+            'exp' => is_int($claims['exp'] ?? null) && $claims['exp'] > time() - self::LEEWAY,
             'sub' => is_string($claims['sub'] ?? null) && $claims['sub'] !== '',
-        ];
-        foreach ($checks as $name => $ok) {
-            if (!$ok) {
-                throw new OidcError("the ID token's $name is wrong");
-            }
-        }
+        ]);
         return $claims;
     }
 
-    /** The JWKS key `kid` as an OpenSSL key. An unknown kid fetches the JWKS once more (rotation). */
+    private function check(string $what, array $claims, array $checks): void
+    {
+        foreach ($checks as $name => $ok) {
+            if (!$ok) {
+                throw new OidcError("the $what's $name is wrong");
+            }
+        }
+    }
+
+    /**
+     * The JWKS key `kid` as an OpenSSL key. An unknown kid fetches the JWKS once more (a key
+     * rotation), but not more often than every 30 seconds: forged kids must not make every
+     * request fetch it.
+     */
     private function publicKey(string $kid): OpenSSLAsymmetricKey
     {
         foreach ([false, true] as $refetch) {
             if ($refetch) {
+                if (@filemtime($this->cacheFile('jwks')) > time() - 30) {
+                    break;
+                }
                 @unlink($this->cacheFile('jwks'));
             }
             $jwks = $this->cached('jwks', fn () => $this->getJson($this->discovery()['jwks_uri']));

@@ -1,7 +1,8 @@
 <?php
 // Checks GerbangClient::verifyIdToken offline with a key made here: a good token passes, and a
 // forged signature, another algorithm, a wrong issuer, audience, nonce or an expired token are
-// refused. Run by examples/run.sh php before the live sign-in:  php examples/php/selftest.php
+// refused; then verifyAccessToken (typ at+jwt, audience). Run by examples/run.sh php before the
+// live sign-in:  php examples/php/selftest.php
 
 declare(strict_types=1);
 
@@ -53,6 +54,35 @@ try {
 foreach ($cases as $name => [$jwt, $nonce]) {
     try {
         $client->verifyIdToken($jwt, $nonce);
+        echo "FAILED: accepted: $name\n";
+        $failures++;
+    } catch (OidcError $e) {
+        echo "ok: refused ($name): {$e->getMessage()}\n";
+    }
+}
+// Access tokens, as an API checks them: typ at+jwt, audience among the accepted client ids.
+$access = ['iss' => $issuer, 'aud' => 'contoh', 'client_id' => 'contoh', 'sub' => 'u1', 'exp' => $now + 600,
+    'iat' => $now, 'scope' => 'openid roles'];
+$at = sign($access, $key, ['alg' => 'RS256', 'kid' => 'k1', 'typ' => 'at+jwt']);
+try {
+    $client->verifyAccessToken($at, ['contoh']);
+    echo "ok: a good access token passes\n";
+} catch (OidcError $e) {
+    echo "FAILED: a good access token was refused: {$e->getMessage()}\n";
+    $failures++;
+}
+$api = [
+    'an ID token as an access token' => fn () => $client->verifyAccessToken($token, ['contoh']),
+    'an access token as an ID token' => fn () => $client->verifyIdToken($at, null),
+    'an access token for another application' => fn () => $client->verifyAccessToken($at, ['lain']),
+    'an expired access token' => fn () => $client->verifyAccessToken(
+        sign(['exp' => $now - 3600] + $access, $key, ['alg' => 'RS256', 'kid' => 'k1', 'typ' => 'at+jwt']),
+        ['contoh'],
+    ),
+];
+foreach ($api as $name => $call) {
+    try {
+        $call();
         echo "FAILED: accepted: $name\n";
         $failures++;
     } catch (OidcError $e) {

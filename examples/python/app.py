@@ -6,7 +6,8 @@ CodeIDToken for the ID token; a standard-library HTTP server, no framework.
     GERBANG_ISSUER=https://sso.jemberkab.go.id CLIENT_ID=… CLIENT_SECRET=… \\
         APP_URL=http://localhost:8000 APP_PORT=8000 python3 examples/python/app.py
 
-Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout
+Routes: /  /login[?level=2]  /callback  /me (JSON)  /logout, and /api/profil (an API taking
+Gerbang access tokens).
 In Flask or Django, Authlib's integration (authlib.integrations.flask_client) does the same
 steps; the calls below show what happens underneath.
 """
@@ -28,6 +29,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+from joserfc.jwt import JWTClaimsRegistry
 
 ISSUER = os.environ["GERBANG_ISSUER"].rstrip("/")
 CLIENT_ID = os.environ["CLIENT_ID"]
@@ -44,7 +46,8 @@ assert METADATA["issuer"] == ISSUER, "discovery names another issuer"
 
 class Jwks:
     """The provider's signing keys, kept for an hour (Gerbang's Cache-Control max-age); a token
-    signed with a key not seen yet (after a rotation) fetches them once more."""
+    signed with a key not seen yet (after a rotation) fetches them once more, but not more often
+    than every 30 seconds (forged `kid`s must not make every request fetch them)."""
 
     def __init__(self, uri, max_age=3600):
         self.uri, self.max_age, self.keys, self.fetched = uri, max_age, None, 0.0
@@ -52,7 +55,8 @@ class Jwks:
 
     def get(self, force=False):
         with self.lock:
-            if force or self.keys is None or time.time() - self.fetched > self.max_age:
+            age = time.time() - self.fetched
+            if self.keys is None or age > self.max_age or (force and age > 30):
                 self.keys = KeySet.import_key_set(requests.get(self.uri, timeout=10).json())
                 self.fetched = time.time()
             return self.keys
@@ -73,6 +77,27 @@ def verify_id_token(id_token, nonce):
     claims = CodeIDToken(token.claims, token.header, options, {"nonce": nonce, "client_id": CLIENT_ID})
     claims.validate(leeway=60)
     return dict(claims)
+
+
+# What an API of this application accepts (RFC 9068): tokens Gerbang issued to this application
+# (list other client ids the API serves), unexpired.
+ACCESS_CLAIMS = JWTClaimsRegistry(leeway=60, iss={"essential": True, "value": ISSUER},
+                                  aud={"essential": True, "values": [CLIENT_ID]},
+                                  exp={"essential": True}, sub={"essential": True})
+
+
+def verify_access_token(token):
+    """A bearer access token, as an API checks it: signature (JWKS), typ at+jwt (an ID token is
+    not an access token), iss, aud, exp. Revocation is not seen here: use introspection where a
+    logout must count before `exp`."""
+    try:
+        decoded = jwt.decode(token, JWKS.get(), registry=ALGORITHMS)
+    except InvalidKeyIdError:
+        decoded = jwt.decode(token, JWKS.get(force=True), registry=ALGORITHMS)
+    if str(decoded.header.get("typ", "")).lower() != "at+jwt":
+        raise JoseError("not an access token (typ)")
+    ACCESS_CLAIMS.validate(decoded.claims)
+    return decoded.claims
 
 
 def oauth_client(**kwargs):
@@ -108,7 +133,7 @@ class App(BaseHTTPRequestHandler):
         SESSIONS[self.sid] = {}
         return SESSIONS[self.sid]
 
-    def send(self, status, body, content_type="application/json", location=None):
+    def send(self, status, body, content_type="application/json", location=None, headers=()):
         data = (json.dumps(body, ensure_ascii=False, indent=2) if content_type == "application/json" else body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type + "; charset=utf-8")
@@ -117,6 +142,8 @@ class App(BaseHTTPRequestHandler):
         self.send_header("Set-Cookie", f"{COOKIE}={self.sid}; Path=/; HttpOnly; SameSite=Lax{secure}")
         if location:
             self.send_header("Location", location)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -130,7 +157,7 @@ class App(BaseHTTPRequestHandler):
         session = self.session()
         try:
             route = {"/": self.home, "/login": self.login, "/callback": self.callback, "/me": self.me,
-                     "/logout": self.logout}.get(url.path)
+                     "/logout": self.logout, "/api/profil": self.api}.get(url.path)
             if route is None:
                 return self.send(404, {"error": "not_found"})
             route(session, query)
@@ -192,6 +219,23 @@ class App(BaseHTTPRequestHandler):
             return self.send(401, {"error": "not_signed_in"})
         self.send(200, {"id_token_verified": True, "id_token": user["id_claims"], "userinfo": user["userinfo"],
                         "refreshed": bool(user["refresh_token"]), "refreshed_sub": user["refreshed_sub"]})
+
+    def api(self, session, query):
+        """An API of this application, taking Gerbang access tokens (no session)."""
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return self.send(401, {"error": "invalid_token", "error_description": "a bearer token is required"},
+                             headers=[("WWW-Authenticate", "Bearer")])
+        try:
+            claims = verify_access_token(token)
+        except (JoseError, ValueError) as e:
+            return self.send(401, {"error": "invalid_token", "error_description": str(e)},
+                             headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')])
+        if "roles" not in claims.get("scope", "").split():
+            return self.send(403, {"error": "insufficient_scope"},
+                             headers=[("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="roles"')])
+        keep = ("sub", "client_id", "scope", "roles", "app_roles", "security_level", "acr")
+        self.send(200, {k: claims[k] for k in keep if k in claims})
 
     def logout(self, session, query):
         id_token = session.get("user", {}).get("id_token")
