@@ -8,13 +8,16 @@
 //!   APP_URL=http://localhost:8000 APP_PORT=8000 target/debug/examples/gerbang-rp
 //! ```
 //!
-//! Routes: `/`, `/login[?level=2]`, `/callback`, `/me` (JSON), `/logout`. With axum or actix the
+//! Routes: `/`, `/login[?level=2]`, `/callback`, `/me` (JSON), `/logout`, and `/api/profil`, an
+//! API taking Gerbang access tokens (checked with `jsonwebtoken`). With axum or actix the
 //! OpenID Connect part stays as it is; only the routing and the session store change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken, CoreRevocationErrorResponse,
@@ -96,14 +99,16 @@ struct Settings {
     app_url: String,
 }
 
-/// The client made from discovery (its JWKS included) and the end-session endpoint.
-type Discovered = Arc<(Client, EndSessionUrl)>;
+/// The client made from discovery (its JWKS included), the end-session endpoint and the JWKS URI.
+type Discovered = Arc<(Client, EndSessionUrl, String)>;
 
 /// The provider as this application knows it: discovery, kept for `METADATA_MAX_AGE`.
 struct Provider {
     settings: Settings,
     http: reqwest::Client,
     current: tokio::sync::Mutex<Option<(Instant, Discovered)>>,
+    /// The JWKS as the API below reads it (jsonwebtoken's types), and when it was fetched.
+    api_keys: tokio::sync::Mutex<Option<(Instant, JwkSet)>>,
 }
 
 impl Provider {
@@ -119,6 +124,7 @@ impl Provider {
         // Checks that the document's issuer is the one asked for, and fetches the JWKS.
         let meta = ProviderMetadataWithLogout::discover_async(issuer, &self.http).await.map_err(|e| e.to_string())?;
         let end_session = meta.additional_metadata().end_session_endpoint.clone().ok_or("no end_session_endpoint")?;
+        let jwks_uri = meta.jwks_uri().url().to_string();
         let token_url = meta.token_endpoint().cloned().ok_or("no token_endpoint")?;
         let userinfo_url = meta.userinfo_endpoint().cloned().ok_or("no userinfo_endpoint")?;
         let client = ClientOf::<EndpointMaybeSet, EndpointMaybeSet>::from_provider_metadata(
@@ -129,7 +135,7 @@ impl Provider {
         .set_token_uri(token_url)
         .set_user_info_url(userinfo_url)
         .set_redirect_uri(RedirectUrl::new(format!("{}/callback", s.app_url)).map_err(|e| e.to_string())?);
-        let made = Arc::new((client, end_session));
+        let made = Arc::new((client, end_session, jwks_uri));
         *current = Some((Instant::now(), made.clone()));
         Ok(made)
     }
@@ -157,6 +163,54 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// For an API: checks a bearer access token (RFC 9068: `typ` at+jwt, RS256 by the JWKS,
+    /// `iss`, `exp`, `aud` among the client ids this API serves — here its own). Revocation is
+    /// not seen here: use introspection where a logout must count before `exp`.
+    async fn verify_access_token(&self, token: &str) -> Result<Value, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+            return Err("not an access token (typ)".into());
+        }
+        let key = self.api_key(header.kid.as_deref().ok_or("no kid")?).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 60;
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| e.to_string())?;
+        Ok(data.claims)
+    }
+
+    /// The JWKS key `kid`: the JWKS is kept for `METADATA_MAX_AGE`, and fetched again for an
+    /// unknown kid at most every 30 seconds (forged kids must not make every request fetch it).
+    async fn api_key(&self, kid: &str) -> Result<DecodingKey, String> {
+        let mut keys = self.api_keys.lock().await;
+        for refetch in [false, true] {
+            let stale = keys.as_ref().is_none_or(|(at, _)| {
+                at.elapsed() > METADATA_MAX_AGE || (refetch && at.elapsed() > Duration::from_secs(30))
+            });
+            if stale {
+                let uri = self.client(false).await?.2.clone();
+                let set: JwkSet = self
+                    .http
+                    .get(uri)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *keys = Some((Instant::now(), set));
+            }
+            if let Some(jwk) = keys.as_ref().and_then(|(_, set)| set.find(kid)) {
+                return DecodingKey::from_jwk(jwk).map_err(|e| e.to_string());
+            }
+        }
+        Err("no key in the JWKS for this token".into())
+    }
+}
+
 #[derive(Default)]
 struct Session {
     pending: Option<(CsrfToken, Nonce, PkceCodeVerifier)>,
@@ -172,14 +226,44 @@ struct Response {
     body: String,
     content_type: &'static str,
     location: Option<String>,
+    www_authenticate: Option<&'static str>,
+}
+
+fn plain(status: u16) -> Response {
+    Response { status, body: String::new(), content_type: "text/plain", location: None, www_authenticate: None }
 }
 
 fn json_response(status: u16, body: Value) -> Response {
-    Response { status, body: body.to_string(), content_type: "application/json", location: None }
+    Response { body: body.to_string(), content_type: "application/json", ..plain(status) }
 }
 
 fn redirect(url: String) -> Response {
-    Response { status: 303, body: String::new(), content_type: "text/plain", location: Some(url) }
+    Response { location: Some(url), ..plain(303) }
+}
+
+/// `/api/profil`: an API of this application, taking Gerbang access tokens (no session).
+async fn api(p: &Provider, authorization: Option<&str>) -> Response {
+    let refuse = |status, error: &str, detail: String, challenge| Response {
+        www_authenticate: Some(challenge),
+        ..json_response(status, json!({"error": error, "error_description": detail}))
+    };
+    let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim) else {
+        return refuse(401, "invalid_token", "a bearer token is required".into(), "Bearer");
+    };
+    let claims = match p.verify_access_token(token).await {
+        Ok(c) => c,
+        Err(e) => return refuse(401, "invalid_token", e, "Bearer error=\"invalid_token\""),
+    };
+    if !claims["scope"].as_str().unwrap_or("").split(' ').any(|s| s == "roles") {
+        return refuse(
+            403,
+            "insufficient_scope",
+            String::new(),
+            "Bearer error=\"insufficient_scope\", scope=\"roles\"",
+        );
+    }
+    let keep = ["sub", "client_id", "scope", "roles", "app_roles", "security_level", "acr"];
+    json_response(200, keep.iter().filter_map(|k| Some((k.to_string(), claims.get(*k)?.clone()))).collect())
 }
 
 fn random() -> String {
@@ -283,8 +367,15 @@ async fn logout(p: &Provider, session: &mut Session) -> Result<Response, String>
     Ok(redirect(url.to_string()))
 }
 
-async fn route(p: &Provider, path: &str, query: &HashMap<String, String>, session: &mut Session) -> Response {
+async fn route(
+    p: &Provider,
+    path: &str,
+    query: &HashMap<String, String>,
+    authorization: Option<&str>,
+    session: &mut Session,
+) -> Response {
     let result = match path {
+        "/api/profil" => return api(p, authorization).await,
         "/" => {
             let out = query.get("state").is_some() && query.get("state") == session.logout_state.take().as_ref();
             let mut page = String::from(if out { "<p>Anda telah keluar.</p>" } else { "" });
@@ -293,7 +384,7 @@ async fn route(p: &Provider, path: &str, query: &HashMap<String, String>, sessio
             } else {
                 "<p><a href=\"/login\">Masuk dengan SSO</a></p>"
             };
-            Ok(Response { status: 200, body: page, content_type: "text/html", location: None })
+            Ok(Response { body: page, content_type: "text/html", ..plain(200) })
         }
         "/login" => login(p, query, session).await,
         "/callback" => callback(p, query, session).await,
@@ -333,13 +424,18 @@ async fn serve(p: Arc<Provider>, sessions: Arc<Sessions>, mut stream: tokio::net
     let mut sid = cookie.filter(|c| sessions.lock().unwrap().contains_key(c)).unwrap_or_else(random);
     let mut session = sessions.lock().unwrap().remove(&sid).unwrap_or_default();
     let signed_in = session.user.is_some();
-    let res = route(&p, url.path(), &query, &mut session).await;
+    let authorization = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+        .map(|l| l["authorization:".len()..].trim().to_string());
+    let res = route(&p, url.path(), &query, authorization.as_deref(), &mut session).await;
     if signed_in != session.user.is_some() {
         sid = random(); // a fresh session id after signing in or out (no session fixation)
     }
     sessions.lock().unwrap().insert(sid.clone(), session);
     let secure = if p.settings.app_url.starts_with("https://") { "; Secure" } else { "" };
-    let location = res.location.map(|l| format!("Location: {l}\r\n")).unwrap_or_default();
+    let location = res.location.map(|l| format!("Location: {l}\r\n")).unwrap_or_default()
+        + &res.www_authenticate.map(|c| format!("WWW-Authenticate: {c}\r\n")).unwrap_or_default();
     let out = format!(
         "HTTP/1.1 {} X\r\nContent-Type: {}; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
          Set-Cookie: contoh_rs={sid}; Path=/; HttpOnly; SameSite=Lax{secure}\r\n{location}Connection: close\r\n\r\n{}",
@@ -366,7 +462,7 @@ async fn main() -> std::io::Result<()> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(std::io::Error::other)?;
-    let provider = Arc::new(Provider { settings, http, current: tokio::sync::Mutex::new(None) });
+    let provider = Arc::new(Provider { settings, http, current: Default::default(), api_keys: Default::default() });
     let sessions: Arc<Sessions> = Arc::default();
     let port = std::env::var("APP_PORT").unwrap_or_else(|_| "8000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
