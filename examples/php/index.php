@@ -19,7 +19,7 @@ $oidc = new GerbangClient(
     (string) getenv('CLIENT_ID'),
     (string) getenv('CLIENT_SECRET'),
     $appUrl . '/callback',
-    sys_get_temp_dir(),
+    sys_get_temp_dir(), // discovery and JWKS cache: in production a directory only this application writes
 );
 // Claims for the NIP, the OPD unit and the roles; add `nik` only if the application is
 // registered for it (personal data, UU 27/2022).

@@ -73,6 +73,8 @@ def verify_id_token(id_token, nonce):
         token = jwt.decode(id_token, JWKS.get(), registry=ALGORITHMS)
     except InvalidKeyIdError:
         token = jwt.decode(id_token, JWKS.get(force=True), registry=ALGORITHMS)
+    if str(token.header.get("typ", "JWT")).lower() != "jwt":  # not an access or logout token
+        raise JoseError("not an ID token (typ)")
     options = {"iss": {"essential": True, "value": ISSUER}, "aud": {"essential": True, "value": CLIENT_ID}}
     claims = CodeIDToken(token.claims, token.header, options, {"nonce": nonce, "client_id": CLIENT_ID})
     claims.validate(leeway=60)
