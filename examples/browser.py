@@ -20,9 +20,9 @@ browser would, and checks what the application reports:
                                   post-logout page; /me is then refused and a new login asks
                                   for the password again (the single sign-on session ended)
 
-Usage: python3 browser.py APP_URL   (environment: GERBANG_ISSUER, NIP, PASSWORD, CLIENT_ID,
-CLIENT_SECRET, EXPECT_OPD,
-EXPECT_ROLE, EXPECT_APP_ROLE). Exits non-zero naming the failed step.
+Usage: python3 browser.py APP_URL, with GERBANG_ISSUER, NIP, PASSWORD, CLIENT_ID, CLIENT_SECRET,
+EXPECT_OPD, EXPECT_ROLE and EXPECT_APP_ROLE in the environment (examples/run.sh sets them).
+Exits non-zero naming the failed step.
 """
 
 import base64
