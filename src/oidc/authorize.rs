@@ -432,18 +432,28 @@ pub async fn end_flow(st: &Provider<'_>, flow_id: &str) {
     }
 }
 
-/// After a successful login: ask for consent if needed, else send the code.
-pub async fn after_login(st: &Provider<'_>, mut flow: Flow, session: &SsoSession, now: i64) -> Outcome {
+/// After a successful login: ask for consent if needed, else send the code. `known` is the
+/// session's account as the login just read it, if it did.
+pub async fn after_login(
+    st: &Provider<'_>,
+    mut flow: Flow,
+    session: &SsoSession,
+    known: Option<accounts::Account>,
+    now: i64,
+) -> Outcome {
     let fail = |err: OAuthError| error_redirect(st, &flow.request.redirect_uri, flow.request.state.as_deref(), &err);
     let client = match st.clients.get(st.db, &flow.request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return error_page("error_unknown_client", "invalid_client", "the client was removed"),
         Err(e) => return fail(OAuthError::server(e)),
     };
-    let account = match accounts::get(st.db, &session.account_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return error_page("err_session_expired", "invalid_request", "the account was removed"),
-        Err(e) => return fail(OAuthError::server(e)),
+    let account = match known.filter(|a| a.id == session.account_id) {
+        Some(a) => a,
+        None => match accounts::get(st.db, &session.account_id).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return error_page("err_session_expired", "invalid_request", "the account was removed"),
+            Err(e) => return fail(OAuthError::server(e)),
+        },
     };
     match access::check(st, &client, &account, now).await {
         Err(e) => return fail(OAuthError::server(e)),

@@ -73,7 +73,10 @@ async fn locked_head(tx: &mut Tx) -> Result<Head, StoreError> {
 /// Appends one record and moves the head to it, in one transaction holding the head (see
 /// [`locked_head`]): `link` gets the head and returns the new record's sequence number, hashes
 /// and the new head's MAC. Returns the new record's sequence number.
-pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl FnOnce(&Head) -> Link) -> Result<i64, StoreError> {
+pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl Fn(&Head) -> Link) -> Result<i64, StoreError> {
+    if matches!(db, Db::Postgres(_)) {
+        return append_swapping(db, r, &link).await;
+    }
     let mut tx = db.begin().await?;
     let head = locked_head(&mut tx).await?;
     let l = link(&head);
@@ -92,6 +95,49 @@ pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl FnOnce(&Head) -> Link
     )?;
     tx.commit().await?;
     Ok(l.seq)
+}
+
+/// How often [`append_swapping`] reads the head again after another writer moved it.
+const SWAP_ROUNDS: usize = 50;
+
+/// PostgreSQL's append, two round trips where the transaction takes five (BEGIN, the locked
+/// read, insert, update, COMMIT): the head is read unlocked, then one statement moves it and
+/// inserts the record only if nobody moved it meanwhile. A writer racing for the head makes
+/// that statement wait for it, then find the head changed and do nothing (READ COMMITTED
+/// re-checks the row it waited for), so this reads the head again. Every login appends a
+/// record, so this is on the hottest write path.
+async fn append_swapping(db: &Db, r: &NewRecord<'_>, link: &impl Fn(&Head) -> Link) -> Result<i64, StoreError> {
+    for _ in 0..SWAP_ROUNDS {
+        let head =
+            head(db).await?.ok_or_else(|| StoreError::Corrupt("the audit trail's head row is missing".into()))?;
+        let l = link(&head);
+        let moved = dispatch!(
+            db,
+            "WITH moved AS (UPDATE audit_head SET seq = $1, hash = $2, mac = $3 \
+               WHERE id = 1 AND seq = $4 AND hash = $5 AND keyed_from = $6 RETURNING id) \
+             INSERT INTO audit_events (seq, at, kind, actor, subject, ip, detail, prev_hash, hash) \
+             SELECT $1, $7, $8, $9, $10, $11, $12, $5, $2 FROM moved",
+            [
+                l.seq,
+                &l.hash,
+                &l.head_mac,
+                head.seq,
+                &head.hash,
+                head.keyed_from,
+                r.at,
+                r.kind,
+                r.actor,
+                r.subject,
+                r.ip,
+                r.detail
+            ],
+            execute
+        )?;
+        if moved == 1 {
+            return Ok(l.seq);
+        }
+    }
+    Err(StoreError::Conflict("audit_head".into()))
 }
 
 /// Signs a head (and retention anchor) the migration left unsigned, once: `head_mac` and

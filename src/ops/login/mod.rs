@@ -225,8 +225,8 @@ pub async fn password(
         return Step::Authorize(Outcome::SecondFactor(flow, factors));
     }
     tracing::info!(account = %account.id, "login succeeded");
-    let stored_locale = account.locale.as_deref().unwrap_or("");
-    session::start(st, flow, browser, &account.id, Some(stored_locale), 1, vec!["pwd".into()], now).await
+    let id = account.id.clone();
+    session::start(st, flow, browser, &id, Some(account), 1, vec!["pwd".into()], now).await
 }
 
 /// Passwordless login with a discoverable passkey and user verification: level 3 at once.

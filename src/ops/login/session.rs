@@ -4,6 +4,7 @@
 use super::{Browser, Step};
 use crate::audit::{self, Event};
 use crate::auth::{recovery, session as sso};
+use crate::identity::accounts::Account;
 use crate::identity::levels;
 use crate::oidc::authorize::{self, Flow, Outcome};
 use crate::oidc::logout::session_memory;
@@ -15,16 +16,16 @@ pub(super) const RECOVERY_AMR: &str = "x-recovery";
 
 /// A fresh session at every login and step-up, replacing the browser's old one: a cookie
 /// planted or stolen before is worthless after it (see [`replace`] for what becomes of the old
-/// session's grants). Then the authorization continues. `stored_locale` is the account's
-/// language as just read (`""` when unset), when the caller has it: the write is skipped when
-/// the page's language is the same.
+/// session's grants). Then the authorization continues. `known` is the account as the login
+/// just read it, when the caller has it: it is not read again, and its language is written only
+/// when the page's differs.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn start(
     st: &AppState,
     flow: Flow,
     browser: &Browser<'_>,
     account_id: &str,
-    stored_locale: Option<&str>,
+    known: Option<Account>,
     level: u8,
     amr: Vec<String>,
     now: i64,
@@ -66,13 +67,14 @@ pub(super) async fn start(
             return Step::Internal;
         }
     }
+    let stored_locale = known.as_ref().map(|a| a.locale.as_deref().unwrap_or(""));
     if stored_locale != Some(browser.locale) {
         if let Err(e) = crate::store::accounts::set_locale(&st.db, account_id, browser.locale).await {
             tracing::warn!(error = %e, "could not record the person's language");
         }
     }
     crate::ops::notify::signed_in_from(st, account_id, browser.device, browser.user_agent, now).await;
-    match authorize::after_login(&st.provider(), flow, &session, now).await {
+    match authorize::after_login(&st.provider(), flow, &session, known, now).await {
         // After a recovery code the person is asked to enrol a new authenticator before going on.
         Outcome::Redirect(continue_url) if session.amr.iter().any(|a| a == RECOVERY_AMR) => {
             let remaining = recovery::remaining(&st.db, account_id).await.unwrap_or(0);
