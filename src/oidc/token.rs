@@ -133,7 +133,16 @@ async fn authorization_code(
         // Stored with the grant, so issuing its first tokens writes nothing more about roles.
         roles: person.role_ids_for(&client.id),
     };
-    grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
+    // The first refresh token is stored with the grant (one statement on PostgreSQL).
+    let refresh = if client.allows_grant(GrantType::RefreshToken) {
+        let token = crypto::random_token(32).map_err(OAuthError::server)?;
+        let hash = crypto::sha256_hex(token.as_bytes());
+        grant_store::insert_grant_with_refresh(st.db, &row, &hash).await.map_err(OAuthError::server)?;
+        Some(token)
+    } else {
+        grant_store::insert_grant(st.db, &row).await.map_err(OAuthError::server)?;
+        None
+    };
     // A code issued just before the person withdrew the application's access must not bring it
     // back: an application that asks for consent redeems codes only while the consent stands.
     // Read once the grant exists (not before): a withdrawal that looked for grants before this
@@ -145,7 +154,7 @@ async fn authorization_code(
         grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
     }
-    user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), None, now).await
+    user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), refresh, now).await
 }
 
 /// The signer binding is looked up only when something depends on it: a level-4 grant, the

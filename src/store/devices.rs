@@ -13,16 +13,29 @@ pub enum Seen {
     First,
 }
 
+/// How stale `last_seen` may get before a sign-in writes it again. It only decides when a
+/// device is forgotten (after 400 days unseen), so a day's precision is plenty, and the usual
+/// sign-in from a known browser is a read, not a write and a commit.
+const LAST_SEEN_PRECISION: i64 = 86_400;
+
 /// Records a sign-in from `device_hash`. Of simultaneous first sign-ins from one device, one
 /// inserts the row and the others find it (the primary key decides).
 pub async fn seen(db: &Db, account_id: &str, device_hash: &str, now: i64) -> Result<Seen, StoreError> {
-    let n = dispatch!(
+    let known: Option<(i64,)> = dispatch!(
         db,
-        "UPDATE known_devices SET last_seen = $1 WHERE account_id = $2 AND device_hash = $3",
-        [now, account_id, device_hash],
-        execute
+        "SELECT last_seen FROM known_devices WHERE account_id = $1 AND device_hash = $2",
+        [account_id, device_hash],
+        fetch_optional((i64,))
     )?;
-    if n > 0 {
+    if let Some((last_seen,)) = known {
+        if last_seen <= now - LAST_SEEN_PRECISION {
+            dispatch!(
+                db,
+                "UPDATE known_devices SET last_seen = $1 WHERE account_id = $2 AND device_hash = $3 AND last_seen < $1",
+                [now, account_id, device_hash],
+                execute
+            )?;
+        }
         return Ok(Seen::Known);
     }
     let (others,): (i64,) =

@@ -50,6 +50,39 @@ pub async fn insert_grant(db: &Db, g: &GrantRow) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A new grant with its first refresh token (`token_hash`, expiring with the grant). On
+/// PostgreSQL one statement, one commit: a login's token request is on the morning's hottest
+/// path. On SQLite (in-process, no commit to save) two statements; a grant left without its
+/// token by a failure in between is only an unusable row.
+pub async fn insert_grant_with_refresh(db: &Db, g: &GrantRow, token_hash: &str) -> Result<(), StoreError> {
+    match db {
+        Db::Postgres(_) => {
+            dispatch!(
+                db,
+                "WITH g AS (INSERT INTO grants (id, account_id, client_id, scope, sid, auth_time, acr, amr, created_at, \
+                   expires_at, revoked_at, roles, rp_sid) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id, created_at, expires_at) \
+                 INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at) \
+                 SELECT $14, id, created_at, expires_at, NULL FROM g",
+                [&g.id, &g.account_id, &g.client_id, &g.scope, &g.sid, g.auth_time, &g.acr, &g.amr, g.created_at, g.expires_at, g.revoked_at, &g.roles, &g.rp_sid, token_hash],
+                execute
+            )?;
+        }
+        Db::Sqlite(_) => {
+            insert_grant(db, g).await?;
+            let r = RefreshRow {
+                token_hash: token_hash.to_string(),
+                grant_id: g.id.clone(),
+                created_at: g.created_at,
+                expires_at: g.expires_at,
+                used_at: None,
+            };
+            insert_refresh(db, &r).await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn get_grant(db: &Db, id: &str) -> Result<Option<GrantRow>, StoreError> {
     Ok(dispatch!(
         db,
