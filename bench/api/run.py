@@ -50,6 +50,7 @@ from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_DB = os.environ.get("BENCH_PG_DB", "gerbang_bench_api")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+PG_PARAMS = os.environ.get("BENCH_PG_PARAMS", "")  # e.g. sslmode=disable (see bench/login_storm/run.py)
 REDIS_PREFIX = "gerbang-api:"
 LUA_DIR = os.path.join(ROOT, "bench", "lua")
 PASSWORD = "kata-sandi-api-bench-2026"
@@ -253,7 +254,7 @@ def bench(backend, args, tmp):
         subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"], check=True,
                        capture_output=True)
         subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {PG_DB}"], check=True, capture_output=True)
-        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{PG_DB}"
+        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{PG_DB}" + (f"?{PG_PARAMS}" if PG_PARAMS else "")
         env["GERBANG_REDIS_URL"] = REDIS_URL
         env["GERBANG_REDIS_PREFIX"] = REDIS_PREFIX
     print(f"[{backend}] creating {args.accounts} accounts", file=sys.stderr)

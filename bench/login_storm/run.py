@@ -36,6 +36,9 @@ from cpu import ms_each, process_ticks, ticks_of  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+# Connection parameters for Gerbang's database URL, e.g. `sslmode=disable`: on loopback, TLS to
+# PostgreSQL only costs CPU on both ends (sqlx's default, `prefer`, uses it when offered).
+PG_PARAMS = os.environ.get("BENCH_PG_PARAMS", "")
 HASH_THREADS = os.environ.get("MAX_CONCURRENT_HASHES", "4")
 PG_DB = "gerbang_bench_storm"
 PASSWORD = "kata-sandi-pagi-senin-2026"
@@ -200,7 +203,7 @@ def server_env(backend, tmp, pg_db, redis_prefix, **settings):
     else:
         for sql in (f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)", f"CREATE DATABASE {pg_db}"):
             subprocess.run(["psql", PG_URL, "-qc", sql], check=True, capture_output=True)
-        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{pg_db}"
+        env["GERBANG_DATABASE_URL"] = f"{PG_URL.rstrip('/')}/{pg_db}" + (f"?{PG_PARAMS}" if PG_PARAMS else "")
         env["GERBANG_REDIS_URL"] = REDIS_URL
         env["GERBANG_REDIS_PREFIX"] = redis_prefix
     return env, port

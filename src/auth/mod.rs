@@ -22,10 +22,8 @@ pub struct Factors {
 
 impl Factors {
     pub async fn of(db: &Db, account_id: &str) -> Result<Factors, StoreError> {
-        Ok(Factors {
-            totp: totp::is_enrolled(db, account_id).await?,
-            passkeys: !crate::store::passkeys::list(db, account_id).await?.is_empty(),
-        })
+        let (totp, passkeys) = crate::store::factors::enrolled(db, account_id).await?;
+        Ok(Factors { totp, passkeys })
     }
 
     pub fn any(&self) -> bool {

@@ -11,6 +11,19 @@ pub struct TotpRow {
     pub created_at: i64,
 }
 
+/// Whether the account has a confirmed authenticator app and whether it has a passkey, in one
+/// round trip (every password login asks).
+pub async fn enrolled(db: &Db, account_id: &str) -> Result<(bool, bool), StoreError> {
+    let (totp, passkeys): (bool, bool) = dispatch!(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE account_id = $1 AND confirmed), \
+                EXISTS (SELECT 1 FROM passkeys WHERE account_id = $1)",
+        [account_id],
+        fetch_one((bool, bool))
+    )?;
+    Ok((totp, passkeys))
+}
+
 pub async fn get_totp(db: &Db, account_id: &str) -> Result<Option<TotpRow>, StoreError> {
     Ok(dispatch!(
         db,
