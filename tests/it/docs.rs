@@ -17,6 +17,9 @@ const HARNESS_VARIABLES: &[&str] = &[
     "GERBANG_TEST_REDIS_URL",
     // A prebuilt binary for the bench and fuzzing scripts (docs/performance.md, fuzzing.md).
     "GERBANG_BIN",
+    // The scratch PostgreSQL database docs/tools/dbdesign.py --check applies the migrations to
+    // (.ci/run; docs/desain-basis-data.md, pengujian.md).
+    "GERBANG_DOCS_PG_URL",
 ];
 
 fn root() -> PathBuf {
