@@ -233,8 +233,7 @@ fn invocations(line: &str) -> Vec<Vec<String>> {
             }
         }
         let mut i = 0;
-        loop {
-            let Some(w) = words.get(i) else { break };
+        while let Some(w) = words.get(i) {
             let assignment = w.split_once('=').is_some_and(|(k, _)| {
                 !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.starts_with('-')
             });
