@@ -108,8 +108,8 @@ def apply_sqlite(migs: list[Migration]) -> sqlite3.Connection:
     return db
 
 
-def top_level_split(s: str) -> list[str]:
-    """Splits a column/constraint list on commas outside parentheses and quotes."""
+def split_outside(s: str, sep: str) -> list[str]:
+    """Splits `s` on `sep` where it stands outside parentheses and quotes; the parts as written."""
     parts, depth, cur, quote = [], 0, [], False
     for ch in s:
         if ch == "'":
@@ -118,14 +118,18 @@ def top_level_split(s: str) -> list[str]:
             depth += 1
         elif not quote and ch == ")":
             depth -= 1
-        if ch == "," and depth == 0 and not quote:
-            parts.append("".join(cur).strip())
+        if ch == sep and depth == 0 and not quote:
+            parts.append("".join(cur))
             cur = []
         else:
             cur.append(ch)
-    if "".join(cur).strip():
-        parts.append("".join(cur).strip())
+    parts.append("".join(cur))
     return parts
+
+
+def top_level_split(s: str) -> list[str]:
+    """Splits a column/constraint list on commas outside parentheses and quotes."""
+    return [p.strip() for p in split_outside(s, ",") if p.strip()]
 
 
 def strip_comments(sql: str) -> str:
@@ -197,23 +201,8 @@ class PgSchema:
 
 def statements(sql: str) -> list[str]:
     """Splits a migration into statements on semicolons outside quotes and parentheses."""
-    sql = strip_comments(sql)
-    out, cur, depth, quote = [], [], 0, False
-    for ch in sql:
-        if ch == "'":
-            quote = not quote
-        elif not quote and ch == "(":
-            depth += 1
-        elif not quote and ch == ")":
-            depth -= 1
-        if ch == ";" and not quote and depth == 0:
-            out.append(" ".join("".join(cur).split()))
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        out.append(" ".join("".join(cur).split()))
-    return [s for s in out if s]
+    parts = (" ".join(p.split()) for p in split_outside(strip_comments(sql), ";"))
+    return [p for p in parts if p]
 
 
 def column_type(defn: str) -> str:
