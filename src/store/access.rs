@@ -241,6 +241,9 @@ mod tests {
         assert!(!light.contains("role_assignments") && !light.contains("certificates"), "{light}");
         assert!(light.contains("NULL AS direct_roles, 0 AS signer_candidate"), "{light}");
         assert!(light.contains("g.id = $1") && light.contains("jti = $2") && !light.contains("$3"), "{light}");
+        let rotate = rotate_sql();
+        assert!(rotate.contains("g.id IN (SELECT grant_id FROM spent)") && rotate.contains("WHERE false"), "{rotate}");
+        assert!(rotate.contains("string_agg") && !rotate.contains("{") && !rotate.contains("$6"), "{rotate}");
         let full = sql(&db, true);
         assert!(full.contains("group_concat(ra.role_id, ' ')") && full.contains("c.not_before <= $1"), "{full}");
     }
