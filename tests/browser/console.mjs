@@ -6,7 +6,7 @@
 // Elements are found by role and label where possible, so the labels are exercised too. Every
 // page of interest is photographed into $ARTIFACTS as console-NN-*.png. Run by tests/browser/run.sh
 // after passkeys.mjs, on the same server; the accounts, unit and roles are made there by the CLI.
-import { chromium } from "playwright-core";
+import { launch, withAuthenticator } from "./lib.mjs";
 import { mkdirSync, readFileSync } from "node:fs";
 
 const BASE = process.env.BASE;
@@ -19,7 +19,6 @@ const REVIEWER_NIP = process.env.REVIEWER_NIP;
 const ADMIN_ENROL_URL = process.env.ADMIN_ENROL_URL;
 const REVIEWER_ENROL_URL = process.env.REVIEWER_ENROL_URL;
 const ARTIFACTS = process.env.ARTIFACTS;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 for (const [k, v] of Object.entries({ BASE, PASSWORD, ADMIN_NIP, ADMIN_ID, STAFF_ID, ROLE, REVIEWER_NIP, ADMIN_ENROL_URL, REVIEWER_ENROL_URL, ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
 }
@@ -32,25 +31,14 @@ function check(name, ok, detail = "") {
   if (!ok) throw new Error(`check failed: ${name} ${detail}`);
 }
 const started = Date.now();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let exitCode = 0;
 let page;
 try {
   // A browser of its own (with its own platform authenticator) for each administrator.
   async function newBrowserPage() {
-    const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1280, height: 900 } });
+    const { context, page: p } = await withAuthenticator(browser);
     context.setDefaultTimeout(15_000);
-    const p = await context.newPage();
-    const cdp = await context.newCDPSession(p);
-    await cdp.send("WebAuthn.enable");
-    await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-                 isUserVerified: true, automaticPresenceSimulation: true },
-    });
     return p;
   }
   page = await newBrowserPage();

@@ -2,7 +2,7 @@
 // user verification): log in with a password, register a passkey on the account page, step up
 // from level 1 to level 3 for an application that demands it, then log in passwordless.
 // Every page is photographed into $ARTIFACTS. Run by tests/browser/run.sh.
-import { chromium } from "playwright-core";
+import { launch, withAuthenticator } from "./lib.mjs";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 
@@ -11,7 +11,6 @@ const NIP = process.env.NIP;
 const PASSWORD = process.env.PASSWORD;
 const CLIENT_ID = process.env.CLIENT_ID;
 const ARTIFACTS = process.env.ARTIFACTS;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const results = [];
@@ -46,21 +45,10 @@ async function idTokenClaims(callbackUrl, p) {
   return JSON.parse(Buffer.from(body.id_token.split(".")[1], "base64url").toString());
 }
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let exitCode = 0;
 try {
-  const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-               isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  const { context, page, cdp, authenticatorId } = await withAuthenticator(browser);
   let n = 0;
   const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${String(++n).padStart(2, "0")}-${name}.png`, fullPage: true });
 

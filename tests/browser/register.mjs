@@ -3,13 +3,12 @@
 // Maildir, the confirmation page whose button (not the visit) creates the account, and the first
 // sign-in to the account page. Screenshots go to $ARTIFACTS as register-NN-*.png. Run by
 // tests/browser/run.sh with citizen_registration on and SMTP pointed at the sink.
-import { chromium } from "playwright-core";
+import { launch } from "./lib.mjs";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 
 const BASE = process.env.BASE;
 const MAILDIR = process.env.MAILDIR;
 const ARTIFACTS = process.env.ARTIFACTS;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 for (const [k, v] of Object.entries({ BASE, MAILDIR, ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
 }
@@ -55,11 +54,7 @@ const NIK = `350901420390${String(1000 + Math.floor(Math.random() * 8999))}`;
 const EMAIL = `warga${Date.now()}@surel.contoh.go.id`;
 const PW = "lembayung-senja-2026";
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let exitCode = 0;
 try {
   const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1000, height: 900 } });

@@ -3,7 +3,7 @@
 // followed (its GET only shows the form), a new password set, and a sign-in with it. Every page
 // of interest is photographed into $ARTIFACTS as reset-NN-*.png. Run by tests/browser/run.sh,
 // which starts the SMTP sink and gives the account a verified address.
-import { chromium } from "playwright-core";
+import { launch } from "./lib.mjs";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 
 const BASE = process.env.BASE;
@@ -11,7 +11,6 @@ const RESET_NIP = process.env.RESET_NIP;
 const RESET_EMAIL = process.env.RESET_EMAIL;
 const MAILDIR = process.env.MAILDIR;
 const ARTIFACTS = process.env.ARTIFACTS;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const NEW_PASSWORD = "sandi-baru-peramban-2026";
 for (const [k, v] of Object.entries({ BASE, RESET_NIP, RESET_EMAIL, MAILDIR, ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
@@ -56,11 +55,7 @@ async function mailTo(to) {
 }
 
 const started = Date.now();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let exitCode = 0;
 let page;
 try {

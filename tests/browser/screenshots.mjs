@@ -6,7 +6,7 @@
 // for it at the next login; a Diskominfo administrator walks through the console. Each page is
 // checked to be the one meant (and in Indonesian) before it is photographed. Run last by
 // tests/browser/run.sh, on the same server, after the other scripts made their data.
-import { chromium } from "playwright-core";
+import { launch, withAuthenticator } from "./lib.mjs";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 
@@ -17,7 +17,6 @@ const MANUAL_ADMIN_NIP = process.env.MANUAL_ADMIN_NIP;
 const MANUAL_ADMIN_ENROL_URL = process.env.MANUAL_ADMIN_ENROL_URL;
 const STAFF_ID = process.env.STAFF_ID;
 const OUT = `${process.env.ARTIFACTS}/panduan`;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 for (const [k, v] of Object.entries({ BASE, PASSWORD, MANUAL_NIP, MANUAL_ADMIN_NIP, MANUAL_ADMIN_ENROL_URL, STAFF_ID, ARTIFACTS: process.env.ARTIFACTS })) {
   if (!v) throw new Error(`${k} is not set (run tests/browser/run.sh)`);
 }
@@ -59,10 +58,8 @@ function totp(secret) {
 const ID_PAK = "/usr/lib/chromium/locales/id.pak";
 if (!existsSync(ID_PAK)) console.log(`note: ${ID_PAK} is missing (apt-get install chromium-l10n): date fields show mm/dd/yyyy`);
 const started = Date.now();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--font-render-hinting=none", "--lang=id-ID"],
+const browser = await launch({
+  extraArgs: ["--font-render-hinting=none", "--lang=id-ID"],
   env: { ...process.env, LANGUAGE: "id", LANG: "id_ID.UTF-8" },
 });
 let exitCode = 0;
@@ -71,15 +68,8 @@ const shots = [];
 try {
   // A browser of its own, in Indonesian, with a platform authenticator, for each person.
   async function newBrowserPage() {
-    const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1024, height: 700 }, deviceScaleFactor: 1 });
+    const { context, page: p } = await withAuthenticator(browser, { viewport: { width: 1024, height: 700 }, deviceScaleFactor: 1 });
     context.setDefaultTimeout(15_000);
-    const p = await context.newPage();
-    const cdp = await context.newCDPSession(p);
-    await cdp.send("WebAuthn.enable");
-    await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-                 isUserVerified: true, automaticPresenceSimulation: true },
-    });
     return p;
   }
   const h1 = async () => (await page.getByRole("heading", { level: 1 }).first().textContent()).trim();

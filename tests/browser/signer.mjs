@@ -4,7 +4,7 @@
 // `acr` level 4, the `signer` role and the `cert` claim; once the certificate is revoked the
 // same session is refused with the page that points to the account page. Every page is
 // photographed into $ARTIFACTS. Run by tests/browser/run.sh.
-import { chromium } from "playwright-core";
+import { launch, withAuthenticator } from "./lib.mjs";
 import { createHash, randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -17,7 +17,6 @@ const X5T = process.env.SIGNER_X5T;
 const DB = process.env.DB;
 const CLIENT_ID = "e2e-signer";
 const ARTIFACTS = `${process.env.ARTIFACTS}/signer`;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const results = [];
@@ -52,21 +51,10 @@ async function idTokenClaims(callbackUrl, p) {
   return JSON.parse(Buffer.from(body.id_token.split(".")[1], "base64url").toString());
 }
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let exitCode = 0;
 try {
-  const context = await browser.newContext({ locale: "id-ID", viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
-               isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  const { page } = await withAuthenticator(browser);
   let n = 0;
   const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${String(++n).padStart(2, "0")}-${name}.png`, fullPage: true });
 
