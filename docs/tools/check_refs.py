@@ -3,9 +3,9 @@
 
     python3 docs/tools/check_refs.py [--root DIR] [FILE.md ...]
 
-Without files it checks docs/kepatuhan.md, docs/kebutuhan.md and docs/pengujian.md. A
-reference is what a document writes in `code` (inline or in a fenced block), or the target of a
-relative Markdown link:
+Without files it checks docs/kepatuhan.md, docs/kebutuhan.md, docs/pengujian.md and its English
+counterpart docs/testing.md. A reference is what a document writes in `code` (inline or in a
+fenced block), or the target of a relative Markdown link:
 
 - `path/to/file.rs::name`: the file exists and defines a test function `name` (a `fn` under
   `#[test]` or `#[tokio::test]`); a directory instead of a file means "somewhere under it";
@@ -33,7 +33,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 
-DEFAULT_DOCS = ["docs/kepatuhan.md", "docs/kebutuhan.md", "docs/pengujian.md"]
+DEFAULT_DOCS = ["docs/kepatuhan.md", "docs/kebutuhan.md", "docs/pengujian.md", "docs/testing.md"]
 ROOTS = ("src", "tests", "docs", "bench", "k8s", "migrations", "themes", "examples", "data", ".ci")
 TOP_FILES = ("Cargo.toml", "Cargo.lock", "README.md", "CHANGELOG.md", "build.rs")
 
