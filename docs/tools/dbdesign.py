@@ -9,7 +9,12 @@ data, comes from the hand-written docs/tools/schema-notes.toml; the document's o
 (overview, conventions, personal-data categories, a summary of each migration) from
 docs/tools/schema-intro.toml.
 
-    python3 docs/tools/dbdesign.py            # (re)write docs/desain-basis-data.md
+The English counterpart docs/database-design.md is generated from the same schema with the
+English texts of docs/tools/schema-notes-en.toml and docs/tools/schema-intro-en.toml (the same
+keys, plain strings; the personal-data category of a column is only in schema-notes.toml).
+--check fails as well when any English text is missing or describes something that is gone.
+
+    python3 docs/tools/dbdesign.py            # (re)write docs/desain-basis-data.md and docs/database-design.md
     python3 docs/tools/dbdesign.py --check    # exit 1 when notes, dialects or the file drifted
 
 --check fails when a table or column has no note, a note names a table or column that no
@@ -52,6 +57,10 @@ from schema import (  # noqa: E402
 NOTES = ROOT / "docs" / "tools" / "schema-notes.toml"
 INTRO = ROOT / "docs" / "tools" / "schema-intro.toml"
 OUT = ROOT / "docs" / "desain-basis-data.md"
+# The English counterpart: the same document from parallel notes holding only the English texts.
+NOTES_EN = ROOT / "docs" / "tools" / "schema-notes-en.toml"
+INTRO_EN = ROOT / "docs" / "tools" / "schema-intro-en.toml"
+EN_OUT = ROOT / "docs" / "database-design.md"
 SELF = "docs/tools/dbdesign.py"
 
 
@@ -120,6 +129,59 @@ def check_notes(notes: dict, tables: dict[str, Table]) -> list[str]:
     return problems
 
 
+def check_english(notes: dict, en: dict, tables: dict[str, Table], migs: list[Migration]) -> list[str]:
+    """Every text the Indonesian notes give needs its English counterpart, and nothing more."""
+    problems = []
+    wn, wi = rel(NOTES_EN), rel(INTRO_EN)
+    for key in ("overview", "dialects", "conventions", "personal_data"):
+        if not str(en.get(key, "")).strip():
+            problems.append(f"{wi}: `{key}` (English) is missing")
+    ecats = en.get("categories", {})
+    for k in notes.get("categories", {}):
+        v = ecats.get(k)
+        if not isinstance(v, dict) or not all(str(v.get(f, "")).strip() for f in ("label", "pdp", "description")):
+            problems.append(f"category {k} has no English label, pdp and description under [categories.{k}] in {wi}")
+    for k in sorted(set(ecats) - set(notes.get("categories", {}))):
+        problems.append(f"{wi}: [categories.{k}] is not a category of {rel(INTRO)}")
+    summaries = en.get("migrations", {})
+    names = {m.path.name for m in migs}
+    for m in migs:
+        if not str(summaries.get(m.path.name, "")).strip():
+            problems.append(f"migration {m.path.name} has no English summary: add it under [migrations] in {wi}")
+    for n in sorted(set(summaries) - names):
+        problems.append(f"{wi}: [migrations] describes {n}, which is not in migrations/sqlite")
+    et = en.get("tables", {})
+    for t in sorted(tables):
+        if not str(et.get(t, {}).get("description", "")).strip():
+            problems.append(f"table {t} has no English description: add [tables.{t}] to {wn}")
+        ecols = et.get(t, {}).get("columns", {})
+        for c in tables[t].columns:
+            v = ecols.get(c.name)
+            if not isinstance(v, str) or not v.strip():
+                problems.append(f"column {t}.{c.name} has no English note: add it under [tables.{t}.columns] in {wn}")
+        for c in sorted(set(ecols) - {c.name for c in tables[t].columns}):
+            problems.append(f"{wn} describes column {t}.{c}, which the migrations do not create (renamed or dropped?)")
+    for t in sorted(set(et) - set(tables)):
+        problems.append(f"{wn} describes table {t}, which the migrations do not create (renamed or dropped?)")
+    return problems
+
+
+def english(notes: dict, en: dict) -> dict:
+    """The Indonesian notes with every text replaced by its English counterpart; the table order
+    and each column's personal-data category stay those of the Indonesian notes."""
+    out = dict(notes)
+    for key in ("overview", "dialects", "conventions", "personal_data", "migrations"):
+        out[key] = en[key]
+    out["categories"] = {k: en["categories"][k] for k in notes["categories"]}
+    out["tables"] = {}
+    for t, v in notes["tables"].items():
+        cols = {}
+        for c, cv in v["columns"].items():
+            cols[c] = {"description": en["tables"][t]["columns"][c], "personal": cv.get("personal") if isinstance(cv, dict) else None}
+        out["tables"][t] = {"description": en["tables"][t]["description"], "columns": cols}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Markdown
 
@@ -130,45 +192,67 @@ def check_notes(notes: dict, tables: dict[str, Table]) -> list[str]:
 
 
 
-def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], notes: dict) -> str:
+def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], notes: dict, en: bool = False) -> str:
+    """The document in Bahasa Indonesia, or with `en` in English (notes merged by `english`)."""
+
+    def T(id_text: str, en_text: str) -> str:
+        return en_text if en else id_text
+
     version = max(m.version for m in lite_migs)
     cats = notes["categories"]
     nt = notes["tables"]
+    on_delete = ON_DELETE_EN if en else ON_DELETE
     order = [t for t in notes.get("order", []) if t in tables] + sorted(t for t in tables if t not in notes.get("order", []))
     L: list[str] = []
     w = L.append
-    w("# Desain Basis Data Gerbang")
+    w(T("# Desain Basis Data Gerbang", "# Gerbang Database Design"))
+    w("")
+    w(T(f"*English version: [{EN_OUT.name}]({EN_OUT.name})*", f"*Versi Bahasa Indonesia: [{OUT.name}]({OUT.name})*"))
     w("")
     w(
-        f"<!-- Dihasilkan oleh `{SELF}` dari `migrations/sqlite/*.sql` dan catatan di `docs/tools/`. "
-        "Jangan disunting langsung: ubah catatan atau migrasi, lalu jalankan skripnya. -->"
+        T(
+            f"<!-- Dihasilkan oleh `{SELF}` dari `migrations/sqlite/*.sql` dan catatan di `docs/tools/`. "
+            "Jangan disunting langsung: ubah catatan atau migrasi, lalu jalankan skripnya. -->",
+            f"<!-- Generated by `{SELF}` from `migrations/sqlite/*.sql` and the notes in `docs/tools/`. "
+            "Do not edit by hand: change the notes or the migrations, then run the script. -->",
+        )
     )
     w("")
     w(
-        f"Dokumen ini dihasilkan oleh skrip `{SELF}` dari berkas migrasi skema di repositori dan "
-        "catatan `docs/tools/schema-notes.toml` dan `docs/tools/schema-intro.toml`. Pemeriksaan `python3 docs/tools/dbdesign.py --check` "
-        "gagal bila ada tabel atau kolom tanpa keterangan, keterangan untuk kolom yang sudah tidak ada, "
-        "perbedaan nama tabel, kolom, atau indeks antara dialek SQLite dan PostgreSQL, atau bila isi "
-        "dokumen ini berbeda dari hasil skrip. Dengan demikian dokumen ini selalu sesuai dengan skema "
-        "yang dibawa program."
+        T(
+            f"Dokumen ini dihasilkan oleh skrip `{SELF}` dari berkas migrasi skema di repositori dan "
+            "catatan `docs/tools/schema-notes.toml` dan `docs/tools/schema-intro.toml`. Pemeriksaan `python3 docs/tools/dbdesign.py --check` "
+            "gagal bila ada tabel atau kolom tanpa keterangan, keterangan untuk kolom yang sudah tidak ada, "
+            "perbedaan nama tabel, kolom, atau indeks antara dialek SQLite dan PostgreSQL, atau bila isi "
+            "dokumen ini berbeda dari hasil skrip. Dengan demikian dokumen ini selalu sesuai dengan skema "
+            "yang dibawa program.",
+            f"This document is generated by the script `{SELF}` from the schema migration files in the repository and "
+            "the notes `docs/tools/schema-notes.toml` and `docs/tools/schema-intro.toml` (English texts: "
+            "`docs/tools/schema-notes-en.toml` and `docs/tools/schema-intro-en.toml`). The check `python3 docs/tools/dbdesign.py --check` "
+            "fails when a table or column has no description (in either language), a description names a column that no longer exists, "
+            "table, column, or index names differ between the SQLite and PostgreSQL dialects, or the content "
+            "of this document differs from the script's output. This document therefore always matches the schema "
+            "the program ships.",
+        )
     )
     w("")
-    w("## 1. Ringkasan")
+    w(T("## 1. Ringkasan", "## 1. Overview"))
     w("")
     w(para(notes["overview"]))
     w("")
-    w(f"- **Versi skema**: {version} (migrasi tertinggi, `{lite_migs[-1].path.name}`).")
-    w(f"- **Jumlah tabel**: {len(tables)}; **jumlah kolom**: {sum(len(t.columns) for t in tables.values())}.")
+    w(T(f"- **Versi skema**: {version} (migrasi tertinggi, `{lite_migs[-1].path.name}`).", f"- **Schema version**: {version} (highest migration, `{lite_migs[-1].path.name}`)."))
+    ncols = sum(len(t.columns) for t in tables.values())
+    w(T(f"- **Jumlah tabel**: {len(tables)}; **jumlah kolom**: {ncols}.", f"- **Tables**: {len(tables)}; **columns**: {ncols}."))
     npd = sum(1 for t in tables for c in tables[t].columns if column_note(notes, t, c.name)[1])
-    w(f"- **Kolom yang memuat data pribadi**: {npd} (lihat bagian 6).")
+    w(T(f"- **Kolom yang memuat data pribadi**: {npd} (lihat bagian 6).", f"- **Columns holding personal data**: {npd} (see section 6)."))
     w("")
-    w("## 2. Dua dialek, satu skema")
+    w(T("## 2. Dua dialek, satu skema", "## 2. Two dialects, one schema"))
     w("")
     w(para(notes["dialects"]))
     w("")
-    w("Riwayat migrasi (sama untuk kedua folder):")
+    w(T("Riwayat migrasi (sama untuk kedua folder):", "Migration history (the same for both folders):"))
     w("")
-    w("| Versi | Berkas | Isi |")
+    w(T("| Versi | Berkas | Isi |", "| Version | File | Contents |"))
     w("|---:|---|---|")
     for m in lite_migs:
         w(f"| {m.version} | `{m.path.name}` | {md(notes['migrations'][m.path.name])} |")
@@ -179,23 +263,28 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
             pt = pg.tables.get(t, {}).get(c.name, "")
             if pt and pt != c.type.upper():
                 diffs.append((t, c.name, c.type.upper(), pt))
-    w("Kolom yang tipe datanya ditulis berbeda pada kedua dialek (nilai yang disimpan sama):")
+    w(T("Kolom yang tipe datanya ditulis berbeda pada kedua dialek (nilai yang disimpan sama):", "Columns whose data type is written differently in the two dialects (the stored values are the same):"))
     w("")
-    w("| Tabel | Kolom | SQLite | PostgreSQL |")
+    w(T("| Tabel | Kolom | SQLite | PostgreSQL |", "| Table | Column | SQLite | PostgreSQL |"))
     w("|---|---|---|---|")
     for t, c, a, b in diffs:
         w(f"| `{t}` | `{c}` | {a} | {b} |")
     w("")
-    w("## 3. Konvensi")
+    w(T("## 3. Konvensi", "## 3. Conventions"))
     w("")
     w(para(notes["conventions"]))
     w("")
-    w("## 4. Relasi antartabel")
+    w(T("## 4. Relasi antartabel", "## 4. Relations between tables"))
     w("")
     w(
-        "Setiap kunci asing (*foreign key*) dalam skema, sebagai diagram (tabel yang dirujuk di kiri; "
-        "`|o` berarti rujukan boleh kosong; `o|` di kanan berarti paling banyak satu baris per baris rujukan) dan sebagai tabel. Kolom yang merujuk akun atau aplikasi tanpa "
-        "kunci asing disebut pada keterangan kolomnya."
+        T(
+            "Setiap kunci asing (*foreign key*) dalam skema, sebagai diagram (tabel yang dirujuk di kiri; "
+            "`|o` berarti rujukan boleh kosong; `o|` di kanan berarti paling banyak satu baris per baris rujukan) dan sebagai tabel. Kolom yang merujuk akun atau aplikasi tanpa "
+            "kunci asing disebut pada keterangan kolomnya.",
+            "Every foreign key in the schema, as a diagram (the referenced table on the left; "
+            "`|o` means the reference may be empty; `o|` on the right means at most one row per referenced row) and as a table. Columns that refer to an account or application without "
+            "a foreign key say so in their description.",
+        )
     )
     w("")
     w("```mermaid")
@@ -210,16 +299,16 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
             w(f'    {fk.table} {"|o" if optional else "||"}--{"o|" if unique else "o{"} {t} : "{", ".join(fk.columns)}"')
     w("```")
     w("")
-    w("| Dari | Ke | Saat baris rujukan dihapus |")
+    w(T("| Dari | Ke | Saat baris rujukan dihapus |", "| From | To | When the referenced row is deleted |"))
     w("|---|---|---|")
     for t in order:
         for fk in tables[t].fks:
             w(
                 f"| `{t}.{', '.join(fk.columns)}` | `{fk.table}.{', '.join(fk.to)}` | "
-                f"{ON_DELETE.get(fk.on_delete, fk.on_delete)} |"
+                f"{on_delete.get(fk.on_delete, fk.on_delete)} |"
             )
     w("")
-    w("## 5. Tabel")
+    w(T("## 5. Tabel", "## 5. Tables"))
     w("")
     for n, t in enumerate(order, 1):
         w(f"- 5.{n} [`{t}`](#5{n}-{t})")
@@ -230,7 +319,7 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
         w("")
         w(para(nt[tname]["description"]))
         w("")
-        w("| Kolom | Tipe | Boleh NULL | Bawaan | Kunci | Data pribadi | Keterangan |")
+        w(T("| Kolom | Tipe | Boleh NULL | Bawaan | Kunci | Data pribadi | Keterangan |", "| Column | Type | Nullable | Default | Key | Personal data | Description |"))
         w("|---|---|---|---|---|---|---|")
         fk_of = {c: fk for fk in t.fks for c in fk.columns}
         uniq_single = {i.columns[0] for i in t.indexes if i.unique and len(i.columns) == 1 and not i.where and i.origin != "pk"}
@@ -246,49 +335,49 @@ def render(tables: dict[str, Table], pg: PgSchema, lite_migs: list[Migration], n
                 keys.append("UNIQUE")
             pgt = pg.tables.get(tname, {}).get(c.name, "")
             ty = c.type.upper() if not pgt or pgt == c.type.upper() else f"{c.type.upper()} (PG: {pgt})"
-            nullable = "tidak" if (c.notnull or c.pk) else "ya"
+            nullable = T("tidak", "no") if (c.notnull or c.pk) else T("ya", "yes")
             default = f"`{c.default}`" if c.default is not None else ""
             w(
                 f"| `{c.name}` | {ty} | {nullable} | {md(default)} | {', '.join(keys)} | "
                 f"{md(cats[cat]['label']) if cat else ''} | {md(desc)} |"
             )
         w("")
-        w(f"- **Kunci primer**: {', '.join(f'`{c}`' for c in t.pk) or '—'}")
+        w(T("- **Kunci primer**: ", "- **Primary key**: ") + (', '.join(f'`{c}`' for c in t.pk) or '—'))
         if t.fks:
             fks = "; ".join(
-                f"`{', '.join(fk.columns)}` → `{fk.table} ({', '.join(fk.to)})`, {ON_DELETE.get(fk.on_delete, fk.on_delete)}"
+                f"`{', '.join(fk.columns)}` → `{fk.table} ({', '.join(fk.to)})`, {on_delete.get(fk.on_delete, fk.on_delete)}"
                 for fk in t.fks
             )
-            w(f"- **Kunci asing**: {fks}")
+            w(T("- **Kunci asing**: ", "- **Foreign keys**: ") + fks)
         else:
-            w("- **Kunci asing**: —")
+            w(T("- **Kunci asing**: —", "- **Foreign keys**: —"))
         others = [i for i in t.indexes if i.origin != "pk"]
         if others:
-            w("- **Keunikan dan indeks**:")
+            w(T("- **Keunikan dan indeks**:", "- **Uniqueness and indexes**:"))
             for i in others:
-                what = "batasan UNIQUE" if i.origin == "u" else ("indeks unik" if i.unique else "indeks")
-                name = f"`{i.name}`" if i.origin == "c" else "(indeks dibuat otomatis)"
-                cond = f", hanya baris dengan `{i.where}`" if i.where else ""
-                w(f"  - {what} {name} pada ({', '.join(f'`{c}`' for c in i.columns)}){cond}")
+                what = T("batasan UNIQUE", "UNIQUE constraint") if i.origin == "u" else (T("indeks unik", "unique index") if i.unique else T("indeks", "index"))
+                name = f"`{i.name}`" if i.origin == "c" else T("(indeks dibuat otomatis)", "(automatically created index)")
+                cond = T(", hanya baris dengan ", ", only rows with ") + f"`{i.where}`" if i.where else ""
+                w(f"  - {what} {name} {T('pada', 'on')} ({', '.join(f'`{c}`' for c in i.columns)}){cond}")
         else:
-            w("- **Keunikan dan indeks**: —")
+            w(T("- **Keunikan dan indeks**: —", "- **Uniqueness and indexes**: —"))
         if t.checks:
-            w("- **Batasan CHECK**: " + "; ".join(f"`{md(c)}`" for c in t.checks))
+            w(T("- **Batasan CHECK**: ", "- **CHECK constraints**: ") + "; ".join(f"`{md(c)}`" for c in t.checks))
         w("")
-    w("## 6. Kolom yang memuat data pribadi")
+    w(T("## 6. Kolom yang memuat data pribadi", "## 6. Columns holding personal data"))
     w("")
     w(para(notes["personal_data"]))
     w("")
-    w("Kategori yang dipakai:")
+    w(T("Kategori yang dipakai:", "Categories used:"))
     w("")
-    w("| Kategori | Jenis menurut UU 27/2022 Pasal 4 | Penjelasan |")
+    w(T("| Kategori | Jenis menurut UU 27/2022 Pasal 4 | Penjelasan |", "| Category | Type under Law 27/2022 (UU PDP) Article 4 | Explanation |"))
     w("|---|---|---|")
     for k, v in cats.items():
         w(f"| {md(v['label'])} | {md(v['pdp'])} | {md(v['description'])} |")
     w("")
-    w("Daftar kolom (urut menurut kategori, lalu tabel):")
+    w(T("Daftar kolom (urut menurut kategori, lalu tabel):", "Columns (ordered by category, then table):"))
     w("")
-    w("| Tabel | Kolom | Kategori | Keterangan |")
+    w(T("| Tabel | Kolom | Kategori | Keterangan |", "| Table | Column | Category | Description |"))
     w("|---|---|---|---|")
     cat_order = list(cats)
     rows = []
@@ -309,6 +398,12 @@ ON_DELETE = {
     "RESTRICT": "ditolak (RESTRICT)",
     "SET NULL": "diisi NULL (SET NULL)",
 }
+ON_DELETE_EN = {
+    "CASCADE": "deleted too (CASCADE)",
+    "NO ACTION": "refused while still referenced (NO ACTION)",
+    "RESTRICT": "refused (RESTRICT)",
+    "SET NULL": "set to NULL (SET NULL)",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +418,7 @@ def main() -> int:
     pg = PgSchema()
     lite_migs: list[Migration] = []
     notes: dict = {}
+    en: dict = {}
     try:
         lite_migs, pg_migs = migrations(SQLITE_DIR), migrations(PG_DIR)
         lv, pv = [m.version for m in lite_migs], [m.version for m in pg_migs]
@@ -346,17 +442,17 @@ def main() -> int:
                 problems.append(f"{rel(INTRO)}: `{key}` is missing")
         problems += check_notes(notes, tables)
         problems += check_intro(notes, tables, lite_migs)
+        en = load_toml(INTRO_EN) | load_toml(NOTES_EN)
+        problems += check_english(notes, en, tables, lite_migs)
     except Problem as e:
         problems.append(str(e))
     version = max((m.version for m in lite_migs), default=0)
-    return finish(
-        SELF,
-        OUT,
-        problems,
-        lambda: render(tables, pg, lite_migs, notes),
-        args.check,
-        f"{len(tables)} tables, schema version {version}",
-    )
+    summary = f"{len(tables)} tables, schema version {version}"
+    rc = finish(SELF, OUT, problems, lambda: render(tables, pg, lite_migs, notes), args.check, summary)
+    if problems:
+        return rc
+    rc_en = finish(SELF, EN_OUT, [], lambda: render(tables, pg, lite_migs, english(notes, en), en=True), args.check, summary)
+    return max(rc, rc_en)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,27 @@ class Generators(unittest.TestCase):
         self.assert_fails("dbdesign.py", "out of date")
         self.edit("docs/kamus-data.md", "Jenis peristiwa audit", "Audit")
         self.assert_fails("dictionary.py", "out of date")
+        for doc in ("docs/desain-basis-data.md", "docs/kamus-data.md"):
+            shutil.copy(ROOT / doc, self.root / doc)
+        self.edit("docs/database-design.md", "Primary key", "Kunci primer")
+        self.edit("docs/data-dictionary.md", "Audit event kinds", "Audit")
+        self.assert_fails("dbdesign.py", "docs/database-design.md is out of date")
+        self.assert_fails("dictionary.py", "docs/data-dictionary.md is out of date")
+
+    def test_a_missing_english_note_fails_the_check(self) -> None:
+        self.edit("docs/tools/schema-notes-en.toml", 'jti = "ID of the revoked access token (the `jti` claim)."\n', "")
+        self.edit("docs/tools/schema-intro-en.toml", '"0016_scim.sql" = "SCIM 2.0 provisioning."\n', "")
+        self.assert_fails(
+            "dbdesign.py",
+            "column revoked_tokens.jti has no English note",
+            "migration 0016_scim.sql has no English summary",
+        )
+        self.edit("docs/tools/dictionary-notes-en.toml", '"logout" = ', '"logout_old" = ')
+        self.assert_fails(
+            "dictionary.py",
+            "audit event kind `logout` has no description: add it under [audit] in docs/tools/dictionary-notes-en.toml",
+            "dictionary-notes-en.toml describes audit event kind `logout_old`",
+        )
 
     # -- database design
 
