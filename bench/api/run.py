@@ -46,6 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import basic_auth, password_login  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
+from pinning import Pinned, describe  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_DB = os.environ.get("BENCH_PG_DB", "gerbang_bench_api")
@@ -302,7 +303,7 @@ def bench(backend, args, tmp):
 def report(results, args):
     lines = [f"Userinfo and introspection: wrk {args.threads} threads, {args.connections} connections, "
              f"{args.duration} s per run after {args.warmup} s of warm-up, {args.accounts} people's RS256 access "
-             f"tokens in turn (scope `{SCOPE}`); wrk and server on the same {os.cpu_count()} cores.", "",
+             f"tokens in turn (scope `{SCOPE}`); wrk and server on one machine of {os.cpu_count()} cores; {args.layout}", "",
              "| backend | endpoint | req/s | p50 ms | p99 ms | non-2xx | socket errors | SQL/request "
              "| Redis/request | load avg before |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -331,17 +332,22 @@ def main():
     ap.add_argument("--backends", default="sqlite,postgres" if PG_URL and REDIS_URL else "sqlite")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "api-latest"),
                     help="path of the report without .md/.json")
+    ap.add_argument("--pin", metavar="SERVER_CPUS",
+                    help="run Gerbang on these CPUs (e.g. 0) and the load generator, PostgreSQL and Redis on "
+                         "the others (bench/lib/pinning.py)")
     args = ap.parse_args()
     if not os.path.exists(BIN):
         sys.exit(f"no binary at {BIN}: cargo build --release, or set GERBANG_BIN")
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     results = []
-    for backend in args.backends.split(","):
-        if backend == "postgres" and not (PG_URL and REDIS_URL):
-            sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
-        with tempfile.TemporaryDirectory(prefix=f"gerbang-api-{backend}-") as tmp:
-            results.append(bench(backend, args, tmp))
+    with Pinned(args.pin) as pinned:
+        args.layout = describe(pinned)
+        for backend in args.backends.split(","):
+            if backend == "postgres" and not (PG_URL and REDIS_URL):
+                sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
+            with tempfile.TemporaryDirectory(prefix=f"gerbang-api-{backend}-") as tmp:
+                results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
     save(args.out, text, results)

@@ -22,9 +22,15 @@ def free_port():
     return port
 
 
+def prefix():
+    """`taskset -c …` while a bench runs pinned (bench/lib/pinning.py), else nothing."""
+    return os.environ.get("BENCH_SERVER_PREFIX", "").split()
+
+
 def gerbang(env, *args, stdin=None):
-    """A one-shot `gerbang` command; its stdout, or the bench stops with its output."""
-    out = subprocess.run([BIN, *args], input=stdin, env=env, capture_output=True)
+    """A one-shot `gerbang` command; its stdout, or the bench stops with its output. Runs on
+    Gerbang's CPUs when pinned, so `hash-bench` measures the ceiling of those."""
+    out = subprocess.run([*prefix(), BIN, *args], input=stdin, env=env, capture_output=True)
     if out.returncode != 0:
         sys.exit(f"gerbang {' '.join(args)} failed: {out.stdout.decode()} {out.stderr.decode()}")
     return out.stdout.decode()
@@ -33,7 +39,7 @@ def gerbang(env, *args, stdin=None):
 def start_server(env, log_path=None):
     """`gerbang serve` on env's GERBANG_BIND, once discovery answers 200."""
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([BIN, "serve"], env=env, stdout=out, stderr=out)
+    proc = subprocess.Popen([*prefix(), BIN, "serve"], env=env, stdout=out, stderr=out)
     port = int(env["GERBANG_BIND"].rsplit(":", 1)[1])
     for _ in range(600):
         try:

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import Failure, password_login  # noqa: E402
 from cpu import ms_each, process_ticks, ticks_of  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
+from pinning import Pinned, describe  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 # Connection parameters for Gerbang's database URL, e.g. `sslmode=disable`: on loopback, TLS to
@@ -264,7 +265,7 @@ def report(results, args):
     who = ("each person in their own browser, known to Gerbang from an earlier login (device cookie kept, "
            "single sign-on session over)" if args.browsers == "returning" else "each login a browser never seen")
     lines = [f"Login storm: public client with PKCE, {args.alg} tokens, {args.duration} s per level; {who}; "
-             f"client (Python, on the {os.cpu_count()} cores the server uses) and server on one machine.", ""]
+             f"client (Python) and server on one machine; {args.layout}", ""]
     for r in results:
         c = r["ceiling"]
         lines += [f"### {r['backend']}", "",
@@ -300,16 +301,21 @@ def main():
                     help="the application's token signing algorithm (access and ID token)")
     ap.add_argument("--browsers", default="returning", choices=["returning", "new"],
                     help="returning: each person's own browser, known from an earlier login; new: never seen")
+    ap.add_argument("--pin", metavar="SERVER_CPUS",
+                    help="run Gerbang on these CPUs (e.g. 0) and the load generator, PostgreSQL and Redis on "
+                         "the others (bench/lib/pinning.py)")
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     if not os.path.exists(BIN):
         sys.exit(f"no binary at {BIN}: cargo build --release, or set GERBANG_BIN")
     results = []
-    for backend in args.backends.split(","):
-        if backend == "postgres" and not (PG_URL and REDIS_URL):
-            sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
-        with tempfile.TemporaryDirectory(prefix=f"gerbang-storm-{backend}-") as tmp:
-            results.append(bench(backend, args, tmp))
+    with Pinned(args.pin) as pinned:
+        args.layout = describe(pinned)
+        for backend in args.backends.split(","):
+            if backend == "postgres" and not (PG_URL and REDIS_URL):
+                sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
+            with tempfile.TemporaryDirectory(prefix=f"gerbang-storm-{backend}-") as tmp:
+                results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
     save("login-storm-latest", text, results)

@@ -27,6 +27,7 @@ from login_storm import run as storm  # noqa: E402
 from oidcflow import password_login  # noqa: E402  (bench/lib, put on the path by login_storm)
 from cpu import machine_ticks, ms_each, process_ticks, ticks_of  # noqa: E402
 from benchproc import save  # noqa: E402
+from pinning import Pinned, describe  # noqa: E402
 
 ROOT = storm.ROOT
 LUA = os.path.join(ROOT, "bench", "lua")
@@ -89,7 +90,7 @@ def bench(backend, args, tmp):
 def report(results, args):
     lines = [f"Refresh-token rotation: public client, {args.alg} tokens (access + ID token), wrk {args.threads} "
              f"threads × {args.connections} connections for {args.duration} s after a {args.warmup} s warm-up; wrk, "
-             f"server, database and Redis on the same {os.cpu_count()} cores.", "",
+             f"server, database and Redis on one machine of {os.cpu_count()} cores; {args.layout}", "",
              "CPU time per refresh, in ms: of the Gerbang process; of PostgreSQL's and Redis's processes; of wrk; "
              "and of the whole machine (everything else running included).", "",
              "| backend | refreshes/s | p50 ms | p99 ms | non-2xx | socket errors | CPU Gerbang | CPU PostgreSQL "
@@ -115,15 +116,20 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres" if storm.PG_URL and storm.REDIS_URL else "sqlite")
+    ap.add_argument("--pin", metavar="SERVER_CPUS",
+                    help="run Gerbang on these CPUs (e.g. 0) and the load generator, PostgreSQL and Redis on "
+                         "the others (bench/lib/pinning.py)")
     args = ap.parse_args()
     if not os.path.exists(storm.BIN):
         sys.exit(f"no binary at {storm.BIN}: cargo build --release, or set GERBANG_BIN")
     results = []
-    for backend in args.backends.split(","):
-        if backend == "postgres" and not (storm.PG_URL and storm.REDIS_URL):
-            sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
-        with tempfile.TemporaryDirectory(prefix=f"gerbang-refresh-{backend}-") as tmp:
-            results.append(bench(backend, args, tmp))
+    with Pinned(args.pin) as pinned:
+        args.layout = describe(pinned)
+        for backend in args.backends.split(","):
+            if backend == "postgres" and not (storm.PG_URL and storm.REDIS_URL):
+                sys.exit("postgres needs BENCH_PG_URL and BENCH_REDIS_URL")
+            with tempfile.TemporaryDirectory(prefix=f"gerbang-refresh-{backend}-") as tmp:
+                results.append(bench(backend, args, tmp))
     text = report(results, args)
     print(text)
     save("refresh-latest", text, results)
