@@ -1,4 +1,5 @@
-//! `gerbang keys`: rotating the signing keys and listing where each is in its lifecycle.
+//! `gerbang keys`: rotating the signing keys (after the publish delay, or at once when one is
+//! suspected stolen) and listing where each is in its lifecycle.
 
 use std::process::ExitCode;
 
@@ -6,6 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{print, refused, Ctx};
+use crate::config::keys::RELOAD_SECONDS;
 use crate::state::now;
 
 #[derive(Subcommand)]
@@ -13,6 +15,10 @@ pub(super) enum KeysCmd {
     /// Publish new signing keys; they sign after `signing_key_publish_minutes`, and the current
     /// ones stay published until every token they signed has expired.
     Rotate {
+        /// A signing key is suspected stolen: new keys sign at once and every published key is
+        /// taken out of JWKS at once, so tokens it signed are refused (no confirmation asked).
+        #[arg(long)]
+        compromised: bool,
         #[arg(long)]
         json: bool,
     },
@@ -54,7 +60,8 @@ pub(super) async fn run(ctx: &Ctx, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
                 }
             }))
         }
-        KeysCmd::Rotate { json } => {
+        KeysCmd::Rotate { compromised: true, json } => replace_compromised(ctx, json).await,
+        KeysCmd::Rotate { compromised: false, json } => {
             let kids: Vec<String> = match crate::ops::keys::rotate_keys(&ctx.st, &ctx.who, now()).await {
                 Ok(rotated) => rotated.into_iter().map(|(kid, _)| kid).collect(),
                 Err(e) => return Ok(refused(json, &e)),
@@ -68,4 +75,32 @@ pub(super) async fn run(ctx: &Ctx, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
             }))
         }
     }
+}
+
+/// `gerbang keys rotate --compromised`: no confirmation, since the switch is what the operator
+/// needs at once, but a plain account of what changed and of what it cannot reach.
+async fn replace_compromised(ctx: &Ctx, json: bool) -> anyhow::Result<ExitCode> {
+    let done = match crate::ops::keys::replace_compromised(&ctx.st, &ctx.who, now()).await {
+        Ok(done) => done,
+        Err(e) => return Ok(refused(json, &e)),
+    };
+    let retired: Vec<_> = done.retired.iter().map(|k| json!({ "kid": k.kid, "alg": k.alg, "state": k.was })).collect();
+    let signing: Vec<_> = done.signing.iter().map(|(kid, alg)| json!({ "kid": kid, "alg": alg.as_str() })).collect();
+    let max_age = ctx.st.config.keys.jwks_max_age;
+    let value = json!({
+        "retired": retired, "signing": signing,
+        "replicas_within_seconds": RELOAD_SECONDS, "jwks_max_age_seconds": max_age,
+    });
+    Ok(print(json, value, || {
+        println!("emergency key switch done: every published signing key is out of JWKS and its tokens are refused");
+        for k in &done.retired {
+            println!("  retired      {:<24} {:<6} (was {})", k.kid, k.alg, k.was);
+        }
+        for (kid, alg) in &done.signing {
+            println!("  signing now  {:<24} {}", kid, alg.as_str());
+        }
+        println!(
+            "running servers drop the retired keys at their next key reload, within {RELOAD_SECONDS} s; relying parties may trust them until their cached JWKS expires (max-age {max_age} s): ask them to fetch /jwks again"
+        );
+    }))
 }

@@ -51,6 +51,23 @@ pub struct Step {
     pub retired: Vec<String>,
 }
 
+/// What [`Keys::replace_compromised`] did: the keys it retired (with the state each had) and the
+/// keys that sign from now on, one per algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub retired: Vec<RetiredKey>,
+    pub signing: Vec<(String, Alg)>,
+}
+
+/// A key the emergency switch took out of JWKS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    pub kid: String,
+    pub alg: String,
+    /// `next`, `current` (it was signing) or `previous`.
+    pub was: String,
+}
+
 /// Whether `row` belongs in JWKS at `now`: a previous key leaves at its `remove_at` even before a
 /// replica has recorded it retired.
 pub fn is_published(row: &KeyRow, now: i64) -> bool {
@@ -137,6 +154,28 @@ impl Keys {
             self.reload_at(db, now).await?;
         }
         Ok(published)
+    }
+
+    /// The emergency switch after a suspected compromise: a new current key per algorithm that
+    /// signs at once, and every published key (next, current and previous) retired in the same
+    /// transaction, then a reload, so on this replica the old keys are out of JWKS and verify
+    /// nothing from now on. Other replicas follow at their next reload (within
+    /// [`RELOAD_SECONDS`]), or sooner when they are shown a token of a new key. Retired keys
+    /// stay in the table: an archived statement names its key (see `Keys::verify_archived`).
+    pub async fn replace_compromised(&self, db: &Db, now: i64) -> Result<Replaced, KeyError> {
+        let mut fresh = Vec::new();
+        for alg in Alg::ALL {
+            fresh.push(self.generate(alg, "current", now, now).await?);
+        }
+        let mut retired = key_store::replace_all(db, &fresh, now).await?;
+        self.reload_at(db, now).await?;
+        // For the operator's list: by state as the store gave them, each in the order of `Alg::ALL`.
+        let rank = |alg: &str| Alg::ALL.iter().position(|a| a.as_str() == alg);
+        retired.sort_by_key(|(_, alg, was)| (["current", "next", "previous"].iter().position(|s| s == was), rank(alg)));
+        Ok(Replaced {
+            retired: retired.into_iter().map(|(kid, alg, was)| RetiredKey { kid, alg, was }).collect(),
+            signing: fresh.into_iter().zip(Alg::ALL).map(|(row, alg)| (row.kid, alg)).collect(),
+        })
     }
 
     /// Inserts a `next` key of `alg`; None when one already waits (the unique index decides).

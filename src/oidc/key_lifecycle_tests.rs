@@ -1,5 +1,6 @@
 //! The lifecycle on a real (in-memory SQLite) database with `now` passed in: publish →
-//! activate → retire → remove, scheduled rotation, and two replicas stepping at once.
+//! activate → retire → remove, scheduled rotation, two replicas stepping at once, and the
+//! emergency switch after a compromise.
 
 use super::*;
 use crate::clock::Clock;
@@ -131,6 +132,49 @@ async fn replicas_take_each_step_once_and_agree_on_the_signer() {
     let (sa, sb) = tokio::join!(a.step(&db, at), b.step(&db, at));
     let (sa, sb) = (sa.unwrap(), sb.unwrap());
     assert_eq!(sa.activated.len() + sb.activated.len(), 3);
+}
+
+#[tokio::test]
+async fn a_compromise_retires_every_published_key_at_once_and_new_ones_sign_at_once() {
+    let db = db().await;
+    let a = keys(&db).await;
+    let b = keys(&db).await;
+    let t0 = chrono::Utc::now().timestamp();
+    // A previous, a current and a next key of each algorithm, and a token of each signer.
+    a.rotate(&db, t0).await.unwrap();
+    let previous = token(&a);
+    a.step(&db, t0 + P).await.unwrap();
+    a.rotate(&db, t0 + P + 1).await.unwrap();
+    let t = t0 + P + 2;
+    let current = token(&a);
+    b.reload_at(&db, t).await.unwrap();
+    assert_eq!(kids(&a).len(), 9);
+
+    let done = a.replace_compromised(&db, t).await.unwrap();
+    let was = |s: &str| done.retired.iter().filter(|k| k.was == s).count();
+    assert_eq!((was("next"), was("current"), was("previous")), (3, 3, 3));
+    let new: Vec<String> = done.signing.iter().map(|(kid, _)| kid.clone()).collect();
+    assert_eq!(done.signing.iter().map(|(_, alg)| *alg).collect::<Vec<_>>(), Alg::ALL);
+    // This replica: only the new keys are published, they sign now, and the old tokens are refused.
+    assert_eq!(kids(&a).into_iter().collect::<std::collections::BTreeSet<_>>(), new.iter().cloned().collect());
+    assert!(new.contains(&kid_of(&token(&a))));
+    assert_eq!(verify(&a, &current), Err(VerifyError::UnknownKey));
+    assert_eq!(verify(&a, &previous), Err(VerifyError::UnknownKey));
+    let signer = key_store::find(&db, &kid_of(&current)).await.unwrap().unwrap();
+    assert_eq!((signer.state.as_str(), signer.rotated_at, signer.remove_at), ("retired", Some(t), Some(t)));
+    let before = key_store::find(&db, &kid_of(&previous)).await.unwrap().unwrap();
+    assert_eq!((before.rotated_at, before.remove_at), (Some(t0 + P), Some(t)), "it stopped signing earlier");
+
+    // Another replica trusts what it loaded until its next reload, then no more.
+    assert!(verify(&b, &current).is_ok());
+    b.reload_at(&db, t + 1).await.unwrap();
+    assert_eq!(verify(&b, &current), Err(VerifyError::UnknownKey));
+    assert!(new.contains(&kid_of(&token(&b))));
+    assert!(verify(&b, &token(&a)).is_ok());
+
+    // The lifecycle goes on from the new keys: nothing waits, a rotation is taken.
+    assert_eq!(a.step(&db, t + 1).await.unwrap(), Step::default());
+    assert_eq!(a.rotate(&db, t + 2).await.unwrap().len(), 3);
 }
 
 #[test]

@@ -5,8 +5,10 @@ use serde_json::json;
 
 use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
+use crate::oidc::key_lifecycle::Replaced;
 use crate::oidc::keys::{Alg, KeyError};
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Publishes a next key per algorithm, signing after the publish delay (the current ones keep
 /// signing until then), recorded as `keys.rotated`. Returns the new (kid, algorithm) pairs.
@@ -28,6 +30,30 @@ pub async fn rotate_keys(st: &AppState, who: &Principal, now: i64) -> Result<Vec
     let rotated: Vec<(String, Alg)> = kids.into_iter().zip(Alg::ALL).collect();
     record_rotation(st, &who.actor(), &rotated, false, now).await;
     Ok(rotated)
+}
+
+/// The emergency switch when a signing key is suspected compromised: a new key per algorithm that
+/// signs at once (no publish delay) and every published key retired at once, out of JWKS and
+/// refused by this replica's own checks from now on, recorded as `keys.compromised`. Refresh
+/// tokens are opaque, so sessions go on with tokens of the new keys. Diskominfo powers only,
+/// as for a rotation.
+pub async fn replace_compromised(st: &AppState, who: &Principal, now: i64) -> Result<Replaced, AdminError> {
+    if !who.diskominfo() {
+        return Err(forbidden("replacing compromised signing keys needs diskominfo-admin"));
+    }
+    let done = match st.keys.replace_compromised(&st.db, now).await {
+        Ok(done) => done,
+        Err(KeyError::Store(StoreError::Conflict(_))) => return Err(AdminError::Conflict(
+            "another switch replaced the signing keys at this moment; `gerbang keys status` shows the keys now signing"
+                .into(),
+        )),
+        Err(e) => return Err(internal(e)),
+    };
+    let retired: Vec<_> = done.retired.iter().map(|k| json!({ "kid": k.kid, "alg": k.alg, "state": k.was })).collect();
+    let signing: Vec<_> = done.signing.iter().map(|(kid, alg)| json!({ "kid": kid, "alg": alg.as_str() })).collect();
+    let detail = json!({ "retired": retired, "signing": signing });
+    audit::record(&st.db, Event::new("keys.compromised").actor(&who.actor()).detail(detail), now).await;
+    Ok(done)
 }
 
 async fn record_rotation(st: &AppState, actor: &str, rotated: &[(String, Alg)], scheduled: bool, now: i64) {

@@ -2,7 +2,7 @@
 //! is `next` (published, not signing), `current`, `previous` (published, not signing) and at
 //! last `retired` (kept for archived statements); see `oidc::key_lifecycle`.
 
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
@@ -20,7 +20,7 @@ pub struct KeyRow {
     pub remove_at: Option<i64>,
 }
 
-pub async fn insert(db: &Db, k: &KeyRow) -> Result<(), StoreError> {
+pub async fn insert<'a>(db: impl Into<Exec<'a>>, k: &KeyRow) -> Result<(), StoreError> {
     dispatch!(
         db,
         "INSERT INTO signing_keys (kid, alg, state, private_key, public_jwk, created_at, rotated_at, activates_at, \
@@ -105,6 +105,33 @@ pub async fn retire_due(db: &Db, now: i64, lifetime: i64) -> Result<Vec<String>,
         fetch_all((String,))
     )?;
     Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// The emergency switch: every published key retired (out of JWKS from `now`) and `fresh`
+/// (current keys signing from `now`) inserted, in one transaction, so no replica ever reloads a
+/// set with no current key or with a stolen one beside the new. Returns the retired keys as
+/// (kid, alg, the state each had), current ones first. Of two switches at once on PostgreSQL
+/// the second meets the first's new keys in the unique index and rolls back (`Conflict`).
+pub async fn replace_all(db: &Db, fresh: &[KeyRow], now: i64) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut tx = db.begin().await?;
+    let mut retired = Vec::new();
+    // One statement per state, so each key is returned with the state it had; only a current
+    // key stops signing now (a previous one stopped earlier, a next one never signed).
+    for (state, stopped) in [("current", Some(now)), ("next", None), ("previous", None)] {
+        let rows: Vec<(String, String)> = dispatch!(
+            &mut tx,
+            "UPDATE signing_keys SET state = 'retired', remove_at = $1, rotated_at = COALESCE(rotated_at, $2) \
+             WHERE state = $3 RETURNING kid, alg",
+            [now, stopped, state],
+            fetch_all((String, String))
+        )?;
+        retired.extend(rows.into_iter().map(|(kid, alg)| (kid, alg, state.to_string())));
+    }
+    for k in fresh {
+        insert(&mut tx, k).await?;
+    }
+    tx.commit().await?;
+    Ok(retired)
 }
 
 /// Every key, by algorithm and activation (for `gerbang keys status`).

@@ -212,6 +212,67 @@ async fn an_invalid_actor_is_refused_before_anything_is_done() {
     assert_eq!(op.trail(), vec![]);
 }
 
+#[tokio::test]
+async fn keys_rotate_compromised_says_which_keys_it_retired_and_which_sign_now() {
+    let op = Operator::new();
+    op.ok(&["keys", "rotate", "--json"]);
+    let before: Vec<String> = op.ok(&["keys", "status", "--json"])["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(before.len(), 6, "current keys, and next keys waiting to sign");
+
+    // No confirmation asked; the text names every key it retired and every key now signing.
+    let run = op.run_env(&["keys", "rotate", "--compromised"], &[]);
+    assert_eq!(run.code, 0, "{} / {}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("emergency key switch done: "), "{}", run.stdout);
+    for kid in &before {
+        assert!(run.stdout.lines().any(|l| l.contains("retired") && l.contains(kid.as_str())), "{kid}: {}", run.stdout);
+    }
+    assert_eq!(run.stdout.lines().filter(|l| l.trim_start().starts_with("signing now")).count(), 3);
+    assert!(run.stdout.contains("within 60 s") && run.stdout.contains("max-age 3600 s"), "{}", run.stdout);
+    let status = op.ok(&["keys", "status", "--json"]);
+    let keys = status["keys"].as_array().unwrap();
+    let signing: Vec<&str> =
+        keys.iter().filter(|k| k["state"] == "current").map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(signing.len(), 3);
+    assert!(keys
+        .iter()
+        .filter(|k| before.contains(&k["kid"].as_str().unwrap().to_string()))
+        .all(|k| k["state"] == "retired"));
+
+    // Again, as JSON: the keys of the first switch go the same way.
+    let out = op.ok(&["keys", "rotate", "--compromised", "--json"]);
+    let retired: Vec<Value> = ["RS256", "ES256", "EdDSA"]
+        .iter()
+        .map(|a| {
+            let kid = signing.iter().find(|k| alg(k) == *a).unwrap();
+            json!({ "kid": kid, "alg": a, "state": "current" })
+        })
+        .collect();
+    assert_eq!(out["retired"], Value::from(retired));
+    let now_signing = out["signing"].as_array().unwrap();
+    assert_eq!(now_signing.iter().map(|k| k["alg"].as_str().unwrap()).collect::<Vec<_>>(), ["RS256", "ES256", "EdDSA"]);
+    assert!(now_signing.iter().all(|k| !signing.contains(&k["kid"].as_str().unwrap())));
+    assert_eq!((out["replicas_within_seconds"].as_i64(), out["jwks_max_age_seconds"].as_i64()), (Some(60), Some(3600)));
+
+    let trail = op.trail();
+    assert_eq!(kinds(&trail, 1), vec![("keys.compromised", "cli:local", ""), ("keys.compromised", "cli:local", "")]);
+    assert_eq!(trail[2].3["retired"], out["retired"]);
+    assert_eq!(trail[2].3["signing"], out["signing"]);
+}
+
+/// The algorithm a key id names (`rs256-…`).
+fn alg(kid: &str) -> &'static str {
+    match kid.split('-').next() {
+        Some("rs256") => "RS256",
+        Some("es256") => "ES256",
+        _ => "EdDSA",
+    }
+}
+
 fn grant(id: &str, account_id: &str) -> GrantRow {
     let now = gerbang::state::now();
     GrantRow {

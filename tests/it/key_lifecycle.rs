@@ -1,7 +1,9 @@
 //! Signing-key lifecycle and master-key rotation over the real server and the `gerbang` binary:
 //! the next key in JWKS before it signs, the JWKS max-age, scheduled rotation by moving the
 //! clock, retirement after the token lifetime, and re-sealing every secret under a new master
-//! key, after which second factors, signing, derived values and the audit chain still work.
+//! key, after which second factors, signing, derived values and the audit chain still work; and
+//! the emergency switch after a compromise, after which the old key's tokens count for nothing
+//! while sessions go on with the new key.
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use gerbang::config::{Config, Secret};
 use gerbang::oidc::clients::GrantType;
 use gerbang::oidc::keys::{Alg, TokenType};
 use gerbang::state::{now, AppState};
-use openidconnect::TokenResponse;
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::common::*;
@@ -214,4 +216,129 @@ async fn master_key_rotate_reseals_every_secret_and_derived_values_stay() {
     assert_eq!(trail[1].1, "cli:local");
     assert_eq!(trail[1].2["keys"]["previous_key_id"], st.sealer.id().as_str());
     assert_eq!(trail[1].2["resealed"]["totp_factors.secret"], 1);
+}
+
+async fn userinfo(app: &TestApp, token: &str) -> (u16, String) {
+    let res = http_client().get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap();
+    let challenge = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
+    (res.status().as_u16(), challenge.unwrap_or_default())
+}
+
+async fn introspect(app: &TestApp, c: &TestClient, token: &str) -> Value {
+    let res = http_client()
+        .post(app.url("/introspect"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_compromised_key_is_refused_at_once_and_sessions_go_on_with_the_new_key() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let c =
+        app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Bocor").await;
+    let rp = app.rp(&c).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let tokens = redeem(&rp, &cb, start.verifier).await;
+    let access = tokens.access_token().secret().clone();
+    let id_token = tokens.id_token().unwrap().to_string();
+    let old_kid = jwt_header(&id_token)["kid"].as_str().unwrap().to_string();
+    assert_eq!(jwt_header(&access)["kid"], old_kid.as_str(), "the client signs with RS256");
+    assert_eq!(userinfo(&app, &access).await.0, 200);
+    assert_eq!(userinfo(&replica, &access).await.0, 200, "the other replica has the key loaded");
+    let (before, _) = jwks(&app).await;
+
+    // Only the power that rotates keys may switch them.
+    let app_itself = gerbang::ops::Principal::Application(c.id.clone());
+    let refused = gerbang::ops::keys::replace_compromised(&app.state, &app_itself, app.state.now()).await;
+    assert!(matches!(refused, Err(gerbang::ops::AdminError::Forbidden(_))), "{refused:?}");
+    assert_eq!(jwks(&app).await.0, before);
+
+    let operator = gerbang::ops::Principal::Operator(gerbang::ops::Operator::local());
+    let done = gerbang::ops::keys::replace_compromised(&app.state, &operator, app.state.now()).await.unwrap();
+    let retired: Vec<&str> = done.retired.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(retired.len(), 3);
+    assert!(before.iter().all(|k| retired.contains(&k.as_str())), "{before:?} / {retired:?}");
+    let new_rs = done.signing.iter().find(|(_, alg)| *alg == Alg::RS256).unwrap().0.clone();
+
+    // On this replica at once: the old tokens count for nothing, JWKS holds only the new keys.
+    let (status, challenge) = userinfo(&app, &access).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert_eq!(introspect(&app, &c, &access).await, serde_json::json!({ "active": false }));
+    let (published, _) = jwks(&app).await;
+    assert!(!published.contains(&old_kid) && published.contains(&new_rs), "{published:?}");
+    assert_eq!(published.len(), 3);
+    let hint = format!("/logout?id_token_hint={id_token}&client_id={}", c.id);
+    assert_eq!(browser().get(app.url(&hint)).send().await.unwrap().status(), 400, "an old ID token is no hint");
+
+    // The other replica at its next key reload (the upkeep round, every minute).
+    gerbang::ops::upkeep::round(&replica.state, 1, replica.state.now()).await;
+    let (status, challenge) = userinfo(&replica, &access).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert_eq!(jwks(&replica).await.0, published);
+
+    // The refresh token is opaque: the session goes on with tokens of the new key.
+    let refresh = tokens.refresh_token().expect("refresh token");
+    let refreshed = rp.exchange_refresh_token(refresh).unwrap().request_async(&http_client()).await.expect("refresh");
+    let new_id = refreshed.id_token().expect("ID token").to_string();
+    assert_eq!(jwt_header(&new_id)["kid"], new_rs.as_str());
+    let fresh = app.rp(&c).await;
+    let no_nonce = |_: Option<&openidconnect::Nonce>| Ok(());
+    refreshed.id_token().unwrap().claims(&fresh.id_token_verifier(), no_nonce).expect("verifies against JWKS now");
+    let new_access = refreshed.access_token().secret();
+    assert_eq!(userinfo(&app, new_access).await.0, 200);
+    assert_eq!(userinfo(&replica, new_access).await.0, 200);
+
+    let trail = kinds(&app).await;
+    let (kind, actor, detail) = trail.last().unwrap();
+    assert_eq!((kind.as_str(), actor.as_str()), ("keys.compromised", "cli:local"));
+    let signing: Vec<Value> =
+        done.signing.iter().map(|(kid, alg)| serde_json::json!({ "kid": kid, "alg": alg.as_str() })).collect();
+    assert_eq!(detail["signing"], Value::from(signing));
+    let old = detail["retired"].as_array().unwrap().iter().find(|k| k["kid"] == old_kid.as_str()).unwrap();
+    assert_eq!(old, &serde_json::json!({ "kid": old_kid, "alg": "RS256", "state": "current" }));
+    assert_eq!(trail.iter().filter(|(k, _, _)| k == "keys.compromised").count(), 1, "the refusal changed nothing");
+}
+
+#[tokio::test]
+async fn two_emergency_switches_at_once_leave_one_signing_key_per_algorithm() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let operator = gerbang::ops::Principal::Operator(gerbang::ops::Operator::local());
+    let now = app.state.now();
+    let (a, b) = tokio::join!(
+        gerbang::ops::keys::replace_compromised(&app.state, &operator, now),
+        gerbang::ops::keys::replace_compromised(&replica.state, &operator, now),
+    );
+    // One after the other both succeed (always so on SQLite, whose transaction takes the write
+    // lock first); overlapping on PostgreSQL, the second meets the first's new keys in the unique
+    // index and changes nothing. Either way one set of keys is left.
+    for r in [&a, &b] {
+        assert!(matches!(r, Ok(_) | Err(gerbang::ops::AdminError::Conflict(_))), "{r:?}");
+    }
+    assert!(a.is_ok() || b.is_ok());
+    let published = gerbang::store::keys::list_published(&app.state.db).await.unwrap();
+    let mut algs: Vec<&str> = published.iter().map(|r| r.alg.as_str()).collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    assert!(published.iter().all(|r| r.state == "current"));
+    app.state.keys.reload(&app.state.db).await.unwrap();
+    replica.state.keys.reload(&replica.state.db).await.unwrap();
+    let mut kids: Vec<String> = published.iter().map(|r| r.kid.clone()).collect();
+    kids.sort();
+    for server in [&app, &replica] {
+        let mut served = jwks(server).await.0;
+        served.sort();
+        assert_eq!(served, kids);
+    }
 }
