@@ -20,7 +20,7 @@ use crate::clock::Clock;
 pub use memory::MemoryCache;
 pub use redis_store::RedisCache;
 use scripts::*;
-pub use settings::RedisConfig;
+pub use settings::{RedisClientCert, RedisConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

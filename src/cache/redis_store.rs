@@ -10,13 +10,16 @@
 //! Sentinel, which is asked again for the master whenever the current one fails or turns
 //! read-only (after a failover).
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Client, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, TlsCertificates};
+use redis::{
+    Client, ClientTlsConfig, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, TlsCertificates,
+};
 
 use super::CacheError;
 use super::RedisConfig;
@@ -90,11 +93,37 @@ fn unavailable(e: &RedisError) -> bool {
         )
 }
 
+/// What `rediss://` needs beyond the system's trust store: the private CA and the client
+/// certificate, read from their files (for both Redis and the Sentinels). `None`: nothing.
 fn tls_certificates(cfg: &RedisConfig) -> Result<Option<TlsCertificates>, CacheError> {
-    let Some(path) = &cfg.ca_file else { return Ok(None) };
-    let pem = std::fs::read(path)
-        .map_err(|e| CacheError::Setup(format!("cannot read redis_ca_file {}: {e}", path.display())))?;
-    Ok(Some(TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+    let read = |setting: &str, path: &Path| {
+        std::fs::read(path).map_err(|e| CacheError::Setup(format!("cannot read {setting} {}: {e}", path.display())))
+    };
+    let root_cert = cfg.ca_file.as_deref().map(|p| read("redis_ca_file", p)).transpose()?;
+    let client_tls = match &cfg.client_cert {
+        Some(c) => Some(ClientTlsConfig {
+            client_cert: read("redis_client_cert_file", &c.cert_file)?,
+            client_key: read("redis_client_key_file", &c.key_file)?,
+        }),
+        None => None,
+    };
+    if root_cert.is_none() && client_tls.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TlsCertificates { client_tls, root_cert }))
+}
+
+/// A client for a direct (non-Sentinel) connection. Builds nothing over the network, so an
+/// error is in the settings and trying again cannot help.
+fn direct_client(url: &str, cfg: &RedisConfig) -> Result<Client, CacheError> {
+    match tls_certificates(cfg)? {
+        Some(certs) => Client::build_with_tls(url.into_connection_info()?, certs).map_err(|e| {
+            CacheError::Setup(format!(
+                "the TLS files (redis_ca_file, redis_client_cert_file, redis_client_key_file) cannot be used: {e}"
+            ))
+        }),
+        None => Client::open(url).map_err(CacheError::from),
+    }
 }
 
 fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, CacheError> {
@@ -126,8 +155,7 @@ fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, Cache
             .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
             .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
         if let Some(c) = tls_certificates(cfg)? {
-            let again = tls_certificates(cfg)?.unwrap_or(TlsCertificates { client_tls: None, root_cert: None });
-            b = b.set_client_to_redis_certificates(c).set_client_to_sentinel_certificates(again);
+            b = b.set_client_to_redis_certificates(c.clone()).set_client_to_sentinel_certificates(c);
         }
     }
     Ok(b.build()?)
@@ -184,10 +212,7 @@ impl RedisCache {
         let conn = loop {
             let client = match &sentinel {
                 Some(s) => master_from(s, connect_timeout).await,
-                None => match tls_certificates(cfg)? {
-                    Some(certs) => Client::build_with_tls(url, certs).map_err(CacheError::from),
-                    None => Client::open(url).map_err(CacheError::from),
-                },
+                None => direct_client(url, cfg),
             };
             let conn = match client {
                 Ok(c) => manager(c, manager_config.clone(), budget).await,
@@ -195,6 +220,7 @@ impl RedisCache {
             };
             match conn {
                 Ok(c) => break c,
+                Err(e @ CacheError::Setup(_)) => return Err(e),
                 Err(e) if attempt >= START_ATTEMPTS => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, attempt, "Redis not reachable yet; trying again");

@@ -15,6 +15,9 @@ pub struct RedisConfig {
     /// PEM bundle of the CA(s) that signed the Redis (and Sentinel) server certificates, for
     /// `rediss://` with a private CA; without it the system's trust store is used.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key presented to Redis (and the Sentinels) when they require
+    /// one (`tls-auth-clients yes`).
+    pub client_cert: Option<RedisClientCert>,
     /// Sentinel addresses (`host:port`); when given, the master is asked of them and
     /// `redis_url` only supplies the scheme, credentials and database number.
     pub sentinels: Vec<String>,
@@ -22,4 +25,12 @@ pub struct RedisConfig {
     pub sentinel_master: Option<String>,
     /// Password of the Sentinels themselves (`requirepass` in sentinel.conf), if any.
     pub sentinel_password: Option<Secret<String>>,
+}
+
+/// PEM files of a client certificate (with any intermediates after it) and its private key,
+/// checked to parse and to match when the settings were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisClientCert {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }

@@ -36,7 +36,7 @@ pub struct Config {
     pub redis_url: Option<Secret<String>>,
     /// Prefix of every Redis key, so environments can share one Redis.
     pub redis_prefix: String,
-    /// Timeouts, TLS trust and Sentinel for the Redis connection.
+    /// Timeouts, TLS trust, client certificate and Sentinel for the Redis connection.
     pub redis: redis::RedisConfig,
     /// Base64 of 32 bytes; encrypts private signing keys at rest.
     pub master_key: Option<Secret<String>>,
@@ -167,6 +167,8 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("redis_connect_timeout_ms", Some("1000")),
     ("redis_command_timeout_ms", Some("500")),
     ("redis_ca_file", None),
+    ("redis_client_cert_file", None),
+    ("redis_client_key_file", None),
     ("redis_sentinels", Some("")),
     ("redis_sentinel_master", None),
     ("redis_sentinel_password", None),
@@ -299,7 +301,7 @@ impl Config {
             })?;
             for (k, v) in table {
                 // `x_file` reads setting `x` from a file, except for a setting whose own name ends
-                // in `_file` (a path, like `redis_ca_file`), which is taken as it is.
+                // in `_file` (a path, like `redis_ca_file` or `redis_client_key_file`), which is taken as it is.
                 let (key, from_file) = match k.strip_suffix("_file") {
                     Some(base) if !SETTINGS.iter().any(|(s, _)| *s == k) => (base.to_string(), true),
                     _ => (k.clone(), false),

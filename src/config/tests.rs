@@ -178,3 +178,121 @@ fn a_setting_named_like_a_file_variant_is_taken_as_it_is() {
     let e = Config::load(Some(&path), &env(&[])).unwrap_err();
     assert_eq!((e.setting.as_str(), e.message.as_str()), ("no_such_file", "unknown setting"));
 }
+
+/// A self-signed client certificate and its key, as PEM.
+fn client_pair() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["gerbang".to_string()]).unwrap().self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+/// `redis_client_cert_file` and `redis_client_key_file` written into `dir` with these contents,
+/// for a rediss:// Redis: the settings as environment variables.
+fn client_cert_env(dir: &Path, cert: &str, key: &str) -> HashMap<String, String> {
+    let (c, k) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    env(&[
+        ("GERBANG_REDIS_URL", "rediss://cache:6380"),
+        ("GERBANG_REDIS_CLIENT_CERT_FILE", c.to_str().unwrap()),
+        ("GERBANG_REDIS_CLIENT_KEY_FILE", k.to_str().unwrap()),
+    ])
+}
+
+#[test]
+fn a_redis_client_certificate_is_read_from_toml_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = client_pair();
+    let e = client_cert_env(dir.path(), &cert, &key);
+    let c = Config::load(None, &e).unwrap();
+    let cc = c.redis.client_cert.expect("client certificate");
+    assert_eq!(cc.cert_file, dir.path().join("client.pem"));
+    assert_eq!(cc.key_file, dir.path().join("client.key"));
+    // In TOML the names are paths too, not `redis_client_cert` read from a file.
+    let path = dir.path().join("gerbang.toml");
+    let toml = format!(
+        "redis_url = \"rediss://cache:6380\"\nredis_client_cert_file = {:?}\nredis_client_key_file = {:?}\n",
+        e["GERBANG_REDIS_CLIENT_CERT_FILE"], e["GERBANG_REDIS_CLIENT_KEY_FILE"]
+    );
+    std::fs::write(&path, toml).unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.redis.client_cert.unwrap().key_file, dir.path().join("client.key"));
+    assert!(Config::load(None, &env(&[("GERBANG_REDIS_URL", "rediss://cache:6380")]))
+        .unwrap()
+        .redis
+        .client_cert
+        .is_none());
+}
+
+#[test]
+fn a_redis_client_certificate_needs_both_files_and_rediss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = client_pair();
+    let full = client_cert_env(dir.path(), &cert, &key);
+    let refused = |drop: &[&str], set: &[(&str, &str)]| {
+        let mut e = full.clone();
+        for d in drop {
+            e.remove(*d);
+        }
+        e.extend(set.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let err = Config::load(None, &e).unwrap_err();
+        (err.setting, err.message)
+    };
+    let (s, m) = refused(&["GERBANG_REDIS_CLIENT_KEY_FILE"], &[]);
+    assert_eq!(s, "redis_client_key_file");
+    assert!(m.contains("required with redis_client_cert_file"), "{m}");
+    let (s, m) = refused(&["GERBANG_REDIS_CLIENT_CERT_FILE"], &[]);
+    assert_eq!(s, "redis_client_cert_file");
+    assert!(m.contains("required with redis_client_key_file"), "{m}");
+    let missing = dir.path().join("nowhere.pem");
+    let (s, m) = refused(&[], &[("GERBANG_REDIS_CLIENT_CERT_FILE", missing.to_str().unwrap())]);
+    assert_eq!((s.as_str(), m), ("redis_client_cert_file", format!("no such file: {}", missing.display())));
+    let (s, m) = refused(&[], &[("GERBANG_REDIS_CLIENT_KEY_FILE", missing.to_str().unwrap())]);
+    assert_eq!((s.as_str(), m), ("redis_client_key_file", format!("no such file: {}", missing.display())));
+    for url in [&[("GERBANG_REDIS_URL", "redis://cache:6379")][..], &[]] {
+        let drop: &[&str] = if url.is_empty() { &["GERBANG_REDIS_URL"] } else { &[] };
+        let (s, m) = refused(drop, url);
+        assert_eq!(s, "redis_client_cert_file");
+        assert!(m.starts_with("only used with a rediss:// redis_url"), "{m}");
+    }
+}
+
+#[test]
+fn a_redis_client_certificate_or_key_that_does_not_parse_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = client_pair();
+    let (_, other_key) = client_pair();
+    let refused = |cert: &str, key: &str| {
+        let err = Config::load(None, &client_cert_env(dir.path(), cert, key)).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("invalid setting `{}`", err.setting)), "{err}");
+        (err.setting, err.message)
+    };
+    let (s, m) = refused("not a certificate\n", &key);
+    assert_eq!(s, "redis_client_cert_file");
+    assert!(m.starts_with("no certificate (BEGIN CERTIFICATE) in "), "{m}");
+    let damaged = cert.replace("-----END CERTIFICATE-----", "");
+    let (s, m) = refused(&damaged, &key);
+    assert_eq!(s, "redis_client_cert_file");
+    assert!(m.ends_with("is not valid PEM: a section has no END line"), "{m}");
+    // The files swapped: the certificate where the key should be.
+    let (s, m) = refused(&cert, &cert);
+    assert_eq!(s, "redis_client_key_file");
+    assert!(m.ends_with(": no private key (BEGIN PRIVATE KEY, RSA or EC PRIVATE KEY)"), "{m}");
+    // PKCS#8, then OpenSSL's older form with headers.
+    let pkcs8 =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,F8EC\n\nAAAA\n\
+                  -----END RSA PRIVATE KEY-----\n";
+    for encrypted in [pkcs8, legacy] {
+        let (s, m) = refused(&cert, encrypted);
+        assert_eq!(s, "redis_client_key_file");
+        assert!(m.contains("the key is encrypted"), "{m}");
+    }
+    let (s, m) = refused(&cert, &other_key);
+    assert_eq!(s, "redis_client_key_file");
+    assert!(m.ends_with("does not belong to the certificate in redis_client_cert_file"), "{m}");
+    let garbage_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let (s, m) = refused(&cert, garbage_key);
+    assert_eq!(s, "redis_client_key_file");
+    assert!(m.contains("cannot be used with the certificate in redis_client_cert_file"), "{m}");
+}
