@@ -45,6 +45,51 @@ fn index_key(account_id: &str) -> String {
     format!("sso-index:{account_id}")
 }
 
+/// Rounds of read-edit-swap on one account's index before giving up (as unavailable: retry).
+const INDEX_ROUNDS: usize = 16;
+
+/// The lifetime an edited index is written with.
+#[derive(Clone, Copy)]
+enum Lifetime {
+    /// That of the newest session, which a new login is.
+    Fresh(Duration),
+    /// The one it has (see `drop_from_index`); an index that has expired is not written again.
+    Keep,
+}
+
+/// Edits the account's session index atomically: read, `edit` (`None`: nothing to write), then
+/// written back only if nobody wrote it in between, else read and edited again. Two logins of one
+/// person at the same moment, or a login during a password change, on any replicas, must never
+/// drop each other's entries: a session left out of the index could be ended neither by its
+/// person nor by a password change.
+async fn edit_index<T>(
+    cache: &Cache,
+    account_id: &str,
+    life: Lifetime,
+    mut edit: impl FnMut(&mut Index) -> Option<T>,
+) -> Result<Option<T>, SessionError> {
+    let k = index_key(account_id);
+    for _ in 0..INDEX_ROUNDS {
+        let raw = cache.get(&k).await?;
+        let mut index: Index = match &raw {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(CacheError::from)?,
+            None => Index::default(),
+        };
+        let Some(out) = edit(&mut index) else { return Ok(None) };
+        let bytes = serde_json::to_vec(&index).map_err(CacheError::from)?;
+        let written = match (life, raw.as_deref()) {
+            (Lifetime::Fresh(ttl), expected) => cache.swap(&k, expected, &bytes, ttl).await?,
+            (Lifetime::Keep, Some(expected)) => cache.swap_keep_ttl(&k, expected, &bytes).await?,
+            (Lifetime::Keep, None) => return Ok(None),
+        };
+        if written {
+            return Ok(Some(out));
+        }
+    }
+    Err(CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds"))
+        .into())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -89,19 +134,21 @@ pub async fn create(
     };
     let ttl_d = Duration::from_secs(ttl.max(1) as u64);
     cache.put_json(&key(&cookie), &session, ttl_d).await?;
-    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
-    index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
-    // The oldest session goes with its entry: one left out of the index could not be ended by
-    // the person, nor by a password change.
-    let mut evicted = Vec::new();
-    while index.entries.len() > MAX_SESSIONS {
-        let oldest = index.entries.remove(0);
+    let entry = IndexEntry { key: key(&cookie), sid: session.sid.clone() };
+    let evicted = edit_index(cache, account_id, Lifetime::Fresh(ttl_d), |index| {
+        index.entries.push(entry.clone());
+        let over = index.entries.len().saturating_sub(MAX_SESSIONS);
+        Some(index.entries.drain(..over).collect::<Vec<_>>())
+    })
+    .await?
+    .unwrap_or_default();
+    // The oldest sessions are ended once the index no longer lists them (ending one twice, had
+    // a round been retried, changes nothing).
+    for oldest in &evicted {
         remember_fate(cache, &oldest.sid, &Fate::Ended, remember).await?;
         cache.delete(&oldest.key).await?;
-        evicted.push(oldest.sid);
     }
-    cache.put_json(&index_key(account_id), &index, ttl_d).await?;
-    Ok((cookie, session, evicted))
+    Ok((cookie, session, evicted.into_iter().map(|e| e.sid).collect()))
 }
 
 /// The account's live sessions, newest first.
@@ -134,12 +181,18 @@ pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str, remember: i6
 /// Removes one of the account's sessions without remembering an end, which is what its expiry
 /// amounts to: whatever was made under it lives on. False when there is no such session.
 pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
-    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
-    let Some(pos) = index.entries.iter().position(|e| e.sid == sid) else { return Ok(false) };
-    let entry = index.entries.remove(pos);
-    cache.delete(&entry.key).await?;
-    // Keeps the lifetime its newest session gave it (see `drop_from_index`).
-    cache.replace(&index_key(account_id), &serde_json::to_vec(&index).map_err(CacheError::from)?).await?;
+    // The session first: were the index written and the deletion then lost, a live session
+    // would be listed nowhere. Keeps the index's lifetime (see `drop_from_index`).
+    let listed = |index: &Index| index.entries.iter().find(|e| e.sid == sid).map(|e| e.key.clone());
+    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+    let Some(session_key) = listed(&index) else { return Ok(false) };
+    cache.delete(&session_key).await?;
+    edit_index(cache, account_id, Lifetime::Keep, |index| {
+        let before = index.entries.len();
+        index.entries.retain(|e| e.sid != sid);
+        (index.entries.len() != before).then_some(())
+    })
+    .await?;
     Ok(true)
 }
 
@@ -159,27 +212,34 @@ pub async fn end_all_but(
     now: i64,
     remember: i64,
 ) -> Result<Vec<String>, SessionError> {
-    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
-    let (kept, others): (Vec<IndexEntry>, Vec<IndexEntry>) = index.entries.into_iter().partition(|e| e.sid == keep);
+    // Each round ends what the index lists besides `keep`, then takes exactly those entries out;
+    // a session a concurrent login listed meanwhile stays listed, and the next round ends it too.
+    // Sessions are ended before their entries go, so none is ever live and unlisted.
     let mut ended = Vec::new();
-    for e in others {
-        let live = cache.get_json::<SsoSession>(&e.key).await?.is_some_and(|s| s.expires_at > now);
-        remember_fate(cache, &e.sid, &Fate::Ended, remember).await?;
-        cache.delete(&e.key).await?;
-        if live {
-            ended.push(e.sid);
+    for _ in 0..INDEX_ROUNDS {
+        let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
+        let others: Vec<IndexEntry> = index.entries.iter().filter(|e| e.sid != keep).cloned().collect();
+        if others.is_empty() {
+            return Ok(ended);
         }
-    }
-    // The index lives as long as the session kept, which may be longer than a day.
-    let mut last = now + 86_400;
-    for e in &kept {
-        if let Some(s) = cache.get_json::<SsoSession>(&e.key).await? {
-            last = last.max(s.expires_at);
+        for e in &others {
+            let live = cache.get_json::<SsoSession>(&e.key).await?.is_some_and(|s| s.expires_at > now);
+            remember_fate(cache, &e.sid, &Fate::Ended, remember).await?;
+            cache.delete(&e.key).await?;
+            if live && !ended.contains(&e.sid) {
+                ended.push(e.sid.clone());
+            }
         }
+        let gone: Vec<&str> = others.iter().map(|e| e.sid.as_str()).collect();
+        edit_index(cache, account_id, Lifetime::Keep, |index| {
+            let before = index.entries.len();
+            index.entries.retain(|e| !gone.contains(&e.sid.as_str()));
+            (index.entries.len() != before).then_some(())
+        })
+        .await?;
     }
-    index.entries = kept;
-    cache.put_json(&index_key(account_id), &index, Duration::from_secs((last - now).max(1) as u64)).await?;
-    Ok(ended)
+    Err(CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds"))
+        .into())
 }
 
 pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSession>, SessionError> {
@@ -225,14 +285,14 @@ async fn remember_fate(cache: &Cache, sid: &str, fate: &Fate, remember: i64) -> 
 }
 
 async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(), SessionError> {
-    let mut index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
-    let before = index.entries.len();
-    index.entries.retain(|e| e.sid != sid);
-    if index.entries.len() != before {
-        // The index keeps the lifetime its newest session gave it: a fixed one could end it
-        // before sessions it still lists, which a password change could then no longer find.
-        cache.replace(&index_key(account_id), &serde_json::to_vec(&index).map_err(CacheError::from)?).await?;
-    }
+    // The index keeps the lifetime its newest session gave it: a fixed one could end it before
+    // sessions it still lists, which a password change could then no longer find.
+    edit_index(cache, account_id, Lifetime::Keep, |index| {
+        let before = index.entries.len();
+        index.entries.retain(|e| e.sid != sid);
+        (index.entries.len() != before).then_some(())
+    })
+    .await?;
     Ok(())
 }
 

@@ -91,6 +91,17 @@ impl MemoryCache {
         true
     }
 
+    pub(super) fn swap_keep_ttl(&self, key: &str, expected: &[u8], new: &[u8]) -> bool {
+        let now = self.clock.now_ms();
+        match self.lock().get_mut(key) {
+            Some(entry) if entry.1 > now && entry.0 == expected => {
+                entry.0 = new.to_vec();
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn count_below(&self, key: &str, limit: u64, window: Duration) -> Option<u64> {
         let now = self.clock.now_ms();
         let mut map = self.lock();

@@ -178,6 +178,19 @@ impl Cache {
         }
     }
 
+    /// [`Cache::swap`] of a live key that keeps its expiry: `new` is written only if the key still
+    /// holds `expected`; false when it changed or is gone. For records whose lifetime follows
+    /// something else, as [`Cache::replace`].
+    pub async fn swap_keep_ttl(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.swap_keep_ttl(key, expected, new)),
+            Cache::Redis(r) => {
+                let n: i64 = r.script(SWAP_KEEP_TTL_SCRIPT, key).arg(expected).arg(new).on(r).await?;
+                Ok(n == 1)
+            }
+        }
+    }
+
     /// Adds one to a counter only while it is below `limit`, atomically; returns the new count, or
     /// `None` (and leaves it) when the limit is reached. The window starts at the first count.
     pub async fn count_below(&self, key: &str, limit: u64, window: Duration) -> Result<Option<u64>, CacheError> {

@@ -68,6 +68,15 @@ redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
 return 1"
 );
 
+pub(super) const SWAP_KEEP_TTL_SCRIPT: &str = script!(
+    "swap_keep_ttl",
+    "local cur = redis.call('GET', KEYS[1])
+if cur and gone(KEYS[1]) then cur = false end
+if cur ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+return 1"
+);
+
 pub(super) const COUNT_BELOW_SCRIPT: &str = script!(
     "count_below",
     "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end

@@ -84,3 +84,19 @@ fn glob_metacharacters_are_escaped() {
     assert_eq!(glob_escape("gerbang:sso:"), "gerbang:sso:");
     assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
 }
+
+#[tokio::test]
+async fn memory_swap_keep_ttl_writes_only_over_the_expected_live_value_and_keeps_its_expiry() {
+    let clock = Clock::adjustable();
+    let c = Cache::memory(clock.clone());
+    c.put("i", b"a", Duration::from_secs(60)).await.unwrap();
+    assert!(!c.swap_keep_ttl("i", b"x", b"b").await.unwrap(), "changed since it was read");
+    assert!(c.swap_keep_ttl("i", b"a", b"b").await.unwrap());
+    assert!(!c.swap_keep_ttl("absent", b"", b"b").await.unwrap(), "nothing is created");
+    clock.advance(59);
+    assert_eq!(c.get("i").await.unwrap().as_deref(), Some(&b"b"[..]));
+    clock.advance(1);
+    assert_eq!(c.get("i").await.unwrap(), None, "the expiry it had");
+    assert!(!c.swap_keep_ttl("i", b"b", b"c").await.unwrap(), "an expired value is not written over");
+    assert_eq!(c.get("i").await.unwrap(), None);
+}

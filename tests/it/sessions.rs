@@ -389,3 +389,47 @@ async fn ending_a_session_keeps_the_list_of_the_others_for_their_whole_lifetime(
     assert_eq!(post(&me, &app, "/account/password", &form).await.status(), 303);
     assert_eq!(phone.get(app.url("/account")).send().await.unwrap().status(), 303, "the other device is signed out");
 }
+
+/// Many logins of one person at the same moment (every device at 07:30, or someone racing the
+/// owner) on one cache, on any replicas: each session is listed, so the person's "end" and a
+/// password change reach it. Run on the in-process store and, in CI, on Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_opened_at_the_same_moment_are_all_listed_and_all_ended_by_end_all_but() {
+    use gerbang::auth::session;
+    let app = TestApp::spawn().await;
+    let cache = app.state.cache.clone();
+    let account = format!("serentak-{}", unique_nip());
+    let t = now();
+    let open = |cache: gerbang::cache::Cache, account: String| async move {
+        session::create(&cache, &account, "1", vec!["pwd".into()], 3600, t, "10.0.0.1", "uji", 600).await.unwrap()
+    };
+    let opened =
+        futures_util::future::join_all((0..24).map(|_| tokio::spawn(open(cache.clone(), account.clone())))).await;
+    let opened: Vec<_> = opened.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(session::list_for_account(&cache, &account, t + 1).await.unwrap().len(), 24, "none dropped");
+
+    // A password change while more logins arrive: afterwards every live session other than the
+    // one kept is listed (so the next change ends it), and all of the earlier ones are ended.
+    let keep = opened[0].1.sid.clone();
+    let more = (0..8).map(|_| tokio::spawn(open(cache.clone(), account.clone()))).collect::<Vec<_>>();
+    let ended = session::end_all_but(&cache, &account, &keep, t + 1, 600).await.unwrap();
+    let more: Vec<_> = futures_util::future::join_all(more).await.into_iter().map(|r| r.unwrap()).collect();
+    assert!(ended.len() >= 23, "every earlier session but the kept one: {}", ended.len());
+    for (cookie, _, _) in &opened[1..] {
+        assert!(
+            session::load(&cache, cookie, t + 1).await.unwrap().is_none(),
+            "an earlier session outlived the change"
+        );
+    }
+    let listed: Vec<String> =
+        session::list_for_account(&cache, &account, t + 1).await.unwrap().into_iter().map(|s| s.sid).collect();
+    for (cookie, s, _) in more.iter().chain(&opened[..1]) {
+        if session::load(&cache, cookie, t + 1).await.unwrap().is_some() {
+            assert!(listed.contains(&s.sid), "a live session is missing from the list");
+        }
+    }
+    session::end_all_but(&cache, &account, &keep, t + 2, 600).await.unwrap();
+    let left: Vec<String> =
+        session::list_for_account(&cache, &account, t + 2).await.unwrap().into_iter().map(|s| s.sid).collect();
+    assert_eq!(left, vec![keep]);
+}
