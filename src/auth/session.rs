@@ -46,7 +46,15 @@ fn index_key(account_id: &str) -> String {
 }
 
 /// Rounds of read-edit-swap on one account's index before giving up (as unavailable: retry).
-const INDEX_ROUNDS: usize = 16;
+/// Between rounds a contender waits a random while that doubles up to 32 ms, so a burst of logins
+/// of one person settles in a few rounds instead of all of them colliding again.
+const INDEX_ROUNDS: usize = 32;
+
+async fn back_off(round: usize) {
+    let cap = 1u64 << round.min(5);
+    let draw = crypto::random_bytes::<2>().map(u16::from_le_bytes).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(u64::from(draw) % cap)).await;
+}
 
 /// The lifetime an edited index is written with.
 #[derive(Clone, Copy)]
@@ -69,7 +77,7 @@ async fn edit_index<T>(
     mut edit: impl FnMut(&mut Index) -> Option<T>,
 ) -> Result<Option<T>, SessionError> {
     let k = index_key(account_id);
-    for _ in 0..INDEX_ROUNDS {
+    for round in 0..INDEX_ROUNDS {
         let raw = cache.get(&k).await?;
         let mut index: Index = match &raw {
             Some(bytes) => serde_json::from_slice(bytes).map_err(CacheError::from)?,
@@ -85,6 +93,7 @@ async fn edit_index<T>(
         if written {
             return Ok(Some(out));
         }
+        back_off(round).await;
     }
     Err(CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds"))
         .into())
