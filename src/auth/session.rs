@@ -56,47 +56,45 @@ async fn back_off(round: usize) {
     tokio::time::sleep(Duration::from_millis(u64::from(draw) % cap)).await;
 }
 
-/// The lifetime an edited index is written with.
-#[derive(Clone, Copy)]
-enum Lifetime {
-    /// That of the newest session, which a new login is.
-    Fresh(Duration),
-    /// The one it has (see `drop_from_index`); an index that has expired is not written again.
-    Keep,
+/// The account's index as stored (raw, to swap against) and decoded.
+async fn read_index(cache: &Cache, k: &str) -> Result<(Option<Vec<u8>>, Index), SessionError> {
+    let raw = cache.get(k).await?;
+    let index = match &raw {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(CacheError::from)?,
+        None => Index::default(),
+    };
+    Ok((raw, index))
 }
 
-/// Edits the account's session index atomically: read, `edit` (`None`: nothing to write), then
-/// written back only if nobody wrote it in between, else read and edited again. Two logins of one
-/// person at the same moment, or a login during a password change, on any replicas, must never
-/// drop each other's entries: a session left out of the index could be ended neither by its
-/// person nor by a password change.
-async fn edit_index<T>(
+fn contended() -> SessionError {
+    CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds")).into()
+}
+
+/// Takes entries out of the account's session index atomically: `remove` edits it (false:
+/// nothing to write), and it is written back, keeping its lifetime (see `drop_from_index`), only
+/// if nobody wrote it in between, else read and edited again. Two logins of one person at the
+/// same moment, or a login during a password change, on any replicas, must never drop each
+/// other's entries: a session left out of the index could be ended neither by its person nor by
+/// a password change. An index that expired meanwhile is not written again.
+async fn remove_from_index(
     cache: &Cache,
     account_id: &str,
-    life: Lifetime,
-    mut edit: impl FnMut(&mut Index) -> Option<T>,
-) -> Result<Option<T>, SessionError> {
+    mut remove: impl FnMut(&mut Index) -> bool,
+) -> Result<(), SessionError> {
     let k = index_key(account_id);
     for round in 0..INDEX_ROUNDS {
-        let raw = cache.get(&k).await?;
-        let mut index: Index = match &raw {
-            Some(bytes) => serde_json::from_slice(bytes).map_err(CacheError::from)?,
-            None => Index::default(),
-        };
-        let Some(out) = edit(&mut index) else { return Ok(None) };
+        let (raw, mut index) = read_index(cache, &k).await?;
+        let Some(expected) = raw else { return Ok(()) };
+        if !remove(&mut index) {
+            return Ok(());
+        }
         let bytes = serde_json::to_vec(&index).map_err(CacheError::from)?;
-        let written = match (life, raw.as_deref()) {
-            (Lifetime::Fresh(ttl), expected) => cache.swap(&k, expected, &bytes, ttl).await?,
-            (Lifetime::Keep, Some(expected)) => cache.swap_keep_ttl(&k, expected, &bytes).await?,
-            (Lifetime::Keep, None) => return Ok(None),
-        };
-        if written {
-            return Ok(Some(out));
+        if cache.swap_keep_ttl(&k, &expected, &bytes).await? {
+            return Ok(());
         }
         back_off(round).await;
     }
-    Err(CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds"))
-        .into())
+    Err(contended())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,21 +141,30 @@ pub async fn create(
     };
     let ttl_d = Duration::from_secs(ttl.max(1) as u64);
     cache.put_json(&key(&cookie), &session, ttl_d).await?;
-    let entry = IndexEntry { key: key(&cookie), sid: session.sid.clone() };
-    let evicted = edit_index(cache, account_id, Lifetime::Fresh(ttl_d), |index| {
-        index.entries.push(entry.clone());
+    // Listed with a compare-and-swap (see `remove_from_index`); the index takes the lifetime of
+    // its newest session, this one. The oldest sessions beyond the limit are ended before the
+    // write that drops their entries, so none is ever live and unlisted; one ended in a round
+    // that lost the swap stays listed, ended, and is reported all the same.
+    let k = index_key(account_id);
+    let mut evicted: Vec<String> = Vec::new();
+    for round in 0..INDEX_ROUNDS {
+        let (raw, mut index) = read_index(cache, &k).await?;
+        index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
         let over = index.entries.len().saturating_sub(MAX_SESSIONS);
-        Some(index.entries.drain(..over).collect::<Vec<_>>())
-    })
-    .await?
-    .unwrap_or_default();
-    // The oldest sessions are ended once the index no longer lists them (ending one twice, had
-    // a round been retried, changes nothing).
-    for oldest in &evicted {
-        remember_fate(cache, &oldest.sid, &Fate::Ended, remember).await?;
-        cache.delete(&oldest.key).await?;
+        for oldest in index.entries.drain(..over) {
+            remember_fate(cache, &oldest.sid, &Fate::Ended, remember).await?;
+            cache.delete(&oldest.key).await?;
+            if !evicted.contains(&oldest.sid) {
+                evicted.push(oldest.sid);
+            }
+        }
+        let bytes = serde_json::to_vec(&index).map_err(CacheError::from)?;
+        if cache.swap(&k, raw.as_deref(), &bytes, ttl_d).await? {
+            return Ok((cookie, session, evicted));
+        }
+        back_off(round).await;
     }
-    Ok((cookie, session, evicted.into_iter().map(|e| e.sid).collect()))
+    Err(contended())
 }
 
 /// The account's live sessions, newest first.
@@ -196,10 +203,10 @@ pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<b
     let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
     let Some(session_key) = listed(&index) else { return Ok(false) };
     cache.delete(&session_key).await?;
-    edit_index(cache, account_id, Lifetime::Keep, |index| {
+    remove_from_index(cache, account_id, |index| {
         let before = index.entries.len();
         index.entries.retain(|e| e.sid != sid);
-        (index.entries.len() != before).then_some(())
+        index.entries.len() != before
     })
     .await?;
     Ok(true)
@@ -240,15 +247,14 @@ pub async fn end_all_but(
             }
         }
         let gone: Vec<&str> = others.iter().map(|e| e.sid.as_str()).collect();
-        edit_index(cache, account_id, Lifetime::Keep, |index| {
+        remove_from_index(cache, account_id, |index| {
             let before = index.entries.len();
             index.entries.retain(|e| !gone.contains(&e.sid.as_str()));
-            (index.entries.len() != before).then_some(())
+            index.entries.len() != before
         })
         .await?;
     }
-    Err(CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds"))
-        .into())
+    Err(contended())
 }
 
 pub async fn load(cache: &Cache, cookie: &str, now: i64) -> Result<Option<SsoSession>, SessionError> {
@@ -296,10 +302,10 @@ async fn remember_fate(cache: &Cache, sid: &str, fate: &Fate, remember: i64) -> 
 async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(), SessionError> {
     // The index keeps the lifetime its newest session gave it: a fixed one could end it before
     // sessions it still lists, which a password change could then no longer find.
-    edit_index(cache, account_id, Lifetime::Keep, |index| {
+    remove_from_index(cache, account_id, |index| {
         let before = index.entries.len();
         index.entries.retain(|e| e.sid != sid);
-        (index.entries.len() != before).then_some(())
+        index.entries.len() != before
     })
     .await?;
     Ok(())
