@@ -70,22 +70,24 @@ fn contended() -> SessionError {
     CacheError::Unavailable(format!("the session list of one account kept changing for {INDEX_ROUNDS} rounds")).into()
 }
 
-/// Takes entries out of the account's session index atomically: `remove` edits it (false:
-/// nothing to write), and it is written back, keeping its lifetime (see `drop_from_index`), only
-/// if nobody wrote it in between, else read and edited again. Two logins of one person at the
+/// Takes the entries `gone` picks out of the account's session index atomically: the index is
+/// written back, keeping its lifetime (see `drop_from_index`), only if nobody wrote it in
+/// between, else read and edited again. Two logins of one person at the
 /// same moment, or a login during a password change, on any replicas, must never drop each
 /// other's entries: a session left out of the index could be ended neither by its person nor by
 /// a password change. An index that expired meanwhile is not written again.
 async fn remove_from_index(
     cache: &Cache,
     account_id: &str,
-    mut remove: impl FnMut(&mut Index) -> bool,
+    gone: impl Fn(&IndexEntry) -> bool,
 ) -> Result<(), SessionError> {
     let k = index_key(account_id);
     for round in 0..INDEX_ROUNDS {
         let (raw, mut index) = read_index(cache, &k).await?;
         let Some(expected) = raw else { return Ok(()) };
-        if !remove(&mut index) {
+        let before = index.entries.len();
+        index.entries.retain(|e| !gone(e));
+        if index.entries.len() == before {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&index).map_err(CacheError::from)?;
@@ -199,16 +201,10 @@ pub async fn end_by_sid(cache: &Cache, account_id: &str, sid: &str, remember: i6
 pub async fn drop_by_sid(cache: &Cache, account_id: &str, sid: &str) -> Result<bool, SessionError> {
     // The session first: were the index written and the deletion then lost, a live session
     // would be listed nowhere. Keeps the index's lifetime (see `drop_from_index`).
-    let listed = |index: &Index| index.entries.iter().find(|e| e.sid == sid).map(|e| e.key.clone());
-    let index: Index = cache.get_json(&index_key(account_id)).await?.unwrap_or_default();
-    let Some(session_key) = listed(&index) else { return Ok(false) };
-    cache.delete(&session_key).await?;
-    remove_from_index(cache, account_id, |index| {
-        let before = index.entries.len();
-        index.entries.retain(|e| e.sid != sid);
-        index.entries.len() != before
-    })
-    .await?;
+    let (_, index) = read_index(cache, &index_key(account_id)).await?;
+    let Some(entry) = index.entries.iter().find(|e| e.sid == sid) else { return Ok(false) };
+    cache.delete(&entry.key).await?;
+    remove_from_index(cache, account_id, |e| e.sid == sid).await?;
     Ok(true)
 }
 
@@ -247,12 +243,7 @@ pub async fn end_all_but(
             }
         }
         let gone: Vec<&str> = others.iter().map(|e| e.sid.as_str()).collect();
-        remove_from_index(cache, account_id, |index| {
-            let before = index.entries.len();
-            index.entries.retain(|e| !gone.contains(&e.sid.as_str()));
-            index.entries.len() != before
-        })
-        .await?;
+        remove_from_index(cache, account_id, |e| gone.contains(&e.sid.as_str())).await?;
     }
     Err(contended())
 }
@@ -302,12 +293,7 @@ async fn remember_fate(cache: &Cache, sid: &str, fate: &Fate, remember: i64) -> 
 async fn drop_from_index(cache: &Cache, account_id: &str, sid: &str) -> Result<(), SessionError> {
     // The index keeps the lifetime its newest session gave it: a fixed one could end it before
     // sessions it still lists, which a password change could then no longer find.
-    remove_from_index(cache, account_id, |index| {
-        let before = index.entries.len();
-        index.entries.retain(|e| e.sid != sid);
-        index.entries.len() != before
-    })
-    .await?;
+    remove_from_index(cache, account_id, |e| e.sid == sid).await?;
     Ok(())
 }
 
