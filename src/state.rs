@@ -24,6 +24,8 @@ pub struct AppState {
     /// it forward.
     pub clock: Clock,
     pub db: Db,
+    /// SQLite connections outside the pool for the grant read of every userinfo/introspection.
+    pub hot: crate::store::hot::HotReads,
     pub cache: Cache,
     pub keys: Keys,
     pub clients: ClientCache,
@@ -65,6 +67,7 @@ impl AppState {
         crate::oidc::Provider {
             config: &self.config,
             db: &self.db,
+            hot: &self.hot,
             cache: &self.cache,
             keys: &self.keys,
             clients: &self.clients,
@@ -165,6 +168,7 @@ impl AppState {
         let discovery = bytes::Bytes::from(crate::oidc::discovery::document(&config).to_string());
         let http = outbound_http().context("cannot set up the outbound HTTP client")?;
         let upstreams = crate::federation::Registry::new(&config.upstreams)?;
+        let hot = crate::store::hot::HotReads::open(&db, config.sqlite_read_connections).await;
         let state = Arc::new(AppState {
             clients: ClientCache::new(Duration::from_secs(config.client_cache_seconds)),
             directory: crate::identity::directory::Directory::new(Duration::from_secs(config.directory_cache_seconds)),
@@ -175,6 +179,7 @@ impl AppState {
             config: Arc::new(config),
             clock: clock.clone(),
             db,
+            hot,
             cache,
             keys,
             themes,

@@ -53,6 +53,9 @@ pub struct Config {
     pub login_ttl: i64,
     pub max_body_bytes: usize,
     pub db_max_connections: u32,
+    /// SQLite connections kept outside the pool for the grant read of userinfo and
+    /// introspection (`store::hot`); 0: every read through the pool.
+    pub sqlite_read_connections: usize,
     /// Create the first admin account and a demo application on first start.
     pub bootstrap: bool,
     /// Maximum number of password hashes computed at once (each takes 19 MiB).
@@ -190,6 +193,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("login_ttl", Some("900")),
     ("max_body_bytes", Some("65536")),
     ("db_max_connections", Some("10")),
+    ("sqlite_read_connections", Some("2")),
     ("bootstrap", Some("true")),
     ("max_concurrent_hashes", Some("4")),
     ("hash_queue", Some("64")),
@@ -394,6 +398,11 @@ impl Config {
         if db_max_connections == 0 {
             return Err(l.err("db_max_connections", "must be at least 1"));
         }
+        // Each one is a thread of its own; past a few per core they only add switching.
+        let sqlite_read_connections: usize = l.parse("sqlite_read_connections", "a number")?;
+        if sqlite_read_connections > 16 {
+            return Err(l.err("sqlite_read_connections", "must be at most 16"));
+        }
         let mut trusted_proxies = Vec::new();
         for part in l.string("trusted_proxies").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty())
         {
@@ -508,6 +517,7 @@ impl Config {
             login_ttl: l.positive("login_ttl")?,
             max_body_bytes,
             db_max_connections,
+            sqlite_read_connections,
             bootstrap: l.boolean("bootstrap")?,
             max_concurrent_hashes,
             hash_queue: l.parse("hash_queue", "a number")?,

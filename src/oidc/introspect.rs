@@ -12,7 +12,6 @@ use super::{has_scope, ErrorCode, OAuthError};
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
-use crate::store::access as access_store;
 use crate::store::grants::{self as grant_store, GrantRow};
 
 /// Why a bearer token was refused (RFC 6750 §3.1).
@@ -76,7 +75,7 @@ async fn check_live(
         })?;
         return if revoked_jti { Err(revoked()) } else { Ok((claims, None)) };
     };
-    let live = access_store::live_grant(st.db, gid, &claims.jti, now, full).await.map_err(|e| {
+    let live = st.hot.live_grant(st.db, gid, &claims.jti, now, full).await.map_err(|e| {
         tracing::error!(error = %e, "grant lookup failed");
         BearerError::Server
     })?;

@@ -34,6 +34,8 @@ use crate::store::{Db, StoreError};
 pub struct Provider<'a> {
     pub config: &'a Config,
     pub db: &'a Db,
+    /// Where the grant behind an access token is read (see `store::hot`).
+    pub hot: &'a crate::store::hot::HotReads,
     pub cache: &'a Cache,
     pub keys: &'a keys::Keys,
     pub clients: &'a clients::ClientCache,

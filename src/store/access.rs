@@ -8,7 +8,7 @@
 use super::accounts::AccountRow;
 use super::certs::SIGNER_WHERE;
 use super::grants::GrantRow;
-use super::{dispatch, Db, StoreError};
+use super::{dispatch, Db, Exec, StoreError};
 
 /// The grant, its account (`None` when the account is gone) and the token's own revocation.
 #[derive(Debug, Clone)]
@@ -99,10 +99,22 @@ pub async fn live_grant(
     now: i64,
     full: bool,
 ) -> Result<Option<LiveGrant>, StoreError> {
+    live_grant_on(db.into(), db, grant_id, jti, now, full).await
+}
+
+/// [`live_grant`] run on `on` (a connection of `db`'s, see [`super::hot`]).
+pub(super) async fn live_grant_on(
+    on: Exec<'_>,
+    db: &Db,
+    grant_id: &str,
+    jti: &str,
+    now: i64,
+    full: bool,
+) -> Result<Option<LiveGrant>, StoreError> {
     let found = if full {
-        dispatch!(db, sql(db, true), [now, grant_id, jti], fetch_optional(Row))?
+        dispatch!(on, sql(db, true), [now, grant_id, jti], fetch_optional(Row))?
     } else {
-        dispatch!(db, sql(db, false), [grant_id, jti], fetch_optional(Row))?
+        dispatch!(on, sql(db, false), [grant_id, jti], fetch_optional(Row))?
     };
     Ok(found.map(into_live))
 }

@@ -17,6 +17,7 @@ pub mod devices;
 pub mod enrolment;
 pub mod factors;
 pub mod grants;
+pub mod hot;
 pub mod import;
 pub mod keys;
 pub mod links;
