@@ -56,23 +56,31 @@ pub fn login_key(ids: &crypto::IdHasher, login: &str) -> String {
     ids.hash(norm.as_bytes())
 }
 
+/// Names the password an account has (a digest of its stored hash, which a new password always
+/// changes: the salt is new), without carrying the hash itself into the cache with a login flow.
+/// A login opened with an older stamp than the account's lost a race with a password change.
+pub fn password_stamp(hash: Option<&str>) -> String {
+    crypto::sha256_hex(hash.unwrap_or("").as_bytes())
+}
+
+/// The account's [`password_stamp`] now; `None` when the account is gone.
+pub async fn current_password_stamp(db: &Db, account_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(crate::store::accounts::password_hash(db, account_id).await?.map(|h| password_stamp(h.as_deref())))
+}
+
 #[derive(Debug)]
 pub enum PasswordVerdict {
-    Accepted(Account),
+    /// The right password: the account, and the [`password_stamp`] of the hash it was checked
+    /// against.
+    Accepted(Account, String),
     /// Refused without being judged; `login_key` names the identifier by its hash.
-    Throttled {
-        login_key: String,
-        retry_after: i64,
-    },
+    Throttled { login_key: String, retry_after: i64 },
     /// The right password for an account that may not log in.
     Inactive(Account),
     /// A wrong password or an unknown identifier: `subject` is the account id, or the
     /// identifier's hash (a typo can be someone's NIK). `locked_until` is set when this failure
     /// locked the account.
-    Rejected {
-        subject: String,
-        locked_until: Option<i64>,
-    },
+    Rejected { subject: String, locked_until: Option<i64> },
     /// Longer than any real identifier or password: refused without work or counting.
     Oversized,
 }
@@ -207,13 +215,13 @@ impl PasswordCheck<'_> {
                 self.release(&acct, now).await;
                 Ok(PasswordVerdict::Inactive(account))
             }
-            Some((account, _)) if ok => {
+            Some((account, hash)) if ok => {
                 if let Err(e) = throttle::clear(self.cache, "acct", &acct).await {
                     // A record left behind only makes the next failures count sooner.
                     tracing::warn!(error = %e, "could not clear the login throttle");
                 }
                 charge.refund(self.cache).await;
-                Ok(PasswordVerdict::Accepted(account))
+                Ok(PasswordVerdict::Accepted(account, password_stamp(hash.as_deref())))
             }
             found => {
                 self.release(&acct, now).await;

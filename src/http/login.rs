@@ -89,6 +89,7 @@ fn refusal_message(r: Refusal) -> (&'static str, StatusCode) {
         Refusal::InvalidCode => ("err_invalid_code", StatusCode::UNAUTHORIZED),
         Refusal::Passkey => ("err_passkey", StatusCode::UNAUTHORIZED),
         Refusal::Busy => ("err_busy", StatusCode::SERVICE_UNAVAILABLE),
+        Refusal::PasswordChanged => ("err_password_changed", StatusCode::CONFLICT),
     }
 }
 

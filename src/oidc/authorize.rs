@@ -56,6 +56,10 @@ pub struct Flow {
     /// The account whose password (or session) is verified and whose second factor is due.
     #[serde(default)]
     pub pending_account: Option<String>,
+    /// The `password_stamp` of the password the first step checked, so the session the second
+    /// step opens is refused when the password changed in between.
+    #[serde(default)]
+    pub pending_stamp: Option<String>,
     /// The security level this request needs (application minimum or `acr` request).
     #[serde(default)]
     pub required_level: u8,
@@ -392,6 +396,7 @@ async fn new_flow(
         client_name: client.name.clone(),
         sid,
         pending_account,
+        pending_stamp: None,
         required_level,
         first_factor: None,
     };
@@ -483,6 +488,7 @@ pub async fn after_login(
     }
     flow.required_level = required;
     flow.pending_account = None;
+    flow.pending_stamp = None;
     match needs_consent(st, &client, &flow.request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) => {

@@ -344,6 +344,19 @@ pub async fn change_password(
         Ok::<_, crate::store::StoreError>(revoked)
     };
     let revoked = written.await.map_err(|e| internal("password change failed", e))?;
+    // A login that checked the old password and listed its session between the sweep above and
+    // the commit was missed by both: one more sweep, now that the old password is gone. (A login
+    // listed after this sweep sees the new password when it re-reads it, and is refused.)
+    let swept = async {
+        session::end_all_but(&st.cache, me.id(), sid, now, memory).await.map_err(|e| e.to_string())?;
+        let ending = crate::store::logout::Ending::AllBut(sid);
+        crate::store::logout::revoke_and_enqueue_now(&st.db, me.id(), ending, "password_changed", now)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = swept.await {
+        tracing::warn!(error = %e, "the second sweep of sessions after a password change failed");
+    }
     super::backchannel::wake();
     tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
     let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });

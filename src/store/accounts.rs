@@ -55,6 +55,14 @@ pub async fn find_by_nik(db: &Db, nik: &str) -> Result<Option<AccountRow>, Store
     Ok(dispatch!(db, &sql, [nik], fetch_optional(AccountRow))?)
 }
 
+/// The stored password hash alone (inner `None`: no password); `None` when there is no such
+/// account.
+pub async fn password_hash(db: &Db, id: &str) -> Result<Option<Option<String>>, StoreError> {
+    let row: Option<(Option<String>,)> =
+        dispatch!(db, "SELECT password_hash FROM accounts WHERE id = $1", [id], fetch_optional((Option<String>,)))?;
+    Ok(row.map(|r| r.0))
+}
+
 pub async fn count_admins(db: &Db) -> Result<i64, StoreError> {
     let row: (i64,) = dispatch!(db, "SELECT COUNT(*) FROM accounts WHERE is_admin = $1", [true], fetch_one((i64,)))?;
     Ok(row.0)

@@ -37,6 +37,7 @@ mod metrics;
 mod migrations;
 mod notify;
 mod oidc_flow;
+mod password_race;
 mod pki;
 mod protocol_errors;
 mod redis_outage;

@@ -32,6 +32,9 @@ pub enum Refusal {
     Passkey,
     /// The password hashing queue is full: try again in a moment (nothing was counted).
     Busy,
+    /// The account's password changed between the check of the old one and the session it
+    /// opened (see `session::start`): the session was ended at once.
+    PasswordChanged,
 }
 
 /// The browser a step comes from.
@@ -111,7 +114,7 @@ pub async fn password_login(
     password: &Secret<String>,
     ip: &str,
     now: i64,
-) -> Result<Account, LoginError> {
+) -> Result<(Account, String), LoginError> {
     let check =
         PasswordCheck { db: &st.db, cache: &st.cache, hasher: &st.hasher, limits: limits(st), ids: &st.login_ids };
     let verdict = match check.check(login, password, ip, now).await {
@@ -128,7 +131,7 @@ pub async fn password_login(
         }
     };
     match verdict {
-        PasswordVerdict::Accepted(account) => Ok(account),
+        PasswordVerdict::Accepted(account, stamp) => Ok((account, stamp)),
         PasswordVerdict::Throttled { login_key, retry_after } => {
             metrics::login(LoginResult::Throttled, "password", 1);
             if record_throttled(st, &login_key, ip, now).await {
@@ -191,7 +194,7 @@ pub async fn password(
     password: &Secret<String>,
     now: i64,
 ) -> Step {
-    let account = match password_login(st, username, password, browser.ip, now).await {
+    let (account, stamp) = match password_login(st, username, password, browser.ip, now).await {
         Ok(a) => a,
         Err(e) => {
             let refusal = match e {
@@ -217,6 +220,7 @@ pub async fn password(
         }
         let mut flow = flow;
         flow.pending_account = Some(account.id.clone());
+        flow.pending_stamp = Some(stamp);
         flow.sid = None;
         if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
             tracing::error!(error = %e, "could not save the login flow");
@@ -226,7 +230,8 @@ pub async fn password(
     }
     tracing::info!(account = %account.id, "login succeeded");
     let id = account.id.clone();
-    session::start(st, flow, browser, &id, Some(account), 1, vec!["pwd".into()], now).await
+    let opened = session::Opened { known: Some(account), stamp: Some(stamp) };
+    session::start(st, flow, browser, &id, opened, 1, vec!["pwd".into()], now).await
 }
 
 /// Passwordless login with a discoverable passkey and user verification: level 3 at once.
@@ -269,7 +274,8 @@ pub async fn passkey(
         }
     }
     tracing::info!(account = %account_id, "passwordless login succeeded");
-    session::start(st, flow, browser, &account_id, None, 3, vec![crate::auth::passkeys::AMR.into()], now).await
+    let amr = vec![crate::auth::passkeys::AMR.into()];
+    session::start(st, flow, browser, &account_id, session::Opened::default(), 3, amr, now).await
 }
 
 /// A possibly cloned authenticator is a security event administrators must see, not only a
@@ -338,6 +344,7 @@ pub async fn federated(
         }
         let mut flow = flow;
         flow.pending_account = Some(account_id.to_string());
+        flow.pending_stamp = None;
         flow.sid = None;
         flow.first_factor = Some(UPSTREAM_AMR.into());
         if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
@@ -346,5 +353,6 @@ pub async fn federated(
         }
         return Step::Authorize(Outcome::SecondFactor(flow, factors));
     }
-    session::start(st, flow, browser, account_id, None, level, vec![UPSTREAM_AMR.into()], now).await
+    session::start(st, flow, browser, account_id, session::Opened::default(), level, vec![UPSTREAM_AMR.into()], now)
+        .await
 }

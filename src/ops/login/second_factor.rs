@@ -39,6 +39,19 @@ const SCOPE: &str = "otp";
 
 pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, proof: Proof, now: i64) -> Step {
     let Some(account_id) = flow.pending_account.clone() else { return Step::Expired };
+    // The password the session to open rests on: the one the first step checked, or, stepping
+    // up, the account's now, read before the session it rests on is (see `session::start`).
+    let stamp = match &flow.sid {
+        None => flow.pending_stamp.clone(),
+        Some(_) => match crate::auth::login::current_password_stamp(&st.db, &account_id).await {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => return Step::Expired,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                return Step::Internal;
+            }
+        },
+    };
     // Stepping up an existing session: it must still be the one the flow started from.
     if let Some(sid) = &flow.sid {
         let current = match browser.sso_cookie {
@@ -103,7 +116,8 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         let event = Event::new("recovery_code.used").actor(&account_id).subject(&account_id).ip(browser.ip);
         audit::record(&st.db, event, now).await;
     }
-    session::start(st, flow, browser, &account_id, None, level, amr, now).await
+    let opened = session::Opened { known: None, stamp };
+    session::start(st, flow, browser, &account_id, opened, level, amr, now).await
 }
 
 /// Ends a judged attempt's hold on the account; its failure stays counted.

@@ -110,13 +110,15 @@ pub struct Serve {
     pub log: PathBuf,
     settings: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
+    /// Removed when this test stops the server itself (see `reap_if_left`).
+    marker: Option<PathBuf>,
 }
 
 impl Serve {
     /// Starts `gerbang serve` with `settings` (which must bind it to `port`) and waits until it
     /// answers `/healthz`.
     pub async fn start(port: u16, settings: Vec<(String, String)>, log: PathBuf) -> Serve {
-        let mut s = Serve { port, log, settings, child: None };
+        let mut s = Serve { port, log, settings, child: None, marker: None };
         s.spawn().await;
         s
     }
@@ -132,6 +134,10 @@ impl Serve {
         let mut cmd = tokio::process::Command::from(cmd);
         cmd.stdout(Stdio::null()).stderr(log).kill_on_drop(true);
         let mut child = cmd.spawn().expect("start gerbang serve");
+        if let Some(pid) = child.id() {
+            let marker = self.log.with_extension(format!("running-{pid}"));
+            self.marker = Some(super::reap_if_left(marker, &super::kill_if(pid, "gerbang")));
+        }
         let health = format!("{}/healthz", self.base());
         let ready = async {
             loop {
@@ -155,6 +161,9 @@ impl Serve {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill().await;
         }
+        if let Some(m) = self.marker.take() {
+            let _ = std::fs::remove_file(m);
+        }
     }
 
     /// Starts it again (after [`Serve::kill`]) with the same settings and port.
@@ -165,5 +174,14 @@ impl Serve {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // The child itself is killed on drop (`kill_on_drop`).
+        if let Some(m) = self.marker.take() {
+            let _ = std::fs::remove_file(m);
+        }
     }
 }

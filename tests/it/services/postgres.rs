@@ -51,6 +51,15 @@ impl PgProc {
         pg.tool("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]).await;
         let log = pg.dir.path().join("server.log").display().to_string();
         pg.tool("pg_ctl", &["start", "-w", "-t", "60", "-D", &data, "-l", &log, "-o", &pg.options()]).await;
+        // The marker lives in the temporary directory, which dropping removes.
+        let runas = if is_root() { "runuser -u postgres -- " } else { "" };
+        let stop = format!(
+            "{runas}{} stop -m immediate -D {}; rm -rf {}",
+            super::shell_quote(&pg.bin.join("pg_ctl")),
+            super::shell_quote(&pg.data),
+            super::shell_quote(pg.dir.path())
+        );
+        super::reap_if_left(pg.dir.path().join("running"), &stop);
         pg
     }
 

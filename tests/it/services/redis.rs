@@ -10,6 +10,8 @@ pub struct RedisProc {
     pub port: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// Removed when this test stops the server itself (see `reap_if_left`).
+    marker: Option<PathBuf>,
     pub dir: tempfile::TempDir,
 }
 
@@ -29,7 +31,7 @@ impl RedisProc {
     /// `redis-server` with `args` (which make it listen on `port`), started and awaited.
     pub async fn run(port: u16, args: Vec<String>) -> RedisProc {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut p = RedisProc { port, args, child: None, dir };
+        let mut p = RedisProc { port, args, child: None, marker: None, dir };
         p.spawn().await;
         p
     }
@@ -50,6 +52,8 @@ impl RedisProc {
             .unwrap_or_else(|e| {
                 panic!("these tests need the `redis-server` binary on PATH (apt install redis-server): {e}")
             });
+        let marker = self.dir.path().join(format!("running-{}", child.id()));
+        self.marker = Some(super::reap_if_left(marker, &super::kill_if(child.id(), "redis-server")));
         self.child = Some(child);
         wait_listening(self.port, Duration::from_secs(20), "redis-server").await;
     }
@@ -59,6 +63,9 @@ impl RedisProc {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(m) = self.marker.take() {
+            let _ = std::fs::remove_file(m);
         }
     }
 
