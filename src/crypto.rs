@@ -80,18 +80,21 @@ pub fn encode_master_key(key: &[u8; 32]) -> String {
     STANDARD.encode(key)
 }
 
-/// The master key, and during a master-key rotation the previous one too.
+/// The master key, and during a master-key rotation the previous or the next one too.
 ///
 /// Sealed values carry the id of the key that sealed them (a short fingerprint, so replicas need
 /// no numbering agreed between them): `g1` ‖ key id (4 bytes) ‖ nonce ‖ ciphertext and tag.
 /// Values sealed before the id was added (no header) are still opened, by trying the keys in
 /// turn; the AEAD tag tells a wrong key from the right one, so trying is safe. A replica holding
 /// the new key and `master_key_previous` opens values under either, which is what lets
-/// `gerbang master-key rotate` re-seal them while the service runs.
+/// `gerbang master-key rotate` re-seal them while the service runs. A replica holding
+/// `master_key_next` opens values under that key but never seals with it: rolled out to every
+/// replica first, it lets replicas still on the old key open what an updated one seals.
 #[derive(Clone)]
 pub struct MasterKey {
     current: KeyBytes,
     previous: Option<KeyBytes>,
+    next: Option<KeyBytes>,
 }
 
 #[derive(Clone)]
@@ -109,6 +112,8 @@ const HEADER_LEN: usize = SEAL_MAGIC.len() + KEY_ID_LEN;
 pub enum SealedUnder {
     Current,
     Previous,
+    /// `master_key_next`: sealed by a replica that already has it as its master key.
+    Next,
     /// A key id this replica does not hold (hex).
     Other(String),
     /// Sealed before values carried a key id.
@@ -152,12 +157,19 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn new(bytes: [u8; 32]) -> Self {
-        MasterKey { current: KeyBytes::new(bytes), previous: None }
+        MasterKey { current: KeyBytes::new(bytes), previous: None, next: None }
     }
 
     /// Also opens values sealed under `previous` (during a master-key rotation).
     pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
         self.previous = Some(KeyBytes::new(previous));
+        self
+    }
+
+    /// Also opens values sealed under `next`, the key other replicas are about to seal with;
+    /// sealing stays with the current key.
+    pub fn with_next(mut self, next: [u8; 32]) -> Self {
+        self.next = Some(KeyBytes::new(next));
         self
     }
 
@@ -168,6 +180,10 @@ impl MasterKey {
 
     pub fn previous_id(&self) -> Option<String> {
         self.previous.as_ref().map(|p| hex(&p.id))
+    }
+
+    pub fn next_id(&self) -> Option<String> {
+        self.next.as_ref().map(|n| hex(&n.id))
     }
 
     /// AES-256-GCM under the current key with a random nonce; `context` (e.g. the key id) is
@@ -192,7 +208,7 @@ impl MasterKey {
     }
 
     fn keys(&self) -> impl Iterator<Item = &KeyBytes> {
-        std::iter::once(&self.current).chain(self.previous.as_ref())
+        std::iter::once(&self.current).chain(self.previous.as_ref()).chain(self.next.as_ref())
     }
 
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -212,13 +228,15 @@ impl MasterKey {
         match split_header(sealed) {
             Some((id, _)) if id == self.current.id => SealedUnder::Current,
             Some((id, _)) if self.previous.as_ref().is_some_and(|p| p.id == id) => SealedUnder::Previous,
+            Some((id, _)) if self.next.as_ref().is_some_and(|n| n.id == id) => SealedUnder::Next,
             Some((id, _)) => SealedUnder::Other(hex(&id)),
             None => SealedUnder::Unversioned,
         }
     }
 
     /// The value sealed again under the current key, or None when it already is. Fails when no
-    /// key held here opens it.
+    /// key held here opens it. (`master_key::reseal_all` does not run while a next key is held:
+    /// it would move values back from the next key to the one being replaced.)
     pub fn reseal(&self, context: &str, sealed: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
         if self.sealed_under(sealed) == SealedUnder::Current {
             if let Some((_, body)) = split_header(sealed) {
@@ -295,6 +313,36 @@ mod tests {
         assert!(both.reseal("totp:a", &stranger).is_err());
         // The context is still bound.
         assert!(both.reseal("totp:b", &sealed_old).is_err());
+    }
+
+    #[test]
+    fn the_next_key_opens_but_never_seals() {
+        // Phase 1 of a rotation: the old key seals, the new one only opens.
+        let phase1 = MasterKey::new([7u8; 32]).with_next([9u8; 32]);
+        let new = MasterKey::new([9u8; 32]);
+        let phase2 = MasterKey::new([9u8; 32]).with_previous([7u8; 32]);
+        assert_eq!(phase1.next_id(), Some(new.id()));
+        assert_eq!(phase1.previous_id(), None);
+
+        // What an updated replica seals under the new key opens on a phase-1 replica...
+        let by_phase2 = phase2.seal("totp:a", b"secret").unwrap();
+        assert_eq!(phase1.sealed_under(&by_phase2), SealedUnder::Next);
+        assert_eq!(phase1.open("totp:a", &by_phase2).unwrap(), b"secret");
+        assert!(phase1.open("totp:b", &by_phase2).is_err(), "the context is still bound");
+        assert!(MasterKey::new([7u8; 32]).open("totp:a", &by_phase2).is_err(), "the window it closes");
+
+        // ...while a phase-1 replica still seals under the old key, which the updated one opens.
+        let by_phase1 = phase1.seal("totp:a", b"other").unwrap();
+        assert_eq!(phase1.sealed_under(&by_phase1), SealedUnder::Current);
+        assert_eq!(&by_phase1[2..6], hex_decode(&phase1.id()).as_slice());
+        assert_eq!(phase2.sealed_under(&by_phase1), SealedUnder::Previous);
+        assert_eq!(phase2.open("totp:a", &by_phase1).unwrap(), b"other");
+        assert!(new.open("totp:a", &by_phase1).is_err());
+
+        // A value under neither key is refused with the next key held too.
+        let stranger = MasterKey::new([1u8; 32]).seal("totp:a", b"x").unwrap();
+        assert!(phase1.open("totp:a", &stranger).is_err());
+        assert_eq!(phase1.sealed_under(&stranger), SealedUnder::Other(MasterKey::new([1u8; 32]).id()));
     }
 
     fn hex_decode(s: &str) -> Vec<u8> {

@@ -2,7 +2,9 @@
 //!
 //! 1. It seals secrets at rest (signing keys, TOTP secrets, application secrets awaiting
 //!    pickup). Sealed values carry the sealing key's id (`crypto::MasterKey`), and
-//!    [`reseal_all`] re-seals every one under a new master key while the service runs.
+//!    [`reseal_all`] re-seals every one under a new master key while the service runs. Before
+//!    that, `master_key_next` lets every replica open values under the new key before any
+//!    replica seals with it (`docs/keys.md`).
 //! 2. It used to be the input every derived key came from: CSRF tokens, login-id hashes,
 //!    pairwise `sub` values, recovery codes and the audit chain's MAC. Those must never change
 //!    (pairwise subjects are stored by relying parties, the audit chain must keep verifying), so
@@ -35,6 +37,10 @@ pub enum MasterKeyError {
     Unopenable { count: u64, first: String },
     #[error("values kept changing while being re-sealed; run the rotation again")]
     Busy,
+    #[error(
+        "master_key_next is set: these are the settings of a rotation's first rollout, and re-sealing under master_key now would move values back from the next key to the one being replaced; nothing was re-sealed. Run the rotation with master_key set to the new key and master_key_previous to the old one (without master_key_next)"
+    )]
+    NextKeyHeld,
 }
 
 /// The root secret every derived key comes from, stored on first use (see the module comment).
@@ -51,7 +57,11 @@ pub async fn root_secret(
     }
     // Read back: a replica starting at the same moment may have stored it first.
     let stored = sealed::root(db).await?.ok_or(MasterKeyError::Root(""))?;
-    let which = if previous_bytes.is_some() { " or master_key_previous" } else { "" };
+    let which = match (master.previous_id(), master.next_id()) {
+        (Some(_), _) => " or master_key_previous",
+        (None, Some(_)) => " or master_key_next",
+        (None, None) => "",
+    };
     let plain = master.open(ROOT_CONTEXT, &stored).map_err(|_| MasterKeyError::Root(which))?;
     <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| MasterKeyError::Root(which))
 }
@@ -62,6 +72,9 @@ pub struct ColumnCount {
     pub column: &'static str,
     pub current: u64,
     pub previous: u64,
+    /// Under `master_key_next`: a replica already seals with it (the rotation's second
+    /// rollout has begun).
+    pub next: u64,
     /// Under a key this process does not hold (by id), or from before values carried an id.
     pub other: u64,
     pub unversioned: u64,
@@ -79,6 +92,7 @@ pub async fn status(db: &Db, master: &MasterKey) -> Result<Vec<ColumnCount>, Mas
                 match master.sealed_under(&row.sealed) {
                     SealedUnder::Current => count.current += 1,
                     SealedUnder::Previous => count.previous += 1,
+                    SealedUnder::Next => count.next += 1,
                     SealedUnder::Other(_) => count.other += 1,
                     SealedUnder::Unversioned => count.unversioned += 1,
                 }
@@ -101,7 +115,14 @@ pub type Resealed = Vec<(&'static str, u64)>;
 /// replaced batch by batch, each by compare-and-set, so a value another replica changed meanwhile
 /// is read again rather than overwritten. Idempotent: a second run finds nothing to do, and a run
 /// cut short is finished by the next.
+///
+/// Refused while `master_key_next` is held: the current key is then the one being replaced, and
+/// re-sealing under it would take values a replica sealed under the next key back to the old
+/// one — which stops opening once the rotation ends and `master_key_previous` is removed.
 pub async fn reseal_all(db: &Db, master: &MasterKey) -> Result<Resealed, MasterKeyError> {
+    if master.next_id().is_some() {
+        return Err(MasterKeyError::NextKeyHeld);
+    }
     let mut unopenable = 0u64;
     let mut first = String::new();
     for_each(db, |column, id, value| {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::auth::recovery::RecoveryKey;
 use crate::cache::Cache;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::crypto::{self, CsrfKey, MasterKey};
 use crate::oidc::claims::Subjects;
 use crate::oidc::clients::{ClientCache, RedirectPolicy};
@@ -124,10 +124,14 @@ impl AppState {
             tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
         }
         let master_bytes = load_master_key(&config)?;
-        let previous_bytes = load_previous_master_key(&config)?;
+        let previous_bytes = load_optional_master_key(&config.keys.master_key_previous, "master_key_previous")?;
+        let next_bytes = load_optional_master_key(&config.keys.master_key_next, "master_key_next")?;
         let mut master = MasterKey::new(master_bytes);
         if let Some(p) = previous_bytes {
             master = master.with_previous(p);
+        }
+        if let Some(n) = next_bytes {
+            master = master.with_next(n);
         }
         let sealer = master.clone();
         let policy = crate::oidc::keys::KeyPolicy::from_config(&config);
@@ -240,12 +244,13 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     Ok(bytes)
 }
 
-/// `master_key_previous`, set while a master-key rotation is under way.
-pub fn load_previous_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
-    match &config.keys.master_key_previous {
+/// `master_key_previous` or `master_key_next` (named by `setting`), set while a master-key
+/// rotation is under way.
+pub fn load_optional_master_key(key: &Option<Secret<String>>, setting: &str) -> anyhow::Result<Option<[u8; 32]>> {
+    match key {
         Some(k) => crypto::decode_master_key(k.expose())
             .map(Some)
-            .map_err(|m| anyhow::anyhow!("invalid setting `master_key_previous`: {m}")),
+            .map_err(|m| anyhow::anyhow!("invalid setting `{setting}`: {m}")),
         None => Ok(None),
     }
 }

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
-/// Settings never written into an archive: the master key must be kept apart from the backups,
-/// and the connection URLs may carry passwords (they are given again where one restores).
-const SECRET_SETTINGS: &[&str] = &["master_key", "database_url", "redis_url"];
+/// Settings never written into an archive: the master keys (also the previous and the next one
+/// during a rotation) must be kept apart from the backups, and the connection URLs may carry
+/// passwords (they are given again where one restores).
+const SECRET_SETTINGS: &[&str] = &["master_key", "master_key_previous", "master_key_next", "database_url", "redis_url"];
 
 /// Any setting whose name has one of these parts is a secret too (SMTP and BSrE passwords, the
 /// metrics token, an upstream's client secret).
@@ -131,6 +132,8 @@ mod tests {
             ("GERBANG_DATABASE_URL", "postgres://u:p@h/d"),
             ("GERBANG_THEME", "jember"),
             ("GERBANG_METRICS_TOKEN", "t"),
+            ("GERBANG_MASTER_KEY_PREVIOUS", "old-key"),
+            ("GERBANG_MASTER_KEY_NEXT", "next-key"),
             ("GERBANG_ACTOR", "nip"),
             ("PATH", "/bin"),
         ]
@@ -138,7 +141,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let s = settings(Some(&file), &env).unwrap();
-        for gone in ["postgres://", "\"x\"", "\"s\"", "\"t\"", "nip", "/bin"] {
+        for gone in ["postgres://", "\"x\"", "\"s\"", "\"t\"", "nip", "/bin", "old-key", "next-key"] {
             assert!(!s.contains(gone), "{gone} in {s}");
         }
         for kept in [
@@ -150,7 +153,7 @@ mod tests {
             assert!(s.contains(kept), "{kept} missing from {s}");
         }
         assert!(
-            s.contains("# Left out here: database_url, metrics_token, smtp_password, upstream[0].client_secret"),
+            s.contains("# Left out here: database_url, master_key_next, master_key_previous, metrics_token, smtp_password, upstream[0].client_secret"),
             "{s}"
         );
         assert!(target(dir.path(), "themes/../../etc/passwd").is_none());

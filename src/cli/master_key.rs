@@ -11,12 +11,13 @@ use crate::state::now;
 #[derive(Subcommand)]
 pub(super) enum MasterKeyCmd {
     /// Re-seal every sealed secret under `master_key` (run with `master_key_previous` set to
-    /// the key it replaces); idempotent, and safe while the servers run.
+    /// the key it replaces); idempotent, and safe while the servers run. Refused while
+    /// `master_key_next` is set.
     Rotate {
         #[arg(long)]
         json: bool,
     },
-    /// How many sealed secrets are under the current, the previous or another key.
+    /// How many sealed secrets are under the current, the previous, the next or another key.
     Status {
         #[arg(long)]
         json: bool,
@@ -26,6 +27,7 @@ pub(super) enum MasterKeyCmd {
 pub(super) async fn run(ctx: &Ctx, cmd: MasterKeyCmd) -> anyhow::Result<ExitCode> {
     let key_id = ctx.st.sealer.id();
     let previous_id = ctx.st.sealer.previous_id();
+    let next_id = ctx.st.sealer.next_id();
     match cmd {
         MasterKeyCmd::Rotate { json } => {
             let done = match crate::ops::master_key::rotate(&ctx.st, &ctx.who, now()).await {
@@ -51,21 +53,39 @@ pub(super) async fn run(ctx: &Ctx, cmd: MasterKeyCmd) -> anyhow::Result<ExitCode
                 Err(e) => return Ok(refused(json, &e)),
             };
             let pending: u64 = counts.iter().map(|c| c.previous + c.other + c.unversioned).sum();
-            let value =
-                json!({ "key_id": key_id, "previous_key_id": previous_id, "columns": counts, "pending": pending });
+            let under_next: u64 = counts.iter().map(|c| c.next).sum();
+            let value = json!({
+                "key_id": key_id,
+                "previous_key_id": previous_id,
+                "next_key_id": next_id,
+                "columns": counts,
+                "pending": pending,
+                "under_next": under_next,
+            });
             Ok(print(json, value, || {
-                println!(
-                    "master key {key_id}{}",
-                    previous_id.as_ref().map(|p| format!(" (previous {p})")).unwrap_or_default()
-                );
+                let previous = previous_id.as_ref().map(|p| format!(" (previous {p})")).unwrap_or_default();
+                let next = next_id.as_ref().map(|n| format!(" (next {n})")).unwrap_or_default();
+                println!("master key {key_id}{previous}{next}");
                 for c in &counts {
+                    let next = if next_id.is_some() { format!(", {} next key", c.next) } else { String::new() };
                     println!(
-                        "  {}: {} current, {} previous, {} other key, {} without key id",
+                        "  {}: {} current, {} previous{next}, {} other key, {} without key id",
                         c.column, c.current, c.previous, c.other, c.unversioned
                     );
                 }
-                if pending > 0 {
+                match (next_id.is_some(), under_next) {
+                    (true, 0) => println!(
+                        "nothing is under the next key yet: once every server has master_key_next, set master_key to it and master_key_previous to the current key"
+                    ),
+                    (true, n) => println!(
+                        "{n} value(s) under the next key: a server already seals with it; every server must have master_key_next or master_key set to it"
+                    ),
+                    (false, _) => {}
+                }
+                if pending > 0 && next_id.is_none() {
                     println!("{pending} value(s) still to re-seal: run `gerbang master-key rotate`");
+                } else if pending > 0 {
+                    println!("{pending} value(s) to re-seal once master_key is the new key: then run `gerbang master-key rotate`");
                 }
             }))
         }

@@ -177,6 +177,7 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("redis_sentinel_password", None),
     ("master_key", None),
     ("master_key_previous", None),
+    ("master_key_next", None),
     ("signing_key_rotation_days", Some("90")),
     ("signing_key_publish_minutes", Some("1440")),
     ("jwks_max_age_seconds", Some("3600")),

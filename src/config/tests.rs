@@ -296,3 +296,38 @@ fn a_redis_client_certificate_or_key_that_does_not_parse_is_refused_naming_the_s
     assert_eq!(s, "redis_client_key_file");
     assert!(m.contains("cannot be used with the certificate in redis_client_cert_file"), "{m}");
 }
+
+#[test]
+fn the_next_master_key_is_layered_checked_and_redacted() {
+    const OLD: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    const NEW: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gerbang.toml");
+    std::fs::write(&path, format!("master_key = {OLD:?}\nmaster_key_next = {NEW:?}\n")).unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.keys.master_key_next.as_ref().unwrap().expose(), NEW);
+    assert!(!format!("{c:?}").contains(NEW) && !format!("{c:?}").contains(OLD), "redacted");
+    let file = dir.path().join("next");
+    std::fs::write(&file, format!("{NEW}\n")).unwrap();
+    let from_file = [("GERBANG_MASTER_KEY", OLD), ("GERBANG_MASTER_KEY_NEXT_FILE", file.to_str().unwrap())];
+    let c = Config::load(None, &env(&from_file)).unwrap();
+    assert_eq!(c.keys.master_key_next.unwrap().expose(), NEW);
+    assert!(c.keys.master_key_previous.is_none());
+
+    let refused = |pairs: &[(&str, &str)]| {
+        let e = Config::load(None, &env(pairs)).unwrap_err();
+        assert_eq!((e.setting.as_str(), e.source_name.as_str()), ("master_key_next", "GERBANG_MASTER_KEY_NEXT"));
+        e.message
+    };
+    assert!(refused(&[("GERBANG_MASTER_KEY", OLD), ("GERBANG_MASTER_KEY_NEXT", "c2hvcnQ=")]).contains("32 bytes"));
+    assert!(refused(&[("GERBANG_MASTER_KEY_NEXT", NEW)]).contains("needs master_key"));
+    // The same key in another spelling of base64 is still the same key.
+    let same = refused(&[("GERBANG_MASTER_KEY", OLD), ("GERBANG_MASTER_KEY_NEXT", OLD.trim_end_matches('='))]);
+    assert!(same.contains("same key as master_key"), "{same}");
+    let both = refused(&[
+        ("GERBANG_MASTER_KEY", NEW),
+        ("GERBANG_MASTER_KEY_PREVIOUS", OLD),
+        ("GERBANG_MASTER_KEY_NEXT", "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M="),
+    ]);
+    assert!(both.contains("together with master_key_previous"), "{both}");
+}

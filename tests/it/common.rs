@@ -78,10 +78,17 @@ impl TestApp {
     /// A second server on the same database, cache and issuer, as another replica behind a
     /// load balancer would be.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::replica`] with settings of its own (e.g. other master keys, as during a
+    /// rolling update).
+    pub async fn replica_with(&self, change: impl FnOnce(&mut Config)) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = (*self.state.config).clone();
         config.bind = addr;
+        change(&mut config);
         // The same clock: replicas' clocks agree, and moving one moves both.
         let state = AppState::init_with_clock(config, self.state.clock.clone()).await.expect("replica state");
         let app = gerbang::build_router(state.clone());

@@ -33,6 +33,7 @@ mod limits;
 mod login;
 mod mail;
 mod mailbox;
+mod master_key_rollout;
 mod metrics;
 mod migrations;
 mod notify;
