@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import basic_auth, password_login  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 from pinning import Pinned, describe  # noqa: E402
+from cpu import ms_each, process_ticks  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_DB = os.environ.get("BENCH_PG_DB", "gerbang_bench_api")
@@ -287,11 +288,15 @@ def bench(backend, args, tmp):
             if args.warmup:
                 wrk(args, kind, url, tokens_file, basic, args.warmup, os.path.join(tmp, f"{kind}.warm.json"))
             load_before = loadavg()
+            t0 = process_ticks(server.pid)
             r = wrk(args, kind, url, tokens_file, basic, args.duration, os.path.join(tmp, f"{kind}.json"))
+            # Server CPU per request: steadier than req/s on a machine whose speed wanders.
+            r["server_cpu_us"] = round(1000 * ms_each(process_ticks(server.pid) - t0, r["requests"]), 1)
             r["loadavg_before"], r["loadavg_after"] = load_before, loadavg()
             r.update(counts.get(kind, {}))
             runs[kind] = r
             print(f"[{backend}] {kind}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.2f} ms, non-2xx {r['non2xx']}, "
+                  f"server CPU {r['server_cpu_us']} µs/request, "
                   f"load {load_before}", file=sys.stderr)
             if server.poll() is not None:
                 sys.exit(f"the server died (exit {server.returncode})")
@@ -304,15 +309,15 @@ def report(results, args):
     lines = [f"Userinfo and introspection: wrk {args.threads} threads, {args.connections} connections, "
              f"{args.duration} s per run after {args.warmup} s of warm-up, {args.accounts} people's RS256 access "
              f"tokens in turn (scope `{SCOPE}`); wrk and server on one machine of {os.cpu_count()} cores; {args.layout}", "",
-             "| backend | endpoint | req/s | p50 ms | p99 ms | non-2xx | socket errors | SQL/request "
-             "| Redis/request | load avg before |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| backend | endpoint | req/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU µs/request "
+             "| SQL/request | Redis/request | load avg before |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in results:
         for kind, x in r["runs"].items():
             sock = sum(v for k, v in x["errors"].items() if k != "status")
             redis = x.get("redis_per_request")
             lines.append(f"| {r['backend']} | {kind} | {x['rps']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} "
-                         f"| {x['non2xx']} | {sock} | {x.get('sql_per_request', '—')} "
+                         f"| {x['non2xx']} | {sock} | {x.get('server_cpu_us', '—')} | {x.get('sql_per_request', '—')} "
                          f"| {'—' if redis is None else redis} | {x['loadavg_before']} |")
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     lines += ["", f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "

@@ -198,3 +198,38 @@ fn the_signer_is_the_last_activated_published_key() {
     // Clocks apart: nothing has activated yet by this one; the earliest key signs.
     assert_eq!(signer_for(&rows[..2], "RS256", 0).unwrap().kid, "b");
 }
+
+/// Access tokens verified once are remembered by the key set (see `verified`): the same answer
+/// again, the expiry checked again at every use, and nothing left once the set is replaced.
+#[tokio::test]
+async fn verified_access_tokens_are_remembered_only_while_valid_and_only_by_their_key_set() {
+    let db = db().await;
+    let keys = keys(&db).await;
+    let now = chrono::Utc::now().timestamp();
+    let at = |exp: i64| {
+        let claims = serde_json::json!({ "iss": ISS, "sub": "a", "exp": exp, "jti": exp.to_string() });
+        keys.sign(Alg::RS256, TokenType::AccessToken, &claims).unwrap()
+    };
+    let check = |t: &str, check_exp: bool| keys.verify::<serde_json::Value>(t, TokenType::AccessToken, ISS, check_exp);
+    let live = at(now + 600);
+    for _ in 0..3 {
+        assert_eq!(check(&live, true).unwrap()["sub"], "a");
+    }
+    assert_eq!(keys.remembered(), 1);
+    // Another issuer, another type: never answered from what was remembered.
+    assert!(keys.verify::<serde_json::Value>(&live, TokenType::AccessToken, "https://lain", true).is_err());
+    assert_eq!(keys.verify::<serde_json::Value>(&live, TokenType::IdToken, ISS, true), Err(VerifyError::WrongType));
+    // A token remembered without its expiry checked is refused once the expiry counts.
+    let expired = at(now - 10);
+    assert!(check(&expired, false).is_ok());
+    assert_eq!(keys.remembered(), 2);
+    assert_eq!(check(&expired, true), Err(VerifyError::Invalid("ExpiredSignature".into())));
+    // A forged signature is never remembered.
+    let forged = format!("{}x", &live[..live.len() - 1]);
+    assert!(check(&forged, true).is_err());
+    assert_eq!(keys.remembered(), 2);
+    // After a compromise the new key set remembers nothing, and the old key's tokens are refused.
+    keys.replace_compromised(&db, now).await.unwrap();
+    assert_eq!(keys.remembered(), 0);
+    assert_eq!(check(&live, true), Err(VerifyError::UnknownKey));
+}

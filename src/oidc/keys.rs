@@ -133,6 +133,8 @@ struct KeySet {
     loaded_at: i64,
     verifiers: HashMap<String, Verifier>,
     jwks: bytes::Bytes,
+    /// Access tokens verified against this set lately (see `verified`).
+    verified: super::verified::Verified,
 }
 
 /// The in-memory key set, swapped whole on reload.
@@ -241,7 +243,14 @@ impl Keys {
         for list in upcoming.values_mut() {
             list.sort_by_key(|(at, _)| *at);
         }
-        let set = KeySet { signers, upcoming, loaded_at: now, verifiers, jwks: bytes::Bytes::from(jwks) };
+        let set = KeySet {
+            signers,
+            upcoming,
+            loaded_at: now,
+            verifiers,
+            jwks: bytes::Bytes::from(jwks),
+            verified: Default::default(),
+        };
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -280,6 +289,12 @@ impl Keys {
             activates_at,
             remove_at: None,
         })
+    }
+
+    /// Access tokens the current key set remembers as verified.
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.current().verified.len()
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -370,12 +385,21 @@ impl Keys {
         issuer: &str,
         check_exp: bool,
     ) -> Result<T, VerifyError> {
+        let set = self.current();
+        // Access tokens come back again and again (each API call of an application): one seen
+        // before with this key set needs only its expiry checked again.
+        let cached = (expected == TokenType::AccessToken).then(|| super::verified::digest(token, issuer));
+        if let Some(entry) = cached.as_ref().and_then(|d| set.verified.get(d)) {
+            if check_exp && entry.exp < jsonwebtoken::get_current_timestamp() as i64 {
+                return Err(VerifyError::Invalid("ExpiredSignature".into()));
+            }
+            return serde_json::from_slice(&entry.payload).map_err(|e| VerifyError::Invalid(e.to_string()));
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.typ.as_deref() != Some(expected.typ()) {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-        let set = self.current();
         let v = set.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if header.alg != v.alg.jwt_alg() {
             return Err(VerifyError::Invalid("algorithm does not match the key".into()));
@@ -396,9 +420,13 @@ impl Keys {
         validation.validate_exp = check_exp;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<T>(token, &v.key, &validation)
+        let claims = jsonwebtoken::decode::<T>(token, &v.key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        if let Some(d) = cached {
+            set.verified.remember(d, message);
+        }
+        Ok(claims)
     }
 }
 
@@ -453,6 +481,7 @@ impl KeySet {
             loaded_at: 0,
             verifiers: HashMap::new(),
             jwks: bytes::Bytes::from_static(b"{\"keys\":[]}"),
+            verified: Default::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod redirects;
 pub mod registration;
 pub mod signer_gate;
 pub mod token;
+mod verified;
 
 use std::borrow::Cow;
 
