@@ -204,7 +204,11 @@ impl PasswordCheck<'_> {
         let (found, ok) = match judged.await {
             Ok(x) => x,
             Err(e) => {
-                self.release(&acct, now).await;
+                // No verdict was reached, so none is counted (see `throttle::unjudged`).
+                if let Err(e) = throttle::unjudged(self.cache, "acct", &acct, &charged, &ap, now).await {
+                    tracing::warn!(error = %e, "could not take back an unjudged login attempt");
+                }
+                charge.refund(self.cache).await;
                 return Err(e);
             }
         };
@@ -226,7 +230,7 @@ impl PasswordCheck<'_> {
             found => {
                 self.release(&acct, now).await;
                 let subject = found.map(|(a, _)| a.id).unwrap_or(acct);
-                let locked_until = (charged.locked_until > now).then_some(charged.locked_until);
+                let locked_until = (charged.record.locked_until > now).then_some(charged.record.locked_until);
                 if let Some(until) = locked_until {
                     tracing::warn!(ip = %ip, account = %subject, until, "login locked after repeated failures");
                 }

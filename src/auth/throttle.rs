@@ -110,10 +110,18 @@ fn keep(r: &Record, p: &Policy, now: i64) -> Duration {
 pub enum Admission {
     /// The attempt may be judged. It is already counted as a failure (`record` is the record
     /// after that count: `locked_until` is set when this attempt is the last one allowed), and
-    /// holds the key until [`release`] (judged wrong) or [`clear`] (judged right).
-    Admitted(Record),
+    /// holds the key until [`release`] (judged wrong), [`clear`] (judged right) or
+    /// [`unjudged`] (never judged).
+    Admitted(Reserved),
     /// Refused unjudged; nothing was written.
     Refused(Verdict),
+}
+
+/// An admitted attempt: the record as the reservation wrote it, and as it was before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    pub record: Record,
+    before: Record,
 }
 
 /// Reserves one attempt on a key, failing closed: while the key must wait, is locked or another
@@ -142,7 +150,7 @@ pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
         }
         let bytes = serde_json::to_vec(&charged)?;
         if cache.swap(&k, raw.as_deref(), &bytes, keep(&charged, p, now)).await? {
-            return Ok(Admission::Admitted(charged));
+            return Ok(Admission::Admitted(Reserved { record: charged, before }));
         }
     }
     // Others keep winning the key: they are the attempts being judged.
@@ -165,6 +173,26 @@ pub async fn release(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
         }
     }
     // Only a lease that ran out lets others in meanwhile; it ends on its own.
+    Ok(())
+}
+
+/// Takes back an attempt that was never judged: the account or its password hash could not be
+/// read (a database restarting, say), so the person got an error and no verdict. The record
+/// returns to what it was before the reservation, so people whose logins fail while the database
+/// is away, and who retry, are not locked out by their retries. No verdict means no guess was
+/// answered, so nothing is given away. Only the reservation's own write is undone: a record
+/// changed since (cleared, or taken by another attempt after the lease ran out) is left alone.
+pub async fn unjudged(
+    cache: &Cache,
+    scope: &str,
+    id: &str,
+    r: &Reserved,
+    p: &Policy,
+    now: i64,
+) -> Result<(), CacheError> {
+    let written = serde_json::to_vec(&r.record)?;
+    let restored = serde_json::to_vec(&r.before)?;
+    cache.swap(&key(scope, id), Some(&written), &restored, keep(&r.before, p, now)).await?;
     Ok(())
 }
 
@@ -208,7 +236,7 @@ mod tests {
         let cache = Cache::memory(crate::clock::Clock::system());
         let t = 1_000_000;
         let Admission::Admitted(r) = reserve(&cache, "otp", "a", &P, t).await.unwrap() else { panic!("admitted") };
-        assert_eq!(r.failures, 1);
+        assert_eq!(r.record.failures, 1);
         assert_eq!(load(&cache, "otp", "a").await.unwrap().failures, 1, "charged in advance");
         clear(&cache, "otp", "a").await.unwrap();
         for i in 0..5 {
@@ -246,6 +274,36 @@ mod tests {
         assert!(matches!(reserve(&cache, "acct", "k", &P, t).await.unwrap(), Admission::Admitted(_)), "free again");
         // A holder that never settles (its replica died) lets go when the lease runs out.
         assert!(matches!(reserve(&cache, "acct", "k", &P, t + P.lease_seconds).await.unwrap(), Admission::Admitted(_)));
+    }
+
+    #[tokio::test]
+    async fn an_unjudged_attempt_is_taken_back_and_only_its_own_write() {
+        let cache = Cache::memory(crate::clock::Clock::system());
+        let t = 1_000_000;
+        // Ten attempts that could not be judged (twice the limit): none counts.
+        for i in 0..10 {
+            let Admission::Admitted(r) = reserve(&cache, "acct", "a", &P, t + i).await.unwrap() else {
+                panic!("attempt {i} admitted")
+            };
+            unjudged(&cache, "acct", "a", &r, &P, t + i).await.unwrap();
+        }
+        assert_eq!(load(&cache, "acct", "a").await.unwrap(), Record::default(), "nothing counted, nothing held");
+        // A judged failure stays; an unjudged attempt after it restores exactly that failure.
+        let Admission::Admitted(_) = reserve(&cache, "acct", "a", &P, t + 20).await.unwrap() else { panic!() };
+        release(&cache, "acct", "a", &P, t + 20).await.unwrap();
+        let judged = load(&cache, "acct", "a").await.unwrap();
+        assert_eq!(judged.failures, 1);
+        let Admission::Admitted(r) = reserve(&cache, "acct", "a", &P, t + 30).await.unwrap() else { panic!() };
+        unjudged(&cache, "acct", "a", &r, &P, t + 30).await.unwrap();
+        assert_eq!(load(&cache, "acct", "a").await.unwrap(), judged);
+        // Held past its lease and taken by another attempt: the late taking back changes nothing.
+        let Admission::Admitted(late) = reserve(&cache, "acct", "a", &P, t + 40).await.unwrap() else { panic!() };
+        let Admission::Admitted(other) = reserve(&cache, "acct", "a", &P, t + 40 + P.lease_seconds).await.unwrap()
+        else {
+            panic!("the lease ran out")
+        };
+        unjudged(&cache, "acct", "a", &late, &P, t + 41 + P.lease_seconds).await.unwrap();
+        assert_eq!(load(&cache, "acct", "a").await.unwrap(), other.record, "the other attempt's hold stays");
     }
 
     #[test]

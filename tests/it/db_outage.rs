@@ -1,9 +1,13 @@
 //! A database that cannot be reached answers like an unavailable cache: 503 + `Retry-After`
 //! (JSON `temporarily_unavailable` on protocol routes, the friendly page elsewhere), never a
 //! 500. Here the server's pool is closed under it, which sqlx reports as it reports a database
-//! that is down; `replicas::faults` restarts a real PostgreSQL under traffic.
+//! that is down; `replicas::faults` restarts a real PostgreSQL under traffic. Logins that fail
+//! because the database is away are not counted against the people retrying them.
 
+use gerbang::config::Secret;
 use gerbang::oidc::clients::GrantType;
+use gerbang::ops::login::{password_login, LoginError};
+use gerbang::state::now;
 use gerbang::store::Db;
 
 use crate::common::*;
@@ -41,4 +45,36 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
     let res = http_client().get(app.url("/readyz")).send().await.unwrap();
     assert_unavailable(&res, "GET /readyz");
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["database"], "unavailable");
+}
+
+async fn execute(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A login whose account cannot be read gets an error and no verdict, so it is not counted
+/// (`throttle::unjudged`): twice the failures that lock an account, retried while the accounts
+/// are out of reach, leave the person free to sign in once they are back. Counted, as before,
+/// they locked out everyone signing in during a database restart (seen in `replicas::faults`).
+#[tokio::test]
+async fn logins_the_database_could_not_judge_lock_nobody_out() {
+    let app = TestApp::spawn().await;
+    let st = &app.state;
+    let nip = unique_nip();
+    let account = app.asn(&nip, "Masuk Saat Gangguan").await;
+    let right = Secret::new(PASSWORD.to_string());
+    let t = now();
+    // Every lookup of an account fails, as it does while the database restarts.
+    execute(&st.db, "ALTER TABLE accounts RENAME TO accounts_away").await;
+    let attempts = 2 * st.config.login_max_failures + 2;
+    for i in 0..attempts {
+        let res = password_login(st, &nip, &right, "10.40.0.1", t + i as i64).await;
+        assert_eq!(res.map(|_| ()), Err(LoginError::Internal), "attempt {i} of {attempts}");
+    }
+    execute(&st.db, "ALTER TABLE accounts_away RENAME TO accounts").await;
+    let res = password_login(st, &nip, &right, "10.40.0.1", t + attempts as i64).await;
+    assert_eq!(res.map(|(a, _)| a.id), Ok(account.id), "signed in at once");
 }
