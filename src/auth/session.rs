@@ -36,6 +36,10 @@ struct Index {
 struct IndexEntry {
     key: String,
     sid: String,
+    /// When the session expires (0 in entries listed by versions before it was kept): the index
+    /// must live as long as its longest-lived session, not just its newest.
+    #[serde(default)]
+    expires_at: i64,
 }
 
 /// Live sessions an account may hold; the next login ends the oldest.
@@ -143,15 +147,16 @@ pub async fn create(
     };
     let ttl_d = Duration::from_secs(ttl.max(1) as u64);
     cache.put_json(&key(&cookie), &session, ttl_d).await?;
-    // Listed with a compare-and-swap (see `remove_from_index`); the index takes the lifetime of
-    // its newest session, this one. The oldest sessions beyond the limit are ended before the
+    // Listed with a compare-and-swap (see `remove_from_index`); the index lives as long as its
+    // longest-lived session, so a `session_ttl` lowered between two logins cannot let it expire
+    // before an older session it lists. The oldest sessions beyond the limit are ended before the
     // write that drops their entries, so none is ever live and unlisted; one ended in a round
     // that lost the swap stays listed, ended, and is reported all the same.
     let k = index_key(account_id);
     let mut evicted: Vec<String> = Vec::new();
     for round in 0..INDEX_ROUNDS {
         let (raw, mut index) = read_index(cache, &k).await?;
-        index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone() });
+        index.entries.push(IndexEntry { key: key(&cookie), sid: session.sid.clone(), expires_at: session.expires_at });
         let over = index.entries.len().saturating_sub(MAX_SESSIONS);
         for oldest in index.entries.drain(..over) {
             remember_fate(cache, &oldest.sid, &Fate::Ended, remember).await?;
@@ -161,7 +166,9 @@ pub async fn create(
             }
         }
         let bytes = serde_json::to_vec(&index).map_err(CacheError::from)?;
-        if cache.swap(&k, raw.as_deref(), &bytes, ttl_d).await? {
+        let until = index.entries.iter().map(|e| e.expires_at).fold(session.expires_at, i64::max);
+        let index_ttl = Duration::from_secs(u64::try_from(until - now).unwrap_or(0).max(1));
+        if cache.swap(&k, raw.as_deref(), &bytes, index_ttl).await? {
             return Ok((cookie, session, evicted));
         }
         back_off(round).await;
@@ -373,6 +380,28 @@ mod tests {
         assert!(load(&cache, &cookies[0], now + 100).await.expect("load").is_none(), "the oldest has ended");
         assert!(load(&cache, &cookies[1], now + 100).await.expect("load").is_some());
         assert!(load(&cache, &cookies[MAX_SESSIONS], now + 100).await.expect("load").is_some());
+    }
+
+    /// With `session_ttl` lowered between two logins, the list still holds the older, longer
+    /// session once the newer one expired: a password change can still find and end it.
+    #[tokio::test]
+    async fn the_list_lives_as_long_as_its_longest_session() {
+        let clock = crate::clock::Clock::adjustable();
+        let cache = Cache::memory(clock.clone());
+        let now = clock.now();
+        let (_, long, _) =
+            create(&cache, "acc-1", "1", vec!["pwd".into()], 3600, now, "10.0.0.1", "uji", 600).await.unwrap();
+        let (_, short, _) =
+            create(&cache, "acc-1", "1", vec!["pwd".into()], 60, now, "10.0.0.1", "uji", 600).await.unwrap();
+        assert!(clock.advance(120));
+        let later = clock.now();
+        let live: Vec<String> =
+            list_for_account(&cache, "acc-1", later).await.unwrap().into_iter().map(|s| s.sid).collect();
+        assert_eq!(live, vec![long.sid.clone()], "the longer session is still listed; {} expired", short.sid);
+        assert!(has_sid(&cache, "acc-1", &long.sid).await.unwrap());
+        let ended = end_all_but(&cache, "acc-1", "", later, 600).await.unwrap();
+        assert_eq!(ended, vec![long.sid.clone()]);
+        assert_eq!(current_sid(&cache, &long.sid).await.unwrap(), None, "ended");
     }
 
     async fn open(cache: &Cache, account: &str, now: i64) -> (String, SsoSession) {
