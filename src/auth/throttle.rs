@@ -21,8 +21,9 @@ pub struct Policy {
     pub max_failures: u64,
     pub lockout_seconds: i64,
     /// How long an attempt may hold its key while it is judged: beyond the longest a request
-    /// may run, so two attempts are never judged at once, and short, since a replica that dies
-    /// mid-attempt leaves the key held (the person waits) until it lapses. See [`lease_after`].
+    /// may run, so two attempts are never judged at once. A replica that dies mid-attempt is
+    /// seen dead by the others within seconds ([`Record::holder`]); only a hold of unknown
+    /// holder waits for the lease. See [`lease_after`].
     pub lease_seconds: i64,
 }
 
@@ -40,6 +41,15 @@ pub struct Record {
     /// An attempt holds the key until then (or until it settles): others are refused meanwhile.
     #[serde(default)]
     pub busy_until: i64,
+    /// The process whose attempt holds the key (`Cache::instance`; 0: unnamed). When that
+    /// process is gone (a replica killed mid-check), the hold ends at once instead of at
+    /// `busy_until`, which is as long as a request may run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holder: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +135,7 @@ pub struct Reserved {
 }
 
 /// Reserves one attempt on a key, failing closed: while the key must wait, is locked or another
-/// attempt on it is being judged, the attempt is refused unjudged; otherwise it is counted as a
+/// attempt on it is being judged (by a process still alive), the attempt is refused unjudged; otherwise it is counted as a
 /// failure *before* it is judged. When the count cannot be written (a Redis refusing writes but
 /// still answering reads, say) the error comes back and the attempt must not be judged, so a
 /// broken cache never hands out unthrottled guesses.
@@ -137,7 +147,7 @@ pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
             Some(bytes) => serde_json::from_slice(bytes)?,
             None => Record::default(),
         };
-        if p.max_failures > 0 && before.busy_until > now {
+        if p.max_failures > 0 && before.busy_until > now && cache.alive(before.holder).await? {
             return Ok(Admission::Refused(Verdict::Wait { seconds: 1 }));
         }
         let v = verdict(&before, p, now);
@@ -147,6 +157,7 @@ pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
         let mut charged = after_failure(before, p, now);
         if p.max_failures > 0 {
             charged.busy_until = now + p.lease_seconds;
+            charged.holder = cache.instance();
         }
         let bytes = serde_json::to_vec(&charged)?;
         if cache.swap(&k, raw.as_deref(), &bytes, keep(&charged, p, now)).await? {
@@ -168,6 +179,7 @@ pub async fn release(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64)
             return Ok(());
         }
         r.busy_until = 0;
+        r.holder = 0;
         if cache.swap(&k, Some(&raw), &serde_json::to_vec(&r)?, keep(&r, p, now)).await? {
             return Ok(());
         }

@@ -4,6 +4,7 @@
 //! expire on both backends. A Redis that cannot answer gives [`CacheError::Unavailable`] within
 //! a bounded time (see `redis_store`), which the HTTP layer turns into 503 + `Retry-After`.
 
+mod liveness;
 mod memory;
 pub mod outage;
 mod redis_store;
@@ -76,6 +77,25 @@ impl Cache {
             Cache::Memory(_) => "memory",
             Cache::Redis(_) => "redis",
         }
+    }
+
+    /// This process's name among the processes sharing the cache; 0 in-process, where no other
+    /// process shares it.
+    pub fn instance(&self) -> u64 {
+        match self {
+            Cache::Memory(_) => 0,
+            Cache::Redis(r) => r.instance,
+        }
+    }
+
+    /// Whether process `instance` has shown itself within the last few seconds (see
+    /// `liveness`). Always true for this process, in-process, and for 0 (unnamed: a record
+    /// written by an earlier version, whose holder cannot be told dead).
+    pub async fn alive(&self, instance: u64) -> Result<bool, CacheError> {
+        if instance == 0 || instance == self.instance() || matches!(self, Cache::Memory(_)) {
+            return Ok(true);
+        }
+        Ok(self.get(&liveness::key(instance)).await?.is_some())
     }
 
     pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {

@@ -30,18 +30,20 @@ const START_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct RedisCache {
-    inner: Arc<Inner>,
-    prefix: String,
-    clock: Clock,
+    pub(super) inner: Arc<Inner>,
+    pub(super) prefix: String,
+    pub(super) clock: Clock,
+    /// This process's name among those sharing the Redis (see `liveness`).
+    pub(super) instance: u64,
 }
 
-struct Inner {
+pub(super) struct Inner {
     conn: RwLock<ConnectionManager>,
     sentinel: Option<tokio::sync::Mutex<SentinelClient>>,
     manager: ConnectionManagerConfig,
     connect_timeout: Duration,
     /// The outer bound of one command: a reconnect plus an answer.
-    budget: Duration,
+    pub(super) budget: Duration,
     health: Health,
     /// A Sentinel lookup of the master is under way (one at a time).
     resolving: AtomicBool,
@@ -244,10 +246,17 @@ impl RedisCache {
             health,
             resolving: AtomicBool::new(false),
         };
-        Ok(RedisCache { inner: Arc::new(inner), prefix: prefix.to_string(), clock })
+        let cache = RedisCache {
+            inner: Arc::new(inner),
+            prefix: prefix.to_string(),
+            clock,
+            instance: super::liveness::new_instance(),
+        };
+        cache.start_beating().await;
+        Ok(cache)
     }
 
-    fn conn(&self) -> ConnectionManager {
+    pub(super) fn conn(&self) -> ConnectionManager {
         // A poisoned lock only means a panic while swapping in a new connection; the old one
         // is still a valid manager.
         self.inner.conn.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -256,3 +256,43 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_counts_nothing() 
     assert_eq!(submit_login(&app, &b, &html, &nip, "salah-sekali-1234").await.status(), 401, "a place again");
     assert_eq!(count(&app, &account.id, "login.failed").await, 1);
 }
+
+/// A replica killed while it checks a password leaves that account's reservation behind. With a
+/// shared cache the others see the holder's liveness key lapse and take the reservation over at
+/// once, where they used to wait for the whole lease; a holder that is alive (a replica here),
+/// or unnamed (a record from an earlier version), keeps it. In-process no other process can hold
+/// it, and the hold lasts its lease.
+#[tokio::test]
+async fn a_hold_left_by_a_dead_replica_ends_at_once() {
+    use gerbang::auth::login::login_key;
+    use gerbang::auth::throttle::Record;
+
+    let app = TestApp::spawn().await;
+    let st = &app.state;
+    let nip = unique_nip();
+    app.asn(&nip, "Ditinggal Replika").await;
+    let right = Secret::new(PASSWORD.to_string());
+    let key = format!("throttle:acct:{}", login_key(&st.login_ids, &nip));
+    let t = now();
+    let hold = |holder: u64| {
+        let record = Record { failures: 1, last_failure: t - 100, locked_until: 0, busy_until: t + 600, holder };
+        let (cache, key) = (st.cache.clone(), key.clone());
+        async move { cache.put_json(&key, &record, std::time::Duration::from_secs(900)).await.unwrap() }
+    };
+    let wait = Err(LoginError::TooManyAttempts { retry_after: 1 });
+    // A process that never showed itself (as one killed a few seconds ago).
+    hold(0x5eed_dead_0000_0001).await;
+    let res = password_login(st, &nip, &right, "10.50.0.1", t).await.map(|_| ());
+    if app.shared_cache() {
+        assert_eq!(res, Ok(()), "the dead holder's hold is taken over");
+        let replica = app.replica().await;
+        hold(replica.state.cache.instance()).await;
+        let res = password_login(st, &nip, &right, "10.50.0.1", t).await.map(|_| ());
+        assert_eq!(res, wait, "a live replica's hold is kept");
+        hold(0).await;
+        let res = password_login(st, &nip, &right, "10.50.0.1", t).await.map(|_| ());
+        assert_eq!(res, wait, "an unnamed hold is kept until its lease lapses");
+    } else {
+        assert_eq!(res, wait, "in-process: the hold lasts its lease");
+    }
+}
