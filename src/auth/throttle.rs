@@ -135,10 +135,10 @@ pub struct Reserved {
 }
 
 /// Reserves one attempt on a key, failing closed: while the key must wait, is locked or another
-/// attempt on it is being judged (by a process still alive), the attempt is refused unjudged; otherwise it is counted as a
-/// failure *before* it is judged. When the count cannot be written (a Redis refusing writes but
-/// still answering reads, say) the error comes back and the attempt must not be judged, so a
-/// broken cache never hands out unthrottled guesses.
+/// attempt on it is being judged (by a process still alive), the attempt is refused unjudged;
+/// otherwise it is counted as a failure *before* it is judged. When the count cannot be written
+/// (a Redis refusing writes but still answering reads, say) the error comes back and the attempt
+/// must not be judged, so a broken cache never hands out unthrottled guesses.
 pub async fn reserve(cache: &Cache, scope: &str, id: &str, p: &Policy, now: i64) -> Result<Admission, CacheError> {
     let k = key(scope, id);
     for _ in 0..ROUNDS {

@@ -11,7 +11,7 @@ use super::redis_store::{Inner, RedisCache};
 /// How often a process shows itself.
 const BEAT: Duration = Duration::from_secs(1);
 /// How long one beat counts: a few beats, so a slow moment is not taken for a death.
-pub(super) const ALIVE_FOR: Duration = Duration::from_secs(4);
+const ALIVE_FOR: Duration = Duration::from_secs(4);
 
 /// The cache key of process `instance`'s beat.
 pub(super) fn key(instance: u64) -> String {
