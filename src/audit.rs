@@ -159,18 +159,25 @@ pub async fn open(db: &Db, key: ChainKey, now: i64) -> Result<(), StoreError> {
 /// keeps writers in different processes apart.
 static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The head each database's trail had after this process's last append there (read and written
+/// under [`APPEND`]): the next append tries it before reading the head (see `store::append`).
+static LAST_HEAD: std::sync::Mutex<BTreeMap<String, Head>> = std::sync::Mutex::new(BTreeMap::new());
+
 pub async fn append(db: &Db, e: Event, now: i64) -> Result<(), StoreError> {
     let key = key_of(db)?;
     let _guard = APPEND.lock().await;
     let detail = e.detail.to_string();
     let record = NewRecord { at: now, kind: e.kind, actor: &e.actor, subject: &e.subject, ip: &e.ip, detail: &detail };
-    store::append(db, &record, |head| {
+    let id = db.identity();
+    let known = LAST_HEAD.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let head = store::append(db, &record, known, |head| {
         let seq = head.seq + 1;
         let hash = key.link(&head.hash, seq, now, e.kind, &e.actor, &e.subject, &e.ip, &detail);
         let head_mac = key.head_mac(seq, &hash, head.keyed_from);
         Link { seq, prev_hash: head.hash.clone(), hash, head_mac }
     })
     .await?;
+    LAST_HEAD.lock().unwrap_or_else(|p| p.into_inner()).insert(id, head);
     Ok(())
 }
 

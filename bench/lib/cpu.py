@@ -42,6 +42,37 @@ def machine_ticks():
     return sum(v) - v[3] - v[4]
 
 
+def thread_ticks(pid, name):
+    """{tid: utime + stime} of the process's threads whose name is `name` (threads that ended
+    are not listed; compare two readings tid by tid)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            comm, fields = _stat(f"{pid}/task/{tid}")
+        except (OSError, IndexError):
+            continue
+        if comm == name:
+            out[tid] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def grown(before, after):
+    """Ticks the threads of `after` used since `before` (a thread new since then: all of it)."""
+    return sum(t - before.get(tid, 0) for tid, t in after.items())
+
+
+def capacity_ticks():
+    """Every tick the machine's CPUs had to give, busy or idle, less the time the hypervisor
+    took for others (steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:7])
+
+
 def ms_each(ticks, count):
     """Ticks spread over `count` requests, in ms each."""
     return round(1000 * ticks / HZ / max(count, 1), 3)

@@ -6,8 +6,14 @@ run (`gerbang hash-bench`: verifications/s on `max_concurrent_hashes` threads wi
 parameters), with the server's RSS (VmRSS from /proc/PID/status) at idle, during the storm and
 5 s after it.
 
+Each level runs in `--rounds` rounds with a ceiling reading before the first and after each, and
+each round is held against the mean of the two readings around it: on a shared virtual machine the
+speed drifts by a third within minutes, and a ceiling read minutes earlier made the percentage
+move by as much. Also reported: the share of the whole machine's CPU time the hashing threads got
+during the storm (`gerbang-argon2`, from /proc), which does not depend on the ceiling at all.
+
     python3 bench/login_storm/run.py [--accounts 500] [--levels 2,4,8,16,32] [--duration 10]
-        [--alg RS256|ES256|EdDSA] [--browsers returning|new]
+        [--rounds 3] [--alg RS256|ES256|EdDSA] [--browsers returning|new]
 
 Runs on SQLite; also on PostgreSQL + Redis when BENCH_PG_URL (a server the script may create the
 database gerbang_bench_storm on, e.g. postgres://postgres@127.0.0.1:5432) and BENCH_REDIS_URL
@@ -23,6 +29,7 @@ import http.client
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import Failure, password_login  # noqa: E402
-from cpu import ms_each, process_ticks, ticks_of  # noqa: E402
+from cpu import capacity_ticks, grown, ms_each, process_ticks, thread_ticks, ticks_of  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 from pinning import Pinned, describe  # noqa: E402
 PG_URL = os.environ.get("BENCH_PG_URL", "")
@@ -42,6 +49,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 PG_PARAMS = os.environ.get("BENCH_PG_PARAMS", "")
 HASH_THREADS = os.environ.get("MAX_CONCURRENT_HASHES", "4")
 PG_DB = "gerbang_bench_storm"
+# The name of Gerbang's password-hashing threads (src/password/pool.rs).
+HASH_THREAD = "gerbang-argon2"
 PASSWORD = "kata-sandi-pagi-senin-2026"
 REDIRECT = "https://aplikasi.contoh.go.id/callback"
 # The browser's long-lived cookie by which Gerbang tells a known device from a new one.
@@ -135,8 +144,10 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=N
         conn.close()
 
     start = time.monotonic()
-    # Where a login's CPU goes: this client (all its threads), the server, PostgreSQL + Redis.
+    # Where a login's CPU goes: this client (all its threads), the server, PostgreSQL + Redis;
+    # and how much of the whole machine went to the password hashes themselves.
     c0, s0, d0 = time.process_time(), process_ticks(server_pid), ticks_of()
+    h0, m0 = thread_ticks(server_pid, HASH_THREAD), capacity_ticks()
     threads = [threading.Thread(target=person) for _ in range(concurrency)]
     for t in threads:
         t.start()
@@ -146,9 +157,11 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=N
     n = len(flows)
     cpu = {"client": round(1000 * (time.process_time() - c0) / max(n, 1), 2),
            "server": ms_each(process_ticks(server_pid) - s0, n), "services": ms_each(ticks_of() - d0, n)}
+    hashing = grown(h0, thread_ticks(server_pid, HASH_THREAD)) / max(capacity_ticks() - m0, 1)
     return {"concurrency": concurrency, "seconds": took, "logins": n, "per_second": n / took, "cpu_ms": cpu,
-            "flow_p50_ms": pct(flows, 50), "flow_p99_ms": pct(flows, 99), "login_p50_ms": pct(posts, 50),
-            "login_p99_ms": pct(posts, 99), "errors": errors}
+            "hash_share": hashing, "flow_p50_ms": pct(flows, 50), "flow_p99_ms": pct(flows, 99),
+            "login_p50_ms": pct(posts, 50), "login_p99_ms": pct(posts, 99), "errors": errors,
+            "_flows": flows, "_posts": posts}
 
 
 def pct(xs, p):
@@ -215,11 +228,15 @@ def bench(backend, args, tmp):
                            hash_queue=256)
     print(f"[{backend}] creating {args.accounts} accounts", file=sys.stderr)
     client_id = setup(env, backend, args.accounts, tmp, ("--public", "--token-alg", args.alg))["client_id"]
-    print(f"[{backend}] measuring the argon2id ceiling ({args.ceiling_seconds} s)", file=sys.stderr)
-    ceiling = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds)).strip().splitlines()[-1])
     server = start_server(env)
     sampler = Sampler(server.pid)
     sampler.start()
+
+    def ceiling():
+        print(f"[{backend}] measuring the argon2id ceiling ({args.ceiling_seconds} s)", file=sys.stderr)
+        out = gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds))
+        return json.loads(out.strip().splitlines()[-1])
+
     try:
         time.sleep(2)
         idle = rss_kib(server.pid) / 1024
@@ -231,15 +248,31 @@ def bench(backend, args, tmp):
                   file=sys.stderr)
             devices = {}
             storm(port, client_id, args.accounts, 4, 3600, server.pid, devices, limit=args.accounts)
+        # The ceiling is measured between the rounds of the storm, so every round has one just
+        # before and one just after it: a shared machine's speed drifts within minutes, and a
+        # round is held against the mean of the two readings around it (the idle server beside
+        # the measurement takes nothing).
+        ceilings = [ceiling()]
         levels = []
         for c in args.levels:
-            print(f"[{backend}] {c} at once for {args.duration} s", file=sys.stderr)
             sampler.phase = f"storm-{c}"
-            r = storm(port, client_id, args.accounts, c, args.duration, server.pid, devices)
-            r["peak_rss_mib"] = sampler.peak(f"storm-{c}")
-            levels.append(r)
-            print(f"[{backend}]   {r['per_second']:.1f} logins/s, p99 {r['flow_p99_ms']} ms, errors {r['errors']}",
-                  file=sys.stderr)
+            rounds = []
+            for k in range(args.rounds):
+                print(f"[{backend}] {c} at once for {args.duration} s (round {k + 1} of {args.rounds})",
+                      file=sys.stderr)
+                r = storm(port, client_id, args.accounts, c, args.duration, server.pid, devices)
+                sampler.phase = "between"
+                ceilings.append(ceiling())
+                sampler.phase = f"storm-{c}"
+                r["ceiling"] = (ceilings[-2]["per_second"] + ceilings[-1]["per_second"]) / 2
+                r["of_ceiling"] = r["per_second"] / r["ceiling"]
+                rounds.append(r)
+                print(f"[{backend}]   {r['per_second']:.1f} logins/s, {100 * r['of_ceiling']:.0f} % of the ceiling, "
+                      f"hashing {100 * r['hash_share']:.0f} % of the machine, p99 {r['flow_p99_ms']} ms, "
+                      f"errors {r['errors']}", file=sys.stderr)
+            lv = merge(rounds)
+            lv["peak_rss_mib"] = sampler.peak(f"storm-{c}")
+            levels.append(lv)
         sampler.phase = "after"
         after = []
         for wait in (1, 5, 10):
@@ -247,18 +280,35 @@ def bench(backend, args, tmp):
             after.append((wait, rss_kib(server.pid) / 1024))
         if server.poll() is not None:
             sys.exit(f"the server died (exit {server.returncode})")
-        # Again after the storm: on a shared machine the ceiling moves, and two readings show by
-        # how much.
-        ceiling_after = json.loads(gerbang(env, "hash-bench", "--seconds", str(args.ceiling_seconds))
-                                   .strip().splitlines()[-1])
     finally:
         sampler.stop = True
         server.terminate()
         server.wait()
     storm_peak = max(r["peak_rss_mib"] or 0 for r in levels)
-    return {"backend": backend, "accounts": args.accounts, "ceiling": ceiling, "ceiling_after": ceiling_after, "idle_rss_mib": round(idle, 1),
+    return {"backend": backend, "accounts": args.accounts, "ceilings": ceilings, "idle_rss_mib": round(idle, 1),
             "storm_peak_rss_mib": round(storm_peak, 1), "after_rss_mib": {str(w): round(m, 1) for w, m in after},
             "levels": levels}
+
+
+def merge(rounds):
+    """One level's rounds as one row: logins/s over all of them, the median round's share of its
+    ceiling (and the lowest and highest), latency over every login of every round."""
+    flows = [x for r in rounds for x in r.pop("_flows")]
+    posts = [x for r in rounds for x in r.pop("_posts")]
+    n, took = sum(r["logins"] for r in rounds), sum(r["seconds"] for r in rounds)
+    errors = {}
+    for r in rounds:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    shares = sorted(r["of_ceiling"] for r in rounds)
+    hashing = sorted(r["hash_share"] for r in rounds)
+    cpu = {k: round(sum(r["cpu_ms"][k] * r["logins"] for r in rounds) / max(n, 1), 3)
+           for k in ("client", "server", "services")}
+    return {"concurrency": rounds[0]["concurrency"], "seconds": took, "logins": n, "per_second": n / took,
+            "of_ceiling": statistics.median(shares), "of_ceiling_range": [shares[0], shares[-1]],
+            "hash_share": statistics.median(hashing), "cpu_ms": cpu, "errors": errors,
+            "flow_p50_ms": pct(flows, 50), "flow_p99_ms": pct(flows, 99), "login_p50_ms": pct(posts, 50),
+            "login_p99_ms": pct(posts, 99), "rounds": rounds}
 
 
 def report(results, args):
@@ -267,17 +317,20 @@ def report(results, args):
     lines = [f"Login storm: public client with PKCE, {args.alg} tokens, {args.duration} s per level; {who}; "
              f"client (Python) and server on one machine; {args.layout}", ""]
     for r in results:
-        c = r["ceiling"]
+        c, readings = r["ceilings"][0], [x["per_second"] for x in r["ceilings"]]
         lines += [f"### {r['backend']}", "",
-                  f"argon2id ceiling ({c['params']}, {c['threads']} threads): **{c['per_second']:.1f} hashes/s** "
-                  f"before the storm, {r['ceiling_after']['per_second']:.1f} after it; {r['accounts']} accounts; "
-                  "% of ceiling against the one before.", "",
-                  "| at once | logins/s | % of ceiling | flow p50 ms | flow p99 ms | POST /login p99 ms "
-                  "| errors | peak RSS MiB | CPU ms/login: client, server, PostgreSQL + Redis |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+                  f"argon2id ceiling ({c['params']}, {c['threads']} threads): {len(readings)} readings, "
+                  f"**{min(readings):.1f}–{max(readings):.1f} hashes/s**, one before and one after each round "
+                  f"of {args.duration} s; each round against the mean of the two around it (the median round, "
+                  f"lowest–highest in brackets); {r['accounts']} accounts.", "",
+                  "| at once | logins/s | % of ceiling | hashing, % of the machine | flow p50 ms | flow p99 ms "
+                  "| POST /login p99 ms | errors | peak RSS MiB | CPU ms/login: client, server, PostgreSQL + Redis |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
         for lv in r["levels"]:
             errs = ", ".join(f"{k}: {v}" for k, v in sorted(lv["errors"].items())) or "0"
-            lines.append(f"| {lv['concurrency']} | {lv['per_second']:.1f} | {100 * lv['per_second'] / c['per_second']:.0f} % "
+            lo, hi = lv["of_ceiling_range"]
+            lines.append(f"| {lv['concurrency']} | {lv['per_second']:.1f} | {100 * lv['of_ceiling']:.0f} % "
+                         f"({100 * lo:.0f}–{100 * hi:.0f}) | {100 * lv['hash_share']:.0f} % "
                          f"| {lv['flow_p50_ms']} | {lv['flow_p99_ms']} | {lv['login_p99_ms']} | {errs} "
                          f"| {lv['peak_rss_mib']:.1f} | {lv['cpu_ms']['client']}, {lv['cpu_ms']['server']}, "
                          f"{lv['cpu_ms']['services']} |")
@@ -295,7 +348,9 @@ def main():
     ap.add_argument("--accounts", type=int, default=500)
     ap.add_argument("--levels", default="2,4,8,16,32")
     ap.add_argument("--duration", type=float, default=10)
-    ap.add_argument("--ceiling-seconds", type=float, default=5)
+    ap.add_argument("--ceiling-seconds", type=float, default=4)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds per level, the ceiling measured before the first and after each")
     ap.add_argument("--backends", default="sqlite,postgres" if PG_URL and REDIS_URL else "sqlite")
     ap.add_argument("--alg", default="RS256", choices=["RS256", "ES256", "EdDSA"],
                     help="the application's token signing algorithm (access and ID token)")

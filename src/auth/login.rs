@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::password::Hasher;
 use super::throttle::{self, Admission, Policy, Verdict};
-use crate::cache::{Cache, CacheError};
+use crate::cache::{BothCounted, Cache, CacheError};
 use crate::config::Secret;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
@@ -119,8 +119,12 @@ struct AddressCharge {
 }
 
 impl AddressCharge {
+    fn keys(&self) -> Vec<&str> {
+        [&self.pair, &self.address].into_iter().flatten().map(String::as_str).collect()
+    }
+
     async fn refund(&self, cache: &Cache) {
-        for key in [&self.pair, &self.address].into_iter().flatten() {
+        for key in self.keys() {
             if let Err(e) = cache.refund(key).await {
                 // Left charged: the address reaches its limit a little sooner.
                 tracing::warn!(error = %e, "could not refund an address-wide login count");
@@ -145,16 +149,14 @@ impl PasswordCheck<'_> {
         let ttl = Duration::from_secs(2 * window as u64);
         let (pair_key, address_key) =
             (format!("throttle:pair:{slot}:{ip}:{acct}"), format!("throttle:address:{slot}:{ip}"));
-        let Some(_) = self.cache.count_below(&pair_key, self.limits.max_failures, ttl).await? else {
+        let keys = [pair_key.as_str(), address_key.as_str()];
+        match self.cache.count_both(keys, [self.limits.max_failures, limit], ttl).await? {
+            BothCounted::Both => {}
             // This pair has had its share; the address still must not be over its limit.
-            if self.cache.peek_count(&address_key).await? >= limit {
-                return Ok(Err(retry));
+            BothCounted::FirstFull { second } if second < limit => {
+                return Ok(Ok(AddressCharge { pair: None, address: None }))
             }
-            return Ok(Ok(AddressCharge { pair: None, address: None }));
-        };
-        if self.cache.count_below(&address_key, limit, ttl).await?.is_none() {
-            self.cache.refund(&pair_key).await?;
-            return Ok(Err(retry));
+            BothCounted::FirstFull { .. } | BothCounted::SecondFull => return Ok(Err(retry)),
         }
         Ok(Ok(AddressCharge { pair: Some(pair_key), address: Some(address_key) }))
     }
@@ -220,11 +222,11 @@ impl PasswordCheck<'_> {
                 Ok(PasswordVerdict::Inactive(account))
             }
             Some((account, hash)) if ok => {
-                if let Err(e) = throttle::clear(self.cache, "acct", &acct).await {
+                // The account's record goes and the address's charges come back, in one call.
+                if let Err(e) = throttle::clear_and_refund(self.cache, "acct", &acct, &charge.keys()).await {
                     // A record left behind only makes the next failures count sooner.
                     tracing::warn!(error = %e, "could not clear the login throttle");
                 }
-                charge.refund(self.cache).await;
                 Ok(PasswordVerdict::Accepted(account, password_stamp(hash.as_deref())))
             }
             found => {

@@ -57,6 +57,17 @@ impl MemoryCache {
         self.lock().remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v)
     }
 
+    pub(super) fn take_marking(&self, key: &str, mark: &str, field: &str, ttl: Duration) -> Option<Vec<u8>> {
+        let now = self.clock.now_ms();
+        let mut map = self.lock();
+        let taken = map.remove(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v);
+        let kept = taken.as_deref().and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok());
+        if let Some(value) = kept.as_ref().and_then(|obj| obj.get(field)) {
+            map.insert(mark.to_string(), (value.to_string().into_bytes(), after(now, ttl)));
+        }
+        taken
+    }
+
     pub(super) fn incr(&self, key: &str, by: u64, window: Duration) -> u64 {
         self.incr_at(key, by, window).0
     }
@@ -124,6 +135,32 @@ impl MemoryCache {
             let n = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
             entry.0 = n.saturating_sub(1).to_string().into_bytes();
         }
+    }
+
+    /// [`super::Cache::count_both`] under one lock.
+    pub(super) fn count_both(&self, keys: [&str; 2], limits: [u64; 2], window: Duration) -> super::BothCounted {
+        let now = self.clock.now_ms();
+        let mut map = self.lock();
+        let mut counts = [0u64; 2];
+        for (count, key) in counts.iter_mut().zip(keys) {
+            let entry = map.entry(key.to_string()).or_insert_with(|| (b"0".to_vec(), after(now, window)));
+            if entry.1 <= now {
+                *entry = (b"0".to_vec(), after(now, window));
+            }
+            *count = std::str::from_utf8(&entry.0).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        }
+        if counts[0] >= limits[0] {
+            return super::BothCounted::FirstFull { second: counts[1] };
+        }
+        if counts[1] >= limits[1] {
+            return super::BothCounted::SecondFull;
+        }
+        for (count, key) in counts.iter().zip(keys) {
+            if let Some(entry) = map.get_mut(key) {
+                entry.0 = (count + 1).to_string().into_bytes();
+            }
+        }
+        super::BothCounted::Both
     }
 
     pub(super) fn count_prefix(&self, prefix: &str) -> u64 {

@@ -50,6 +50,17 @@ impl CacheError {
 /// cool-off and a reconnect.
 pub const RETRY_AFTER_SECONDS: u64 = 2;
 
+/// What [`Cache::count_both`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BothCounted {
+    /// Both were below their limits and were counted.
+    Both,
+    /// The first was at its limit: neither was counted; `second` is the second's count.
+    FirstFull { second: u64 },
+    /// The first was below its limit, the second at its own: neither was counted.
+    SecondFull,
+}
+
 #[derive(Clone)]
 pub enum Cache {
     Memory(Arc<MemoryCache>),
@@ -143,6 +154,24 @@ impl Cache {
         }
     }
 
+    /// [`Cache::take`] of a JSON object, leaving its member `field` (as JSON) under `mark` for
+    /// `ttl`, in the same atomic step: for a value used once whose second use must be recognised
+    /// (a replayed authorization code revokes the grant its first use produced).
+    pub async fn take_marking(
+        &self,
+        key: &str,
+        mark: &str,
+        field: &str,
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.take_marking(key, mark, field, ttl)),
+            Cache::Redis(r) => {
+                Ok(r.script_keys(TAKE_MARKING_SCRIPT, &[key, mark]).arg(r.ttl_ms(ttl)).arg(field).on(r).await?)
+            }
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
         match self {
             Cache::Memory(m) => {
@@ -233,6 +262,52 @@ impl Cache {
             }
             Cache::Redis(r) => {
                 r.script(REFUND_SCRIPT, key).on::<i64>(r).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds one to each of two counters only while both are below their limits, atomically, in one
+    /// round trip (see [`BothCounted`]); the windows start at the first count.
+    pub async fn count_both(
+        &self,
+        keys: [&str; 2],
+        limits: [u64; 2],
+        window: Duration,
+    ) -> Result<BothCounted, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.count_both(keys, limits, window)),
+            Cache::Redis(r) => {
+                let (code, second): (i64, u64) = r
+                    .script_keys(COUNT_BOTH_SCRIPT, &keys)
+                    .arg(limits[0])
+                    .arg(limits[1])
+                    .arg(r.ttl_ms(window))
+                    .on(r)
+                    .await?;
+                Ok(match code {
+                    1 => BothCounted::Both,
+                    2 => BothCounted::FirstFull { second },
+                    _ => BothCounted::SecondFull,
+                })
+            }
+        }
+    }
+
+    /// Deletes `delete` and takes one back from each counter of `refunds` (as [`Cache::refund`]),
+    /// in one round trip: how a throttled attempt that succeeded settles.
+    pub async fn settle(&self, delete: &str, refunds: &[&str]) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(m) => {
+                m.take(delete);
+                for k in refunds {
+                    m.refund(k);
+                }
+                Ok(())
+            }
+            Cache::Redis(r) => {
+                let keys: Vec<&str> = std::iter::once(delete).chain(refunds.iter().copied()).collect();
+                r.script_keys(SETTLE_SCRIPT, &keys).on::<i64>(r).await?;
                 Ok(())
             }
         }

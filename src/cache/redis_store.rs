@@ -352,6 +352,18 @@ impl RedisCache {
         cmd
     }
 
+    /// A script call on several keys, with the clock's shift as ARGV[1]. All keys live on the one
+    /// Redis (or Sentinel-managed master) Gerbang uses; there is no Redis Cluster to split them.
+    pub(super) fn script_keys(&self, script: &'static str, keys: &[&str]) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len());
+        for k in keys {
+            cmd.arg(self.key(k));
+        }
+        cmd.arg(self.clock.shift_ms());
+        cmd
+    }
+
     /// One request against a GCRA bucket kept in Redis: `None` when admitted, else how long
     /// until it would be. Not recorded as an outage: the limiter lets requests through when
     /// Redis fails, and the steps that truly need Redis record it themselves.

@@ -39,6 +39,19 @@ pub(super) const TAKE_SCRIPT: &str = script!(
 return redis.call('GETDEL', KEYS[1])"
 );
 
+pub(super) const TAKE_MARKING_SCRIPT: &str = script!(
+    "take_marking",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) return false end
+local v = redis.call('GETDEL', KEYS[1])
+if v then
+  local ok, obj = pcall(cjson.decode, v)
+  if ok and type(obj) == 'table' and obj[ARGV[3]] ~= nil then
+    redis.call('SET', KEYS[2], cjson.encode(obj[ARGV[3]]), 'PX', ARGV[2])
+  end
+end
+return v"
+);
+
 pub(super) const INCR_SCRIPT: &str = script!(
     "incr",
     "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
@@ -93,6 +106,31 @@ pub(super) const REFUND_SCRIPT: &str = script!(
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then return redis.call('DECR', KEYS[1]) end
 return 0"
+);
+
+pub(super) const SETTLE_SCRIPT: &str = script!(
+    "settle",
+    "redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  if not gone(KEYS[i]) then
+    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if n > 0 then redis.call('DECR', KEYS[i]) end
+  end
+end
+return 0"
+);
+
+pub(super) const COUNT_BOTH_SCRIPT: &str = script!(
+    "count_both",
+    "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
+if gone(KEYS[2]) then redis.call('DEL', KEYS[2]) end
+local a = tonumber(redis.call('GET', KEYS[1]) or '0')
+local b = tonumber(redis.call('GET', KEYS[2]) or '0')
+if a >= tonumber(ARGV[2]) then return {2, b} end
+if b >= tonumber(ARGV[3]) then return {3, b} end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return {1, b + 1}"
 );
 
 /// One request against a GCRA bucket (the same algorithm as `governor`): 0 when admitted, else

@@ -100,3 +100,38 @@ async fn memory_swap_keep_ttl_writes_only_over_the_expected_live_value_and_keeps
     assert!(!c.swap_keep_ttl("i", b"b", b"c").await.unwrap(), "an expired value is not written over");
     assert_eq!(c.get("i").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn memory_count_both_counts_both_or_neither_and_settle_takes_counts_back() {
+    let c = Cache::memory(Clock::system());
+    let minute = Duration::from_secs(60);
+    assert_eq!(c.count_both(["p", "a"], [2, 3], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(c.count_both(["p", "a"], [2, 3], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(c.count_both(["p", "a"], [2, 3], minute).await.unwrap(), BothCounted::FirstFull { second: 2 });
+    assert_eq!((c.peek_count("p").await.unwrap(), c.peek_count("a").await.unwrap()), (2, 2), "neither counted");
+    assert_eq!(c.count_both(["q", "a"], [2, 3], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(c.count_both(["r", "a"], [2, 3], minute).await.unwrap(), BothCounted::SecondFull);
+    assert_eq!(c.peek_count("r").await.unwrap(), 0, "the first is not counted when the second is full");
+    c.put("record", b"x", minute).await.unwrap();
+    c.settle("record", &["q", "a", "absent"]).await.unwrap();
+    assert_eq!(c.get("record").await.unwrap(), None);
+    assert_eq!((c.peek_count("q").await.unwrap(), c.peek_count("a").await.unwrap()), (0, 2));
+    assert_eq!(c.peek_count("absent").await.unwrap(), 0, "a refund creates nothing");
+    c.settle("record", &["q"]).await.unwrap();
+    assert_eq!(c.peek_count("q").await.unwrap(), 0, "never below zero");
+}
+
+#[tokio::test]
+async fn memory_take_marking_is_single_use_and_leaves_the_named_member() {
+    let c = Cache::memory(Clock::system());
+    let minute = Duration::from_secs(60);
+    c.put("code", br#"{"grant_id":"g-1","scope":"openid"}"#, minute).await.unwrap();
+    let taken = c.take_marking("code", "used", "grant_id", minute).await.unwrap();
+    assert_eq!(taken.as_deref(), Some(&br#"{"grant_id":"g-1","scope":"openid"}"#[..]));
+    assert_eq!(c.get_json::<String>("used").await.unwrap().as_deref(), Some("g-1"));
+    assert_eq!(c.take_marking("code", "used2", "grant_id", minute).await.unwrap(), None, "used once");
+    assert_eq!(c.get("used2").await.unwrap(), None, "nothing taken, nothing marked");
+    c.put("other", b"not json", minute).await.unwrap();
+    assert!(c.take_marking("other", "used3", "grant_id", minute).await.unwrap().is_some());
+    assert_eq!(c.get("used3").await.unwrap(), None, "no such member, no mark");
+}

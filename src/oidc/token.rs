@@ -79,10 +79,16 @@ async fn authorization_code(
     if code.len() > 128 {
         return Err(OAuthError::invalid_grant("invalid authorization code"));
     }
-    let taken: Option<CodeGrant> = st.cache.take_json(&code_key(&code)).await.map_err(OAuthError::server)?;
+    // Taken once, leaving its grant's id under the used-code key for a second redemption to find.
+    let (key, used) = (code_key(&code), used_code_key(&code));
+    let taken = st.cache.take_marking(&key, &used, "grant_id", USED_CODE_MEMORY).await;
+    let taken: Option<CodeGrant> = match taken.map_err(OAuthError::server)? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(OAuthError::server)?),
+        None => None,
+    };
     let Some(grant) = taken else {
         // A second redemption: the code leaked or was replayed. Revoke what the first produced.
-        let first: Option<String> = st.cache.get_json(&used_code_key(&code)).await.map_err(OAuthError::server)?;
+        let first: Option<String> = st.cache.get_json(&used).await.map_err(OAuthError::server)?;
         if let Some(grant_id) = first {
             grant_store::revoke_grant(st.db, &grant_id, now).await.map_err(OAuthError::server)?;
             tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it were revoked");
@@ -92,7 +98,6 @@ async fn authorization_code(
         }
         return Err(OAuthError::invalid_grant("invalid or expired authorization code"));
     };
-    st.cache.put_json(&used_code_key(&code), &grant.grant_id, USED_CODE_MEMORY).await.map_err(OAuthError::server)?;
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }

@@ -72,10 +72,17 @@ async fn locked_head(tx: &mut Tx) -> Result<Head, StoreError> {
 
 /// Appends one record and moves the head to it, in one transaction holding the head (see
 /// [`locked_head`]): `link` gets the head and returns the new record's sequence number, hashes
-/// and the new head's MAC. Returns the new record's sequence number.
-pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl Fn(&Head) -> Link) -> Result<i64, StoreError> {
+/// and the new head's MAC. `known` is the head as the caller last left it, if it remembers one
+/// (PostgreSQL tries it before reading the head; SQLite reads it under its lock anyway). Returns
+/// the new head.
+pub async fn append(
+    db: &Db,
+    r: &NewRecord<'_>,
+    known: Option<Head>,
+    link: impl Fn(&Head) -> Link,
+) -> Result<Head, StoreError> {
     if matches!(db, Db::Postgres(_)) {
-        return append_swapping(db, r, &link).await;
+        return append_swapping(db, r, known, &link).await;
     }
     let mut tx = db.begin().await?;
     let head = locked_head(&mut tx).await?;
@@ -94,7 +101,7 @@ pub async fn append(db: &Db, r: &NewRecord<'_>, link: impl Fn(&Head) -> Link) ->
         execute
     )?;
     tx.commit().await?;
-    Ok(l.seq)
+    Ok(Head { seq: l.seq, hash: l.hash, keyed_from: head.keyed_from, mac: l.head_mac })
 }
 
 /// How often [`append_swapping`] reads the head again after another writer moved it.
@@ -105,11 +112,23 @@ const SWAP_ROUNDS: usize = 50;
 /// inserts the record only if nobody moved it meanwhile. A writer racing for the head makes
 /// that statement wait for it, then find the head changed and do nothing (READ COMMITTED
 /// re-checks the row it waited for), so this reads the head again. Every login appends a
-/// record, so this is on the hottest write path.
-async fn append_swapping(db: &Db, r: &NewRecord<'_>, link: &impl Fn(&Head) -> Link) -> Result<i64, StoreError> {
+/// record, so this is on the hottest write path: a head `known` from this process's previous
+/// append is tried first, one round trip when no other process wrote since. A wrong guess costs
+/// a statement that changes nothing, since the statement itself compares the head.
+async fn append_swapping(
+    db: &Db,
+    r: &NewRecord<'_>,
+    known: Option<Head>,
+    link: &impl Fn(&Head) -> Link,
+) -> Result<Head, StoreError> {
+    let mut known = known;
     for _ in 0..SWAP_ROUNDS {
-        let head =
-            head(db).await?.ok_or_else(|| StoreError::Corrupt("the audit trail's head row is missing".into()))?;
+        let head = match known.take() {
+            Some(h) => h,
+            None => {
+                head(db).await?.ok_or_else(|| StoreError::Corrupt("the audit trail's head row is missing".into()))?
+            }
+        };
         let l = link(&head);
         let moved = dispatch!(
             db,
@@ -134,7 +153,7 @@ async fn append_swapping(db: &Db, r: &NewRecord<'_>, link: &impl Fn(&Head) -> Li
             execute
         )?;
         if moved == 1 {
-            return Ok(l.seq);
+            return Ok(Head { seq: l.seq, hash: l.hash, keyed_from: head.keyed_from, mac: l.head_mac });
         }
     }
     Err(StoreError::Conflict("audit_head".into()))

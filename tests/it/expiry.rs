@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gerbang::cache::BothCounted;
 use gerbang::oidc::clients::GrantType;
 use openidconnect::OAuth2TokenResponse;
 use serde_json::Value;
@@ -162,15 +163,21 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     let minute = Duration::from_secs(60);
     cache.put("t:value", b"v", minute).await.unwrap();
     cache.put("t:taken", b"v", minute).await.unwrap();
+    cache.put("t:marked", br#"{"grant_id":"g"}"#, minute).await.unwrap();
     cache.put("t:long", b"v", Duration::from_secs(600)).await.unwrap();
     cache.incr("t:count", minute).await.unwrap();
     assert_eq!(cache.count_below("t:bounded", 1, minute).await.unwrap(), Some(1));
     assert!(cache.swap("t:record", None, b"1", minute).await.unwrap());
     assert_eq!(cache.incr_window("t:window", minute).await.unwrap().0, 1);
+    let pair = ["t:pair", "t:address"];
+    assert_eq!(cache.count_both(pair, [1, 5], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(cache.count_both(pair, [1, 5], minute).await.unwrap(), BothCounted::FirstFull { second: 1 });
 
     app.advance(61);
     assert_eq!(cache.get("t:value").await.unwrap(), None);
     assert_eq!(cache.take("t:taken").await.unwrap(), None);
+    assert_eq!(cache.take_marking("t:marked", "t:mark", "grant_id", minute).await.unwrap(), None);
+    assert_eq!(cache.get("t:mark").await.unwrap(), None, "an expired value leaves no mark");
     assert_eq!(cache.get("t:long").await.unwrap().as_deref(), Some(&b"v"[..]), "not yet expired");
     assert_eq!(cache.peek_count("t:count").await.unwrap(), 0);
     assert_eq!(cache.incr("t:count", minute).await.unwrap(), 1, "a new window");
@@ -179,9 +186,19 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     let (n, left) = cache.incr_window("t:window", minute).await.unwrap();
     assert_eq!(n, 1, "a new window");
     assert!(left > Duration::from_secs(58) && left <= minute, "{left:?}");
+    assert_eq!(cache.count_both(pair, [1, 5], minute).await.unwrap(), BothCounted::Both, "a new window");
+    assert!(cache.swap("t:settled", None, b"1", minute).await.unwrap());
+    cache.settle("t:settled", &pair).await.unwrap();
+    assert_eq!(cache.get("t:settled").await.unwrap(), None);
+    assert_eq!((cache.peek_count(pair[0]).await.unwrap(), cache.peek_count(pair[1]).await.unwrap()), (0, 0));
 
     // Entries written after the move live their full lifetime from the moved time.
     cache.put("t:later", b"v", minute).await.unwrap();
+    cache.put("t:marked", br#"{"grant_id":"g/1"}"#, minute).await.unwrap();
+    let taken = cache.take_marking("t:marked", "t:mark", "grant_id", minute).await.unwrap();
+    assert_eq!(taken.as_deref(), Some(&br#"{"grant_id":"g/1"}"#[..]));
+    assert_eq!(cache.get_json::<String>("t:mark").await.unwrap().as_deref(), Some("g/1"), "the member, as JSON");
+    assert_eq!(cache.take_marking("t:marked", "t:mark", "grant_id", minute).await.unwrap(), None, "once");
     app.advance(59);
     assert_eq!(cache.get("t:later").await.unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(cache.get("t:long").await.unwrap().as_deref(), Some(&b"v"[..]));
@@ -190,4 +207,5 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     assert!(left <= Duration::from_secs(1), "what is left by the moved clock: {left:?}");
     app.advance(1);
     assert_eq!(cache.get("t:later").await.unwrap(), None);
+    assert_eq!(cache.get("t:mark").await.unwrap(), None, "the mark lives its own lifetime");
 }

@@ -78,32 +78,56 @@ fn answer(store: &Store, cmd: &[Vec<u8>], refuse: &str) -> Vec<u8> {
             b"+OK\r\n".to_vec()
         }
         ("EVAL", Some(script)) => {
-            let (script, key) = (String::from_utf8_lossy(script).to_string(), cmd[3].clone());
-            if String::from_utf8_lossy(&key).contains(refuse) {
+            let script = String::from_utf8_lossy(script).to_string();
+            let n: usize = String::from_utf8_lossy(&cmd[2]).parse().unwrap();
+            let (keys, argv) = (&cmd[3..3 + n], &cmd[3 + n..]);
+            if keys.iter().any(|k| String::from_utf8_lossy(k).contains(refuse)) {
                 return b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec();
             }
             let count =
                 |v: Option<&Vec<u8>>| v.and_then(|v| String::from_utf8_lossy(v).parse::<i64>().ok()).unwrap_or(0);
+            let arg = |i: usize| String::from_utf8_lossy(&argv[i]).parse::<i64>().unwrap();
+            let key = keys[0].clone();
             let n = if script.starts_with("-- gerbang:swap") {
-                let expected = (cmd[4] == b"1").then(|| cmd[5].clone());
+                let expected = (argv[1] == b"1").then(|| argv[2].clone());
                 if map.get(&key) != expected.as_ref() {
                     0
                 } else {
-                    map.insert(key, cmd[6].clone());
+                    map.insert(key, argv[3].clone());
                     1
                 }
             } else if script.starts_with("-- gerbang:count_below") {
                 let n = count(map.get(&key));
-                if n >= String::from_utf8_lossy(&cmd[4]).parse::<i64>().unwrap() {
+                if n >= arg(1) {
                     -1
                 } else {
                     map.insert(key, (n + 1).to_string().into_bytes());
                     n + 1
                 }
-            } else if script.starts_with("-- gerbang:refund") {
-                let n = (count(map.get(&key)) - 1).max(0);
-                map.insert(key, n.to_string().into_bytes());
-                n
+            } else if script.starts_with("-- gerbang:count_both") {
+                let (a, b) = (count(map.get(&keys[0])), count(map.get(&keys[1])));
+                let code = if a >= arg(1) {
+                    2
+                } else if b >= arg(2) {
+                    3
+                } else {
+                    map.insert(keys[0].clone(), (a + 1).to_string().into_bytes());
+                    map.insert(keys[1].clone(), (b + 1).to_string().into_bytes());
+                    1
+                };
+                return format!("*2\r\n:{code}\r\n:{}\r\n", b + i64::from(code == 1)).into_bytes();
+            } else if script.starts_with("-- gerbang:refund") || script.starts_with("-- gerbang:settle") {
+                let refunds = if script.starts_with("-- gerbang:settle") {
+                    map.remove(&key);
+                    &keys[1..]
+                } else {
+                    keys
+                };
+                for k in refunds {
+                    let n = (count(map.get(k)) - 1).max(0);
+                    map.insert(k.clone(), n.to_string().into_bytes());
+                }
+                0
             } else {
                 return b"-ERR unknown script\r\n".to_vec();
             };
