@@ -51,6 +51,9 @@ pub enum TotpError {
     Store(#[from] StoreError),
     #[error("the authenticator secret cannot be opened")]
     Sealed,
+    /// The secret could not be read, so no code was compared: the attempt has no verdict.
+    #[error("the authenticator secret could not be read: {0}")]
+    Unread(StoreError),
 }
 
 /// What the enrolment page shows: the key to type in and the `otpauth://` URI as a QR code.
@@ -119,8 +122,15 @@ pub async fn is_enrolled(db: &Db, account_id: &str) -> Result<bool, StoreError> 
 }
 
 /// Verifies a code at login; a code whose step was already used is refused (replay).
+/// Whether `code` is the account's code now (one step either side), spending its step so it is
+/// not accepted twice. A database error before any code was compared comes back as
+/// [`TotpError::Unread`]; one after (spending the step) as [`TotpError::Store`].
 pub async fn verify(db: &Db, master: &MasterKey, account_id: &str, code: &str, now: i64) -> Result<bool, TotpError> {
-    let Some(secret) = secret(db, master, account_id, true).await? else { return Ok(false) };
+    let secret = match secret(db, master, account_id, true).await {
+        Err(TotpError::Store(e)) => return Err(TotpError::Unread(e)),
+        read => read?,
+    };
+    let Some(secret) = secret else { return Ok(false) };
     let Some(step) = matching_step(&secret, code, now) else { return Ok(false) };
     Ok(store::use_totp_step(db, account_id, step).await?)
 }

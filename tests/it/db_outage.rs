@@ -4,6 +4,7 @@
 //! that is down; `replicas::faults` restarts a real PostgreSQL under traffic. Logins that fail
 //! because the database is away are not counted against the people retrying them.
 
+use gerbang::auth::totp;
 use gerbang::config::Secret;
 use gerbang::oidc::clients::GrantType;
 use gerbang::ops::login::{password_login, LoginError};
@@ -11,6 +12,7 @@ use gerbang::state::now;
 use gerbang::store::Db;
 
 use crate::common::*;
+use crate::factors::code_now;
 
 fn assert_unavailable(res: &reqwest::Response, what: &str) {
     assert_eq!(res.status(), 503, "{what}");
@@ -77,4 +79,44 @@ async fn logins_the_database_could_not_judge_lock_nobody_out() {
     execute(&st.db, "ALTER TABLE accounts_away RENAME TO accounts").await;
     let res = password_login(st, &nip, &right, "10.40.0.1", t + attempts as i64).await;
     assert_eq!(res.map(|(a, _)| a.id), Ok(account.id), "signed in at once");
+}
+
+/// The same for a one-time code: while the authenticator's secret cannot be read, no code is
+/// compared with anything, so the attempts are taken back, and the right code is accepted once
+/// the database answers again. (Counted, twelve retries locked the second step for the lockout
+/// time.) Recovery codes and passkeys stay counted: their errors can come after the proof was
+/// compared.
+#[tokio::test]
+async fn one_time_codes_the_database_could_not_judge_lock_nobody_out() {
+    let app = TestApp::spawn().await;
+    let st = &app.state;
+    let nip = unique_nip();
+    let account = app.asn(&nip, "Kode Saat Gangguan").await;
+    let t = now();
+    let enrolment = totp::start_enrolment(&st.db, &st.sealer, &account.id, &nip, "Gerbang", t).await.unwrap();
+    let secret = enrolment.secret_base32;
+    assert!(totp::confirm_enrolment(&st.db, &st.sealer, &account.id, &code_now(&secret, -1), t).await.unwrap());
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let html = b.get(start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\""), "the second-factor page");
+    let post = |code: String| {
+        let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("code", code)];
+        b.post(app.url("/login/otp")).form(&form).send()
+    };
+    // The secret's column is out of reach; the factor list (read before the throttle) is not.
+    execute(&st.db, "ALTER TABLE totp_factors RENAME COLUMN secret TO secret_away").await;
+    let attempts = 2 * st.config.login_max_failures + 2;
+    for i in 0..attempts {
+        let res = post(code_now(&secret, 0)).await.unwrap();
+        assert_eq!(res.status(), 500, "attempt {i} of {attempts}");
+        assert!(res.headers().get("set-cookie").is_none(), "attempt {i}: no session");
+    }
+    execute(&st.db, "ALTER TABLE totp_factors RENAME COLUMN secret_away TO secret").await;
+    let res = post(code_now(&secret, 0)).await.unwrap();
+    assert_eq!(res.status(), 303, "accepted at once, not locked");
+    assert!(location(&res).contains("code="), "{}", location(&res));
 }

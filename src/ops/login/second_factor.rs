@@ -73,8 +73,8 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     // (on any replica) one is judged at a time, and no more than the policy allows in all.
     let policy = limits(st).per_account();
     let (method, proof_level) = proof.kind();
-    match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
-        Ok(Admission::Admitted(_)) => {}
+    let reserved = match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
+        Ok(Admission::Admitted(r)) => r,
         Ok(Admission::Refused(_)) => {
             metrics::login(LoginResult::Throttled, method, proof_level);
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts };
@@ -83,7 +83,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             tracing::error!(error = %e, account = %account_id, "second-factor attempt refused: the throttle cannot count it");
             return Step::Internal;
         }
-    }
+    };
     let level = match verify(st, &flow, &account_id, proof, browser.ip, now).await {
         Ok(Some(level)) => level,
         Ok(None) => {
@@ -92,7 +92,19 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
-        Err(e) => {
+        Err(CheckError::Unjudged(e)) => {
+            // No proof was compared, so no verdict was given and none is counted (as a password
+            // login the database could not judge): retries during a database restart lock nobody
+            // out of their second step.
+            metrics::login(LoginResult::Error, method, proof_level);
+            if let Err(e) = throttle::unjudged(&st.cache, SCOPE, &account_id, &reserved, &policy, now).await {
+                tracing::warn!(error = %e, "could not take back an unjudged second-factor attempt");
+            }
+            tracing::error!(error = %e, "second factor could not be checked");
+            return Step::Internal;
+        }
+        Err(CheckError::Failed(e)) => {
+            // The proof may have been judged (a code matched, its step not yet spent): counted.
             metrics::login(LoginResult::Error, method, proof_level);
             release(st, &account_id, &policy, now).await;
             tracing::error!(error = %e, "second factor check failed");
@@ -128,6 +140,14 @@ async fn release(st: &AppState, account_id: &str, policy: &throttle::Policy, now
     }
 }
 
+/// Why a proof could not be checked.
+enum CheckError {
+    /// Before the proof was compared with anything (the authenticator's secret could not be read).
+    Unjudged(String),
+    /// Anywhere else, possibly after the proof was found right or wrong.
+    Failed(String),
+}
+
 /// The level the proof reaches, `None` when it is refused.
 async fn verify(
     st: &AppState,
@@ -136,15 +156,16 @@ async fn verify(
     proof: Proof,
     ip: &str,
     now: i64,
-) -> Result<Option<u8>, String> {
+) -> Result<Option<u8>, CheckError> {
+    let failed = |e: &dyn std::fmt::Display| CheckError::Failed(e.to_string());
     match proof {
         Proof::Passkey(None) => Ok(None),
         Proof::Passkey(Some(cred)) => {
             let wa = st.webauthn.as_ref();
             match passkeys::finish_authentication(wa, &st.cache, &st.db, account_id, &flow.id, &cred, now).await {
                 Ok(()) => Ok(Some(3)),
-                Err(PasskeyError::Store(e)) => Err(e.to_string()),
-                Err(PasskeyError::Internal(e)) => Err(e),
+                Err(PasskeyError::Store(e)) => Err(failed(&e)),
+                Err(PasskeyError::Internal(e)) => Err(CheckError::Failed(e)),
                 Err(e) => {
                     record_possible_clone(st, &e, ip, now).await;
                     tracing::info!(account = %account_id, error = %e, "passkey refused");
@@ -152,13 +173,15 @@ async fn verify(
                 }
             }
         }
+        // One statement compares and spends the code: an error there may come after either.
         Proof::RecoveryCode(code) => recovery::redeem(&st.db, &st.recovery, account_id, &code, now)
             .await
             .map(|ok| ok.then_some(1))
-            .map_err(|e| e.to_string()),
-        Proof::Code(code) => totp::verify(&st.db, &st.sealer, account_id, &code, now)
-            .await
-            .map(|ok| ok.then_some(2))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| failed(&e)),
+        Proof::Code(code) => match totp::verify(&st.db, &st.sealer, account_id, &code, now).await {
+            Ok(ok) => Ok(ok.then_some(2)),
+            Err(e @ totp::TotpError::Unread(_)) => Err(CheckError::Unjudged(e.to_string())),
+            Err(e) => Err(failed(&e)),
+        },
     }
 }
