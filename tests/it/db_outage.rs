@@ -4,7 +4,6 @@
 //! that is down; `replicas::faults` restarts a real PostgreSQL under traffic. Logins that fail
 //! because the database is away are not counted against the people retrying them.
 
-use gerbang::auth::totp;
 use gerbang::config::Secret;
 use gerbang::oidc::clients::GrantType;
 use gerbang::ops::login::{password_login, LoginError};
@@ -12,7 +11,7 @@ use gerbang::state::now;
 use gerbang::store::Db;
 
 use crate::common::*;
-use crate::factors::code_now;
+use crate::factors::{at_second_step, code_now};
 
 fn assert_unavailable(res: &reqwest::Response, what: &str) {
     assert_eq!(res.status(), 503, "{what}");
@@ -92,17 +91,7 @@ async fn one_time_codes_the_database_could_not_judge_lock_nobody_out() {
     let st = &app.state;
     let nip = unique_nip();
     let account = app.asn(&nip, "Kode Saat Gangguan").await;
-    let t = now();
-    let enrolment = totp::start_enrolment(&st.db, &st.sealer, &account.id, &nip, "Gerbang", t).await.unwrap();
-    let secret = enrolment.secret_base32;
-    assert!(totp::confirm_enrolment(&st.db, &st.sealer, &account.id, &code_now(&secret, -1), t).await.unwrap());
-    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
-    let b = browser();
-    let html = b.get(start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
-    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
-    assert!(html.contains("name=\"code\""), "the second-factor page");
+    let (secret, b, html) = at_second_step(&app, &nip, &account.id).await;
     let post = |code: String| {
         let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf")), ("code", code)];
         b.post(app.url("/login/otp")).form(&form).send()

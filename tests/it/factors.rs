@@ -15,6 +15,24 @@ pub(crate) fn code_now(secret_b32: &str, offset_steps: i64) -> String {
     format!("{:06}", totp::hotp(&secret, (totp::step_at(now()) + offset_steps) as u64))
 }
 
+/// An authenticator enrolled for the account (`nip`, `account_id`) and a browser at the
+/// second-factor page of a login whose password step passed: (the secret in base32, the
+/// browser, the page).
+pub(crate) async fn at_second_step(app: &TestApp, nip: &str, account_id: &str) -> (String, reqwest::Client, String) {
+    let (st, t) = (&app.state, now());
+    let enrolment = totp::start_enrolment(&st.db, &st.sealer, account_id, nip, "Gerbang", t).await.unwrap();
+    let secret = enrolment.secret_base32;
+    assert!(totp::confirm_enrolment(&st.db, &st.sealer, account_id, &code_now(&secret, -1), t).await.unwrap());
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let html = b.get(start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
+    let res = submit_login(app, &b, &html, nip, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\""), "the second-factor page");
+    (secret, b, html)
+}
+
 fn text_of(html: &str, marker: &str) -> String {
     let start = html.find(marker).unwrap_or_else(|| panic!("{marker} not in page")) + marker.len();
     html[start..start + html[start..].find('<').unwrap()].trim().to_string()

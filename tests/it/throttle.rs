@@ -107,20 +107,11 @@ async fn two_hundred_parallel_wrong_codes_are_judged_no_more_often_than_the_limi
     for max in [1usize, 5] {
         let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", &max.to_string())]).await;
         let (bases, _replica) = servers(&app).await;
-        let (st, t) = (&app.state, now());
+        let st = &app.state;
         let nip = unique_nip();
         let account = app.asn(&nip, "Kode Paralel").await;
-        let enrolment = totp::start_enrolment(&st.db, &st.sealer, &account.id, &nip, "Gerbang", t).await.unwrap();
-        let secret = data_encoding::BASE32_NOPAD.decode(enrolment.secret_base32.as_bytes()).unwrap();
-        assert!(totp::confirm_enrolment(&st.db, &st.sealer, &account.id, &code_at(&secret, -1), t).await.unwrap());
-
-        let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
-        let b = browser();
-        let html = b.get(start_auth(&app.rp(&c).await, &[]).url).send().await.unwrap().text().await.unwrap();
-        let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
-        assert_eq!(res.status(), 200);
-        let html = res.text().await.unwrap();
-        assert!(html.contains("name=\"code\""), "the second-factor page");
+        let (secret, b, html) = crate::factors::at_second_step(&app, &nip, &account.id).await;
+        let secret = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
         let near: Vec<String> = (-2..=2).map(|o| code_at(&secret, o)).collect();
         let wrong = ["000000", "111111", "222222", "333333"].into_iter().find(|w| !near.iter().any(|n| n == w));
         let form = |code: String| {
