@@ -121,10 +121,9 @@ pub async fn is_enrolled(db: &Db, account_id: &str) -> Result<bool, StoreError> 
     Ok(store::get_totp(db, account_id).await?.is_some_and(|r| r.confirmed))
 }
 
-/// Verifies a code at login; a code whose step was already used is refused (replay).
-/// Whether `code` is the account's code now (one step either side), spending its step so it is
-/// not accepted twice. A database error before any code was compared comes back as
-/// [`TotpError::Unread`]; one after (spending the step) as [`TotpError::Store`].
+/// Verifies a code at login: whether `code` is the account's code now (one step either side),
+/// spending its step so a replay is refused. A database error before any code was compared
+/// comes back as [`TotpError::Unread`]; one after it (spending the step) as [`TotpError::Store`].
 pub async fn verify(db: &Db, master: &MasterKey, account_id: &str, code: &str, now: i64) -> Result<bool, TotpError> {
     let secret = match secret(db, master, account_id, true).await {
         Err(TotpError::Store(e)) => return Err(TotpError::Unread(e)),

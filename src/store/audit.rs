@@ -118,10 +118,9 @@ const SWAP_ROUNDS: usize = 50;
 async fn append_swapping(
     db: &Db,
     r: &NewRecord<'_>,
-    known: Option<Head>,
+    mut known: Option<Head>,
     link: &impl Fn(&Head) -> Link,
 ) -> Result<Head, StoreError> {
-    let mut known = known;
     for _ in 0..SWAP_ROUNDS {
         let head = match known.take() {
             Some(h) => h,
