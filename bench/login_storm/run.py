@@ -13,7 +13,7 @@ move by as much. Also reported: the share of the whole machine's CPU time the ha
 during the storm (`gerbang-argon2`, from /proc), which does not depend on the ceiling at all.
 
     python3 bench/login_storm/run.py [--accounts 500] [--levels 2,4,8,16,32] [--duration 10]
-        [--rounds 3] [--alg RS256|ES256|EdDSA] [--browsers returning|new]
+        [--rounds 3] [--alg RS256|ES256|EdDSA] [--browsers returning|new] [--client loop|threads]
 
 Runs on SQLite; also on PostgreSQL + Redis when BENCH_PG_URL (a server the script may create the
 database gerbang_bench_storm on, e.g. postgres://postgres@127.0.0.1:5432) and BENCH_REDIS_URL
@@ -39,6 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "lib"))
 from oidcflow import Failure, password_login  # noqa: E402
+from loopflow import Driver  # noqa: E402
 from cpu import capacity_ticks, grown, ms_each, process_ticks, thread_ticks, ticks_of  # noqa: E402
 from benchproc import BIN, free_port, gerbang, save, start_server  # noqa: E402
 from pinning import Pinned, describe  # noqa: E402
@@ -58,6 +59,7 @@ DEVICE_COOKIE = "gerbang_device"
 # Outside the generated range, so the account whose hash is copied is not one of the storm's.
 PROBE_NIK = "3509024203900001"
 MIB = 1024 * 1024
+CLIENTS = {"loop": "every person on one thread", "threads": "a thread per person"}
 
 
 def nik(i):
@@ -108,12 +110,13 @@ def login_once(conn, client_id, username, device=None):
     return time.perf_counter() - t0, timings["login"], jar.get(DEVICE_COOKIE)
 
 
-def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=None, limit=None):
+def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=None, limit=None, client="loop"):
     """`concurrency` people logging in back to back for `seconds`, the next account each time,
     over the thread's keep-alive connection. With `devices` (a dict, account → device cookie)
     each person comes back in their own browser, its single sign-on session over but its device
     cookie kept, as on a working morning; without, every login is a browser never seen. `limit`
-    stops after that many logins."""
+    stops after that many logins. `client`: "loop", every person on one thread
+    (bench/lib/loopflow.py), or "threads", a thread per person with `http.client`."""
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     flows, posts, errors = [], [], {}
@@ -143,16 +146,38 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=N
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.close()
 
+    def next_login():
+        with lock:
+            i = counter[0]
+            counter[0] += 1
+        if limit is not None and i >= limit:
+            return None
+        who = nik(i % accounts)
+        return who, devices.get(who) if devices is not None else None
+
+    def done(flow, post, who, device):
+        flows.append(flow)
+        posts.append(post)
+        if devices is not None and device:
+            devices[who] = device
+
+    def failed(key):
+        errors[key] = errors.get(key, 0) + 1
+
     start = time.monotonic()
     # Where a login's CPU goes: this client (all its threads), the server, PostgreSQL + Redis;
     # and how much of the whole machine went to the password hashes themselves.
     c0, s0, d0 = time.process_time(), process_ticks(server_pid), ticks_of()
     h0, m0 = thread_ticks(server_pid, HASH_THREAD), capacity_ticks()
-    threads = [threading.Thread(target=person) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    if client == "loop":
+        driver = Driver(port, client_id, REDIRECT, PASSWORD, DEVICE_COOKIE)
+        driver.run(concurrency, deadline, next_login, done, failed)
+    else:
+        threads = [threading.Thread(target=person) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     took = time.monotonic() - start
     n = len(flows)
     cpu = {"client": round(1000 * (time.process_time() - c0) / max(n, 1), 2),
@@ -260,7 +285,8 @@ def bench(backend, args, tmp):
             for k in range(args.rounds):
                 print(f"[{backend}] {c} at once for {args.duration} s (round {k + 1} of {args.rounds})",
                       file=sys.stderr)
-                r = storm(port, client_id, args.accounts, c, args.duration, server.pid, devices)
+                r = storm(port, client_id, args.accounts, c, args.duration, server.pid, devices,
+                          client=args.client)
                 sampler.phase = "between"
                 ceilings.append(ceiling())
                 sampler.phase = f"storm-{c}"
@@ -315,7 +341,7 @@ def report(results, args):
     who = ("each person in their own browser, known to Gerbang from an earlier login (device cookie kept, "
            "single sign-on session over)" if args.browsers == "returning" else "each login a browser never seen")
     lines = [f"Login storm: public client with PKCE, {args.alg} tokens, {args.duration} s per level; {who}; "
-             f"client (Python) and server on one machine; {args.layout}", ""]
+             f"client (Python, {CLIENTS[args.client]}) and server on one machine; {args.layout}", ""]
     for r in results:
         c, readings = r["ceilings"][0], [x["per_second"] for x in r["ceilings"]]
         lines += [f"### {r['backend']}", "",
@@ -356,6 +382,9 @@ def main():
                     help="the application's token signing algorithm (access and ID token)")
     ap.add_argument("--browsers", default="returning", choices=["returning", "new"],
                     help="returning: each person's own browser, known from an earlier login; new: never seen")
+    ap.add_argument("--client", default="loop", choices=["loop", "threads"],
+                    help="the load generator: loop, every person on one thread over a selector "
+                         "(bench/lib/loopflow.py); threads, a thread per person with http.client")
     ap.add_argument("--pin", metavar="SERVER_CPUS",
                     help="run Gerbang on these CPUs (e.g. 0) and the load generator, PostgreSQL and Redis on "
                          "the others (bench/lib/pinning.py)")
