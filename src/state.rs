@@ -124,18 +124,9 @@ impl AppState {
             tracing::warn!("redirect_domains is empty: applications may register any HTTPS redirect URI; set it to the region's domains");
         }
         let master_bytes = load_master_key(&config)?;
-        let previous_bytes = load_optional_master_key(&config.keys.master_key_previous, "master_key_previous")?;
-        let next_bytes = load_optional_master_key(&config.keys.master_key_next, "master_key_next")?;
-        let mut master = MasterKey::new(master_bytes);
-        if let Some(p) = previous_bytes {
-            master = master.with_previous(p);
-        }
-        if let Some(n) = next_bytes {
-            master = master.with_next(n);
-        }
-        let sealer = master.clone();
+        let (sealer, previous_bytes) = sealer_of(&config, master_bytes)?;
         let policy = crate::oidc::keys::KeyPolicy::from_config(&config);
-        let keys = Keys::load(&db, master, policy, clock.clone()).await.context("cannot load signing keys")?;
+        let keys = Keys::load(&db, sealer.clone(), policy, clock.clone()).await.context("cannot load signing keys")?;
         // Derived keys come from the root secret, not the master key itself, so that rotating
         // the master key changes none of them (see `crate::master_key`).
         let root = crate::master_key::root_secret(&db, &sealer, &master_bytes, previous_bytes.as_ref(), now())
@@ -246,6 +237,37 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
 
 /// `master_key_previous` or `master_key_next` (named by `setting`), set while a master-key
 /// rotation is under way.
+/// The master key with the rotation's other keys as configured (`master_key_previous`,
+/// `master_key_next`): what seals and opens stored secrets. Also returns the previous key's bytes.
+fn sealer_of(config: &Config, master_bytes: [u8; 32]) -> anyhow::Result<(MasterKey, Option<[u8; 32]>)> {
+    let previous_bytes = load_optional_master_key(&config.keys.master_key_previous, "master_key_previous")?;
+    let next_bytes = load_optional_master_key(&config.keys.master_key_next, "master_key_next")?;
+    let mut master = MasterKey::new(master_bytes);
+    if let Some(p) = previous_bytes {
+        master = master.with_previous(p);
+    }
+    if let Some(n) = next_bytes {
+        master = master.with_next(n);
+    }
+    Ok((master, previous_bytes))
+}
+
+/// The audit chain's key exactly as a server on this database derives it, for commands that
+/// write to the trail without starting one (`backup`, `restore`). It comes from the root secret,
+/// not from the master key: the two differ for good once the master key has been rotated, and a
+/// record keyed with the master key itself would break the chain there.
+pub async fn audit_chain_key(
+    config: &Config,
+    db: &Db,
+    master_bytes: [u8; 32],
+) -> anyhow::Result<crate::audit::ChainKey> {
+    let (sealer, previous_bytes) = sealer_of(config, master_bytes)?;
+    let root = crate::master_key::root_secret(db, &sealer, &master_bytes, previous_bytes.as_ref(), now())
+        .await
+        .context("cannot open the root secret")?;
+    Ok(crate::audit::ChainKey::derive(&root))
+}
+
 pub fn load_optional_master_key(key: &Option<Secret<String>>, setting: &str) -> anyhow::Result<Option<[u8; 32]>> {
     match key {
         Some(k) => crypto::decode_master_key(k.expose())

@@ -145,9 +145,10 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
         Ok(w) => w,
         Err(e) => return Ok(fail(json, &e.to_string(), "failed")),
     };
-    if let Some(m) = &master {
+    if let Some(m) = master {
         let actor = Principal::Operator(operator).actor();
-        crate::ops::backup::record_taken(&db, m, &actor, &written, now()).await?;
+        let chain = crate::state::audit_chain_key(&config, &db, m).await?;
+        crate::ops::backup::record_taken(&db, chain, &actor, &written, now()).await?;
     }
     db.close().await;
     let rows: u64 = written.manifest.members.iter().filter_map(|m| m.rows).sum();
@@ -230,7 +231,10 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
             return Ok(fail(json, &e.to_string(), "refused"));
         }
     };
-    let audit_intact = crate::ops::backup::record_restored(&db, &master, &actor, &done, now()).await;
+    let audit_intact = match crate::state::audit_chain_key(&config, &db, master).await {
+        Ok(chain) => crate::ops::backup::record_restored(&db, chain, &actor, &done, now()).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
     db.close().await;
     let audit_intact = audit_intact?;
     let h = &done.manifest.header;

@@ -8,9 +8,10 @@ use crate::backup::archive::MemberKind;
 use crate::backup::{Restored, Written, RESTORED, TAKEN};
 use crate::store::{Db, StoreError};
 
-/// Records a backup in the trail of the database it was taken from.
-pub async fn record_taken(db: &Db, master: &[u8; 32], actor: &str, w: &Written, now: i64) -> Result<(), StoreError> {
-    audit::open(db, ChainKey::derive(master), now).await?;
+/// Records a backup in the trail of the database it was taken from. `chain`: the trail's key
+/// as the server derives it ([`crate::state::audit_chain_key`]).
+pub async fn record_taken(db: &Db, chain: ChainKey, actor: &str, w: &Written, now: i64) -> Result<(), StoreError> {
+    audit::open(db, chain, now).await?;
     let tables = w.manifest.members.iter().filter(|m| m.kind == MemberKind::Table).count();
     let detail = json!({
         "file": w.file.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -23,15 +24,16 @@ pub async fn record_taken(db: &Db, master: &[u8; 32], actor: &str, w: &Written, 
 }
 
 /// Records a restore in the restored trail (through the normal append, so the chain goes on
-/// from the restored head) and says whether the whole chain verifies.
+/// from the restored head) and says whether the whole chain verifies. `chain` as for
+/// [`record_taken`], derived from the restored database.
 pub async fn record_restored(
     db: &Db,
-    master: &[u8; 32],
+    chain: ChainKey,
     actor: &str,
     done: &Restored,
     now: i64,
 ) -> Result<bool, StoreError> {
-    audit::open(db, ChainKey::derive(master), now).await?;
+    audit::open(db, chain, now).await?;
     let h = &done.manifest.header;
     let detail = json!({
         "created_at": h.created_at,

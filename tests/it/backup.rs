@@ -195,6 +195,53 @@ async fn a_backup_taken_during_logins_is_a_consistent_snapshot() {
     );
 }
 
+const KEY_OLD: &str = "T0xET0xET0xET0xET0xET0xET0xET0xET0xET0xET0w=";
+const KEY_NEW: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkU=";
+
+/// Runs `gerbang` against `url` with these master keys (base64) instead of a key file.
+fn with_keys(url: &str, master: &str, previous: Option<&str>, args: &[&str]) -> Run {
+    let data = tempfile::tempdir().expect("data dir");
+    let g = Gerbang::new(args)
+        .env("GERBANG_ISSUER", "http://127.0.0.1:9")
+        .env("GERBANG_DATABASE_URL", url)
+        .env("GERBANG_DATA_DIR", data.path())
+        .env("GERBANG_MASTER_KEY", master)
+        .env("GERBANG_BOOTSTRAP", "false");
+    match previous {
+        Some(p) => g.env("GERBANG_MASTER_KEY_PREVIOUS", p),
+        None => g,
+    }
+    .run()
+}
+
+/// Once the master key has been rotated, the root secret the audit chain's key comes from is no
+/// longer the master key. The records of a backup and of a restore must extend the chain with
+/// the key the server uses, or `audit verify` breaks at them (it did: both were keyed with the
+/// master key itself).
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_intact() {
+    let app = TestApp::spawn_with(&[("GERBANG_MASTER_KEY", KEY_OLD)]).await;
+    let kit = Kit::new();
+    signed_in(&app, "Rotasi Kunci").await;
+    let url = url_of(&app);
+    let rotated = ok(&with_keys(&url, KEY_NEW, Some(KEY_OLD), &["master-key", "rotate", "--json"]), "rotate");
+    assert_eq!(rotated["resealed"]["root_secret.sealed"], 1, "{rotated}");
+
+    let archive = kit.path("setelah-rotasi.age");
+    let args = ["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"];
+    ok(&with_keys(&url, KEY_NEW, None, &args), "backup");
+    let verified = ok(&with_keys(&url, KEY_NEW, None, &["audit", "verify", "--json"]), "audit verify");
+    assert_eq!(verified["ok"], true, "the backup's record extends the chain: {verified}");
+
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let args = ["restore", &archive, "--identity", &kit.path("identity.txt"), "--json"];
+    let restored = ok(&with_keys(&fresh, KEY_NEW, None, &args), "restore");
+    assert_eq!(restored["audit_intact"], true, "{restored}");
+    let verified = ok(&with_keys(&fresh, KEY_NEW, None, &["audit", "verify", "--json"]), "audit verify, restored");
+    assert_eq!(verified["ok"], true, "{verified}");
+}
+
 /// Writes an archive by hand, as a newer gerbang would, to the drill's recipient.
 fn crafted(kit: &Kit, schema: i64) -> String {
     let path = kit.path("newer.age");
