@@ -25,6 +25,9 @@ pub const FORMAT: u32 = 1;
 pub const CHUNK: usize = 64 * 1024;
 /// No record is larger: a damaged length must not make the reader allocate gigabytes.
 const MAX_RECORD: u32 = 16 * 1024 * 1024;
+/// The longest row a table member may hold. Real rows are a few KiB; the bound keeps a reader
+/// from gathering an endless row of a crafted archive in memory.
+pub const MAX_ROW: usize = 16 * 1024 * 1024;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -173,6 +176,10 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Appends one row (a JSON line) to the open table member.
     pub fn row(&mut self, line: &[u8]) -> io::Result<()> {
+        if line.len() > MAX_ROW {
+            let m = format!("a row of {} bytes is longer than an archive allows ({MAX_ROW})", line.len());
+            return Err(io::Error::new(io::ErrorKind::InvalidData, m));
+        }
         self.write(line)?;
         self.write(b"\n")?;
         if let Some(open) = self.open.as_mut() {

@@ -53,6 +53,7 @@ pub fn settings(config_file: Option<&Path>, env: &HashMap<String, String>) -> Re
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
     }
+    let mut dropped = Vec::new();
     let vars: BTreeMap<&String, &String> = env.iter().collect();
     for (var, value) in vars {
         let Some(key) = var.strip_prefix("GERBANG_") else { continue };
@@ -60,9 +61,20 @@ pub fn settings(config_file: Option<&Path>, env: &HashMap<String, String>) -> Re
         if matches!(key, "CONFIG" | "ACTOR") {
             continue;
         }
-        table.insert(key.to_ascii_lowercase(), toml::Value::String(value.clone()));
+        let value = if key == "UPSTREAM" {
+            // TOML text of tables holding client secrets: taken apart, so `strip` finds them.
+            match upstream_tables(value) {
+                Some(tables) => tables,
+                None => {
+                    dropped.push("upstream (unreadable)".to_string());
+                    continue;
+                }
+            }
+        } else {
+            toml::Value::String(value.clone())
+        };
+        table.insert(key.to_ascii_lowercase(), value);
     }
-    let mut dropped = Vec::new();
     strip(&mut table, "", &mut dropped);
     dropped.sort();
     let mut out =
@@ -74,6 +86,17 @@ pub fn settings(config_file: Option<&Path>, env: &HashMap<String, String>) -> Re
     }
     out.push_str(&toml::to_string(&table).map_err(|e| e.to_string())?);
     Ok(out)
+}
+
+/// `GERBANG_UPSTREAM`'s text (`[[upstream]]` blocks or an inline array, as the configuration
+/// reads it) as the array of tables; `None` when it does not read as one.
+fn upstream_tables(text: &str) -> Option<toml::Value> {
+    let doc = if text.trim_start().starts_with("[[") { text.to_string() } else { format!("upstream = {text}") };
+    let mut table: toml::Table = doc.parse().ok()?;
+    match table.remove("upstream") {
+        Some(v @ toml::Value::Array(_)) => Some(v),
+        _ => None,
+    }
 }
 
 /// Every regular file under the themes directory, as (path relative to it with `/`, path).
@@ -159,5 +182,19 @@ mod tests {
         assert!(target(dir.path(), "themes/../../etc/passwd").is_none());
         assert!(target(dir.path(), "/etc/passwd").is_none());
         assert_eq!(target(dir.path(), "themes/a/b.css"), Some(dir.path().join("themes/a/b.css")));
+    }
+
+    #[test]
+    fn an_upstreams_client_secret_given_in_the_environment_is_left_out() {
+        let env = |v: &str| -> HashMap<String, String> { [("GERBANG_UPSTREAM".to_string(), v.to_string())].into() };
+        let blocks = "[[upstream]]\nid = \"bkpsdm\"\nclient_secret = \"s3cr3t-blok\"\n";
+        let s = settings(None, &env(blocks)).unwrap();
+        assert!(!s.contains("s3cr3t-blok") && s.contains("id = \"bkpsdm\""), "{s}");
+        assert!(s.contains("# Left out here: upstream[0].client_secret"), "{s}");
+        let inline = "[{ id = \"dukcapil\", client_secret = \"s3cr3t-larik\" }]";
+        let s = settings(None, &env(inline)).unwrap();
+        assert!(!s.contains("s3cr3t-larik") && s.contains("id = \"dukcapil\""), "{s}");
+        let s = settings(None, &env("[[upstream]\nclient_secret = \"s3cr3t-rusak\"")).unwrap();
+        assert!(!s.contains("s3cr3t-rusak") && s.contains("upstream (unreadable)"), "{s}");
     }
 }

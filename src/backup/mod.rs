@@ -273,6 +273,9 @@ pub async fn restore(
     if master_matches(&header, Some(master)) == Some(false) {
         return Err(BackupError::WrongMasterKey);
     }
+    if !force {
+        restore::refuse_data(db).await?;
+    }
     restore::migrate_to(db, header.schema).await?;
     let mut target = Restore::begin(db, force).await?;
     let manifest = replay(&mut reader, Some(&mut target), files_to).await?;
@@ -333,6 +336,9 @@ async fn replay<R: Read>(
                         table_line(name, &text, columns, load, rows, target.as_deref_mut()).await?;
                     }
                     line.extend_from_slice(rest);
+                    if line.len() > archive::MAX_ROW {
+                        return Err(member_error(name, format!("a row is longer than {} bytes", archive::MAX_ROW)));
+                    }
                 }
                 Current::File(Some(f)) => f.write_all(&bytes)?,
                 Current::File(None) => {}

@@ -87,6 +87,26 @@ impl From<sqlx::Error> for RestoreError {
     }
 }
 
+/// Refuses a database holding data before anything is written to it: a restore refused for
+/// that must not have applied the migrations up to the archive's schema under the servers
+/// using it. [`Restore::begin`] checks again inside its transaction.
+pub async fn refuse_data(db: &Db) -> Result<(), RestoreError> {
+    let list = catalog(db.into()).await?;
+    refuse_rows(db.into(), &list).await
+}
+
+/// `NotEmpty` for the first of `tables` with rows (the seeded ones aside).
+async fn refuse_rows(mut exec: super::Exec<'_>, tables: &[Table]) -> Result<(), RestoreError> {
+    for t in tables.iter().filter(|t| !SEEDED.contains(&t.name.as_str())) {
+        let sql = format!("SELECT COUNT(*) FROM {}", quote(&t.name));
+        let (rows,): (i64,) = super::dispatch!(exec.reborrow(), &sql, [], fetch_one((i64,)))?;
+        if rows > 0 {
+            return Err(RestoreError::NotEmpty { table: t.name.clone(), rows });
+        }
+    }
+    Ok(())
+}
+
 /// A restore in progress: the open transaction and the target's tables.
 pub struct Restore {
     tx: Tx,
@@ -112,15 +132,8 @@ impl Restore {
     pub async fn begin(db: &Db, force: bool) -> Result<Restore, RestoreError> {
         let mut tx = db.begin().await?;
         let list = catalog((&mut tx).into()).await?;
-        for t in &list {
-            if force || SEEDED.contains(&t.name.as_str()) {
-                continue;
-            }
-            let sql = format!("SELECT COUNT(*) FROM {}", quote(&t.name));
-            let (rows,): (i64,) = super::dispatch!(&mut tx, &sql, [], fetch_one((i64,)))?;
-            if rows > 0 {
-                return Err(RestoreError::NotEmpty { table: t.name.clone(), rows });
-            }
+        if !force {
+            refuse_rows((&mut tx).into(), &list).await?;
         }
         for t in list.iter().rev() {
             let sql = format!("DELETE FROM {}", quote(&t.name));

@@ -242,9 +242,25 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
     assert_eq!(verified["ok"], true, "{verified}");
 }
 
+/// One OPD unit, written as any schema version since 3 takes it.
+async fn sqlx_opd_unit(db: &gerbang::store::Db) {
+    let sql = "INSERT INTO opd_units (id, code, name, kind, created_at, updated_at) VALUES ('u-lama', 'LAMA', 'Dinas Lama', 'dinas', 1, 1)";
+    match db {
+        gerbang::store::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        gerbang::store::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .expect("insert an OPD unit");
+}
+
 /// Writes an archive by hand, as a newer gerbang would, to the drill's recipient.
 fn crafted(kit: &Kit, schema: i64) -> String {
-    let path = kit.path("newer.age");
+    crafted_as(kit, "newer.age", schema, 0)
+}
+
+/// As [`crafted`], into `name`; with `endless` > 0 a table member follows whose first row is
+/// that many bytes and never ends.
+fn crafted_as(kit: &Kit, name: &str, schema: i64, endless: usize) -> String {
+    let path = kit.path(name);
     let lock = Lock::Recipients(vec![keys::recipient(&kit.recipient).unwrap()]);
     let file = std::fs::File::create(&path).unwrap();
     let header = Header {
@@ -258,6 +274,13 @@ fn crafted(kit: &Kit, schema: i64) -> String {
     let mut w = ArchiveWriter::new(keys::encrypt(&lock, file).unwrap(), header).unwrap();
     w.begin("settings.toml", MemberKind::Settings).unwrap();
     w.write(b"# none\n").unwrap();
+    if endless > 0 {
+        w.begin("tables/accounts.jsonl", MemberKind::Table).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..endless.div_ceil(chunk.len()) {
+            w.write(&chunk).unwrap();
+        }
+    }
     w.finish().unwrap().0.finish().unwrap();
     path
 }
@@ -321,6 +344,30 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     );
     let r = gerbang(&fresh, &master_dir, &["restore", &newer, "--identity", &id]);
     assert_eq!((r.code, r.stderr.trim()), (1, expected.as_str()));
+    // A database with data one schema version behind the archive: refused before the migration
+    // that would bring it level runs under the servers using it.
+    let behind_dir = tempfile::tempdir().unwrap();
+    let behind_url = database_url(&behind_dir).await;
+    let behind = gerbang::store::Db::connect(&behind_url, 2).await.unwrap();
+    behind.migrate_to(binary - 1).await.unwrap();
+    sqlx_opd_unit(&behind).await;
+    let current = crafted_as(&kit, "current.age", binary, 0);
+    let r = gerbang(&behind_url, &master_dir, &["restore", &current, "--identity", &id]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the target database is not empty (table `opd_units` has 1 rows)"), "{}", r.stderr);
+    let applied = behind.migration_status().await.unwrap().iter().filter(|m| !m.pending()).map(|m| m.version).max();
+    assert_eq!(applied, Some(binary - 1), "no migration ran");
+    behind.close().await;
+    // A row that never ends is refused once it outgrows any real row, not gathered in memory.
+    let too_long = gerbang::backup::archive::MAX_ROW + 1;
+    let endless = crafted_as(&kit, "endless.age", gerbang::store::restore::binary_schema("sqlite"), too_long);
+    let r = verify(&endless, &["--identity", &id]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("tables/accounts.jsonl") && r.stderr.contains("a row is longer than 16777216 bytes"),
+        "{}",
+        r.stderr
+    );
 
     // Into the database it came from: it holds data, so only --force restores, and the data
     // is then exactly the archive's again.
