@@ -108,23 +108,27 @@ impl Keys {
 
     /// Publishes a `next` key per algorithm that signs after the publish delay. Refused while
     /// an earlier one is still waiting: a second key would be used before relying parties had
-    /// it for the full delay, or leave the first one never signing.
-    pub async fn rotate(&self, db: &Db, now: i64) -> Result<Vec<String>, KeyError> {
+    /// it for the full delay, or leave the first one never signing. Returns the keys this call
+    /// published: an algorithm whose next key another replica or command published meanwhile is
+    /// left to it (it records its own), and the keys already published here are still returned
+    /// to be recorded. Refused when it published none.
+    pub async fn rotate(&self, db: &Db, now: i64) -> Result<Vec<(String, Alg)>, KeyError> {
         self.step(db, now).await?;
         let rows = key_store::list_published(db).await?;
         if let Some(waiting) = rows.iter().filter(|r| r.state == "next").map(|r| r.activates_at).max() {
             return Err(KeyError::TooSoon((waiting - now).max(1)));
         }
-        let mut kids = Vec::new();
+        let mut published = Vec::new();
         for alg in Alg::ALL {
-            match self.publish_next(db, alg, now).await? {
-                Some(kid) => kids.push(kid),
-                // Another replica or command published one in the meantime.
-                None => return Err(KeyError::TooSoon(self.policy.publish_delay)),
+            if let Some(kid) = self.publish_next(db, alg, now).await? {
+                published.push((kid, alg));
             }
         }
         self.reload_at(db, now).await?;
-        Ok(kids)
+        if published.is_empty() {
+            return Err(KeyError::TooSoon(self.policy.publish_delay));
+        }
+        Ok(published)
     }
 
     /// The scheduled rotation: per algorithm, when the current key has signed for the rotation

@@ -21,13 +21,11 @@ pub async fn rotate_keys(st: &AppState, who: &Principal, now: i64) -> Result<Vec
     if let Err(e) = lifecycle(st, now).await {
         return Err(internal(e));
     }
-    let kids = match st.keys.rotate(&st.db, now).await {
-        Ok(kids) => kids,
+    let rotated = match st.keys.rotate(&st.db, now).await {
+        Ok(rotated) => rotated,
         Err(e @ KeyError::TooSoon(_)) => return Err(AdminError::Conflict(e.to_string())),
         Err(e) => return Err(internal(e)),
     };
-    // `rotate` makes one key per algorithm, in the order of `Alg::ALL`.
-    let rotated: Vec<(String, Alg)> = kids.into_iter().zip(Alg::ALL).collect();
     record_rotation(st, &who.actor(), &rotated, false, now).await;
     Ok(rotated)
 }

@@ -321,7 +321,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let old_kid = jwt_header(&old.id_token().unwrap().to_string())["kid"].as_str().unwrap().to_string();
 
     let rotated = app.state.keys.rotate(&app.state.db, gerbang::state::now()).await.expect("rotate");
-    let new_kid = rotated.iter().find(|k| k.starts_with("rs256-")).unwrap().clone();
+    let new_kid = rotated.iter().find(|(_, alg)| *alg == Alg::RS256).unwrap().0.clone();
     assert_ne!(old_kid, new_kid);
     // The new key is published at once but signs only after the publish delay, so every
     // replica and every relying party's cached JWKS knows it first.
