@@ -107,6 +107,35 @@ pub async fn status(db: &Db, master: &MasterKey) -> Result<Vec<ColumnCount>, Mas
     Ok(out)
 }
 
+/// The ids of the master keys the stored secrets are under: the current one always, and any
+/// other that still holds values (the previous or next key during a rotation, or a key this
+/// process does not hold). What a backup needs besides the current key to be restored.
+pub async fn key_ids_in_use(db: &Db, master: &MasterKey) -> Result<Vec<String>, MasterKeyError> {
+    let mut ids = std::collections::BTreeSet::from([master.id()]);
+    for column in SealedColumn::ALL {
+        let mut after = String::new();
+        loop {
+            let rows = sealed::page(db, column, &after, BATCH).await?;
+            for row in &rows {
+                let id = match master.sealed_under(&row.sealed) {
+                    SealedUnder::Previous => master.previous_id(),
+                    SealedUnder::Next => master.next_id(),
+                    SealedUnder::Other(id) => Some(id),
+                    // An unversioned value (from before values carried a key id) cannot be
+                    // placed by its header; `master-key rotate` gives it one.
+                    SealedUnder::Current | SealedUnder::Unversioned => None,
+                };
+                ids.extend(id);
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == BATCH => after = last.id.clone(),
+                _ => break,
+            }
+        }
+    }
+    Ok(ids.into_iter().collect())
+}
+
 /// Re-sealed values per column.
 pub type Resealed = Vec<(&'static str, u64)>;
 

@@ -239,7 +239,7 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
 /// rotation is under way.
 /// The master key with the rotation's other keys as configured (`master_key_previous`,
 /// `master_key_next`): what seals and opens stored secrets. Also returns the previous key's bytes.
-fn sealer_of(config: &Config, master_bytes: [u8; 32]) -> anyhow::Result<(MasterKey, Option<[u8; 32]>)> {
+pub fn sealer_of(config: &Config, master_bytes: [u8; 32]) -> anyhow::Result<(MasterKey, Option<[u8; 32]>)> {
     let previous_bytes = load_optional_master_key(&config.keys.master_key_previous, "master_key_previous")?;
     let next_bytes = load_optional_master_key(&config.keys.master_key_next, "master_key_next")?;
     let mut master = MasterKey::new(master_bytes);

@@ -43,6 +43,11 @@ pub struct Header {
     /// A value derived from the master key (not the key), so a restore can tell before it
     /// starts whether the master key it was given is the one the sealed values need.
     pub master_key_check: Option<String>,
+    /// The ids of the master keys the archive's sealed values are under (more than one during
+    /// a master-key rotation), so a restore refuses at once where one of them is missing.
+    /// Absent from archives written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub master_keys: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,6 +373,7 @@ mod tests {
             database: "sqlite".into(),
             created_at: 1,
             master_key_check: None,
+            master_keys: Vec::new(),
         }
     }
 

@@ -42,6 +42,10 @@ pub enum BackupError {
         "the master key configured here is not the one this backup was taken under: the signing keys and the audit chain would not open; configure the original master key (it is kept apart from the backups)"
     )]
     WrongMasterKey,
+    #[error(
+        "the archive holds values sealed under master key(s) {0} (it was taken during a master-key rotation), which are not configured here: configure the missing key as master_key_previous to restore, then finish the rotation with `gerbang master-key rotate`"
+    )]
+    MasterKeysMissing(String),
     #[error(transparent)]
     Restore(#[from] RestoreError),
     #[error("{0}")]
@@ -101,6 +105,13 @@ pub struct Extras {
     pub themes: Vec<(String, PathBuf)>,
 }
 
+/// The master key a backup is taken under, and the ids of every master key its sealed values
+/// need (see [`crate::master_key::key_ids_in_use`]).
+pub struct Sealing {
+    pub master: [u8; 32],
+    pub keys: Vec<String>,
+}
+
 /// Writes an archive of `db` to `out` (through `out.partial`, renamed when complete, so a
 /// failed run never leaves a file that looks finished).
 pub async fn take(
@@ -108,7 +119,7 @@ pub async fn take(
     lock: &Lock,
     out: &Path,
     extras: &Extras,
-    master: Option<&[u8; 32]>,
+    sealing: Option<&Sealing>,
     now: i64,
 ) -> Result<Written, BackupError> {
     if out.exists() {
@@ -116,7 +127,7 @@ pub async fn take(
     }
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let file = private_file(&partial)?;
-    let result = write_archive(db, lock, file, extras, master, now).await;
+    let result = write_archive(db, lock, file, extras, sealing, now).await;
     match result {
         Ok((bytes, sha256, manifest)) => {
             std::fs::rename(&partial, out)?;
@@ -145,7 +156,7 @@ async fn write_archive(
     lock: &Lock,
     file: std::fs::File,
     extras: &Extras,
-    master: Option<&[u8; 32]>,
+    sealing: Option<&Sealing>,
     now: i64,
 ) -> Result<(u64, String, Manifest), BackupError> {
     let sink = Hashing { inner: BufWriter::new(file), digest: digest::Context::new(&digest::SHA256), bytes: 0 };
@@ -162,7 +173,8 @@ async fn write_archive(
         schema: snap.schema,
         database: db.kind().into(),
         created_at: now,
-        master_key_check: master.map(master_key_check),
+        master_key_check: sealing.map(|s| master_key_check(&s.master)),
+        master_keys: sealing.map(|s| s.keys.clone()).unwrap_or_default(),
     };
     let mut w = ArchiveWriter::new(encrypted, header)?;
     for table in snap.tables.clone() {
@@ -224,6 +236,11 @@ fn check_schema(db_kind: &str, header: &Header) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// The master keys the archive's sealed values need that are not among `held` (ids).
+pub fn missing_keys(header: &Header, held: &[String]) -> Vec<String> {
+    header.master_keys.iter().filter(|id| !held.contains(id)).cloned().collect()
+}
+
 fn master_matches(header: &Header, master: Option<&[u8; 32]>) -> Option<bool> {
     match (&header.master_key_check, master) {
         (Some(check), Some(m)) => Some(crypto::constant_time_eq(check.as_bytes(), master_key_check(m).as_bytes())),
@@ -259,6 +276,7 @@ pub async fn restore(
     path: &Path,
     unlock: &Unlock,
     master: &[u8; 32],
+    held: &[String],
     how: &RestoreOptions<'_>,
 ) -> Result<Restored, BackupError> {
     let RestoreOptions { force, files_to } = *how;
@@ -272,6 +290,10 @@ pub async fn restore(
     check_schema(db.kind(), &header)?;
     if master_matches(&header, Some(master)) == Some(false) {
         return Err(BackupError::WrongMasterKey);
+    }
+    let missing = missing_keys(&header, held);
+    if !missing.is_empty() {
+        return Err(BackupError::MasterKeysMissing(missing.join(", ")));
     }
     if !force {
         restore::refuse_data(db).await?;

@@ -108,6 +108,13 @@ fn unlock(args: &UnlockArgs) -> Result<Unlock, String> {
 
 /// The master key when one is configured or was generated into the data directory; never
 /// generates one (a new key would open nothing in an archive).
+/// The ids of the master keys configured here (the master key, and the previous and next one
+/// during a rotation).
+fn held_key_ids(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<String>> {
+    let (sealer, _) = crate::state::sealer_of(config, master)?;
+    Ok([Some(sealer.id()), sealer.previous_id(), sealer.next_id()].into_iter().flatten().collect())
+}
+
 fn existing_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
     if config.master_key.is_none() && !config.data_dir.join("master.key").exists() {
         return Ok(None);
@@ -141,7 +148,16 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
     };
     let master = existing_master_key(&config)?;
     let db = Db::connect(config.database_url.expose(), 2).await?;
-    let written = match backup::take(&db, &lock, &out, &extras, master.as_ref(), now()).await {
+    // Read before the snapshot: values only move to the current key meanwhile (a re-seal), and
+    // the current key is always listed, so the list covers what the snapshot holds.
+    let sealing = match master {
+        Some(m) => {
+            let (sealer, _) = crate::state::sealer_of(&config, m)?;
+            Some(backup::Sealing { master: m, keys: crate::master_key::key_ids_in_use(&db, &sealer).await? })
+        }
+        None => None,
+    };
+    let written = match backup::take(&db, &lock, &out, &extras, sealing.as_ref(), now()).await {
         Ok(w) => w,
         Err(e) => return Ok(fail(json, &e.to_string(), "failed")),
     };
@@ -186,6 +202,10 @@ async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> a
         Err(e) => return Ok(fail(json, &e.to_string(), "refused")),
     };
     let h = &checked.manifest.header;
+    let missing = match master {
+        Some(m) => Some(backup::missing_keys(h, &held_key_ids(config, m)?)),
+        None => None,
+    };
     let rows: u64 = checked.manifest.members.iter().filter_map(|m| m.rows).sum();
     let value = json!({
         "ok": true,
@@ -196,6 +216,8 @@ async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> a
         "members": checked.manifest.members,
         "rows": rows,
         "master_key_matches": checked.master_key_matches,
+        "master_keys": h.master_keys,
+        "master_keys_missing": missing,
     });
     Ok(super::print(json, value, || {
         println!("archive intact: {} members, {rows} rows", checked.manifest.members.len());
@@ -207,6 +229,9 @@ async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> a
             Some(true) => println!("the master key configured here is the one it was taken under"),
             Some(false) => println!("warning: the master key configured here is NOT the one it was taken under"),
             None => println!("master key: not checked (none configured here)"),
+        }
+        if let Some(m) = missing.as_ref().filter(|m| !m.is_empty()) {
+            println!("warning: values in it are sealed under master key(s) not configured here: {}", m.join(", "));
         }
     }))
 }
@@ -224,7 +249,8 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
     let db = Db::connect(config.database_url.expose(), 2).await?;
     let actor = Principal::Operator(operator).actor();
     let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref() };
-    let done = match backup::restore(&db, &cmd.file, &unlock, &master, &how).await {
+    let held = held_key_ids(&config, master)?;
+    let done = match backup::restore(&db, &cmd.file, &unlock, &master, &held, &how).await {
         Ok(r) => r,
         Err(e) => {
             db.close().await;

@@ -224,6 +224,31 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
     let kit = Kit::new();
     signed_in(&app, "Rotasi Kunci").await;
     let url = url_of(&app);
+    let id = kit.path("identity.txt");
+
+    // Mid-rotation (the new key configured, the old one as previous, nothing re-sealed yet):
+    // the archive needs both keys, and a restore with the new one alone is refused before it
+    // writes anything, rather than leaving an installation that cannot start.
+    let mid = kit.path("tengah-rotasi.age");
+    let args = ["backup", "--out", &mid, "--recipient", &kit.recipient, "--json"];
+    ok(&with_keys(&url, KEY_NEW, Some(KEY_OLD), &args), "backup mid-rotation");
+    let checked =
+        ok(&with_keys(&url, KEY_NEW, None, &["backup", "verify", &mid, "--identity", &id, "--json"]), "verify");
+    assert_eq!(checked["master_keys"].as_array().map(Vec::len), Some(2), "{checked}");
+    assert_eq!(checked["master_keys_missing"].as_array().map(Vec::len), Some(1), "{checked}");
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let r = with_keys(&fresh, KEY_NEW, None, &["restore", &mid, "--identity", &id]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(it was taken during a master-key rotation), which are not configured here"),
+        "{}",
+        r.stderr
+    );
+    let restored =
+        ok(&with_keys(&fresh, KEY_NEW, Some(KEY_OLD), &["restore", &mid, "--identity", &id, "--json"]), "restore");
+    assert_eq!(restored["audit_intact"], true, "{restored}");
+
     let rotated = ok(&with_keys(&url, KEY_NEW, Some(KEY_OLD), &["master-key", "rotate", "--json"]), "rotate");
     assert_eq!(rotated["resealed"]["root_secret.sealed"], 1, "{rotated}");
 
@@ -235,7 +260,7 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
 
     let wiped = tempfile::tempdir().unwrap();
     let fresh = database_url(&wiped).await;
-    let args = ["restore", &archive, "--identity", &kit.path("identity.txt"), "--json"];
+    let args = ["restore", &archive, "--identity", &id, "--json"];
     let restored = ok(&with_keys(&fresh, KEY_NEW, None, &args), "restore");
     assert_eq!(restored["audit_intact"], true, "{restored}");
     let verified = ok(&with_keys(&fresh, KEY_NEW, None, &["audit", "verify", "--json"]), "audit verify, restored");
@@ -270,6 +295,7 @@ fn crafted_as(kit: &Kit, name: &str, schema: i64, endless: usize) -> String {
         database: "sqlite".into(),
         created_at: 1,
         master_key_check: None,
+        master_keys: Vec::new(),
     };
     let mut w = ArchiveWriter::new(keys::encrypt(&lock, file).unwrap(), header).unwrap();
     w.begin("settings.toml", MemberKind::Settings).unwrap();
