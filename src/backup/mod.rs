@@ -300,11 +300,39 @@ pub async fn restore(
     }
     restore::migrate_to(db, header.schema).await?;
     let mut target = Restore::begin(db, force).await?;
-    let manifest = replay(&mut reader, Some(&mut target), files_to).await?;
-    target.commit().await?;
+    let existed = files_to.is_some_and(Path::exists);
+    let replayed = match replay(&mut reader, Some(&mut target), files_to).await {
+        Ok(manifest) => target.commit().await.map(|()| manifest).map_err(BackupError::from),
+        Err(e) => Err(e),
+    };
+    let manifest = match replayed {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing of the database changed; neither does the directory: files from an
+            // archive that failed its checks are not left to be mistaken for a restore's.
+            if let Some(dir) = files_to {
+                discard_files(dir, existed);
+            }
+            return Err(e);
+        }
+    };
     db.migrate().await?;
     let rows = manifest.members.iter().filter_map(|m| m.rows).sum();
     Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf) })
+}
+
+/// Removes what a failed restore wrote under `dir` (which was new, or empty when it began).
+fn discard_files(dir: &Path, existed: bool) {
+    if !existed {
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
 }
 
 /// How a restore goes: `force` empties a database with data first, `files_to` receives the

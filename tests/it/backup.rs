@@ -358,8 +358,14 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     assert!(bad.stderr.starts_with("error: the archive is damaged or truncated: "), "{}", bad.stderr);
     let wiped = tempfile::tempdir().unwrap();
     let fresh = database_url(&wiped).await;
-    let r = gerbang(&fresh, &master_dir, &["restore", &kit.path("altered.age"), "--identity", &id]);
+    let files_to = kit.path("pulih");
+    let r = gerbang(
+        &fresh,
+        &master_dir,
+        &["restore", &kit.path("altered.age"), "--identity", &id, "--files-to", &files_to],
+    );
     assert!(r.code == 1 && r.stderr.starts_with("error: the archive is damaged or truncated: "), "{}", r.stderr);
+    assert!(!std::path::Path::new(&files_to).exists(), "no settings or themes left from a damaged archive");
 
     let binary =
         gerbang::store::restore::binary_schema(if url.starts_with("postgres") { "postgres" } else { "sqlite" });
