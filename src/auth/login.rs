@@ -49,11 +49,18 @@ impl Limits {
     }
 }
 
-/// The throttle key of a typed identifier: unknown identifiers are never stored in clear, and
+/// The throttle key of a typed identifier that names no account (an account's attempts count
+/// under [`account_key`]): unknown identifiers are never stored in clear, and
 /// `1985.03.12` and `19850312` count as one.
 pub fn login_key(ids: &crypto::IdHasher, login: &str) -> String {
     let norm: String = login.chars().filter(|c| !c.is_whitespace() && *c != '.').collect();
     ids.hash(norm.as_bytes())
+}
+
+/// The throttle key of an account: one key whichever of its identifiers is typed (a civil
+/// servant may have a NIP and a NIK), so a second identifier gives no guesses of its own.
+pub fn account_key(ids: &crypto::IdHasher, account_id: &str) -> String {
+    ids.hash(format!("account:{account_id}").as_bytes())
 }
 
 /// Names the password an account has (a digest of its stored hash, which a new password always
@@ -174,12 +181,20 @@ impl PasswordCheck<'_> {
         // A place in the hashing queue first: an attempt refused for a full queue is not counted.
         let slot = self.hasher.admit()?;
         let ap = self.limits.per_account();
-        let acct = login_key(self.ids, login);
+        let typed = login_key(self.ids, login);
+        // The account is looked up before anything is charged, so its attempts are counted under
+        // the account whichever identifier was typed; an unknown identifier is counted under its
+        // own hash. Both cost the same read, and nothing is counted when the read fails.
+        let found = accounts::find_for_login(self.db, login).await?;
+        let acct = match &found {
+            Some((account, _)) => account_key(self.ids, &account.id),
+            None => typed.clone(),
+        };
         let charge = match self.charge_address(ip, &acct, now).await? {
             Ok(c) => c,
             Err(seconds) => {
                 tracing::warn!(ip = %ip, "login refused: too many failed attempts from this address");
-                return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
+                return Ok(PasswordVerdict::Throttled { login_key: typed, retry_after: seconds });
             }
         };
         let charged = match throttle::reserve(self.cache, "acct", &acct, &ap, now).await {
@@ -188,7 +203,7 @@ impl PasswordCheck<'_> {
                 charge.refund(self.cache).await;
                 tracing::warn!(ip = %ip, "login refused: too many failed attempts");
                 let seconds = retry_after(v, now).unwrap_or(1);
-                return Ok(PasswordVerdict::Throttled { login_key: acct, retry_after: seconds });
+                return Ok(PasswordVerdict::Throttled { login_key: typed, retry_after: seconds });
             }
             Err(e) => {
                 charge.refund(self.cache).await;
@@ -197,13 +212,8 @@ impl PasswordCheck<'_> {
         };
         // From here on the attempt is counted: whatever the cache does next, the answer depends
         // only on the password, never on whether a write succeeded (no oracle).
-        let judged = async {
-            let found = accounts::find_for_login(self.db, login).await?;
-            let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
-            let ok = self.hasher.verify_in(slot, password, stored).await?;
-            Ok::<_, LoginFailure>((found, ok))
-        };
-        let (found, ok) = match judged.await {
+        let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
+        let ok = match self.hasher.verify_in(slot, password, stored).await {
             Ok(x) => x,
             Err(e) => {
                 // No verdict was reached, so none is counted (see `throttle::unjudged`).
@@ -211,7 +221,7 @@ impl PasswordCheck<'_> {
                     tracing::warn!(error = %e, "could not take back an unjudged login attempt");
                 }
                 charge.refund(self.cache).await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         match found {
@@ -231,7 +241,7 @@ impl PasswordCheck<'_> {
             }
             found => {
                 self.release(&acct, now).await;
-                let subject = found.map(|(a, _)| a.id).unwrap_or(acct);
+                let subject = found.map(|(a, _)| a.id).unwrap_or(typed);
                 let locked_until = (charged.record.locked_until > now).then_some(charged.record.locked_until);
                 if let Some(until) = locked_until {
                     tracing::warn!(ip = %ip, account = %subject, until, "login locked after repeated failures");

@@ -297,8 +297,12 @@ pub async fn follow(
         }
     }
     // A person locked out by failed logins who proved themselves through the link may log in.
-    for identifier in [a.nip.as_deref(), a.nik.as_deref()].into_iter().flatten() {
-        if let Err(e) = throttle::clear(&st.cache, "acct", &login::login_key(&st.login_ids, identifier)).await {
+    // (The keys of the identifiers too: a version before counted failures under them.)
+    let identifiers = [a.nip.as_deref(), a.nik.as_deref()].into_iter().flatten();
+    let keys = std::iter::once(login::account_key(&st.login_ids, &a.id))
+        .chain(identifiers.map(|i| login::login_key(&st.login_ids, i)));
+    for key in keys {
+        if let Err(e) = throttle::clear(&st.cache, "acct", &key).await {
             tracing::warn!(error = %e, "the login throttle could not be cleared after a reset");
         }
     }

@@ -241,11 +241,13 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_counts_nothing() 
         assert!(res.text().await.unwrap().contains("Server sedang sibuk"), "explained, in Bahasa Indonesia");
     }
     assert_eq!(count(&app, &account.id, "login.failed").await, 0, "nothing judged");
-    let key = gerbang::auth::login::login_key(&app.state.login_ids, &nip);
-    assert_eq!(gerbang::auth::throttle::load(&app.state.cache, "acct", &key).await.unwrap().failures, 0, "or counted");
+    let key = gerbang::auth::login::account_key(&app.state.login_ids, &account.id);
+    let failures = || async { gerbang::auth::throttle::load(&app.state.cache, "acct", &key).await.unwrap().failures };
+    assert_eq!(failures().await, 0, "or counted");
     drop(held);
     assert_eq!(submit_login(&app, &b, &html, &nip, "salah-sekali-1234").await.status(), 401, "a place again");
     assert_eq!(count(&app, &account.id, "login.failed").await, 1);
+    assert_eq!(failures().await, 1, "counted under the account's key");
 }
 
 /// A replica killed while it checks a password leaves that account's reservation behind. With a
@@ -255,15 +257,15 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_counts_nothing() 
 /// it, and the hold lasts its lease.
 #[tokio::test]
 async fn a_hold_left_by_a_dead_replica_ends_at_once() {
-    use gerbang::auth::login::login_key;
+    use gerbang::auth::login::account_key;
     use gerbang::auth::throttle::Record;
 
     let app = TestApp::spawn().await;
     let st = &app.state;
     let nip = unique_nip();
-    app.asn(&nip, "Ditinggal Replika").await;
+    let account = app.asn(&nip, "Ditinggal Replika").await;
     let right = Secret::new(PASSWORD.to_string());
-    let key = format!("throttle:acct:{}", login_key(&st.login_ids, &nip));
+    let key = format!("throttle:acct:{}", account_key(&st.login_ids, &account.id));
     let t = now();
     let hold = |holder: u64| {
         let record = Record { failures: 1, last_failure: t - 100, locked_until: 0, busy_until: t + 600, holder };
@@ -286,4 +288,30 @@ async fn a_hold_left_by_a_dead_replica_ends_at_once() {
     } else {
         assert_eq!(res, wait, "in-process: the hold lasts its lease");
     }
+}
+
+/// One account, two identifiers (a civil servant's NIP and NIK): the limit is the account's, so
+/// the second identifier gives no guesses of its own (it gave as many again as the first).
+#[tokio::test]
+async fn an_accounts_nip_and_nik_share_one_limit() {
+    let app = TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "1")]).await;
+    let st = &app.state;
+    let (nip, nik) = (unique_nip(), unique_nik());
+    let new = gerbang::identity::accounts::NewAccount {
+        nip: Some(nip.clone()),
+        nik: Some(nik.clone()),
+        name: "Dua Pengenal".into(),
+        password: Some(Secret::new(PASSWORD.into())),
+        is_admin: false,
+    };
+    let account = gerbang::identity::accounts::create(&st.db, &st.hasher, new, now()).await.unwrap().0;
+    let (wrong, right) = (Secret::new("salah-sekali-1234".to_string()), Secret::new(PASSWORD.to_string()));
+    let t = now();
+    let first = password_login(st, &nip, &wrong, "192.0.2.7", t).await;
+    assert!(matches!(first, Err(LoginError::InvalidCredentials)), "{first:?}");
+    for (login, password) in [(&nik, &wrong), (&nip, &wrong), (&nik, &right)] {
+        let r = password_login(st, login, password, "192.0.2.7", t + 1).await;
+        assert!(matches!(r, Err(LoginError::TooManyAttempts { .. })), "{login}: {r:?}");
+    }
+    assert_eq!(count(&app, &account.id, "login.failed").await, 1, "one attempt judged");
 }
