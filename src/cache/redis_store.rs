@@ -39,7 +39,7 @@ pub struct RedisCache {
 
 pub(super) struct Inner {
     conn: RwLock<ConnectionManager>,
-    sentinel: Option<tokio::sync::Mutex<SentinelClient>>,
+    sentinel: Option<Vec<tokio::sync::Mutex<SentinelClient>>>,
     manager: ConnectionManagerConfig,
     connect_timeout: Duration,
     /// The outer bound of one command: a reconnect plus an answer.
@@ -128,21 +128,35 @@ fn direct_client(url: &str, cfg: &RedisConfig) -> Result<Client, CacheError> {
     }
 }
 
-fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, CacheError> {
+/// One client per Sentinel, so that each is asked with a timeout of its own (see
+/// [`master_from`]).
+fn sentinel_clients(url: &str, cfg: &RedisConfig) -> Result<Vec<tokio::sync::Mutex<SentinelClient>>, CacheError> {
+    let tls = url.starts_with("rediss://");
+    let addrs: Vec<ConnectionAddr> = cfg
+        .sentinels
+        .iter()
+        .filter_map(|s| {
+            let (host, port) = s.rsplit_once(':')?;
+            let (host, port) = (host.to_string(), port.parse().ok()?);
+            Some(if tls {
+                ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+            } else {
+                ConnectionAddr::Tcp(host, port)
+            })
+        })
+        .collect();
+    if addrs.is_empty() {
+        return Err(CacheError::Setup("redis_sentinels names no Sentinel as host:port".into()));
+    }
+    addrs.into_iter().map(|a| sentinel_client(url, cfg, a).map(tokio::sync::Mutex::new)).collect()
+}
+
+fn sentinel_client(url: &str, cfg: &RedisConfig, addr: ConnectionAddr) -> Result<SentinelClient, CacheError> {
     let info = url.into_connection_info()?;
     let tls = url.starts_with("rediss://");
-    let addrs = cfg.sentinels.iter().filter_map(|s| {
-        let (host, port) = s.rsplit_once(':')?;
-        let (host, port) = (host.to_string(), port.parse().ok()?);
-        Some(if tls {
-            ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
-        } else {
-            ConnectionAddr::Tcp(host, port)
-        })
-    });
     let master = cfg.sentinel_master.clone().unwrap_or_default();
     let mut b =
-        SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?.set_client_to_redis_db(info.redis.db);
+        SentinelClientBuilder::new([addr], master, SentinelServerType::Master)?.set_client_to_redis_db(info.redis.db);
     if let Some(u) = info.redis.username {
         b = b.set_client_to_redis_username(u);
     }
@@ -163,13 +177,33 @@ fn sentinel_client(url: &str, cfg: &RedisConfig) -> Result<SentinelClient, Cache
     Ok(b.build()?)
 }
 
-/// The current master's client, as the Sentinels report it, within the connect timeout.
-async fn master_from(sentinel: &tokio::sync::Mutex<SentinelClient>, timeout: Duration) -> Result<Client, CacheError> {
-    let mut s = sentinel.lock().await;
-    match tokio::time::timeout(timeout, s.async_get_client()).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(CacheError::Unavailable("no Sentinel answered in time".into())),
+/// The current master's client, as the first Sentinel to answer reports it, within the
+/// connect timeout. Every Sentinel is asked at once, each on its own: asked in turn over one
+/// connection walk (the library's way), a Sentinel that accepts connections but never answers (a
+/// host gone dark) held up every lookup for the whole timeout before the next one was tried.
+async fn master_from(
+    sentinels: &[tokio::sync::Mutex<SentinelClient>],
+    timeout: Duration,
+) -> Result<Client, CacheError> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut asks: FuturesUnordered<_> = sentinels
+        .iter()
+        .map(|sentinel| async move {
+            let mut s = sentinel.lock().await;
+            match tokio::time::timeout(timeout, s.async_get_client()).await {
+                Ok(r) => r.map_err(CacheError::from),
+                Err(_) => Err(CacheError::Unavailable("no Sentinel answered in time".into())),
+            }
+        })
+        .collect();
+    let mut last = CacheError::Unavailable("no Sentinel is configured".into());
+    while let Some(answer) = asks.next().await {
+        match answer {
+            Ok(client) => return Ok(client),
+            Err(e) => last = e,
+        }
     }
+    Err(last)
 }
 
 async fn manager(
@@ -208,8 +242,7 @@ impl RedisCache {
             .set_factor(1)
             .set_max_delay(cfg.connect_timeout_ms);
         let budget = connect_timeout + command_timeout;
-        let sentinel =
-            if cfg.sentinels.is_empty() { None } else { Some(tokio::sync::Mutex::new(sentinel_client(url, cfg)?)) };
+        let sentinel = if cfg.sentinels.is_empty() { None } else { Some(sentinel_clients(url, cfg)?) };
         let mut attempt = 1;
         let conn = loop {
             let client = match &sentinel {

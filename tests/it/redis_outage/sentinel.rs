@@ -81,3 +81,23 @@ async fn after_a_failover_the_new_master_serves() {
     full_login(&app).await;
     assert!(keys_in(replica.port, &app).await > 0, "the state now goes to the promoted replica");
 }
+
+/// A Sentinel that takes connections but never answers (its host gone dark) is listed first:
+/// the other one is asked at the same time and names the master. Asked in turn, every lookup
+/// waited out the silent one first, and the server did not start.
+#[tokio::test]
+async fn a_silent_sentinel_listed_first_holds_up_nothing() {
+    let master = RedisProc::start(&[]).await;
+    let sentinel = sentinel_for(&master).await;
+    // The kernel completes connections to a listener nobody accepts from; nothing is answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("silent listener");
+    let addrs = format!("{},127.0.0.1:{}", silent.local_addr().unwrap(), sentinel.port);
+    let app = app_on(
+        "redis://sentinel/0",
+        &[("GERBANG_REDIS_SENTINELS", addrs.as_str()), ("GERBANG_REDIS_SENTINEL_MASTER", "gerbang-uji")],
+    )
+    .await;
+    full_login(&app).await;
+    assert!(keys_in(master.port, &app).await > 0, "the state went to the master the answering Sentinel named");
+    drop(silent);
+}
