@@ -106,8 +106,6 @@ fn unlock(args: &UnlockArgs) -> Result<Unlock, String> {
     }
 }
 
-/// The master key when one is configured or was generated into the data directory; never
-/// generates one (a new key would open nothing in an archive).
 /// The ids of the master keys configured here (the master key, and the previous and next one
 /// during a rotation).
 fn held_key_ids(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<String>> {
@@ -115,6 +113,8 @@ fn held_key_ids(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<String>
     Ok([Some(sealer.id()), sealer.previous_id(), sealer.next_id()].into_iter().flatten().collect())
 }
 
+/// The master key when one is configured or was generated into the data directory; never
+/// generates one (a new key would open nothing in an archive).
 fn existing_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
     if config.master_key.is_none() && !config.data_dir.join("master.key").exists() {
         return Ok(None);
