@@ -5,10 +5,12 @@
 //! fail at once for a short cool-off (one connect timeout) instead of each waiting again; the
 //! first command after it tries Redis again, so service resumes within seconds of its return.
 //!
-//! The connection is a `ConnectionManager` (one multiplexed connection, re-established in the
-//! background after an I/O error) reached directly (`redis://`, `rediss://`) or through
-//! Sentinel, which is asked again for the master whenever the current one fails or turns
-//! read-only (after a failover).
+//! The connection is a `ConnectionManager` (one multiplexed connection) reached directly
+//! (`redis://`, `rediss://`) or through Sentinel. The library re-establishes it only after
+//! errors it takes for fatal (refused, reset); a connection that goes silent (a firewall drops
+//! its state) or still reaches a primary turned read-only (a failover by DNS) it keeps for
+//! ever. So after any failure a new connection is made in the background, to the address
+//! again or to the master Sentinel names now, and replaces the old one once it works.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,14 +41,29 @@ pub struct RedisCache {
 
 pub(super) struct Inner {
     conn: RwLock<ConnectionManager>,
-    sentinel: Option<Vec<tokio::sync::Mutex<SentinelClient>>>,
+    route: Route,
     manager: ConnectionManagerConfig,
     connect_timeout: Duration,
     /// The outer bound of one command: a reconnect plus an answer.
     pub(super) budget: Duration,
     health: Health,
-    /// A Sentinel lookup of the master is under way (one at a time).
+    /// A new connection is being made (one at a time).
     resolving: AtomicBool,
+}
+
+/// How a connection is reached: the configured address, or the master Sentinel names.
+enum Route {
+    Direct(Client),
+    Sentinel(Vec<tokio::sync::Mutex<SentinelClient>>),
+}
+
+impl Route {
+    async fn client(&self, connect_timeout: Duration) -> Result<Client, CacheError> {
+        match self {
+            Route::Direct(c) => Ok(c.clone()),
+            Route::Sentinel(s) => master_from(s, connect_timeout).await,
+        }
+    }
 }
 
 /// Whether Redis failed recently: commands fail fast until `down_until`, and the outage is
@@ -242,14 +259,14 @@ impl RedisCache {
             .set_factor(1)
             .set_max_delay(cfg.connect_timeout_ms);
         let budget = connect_timeout + command_timeout;
-        let sentinel = if cfg.sentinels.is_empty() { None } else { Some(sentinel_clients(url, cfg)?) };
+        let route = if cfg.sentinels.is_empty() {
+            Route::Direct(direct_client(url, cfg)?)
+        } else {
+            Route::Sentinel(sentinel_clients(url, cfg)?)
+        };
         let mut attempt = 1;
         let conn = loop {
-            let client = match &sentinel {
-                Some(s) => master_from(s, connect_timeout).await,
-                None => direct_client(url, cfg),
-            };
-            let conn = match client {
+            let conn = match route.client(connect_timeout).await {
                 Ok(c) => manager(c, manager_config.clone(), budget).await,
                 Err(e) => Err(e),
             };
@@ -272,7 +289,7 @@ impl RedisCache {
         };
         let inner = Inner {
             conn: RwLock::new(conn),
-            sentinel,
+            route,
             manager: manager_config,
             connect_timeout,
             budget,
@@ -329,35 +346,35 @@ impl RedisCache {
                 // same budget waits for. Refused means never sent, so nothing runs twice.
                 Ok(Err(e)) if e.is_connection_refusal() && !retried => retried = true,
                 Ok(Err(e)) if unavailable(&e) => {
-                    self.find_master();
+                    self.reconnect();
                     return Err(h.failed(e.to_string()));
                 }
                 Ok(Err(e)) => return Err(CacheError::Redis(e)),
                 Err(_) => {
-                    self.find_master();
+                    self.reconnect();
                     return Err(h.failed(format!("no answer within {} ms", self.inner.budget.as_millis())));
                 }
             }
         }
     }
 
-    /// With Sentinel, asks in the background which server is the master now and connects to
-    /// it; requests meanwhile fail fast, and use the new connection once it is in place.
-    fn find_master(&self) {
-        if self.inner.sentinel.is_none() || self.inner.resolving.swap(true, Ordering::AcqRel) {
+    /// Makes a new connection in the background (asking Sentinel, if used, which server is the
+    /// master now) and puts it in place of the current one once it works; requests meanwhile
+    /// fail fast. The current one is kept if no new one can be made: the library may still
+    /// bring it back.
+    fn reconnect(&self) {
+        if self.inner.resolving.swap(true, Ordering::AcqRel) {
             return;
         }
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            if let Some(sentinel) = &inner.sentinel {
-                let found = match master_from(sentinel, inner.connect_timeout).await {
-                    Ok(client) => manager(client, inner.manager.clone(), inner.budget).await,
-                    Err(e) => Err(e),
-                };
-                match found {
-                    Ok(conn) => *inner.conn.write().unwrap_or_else(|p| p.into_inner()) = conn,
-                    Err(e) => tracing::debug!(error = %e, "Sentinel has no reachable master yet"),
-                }
+            let found = match inner.route.client(inner.connect_timeout).await {
+                Ok(client) => manager(client, inner.manager.clone(), inner.budget).await,
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok(conn) => *inner.conn.write().unwrap_or_else(|p| p.into_inner()) = conn,
+                Err(e) => tracing::debug!(error = %e, "no new Redis connection yet"),
             }
             inner.resolving.store(false, Ordering::Release);
         });

@@ -4,6 +4,7 @@
 
 mod outage;
 mod sentinel;
+mod stall;
 mod tls;
 
 use std::path::{Path, PathBuf};
