@@ -210,6 +210,7 @@ impl PasswordCheck<'_> {
                 return Err(e.into());
             }
         };
+        let hold = throttle::Hold::new(self.cache, "acct", &acct, &charged, &ap, now);
         // From here on the attempt is counted: whatever the cache does next, the answer depends
         // only on the password, never on whether a write succeeded (no oracle).
         let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
@@ -221,15 +222,16 @@ impl PasswordCheck<'_> {
                     tracing::warn!(error = %e, "could not take back an unjudged login attempt");
                 }
                 charge.refund(self.cache).await;
+                hold.settled();
                 return Err(e.into());
             }
         };
-        match found {
+        let verdict = match found {
             Some((account, _)) if ok && !account.is_active() => {
                 // Counted and answered like a wrong password: the answer must not tell whether
                 // a suspended account's password is right.
                 self.release(&acct, now).await;
-                Ok(PasswordVerdict::Inactive(account))
+                PasswordVerdict::Inactive(account)
             }
             Some((account, hash)) if ok => {
                 // The account's record goes and the address's charges come back, in one call.
@@ -237,7 +239,7 @@ impl PasswordCheck<'_> {
                     // A record left behind only makes the next failures count sooner.
                     tracing::warn!(error = %e, "could not clear the login throttle");
                 }
-                Ok(PasswordVerdict::Accepted(account, password_stamp(hash.as_deref())))
+                PasswordVerdict::Accepted(account, password_stamp(hash.as_deref()))
             }
             found => {
                 self.release(&acct, now).await;
@@ -246,9 +248,11 @@ impl PasswordCheck<'_> {
                 if let Some(until) = locked_until {
                     tracing::warn!(ip = %ip, account = %subject, until, "login locked after repeated failures");
                 }
-                Ok(PasswordVerdict::Rejected { subject, locked_until })
+                PasswordVerdict::Rejected { subject, locked_until }
             }
-        }
+        };
+        hold.settled();
+        Ok(verdict)
     }
 
     async fn release(&self, acct: &str, now: i64) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use webauthn_rs::prelude::*;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheError};
 use crate::crypto;
 use crate::store::passkeys::{self as store, PasskeyRow};
 use crate::store::{Db, StoreError};
@@ -33,6 +33,10 @@ pub enum PasskeyError {
     NoUserVerification,
     #[error("unknown credential")]
     UnknownCredential,
+    /// The ceremony's state could not be kept or read (the cache failed, or held a damaged
+    /// value): no answer of the authenticator was looked at.
+    #[error("the ceremony state is out of reach: {0}")]
+    Cache(#[from] CacheError),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("passkeys are not available for this issuer")]
@@ -79,8 +83,7 @@ pub async fn start_registration(
         .map_err(|e| PasskeyError::Refused(e.to_string()))?;
     cache
         .put_json(&format!("webauthn-reg:{account_id}"), &state, CEREMONY_TTL)
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        .await?;
     let mut v = serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
     if let Some(sel) = v.pointer_mut("/publicKey/authenticatorSelection").and_then(|s| s.as_object_mut()) {
         sel.insert("residentKey".into(), "required".into());
@@ -101,8 +104,7 @@ pub async fn finish_registration(
     let wa = available(wa)?;
     let state: PasskeyRegistration = cache
         .take_json(&format!("webauthn-reg:{account_id}"))
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?
+        .await?
         .ok_or(PasskeyError::Expired)?;
     let passkey =
         wa.finish_passkey_registration(credential, &state).map_err(|e| PasskeyError::Refused(e.to_string()))?;
@@ -140,8 +142,7 @@ pub async fn start_authentication(
     let (options, state) = wa.start_passkey_authentication(&keys).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     cache
         .put_json(&format!("webauthn-auth:{key}"), &state, CEREMONY_TTL)
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        .await?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
@@ -155,8 +156,7 @@ pub async fn start_discoverable(
     let (options, state) = wa.start_discoverable_authentication().map_err(|e| PasskeyError::Refused(e.to_string()))?;
     cache
         .put_json(&format!("webauthn-disc:{key}"), &state, CEREMONY_TTL)
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        .await?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
@@ -198,8 +198,7 @@ pub async fn finish_authentication(
     let wa = available(wa)?;
     let state: PasskeyAuthentication = cache
         .take_json(&format!("webauthn-auth:{key}"))
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?
+        .await?
         .ok_or(PasskeyError::Expired)?;
     let result = wa.finish_passkey_authentication(credential, &state).map_err(|e| refused(e, account_id))?;
     let rows = store::list(db, account_id).await?;
@@ -221,8 +220,7 @@ pub async fn finish_discoverable(
     let wa = available(wa)?;
     let state: DiscoverableAuthentication = cache
         .take_json(&format!("webauthn-disc:{key}"))
-        .await
-        .map_err(|e| PasskeyError::Internal(e.to_string()))?
+        .await?
         .ok_or(PasskeyError::Expired)?;
     let (uid, _) =
         wa.identify_discoverable_authentication(credential).map_err(|e| PasskeyError::Refused(e.to_string()))?;

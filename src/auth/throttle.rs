@@ -220,6 +220,49 @@ pub async fn unjudged(
     Ok(())
 }
 
+/// The hold of a reserved attempt, freed if the attempt is dropped before it settles: its client
+/// went away or the request timed out mid-check, so neither [`release`], [`clear`] nor
+/// [`unjudged`] ran. The failure counted in advance stays (an attempt given up on is no free
+/// guess, and no free hash past the address limit), but the key is free at once: left to its
+/// lease, one dropped request per lease kept the account's owner out. Only the reservation's own
+/// record is touched, so freeing after the attempt did settle changes nothing.
+#[must_use = "a hold is freed when dropped: keep it until the attempt settles"]
+pub struct Hold {
+    armed: Option<(Cache, String, Record, Policy, i64)>,
+}
+
+impl Hold {
+    pub fn new(cache: &Cache, scope: &str, id: &str, r: &Reserved, p: &Policy, now: i64) -> Hold {
+        Hold { armed: Some((cache.clone(), key(scope, id), r.record, *p, now)) }
+    }
+
+    /// The attempt settled (released, cleared or taken back): nothing is left to free.
+    pub fn settled(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let Some((cache, k, written, p, now)) = self.armed.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            if let Err(e) = free_own(&cache, &k, &written, &p, now).await {
+                // The key frees itself when the lease runs out.
+                tracing::warn!(error = %e, "could not free the hold of an abandoned attempt");
+            }
+        });
+    }
+}
+
+/// Ends the hold the record `written` (as a reservation wrote it) puts on `k`, if it is still
+/// that record.
+async fn free_own(cache: &Cache, k: &str, written: &Record, p: &Policy, now: i64) -> Result<(), CacheError> {
+    let freed = Record { busy_until: 0, holder: 0, ..*written };
+    cache.swap(k, Some(&serde_json::to_vec(written)?), &serde_json::to_vec(&freed)?, keep(&freed, p, now)).await?;
+    Ok(())
+}
+
 /// Ends a reserved attempt judged right (or forgets a key): its record goes.
 pub async fn clear(cache: &Cache, scope: &str, id: &str) -> Result<(), CacheError> {
     cache.delete(&key(scope, id)).await

@@ -264,6 +264,7 @@ pub async fn add_passkey(
             enrolment::release(st, &route).await;
             match e {
                 passkeys::PasskeyError::Store(e) => Err(internal("passkey registration failed", e)),
+                passkeys::PasskeyError::Cache(e) => Err(internal("passkey registration failed", e)),
                 e => {
                     tracing::info!(error = %e, "passkey registration refused");
                     Err(SelfServiceError::Refused)
@@ -304,28 +305,32 @@ pub async fn change_password(
     // one reservation, counted before the current password is checked (fail closed).
     let slot = st.hasher.admit().map_err(|_| SelfServiceError::Password(PasswordRefusal::Busy))?;
     let policy = crate::ops::login::limits(st).per_account();
-    match throttle::reserve(&st.cache, PASSWORD_SCOPE, me.id(), &policy, now).await {
-        Ok(Admission::Admitted(_)) => {}
+    let hold = match throttle::reserve(&st.cache, PASSWORD_SCOPE, me.id(), &policy, now).await {
+        Ok(Admission::Admitted(r)) => throttle::Hold::new(&st.cache, PASSWORD_SCOPE, me.id(), &r, &policy, now),
         Ok(Admission::Refused(_)) => return Err(SelfServiceError::Password(PasswordRefusal::TooManyAttempts)),
         Err(e) => return Err(internal("the password check cannot be counted", e)),
-    }
+    };
     let hash = match accounts::new_password_hash(&st.db, &st.hasher, slot, me.id(), current, new).await {
         Ok(h) => h,
         Err(PasswordChangeError::WrongCurrent) => {
             release_password_throttle(st, me, &policy, now).await;
+            hold.settled();
             record(st, me, Event::new("password.change_failed"), now).await;
             return Err(SelfServiceError::Password(PasswordRefusal::WrongCurrent));
         }
         Err(PasswordChangeError::Policy(rule)) => {
             clear_password_throttle(st, me).await;
+            hold.settled();
             return Err(SelfServiceError::Password(PasswordRefusal::Policy(rule)));
         }
         Err(PasswordChangeError::Internal(e)) => {
             release_password_throttle(st, me, &policy, now).await;
+            hold.settled();
             return Err(internal("password change failed", e));
         }
     };
     clear_password_throttle(st, me).await;
+    hold.settled();
     // The sessions live in the cache, outside the transaction, so they end first: should the
     // change then fail, the other devices are merely signed out, never left in with the new
     // password set.

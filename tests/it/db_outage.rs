@@ -83,8 +83,9 @@ async fn logins_the_database_could_not_judge_lock_nobody_out() {
 /// The same for a one-time code: while the authenticator's secret cannot be read, no code is
 /// compared with anything, so the attempts are taken back, and the right code is accepted once
 /// the database answers again. (Counted, twelve retries locked the second step for the lockout
-/// time.) Recovery codes and passkeys stay counted: their errors can come after the proof was
-/// compared.
+/// time.) Recovery codes and passkeys whose credentials could not be read stay counted: their
+/// errors can come after the proof was compared. (A passkey ceremony that could not be read is
+/// taken back: `level4`.)
 #[tokio::test]
 async fn one_time_codes_the_database_could_not_judge_lock_nobody_out() {
     let app = TestApp::spawn().await;

@@ -315,3 +315,53 @@ async fn an_accounts_nip_and_nik_share_one_limit() {
     }
     assert_eq!(count(&app, &account.id, "login.failed").await, 1, "one attempt judged");
 }
+
+/// A login dropped while its password waits to be checked (the client went away, or the request
+/// timed out) stays counted, but the account is free at once: the hold used to last its lease
+/// (20 s), so one dropped request per lease kept the account's owner out.
+#[tokio::test]
+async fn a_login_dropped_mid_check_frees_the_account_at_once() {
+    use std::time::{Duration, Instant};
+
+    let app = TestApp::spawn_with(&[("GERBANG_MAX_CONCURRENT_HASHES", "1")]).await;
+    let st = app.state.clone();
+    let nip = unique_nip();
+    let account = app.asn(&nip, "Ditinggal Klien").await;
+    let key = gerbang::auth::login::account_key(&st.login_ids, &account.id);
+    let load = || gerbang::auth::throttle::load(&st.cache, "acct", &key);
+    let t = now();
+    // The one hashing thread is kept busy, so the attempt waits in the queue, holding the account.
+    let busy: Vec<_> = (0..8)
+        .map(|_| {
+            let h = st.hasher.clone();
+            tokio::spawn(async move { h.hash(&Secret::new("sibuk-menghitung".to_string())).await })
+        })
+        .collect();
+    let attempt = {
+        let (st, nip) = (st.clone(), nip.clone());
+        let wrong = Secret::new("salah-sekali-1234".to_string());
+        tokio::spawn(async move { password_login(&st, &nip, &wrong, "10.50.0.2", t).await.map(|_| ()) })
+    };
+    let started = Instant::now();
+    while load().await.unwrap().busy_until == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the attempt never held the account");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    attempt.abort();
+    assert!(attempt.await.unwrap_err().is_cancelled(), "dropped before it was judged");
+    let dropped = Instant::now();
+    let record = loop {
+        let r = load().await.unwrap();
+        if r.busy_until == 0 {
+            break r;
+        }
+        assert!(dropped.elapsed() < Duration::from_secs(5), "the hold was kept for its lease");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(record.failures, 1, "the dropped attempt still counts");
+    for b in busy {
+        b.await.unwrap().unwrap();
+    }
+    let right = Secret::new(PASSWORD.to_string());
+    assert_eq!(password_login(&st, &nip, &right, "10.50.0.2", t).await.map(|_| ()), Ok(()), "the owner gets in");
+}

@@ -251,7 +251,7 @@ pub async fn passkey(
     let account_id =
         match passkeys::finish_discoverable(st.webauthn.as_ref(), &st.cache, &st.db, &flow.id, credential, now).await {
             Ok(a) => a,
-            Err(PasskeyError::Store(e)) => {
+            Err(e @ (PasskeyError::Store(_) | PasskeyError::Cache(_))) => {
                 metrics::login(LoginResult::Error, "passkey", 3);
                 tracing::error!(error = %e, "passkey login failed");
                 return Step::Internal;

@@ -84,12 +84,14 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             return Step::Internal;
         }
     };
+    let hold = throttle::Hold::new(&st.cache, SCOPE, &account_id, &reserved, &policy, now);
     let level = match verify(st, &flow, &account_id, proof, browser.ip, now).await {
         Ok(Some(level)) => level,
         Ok(None) => {
             metrics::login(LoginResult::Failure, method, proof_level);
             release(st, &account_id, &policy, now).await;
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
+            hold.settled();
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
         Err(CheckError::Unjudged(e)) => {
@@ -101,6 +103,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
                 tracing::warn!(error = %e, "could not take back an unjudged second-factor attempt");
             }
             tracing::error!(error = %e, "second factor could not be checked");
+            hold.settled();
             return Step::Internal;
         }
         Err(CheckError::Failed(e)) => {
@@ -108,6 +111,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             metrics::login(LoginResult::Error, method, proof_level);
             release(st, &account_id, &policy, now).await;
             tracing::error!(error = %e, "second factor check failed");
+            hold.settled();
             return Step::Internal;
         }
     };
@@ -115,6 +119,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
         // The failure counted in advance stays; it can only make later failures count sooner.
         tracing::warn!(error = %e, "could not clear the second-factor throttle");
     }
+    hold.settled();
     let first = flow.first_factor.clone().unwrap_or_else(|| "pwd".into());
     let amr: Vec<String> = match level {
         3 => vec![first, crate::auth::passkeys::AMR.into()],
@@ -166,6 +171,8 @@ async fn verify(
                 Ok(()) => Ok(Some(3)),
                 Err(PasskeyError::Store(e)) => Err(failed(&e)),
                 Err(PasskeyError::Internal(e)) => Err(CheckError::Failed(e)),
+                // The ceremony was not read, so the answer was never compared: taken back.
+                Err(PasskeyError::Cache(e)) => Err(CheckError::Unjudged(e.to_string())),
                 Err(e) => {
                     record_possible_clone(st, &e, ip, now).await;
                     tracing::info!(account = %account_id, error = %e, "passkey refused");

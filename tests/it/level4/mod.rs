@@ -265,3 +265,47 @@ async fn the_signer_role_is_computed_reserved_and_admits_only_signers() {
     assert_eq!(t.id["acr"], "urn:gerbang:loa:1", "the role needs the certificate, not level 4");
     assert!(roles(&t.id).contains(&"signer".to_string()));
 }
+
+/// A passkey answer at the second step whose ceremony could not be read (the cache failed, or
+/// held a damaged value) was never compared with anything: it is taken back, as a one-time code
+/// the database could not judge. Counted, retries locked the person's second step.
+#[tokio::test]
+async fn a_passkey_answer_whose_ceremony_was_unreadable_locks_nobody_out() {
+    let app = TestApp::spawn_localhost(&[]).await;
+    let st = &app.state;
+    let (_, siti) = staff(&app, "Siti Rahmawati", None, None).await;
+    let mut key = SoftPasskey::new(&app.base);
+    let wa = st.webauthn.as_ref();
+    let options = passkeys::start_registration(wa, &st.cache, &st.db, &siti, "Siti", "Siti").await.unwrap();
+    let credential = serde_json::from_value(key.register(&options)).unwrap();
+    passkeys::finish_registration(wa, &st.cache, &st.db, &siti, "Kunci uji", &credential, gerbang::state::now())
+        .await
+        .unwrap();
+    let c = application(&app, 3, None).await;
+    let (b, start) = (browser(), start_auth(&app.rp(&c).await, &[]));
+    let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
+    let nip = gerbang::identity::accounts::get(&st.db, &siti).await.unwrap().unwrap().nip.unwrap();
+    let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 200, "the second-factor page");
+    let html = res.text().await.unwrap();
+    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
+    let answer = |key: &mut SoftPasskey, options: &Value| {
+        let mut answer = form.to_vec();
+        answer.push(("credential", key.assert(options).to_string()));
+        b.post(app.url("/login/otp")).form(&answer).send()
+    };
+    let attempts = 2 * st.config.login_max_failures + 2;
+    for i in 0..attempts {
+        let options: Value =
+            b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
+        let ceremony = format!("webauthn-auth:{}", form[0].1);
+        st.cache.put(&ceremony, b"rusak", std::time::Duration::from_secs(60)).await.unwrap();
+        let res = answer(&mut key, &options).await.unwrap();
+        assert_eq!(res.status(), 500, "attempt {i} of {attempts}");
+    }
+    let options: Value =
+        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
+    let res = answer(&mut key, &options).await.unwrap();
+    assert_eq!(res.status(), 303, "accepted at once, not locked");
+    assert!(location(&res).contains("code="), "{}", location(&res));
+}
