@@ -257,154 +257,52 @@ pub async fn verify(db: &Db) -> Result<Verification, StoreError> {
     verify_against(db, None).await
 }
 
-/// Checks the chain, and the trail against a checkpoint when one is given.
+/// Checks the chain, and the trail against a checkpoint when one is given. The records are read
+/// a page at a time: the trail grows without bound, and read whole it took memory in proportion
+/// (each replica verifies it at start for the metrics).
 pub async fn verify_against(db: &Db, checkpoint: Option<&Checkpoint>) -> Result<Verification, StoreError> {
+    verify_in_pages(db, checkpoint, chain::PAGE).await
+}
+
+/// [`verify_against`], reading `page` records at a time (any size gives the same verdict).
+pub async fn verify_in_pages(
+    db: &Db,
+    checkpoint: Option<&Checkpoint>,
+    page: i64,
+) -> Result<Verification, StoreError> {
+    let page = page.max(1);
     let key = key_of(db)?;
-    // The head first, then the records up to it, then the anchor: records appended meanwhile
-    // are left out, and a purge that ran meanwhile shows in the anchor.
-    let head = store::head(db).await?;
-    let rows = match &head {
-        Some(h) => store::up_to(db, h.seq).await?,
-        None => Vec::new(),
-    };
-    let anchor = store::anchor(db).await?;
-    let mut v = check_chain(&key, head.as_ref(), anchor.as_ref(), &rows);
-    if let (Some(cp), Some(h)) = (checkpoint, &head) {
-        check_checkpoint(&mut v, cp, h, anchor.as_ref(), &rows);
-    }
-    Ok(v)
-}
-
-fn span(from: i64, to: i64) -> String {
-    if from == to {
-        format!("record #{from} is")
-    } else {
-        format!("records #{from}–#{to} are")
-    }
-}
-
-fn check_chain(key: &ChainKey, head: Option<&Head>, anchor: Option<&Anchor>, rows: &[AuditRow]) -> Verification {
-    let mut v = Verification {
-        records: 0,
-        ok: true,
-        broken_at: None,
-        problem: None,
-        head: head.map_or(0, |h| h.seq),
-        legacy_until: head.map_or(0, |h| h.keyed_from - 1),
-        checkpoint: None,
-    };
-    let Some(head) = head else {
-        v.broken(None, "the trail's head row is missing: the trail was tampered with".into());
-        return v;
-    };
-    if !key.head_ok(head) {
-        let problem = format!(
-            "the trail's head (naming record #{}) does not carry a valid MAC: it was altered, or this is not the master key the trail was written with",
-            head.seq
-        );
-        v.broken(None, problem);
-        return v;
-    }
-    let (mut prev_seq, mut prev_hash) = (0, GENESIS.to_string());
-    if let Some(a) = anchor {
-        if !key.anchor_ok(a) {
-            let problem = format!(
-                "the retention anchor (after record #{}) does not carry a valid MAC: it was altered, e.g. moved to hide removed records",
-                a.seq
-            );
-            v.broken(None, problem);
-            return v;
-        }
-        (prev_seq, prev_hash) = (a.seq, a.hash.clone());
-    }
-    // Records at or before the anchor were removed by a purge that ran while they were read.
-    let start = prev_seq;
-    for r in rows.iter().filter(|r| r.seq > start) {
-        let keyed = r.seq >= head.keyed_from;
-        // Keyed records are numbered without gaps, so one deleted in the middle shows even
-        // before its successor's link is checked.
-        if keyed && r.seq != prev_seq + 1 {
-            v.broken(Some(prev_seq + 1), format!("{} missing (deleted)", span(prev_seq + 1, r.seq - 1)));
-            return v;
-        }
-        if r.prev_hash != prev_hash {
-            let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
-            v.broken(Some(r.seq), problem);
-            return v;
-        }
-        let expected = if keyed {
-            key.link(&r.prev_hash, r.seq, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail)
-        } else {
-            legacy_link(&r.prev_hash, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail)
+    // The head first: records appended meanwhile are left out.
+    let Some(head) = store::head(db).await? else { return Ok(chain::headless()) };
+    let mut round = 0;
+    loop {
+        round += 1;
+        let anchor = store::anchor(db).await?;
+        let mut walk = match chain::Walk::begin(&key, &head, anchor.as_ref(), checkpoint.map(|c| c.seq)) {
+            Ok(w) => w,
+            Err(v) => return Ok(v),
         };
-        if !same(&r.hash, &expected) {
-            v.broken(Some(r.seq), format!("record #{} was altered (its content does not match its hash)", r.seq));
-            return v;
+        let mut after = walk.start();
+        loop {
+            let rows = store::page(db, after, head.seq, page).await?;
+            if !walk.feed(&rows) {
+                break;
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == page => after = last.seq,
+                _ => break,
+            }
         }
-        (prev_seq, prev_hash) = (r.seq, r.hash.clone());
-        v.records += 1;
-    }
-    if prev_seq < head.seq {
-        let problem = format!("{} missing: the newest records were deleted", span(prev_seq + 1, head.seq));
-        v.broken(Some(prev_seq + 1), problem);
-    } else if prev_hash != head.hash {
-        v.broken(
-            Some(head.seq),
-            format!("record #{} is not the newest record the head names: it was replaced", head.seq),
-        );
-    }
-    v
-}
-
-fn check_checkpoint(v: &mut Verification, cp: &Checkpoint, head: &Head, anchor: Option<&Anchor>, rows: &[AuditRow]) {
-    let held = if cp.seq == 0 {
-        Some(GENESIS)
-    } else if let Some(a) = anchor.filter(|a| a.seq == cp.seq) {
-        Some(a.hash.as_str())
-    } else {
-        rows.iter().find(|r| r.seq == cp.seq).map(|r| r.hash.as_str())
-    };
-    let outcome = if cp.seq > head.seq {
-        CheckpointOutcome::Behind
-    } else if anchor.is_some_and(|a| cp.seq < a.seq) {
-        CheckpointOutcome::Expired
-    } else if held.is_some_and(|h| h == cp.hash) {
-        CheckpointOutcome::Matches
-    } else {
-        CheckpointOutcome::Differs
-    };
-    v.checkpoint = Some(CheckpointCheck { seq: cp.seq, at: cp.at, kid: cp.kid.clone(), outcome });
-    if !v.ok {
-        return;
-    }
-    let signed = chrono::DateTime::from_timestamp(cp.at, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_default();
-    match outcome {
-        CheckpointOutcome::Matches => {}
-        CheckpointOutcome::Behind => v.broken(
-            Some(head.seq + 1),
-            format!(
-                "the trail is behind the checkpoint signed {signed}: it ends at #{} but the checkpoint vouches for #{}, so {} missing (the newest records were deleted and the head put back)",
-                head.seq,
-                cp.seq,
-                span(head.seq + 1, cp.seq)
-            ),
-        ),
-        CheckpointOutcome::Differs => v.broken(
-            Some(cp.seq),
-            format!(
-                "record #{} is not the one the checkpoint signed {signed} vouches for: the chain was rewritten",
-                cp.seq
-            ),
-        ),
-        CheckpointOutcome::Expired => v.broken(
-            None,
-            format!(
-                "the checkpoint signed {signed} vouches for #{}, which the retention policy has removed: check against a newer checkpoint",
-                cp.seq
-            ),
-        ),
+        let (mut v, held) = walk.finish();
+        // A retention purge that ran meanwhile removed records this walk had still to read, and
+        // moved the anchor past them: walked again from the new anchor.
+        if !v.ok && round < 3 && store::anchor(db).await? != anchor {
+            continue;
+        }
+        if let Some(cp) = checkpoint {
+            chain::check_checkpoint(&mut v, cp, &head, anchor.as_ref(), held.as_deref());
+        }
+        return Ok(v);
     }
 }
 
@@ -473,6 +371,8 @@ pub async fn purge_before(db: &Db, before: i64, now: i64) -> Result<u64, StoreEr
     let _guard = APPEND.lock().await;
     store::purge_before(db, before, now, |seq, hash, at| key.anchor_mac(seq, hash, at)).await
 }
+
+mod chain;
 
 #[cfg(test)]
 mod tests;

@@ -185,15 +185,16 @@ pub async fn head(db: &Db) -> Result<Option<Head>, StoreError> {
     Ok(dispatch!(db, "SELECT seq, hash, keyed_from, mac FROM audit_head WHERE id = 1", [], fetch_optional(Head))?)
 }
 
-/// Every record, oldest first.
+/// Every record, oldest first (for tests and small trails: the chain is verified page by page).
 pub async fn all(db: &Db) -> Result<Vec<AuditRow>, StoreError> {
-    up_to(db, i64::MAX).await
+    page(db, 0, i64::MAX, i64::MAX).await
 }
 
-/// Every record up to a sequence number, oldest first.
-pub async fn up_to(db: &Db, seq: i64) -> Result<Vec<AuditRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq <= $1 ORDER BY seq");
-    Ok(dispatch!(db, &sql, [seq], fetch_all(AuditRow))?)
+/// Up to `limit` records numbered after `after` and up to `up_to`, oldest first: the chain is
+/// walked a page at a time.
+pub async fn page(db: &Db, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
+    Ok(dispatch!(db, &sql, [after, up_to, limit], fetch_all(AuditRow))?)
 }
 
 /// The hash the chain starts from after a retention purge: the last removed record's.
