@@ -10,6 +10,7 @@ use crate::audit::{self, Event};
 use crate::federation::link::{self, ClaimError, Identifier};
 use crate::federation::{self, FederationError, Verified};
 use crate::identity::accounts::{self, Account};
+use crate::metrics::{self, LoginResult};
 use crate::oidc::authorize::{self, Flow, FlowError};
 use crate::ops::account::{SelfServiceError, SignedIn};
 use crate::ops::login::{Browser, Step};
@@ -120,8 +121,33 @@ async fn refused(st: &AppState, upstream_id: &str, subject: Option<&str>, r: Ref
 
 /// The browser is back from the upstream. The round trip must be this browser's own and unused;
 /// then the code is redeemed, the ID token verified, the account found, and the login flow goes
-/// on as after any login.
+/// on as after any login (which counts the success in `gerbang_logins_total`; a refusal is
+/// counted here).
 pub async fn callback(
+    st: &AppState,
+    upstream_id: &str,
+    cb: &Callback<'_>,
+    browser: &Browser<'_>,
+    browser_id: &str,
+    now: i64,
+) -> Result<Step, Refusal> {
+    let outcome = judge(st, upstream_id, cb, browser, browser_id, now).await;
+    if let (Err(r), Some(p)) = (&outcome, st.upstreams.get(upstream_id)) {
+        let result = match r {
+            // No login was judged: a stale or foreign round trip.
+            Refusal::UnknownUpstream | Refusal::Expired => None,
+            Refusal::Internal | Refusal::Unreachable | Refusal::Misconfigured => Some(LoginResult::Error),
+            _ => Some(LoginResult::Failure),
+        };
+        if let Some(result) = result {
+            // A refusal is counted at the most the upstream could have given.
+            metrics::login(result, "upstream", p.config.level);
+        }
+    }
+    outcome
+}
+
+async fn judge(
     st: &AppState,
     upstream_id: &str,
     cb: &Callback<'_>,

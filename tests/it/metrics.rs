@@ -309,3 +309,46 @@ async fn the_token_guards_metrics_and_the_audit_gauge_follows_the_chain() {
     assert_eq!(value(&text, "gerbang_audit_chain_intact", &[]), Some(0.0), "{text}");
     task.abort();
 }
+
+/// A login refused at or by an upstream (SIASN, INApas) is counted as a failure of the method
+/// `upstream`, at the level the upstream is configured to give; only successes were counted, so
+/// an upstream refusing everyone showed nowhere.
+#[tokio::test]
+async fn an_upstream_refusal_is_counted() {
+    use gerbang::oidc::clients::{self, NewClient};
+
+    let app = TestApp::spawn().await;
+    let up = TestApp::spawn_with(&[("GERBANG_CLIENT_CACHE_SECONDS", "0")]).await;
+    let mut new = NewClient::web(
+        "Gerbang Kabupaten",
+        vec!["https://placeholder.example.go.id/cb".into()],
+        ["openid", "nip"].iter().map(|s| s.to_string()).collect(),
+        vec![GrantType::AuthorizationCode],
+    );
+    let client_id = format!("down-{}", uuid::Uuid::new_v4().simple());
+    new.id = Some(client_id.clone());
+    let (_, secret) = clients::register(&up.state.db, &up.state.redirect_policy, new, now()).await.unwrap();
+    let upstream = format!(
+        "[{{ id = \"siasn\", name = \"SIASN BKN\", issuer = \"{}\", client_id = \"{client_id}\", client_secret = \"{}\", scopes = \"openid nip\", nip_claim = \"nip\", level = 2 }}]",
+        up.base,
+        secret.unwrap().expose()
+    );
+    let bin = Binary::start(&app, &[("GERBANG_UPSTREAM", upstream.as_str())]).await;
+    let callback = format!("{}/upstream/siasn/callback", bin.base);
+    let uris = serde_json::to_string(&[callback.as_str()]).unwrap();
+    gerbang::store::clients::set_redirect_uris(&up.state.db, &client_id, &uris, "[]", now()).await.unwrap();
+    let c = app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let (html, _) = login_page(&b, &bin.base, &c).await;
+    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
+    let res = b.post(format!("{}/upstream/siasn/start", bin.base)).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let state = query(&location(&res))["state"].clone();
+    // The person cancels at the upstream, which sends them back with an error.
+    let back = url::Url::parse_with_params(&callback, &[("state", state.as_str()), ("error", "access_denied")]).unwrap();
+    let res = b.get(back).send().await.unwrap();
+    assert_eq!(res.status(), 403, "the refusal page");
+    let text = bin.scrape().await;
+    let failures = [("method", "upstream"), ("result", "failure"), ("level", "2")];
+    assert_eq!(value(&text, "gerbang_logins_total", &failures), Some(1.0), "{text}");
+}

@@ -86,19 +86,21 @@ pub(super) async fn start(
                 return Step::LoginAgain { flow, refusal: super::Refusal::PasswordChanged, username: None };
             }
             Err(e) => {
+                crate::metrics::login(crate::metrics::LoginResult::Error, method, level);
                 tracing::error!(error = %e, "could not confirm the password a new session was opened with");
                 return Step::Internal;
             }
         }
     }
-    crate::metrics::login(crate::metrics::LoginResult::Success, method, level);
     if let Some(old) = browser.sso_cookie {
         if let Err(e) = replace(st, old, &session, now).await {
             // Refused rather than leaving the old session's grants outside every logout.
+            crate::metrics::login(crate::metrics::LoginResult::Error, method, level);
             tracing::error!(error = %e, "could not retire the replaced session");
             return Step::Internal;
         }
     }
+    crate::metrics::login(crate::metrics::LoginResult::Success, method, level);
     let stored_locale = known.as_ref().map(|a| a.locale.as_deref().unwrap_or(""));
     if stored_locale != Some(browser.locale) {
         if let Err(e) = crate::store::accounts::set_locale(&st.db, account_id, browser.locale).await {
