@@ -55,7 +55,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/introspect", post(oidc::introspect))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::scrape))
+        .route("/metrics", any(metrics::scrape))
         .route("/static/{name}", get(health::static_file))
         .route("/register", get(register::form).post(register::submit))
         .route("/register/confirm/{token}", get(register::confirm_form).post(register::confirm))

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -15,11 +15,17 @@ use super::St;
 /// The exposition format's content type (text format 0.0.4).
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// `/metrics` on the main port: only when `metrics_token` is set, and then only with it (404
-/// without a token configured, so the public port does not even show the endpoint exists).
-pub async fn scrape(State(st): State<St>, headers: HeaderMap) -> Response {
+/// `/metrics` on the main port: only when `metrics_token` is set, and then only with it. Without
+/// a token configured, any method gets the page an unknown path gets, so the public port does
+/// not even show the endpoint exists.
+pub async fn scrape(State(st): State<St>, method: Method, headers: HeaderMap) -> Response {
     if st.config.metrics.token.is_none() {
-        return StatusCode::NOT_FOUND.into_response();
+        return super::health::not_found(State(st), headers).await;
+    }
+    if method != Method::GET {
+        let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        res.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
+        return res;
     }
     guarded(&st, &headers).await
 }

@@ -271,6 +271,14 @@ async fn the_token_guards_metrics_and_the_audit_gauge_follows_the_chain() {
     let plain = TestApp::spawn().await;
     assert_eq!(get(&plain.url("/metrics"), None).await.status(), 404, "no token configured: not served");
     assert_eq!(get(&plain.url("/metrics"), Some(TOKEN)).await.status(), 404);
+    // Answered as an unknown path is, whatever the method: nothing shows the endpoint exists.
+    let unknown = get(&plain.url("/tidak-ada"), None).await;
+    let (unknown_type, unknown_body) = (unknown.headers()["content-type"].clone(), unknown.text().await.unwrap());
+    for res in [get(&plain.url("/metrics"), None).await, http_client().post(plain.url("/metrics")).send().await.unwrap()] {
+        assert_eq!((res.status(), res.headers().get("allow")), (reqwest::StatusCode::NOT_FOUND, None));
+        assert_eq!(res.headers()["content-type"], unknown_type);
+        assert_eq!(res.text().await.unwrap(), unknown_body);
+    }
 
     let app = TestApp::spawn_with(&[("GERBANG_METRICS_TOKEN", TOKEN)]).await;
     let url = app.url("/metrics");
@@ -281,6 +289,8 @@ async fn the_token_guards_metrics_and_the_audit_gauge_follows_the_chain() {
     assert_eq!(get(&url, Some(&TOKEN[..TOKEN.len() - 1])).await.status(), 401);
     let basic = http_client().get(&url).basic_auth("prometheus", Some(TOKEN)).send().await.unwrap();
     assert_eq!(basic.status(), 401);
+    let post = http_client().post(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!((post.status(), post.headers()["allow"].to_str().unwrap()), (reqwest::StatusCode::METHOD_NOT_ALLOWED, "GET"));
     let ok = get(&url, Some(TOKEN)).await;
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
