@@ -265,11 +265,7 @@ pub async fn verify_against(db: &Db, checkpoint: Option<&Checkpoint>) -> Result<
 }
 
 /// [`verify_against`], reading `page` records at a time (any size gives the same verdict).
-pub async fn verify_in_pages(
-    db: &Db,
-    checkpoint: Option<&Checkpoint>,
-    page: i64,
-) -> Result<Verification, StoreError> {
+pub async fn verify_in_pages(db: &Db, checkpoint: Option<&Checkpoint>, page: i64) -> Result<Verification, StoreError> {
     let page = page.max(1);
     let key = key_of(db)?;
     // The head first: records appended meanwhile are left out.

@@ -97,7 +97,8 @@ impl<'a> Walk<'a> {
                 return false;
             }
             if r.prev_hash != self.prev_hash {
-                let problem = format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
+                let problem =
+                    format!("the record before #{} was altered or deleted (chain link does not match)", r.seq);
                 self.v.broken(Some(r.seq), problem);
                 return false;
             }
@@ -107,7 +108,10 @@ impl<'a> Walk<'a> {
                 legacy_link(&r.prev_hash, r.at, &r.kind, &r.actor, &r.subject, &r.ip, &r.detail)
             };
             if !same(&r.hash, &expected) {
-                self.v.broken(Some(r.seq), format!("record #{} was altered (its content does not match its hash)", r.seq));
+                self.v.broken(
+                    Some(r.seq),
+                    format!("record #{} was altered (its content does not match its hash)", r.seq),
+                );
                 return false;
             }
             if self.wanted == Some(r.seq) {
@@ -123,7 +127,8 @@ impl<'a> Walk<'a> {
     pub(super) fn finish(mut self) -> (Verification, Option<String>) {
         if self.v.ok {
             if self.prev_seq < self.head.seq {
-                let problem = format!("{} missing: the newest records were deleted", span(self.prev_seq + 1, self.head.seq));
+                let problem =
+                    format!("{} missing: the newest records were deleted", span(self.prev_seq + 1, self.head.seq));
                 self.v.broken(Some(self.prev_seq + 1), problem);
             } else if self.prev_hash != self.head.hash {
                 let problem =
@@ -137,7 +142,12 @@ impl<'a> Walk<'a> {
 
 /// The verdict on `rows` (all of them, oldest first) under `head` and `anchor`.
 #[cfg(test)]
-pub(super) fn check_chain(key: &ChainKey, head: Option<&Head>, anchor: Option<&Anchor>, rows: &[AuditRow]) -> Verification {
+pub(super) fn check_chain(
+    key: &ChainKey,
+    head: Option<&Head>,
+    anchor: Option<&Anchor>,
+    rows: &[AuditRow],
+) -> Verification {
     let Some(head) = head else { return headless() };
     match Walk::begin(key, head, anchor, None) {
         Ok(mut w) => {

@@ -81,9 +81,7 @@ pub async fn start_registration(
     let (options, state) = wa
         .start_passkey_registration(uid, user_name, display_name, Some(exclude))
         .map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    cache
-        .put_json(&format!("webauthn-reg:{account_id}"), &state, CEREMONY_TTL)
-        .await?;
+    cache.put_json(&format!("webauthn-reg:{account_id}"), &state, CEREMONY_TTL).await?;
     let mut v = serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
     if let Some(sel) = v.pointer_mut("/publicKey/authenticatorSelection").and_then(|s| s.as_object_mut()) {
         sel.insert("residentKey".into(), "required".into());
@@ -102,10 +100,8 @@ pub async fn finish_registration(
     now: i64,
 ) -> Result<PasskeyRow, PasskeyError> {
     let wa = available(wa)?;
-    let state: PasskeyRegistration = cache
-        .take_json(&format!("webauthn-reg:{account_id}"))
-        .await?
-        .ok_or(PasskeyError::Expired)?;
+    let state: PasskeyRegistration =
+        cache.take_json(&format!("webauthn-reg:{account_id}")).await?.ok_or(PasskeyError::Expired)?;
     let passkey =
         wa.finish_passkey_registration(credential, &state).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     let name = name.trim();
@@ -140,9 +136,7 @@ pub async fn start_authentication(
         return Err(PasskeyError::UnknownCredential);
     }
     let (options, state) = wa.start_passkey_authentication(&keys).map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    cache
-        .put_json(&format!("webauthn-auth:{key}"), &state, CEREMONY_TTL)
-        .await?;
+    cache.put_json(&format!("webauthn-auth:{key}"), &state, CEREMONY_TTL).await?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
@@ -154,9 +148,7 @@ pub async fn start_discoverable(
 ) -> Result<serde_json::Value, PasskeyError> {
     let wa = available(wa)?;
     let (options, state) = wa.start_discoverable_authentication().map_err(|e| PasskeyError::Refused(e.to_string()))?;
-    cache
-        .put_json(&format!("webauthn-disc:{key}"), &state, CEREMONY_TTL)
-        .await?;
+    cache.put_json(&format!("webauthn-disc:{key}"), &state, CEREMONY_TTL).await?;
     serde_json::to_value(&options).map_err(|e| PasskeyError::Internal(e.to_string()))
 }
 
@@ -196,10 +188,8 @@ pub async fn finish_authentication(
     now: i64,
 ) -> Result<(), PasskeyError> {
     let wa = available(wa)?;
-    let state: PasskeyAuthentication = cache
-        .take_json(&format!("webauthn-auth:{key}"))
-        .await?
-        .ok_or(PasskeyError::Expired)?;
+    let state: PasskeyAuthentication =
+        cache.take_json(&format!("webauthn-auth:{key}")).await?.ok_or(PasskeyError::Expired)?;
     let result = wa.finish_passkey_authentication(credential, &state).map_err(|e| refused(e, account_id))?;
     let rows = store::list(db, account_id).await?;
     let cred = crypto::b64url(result.cred_id().as_ref());
@@ -218,10 +208,8 @@ pub async fn finish_discoverable(
     now: i64,
 ) -> Result<String, PasskeyError> {
     let wa = available(wa)?;
-    let state: DiscoverableAuthentication = cache
-        .take_json(&format!("webauthn-disc:{key}"))
-        .await?
-        .ok_or(PasskeyError::Expired)?;
+    let state: DiscoverableAuthentication =
+        cache.take_json(&format!("webauthn-disc:{key}")).await?.ok_or(PasskeyError::Expired)?;
     let (uid, _) =
         wa.identify_discoverable_authentication(credential).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     let account_id = uid.to_string();

@@ -274,7 +274,9 @@ async fn the_token_guards_metrics_and_the_audit_gauge_follows_the_chain() {
     // Answered as an unknown path is, whatever the method: nothing shows the endpoint exists.
     let unknown = get(&plain.url("/tidak-ada"), None).await;
     let (unknown_type, unknown_body) = (unknown.headers()["content-type"].clone(), unknown.text().await.unwrap());
-    for res in [get(&plain.url("/metrics"), None).await, http_client().post(plain.url("/metrics")).send().await.unwrap()] {
+    for res in
+        [get(&plain.url("/metrics"), None).await, http_client().post(plain.url("/metrics")).send().await.unwrap()]
+    {
         assert_eq!((res.status(), res.headers().get("allow")), (reqwest::StatusCode::NOT_FOUND, None));
         assert_eq!(res.headers()["content-type"], unknown_type);
         assert_eq!(res.text().await.unwrap(), unknown_body);
@@ -290,7 +292,10 @@ async fn the_token_guards_metrics_and_the_audit_gauge_follows_the_chain() {
     let basic = http_client().get(&url).basic_auth("prometheus", Some(TOKEN)).send().await.unwrap();
     assert_eq!(basic.status(), 401);
     let post = http_client().post(&url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!((post.status(), post.headers()["allow"].to_str().unwrap()), (reqwest::StatusCode::METHOD_NOT_ALLOWED, "GET"));
+    assert_eq!(
+        (post.status(), post.headers()["allow"].to_str().unwrap()),
+        (reqwest::StatusCode::METHOD_NOT_ALLOWED, "GET")
+    );
     let ok = get(&url, Some(TOKEN)).await;
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
@@ -355,7 +360,8 @@ async fn an_upstream_refusal_is_counted() {
     assert_eq!(res.status(), 303);
     let state = query(&location(&res))["state"].clone();
     // The person cancels at the upstream, which sends them back with an error.
-    let back = url::Url::parse_with_params(&callback, &[("state", state.as_str()), ("error", "access_denied")]).unwrap();
+    let back =
+        url::Url::parse_with_params(&callback, &[("state", state.as_str()), ("error", "access_denied")]).unwrap();
     let res = b.get(back).send().await.unwrap();
     assert_eq!(res.status(), 403, "the refusal page");
     let text = bin.scrape().await;
