@@ -212,7 +212,8 @@ pub fn dependency_up(dependency: &'static str, up: bool) {
 
 /// The states certificates are counted in; every one is always exported (zero included), so
 /// an alert's expression never meets a missing series.
-pub const CERT_STATES: [&str; 7] = ["valid", "expiring", "expired", "revoked", "failing", "unchecked", "pending"];
+pub const CERT_STATES: [&str; 8] =
+    ["valid", "expiring", "expired", "replaced", "revoked", "failing", "unchecked", "pending"];
 
 /// Bound certificates per state (`CERT_STATES`); states not given are set to zero.
 pub fn certificates(counts: &[(String, i64)]) {

@@ -149,19 +149,21 @@ async fn the_binary_counts_logins_lockouts_tokens_and_latency_on_its_own_listene
         app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
     let (good, locked) = (unique_nip(), unique_nip());
     let holder = app.asn(&good, "Sari").await;
-    app.asn(&locked, "Budi").await;
+    let other = app.asn(&locked, "Budi").await;
     let day = 86_400;
-    for (n, (after, status, check)) in [
-        (now() + 300 * day, "active", "good"),
-        (now() + 300 * day, "active", "unchecked"),
-        (now() + 5 * day, "active", "good"),
-        (now() - day, "active", "good"),
-        (now() + 300 * day, "revoked", "good"),
+    for (n, (who, after, status, check)) in [
+        (&holder, now() + 300 * day, "active", "good"),
+        (&holder, now() + 300 * day, "active", "unchecked"),
+        (&holder, now() + 5 * day, "active", "good"),
+        // Ended, with newer ones bound: replaced. Ended, with none: expired.
+        (&holder, now() - day, "active", "good"),
+        (&other, now() - day, "active", "good"),
+        (&other, now() + 300 * day, "revoked", "good"),
     ]
     .into_iter()
     .enumerate()
     {
-        gerbang::store::certs::insert(&app.state.db, &cert(&holder.id, n as u32, after, status, check))
+        gerbang::store::certs::insert(&app.state.db, &cert(&who.id, n as u32, after, status, check))
             .await
             .expect("certificate");
     }
@@ -221,9 +223,15 @@ async fn the_binary_counts_logins_lockouts_tokens_and_latency_on_its_own_listene
     assert_eq!(value(&text, "gerbang_password_hash_capacity", &[("kind", "running")]), Some(4.0));
     assert_eq!(value(&text, "gerbang_password_hashes_running", &[]), Some(0.0));
     assert_eq!(value(&text, "gerbang_database_errors_total", &[]), None, "no database error: {text}");
-    for (state, n) in
-        [("valid", 1.0), ("unchecked", 1.0), ("expiring", 1.0), ("expired", 1.0), ("revoked", 1.0), ("failing", 0.0)]
-    {
+    for (state, n) in [
+        ("valid", 1.0),
+        ("unchecked", 1.0),
+        ("expiring", 1.0),
+        ("replaced", 1.0),
+        ("expired", 1.0),
+        ("revoked", 1.0),
+        ("failing", 0.0),
+    ] {
         assert_eq!(value(&text, "gerbang_certificates", &[("state", state)]), Some(n), "{state}");
     }
     // The first upkeep round verifies the audit chain; it runs at start-up, possibly still
