@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates the Kubernetes manifests under k8s/ against the Kubernetes API schemas.
 
-Each kustomization (k8s/base and every k8s/overlays/*) is rendered with `kubectl kustomize`
+Each kustomization (k8s/base, every k8s/overlays/*, the backup's) is rendered with `kubectl kustomize`
 (or `kustomize build`) and every object it produces is checked with kubernetes-validate, in
 strict mode (an unknown field is an error), for each version in VERSIONS: the oldest the
 README supports and the one it names as tested. The files kubectl does not apply through a
@@ -57,8 +57,9 @@ def load(path):
 
 
 def kustomizations():
-    dirs = [K8S / "base"] + sorted(p for p in (K8S / "overlays").glob("*") if p.is_dir())
-    return [d for d in dirs if (d / "kustomization.yaml").exists()]
+    """Every directory under k8s/ with a kustomization (the base, the overlays, the backup and
+    the overlays' backups)."""
+    return sorted(p.parent for p in K8S.rglob("kustomization.yaml"))
 
 
 def patch_files():
@@ -142,11 +143,11 @@ def main():
             counted += 1
             errors += check(f"{where} (rendered)", doc)
     patches = patch_files()
+    resources = {(d / r).resolve() for d in kustomizations() for r in listed(d)}
     for path in sorted(K8S.rglob("*.y*ml")):
         if path.name in NOT_OBJECTS or path.resolve() in patches:
             continue
-        in_base = path.parent == K8S / "base" and path.name in listed(K8S / "base")
-        if rendered_any and (in_base or path.parent.parent == K8S / "overlays"):
+        if rendered_any and path.resolve() in resources:
             continue  # already checked as part of a rendered kustomization
         for doc in load(path):
             counted += 1
