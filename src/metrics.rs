@@ -229,3 +229,60 @@ pub fn audit_chain(intact: bool, records: u64, at: i64) {
     ::metrics::gauge!(AUDIT_RECORDS).set(records as f64);
     ::metrics::gauge!(AUDIT_VERIFIED_AT).set(at as f64);
 }
+
+/// Runs the scrape-time checks (database and cache pings, the certificate count) at most once
+/// per `fresh`, whoever scrapes: scrapes that arrive together wait for one run and share its
+/// gauges. The metrics listener may be reachable by more than Prometheus, and each run takes
+/// connections from the pool logins use: a flood of scrapes costs one set of queries per
+/// `fresh`, not one per scrape.
+pub struct ScrapeGate {
+    last: tokio::sync::Mutex<Option<std::time::Instant>>,
+    fresh: Duration,
+}
+
+impl ScrapeGate {
+    pub const fn new(fresh: Duration) -> ScrapeGate {
+        ScrapeGate { last: tokio::sync::Mutex::const_new(None), fresh }
+    }
+
+    /// Runs `checks` unless a run ended less than `fresh` ago; says whether it ran.
+    pub async fn run_if_stale<F, Fut>(&self, checks: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut last = self.last.lock().await;
+        if last.is_some_and(|t| t.elapsed() < self.fresh) {
+            return false;
+        }
+        checks().await;
+        *last = Some(std::time::Instant::now());
+        true
+    }
+}
+
+/// The process's gate (the gauges it refreshes are process-wide too).
+pub static SCRAPE_GATE: ScrapeGate = ScrapeGate::new(Duration::from_secs(1));
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn scrapes_arriving_together_share_one_run_of_the_checks() {
+        let gate = ScrapeGate::new(Duration::from_millis(300));
+        let runs = AtomicUsize::new(0);
+        let check = || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let ran = futures_util::future::join_all((0..50).map(|_| gate.run_if_stale(check))).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "fifty scrapes at once, one run");
+        assert_eq!(ran.iter().filter(|r| **r).count(), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(gate.run_if_stale(check).await, "stale again: runs");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+}

@@ -18,6 +18,12 @@ pub async fn scrape(st: &AppState) -> Option<String> {
     let (running, waiting) = st.hasher.in_use();
     let max_running = st.config.max_concurrent_hashes.max(1);
     metrics::hash_queue(running, waiting, max_running, st.config.hash_queue);
+    metrics::SCRAPE_GATE.run_if_stale(|| checks(st)).await;
+    metrics::render()
+}
+
+/// What a scrape asks the database and the cache (see [`metrics::ScrapeGate`]).
+async fn checks(st: &AppState) {
     let now = st.now();
     let warn_until = now + st.config.certs.warn_days * 86_400;
     let (db, cache, certs) = tokio::join!(
@@ -33,7 +39,6 @@ pub async fn scrape(st: &AppState) -> Option<String> {
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: could not count certificates"),
         Err(_) => tracing::warn!("metrics: counting certificates timed out"),
     }
-    metrics::render()
 }
 
 /// Round `n` (from 1) of the minute upkeep: histogram upkeep, and the audit chain verified at
