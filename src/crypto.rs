@@ -250,6 +250,12 @@ impl MasterKey {
     }
 }
 
+/// The id of the master key a value is sealed under, read from its header (no key needed);
+/// `None` for a value from before values carried one.
+pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+    split_header(sealed).map(|(id, _)| hex(&id))
+}
+
 fn split_header(sealed: &[u8]) -> Option<([u8; KEY_ID_LEN], &[u8])> {
     if sealed.len() < HEADER_LEN + NONCE_LEN || !sealed.starts_with(SEAL_MAGIC) {
         return None;

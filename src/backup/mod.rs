@@ -105,10 +105,10 @@ pub struct Extras {
     pub themes: Vec<(String, PathBuf)>,
 }
 
-/// The master key a backup is taken under, and the ids of every master key its sealed values
-/// need (see [`crate::master_key::key_ids_in_use`]).
+/// The master key a backup is taken under (when the backup job holds it), and the ids of every
+/// master key its sealed values need (see [`crate::master_key::key_ids_in_use`]).
 pub struct Sealing {
-    pub master: [u8; 32],
+    pub master: Option<[u8; 32]>,
     pub keys: Vec<String>,
 }
 
@@ -173,7 +173,7 @@ async fn write_archive(
         schema: snap.schema,
         database: db.kind().into(),
         created_at: now,
-        master_key_check: sealing.map(|s| master_key_check(&s.master)),
+        master_key_check: sealing.and_then(|s| s.master.as_ref()).map(master_key_check),
         master_keys: sealing.map(|s| s.keys.clone()).unwrap_or_default(),
     };
     let mut w = ArchiveWriter::new(encrypted, header)?;

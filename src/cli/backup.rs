@@ -18,6 +18,10 @@ use crate::store::Db;
 
 const MASTER_KEY_WARNING: &str = "The master key is NOT in this archive. Keep a copy of it apart from the backup media: a restore needs it to open the signing keys and the audit chain.";
 
+/// Said when the backup ran without the master key (`master_key` or the data directory's
+/// `master.key`): it could not be recorded in the audit trail.
+const NOT_AUDITED: &str = "not recorded in the audit trail: no master key here (give GERBANG_MASTER_KEY_FILE, as the server has, so backups are audited)";
+
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub(super) struct BackupCmd {
@@ -150,22 +154,29 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
     let db = Db::connect(config.database_url.expose(), 2).await?;
     // Read before the snapshot: values only move to the current key meanwhile (a re-seal), and
     // the current key is always listed, so the list covers what the snapshot holds.
-    let sealing = match master {
+    let keys = match master {
         Some(m) => {
             let (sealer, _) = crate::state::sealer_of(&config, m)?;
-            Some(backup::Sealing { master: m, keys: crate::master_key::key_ids_in_use(&db, &sealer).await? })
+            crate::master_key::key_ids_in_use(&db, &sealer).await?
         }
-        None => None,
+        // Read from the sealed values' headers: a restore still learns which keys it needs.
+        None => crate::master_key::key_ids_found(&db).await?,
     };
-    let written = match backup::take(&db, &lock, &out, &extras, sealing.as_ref(), now()).await {
+    let sealing = backup::Sealing { master, keys };
+    let written = match backup::take(&db, &lock, &out, &extras, Some(&sealing), now()).await {
         Ok(w) => w,
         Err(e) => return Ok(fail(json, &e.to_string(), "failed")),
     };
-    if let Some(m) = master {
-        let actor = Principal::Operator(operator).actor();
-        let chain = crate::state::audit_chain_key(&config, &db, m).await?;
-        crate::ops::backup::record_taken(&db, chain, &actor, &written, now()).await?;
-    }
+    // The audit trail is keyed from the master key: without it no record can be linked in.
+    let audited = match master {
+        Some(m) => {
+            let actor = Principal::Operator(operator).actor();
+            let chain = crate::state::audit_chain_key(&config, &db, m).await?;
+            crate::ops::backup::record_taken(&db, chain, &actor, &written, now()).await?;
+            true
+        }
+        None => false,
+    };
     db.close().await;
     let rows: u64 = written.manifest.members.iter().filter_map(|m| m.rows).sum();
     let value = json!({
@@ -177,6 +188,8 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
         "members": written.manifest.members.len(),
         "rows": rows,
         "master_key_included": false,
+        "master_keys": written.manifest.header.master_keys,
+        "audited": audited,
         "warning": MASTER_KEY_WARNING,
     });
     Ok(super::print(json, value, || {
@@ -188,6 +201,9 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
             written.manifest.header.database
         );
         println!("{MASTER_KEY_WARNING}");
+        if !audited {
+            println!("{NOT_AUDITED}");
+        }
     }))
 }
 

@@ -267,6 +267,40 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
     assert_eq!(verified["ok"], true, "{verified}");
 }
 
+/// A backup job given no master key (neither configured nor in its data directory) still
+/// writes the archive, and lists the master keys its sealed values need, read from the values'
+/// headers, so a restore with the wrong key is refused before it writes anything; it says that
+/// it could not be recorded in the audit trail. (It listed no key, and said nothing.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_without_the_master_key_lists_the_keys_it_needs_and_says_it_is_not_audited() {
+    let app = TestApp::spawn_with(&[("GERBANG_MASTER_KEY", KEY_OLD)]).await;
+    let kit = Kit::new();
+    signed_in(&app, "Tanpa Kunci").await;
+    let url = url_of(&app);
+    let archive = kit.path("tanpa-kunci.age");
+    let data = tempfile::tempdir().expect("data dir");
+    let run = Gerbang::new(&["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"])
+        .env("GERBANG_ISSUER", "http://127.0.0.1:9")
+        .env("GERBANG_DATABASE_URL", &url)
+        .env("GERBANG_DATA_DIR", data.path())
+        .env("GERBANG_BOOTSTRAP", "false")
+        .run();
+    let taken = ok(&run, "backup without a master key");
+    assert_eq!(taken["audited"], false, "{taken}");
+    assert_eq!(taken["master_keys"].as_array().map(Vec::len), Some(1), "the server's key: {taken}");
+    assert!(!data.path().join("master.key").exists(), "no key generated for the job");
+    let id = kit.path("identity.txt");
+    let verify = |key: &str| with_keys(&url, key, None, &["backup", "verify", &archive, "--identity", &id, "--json"]);
+    let checked = ok(&verify(KEY_OLD), "verify with the server's key");
+    assert_eq!(checked["master_keys_missing"], serde_json::json!([]), "{checked}");
+    let checked = ok(&verify(KEY_NEW), "verify with another key");
+    assert_eq!(checked["master_keys_missing"], checked["master_keys"], "{checked}");
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let r = with_keys(&fresh, KEY_NEW, None, &["restore", &archive, "--identity", &id]);
+    assert_eq!(r.code, 1, "refused: {} / {}", r.stdout, r.stderr);
+}
+
 /// One OPD unit, written as any schema version since 3 takes it.
 async fn sqlx_opd_unit(db: &gerbang::store::Db) {
     let sql = "INSERT INTO opd_units (id, code, name, kind, created_at, updated_at) VALUES ('u-lama', 'LAMA', 'Dinas Lama', 'dinas', 1, 1)";
