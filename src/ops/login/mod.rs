@@ -210,6 +210,7 @@ pub async fn password(
     let factors = match Factors::of(&st.db, &account.id).await {
         Ok(f) => f,
         Err(e) => {
+            metrics::login(LoginResult::Error, "password", 1);
             tracing::error!(error = %e, "factor lookup failed");
             return Step::Internal;
         }
@@ -223,6 +224,7 @@ pub async fn password(
         flow.pending_stamp = Some(stamp);
         flow.sid = None;
         if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
+            metrics::login(LoginResult::Error, "password", 1);
             tracing::error!(error = %e, "could not save the login flow");
             return Step::Internal;
         }
@@ -269,6 +271,7 @@ pub async fn passkey(
             return Step::LoginAgain { flow, refusal: Refusal::AccountDisabled, username: None };
         }
         Err(e) => {
+            metrics::login(LoginResult::Error, "passkey", 3);
             tracing::error!(error = %e, "account lookup failed");
             return Step::Internal;
         }
@@ -348,6 +351,7 @@ pub async fn federated(
         flow.sid = None;
         flow.first_factor = Some(UPSTREAM_AMR.into());
         if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
+            metrics::login(LoginResult::Error, "password", 1);
             tracing::error!(error = %e, "could not save the login flow");
             return Step::Internal;
         }

@@ -39,6 +39,7 @@ const SCOPE: &str = "otp";
 
 pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, proof: Proof, now: i64) -> Step {
     let Some(account_id) = flow.pending_account.clone() else { return Step::Expired };
+    let (method, proof_level) = proof.kind();
     // The password the session to open rests on: the one the first step checked, or, stepping
     // up, the account's now, read before the session it rests on is (see `session::start`).
     let stamp = match &flow.sid {
@@ -47,6 +48,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             Ok(Some(s)) => Some(s),
             Ok(None) => return Step::Expired,
             Err(e) => {
+                metrics::login(LoginResult::Error, method, proof_level);
                 tracing::error!(error = %e, "account lookup failed");
                 return Step::Internal;
             }
@@ -65,6 +67,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     let factors = match Factors::of(&st.db, &account_id).await {
         Ok(f) => f,
         Err(e) => {
+            metrics::login(LoginResult::Error, method, proof_level);
             tracing::error!(error = %e, "factor lookup failed");
             return Step::Internal;
         }
@@ -72,7 +75,6 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     // One reservation per attempt, taken before the proof is looked at: of parallel attempts
     // (on any replica) one is judged at a time, and no more than the policy allows in all.
     let policy = limits(st).per_account();
-    let (method, proof_level) = proof.kind();
     let reserved = match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
         Ok(Admission::Admitted(r)) => r,
         Ok(Admission::Refused(_)) => {
