@@ -154,6 +154,9 @@ impl PasswordCheck<'_> {
         let retry = (slot + 1) * window - now;
         // Keys carry the window (computed from `now`); the expiry only tidies up.
         let ttl = Duration::from_secs(2 * window as u64);
+        // IPv6 counts per /64, as the rate limits do: walking one's own block must not give a
+        // fresh budget per address.
+        let ip = crate::limits::address_key(ip);
         let (pair_key, address_key) =
             (format!("throttle:pair:{slot}:{ip}:{acct}"), format!("throttle:address:{slot}:{ip}"));
         let keys = [pair_key.as_str(), address_key.as_str()];

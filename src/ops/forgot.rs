@@ -36,7 +36,9 @@ pub async fn request(st: &Arc<AppState>, identifier: &str, ip: &str, now: i64) -
     if !st.mailer.configured() {
         return Requested::Unavailable;
     }
-    match st.cache.incr_window(&format!("forgot:address:{ip}"), WINDOW).await {
+    // IPv6 counts per /64 (see `limits::address_key`).
+    let address = crate::limits::address_key(ip);
+    match st.cache.incr_window(&format!("forgot:address:{address}"), WINDOW).await {
         Ok((n, _)) if n <= PER_ADDRESS => {}
         Ok((_, left)) => return Requested::TooMany { retry_after: left.as_secs().max(1) },
         Err(e) => {

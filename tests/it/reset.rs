@@ -451,6 +451,17 @@ async fn forgot_password_is_limited_per_address_and_unavailable_without_mail() {
     assert!(html.contains("Terlalu banyak permintaan"));
     app.advance(3601);
     assert_eq!(forgot(&app, &unique_nip()).await.0, 200);
+    // IPv6 counts per /64: a new address from the same block for every request does not help.
+    use gerbang::ops::forgot::{request, Requested};
+    let t = app.state.now();
+    for i in 1..=gerbang::ops::forgot::PER_ADDRESS {
+        let r = request(&app.state, &unique_nip(), &format!("2001:db8:9:1::{i:x}"), t).await;
+        assert!(matches!(r, Requested::Accepted), "request {i}: {r:?}");
+    }
+    let r = request(&app.state, &unique_nip(), "2001:db8:9:1:abcd::1", t).await;
+    assert!(matches!(r, Requested::TooMany { .. }), "the block's limit: {r:?}");
+    let r = request(&app.state, &unique_nip(), "2001:db8:9:2::1", t).await;
+    assert!(matches!(r, Requested::Accepted), "another /64: {r:?}");
 
     let plain = TestApp::spawn().await;
     let b = browser();

@@ -201,6 +201,33 @@ async fn spraying_from_one_address_reaches_the_address_limit_even_in_parallel() 
     assert!(password_login(&app.state, &nip, &right, "10.30.0.1", t + 3590).await.is_ok(), "the next window");
 }
 
+/// IPv6 addresses count per /64, as the rate limits do: someone walking through their own block
+/// (a new address for every guess) still meets the address limit. Each address had a budget of
+/// its own, so spraying from one /64 was limited only per account.
+#[tokio::test]
+async fn spraying_from_one_ipv6_block_reaches_the_address_limit() {
+    let app =
+        TestApp::spawn_with(&[("GERBANG_LOGIN_MAX_FAILURES", "2"), ("GERBANG_LOGIN_LOCKOUT_SECONDS", "300")]).await;
+    let nip = unique_nip();
+    app.asn(&nip, "Di Blok Penyemprot").await;
+    let t = 3600 * (now() / 3600) + 10;
+    let wrong = Secret::new("salah-sekali-1234".to_string());
+    let mut judged = 0;
+    for i in 1..=45 {
+        let ip = format!("2001:db8:7:1::{i:x}");
+        match password_login(&app.state, &unique_nip(), &wrong, &ip, t).await.unwrap_err() {
+            LoginError::InvalidCredentials => judged += 1,
+            LoginError::TooManyAttempts { retry_after } => assert_eq!(retry_after, 3590),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(judged, 40, "one /64, one address budget");
+    let right = Secret::new(PASSWORD.to_string());
+    let res = password_login(&app.state, &nip, &right, "2001:db8:7:1:ffff::1", t + 1).await;
+    assert_eq!(res.unwrap_err(), LoginError::TooManyAttempts { retry_after: 3589 }, "the block is refused");
+    assert!(password_login(&app.state, &nip, &right, "2001:db8:7:2::1", t + 1).await.is_ok(), "the next /64 is not");
+}
+
 #[tokio::test]
 async fn throttled_attempts_are_summarised_once_per_window_in_the_audit_trail() {
     let app =
