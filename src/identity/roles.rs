@@ -108,6 +108,7 @@ pub async fn unassign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Res
 /// `None` when the holder did not have the role; otherwise how many grants were revoked.
 async fn unassign_in(tx: &mut Tx, role: &RoleRow, holder: &Holder, now: i64) -> Result<Option<u64>, RoleError> {
     let (a, o) = columns(holder);
+    store::lock(tx, &role.id).await?;
     if !store::unassign(&mut *tx, &role.id, a, o).await? {
         return Ok(None);
     }

@@ -138,6 +138,17 @@ pub async fn set_locale(db: &Db, id: &str, locale: &str) -> Result<(), StoreErro
 /// The row, held for the rest of the transaction: on PostgreSQL by `FOR UPDATE`; on SQLite the
 /// transaction holds the database's write lock from its start. A change decided on what this
 /// returns cannot race another one.
+/// Holds the account's row until the transaction ends (PostgreSQL; SQLite runs writing
+/// transactions one at a time already): replacing something the account has one set of (its
+/// recovery codes, its open link of a purpose) as a delete then an insert is otherwise not one
+/// step there, and two replacements at once both survived.
+pub async fn lock(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+    if tx.is_postgres() {
+        dispatch!(&mut *tx, "SELECT id FROM accounts WHERE id = $1 FOR UPDATE", [id], fetch_optional((String,)))?;
+    }
+    Ok(())
+}
+
 pub async fn get_locked(tx: &mut Tx, id: &str) -> Result<Option<AccountRow>, StoreError> {
     let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1{lock}");

@@ -77,6 +77,7 @@ pub async fn delete_totp(db: impl Into<Exec<'_>>, account_id: &str) -> Result<bo
 /// old and new ones.
 pub async fn replace_recovery_codes(db: &Db, account_id: &str, hashes: &[String], now: i64) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
+    super::accounts::lock(&mut tx, account_id).await?;
     dispatch!(&mut tx, "DELETE FROM recovery_codes WHERE account_id = $1", [account_id], execute)?;
     for h in hashes {
         dispatch!(

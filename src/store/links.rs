@@ -22,6 +22,7 @@ const COLUMNS: &str = "id, purpose, account_id, target, issued_by, created_at, e
 pub async fn insert(db: &Db, l: &ActionLinkRow, token_hash: &str) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     if let Some(account) = &l.account_id {
+        super::accounts::lock(&mut tx, account).await?;
         dispatch!(
             &mut tx,
             "UPDATE action_links SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL",

@@ -1,6 +1,6 @@
 //! Roles (global or per application) and their assignment to accounts or OPD units.
 
-use super::{dispatch, Db, Exec, StoreError};
+use super::{dispatch, Db, Exec, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleRow {
@@ -106,6 +106,17 @@ pub async fn assign(
         execute
     )?;
     Ok(n == 1)
+}
+
+/// Holds the role's row until the transaction ends, so changes to who holds one role run one
+/// after the other. On PostgreSQL two removals at once (a person's own assignment and their
+/// unit's) each still saw the other's row when checking who kept the role, and neither revoked
+/// the person's tokens; SQLite runs writing transactions one at a time already.
+pub async fn lock(tx: &mut Tx, role_id: &str) -> Result<(), StoreError> {
+    if tx.is_postgres() {
+        dispatch!(&mut *tx, "SELECT id FROM roles WHERE id = $1 FOR UPDATE", [role_id], fetch_optional((String,)))?;
+    }
+    Ok(())
 }
 
 pub async fn unassign(

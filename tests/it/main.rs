@@ -52,6 +52,7 @@ mod sessions;
 mod signer_e2e;
 mod spbe;
 mod stats;
+mod store_races;
 mod throttle;
 mod tokens;
 mod transactions;
