@@ -190,6 +190,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     let limits = axum::middleware::from_fn_with_state(state.clone(), crate::http::limits::by_address);
     let outage = axum::middleware::from_fn_with_state(state.clone(), crate::http::outage::guard);
+    let nul = axum::middleware::from_fn_with_state(state.clone(), crate::http::nul::refuse);
     api.merge(pages)
         .merge(admin_api)
         .merge(console_pages)
@@ -197,6 +198,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(nul)
         // Inside the limiter, which lets requests through when Redis fails.
         .layer(outage)
         .layer(limits)

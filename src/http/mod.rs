@@ -13,6 +13,7 @@ pub mod health;
 pub mod limits;
 pub mod login;
 pub mod metrics;
+pub mod nul;
 pub mod oidc;
 pub mod outage;
 pub mod page;
@@ -119,6 +120,9 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
                 FormRejection { status: StatusCode::BAD_REQUEST, description: "the request body could not be read" }
             }
         })?;
+        if nul::has_encoded_nul(&bytes) || bytes.contains(&0) {
+            return Err(FormRejection { status: StatusCode::BAD_REQUEST, description: nul::NUL_REFUSED });
+        }
         Ok(FormParams(url::form_urlencoded::parse(&bytes).into_owned().collect()))
     }
 }

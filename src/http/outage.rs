@@ -18,11 +18,17 @@ use crate::theme::negotiate;
 /// Paths whose clients are programs that read JSON, not people.
 const JSON_PATHS: &[&str] = &["/token", "/userinfo", "/revoke", "/introspect", "/admin/api/", "/scim/"];
 
+/// Whether an error answer to a request for `path` with this `Accept` should be JSON rather than
+/// a page.
+pub fn wants_json(path: &str, accept: &str) -> bool {
+    JSON_PATHS.iter().any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
+        || (accept.contains("json") && !accept.contains("html"))
+}
+
 pub async fn guard(State(st): State<St>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let json = JSON_PATHS.iter().any(|p| path == *p || (p.ends_with('/') && path.starts_with(p)))
-        || (accept.contains("json") && !accept.contains("html"));
+    let json = wants_json(path, accept);
     // Only the header is kept (a reference count): the language is worked out on the rare
     // failure, not on every request.
     let languages = req.headers().get(ACCEPT_LANGUAGE).cloned();

@@ -288,3 +288,41 @@ async fn request_ids_are_ours_and_callback_errors_are_never_echoed() {
         assert!(!html.contains("PENIPU"), "{path} shows the forged text");
     }
 }
+
+/// A NUL character in a parameter or a path is refused as an invalid request, on both databases
+/// alike: PostgreSQL cannot compare text holding one, so `/authorize?client_id=%00` answered
+/// `server_error` there (and counted a database error) where SQLite said the client was unknown.
+#[tokio::test]
+async fn a_nul_character_is_an_invalid_request_never_a_database_error() {
+    let app = TestApp::spawn().await;
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let b = browser();
+    let res = b.get(app.url("/authorize?response_type=code&client_id=%00&scope=openid")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<html") && html.contains("invalid_request"), "{html}");
+    let res = b
+        .get(app.url(&format!("/authorize?response_type=code&client_id={}&scope=openid&state=a%00b", c.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "in any parameter");
+    for (what, req) in [
+        (
+            "token form",
+            http_client().post(app.url("/token")).form(&[("grant_type", "authorization_code"), ("code", "\0")]),
+        ),
+        (
+            "token form, client",
+            http_client().post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", "a\0")]),
+        ),
+        ("introspection", http_client().post(app.url("/introspect")).form(&[("token", "\0")])),
+        ("userinfo query", http_client().get(app.url("/userinfo?x=%00"))),
+        ("admin path", http_client().get(app.url("/admin/api/accounts/%00"))),
+    ] {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{what}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{what}: {body}");
+    }
+}
