@@ -43,9 +43,20 @@ impl RedisCache {
         });
     }
 
+    /// Whether process `instance`'s beat is there. Liveness is about real processes in real
+    /// time: the beat's expiry is Redis's own, never moved by the test clock's shift (with the
+    /// shift, a clock moved forward by a few seconds made every other replica look dead, and
+    /// their holds were taken over while they were still judging).
+    pub(super) async fn beating(&self, instance: u64) -> Result<bool, super::CacheError> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(self.key(&key(instance)));
+        Ok(self.run::<i64>(&cmd, true).await? == 1)
+    }
+
     async fn beat(&self) {
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(&key(self.instance))).arg(1).arg("PX").arg(self.ttl_ms(ALIVE_FOR));
+        let ttl_ms = u64::try_from(ALIVE_FOR.as_millis()).unwrap_or(u64::MAX);
+        cmd.arg(self.key(&key(self.instance))).arg(1).arg("PX").arg(ttl_ms);
         let mut conn = self.conn();
         if let Ok(Err(e)) = tokio::time::timeout(self.inner.budget, cmd.query_async::<()>(&mut conn)).await {
             tracing::debug!(error = %e, "missed a liveness beat");

@@ -103,10 +103,11 @@ impl Cache {
     /// `liveness`). Always true for this process, in-process, and for 0 (unnamed: a record
     /// written by an earlier version, whose holder cannot be told dead).
     pub async fn alive(&self, instance: u64) -> Result<bool, CacheError> {
-        if instance == 0 || instance == self.instance() || matches!(self, Cache::Memory(_)) {
-            return Ok(true);
+        match self {
+            _ if instance == 0 || instance == self.instance() => Ok(true),
+            Cache::Memory(_) => Ok(true),
+            Cache::Redis(r) => r.beating(instance).await,
         }
-        Ok(self.get(&liveness::key(instance)).await?.is_some())
     }
 
     pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
