@@ -227,10 +227,13 @@ pub async fn search(
     limit: i64,
 ) -> Result<Vec<AuditRow>, StoreError> {
     // A prefix: `%` and `_` in it are literal characters (kinds contain `_`), not wildcards.
+    // Kinds are lower case; the prefix is too, so both databases match alike (SQLite's LIKE
+    // ignores ASCII case, PostgreSQL's does not).
     let kind = if kind_prefix.is_empty() {
         String::new()
     } else {
-        format!("{}%", kind_prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+        let prefix = kind_prefix.to_ascii_lowercase();
+        format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM audit_events \

@@ -57,12 +57,15 @@ pub async fn crl_failed(db: &Db, source: &str, error: &str, now: i64) -> Result<
     Ok(())
 }
 
-/// Fetched CRLs (not uploaded ones) past their nextUpdate, not attempted since `retry_before`.
+/// Fetched CRLs (not uploaded ones) past their nextUpdate, not attempted since `retry_before`:
+/// those without a nextUpdate first (nothing says how stale they are), then the most overdue.
+/// Ordered explicitly: SQLite puts NULLs first and PostgreSQL last.
 pub async fn crls_due(db: &Db, now: i64, retry_before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = dispatch!(
         db,
         "SELECT source FROM crl_cache WHERE source NOT LIKE 'upload:%' \
-         AND (next_update IS NULL OR next_update <= $1) AND last_attempt_at < $2 ORDER BY next_update LIMIT $3",
+         AND (next_update IS NULL OR next_update <= $1) AND last_attempt_at < $2 \
+         ORDER BY CASE WHEN next_update IS NULL THEN 0 ELSE 1 END, next_update LIMIT $3",
         [now, retry_before, limit],
         fetch_all((String,))
     )?;

@@ -102,3 +102,35 @@ async fn certs_trust_a_bundle_that_anchors_nothing_stops_start_up() {
         assert!(msg.contains("certificate_issuers") && msg.contains(says), "{says}: {msg}");
     }
 }
+
+/// Revocation lists due for a fetch: one with no nextUpdate (nothing says how stale it is) first,
+/// then the most overdue, on both databases (SQLite sorts NULL first, PostgreSQL last, so under a
+/// backlog the order differed).
+#[tokio::test]
+async fn crls_without_a_next_update_are_fetched_first_on_both_databases() {
+    use gerbang::store::cert_checks::{crls_due, put_crl, CrlEntry};
+    let app = TestApp::spawn().await;
+    let t = gerbang::state::now();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    for (name, next_update) in [("lama", Some(t - 500)), ("tanpa", None), ("baru", Some(t - 10))] {
+        let e = CrlEntry {
+            source: format!("http://crl.example.go.id/{tag}/{name}.crl"),
+            issuer: "CN=Uji".into(),
+            der: vec![0x30, 0x00],
+            this_update: t - 1000,
+            next_update,
+            fetched_at: t - 1000,
+            last_attempt_at: t - 1000,
+            last_error: String::new(),
+        };
+        put_crl(&app.state.db, &e).await.unwrap();
+    }
+    let due: Vec<String> = crls_due(&app.state.db, t, t - 100, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.contains(&tag))
+        .map(|s| s.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(due, ["tanpa.crl", "lama.crl", "baru.crl"]);
+}
