@@ -26,18 +26,26 @@ async fn passkey_login(app: &TestApp, b: &reqwest::Client, auth_url: &str, key: 
     b.post(app.url("/login/passkey")).form(&answer).send().await.unwrap()
 }
 
+/// A civil servant with a passkey registered on a software authenticator: the account id and
+/// the authenticator.
+async fn with_passkey(app: &TestApp, name: &str) -> (String, SoftPasskey) {
+    let st = &app.state;
+    let (_, id) = staff(app, name, None, None).await;
+    let mut key = SoftPasskey::new(&app.base);
+    let wa = st.webauthn.as_ref();
+    let options = passkeys::start_registration(wa, &st.cache, &st.db, &id, name, name).await.unwrap();
+    let credential = serde_json::from_value(key.register(&options)).unwrap();
+    passkeys::finish_registration(wa, &st.cache, &st.db, &id, "Kunci uji", &credential, gerbang::state::now())
+        .await
+        .unwrap();
+    (id, key)
+}
+
 #[tokio::test]
 async fn a_passkey_login_reaches_level_4_only_with_a_signer_binding() {
     let app = TestApp::spawn_localhost(&[]).await;
     let st = &app.state;
-    let (_, siti) = staff(&app, "Siti Rahmawati", None, None).await;
-    let mut key = SoftPasskey::new(&app.base);
-    let wa = st.webauthn.as_ref();
-    let options = passkeys::start_registration(wa, &st.cache, &st.db, &siti, "Siti", "Siti").await.unwrap();
-    let credential = serde_json::from_value(key.register(&options)).unwrap();
-    passkeys::finish_registration(wa, &st.cache, &st.db, &siti, "Kunci uji", &credential, gerbang::state::now())
-        .await
-        .unwrap();
+    let (siti, mut key) = with_passkey(&app, "Siti Rahmawati").await;
     let c = application(&app, 4, None).await;
     let rp = app.rp(&c).await;
 
@@ -273,14 +281,7 @@ async fn the_signer_role_is_computed_reserved_and_admits_only_signers() {
 async fn a_passkey_answer_whose_ceremony_was_unreadable_locks_nobody_out() {
     let app = TestApp::spawn_localhost(&[]).await;
     let st = &app.state;
-    let (_, siti) = staff(&app, "Siti Rahmawati", None, None).await;
-    let mut key = SoftPasskey::new(&app.base);
-    let wa = st.webauthn.as_ref();
-    let options = passkeys::start_registration(wa, &st.cache, &st.db, &siti, "Siti", "Siti").await.unwrap();
-    let credential = serde_json::from_value(key.register(&options)).unwrap();
-    passkeys::finish_registration(wa, &st.cache, &st.db, &siti, "Kunci uji", &credential, gerbang::state::now())
-        .await
-        .unwrap();
+    let (siti, mut key) = with_passkey(&app, "Siti Rahmawati").await;
     let c = application(&app, 3, None).await;
     let (b, start) = (browser(), start_auth(&app.rp(&c).await, &[]));
     let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
