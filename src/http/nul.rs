@@ -1,7 +1,8 @@
 //! Refuses a request whose path or query carries a NUL character (`%00`): no identifier,
 //! parameter or name Gerbang takes has one, and PostgreSQL cannot store or compare text holding
 //! one, so `/authorize?client_id=%00` answered `server_error` (and counted a database error) on
-//! PostgreSQL where SQLite said the client was unknown. Form bodies are checked by `FormParams`.
+//! PostgreSQL where SQLite said the client was unknown. Form bodies are checked by `FormParams`,
+//! SCIM bodies as they are read.
 
 use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, ACCEPT_LANGUAGE};
@@ -28,6 +29,14 @@ pub async fn refuse(State(st): State<St>, req: Request, next: Next) -> Response 
     }
     let path = uri.path();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Each face's own error form: problem details, a SCIM error, an OAuth error, a page.
+    if path.starts_with("/admin/api/") {
+        return super::admin::ProblemResponse(StatusCode::BAD_REQUEST, "Bad Request", NUL_REFUSED.into())
+            .into_response();
+    }
+    if path.starts_with("/scim/") {
+        return super::scim::ScimResponse(crate::scim::ScimError::invalid_value(NUL_REFUSED)).into_response();
+    }
     if super::outage::wants_json(path, accept) {
         let body = serde_json::json!({ "error": "invalid_request", "error_description": NUL_REFUSED });
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();

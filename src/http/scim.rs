@@ -79,7 +79,22 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimResponse>
             ScimError::invalid_syntax("the request body could not be read")
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")).into())
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))?;
+    // PostgreSQL cannot store or compare text holding a NUL (`\u0000` in JSON).
+    if holds_nul(&value) {
+        return Err(ScimError::invalid_value(super::nul::NUL_REFUSED).into());
+    }
+    Ok(value)
+}
+
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(holds_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// `filter`, `startIndex`, `count`, `attributes` and `excludedAttributes` of a request.
@@ -250,4 +265,17 @@ pub async fn not_found() -> ScimResponse {
 /// A method the endpoint does not offer.
 pub async fn method_not_allowed() -> ScimResponse {
     ScimError::new(405, None, "the endpoint does not support this method").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_anywhere_in_a_body_is_refused_and_a_written_backslash_is_not() {
+        for text in [r#"{"userName":"a\u0000"}"#, r#"{"emails":[{"value":"\u0000"}]}"#, r#"{"a\u0000":1}"#] {
+            assert!(json_body(Ok(Bytes::from(text))).is_err(), "{text}");
+        }
+        assert!(json_body(Ok(Bytes::from(r#"{"userName":"a\\u0000"}"#))).is_ok(), "a backslash, then u0000");
+    }
 }

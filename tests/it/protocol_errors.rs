@@ -318,11 +318,25 @@ async fn a_nul_character_is_an_invalid_request_never_a_database_error() {
         ),
         ("introspection", http_client().post(app.url("/introspect")).form(&[("token", "\0")])),
         ("userinfo query", http_client().get(app.url("/userinfo?x=%00"))),
-        ("admin path", http_client().get(app.url("/admin/api/accounts/%00"))),
     ] {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), 400, "{what}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request", "{what}: {body}");
     }
+    // The admin API and SCIM answer in their own error forms.
+    let res = http_client().get(app.url("/admin/api/v1/accounts/%00")).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()),
+        (400, "application/problem+json")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!((body["status"].as_u64(), body["title"].as_str()), (Some(400), Some("Bad Request")), "{body}");
+    let res = http_client().get(app.url("/scim/v2/Users?filter=userName%20eq%20%22a%00%22")).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()),
+        (400, "application/scim+json")
+    );
+    let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(body["scimType"], "invalidValue", "{body}");
 }

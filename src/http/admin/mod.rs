@@ -49,7 +49,7 @@ pub struct Problem {
     pub detail: String,
 }
 
-pub struct ProblemResponse(StatusCode, &'static str, String);
+pub struct ProblemResponse(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ProblemResponse {
     fn into_response(self) -> Response {
