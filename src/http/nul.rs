@@ -1,12 +1,13 @@
 //! Refuses a request whose path or query carries a NUL character (`%00`): no identifier,
 //! parameter or name Gerbang takes has one, and PostgreSQL cannot store or compare text holding
 //! one, so `/authorize?client_id=%00` answered `server_error` (and counted a database error) on
-//! PostgreSQL where SQLite said the client was unknown. Form bodies are checked by `FormParams`,
-//! SCIM bodies as they are read.
+//! PostgreSQL where SQLite said the client was unknown. The admin API's JSON bodies are checked
+//! here too; form bodies by `FormParams`, SCIM bodies as they are read.
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, ACCEPT_LANGUAGE};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -21,16 +22,49 @@ pub fn has_encoded_nul(s: impl AsRef<[u8]>) -> bool {
     s.as_ref().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
+/// Whether a JSON value holds a NUL in a string or a member name.
+pub fn holds_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(holds_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 pub async fn refuse(State(st): State<St>, req: Request, next: Next) -> Response {
     let uri = req.uri();
     let nul = has_encoded_nul(uri.path()) || uri.query().is_some_and(has_encoded_nul);
     if !nul {
-        return next.run(req).await;
+        if !(uri.path().starts_with("/admin/api/") && req.method() != Method::GET && req.method() != Method::HEAD) {
+            return next.run(req).await;
+        }
+        // The admin API's JSON bodies, read here once (within the body limit) and handed on. A
+        // body refused here is answered as the API answers any body it cannot take (422).
+        let unprocessable = |detail: String| {
+            super::admin::ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", detail)
+        };
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, st.config.max_body_bytes).await else {
+            return unprocessable("the request body is too large or could not be read".into()).into_response();
+        };
+        let json: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        if bytes.contains(&0) || json.as_ref().is_some_and(holds_nul) {
+            return unprocessable(NUL_REFUSED.into()).into_response();
+        }
+        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
     }
     let path = uri.path();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     // Each face's own error form: problem details, a SCIM error, an OAuth error, a page.
     if path.starts_with("/admin/api/") {
+        // In the path it can only be in an id, which then names nothing (404, as any unknown id);
+        // in the query, a parameter that does not parse (400).
+        if has_encoded_nul(path) {
+            return super::admin::ProblemResponse(StatusCode::NOT_FOUND, "Not Found", NUL_REFUSED.into())
+                .into_response();
+        }
         return super::admin::ProblemResponse(StatusCode::BAD_REQUEST, "Bad Request", NUL_REFUSED.into())
             .into_response();
     }

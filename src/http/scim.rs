@@ -82,19 +82,10 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ScimResponse>
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))?;
     // PostgreSQL cannot store or compare text holding a NUL (`\u0000` in JSON).
-    if holds_nul(&value) {
+    if super::nul::holds_nul(&value) {
         return Err(ScimError::invalid_value(super::nul::NUL_REFUSED).into());
     }
     Ok(value)
-}
-
-fn holds_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(a) => a.iter().any(holds_nul),
-        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
-    }
 }
 
 /// `filter`, `startIndex`, `count`, `attributes` and `excludedAttributes` of a request.

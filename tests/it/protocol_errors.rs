@@ -325,7 +325,13 @@ async fn a_nul_character_is_an_invalid_request_never_a_database_error() {
         assert_eq!(body["error"], "invalid_request", "{what}: {body}");
     }
     // The admin API and SCIM answer in their own error forms.
+    // An id holding a NUL names nothing (404); a query parameter holding one does not parse (400).
     let res = http_client().get(app.url("/admin/api/v1/accounts/%00")).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()),
+        (404, "application/problem+json")
+    );
+    let res = http_client().get(app.url("/admin/api/v1/accounts?q=%00")).send().await.unwrap();
     assert_eq!(
         (res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()),
         (400, "application/problem+json")

@@ -347,3 +347,22 @@ async fn an_opd_admin_cannot_probe_which_accounts_exist() {
     let (status, _) = call(&app, Some(&boss), "GET", &format!("/admin/api/v1/accounts/{missing}"), None).await;
     assert_eq!(status, 404, "Diskominfo may know an account does not exist");
 }
+
+/// A NUL character in an admin API body (`\u0000` in JSON) is refused, as any body the API cannot
+/// take (422), before anything is stored: SQLite stored it, PostgreSQL answered 500.
+#[tokio::test]
+async fn a_nul_in_an_admin_body_is_refused() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (nip, _) = person(&app, None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &nip).await;
+    let nip_new = unique_nip();
+    let body = json!({ "nip": nip_new, "name": "Nama\u{0}Tersembunyi" });
+    let (status, problem) = call(&app, Some(&token), "POST", "/admin/api/v1/accounts", Some(body)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["detail"], "the request contains a NUL character");
+    assert!(gerbang::identity::accounts::find_for_login(&app.state.db, &nip_new).await.unwrap().is_none());
+    let (status, _) =
+        call(&app, Some(&token), "POST", "/admin/api/v1/accounts", Some(json!({ "nip": nip_new, "name": "Nama" })))
+            .await;
+    assert_eq!(status, 201, "the same body without it is taken");
+}
