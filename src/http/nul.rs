@@ -37,23 +37,9 @@ pub async fn refuse(State(st): State<St>, req: Request, next: Next) -> Response 
     let uri = req.uri();
     let nul = has_encoded_nul(uri.path()) || uri.query().is_some_and(has_encoded_nul);
     if !nul {
-        if !(uri.path().starts_with("/admin/api/") && req.method() != Method::GET && req.method() != Method::HEAD) {
-            return next.run(req).await;
-        }
-        // The admin API's JSON bodies, read here once (within the body limit) and handed on. A
-        // body refused here is answered as the API answers any body it cannot take (422).
-        let unprocessable = |detail: String| {
-            super::admin::ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", detail)
-        };
-        let (parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, st.config.max_body_bytes).await else {
-            return unprocessable("the request body is too large or could not be read".into()).into_response();
-        };
-        let json: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
-        if bytes.contains(&0) || json.as_ref().is_some_and(holds_nul) {
-            return unprocessable(NUL_REFUSED.into()).into_response();
-        }
-        return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        let writes_admin =
+            uri.path().starts_with("/admin/api/") && !matches!(*req.method(), Method::GET | Method::HEAD);
+        return if writes_admin { admin_body(&st, req, next).await } else { next.run(req).await };
     }
     let path = uri.path();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -78,6 +64,23 @@ pub async fn refuse(State(st): State<St>, req: Request, next: Next) -> Response 
     let languages = req.headers().get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let locale = negotiate(None, languages, &st.config.default_locale);
     error_page(&st, StatusCode::BAD_REQUEST, locale, "error_invalid_request", "invalid_request")
+}
+
+/// The admin API's JSON bodies, read here once (within the body limit) and handed on. A body
+/// refused here is answered as the API answers any body it cannot take (422).
+async fn admin_body(st: &St, req: Request, next: Next) -> Response {
+    let unprocessable = |detail: String| {
+        super::admin::ProblemResponse(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content", detail)
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, st.config.max_body_bytes).await else {
+        return unprocessable("the request body is too large or could not be read".into()).into_response();
+    };
+    let json: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    if bytes.contains(&0) || json.as_ref().is_some_and(holds_nul) {
+        return unprocessable(NUL_REFUSED.into()).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 #[cfg(test)]
