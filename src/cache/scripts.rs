@@ -9,6 +9,9 @@
 // has no more than the current `shift` left to live. Every script gets that shift as ARGV[1] and
 // treats such a key as absent; Redis may hold it longer, never shorter. In production the shift
 // is 0 and `gone` costs nothing.
+//
+// A counter's window starts when the key is made (it has no TTL yet), not when its count
+// leaves 0: a count taken back to 0 keeps the window it had, as in the in-process store.
 macro_rules! script {
     ($name:literal, $body:literal) => {
         concat!(
@@ -56,7 +59,7 @@ pub(super) const INCR_SCRIPT: &str = script!(
     "incr",
     "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
 local n = redis.call('INCRBY', KEYS[1], ARGV[3])
-if n == tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n"
 );
 
@@ -64,7 +67,7 @@ pub(super) const INCR_WINDOW_SCRIPT: &str = script!(
     "incr_window",
     "if gone(KEYS[1]) then redis.call('DEL', KEYS[1]) end
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {n, redis.call('PTTL', KEYS[1])}"
 );
 
@@ -96,7 +99,7 @@ pub(super) const COUNT_BELOW_SCRIPT: &str = script!(
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[2]) then return -1 end
 n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return n"
 );
 
@@ -128,8 +131,11 @@ local a = tonumber(redis.call('GET', KEYS[1]) or '0')
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
 if a >= tonumber(ARGV[2]) then return {2, b} end
 if b >= tonumber(ARGV[3]) then return {3, b} end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
-if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+redis.call('INCR', KEYS[1])
+redis.call('INCR', KEYS[2])
+for i = 1, 2 do
+  if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+end
 return {1, b + 1}"
 );
 

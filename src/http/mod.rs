@@ -30,7 +30,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine;
 
@@ -156,10 +156,15 @@ pub fn client_credentials(headers: &HeaderMap, form: &FormParams) -> Result<Clie
         let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-        let decode =
-            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-        let id = decode(id).ok_or_else(bad)?;
-        let secret = decode(secret).ok_or_else(bad)?;
+        // Each part is form-urlencoded (RFC 6749 §2.3.1); a literal `&` is part of it, not a
+        // separator. A NUL, raw or encoded, is refused here as in every form field: it never
+        // reaches the database (PostgreSQL refuses it in text, SQLite would not).
+        let decode = |s: &str| {
+            let encoded = format!("x={}", s.replace('&', "%26"));
+            url::form_urlencoded::parse(encoded.as_bytes()).next().map(|(_, v)| v.into_owned())
+        };
+        let id = decode(id).filter(|v| !v.contains('\0')).ok_or_else(bad)?;
+        let secret = decode(secret).filter(|v| !v.contains('\0')).ok_or_else(bad)?;
         if form_id.is_some_and(|f| f != id) {
             return Err(OAuthError::invalid_request("client_id in the body differs from the authorization header"));
         }
@@ -275,7 +280,12 @@ pub fn error_page(st: &AppState, status: StatusCode, locale: &str, message_key: 
 }
 
 pub fn see_other(url: &str) -> Response {
-    Redirect::to(url).into_response()
+    // `Redirect::to` panics on a value a header cannot carry (CR, LF, NUL): such a target,
+    // from a form field, is a bad request, never a 500.
+    match HeaderValue::from_str(url) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, v)]).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "the redirect target is not a valid URL").into_response(),
+    }
 }
 
 pub fn accept_language(headers: &HeaderMap) -> Option<&str> {

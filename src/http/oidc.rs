@@ -186,12 +186,17 @@ pub fn outcome_response(
     }
 }
 
-pub async fn token(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn token(
+    State(st): State<St>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    match token_inner(&st, &headers, form).await {
+    match token_inner(&st, &headers, form, &ip).await {
         Ok(res) => no_store_json(res),
         Err(e) => OAuthResponse(e).into_response(),
     }
@@ -201,6 +206,7 @@ async fn token_inner(
     st: &AppState,
     headers: &HeaderMap,
     form: FormParams,
+    ip: &str,
 ) -> Result<token::TokenResponse, crate::oidc::OAuthError> {
     form.check_no_duplicates()?;
     let creds = client_credentials(headers, &form)?;
@@ -213,7 +219,7 @@ async fn token_inner(
         refresh_token: s("refresh_token"),
         scope: s("scope"),
     };
-    ops::oauth::token(st, &creds, req, st.now()).await
+    ops::oauth::token(st, &creds, req, ip, st.now()).await
 }
 
 fn bearer_error(e: BearerError) -> Response {
@@ -265,7 +271,12 @@ pub async fn userinfo(State(st): State<St>, headers: HeaderMap, form: Result<For
     }
 }
 
-pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn introspect(
+    State(st): State<St>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -274,7 +285,7 @@ pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<F
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        ops::oauth::introspect(&st, &creds, token, st.now()).await
+        ops::oauth::introspect(&st, &creds, token, &ip, st.now()).await
     }
     .await;
     match result {
@@ -283,7 +294,12 @@ pub async fn introspect(State(st): State<St>, headers: HeaderMap, form: Result<F
     }
 }
 
-pub async fn revoke(State(st): State<St>, headers: HeaderMap, form: Result<FormParams, FormRejection>) -> Response {
+pub async fn revoke(
+    State(st): State<St>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<FormParams, FormRejection>,
+) -> Response {
     let form = match form {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -292,7 +308,7 @@ pub async fn revoke(State(st): State<St>, headers: HeaderMap, form: Result<FormP
         form.check_no_duplicates()?;
         let creds = client_credentials(&headers, &form)?;
         let token = form.get("token").ok_or_else(|| crate::oidc::OAuthError::invalid_request("token is missing"))?;
-        ops::oauth::revoke(&st, &creds, token, form.get("token_type_hint"), st.now()).await
+        ops::oauth::revoke(&st, &creds, token, form.get("token_type_hint"), &ip, st.now()).await
     }
     .await;
     match result {

@@ -155,6 +155,10 @@ pub enum AccountError {
     Nik(#[from] NikError),
     #[error("either a NIP (civil servant) or a NIK (citizen) is required")]
     MissingIdentifier,
+    /// An OPD unit's admins manage the people in it: a citizen in a unit would be theirs to
+    /// verify at a counter or to reset, powers only Diskominfo and identity officers hold.
+    #[error("only civil servants (ASN) belong to an OPD unit")]
+    CitizenInUnit,
     #[error("name must be 1 to 200 characters without control characters")]
     Name,
     #[error("{0}")]
@@ -300,6 +304,9 @@ pub async fn create_in_unit(
         (None, Some(_)) => AccountKind::Citizen,
         (None, None) => return Err(AccountError::MissingIdentifier),
     };
+    if kind != AccountKind::Asn && opd_id.is_some() {
+        return Err(AccountError::CitizenInUnit);
+    }
     let name = valid_name(&new.name).ok_or(AccountError::Name)?;
     let nip_s = nip.as_ref().map(|i| i.nip.as_str().to_string());
     let nik_s = nik.as_ref().map(|i| i.nik.as_str().to_string());

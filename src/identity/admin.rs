@@ -53,7 +53,9 @@ impl Admin {
 
     /// Reading or changing a person's roles and details.
     pub fn manages_account(&self, target: &Account) -> bool {
-        self.manages_unit(target.opd_id.as_deref())
+        // A citizen placed in a unit by an older version counts as unit-less (Diskominfo's).
+        let unit = if target.kind == super::accounts::AccountKind::Asn { target.opd_id.as_deref() } else { None };
+        self.manages_unit(unit)
     }
 
     /// Finding a citizen by NIK and verifying their identity. Citizens belong to no unit, so no

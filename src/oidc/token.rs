@@ -90,6 +90,10 @@ async fn authorization_code(
         // A second redemption: the code leaked or was replayed. Revoke what the first produced.
         let first: Option<String> = st.cache.get_json(&used).await.map_err(OAuthError::server)?;
         if let Some(grant_id) = first {
+            // The first redemption may not have stored its grant yet: the mark, left before
+            // the revocation, is read by it once its grant is stored (see below), so one of
+            // the two revokes it whichever comes first.
+            st.cache.put(&replayed_key(&grant_id), b"1", USED_CODE_MEMORY).await.map_err(OAuthError::server)?;
             grant_store::revoke_grant(st.db, &grant_id, now).await.map_err(OAuthError::server)?;
             tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it were revoked");
             return Err(OAuthError::invalid_grant(
@@ -159,7 +163,19 @@ async fn authorization_code(
         grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
         return Err(OAuthError::invalid_grant("the user withdrew the consent this code was issued under"));
     }
+    // A replay of this code that came while the grant was being made found nothing to revoke.
+    if st.cache.get(&replayed_key(&row.id)).await.map_err(OAuthError::server)?.is_some() {
+        grant_store::revoke_grant(st.db, &row.id, now).await.map_err(OAuthError::server)?;
+        return Err(OAuthError::invalid_grant(
+            "authorization code was already used; tokens issued from it are revoked",
+        ));
+    }
     user_tokens(st, client, person, &row, &row.scope, grant.nonce.as_deref(), refresh, now).await
+}
+
+/// Marks a grant whose code was presented again before the grant was stored.
+fn replayed_key(grant_id: &str) -> String {
+    format!("code-replayed:{grant_id}")
 }
 
 /// The signer binding is looked up only when something depends on it: a level-4 grant, the
@@ -237,6 +253,29 @@ async fn refresh(st: &Provider<'_>, client: &Client, req: TokenRequest, now: i64
     let Some(live) = spent else {
         return Err(live_grant(st, client, &hash, now).await.err().unwrap_or_else(invalid_refresh));
     };
+    let result = rotated(st, client, live, asked, next, now).await;
+    // A cache or database failure after the spend answers 503/500, and the client is told to
+    // retry: with the token left spent, its retry would be taken for reuse and the whole family
+    // revoked. Nothing was handed out, so the rotation is taken back.
+    if let Err(e) = &result {
+        if matches!(e.code, ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable) {
+            if let Err(undo) = access_store::undo_rotation(st.db, rotation, now).await {
+                tracing::warn!(error = %undo, "a failed refresh could not be taken back; its token stays spent");
+            }
+        }
+    }
+    result
+}
+
+/// The checks and tokens of a refresh whose token was just spent for `live`'s grant.
+async fn rotated(
+    st: &Provider<'_>,
+    client: &Client,
+    live: access_store::LiveGrant,
+    asked: Option<String>,
+    next: String,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     let mut grant = live.grant;
     // Logout revokes the session's grants; one made while it was ending is caught here.
     let Some(sid) = session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)? else {

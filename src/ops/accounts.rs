@@ -7,8 +7,8 @@ use super::{forbidden, internal, AdminError, Principal};
 use crate::audit::{self, Event};
 use crate::auth::session::{self, SsoSession};
 use crate::config::Secret;
-use crate::identity::accounts::{self, Account, AccountError, AccountStatus, NewAccount};
-use crate::identity::admin::DISKOMINFO_ADMIN;
+use crate::identity::accounts::{self, Account, AccountError, AccountKind, AccountStatus, NewAccount};
+use crate::identity::admin::{Admin, DISKOMINFO_ADMIN};
 use crate::identity::roles::{self};
 use crate::ids::AccountId;
 use crate::state::AppState;
@@ -65,6 +65,9 @@ pub struct AccountInput {
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
 }
+
+const ADMIN_MOVED_BY_DISKOMINFO: &str =
+    "an account holding an administrative role is moved to another unit by diskominfo-admin";
 
 /// Provisioning by hand: Diskominfo admins anywhere, OPD admins into their own units.
 /// Returns the account and warnings about the NIK (unknown region codes), which do not block.
@@ -151,6 +154,9 @@ async fn edit_found(
         Some(unit) => {
             let unit = Some(unit).filter(|u| !u.is_empty());
             if unit != a.opd_id {
+                if unit.is_some() && a.kind != AccountKind::Asn {
+                    return Err(AdminError::Invalid(AccountError::CitizenInUnit.to_string()));
+                }
                 // The unit carries roles; an administrator's own are changed by another one.
                 if who.is_account(&a.id) {
                     return Err(forbidden("you cannot change your own OPD unit; another administrator must"));
@@ -160,6 +166,12 @@ async fn edit_found(
                 }
                 if !who.manages_unit(unit.as_deref()) {
                     return Err(forbidden("the new unit is outside the OPD units you manage"));
+                }
+                // An administrator's powers follow their unit (an OPD admin's reach is its
+                // subtree): moving one widens or narrows them, a decision for Diskominfo, as
+                // resetting their password is.
+                if !who.diskominfo() && Admin::load(&st.db, a.clone()).await?.is_some() {
+                    return Err(forbidden(ADMIN_MOVED_BY_DISKOMINFO));
                 }
                 if let Some(u) = &unit {
                     super::roles::may_place(st, who, Some(&a.id), u).await?;
@@ -215,6 +227,15 @@ pub async fn set_status(
     let mut a = accounts::get(&st.db, id.as_str()).await?.ok_or(AdminError::NotFound("account"))?;
     if who.is_account(&a.id) {
         return Err(AdminError::Conflict("you cannot change the status of your own account".into()));
+    }
+    // A provisioning client may end anyone's access (a leaver), but bringing back an
+    // administrator Diskominfo suspended is Diskominfo's decision.
+    if status == AccountStatus::Active
+        && a.status != AccountStatus::Active
+        && !who.diskominfo()
+        && Admin::load(&st.db, a.clone()).await?.is_some()
+    {
+        return Err(forbidden("an account holding an administrative role is reactivated by diskominfo-admin"));
     }
     let before = a.status;
     accounts::set_status(&st.db, &a.id, status, now).await?;
@@ -372,8 +393,8 @@ pub async fn update_account(
                 .map_err(|e| AdminError::Invalid(e.to_string()))?,
         }
     }
-    if change.opd_id.is_some() && a.kind != crate::identity::accounts::AccountKind::Asn {
-        return Err(AdminError::Invalid("only civil servants (ASN) belong to an OPD unit".into()));
+    if change.opd_id.is_some() && a.kind != AccountKind::Asn {
+        return Err(AdminError::Invalid(AccountError::CitizenInUnit.to_string()));
     }
     super::contact::AdminContact::check(&a, edit.email.as_deref(), edit.phone_number.as_deref())?;
     edit.opd_id = change.opd_id;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::limits::{address_key, Bucket, Limited};
 use crate::oidc::authorize::Outcome;
+use crate::oidc::clients::Client;
 use crate::oidc::OAuthError;
 use crate::state::AppState;
 
@@ -13,9 +14,12 @@ pub async fn admit(st: &AppState, bucket: Bucket, ip: &str) -> Result<(), Limite
 }
 
 /// One request of an authenticated application against its own budget. Counted only after
-/// authentication, so nobody can spend another application's budget by naming it.
-pub async fn admit_client(st: &AppState, bucket: Bucket, client_id: &str) -> Result<(), OAuthError> {
-    st.limits.check(&st.cache, bucket, client_id).await.map_err(|l| OAuthError::too_many_requests(l.retry_after))
+/// authentication, so nobody can spend another application's budget by naming it. A public
+/// application (a browser or mobile app) has no secret: naming it is all its authentication,
+/// so its budget is kept per address (`ip`), or anyone could spend it for all its users.
+pub async fn admit_client(st: &AppState, bucket: Bucket, client: &Client, ip: &str) -> Result<(), OAuthError> {
+    let key = if client.public { format!("{}@{}", client.id, address_key(ip)) } else { client.id.clone() };
+    st.limits.check(&st.cache, bucket, &key).await.map_err(|l| OAuthError::too_many_requests(l.retry_after))
 }
 
 /// Counts a login flow the authorization request just stored against the address's budget of

@@ -38,10 +38,11 @@ pub async fn token(
     st: &AppState,
     creds: &ClientCredentials,
     req: TokenRequest,
+    ip: &str,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
-    admit_client(st, Bucket::TokenClient, &client.id).await?;
+    admit_client(st, Bucket::TokenClient, &client, ip).await?;
     exchange(st, client, req, now).await
 }
 
@@ -67,9 +68,15 @@ pub async fn userinfo(st: &AppState, token: Option<&str>, now: i64) -> Result<Ma
     introspect::userinfo(&st.provider(), token, now).await
 }
 
-pub async fn introspect(st: &AppState, creds: &ClientCredentials, token: &str, now: i64) -> Result<Value, OAuthError> {
+pub async fn introspect(
+    st: &AppState,
+    creds: &ClientCredentials,
+    token: &str,
+    ip: &str,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
-    admit_client(st, Bucket::IntrospectClient, &client.id).await?;
+    admit_client(st, Bucket::IntrospectClient, &client, ip).await?;
     introspect::introspect(&st.provider(), &client, token, now).await
 }
 
@@ -78,10 +85,11 @@ pub async fn revoke(
     creds: &ClientCredentials,
     token: &str,
     hint: Option<&str>,
+    ip: &str,
     now: i64,
 ) -> Result<(), OAuthError> {
     let client = st.clients.authenticate(&st.db, creds).await?;
-    admit_client(st, Bucket::IntrospectClient, &client.id).await?;
+    admit_client(st, Bucket::IntrospectClient, &client, ip).await?;
     introspect::revoke(&st.provider(), &client, token, hint, now).await
 }
 

@@ -3,7 +3,7 @@
 //! checks its powers through it and names it in the audit trail.
 
 use super::{forbidden, AdminError};
-use crate::identity::accounts::Account;
+use crate::identity::accounts::{Account, AccountKind};
 use crate::identity::admin::Admin;
 use crate::ids::{AccountId, ClientId, IdError};
 
@@ -158,7 +158,10 @@ impl Principal {
     }
 
     pub fn manages_account(&self, target: &Account) -> bool {
-        self.manages_unit(target.opd_id.as_deref())
+        // Citizens belong to no unit. One placed in a unit anyway (older versions allowed it)
+        // is still no OPD admin's to verify or reset: it counts as unit-less.
+        let unit = if target.kind == AccountKind::Asn { target.opd_id.as_deref() } else { None };
+        self.manages_unit(unit)
     }
 
     pub fn verifies_citizens(&self) -> bool {

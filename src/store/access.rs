@@ -170,6 +170,21 @@ pub async fn rotate_refresh(db: &Db, r: Rotation<'_>, now: i64) -> Result<Option
     }
 }
 
+/// Takes back a rotation whose response was never sent (a failure after the spend): the
+/// successor is deleted and the presented token is live again, so the client's retry is served
+/// rather than taken for reuse. Only the spend made at `now` is undone; a grant revoked in
+/// between (a real reuse raced it) stays revoked.
+pub async fn undo_rotation(db: &Db, r: Rotation<'_>, now: i64) -> Result<(), StoreError> {
+    dispatch!(db, "DELETE FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL", [r.next], execute)?;
+    dispatch!(
+        db,
+        "UPDATE refresh_tokens SET used_at = NULL WHERE token_hash = $1 AND used_at = $2",
+        [r.spent, now],
+        execute
+    )?;
+    Ok(())
+}
+
 /// Spends token `$2` of client `$3` at `$1`, returning its grant. `None` leaves the reason to
 /// `grants::get_refresh` and `get_grant` (unknown, another client's, revoked, expired, or already
 /// used: reuse).

@@ -198,16 +198,26 @@ fn condition(c: &Cond, binds: &mut Vec<Bind>) -> String {
             let (c, folded) = col.sql();
             let bound = match m {
                 Match::Eq | Match::Ne => value.clone(),
+                _ if !folded => value.clone(),
                 _ => like_pattern(value, *m),
             };
             binds.push(Bind::Text(bound));
             let n = binds.len();
             let (lhs, rhs) =
                 if folded { (format!("LOWER({c})"), format!("LOWER(${n})")) } else { (c.to_string(), format!("${n}")) };
+            // SQLite's LIKE ignores ASCII case and PostgreSQL's does not, so case-exact
+            // attributes (RFC 7643 `caseExact: true`) compare substrings, alike on both.
+            let v = format!("CAST(${n} AS TEXT)");
             match m {
                 Match::Eq => format!("({c} IS NOT NULL AND {lhs} = {rhs})"),
                 Match::Ne => format!("({c} IS NULL OR {lhs} <> {rhs})"),
-                _ => format!("({c} IS NOT NULL AND {lhs} LIKE {rhs} ESCAPE '\\')"),
+                _ if folded => format!("({c} IS NOT NULL AND {lhs} LIKE {rhs} ESCAPE '\\')"),
+                Match::StartsWith => format!("({c} IS NOT NULL AND substr({c}, 1, length({v})) = {v})"),
+                Match::EndsWith => format!(
+                    "({c} IS NOT NULL AND length({c}) >= length({v}) \
+                     AND substr({c}, length({c}) - length({v}) + 1) = {v})"
+                ),
+                Match::Contains => format!("({c} IS NOT NULL AND ({v} = '' OR replace({c}, {v}, '') <> {c}))"),
             }
         }
     }

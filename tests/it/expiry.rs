@@ -209,3 +209,27 @@ async fn the_cache_expires_entries_by_the_servers_clock() {
     assert_eq!(cache.get("t:later").await.unwrap(), None);
     assert_eq!(cache.get("t:mark").await.unwrap(), None, "the mark lives its own lifetime");
 }
+
+/// A count taken back to 0 keeps the window it had (in-process store and Redis alike): the
+/// attempt that follows does not start a fresh one.
+#[tokio::test]
+async fn a_counter_taken_back_to_zero_keeps_its_window() {
+    let app = TestApp::spawn().await;
+    let cache = &app.state.cache;
+    let minute = Duration::from_secs(60);
+    assert_eq!(cache.count_below("t:held", 5, minute).await.unwrap(), Some(1));
+    let pair = ["t:p", "t:a"];
+    assert_eq!(cache.count_both(pair, [5, 5], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(cache.incr("t:n", minute).await.unwrap(), 1);
+    app.advance(30);
+    cache.refund("t:held").await.unwrap();
+    cache.settle("t:none", &pair).await.unwrap();
+    cache.refund("t:n").await.unwrap();
+    assert_eq!(cache.count_below("t:held", 5, minute).await.unwrap(), Some(1));
+    assert_eq!(cache.count_both(pair, [5, 5], minute).await.unwrap(), BothCounted::Both);
+    assert_eq!(cache.incr("t:n", minute).await.unwrap(), 1);
+    app.advance(31);
+    for key in ["t:held", pair[0], pair[1], "t:n"] {
+        assert_eq!(cache.peek_count(key).await.unwrap(), 0, "{key}: the first window has ended");
+    }
+}

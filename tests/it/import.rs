@@ -253,3 +253,53 @@ async fn a_hundred_thousand_citizens_in_one_file() {
     let last = accounts::find(&app.state.db, &nik(99_999)).await.unwrap().expect("the last row");
     assert_eq!((last.name.as_str(), last.phone_number.as_deref()), ("Warga Nomor 99999", Some("+6280001099999")));
 }
+
+/// An import that fails part way keeps the batches it committed; the trail says so, with the
+/// number of rows written (which the database holds), rather than saying nothing.
+#[tokio::test]
+async fn an_import_that_fails_part_way_leaves_a_record_of_what_it_wrote() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_010;
+    let niks: Vec<String> = (0..n).map(nik).collect();
+    // The database refuses one row of the second batch (a stand-in for a disk or a constraint
+    // failing mid-run).
+    let poison = &niks[20_005];
+    match &app.state.db {
+        gerbang::store::Db::Sqlite(p) => {
+            let sql = format!(
+                "CREATE TRIGGER t_poison BEFORE INSERT ON accounts WHEN NEW.nik = '{poison}' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+            );
+            sqlx::query(&sql).execute(p).await.unwrap();
+        }
+        gerbang::store::Db::Postgres(p) => {
+            let f = format!(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.nik = '{poison}' THEN \
+                 RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            );
+            sqlx::query(&f).execute(p).await.unwrap();
+            sqlx::query("CREATE TRIGGER t_poison BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION poison()")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    let mut csv = String::from("nik,nama\n");
+    for (i, k) in niks.iter().enumerate() {
+        csv.push_str(&format!("{k},Warga {i}\n"));
+    }
+    let file = write(dir.path(), "warga.csv", &csv);
+    let run = gerbang(&app, &["import", "citizens", file.to_str().unwrap(), "--json"]).await;
+    assert_ne!(run.code, 0, "{} / {}", run.stdout, run.stderr);
+    let stored = count(&app, Key::Nik, &niks).await as u64;
+    let trail = gerbang::audit::list(&app.state.db, 10, Some("citizens")).await.unwrap();
+    let failed = trail.iter().find(|r| r.kind == "import.failed").unwrap_or_else(|| panic!("{trail:?}"));
+    let detail: Value = serde_json::from_str(&failed.detail).unwrap_or_else(|_| panic!("{failed:?}"));
+    assert_eq!(detail["rows_written"].as_u64(), Some(stored), "{detail}");
+    assert_eq!(detail["planned_created"].as_u64(), Some(n as u64), "{detail}");
+    assert!(!trail.iter().any(|r| r.kind == "import.completed"));
+    if app.state.db.kind() == "sqlite" {
+        assert_eq!(stored, 20_000, "the first batch was committed");
+    }
+}

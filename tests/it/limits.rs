@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use gerbang::oidc::clients::GrantType;
+use gerbang::oidc::keys::Alg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
@@ -108,6 +109,39 @@ async fn an_application_has_its_own_token_budget_whatever_the_address() {
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "too_many_requests");
     let res = token_request(&app, &other, other.secret.as_deref().unwrap(), "10.9.2.1").await;
     assert_eq!(res.status(), 200, "another application from the same address is served");
+}
+
+/// A public application has no secret, so naming it is all its authentication: one address
+/// cannot spend its budget for every other user of it.
+#[tokio::test]
+async fn nobody_spends_a_public_applications_budget_for_its_other_users() {
+    let app = TestApp::spawn_with(&[
+        ("GERBANG_TRUSTED_PROXIES", "127.0.0.1"),
+        ("GERBANG_RATE_LIMITS", "token=100, token_client=3, introspect=100, introspect_client=3"),
+    ])
+    .await;
+    let spa = app
+        .client_with(&["openid"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true, true, Alg::RS256)
+        .await;
+    let send = |path: &'static str, from: &'static str| {
+        let form = [
+            ("client_id", spa.id.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "junk"),
+            ("token", "junk"),
+        ];
+        http_client().post(app.url(path)).header("x-forwarded-for", from).form(&form).send()
+    };
+    for _ in 0..3 {
+        assert_eq!(send("/token", "10.8.0.1").await.unwrap().status(), 400);
+        assert_eq!(send("/revoke", "10.8.0.1").await.unwrap().status(), 200);
+    }
+    assert_eq!(send("/token", "10.8.0.1").await.unwrap().status(), 429, "the address spent its share");
+    assert_eq!(send("/revoke", "10.8.0.1").await.unwrap().status(), 429);
+    let res = send("/token", "10.8.0.2").await.unwrap();
+    assert_eq!(res.status(), 400, "another user of the application is still served");
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    assert_eq!(send("/revoke", "10.8.0.2").await.unwrap().status(), 200);
 }
 
 #[tokio::test]

@@ -345,4 +345,21 @@ async fn a_nul_character_is_an_invalid_request_never_a_database_error() {
     );
     let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
     assert_eq!(body["scimType"], "invalidValue", "{body}");
+    // Basic client credentials: a NUL encoded (`%00`) or raw is a malformed header.
+    use base64::Engine as _;
+    for (user, secret) in [("a%00", "x"), ("a\0", "x"), (c.id.as_str(), "s%00")] {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+        for path in ["/token", "/introspect", "/revoke"] {
+            let res = http_client()
+                .post(app.url(path))
+                .header("authorization", format!("Basic {basic}"))
+                .form(&[("grant_type", "client_credentials"), ("token", "t")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401, "{path} {user:?}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_client", "{path}: {body}");
+        }
+    }
 }

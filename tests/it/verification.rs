@@ -366,3 +366,44 @@ async fn a_counter_officer_verifies_citizens_found_by_nik_and_can_do_nothing_els
     let html = crate::self_service::page(&me, &app, "/account").await;
     assert!(html.contains("id=\"identity-state\">Terverifikasi di loket</dd>"), "{html}");
 }
+
+/// Citizens belong to no OPD unit: an OPD admin cannot make one in their unit (and so forge an
+/// identity-verified citizen, or claim a resident's NIK), nobody moves one into a unit, and one
+/// placed in a unit by an older version is still no OPD admin's to read, verify or reset.
+#[tokio::test]
+async fn citizens_belong_to_no_unit_so_no_opd_admin_verifies_or_resets_them() {
+    let app = register_app_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let unit = opd_unit(&app, "3509.41", None).await;
+    let (opd_nip, _) = staff(&app, "Admin Dinas", Some(&unit), Some("opd-admin")).await;
+    let (dk_nip, _) = staff(&app, "Admin Kominfo", None, Some("diskominfo-admin")).await;
+    let (t_opd, t_dk) = (console_token(&app, &opd_nip).await, console_token(&app, &dk_nip).await);
+    let http = http_client();
+    let send = |method: reqwest::Method, token: &str, path: &str, body: serde_json::Value| {
+        http.request(method, app.url(path)).bearer_auth(token).json(&body).send()
+    };
+    let citizen = json!({ "nik": unique_nik(), "name": "Warga Palsu", "opd_id": unit, "password": "Rahasia-Sekali-9" });
+    for token in [&t_opd, &t_dk] {
+        let res = send(reqwest::Method::POST, token, "/admin/api/v1/accounts", citizen.clone()).await.unwrap();
+        assert_eq!(res.status(), 422);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(body.to_string().contains("only civil servants (ASN) belong to an OPD unit"), "{body}");
+    }
+    let id = register_and_confirm(&app, &unique_nik(), &unique_address()).await;
+    let path = format!("/admin/api/v1/accounts/{id}");
+    let res = send(reqwest::Method::PATCH, &t_dk, &path, json!({ "opd_id": unit })).await.unwrap();
+    assert_eq!(res.status(), 422, "not even Diskominfo moves a citizen into a unit");
+
+    let mut a = accounts::get(&app.state.db, &id).await.unwrap().unwrap();
+    a.opd_id = Some(unit.clone());
+    accounts::save_profile(&app.state.db, &a, now()).await.unwrap();
+    let verify = format!("{path}/identity-verification");
+    let reset = format!("{path}/password-reset");
+    assert_eq!(http.get(app.url(&path)).bearer_auth(&t_opd).send().await.unwrap().status(), 403);
+    let res = send(reqwest::Method::POST, &t_opd, &verify, json!({ "document": "KTP-el" })).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = send(reqwest::Method::POST, &t_opd, &reset, json!({ "delivery": "link" })).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(!accounts::get(&app.state.db, &id).await.unwrap().unwrap().identity_verified());
+    let res = send(reqwest::Method::POST, &t_dk, &verify, json!({ "document": "KTP-el" })).await.unwrap();
+    assert_eq!(res.status(), 200, "Diskominfo still reaches every citizen");
+}

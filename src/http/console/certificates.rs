@@ -162,7 +162,7 @@ pub async fn certificate_revoke(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let back = form.get("back").filter(|b| b.starts_with("/console/")).unwrap_or("/console/certificates").to_string();
+    let back = back_to(form.get("back"));
     let reason = form.get("reason").unwrap_or("").trim().to_string();
     if reason.is_empty() {
         return c.fail(AdminError::Invalid(c.text("c_err_reason_required")), &back);
@@ -187,7 +187,7 @@ pub async fn certificate_approve(
     Path(id): Path<String>,
     SignedInForm { who: c, form }: SignedInForm<Console>,
 ) -> Response {
-    let back = form.get("back").filter(|b| b.starts_with("/console/")).unwrap_or("/console/certificates").to_string();
+    let back = back_to(form.get("back"));
     if !confirmed(&form) {
         let cert = match ops::certificates::certificate(&c.st, &c.admin, &id).await {
             Ok(x) => x,
@@ -200,5 +200,13 @@ pub async fn certificate_approve(
     match ops::certificates::approve(&c.st, &c.admin, &id, c.st.now()).await {
         Ok(_) => done(&back, "certificate_approved"),
         Err(e) => c.fail(e, &back),
+    }
+}
+
+/// Where a certificate form returns: a console page it came from, else the certificate list.
+fn back_to(back: Option<&str>) -> String {
+    match back.filter(|b| b.starts_with("/console/")) {
+        Some(b) => super::safe_next(Some(b)),
+        None => "/console/certificates".into(),
     }
 }

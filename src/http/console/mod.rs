@@ -89,9 +89,15 @@ fn make_cookie(st: &AppState, base: &'static str, value: String, strict: bool) -
 }
 
 /// Only paths inside the console: a `next` pointing elsewhere would be an open redirect.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+        Some(n)
+            if n.starts_with("/console")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.contains("://")
+                && !n.chars().any(char::is_control) =>
+        {
             n.to_string()
         }
         _ => "/console".to_string(),

@@ -8,6 +8,7 @@
 mod rows;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::StringRecord;
 use serde::Serialize;
@@ -186,16 +187,21 @@ pub async fn import(
 
     progress.begin(Phase::Writing, writes.len() as u64);
     let moved_set: HashSet<&str> = moved.iter().map(String::as_str).collect();
-    let w = Writer { st, key, stored: &stored, moved: &moved_set, progress, now };
+    let committed = AtomicU64::new(0);
+    let w = Writer { st, key, stored: &stored, moved: &moved_set, progress, committed: &committed, now };
     // PostgreSQL works on each connection's rows in its own process: two writers on disjoint
     // halves keep both cores busy. SQLite has one writer at a time, so one it is.
-    if st.db.kind() == "postgres" && writes.len() > BATCH {
+    let written = if st.db.kind() == "postgres" && writes.len() > BATCH {
         let (a, b) = writes.split_at(writes.len() / 2);
-        tokio::try_join!(w.write(a), w.write(b))?;
+        tokio::try_join!(w.write(a), w.write(b)).map(|_| ())
     } else {
-        w.write(&writes).await?;
-    }
+        w.write(&writes).await
+    };
     report.moved = moved.len() as u64;
+    if let Err(e) = written {
+        failed(st, who, kind, &report, committed.load(Ordering::Relaxed), now).await;
+        return Err(e);
+    }
     report.written = true;
 
     for (line, id, status) in status_changes {
@@ -205,7 +211,10 @@ pub async fn import(
         };
         match changed {
             Ok(_) => report.status_changed += 1,
-            Err(AdminError::Internal) => return Err(AdminError::Internal),
+            Err(AdminError::Internal) => {
+                failed(st, who, kind, &report, committed.load(Ordering::Relaxed), now).await;
+                return Err(AdminError::Internal);
+            }
             Err(e) => report.status_failed.push(Rejected { line, reason: e.detail(), index: 0 }),
         }
     }
@@ -223,6 +232,18 @@ pub async fn import(
     Ok(report)
 }
 
+/// An import that stopped part way: the batches committed before the failure stay (each is a
+/// transaction of its own), so the trail says how many rows were written, not nothing.
+async fn failed(st: &AppState, who: &Principal, kind: ImportKind, report: &Report, committed: u64, now: i64) {
+    let detail = json!({
+        "kind": kind.as_str(), "rows": report.rows, "planned_created": report.created,
+        "planned_updated": report.updated, "planned_moved": report.moved, "rows_written": committed,
+        "status_changed": report.status_changed,
+    });
+    audit::record(&st.db, Event::new("import.failed").actor(&who.actor()).subject(kind.as_str()).detail(detail), now)
+        .await;
+}
+
 /// Writes rows in transactions of [`BATCH`].
 struct Writer<'a> {
     st: &'a AppState,
@@ -230,6 +251,8 @@ struct Writer<'a> {
     stored: &'a Stored,
     moved: &'a HashSet<&'a str>,
     progress: &'a dyn Progress,
+    /// Rows in committed batches, for the record of a failed import.
+    committed: &'a AtomicU64,
     now: i64,
 }
 
@@ -246,6 +269,7 @@ impl Writer<'_> {
                 }
             }
             tx.commit().await?;
+            self.committed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             self.progress.advance(batch.len() as u64);
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! `redis-server` binary they fail, saying so.
 
 mod outage;
+mod refresh;
 mod sentinel;
 mod stall;
 mod tls;

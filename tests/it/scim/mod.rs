@@ -158,6 +158,16 @@ async fn users_are_created_read_filtered_and_audited() {
     });
     assert_eq!(find(format!("not (userName eq \"{n1}\") and displayName sw \"budi\"")).await.len(), 2);
     assert!(find("emails co \"%\"".into()).await.is_empty(), "LIKE wildcards in values are literal");
+    // externalId is case-exact (RFC 7643): substring operators honour case on both databases.
+    assert_eq!(find("externalId sw \"simpeg-\"".into()).await, all);
+    assert!(find("externalId sw \"SIMPEG-\"".into()).await.is_empty());
+    assert!(find("externalId co \"PEG-\"".into()).await.is_empty());
+    assert_eq!(find("externalId co \"peg-\"".into()).await, all);
+    assert_eq!(find(format!("externalId ew \"{}\"", &n2[4..])).await, vec![n2.clone()]);
+    assert!(find(format!("externalId ew \"X{n2}\"")).await.is_empty());
+    assert!(find(format!("externalId ew \"-simpeg-{n2}\"")).await.is_empty(), "longer than the value");
+    assert!(find("externalId sw \"simpeg_\"".into()).await.is_empty(), "`_` is literal");
+    assert_eq!(find("externalId co \"\"".into()).await, all);
     send(&app, &t, "GET", "/Users?filter=userName%20gt%20%221%22", None, None)
         .await
         .scim_error(400, Some("invalidFilter"));
