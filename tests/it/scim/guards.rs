@@ -358,3 +358,65 @@ fn generated_bodies_get_scim_errors_never_server_errors() {
         })
         .unwrap();
 }
+
+/// An administrator's powers follow their unit, and Diskominfo suspends one for a reason: a
+/// provisioning client may end an administrator's access (a leaver) but neither brings one
+/// back nor moves one to another unit; Diskominfo does both.
+#[tokio::test]
+async fn a_provisioning_client_neither_reactivates_nor_moves_an_administrator() {
+    let app = TestApp::spawn().await;
+    let home = opd_unit(&app, "3509.50", None).await;
+    opd_unit(&app, "3509.51", None).await;
+    let t = token(&app, "simpeg", None).await;
+    let nip = unique_nip();
+    let created = send(&app, &t, "POST", "/Users", Some(user(&nip, "Kepala Bidang", "3509.50")), None).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let role = match gerbang::identity::roles::find(&app.state.db, None, "opd-admin").await {
+        Ok(r) => r,
+        Err(_) => gerbang::identity::roles::create(&app.state.db, None, "opd-admin", "", now()).await.unwrap(),
+    };
+    let holder = gerbang::identity::roles::Holder::Account(id.clone());
+    gerbang::identity::roles::assign(&app.state.db, &role, &holder, now()).await.unwrap();
+    let path = format!("/Users/{id}");
+
+    let away = patch(json!([{ "op": "replace", "path": format!("{ASN}:unit"), "value": { "code": "3509.51" } }]));
+    send(&app, &t, "PATCH", &path, Some(away.clone()), None).await.scim_error(403, None);
+    let off = patch(json!([{ "op": "replace", "path": "active", "value": false }]));
+    let r = send(&app, &t, "PATCH", &path, Some(off), None).await;
+    assert_eq!((r.status, &r.body["active"]), (200, &json!(false)), "a leaver's access ends: {}", r.body);
+    let on = patch(json!([{ "op": "replace", "path": "active", "value": true }]));
+    send(&app, &t, "PATCH", &path, Some(on.clone()), None).await.scim_error(403, None);
+    let mut back = user(&nip, "Kepala Bidang", "3509.50");
+    back["active"] = json!(true);
+    send(&app, &t, "PUT", &path, Some(back), None).await.scim_error(403, None);
+    let a = gerbang::identity::accounts::get(&app.state.db, &id).await.unwrap().unwrap();
+    assert_eq!((a.is_active(), a.opd_id.as_deref()), (false, Some(home.as_str())));
+
+    // Diskominfo (here the operator) decides.
+    let operator = Principal::Operator(Operator::local());
+    let aid = operator.parse_account_id(&id).unwrap();
+    gerbang::ops::accounts::set_status(
+        &app.state,
+        &operator,
+        &aid,
+        gerbang::identity::accounts::AccountStatus::Active,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        send(
+            &app,
+            &t,
+            "PATCH",
+            &path,
+            Some(patch(json!([{ "op": "replace", "path": "displayName", "value": "Kabid" }]))),
+            None
+        )
+        .await
+        .status,
+        200,
+        "other changes stay the provisioner's"
+    );
+}
