@@ -48,6 +48,12 @@ pub enum BackupError {
     MasterKeysMissing(String),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    /// The rows are committed (at the archive's schema) before the remaining migrations run, so
+    /// this failure leaves a restored database behind: said so, with the two ways on.
+    #[error(
+        "the archive's {rows} rows were restored and committed at schema {archive}, but upgrading the database to this gerbang's schema {binary} then failed: {cause}. The database holds the restored data at schema {archive}: fix the cause and run `gerbang migrate`, or restore again with --force"
+    )]
+    UpgradeAfterRestore { rows: u64, archive: i64, binary: i64, cause: String },
     #[error("{0}")]
     Io(String),
 }
@@ -316,8 +322,11 @@ pub async fn restore(
             return Err(e);
         }
     };
-    db.migrate().await?;
     let rows = manifest.members.iter().filter_map(|m| m.rows).sum();
+    if let Err(e) = db.migrate().await {
+        let binary = restore::binary_schema(db.kind());
+        return Err(BackupError::UpgradeAfterRestore { rows, archive: header.schema, binary, cause: e.to_string() });
+    }
     Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf) })
 }
 

@@ -1,31 +1,47 @@
 //! Upgrades from every earlier schema version: for each embedded migration N, a database is
-//! built step by step up to N with data written at each version in that version's own shape (an
-//! account, an application, a grant with its refresh token and a retired signing key at 1, its
-//! OPD unit, role and e-mail in the profile at 3, unkeyed audit records at 7), then the rest is
-//! applied as a newer binary would. The data must survive (the e-mail moved out of the profile
-//! by 0014 included), the server must start on it, the account must log in and get tokens, and
-//! the audit chain must verify. The versions come from the migrations embedded in the binary,
-//! so a new migration is covered without editing this.
+//! built step by step up to N with data written at each version in that version's own shape,
+//! so each later migration runs over real rows of the tables it changes: at 1 an account, an
+//! application, a grant with its refresh token, a retired signing key (0021 rebuilds the table)
+//! and a second account; at 3 its OPD unit, role, and e-mail and phone in the profile (0014
+//! moves them out); the second account's TOTP factor at 5 and passkey at 6 (0012 adds columns);
+//! unkeyed audit records at 7 and a retention anchor at 10 (0013); a certificate at 11 (0019)
+//! and its notice at 19 (0020); a one-time link, a known device, an upstream link and a SCIM
+//! token where their tables begin. Then the rest is applied as a newer binary would. Every row
+//! must survive with its values, the server must start on it, the account must log in and get
+//! tokens, and the audit chain must verify. The versions come from the migrations embedded in
+//! the binary, so a new migration is covered without editing this.
+//!
+//! Also: a database a newer gerbang migrated, or whose applied migration was edited, is refused
+//! by `migrate` and `serve` with what to do; and a restore whose upgrade fails says its rows
+//! are committed.
 
+use gerbang::backup::keys::{Lock, Unlock};
+use gerbang::backup::{Extras, RestoreOptions};
 use gerbang::config::Secret;
 use gerbang::password::Hasher;
 use gerbang::store::migrations::{schema_version, versions};
 use gerbang::store::Db;
 use openidconnect::{AuthorizationCode, OAuth2TokenResponse, RefreshToken};
+use serde_json::json;
 
 use crate::common::{
-    self, database_url, http_client, query, start_auth, unique_nip, Gerbang, TestApp, TestClient, PASSWORD,
+    self, database_url, http_client, query, start_auth, unique_nip, Gerbang, Run, TestApp, TestClient, PASSWORD,
 };
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const CLIENT_SECRET: &str = "rahasia-aplikasi-lama-0001";
 const REFRESH_TOKEN: &str = "token-penyegaran-dari-versi-lama";
 const EMAIL: &str = "pegawai.lama@example.go.id";
+const PHONE: &str = "+6281234567890";
 
 /// What the fixtures wrote, to be found again after the upgrade.
 struct Fixture {
     nip: String,
     account: String,
+    /// A second account, holding the factors and the certificate: on the first one they would
+    /// stand in the way of its password login.
+    holder: String,
+    holder_nip: String,
     client: TestClient,
     password_hash: String,
     now: i64,
@@ -40,6 +56,8 @@ impl Fixture {
         Fixture {
             nip: unique_nip(),
             account: uuid::Uuid::new_v4().to_string(),
+            holder: uuid::Uuid::new_v4().to_string(),
+            holder_nip: unique_nip(),
             client: TestClient {
                 id: format!("lama-{}", &tag[..12]),
                 secret: Some(CLIENT_SECRET.into()),
@@ -51,16 +69,22 @@ impl Fixture {
         }
     }
 
+    /// When the version-1 rows were made.
+    fn t0(&self) -> i64 {
+        self.now - 3600
+    }
+
     /// The data a database at `version` would hold, written in that version's shape (the
     /// columns that exist then, nothing later), or `None` when the version brings nothing new
     /// to write. The same text runs on SQLite and PostgreSQL.
     fn sql(&self, version: i64) -> Option<String> {
-        let (now, a, c) = (self.now, &self.account, &self.client.id);
+        let (now, a, b, c) = (self.now, &self.account, &self.holder, &self.client.id);
         let sha = |s: &str| gerbang::crypto::sha256_hex(s.as_bytes());
         match version {
             1 => Some(format!(
                 "INSERT INTO accounts (id, kind, nip, nik, name, password_hash, is_admin, status, created_at, updated_at)
-                 VALUES ('{a}', 'asn', '{nip}', NULL, 'Pegawai Versi Lama', '{ph}', FALSE, 'active', {t0}, {t0});
+                 VALUES ('{a}', 'asn', '{nip}', NULL, 'Pegawai Versi Lama', '{ph}', FALSE, 'active', {t0}, {t0}),
+                        ('{b}', 'asn', '{nip2}', NULL, 'Pemegang Faktor Lama', NULL, FALSE, 'active', {t0}, {t0});
                  INSERT INTO clients (id, name, secret_hash, public_client, first_party, redirect_uris,
                      post_logout_redirect_uris, scopes, grant_types, token_alg, created_at, updated_at)
                  VALUES ('{c}', 'Aplikasi Lama', '{sh}', FALSE, TRUE, '[\"{ru}\"]', '[]', 'openid profile email',
@@ -73,11 +97,12 @@ impl Fixture {
                  INSERT INTO signing_keys (kid, alg, state, private_key, public_jwk, created_at, rotated_at)
                  VALUES ('{a}-k', 'RS256', 'retired', '\\x00', '{{}}', {t0}, {t0});",
                 nip = self.nip,
+                nip2 = self.holder_nip,
                 ph = self.password_hash,
                 sh = sha(CLIENT_SECRET),
                 ru = self.client.redirect_uri,
                 rt = sha(REFRESH_TOKEN),
-                t0 = now - 3600,
+                t0 = self.t0(),
                 exp = now + 30 * 86400,
             )),
             3 => Some(format!(
@@ -86,9 +111,23 @@ impl Fixture {
                  INSERT INTO roles (id, client_id, name, created_at) VALUES ('{a}-r', '{c}', 'operator', {now});
                  INSERT INTO role_assignments (id, role_id, account_id, opd_id, created_at)
                  VALUES ('{a}-ra', '{a}-r', '{a}', NULL, {now});
-                 UPDATE accounts SET opd_id = '{a}-u', profile = '{{\"email\":\"{EMAIL}\",\"jabatan\":\"Analis\"}}'
+                 UPDATE accounts SET opd_id = '{a}-u',
+                     profile = '{{\"email\":\"{EMAIL}\",\"jabatan\":\"Analis\",\"phone_number\":\"{PHONE}\"}}'
                  WHERE id = '{a}';",
                 code = &self.account[..8],
+            )),
+            // Sealed bytes are stand-ins: nothing unseals them before the assertions.
+            5 => Some(format!(
+                "INSERT INTO totp_factors (account_id, secret, confirmed, last_step, created_at)
+                 VALUES ('{b}', '\\x0102', TRUE, 1234, {now});
+                 INSERT INTO recovery_codes (account_id, code_hash, used_at, created_at)
+                 VALUES ('{b}', '{h}', NULL, {now});",
+                h = sha("kode-pemulihan-lama"),
+            )),
+            6 => Some(format!(
+                "INSERT INTO passkeys (id, account_id, cred_id, name, credential, created_at, last_used_at)
+                 VALUES ('{b}-p', '{b}', 'cred-{b}', 'Kunci Lama', '{{}}', {now}, {used});",
+                used = now + 60,
             )),
             7 => {
                 let mut sql = String::new();
@@ -113,6 +152,44 @@ impl Fixture {
                 }
                 Some(sql)
             }
+            // The retention policy as it ran then: the oldest record removed, the anchor left on it
+            // unsigned (0013 adds the MAC the first start signs).
+            10 => Some(
+                "INSERT INTO audit_anchor (id, seq, hash, at)
+                 SELECT 1, seq, hash, at FROM audit_events WHERE actor = 'fixture' ORDER BY seq LIMIT 1;
+                 DELETE FROM audit_events WHERE seq = (SELECT seq FROM audit_anchor WHERE id = 1);"
+                    .to_string(),
+            ),
+            11 => Some(format!(
+                "INSERT INTO certificates (id, account_id, fingerprint, subject, issuer, serial, not_before, not_after,
+                     status, revoked_at, revocation_reason, pem, bound_by, created_at)
+                 VALUES ('{b}-c', '{b}', '{fp}', 'CN=Pemegang Faktor Lama', 'CN=BSrE Lama', '0a1b', {now}, {end},
+                     'active', NULL, '', 'PEM-LAMA', 'fixture', {now});",
+                fp = sha(b),
+                end = now + 400 * 86400,
+            )),
+            14 => Some(format!(
+                "INSERT INTO action_links (id, purpose, account_id, token_hash, target, issued_by, created_at, expires_at)
+                 VALUES ('{a}-l', 'reset', '{a}', '{lh}', '', 'fixture', {now}, {exp});
+                 INSERT INTO known_devices (account_id, device_hash, first_seen, last_seen)
+                 VALUES ('{a}', '{dh}', {now}, {now});",
+                lh = sha(&format!("{a}-l")),
+                dh = sha("perangkat-lama"),
+                exp = now + 86400,
+            )),
+            15 => Some(format!(
+                "INSERT INTO upstream_links (upstream_id, subject, account_id, issuer, created_at, last_login_at)
+                 VALUES ('siasn', 'siasn-{nip}', '{a}', 'https://siasn.example.go.id', {now}, NULL);",
+                nip = self.nip,
+            )),
+            16 => Some(format!(
+                "INSERT INTO scim_tokens (id, name, token_hash, opd_id, created_by, created_at, last_used_at, revoked_at)
+                 VALUES ('{a}-s', 'Simpeg Lama', '{th}', '{a}-u', 'fixture', {now}, NULL, NULL);",
+                th = sha(&format!("{a}-s")),
+            )),
+            19 => Some(format!(
+                "INSERT INTO certificate_notices (certificate_id, kind, sent_at) VALUES ('{b}-c', 'expiring', {now});"
+            )),
             _ => None,
         }
     }
@@ -152,6 +229,128 @@ async fn count(db: &Db, sql: &str) -> i64 {
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// Asserts `sql`, a `SELECT COUNT(*)`, finds exactly one row: `what` came through the upgrade
+/// from `from` with the values the query names.
+async fn one(db: &Db, from: i64, what: &str, sql: &str) {
+    assert_eq!(count(db, sql).await, 1, "from {from}: {what}\n{sql}");
+}
+
+/// Every fixture row written at or before `from`, found with its values after the upgrade, and
+/// what the migrations since made of it.
+async fn survived(db: &Db, fx: &Fixture, from: i64) {
+    let (a, b, c, t0) = (&fx.account, &fx.holder, &fx.client.id, fx.t0());
+    let sql = format!("SELECT COUNT(*) FROM accounts WHERE id = '{a}' AND nip = '{}'", fx.nip);
+    one(db, from, "the account", &sql).await;
+    let sql = format!("SELECT COUNT(*) FROM accounts WHERE id = '{b}' AND nip = '{}'", fx.holder_nip);
+    one(db, from, "the second account", &sql).await;
+    let sql = format!(
+        "SELECT COUNT(*) FROM clients WHERE id = '{c}' AND name = 'Aplikasi Lama' AND category = 'umum' AND subject_type = 'public'
+         AND disabled = FALSE AND require_verified = FALSE AND backchannel_logout_uri IS NULL"
+    );
+    one(db, from, "the application, with the defaults of the columns added since", &sql).await;
+    let sql = format!(
+        "SELECT COUNT(*) FROM grants WHERE id = '{a}-g' AND sid = 'sid-lama' AND rp_sid IS NULL AND roles = ''"
+    );
+    one(db, from, "the grant, its session kept and no rp_sid (read as sid, 0018)", &sql).await;
+    let rt = gerbang::crypto::sha256_hex(REFRESH_TOKEN.as_bytes());
+    let sql = format!("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{rt}' AND grant_id = '{a}-g'");
+    one(db, from, "the refresh token", &sql).await;
+    // A retired key (never unsealed at start, so its sealed bytes are a stand-in) through the
+    // rebuild of 0021, active from its creation.
+    let sql = format!(
+        "SELECT COUNT(*) FROM signing_keys WHERE kid = '{a}-k' AND state = 'retired' AND created_at = {t0}
+         AND rotated_at = {t0} AND activates_at = {t0} AND remove_at IS NULL"
+    );
+    one(db, from, "the retired signing key", &sql).await;
+
+    let sql = format!("SELECT profile FROM accounts WHERE id = '{a}'");
+    let profile: serde_json::Value =
+        serde_json::from_str(&scalar(db, &sql).await.unwrap_or_default()).expect("the profile is JSON");
+    let email = scalar(db, &format!("SELECT email FROM accounts WHERE id = '{a}'")).await;
+    let phone = scalar(db, &format!("SELECT phone_number FROM accounts WHERE id = '{a}'")).await;
+    if from >= 3 {
+        // 0014 moved the contact details out of the profile and left the rest of it.
+        assert_eq!(profile, json!({ "jabatan": "Analis" }), "from {from}: the profile");
+        assert_eq!(email.as_deref(), Some(EMAIL), "from {from}: 0014 moved the e-mail out of the profile");
+        assert_eq!(phone.as_deref(), Some(PHONE), "from {from}: 0014 moved the phone number out of the profile");
+        let sql =
+            format!("SELECT COUNT(*) FROM accounts WHERE id = '{a}' AND opd_id = '{a}-u' AND email_verified = FALSE");
+        one(db, from, "the account's unit, its address unverified", &sql).await;
+        let sql = format!(
+            "SELECT COUNT(*) FROM opd_units WHERE id = '{a}-u' AND name = 'Dinas Versi Lama' AND external_id IS NULL"
+        );
+        one(db, from, "the OPD unit", &sql).await;
+        let sql = format!("SELECT COUNT(*) FROM role_assignments WHERE account_id = '{a}' AND role_id = '{a}-r'");
+        one(db, from, "the role assignment", &sql).await;
+    } else {
+        assert_eq!((profile, email, phone), (json!({}), None, None), "from {from}: no contact details");
+    }
+    if from >= 5 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM totp_factors WHERE account_id = '{b}' AND confirmed = TRUE AND last_step = 1234
+             AND enrolled_via IS NULL AND enrolled_level IS NULL"
+        );
+        one(db, from, "the TOTP factor, its enrolment unknown (0012)", &sql).await;
+        let sql = format!("SELECT COUNT(*) FROM recovery_codes WHERE account_id = '{b}' AND used_at IS NULL");
+        one(db, from, "the recovery code", &sql).await;
+    }
+    if from >= 6 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM passkeys WHERE id = '{b}-p' AND account_id = '{b}' AND cred_id = 'cred-{b}'
+             AND name = 'Kunci Lama' AND last_used_at = {} AND enrolled_via IS NULL AND enrolled_level IS NULL",
+            fx.now + 60
+        );
+        one(db, from, "the passkey, its enrolment unknown (0012)", &sql).await;
+    }
+    if from >= 7 {
+        // The retention run at 10 removed the oldest.
+        let left = if from >= 10 { 2 } else { 3 };
+        let sql = "SELECT COUNT(*) FROM audit_events WHERE actor = 'fixture'";
+        assert_eq!(count(db, sql).await, left, "from {from}: the audit records survived");
+    }
+    if from >= 10 {
+        let sql = "SELECT COUNT(*) FROM audit_anchor WHERE id = 1 AND mac = ''
+                   AND seq + 1 = (SELECT MIN(seq) FROM audit_events WHERE actor = 'fixture')";
+        one(db, from, "the retention anchor, unsigned until the first start (0013)", sql).await;
+    }
+    if from >= 11 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM certificates WHERE id = '{b}-c' AND account_id = '{b}' AND status = 'active'
+             AND not_after = {} AND pem = 'PEM-LAMA' AND pending = '' AND possession = 'none'
+             AND check_status = 'unchecked' AND issuer_pem = ''",
+            fx.now + 400 * 86400
+        );
+        one(db, from, "the certificate, in force but never a signer until proven (0019)", &sql).await;
+    }
+    if from >= 14 {
+        let sql =
+            format!("SELECT COUNT(*) FROM action_links WHERE id = '{a}-l' AND purpose = 'reset' AND used_at IS NULL");
+        one(db, from, "the one-time link", &sql).await;
+        let sql = format!("SELECT COUNT(*) FROM known_devices WHERE account_id = '{a}'");
+        one(db, from, "the known device", &sql).await;
+    }
+    if from >= 15 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM upstream_links WHERE upstream_id = 'siasn' AND subject = 'siasn-{}' AND account_id = '{a}'",
+            fx.nip
+        );
+        one(db, from, "the upstream link", &sql).await;
+    }
+    if from >= 16 {
+        let sql =
+            format!("SELECT COUNT(*) FROM scim_tokens WHERE id = '{a}-s' AND opd_id = '{a}-u' AND revoked_at IS NULL");
+        one(db, from, "the SCIM token", &sql).await;
+    }
+    if from >= 19 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM certificate_notices WHERE certificate_id = '{b}-c' AND kind = 'expiring'
+             AND sent_at = {} AND webhook = '' AND webhook_attempts = 0",
+            fx.now
+        );
+        one(db, from, "the certificate notice, with no webhook owed (0020)", &sql).await;
+    }
+}
+
 /// One upgrade: built up to `from` with data, then migrated to the binary's schema.
 async fn upgrade_from(from: i64) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -173,26 +372,7 @@ async fn upgrade_from(from: i64) {
     assert!(status.iter().all(|m| !m.pending()), "from {from}: every migration applied");
     assert_eq!(status.last().map(|m| m.version), Some(schema_version()));
 
-    let a = &fx.account;
-    let nip = scalar(&db, &format!("SELECT nip FROM accounts WHERE id = '{a}'")).await;
-    assert_eq!(nip.as_deref(), Some(fx.nip.as_str()), "from {from}: the account survived");
-    let rt = gerbang::crypto::sha256_hex(REFRESH_TOKEN.as_bytes());
-    let sql = format!("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{rt}' AND grant_id = '{a}-g'");
-    assert_eq!(count(&db, &sql).await, 1, "from {from}: the grant and its refresh token survived");
-    // A retired key (never unsealed at start, so its sealed bytes are a stand-in): rows of a
-    // table that a migration rebuilds must come through.
-    let sql = format!("SELECT COUNT(*) FROM signing_keys WHERE kid = '{a}-k' AND state = 'retired'");
-    assert_eq!(count(&db, &sql).await, 1, "from {from}: the signing key row survived");
-    if from >= 3 {
-        let email = scalar(&db, &format!("SELECT email FROM accounts WHERE id = '{a}'")).await;
-        assert_eq!(email.as_deref(), Some(EMAIL), "from {from}: 0014 moved the e-mail out of the profile");
-        let sql = format!("SELECT COUNT(*) FROM role_assignments WHERE account_id = '{a}'");
-        assert_eq!(count(&db, &sql).await, 1, "from {from}: the role assignment survived");
-    }
-    if from >= 7 {
-        let sql = "SELECT COUNT(*) FROM audit_events WHERE actor = 'fixture'";
-        assert_eq!(count(&db, sql).await, 3, "from {from}: the audit records survived");
-    }
+    survived(&db, &fx, from).await;
     db.close().await;
 
     // The upgraded database serves: the old account logs in to the old application.
@@ -249,12 +429,7 @@ async fn status_lists_pending_then_applied_and_flags_an_edited_migration() {
 
     // An edited released migration and one only a newer binary knows are both flagged.
     exec_blob(&db, "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 2").await;
-    exec_blob(
-        &db,
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (9999, 'from the future', TRUE, $1, 1)",
-    )
-    .await;
+    applied_elsewhere(&db, 9999, "from the future").await;
     let after = db.migration_status().await.expect("status");
     let two = after.iter().find(|m| m.version == 2).expect("2");
     assert!(two.checksum_mismatch && two.known);
@@ -298,4 +473,126 @@ fn version_names_the_schema_and_migrate_status_lists_the_migrations() {
         "{out}"
     );
     assert_eq!(out.lines().filter(|l| l.contains(" applied ")).count(), versions().len(), "{out}");
+}
+
+/// `gerbang <args>` on the database at `url`, as an operator runs it.
+async fn cli(url: &str, dir: &tempfile::TempDir, args: &[&str]) -> Run {
+    Gerbang::new(args)
+        .env("GERBANG_DATABASE_URL", url)
+        .env("GERBANG_DATA_DIR", dir.path())
+        .env("GERBANG_BIND", "127.0.0.1:0")
+        .env("GERBANG_BOOTSTRAP", "false")
+        .output()
+        .await
+}
+
+/// The last line of standard error: a loaded machine may log a warning before it.
+fn last_error(r: &Run) -> (i32, String) {
+    (r.code, r.stderr.trim().lines().last().unwrap_or_default().to_string())
+}
+
+/// Records `version` as applied, as a build this one does not know would have.
+async fn applied_elsewhere(db: &Db, version: i64, description: &str) {
+    let sql = format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ({version}, '{description}', TRUE, $1, 1)"
+    );
+    exec_blob(db, &sql).await;
+}
+
+/// `Db::migrate`, `gerbang migrate` and `gerbang serve` each refuse the database with `message`.
+async fn refused(db: &Db, url: &str, dir: &tempfile::TempDir, message: &str) {
+    assert_eq!(db.migrate().await.err().map(|e| e.to_string()).as_deref(), Some(message));
+    assert_eq!(last_error(&cli(url, dir, &["migrate"]).await), (1, format!("error: {message}")));
+    let serve = cli(url, dir, &["serve"]).await;
+    let expected = (1, format!("error: cannot apply database migrations: {message}"));
+    assert_eq!(last_error(&serve), expected, "{}", serve.stderr);
+}
+
+/// A database a newer gerbang migrated, one another build migrated, and one whose applied
+/// migration differs from this binary's file: each refused with what to do, before anything
+/// is applied.
+#[tokio::test]
+async fn a_newer_or_edited_schema_is_refused_with_what_to_do() {
+    let binary = schema_version();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = database_url(&dir).await;
+    let db = Db::connect(&url, 2).await.expect("connect");
+    db.migrate_to(binary - 1).await.expect("all but the last migration");
+    applied_elsewhere(&db, 9999, "from the future").await;
+    let newer = format!(
+        "the database is at schema 9999, newer than this gerbang (schema {binary}): run a gerbang that knows schema 9999, or restore a backup taken at schema {binary} or earlier"
+    );
+    refused(&db, &url, &dir, &newer).await;
+    let last = db.migration_status().await.expect("status").into_iter().find(|m| m.version == binary);
+    assert!(last.is_some_and(|m| m.pending()), "nothing was applied");
+
+    // A version below this binary's that it does not carry: another build migrated it.
+    exec(&db, "DELETE FROM _sqlx_migrations WHERE version = 9999").await;
+    applied_elsewhere(&db, 0, "from a branch").await;
+    let other = format!(
+        "the database has applied migration 0 (from a branch), which this gerbang (schema {binary}) does not carry: it was migrated by another build of gerbang; run that build, or restore a backup taken before it"
+    );
+    refused(&db, &url, &dir, &other).await;
+    db.close().await;
+
+    // An edited released migration is named.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = database_url(&dir).await;
+    let db = Db::connect(&url, 2).await.expect("connect");
+    db.migrate_to(2).await.expect("two migrations");
+    exec_blob(&db, "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 2").await;
+    let edited = "migration 2 (one current key) in this gerbang differs from the one the database applied (checksum mismatch): a released migration was edited; run a gerbang built from an unmodified release";
+    refused(&db, &url, &dir, edited).await;
+    let applied = db.migration_status().await.expect("status").iter().filter(|m| !m.pending()).count();
+    assert_eq!(applied, 2, "nothing was applied");
+    db.close().await;
+}
+
+/// A restore commits the archive's rows at its schema, then runs the later migrations: when
+/// those fail, the error says the rows are in, at which schema, and the two ways on.
+#[tokio::test]
+async fn a_restore_whose_upgrade_fails_says_the_rows_are_committed() {
+    let behind = schema_version() - 1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = Db::connect(&database_url(&dir).await, 2).await.expect("connect");
+    source.migrate_to(behind).await.expect("migrate the source");
+    exec(
+        &source,
+        "INSERT INTO opd_units (id, code, name, kind, created_at, updated_at) VALUES ('u-lama', 'LAMA', 'Dinas Lama', 'dinas', 1, 1)",
+    )
+    .await;
+    let identity = age::x25519::Identity::generate();
+    let archive = dir.path().join("cadangan.age");
+    let extras = Extras { settings: String::new(), themes: Vec::new() };
+    let lock = Lock::Recipients(vec![identity.to_public()]);
+    gerbang::backup::take(&source, &lock, &archive, &extras, None, 1).await.expect("backup");
+    source.close().await;
+
+    // The target's first migration was edited: the upgrade after the rows is refused.
+    let target_dir = tempfile::tempdir().expect("tempdir");
+    let target = Db::connect(&database_url(&target_dir).await, 2).await.expect("connect");
+    target.migrate_to(behind).await.expect("migrate the target");
+    exec_blob(&target, "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 1").await;
+    let unlock = Unlock::Identities(vec![Box::new(identity)]);
+    let how = RestoreOptions { force: false, files_to: None };
+    let e = gerbang::backup::restore(&target, &archive, &unlock, &[0; 32], &[], &how)
+        .await
+        .expect_err("the upgrade fails")
+        .to_string();
+    let rows: u64 = e
+        .strip_prefix("the archive's ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(rows >= 2, "the unit and the audit head: {e}");
+    let expected = format!(
+        "the archive's {rows} rows were restored and committed at schema {behind}, but upgrading the database to this gerbang's schema {} then failed: migration 1 (init) in this gerbang differs from the one the database applied (checksum mismatch): a released migration was edited; run a gerbang built from an unmodified release. The database holds the restored data at schema {behind}: fix the cause and run `gerbang migrate`, or restore again with --force",
+        schema_version()
+    );
+    assert_eq!(e, expected);
+    assert_eq!(count(&target, "SELECT COUNT(*) FROM opd_units WHERE id = 'u-lama'").await, 1, "the rows are in");
+    let applied = target.migration_status().await.expect("status").iter().filter(|m| !m.pending()).count();
+    assert_eq!(applied as i64, behind, "at the archive's schema");
+    target.close().await;
 }
