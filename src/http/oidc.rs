@@ -225,6 +225,9 @@ async fn token_inner(
 fn bearer_error(e: BearerError) -> Response {
     let (status, header) = match e {
         BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"gerbang\"".to_string()),
+        BearerError::InvalidRequest(d) => {
+            (StatusCode::BAD_REQUEST, format!("Bearer error=\"invalid_request\", error_description=\"{d}\""))
+        }
         BearerError::InvalidToken(d) => {
             (StatusCode::UNAUTHORIZED, format!("Bearer error=\"invalid_token\", error_description=\"{d}\""))
         }
@@ -235,6 +238,7 @@ fn bearer_error(e: BearerError) -> Response {
     };
     let body = match e {
         BearerError::InvalidToken(d) => serde_json::json!({ "error": "invalid_token", "error_description": d }),
+        BearerError::InvalidRequest(d) => serde_json::json!({ "error": "invalid_request", "error_description": d }),
         BearerError::InsufficientScope(d) => {
             serde_json::json!({ "error": "insufficient_scope", "error_description": d })
         }
@@ -254,6 +258,10 @@ fn bearer(headers: &HeaderMap, form: Option<&FormParams>) -> Result<Option<Strin
         let (scheme, token) = v.split_once(' ').ok_or(BearerError::InvalidToken("malformed authorization header"))?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(BearerError::Missing);
+        }
+        // RFC 6750 §2: a client must not use more than one method to send the token.
+        if form.is_some_and(|f| f.get("access_token").is_some()) {
+            return Err(BearerError::InvalidRequest("the access token was sent in the header and the body"));
         }
         return Ok(Some(token.trim().to_string()));
     }

@@ -366,14 +366,12 @@ impl ClientCache {
     pub async fn authenticate(&self, db: &Db, creds: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
         let unknown = || OAuthError::invalid_client("client authentication failed");
         let client = self.get(db, &creds.client_id).await.map_err(OAuthError::server)?.ok_or_else(unknown)?;
-        if client.disabled {
-            return Err(OAuthError::invalid_client("the application is disabled"));
-        }
+        let disabled = || OAuthError::invalid_client("the application is disabled");
         if client.public {
             if creds.method != AuthMethod::None {
                 return Err(OAuthError::invalid_client("a public client must not send a client secret"));
             }
-            return Ok(client);
+            return if client.disabled { Err(disabled()) } else { Ok(client) };
         }
         let (Some(secret), Some(stored)) = (&creds.secret, &client.secret_hash) else {
             return Err(OAuthError::invalid_client("client authentication required"));
@@ -381,6 +379,10 @@ impl ClientCache {
         let presented = crypto::sha256_hex(secret.expose().as_bytes());
         if !crypto::constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
             return Err(unknown());
+        }
+        // Said only to the application itself: a guess at its id learns nothing of its state.
+        if client.disabled {
+            return Err(disabled());
         }
         Ok(client)
     }

@@ -18,6 +18,8 @@ use crate::store::grants::{self as grant_store, GrantRow};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {
     Missing,
+    /// RFC 6750 §3.1 `invalid_request`: the token was sent more than one way.
+    InvalidRequest(&'static str),
     InvalidToken(&'static str),
     InsufficientScope(&'static str),
     Server,
@@ -168,6 +170,7 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
             Ok(_)
             | Err(BearerError::InvalidToken(_))
             | Err(BearerError::Missing)
+            | Err(BearerError::InvalidRequest(_))
             | Err(BearerError::InsufficientScope(_)) => Ok(inactive),
             Err(BearerError::Server) => Err(OAuthError::server("access token check")),
         };

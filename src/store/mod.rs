@@ -33,11 +33,74 @@ pub mod stats;
 pub mod upstream;
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
+
+/// The longest a PostgreSQL query waits for a connection (a free one, or a new one while the
+/// server is down or restarting) before it fails as unavailable, so the request answers 503 +
+/// `Retry-After` after about this long rather than hanging: a client is better told to retry
+/// than kept waiting, and a server that is back is found by the retry. 2 s is longer than a
+/// restart refuses connections (`pg_ctl restart -m fast`: 0.25–0.5 s in `replicas::faults`) and
+/// than a healthy pool's queue; a pool queued longer is overloaded, and shedding with a 503 is
+/// better than a queue that grows. (SQLite keeps 10 s: its file does not go away, and writers
+/// queue for its one write lock.)
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
+/// One that was idle when the server restarted is dead, and would otherwise fail its next
+/// request, however much later; under steady traffic connections are reused well within this,
+/// so the busy path pays no round trip.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// After a connection-level error every pooled connection is pinged before use for this long:
+/// the server went away, and connections used just before (idle less than
+/// [`PING_IDLE_AFTER`]) are dead too.
+const PING_AFTER_CUT: Duration = Duration::from_secs(10);
+
+/// When the last connection-level error was seen: milliseconds since [`epoch`], plus one (0:
+/// never). Process-wide rather than per pool: a server has one pool, and a second one (a
+/// command, a test) only pings a little more.
+static LAST_CUT: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn millis_now() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn note_cut() {
+    LAST_CUT.store(millis_now().saturating_add(1), Ordering::Relaxed);
+}
+
+/// Whether a cut noted at `last` (as stored in [`LAST_CUT`]) is within `window` of `now`.
+fn cut_within(last: u64, now: u64, window: Duration) -> bool {
+    last != 0 && now.saturating_add(1).saturating_sub(last) < u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a connection taken from the pool should be pinged before use (see
+/// [`PING_IDLE_AFTER`], [`PING_AFTER_CUT`]).
+fn worth_a_ping(meta: &PoolConnectionMetadata) -> bool {
+    meta.idle_for > PING_IDLE_AFTER || cut_within(LAST_CUT.load(Ordering::Relaxed), millis_now(), PING_AFTER_CUT)
+}
+
+/// Whether `e` says the connection itself failed (cut, refused, the server shutting down), as
+/// opposed to a query refused or a pool merely busy or closed.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -71,6 +134,9 @@ impl From<sqlx::Error> for StoreError {
             // Answered like an unavailable cache (503 + Retry-After): the database is down,
             // restarting or out of connections, and the same request will succeed once it is back.
             crate::cache::outage::record();
+        }
+        if connection_lost(&e) {
+            note_cut();
         }
         crate::metrics::database_error(match &e {
             sqlx::Error::PoolTimedOut => "pool_timeout",
@@ -227,13 +293,27 @@ impl Db {
             Ok(Db::Sqlite(pool))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
-            // No ping before each acquire: sqlx already pings every connection when it is
-            // released and drops a broken one then, so the second ping only doubled the round
-            // trips of every statement.
+            // No ping before every acquire: sqlx already pings each connection when it is
+            // released, and a second ping doubled the round trips of every statement. But a
+            // connection can die while it sits in the pool (the server restarted), so one idle
+            // for a while, or any while connections are being found cut, is pinged first, and
+            // a dead one is closed and replaced within the acquire instead of failing a request.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if worth_a_ping(&meta) {
+                            if let Err(e) = conn.ping().await {
+                                // The rest of the pool was most likely cut at the same moment.
+                                note_cut();
+                                return Err(e);
+                            }
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))
@@ -376,6 +456,28 @@ mod tests {
         assert_eq!(lite.keys().collect::<Vec<_>>(), pg.keys().collect::<Vec<_>>(), "the same tables");
         for (table, columns) in &lite {
             assert_eq!(columns, &pg[table], "the same columns in {table}");
+        }
+    }
+
+    #[test]
+    fn a_cut_is_remembered_for_its_window_only() {
+        let window = super::Duration::from_secs(10);
+        assert!(!super::cut_within(0, 5, window), "no cut noted yet");
+        // Noted at 1000 ms (stored as 1001).
+        assert!(super::cut_within(1001, 1000, window), "just now");
+        assert!(super::cut_within(1001, 10_999, window), "within the window");
+        assert!(!super::cut_within(1001, 11_000, window), "the window is over");
+        // Another thread noted a cut after this one read the clock: recent.
+        assert!(super::cut_within(2001, 1000, window));
+    }
+
+    #[test]
+    fn only_connection_failures_count_as_cuts() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(super::connection_lost(&io));
+        assert!(super::unavailable(&io), "and answered 503");
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::RowNotFound] {
+            assert!(!super::connection_lost(&e), "{e}");
         }
     }
 

@@ -211,6 +211,11 @@ async fn malformed_token_requests_get_oauth_errors_not_500s() {
     let forged = format!("{}.{}", &at[..at.rfind('.').unwrap()], "AAAA");
     let res = http.get(app.url("/userinfo")).bearer_auth(forged).send().await.unwrap();
     assert_eq!(res.status(), 401);
+    // Sent two ways at once (RFC 6750 §2): a bad request, whatever the token.
+    let res = http.post(app.url("/userinfo")).bearer_auth(at).form(&[("access_token", at)]).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_request\""));
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request");
 
     // Login form posted without a flow: a friendly page, not a 500.
     let res = http.post(app.url("/login")).form(&[("username", "x")]).send().await.unwrap();

@@ -7,8 +7,20 @@ use gerbang::oidc::clients::GrantType;
 
 use super::*;
 
-/// A generous bound: a hang (the old behaviour: minutes) fails the test, a slow machine does not.
+/// How long the test waits for any answer at all: a hang (the old behaviour: minutes) ends there.
 const HANG: Duration = Duration::from_secs(10);
+/// The longest a request may take to answer 503 once Redis is gone. Issue 14 asks for "a second
+/// or two"; the connect (1 s) and command (0.5 s) timeouts bound it at 1.5 s, and 3 s leaves room
+/// for a loaded 2-core CI machine.
+const PROMPT: Duration = Duration::from_secs(3);
+/// The longest from Redis's return (or its process resuming) to a new flow's first success.
+const RESUME: Duration = Duration::from_secs(5);
+
+/// A 503 answer that came `took` after its request was sent, within [`PROMPT`].
+fn assert_prompt(res: &reqwest::Response, took: Duration, what: &str) {
+    assert_unavailable(res, what);
+    assert!(took <= PROMPT, "{what}: 503 after {took:?}, more than {PROMPT:?}");
+}
 
 fn assert_unavailable(res: &reqwest::Response, what: &str) {
     assert_eq!(res.status(), 503, "{what}: 503 while Redis is down");
@@ -42,8 +54,8 @@ async fn redis_outage_answers_503_and_service_resumes() {
         .await
         .expect("GET /authorize answers, not hangs")
         .unwrap();
-    let authorize_ms = t.elapsed().as_millis();
-    assert_unavailable(&res, "GET /authorize");
+    let authorize = t.elapsed();
+    assert_prompt(&res, authorize, "GET /authorize");
     let page = res.text().await.unwrap();
     assert!(page.contains("temporarily_unavailable"), "the friendly page names the code: {page}");
 
@@ -64,8 +76,8 @@ async fn redis_outage_answers_503_and_service_resumes() {
     .await
     .expect("POST /token answers, not hangs")
     .unwrap();
-    let token_ms = t.elapsed().as_millis();
-    assert_unavailable(&res, "POST /token");
+    let token = t.elapsed();
+    assert_prompt(&res, token, "POST /token");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
 
@@ -84,12 +96,15 @@ async fn redis_outage_answers_503_and_service_resumes() {
     .await
     .expect("POST /login answers, not hangs")
     .unwrap();
-    let login_ms = t.elapsed().as_millis();
-    assert_unavailable(&res, "POST /login");
+    let password = t.elapsed();
+    assert_prompt(&res, password, "POST /login");
 
     // Readiness says why.
+    let t = Instant::now();
     let res = tokio::time::timeout(HANG, http_client().get(app.url("/readyz")).send()).await.expect("readyz").unwrap();
+    let took = t.elapsed();
     assert_eq!(res.status(), 503);
+    assert!(took <= PROMPT, "GET /readyz: 503 after {took:?}, more than {PROMPT:?}");
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["cache"], "unavailable");
 
     redis.restart().await;
@@ -106,10 +121,9 @@ async fn redis_outage_answers_503_and_service_resumes() {
         }
     };
     tokio::time::timeout(HANG, resumed).await.expect("service resumes within seconds of Redis's return");
-    let resume_ms = back.elapsed().as_millis();
-    eprintln!(
-        "redis outage: authorize {authorize_ms} ms, token {token_ms} ms, login {login_ms} ms; resumed {resume_ms} ms after restart"
-    );
+    let resumed = back.elapsed();
+    eprintln!("redis outage: 503 to authorize after {authorize:?}, token {token:?}, login {password:?}; resumed {resumed:?} after restart");
+    assert!(resumed <= RESUME, "a new flow succeeded {resumed:?} after Redis was back, more than {RESUME:?}");
     // A whole new flow, code and tokens, on the restarted (empty) Redis.
     let again = start_auth(&rp, &["profile"]);
     let callback = login(&app, &browser(), &again.url, &nip, PASSWORD).await;
@@ -134,10 +148,10 @@ async fn unresponsive_redis_times_out_to_503() {
         .await
         .expect("answers, not hangs")
         .unwrap();
-    let ms = t.elapsed().as_millis();
+    let took = t.elapsed();
     let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
-    assert_unavailable(&res, "GET /authorize with Redis stopped");
-    eprintln!("unresponsive redis: 503 after {ms} ms");
+    let back = Instant::now();
+    assert_prompt(&res, took, "GET /authorize with Redis stopped");
     // Resumes once it answers again.
     let resumed = async {
         while browser().get(&start_auth(&rp, &["openid"]).url).send().await.unwrap().status() != 200 {
@@ -145,4 +159,7 @@ async fn unresponsive_redis_times_out_to_503() {
         }
     };
     tokio::time::timeout(HANG, resumed).await.expect("resumes");
+    let resumed = back.elapsed();
+    eprintln!("unresponsive redis: 503 after {took:?}; resumed {resumed:?} after it was let go on");
+    assert!(resumed <= RESUME, "a new flow succeeded {resumed:?} after Redis went on, more than {RESUME:?}");
 }

@@ -39,11 +39,48 @@ impl Kind {
     }
 }
 
-/// Where the answers of a run are counted.
-pub type Tally = Arc<dyn Fn(&'static str, Kind, Option<&str>) + Send + Sync>;
+/// Where the answers of a run are counted: each under the phase in which its request was sent
+/// (taken when it is sent), not the one current when it came back, so a slow answer to a
+/// request sent before a fault is not taken for one of the fault's.
+pub trait Count: Send + Sync {
+    /// The phase now.
+    fn current(&self) -> usize {
+        0
+    }
+    /// A request is being sent: the phase it belongs to, until [`Count::answered`].
+    fn sent(&self) -> usize {
+        self.current()
+    }
+    /// The request sent in `phase` has its answer (or its error).
+    fn answered(&self, _phase: usize) {}
+    fn record(&self, phase: usize, step: &'static str, kind: Kind, detail: Option<&str>);
+}
+
+pub type Tally = Arc<dyn Count>;
+
+struct Nowhere;
+
+impl Count for Nowhere {
+    fn record(&self, _: usize, _: &'static str, _: Kind, _: Option<&str>) {}
+}
 
 pub fn no_tally() -> Tally {
-    Arc::new(|_, _, _| {})
+    Arc::new(Nowhere)
+}
+
+/// A tally that prints what went wrong (the checks that use it panic with the kind only).
+struct Loud;
+
+impl Count for Loud {
+    fn record(&self, _: usize, step: &'static str, kind: Kind, detail: Option<&str>) {
+        if kind != Kind::Ok {
+            eprintln!("check {step}: {kind:?} {}", detail.unwrap_or_default());
+        }
+    }
+}
+
+pub fn loud() -> Tally {
+    Arc::new(Loud)
 }
 
 /// A client that opens one connection per request (no idle pool), so the proxy places every
@@ -80,39 +117,62 @@ impl Site {
         format!("{}{path}", self.base)
     }
 
-    /// Sends `req`, tallies the answer under `step`; `Err` unless 2xx/3xx.
+    /// The same application reached at `base` instead: one replica's own address, to pin every
+    /// request of a probe to it without pinning the proxy (and so the traffic) too.
+    pub fn via(&self, base: String) -> Site {
+        Site { base, ..self.clone() }
+    }
+
+    /// Sends `req`, tallies the answer under `step`; `Err` unless 2xx/3xx. A 503 without a
+    /// `Retry-After` in seconds is tallied as [`Kind::Server`]: the client is not told when to
+    /// come back, so it is no better than any other 5xx.
     async fn send(&self, step: &'static str, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Kind> {
+        let phase = self.tally.sent();
         let res = req.send().await;
-        let kind = Kind::of(&res);
+        self.tally.answered(phase);
+        let mut kind = Kind::of(&res);
         match res {
             Ok(r) if kind == Kind::Ok => {
-                (self.tally)(step, kind, None);
+                self.tally.record(phase, step, kind, None);
                 Ok(r)
             }
             Ok(r) => {
                 let status = r.status();
+                let retry =
+                    r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                let mut note = "";
+                if kind == Kind::Unavailable && retry.is_none_or(|s| s == 0) {
+                    kind = Kind::Server;
+                    note = "no Retry-After; ";
+                }
                 let body = r.text().await.unwrap_or_default();
                 // One line, so a table of samples stays readable when the body is a page.
                 let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-                let excerpt = format!("{status}: {}", flat.chars().take(160).collect::<String>());
-                (self.tally)(step, kind, Some(&excerpt));
+                let excerpt = format!("{status}: {note}{}", flat.chars().take(160).collect::<String>());
+                self.tally.record(phase, step, kind, Some(&excerpt));
                 Err(kind)
             }
             Err(e) => {
-                (self.tally)(step, kind, Some(&e.to_string()));
+                self.tally.record(phase, step, kind, Some(&e.to_string()));
                 Err(kind)
             }
         }
     }
 
     fn unexpected(&self, step: &'static str, what: &str) -> Kind {
-        (self.tally)(step, Kind::Unexpected, Some(what));
+        self.tally.record(self.tally.current(), step, Kind::Unexpected, Some(what));
         Kind::Unexpected
     }
 
     /// Opens the authorization URL in `b`: the login page's HTML (`Ok(Err(html))`), or straight
-    /// back to the application when `b`'s SSO session answers (`Ok(Ok(callback))`).
+    /// back to the application when `b`'s SSO session answers (`Ok(Ok(callback))`). The URL's
+    /// path and query are sent to this site's `base` (the relying party builds it on the issuer,
+    /// the proxy's address, which a site pinned to one replica must not go through).
     pub async fn authorize(&self, b: &reqwest::Client, url: &str) -> Result<Result<String, String>, Kind> {
+        let url = match url::Url::parse(url) {
+            Ok(u) => self.url(&format!("{}?{}", u.path(), u.query().unwrap_or_default())),
+            Err(_) => url.to_string(),
+        };
         let res = self.send("authorize", b.get(url)).await?;
         if res.status() == 303 {
             return Ok(Ok(location(&res)));

@@ -2,7 +2,9 @@
 //! private PostgreSQL and one private Redis, each on its own port, behind a round-robin proxy
 //! whose URL is the issuer. `cycle` runs a login across the replicas (logout, key rotation and
 //! throttling seen by all); `faults` keeps traffic running while a replica is killed, Redis is
-//! restarted and PostgreSQL is restarted, and counts what the clients saw.
+//! restarted and PostgreSQL is restarted (then restarted again with the replicas idle), counts
+//! what the clients saw by the phase each request was sent in, and tries every refresh token
+//! they received again after each fault.
 //!
 //! They need the PostgreSQL server binaries (`initdb`, `pg_ctl`) and `redis-server`, so they are
 //! ignored in the plain `cargo test`; `.ci/run` step 2d runs them.

@@ -110,6 +110,21 @@ impl PgProc {
         super::wait_listening(self.port, Duration::from_secs(30), "PostgreSQL").await;
     }
 
+    /// `pg_ctl stop -m fast`: every connection is ended and nothing listens on the port until
+    /// [`PgProc::start_again`].
+    pub async fn stop(&self) {
+        let data = self.data.display().to_string();
+        self.tool("pg_ctl", &["stop", "-w", "-t", "60", "-m", "fast", "-D", &data]).await;
+    }
+
+    /// Starts it again after [`PgProc::stop`]; returns once it accepts connections.
+    pub async fn start_again(&self) {
+        let data = self.data.display().to_string();
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.tool("pg_ctl", &["start", "-w", "-t", "60", "-D", &data, "-l", &log, "-o", &self.options()]).await;
+        super::wait_listening(self.port, Duration::from_secs(30), "PostgreSQL").await;
+    }
+
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
