@@ -186,6 +186,17 @@ pub async fn close_all(db: &Db, account_id: &str, purpose: Purpose, now: i64) ->
     store::close_all(db, account_id, purpose.as_str(), now).await
 }
 
+/// Closes the account's open password links (reset and activation): once its password was
+/// changed, or the address they were mailed to is no longer the account's, a link still open
+/// would let whoever holds it set the password again.
+pub async fn close_password_links(db: &Db, account_id: &str, now: i64) -> Result<u64, StoreError> {
+    let mut closed = 0;
+    for purpose in [Purpose::Reset, Purpose::Activation] {
+        closed += store::close_all(db, account_id, purpose.as_str(), now).await?;
+    }
+    Ok(closed)
+}
+
 /// The account's open link of `purpose` (an e-mail change waiting for its proof, say).
 pub async fn pending(
     db: &Db,

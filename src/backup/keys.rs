@@ -49,9 +49,20 @@ pub fn passphrase(path: &Path) -> Result<SecretString, KeyError> {
 }
 
 pub fn recipient(text: &str) -> Result<age::x25519::Recipient, KeyError> {
-    text.trim()
-        .parse()
-        .map_err(|e| KeyError::Invalid(format!("`{}` is not an age recipient (age1…): {e}", text.trim())))
+    let text = text.trim();
+    // An identity given where a recipient belongs is a secret key: never echoed into a log.
+    if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        return Err(KeyError::Invalid(
+            "an age secret key (AGE-SECRET-KEY-…) was given where a recipient (age1…, its public key) belongs; \
+             give the public key (`age-keygen -y` prints it) and keep the secret key off this machine"
+                .into(),
+        ));
+    }
+    text.parse().map_err(|e| {
+        // Only the start of what was given: enough to recognise it, never a whole secret.
+        let shown: String = text.chars().take(12).collect();
+        KeyError::Invalid(format!("`{shown}…` is not an age recipient (age1…): {e}"))
+    })
 }
 
 /// A recipients file: one `age1…` per line; blank lines and `#` comments are skipped.
@@ -110,4 +121,34 @@ pub fn decrypt<R: Read>(unlock: &Unlock, input: R) -> Result<age::stream::Stream
         | age::DecryptError::KeyDecryptionFailed => KeyError::WrongKey,
         other => KeyError::Header(other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use age::secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn a_secret_key_given_as_a_recipient_is_refused_without_being_echoed() {
+        let identity = age::x25519::Identity::generate();
+        let secret = identity.to_string();
+        let secret = secret.expose_secret();
+        for text in [secret.to_string(), secret.to_lowercase(), format!("  {secret}\n")] {
+            let e = recipient(&text).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("secret key"), "{e}");
+            assert!(!e.contains(&secret[15..]), "the key is not in the message");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recipients.txt");
+        std::fs::write(&path, format!("# created: today\n# public key: {}\n{secret}\n", identity.to_public())).unwrap();
+        let e = recipients_file(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("secret key") && !e.contains(&secret[15..]), "{e}");
+        let e = recipient("not-a-key-but-a-long-typo-of-something").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("`not-a-key-bu…`"), "{e}");
+        assert_eq!(
+            recipient(&identity.to_public().to_string()).map(|r| r.to_string()).ok(),
+            Some(identity.to_public().to_string())
+        );
+    }
 }

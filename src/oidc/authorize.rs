@@ -305,7 +305,7 @@ async fn continue_request(
         if none {
             return fail(OAuthError::new(ErrorCode::LoginRequired, "the user must log in"));
         }
-        return match new_flow(st, client, request, browser_id, None, None, required).await {
+        return match new_flow(st, client, request, browser_id, None, None, required, None).await {
             Ok(flow) => Outcome::Login(flow),
             Err(e) => fail(e),
         };
@@ -344,7 +344,11 @@ async fn continue_request(
             return fail(OAuthError::new(ErrorCode::InteractionRequired, "a stronger authentication is required"));
         }
         let pending = Some(session.account_id.clone());
-        return match new_flow(st, client, request, browser_id, Some(session.sid.clone()), pending, required).await {
+        // The step-up adds to the factor the session was opened with, which the tokens' `amr`
+        // names first: not a password when none was typed (an upstream login, say).
+        let first = session.amr.first().cloned();
+        let sid = Some(session.sid.clone());
+        return match new_flow(st, client, request, browser_id, sid, pending, required, first).await {
             Ok(flow) => Outcome::SecondFactor(flow, factors),
             Err(e) => fail(e),
         };
@@ -352,10 +356,12 @@ async fn continue_request(
     match needs_consent(st, client, &request, &session.account_id).await {
         Err(e) => fail(e),
         Ok(true) if none => fail(OAuthError::new(ErrorCode::ConsentRequired, "the user must consent")),
-        Ok(true) => match new_flow(st, client, request, browser_id, Some(session.sid.clone()), None, required).await {
-            Ok(flow) => Outcome::Consent(flow),
-            Err(e) => fail(e),
-        },
+        Ok(true) => {
+            match new_flow(st, client, request, browser_id, Some(session.sid.clone()), None, required, None).await {
+                Ok(flow) => Outcome::Consent(flow),
+                Err(e) => fail(e),
+            }
+        }
         Ok(false) => match issue_code(st, &request, session, required, now).await {
             Ok(url) => Outcome::Redirect(url),
             Err(e) => fail(e),
@@ -380,6 +386,7 @@ async fn needs_consent(
     Ok(!request.scope.split(' ').filter(|s| !s.is_empty()).all(|s| super::has_scope(&given, s)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn new_flow(
     st: &Provider<'_>,
     client: &Client,
@@ -388,6 +395,7 @@ async fn new_flow(
     sid: Option<String>,
     pending_account: Option<String>,
     required_level: u8,
+    first_factor: Option<String>,
 ) -> Result<Flow, OAuthError> {
     let flow = Flow {
         id: crypto::random_token(24).map_err(OAuthError::server)?,
@@ -398,7 +406,7 @@ async fn new_flow(
         pending_account,
         pending_stamp: None,
         required_level,
-        first_factor: None,
+        first_factor,
     };
     save_flow(st, &flow).await?;
     Ok(flow)

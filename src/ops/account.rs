@@ -363,6 +363,9 @@ pub async fn change_password(
         tracing::warn!(error = %e, "the second sweep of sessions after a password change failed");
     }
     super::backchannel::wake();
+    if let Err(e) = crate::auth::links::close_password_links(&st.db, me.id(), now).await {
+        tracing::warn!(error = %e, "the account's open password links could not be closed after a password change");
+    }
     tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
     let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });
     record(st, me, Event::new("password.changed").detail(detail), now).await;

@@ -41,8 +41,12 @@ impl AdminContact {
         let (mut before, mut after) = (Map::new(), Map::new());
         if let Some(email) = self.email {
             account_store::set_email(&st.db, &a.id, email.as_deref(), false, now).await?;
-            // The administrator's address replaces a change the person had waiting for its proof.
+            // The administrator's address replaces a change the person had waiting for its proof,
+            // and password links mailed to the old address end with it.
             links::close_all(&st.db, &a.id, Purpose::Email, now).await?;
+            if email != a.email {
+                links::close_password_links(&st.db, &a.id, now).await?;
+            }
             before.insert("email".into(), json!(a.email));
             before.insert("email_verified".into(), json!(a.email_verified));
             a.email = email;
@@ -185,6 +189,9 @@ pub async fn save(
                 account_store::set_email(&st.db, &a.id, None, false, now)
                     .await
                     .map_err(|e| failed("e-mail address could not be removed", e))?;
+                links::close_password_links(&st.db, &a.id, now)
+                    .await
+                    .map_err(|e| failed("password links to the removed address could not be closed", e))?;
                 record(st, a, Event::new("email.removed").detail(json!({ "before": a.email })), now).await;
             } else if pending.is_some() {
                 record(st, a, Event::new("email.change_withdrawn").detail(json!({ "address": pending })), now).await;
@@ -295,6 +302,12 @@ pub async fn verify(st: &AppState, token: &str, now: i64) -> Result<String, Veri
     if let Err(e) = account_store::set_email(&st.db, &account.id, Some(&link.target), true, now).await {
         links::give_back(&st.db, &link).await;
         return Err(internal("verified address could not be saved", &e));
+    }
+    if account.email.as_deref() != Some(link.target.as_str()) {
+        // Password links went to the address this one replaces.
+        if let Err(e) = links::close_password_links(&st.db, &account.id, now).await {
+            tracing::warn!(error = %e, "password links to a replaced address could not be closed");
+        }
     }
     let detail = json!({ "address": link.target, "before": account.email });
     record(st, &account, Event::new("email.verified").detail(detail), now).await;

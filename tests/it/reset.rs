@@ -487,3 +487,39 @@ async fn a_person_locked_out_by_failed_logins_signs_in_after_a_reset() {
     assert_eq!(status, 200);
     assert!(logs_in(&app, &nip, NEW_PASSWORD).await, "the reset lifted the lockout");
 }
+
+/// A reset link handed out before the person changed their password (or before the address it
+/// was mailed to stopped being theirs) is closed: whoever holds it cannot set the password again.
+#[tokio::test]
+async fn a_password_change_closes_the_reset_links_handed_out_before_it() {
+    use crate::self_service::{page, post};
+    let app = spawn(&[(LEVEL_ONE_ADMIN.0, LEVEL_ONE_ADMIN.1.into())]).await;
+    let (boss_nip, _) = staff(&app, "Kepala Layanan", None, Some(DISKOMINFO_ADMIN)).await;
+    let (nip, id) = staff(&app, "Rudi Hartono", None, None).await;
+    let token = console_token(&app, &boss_nip).await;
+    let (status, link) = ask(&app, &token, &id, None).await;
+    assert_eq!(status, 200, "{link}");
+    let url = link["url"].as_str().unwrap().to_string();
+    // Whoever holds it opens the form before the change, and submits it after.
+    let attacker = browser();
+    let (status, html) = open(&attacker, &url).await;
+    assert_eq!(status, 200, "open until the change");
+    let attacker_csrf = hidden(&html, "csrf");
+
+    let b = signed_in(&app, &nip).await;
+    let csrf = hidden(&page(&b, &app, "/account/password").await, "csrf");
+    let form = [
+        ("csrf", csrf),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", NEW_PASSWORD.to_string()),
+        ("repeat_password", NEW_PASSWORD.to_string()),
+    ];
+    assert_eq!(post(&b, &app, "/account/password", &form).await.status(), 303);
+    let taken = "Dikuasai-Penyerang-77";
+    let form = [("csrf", attacker_csrf.as_str()), ("password", taken), ("repeat", taken)];
+    let res = attacker.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 410, "the link closed with the password change");
+    assert_eq!(open(&attacker, &url).await.0, 410);
+    assert!(logs_in(&app, &nip, NEW_PASSWORD).await);
+    assert!(!logs_in(&app, &nip, taken).await);
+}

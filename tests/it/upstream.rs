@@ -557,3 +557,43 @@ async fn a_wrong_secret_or_a_foreign_discovery_document_is_explained() {
     let page = res.text().await.unwrap();
     assert!(page.contains("name=\"password\"") && (page.contains("konfigurasi") || page.contains("configuration")));
 }
+
+/// A session opened upstream (no password typed here) and stepped up later with a factor of
+/// this provider: the tokens' `amr` still names the upstream first, not a password.
+#[tokio::test]
+async fn a_step_up_after_an_upstream_login_does_not_claim_a_password() {
+    let fed = federation("scopes = \"openid profile nip\", nip_claim = \"nip\"", &[]).await;
+    let nip = unique_nip();
+    fed.up.asn(&nip, "Ratna Sari").await;
+    fed.down.asn(&nip, "Ratna Sari").await;
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &html, &nip).await;
+    assert_eq!(b.get(&back).send().await.unwrap().status(), 303, "signed in at level 1, no factor yet");
+    let (secret, _) = crate::factors::enrol(&fed.down, &b, &nip).await;
+
+    let redirect = format!("https://keu-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
+    let mut n =
+        NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
+    n.min_level = 2;
+    let (k, client_secret) =
+        clients::register(&fed.down.state.db, &fed.down.state.redirect_policy, n, now()).await.unwrap();
+    let strict = TestClient {
+        id: k.id,
+        secret: client_secret.map(|s| s.expose().clone()),
+        redirect_uri: redirect,
+        post_logout_uri: String::new(),
+    };
+    let strict_rp = fed.down.rp(&strict).await;
+    let start = start_auth(&strict_rp, &[]);
+    let res = b.get(&start.url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\"") && !html.contains("name=\"password\""), "a step-up: {html}");
+    let res = crate::factors::otp(&fed.down, &b, &html, "code", &crate::factors::code_now(&secret, 1)).await;
+    assert_eq!(res.status(), 303);
+    let tokens = redeem(&strict_rp, &location(&res), start.verifier).await;
+    let claims = jwt_payload(&tokens.id_token().expect("id token").to_string());
+    assert_eq!(claims["acr"], "urn:gerbang:loa:2");
+    assert_eq!(claims["amr"], serde_json::json!(["x-upstream", "otp", "mfa"]), "no password was used");
+}

@@ -187,6 +187,16 @@ async fn rotation_reaches_every_replica(cl: &Cluster, site: &Site) {
         // Every replica loaded the new key before its activation and switches at that time.
         assert!(s <= Duration::from_secs(publish + 10), "replica {i}: signing after {s:?}");
     }
+    // An access token signed by the new key on any replica is accepted by every replica.
+    for i in 0..REPLICAS {
+        let t = on!(cl, i, "refresh", site.refresh(&grant.refresh).await.expect("refresh"));
+        grant = grant_of(&t, grant.browser.clone()).expect("tokens");
+        assert!(new.contains(&jwt_header(&grant.access)["kid"].as_str().unwrap().to_string()));
+        for j in 0..REPLICAS {
+            on!(cl, j, "userinfo", site.userinfo(&grant.access).await)
+                .unwrap_or_else(|k| panic!("signed on replica {i}, refused by replica {j}: {k:?}"));
+        }
+    }
     // A relying party that fetches the JWKS now, through any replica, verifies the new tokens.
     let fresh = cl.seed.rp(&site.client).await;
     let id_token: openidconnect::core::CoreIdToken = grant.id_token.parse().expect("ID token");
