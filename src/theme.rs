@@ -67,6 +67,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mail/notify_factor_added.txt", include_str!("../themes/default/mail/notify_factor_added.txt")),
     ("mail/notify_factor_removed.txt", include_str!("../themes/default/mail/notify_factor_removed.txt")),
     ("mail/notify_locked.txt", include_str!("../themes/default/mail/notify_locked.txt")),
+    ("mail/notify_second_factor_guessed.txt", include_str!("../themes/default/mail/notify_second_factor_guessed.txt")),
     ("mail/notify_email_changed.txt", include_str!("../themes/default/mail/notify_email_changed.txt")),
     ("mail/cm_notice_expiring.txt", include_str!("../themes/default/mail/cm_notice_expiring.txt")),
     ("mail/cm_notice_expired.txt", include_str!("../themes/default/mail/cm_notice_expired.txt")),

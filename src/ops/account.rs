@@ -366,6 +366,10 @@ pub async fn change_password(
     if let Err(e) = crate::auth::links::close_password_links(&st.db, me.id(), now).await {
         tracing::warn!(error = %e, "the account's open password links could not be closed after a password change");
     }
+    let guessed = super::login::second_factor_daily_key(me.id());
+    if let Err(e) = st.cache.delete(&guessed).await {
+        tracing::warn!(error = %e, "the day's count of wrong second factors could not be cleared");
+    }
     tracing::info!(account = %me.id(), sessions_ended = ended.len(), revoked_grants = revoked, "password changed");
     let detail = serde_json::json!({ "sessions_ended": ended.len(), "revoked_grants": revoked });
     record(st, me, Event::new("password.changed").detail(detail), now).await;

@@ -38,6 +38,8 @@ pub enum Notice {
     FactorRemoved(Factor),
     /// Too many wrong passwords: sign-in is paused for a while.
     Locked,
+    /// The password was right but wrong second factors keep coming: someone has the password.
+    SecondFactorGuessed,
     /// The address was replaced by another, proven one (sent to the old address).
     EmailChanged,
 }
@@ -51,6 +53,7 @@ impl Notice {
             Notice::FactorAdded(_) => "notify_factor_added",
             Notice::FactorRemoved(_) => "notify_factor_removed",
             Notice::Locked => "notify_locked",
+            Notice::SecondFactorGuessed => "notify_second_factor_guessed",
             Notice::EmailChanged => "notify_email_changed",
         }
     }

@@ -291,10 +291,12 @@ pub async fn follow(
         tracing::warn!(error = %e, "the second sweep of sessions after a reset failed");
     }
     super::backchannel::wake();
-    for other in [Purpose::Reset, Purpose::Activation] {
-        if let Err(e) = links::close_all(&st.db, &a.id, other, now).await {
-            tracing::warn!(error = %e, "the account's other password links could not be closed");
-        }
+    if let Err(e) = links::close_password_links(&st.db, &a.id, now).await {
+        tracing::warn!(error = %e, "the account's other password links could not be closed");
+    }
+    // Whoever was guessing second factors had the old password: a new day's count.
+    if let Err(e) = st.cache.delete(&super::login::second_factor_daily_key(&a.id)).await {
+        tracing::warn!(error = %e, "the day's count of wrong second factors could not be cleared");
     }
     // A person locked out by failed logins who proved themselves through the link may log in.
     // (The keys of the identifiers too: a version before counted failures under them.)

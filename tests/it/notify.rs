@@ -187,3 +187,67 @@ async fn notices_are_in_the_language_of_the_last_sign_in() {
     assert_eq!(mail.subject, "Your account is locked for a while");
     assert!(mail.body.contains("Hello Sari,") && mail.body.contains("change your password"), "{}", mail.body);
 }
+
+/// Someone with the password guessing second-factor codes: the short lock pauses them, and on
+/// its own would let them try again after every pause. At the fifth wrong code of the day the
+/// person is told; after the day's twentieth even the right code is refused, until the password
+/// is changed.
+#[tokio::test]
+async fn guessing_second_factor_codes_is_told_and_capped_for_the_day() {
+    use gerbang::auth::totp;
+    let app = with_mail(&[]).await;
+    let (nip, id, to) = person(&app, true).await;
+    let owner = signed_in(&app, &nip).await;
+    let (st, t) = (&app.state, now());
+    let enrolment = totp::start_enrolment(&st.db, &st.sealer, &id, &nip, "Gerbang", t).await.unwrap();
+    let secret = data_encoding::BASE32_NOPAD.decode(enrolment.secret_base32.as_bytes()).unwrap();
+    let code = |at: i64, offset: i64| format!("{:06}", totp::hotp(&secret, (totp::step_at(at) + offset) as u64));
+    assert!(totp::confirm_enrolment(&st.db, &st.sealer, &id, &code(t, -1), t).await.unwrap());
+    let c = app.web_client(&["openid"], &[GrantType::AuthorizationCode], true).await;
+    let rp = app.rp(&c).await;
+    let second_step = |password: &'static str| {
+        let (app, rp, nip) = (&app, &rp, nip.clone());
+        async move {
+            let b = browser();
+            let html = b.get(start_auth(rp, &[]).url).send().await.unwrap().text().await.unwrap();
+            let res = submit_login(app, &b, &html, &nip, password).await;
+            assert_eq!(res.status(), 200);
+            let html = res.text().await.unwrap();
+            assert!(html.contains("name=\"code\""), "the second-factor page");
+            (b, html)
+        }
+    };
+    let wrong = |at: i64| {
+        ["000000", "111111", "222222", "333333"].into_iter().find(|w| (-2..=2).all(|o| code(at, o) != *w)).unwrap()
+    };
+    for i in 0..20 {
+        // Past the short lock's window each time: only the day's cap is left to stop them.
+        app.advance(400);
+        let (b, html) = second_step(PASSWORD).await;
+        let res = crate::factors::otp(&app, &b, &html, "code", wrong(st.now())).await;
+        assert_eq!(res.status(), 401, "wrong code {i}");
+        if i == 4 {
+            let mail = mailbox().only(&to).await;
+            assert_eq!(mail.subject, "Kata sandi Anda dipakai, tetapi kodenya salah");
+            assert!(mail.body.contains("ganti kata sandi"), "{}", mail.body);
+        }
+    }
+    assert_eq!(mailbox().after(&to, Duration::from_millis(300)).await.len(), 1, "told once");
+    app.advance(400);
+    let (b, html) = second_step(PASSWORD).await;
+    let res = crate::factors::otp(&app, &b, &html, "code", &code(st.now(), 0)).await;
+    assert_eq!(res.status(), 429, "the day's cap: even the right code waits");
+
+    // The owner, signed in elsewhere, changes the password: the guesser's count goes with it.
+    let csrf = hidden(&page(&owner, &app, "/account/password").await, "csrf");
+    let form = [
+        ("csrf", csrf),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", "Sandi-Baru-Sekali-42".to_string()),
+        ("repeat_password", "Sandi-Baru-Sekali-42".to_string()),
+    ];
+    assert_eq!(post(&owner, &app, "/account/password", &form).await.status(), 303);
+    let (b, html) = second_step("Sandi-Baru-Sekali-42").await;
+    let res = crate::factors::otp(&app, &b, &html, "code", &code(st.now(), 1)).await;
+    assert_eq!(res.status(), 303, "a new password, a new day's count");
+}

@@ -6,7 +6,7 @@
 mod second_factor;
 mod session;
 
-pub use second_factor::{second_factor, Proof};
+pub use second_factor::{daily_key as second_factor_daily_key, second_factor, Proof, DAILY_FAILURES};
 
 use webauthn_rs::prelude::PublicKeyCredential;
 

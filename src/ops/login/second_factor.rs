@@ -37,6 +37,21 @@ impl Proof {
 
 const SCOPE: &str = "otp";
 
+/// Wrong second factors an account may take in [`DAY`], whatever the short-term lock allows:
+/// the short lock alone lets someone who knows the password guess a code again after every
+/// pause, about 1,400 times a day. 20 a day keeps the odds of guessing a six-digit code within
+/// the accepted steps near 2 % a year (NIST SP 800-63B caps consecutive failures at 100).
+pub const DAILY_FAILURES: u64 = 20;
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// At this many failures in the day the person is told: whoever is guessing knows the password.
+const NOTIFY_AT: u64 = 5;
+
+/// The cache key counting an account's wrong second factors over [`DAY`]. A new password (reset
+/// or change) clears it: the guesser no longer has the first factor.
+pub fn daily_key(account_id: &str) -> String {
+    format!("second-factor-failures:{account_id}")
+}
+
 pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, proof: Proof, now: i64) -> Step {
     let Some(account_id) = flow.pending_account.clone() else { return Step::Expired };
     let (method, proof_level) = proof.kind();
@@ -75,6 +90,17 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     // One reservation per attempt, taken before the proof is looked at: of parallel attempts
     // (on any replica) one is judged at a time, and no more than the policy allows in all.
     let policy = limits(st).per_account();
+    match st.cache.peek_count(&daily_key(&account_id)).await {
+        Ok(n) if n >= DAILY_FAILURES => {
+            metrics::login(LoginResult::Throttled, method, proof_level);
+            return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts };
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, account = %account_id, "second-factor attempt refused: the daily count cannot be read");
+            return Step::Internal;
+        }
+    }
     let reserved = match throttle::reserve(&st.cache, SCOPE, &account_id, &policy, now).await {
         Ok(Admission::Admitted(r)) => r,
         Ok(Admission::Refused(_)) => {
@@ -94,6 +120,7 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             release(st, &account_id, &policy, now).await;
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
             hold.settled();
+            count_daily(st, &account_id, now).await;
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
         Err(CheckError::Unjudged(e)) => {
@@ -192,5 +219,21 @@ async fn verify(
             Err(e @ totp::TotpError::Unread(_)) => Err(CheckError::Unjudged(e.to_string())),
             Err(e) => Err(failed(&e)),
         },
+    }
+}
+
+/// Counts a wrong second factor towards the day's cap, and tells the person once, at
+/// [`NOTIFY_AT`], that someone with their password is trying codes.
+async fn count_daily(st: &AppState, account_id: &str, now: i64) {
+    match st.cache.incr(&daily_key(account_id), DAY).await {
+        Ok(NOTIFY_AT) => match crate::identity::accounts::get(&st.db, account_id).await {
+            Ok(Some(a)) => {
+                crate::ops::notify::notify(st, &a, crate::ops::notify::Notice::SecondFactorGuessed, now).await
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the account for a second-factor notice"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "a wrong second factor was not counted towards the day's cap"),
     }
 }
