@@ -247,9 +247,22 @@ pub fn spawn_metrics(state: Arc<AppState>, listener: tokio::net::TcpListener) ->
     })
 }
 
-/// Runs the upkeep rounds of `ops::upkeep` once a minute.
+/// Runs the upkeep rounds of `ops::upkeep` once a minute, and the audit-chain verification for
+/// the metrics on a task of its own (see `ops::metrics::audit_chain_every`).
 pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let verifier = crate::ops::metrics::audit_chain_every(&state).map(|every| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    crate::ops::metrics::verify_audit_chain(&state, state.now()).await;
+                }
+            })
+        });
+        // Dropped with this task (aborted at shutdown), the verifier stops too.
+        let _stop = verifier.map(AbortOnDrop);
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         let mut n: u64 = 0;
         loop {
@@ -258,6 +271,15 @@ pub fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             crate::ops::upkeep::round(&state, n, state.now()).await;
         }
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.

@@ -41,17 +41,21 @@ async fn checks(st: &AppState) {
     }
 }
 
-/// Round `n` (from 1) of the minute upkeep: histogram upkeep, and the audit chain verified at
-/// the first round and every `metrics_audit_verify_hours` after it.
-pub async fn upkeep(st: &AppState, n: u64, now: i64) {
+/// The minute upkeep's part: histogram upkeep. The audit chain is verified by a task of its own
+/// ([`audit_chain_every`]): on a long trail it takes seconds to minutes, and the minute round
+/// must not wait for it (the round reloads the signing keys, which must reach JWKS on time).
+pub async fn upkeep(st: &AppState) {
     if !st.config.metrics.enabled() {
         return;
     }
     metrics::upkeep();
+}
+
+/// How often the audit chain is verified for its gauges (at start, then at this interval), or
+/// `None` when metrics are off or the setting is 0.
+pub fn audit_chain_every(st: &AppState) -> Option<std::time::Duration> {
     let hours = st.config.metrics.audit_verify_hours;
-    if hours > 0 && (n - 1) % (hours * 60) == 0 {
-        verify_audit_chain(st, now).await;
-    }
+    (st.config.metrics.enabled() && hours > 0).then(|| std::time::Duration::from_secs(hours * 3600))
 }
 
 /// Verifies the whole audit chain and sets its gauges; a trail that cannot be read leaves them

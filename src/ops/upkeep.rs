@@ -27,7 +27,7 @@ pub async fn round(st: &AppState, n: u64, now: i64) {
             Err(e) => tracing::error!(error = %e, "could not record token counts"),
         }
     }
-    super::metrics::upkeep(st, n, now).await;
+    super::metrics::upkeep(st).await;
     if n % 60 == 0 {
         match crate::store::grants::purge_expired(&st.db, now).await {
             Ok(k) if k > 0 => tracing::info!(rows = k, "purged expired grants and tokens"),
