@@ -11,8 +11,8 @@ use std::path::{Component, Path, PathBuf};
 const SECRET_SETTINGS: &[&str] = &["master_key", "master_key_previous", "master_key_next", "database_url", "redis_url"];
 
 /// Any setting whose name has one of these parts is a secret too (SMTP and BSrE passwords, the
-/// metrics token, an upstream's client secret).
-const SECRET_PARTS: &[&str] = &["password", "secret", "token"];
+/// metrics token, an upstream's client secret, a chat webhook's URL, which carries its token).
+const SECRET_PARTS: &[&str] = &["password", "secret", "token", "webhook_url"];
 
 fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
@@ -155,6 +155,7 @@ mod tests {
             ("GERBANG_DATABASE_URL", "postgres://u:p@h/d"),
             ("GERBANG_THEME", "jember"),
             ("GERBANG_METRICS_TOKEN", "t"),
+            ("GERBANG_CERTIFICATE_WEBHOOK_URL", "https://chat.example/hook/T0KEN"),
             ("GERBANG_MASTER_KEY_PREVIOUS", "old-key"),
             ("GERBANG_MASTER_KEY_NEXT", "next-key"),
             ("GERBANG_ACTOR", "nip"),
@@ -164,7 +165,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let s = settings(Some(&file), &env).unwrap();
-        for gone in ["postgres://", "\"x\"", "\"s\"", "\"t\"", "nip", "/bin", "old-key", "next-key"] {
+        for gone in ["postgres://", "\"x\"", "\"s\"", "\"t\"", "nip", "/bin", "old-key", "next-key", "T0KEN"] {
             assert!(!s.contains(gone), "{gone} in {s}");
         }
         for kept in [
@@ -176,7 +177,7 @@ mod tests {
             assert!(s.contains(kept), "{kept} missing from {s}");
         }
         assert!(
-            s.contains("# Left out here: database_url, master_key_next, master_key_previous, metrics_token, smtp_password, upstream[0].client_secret"),
+            s.contains("# Left out here: certificate_webhook_url, database_url, master_key_next, master_key_previous, metrics_token, smtp_password, upstream[0].client_secret"),
             "{s}"
         );
         assert!(target(dir.path(), "themes/../../etc/passwd").is_none());

@@ -472,11 +472,35 @@ async fn end_table(
     Ok(())
 }
 
+/// A file written out of an archive: readable by its owner only, as the archive's content is
+/// (settings name hosts and accounts; themes may be unpublished).
 fn create_member_file(dir: &Path, name: &str) -> Result<std::fs::File, BackupError> {
     let path = files::target(dir, name).ok_or_else(|| member_error(name, "its name leaves the target directory"))?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
     }
-    std::fs::File::create(&path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn files_written_out_of_an_archive_are_the_owners_only() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(super::create_member_file(dir.path(), "themes/jember/mail/reset.txt").unwrap());
+        let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("themes/jember/mail/reset.txt"), 0o600);
+        assert_eq!(mode("themes/jember/mail"), 0o700);
+        assert!(super::create_member_file(dir.path(), "../escape.txt").is_err());
+    }
 }
