@@ -597,3 +597,29 @@ async fn a_step_up_after_an_upstream_login_does_not_claim_a_password() {
     assert_eq!(claims["acr"], "urn:gerbang:loa:2");
     assert_eq!(claims["amr"], serde_json::json!(["x-upstream", "otp", "mfa"]), "no password was used");
 }
+
+/// A flow that went upstream and then, at the second step, back to the password form: the
+/// tokens name the password as the first factor, the one that was used last.
+#[tokio::test]
+async fn a_password_typed_after_an_upstream_first_step_is_the_first_factor() {
+    let fed = federation("scopes = \"openid profile nip\", nip_claim = \"nip\"", &[]).await;
+    let nip = unique_nip();
+    fed.up.asn(&nip, "Bayu Nugroho").await;
+    fed.down.asn(&nip, "Bayu Nugroho").await;
+    let (secret, _) = crate::factors::enrol(&fed.down, &browser(), &nip).await;
+    let b = browser();
+    let (rp, start, login_html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &login_html, &nip).await;
+    let res = b.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("name=\"code\""), "the upstream's first step, then the code");
+    let res = submit_login(&fed.down, &b, &login_html, &nip, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"code\""), "{html}");
+    let res = crate::factors::otp(&fed.down, &b, &html, "code", &crate::factors::code_now(&secret, 1)).await;
+    assert_eq!(res.status(), 303);
+    let tokens = redeem(&rp, &location(&res), start.verifier).await;
+    let claims = jwt_payload(&tokens.id_token().expect("id token").to_string());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}

@@ -223,6 +223,8 @@ pub async fn password(
         flow.pending_account = Some(account.id.clone());
         flow.pending_stamp = Some(stamp);
         flow.sid = None;
+        // The password is the first factor now, even where the flow went upstream before.
+        flow.first_factor = None;
         if let Err(e) = authorize::save_flow(&st.provider(), &flow).await {
             metrics::login(LoginResult::Error, "password", 1);
             tracing::error!(error = %e, "could not save the login flow");
