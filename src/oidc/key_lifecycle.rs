@@ -120,8 +120,16 @@ impl Keys {
         }
         let mut published = Vec::new();
         for alg in Alg::ALL {
-            if let Some(kid) = self.publish_next(db, alg, now).await? {
-                published.push((kid, alg));
+            match self.publish_next(db, alg, now).await {
+                Ok(Some(kid)) => published.push((kid, alg)),
+                Ok(None) => {}
+                Err(e) if !published.is_empty() => {
+                    // What was published is returned, to be recorded; the rest waits for the
+                    // scheduled rotation.
+                    tracing::error!(error = %e, alg = alg.as_str(), "a next signing key could not be published");
+                    break;
+                }
+                Err(e) => return Err(e),
             }
         }
         self.reload_at(db, now).await?;
@@ -150,8 +158,14 @@ impl Keys {
             if current.activates_at + self.policy.rotation_interval - self.policy.publish_delay > now {
                 continue;
             }
-            if let Some(kid) = self.publish_next(db, alg, now).await? {
-                published.push((kid, alg));
+            match self.publish_next(db, alg, now).await {
+                Ok(Some(kid)) => published.push((kid, alg)),
+                Ok(None) => {}
+                Err(e) if !published.is_empty() => {
+                    tracing::error!(error = %e, alg = alg.as_str(), "a next signing key could not be published");
+                    break;
+                }
+                Err(e) => return Err(e),
             }
         }
         if !published.is_empty() {
