@@ -118,20 +118,7 @@ impl Keys {
         if let Some(waiting) = rows.iter().filter(|r| r.state == "next").map(|r| r.activates_at).max() {
             return Err(KeyError::TooSoon((waiting - now).max(1)));
         }
-        let mut published = Vec::new();
-        for alg in Alg::ALL {
-            match self.publish_next(db, alg, now).await {
-                Ok(Some(kid)) => published.push((kid, alg)),
-                Ok(None) => {}
-                Err(e) if !published.is_empty() => {
-                    // What was published is returned, to be recorded; the rest waits for the
-                    // scheduled rotation.
-                    tracing::error!(error = %e, alg = alg.as_str(), "a next signing key could not be published");
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let published = self.publish_each(db, Alg::ALL.into_iter(), now).await?;
         self.reload_at(db, now).await?;
         if published.is_empty() {
             return Err(KeyError::TooSoon(self.policy.publish_delay));
@@ -148,16 +135,30 @@ impl Keys {
             return Ok(Vec::new());
         }
         let rows = key_store::list_published(db).await?;
-        let mut published = Vec::new();
-        for alg in Alg::ALL {
+        let due = Alg::ALL.into_iter().filter(|alg| {
             let of_alg = || rows.iter().filter(|r| r.alg == alg.as_str());
-            if of_alg().any(|r| r.state == "next") {
-                continue;
-            }
-            let Some(current) = of_alg().find(|r| r.state == "current") else { continue };
-            if current.activates_at + self.policy.rotation_interval - self.policy.publish_delay > now {
-                continue;
-            }
+            !of_alg().any(|r| r.state == "next")
+                && of_alg().find(|r| r.state == "current").is_some_and(|current| {
+                    current.activates_at + self.policy.rotation_interval - self.policy.publish_delay <= now
+                })
+        });
+        let published = self.publish_each(db, due, now).await?;
+        if !published.is_empty() {
+            self.reload_at(db, now).await?;
+        }
+        Ok(published)
+    }
+
+    /// Publishes a next key for each of `algs`. A failure after some were published returns
+    /// those, to be recorded (the rest waits for the scheduled rotation); before any, the error.
+    async fn publish_each(
+        &self,
+        db: &Db,
+        algs: impl Iterator<Item = Alg>,
+        now: i64,
+    ) -> Result<Vec<(String, Alg)>, KeyError> {
+        let mut published = Vec::new();
+        for alg in algs {
             match self.publish_next(db, alg, now).await {
                 Ok(Some(kid)) => published.push((kid, alg)),
                 Ok(None) => {}
@@ -167,9 +168,6 @@ impl Keys {
                 }
                 Err(e) => return Err(e),
             }
-        }
-        if !published.is_empty() {
-            self.reload_at(db, now).await?;
         }
         Ok(published)
     }

@@ -443,17 +443,7 @@ async fn an_application_needing_more_than_the_upstream_gives_steps_up_with_own_f
     let nip = unique_nip();
     fed.up.asn(&nip, "Lukman Hakim").await;
     fed.down.asn(&nip, "Lukman Hakim").await;
-    let redirect = format!("https://keu-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
-    let mut n =
-        NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
-    n.min_level = 2;
-    let (k, secret) = clients::register(&fed.down.state.db, &fed.down.state.redirect_policy, n, now()).await.unwrap();
-    let strict = TestClient {
-        id: k.id,
-        secret: secret.map(|s| s.expose().clone()),
-        redirect_uri: redirect,
-        post_logout_uri: String::new(),
-    };
+    let strict = fed.down.client_where(&["openid"], &[GrantType::AuthorizationCode], |n| n.min_level = 2).await;
     let strict_rp = fed.down.rp(&strict).await;
 
     // Without an authenticator here the level is out of reach: refused, no session.
@@ -572,18 +562,7 @@ async fn a_step_up_after_an_upstream_login_does_not_claim_a_password() {
     assert_eq!(b.get(&back).send().await.unwrap().status(), 303, "signed in at level 1, no factor yet");
     let (secret, _) = crate::factors::enrol(&fed.down, &b, &nip).await;
 
-    let redirect = format!("https://keu-{}.example.go.id/cb", uuid::Uuid::new_v4().simple());
-    let mut n =
-        NewClient::web("Keuangan", vec![redirect.clone()], vec!["openid".into()], vec![GrantType::AuthorizationCode]);
-    n.min_level = 2;
-    let (k, client_secret) =
-        clients::register(&fed.down.state.db, &fed.down.state.redirect_policy, n, now()).await.unwrap();
-    let strict = TestClient {
-        id: k.id,
-        secret: client_secret.map(|s| s.expose().clone()),
-        redirect_uri: redirect,
-        post_logout_uri: String::new(),
-    };
+    let strict = fed.down.client_where(&["openid"], &[GrantType::AuthorizationCode], |n| n.min_level = 2).await;
     let strict_rp = fed.down.rp(&strict).await;
     let start = start_auth(&strict_rp, &[]);
     let res = b.get(&start.url).send().await.unwrap();
