@@ -467,13 +467,27 @@ async fn an_application_needing_more_than_the_upstream_gives_steps_up_with_own_f
     let start = start_auth(&strict_rp, &[]);
     let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
     let back = via_upstream(&fed, &b, &html, &nip).await;
-    let res = b.get(&back).send().await.unwrap();
+    code_then_level_two_without_a_password(&fed, &b, &back, &strict_rp, start, &secret).await;
+}
+
+/// From `url` (the page after the upstream, or the application's authorization request), the
+/// second-factor page and its code (no password form), then the tokens: level 2, and `amr`
+/// naming the upstream first.
+async fn code_then_level_two_without_a_password(
+    fed: &Fed,
+    b: &reqwest::Client,
+    url: &str,
+    rp: &Rp,
+    start: AuthStart,
+    secret: &str,
+) {
+    let res = b.get(url).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("name=\"code\"") && !html.contains("name=\"password\""), "{html}");
-    let res = crate::factors::otp(&fed.down, &b, &html, "code", &crate::factors::code_now(&secret, 1)).await;
+    let res = crate::factors::otp(&fed.down, b, &html, "code", &crate::factors::code_now(secret, 1)).await;
     assert_eq!(res.status(), 303);
-    let tokens = redeem(&strict_rp, &location(&res), start.verifier).await;
+    let tokens = redeem(rp, &location(&res), start.verifier).await;
     let claims = jwt_payload(&tokens.id_token().expect("id token").to_string());
     assert_eq!(claims["acr"], "urn:gerbang:loa:2");
     assert_eq!(claims["amr"], serde_json::json!(["x-upstream", "otp", "mfa"]), "no password was used");
@@ -565,16 +579,8 @@ async fn a_step_up_after_an_upstream_login_does_not_claim_a_password() {
     let strict = fed.down.client_where(&["openid"], &[GrantType::AuthorizationCode], |n| n.min_level = 2).await;
     let strict_rp = fed.down.rp(&strict).await;
     let start = start_auth(&strict_rp, &[]);
-    let res = b.get(&start.url).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
-    assert!(html.contains("name=\"code\"") && !html.contains("name=\"password\""), "a step-up: {html}");
-    let res = crate::factors::otp(&fed.down, &b, &html, "code", &crate::factors::code_now(&secret, 1)).await;
-    assert_eq!(res.status(), 303);
-    let tokens = redeem(&strict_rp, &location(&res), start.verifier).await;
-    let claims = jwt_payload(&tokens.id_token().expect("id token").to_string());
-    assert_eq!(claims["acr"], "urn:gerbang:loa:2");
-    assert_eq!(claims["amr"], serde_json::json!(["x-upstream", "otp", "mfa"]), "no password was used");
+    let url = start.url.clone();
+    code_then_level_two_without_a_password(&fed, &b, &url, &strict_rp, start, &secret).await;
 }
 
 /// A flow that went upstream and then, at the second step, back to the password form: the
