@@ -37,9 +37,9 @@ impl Proof {
 
 const SCOPE: &str = "otp";
 
-/// Wrong second factors an account may take in [`DAY`], whatever the short-term lock allows:
-/// the short lock alone lets someone who knows the password guess a code again after every
-/// pause, about 1,400 times a day. 20 a day keeps the odds of guessing a six-digit code within
+/// Wrong codes (one-time or recovery) an account may take in [`DAY`], whatever the short-term
+/// lock allows: the short lock alone lets someone who knows the password guess a code again
+/// after every pause, about 1,400 times a day. 20 a day keeps the odds of guessing a six-digit code within
 /// the accepted steps near 2 % a year (NIST SP 800-63B caps consecutive failures at 100).
 pub const DAILY_FAILURES: u64 = 20;
 const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -90,7 +90,10 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
     // One reservation per attempt, taken before the proof is looked at: of parallel attempts
     // (on any replica) one is judged at a time, and no more than the policy allows in all.
     let policy = limits(st).per_account();
-    match st.cache.peek_count(&daily_key(&account_id)).await {
+    // Codes can be guessed; a passkey cannot (a failed or cancelled ceremony is no guess), so
+    // the day's cap neither counts nor stops passkeys: the owner's still works.
+    let guessable = !matches!(proof, Proof::Passkey(_));
+    match if guessable { st.cache.peek_count(&daily_key(&account_id)).await } else { Ok(0) } {
         Ok(n) if n >= DAILY_FAILURES => {
             metrics::login(LoginResult::Throttled, method, proof_level);
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::TooManyAttempts };
@@ -120,7 +123,9 @@ pub async fn second_factor(st: &AppState, flow: Flow, browser: &Browser<'_>, pro
             release(st, &account_id, &policy, now).await;
             audit::record(&st.db, Event::new("second_factor.failed").subject(&account_id).ip(browser.ip), now).await;
             hold.settled();
-            count_daily(st, &account_id, now).await;
+            if guessable {
+                count_daily(st, &account_id, now).await;
+            }
             return Step::SecondFactorAgain { flow, factors, refusal: Refusal::InvalidCode };
         }
         Err(CheckError::Unjudged(e)) => {
