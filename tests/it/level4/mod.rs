@@ -310,3 +310,39 @@ async fn a_passkey_answer_whose_ceremony_was_unreadable_locks_nobody_out() {
     assert_eq!(res.status(), 303, "accepted at once, not locked");
     assert!(location(&res).contains("code="), "{}", location(&res));
 }
+
+/// The day's cap on wrong codes stops codes, not passkeys: a passkey cannot be guessed, so the
+/// owner's still signs in after someone with the password used up the day's codes.
+#[tokio::test]
+async fn a_passkey_still_works_after_the_days_wrong_codes() {
+    let app = TestApp::spawn_localhost(&[]).await;
+    let (id, mut key) = with_passkey(&app, "Rina Kartika").await;
+    let nip = gerbang::identity::accounts::get(&app.state.db, &id).await.unwrap().unwrap().nip.unwrap();
+    let c = application(&app, 2, None).await;
+    let rp = app.rp(&c).await;
+    let second_step = || async {
+        let b = browser();
+        let start = start_auth(&rp, &[]);
+        let html = b.get(&start.url).send().await.unwrap().text().await.unwrap();
+        let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
+        assert_eq!(res.status(), 200, "the second-factor page");
+        (b, start, res.text().await.unwrap())
+    };
+    for _ in 0..gerbang::ops::login::DAILY_FAILURES {
+        app.advance(400);
+        let (b, _, html) = second_step().await;
+        assert_eq!(crate::factors::otp(&app, &b, &html, "code", "000000").await.status(), 401);
+    }
+    app.advance(400);
+    let (b, start, html) = second_step().await;
+    assert_eq!(crate::factors::otp(&app, &b, &html, "code", "000000").await.status(), 429, "codes are capped");
+    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
+    let options: Value =
+        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
+    let mut answer = form.to_vec();
+    answer.push(("credential", key.assert(&options).to_string()));
+    let res = b.post(app.url("/login/otp")).form(&answer).send().await.unwrap();
+    assert_eq!(res.status(), 303, "the passkey is not capped");
+    let t = redeem_code(&app, &c, &location(&res), start.verifier.secret()).await;
+    assert_eq!(t.id["acr"], "urn:gerbang:loa:3");
+}
