@@ -443,3 +443,65 @@ async fn the_console_sets_contact_details_unverified_after_confirmation() {
     let res = edit(false, &to.to_uppercase(), "+62 812-9999-0000").await.unwrap();
     assert_eq!((res.status().as_u16(), location(&res)), (303, path.clone()));
 }
+
+/// A password link goes to an address: once that address is no longer the account's (removed by
+/// the person, replaced by a proven one, or changed by an administrator), the link is closed.
+#[tokio::test]
+async fn password_links_close_when_their_address_stops_being_the_accounts() {
+    let app = with_mail(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (admin_nip, _) = staff(&app, "Admin", None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &admin_nip).await;
+    let nip = unique_nip();
+    let a = app.asn(&nip, "Wulan Sari").await;
+    let b = signed_in(&app, &nip).await;
+    let issue = || async {
+        account_store::set_email(&app.state.db, &a.id, Some(&unique_address()), true, now()).await.unwrap();
+        let res = http_client()
+            .post(app.url(&format!("/admin/api/v1/accounts/{}/password-reset", a.id)))
+            .bearer_auth(&token)
+            .json(&json!({ "delivery": "link" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let link = res.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string();
+        assert_eq!(browser().get(&link).send().await.unwrap().status(), 200, "open");
+        link
+    };
+    let closed = |link: String| async move { browser().get(&link).send().await.unwrap().status().as_u16() };
+
+    let link = issue().await;
+    let res = submit(&app, &b, "save", "", "").await;
+    assert_eq!(location(&res), "/account/contact?done=email_removed");
+    assert_eq!(closed(link).await, 410, "removed by the person");
+
+    let link = issue().await;
+    let proven = unique_address();
+    submit(&app, &b, "save", &proven, "").await;
+    let (status, _) = follow(&link_in(&app, &proven, 1).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored(&app, &a.id).await.email.as_deref(), Some(proven.as_str()));
+    assert_eq!(closed(link).await, 410, "replaced by a proven address");
+
+    let link = issue().await;
+    let res = http_client()
+        .patch(app.url(&format!("/admin/api/v1/accounts/{}", a.id)))
+        .bearer_auth(&token)
+        .json(&json!({ "email": unique_address() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(closed(link).await, 410, "changed by an administrator");
+
+    let link = issue().await;
+    let res = http_client()
+        .patch(app.url(&format!("/admin/api/v1/accounts/{}", a.id)))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Wulan Sari Dewi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(closed(link).await, 200, "an edit that leaves the address alone leaves the link open");
+}
