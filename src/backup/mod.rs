@@ -490,12 +490,12 @@ fn create_member_file(dir: &Path, name: &str) -> Result<std::fs::File, BackupErr
     options.open(&path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
+    #[cfg(unix)]
     #[test]
     fn files_written_out_of_an_archive_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         drop(super::create_member_file(dir.path(), "themes/jember/mail/reset.txt").unwrap());
         let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;

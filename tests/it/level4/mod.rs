@@ -41,6 +41,21 @@ async fn with_passkey(app: &TestApp, name: &str) -> (String, SoftPasskey) {
     (id, key)
 }
 
+/// Answers the second-factor page `html` with the passkey: its options, then the assertion.
+async fn second_step_with_passkey(
+    app: &TestApp,
+    b: &reqwest::Client,
+    html: &str,
+    key: &mut SoftPasskey,
+) -> reqwest::Response {
+    let form = [("login_id", hidden(html, "login_id")), ("csrf", hidden(html, "csrf"))];
+    let options: Value =
+        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
+    let mut answer = form.to_vec();
+    answer.push(("credential", key.assert(&options).to_string()));
+    b.post(app.url("/login/otp")).form(&answer).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_passkey_login_reaches_level_4_only_with_a_signer_binding() {
     let app = TestApp::spawn_localhost(&[]).await;
@@ -74,12 +89,7 @@ async fn a_passkey_login_reaches_level_4_only_with_a_signer_binding() {
     let res = submit_login(&app, &b, &html, &nip, PASSWORD).await;
     assert_eq!(res.status(), 200, "the second-factor page");
     let html = res.text().await.unwrap();
-    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
-    let options: Value =
-        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
-    let mut answer = form.to_vec();
-    answer.push(("credential", key.assert(&options).to_string()));
-    let res = b.post(app.url("/login/otp")).form(&answer).send().await.unwrap();
+    let res = second_step_with_passkey(&app, &b, &html, &mut key).await;
     assert_eq!(res.status(), 303);
     let t = redeem_code(&app, &c, &location(&res), start.verifier.secret()).await;
     assert_eq!(t.id["acr"], "urn:gerbang:loa:4");
@@ -336,12 +346,7 @@ async fn a_passkey_still_works_after_the_days_wrong_codes() {
     app.advance(400);
     let (b, start, html) = second_step().await;
     assert_eq!(crate::factors::otp(&app, &b, &html, "code", "000000").await.status(), 429, "codes are capped");
-    let form = [("login_id", hidden(&html, "login_id")), ("csrf", hidden(&html, "csrf"))];
-    let options: Value =
-        b.post(app.url("/login/otp/passkey-options")).form(&form).send().await.unwrap().json().await.unwrap();
-    let mut answer = form.to_vec();
-    answer.push(("credential", key.assert(&options).to_string()));
-    let res = b.post(app.url("/login/otp")).form(&answer).send().await.unwrap();
+    let res = second_step_with_passkey(&app, &b, &html, &mut key).await;
     assert_eq!(res.status(), 303, "the passkey is not capped");
     let t = redeem_code(&app, &c, &location(&res), start.verifier.secret()).await;
     assert_eq!(t.id["acr"], "urn:gerbang:loa:3");
