@@ -9,6 +9,7 @@ use super::clients::Client;
 use super::keys::TokenType;
 use super::Provider;
 use super::{has_scope, ErrorCode, OAuthError};
+use crate::auth::session;
 use crate::crypto;
 use crate::identity::accounts::{self, Account};
 use crate::identity::levels;
@@ -188,6 +189,17 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
         && row.expires_at > now
         && grant.expires_at > now;
     if !live || signer_lapsed(st, &grant, now).await.map_err(OAuthError::server)? {
+        return Ok(inactive);
+    }
+    // As for access tokens: a suspended or retired person's refresh token no longer counts,
+    // even where ending their sessions failed and the grant itself still stands.
+    let account = accounts::get(st.db, &grant.account_id).await.map_err(OAuthError::server)?;
+    if !account.as_ref().is_some_and(Account::is_active) {
+        return Ok(inactive);
+    }
+    // A refresh needs its login session (see `token::rotated`): once the session has ended,
+    // the token would be refused, so it is not active.
+    if session::current_sid(st.cache, &grant.sid).await.map_err(OAuthError::server)?.is_none() {
         return Ok(inactive);
     }
     Ok(json!({

@@ -110,6 +110,71 @@ async fn keys_are_published_before_they_sign_rotate_on_schedule_and_retire_after
     assert!(trail[4].2["keys"].as_array().unwrap().iter().any(|k| k == old_kid.as_str()));
 }
 
+/// A scheduled rotation whose second algorithm's key cannot be stored keeps (and records) the
+/// key it already published; the others follow at a later round.
+#[tokio::test]
+async fn a_rotation_that_fails_part_way_records_the_keys_it_published() {
+    let app = TestApp::spawn_with(&[("GERBANG_SIGNING_KEY_ROTATION_DAYS", "1")]).await;
+    let (first, _) = jwks(&app).await;
+    // The database refuses the ES256 key (a stand-in for a failure after the RS256 one).
+    let (make, drop) = match &app.state.db {
+        gerbang::store::Db::Sqlite(_) => (
+            vec![
+                "CREATE TRIGGER t_no_es256 BEFORE INSERT ON signing_keys WHEN NEW.alg = 'ES256' \
+                  BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            ],
+            "DROP TRIGGER t_no_es256",
+        ),
+        gerbang::store::Db::Postgres(_) => (
+            vec![
+                "CREATE FUNCTION no_es256() RETURNS trigger AS $$ BEGIN IF NEW.alg = 'ES256' THEN \
+                 RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER t_no_es256 BEFORE INSERT ON signing_keys FOR EACH ROW EXECUTE FUNCTION no_es256()",
+            ],
+            "DROP TRIGGER t_no_es256 ON signing_keys",
+        ),
+    };
+    let run = |sql: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            match &db {
+                gerbang::store::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+                gerbang::store::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+            }
+            .unwrap()
+        }
+    };
+    for sql in make {
+        run(sql).await;
+    }
+    let current = gerbang::store::keys::find(&app.state.db, &first[0]).await.unwrap().unwrap();
+    app.advance(current.activates_at + 86_400 - app.state.keys.publish_delay() - app.state.now());
+    gerbang::ops::upkeep::round(&app.state, 1, app.state.now()).await;
+    let (published, _) = jwks(&app).await;
+    let new: Vec<&String> = published.iter().filter(|k| !first.contains(k)).collect();
+    assert_eq!(new.len(), 1, "{published:?}");
+    assert!(new[0].starts_with("rs256-"), "{new:?}");
+    let trail = kinds(&app).await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!((trail[0].0.as_str(), trail[0].1.as_str()), ("keys.rotated", "system"));
+    let keys: Vec<&str> = trail[0].2["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(keys, [new[0].as_str()], "the published key is on the record");
+
+    // Once the database takes keys again, the next round publishes the two left, and the RS256
+    // key already waiting is not doubled.
+    run(drop).await;
+    app.advance(60);
+    gerbang::ops::upkeep::round(&app.state, 2, app.state.now()).await;
+    let (published, _) = jwks(&app).await;
+    assert_eq!(published.len(), 6, "{published:?}");
+    let trail = kinds(&app).await;
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    let mut algs: Vec<&str> =
+        trail[1].2["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "EdDSA"]);
+}
+
 const KEY_A: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
 const KEY_B: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
 const KEY_C: &str = "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M=";

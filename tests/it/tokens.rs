@@ -485,3 +485,71 @@ async fn a_refresh_token_sent_many_times_at_once_is_spent_once_and_its_family_re
         post_form(&app, "/token", &c, &[("grant_type", "refresh_token"), ("refresh_token", next)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
+
+#[tokio::test]
+async fn a_suspended_persons_refresh_token_introspects_inactive_even_where_its_grant_stands() {
+    let app = TestApp::spawn().await;
+    let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
+    let nip = unique_nip();
+    let person = app.asn(&nip, "Pegawai").await;
+    let rp = app.rp(&web).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let code = query(&cb)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", web.redirect_uri.as_str()),
+        ("code_verifier", start.verifier.secret().as_str()),
+    ];
+    let (status, t) = post_form(&app, "/token", &web, &form).await;
+    assert_eq!(status, 200, "{t}");
+    let (rt, at) = (t["refresh_token"].as_str().unwrap(), t["access_token"].as_str().unwrap());
+    assert!(introspect(&app, &web, rt).await);
+
+    // The status alone, as when ending the person's sessions failed after the change: the
+    // grant is not revoked, and the account is what must stop the tokens.
+    let now = app.state.clock.now();
+    assert!(gerbang::store::accounts::set_status(&app.state.db, &person.id, "suspended", now).await.unwrap());
+    assert!(!introspect(&app, &web, at).await, "the access token");
+    assert!(!introspect(&app, &web, rt).await, "the refresh token");
+    let (status, body) =
+        post_form(&app, "/token", &web, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+}
+
+/// Introspection answers what a refresh would: a refresh token whose login session has ended
+/// is not active, even where its grant was not revoked with the session (a grant made while
+/// the session was ending).
+#[tokio::test]
+async fn a_refresh_token_of_an_ended_session_introspects_inactive() {
+    let app = TestApp::spawn().await;
+    let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
+    let nip = unique_nip();
+    let person = app.asn(&nip, "Pegawai").await;
+    let rp = app.rp(&web).await;
+    let start = start_auth(&rp, &["profile"]);
+    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
+    let code = query(&cb)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", web.redirect_uri.as_str()),
+        ("code_verifier", start.verifier.secret().as_str()),
+    ];
+    let (status, t) = post_form(&app, "/token", &web, &form).await;
+    assert_eq!(status, 200, "{t}");
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert!(introspect(&app, &web, rt).await);
+
+    // The session alone ends; its grant stays unrevoked.
+    let st = &app.state;
+    let sessions = gerbang::auth::session::list_for_account(&st.cache, &person.id, st.now()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let memory = gerbang::oidc::logout::session_memory(&st.config);
+    assert!(gerbang::auth::session::end_by_sid(&st.cache, &person.id, &sessions[0].sid, memory).await.unwrap());
+    assert!(!introspect(&app, &web, rt).await, "the session has ended");
+    let (status, body) =
+        post_form(&app, "/token", &web, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+}
