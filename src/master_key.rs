@@ -14,7 +14,7 @@
 //!    that the root is just one more sealed value, re-wrapped by a rotation and never replaced.
 //!    A random root would have changed every derived value on upgrade.
 
-use crate::crypto::{self, CryptoError, MasterKey, SealedUnder};
+use crate::crypto::{CryptoError, MasterKey, SealedUnder};
 use crate::store::sealed::{self, SealedColumn, ROOT_CONTEXT};
 use crate::store::{Db, StoreError};
 
@@ -105,37 +105,6 @@ pub async fn status(db: &Db, master: &MasterKey) -> Result<Vec<ColumnCount>, Mas
         out.push(count);
     }
     Ok(out)
-}
-
-/// The ids of the master keys the stored secrets are under: the current one always, and any
-/// other that still holds values (the previous or next key during a rotation, or a key this
-/// process does not hold). What a backup needs besides the current key to be restored.
-pub async fn key_ids_in_use(db: &Db, master: &MasterKey) -> Result<Vec<String>, MasterKeyError> {
-    let mut ids = key_ids_found(db).await?;
-    if !ids.contains(&master.id()) {
-        ids.push(master.id());
-        ids.sort();
-    }
-    Ok(ids)
-}
-
-/// The ids of the master keys the stored secrets are under, read from the values' headers, so
-/// without holding any key (a backup job given no master key still lists what a restore needs).
-/// Values from before values carried a key id cannot be placed; `master-key rotate` gives them one.
-pub async fn key_ids_found(db: &Db) -> Result<Vec<String>, MasterKeyError> {
-    let mut ids = std::collections::BTreeSet::new();
-    for column in SealedColumn::ALL {
-        let mut after = String::new();
-        loop {
-            let rows = sealed::page(db, column, &after, BATCH).await?;
-            ids.extend(rows.iter().filter_map(|row| crypto::sealed_key_id(&row.sealed)));
-            match rows.last() {
-                Some(last) if rows.len() as i64 == BATCH => after = last.id.clone(),
-                _ => break,
-            }
-        }
-    }
-    Ok(ids.into_iter().collect())
 }
 
 /// Re-sealed values per column.

@@ -1,6 +1,7 @@
 //! One-time links sent or shown to people: password reset, account activation, e-mail
 //! verification and citizen registration. Each is single use, expires, is stored only as a
-//! hash, and replaces the open link of the same purpose for the same account. A refused link
+//! hash, and replaces the open link of the same purpose for the same account, except that a link
+//! asked for through "forgot password" replaces only links asked for the same way. A refused link
 //! says why (unknown, used or expired): its secret is 256 random bits, so naming the reason
 //! tells an attacker nothing, and it tells the person what to do.
 
@@ -103,8 +104,12 @@ pub enum LinkError {
     Random(String),
 }
 
-/// Issues a link for `purpose`. `account_id` is absent only for registrations, whose account
-/// does not exist yet.
+/// `issued_by` of a link the person asked for themselves through "forgot password".
+pub const SELF_SERVICE: &str = "self";
+
+/// Issues a link for `purpose`, closing the account's older open links of that purpose: the
+/// newest one a person was sent or handed is the one that works. `account_id` is absent only
+/// for registrations, whose account does not exist yet.
 pub async fn issue(
     db: &Db,
     issuer: &str,
@@ -112,6 +117,35 @@ pub async fn issue(
     account_id: Option<&str>,
     target: &str,
     issued_by: &str,
+    now: i64,
+) -> Result<Issued, LinkError> {
+    insert(db, issuer, purpose, account_id, target, issued_by, store::Replaces::Every, now).await
+}
+
+/// Issues a reset or activation link asked for through "forgot password" (which anyone who
+/// knows a NIP or NIK can do). It closes only earlier links asked for that way, never one the
+/// help desk handed out: otherwise a stranger could kill that link with one request, and keep
+/// killing each new one.
+pub async fn issue_self_service(
+    db: &Db,
+    issuer: &str,
+    purpose: Purpose,
+    account_id: &str,
+    now: i64,
+) -> Result<Issued, LinkError> {
+    let replaces = store::Replaces::IssuedBy(SELF_SERVICE);
+    insert(db, issuer, purpose, Some(account_id), "", SELF_SERVICE, replaces, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    db: &Db,
+    issuer: &str,
+    purpose: Purpose,
+    account_id: Option<&str>,
+    target: &str,
+    issued_by: &str,
+    replaces: store::Replaces<'_>,
     now: i64,
 ) -> Result<Issued, LinkError> {
     let token = crypto::random_token(32).map_err(|e| LinkError::Random(e.to_string()))?;
@@ -125,7 +159,7 @@ pub async fn issue(
         expires_at: now + LIFETIME,
         used_at: None,
     };
-    store::insert(db, &row, &token_hash(&token)).await?;
+    store::insert(db, &row, &token_hash(&token), replaces).await?;
     Ok(Issued { id: row.id, url: format!("{issuer}{}{token}", purpose.path()), expires_at: row.expires_at })
 }
 

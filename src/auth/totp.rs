@@ -10,6 +10,12 @@ use crate::store::{Db, StoreError};
 
 pub const STEP_SECONDS: i64 = 30;
 pub const DIGITS: u32 = 6;
+/// How long a started enrolment waits for its first code. Until then every showing of the
+/// enrolment page shows the same secret (a reload, a second tab or a prefetch must not void the
+/// QR code being scanned); after it, the next showing makes a new one and the old one can no
+/// longer be confirmed, so a secret left on an abandoned screen does not stay usable for ever.
+/// Long enough to install an app and scan a code.
+pub const PENDING_SECONDS: i64 = 15 * 60;
 
 /// HOTP (RFC 4226 §5.3) for one counter value.
 pub fn hotp(secret: &[u8], counter: u64) -> u32 {
@@ -54,6 +60,12 @@ pub enum TotpError {
     /// The secret could not be read, so no code was compared: the attempt has no verdict.
     #[error("the authenticator secret could not be read: {0}")]
     Unread(StoreError),
+    /// An authenticator is confirmed already: it is removed before another is enrolled.
+    #[error("an authenticator app is enrolled already")]
+    Enrolled,
+    /// The enrolment was removed (the factor or the account) while it was being started.
+    #[error("the enrolment was removed while it was being started")]
+    Removed,
 }
 
 /// What the enrolment page shows: the key to type in and the `otpauth://` URI as a QR code.
@@ -63,7 +75,14 @@ pub struct Enrolment {
     pub qr_svg_data_uri: String,
 }
 
-/// Starts an enrolment with a fresh 160-bit secret (RFC 4226 §4 recommends 160 bits).
+/// Whether `row` is an enrolment still waiting for its first code at `now`.
+fn fresh_pending(row: &store::TotpRow, now: i64) -> bool {
+    !row.confirmed && row.created_at > now - PENDING_SECONDS
+}
+
+/// The enrolment to show: the pending one while it is fresh, else one started with a new
+/// 160-bit secret (RFC 4226 §4 recommends 160 bits). Two showings at once end with one secret:
+/// the new one is stored only where no fresh one is, and what is stored is what is shown.
 pub async fn start_enrolment(
     db: &Db,
     master: &MasterKey,
@@ -72,10 +91,28 @@ pub async fn start_enrolment(
     issuer_name: &str,
     now: i64,
 ) -> Result<Enrolment, TotpError> {
-    let secret: [u8; 20] = crypto::random_bytes().map_err(|_| TotpError::Sealed)?;
-    let sealed = master.seal(&format!("totp:{account_id}"), &secret).map_err(|_| TotpError::Sealed)?;
-    store::put_pending_totp(db, account_id, &sealed, now).await?;
-    let secret_base32 = BASE32_NOPAD.encode(&secret);
+    let stored = match store::get_totp(db, account_id).await? {
+        Some(row) if row.confirmed => return Err(TotpError::Enrolled),
+        Some(row) if fresh_pending(&row, now) => row,
+        _ => {
+            let secret: [u8; 20] = crypto::random_bytes().map_err(|_| TotpError::Sealed)?;
+            let sealed = master.seal(&format!("totp:{account_id}"), &secret).map_err(|_| TotpError::Sealed)?;
+            store::start_pending_totp(db, account_id, &sealed, now, now - PENDING_SECONDS).await?;
+            // Ours, or the one a simultaneous showing stored first, or a confirmed one.
+            match store::get_totp(db, account_id).await? {
+                Some(row) if !row.confirmed => row,
+                Some(_) => return Err(TotpError::Enrolled),
+                None => return Err(TotpError::Removed),
+            }
+        }
+    };
+    let secret = master.open(&format!("totp:{account_id}"), &stored.secret).map_err(|_| TotpError::Sealed)?;
+    enrolment(&secret, label, issuer_name)
+}
+
+/// The key, `otpauth://` URI and QR code of `secret`.
+fn enrolment(secret: &[u8], label: &str, issuer_name: &str) -> Result<Enrolment, TotpError> {
+    let secret_base32 = BASE32_NOPAD.encode(secret);
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
     let uri = format!(
         "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={}&period={}",
@@ -95,16 +132,19 @@ pub async fn start_enrolment(
     Ok(Enrolment { secret_base32, uri, qr_svg_data_uri })
 }
 
-async fn secret(db: &Db, master: &MasterKey, account_id: &str, confirmed: bool) -> Result<Option<Vec<u8>>, TotpError> {
+/// The confirmed authenticator's secret, if there is one.
+async fn confirmed_secret(db: &Db, master: &MasterKey, account_id: &str) -> Result<Option<Vec<u8>>, TotpError> {
     match store::get_totp(db, account_id).await? {
-        Some(row) if row.confirmed == confirmed => {
+        Some(row) if row.confirmed => {
             Ok(Some(master.open(&format!("totp:{account_id}"), &row.secret).map_err(|_| TotpError::Sealed)?))
         }
         _ => Ok(None),
     }
 }
 
-/// Confirms a pending enrolment with a first code from the authenticator.
+/// Confirms a fresh pending enrolment with a first code from the authenticator. The update
+/// names the very secret the code was checked against, so a secret replaced meanwhile (or a
+/// second confirmation) is not confirmed: once, and only for the secret that was shown.
 pub async fn confirm_enrolment(
     db: &Db,
     master: &MasterKey,
@@ -112,9 +152,12 @@ pub async fn confirm_enrolment(
     code: &str,
     now: i64,
 ) -> Result<bool, TotpError> {
-    let Some(secret) = secret(db, master, account_id, false).await? else { return Ok(false) };
+    let Some(row) = store::get_totp(db, account_id).await?.filter(|r| fresh_pending(r, now)) else {
+        return Ok(false);
+    };
+    let secret = master.open(&format!("totp:{account_id}"), &row.secret).map_err(|_| TotpError::Sealed)?;
     let Some(step) = matching_step(&secret, code, now) else { return Ok(false) };
-    Ok(store::confirm_totp(db, account_id, step).await?)
+    Ok(store::confirm_totp(db, account_id, &row.secret, step).await?)
 }
 
 pub async fn is_enrolled(db: &Db, account_id: &str) -> Result<bool, StoreError> {
@@ -125,7 +168,7 @@ pub async fn is_enrolled(db: &Db, account_id: &str) -> Result<bool, StoreError> 
 /// spending its step so a replay is refused. A database error before any code was compared
 /// comes back as [`TotpError::Unread`]; one after it (spending the step) as [`TotpError::Store`].
 pub async fn verify(db: &Db, master: &MasterKey, account_id: &str, code: &str, now: i64) -> Result<bool, TotpError> {
-    let secret = match secret(db, master, account_id, true).await {
+    let secret = match confirmed_secret(db, master, account_id).await {
         Err(TotpError::Store(e)) => return Err(TotpError::Unread(e)),
         read => read?,
     };

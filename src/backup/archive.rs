@@ -10,12 +10,15 @@
 //!
 //! Record: one tag byte, a big-endian `u32` length, the payload. Tags: `H` header (JSON), `B`
 //! member begins (JSON), `D` member data (at most [`CHUNK`] bytes), `E` member ends (JSON),
-//! `Z` manifest (JSON), after which the stream must end.
+//! `Z` manifest (JSON), after which the stream must end. An authenticated archive's manifest
+//! record ends with its MAC (see [`super::mac`]).
 
 use std::io::{self, Read, Write};
 
 use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
+
+use super::mac::{self, AuthError, Authenticity, HeldKey, Policy, Presented};
 
 /// First bytes of the decrypted content.
 pub const MAGIC: &[u8] = b"GERBANG-BACKUP\n";
@@ -48,6 +51,10 @@ pub struct Header {
     /// Absent from archives written before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub master_keys: Vec<String>,
+    /// The id of the master key the archive's MAC is keyed from; absent from an archive
+    /// without one (written before it existed, or without the master key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,16 +154,32 @@ fn json_record(out: &mut impl Write, tag: u8, value: &impl Serialize) -> io::Res
 pub struct ArchiveWriter<W: Write> {
     out: W,
     header: Header,
+    /// The header record as written, and the key the MAC is computed with at the end.
+    header_bytes: Vec<u8>,
+    mac: Option<HeldKey>,
     members: Vec<Entry>,
     open: Option<Open>,
     buf: Vec<u8>,
 }
 
 impl<W: Write> ArchiveWriter<W> {
-    pub fn new(mut out: W, header: Header) -> io::Result<Self> {
+    /// An archive without a MAC (a backup run without the master key).
+    pub fn new(out: W, header: Header) -> io::Result<Self> {
+        Self::start(out, header, None)
+    }
+
+    /// An archive authenticated with a MAC keyed from `key`, which the header then names.
+    pub fn authenticated(out: W, mut header: Header, key: HeldKey) -> io::Result<Self> {
+        header.mac_key = Some(key.id().to_string());
+        Self::start(out, header, Some(key))
+    }
+
+    fn start(mut out: W, header: Header, mac: Option<HeldKey>) -> io::Result<Self> {
         out.write_all(MAGIC)?;
-        json_record(&mut out, b'H', &header)?;
-        Ok(ArchiveWriter { out, header, members: Vec::new(), open: None, buf: Vec::with_capacity(CHUNK) })
+        let header_bytes = serde_json::to_vec(&header).map_err(io::Error::other)?;
+        record(&mut out, b'H', &header_bytes)?;
+        let buf = Vec::with_capacity(CHUNK);
+        Ok(ArchiveWriter { out, header, header_bytes, mac, members: Vec::new(), open: None, buf })
     }
 
     pub fn begin(&mut self, name: &str, kind: MemberKind) -> io::Result<()> {
@@ -210,7 +233,12 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn finish(mut self) -> io::Result<(W, Manifest)> {
         self.end()?;
         let manifest = Manifest { header: self.header, members: self.members };
-        json_record(&mut self.out, b'Z', &manifest)?;
+        let bytes = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
+        let payload = match &self.mac {
+            Some(key) => mac::splice(key, &self.header_bytes, &bytes)?,
+            None => bytes,
+        };
+        record(&mut self.out, b'Z', &payload)?;
         Ok((self.out, manifest))
     }
 }
@@ -231,9 +259,12 @@ pub enum Event {
 pub struct ArchiveReader<R: Read> {
     input: R,
     header: Header,
+    /// The header record as read: what the MAC covers.
+    header_bytes: Vec<u8>,
     members: Vec<Entry>,
     open: Option<Open>,
     manifest: Option<Manifest>,
+    presented: Option<Presented>,
 }
 
 impl<R: Read> ArchiveReader<R> {
@@ -251,7 +282,15 @@ impl<R: Read> ArchiveReader<R> {
         if header.format > FORMAT {
             return Err(ArchiveError::NewerFormat(header.format));
         }
-        Ok(ArchiveReader { input, header, members: Vec::new(), open: None, manifest: None })
+        Ok(ArchiveReader {
+            input,
+            header,
+            header_bytes: payload,
+            members: Vec::new(),
+            open: None,
+            manifest: None,
+            presented: None,
+        })
     }
 
     pub fn header(&self) -> &Header {
@@ -295,6 +334,7 @@ impl<R: Read> ArchiveReader<R> {
             }
             (b'Z', None) => {
                 let m: Manifest = parse(&payload, "manifest")?;
+                let presented = mac::presented(&payload, parse(&payload, "manifest")?);
                 if m.header != self.header {
                     return Err(ArchiveError::Damaged("the manifest's header differs from the archive's".into()));
                 }
@@ -323,6 +363,7 @@ impl<R: Read> ArchiveReader<R> {
                     Err(e) => return Err(damaged(e)),
                 }
                 self.manifest = Some(m);
+                self.presented = presented;
                 Ok(None)
             }
             _ => Err(ArchiveError::Damaged(format!("unexpected record `{}`", char::from(tag).escape_default()))),
@@ -332,6 +373,20 @@ impl<R: Read> ArchiveReader<R> {
     /// The manifest, once [`next_event`](Self::next_event) returned `None`.
     pub fn manifest(&self) -> Option<&Manifest> {
         self.manifest.as_ref()
+    }
+
+    /// Whether the archive is authentic under `policy`: refused where the header already
+    /// tells, before any member is read.
+    pub fn precheck(&self, policy: &Policy) -> Result<(), AuthError> {
+        mac::precheck(&self.header, policy)
+    }
+
+    /// The verdict on the archive's authenticity, once the manifest was read and checked.
+    pub fn authenticity(&self, policy: &Policy) -> Result<Authenticity, AuthError> {
+        if self.manifest.is_none() {
+            return Err(AuthError::Forged);
+        }
+        mac::check(&self.header, &self.header_bytes, self.presented.as_ref(), policy)
     }
 }
 
@@ -374,6 +429,7 @@ mod tests {
             created_at: 1,
             master_key_check: None,
             master_keys: Vec::new(),
+            mac_key: None,
         }
     }
 

@@ -4,25 +4,31 @@
 //!
 //! The master key is not in the archive: it is kept apart, and a restore needs the same key for
 //! the sealed values (signing keys, second factors) and the audit chain's MACs to open. The
-//! header carries a value derived from it so a restore with another key is refused up front.
+//! header carries a value derived from it so a restore with another key is refused up front,
+//! and the archive is authenticated with a MAC keyed from it ([`mac`]): the age key it is
+//! encrypted to is public, so only the MAC shows that this region wrote it.
 
 pub mod archive;
 pub mod files;
 pub mod keys;
+pub mod mac;
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
+use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::crypto;
 use crate::store::backup::{Column, Snapshot};
 use crate::store::restore::{self, Restore, RestoreError};
+use crate::store::sealed::SealedColumn;
 use crate::store::{Db, StoreError};
 use archive::{ArchiveError, ArchiveReader, ArchiveWriter, Entry, Header, Manifest, MemberKind, FORMAT};
 use keys::{KeyError, Lock, Unlock};
+use mac::{AuthError, Authenticity, HeldKey, Policy};
 
 /// The audit record of a backup taken, and of a restore done.
 pub const TAKEN: &str = "backup.created";
@@ -34,6 +40,8 @@ pub enum BackupError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error(
         "the archive's database schema (version {archive}) is newer than this gerbang's (version {binary}): restore it with the gerbang version that wrote it ({gerbang}) or a later one"
     )]
@@ -111,11 +119,34 @@ pub struct Extras {
     pub themes: Vec<(String, PathBuf)>,
 }
 
-/// The master key a backup is taken under (when the backup job holds it), and the ids of every
-/// master key its sealed values need (see [`crate::master_key::key_ids_in_use`]).
+/// The master key a backup is taken under, when the backup job holds it: the archive is then
+/// authenticated with it, and its id listed among those a restore needs.
 pub struct Sealing {
     pub master: Option<[u8; 32]>,
-    pub keys: Vec<String>,
+}
+
+/// The ids of the master keys the snapshot's sealed values are under (from the values' headers,
+/// so without holding any key), read inside the snapshot the tables are read from. Read before
+/// it, as they once were, a value re-sealed in between by a rotation could be under a key the
+/// header does not list. Values from before values carried a key id cannot be placed.
+async fn sealed_key_ids(snap: &mut Snapshot) -> Result<std::collections::BTreeSet<String>, BackupError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for column in SealedColumn::ALL {
+        let Some((table, name)) = column.name().split_once('.') else { continue };
+        let Some(table) = snap.tables.iter().find(|t| t.name == table).cloned() else { continue };
+        let Some(i) = table.columns.iter().position(|c| c.name == name) else { continue };
+        snap.rows(&table, |values| -> Result<(), BackupError> {
+            // Blobs travel as base64 (`store::backup`).
+            let bytes =
+                values.get(i).and_then(Value::as_str).map(|v| base64::engine::general_purpose::STANDARD.decode(v));
+            if let Some(id) = bytes.and_then(Result::ok).and_then(|b| crypto::sealed_key_id(&b)) {
+                ids.insert(id);
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(ids)
 }
 
 /// Writes an archive of `db` to `out` (through `out.partial`, renamed when complete, so a
@@ -173,16 +204,25 @@ async fn write_archive(
             "the database holds no Gerbang schema: nothing to back up (check database_url)".into(),
         ));
     }
+    let master = sealing.and_then(|s| s.master.as_ref());
+    let mac_key = master.map(HeldKey::new).transpose()?;
+    let mut master_keys = sealed_key_ids(&mut snap).await?;
+    // The current key always: what the restored installation seals with from then on.
+    master_keys.extend(mac_key.as_ref().map(|k| k.id().to_string()));
     let header = Header {
         format: FORMAT,
         gerbang: env!("CARGO_PKG_VERSION").into(),
         schema: snap.schema,
         database: db.kind().into(),
         created_at: now,
-        master_key_check: sealing.and_then(|s| s.master.as_ref()).map(master_key_check),
-        master_keys: sealing.map(|s| s.keys.clone()).unwrap_or_default(),
+        master_key_check: master.map(master_key_check),
+        master_keys: master_keys.into_iter().collect(),
+        mac_key: None,
     };
-    let mut w = ArchiveWriter::new(encrypted, header)?;
+    let mut w = match mac_key {
+        Some(key) => ArchiveWriter::authenticated(encrypted, header, key)?,
+        None => ArchiveWriter::new(encrypted, header)?,
+    };
     for table in snap.tables.clone() {
         w.begin(&format!("tables/{}.jsonl", table.name), MemberKind::Table)?;
         let head = json!({ "table": table.name, "columns": table.columns });
@@ -225,6 +265,7 @@ pub struct Checked {
     /// Whether the master key given matches the one the backup was taken under (`None`: one
     /// of the two is unknown).
     pub master_key_matches: Option<bool>,
+    pub authenticity: Authenticity,
 }
 
 fn open_archive(path: &Path, unlock: &Unlock) -> Result<ArchiveReader<impl Read>, BackupError> {
@@ -254,13 +295,21 @@ fn master_matches(header: &Header, master: Option<&[u8; 32]>) -> Option<bool> {
     }
 }
 
-/// Reads the whole archive, checking every member and every row; nothing is written.
-pub async fn verify(path: &Path, unlock: &Unlock, master: Option<&[u8; 32]>) -> Result<Checked, BackupError> {
+/// Reads the whole archive, checking every member and every row, and its MAC as `policy` says;
+/// nothing is written.
+pub async fn verify(
+    path: &Path,
+    unlock: &Unlock,
+    master: Option<&[u8; 32]>,
+    policy: &Policy<'_>,
+) -> Result<Checked, BackupError> {
     let mut reader = open_archive(path, unlock)?;
     check_schema(&reader.header().database.clone(), reader.header())?;
+    reader.precheck(policy)?;
     let master_key_matches = master_matches(reader.header(), master);
     let manifest = replay(&mut reader, None, None).await?;
-    Ok(Checked { manifest, master_key_matches })
+    let authenticity = reader.authenticity(policy)?;
+    Ok(Checked { manifest, master_key_matches, authenticity })
 }
 
 /// What a restore did.
@@ -271,21 +320,25 @@ pub struct Restored {
     /// Whether a database with data was emptied first.
     pub forced: bool,
     pub files_written: Option<PathBuf>,
+    pub authenticity: Authenticity,
 }
 
 /// Restores the archive into `db`: migrations up to the archive's schema, every row in one
 /// transaction (refused on a database with data unless `force`), then the remaining migrations;
 /// the caller records it in the trail (`ops::backup`). With `files_to`, the settings and
-/// themes are written under that directory (which must be empty or absent).
+/// themes are written under that directory (which must be empty or absent). `held`: the master
+/// keys configured here; the archive's MAC must verify under the one it names, or (without a
+/// MAC) `accept_unauthenticated` must say so; the rows are committed only then.
 pub async fn restore(
     db: &Db,
     path: &Path,
     unlock: &Unlock,
     master: &[u8; 32],
-    held: &[String],
+    held: &[HeldKey],
     how: &RestoreOptions<'_>,
 ) -> Result<Restored, BackupError> {
-    let RestoreOptions { force, files_to } = *how;
+    let RestoreOptions { force, files_to, accept_unauthenticated } = *how;
+    let policy = Policy { keys: Some(held), accept_unauthenticated };
     if let Some(dir) = files_to {
         if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
             return Err(BackupError::Io(format!("{} is not empty: give an empty or new directory", dir.display())));
@@ -294,10 +347,12 @@ pub async fn restore(
     let mut reader = open_archive(path, unlock)?;
     let header = reader.header().clone();
     check_schema(db.kind(), &header)?;
+    reader.precheck(&policy)?;
     if master_matches(&header, Some(master)) == Some(false) {
         return Err(BackupError::WrongMasterKey);
     }
-    let missing = missing_keys(&header, held);
+    let held_ids: Vec<String> = held.iter().map(|k| k.id().to_string()).collect();
+    let missing = missing_keys(&header, &held_ids);
     if !missing.is_empty() {
         return Err(BackupError::MasterKeysMissing(missing.join(", ")));
     }
@@ -308,10 +363,14 @@ pub async fn restore(
     let mut target = Restore::begin(db, force).await?;
     let existed = files_to.is_some_and(Path::exists);
     let replayed = match replay(&mut reader, Some(&mut target), files_to).await {
-        Ok(manifest) => target.commit().await.map(|()| manifest).map_err(BackupError::from),
+        // Checked before the commit: the rows of an archive that is not authentic never land.
+        Ok(manifest) => match reader.authenticity(&policy) {
+            Ok(a) => target.commit().await.map(|()| (manifest, a)).map_err(BackupError::from),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e),
     };
-    let manifest = match replayed {
+    let (manifest, authenticity) = match replayed {
         Ok(m) => m,
         Err(e) => {
             // Nothing of the database changed; neither does the directory: files from an
@@ -327,7 +386,7 @@ pub async fn restore(
         let binary = restore::binary_schema(db.kind());
         return Err(BackupError::UpgradeAfterRestore { rows, archive: header.schema, binary, cause: e.to_string() });
     }
-    Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf) })
+    Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf), authenticity })
 }
 
 /// Removes what a failed restore wrote under `dir` (which was new, or empty when it began).
@@ -345,11 +404,12 @@ fn discard_files(dir: &Path, existed: bool) {
 }
 
 /// How a restore goes: `force` empties a database with data first, `files_to` receives the
-/// settings and themes.
+/// settings and themes, `accept_unauthenticated` takes an archive without a MAC.
 #[derive(Clone, Copy)]
 pub struct RestoreOptions<'a> {
     pub force: bool,
     pub files_to: Option<&'a Path>,
+    pub accept_unauthenticated: bool,
 }
 
 /// The member being read.

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use super::fail;
 use crate::backup::keys::{self, Lock, Unlock};
+use crate::backup::mac::{Authenticity, HeldKey, Policy};
 use crate::backup::{self, files, Extras};
 use crate::config::Config;
 use crate::ops::{Operator, Principal};
-use crate::state::{load_master_key, now};
+use crate::state::{load_master_key, load_optional_master_key, now};
 use crate::store::Db;
 
 const MASTER_KEY_WARNING: &str = "The master key is NOT in this archive. Keep a copy of it apart from the backup media: a restore needs it to open the signing keys and the audit chain.";
@@ -21,6 +22,12 @@ const MASTER_KEY_WARNING: &str = "The master key is NOT in this archive. Keep a 
 /// Said when the backup ran without the master key (`master_key` or the data directory's
 /// `master.key`): it could not be recorded in the audit trail.
 const NOT_AUDITED: &str = "not recorded in the audit trail: no master key here (give GERBANG_MASTER_KEY_FILE, as the server has, so backups are audited)";
+
+/// Said when the backup ran without the master key: the archive carries no MAC.
+const NOT_AUTHENTICATED: &str = "NOT authenticated: no master key here, so nothing will show this region wrote the archive, and a restore refuses it unless given --accept-unauthenticated (give GERBANG_MASTER_KEY_FILE, as the server has)";
+
+/// Said when an archive without a MAC was taken with --accept-unauthenticated.
+const ACCEPTED_UNAUTHENTICATED: &str = "the archive is NOT authenticated (it carries no MAC) and was taken because --accept-unauthenticated was given: nothing shows this region wrote it";
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -52,6 +59,10 @@ enum BackupSub {
         file: PathBuf,
         #[command(flatten)]
         key: UnlockArgs,
+        /// Check an archive that carries no MAC (written by an earlier gerbang, or without the
+        /// master key) instead of refusing it; compare its SHA-256 with the recorded one first.
+        #[arg(long)]
+        accept_unauthenticated: bool,
         #[arg(long)]
         json: bool,
     },
@@ -79,6 +90,11 @@ pub(super) struct RestoreCmd {
     /// Also write the archived settings (`settings.toml`) and themes into this new directory.
     #[arg(long, value_name = "DIR")]
     files_to: Option<PathBuf>,
+    /// Restore an archive that carries no MAC (written by an earlier gerbang, or without the
+    /// master key) instead of refusing it: only after comparing its SHA-256 with the one
+    /// recorded when it was taken. The restore is recorded as unauthenticated.
+    #[arg(long)]
+    accept_unauthenticated: bool,
     #[arg(long)]
     json: bool,
 }
@@ -110,11 +126,16 @@ fn unlock(args: &UnlockArgs) -> Result<Unlock, String> {
     }
 }
 
-/// The ids of the master keys configured here (the master key, and the previous and next one
-/// during a rotation).
-fn held_key_ids(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<String>> {
-    let (sealer, _) = crate::state::sealer_of(config, master)?;
-    Ok([Some(sealer.id()), sealer.previous_id(), sealer.next_id()].into_iter().flatten().collect())
+/// The master keys configured here (the master key, and the previous and next one during a
+/// rotation): what an archive's MAC is checked with, and whose ids its sealed values may need.
+fn held_keys(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<HeldKey>> {
+    let previous = load_optional_master_key(&config.keys.master_key_previous, "master_key_previous")?;
+    let next = load_optional_master_key(&config.keys.master_key_next, "master_key_next")?;
+    let mut keys = Vec::new();
+    for bytes in [Some(master), previous, next].into_iter().flatten() {
+        keys.push(HeldKey::new(&bytes)?);
+    }
+    Ok(keys)
 }
 
 /// The master key when one is configured or was generated into the data directory; never
@@ -127,8 +148,8 @@ fn existing_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
 }
 
 pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> anyhow::Result<ExitCode> {
-    if let Some(BackupSub::Verify { file, key, json }) = &cmd.verify {
-        return verify(&config, file, key, *json).await;
+    if let Some(BackupSub::Verify { file, key, accept_unauthenticated, json }) = &cmd.verify {
+        return verify(&config, file, key, *accept_unauthenticated, *json).await;
     }
     let json = cmd.json;
     let Some(mut out) = cmd.out.clone() else {
@@ -152,17 +173,8 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
     };
     let master = existing_master_key(&config)?;
     let db = Db::connect(config.database_url.expose(), 2).await?;
-    // Read before the snapshot: values only move to the current key meanwhile (a re-seal), and
-    // the current key is always listed, so the list covers what the snapshot holds.
-    let keys = match master {
-        Some(m) => {
-            let (sealer, _) = crate::state::sealer_of(&config, m)?;
-            crate::master_key::key_ids_in_use(&db, &sealer).await?
-        }
-        // Read from the sealed values' headers: a restore still learns which keys it needs.
-        None => crate::master_key::key_ids_found(&db).await?,
-    };
-    let sealing = backup::Sealing { master, keys };
+    // The master keys the sealed values need are read inside the backup's snapshot (`backup`).
+    let sealing = backup::Sealing { master };
     let written = match backup::take(&db, &lock, &out, &extras, Some(&sealing), now()).await {
         Ok(w) => w,
         Err(e) => return Ok(fail(json, &e.to_string(), "failed")),
@@ -189,6 +201,8 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
         "rows": rows,
         "master_key_included": false,
         "master_keys": written.manifest.header.master_keys,
+        "authenticated": written.manifest.header.mac_key.is_some(),
+        "mac_key": written.manifest.header.mac_key,
         "audited": audited,
         "warning": MASTER_KEY_WARNING,
     });
@@ -201,27 +215,38 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
             written.manifest.header.database
         );
         println!("{MASTER_KEY_WARNING}");
+        if written.manifest.header.mac_key.is_none() {
+            println!("{NOT_AUTHENTICATED}");
+        }
         if !audited {
             println!("{NOT_AUDITED}");
         }
     }))
 }
 
-async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> anyhow::Result<ExitCode> {
+async fn verify(
+    config: &Config,
+    file: &Path,
+    key: &UnlockArgs,
+    accept_unauthenticated: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let unlock = match unlock(key) {
         Ok(u) => u,
         Err(m) => return Ok(fail(json, &m, "invalid")),
     };
     let master = existing_master_key(config).ok().flatten();
-    let checked = match backup::verify(file, &unlock, master.as_ref()).await {
+    let held = master.map(|m| held_keys(config, m)).transpose()?;
+    let policy = Policy { keys: held.as_deref(), accept_unauthenticated };
+    let checked = match backup::verify(file, &unlock, master.as_ref(), &policy).await {
         Ok(c) => c,
-        Err(e) => return Ok(fail(json, &e.to_string(), "refused")),
+        Err(e) => return Ok(fail(json, &e.to_string(), refusal_code(&e))),
     };
     let h = &checked.manifest.header;
-    let missing = match master {
-        Some(m) => Some(backup::missing_keys(h, &held_key_ids(config, m)?)),
-        None => None,
-    };
+    let missing = held.as_ref().map(|keys| {
+        let ids: Vec<String> = keys.iter().map(|k| k.id().to_string()).collect();
+        backup::missing_keys(h, &ids)
+    });
     let rows: u64 = checked.manifest.members.iter().filter_map(|m| m.rows).sum();
     let value = json!({
         "ok": true,
@@ -234,9 +259,13 @@ async fn verify(config: &Config, file: &Path, key: &UnlockArgs, json: bool) -> a
         "master_key_matches": checked.master_key_matches,
         "master_keys": h.master_keys,
         "master_keys_missing": missing,
+        "authenticated": checked.authenticity.authenticated(),
+        "authenticity": authenticity_text(&checked.authenticity),
+        "mac_key": h.mac_key,
     });
     Ok(super::print(json, value, || {
         println!("archive intact: {} members, {rows} rows", checked.manifest.members.len());
+        println!("{}", authenticity_text(&checked.authenticity));
         println!(
             "taken by gerbang {} from {} at schema version {}, created at {}",
             h.gerbang, h.database, h.schema, h.created_at
@@ -264,13 +293,17 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
     };
     let db = Db::connect(config.database_url.expose(), 2).await?;
     let actor = Principal::Operator(operator).actor();
-    let how = backup::RestoreOptions { force: cmd.force, files_to: cmd.files_to.as_deref() };
-    let held = held_key_ids(&config, master)?;
+    let how = backup::RestoreOptions {
+        force: cmd.force,
+        files_to: cmd.files_to.as_deref(),
+        accept_unauthenticated: cmd.accept_unauthenticated,
+    };
+    let held = held_keys(&config, master)?;
     let done = match backup::restore(&db, &cmd.file, &unlock, &master, &held, &how).await {
         Ok(r) => r,
         Err(e) => {
             db.close().await;
-            return Ok(fail(json, &e.to_string(), "refused"));
+            return Ok(fail(json, &e.to_string(), refusal_code(&e)));
         }
     };
     let audit_intact = match crate::state::audit_chain_key(&config, &db, master).await {
@@ -288,15 +321,39 @@ pub(super) async fn restore(config: Config, operator: Operator, cmd: RestoreCmd)
         "created_at": h.created_at,
         "audit_intact": audit_intact,
         "files_to": done.files_written,
+        "authenticated": done.authenticity.authenticated(),
+        "authenticity": authenticity_text(&done.authenticity),
     });
     Ok(super::print(json, value, || {
         println!(
             "restored {} rows from a {} backup taken at {} (schema version {})",
             done.rows, h.database, h.created_at, h.schema
         );
+        println!("{}", authenticity_text(&done.authenticity));
         println!("audit chain: {}", if audit_intact { "intact" } else { "BROKEN (run gerbang audit verify)" });
         if let Some(d) = &done.files_written {
             println!("settings and themes written under {}", d.display());
         }
     }))
+}
+
+/// The JSON `error` code of a refused verify or restore: an archive that is not authentic, or
+/// not authenticated, is told apart from damage and from the other refusals.
+fn refusal_code(e: &backup::BackupError) -> &'static str {
+    match e {
+        backup::BackupError::Auth(backup::mac::AuthError::Unauthenticated) => "unauthenticated",
+        backup::BackupError::Auth(_) => "not_authentic",
+        _ => "refused",
+    }
+}
+
+/// One line on what is known of an archive's authenticity.
+fn authenticity_text(a: &Authenticity) -> String {
+    match a {
+        Authenticity::Verified(id) => format!("authenticated: its MAC verifies under this region's master key {id}"),
+        Authenticity::NotChecked => {
+            "authenticity NOT checked: no master key here (the checksums catch damage, not forgery)".into()
+        }
+        Authenticity::AcceptedUnauthenticated => ACCEPTED_UNAUTHENTICATED.to_string(),
+    }
 }

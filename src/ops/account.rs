@@ -377,8 +377,9 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Starts enrolling an authenticator app: the secret to scan. `None` when one is enrolled
-/// already (it is removed first, on purpose).
+/// Enrolling an authenticator app: the secret to scan, the same on every showing while the
+/// enrolment is pending (see `totp::PENDING_SECONDS`). `None` when one is enrolled already (it
+/// is removed first, on purpose).
 pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<totp::Enrolment>, SelfServiceError> {
     if totp::is_enrolled(&st.db, me.id()).await.map_err(|e| internal("second factors could not be read", e))? {
         return Ok(None);
@@ -386,10 +387,12 @@ pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<t
     enrolment::route(st, me, now).await?;
     // As for passkeys: authenticator apps back their entries up to cloud accounts.
     let label = me.account.name.clone();
-    let e = totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now)
-        .await
-        .map_err(|e| internal("TOTP enrolment could not start", e))?;
-    Ok(Some(e))
+    match totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now).await {
+        Ok(e) => Ok(Some(e)),
+        // Confirmed from another tab a moment ago.
+        Err(totp::TotpError::Enrolled) => Ok(None),
+        Err(e) => Err(internal("TOTP enrolment could not start", e)),
+    }
 }
 
 /// Confirms the enrolment with a first code. The first authenticator comes with recovery codes,

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::audit::{self, ChainKey, Event};
 use crate::backup::archive::MemberKind;
+use crate::backup::mac::Authenticity;
 use crate::backup::{Restored, Written, RESTORED, TAKEN};
 use crate::store::{Db, StoreError};
 
@@ -42,6 +43,9 @@ pub async fn record_restored(
         "gerbang": h.gerbang,
         "rows": done.rows,
         "forced": done.forced,
+        // An archive without a MAC, restored because the operator said so: the trail says it.
+        "authenticated": done.authenticity.authenticated(),
+        "unauthenticated_accepted": done.authenticity == Authenticity::AcceptedUnauthenticated,
     });
     audit::append(db, Event::new(RESTORED).actor(actor).detail(detail), now).await?;
     Ok(audit::verify(db).await?.ok)

@@ -1,6 +1,8 @@
 //! "Forgot password": a person names their NIP or NIK and, when the account has a verified
 //! address, a reset link is mailed to it. The answer never says whether an account exists or
 //! has an address, and does not take longer when it does: the work happens after answering.
+//! Mails are counted per account, not per identifier typed: a civil servant has a NIP and a NIK,
+//! and typing each in turn must not double what their mailbox receives.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +11,11 @@ use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::auth::links::{self, Purpose};
-use crate::auth::login::login_key;
-use crate::identity::accounts;
+use crate::identity::accounts::{self, Account};
 use crate::state::AppState;
 
-/// Links mailed per account per hour; beyond that nothing is sent (and nothing said).
+/// Links mailed per account per hour, whichever of its identifiers was typed; beyond that
+/// nothing is sent (and nothing said).
 pub const PER_ACCOUNT: u64 = 3;
 /// Requests one client address may make per hour.
 pub const PER_ADDRESS: u64 = 10;
@@ -53,19 +55,24 @@ pub async fn request(st: &Arc<AppState>, identifier: &str, ip: &str, now: i64) -
     Requested::Accepted
 }
 
-async fn send(st: &AppState, identifier: &str, now: i64) {
-    let key = format!("forgot:account:{}", login_key(&st.login_ids, identifier));
-    match st.cache.count_below(&key, PER_ACCOUNT, WINDOW).await {
-        Ok(Some(_)) => {}
+/// Whether one more link may be mailed to the account this hour. Counted only when a mail
+/// would go out, keyed by the account (not by what was typed), and never beyond the limit, so
+/// requests past it do not push the window on. A count the cache cannot take sends nothing.
+async fn within_account_limit(st: &AppState, a: &Account) -> bool {
+    match st.cache.count_below(&format!("forgot:account:{}", a.id), PER_ACCOUNT, WINDOW).await {
+        Ok(Some(_)) => true,
         Ok(None) => {
             tracing::info!("forgotten-password request not answered: the account's hourly limit is reached");
-            return;
+            false
         }
         Err(e) => {
             tracing::error!(error = %e, "a forgotten-password request could not be counted");
-            return;
+            false
         }
     }
+}
+
+async fn send(st: &AppState, identifier: &str, now: i64) {
     let account = match accounts::find_for_login(&st.db, identifier).await {
         Ok(found) => found.map(|(a, _)| a),
         Err(e) => {
@@ -75,6 +82,9 @@ async fn send(st: &AppState, identifier: &str, now: i64) {
     };
     let Some(a) = account.filter(|a| a.is_active()) else { return };
     let Some(to) = a.verified_email().map(String::from) else { return };
+    if !within_account_limit(st, &a).await {
+        return;
+    }
     let purpose = match crate::store::accounts::get(&st.db, &a.id).await {
         Ok(Some(row)) if row.password_hash.is_none() => Purpose::Activation,
         Ok(Some(_)) => Purpose::Reset,
@@ -84,7 +94,7 @@ async fn send(st: &AppState, identifier: &str, now: i64) {
             return;
         }
     };
-    let link = match links::issue(&st.db, &st.config.issuer, purpose, Some(&a.id), "", "self", now).await {
+    let link = match links::issue_self_service(&st.db, &st.config.issuer, purpose, &a.id, now).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "a forgotten-password link could not be issued");

@@ -22,6 +22,12 @@ pub const PER_ADDRESS: u64 = 5;
 /// Registrations one e-mail address may receive per day; beyond it the answer stays neutral
 /// and nothing is sent, so nobody can flood someone's mailbox through us.
 pub const PER_EMAIL: u64 = 3;
+/// Notices one account's holder may receive per day that someone tried to register their NIK.
+/// Counted per account, not per registrant address or client address: a stranger can vary
+/// both at will, and the holder is told as often as is useful (a first warning and a reminder
+/// or two), not once per attempt.
+pub const NOTICES_PER_HOLDER: u64 = 3;
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// What a person typed into the registration form.
 pub struct Application {
@@ -141,7 +147,7 @@ pub async fn request(st: &Arc<AppState>, a: Application, ip: &str, now: i64) -> 
         .await
         .map_err(RegisterError::Throttled)?;
     let email_key = format!("register-by-email:{}", crypto::sha256_hex(email.as_bytes()));
-    let flooded = within(st, &email_key, Duration::from_secs(24 * 3600), PER_EMAIL).await.is_err();
+    let flooded = within(st, &email_key, DAY, PER_EMAIL).await.is_err();
     let (st, ip, password, locale) = (st.clone(), ip.to_string(), a.password, a.locale);
     tokio::spawn(async move {
         let outcome = if flooded {
@@ -173,16 +179,35 @@ pub async fn request(st: &Arc<AppState>, a: Application, ip: &str, now: i64) -> 
     Ok(())
 }
 
-/// Issues and mails the link for a new NIK, or warns the holder of a taken one.
+/// Whether the holder of a taken NIK may be told once more today. The count is the cache's, so
+/// every replica shares it (Redis); it never goes beyond the limit, so attempts past it do not
+/// push the day on. A count the cache cannot take sends nothing: an attempt that cannot be
+/// counted could be one of thousands, and the registrant's answer is the same either way.
+async fn may_tell_holder(st: &AppState, holder: &accounts::Account) -> bool {
+    let key = format!("register-notice:{}", holder.id);
+    match st.cache.count_below(&key, NOTICES_PER_HOLDER, DAY).await {
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "registration notice not sent: the cache failed");
+            false
+        }
+    }
+}
+
+/// Issues and mails the link for a new NIK, or warns the holder of a taken one (at most
+/// [`NOTICES_PER_HOLDER`] times a day).
 async fn deliver(st: &AppState, mut p: Pending, password: &Secret<String>, now: i64) -> anyhow::Result<&'static str> {
     // Hashed in both cases, so the server's load does not tell either.
     p.password_hash = st.hasher.hash(password).await?;
     if let Some((holder, _)) = accounts::find_for_login(&st.db, &p.nik).await? {
-        if let Some(to) = holder.verified_email() {
-            let locale = holder.locale.as_deref().unwrap_or(&st.config.default_locale);
-            let ctx = minijinja::context! { name => holder.name, issuer => st.config.issuer };
-            st.mailer.send(&st.themes, to, locale, "registration_exists", ctx)?;
+        let Some(to) = holder.verified_email() else { return Ok("exists") };
+        if !may_tell_holder(st, &holder).await {
+            return Ok("exists_throttled");
         }
+        let locale = holder.locale.as_deref().unwrap_or(&st.config.default_locale);
+        let ctx = minijinja::context! { name => holder.name, issuer => st.config.issuer };
+        st.mailer.send(&st.themes, to, locale, "registration_exists", ctx)?;
         return Ok("exists");
     }
     let target = serde_json::to_string(&p)?;

@@ -33,8 +33,9 @@ pub async fn get_totp(db: &Db, account_id: &str) -> Result<Option<TotpRow>, Stor
     )?)
 }
 
-/// Starts (or restarts) an enrolment: an unconfirmed secret replaces any unconfirmed one; a
-/// confirmed authenticator is kept until the new one is confirmed.
+/// Stores an unconfirmed secret, replacing any unconfirmed one (for tests and tools that set a
+/// secret up; the enrolment page uses [`start_pending_totp`]). A confirmed authenticator is
+/// never replaced: it is removed first.
 pub async fn put_pending_totp(db: &Db, account_id: &str, secret: &[u8], now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,
@@ -47,11 +48,35 @@ pub async fn put_pending_totp(db: &Db, account_id: &str, secret: &[u8], now: i64
     Ok(n == 1)
 }
 
-pub async fn confirm_totp(db: &Db, account_id: &str, step: i64) -> Result<bool, StoreError> {
+/// Starts an enrolment with the sealed `secret` unless one is pending that was started after
+/// `stale_before`: a fresh pending secret, and a confirmed one, are kept. One statement, so of
+/// two starts at once one stores and the other finds its secret. True when stored.
+pub async fn start_pending_totp(
+    db: &Db,
+    account_id: &str,
+    secret: &[u8],
+    now: i64,
+    stale_before: i64,
+) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,
-        "UPDATE totp_factors SET confirmed = TRUE, last_step = $1 WHERE account_id = $2 AND confirmed = FALSE",
-        [step, account_id],
+        "INSERT INTO totp_factors (account_id, secret, confirmed, last_step, created_at) VALUES ($1, $2, FALSE, 0, $3) \
+         ON CONFLICT (account_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0 \
+         WHERE totp_factors.confirmed = FALSE AND totp_factors.created_at <= $4",
+        [account_id, secret, now, stale_before],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
+/// Confirms the pending enrolment whose sealed secret is `secret` (the one the first code was
+/// checked against): a secret replaced since, or confirmed already, is left alone.
+pub async fn confirm_totp(db: &Db, account_id: &str, secret: &[u8], step: i64) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE totp_factors SET confirmed = TRUE, last_step = $1 \
+         WHERE account_id = $2 AND confirmed = FALSE AND secret = $3",
+        [step, account_id, secret],
         execute
     )?;
     Ok(n == 1)

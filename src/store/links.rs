@@ -17,18 +17,38 @@ pub struct ActionLinkRow {
 
 const COLUMNS: &str = "id, purpose, account_id, target, issued_by, created_at, expires_at, used_at";
 
-/// Stores a new link; an older open link of the same purpose for the same account is closed in
-/// the same transaction, so only the newest link sent or shown works.
-pub async fn insert(db: &Db, l: &ActionLinkRow, token_hash: &str) -> Result<(), StoreError> {
+/// Which of the account's open links of the same purpose a new link closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaces<'a> {
+    /// All of them: only the newest link sent or shown works.
+    Every,
+    /// Only those with this `issued_by`: a link someone asked for through a public form must
+    /// not close one the help desk handed out.
+    IssuedBy(&'a str),
+}
+
+/// Stores a new link; the older open links of the same purpose for the same account that it
+/// `replaces` are closed in the same transaction (under the account's lock, so two issued at
+/// once leave one open).
+pub async fn insert(db: &Db, l: &ActionLinkRow, token_hash: &str, replaces: Replaces<'_>) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     if let Some(account) = &l.account_id {
         super::accounts::lock(&mut tx, account).await?;
-        dispatch!(
-            &mut tx,
-            "UPDATE action_links SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL",
-            [l.created_at, account, &l.purpose],
-            execute
-        )?;
+        match replaces {
+            Replaces::Every => dispatch!(
+                &mut tx,
+                "UPDATE action_links SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL",
+                [l.created_at, account, &l.purpose],
+                execute
+            )?,
+            Replaces::IssuedBy(by) => dispatch!(
+                &mut tx,
+                "UPDATE action_links SET used_at = $1 \
+                 WHERE account_id = $2 AND purpose = $3 AND issued_by = $4 AND used_at IS NULL",
+                [l.created_at, account, &l.purpose, by],
+                execute
+            )?,
+        };
     }
     dispatch!(
         &mut tx,
@@ -84,7 +104,8 @@ pub async fn purge(db: &Db, before: i64) -> Result<u64, StoreError> {
     Ok(dispatch!(db, "DELETE FROM action_links WHERE expires_at < $1", [before], execute)?)
 }
 
-/// The account's open link of `purpose`, if any (at most one: a new one closes the older).
+/// The account's newest open link of `purpose`, if any (for an e-mail change, the only one: a
+/// new one closes the older).
 pub async fn open_for(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<Option<ActionLinkRow>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM action_links WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL \

@@ -2,10 +2,12 @@
 //! server runs, wipe, restore, and the refresh token, the old ID token and the audit chain
 //! still hold), a backup taken under a stream of logins, and every refusal with its message.
 //! On PostgreSQL when GERBANG_TEST_DATABASE_URL says so, each database a schema of its own.
+//! The archive's authentication (forged and unauthenticated archives): `backup_auth`.
 
 use age::secrecy::ExposeSecret;
 use gerbang::backup::archive::{ArchiveWriter, Header, MemberKind, FORMAT};
 use gerbang::backup::keys::{self, Lock};
+use gerbang::backup::mac::HeldKey;
 use gerbang::oidc::clients::GrantType;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
@@ -13,13 +15,13 @@ use serde_json::Value;
 use crate::common::*;
 
 /// The keys and files of one drill: an age identity, a passphrase, a scratch directory.
-struct Kit {
+pub(crate) struct Kit {
     dir: tempfile::TempDir,
-    recipient: String,
+    pub(crate) recipient: String,
 }
 
 impl Kit {
-    fn new() -> Kit {
+    pub(crate) fn new() -> Kit {
         let dir = tempfile::tempdir().expect("tempdir");
         let id = age::x25519::Identity::generate();
         std::fs::write(dir.path().join("identity.txt"), format!("{}\n", id.to_string().expose_secret())).unwrap();
@@ -29,13 +31,13 @@ impl Kit {
         Kit { recipient: id.to_public().to_string(), dir }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 }
 
 /// Runs `gerbang` against the database at `url`, with the master key of `master_dir`.
-fn gerbang(url: &str, master_dir: &std::path::Path, args: &[&str]) -> Run {
+pub(crate) fn gerbang(url: &str, master_dir: &std::path::Path, args: &[&str]) -> Run {
     let data = tempfile::tempdir().expect("data dir");
     Gerbang::new(args)
         .env("GERBANG_ISSUER", "http://127.0.0.1:9")
@@ -55,12 +57,12 @@ async fn gerbang_async(url: String, master: std::path::PathBuf, args: Vec<String
     .expect("gerbang task")
 }
 
-fn ok(run: &Run, what: &str) -> Value {
+pub(crate) fn ok(run: &Run, what: &str) -> Value {
     assert_eq!(run.code, 0, "{what}: {} / {}", run.stdout, run.stderr);
     run.json()
 }
 
-fn url_of(app: &TestApp) -> String {
+pub(crate) fn url_of(app: &TestApp) -> String {
     app.state.config.database_url.expose().to_string()
 }
 
@@ -85,7 +87,7 @@ async fn verify_id_token(app: &TestApp, token: &str, issuer: &str, client_id: &s
 }
 
 /// An application that may refresh, and the ID token and refresh token of one person's login.
-async fn signed_in(app: &TestApp, name: &str) -> (TestClient, String, String) {
+pub(crate) async fn signed_in(app: &TestApp, name: &str) -> (TestClient, String, String) {
     let c =
         app.web_client(&["openid", "profile"], &[GrantType::AuthorizationCode, GrantType::RefreshToken], true).await;
     let rp = app.rp(&c).await;
@@ -110,6 +112,7 @@ async fn restore_drill_keeps_refresh_tokens_id_tokens_and_the_audit_chain() {
     let args = ["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"].map(String::from).to_vec();
     let taken = ok(&gerbang_async(url_of(&app), master_dir.clone(), args).await, "backup");
     assert_eq!(taken["master_key_included"], false);
+    assert_eq!(taken["authenticated"], true, "{taken}");
     assert!(taken["rows"].as_u64().unwrap() > 0);
     assert_eq!(taken["sha256"].as_str().unwrap().len(), 64);
     let checked = ok(
@@ -121,6 +124,7 @@ async fn restore_drill_keeps_refresh_tokens_id_tokens_and_the_audit_chain() {
         "verify",
     );
     assert_eq!((checked["ok"].as_bool(), checked["master_key_matches"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((checked["authenticated"].as_bool(), &checked["mac_key"]), (Some(true), &taken["mac_key"]));
     assert!(checked["members"].as_array().unwrap().iter().any(|m| m["name"] == "tables/signing_keys.jsonl"));
     assert!(checked["members"].as_array().unwrap().iter().any(|m| m["name"] == "settings.toml"));
 
@@ -132,6 +136,7 @@ async fn restore_drill_keeps_refresh_tokens_id_tokens_and_the_audit_chain() {
         "restore",
     );
     assert_eq!(restored["audit_intact"], true);
+    assert_eq!(restored["authenticated"], true, "{restored}");
     assert_eq!(restored["rows"], taken["rows"]);
 
     let master_file = master_dir.join("master.key").display().to_string();
@@ -195,11 +200,11 @@ async fn a_backup_taken_during_logins_is_a_consistent_snapshot() {
     );
 }
 
-const KEY_OLD: &str = "T0xET0xET0xET0xET0xET0xET0xET0xET0xET0xET0w=";
-const KEY_NEW: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkU=";
+pub(crate) const KEY_OLD: &str = "T0xET0xET0xET0xET0xET0xET0xET0xET0xET0xET0w=";
+pub(crate) const KEY_NEW: &str = "TkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkVXTkU=";
 
 /// Runs `gerbang` against `url` with these master keys (base64) instead of a key file.
-fn with_keys(url: &str, master: &str, previous: Option<&str>, args: &[&str]) -> Run {
+pub(crate) fn with_keys(url: &str, master: &str, previous: Option<&str>, args: &[&str]) -> Run {
     let data = tempfile::tempdir().expect("data dir");
     let g = Gerbang::new(args)
         .env("GERBANG_ISSUER", "http://127.0.0.1:9")
@@ -290,14 +295,17 @@ async fn a_backup_without_the_master_key_lists_the_keys_it_needs_and_says_it_is_
     assert_eq!(taken["master_keys"].as_array().map(Vec::len), Some(1), "the server's key: {taken}");
     assert!(!data.path().join("master.key").exists(), "no key generated for the job");
     let id = kit.path("identity.txt");
-    let verify = |key: &str| with_keys(&url, key, None, &["backup", "verify", &archive, "--identity", &id, "--json"]);
+    // Written without the master key, it carries no MAC: checked only when the operator says so.
+    let flag = "--accept-unauthenticated";
+    let verify =
+        |key: &str| with_keys(&url, key, None, &["backup", "verify", &archive, "--identity", &id, flag, "--json"]);
     let checked = ok(&verify(KEY_OLD), "verify with the server's key");
     assert_eq!(checked["master_keys_missing"], serde_json::json!([]), "{checked}");
     let checked = ok(&verify(KEY_NEW), "verify with another key");
     assert_eq!(checked["master_keys_missing"], checked["master_keys"], "{checked}");
     let wiped = tempfile::tempdir().unwrap();
     let fresh = database_url(&wiped).await;
-    let r = with_keys(&fresh, KEY_NEW, None, &["restore", &archive, "--identity", &id]);
+    let r = with_keys(&fresh, KEY_NEW, None, &["restore", &archive, "--identity", &id, flag]);
     assert_eq!(r.code, 1, "refused: {} / {}", r.stdout, r.stderr);
 }
 
@@ -311,14 +319,15 @@ async fn sqlx_opd_unit(db: &gerbang::store::Db) {
     .expect("insert an OPD unit");
 }
 
-/// Writes an archive by hand, as a newer gerbang would, to the drill's recipient.
-fn crafted(kit: &Kit, schema: i64) -> String {
-    crafted_as(kit, "newer.age", schema, 0)
+/// Writes an archive by hand, as a newer gerbang would, to the drill's recipient, authenticated
+/// with the master key in `master_dir`.
+fn crafted(kit: &Kit, master_dir: &std::path::Path, schema: i64) -> String {
+    crafted_as(kit, master_dir, "newer.age", schema, 0)
 }
 
 /// As [`crafted`], into `name`; with `endless` > 0 a table member follows whose first row is
 /// that many bytes and never ends.
-fn crafted_as(kit: &Kit, name: &str, schema: i64, endless: usize) -> String {
+fn crafted_as(kit: &Kit, master_dir: &std::path::Path, name: &str, schema: i64, endless: usize) -> String {
     let path = kit.path(name);
     let lock = Lock::Recipients(vec![keys::recipient(&kit.recipient).unwrap()]);
     let file = std::fs::File::create(&path).unwrap();
@@ -330,8 +339,11 @@ fn crafted_as(kit: &Kit, name: &str, schema: i64, endless: usize) -> String {
         created_at: 1,
         master_key_check: None,
         master_keys: Vec::new(),
+        mac_key: None,
     };
-    let mut w = ArchiveWriter::new(keys::encrypt(&lock, file).unwrap(), header).unwrap();
+    let master = std::fs::read_to_string(master_dir.join("master.key")).unwrap();
+    let key = HeldKey::new(&gerbang::crypto::decode_master_key(&master).unwrap()).unwrap();
+    let mut w = ArchiveWriter::authenticated(keys::encrypt(&lock, file).unwrap(), header, key).unwrap();
     w.begin("settings.toml", MemberKind::Settings).unwrap();
     w.write(b"# none\n").unwrap();
     if endless > 0 {
@@ -403,7 +415,7 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
 
     let binary =
         gerbang::store::restore::binary_schema(if url.starts_with("postgres") { "postgres" } else { "sqlite" });
-    let newer = crafted(&kit, binary + 1);
+    let newer = crafted(&kit, &master_dir, binary + 1);
     let expected = format!(
         "error: the archive's database schema (version {}) is newer than this gerbang's (version {binary}): restore it with the gerbang version that wrote it (99.0.0) or a later one",
         binary + 1
@@ -417,7 +429,7 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     let behind = gerbang::store::Db::connect(&behind_url, 2).await.unwrap();
     behind.migrate_to(binary - 1).await.unwrap();
     sqlx_opd_unit(&behind).await;
-    let current = crafted_as(&kit, "current.age", binary, 0);
+    let current = crafted_as(&kit, &master_dir, "current.age", binary, 0);
     let r = gerbang(&behind_url, &master_dir, &["restore", &current, "--identity", &id]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("the target database is not empty (table `opd_units` has 1 rows)"), "{}", r.stderr);
@@ -426,7 +438,8 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     behind.close().await;
     // A row that never ends is refused once it outgrows any real row, not gathered in memory.
     let too_long = gerbang::backup::archive::MAX_ROW + 1;
-    let endless = crafted_as(&kit, "endless.age", gerbang::store::restore::binary_schema("sqlite"), too_long);
+    let endless =
+        crafted_as(&kit, &master_dir, "endless.age", gerbang::store::restore::binary_schema("sqlite"), too_long);
     let r = verify(&endless, &["--identity", &id]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(

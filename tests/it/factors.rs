@@ -301,3 +301,65 @@ async fn people_see_their_sessions_and_can_end_one() {
     assert_eq!(query(&location(&phone_res))["error"], "login_required", "the phone must log in again");
     assert!(query(&location(&laptop_res)).contains_key("code"), "the laptop keeps its session");
 }
+
+/// Loading the enrolment page has no side effect on what is being scanned: a reload, a second
+/// tab or a prefetch shows the same secret, and a code from it confirms.
+#[tokio::test]
+async fn the_enrolment_page_shows_one_secret_until_it_is_confirmed() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Tab").await;
+    let b = crate::self_service::signed_in(&app, &nip).await;
+    let first = b.get(app.url("/account/totp")).send().await.unwrap().text().await.unwrap();
+    let second = b.get(app.url("/account/totp")).send().await.unwrap().text().await.unwrap();
+    // Five more at once (tabs restored together): still the one secret.
+    let loads: Vec<_> = (0..5)
+        .map(|_| {
+            let (b, url) = (b.clone(), app.url("/account/totp"));
+            tokio::spawn(async move { b.get(url).send().await.unwrap().text().await.unwrap() })
+        })
+        .collect();
+    let secret = text_of(&first, "id=\"secret\">");
+    assert_eq!(text_of(&second, "id=\"secret\">"), secret, "a reload shows the same secret");
+    for load in loads {
+        assert_eq!(text_of(&load.await.unwrap(), "id=\"secret\">"), secret);
+    }
+    // The first tab's form, with a code from the secret it showed.
+    let form = [("csrf", hidden(&first, "csrf")), ("code", code_now(&secret, 0))];
+    let res = b.post(app.url("/account/totp")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200, "enrolled with the secret first shown");
+    let id = gerbang::identity::accounts::find(&app.state.db, &nip).await.unwrap().unwrap().id;
+    assert!(totp::is_enrolled(&app.state.db, &id).await.unwrap());
+    let res = b.post(app.url("/account/totp")).form(&form).send().await.unwrap();
+    assert_ne!(res.status(), 200, "confirmed once");
+    assert_eq!(location(&b.get(app.url("/account/totp")).send().await.unwrap()), "/account", "enrolled already");
+}
+
+/// A pending enrolment lives `totp::PENDING_SECONDS`: until then every start shows its secret;
+/// after it a start makes a new one, and neither the stale secret nor a replaced one confirms.
+#[tokio::test]
+async fn a_pending_enrolment_is_kept_while_fresh_and_replaced_once_stale() {
+    let app = TestApp::spawn().await;
+    let (st, t) = (&app.state, now());
+    let id = app.asn(&unique_nip(), "Enrolmen Basi").await.id;
+    let start = |at: i64| totp::start_enrolment(&st.db, &st.sealer, &id, "Enrolmen Basi", "Gerbang", at);
+    let code_at = |secret: &str, at: i64| {
+        let secret = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+        format!("{:06}", totp::hotp(&secret, totp::step_at(at) as u64))
+    };
+    let old = start(t).await.unwrap().secret_base32;
+    let fresh_until = t + totp::PENDING_SECONDS - 1;
+    assert_eq!(start(fresh_until).await.unwrap().secret_base32, old, "fresh: the same secret");
+    let stale = t + totp::PENDING_SECONDS;
+    let confirm = |code: String, at: i64| {
+        let (st, id) = (app.state.clone(), id.clone());
+        async move { totp::confirm_enrolment(&st.db, &st.sealer, &id, &code, at).await.unwrap() }
+    };
+    assert!(!confirm(code_at(&old, stale), stale).await, "a stale enrolment does not confirm");
+    let new = start(stale).await.unwrap().secret_base32;
+    assert_ne!(new, old, "stale: a new secret");
+    assert!(!confirm(code_at(&old, stale), stale).await, "the replaced secret does not confirm");
+    assert!(confirm(code_at(&new, stale), stale).await);
+    assert!(!confirm(code_at(&new, stale), stale).await, "once");
+    assert!(matches!(start(stale).await, Err(totp::TotpError::Enrolled)), "enrolled: nothing starts");
+}

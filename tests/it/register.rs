@@ -187,6 +187,37 @@ async fn an_existing_nik_gets_the_same_answer_and_its_holder_is_told() {
     assert!(mailbox().after(&other, Duration::from_secs(1)).await.is_empty());
 }
 
+/// Registering someone else's NIK over and over, from ever new client and mail addresses, does
+/// not turn Gerbang into a mail bomb: its holder is told a few times a day, and the registrant
+/// gets the same answer every time.
+#[tokio::test]
+async fn a_taken_niks_holder_is_told_only_a_few_times_a_day() {
+    let app = register_app().await;
+    let holder_nik = unique_nik();
+    let holder = app.citizen(&holder_nik, "Pemilik Asli").await;
+    let holder_mail = unique_address();
+    gerbang::store::accounts::set_email(&app.state.db, &holder.id, Some(&holder_mail), true, now()).await.unwrap();
+    let answer = |res: reqwest::Response| async move { (res.status(), res.text().await.unwrap()) };
+    let fresh = answer(register(&app, &browser(), &unique_nik(), "Orang Lain", &unique_address()).await).await;
+    let limit = gerbang::ops::registration::NOTICES_PER_HOLDER as usize;
+    for i in 0..limit + 3 {
+        // A new client address (see `register`) and a new registrant address each time.
+        let res = register(&app, &browser(), &holder_nik, "Orang Lain", &unique_address()).await;
+        assert_eq!(answer(res).await, fresh, "registration {i}: the same answer as for a new NIK");
+    }
+    mailbox().wait_for(&holder_mail, limit).await;
+    let told = mailbox().after(&holder_mail, Duration::from_secs(2)).await;
+    assert_eq!(told.len(), limit, "{limit} notices a day, not one per registration");
+    assert!(told.iter().all(|m| m.subject == "Percobaan pendaftaran dengan NIK Anda"));
+    let rows = gerbang::audit::list(&app.state.db, 100, None).await.unwrap();
+    let outcomes: Vec<_> = rows.iter().filter(|r| r.kind == "registration.requested").map(|r| &r.detail).collect();
+    assert_eq!(outcomes.iter().filter(|d| d.contains("\"exists_throttled\"")).count(), 3, "{outcomes:?}");
+    // The next day the holder is told again.
+    app.advance(24 * 3600 + 1);
+    assert_eq!(register(&app, &browser(), &holder_nik, "Orang Lain", &unique_address()).await.status(), 200);
+    mailbox().wait_for(&holder_mail, limit + 1).await;
+}
+
 #[tokio::test]
 async fn invalid_fields_are_named() {
     let app = register_app().await;

@@ -41,13 +41,13 @@ async fn ask(app: &TestApp, token: &str, id: &str, body: Option<Value>) -> (u16,
 }
 
 /// Opens a link's page: its status and text.
-async fn open(b: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn open(b: &reqwest::Client, url: &str) -> (u16, String) {
     let res = b.get(url).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap().replace("&#x2f;", "/"))
 }
 
 /// Opens the link and submits its form: the answer's status and text.
-async fn follow(b: &reqwest::Client, url: &str, password: &str, repeat: &str) -> (u16, String) {
+pub(crate) async fn follow(b: &reqwest::Client, url: &str, password: &str, repeat: &str) -> (u16, String) {
     let (status, html) = open(b, url).await;
     assert_eq!(status, 200, "{html}");
     let csrf = hidden(&html, "csrf");
@@ -70,7 +70,7 @@ async fn detail_of(app: &TestApp, account: &str, kind: &str) -> Value {
 }
 
 /// Whether a fresh browser gets through the login with this password.
-async fn logs_in(app: &TestApp, nip: &str, password: &str) -> bool {
+pub(crate) async fn logs_in(app: &TestApp, nip: &str, password: &str) -> bool {
     let b = browser();
     let res = b.get(app.url("/account")).send().await.unwrap();
     let html = b.get(absolute(app, &location(&res))).send().await.unwrap().text().await.unwrap();
@@ -85,7 +85,7 @@ fn absolute(app: &TestApp, url: &str) -> String {
     }
 }
 
-async fn verified(app: &TestApp, id: &str) -> String {
+pub(crate) async fn verified(app: &TestApp, id: &str) -> String {
     let address = unique_address();
     gerbang::store::accounts::set_email(&app.state.db, id, Some(&address), true, now()).await.unwrap();
     address
@@ -385,7 +385,7 @@ async fn the_console_issues_a_link_after_confirmation() {
 }
 
 /// Posts the forgot-password form from a fresh browser: status, Retry-After, body.
-async fn forgot(app: &TestApp, identifier: &str) -> (u16, Option<String>, String) {
+pub(crate) async fn forgot(app: &TestApp, identifier: &str) -> (u16, Option<String>, String) {
     let b = browser();
     let html = b.get(app.url("/login/forgot")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf");

@@ -7,7 +7,7 @@ use gerbang::identity::roles::{self, Holder};
 use gerbang::oidc::clients::GrantType;
 use gerbang::state::now;
 use gerbang::store::grants::GrantRow;
-use gerbang::store::links::ActionLinkRow;
+use gerbang::store::links::{ActionLinkRow, Replaces::Every};
 use gerbang::store::Db;
 
 use crate::common::*;
@@ -123,11 +123,11 @@ async fn links_issued_twice_at_once_leave_one_open() {
         let (x, y) = tokio::join!(
             tokio::spawn({
                 let db = db.clone();
-                async move { gerbang::store::links::insert(&db, &first, &h1).await }
+                async move { gerbang::store::links::insert(&db, &first, &h1, Every).await }
             }),
             tokio::spawn({
                 let db = db.clone();
-                async move { gerbang::store::links::insert(&db, &second, &h2).await }
+                async move { gerbang::store::links::insert(&db, &second, &h2, Every).await }
             }),
         );
         x.unwrap().unwrap();

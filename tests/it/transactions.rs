@@ -174,7 +174,7 @@ async fn a_factor_reset_failing_half_way_keeps_every_factor() {
     let sup = console_token(&app, &super_nip).await;
     let (_, id) = staff(&app, "Pegawai Uji", None, None).await;
     assert!(factor_store::put_pending_totp(db, &id, b"sealed-secret", now()).await.unwrap());
-    assert!(factor_store::confirm_totp(db, &id, 1).await.unwrap());
+    assert!(factor_store::confirm_totp(db, &id, b"sealed-secret", 1).await.unwrap());
     let key = PasskeyRow {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: id.clone(),

@@ -8,7 +8,7 @@
 mod rows;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use csv::StringRecord;
 use serde::Serialize;
@@ -187,13 +187,16 @@ pub async fn import(
 
     progress.begin(Phase::Writing, writes.len() as u64);
     let moved_set: HashSet<&str> = moved.iter().map(String::as_str).collect();
-    let committed = AtomicU64::new(0);
-    let w = Writer { st, key, stored: &stored, moved: &moved_set, progress, committed: &committed, now };
+    let (committed, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+    let w = Writer { st, key, stored: &stored, moved: &moved_set, progress, committed: &committed, stop: &stop, now };
     // PostgreSQL works on each connection's rows in its own process: two writers on disjoint
-    // halves keep both cores busy. SQLite has one writer at a time, so one it is.
+    // halves keep both cores busy. SQLite has one writer at a time, so one it is. When one
+    // fails, the other finishes the batch it is in and stops: both are awaited to the end (not
+    // dropped mid-commit), so the count of committed rows is exact.
     let written = if st.db.kind() == "postgres" && writes.len() > BATCH {
         let (a, b) = writes.split_at(writes.len() / 2);
-        tokio::try_join!(w.write(a), w.write(b)).map(|_| ())
+        let (ra, rb) = tokio::join!(w.write(a), w.write(b));
+        ra.and(rb)
     } else {
         w.write(&writes).await
     };
@@ -253,12 +256,25 @@ struct Writer<'a> {
     progress: &'a dyn Progress,
     /// Rows in committed batches, for the record of a failed import.
     committed: &'a AtomicU64,
+    /// Set by a writer that failed, so the other begins no further batch.
+    stop: &'a AtomicBool,
     now: i64,
 }
 
 impl Writer<'_> {
     async fn write(&self, rows: &[ImportRow]) -> Result<(), AdminError> {
+        let written = self.write_batches(rows).await;
+        if written.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        written
+    }
+
+    async fn write_batches(&self, rows: &[ImportRow]) -> Result<(), AdminError> {
         for batch in rows.chunks(BATCH) {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             let mut tx = self.st.db.begin().await?;
             store::upsert(&mut tx, self.key, batch, self.now).await?;
             // Tokens carry the unit and the roles held through it, as when the console moves someone.

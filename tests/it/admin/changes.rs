@@ -239,7 +239,7 @@ async fn a_factor_reset_removes_every_factor_and_ends_every_session() {
     let two = sign_in(&app, &web, &nip).await;
     // Second factors as enrolment leaves them: a confirmed authenticator, a passkey, recovery codes.
     assert!(factor_store::put_pending_totp(db, &id, b"sealed-secret", now()).await.unwrap());
-    assert!(factor_store::confirm_totp(db, &id, 1).await.unwrap());
+    assert!(factor_store::confirm_totp(db, &id, b"sealed-secret", 1).await.unwrap());
     let key = PasskeyRow {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: id.clone(),
