@@ -436,6 +436,19 @@ async fn refusals_wrong_key_damage_newer_schema_and_a_database_with_data() {
     let applied = behind.migration_status().await.unwrap().iter().filter(|m| !m.pending()).map(|m| m.version).max();
     assert_eq!(applied, Some(binary - 1), "no migration ran");
     behind.close().await;
+    // An archive older than a database already upgraded past it: even --force does not take
+    // the database back down its migrations; nothing is deleted.
+    let older = crafted_as(&kit, &master_dir, "older.age", binary - 1, 0);
+    let r = gerbang(&url, &master_dir, &["restore", &older, "--identity", &id, "--force"]);
+    let last = r.stderr.trim().lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        (r.code, last.as_str()),
+        (1, format!("error: the archive does not fit this database: the database is already at schema version {binary}, past the archive's {}: restore into a new, empty database", binary - 1).as_str())
+    );
+    let intact = ok(&gerbang(&url, &master_dir, &["audit", "verify", "--json"]), "audit verify after the refusal");
+    assert_eq!(intact["ok"], true);
+    let kept = gerbang::identity::accounts::search(&app.state.db, "Data Lama", 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "the rows are still there");
     // A row that never ends is refused once it outgrows any real row, not gathered in memory.
     let too_long = gerbang::backup::archive::MAX_ROW + 1;
     let endless =
