@@ -486,8 +486,8 @@ async fn a_refresh_token_sent_many_times_at_once_is_spent_once_and_its_family_re
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
 
-#[tokio::test]
-async fn a_suspended_persons_refresh_token_introspects_inactive_even_where_its_grant_stands() {
+/// A server, a web application, a person of it and the tokens of their login (code redeemed).
+async fn person_with_tokens() -> (TestApp, TestClient, gerbang::identity::accounts::Account, Value) {
     let app = TestApp::spawn().await;
     let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
     let nip = unique_nip();
@@ -504,6 +504,12 @@ async fn a_suspended_persons_refresh_token_introspects_inactive_even_where_its_g
     ];
     let (status, t) = post_form(&app, "/token", &web, &form).await;
     assert_eq!(status, 200, "{t}");
+    (app, web, person, t)
+}
+
+#[tokio::test]
+async fn a_suspended_persons_refresh_token_introspects_inactive_even_where_its_grant_stands() {
+    let (app, web, person, t) = person_with_tokens().await;
     let (rt, at) = (t["refresh_token"].as_str().unwrap(), t["access_token"].as_str().unwrap());
     assert!(introspect(&app, &web, rt).await);
 
@@ -523,22 +529,7 @@ async fn a_suspended_persons_refresh_token_introspects_inactive_even_where_its_g
 /// the session was ending).
 #[tokio::test]
 async fn a_refresh_token_of_an_ended_session_introspects_inactive() {
-    let app = TestApp::spawn().await;
-    let web = app.web_client(&["openid", "profile"], CODE_AND_REFRESH, true).await;
-    let nip = unique_nip();
-    let person = app.asn(&nip, "Pegawai").await;
-    let rp = app.rp(&web).await;
-    let start = start_auth(&rp, &["profile"]);
-    let cb = login(&app, &browser(), &start.url, &nip, PASSWORD).await;
-    let code = query(&cb)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", web.redirect_uri.as_str()),
-        ("code_verifier", start.verifier.secret().as_str()),
-    ];
-    let (status, t) = post_form(&app, "/token", &web, &form).await;
-    assert_eq!(status, 200, "{t}");
+    let (app, web, person, t) = person_with_tokens().await;
     let rt = t["refresh_token"].as_str().unwrap();
     assert!(introspect(&app, &web, rt).await);
 
