@@ -283,6 +283,17 @@ async fn an_import_that_fails_part_way_leaves_a_record_of_what_it_wrote() {
                 .execute(p)
                 .await
                 .unwrap();
+            // Two writers share the rows here, a half each. The first half's commit is held for
+            // two seconds (a trigger deferred to the commit), so the second half fails while the
+            // first is committing: that commit must still be counted, not abandoned uncounted.
+            let slow = format!(
+                "CREATE FUNCTION slow_commit() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$ \
+                 LANGUAGE plpgsql; \
+                 CREATE CONSTRAINT TRIGGER t_slow AFTER INSERT ON accounts DEFERRABLE INITIALLY DEFERRED \
+                 FOR EACH ROW WHEN (NEW.nik = '{}') EXECUTE FUNCTION slow_commit()",
+                niks[0]
+            );
+            sqlx::raw_sql(&slow).execute(p).await.unwrap();
         }
     }
     let mut csv = String::from("nik,nama\n");
@@ -301,5 +312,7 @@ async fn an_import_that_fails_part_way_leaves_a_record_of_what_it_wrote() {
     assert!(!trail.iter().any(|r| r.kind == "import.completed"));
     if app.state.db.kind() == "sqlite" {
         assert_eq!(stored, 20_000, "the first batch was committed");
+    } else {
+        assert_eq!(stored, n as u64 / 2, "the first half's slow commit went through");
     }
 }
