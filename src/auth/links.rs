@@ -223,10 +223,15 @@ pub async fn close_all(db: &Db, account_id: &str, purpose: Purpose, now: i64) ->
 /// Closes the account's open password links (reset and activation): once its password was
 /// changed, or the address they were mailed to is no longer the account's, a link still open
 /// would let whoever holds it set the password again.
-pub async fn close_password_links(db: &Db, account_id: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn close_password_links(
+    db: impl Into<crate::store::Exec<'_>>,
+    account_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut ex: crate::store::Exec<'_> = db.into();
     let mut closed = 0;
     for purpose in [Purpose::Reset, Purpose::Activation] {
-        closed += store::close_all(db, account_id, purpose.as_str(), now).await?;
+        closed += store::close_all(ex.reborrow(), account_id, purpose.as_str(), now).await?;
     }
     Ok(closed)
 }

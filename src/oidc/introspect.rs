@@ -4,7 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::claims::{person_claims, AccessClaims, Person};
+use super::access;
+use super::claims::{person_claims, AccessClaims, Person, SIGNER_ROLE};
 use super::clients::Client;
 use super::keys::TokenType;
 use super::Provider;
@@ -194,7 +195,21 @@ pub async fn introspect(st: &Provider<'_>, caller: &Client, token: &str, now: i6
     // As for access tokens: a suspended or retired person's refresh token no longer counts,
     // even where ending their sessions failed and the grant itself still stands.
     let account = accounts::get(st.db, &grant.account_id).await.map_err(OAuthError::server)?;
-    if !account.as_ref().is_some_and(Account::is_active) {
+    let Some(account) = account.filter(Account::is_active) else {
+        return Ok(inactive);
+    };
+    // The application's rules as a refresh applies them (see `token::rotated`): a level it now
+    // needs, a role it now requires, an account type it no longer takes.
+    if levels::from_acr(&grant.acr).unwrap_or(1) < caller.min_level {
+        return Ok(inactive);
+    }
+    let person = if caller.required_roles.iter().any(|r| r == SIGNER_ROLE) {
+        Person::load_with_signer(st, account, now).await
+    } else {
+        Person::load(st.db, account).await
+    }
+    .map_err(OAuthError::server)?;
+    if access::check_person(caller, &person).is_err() {
         return Ok(inactive);
     }
     // A refresh needs its login session (see `token::rotated`): once the session has ended,

@@ -269,6 +269,9 @@ pub async fn follow(
         let (revoked, _) = crate::store::logout::revoke_and_enqueue(&mut tx, &a.id, Ending::All, "password_reset", now)
             .await
             .map_err(|e| e.to_string())?;
+        // The account's other password links (a help-desk one beside a self-service one) close
+        // with the change, never left open by a failure after it.
+        links::close_password_links(&mut tx, &a.id, now).await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((ended.len(), revoked))
     };
@@ -291,9 +294,6 @@ pub async fn follow(
         tracing::warn!(error = %e, "the second sweep of sessions after a reset failed");
     }
     super::backchannel::wake();
-    if let Err(e) = links::close_password_links(&st.db, &a.id, now).await {
-        tracing::warn!(error = %e, "the account's other password links could not be closed");
-    }
     // Whoever was guessing second factors had the old password: a new day's count.
     if let Err(e) = st.cache.delete(&super::login::second_factor_daily_key(&a.id)).await {
         tracing::warn!(error = %e, "the day's count of wrong second factors could not be cleared");

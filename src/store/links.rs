@@ -89,9 +89,10 @@ pub async fn give_back(db: &Db, id: &str) -> Result<(), StoreError> {
 }
 
 /// Closes every open link of `purpose` for the account (a password set another way, say).
-pub async fn close_all(db: &Db, account_id: &str, purpose: &str, now: i64) -> Result<u64, StoreError> {
+pub async fn close_all(db: impl Into<Exec<'_>>, account_id: &str, purpose: &str, now: i64) -> Result<u64, StoreError> {
+    let ex: Exec<'_> = db.into();
     Ok(dispatch!(
-        db,
+        ex,
         "UPDATE action_links SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL",
         [now, account_id, purpose],
         execute

@@ -107,3 +107,37 @@ async fn a_forgot_password_request_leaves_the_help_desks_link_open() {
     assert!(logs_in(&app, &nip, THIRD_PASSWORD).await);
     assert_eq!(open(&browser(), &requested).await.0, 410, "a password set closes every link");
 }
+
+/// A password set through a link closes the account's other password links in the same
+/// transaction: where they cannot be closed, nothing changes (never the new password with a
+/// requested link still able to set another).
+#[tokio::test]
+async fn a_password_set_through_a_link_closes_the_other_links_or_changes_nothing() {
+    let app = spawn().await;
+    let (nip, nik, id) = with_two_identifiers(&app).await;
+    let address = verified(&app, &id).await;
+    let handed_over = help_desk_link(&app, &id).await;
+    forgot(&app, &nik).await;
+    let requested = mailbox().wait_for(&address, 1).await[0].link(&app.url("/reset/")).expect("a reset link");
+
+    // The database refuses to close the requested link (a stand-in for a failure at that step).
+    match &app.state.db {
+        gerbang::store::Db::Sqlite(p) => {
+            let sql = "CREATE TRIGGER t_keep BEFORE UPDATE OF used_at ON action_links \
+                 WHEN OLD.issued_by = 'self' AND NEW.used_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'kept'); END";
+            sqlx::query(sql).execute(p).await.unwrap();
+        }
+        gerbang::store::Db::Postgres(p) => {
+            let sql = "CREATE FUNCTION keep_link() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'kept'; END $$ \
+                 LANGUAGE plpgsql; CREATE TRIGGER t_keep BEFORE UPDATE OF used_at ON action_links FOR EACH ROW \
+                 WHEN (OLD.issued_by = 'self' AND NEW.used_at IS NOT NULL) EXECUTE FUNCTION keep_link()";
+            sqlx::raw_sql(sql).execute(p).await.unwrap();
+        }
+    }
+    let (status, _) = follow(&browser(), &handed_over, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(status, 500, "the change failed as a whole");
+    assert!(logs_in(&app, &nip, PASSWORD).await, "the old password stands");
+    assert!(!logs_in(&app, &nip, NEW_PASSWORD).await);
+    assert_eq!(open(&browser(), &handed_over).await.0, 200, "the help desk's link is given back");
+    assert_eq!(open(&browser(), &requested).await.0, 200);
+}

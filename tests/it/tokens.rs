@@ -544,3 +544,24 @@ async fn a_refresh_token_of_an_ended_session_introspects_inactive() {
         post_form(&app, "/token", &web, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }
+
+/// Introspection applies the application's current rules as a refresh does: once it requires a
+/// role the person lacks, their refresh token is not active (a refresh would be refused), even
+/// though adding a required role revokes no grant by itself.
+#[tokio::test]
+async fn a_refresh_token_introspects_inactive_once_the_application_requires_a_role_its_holder_lacks() {
+    use gerbang::ops::{applications::edit_application, Operator, Principal};
+    let (app, web, _person, t) = person_with_tokens().await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    assert!(introspect(&app, &web, rt).await);
+
+    let operator = Principal::Operator(Operator::local());
+    let id = gerbang::ids::ClientId::parse(&web.id).unwrap();
+    let edit =
+        gerbang::oidc::clients::ClientEdit { required_roles: Some(vec!["operator".into()]), ..Default::default() };
+    edit_application(&app.state, &operator, &id, edit, app.state.now()).await.unwrap();
+    assert!(!introspect(&app, &web, rt).await, "the role the application now requires is missing");
+    let (status, body) =
+        post_form(&app, "/token", &web, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+}
