@@ -1,9 +1,12 @@
 //! Time-based one-time passwords (RFC 6238: HMAC-SHA1, 30-second steps, 6 digits), accepted
 //! one step either side of now, each step at most once. Secrets are sealed under the master key.
 
+use std::time::Duration;
+
 use aws_lc_rs::hmac;
 use data_encoding::BASE32_NOPAD;
 
+use crate::cache::{Cache, CacheError};
 use crate::crypto::{self, MasterKey};
 use crate::store::factors as store;
 use crate::store::{Db, StoreError};
@@ -11,11 +14,23 @@ use crate::store::{Db, StoreError};
 pub const STEP_SECONDS: i64 = 30;
 pub const DIGITS: u32 = 6;
 /// How long a started enrolment waits for its first code. Until then every showing of the
-/// enrolment page shows the same secret (a reload, a second tab or a prefetch must not void the
-/// QR code being scanned); after it, the next showing makes a new one and the old one can no
-/// longer be confirmed, so a secret left on an abandoned screen does not stay usable for ever.
-/// Long enough to install an app and scan a code.
+/// enrolment page in the same login session shows the same secret (a reload, a second tab or a
+/// prefetch must not void the QR code being scanned); after it, the next showing makes a new one
+/// and the old one can no longer be confirmed, so a secret left on an abandoned screen does not
+/// stay usable for ever. Long enough to install an app and scan a code.
 pub const PENDING_SECONDS: i64 = 15 * 60;
+
+/// Cache key prefix of the record of the secrets shown to a session (see [`ShownTo`]).
+pub const SHOWN_PREFIX: &str = "totp-shown:";
+/// Secrets a session's record remembers: only its latest matters, the rest cover showings in
+/// the session at the same moment.
+const SHOWN_KEPT: usize = 16;
+/// Writes of a new secret by one showing before it gives up: another session replacing the
+/// pending secret at the very same moment is the only reason for more than one.
+const START_ATTEMPTS: usize = 3;
+/// Tries to add to a session's record, which only showings in that session contend for.
+const RECORD_ATTEMPTS: usize = 16;
+const HASH_LEN: usize = 32;
 
 /// HOTP (RFC 4226 §5.3) for one counter value.
 pub fn hotp(secret: &[u8], counter: u64) -> u32 {
@@ -66,6 +81,54 @@ pub enum TotpError {
     /// The enrolment was removed (the factor or the account) while it was being started.
     #[error("the enrolment was removed while it was being started")]
     Removed,
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// Other showings kept replacing the pending secret; nothing was shown.
+    #[error("the enrolment was started again elsewhere at the same moment")]
+    Contended,
+}
+
+/// The single sign-on session (its `sid`) an enrolment is shown to. A pending secret is shown
+/// again, and confirmed, only in the session that started it: were it shown to any session of
+/// the account, whoever opened the enrolment page with a phished password (and was logged out
+/// by the password change) would know the secret the person then scans, for good.
+#[derive(Clone, Copy)]
+pub struct ShownTo<'a> {
+    pub cache: &'a Cache,
+    pub sid: &'a str,
+}
+
+impl ShownTo<'_> {
+    fn key(&self, account_id: &str) -> String {
+        format!("{SHOWN_PREFIX}{account_id}:{}", self.sid)
+    }
+
+    /// The session's record: the SHA-256 of each sealed secret it started, concatenated.
+    async fn record(&self, account_id: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.cache.get(&self.key(account_id)).await
+    }
+
+    /// Adds `sealed` to the session's record (`seen`: as last read). Done before the secret is
+    /// stored, so a showing in the same session that reads the stored row finds it recorded.
+    async fn add(&self, account_id: &str, sealed: &[u8], mut seen: Option<Vec<u8>>) -> Result<(), TotpError> {
+        let (key, ttl) = (self.key(account_id), Duration::from_secs(PENDING_SECONDS.unsigned_abs()));
+        for _ in 0..RECORD_ATTEMPTS {
+            let mut record = seen.clone().filter(|r| r.len() % HASH_LEN == 0).unwrap_or_default();
+            record.extend_from_slice(&crypto::sha256(sealed));
+            record.drain(..record.len().saturating_sub(SHOWN_KEPT * HASH_LEN));
+            if self.cache.swap(&key, seen.as_deref(), &record, ttl).await? {
+                return Ok(());
+            }
+            seen = self.record(account_id).await?;
+        }
+        Err(TotpError::Contended)
+    }
+}
+
+/// Whether the sealed secret `sealed` is in a session's `record`.
+fn started_in(record: Option<&[u8]>, sealed: &[u8]) -> bool {
+    let hash = crypto::sha256(sealed);
+    record.is_some_and(|r| r.chunks_exact(HASH_LEN).any(|h| h == hash.as_slice()))
 }
 
 /// What the enrolment page shows: the key to type in and the `otpauth://` URI as a QR code.
@@ -80,9 +143,58 @@ fn fresh_pending(row: &store::TotpRow, now: i64) -> bool {
     !row.confirmed && row.created_at > now - PENDING_SECONDS
 }
 
-/// The enrolment to show: the pending one while it is fresh, else one started with a new
-/// 160-bit secret (RFC 4226 §4 recommends 160 bits). Two showings at once end with one secret:
-/// the new one is stored only where no fresh one is, and what is stored is what is shown.
+/// A new 160-bit secret (RFC 4226 §4 recommends 160 bits), sealed.
+fn new_sealed(master: &MasterKey, account_id: &str) -> Result<Vec<u8>, TotpError> {
+    let secret: [u8; 20] = crypto::random_bytes().map_err(|_| TotpError::Sealed)?;
+    master.seal(&format!("totp:{account_id}"), &secret).map_err(|_| TotpError::Sealed)
+}
+
+/// The enrolment to show to session `to`: the pending one while it is fresh and was started in
+/// this session, else one started with a new secret, replacing any other session's. Showings
+/// in one session at once end with one secret: each records its new one for the session before
+/// storing it, only one of them stores, and the others find the stored one recorded.
+pub async fn start_enrolment_for(
+    db: &Db,
+    master: &MasterKey,
+    account_id: &str,
+    to: ShownTo<'_>,
+    label: &str,
+    issuer_name: &str,
+    now: i64,
+) -> Result<Enrolment, TotpError> {
+    let mut writes = 0;
+    let stored = loop {
+        // The row before the record: a secret stored by a showing in this session was recorded
+        // before it was stored, so it is in a record read after the row.
+        let row = store::get_totp(db, account_id).await?;
+        let record = to.record(account_id).await?;
+        let other = match row {
+            Some(r) if r.confirmed => return Err(TotpError::Enrolled),
+            Some(r) if fresh_pending(&r, now) && started_in(record.as_deref(), &r.secret) => break r,
+            None if writes > 0 => return Err(TotpError::Removed),
+            row => row.filter(|r| fresh_pending(r, now)),
+        };
+        if writes == START_ATTEMPTS {
+            return Err(TotpError::Contended);
+        }
+        let sealed = new_sealed(master, account_id)?;
+        to.add(account_id, &sealed, record).await?;
+        match other {
+            // Replaced only while it is still the one read, so that showings in this session
+            // at once replace it once.
+            Some(r) => store::replace_pending_totp(db, account_id, &r.secret, &sealed, now).await?,
+            None => store::start_pending_totp(db, account_id, &sealed, now, now - PENDING_SECONDS).await?,
+        };
+        writes += 1;
+    };
+    let secret = master.open(&format!("totp:{account_id}"), &stored.secret).map_err(|_| TotpError::Sealed)?;
+    enrolment(&secret, label, issuer_name)
+}
+
+/// The enrolment to show, bound to no session: the pending one while it is fresh, whoever was
+/// shown it. For tools and tests that set an authenticator up directly; a page shows
+/// [`start_enrolment_for`]. Two showings at once end with one secret: the new one is stored
+/// only where no fresh one is, and what is stored is what is shown.
 pub async fn start_enrolment(
     db: &Db,
     master: &MasterKey,
@@ -95,8 +207,7 @@ pub async fn start_enrolment(
         Some(row) if row.confirmed => return Err(TotpError::Enrolled),
         Some(row) if fresh_pending(&row, now) => row,
         _ => {
-            let secret: [u8; 20] = crypto::random_bytes().map_err(|_| TotpError::Sealed)?;
-            let sealed = master.seal(&format!("totp:{account_id}"), &secret).map_err(|_| TotpError::Sealed)?;
+            let sealed = new_sealed(master, account_id)?;
             store::start_pending_totp(db, account_id, &sealed, now, now - PENDING_SECONDS).await?;
             // Ours, or the one a simultaneous showing stored first, or a confirmed one.
             match store::get_totp(db, account_id).await? {
@@ -142,9 +253,28 @@ async fn confirmed_secret(db: &Db, master: &MasterKey, account_id: &str) -> Resu
     }
 }
 
-/// Confirms a fresh pending enrolment with a first code from the authenticator. The update
-/// names the very secret the code was checked against, so a secret replaced meanwhile (or a
-/// second confirmation) is not confirmed: once, and only for the secret that was shown.
+/// Confirms, with a first code from the authenticator, the fresh pending enrolment started in
+/// session `to`. One started in another session is refused as a wrong code is: whoever else
+/// was shown it knows its codes.
+pub async fn confirm_enrolment_for(
+    db: &Db,
+    master: &MasterKey,
+    account_id: &str,
+    to: ShownTo<'_>,
+    code: &str,
+    now: i64,
+) -> Result<bool, TotpError> {
+    let Some(row) = store::get_totp(db, account_id).await?.filter(|r| fresh_pending(r, now)) else {
+        return Ok(false);
+    };
+    if !started_in(to.record(account_id).await?.as_deref(), &row.secret) {
+        return Ok(false);
+    }
+    confirm_row(db, master, account_id, &row, code, now).await
+}
+
+/// Confirms a fresh pending enrolment, bound to no session, with a first code (for tools and
+/// tests, as [`start_enrolment`]; a page confirms with [`confirm_enrolment_for`]).
 pub async fn confirm_enrolment(
     db: &Db,
     master: &MasterKey,
@@ -155,6 +285,20 @@ pub async fn confirm_enrolment(
     let Some(row) = store::get_totp(db, account_id).await?.filter(|r| fresh_pending(r, now)) else {
         return Ok(false);
     };
+    confirm_row(db, master, account_id, &row, code, now).await
+}
+
+/// Confirms `row` if `code` is one of its codes. The update names the very secret the code was
+/// checked against, so a secret replaced meanwhile (or a second confirmation) is not
+/// confirmed: once, and only for the secret that was shown.
+async fn confirm_row(
+    db: &Db,
+    master: &MasterKey,
+    account_id: &str,
+    row: &store::TotpRow,
+    code: &str,
+    now: i64,
+) -> Result<bool, TotpError> {
     let secret = master.open(&format!("totp:{account_id}"), &row.secret).map_err(|_| TotpError::Sealed)?;
     let Some(step) = matching_step(&secret, code, now) else { return Ok(false) };
     Ok(store::confirm_totp(db, account_id, &row.secret, step).await?)

@@ -345,6 +345,8 @@ pub async fn change_password(
         let ending = crate::store::logout::Ending::AllBut(sid);
         let (revoked, _) =
             crate::store::logout::revoke_and_enqueue(&mut tx, me.id(), ending, "password_changed", now).await?;
+        // An open reset link would set the password again: it closes with the change.
+        crate::auth::links::close_password_links(&mut tx, me.id(), now).await?;
         tx.commit().await?;
         Ok::<_, crate::store::StoreError>(revoked)
     };
@@ -363,9 +365,6 @@ pub async fn change_password(
         tracing::warn!(error = %e, "the second sweep of sessions after a password change failed");
     }
     super::backchannel::wake();
-    if let Err(e) = crate::auth::links::close_password_links(&st.db, me.id(), now).await {
-        tracing::warn!(error = %e, "the account's open password links could not be closed after a password change");
-    }
     let guessed = super::login::second_factor_daily_key(me.id());
     if let Err(e) = st.cache.delete(&guessed).await {
         tracing::warn!(error = %e, "the day's count of wrong second factors could not be cleared");
@@ -377,9 +376,9 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Enrolling an authenticator app: the secret to scan, the same on every showing while the
-/// enrolment is pending (see `totp::PENDING_SECONDS`). `None` when one is enrolled already (it
-/// is removed first, on purpose).
+/// Enrolling an authenticator app: the secret to scan, the same on every showing in this
+/// session while the enrolment is pending (see `totp::PENDING_SECONDS`); never one shown to
+/// another session. `None` when one is enrolled already (it is removed first, on purpose).
 pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<totp::Enrolment>, SelfServiceError> {
     if totp::is_enrolled(&st.db, me.id()).await.map_err(|e| internal("second factors could not be read", e))? {
         return Ok(None);
@@ -387,7 +386,8 @@ pub async fn start_totp(st: &AppState, me: &Recent, now: i64) -> Result<Option<t
     enrolment::route(st, me, now).await?;
     // As for passkeys: authenticator apps back their entries up to cloud accounts.
     let label = me.account.name.clone();
-    match totp::start_enrolment(&st.db, &st.sealer, me.id(), &label, "Gerbang", now).await {
+    let to = totp::ShownTo { cache: &st.cache, sid: &me.session.sid };
+    match totp::start_enrolment_for(&st.db, &st.sealer, me.id(), to, &label, "Gerbang", now).await {
         Ok(e) => Ok(Some(e)),
         // Confirmed from another tab a moment ago.
         Err(totp::TotpError::Enrolled) => Ok(None),
@@ -405,7 +405,8 @@ pub async fn confirm_totp(
 ) -> Result<Option<Vec<String>>, SelfServiceError> {
     let route = enrolment::route(st, me, now).await?;
     enrolment::claim(st, &route, now).await?;
-    let confirmed = totp::confirm_enrolment(&st.db, &st.sealer, me.id(), code, now).await;
+    let to = totp::ShownTo { cache: &st.cache, sid: &me.session.sid };
+    let confirmed = totp::confirm_enrolment_for(&st.db, &st.sealer, me.id(), to, code, now).await;
     if !matches!(confirmed, Ok(true)) {
         enrolment::release(st, &route).await;
     }

@@ -69,6 +69,26 @@ pub async fn start_pending_totp(
     Ok(n == 1)
 }
 
+/// Replaces the fresh pending secret `old` (shown to another session) with `new`, started
+/// `now`: only while `old` is still the pending one, so of two replacements racing each other
+/// one stores and the other finds its secret. True when stored.
+pub async fn replace_pending_totp(
+    db: &Db,
+    account_id: &str,
+    old: &[u8],
+    new: &[u8],
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = dispatch!(
+        db,
+        "UPDATE totp_factors SET secret = $1, created_at = $2, last_step = 0 \
+         WHERE account_id = $3 AND confirmed = FALSE AND secret = $4",
+        [new, now, account_id, old],
+        execute
+    )?;
+    Ok(n == 1)
+}
+
 /// Confirms the pending enrolment whose sealed secret is `secret` (the one the first code was
 /// checked against): a secret replaced since, or confirmed already, is left alone.
 pub async fn confirm_totp(db: &Db, account_id: &str, secret: &[u8], step: i64) -> Result<bool, StoreError> {

@@ -363,3 +363,100 @@ async fn a_pending_enrolment_is_kept_while_fresh_and_replaced_once_stale() {
     assert!(!confirm(code_at(&new, stale), stale).await, "once");
     assert!(matches!(start(stale).await, Err(totp::TotpError::Enrolled)), "enrolled: nothing starts");
 }
+
+/// The enrolment form in `b`: the page and the secret it shows.
+async fn totp_page(app: &TestApp, b: &reqwest::Client) -> (String, String) {
+    let res = b.get(app.url("/account/totp")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let secret = text_of(&html, "id=\"secret\">");
+    (html, secret)
+}
+
+async fn post_code(app: &TestApp, b: &reqwest::Client, html: &str, code: String) -> u16 {
+    let form = [("csrf", hidden(html, "csrf")), ("code", code)];
+    b.post(app.url("/account/totp")).form(&form).send().await.unwrap().status().as_u16()
+}
+
+/// A pending secret belongs to the login session it was shown to: a phisher who opened the
+/// enrolment page and copied its secret must not see the person, logging in afresh after
+/// changing their password, shown (and confirming) that same secret.
+#[tokio::test]
+async fn a_pending_secret_is_shown_and_confirmed_only_in_the_session_it_was_shown_to() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Sesi").await;
+    let attacker = crate::self_service::signed_in(&app, &nip).await;
+    let (attacker_form, copied) = totp_page(&app, &attacker).await;
+    let person = crate::self_service::signed_in(&app, &nip).await;
+    let (form, secret) = totp_page(&app, &person).await;
+    assert_ne!(secret, copied, "another session is shown a secret of its own");
+    assert_eq!(post_code(&app, &person, &form, code_now(&copied, 0)).await, 400, "another session's secret");
+    assert_eq!(post_code(&app, &attacker, &attacker_form, code_now(&copied, 0)).await, 400, "replaced meanwhile");
+    assert_eq!(post_code(&app, &person, &form, code_now(&secret, 0)).await, 200, "its own secret confirms");
+    let id = gerbang::identity::accounts::find(&app.state.db, &nip).await.unwrap().unwrap().id;
+    let (db, sealer) = (&app.state.db, &app.state.sealer);
+    assert!(!totp::verify(db, sealer, &id, &code_now(&copied, 1), now()).await.unwrap(), "the copied secret");
+    assert!(totp::verify(db, sealer, &id, &code_now(&secret, 1), now()).await.unwrap(), "the secret shown");
+}
+
+/// A reload shows the session's secret while it is the pending one; once another session has
+/// replaced it, a fresh one (never the other session's), which then replaces that one in turn.
+#[tokio::test]
+async fn a_session_whose_pending_secret_was_replaced_is_shown_a_fresh_one() {
+    let app = TestApp::spawn().await;
+    let nip = unique_nip();
+    app.asn(&nip, "Dua Peramban").await;
+    let (a, b) = (crate::self_service::signed_in(&app, &nip).await, crate::self_service::signed_in(&app, &nip).await);
+    let (_, first) = totp_page(&app, &a).await;
+    assert_eq!(totp_page(&app, &a).await.1, first, "a reload: the same secret");
+    let (b_form, b_secret) = totp_page(&app, &b).await;
+    let (a_form, again) = totp_page(&app, &a).await;
+    assert!(again != first && again != b_secret, "neither the replaced secret nor the other session's");
+    assert_eq!(totp_page(&app, &a).await.1, again, "and that one is kept on the next reload");
+    assert_eq!(post_code(&app, &b, &b_form, code_now(&b_secret, 0)).await, 400, "replaced by the reload");
+    assert_eq!(post_code(&app, &b, &b_form, code_now(&again, 0)).await, 400, "not shown to this session");
+    assert_eq!(post_code(&app, &a, &a_form, code_now(&again, 0)).await, 200);
+}
+
+/// Showings in one session at once end with one secret, whether they start the enrolment or
+/// replace another session's pending one; a replaced secret confirms in neither session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_showings_in_one_session_end_with_one_secret() {
+    let app = TestApp::spawn().await;
+    let id = app.asn(&unique_nip(), "Serentak").await.id;
+    let show_at_once = |sid: &'static str| {
+        let shows: Vec<_> = (0..6)
+            .map(|_| {
+                let (st, id) = (app.state.clone(), id.clone());
+                tokio::spawn(async move {
+                    let to = totp::ShownTo { cache: &st.cache, sid };
+                    let e = totp::start_enrolment_for(&st.db, &st.sealer, &id, to, "Serentak", "Gerbang", now());
+                    e.await.unwrap().secret_base32
+                })
+            })
+            .collect();
+        async move {
+            let mut secrets = Vec::new();
+            for show in shows {
+                secrets.push(show.await.unwrap());
+            }
+            secrets
+        }
+    };
+    let first = show_at_once("sesi-a").await;
+    assert!(first.iter().all(|s| *s == first[0]), "one secret: {first:?}");
+    let second = show_at_once("sesi-b").await;
+    assert!(second.iter().all(|s| *s == second[0]), "one secret: {second:?}");
+    assert_ne!(second[0], first[0], "the other session's is replaced");
+    let confirm = |sid: &'static str, secret: &str| {
+        let (st, id, code) = (app.state.clone(), id.clone(), code_now(secret, 0));
+        async move {
+            let to = totp::ShownTo { cache: &st.cache, sid };
+            totp::confirm_enrolment_for(&st.db, &st.sealer, &id, to, &code, now()).await.unwrap()
+        }
+    };
+    assert!(!confirm("sesi-a", &first[0]).await, "replaced");
+    assert!(!confirm("sesi-a", &second[0]).await, "shown to another session");
+    assert!(confirm("sesi-b", &second[0]).await);
+}
