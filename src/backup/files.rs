@@ -2,7 +2,7 @@
 //! `GERBANG_*` environment, secrets left out) and the files of the themes directory; and
 //! writing them back out into a directory on restore.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 /// Settings never written into an archive: the master keys (also the previous and the next one
@@ -99,31 +99,71 @@ fn upstream_tables(text: &str) -> Option<toml::Value> {
     }
 }
 
-/// Every regular file under the themes directory, as (path relative to it with `/`, path).
-/// Symbolic links are not followed. A missing directory gives nothing.
-pub fn theme_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let mut out = Vec::new();
+/// The files of the themes directory, and what of it was left out.
+#[derive(Debug, Default)]
+pub struct ThemeFiles {
+    /// (path relative to the directory with `/`, path to read).
+    pub files: Vec<(String, PathBuf)>,
+    /// Entries not archived, each with why.
+    pub skipped: Vec<String>,
+}
+
+/// Every regular file under the themes directory. Symbolic links are followed to files and
+/// folders: a theme folder linked from elsewhere is a theme the server shows, and a
+/// ConfigMap-mounted directory is made of links (`jember -> ..data/jember`). Its own entries
+/// (names beginning `..`) are the mount's machinery, seen again through those links. A folder
+/// is entered once through links, and never through a link back to one it is inside, so a
+/// loop ends. A missing directory gives nothing.
+pub fn theme_files(dir: &Path) -> Result<ThemeFiles, String> {
+    let mut out = ThemeFiles::default();
     if !dir.is_dir() {
         return Ok(out);
     }
+    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut entered: HashSet<PathBuf> = HashSet::from([canonical(dir)?]);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        let here = canonical(&d)?;
         let entries = std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
-            let kind = entry.file_type().map_err(|e| format!("{}: {e}", entry.path().display()))?;
             let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with("..") {
+                continue;
+            }
+            let mut kind = entry.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+            let link = kind.is_symlink();
+            if link {
+                match std::fs::metadata(&path) {
+                    Ok(m) => kind = m.file_type(),
+                    Err(e) => {
+                        out.skipped.push(format!("{}: a link to nothing readable ({e})", path.display()));
+                        continue;
+                    }
+                }
+            }
             if kind.is_dir() {
+                if link {
+                    let target = canonical(&path)?;
+                    if here.starts_with(&target) || !entered.insert(target.clone()) {
+                        let why = format!("a link to {}, a folder already archived", target.display());
+                        out.skipped.push(format!("{}: {why}", path.display()));
+                        continue;
+                    }
+                }
                 stack.push(path);
             } else if kind.is_file() {
                 let rel = path.strip_prefix(dir).map_err(|e| e.to_string())?;
                 let parts: Vec<String> =
                     rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-                out.push((parts.join("/"), path));
+                out.files.push((parts.join("/"), path));
+            } else {
+                out.skipped.push(format!("{}: not a regular file or folder", path.display()));
             }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.skipped.sort();
     Ok(out)
 }
 
@@ -197,5 +237,36 @@ mod tests {
         assert!(!s.contains("s3cr3t-larik") && s.contains("id = \"dukcapil\""), "{s}");
         let s = settings(None, &env("[[upstream]\nclient_secret = \"s3cr3t-rusak\"")).unwrap();
         assert!(!s.contains("s3cr3t-rusak") && s.contains("upstream (unreadable)"), "{s}");
+    }
+
+    /// A theme file or folder linked from elsewhere, and a ConfigMap mount (whose entries are
+    /// links into `..data`), are archived; a loop ends and is reported, as is a dangling link.
+    /// (Every link was skipped, silently.)
+    #[cfg(unix)]
+    #[test]
+    fn linked_theme_files_and_folders_are_followed_and_what_is_skipped_is_said() {
+        use std::os::unix::fs::symlink;
+        let top = tempfile::tempdir().unwrap();
+        let (themes, elsewhere) = (top.path().join("themes"), top.path().join("elsewhere"));
+        std::fs::create_dir_all(themes.join("asli")).unwrap();
+        std::fs::write(themes.join("asli/a.css"), "a").unwrap();
+        std::fs::create_dir_all(elsewhere.join("jember/mail")).unwrap();
+        std::fs::write(elsewhere.join("jember/mail/reset.txt"), "r").unwrap();
+        std::fs::write(elsewhere.join("logo.svg"), "l").unwrap();
+        symlink(elsewhere.join("jember"), themes.join("jember")).unwrap();
+        symlink(elsewhere.join("logo.svg"), themes.join("asli/logo.svg")).unwrap();
+        symlink(&themes, themes.join("asli/loop")).unwrap();
+        symlink(top.path().join("nothing"), themes.join("dangling.css")).unwrap();
+        // As Kubernetes mounts a ConfigMap.
+        std::fs::create_dir_all(themes.join("..2026_01_01/cm")).unwrap();
+        std::fs::write(themes.join("..2026_01_01/cm/b.css"), "b").unwrap();
+        symlink("..2026_01_01", themes.join("..data")).unwrap();
+        symlink("..data/cm", themes.join("cm")).unwrap();
+        let found = theme_files(&themes).unwrap();
+        let names: Vec<&str> = found.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["asli/a.css", "asli/logo.svg", "cm/b.css", "jember/mail/reset.txt"]);
+        assert_eq!(found.skipped.len(), 2, "{:?}", found.skipped);
+        assert!(found.skipped[0].contains("asli/loop: a link to") && found.skipped[0].ends_with("already archived"));
+        assert!(found.skipped[1].contains("dangling.css: a link to nothing readable"), "{:?}", found.skipped);
     }
 }

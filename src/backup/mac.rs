@@ -49,10 +49,12 @@ pub enum AuthError {
     Derive,
 }
 
-/// A master key held here, as the id archives name it by and the MAC key derived from it.
+/// A master key held here, as the id archives name it by, the MAC key derived from it, and
+/// the value a header's `master_key_check` holds for it.
 pub struct HeldKey {
     id: String,
     key: hmac::Key,
+    check: String,
 }
 
 impl HeldKey {
@@ -60,11 +62,20 @@ impl HeldKey {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(master);
         let info = [INFO];
         let okm = prk.expand(&info, hmac::HMAC_SHA256).map_err(|_| AuthError::Derive)?;
-        Ok(HeldKey { id: MasterKey::new(*master).id(), key: hmac::Key::from(okm) })
+        Ok(HeldKey {
+            id: MasterKey::new(*master).id(),
+            key: hmac::Key::from(okm),
+            check: super::master_key_check(master),
+        })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Whether a header's `master_key_check` is this key's.
+    pub fn checks(&self, check: &str) -> bool {
+        crate::crypto::constant_time_eq(check.as_bytes(), self.check.as_bytes())
     }
 }
 

@@ -10,8 +10,10 @@
 
 pub mod archive;
 pub mod files;
+mod files_out;
 pub mod keys;
 pub mod mac;
+mod replay;
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,13 +24,15 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::crypto;
-use crate::store::backup::{Column, Snapshot};
+use crate::store::backup::Snapshot;
 use crate::store::restore::{self, Restore, RestoreError};
 use crate::store::sealed::SealedColumn;
 use crate::store::{Db, StoreError};
-use archive::{ArchiveError, ArchiveReader, ArchiveWriter, Entry, Header, Manifest, MemberKind, FORMAT};
+use archive::{ArchiveError, ArchiveReader, ArchiveWriter, Header, Manifest, MemberKind, FORMAT};
+use files_out::FilesOut;
 use keys::{KeyError, Lock, Unlock};
 use mac::{AuthError, Authenticity, HeldKey, Policy};
+use replay::replay;
 
 /// The audit record of a backup taken, and of a restore done.
 pub const TAKEN: &str = "backup.created";
@@ -149,8 +153,9 @@ async fn sealed_key_ids(snap: &mut Snapshot) -> Result<std::collections::BTreeSe
     Ok(ids)
 }
 
-/// Writes an archive of `db` to `out` (through `out.partial`, renamed when complete, so a
-/// failed run never leaves a file that looks finished).
+/// Writes an archive of `db` to `out` (through `out.partial`, linked to `out` when complete,
+/// so a failed run never leaves a file that looks finished; an existing `out` is never
+/// replaced).
 pub async fn take(
     db: &Db,
     lock: &Lock,
@@ -160,20 +165,44 @@ pub async fn take(
     now: i64,
 ) -> Result<Written, BackupError> {
     if out.exists() {
-        return Err(BackupError::Io(format!("{} already exists: choose a new name", out.display())));
+        return Err(exists_error(out));
     }
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let file = private_file(&partial)?;
     let result = write_archive(db, lock, file, extras, sealing, now).await;
     match result {
-        Ok((bytes, sha256, manifest)) => {
-            std::fs::rename(&partial, out)?;
-            Ok(Written { file: out.to_path_buf(), sha256, bytes, manifest })
-        }
+        Ok((bytes, sha256, manifest)) => match publish(&partial, out) {
+            Ok(()) => Ok(Written { file: out.to_path_buf(), sha256, bytes, manifest }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e)
+            }
+        },
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             Err(e)
         }
+    }
+}
+
+fn exists_error(out: &Path) -> BackupError {
+    BackupError::Io(format!("{} already exists: choose a new name", out.display()))
+}
+
+/// Gives the finished `partial` its name `out`, failing if `out` exists by then: a rename
+/// would replace a file another run (or anything else) put there since the check.
+fn publish(partial: &Path, out: &Path) -> Result<(), BackupError> {
+    match std::fs::hard_link(partial, out) {
+        Ok(()) => {
+            // The archive is complete under its name: a `.partial` left behind is only clutter.
+            let _ = std::fs::remove_file(partial);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists_error(out)),
+        // Removable media are often FAT or exFAT, which have no hard links: there only the
+        // check and the rename are left, with the short race between them.
+        Err(_) if !out.exists() => Ok(std::fs::rename(partial, out)?),
+        Err(_) => Err(exists_error(out)),
     }
 }
 
@@ -262,8 +291,8 @@ async fn write_archive(
 #[derive(Debug, Serialize)]
 pub struct Checked {
     pub manifest: Manifest,
-    /// Whether the master key given matches the one the backup was taken under (`None`: one
-    /// of the two is unknown).
+    /// Whether the master key the backup was taken under is configured here, as the master key
+    /// or another key of a rotation (`None`: one of the two is unknown).
     pub master_key_matches: Option<bool>,
     pub authenticity: Authenticity,
 }
@@ -288,11 +317,14 @@ pub fn missing_keys(header: &Header, held: &[String]) -> Vec<String> {
     header.master_keys.iter().filter(|id| !held.contains(id)).cloned().collect()
 }
 
-fn master_matches(header: &Header, master: Option<&[u8; 32]>) -> Option<bool> {
-    match (&header.master_key_check, master) {
-        (Some(check), Some(m)) => Some(crypto::constant_time_eq(check.as_bytes(), master_key_check(m).as_bytes())),
-        _ => None,
-    }
+/// Whether the master key the archive was taken under is held here: the master key, or
+/// another key of a rotation (`held`), since an archive from before a completed rotation is
+/// under the key now configured as `master_key_previous`. `None`: one of the two is unknown.
+fn master_matches(header: &Header, master: Option<&[u8; 32]>, held: &[HeldKey]) -> Option<bool> {
+    let check = header.master_key_check.as_deref()?;
+    let master = master?;
+    let current = crypto::constant_time_eq(check.as_bytes(), master_key_check(master).as_bytes());
+    Some(current || held.iter().any(|k| k.checks(check)))
 }
 
 /// Reads the whole archive, checking every member and every row, and its MAC as `policy` says;
@@ -306,7 +338,7 @@ pub async fn verify(
     let mut reader = open_archive(path, unlock)?;
     check_schema(&reader.header().database.clone(), reader.header())?;
     reader.precheck(policy)?;
-    let master_key_matches = master_matches(reader.header(), master);
+    let master_key_matches = master_matches(reader.header(), master, policy.keys.unwrap_or_default());
     let manifest = replay(&mut reader, None, None).await?;
     let authenticity = reader.authenticity(policy)?;
     Ok(Checked { manifest, master_key_matches, authenticity })
@@ -326,9 +358,10 @@ pub struct Restored {
 /// Restores the archive into `db`: migrations up to the archive's schema, every row in one
 /// transaction (refused on a database with data unless `force`), then the remaining migrations;
 /// the caller records it in the trail (`ops::backup`). With `files_to`, the settings and
-/// themes are written under that directory (which must be empty or absent). `held`: the master
-/// keys configured here; the archive's MAC must verify under the one it names, or (without a
-/// MAC) `accept_unauthenticated` must say so; the rows are committed only then.
+/// themes are written under that directory (new, or empty and private: [`files_out`]).
+/// `held`: the master keys configured here; the archive's MAC must verify under the one it
+/// names, or (without a MAC) `accept_unauthenticated` must say so; the rows are committed only
+/// then.
 pub async fn restore(
     db: &Db,
     path: &Path,
@@ -340,15 +373,13 @@ pub async fn restore(
     let RestoreOptions { force, files_to, accept_unauthenticated } = *how;
     let policy = Policy { keys: Some(held), accept_unauthenticated };
     if let Some(dir) = files_to {
-        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            return Err(BackupError::Io(format!("{} is not empty: give an empty or new directory", dir.display())));
-        }
+        files_out::check_dir(dir)?;
     }
     let mut reader = open_archive(path, unlock)?;
     let header = reader.header().clone();
     check_schema(db.kind(), &header)?;
     reader.precheck(&policy)?;
-    if master_matches(&header, Some(master)) == Some(false) {
+    if master_matches(&header, Some(master), held) == Some(false) {
         return Err(BackupError::WrongMasterKey);
     }
     let held_ids: Vec<String> = held.iter().map(|k| k.id().to_string()).collect();
@@ -359,10 +390,22 @@ pub async fn restore(
     if !force {
         restore::refuse_data(db).await?;
     }
+    if header.mac_key.is_some() {
+        // Anyone holding the public age key can write an archive naming this region's key: its
+        // MAC is verified over the whole before anything is written (no migration, no file, no
+        // row held in memory for sorting). The rows then come from a second reading, whose
+        // MAC is checked again before the commit, in case the file changed in between.
+        replay(&mut reader, None, None).await?;
+        reader.authenticity(&policy)?;
+        reader = open_archive(path, unlock)?;
+        if *reader.header() != header {
+            return Err(ArchiveError::Damaged("it changed while it was being restored".into()).into());
+        }
+    }
     restore::migrate_to(db, header.schema).await?;
     let mut target = Restore::begin(db, force).await?;
-    let existed = files_to.is_some_and(Path::exists);
-    let replayed = match replay(&mut reader, Some(&mut target), files_to).await {
+    let mut files = files_to.map(FilesOut::open).transpose()?;
+    let replayed = match replay(&mut reader, Some(&mut target), files.as_mut()).await {
         // Checked before the commit: the rows of an archive that is not authentic never land.
         Ok(manifest) => match reader.authenticity(&policy) {
             Ok(a) => target.commit().await.map(|()| (manifest, a)).map_err(BackupError::from),
@@ -375,8 +418,8 @@ pub async fn restore(
         Err(e) => {
             // Nothing of the database changed; neither does the directory: files from an
             // archive that failed its checks are not left to be mistaken for a restore's.
-            if let Some(dir) = files_to {
-                discard_files(dir, existed);
+            if let Some(files) = files {
+                files.discard();
             }
             return Err(e);
         }
@@ -389,20 +432,6 @@ pub async fn restore(
     Ok(Restored { manifest, rows, forced: force, files_written: files_to.map(Path::to_path_buf), authenticity })
 }
 
-/// Removes what a failed restore wrote under `dir` (which was new, or empty when it began).
-fn discard_files(dir: &Path, existed: bool) {
-    if !existed {
-        let _ = std::fs::remove_dir_all(dir);
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-        }
-    }
-}
-
 /// How a restore goes: `force` empties a database with data first, `files_to` receives the
 /// settings and themes, `accept_unauthenticated` takes an archive without a MAC.
 #[derive(Clone, Copy)]
@@ -412,155 +441,22 @@ pub struct RestoreOptions<'a> {
     pub accept_unauthenticated: bool,
 }
 
-/// The member being read.
-enum Current {
-    None,
-    /// A table: its name, the bytes of an unfinished line, and the load once the column line
-    /// was read.
-    Table {
-        name: String,
-        line: Vec<u8>,
-        columns: Option<Vec<Column>>,
-        load: Option<Box<restore::Load>>,
-        rows: u64,
-    },
-    File(Option<std::fs::File>),
-}
-
-/// Reads every member; rows go to `target` when given, files under `files_to` when given.
-async fn replay<R: Read>(
-    reader: &mut ArchiveReader<R>,
-    mut target: Option<&mut Restore>,
-    files_to: Option<&Path>,
-) -> Result<Manifest, BackupError> {
-    let mut current = Current::None;
-    while let Some(event) = reader.next_event()? {
-        match event {
-            archive::Event::Begin { name, kind } => {
-                current = match kind {
-                    MemberKind::Table => Current::Table { name, line: Vec::new(), columns: None, load: None, rows: 0 },
-                    MemberKind::Settings | MemberKind::Theme => Current::File(match files_to {
-                        Some(dir) => Some(create_member_file(dir, &name)?),
-                        None => None,
-                    }),
-                };
-            }
-            archive::Event::Data(bytes) => match &mut current {
-                Current::Table { name, line, columns, load, rows } => {
-                    let mut rest: &[u8] = &bytes;
-                    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
-                        line.extend_from_slice(&rest[..nl]);
-                        rest = &rest[nl + 1..];
-                        let text = std::mem::take(line);
-                        table_line(name, &text, columns, load, rows, target.as_deref_mut()).await?;
-                    }
-                    line.extend_from_slice(rest);
-                    if line.len() > archive::MAX_ROW {
-                        return Err(member_error(name, format!("a row is longer than {} bytes", archive::MAX_ROW)));
-                    }
-                }
-                Current::File(Some(f)) => f.write_all(&bytes)?,
-                Current::File(None) => {}
-                Current::None => return Err(ArchiveError::Damaged("data outside a member".into()).into()),
-            },
-            archive::Event::End(entry) => {
-                if let Current::Table { name, line, load, rows, .. } = std::mem::replace(&mut current, Current::None) {
-                    end_table(&entry, &name, &line, load, rows, target.as_deref_mut()).await?;
-                }
-            }
-        }
-    }
-    reader.manifest().cloned().ok_or_else(|| ArchiveError::Damaged("it has no manifest".into()).into())
-}
-
-fn member_error(name: &str, detail: impl Into<String>) -> BackupError {
-    ArchiveError::Member { name: name.to_string(), detail: detail.into() }.into()
-}
-
-async fn table_line(
-    member: &str,
-    text: &[u8],
-    columns: &mut Option<Vec<Column>>,
-    load: &mut Option<Box<restore::Load>>,
-    rows: &mut u64,
-    target: Option<&mut Restore>,
-) -> Result<(), BackupError> {
-    let Some(cols) = columns.as_ref() else {
-        let head: Value =
-            serde_json::from_slice(text).map_err(|e| member_error(member, format!("its first line: {e}")))?;
-        let table = head["table"].as_str().unwrap_or_default().to_string();
-        let list: Vec<Column> = serde_json::from_value(head["columns"].clone())
-            .map_err(|e| member_error(member, format!("its column list: {e}")))?;
-        if let Some(t) = target {
-            *load = Some(Box::new(t.table(&table, &list)?));
-        }
-        *columns = Some(list);
-        return Ok(());
-    };
-    let values: Vec<Value> =
-        serde_json::from_slice(text).map_err(|e| member_error(member, format!("row {}: {e}", *rows + 1)))?;
-    if values.len() != cols.len() {
-        return Err(member_error(
-            member,
-            format!("row {} has {} values for {} columns", *rows + 1, values.len(), cols.len()),
-        ));
-    }
-    *rows += 1;
-    if let (Some(t), Some(l)) = (target, load.as_mut()) {
-        t.row(l, values).await?;
-    }
-    Ok(())
-}
-
-async fn end_table(
-    entry: &Entry,
-    name: &str,
-    line: &[u8],
-    load: Option<Box<restore::Load>>,
-    rows: u64,
-    target: Option<&mut Restore>,
-) -> Result<(), BackupError> {
-    if !line.is_empty() {
-        return Err(member_error(name, "its last row is cut off"));
-    }
-    if entry.rows != Some(rows) {
-        return Err(member_error(name, format!("{rows} rows where its record says {:?}", entry.rows)));
-    }
-    if let (Some(t), Some(l)) = (target, load) {
-        t.end_table(*l).await?;
-    }
-    Ok(())
-}
-
-/// A file written out of an archive: readable by its owner only, as the archive's content is
-/// (settings name hosts and accounts; themes may be unpublished).
-fn create_member_file(dir: &Path, name: &str) -> Result<std::fs::File, BackupError> {
-    let path = files::target(dir, name).ok_or_else(|| member_error(name, "its name leaves the target directory"))?;
-    if let Some(parent) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(parent).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&path).map_err(|e| BackupError::Io(format!("cannot create {}: {e}", path.display())))
-}
-
 #[cfg(test)]
 mod tests {
-    #[cfg(unix)]
+    /// The last step of a backup never replaces a file that appeared under its name meanwhile
+    /// (it did: a rename replaces its target).
     #[test]
-    fn files_written_out_of_an_archive_are_the_owners_only() {
-        use std::os::unix::fs::PermissionsExt;
+    fn a_finished_archive_never_replaces_an_existing_file() {
         let dir = tempfile::tempdir().unwrap();
-        drop(super::create_member_file(dir.path(), "themes/jember/mail/reset.txt").unwrap());
-        let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode("themes/jember/mail/reset.txt"), 0o600);
-        assert_eq!(mode("themes/jember/mail"), 0o700);
-        assert!(super::create_member_file(dir.path(), "../escape.txt").is_err());
+        let (partial, out) = (dir.path().join("a.age.partial"), dir.path().join("a.age"));
+        std::fs::write(&partial, "new").unwrap();
+        std::fs::write(&out, "someone else's").unwrap();
+        let e = super::publish(&partial, &out).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(e, format!("{} already exists: choose a new name", out.display()));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "someone else's");
+        std::fs::remove_file(&out).unwrap();
+        super::publish(&partial, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "new");
+        assert!(!partial.exists());
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -139,12 +140,15 @@ fn held_keys(config: &Config, master: [u8; 32]) -> anyhow::Result<Vec<HeldKey>> 
 }
 
 /// The master key when one is configured or was generated into the data directory; never
-/// generates one (a new key would open nothing in an archive).
+/// generates one (a new key would open nothing in an archive). One that is there but does not
+/// load is an error, not "no key": taken as none, an archive would be checked without its MAC.
 fn existing_master_key(config: &Config) -> anyhow::Result<Option<[u8; 32]>> {
     if config.master_key.is_none() && !config.data_dir.join("master.key").exists() {
         return Ok(None);
     }
-    Ok(Some(load_master_key(config)?))
+    let key = load_master_key(config)
+        .context("cannot load the master key (master_key, or master.key in the data directory)")?;
+    Ok(Some(key))
 }
 
 pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> anyhow::Result<ExitCode> {
@@ -167,10 +171,11 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
         .get("GERBANG_CONFIG")
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from("gerbang.toml")).filter(|p| p.exists()));
-    let extras = match (files::settings(config_file.as_deref(), &env), files::theme_files(&config.themes_dir)) {
-        (Ok(settings), Ok(themes)) => Extras { settings, themes },
-        (Err(m), _) | (_, Err(m)) => return Ok(fail(json, &m, "invalid")),
-    };
+    let (extras, skipped) =
+        match (files::settings(config_file.as_deref(), &env), files::theme_files(&config.themes_dir)) {
+            (Ok(settings), Ok(themes)) => (Extras { settings, themes: themes.files }, themes.skipped),
+            (Err(m), _) | (_, Err(m)) => return Ok(fail(json, &m, "invalid")),
+        };
     let master = existing_master_key(&config)?;
     let db = Db::connect(config.database_url.expose(), 2).await?;
     // The master keys the sealed values need are read inside the backup's snapshot (`backup`).
@@ -204,6 +209,7 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
         "authenticated": written.manifest.header.mac_key.is_some(),
         "mac_key": written.manifest.header.mac_key,
         "audited": audited,
+        "themes_skipped": skipped,
         "warning": MASTER_KEY_WARNING,
     });
     Ok(super::print(json, value, || {
@@ -214,6 +220,9 @@ pub(super) async fn run(config: Config, operator: Operator, cmd: BackupCmd) -> a
             written.manifest.header.schema,
             written.manifest.header.database
         );
+        for s in &skipped {
+            println!("theme entry not archived: {s}");
+        }
         println!("{MASTER_KEY_WARNING}");
         if written.manifest.header.mac_key.is_none() {
             println!("{NOT_AUTHENTICATED}");
@@ -235,7 +244,10 @@ async fn verify(
         Ok(u) => u,
         Err(m) => return Ok(fail(json, &m, "invalid")),
     };
-    let master = existing_master_key(config).ok().flatten();
+    let master = match existing_master_key(config) {
+        Ok(m) => m,
+        Err(e) => return Ok(fail(json, &format!("{e:#}"), "invalid")),
+    };
     let held = master.map(|m| held_keys(config, m)).transpose()?;
     let policy = Policy { keys: held.as_deref(), accept_unauthenticated };
     let checked = match backup::verify(file, &unlock, master.as_ref(), &policy).await {
@@ -271,8 +283,8 @@ async fn verify(
             h.gerbang, h.database, h.schema, h.created_at
         );
         match checked.master_key_matches {
-            Some(true) => println!("the master key configured here is the one it was taken under"),
-            Some(false) => println!("warning: the master key configured here is NOT the one it was taken under"),
+            Some(true) => println!("the master key it was taken under is configured here"),
+            Some(false) => println!("warning: the master key it was taken under is NOT configured here"),
             None => println!("master key: not checked (none configured here)"),
         }
         if let Some(m) = missing.as_ref().filter(|m| !m.is_empty()) {

@@ -4,7 +4,7 @@
 //! target's columns by name and converted to the target's types, so an archive from the other
 //! database kind restores too; PostgreSQL sequences are moved past the restored rows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use base64::Engine;
 use serde_json::Value;
@@ -307,31 +307,35 @@ fn bound(table: &str, c: &Column, v: &Value) -> Result<Bound, RestoreError> {
 }
 
 /// Orders rows so each comes after the row of the same table it refers to (a unit after its
-/// parent unit).
+/// parent unit): breadth first from the rows that refer to no row here, with the children
+/// indexed by the parent they name, so a long chain costs no more than a flat list.
 fn parents_first(table: &Table, rows: Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>, RestoreError> {
     let Some(fk) = table.self_reference() else { return Ok(rows) };
     let pos = |name: &str| table.columns.iter().position(|c| c.name == name);
     let (Some(child), Some(parent)) = (pos(&fk.column), pos(&fk.parent_column)) else { return Ok(rows) };
-    let present: BTreeSet<String> = rows.iter().map(|r| r[parent].to_string()).collect();
-    let mut placed: BTreeSet<String> = BTreeSet::new();
-    let mut left = rows;
-    let mut out = Vec::with_capacity(left.len());
-    while !left.is_empty() {
-        let before = left.len();
-        let (ready, wait): (Vec<_>, Vec<_>) = left.into_iter().partition(|r| {
-            let p = r[child].to_string();
-            r[child].is_null() || placed.contains(&p) || !present.contains(&p)
-        });
-        for r in ready {
-            placed.insert(r[parent].to_string());
-            out.push(r);
-        }
-        left = wait;
-        if left.len() == before {
-            return Err(RestoreError::Mismatch(format!("rows of `{}` refer to each other in a cycle", table.name)));
+    let present: HashSet<String> = rows.iter().map(|r| r[parent].to_string()).collect();
+    let mut children: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut queue = VecDeque::new();
+    for (i, r) in rows.iter().enumerate() {
+        let p = r[child].to_string();
+        if r[child].is_null() || !present.contains(&p) {
+            queue.push_back(i);
+        } else {
+            children.entry(p).or_default().push(i);
         }
     }
-    Ok(out)
+    let mut order = Vec::with_capacity(rows.len());
+    while let Some(i) = queue.pop_front() {
+        order.push(i);
+        if let Some(next) = children.remove(&rows[i][parent].to_string()) {
+            queue.extend(next);
+        }
+    }
+    if order.len() != rows.len() {
+        return Err(RestoreError::Mismatch(format!("rows of `{}` refer to each other in a cycle", table.name)));
+    }
+    let mut slots: Vec<Option<Vec<Value>>> = rows.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
 #[cfg(test)]
@@ -368,6 +372,23 @@ mod tests {
         assert_eq!(order, vec![json!("a"), json!("d"), json!("b"), json!("c")]);
         let cycle = vec![vec![json!("x"), json!("y")], vec![json!("y"), json!("x")]];
         assert!(parents_first(&units(), cycle).is_err());
+        let selfish = vec![vec![json!("s"), json!("s")]];
+        assert!(parents_first(&units(), selfish).is_err());
+    }
+
+    /// A chain listed children first took one pass over the rows per level: 50,000 units
+    /// were over 10⁹ steps (minutes). Now one pass.
+    #[test]
+    fn a_long_chain_is_ordered_in_linear_time() {
+        let n = 50_000;
+        let rows: Vec<Vec<Value>> = (0..n)
+            .rev()
+            .map(|i| vec![json!(format!("u{i}")), if i == 0 { Value::Null } else { json!(format!("u{}", i - 1)) }])
+            .collect();
+        let started = std::time::Instant::now();
+        let order = parents_first(&units(), rows).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        assert_eq!((order[0][0].clone(), order[n - 1][0].clone()), (json!("u0"), json!(format!("u{}", n - 1))));
     }
 
     #[test]

@@ -230,6 +230,9 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
     signed_in(&app, "Rotasi Kunci").await;
     let url = url_of(&app);
     let id = kit.path("identity.txt");
+    let before = kit.path("sebelum-rotasi.age");
+    let args = ["backup", "--out", &before, "--recipient", &kit.recipient, "--json"];
+    ok(&with_keys(&url, KEY_OLD, None, &args), "backup before the rotation");
 
     // Mid-rotation (the new key configured, the old one as previous, nothing re-sealed yet):
     // the archive needs both keys, and a restore with the new one alone is refused before it
@@ -256,6 +259,20 @@ async fn backup_and_restore_after_a_master_key_rotation_keep_the_audit_chain_int
 
     let rotated = ok(&with_keys(&url, KEY_NEW, Some(KEY_OLD), &["master-key", "rotate", "--json"]), "rotate");
     assert_eq!(rotated["resealed"]["root_secret.sealed"], 1, "{rotated}");
+
+    // An archive from before the completed rotation restores as the guide says, with the new
+    // key as master key and the old one as master_key_previous; finishing the rotation there
+    // leaves the new key alone. (Refused: the archive's key was compared with the new key only.)
+    let wiped = tempfile::tempdir().unwrap();
+    let fresh = database_url(&wiped).await;
+    let both = |args: &[&str]| with_keys(&fresh, KEY_NEW, Some(KEY_OLD), args);
+    let checked = ok(&both(&["backup", "verify", &before, "--identity", &id, "--json"]), "verify, old archive");
+    assert_eq!(checked["master_key_matches"], true, "{checked}");
+    let restored = ok(&both(&["restore", &before, "--identity", &id, "--json"]), "restore, old archive");
+    assert_eq!((restored["authenticated"].as_bool(), restored["audit_intact"].as_bool()), (Some(true), Some(true)));
+    ok(&both(&["master-key", "rotate", "--json"]), "rotate the restored database");
+    let verified = ok(&with_keys(&fresh, KEY_NEW, None, &["audit", "verify", "--json"]), "audit verify, old archive");
+    assert_eq!(verified["ok"], true, "{verified}");
 
     let archive = kit.path("setelah-rotasi.age");
     let args = ["backup", "--out", &archive, "--recipient", &kit.recipient, "--json"];

@@ -56,7 +56,7 @@ fn reencrypted(kit: &Kit, from: &str, to: &str, edit: impl FnOnce(&mut Vec<u8>))
 }
 
 /// No migration ran on the database at `url`: the refusal came before anything was written.
-async fn untouched(url: &str) {
+pub(crate) async fn untouched(url: &str) {
     let db = gerbang::store::Db::connect(url, 2).await.expect("connect");
     let status = db.migration_status().await.expect("status");
     assert!(status.iter().all(|m| m.pending()), "no migration ran");
@@ -112,7 +112,16 @@ async fn forged_archives_to_the_public_recipient_are_refused_by_verify_and_resto
         }
     });
     assert_eq!(refusal(&verify(&altered)), (1, FORGED.to_string()));
-    assert_eq!(refusal(&restore(&altered)), (1, FORGED.to_string()));
+    // Its MAC is checked over the whole archive before anything is written: no migration runs
+    // and no file lands in --files-to. (The migrations up to its schema ran first and stayed.)
+    let files_to = kit.path("pulih");
+    std::fs::create_dir(&files_to).unwrap();
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+    std::fs::set_permissions(&files_to, private).unwrap();
+    let r = gerbang(&fresh, &master_dir, &["restore", &altered, "--identity", &id, "--files-to", &files_to]);
+    assert_eq!(refusal(&r), (1, FORGED.to_string()));
+    untouched(&fresh).await;
+    assert_eq!(std::fs::read_dir(&files_to).unwrap().count(), 0, "nothing written to --files-to");
     // Refused before the commit: the genuine archive then restores into the same database,
     // which a restore refuses when it holds data.
     let restored = ok(&gerbang(&fresh, &master_dir, &["restore", &archive, "--identity", &id, "--json"]), "restore");
@@ -148,6 +157,22 @@ async fn an_archive_without_a_mac_is_restored_only_with_the_flag_and_the_trail_s
     let r = verify(&[]);
     assert_eq!((r.code, r.json()["error"].as_str()), (1, Some("unauthenticated")), "{}", r.stdout);
     assert_eq!(format!("error: {}", r.json()["message"].as_str().unwrap_or_default()), NOT_AUTHENTICATED);
+    // A master key that is there but does not load is said, not taken as no key at all (then
+    // the archive was checked without its MAC, and verify said "ok": true).
+    let data = tempfile::tempdir().expect("data dir");
+    std::fs::write(data.path().join("master.key"), "bukan kunci\n").unwrap();
+    let r = Gerbang::new(&["backup", "verify", &archive, "--identity", &id, "--json"])
+        .env("GERBANG_ISSUER", "http://127.0.0.1:9")
+        .env("GERBANG_DATABASE_URL", &url)
+        .env("GERBANG_DATA_DIR", data.path())
+        .env("GERBANG_BOOTSTRAP", "false")
+        .run();
+    assert_eq!((r.code, r.json()["error"].as_str()), (1, Some("invalid")), "{}", r.stdout);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.starts_with("cannot load the master key (master_key, or master.key in the data directory): "),
+        "{message}"
+    );
     let checked = ok(&verify(&["--accept-unauthenticated"]), "verify, accepted");
     assert_eq!(checked["authenticated"], false, "{checked}");
     assert!(checked["authenticity"].as_str().is_some_and(|a| a.contains("--accept-unauthenticated")), "{checked}");

@@ -5,6 +5,7 @@ mod audit;
 mod backchannel;
 mod backup;
 mod backup_auth;
+mod backup_files;
 mod certs;
 mod certs_bind;
 mod certs_monitor;
