@@ -38,14 +38,27 @@ impl Kit {
 
 /// Runs `gerbang` against the database at `url`, with the master key of `master_dir`.
 pub(crate) fn gerbang(url: &str, master_dir: &std::path::Path, args: &[&str]) -> Run {
+    gerbang_with(url, master_dir, args, &[])
+}
+
+/// As [`gerbang`], with more settings (`env`).
+pub(crate) fn gerbang_with(
+    url: &str,
+    master_dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> Run {
     let data = tempfile::tempdir().expect("data dir");
-    Gerbang::new(args)
+    let mut run = Gerbang::new(args)
         .env("GERBANG_ISSUER", "http://127.0.0.1:9")
         .env("GERBANG_DATABASE_URL", url)
         .env("GERBANG_DATA_DIR", data.path())
         .env("GERBANG_MASTER_KEY_FILE", master_dir.join("master.key"))
-        .env("GERBANG_BOOTSTRAP", "false")
-        .run()
+        .env("GERBANG_BOOTSTRAP", "false");
+    for (key, value) in env {
+        run = run.env(key, value);
+    }
+    run.run()
 }
 
 async fn gerbang_async(url: String, master: std::path::PathBuf, args: Vec<String>) -> Run {

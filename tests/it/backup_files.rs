@@ -13,15 +13,7 @@ use crate::common::*;
 
 /// Runs `gerbang` against `url` with the master key of `master_dir` and these themes.
 fn with_themes(url: &str, master_dir: &Path, themes: &Path, args: &[&str]) -> Run {
-    let data = tempfile::tempdir().expect("data dir");
-    Gerbang::new(args)
-        .env("GERBANG_ISSUER", "http://127.0.0.1:9")
-        .env("GERBANG_DATABASE_URL", url)
-        .env("GERBANG_DATA_DIR", data.path())
-        .env("GERBANG_MASTER_KEY_FILE", master_dir.join("master.key"))
-        .env("GERBANG_THEMES_DIR", themes)
-        .env("GERBANG_BOOTSTRAP", "false")
-        .run()
+    crate::backup::gerbang_with(url, master_dir, args, &[("GERBANG_THEMES_DIR", themes)])
 }
 
 fn last_line(run: &Run) -> String {
