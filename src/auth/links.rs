@@ -216,7 +216,12 @@ pub async fn give_back(db: &Db, link: &ActionLinkRow) {
 }
 
 /// Closes the account's open links of `purpose` (its password was set another way, say).
-pub async fn close_all(db: &Db, account_id: &str, purpose: Purpose, now: i64) -> Result<u64, StoreError> {
+pub async fn close_all(
+    db: impl Into<crate::store::Exec<'_>>,
+    account_id: &str,
+    purpose: Purpose,
+    now: i64,
+) -> Result<u64, StoreError> {
     store::close_all(db, account_id, purpose.as_str(), now).await
 }
 

@@ -40,13 +40,16 @@ impl AdminContact {
     ) -> Result<Option<(Value, Value)>, AdminError> {
         let (mut before, mut after) = (Map::new(), Map::new());
         if let Some(email) = self.email {
-            account_store::set_email(&st.db, &a.id, email.as_deref(), false, now).await?;
             // The administrator's address replaces a change the person had waiting for its proof,
-            // and password links mailed to the old address end with it.
-            links::close_all(&st.db, &a.id, Purpose::Email, now).await?;
+            // and password links mailed to the old address end with it: all or nothing, so a
+            // failure never leaves the new address with links that still reach the old one.
+            let mut tx = st.db.begin().await?;
+            account_store::set_email(&mut tx, &a.id, email.as_deref(), false, now).await?;
+            links::close_all(&mut tx, &a.id, Purpose::Email, now).await?;
             if email != a.email {
-                links::close_password_links(&st.db, &a.id, now).await?;
+                links::close_password_links(&mut tx, &a.id, now).await?;
             }
+            tx.commit().await?;
             before.insert("email".into(), json!(a.email));
             before.insert("email_verified".into(), json!(a.email_verified));
             a.email = email;
@@ -182,16 +185,18 @@ pub async fn save(
             done = ContactDone::Saved;
         }
         Step::Remove => {
-            links::close_all(&st.db, &a.id, Purpose::Email, now)
-                .await
-                .map_err(|e| failed("pending e-mail change could not be withdrawn", e))?;
+            // One transaction: the address never goes while links mailed to it stay open.
+            let removed = async {
+                let mut tx = st.db.begin().await?;
+                links::close_all(&mut tx, &a.id, Purpose::Email, now).await?;
+                if a.email.is_some() {
+                    account_store::set_email(&mut tx, &a.id, None, false, now).await?;
+                    links::close_password_links(&mut tx, &a.id, now).await?;
+                }
+                tx.commit().await
+            };
+            removed.await.map_err(|e| failed("e-mail address could not be removed", e))?;
             if a.email.is_some() {
-                account_store::set_email(&st.db, &a.id, None, false, now)
-                    .await
-                    .map_err(|e| failed("e-mail address could not be removed", e))?;
-                links::close_password_links(&st.db, &a.id, now)
-                    .await
-                    .map_err(|e| failed("password links to the removed address could not be closed", e))?;
                 record(st, a, Event::new("email.removed").detail(json!({ "before": a.email })), now).await;
             } else if pending.is_some() {
                 record(st, a, Event::new("email.change_withdrawn").detail(json!({ "address": pending })), now).await;
@@ -299,15 +304,20 @@ pub async fn verify(st: &AppState, token: &str, now: i64) -> Result<String, Veri
             return Err(internal("account of a verification link could not be read", &e));
         }
     };
-    if let Err(e) = account_store::set_email(&st.db, &account.id, Some(&link.target), true, now).await {
+    // Password links went to the address this one replaces: they close with the change, in one
+    // transaction, or nothing changes and the link is given back.
+    let replaces = account.email.as_deref() != Some(link.target.as_str());
+    let saved = async {
+        let mut tx = st.db.begin().await?;
+        account_store::set_email(&mut tx, &account.id, Some(&link.target), true, now).await?;
+        if replaces {
+            links::close_password_links(&mut tx, &account.id, now).await?;
+        }
+        tx.commit().await
+    };
+    if let Err(e) = saved.await {
         links::give_back(&st.db, &link).await;
         return Err(internal("verified address could not be saved", &e));
-    }
-    if account.email.as_deref() != Some(link.target.as_str()) {
-        // Password links went to the address this one replaces.
-        if let Err(e) = links::close_password_links(&st.db, &account.id, now).await {
-            tracing::warn!(error = %e, "password links to a replaced address could not be closed");
-        }
     }
     let detail = json!({ "address": link.target, "before": account.email });
     record(st, &account, Event::new("email.verified").detail(detail), now).await;

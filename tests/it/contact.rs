@@ -505,3 +505,89 @@ async fn password_links_close_when_their_address_stops_being_the_accounts() {
     assert_eq!(res.status(), 200);
     assert_eq!(closed(link).await, 200, "an edit that leaves the address alone leaves the link open");
 }
+
+/// The database refuses to close reset and activation links (a stand-in for a failure at that
+/// step); `false` lets it again.
+async fn refuse_closing_password_links(app: &TestApp, refuse: bool) {
+    let sql = match (&app.state.db, refuse) {
+        (gerbang::store::Db::Sqlite(_), true) => {
+            "CREATE TRIGGER t_keep BEFORE UPDATE OF used_at ON action_links \
+             WHEN OLD.purpose IN ('reset', 'activation') AND NEW.used_at IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'kept'); END"
+        }
+        (gerbang::store::Db::Sqlite(_), false) => "DROP TRIGGER t_keep",
+        (gerbang::store::Db::Postgres(_), true) => {
+            "CREATE FUNCTION keep_password_link() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'kept'; END $$ \
+             LANGUAGE plpgsql; CREATE TRIGGER t_keep BEFORE UPDATE OF used_at ON action_links FOR EACH ROW \
+             WHEN (OLD.purpose IN ('reset', 'activation') AND NEW.used_at IS NOT NULL) \
+             EXECUTE FUNCTION keep_password_link()"
+        }
+        (gerbang::store::Db::Postgres(_), false) => {
+            "DROP TRIGGER t_keep ON action_links; DROP FUNCTION keep_password_link()"
+        }
+    };
+    match &app.state.db {
+        gerbang::store::Db::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()).unwrap(),
+        gerbang::store::Db::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn an_address_changes_only_together_with_closing_its_password_links() {
+    let app = with_mail(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let (admin_nip, _) = staff(&app, "Admin", None, Some("diskominfo-admin")).await;
+    let token = console_token(&app, &admin_nip).await;
+    let nip = unique_nip();
+    let a = app.asn(&nip, "Wulan Sari").await;
+    let b = signed_in(&app, &nip).await;
+    let old = unique_address();
+    account_store::set_email(&app.state.db, &a.id, Some(&old), true, now()).await.unwrap();
+    let res = http_client()
+        .post(app.url(&format!("/admin/api/v1/accounts/{}/password-reset", a.id)))
+        .bearer_auth(&token)
+        .json(&json!({ "delivery": "link" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let link = res.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string();
+    let open = || async { browser().get(&link).send().await.unwrap().status().as_u16() };
+    assert_eq!(open().await, 200);
+    let proven = unique_address();
+    submit(&app, &b, "save", &proven, "").await;
+    let verification = link_in(&app, &proven, 1).await;
+    refuse_closing_password_links(&app, true).await;
+
+    // The person proves a new address.
+    let (status, _) = follow(&verification).await;
+    assert_eq!(status, 500, "the change failed as a whole");
+    let now_stored = stored(&app, &a.id).await;
+    assert_eq!((now_stored.email.as_deref(), now_stored.email_verified), (Some(old.as_str()), true));
+    assert_eq!(open().await, 200);
+
+    // The person removes the address.
+    let res = submit(&app, &b, "save", "", "").await;
+    assert_eq!(res.status(), 500);
+    assert_eq!(stored(&app, &a.id).await.email.as_deref(), Some(old.as_str()));
+    assert_eq!(open().await, 200);
+
+    // An administrator replaces it.
+    let res = http_client()
+        .patch(app.url(&format!("/admin/api/v1/accounts/{}", a.id)))
+        .bearer_auth(&token)
+        .json(&json!({ "email": unique_address() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(stored(&app, &a.id).await.email.as_deref(), Some(old.as_str()));
+    assert_eq!(open().await, 200);
+
+    // Once closing works again, the verification link (given back) proves the address and the
+    // password link ends with the old one.
+    refuse_closing_password_links(&app, false).await;
+    let (status, _) = follow(&verification).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored(&app, &a.id).await.email.as_deref(), Some(proven.as_str()));
+    assert_eq!(open().await, 410);
+}
