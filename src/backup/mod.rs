@@ -51,7 +51,7 @@ pub enum BackupError {
     )]
     NewerSchema { archive: i64, binary: i64, gerbang: String },
     #[error(
-        "the master key configured here is not the one this backup was taken under: the signing keys and the audit chain would not open; configure the original master key (it is kept apart from the backups)"
+        "the master key configured here is not the one this backup was taken under: the signing keys and the audit chain would not open; configure the original master key (it is kept apart from the backups), or, if this region has rotated its master key since, the key of that time as master_key_previous"
     )]
     WrongMasterKey,
     #[error(
