@@ -13,18 +13,21 @@ move by as much. Also reported: the share of the whole machine's CPU time the ha
 during the storm (`gerbang-argon2`, from /proc), which does not depend on the ceiling at all.
 
     python3 bench/login_storm/run.py [--accounts 500] [--levels 2,4,8,16,32] [--duration 10]
-        [--rounds 3] [--alg RS256|ES256|EdDSA] [--browsers returning|new] [--client loop|threads]
+        [--rounds 3] [--alg RS256|ES256|EdDSA] [--browsers returning|new] [--client loop|threads|rust]
 
 Runs on SQLite; also on PostgreSQL + Redis when BENCH_PG_URL (a server the script may create the
 database gerbang_bench_storm on, e.g. postgres://postgres@127.0.0.1:5432) and BENCH_REDIS_URL
 (e.g. redis://127.0.0.1:6379/11; keys under the prefix gerbang-storm:) are set.
 GERBANG_BIN: the release binary (default: $CARGO_TARGET_DIR or target, then release/gerbang).
 MAX_CONCURRENT_HASHES (default 4, as k8s/base/configmap.yaml). Standard library only, plus `psql`
-for PostgreSQL. Prints a Markdown report and writes it, with the raw figures, to
-bench/results/login-storm-latest.{md,json}.
+for PostgreSQL and cargo for `--client rust` (bench/storm_client, built into $STORM_CLIENT_TARGET,
+default bench/storm_client/target, when its binary is missing or older than its sources;
+STORM_CLIENT_BIN names a prebuilt one instead). Prints a Markdown report and writes it, with the
+raw figures, to bench/results/login-storm-latest.{md,json}.
 """
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -59,7 +62,10 @@ DEVICE_COOKIE = "gerbang_device"
 # Outside the generated range, so the account whose hash is copied is not one of the storm's.
 PROBE_NIK = "3509024203900001"
 MIB = 1024 * 1024
-CLIENTS = {"loop": "every person on one thread", "threads": "a thread per person"}
+CLIENTS = {"loop": "Python, every person on one thread", "threads": "Python, a thread per person",
+           "rust": "Rust, a thread per person"}
+# The Rust load generator (`--client rust`): a crate of its own, built on first use.
+STORM_CLIENT = os.path.join(ROOT, "bench", "storm_client")
 
 
 def nik(i):
@@ -110,13 +116,57 @@ def login_once(conn, client_id, username, device=None):
     return time.perf_counter() - t0, timings["login"], jar.get(DEVICE_COOKIE)
 
 
+@functools.cache
+def storm_client_bin():
+    """The Rust load generator's binary: $STORM_CLIENT_BIN, or bench/storm_client built (once,
+    and again when a source is newer than the binary) into $STORM_CLIENT_TARGET, default
+    bench/storm_client/target."""
+    given = os.environ.get("STORM_CLIENT_BIN")
+    if given:
+        if not os.access(given, os.X_OK):
+            sys.exit(f"STORM_CLIENT_BIN={given}: not an executable")
+        return given
+    target = os.environ.get("STORM_CLIENT_TARGET", os.path.join(STORM_CLIENT, "target"))
+    binary = os.path.join(target, "release", "storm_client")
+    sources = [os.path.join(STORM_CLIENT, f) for f in ("Cargo.toml", "Cargo.lock")]
+    for d, _, files in os.walk(os.path.join(STORM_CLIENT, "src")):
+        sources += [os.path.join(d, f) for f in files]
+    if not os.path.exists(binary) or os.path.getmtime(binary) < max(os.path.getmtime(f) for f in sources):
+        print(f"building the Rust load generator into {target}", file=sys.stderr)
+        env = dict(os.environ, CARGO_TARGET_DIR=target)
+        cmd = ["cargo", "build", "--release", "--locked", "--manifest-path", os.path.join(STORM_CLIENT, "Cargo.toml")]
+        if subprocess.run(cmd, env=env).returncode != 0 or not os.path.exists(binary):
+            sys.exit("building bench/storm_client failed")
+    return binary
+
+
+def rust_storm(port, client_id, accounts, concurrency, seconds, devices, limit):
+    """One storm by the Rust load generator, a process of its own: the people in order (account i
+    with its device cookie, when `devices` is kept), its answer as a dict (flows, posts, errors,
+    devices, cpu_s, seconds)."""
+    people = [[nik(i), devices.get(nik(i)) if devices is not None else None] for i in range(accounts)]
+    cmd = [storm_client_bin(), "--port", str(port), "--client-id", client_id, "--redirect", REDIRECT,
+           "--password", PASSWORD, "--device-cookie", DEVICE_COOKIE, "--concurrency", str(concurrency),
+           "--seconds", str(seconds)]
+    if limit is not None:
+        cmd += ["--limit", str(limit)]
+    if devices is not None:
+        cmd.append("--keep-devices")
+    out = subprocess.run(cmd, input=json.dumps({"people": people}).encode(), stdout=subprocess.PIPE)
+    if out.returncode != 0:
+        sys.exit(f"the Rust load generator failed (exit {out.returncode})")
+    return json.loads(out.stdout)
+
+
 def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=None, limit=None, client="loop"):
     """`concurrency` people logging in back to back for `seconds`, the next account each time,
     over the thread's keep-alive connection. With `devices` (a dict, account → device cookie)
     each person comes back in their own browser, its single sign-on session over but its device
     cookie kept, as on a working morning; without, every login is a browser never seen. `limit`
     stops after that many logins. `client`: "loop", every person on one thread
-    (bench/lib/loopflow.py), or "threads", a thread per person with `http.client`."""
+    (bench/lib/loopflow.py), "threads", a thread per person with `http.client`, or "rust",
+    bench/storm_client in a process of its own (a thread per person; its CPU is its own
+    getrusage)."""
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
     flows, posts, errors = [], [], {}
@@ -169,9 +219,16 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=N
     # and how much of the whole machine went to the password hashes themselves.
     c0, s0, d0 = time.process_time(), process_ticks(server_pid), ticks_of()
     h0, m0 = thread_ticks(server_pid, HASH_THREAD), capacity_ticks()
+    client_s = None
     if client == "loop":
         driver = Driver(port, client_id, REDIRECT, PASSWORD, DEVICE_COOKIE)
         driver.run(concurrency, deadline, next_login, done, failed)
+    elif client == "rust":
+        out = rust_storm(port, client_id, accounts, concurrency, seconds, devices, limit)
+        flows, posts, client_s = out["flows"], out["posts"], out["cpu_s"]
+        errors.update(out["errors"])
+        if devices is not None:
+            devices.update(out["devices"])
     else:
         threads = [threading.Thread(target=person) for _ in range(concurrency)]
         for t in threads:
@@ -179,8 +236,13 @@ def storm(port, client_id, accounts, concurrency, seconds, server_pid, devices=N
         for t in threads:
             t.join()
     took = time.monotonic() - start
+    if client == "rust":
+        # The storm's own wall time, without starting the process and handing it the people.
+        took = out["seconds"]
+    else:
+        client_s = time.process_time() - c0
     n = len(flows)
-    cpu = {"client": round(1000 * (time.process_time() - c0) / max(n, 1), 2),
+    cpu = {"client": round(1000 * client_s / max(n, 1), 2),
            "server": ms_each(process_ticks(server_pid) - s0, n), "services": ms_each(ticks_of() - d0, n)}
     hashing = grown(h0, thread_ticks(server_pid, HASH_THREAD)) / max(capacity_ticks() - m0, 1)
     return {"concurrency": concurrency, "seconds": took, "logins": n, "per_second": n / took, "cpu_ms": cpu,
@@ -341,7 +403,7 @@ def report(results, args):
     who = ("each person in their own browser, known to Gerbang from an earlier login (device cookie kept, "
            "single sign-on session over)" if args.browsers == "returning" else "each login a browser never seen")
     lines = [f"Login storm: public client with PKCE, {args.alg} tokens, {args.duration} s per level; {who}; "
-             f"client (Python, {CLIENTS[args.client]}) and server on one machine; {args.layout}", ""]
+             f"client ({CLIENTS[args.client]}) and server on one machine; {args.layout}", ""]
     for r in results:
         c, readings = r["ceilings"][0], [x["per_second"] for x in r["ceilings"]]
         lines += [f"### {r['backend']}", "",
@@ -382,9 +444,11 @@ def main():
                     help="the application's token signing algorithm (access and ID token)")
     ap.add_argument("--browsers", default="returning", choices=["returning", "new"],
                     help="returning: each person's own browser, known from an earlier login; new: never seen")
-    ap.add_argument("--client", default="loop", choices=["loop", "threads"],
+    ap.add_argument("--client", default="loop", choices=list(CLIENTS),
                     help="the load generator: loop, every person on one thread over a selector "
-                         "(bench/lib/loopflow.py); threads, a thread per person with http.client")
+                         "(bench/lib/loopflow.py); threads, a thread per person with http.client; "
+                         "rust, bench/storm_client (a thread per person, far less CPU per login; "
+                         "built with cargo on first use)")
     ap.add_argument("--pin", metavar="SERVER_CPUS",
                     help="run Gerbang on these CPUs (e.g. 0) and the load generator, PostgreSQL and Redis on "
                          "the others (bench/lib/pinning.py)")
@@ -392,6 +456,8 @@ def main():
     args.levels = [int(x) for x in args.levels.split(",")]
     if not os.path.exists(BIN):
         sys.exit(f"no binary at {BIN}: cargo build --release, or set GERBANG_BIN")
+    if args.client == "rust":
+        storm_client_bin()  # built before the server starts, so the build takes no CPU from any measurement
     results = []
     with Pinned(args.pin) as pinned:
         args.layout = describe(pinned)
