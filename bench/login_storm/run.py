@@ -444,7 +444,7 @@ def main():
                     help="the application's token signing algorithm (access and ID token)")
     ap.add_argument("--browsers", default="returning", choices=["returning", "new"],
                     help="returning: each person's own browser, known from an earlier login; new: never seen")
-    ap.add_argument("--client", default="loop", choices=list(CLIENTS),
+    ap.add_argument("--client", default="rust", choices=list(CLIENTS),
                     help="the load generator: loop, every person on one thread over a selector "
                          "(bench/lib/loopflow.py); threads, a thread per person with http.client; "
                          "rust, bench/storm_client (a thread per person, far less CPU per login; "
