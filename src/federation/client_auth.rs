@@ -35,16 +35,22 @@ struct Assertion<'a> {
 }
 
 /// The DER inside a PEM block, and the block's label (`PRIVATE KEY`, `RSA PRIVATE KEY`, …).
+/// `None` for anything malformed (no BEGIN line, no END after the body, an empty body, bad
+/// base64): a wrong key file is a configuration error, never a panic at start-up.
 fn pem_der(pem: &str) -> Option<(String, Vec<u8>)> {
-    let begin = pem.find("-----BEGIN ")?;
-    let rest = &pem[begin + 11..];
-    let label_end = rest.find("-----")?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + 5;
-    let end = rest.find("-----END ")?;
-    let b64: String = rest[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((label, der))
+    const BEGIN: &str = "-----BEGIN ";
+    const DASHES: &str = "-----";
+    const END: &str = "-----END ";
+    let (_, rest) = pem.split_once(BEGIN)?;
+    let (label, after_label) = rest.split_once(DASHES)?;
+    // The END marker is looked for only after the BEGIN line, so it can never come first.
+    let (body, _) = after_label.split_once(END)?;
+    if label.trim().is_empty() || label.contains('\n') {
+        return None;
+    }
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|d| !d.is_empty())?;
+    Some((label.to_string(), der))
 }
 
 impl Signer {
@@ -144,5 +150,33 @@ RZ4YaoNutJLH9LMiNljerfVuNyXlxxe+aPkgef7nSXyxLkkOtdQCQw5x
         assert_ne!(v["jti"], j2["jti"], "a new jti every time");
         c.auth = ClientAuth::PrivateKey { pem: Secret::new("not a key".into()), alg: KeyAlg::Es256, kid: None };
         assert!(Signer::from_config(&c).is_err());
+    }
+
+    #[test]
+    fn malformed_pem_is_refused_without_panicking() {
+        for bad in [
+            "-----BEGIN X-----END -----",
+            "-----BEGIN PRIVATE KEY\n-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----",
+            "-----BEGIN -----",
+            "-----BEGIN ",
+            "-----END PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n",
+            "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\n  \n-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----",
+        ] {
+            let got = std::panic::catch_unwind(|| pem_der(bad));
+            assert!(matches!(got, Ok(None)), "{bad:?} gave {got:?}");
+        }
+        let mut c = crate::config::upstream::tests_support::sample();
+        c.auth = ClientAuth::PrivateKey {
+            pem: Secret::new("-----BEGIN X-----END -----".into()),
+            alg: KeyAlg::Es256,
+            kid: None,
+        };
+        assert!(std::panic::catch_unwind(|| Signer::from_config(&c).is_err()).unwrap_or(false));
+        // The real key still parses.
+        assert_eq!(pem_der(EC_PEM).expect("pem").0, "PRIVATE KEY");
     }
 }
