@@ -379,7 +379,12 @@ pub async fn create_registered(
         phone_number: None,
         locale: locale.map(String::from),
     };
-    store::insert(db, &row).await?;
+    // Created and marked together: an unmarked self-registered account could be linked to an
+    // upstream login asserting its NIK.
+    let mut tx = db.begin().await?;
+    store::insert(&mut tx, &row).await?;
+    store::mark_self_registered(&mut tx, &row.id).await?;
+    tx.commit().await?;
     Ok(Account::from_row(row)?.0)
 }
 

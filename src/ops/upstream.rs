@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::audit::{self, Event};
 use crate::federation::link::{self, ClaimError, Identifier};
 use crate::federation::{self, FederationError, Verified};
-use crate::identity::accounts::{self, Account};
+use crate::identity::accounts::{self, Account, AccountKind};
 use crate::metrics::{self, LoginResult};
 use crate::oidc::authorize::{self, Flow, FlowError};
 use crate::ops::account::{SelfServiceError, SignedIn};
@@ -45,6 +45,9 @@ pub enum Refusal {
     MissingName,
     /// The account is already linked to another identity at this upstream.
     LinkConflict,
+    /// The account with this NIK was self-registered and its holder not yet verified: whoever
+    /// registered it may not be the person the upstream vouches for, so it is not linked.
+    UnverifiedAccount,
     Internal,
 }
 
@@ -63,6 +66,7 @@ impl Refusal {
             Refusal::NoAccount => "no_account",
             Refusal::MissingName => "missing_name",
             Refusal::LinkConflict => "link_conflict",
+            Refusal::UnverifiedAccount => "unverified_account",
             Refusal::Internal => "server_error",
         }
     }
@@ -240,6 +244,7 @@ async fn account_for(
     match found {
         Some(a) if !a.is_active() => Err((Refusal::AccountDisabled, Some(a.id))),
         Some(a) => {
+            linkable(st, &a).await?;
             let row = LinkRow { account_id: a.id.clone(), ..row };
             link_existing(st, &row, now).await?;
             Ok(a)
@@ -254,6 +259,21 @@ async fn active(st: &AppState, account_id: &str) -> Result<Account, Refused> {
         Some(a) if a.is_active() => Ok(a),
         Some(a) => Err((Refusal::AccountDisabled, Some(a.id))),
         None => Err((Refusal::Internal, None)),
+    }
+}
+
+/// Whether an existing account found by the asserted NIP/NIK may be linked. A self-registered
+/// citizen not yet verified at a counter holds the NIK on the registrant's word only: linking
+/// would hand the NIK's real holder, vouched for by the upstream, to an account whoever
+/// registered it controls (password, e-mail, second factors). Verified, it links as any other.
+async fn linkable(st: &AppState, a: &Account) -> Result<(), Refused> {
+    if a.kind != AccountKind::Citizen || a.identity_verified() {
+        return Ok(());
+    }
+    match crate::store::accounts::is_self_registered(&st.db, &a.id).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err((Refusal::UnverifiedAccount, Some(a.id.clone()))),
+        Err(e) => Err(internal(e)),
     }
 }
 
@@ -293,6 +313,7 @@ async fn create(
             if !a.is_active() {
                 return Err((Refusal::AccountDisabled, Some(a.id)));
             }
+            linkable(st, &a).await?;
             link_existing(st, &LinkRow { account_id: a.id.clone(), ..row }, now).await?;
             return Ok(a);
         }

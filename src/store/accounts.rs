@@ -114,6 +114,20 @@ pub async fn verify_email(db: impl Into<Exec<'_>>, id: &str, email: &str, now: i
     Ok(n == 1)
 }
 
+/// Marks an account as created through self-registration (in the transaction that creates it).
+pub async fn mark_self_registered(db: impl Into<Exec<'_>>, id: &str) -> Result<(), StoreError> {
+    dispatch!(db, "UPDATE accounts SET self_registered = TRUE WHERE id = $1", [id], execute)?;
+    Ok(())
+}
+
+/// Whether a citizen created this account through self-registration (its NIK then is the
+/// registrant's word until an officer verifies the person).
+pub async fn is_self_registered(db: &Db, id: &str) -> Result<bool, StoreError> {
+    let row: Option<(bool,)> =
+        dispatch!(db, "SELECT self_registered FROM accounts WHERE id = $1", [id], fetch_optional((bool,)))?;
+    Ok(row.is_some_and(|(s,)| s))
+}
+
 pub async fn set_phone_number(db: &Db, id: &str, phone: Option<&str>, now: i64) -> Result<bool, StoreError> {
     let n = dispatch!(
         db,

@@ -231,6 +231,7 @@ mod tests {
         ("sqlite/0020_monitor.sql", "98d5ea112c95e35ced58f454c67761a9aebe6143f474094d0a836df65918713f"),
         ("sqlite/0021_key_lifecycle.sql", "24ba92683013b0260471f2691a03c4b7ccae8e35d13070dff5dfcb01fa0782bc"),
         ("sqlite/0022_role_lookups.sql", "1a11afd93999fcd8dfd1ea9999328c0c7640b200589a5acc2c784958c93d7de8"),
+        ("sqlite/0023_self_registered.sql", "ade56d3e0a467c7f438c407eccf53476108254044acd175197bc0121dde6dd59"),
         ("postgres/0001_init.sql", "8ef4dbf36612325cb89a0e69229100093893557dd32a9b59b5ea209298e79e98"),
         ("postgres/0002_one_current_key.sql", "daba43dfcf4887f5b89274cb32942b218891475e7d4c2f818d6379284aaeaa64"),
         ("postgres/0003_spbe_model.sql", "091e42dafd2bd4c053b5149c16e5d81186983da17d7e3b72b7b9ad2791cd2ebb"),
@@ -253,6 +254,7 @@ mod tests {
         ("postgres/0020_monitor.sql", "ba6bc8b2e1e60e223d4cc779c538b0001d794b9b699cc450be66d4fe688ab585"),
         ("postgres/0021_key_lifecycle.sql", "02baa82aaa251b2068b99ca3361314c22015e4bd351414f4e5545c803bf74636"),
         ("postgres/0022_role_lookups.sql", "1a11afd93999fcd8dfd1ea9999328c0c7640b200589a5acc2c784958c93d7de8"),
+        ("postgres/0023_self_registered.sql", "ade56d3e0a467c7f438c407eccf53476108254044acd175197bc0121dde6dd59"),
     ];
 
     #[test]

@@ -4,7 +4,8 @@
 //! application, a grant with its refresh token, a retired signing key (0021 rebuilds the table)
 //! and a second account; at 3 its OPD unit, role, and e-mail and phone in the profile (0014
 //! moves them out); the second account's TOTP factor at 5 and passkey at 6 (0012 adds columns);
-//! unkeyed audit records at 7 and a retention anchor at 10 (0013); a certificate at 11 (0019)
+//! unkeyed audit records at 7, one of them the first account's registration (0023 marks it), and
+//! a retention anchor at 10 (0013); a certificate at 11 (0019)
 //! and its notice at 19 (0020); a one-time link, a known device, an upstream link and a SCIM
 //! token where their tables begin. Then the rest is applied as a newer binary would. Every row
 //! must survive with its values, the server must start on it, the account must log in and get
@@ -132,7 +133,7 @@ impl Fixture {
             7 => {
                 let mut sql = String::new();
                 let mut prev = GENESIS.to_string();
-                for (i, kind) in ["login.success", "token.issued", "admin.client_created"].iter().enumerate() {
+                for (i, kind) in ["login.success", "account.registered", "admin.client_created"].iter().enumerate() {
                     let at = now - 600 + i as i64;
                     let detail = format!("{{\"fixture\":{i}}}");
                     let fields = [prev.as_str(), &at.to_string(), kind, "fixture", a.as_str(), "10.0.0.1", &detail];
@@ -307,6 +308,13 @@ async fn survived(db: &Db, fx: &Fixture, from: i64) {
         let left = if from >= 10 { 2 } else { 3 };
         let sql = "SELECT COUNT(*) FROM audit_events WHERE actor = 'fixture'";
         assert_eq!(count(db, sql).await, left, "from {from}: the audit records survived");
+    }
+    if from >= 7 {
+        // 0023 marks the accounts whose registration the trail records, and only those.
+        let sql = format!("SELECT COUNT(*) FROM accounts WHERE id = '{a}' AND self_registered");
+        one(db, from, "the account the trail says registered itself (0023)", &sql).await;
+        let sql = format!("SELECT COUNT(*) FROM accounts WHERE id = '{b}' AND NOT self_registered");
+        one(db, from, "an account the trail says nothing of (0023)", &sql).await;
     }
     if from >= 10 {
         let sql = "SELECT COUNT(*) FROM audit_anchor WHERE id = 1 AND mac = ''

@@ -25,7 +25,7 @@ async fn federation(table: &str, down_extra: &[(&str, &str)]) -> Fed {
     let mut new = NewClient::web(
         "Gerbang Kabupaten",
         vec!["https://placeholder.example.go.id/cb".into()],
-        ["openid", "profile", "nip", "asn_profile", "email"].iter().map(|s| s.to_string()).collect(),
+        ["openid", "profile", "nip", "nik", "asn_profile", "email"].iter().map(|s| s.to_string()).collect(),
         vec![GrantType::AuthorizationCode],
     );
     let client_id = format!("down-{}", uuid::Uuid::new_v4().simple());
@@ -505,4 +505,43 @@ async fn a_wrong_secret_or_a_foreign_discovery_document_is_explained() {
     assert_eq!(res.status(), 502);
     let page = res.text().await.unwrap();
     assert!(page.contains("name=\"password\"") && (page.contains("konfigurasi") || page.contains("configuration")));
+}
+
+#[tokio::test]
+async fn a_self_registered_nik_is_not_linked_until_its_holder_is_verified() {
+    let mut down_extra: Vec<(&str, String)> = crate::mailbox::smtp_settings();
+    down_extra.push(("GERBANG_CITIZEN_REGISTRATION", "true".into()));
+    let pairs: Vec<(&str, &str)> = down_extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let fed = federation("scopes = \"openid profile nik\", nik_claim = \"nik\", level = 1", &pairs).await;
+
+    // Someone registers the NIK of a citizen who has no account here yet.
+    let nik = unique_nik();
+    fed.up.citizen(&nik, "Siti Aminah").await;
+    let registered = crate::register::register_and_confirm(&fed.down, &nik, &crate::mailbox::unique_address()).await;
+    let stored = accounts::get(&fed.down.state.db, &registered).await.unwrap().unwrap();
+    assert!(!stored.identity_verified());
+
+    // The holder, vouched for by the upstream, is not handed that account.
+    let (status, page) = refused(&fed, &nik).await;
+    assert_eq!(status, 409);
+    assert!(page.contains("unverified_account"), "{page}");
+    assert_eq!(link_count(&fed.down, &registered).await, 0);
+
+    // Once an officer has verified the person who holds the account, it links.
+    assert_eq!(accounts::mark_identity_verified(&fed.down.state.db, &registered, now()).await.unwrap(), Some(true));
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &html, &nik).await;
+    assert_eq!(b.get(&back).send().await.unwrap().status(), 303);
+    assert_eq!(link_count(&fed.down, &registered).await, 1);
+
+    // A citizen account an officer or an import created links without a counter visit, as before.
+    let imported = unique_nik();
+    fed.up.citizen(&imported, "Budi Santoso").await;
+    let local = fed.down.citizen(&imported, "Budi Santoso").await;
+    let b = browser();
+    let (_, _, html) = login_page(&fed, &b).await;
+    let back = via_upstream(&fed, &b, &html, &imported).await;
+    assert_eq!(b.get(&back).send().await.unwrap().status(), 303);
+    assert_eq!(link_count(&fed.down, &local.id).await, 1);
 }
