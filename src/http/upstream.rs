@@ -38,6 +38,7 @@ fn message(r: Refusal) -> (&'static str, StatusCode) {
         Refusal::MissingName => ("upstream_err_missing_name", StatusCode::FORBIDDEN),
         Refusal::LinkConflict => ("upstream_err_link_conflict", StatusCode::CONFLICT),
         Refusal::UnverifiedAccount => ("upstream_err_unverified_account", StatusCode::CONFLICT),
+        Refusal::IssuerChanged => ("upstream_err_issuer_changed", StatusCode::CONFLICT),
         Refusal::Internal => ("error_server", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }

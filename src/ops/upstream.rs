@@ -48,6 +48,9 @@ pub enum Refusal {
     /// The account with this NIK was self-registered and its holder not yet verified: whoever
     /// registered it may not be the person the upstream vouches for, so it is not linked.
     UnverifiedAccount,
+    /// The link was made with another issuer under this upstream id (the id since pointed at
+    /// another provider, whose subjects are another namespace): it is not followed.
+    IssuerChanged,
     Internal,
 }
 
@@ -67,6 +70,7 @@ impl Refusal {
             Refusal::MissingName => "missing_name",
             Refusal::LinkConflict => "link_conflict",
             Refusal::UnverifiedAccount => "unverified_account",
+            Refusal::IssuerChanged => "issuer_changed",
             Refusal::Internal => "server_error",
         }
     }
@@ -226,6 +230,10 @@ async fn account_for(
     now: i64,
 ) -> Result<Account, Refused> {
     if let Some(l) = store::find(&st.db, &config.id, &v.subject).await.map_err(internal)? {
+        // The same `sub` at another provider is another person.
+        if l.issuer != v.issuer {
+            return Err((Refusal::IssuerChanged, Some(l.account_id)));
+        }
         return active(st, &l.account_id).await;
     }
     let id = link::identifier(config, &v.claims, now).map_err(|e| match e {

@@ -39,6 +39,7 @@ mod mailbox;
 mod master_key_rollout;
 mod metrics;
 mod migrations;
+mod migrations_refused;
 mod notify;
 mod oidc_flow;
 mod password_race;

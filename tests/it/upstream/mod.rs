@@ -545,3 +545,26 @@ async fn a_self_registered_nik_is_not_linked_until_its_holder_is_verified() {
     assert_eq!(b.get(&back).send().await.unwrap().status(), 303);
     assert_eq!(link_count(&fed.down, &local.id).await, 1);
 }
+
+#[tokio::test]
+async fn a_link_made_with_another_issuer_under_the_same_id_is_not_followed() {
+    let fed = federation(SIASN, &[]).await;
+    let nip = unique_nip();
+    let there = fed.up.asn(&nip, "Agus Salim").await;
+    // The id `siasn` once named another provider, where the same `sub` was someone else, linked
+    // to an account here.
+    let other = fed.down.asn(&unique_nip(), "Pemilik Tautan Lama").await;
+    let stale = gerbang::store::upstream::LinkRow {
+        upstream_id: "siasn".into(),
+        subject: there.id.clone(),
+        account_id: other.id.clone(),
+        issuer: "https://sso-lama.example.go.id".into(),
+        created_at: now(),
+        last_login_at: None,
+    };
+    gerbang::store::upstream::insert(&fed.down.state.db, &stale).await.unwrap();
+    let (status, page) = refused(&fed, &nip).await;
+    assert_eq!(status, 409);
+    assert!(page.contains("issuer_changed"), "{page}");
+    assert_eq!(link_count(&fed.down, &other.id).await, 1, "the old link stays for an administrator to see");
+}
