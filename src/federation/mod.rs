@@ -6,6 +6,7 @@
 
 mod client_auth;
 mod discovery;
+pub mod fresh;
 pub mod link;
 mod verify;
 
@@ -89,6 +90,10 @@ pub struct Pending {
     pub browser_id: String,
     pub nonce: String,
     pub verifier: String,
+    /// When the round trip began (for `prompt=login`); 0 in a round trip an earlier version
+    /// began, which then asks nothing of freshness it could not have forwarded.
+    #[serde(default)]
+    pub started_at: i64,
 }
 
 fn pending_key(state: &str) -> String {
@@ -111,6 +116,7 @@ impl Provider {
         issuer: &str,
         flow_id: &str,
         browser_id: &str,
+        fresh: fresh::Freshness,
         ttl: i64,
         now: i64,
     ) -> Result<String, FederationError> {
@@ -124,6 +130,7 @@ impl Provider {
             browser_id: browser_id.to_string(),
             nonce: nonce.clone(),
             verifier,
+            started_at: now,
         };
         cache.put_json(&pending_key(&state), &pending, Duration::from_secs(ttl.max(1) as u64)).await?;
         let mut url = url::Url::parse(&meta.authorization_endpoint)
@@ -137,6 +144,9 @@ impl Provider {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        for (k, v) in fresh.params() {
+            url.query_pairs_mut().append_pair(k, &v);
+        }
         Ok(url.to_string())
     }
 

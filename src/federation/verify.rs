@@ -33,6 +33,8 @@ pub struct Verified {
     /// The `iss` of the token (the upstream's issuer as it names itself).
     pub issuer: String,
     pub acr: Option<String>,
+    /// When the person logged in at the upstream, when it says.
+    pub auth_time: Option<i64>,
     pub claims: Map<String, Value>,
 }
 
@@ -74,6 +76,7 @@ pub async fn id_token(
         subject: claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_string(),
         issuer: meta.issuer,
         acr: claims.get("acr").and_then(Value::as_str).map(String::from),
+        auth_time: claims.get("auth_time").and_then(Value::as_i64),
         claims,
     })
 }

@@ -39,6 +39,7 @@ fn message(r: Refusal) -> (&'static str, StatusCode) {
         Refusal::LinkConflict => ("upstream_err_link_conflict", StatusCode::CONFLICT),
         Refusal::UnverifiedAccount => ("upstream_err_unverified_account", StatusCode::CONFLICT),
         Refusal::IssuerChanged => ("upstream_err_issuer_changed", StatusCode::CONFLICT),
+        Refusal::NotFresh => ("upstream_err_not_fresh", StatusCode::FORBIDDEN),
         Refusal::Internal => ("error_server", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }

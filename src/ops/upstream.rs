@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::audit::{self, Event};
+use crate::federation::fresh::Freshness;
 use crate::federation::link::{self, ClaimError, Identifier};
 use crate::federation::{self, FederationError, Verified};
 use crate::identity::accounts::{self, Account, AccountKind};
@@ -51,6 +52,9 @@ pub enum Refusal {
     /// The link was made with another issuer under this upstream id (the id since pointed at
     /// another provider, whose subjects are another namespace): it is not followed.
     IssuerChanged,
+    /// The application asked for a new login (`prompt=login`, `max_age`) and the upstream
+    /// answered with an older one, or did not say when it was.
+    NotFresh,
     Internal,
 }
 
@@ -71,6 +75,7 @@ impl Refusal {
             Refusal::LinkConflict => "link_conflict",
             Refusal::UnverifiedAccount => "unverified_account",
             Refusal::IssuerChanged => "issuer_changed",
+            Refusal::NotFresh => "login_not_fresh",
             Refusal::Internal => "server_error",
         }
     }
@@ -100,7 +105,8 @@ pub struct LinkView {
 pub async fn start(st: &AppState, flow: &Flow, upstream_id: &str, now: i64) -> Result<String, Refusal> {
     let p = st.upstreams.get(upstream_id).ok_or(Refusal::UnknownUpstream)?;
     let (issuer, ttl) = (&st.config.issuer, st.config.login_ttl);
-    p.begin(&st.http, &st.cache, issuer, &flow.id, &flow.browser_id, ttl, now).await.map_err(|e| {
+    let fresh = Freshness::of(&flow.request.prompt, flow.request.max_age);
+    p.begin(&st.http, &st.cache, issuer, &flow.id, &flow.browser_id, fresh, ttl, now).await.map_err(|e| {
         let r = refusal_of(&e);
         tracing::warn!(upstream = %upstream_id, error = %e, "upstream login could not start");
         r
@@ -202,6 +208,12 @@ async fn judge(
             return Err(refused(st, upstream_id, None, refusal_of(&e), browser.ip, now).await);
         }
     };
+    // What the application asked of freshness was asked of the upstream: an upstream that
+    // answered from an older session (or says nothing of when) does not satisfy it.
+    let fresh = Freshness::of(&flow.request.prompt, flow.request.max_age);
+    if pending.started_at > 0 && !fresh.answered_by(verified.auth_time, pending.started_at, now) {
+        return Err(refused(st, upstream_id, None, Refusal::NotFresh, browser.ip, now).await);
+    }
     let account = match account_for(st, &p.config, &verified, now).await {
         Ok(a) => a,
         Err((r, subject)) => return Err(refused(st, upstream_id, subject.as_deref(), r, browser.ip, now).await),

@@ -10,6 +10,7 @@ use openidconnect::TokenResponse;
 
 use crate::common::*;
 
+mod fresh;
 mod step_up;
 
 /// The downstream Gerbang (the region's), the upstream one, and the id of the client the
