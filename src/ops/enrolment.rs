@@ -49,6 +49,13 @@ pub async fn issue_link(
     if who.account().is_some_and(|me| me.id == a.id) {
         return Err(forbidden("an enrolment link for your own account is issued by another administrator"));
     }
+    // As for password links: the link enrols the factor that opens an administrator's console,
+    // so an OPD admin who knows a fellow administrator's password must not be able to add one.
+    if !who.diskominfo() && Admin::load(&st.db, a.clone()).await?.is_some() {
+        return Err(forbidden(
+            "an enrolment link for an account holding an administrative role is issued by diskominfo-admin",
+        ));
+    }
     issue_for(st, &a, &who.actor(), now).await
 }
 

@@ -212,7 +212,7 @@ pub async fn search_in_subtree(db: &Db, query: &str, unit: &str, limit: i64) -> 
            SELECT id, 0 FROM opd_units WHERE id = $3 \
            UNION ALL \
            SELECT o.id, s.depth + 1 FROM opd_units o JOIN sub s ON o.parent_id = s.id WHERE s.depth < 32) \
-         SELECT {COLUMNS} FROM accounts WHERE opd_id IN (SELECT id FROM sub) \
+         SELECT {COLUMNS} FROM accounts WHERE kind = 'asn' AND opd_id IN (SELECT id FROM sub) \
          AND (LOWER(name) LIKE LOWER($1) OR nip LIKE $2 OR nik LIKE $2) \
          ORDER BY created_at DESC, id LIMIT $4"
     );

@@ -331,7 +331,7 @@ pub async fn group(db: &Db, id: &str) -> Result<Option<GroupRow>, StoreError> {
 pub async fn members(db: &Db, unit_id: &str) -> Result<Vec<(String, String)>, StoreError> {
     Ok(dispatch!(
         db,
-        "SELECT id, name FROM accounts WHERE opd_id = $1 ORDER BY name, id",
+        "SELECT id, name FROM accounts WHERE opd_id = $1 AND kind = 'asn' ORDER BY name, id",
         [unit_id],
         fetch_all((String, String))
     )?)

@@ -227,7 +227,7 @@ async fn only_administrators_who_manage_the_account_issue_links() {
     let (_, mine) = staff(&app, "Staf Sendiri", Some(&unit), None).await;
     let (_, theirs) = staff(&app, "Staf Lain", Some(&elsewhere), None).await;
     let (_, chief) = staff(&app, "Admin Pusat", Some(&unit), Some(DISKOMINFO_ADMIN)).await;
-    let (plain_nip, _) = staff(&app, "Bukan Admin", Some(&unit), Some("auditor")).await;
+    let (plain_nip, fellow) = staff(&app, "Bukan Admin", Some(&unit), Some("auditor")).await;
     let token = console_token(&app, &opd_nip).await;
     let issue = |token: String, account: String| {
         let app = &app;
@@ -240,5 +240,6 @@ async fn only_administrators_who_manage_the_account_issue_links() {
     assert_eq!(issue(token.clone(), theirs.clone()).await, 403, "outside the units they manage");
     assert_eq!(issue(token.clone(), chief.clone()).await, 403, "Diskominfo's administrators are Diskominfo's");
     assert_eq!(issue(console_token(&app, &plain_nip).await, mine.clone()).await, 403, "an auditor issues none");
+    assert_eq!(issue(token.clone(), fellow.clone()).await, 403, "a fellow administrator's link is Diskominfo's");
     assert_eq!(kinds(&app, &theirs).await.iter().filter(|k| k.starts_with("enrolment_link")).count(), 0);
 }

@@ -366,3 +366,27 @@ async fn a_nul_in_an_admin_body_is_refused() {
             .await;
     assert_eq!(status, 201, "the same body without it is taken");
 }
+
+/// A citizen an older version left in a unit is nobody's staff: an OPD admin's search and the
+/// unit's SCIM members leave them out, as opening the account already did.
+#[tokio::test]
+async fn a_citizen_left_in_a_unit_is_not_listed_as_its_staff() {
+    let app = TestApp::spawn_with(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
+    let a = unit(&app, &format!("W{}", unique_nip()), None).await;
+    let (opd_nip, staff_id) = person(&app, Some(&a), Some("opd-admin")).await;
+    let citizen = app.citizen(&unique_nik(), "Warga Tertinggal").await;
+    let sql = "UPDATE accounts SET opd_id = $1 WHERE id = $2";
+    match &app.state.db {
+        gerbang::store::Db::Sqlite(p) => sqlx::query(sql).bind(&a).bind(&citizen.id).execute(p).await.map(|_| ()),
+        gerbang::store::Db::Postgres(p) => sqlx::query(sql).bind(&a).bind(&citizen.id).execute(p).await.map(|_| ()),
+    }
+    .unwrap();
+    let token = console_token(&app, &opd_nip).await;
+    let (status, body) = call(&app, Some(&token), "GET", "/admin/api/v1/accounts?q=", None).await;
+    assert_eq!(status, 200);
+    let listed = body.to_string();
+    assert!(listed.contains(&staff_id), "the unit's staff are listed: {listed}");
+    assert!(!listed.contains(&citizen.id) && !listed.contains("Warga Tertinggal"), "{listed}");
+    let members = gerbang::store::scim::members(&app.state.db, &a).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(), vec![staff_id.as_str()]);
+}
