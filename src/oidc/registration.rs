@@ -130,24 +130,15 @@ pub async fn approve(
     if row.status != "pending" {
         return Err(WorkflowError::AlreadyDecided);
     }
-    let req = match corrected {
+    // A correction is checked now and written with the decision below: of two reviewers
+    // approving at once with different corrections, the stored request is the winner's.
+    let (req, correction) = match corrected {
         Some(c) => {
             let (name, scopes) = clients::validate(&c.to_client(&row.opd_id), st.redirect_policy)?;
             let uris = serde_json::to_string(&c.redirect_uris).map_err(|_| WorkflowError::Seal)?;
-            store::correct(
-                st.db,
-                id,
-                &name,
-                c.category.as_str(),
-                &uris,
-                &scopes.join(" "),
-                i64::from(c.min_level),
-                c.public,
-            )
-            .await?;
-            c
+            (c, Some((name, uris, scopes.join(" "))))
         }
-        None => request_of(&row)?,
+        None => (request_of(&row)?, None),
     };
     let (client, secret) = clients::prepare(req.to_client(&row.opd_id), st.redirect_policy, now)?;
     let sealed = match &secret {
@@ -157,6 +148,10 @@ pub async fn approve(
     // The decision and the registration stand or fall together: of two reviewers approving at
     // once, one wins and the other's application is never stored.
     let mut tx = st.db.begin().await?;
+    if let Some((name, uris, scopes)) = &correction {
+        let (category, level) = (req.category.as_str(), i64::from(req.min_level));
+        store::correct(&mut tx, id, name, category, uris, scopes, level, req.public).await?;
+    }
     if !store::decide(&mut tx, id, "approved", "", Some(&client.id), sealed.as_deref(), &reviewer.id, now).await? {
         return Err(WorkflowError::AlreadyDecided);
     }

@@ -84,7 +84,7 @@ pub async fn take_secret(db: &Db, id: &str, now: i64) -> Result<bool, StoreError
 /// The reviewer's corrections, stored as the request that was approved.
 #[allow(clippy::too_many_arguments)]
 pub async fn correct(
-    db: &Db,
+    db: impl Into<Exec<'_>>,
     id: &str,
     name: &str,
     category: &str,

@@ -262,13 +262,17 @@ async fn a_request_is_approved_once_and_never_by_its_requester() {
     assert_eq!(s, 403, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("another administrator"));
 
-    // Twenty approvals at once: one wins, the rest are told it was decided, one client exists.
+    // Twenty approvals at once, each correcting the name its own way: one wins, the rest are
+    // told it was decided, one client exists, and the stored request is the winner's.
     let before = clients::list(&app.state.db).await.unwrap().len();
     let mut racing = Vec::new();
-    for _ in 0..20 {
+    for i in 0..20 {
         let (url, sup) = (app.url(&decision), sup.clone());
+        let corrected = json!({ "name": format!("E-Kinerja {i}"), "category": "khusus",
+            "redirect_uris": ["https://ekinerja.jemberkab.go.id/cb"], "scopes": ["openid", "profile"], "min_level": 1 });
         racing.push(tokio::spawn(async move {
-            let res = http_client().post(url).bearer_auth(sup).json(&json!({ "decision": "approve" })).send().await;
+            let body = json!({ "decision": "approve", "corrected": corrected });
+            let res = http_client().post(url).bearer_auth(sup).json(&body).send().await;
             res.unwrap().status().as_u16()
         }));
     }
@@ -280,6 +284,10 @@ async fn a_request_is_approved_once_and_never_by_its_requester() {
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
     let after = clients::list(&app.state.db).await.unwrap();
     assert_eq!(after.len(), before + 1, "exactly one application registered");
+    let request_id = decision.trim_end_matches("/decision").rsplit('/').next().unwrap();
+    let stored = gerbang::store::app_requests::get(&app.state.db, request_id).await.unwrap().unwrap();
+    let registered = after.iter().find(|c| Some(&c.id) == stored.client_id.as_ref()).expect("the registered client");
+    assert_eq!(stored.name, registered.name, "the request as stored is the one registered");
     let kinds: Vec<String> = gerbang::audit::list(&app.state.db, 200, None)
         .await
         .unwrap()
