@@ -446,6 +446,19 @@ async fn the_console_sets_contact_details_unverified_after_confirmation() {
 
 /// A password link goes to an address: once that address is no longer the account's (removed by
 /// the person, replaced by a proven one, or changed by an administrator), the link is closed.
+/// A password link the help desk hands over for `account_id`.
+async fn help_desk_link(app: &TestApp, token: &str, account_id: &str) -> String {
+    let res = http_client()
+        .post(app.url(&format!("/admin/api/v1/accounts/{account_id}/password-reset")))
+        .bearer_auth(token)
+        .json(&json!({ "delivery": "link" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn password_links_close_when_their_address_stops_being_the_accounts() {
     let app = with_mail(&[("GERBANG_ADMIN_MIN_LEVEL", "1")]).await;
@@ -456,15 +469,7 @@ async fn password_links_close_when_their_address_stops_being_the_accounts() {
     let b = signed_in(&app, &nip).await;
     let issue = || async {
         account_store::set_email(&app.state.db, &a.id, Some(&unique_address()), true, now()).await.unwrap();
-        let res = http_client()
-            .post(app.url(&format!("/admin/api/v1/accounts/{}/password-reset", a.id)))
-            .bearer_auth(&token)
-            .json(&json!({ "delivery": "link" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let link = res.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string();
+        let link = help_desk_link(&app, &token, &a.id).await;
         assert_eq!(browser().get(&link).send().await.unwrap().status(), 200, "open");
         link
     };
@@ -542,15 +547,7 @@ async fn an_address_changes_only_together_with_closing_its_password_links() {
     let b = signed_in(&app, &nip).await;
     let old = unique_address();
     account_store::set_email(&app.state.db, &a.id, Some(&old), true, now()).await.unwrap();
-    let res = http_client()
-        .post(app.url(&format!("/admin/api/v1/accounts/{}/password-reset", a.id)))
-        .bearer_auth(&token)
-        .json(&json!({ "delivery": "link" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let link = res.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string();
+    let link = help_desk_link(&app, &token, &a.id).await;
     let open = || async { browser().get(&link).send().await.unwrap().status().as_u16() };
     assert_eq!(open().await, 200);
     let proven = unique_address();
