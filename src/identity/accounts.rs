@@ -165,6 +165,11 @@ pub enum AccountError {
     Password(PasswordRule),
     #[error("an account with this {0} already exists")]
     Conflict(String),
+    /// The change would leave the region without an active `diskominfo-admin`.
+    #[error(
+        "the region would be left without an active diskominfo-admin: give the role to another administrator first"
+    )]
+    LastAdmin,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -464,7 +469,19 @@ pub async fn mark_identity_verified(db: &Db, id: &str, now: i64) -> Result<Optio
 /// meanwhile because each use checks the status.
 pub async fn set_status(db: &Db, id: &str, status: AccountStatus, now: i64) -> Result<bool, AccountError> {
     let mut tx = db.begin().await?;
+    // Two administrators suspending each other at once must not both succeed: judged under the
+    // role's lock, counting the active holders before and after.
+    let admin = crate::identity::admin::DISKOMINFO_ADMIN;
+    let before = if status != AccountStatus::Active {
+        crate::store::roles::lock_global(&mut tx, admin).await?;
+        crate::store::roles::active_holders_of_global(&mut tx, admin).await?
+    } else {
+        0
+    };
     let found = store::set_status(&mut tx, id, status.as_str(), now).await?;
+    if before > 0 && crate::store::roles::active_holders_of_global(&mut tx, admin).await? == 0 {
+        return Err(AccountError::LastAdmin);
+    }
     if found && status != AccountStatus::Active {
         let reason = format!("account_{}", status.as_str());
         crate::store::logout::revoke_and_enqueue(&mut tx, id, crate::store::logout::Ending::All, &reason, now).await?;

@@ -17,6 +17,11 @@ pub enum RoleError {
     AlreadyAssigned,
     #[error("unknown role `{0}`")]
     UnknownRole(String),
+    /// The change would leave the region without an active `diskominfo-admin`.
+    #[error(
+        "the region would be left without an active diskominfo-admin: give the role to another administrator first"
+    )]
+    LastAdmin,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -109,8 +114,15 @@ pub async fn unassign(db: &Db, role: &RoleRow, holder: &Holder, now: i64) -> Res
 async fn unassign_in(tx: &mut Tx, role: &RoleRow, holder: &Holder, now: i64) -> Result<Option<u64>, RoleError> {
     let (a, o) = columns(holder);
     store::lock(tx, &role.id).await?;
+    // Judged under the role's lock, so two administrators taking the role from each other at
+    // once cannot both succeed and leave the region with none.
+    let guarded = role.client_id.is_none() && role.name == crate::identity::admin::DISKOMINFO_ADMIN;
+    let before = if guarded { store::active_holders_of_global(tx, &role.name).await? } else { 0 };
     if !store::unassign(&mut *tx, &role.id, a, o).await? {
         return Ok(None);
+    }
+    if guarded && before > 0 && store::active_holders_of_global(tx, &role.name).await? == 0 {
+        return Err(RoleError::LastAdmin);
     }
     let affected = match holder {
         Holder::Account(a) => vec![a.clone()],

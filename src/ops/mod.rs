@@ -130,6 +130,7 @@ impl From<AccountError> for AdminError {
             AccountError::Conflict(field) => {
                 AdminError::Conflict(format!("an account with this {field} already exists"))
             }
+            AccountError::LastAdmin => AdminError::Conflict(e.to_string()),
             AccountError::Store(s) => internal(s),
             AccountError::Hash(h) => internal(h),
             other => AdminError::Invalid(other.to_string()),

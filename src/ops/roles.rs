@@ -194,9 +194,18 @@ async fn record_assigned(st: &AppState, who: &Principal, role: &RoleRow, account
 /// Takes a role away; tokens that carried it are revoked. Returns how many grants were revoked.
 pub async fn unassign(st: &AppState, who: &Principal, a: &Assignment, now: i64) -> Result<u64, AdminError> {
     let (role, account) = check_assignment(st, who, a).await?;
-    let revoked = roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now).await.map_err(internal)?;
+    let revoked =
+        roles::unassign(&st.db, &role, &Holder::Account(account.id.clone()), now).await.map_err(unassign_error)?;
     record_unassigned(st, who, &role, &account, revoked, now).await;
     Ok(revoked)
+}
+
+/// The last active `diskominfo-admin` is a conflict the caller can resolve (another first).
+fn unassign_error(e: RoleError) -> AdminError {
+    match e {
+        RoleError::LastAdmin => AdminError::Conflict(e.to_string()),
+        e => internal(e),
+    }
 }
 
 async fn record_unassigned(st: &AppState, who: &Principal, role: &RoleRow, account: &Account, revoked: u64, now: i64) {
@@ -266,7 +275,7 @@ pub async fn bulk(st: &AppState, who: &Principal, b: &BulkAssignments, now: i64)
         let given = roles::assign_all(&st.db, &items, now).await.map_err(internal)?;
         given.into_iter().map(|g| g.then_some(0)).collect()
     } else {
-        roles::unassign_all(&st.db, &items, now).await.map_err(internal)?
+        roles::unassign_all(&st.db, &items, now).await.map_err(unassign_error)?
     };
     for ((role, account), outcome) in checked.iter().zip(outcomes) {
         let Some(revoked) = outcome else {
@@ -331,7 +340,7 @@ pub async fn unassign_from_unit(
     now: i64,
 ) -> Result<u64, AdminError> {
     let (role, holder) = check_unit_assignment(st, who, a).await?;
-    let revoked = roles::unassign(&st.db, &role, &holder, now).await.map_err(internal)?;
+    let revoked = roles::unassign(&st.db, &role, &holder, now).await.map_err(unassign_error)?;
     let detail =
         json!({ "role": role.name, "client_id": role.client_text(), "opd_id": a.opd_id, "revoked_grants": revoked });
     audit::record(&st.db, Event::new("role.unassigned").actor(&who.actor()).detail(detail), now).await;

@@ -119,6 +119,40 @@ pub async fn lock(tx: &mut Tx, role_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Active accounts holding the global role `name`, directly or through a unit (a civil servant
+/// in the unit or any unit below it), as `tx` sees them.
+pub async fn active_holders_of_global(tx: &mut Tx, name: &str) -> Result<i64, StoreError> {
+    let (n,): (i64,) = dispatch!(
+        &mut *tx,
+        "WITH RECURSIVE r (id) AS (SELECT id FROM roles WHERE client_id = '' AND name = $1), \
+         units (id, depth) AS ( \
+           SELECT ra.opd_id, 0 FROM role_assignments ra JOIN r ON ra.role_id = r.id WHERE ra.opd_id IS NOT NULL \
+           UNION ALL \
+           SELECT o.id, u.depth + 1 FROM opd_units o JOIN units u ON o.parent_id = u.id WHERE u.depth < 32) \
+         SELECT CAST(COUNT(*) AS BIGINT) FROM accounts a WHERE a.status = 'active' AND ( \
+           a.id IN (SELECT ra.account_id FROM role_assignments ra JOIN r ON ra.role_id = r.id \
+                    WHERE ra.account_id IS NOT NULL) \
+           OR (a.kind = 'asn' AND a.opd_id IN (SELECT id FROM units)))",
+        [name],
+        fetch_one((i64,))
+    )?;
+    Ok(n)
+}
+
+/// Takes the global role `name`'s row lock (PostgreSQL; SQLite's writers run one at a time), so
+/// changes that may take the role from its last holders are judged one after another.
+pub async fn lock_global(tx: &mut Tx, name: &str) -> Result<(), StoreError> {
+    if tx.is_postgres() {
+        dispatch!(
+            &mut *tx,
+            "SELECT id FROM roles WHERE client_id = '' AND name = $1 FOR UPDATE",
+            [name],
+            fetch_optional((String,))
+        )?;
+    }
+    Ok(())
+}
+
 pub async fn unassign(
     db: impl Into<Exec<'_>>,
     role_id: &str,

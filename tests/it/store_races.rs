@@ -137,3 +137,38 @@ async fn links_issued_twice_at_once_leave_one_open() {
         assert_eq!(open, 1, "round {round}: one open link");
     }
 }
+
+/// Two Diskominfo administrators taking the role from each other, or suspending each other, at
+/// the same moment: one of them succeeds, and the region keeps an administrator.
+#[tokio::test]
+async fn two_diskominfo_admins_removing_each_other_at_once_leave_one() {
+    use gerbang::identity::accounts::{self, AccountError, AccountStatus};
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let (_, a) = staff(&app, "Admin Satu", None, Some("diskominfo-admin")).await;
+    let (_, b) = staff(&app, "Admin Dua", None, Some("diskominfo-admin")).await;
+    let role = roles::find(db, None, "diskominfo-admin").await.unwrap();
+    let holders = || async {
+        let mut tx = db.begin().await.unwrap();
+        gerbang::store::roles::active_holders_of_global(&mut tx, "diskominfo-admin").await.unwrap()
+    };
+    assert_eq!(holders().await, 2);
+
+    let (ha, hb) = (Holder::Account(a.clone()), Holder::Account(b.clone()));
+    let (x, y) = tokio::join!(roles::unassign(db, &role, &ha, now()), roles::unassign(db, &role, &hb, now()));
+    assert_eq!([x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(), 1, "{x:?} {y:?}");
+    assert!(matches!(x.err().or(y.err()), Some(roles::RoleError::LastAdmin)));
+    assert_eq!(holders().await, 1);
+
+    for id in [&a, &b] {
+        let _ = roles::assign(db, &role, &Holder::Account(id.clone()), now()).await;
+    }
+    assert_eq!(holders().await, 2);
+    let (x, y) = tokio::join!(
+        accounts::set_status(db, &a, AccountStatus::Suspended, now()),
+        accounts::set_status(db, &b, AccountStatus::Suspended, now())
+    );
+    assert_eq!([x.is_ok(), y.is_ok()].iter().filter(|ok| **ok).count(), 1, "{x:?} {y:?}");
+    assert!(matches!(x.err().or(y.err()), Some(AccountError::LastAdmin)));
+    assert_eq!(holders().await, 1);
+}
