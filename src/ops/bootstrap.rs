@@ -213,7 +213,7 @@ pub async fn remove_demo(st: &AppState, who: &super::Principal, now: i64) -> Res
             (Ok(_) | Err(RoleError::UnknownRole(_)), _) => continue,
             (Err(e), _) => return Err(super::internal(e)),
         };
-        roles::unassign(&st.db, &role, &Holder::Opd(unit.id), now).await.map_err(super::internal)?;
+        roles::unassign(&st.db, &role, &Holder::Opd(unit.id), now).await.map_err(super::roles::unassign_error)?;
         let demo_only = crate::demo::ROLES.iter().any(|(r, _, _)| *r == name);
         if demo_only && demo_store::delete_role_if_unused(&st.db, &role.id).await? {
             roles_removed += 1;

@@ -201,7 +201,7 @@ pub async fn unassign(st: &AppState, who: &Principal, a: &Assignment, now: i64) 
 }
 
 /// The last active `diskominfo-admin` is a conflict the caller can resolve (another first).
-fn unassign_error(e: RoleError) -> AdminError {
+pub(super) fn unassign_error(e: RoleError) -> AdminError {
     match e {
         RoleError::LastAdmin => AdminError::Conflict(e.to_string()),
         e => internal(e),
